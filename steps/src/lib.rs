@@ -1,0 +1,42 @@
+//! The step kinds Lifeboat runs, and the contract each one implements.
+//!
+//! This crate knows nothing of scheduling, journals or runbooks. A step kind
+//! receives its parameters with every template already rendered, does its one
+//! job, and returns outputs. The engine decides when, how often and whether.
+//!
+//! # Layout
+//! - [`StepKind`] (`step_kind.rs`): the contract: parameter check, side-effect
+//!   class, default rerun policy, dry-run description and execution.
+//! - [`StepContext`] (`step_context.rs`): what a running step may use: its
+//!   work directory, cancellation, progress reporting and the redactor.
+//! - [`StepOutput`] / [`StepError`]: what a step hands back.
+//! - [`Redactor`] (`redactor.rs`): replaces known secret values in any text.
+//! - [`Registry`] (`registry.rs`): the table of kinds by name.
+//! - [`params`]: checking raw `with:` parameters against a kind's typed struct.
+//! - One file (or folder) per family of kinds: `shell.rs`, `http.rs`,
+//!   `sleep.rs`, `crypto/`, `checksum.rs`, `s3/`, `vault/`.
+
+pub mod duration;
+pub mod params;
+mod progress;
+mod redactor;
+mod registry;
+mod rerun;
+mod step_context;
+mod step_error;
+mod step_kind;
+mod step_output;
+
+pub mod http;
+pub mod shell;
+pub mod sleep;
+
+pub use params::ParamProblem;
+pub use progress::{NoProgress, Progress};
+pub use redactor::Redactor;
+pub use registry::Registry;
+pub use rerun::{Effect, Rerun};
+pub use step_context::StepContext;
+pub use step_error::StepError;
+pub use step_kind::StepKind;
+pub use step_output::StepOutput;

@@ -1,0 +1,43 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::StepKind;
+
+/// The table of step kinds by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    kinds: BTreeMap<&'static str, Arc<dyn StepKind>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every kind this crate provides.
+    pub fn builtin() -> Self {
+        let mut registry = Self::new();
+        registry.add(Arc::new(crate::shell::Shell));
+        registry.add(Arc::new(crate::http::Http));
+        registry.add(Arc::new(crate::sleep::Sleep));
+        registry
+    }
+
+    pub fn add(&mut self, kind: Arc<dyn StepKind>) {
+        self.kinds.insert(kind.name(), kind);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn StepKind>> {
+        self.kinds.get(name)
+    }
+
+    /// Kind names in order, for "did you mean" suggestions and listings.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.kinds.keys().copied()
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = &Arc<dyn StepKind>> + '_ {
+        self.kinds.values()
+    }
+}

@@ -1,0 +1,379 @@
+//! `shell`: run a program (argv, no shell) or a bash script.
+//!
+//! Template values never become shell syntax. In `run` each list element is
+//! one argument. In `script`, the engine renders every `{{ }}` value as a
+//! quoted variable reference (`"${LIFEBOAT_V1}"`) and hands the value over in
+//! the environment (see [`crate::StepKind::script_fields`]), so an output
+//! holding `; rm -rf /` stays one harmless word.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+
+use crate::{params, Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+
+pub struct Shell;
+
+/// How much of stdout and stderr is kept as outputs; the rest is dropped from
+/// the front, keeping the tail where errors usually are.
+const OUTPUT_CAP: usize = 1 << 20;
+
+/// How long a child gets between SIGTERM and SIGKILL when cancelled.
+const KILL_GRACE: Duration = Duration::from_secs(3);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShellParams {
+    /// Program and arguments, run without a shell.
+    #[serde(default)]
+    run: Option<Vec<String>>,
+    /// A bash script, run with `set -euo pipefail`.
+    #[serde(default)]
+    script: Option<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    /// Working directory; relative paths are against the run's work directory.
+    #[serde(default)]
+    cwd: Option<String>,
+    /// Exit codes that count as success.
+    #[serde(default = "default_expect_exit")]
+    expect_exit: Vec<i32>,
+}
+
+fn default_expect_exit() -> Vec<i32> {
+    vec![0]
+}
+
+#[async_trait]
+impl StepKind for Shell {
+    fn name(&self) -> &'static str {
+        "shell"
+    }
+
+    fn summary(&self) -> &'static str {
+        "run a program (argv, no shell) or a bash script with set -euo pipefail"
+    }
+
+    fn check(&self, with: &Value) -> Vec<ParamProblem> {
+        let mut problems = params::check::<ShellParams>(with);
+        let has_run = with.get("run").is_some();
+        let has_script = with.get("script").is_some();
+        match (has_run, has_script) {
+            (false, false) => problems.push(ParamProblem::new(
+                vec![],
+                "a shell step needs `run` (an argv list) or `script` (a bash script)",
+            )),
+            (true, true) => problems.push(ParamProblem::field(
+                "script",
+                "give either `run` or `script`, not both",
+            )),
+            _ => {}
+        }
+        if let Some(Value::Array(argv)) = with.get("run") {
+            if argv.is_empty() {
+                problems.push(ParamProblem::field(
+                    "run",
+                    "`run` is empty; give the program and its arguments, e.g. [\"vault\", \"status\"]",
+                ));
+            }
+        }
+        if let Some(Value::String(run)) = with.get("run") {
+            if !params::is_template(run) {
+                problems.retain(|p| p.path_string() != "run");
+                problems.push(ParamProblem::field(
+                    "run",
+                    format!("`run` is an argv list, not a string; write [\"{}\"] or use `script` for shell syntax", run.split_whitespace().collect::<Vec<_>>().join("\", \"")),
+                ));
+            }
+        }
+        problems
+    }
+
+    fn effect(&self, _with: &Value) -> Effect {
+        Effect::Mutating
+    }
+
+    fn script_fields(&self) -> &'static [&'static str] {
+        &["script"]
+    }
+
+    fn describe(&self, with: &Value) -> String {
+        let mut out = String::new();
+        if let Some(Value::Object(env)) = with.get("env") {
+            for (k, v) in env {
+                out.push_str(&format!("{k}={} ", shell_quote(v.as_str().unwrap_or(""))));
+            }
+        }
+        if let Some(Value::Array(argv)) = with.get("run") {
+            let words: Vec<String> = argv
+                .iter()
+                .map(|a| shell_quote(a.as_str().unwrap_or("")))
+                .collect();
+            out.push_str(&words.join(" "));
+        } else if let Some(Value::String(script)) = with.get("script") {
+            out.push_str("bash -euo pipefail <<'SCRIPT'\n");
+            out.push_str(script.trim_end());
+            out.push_str("\nSCRIPT");
+        }
+        if let Some(Value::String(cwd)) = with.get("cwd") {
+            out.push_str(&format!("    (in {cwd})"));
+        }
+        out
+    }
+
+    async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
+        let p: ShellParams = params::parse(self.name(), with)?;
+        let mut cmd = match (&p.run, &p.script) {
+            (Some(argv), None) if !argv.is_empty() => {
+                let mut cmd = Command::new(&argv[0]);
+                cmd.args(&argv[1..]);
+                cmd
+            }
+            (None, Some(script)) => {
+                let mut cmd = Command::new("bash");
+                cmd.arg("-euo").arg("pipefail").arg("-c").arg(script);
+                cmd
+            }
+            _ => return Err(StepError::new("a shell step needs exactly one of `run` or `script`")),
+        };
+        cmd.envs(&p.env)
+            .envs(ctx.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(match &p.cwd {
+                Some(cwd) => ctx.path(cwd),
+                None => ctx.work_dir.clone(),
+            })
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            // Its own process group: the terminal's Ctrl-C reaches the engine
+            // only, and cancellation can stop the whole tree.
+            .process_group(0);
+        let program = p
+            .run
+            .as_ref()
+            .and_then(|a| a.first().cloned())
+            .unwrap_or_else(|| "bash".into());
+        let mut child = cmd.spawn().map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                format!("; is `{program}` installed and on PATH?")
+            } else {
+                String::new()
+            };
+            StepError::new(format!("could not start `{program}`: {e}{hint}"))
+        })?;
+        let pid = child.id();
+        let stdout = child.stdout.take().expect("stdout was piped");
+        let stderr = child.stderr.take().expect("stderr was piped");
+        let out_task = collect(stdout, ctx.clone());
+        let err_task = collect(stderr, ctx.clone());
+        let waited = async {
+            let (out, err, status) = tokio::join!(out_task, err_task, child.wait());
+            (out, err, status)
+        };
+        tokio::pin!(waited);
+        let (stdout, stderr, status) = tokio::select! {
+            res = &mut waited => res,
+            _ = ctx.cancel.cancelled() => {
+                if let Some(pid) = pid {
+                    terminate_group(pid, &mut waited).await;
+                }
+                return Err(StepError::cancelled(format!("`{program}` was stopped")));
+            }
+        };
+        let status = status?;
+        let code = status.code().unwrap_or(-1);
+        let mut outputs = Map::new();
+        let stdout = ctx.redactor.redact(&stdout);
+        let stderr = ctx.redactor.redact(&stderr);
+        if let Ok(json) = serde_json::from_str::<Value>(&stdout) {
+            if json.is_object() || json.is_array() {
+                outputs.insert("json".into(), json);
+            }
+        }
+        outputs.insert("stdout".into(), Value::String(stdout.trim_end().to_string()));
+        outputs.insert("stderr".into(), Value::String(stderr.trim_end().to_string()));
+        outputs.insert("exit_code".into(), Value::from(code));
+        if p.expect_exit.contains(&code) {
+            Ok(StepOutput {
+                outputs,
+                secret: Default::default(),
+            })
+        } else {
+            let detail = if status.code().is_none() {
+                "was killed by a signal".to_string()
+            } else {
+                format!("exited with {code}")
+            };
+            let tail = last_line(outputs["stderr"].as_str().unwrap_or(""));
+            let expected = if p.expect_exit == [0] {
+                String::new()
+            } else {
+                format!(" (expected one of {:?})", p.expect_exit)
+            };
+            let mut msg = format!("`{program}` {detail}{expected}");
+            if !tail.is_empty() {
+                msg.push_str(&format!(": {tail}"));
+            }
+            Err(StepError::new(msg).with_outputs(outputs))
+        }
+    }
+}
+
+/// Reads a child's stream line by line, reporting each line as progress and
+/// keeping the tail up to [`OUTPUT_CAP`].
+async fn collect(stream: impl AsyncRead + Unpin, ctx: StepContext) -> String {
+    let mut reader = BufReader::new(stream);
+    let mut kept = String::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&line);
+                ctx.progress
+                    .line(&ctx.step_id, &ctx.redactor.redact(text.trim_end()));
+                kept.push_str(&text);
+                if kept.len() > OUTPUT_CAP * 2 {
+                    let cut = kept.len() - OUTPUT_CAP;
+                    let cut = (cut..kept.len())
+                        .find(|i| kept.is_char_boundary(*i))
+                        .unwrap_or(kept.len());
+                    kept.drain(..cut);
+                }
+            }
+        }
+    }
+    if kept.len() > OUTPUT_CAP {
+        let cut = kept.len() - OUTPUT_CAP;
+        let cut = (cut..kept.len())
+            .find(|i| kept.is_char_boundary(*i))
+            .unwrap_or(kept.len());
+        kept.drain(..cut);
+    }
+    kept
+}
+
+/// SIGTERM to the child's process group, then SIGKILL after a grace period.
+async fn terminate_group<F: std::future::Future + Unpin>(pid: u32, waited: &mut F) {
+    let pgid = -(pid as i32);
+    // SAFETY: kill(2) with a negative pid signals a process group; it has no
+    // memory-safety preconditions.
+    unsafe { libc::kill(pgid, libc::SIGTERM) };
+    if tokio::time::timeout(KILL_GRACE, waited).await.is_err() {
+        // SAFETY: as above.
+        unsafe { libc::kill(pgid, libc::SIGKILL) };
+    }
+}
+
+fn last_line(text: &str) -> String {
+    let line = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let line = line.trim();
+    if line.chars().count() > 300 {
+        format!("{}…", line.chars().take(300).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+/// Quotes a word for display in a POSIX shell, only when it needs it.
+pub fn shell_quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx() -> (tempfile::TempDir, StepContext) {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = StepContext::standalone("t", dir.path());
+        (dir, ctx)
+    }
+
+    #[tokio::test]
+    async fn argv_runs_without_a_shell() {
+        let (_d, ctx) = ctx();
+        let out = Shell
+            .run(&ctx, json!({"run": ["echo", "; rm -rf /"]}))
+            .await
+            .unwrap();
+        assert_eq!(out.outputs["stdout"], "; rm -rf /");
+        assert_eq!(out.outputs["exit_code"], 0);
+    }
+
+    #[tokio::test]
+    async fn script_reads_values_from_the_environment() {
+        let (_d, mut ctx) = ctx();
+        ctx.env = vec![("LIFEBOAT_V1".into(), "a b; echo pwned".into())];
+        let out = Shell
+            .run(&ctx, json!({"script": "printf '%s\\n' \"${LIFEBOAT_V1}\" | wc -l"}))
+            .await
+            .unwrap();
+        assert_eq!(out.outputs["stdout"].as_str().unwrap().trim(), "1");
+    }
+
+    #[tokio::test]
+    async fn unexpected_exit_fails_with_stderr_tail_and_outputs() {
+        let (_d, ctx) = ctx();
+        let err = Shell
+            .run(&ctx, json!({"script": "echo doomed >&2; exit 4"}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.message, "`bash` exited with 4: doomed");
+        assert_eq!(err.outputs["exit_code"], 4);
+    }
+
+    #[tokio::test]
+    async fn json_stdout_is_parsed() {
+        let (_d, ctx) = ctx();
+        let out = Shell
+            .run(&ctx, json!({"run": ["echo", "{\"sealed\": false}"]}))
+            .await
+            .unwrap();
+        assert_eq!(out.outputs["json"]["sealed"], false);
+    }
+
+    #[tokio::test]
+    async fn cancellation_kills_the_child() {
+        let (_d, ctx) = ctx();
+        let cancel = ctx.cancel.clone();
+        let started = std::time::Instant::now();
+        let task = tokio::spawn(async move { Shell.run(&ctx, json!({"run": ["sleep", "30"]})).await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        cancel.cancel();
+        let err = task.await.unwrap().unwrap_err();
+        assert!(err.cancelled);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn missing_program_and_string_run_are_reported() {
+        assert_eq!(Shell.check(&json!({})).len(), 1);
+        let p = Shell.check(&json!({"run": "vault status"}));
+        assert!(p[0].message.contains("[\"vault\", \"status\"]"), "{p:?}");
+    }
+
+    #[test]
+    fn quoting_for_display() {
+        assert_eq!(shell_quote("plain"), "plain");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+}

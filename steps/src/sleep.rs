@@ -1,0 +1,59 @@
+//! `sleep`: wait for a fixed time, e.g. to let a cluster settle.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{params, Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+
+pub struct Sleep;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SleepParams {
+    /// How long, e.g. `5s`, `1m30s`.
+    duration: String,
+}
+
+#[async_trait]
+impl StepKind for Sleep {
+    fn name(&self) -> &'static str {
+        "sleep"
+    }
+
+    fn summary(&self) -> &'static str {
+        "wait for a fixed duration"
+    }
+
+    fn check(&self, with: &Value) -> Vec<ParamProblem> {
+        let mut problems = params::check::<SleepParams>(with);
+        if let Some(Value::String(d)) = with.get("duration") {
+            if !params::is_template(d) {
+                if let Err(e) = crate::duration::parse(d) {
+                    problems.push(ParamProblem::field("duration", e));
+                }
+            }
+        }
+        problems
+    }
+
+    fn effect(&self, _with: &Value) -> Effect {
+        Effect::ReadOnly
+    }
+
+    fn describe(&self, with: &Value) -> String {
+        format!(
+            "sleep {}",
+            with.get("duration").and_then(Value::as_str).unwrap_or("?")
+        )
+    }
+
+    async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
+        let p: SleepParams = params::parse(self.name(), with)?;
+        let d = crate::duration::parse(&p.duration).map_err(StepError::new)?;
+        tokio::select! {
+            _ = tokio::time::sleep(d) => Ok(StepOutput::new().with("slept_ms", d.as_millis() as u64)),
+            _ = ctx.cancel.cancelled() => Err(StepError::cancelled("sleep cancelled")),
+        }
+    }
+}

@@ -1,0 +1,66 @@
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepOutput};
+
+/// The contract every step kind implements.
+///
+/// Parameters arrive as the JSON form of the step's `with:` mapping. The
+/// engine calls [`StepKind::check`] at validation time on the *unrendered*
+/// parameters (strings may still hold `{{ }}` templates), and calls
+/// [`StepKind::run`] with every template rendered.
+#[async_trait]
+pub trait StepKind: Send + Sync {
+    /// The name written after `kind:` in a runbook, e.g. `shell` or `vault.kv.get`.
+    fn name(&self) -> &'static str;
+
+    /// One line for `--help`-style listings and the format reference.
+    fn summary(&self) -> &'static str;
+
+    /// Checks the shape of the unrendered parameters. Every problem is
+    /// returned, each with the path of the offending field, so that the
+    /// validator can point at the exact line and column.
+    fn check(&self, with: &Value) -> Vec<ParamProblem>;
+
+    /// Whether running the step can change anything outside the run
+    /// directory. `--dry-run=probes` executes only read-only steps.
+    /// `with` is unrendered; kinds whose effect depends on a parameter (an
+    /// HTTP method, say) decide from it.
+    fn effect(&self, with: &Value) -> Effect;
+
+    /// What resume may do with this step when it was interrupted mid-flight
+    /// and the runbook does not say. Reads are `Safe`; anything that mutates
+    /// shared state should be `Check` or `Never`.
+    fn default_rerun(&self) -> Rerun {
+        match self.effect(&Value::Null) {
+            Effect::ReadOnly => Rerun::Safe,
+            Effect::Mutating => Rerun::Never,
+        }
+    }
+
+    /// Names of parameters whose template values must be passed to a shell
+    /// rather than pasted into it (see `shell.script`). The engine renders
+    /// these fields with a formatter that turns every `{{ }}` value into a
+    /// quoted variable reference and hands the values over in
+    /// [`StepContext::env`].
+    fn script_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// A human-readable rendering of what the step would do with these
+    /// rendered parameters: the command line, the request, the object key.
+    /// Shown by `--dry-run` and step-through mode. Secrets must already be
+    /// redacted by the caller through `ctx.redactor`.
+    fn describe(&self, with: &Value) -> String;
+
+    /// Whether the kind honours [`StepContext::dry_run`] itself, computing a
+    /// plan without changing anything (e.g. `s3.retention`). Such steps are
+    /// run in `--dry-run=probes` mode instead of being simulated.
+    fn plans_in_dry_run(&self) -> bool {
+        false
+    }
+
+    /// Does the work. Must return promptly once `ctx.cancel` is cancelled,
+    /// killing any child process it started.
+    async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError>;
+}
