@@ -1,0 +1,14 @@
+//! Test helpers that start real servers on 127.0.0.1 for Lifeboat's tests.
+//!
+//! Nothing here is mocked. Each helper finds the server's binary (installed
+//! by `tests/run` from the project's own files), starts it on free loopback
+//! ports in a temporary directory, waits until it is ready and stops it when
+//! dropped. A missing binary is an error that says how to install it: a
+//! test that needs a server fails, it never skips.
+//!
+//! # Layout
+//! - `tools.rs`: locating binaries (`bao`, `moto_server`) and free ports.
+//! - `openbao.rs`: an OpenBao dev server and a 3-node Raft cluster.
+//! - `s3_server.rs`: an S3-compatible server (moto) with a bucket.
+
+pub mod tools;
