@@ -33,7 +33,7 @@ pub mod sleep;
 
 pub use params::ParamProblem;
 pub use progress::{NoProgress, Progress};
-pub use redactor::Redactor;
+pub use redactor::{Redactor, REDACTED};
 pub use registry::Registry;
 pub use rerun::{Effect, Rerun};
 pub use step_context::StepContext;

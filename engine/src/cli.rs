@@ -1,0 +1,190 @@
+//! Command-line interface definitions. Each subcommand's work lives in
+//! `commands/<name>.rs`; this file only declares arguments and help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0    success
+  1    a step failed (the run's on_failure and finally steps have run)
+  2    invalid runbook, bad input or bad usage
+  3    paused, waiting for a human (the output says which command continues)
+  130  interrupted (Ctrl-C); `lifeboat resume RUN_ID` continues
+
+Environment:
+  LIFEBOAT_STATE_DIR  where runs are kept (default ~/.local/state/lifeboat)
+  LIFEBOAT_OPERATOR   your name in journals and timelines (default: OS user)
+  NO_COLOR            disables colour
+
+Start with `lifeboat validate FILE`, then `lifeboat plan FILE`, then a drill:
+`lifeboat run FILE --dry-run`.";
+
+/// Lifeboat runs disaster-recovery runbooks: YAML step graphs with retries,
+/// approvals and checkpoints, journalled so that a killed run resumes where
+/// it stopped.
+#[derive(Parser, Debug)]
+#[command(name = "lifeboat", version, after_help = AFTER_HELP, arg_required_else_help = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check runbooks without running anything; reports every problem at file:line:col.
+    Validate(ValidateArgs),
+    /// Show what runs in parallel, the critical path and its estimate against the RTO.
+    Plan(PlanArgs),
+    /// Draw the step graph as Mermaid or Graphviz dot.
+    Graph(GraphArgs),
+    /// Execute a runbook, or drill it with --dry-run. Prints the run id first.
+    Run(RunArgs),
+    /// Continue a stopped run: completed steps are not repeated.
+    Resume(ResumeArgs),
+    /// Say whether an interrupted `rerun: never` step completed.
+    Mark(MarkArgs),
+    /// Add a note to a run's journal and timeline.
+    Note(NoteArgs),
+    /// List runs with their runbook, status, start time and whether each was a drill.
+    Runs(RunsArgs),
+    /// List the step kinds this Lifeboat offers.
+    Kinds(KindsArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// For people.
+    #[default]
+    Text,
+    /// One JSON document (or one JSON event per line for `run`), for scripts.
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// Runbook files to check.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    pub file: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    /// Where earlier runs are kept (their durations refine the estimates).
+    #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum GraphFormat {
+    Mermaid,
+    Dot,
+}
+
+#[derive(Args, Debug)]
+pub struct GraphArgs {
+    pub file: PathBuf,
+    #[arg(long, value_enum, default_value = "mermaid")]
+    pub format: GraphFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The runbook to run.
+    pub file: PathBuf,
+    /// Set an input: --input name=value (repeatable). Secrets cannot be given here.
+    #[arg(long = "input", value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+    /// Read inputs from a YAML or JSON mapping.
+    #[arg(long = "inputs", value_name = "FILE")]
+    pub inputs_file: Option<PathBuf>,
+    /// Change nothing: render every step. `--dry-run=probes` also runs read-only steps.
+    #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "render", value_parser = ["render", "probes"])]
+    pub dry_run: Option<String>,
+    #[command(flatten)]
+    pub common: ExecArgs,
+    /// Start a new run even though an earlier run of this runbook is unfinished.
+    #[arg(long)]
+    pub new: bool,
+    /// When the incident was declared (RFC 3339), if before this run: the RTO clock starts there.
+    #[arg(long, value_name = "TIME")]
+    pub declared_at: Option<String>,
+}
+
+/// Options shared by `run` and `resume`.
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
+    pub state_dir: Option<PathBuf>,
+    /// Your name in the journal and timeline (default: $LIFEBOAT_OPERATOR, else the OS user).
+    #[arg(long)]
+    pub operator: Option<String>,
+    /// How many steps may run at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_parallel: u32,
+    /// `text` prints timestamped lines; `json` streams one JSON event per line.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct ResumeArgs {
+    pub run_id: String,
+    /// Re-run everything after this checkpoint (e.g. verification after a restore).
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub from: Option<String>,
+    /// Continue even though the runbook file changed since the run started.
+    #[arg(long)]
+    pub allow_changed: bool,
+    #[command(flatten)]
+    pub common: ExecArgs,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum MarkAs {
+    Done,
+    Failed,
+}
+
+#[derive(Args, Debug)]
+pub struct MarkArgs {
+    pub run_id: String,
+    pub step: String,
+    #[arg(value_enum)]
+    pub outcome: MarkAs,
+    /// Who is deciding (recorded in the journal and timeline).
+    #[arg(long = "as", value_name = "NAME")]
+    pub actor: String,
+    #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct NoteArgs {
+    pub run_id: String,
+    pub text: String,
+    #[arg(long = "as", value_name = "NAME")]
+    pub actor: Option<String>,
+    #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunsArgs {
+    #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
+    pub state_dir: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct KindsArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}

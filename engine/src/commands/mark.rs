@@ -1,0 +1,68 @@
+use crate::cli::{MarkArgs, MarkAs};
+use crate::cli_error::{exit, CliError};
+use crate::journal::Journal;
+use crate::journal_record::{Event, MarkOutcome};
+use crate::local_run_store::LocalRunStore;
+use crate::run_state::{RunState, StepRecordState};
+use crate::run_store::RunStore;
+use crate::state_dir::StateDir;
+
+pub fn run(args: MarkArgs) -> Result<i32, CliError> {
+    let state = StateDir::resolve(args.state_dir.as_deref());
+    let store = std::sync::Arc::new(LocalRunStore::open(&state.runs(), &args.run_id)?);
+    let _lock = store.lock()?;
+    let read = store.read()?;
+    let run = RunState::replay(&read.records, &|_| Vec::new());
+    match run.steps.get(&args.step) {
+        Some(StepRecordState::Waiting { .. } | StepRecordState::Interrupted { .. }) => {}
+        Some(other) => {
+            return Err(CliError::invalid(format!(
+                "step `{}` of run `{}` is not waiting for a decision (it is {}); nothing changed",
+                args.step,
+                args.run_id,
+                describe(other)
+            )))
+        }
+        None => {
+            return Err(CliError::invalid(format!(
+                "step `{}` of run `{}` has not started; only an interrupted step can be marked",
+                args.step, args.run_id
+            )))
+        }
+    }
+    let outcome = match args.outcome {
+        MarkAs::Done => MarkOutcome::Done,
+        MarkAs::Failed => MarkOutcome::Failed,
+    };
+    let journal = Journal::new(
+        store,
+        run.last_seq,
+        lifeboat_steps::Redactor::new(),
+        &args.actor,
+    );
+    journal.record(Event::Marked {
+        step: args.step.clone(),
+        outcome,
+    })?;
+    println!(
+        "marked `{}` {} as {}; continue with: lifeboat resume {}",
+        args.step,
+        match outcome {
+            MarkOutcome::Done => "done",
+            MarkOutcome::Failed => "failed",
+        },
+        args.actor,
+        args.run_id
+    );
+    Ok(exit::SUCCESS)
+}
+
+fn describe(state: &StepRecordState) -> &'static str {
+    match state {
+        StepRecordState::Succeeded { .. } => "succeeded",
+        StepRecordState::Failed { .. } => "failed",
+        StepRecordState::Skipped { .. } => "skipped",
+        StepRecordState::Interrupted { .. } => "interrupted",
+        StepRecordState::Waiting { .. } => "waiting",
+    }
+}

@@ -1,0 +1,29 @@
+//! One file per subcommand. Each returns the process exit code or a
+//! [`CliError`](crate::cli_error::CliError).
+
+pub mod graph;
+pub mod kinds;
+pub mod mark;
+pub mod note;
+pub mod plan;
+pub mod run;
+pub mod runs;
+pub mod validate;
+
+use crate::cli::{Cli, Command};
+use crate::cli_error::CliError;
+
+/// Runs the parsed command line.
+pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
+    match cli.command {
+        Command::Validate(a) => validate::run(a),
+        Command::Plan(a) => plan::run(a),
+        Command::Graph(a) => graph::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Resume(a) => run::resume(a),
+        Command::Mark(a) => mark::run(a),
+        Command::Note(a) => note::run(a),
+        Command::Runs(a) => runs::run(a),
+        Command::Kinds(a) => kinds::run(a),
+    }
+}

@@ -1,0 +1,102 @@
+use std::time::Duration;
+
+use lifeboat_steps::duration::format as fmt;
+
+use crate::checked_runbook::{load_checked, registry};
+use crate::cli::{OutputFormat, PlanArgs};
+use crate::cli_error::{exit, CliError};
+use crate::step::Section;
+use crate::step_graph::StepGraph;
+use crate::templates::Templates;
+
+pub fn run(args: PlanArgs) -> Result<i32, CliError> {
+    let registry = registry();
+    let templates = Templates::new();
+    let runbook = match load_checked(&args.file, &registry, &templates) {
+        Ok((rb, _)) => rb,
+        Err(diags) => {
+            for d in diags {
+                eprint!("{}", d.render());
+            }
+            return Ok(exit::INVALID);
+        }
+    };
+    let graph = StepGraph::new(&runbook, Section::Main);
+    let estimate = |i: usize| runbook.steps[i].estimate.unwrap_or(Duration::ZERO);
+    let levels = graph.levels();
+    let (path, total) = graph.critical_path(estimate);
+    let unestimated: Vec<&str> = runbook
+        .section(Section::Main)
+        .filter(|s| s.estimate.is_none())
+        .map(|s| s.id.as_str())
+        .collect();
+    let target = runbook.rto.as_ref().map(|r| r.target);
+    match args.output {
+        OutputFormat::Json => {
+            let doc = serde_json::json!({
+                "runbook": runbook.name,
+                "levels": levels.iter().map(|l| l.iter().map(|&i| &runbook.steps[i].id).collect::<Vec<_>>()).collect::<Vec<_>>(),
+                "critical_path": path.iter().map(|&i| &runbook.steps[i].id).collect::<Vec<_>>(),
+                "estimate_ms": total.as_millis() as u64,
+                "rto_target_ms": target.map(|t| t.as_millis() as u64),
+                "fits_rto": target.map(|t| total <= t),
+                "unestimated_steps": unestimated,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        OutputFormat::Text => {
+            println!("{} — {}", runbook.name, runbook.title);
+            if let Some(s) = &runbook.scenario {
+                println!("scenario: {s}");
+            }
+            println!();
+            for (n, level) in levels.iter().enumerate() {
+                let par = if level.len() > 1 {
+                    format!("  ({} in parallel)", level.len())
+                } else {
+                    String::new()
+                };
+                println!("level {}{par}", n + 1);
+                for &i in level {
+                    let s = &runbook.steps[i];
+                    let est = s.estimate.map(fmt).unwrap_or_else(|| "?".into());
+                    let mark = if path.contains(&i) { "*" } else { " " };
+                    println!(
+                        "  {mark} {:<28} {:<22} {est:>8}  {}",
+                        s.id,
+                        s.kind,
+                        s.title.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            for section in [Section::OnFailure, Section::Finally] {
+                let ids: Vec<&str> = runbook.section(section).map(|s| s.id.as_str()).collect();
+                if !ids.is_empty() {
+                    println!("{}: {}", section.as_str(), ids.join(", "));
+                }
+            }
+            println!();
+            let ids: Vec<&str> = path.iter().map(|&i| runbook.steps[i].id.as_str()).collect();
+            println!("critical path (*): {}", ids.join(" -> "));
+            match target {
+                Some(t) => {
+                    let verdict = if total <= t { "fits" } else { "EXCEEDS" };
+                    println!(
+                        "estimate: {} against an RTO target of {} ({verdict})",
+                        fmt(total),
+                        fmt(t)
+                    );
+                }
+                None => println!("estimate: {} (no RTO target set)", fmt(total)),
+            }
+            if !unestimated.is_empty() {
+                println!(
+                    "{} step(s) have no `estimate` and count as 0: {}",
+                    unestimated.len(),
+                    unestimated.join(", ")
+                );
+            }
+        }
+    }
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,91 @@
+use std::sync::{Arc, Mutex};
+
+use lifeboat_steps::Redactor;
+
+use crate::journal_record::{Event, Record, JOURNAL_VERSION};
+use crate::run_store::{RunStore, StoreError};
+
+/// Appends numbered, timestamped, redacted records to a run's store, and
+/// shows each one on the console as it becomes durable.
+pub struct Journal {
+    store: Arc<dyn RunStore>,
+    /// The last sequence number written; held while a record is written so
+    /// numbers and file order agree.
+    seq: Mutex<u64>,
+    redactor: Redactor,
+    /// The default actor: the operator driving this engine.
+    actor: String,
+    /// Called with every record after it is written.
+    observer: Option<Arc<dyn Fn(&Record) + Send + Sync>>,
+}
+
+impl Journal {
+    pub fn new(store: Arc<dyn RunStore>, last_seq: u64, redactor: Redactor, actor: &str) -> Self {
+        Self {
+            store,
+            seq: Mutex::new(last_seq),
+            redactor,
+            actor: actor.to_string(),
+            observer: None,
+        }
+    }
+
+    pub fn with_observer(mut self, observer: Arc<dyn Fn(&Record) + Send + Sync>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    pub fn store(&self) -> &Arc<dyn RunStore> {
+        &self.store
+    }
+
+    /// Writes a record and waits until it is durable.
+    pub fn record(&self, event: Event) -> Result<Record, StoreError> {
+        self.write(&self.actor.clone(), event, true)
+    }
+
+    /// Writes a record as someone other than the operator (an approver).
+    pub fn record_as(&self, actor: &str, event: Event) -> Result<Record, StoreError> {
+        self.write(actor, event, true)
+    }
+
+    /// Writes a record that the next durable write will carry to disk; for
+    /// records whose loss is harmless (see [`RunStore::append_lazy`]).
+    pub fn record_lazy(&self, event: Event) -> Result<Record, StoreError> {
+        self.write(&self.actor.clone(), event, false)
+    }
+
+    fn write(&self, actor: &str, event: Event, durable: bool) -> Result<Record, StoreError> {
+        let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
+        let mut record = Record {
+            v: JOURNAL_VERSION,
+            seq: *seq + 1,
+            ts: now_rfc3339(),
+            actor: actor.to_string(),
+            event,
+        };
+        if !self.redactor.is_empty() {
+            let value = serde_json::to_value(&record).map_err(|e| StoreError::Io(e.to_string()))?;
+            record = serde_json::from_value(self.redactor.redact_value(&value))
+                .map_err(|e| StoreError::Io(e.to_string()))?;
+        }
+        if durable {
+            self.store.append(std::slice::from_ref(&record))?;
+        } else {
+            self.store.append_lazy(std::slice::from_ref(&record))?;
+        }
+        *seq += 1;
+        drop(seq);
+        if let Some(observer) = &self.observer {
+            observer(&record);
+        }
+        Ok(record)
+    }
+}
+
+/// Now, UTC, RFC 3339 with milliseconds.
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}

@@ -1,0 +1,174 @@
+//! The journal's record types: the on-disk format of a run, version 1.
+//!
+//! These types are a boundary. They are not the scheduler's internals, and
+//! a change to them is a format change: add optional fields freely, bump
+//! [`JOURNAL_VERSION`] for anything else and keep reading the old version.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub const JOURNAL_VERSION: u32 = 1;
+
+/// One line of `journal.jsonl`, before its checksum envelope.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    /// Format version of this record.
+    pub v: u32,
+    /// 1, 2, 3, … without gaps.
+    pub seq: u64,
+    /// UTC, RFC 3339 with milliseconds.
+    pub ts: String,
+    /// Who caused it: the operator, an approver, or `lifeboat` itself.
+    pub actor: String,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// What happened.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        run_id: String,
+        runbook: String,
+        title: String,
+        digest: String,
+        #[serde(default)]
+        scenario: Option<String>,
+        /// Non-secret inputs; secret inputs appear by name only.
+        inputs: Map<String, Value>,
+        secret_inputs: Vec<String>,
+        /// `None` for a real run; `render` or `probes` for a drill.
+        #[serde(default)]
+        dry_run: Option<String>,
+        /// When the incident was declared, if before the run started.
+        #[serde(default)]
+        declared_at: Option<String>,
+        #[serde(default)]
+        rto_target_ms: Option<u64>,
+        #[serde(default)]
+        rto_stop_at: Option<String>,
+        engine_version: String,
+    },
+    StepStarted {
+        step: String,
+        attempt: u32,
+        /// The rendered command or request, redacted.
+        description: String,
+    },
+    AttemptFailed {
+        step: String,
+        attempt: u32,
+        error: String,
+        retry_in_ms: u64,
+    },
+    StepSucceeded {
+        step: String,
+        /// Outputs with secret values replaced by a placeholder.
+        outputs: Map<String, Value>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        secret_outputs: Vec<String>,
+        /// True when a dry run simulated the step instead of running it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        simulated: bool,
+        duration_ms: u64,
+    },
+    StepFailed {
+        step: String,
+        error: String,
+        #[serde(default)]
+        outputs: Map<String, Value>,
+        duration_ms: u64,
+    },
+    StepSkipped {
+        step: String,
+        reason: String,
+    },
+    /// A `checkpoint` step was reached.
+    Checkpoint {
+        step: String,
+        #[serde(default)]
+        description: Option<String>,
+    },
+    /// The run stopped for a human: an interrupted `rerun: never` step, an
+    /// approval or a manual step.
+    Waiting {
+        step: String,
+        reason: String,
+        /// The exact commands that resolve the wait.
+        commands: Vec<String>,
+    },
+    /// `lifeboat mark`: a human says whether an interrupted step completed.
+    Marked {
+        step: String,
+        outcome: MarkOutcome,
+    },
+    /// `lifeboat note`.
+    Note {
+        text: String,
+    },
+    Interrupted {
+        reason: String,
+    },
+    Resumed {
+        #[serde(default)]
+        from_checkpoint: Option<String>,
+        #[serde(default)]
+        allow_changed: bool,
+        #[serde(default)]
+        digest: Option<String>,
+    },
+    RunFinished {
+        status: RunStatus,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkOutcome {
+    Done,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+}
+
+impl Event {
+    /// The step a record is about, if any.
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            Event::StepStarted { step, .. }
+            | Event::AttemptFailed { step, .. }
+            | Event::StepSucceeded { step, .. }
+            | Event::StepFailed { step, .. }
+            | Event::StepSkipped { step, .. }
+            | Event::Checkpoint { step, .. }
+            | Event::Waiting { step, .. }
+            | Event::Marked { step, .. } => Some(step),
+            _ => None,
+        }
+    }
+
+    /// The snake_case name of the record type.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::RunStarted { .. } => "run_started",
+            Event::StepStarted { .. } => "step_started",
+            Event::AttemptFailed { .. } => "attempt_failed",
+            Event::StepSucceeded { .. } => "step_succeeded",
+            Event::StepFailed { .. } => "step_failed",
+            Event::StepSkipped { .. } => "step_skipped",
+            Event::Checkpoint { .. } => "checkpoint",
+            Event::Waiting { .. } => "waiting",
+            Event::Marked { .. } => "marked",
+            Event::Note { .. } => "note",
+            Event::Interrupted { .. } => "interrupted",
+            Event::Resumed { .. } => "resumed",
+            Event::RunFinished { .. } => "run_finished",
+        }
+    }
+}

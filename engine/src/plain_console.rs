@@ -1,0 +1,156 @@
+use std::io::Write;
+use std::sync::Mutex;
+
+use crate::console::Console;
+use crate::journal_record::{Event, Record};
+
+/// Plain timestamped lines, one per event, no escape codes: for logs, CI and
+/// terminals that are not TTYs.
+pub struct PlainConsole {
+    out: Mutex<Box<dyn Write + Send>>,
+    /// Show each step's live output lines.
+    pub show_output: bool,
+}
+
+impl PlainConsole {
+    pub fn stdout() -> Self {
+        Self {
+            out: Mutex::new(Box::new(std::io::stdout())),
+            show_output: true,
+        }
+    }
+
+    fn line(&self, text: &str) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+}
+
+fn clock(ts: &str) -> &str {
+    // "2026-11-21T10:15:02.123Z" -> "10:15:02"
+    ts.get(11..19).unwrap_or(ts)
+}
+
+fn now_clock() -> String {
+    jiff::Timestamp::now().strftime("%H:%M:%S").to_string()
+}
+
+impl Console for PlainConsole {
+    fn record(&self, r: &Record) {
+        let t = clock(&r.ts);
+        let text = match &r.event {
+            Event::RunStarted {
+                run_id,
+                title,
+                dry_run,
+                ..
+            } => {
+                let mode = match dry_run.as_deref() {
+                    Some(m) => format!(" [DRILL: dry-run={m}]"),
+                    None => String::new(),
+                };
+                // The run id alone comes first, for scripts.
+                format!(
+                    "{run_id}\n{t} run      {title}{mode} (times are UTC; operator {})",
+                    r.actor
+                )
+            }
+            Event::StepStarted {
+                step,
+                attempt,
+                description,
+            } => {
+                let first = description.lines().next().unwrap_or("");
+                if *attempt > 1 {
+                    format!("{t} start    {step} (attempt {attempt}) {first}")
+                } else {
+                    format!("{t} start    {step} {first}")
+                }
+            }
+            Event::AttemptFailed {
+                step,
+                attempt,
+                error,
+                retry_in_ms,
+            } => {
+                format!(
+                    "{t} retry    {step} attempt {attempt} failed: {error}; next in {}",
+                    lifeboat_steps::duration::format(std::time::Duration::from_millis(
+                        *retry_in_ms
+                    ))
+                )
+            }
+            Event::StepSucceeded {
+                step,
+                duration_ms,
+                simulated,
+                ..
+            } => {
+                let d = lifeboat_steps::duration::format(std::time::Duration::from_millis(
+                    *duration_ms,
+                ));
+                if *simulated {
+                    format!("{t} simulated {step}")
+                } else {
+                    format!("{t} ok       {step} ({d})")
+                }
+            }
+            Event::StepFailed { step, error, .. } => format!("{t} FAILED   {step}: {error}"),
+            Event::StepSkipped { step, reason } => format!("{t} skip     {step}: {reason}"),
+            Event::Checkpoint { step, description } => match description {
+                Some(d) => format!("{t} checkpoint {step}: {d}"),
+                None => format!("{t} checkpoint {step}"),
+            },
+            Event::Waiting {
+                step,
+                reason,
+                commands,
+            } => {
+                let mut s = format!("{t} WAITING  {step}: {reason}");
+                for c in commands {
+                    s.push_str(&format!("\n           {c}"));
+                }
+                s
+            }
+            Event::Marked { step, outcome } => {
+                format!("{t} marked   {step} {outcome:?} by {}", r.actor)
+            }
+            Event::Note { text } => format!("{t} note     {} — {text}", r.actor),
+            Event::Interrupted { reason } => format!("{t} interrupted: {reason}"),
+            Event::Resumed {
+                from_checkpoint, ..
+            } => match from_checkpoint {
+                Some(cp) => format!("{t} resumed  from checkpoint {cp} by {}", r.actor),
+                None => format!("{t} resumed  by {}", r.actor),
+            },
+            Event::RunFinished { status } => format!("{t} finished {status:?}").to_lowercase(),
+        };
+        self.line(&text);
+    }
+
+    fn output_line(&self, step: &str, line: &str) {
+        if self.show_output {
+            self.line(&format!("{}   | {step}: {line}", now_clock()));
+        }
+    }
+
+    fn warn(&self, step: Option<&str>, message: &str) {
+        match step {
+            Some(s) => self.line(&format!("{} warning  {s}: {message}", now_clock())),
+            None => self.line(&format!("{} warning  {message}", now_clock())),
+        }
+    }
+
+    fn describe(&self, step: &str, text: &str) {
+        let mut s = format!("{} would run {step}:", now_clock());
+        for l in text.lines() {
+            s.push_str(&format!("\n    {l}"));
+        }
+        self.line(&s);
+    }
+
+    fn info(&self, message: &str) {
+        self.line(message);
+    }
+}

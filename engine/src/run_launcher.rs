@@ -1,0 +1,430 @@
+//! Preparing an execution: a new run (inputs, run directory, first journal
+//! record) or a resumed one (lock, replay, digest check, secrets re-read).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lifeboat_steps::{Redactor, Registry};
+use tokio_util::sync::CancellationToken;
+
+use crate::checked_runbook::{check_text, load_checked};
+use crate::cli_error::CliError;
+use crate::console::Console;
+use crate::input_values::{self, InputValues};
+use crate::journal::{now_rfc3339, Journal};
+use crate::journal_record::Event;
+use crate::local_run_store::LocalRunStore;
+use crate::run_state::{RunState, StepRecordState, NOT_STARTED};
+use crate::run_store::RunStore;
+use crate::runbook::Runbook;
+use crate::scheduler::{DryRun, OperatorPrompt, RunConfig, RunEnv, Scheduler};
+use crate::source_file::SourceFile;
+use crate::state_dir::StateDir;
+use crate::step::Section;
+use crate::step_graph::StepGraph;
+use crate::templates::Templates;
+
+/// What `lifeboat run` was asked to do.
+pub struct NewRun<'a> {
+    pub file: &'a Path,
+    pub inputs: &'a [String],
+    pub inputs_file: Option<&'a Path>,
+    pub config: RunConfig,
+    pub declared_at: Option<String>,
+}
+
+/// What `lifeboat resume` was asked to do.
+pub struct Resume<'a> {
+    pub run_id: &'a str,
+    pub from: Option<&'a str>,
+    pub allow_changed: bool,
+    pub max_parallel: usize,
+    pub operator: String,
+}
+
+/// A prepared execution: run it with [`Prepared::scheduler`].
+pub struct Prepared {
+    pub run_id: String,
+    pub scheduler: Scheduler,
+    /// Holds the run's lock until the execution ends.
+    pub _lock: Box<dyn Send + Sync>,
+}
+
+pub struct Launcher {
+    pub state: StateDir,
+    pub registry: Arc<Registry>,
+    pub templates: Arc<Templates>,
+    pub console: Arc<dyn Console>,
+    pub cancel: CancellationToken,
+    pub prompt: Option<Arc<dyn OperatorPrompt>>,
+}
+
+impl Launcher {
+    pub fn start(&self, req: NewRun) -> Result<Prepared, CliError> {
+        let runbook = load_checked(req.file, &self.registry, &self.templates)
+            .map(|(rb, _)| rb)
+            .map_err(|diags| {
+                let rendered: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| d.render()).collect();
+                CliError::invalid(format!("{}the runbook is invalid; fix it and run again (`lifeboat validate {}` shows the same)", rendered.join("\n"), req.file.display()))
+            })?;
+        if let Some(declared) = &req.declared_at {
+            declared
+                .parse::<jiff::Timestamp>()
+                .map_err(|e| CliError::invalid(format!("--declared-at `{declared}` is not an RFC 3339 time such as 2026-11-21T09:40:00Z: {e}")))?;
+        }
+        let redactor = Redactor::new();
+        let dry = req.config.dry_run != DryRun::Off;
+        let console = self.console.clone();
+        let inputs = input_values::resolve(
+            &runbook,
+            req.inputs,
+            req.inputs_file,
+            dry,
+            &redactor,
+            &|w| console.warn(None, w),
+        )?;
+        let run_id = new_run_id(&runbook.name);
+        let store = Arc::new(LocalRunStore::create(&self.state.runs(), &run_id)?);
+        let lock = store.lock()?;
+        store.put_file("runbook.yaml", runbook.source.text.as_bytes())?;
+        store.put_file(
+            "runbook.sha256",
+            format!("{}\n", runbook.digest()).as_bytes(),
+        )?;
+        store.put_file(
+            "inputs.json",
+            serde_json::to_string_pretty(&inputs.public())
+                .unwrap_or_default()
+                .as_bytes(),
+        )?;
+        let source_path =
+            std::fs::canonicalize(req.file).unwrap_or_else(|_| req.file.to_path_buf());
+        store.put_file("source_path", source_path.display().to_string().as_bytes())?;
+        let journal = self.journal(store.clone(), 0, &redactor, &req.config.operator);
+        journal.record(Event::RunStarted {
+            run_id: run_id.clone(),
+            runbook: runbook.name.clone(),
+            title: runbook.title.clone(),
+            digest: runbook.digest(),
+            scenario: runbook.scenario.clone(),
+            inputs: inputs.public(),
+            secret_inputs: inputs.secret_names.clone(),
+            dry_run: req.config.dry_run.as_journal(),
+            declared_at: req.declared_at.clone(),
+            rto_target_ms: runbook.rto.as_ref().map(|r| r.target.as_millis() as u64),
+            rto_stop_at: runbook.rto.as_ref().and_then(|r| r.stop_at.clone()),
+            engine_version: env!("CARGO_PKG_VERSION").into(),
+        })?;
+        let scheduler = self.scheduler(
+            Arc::new(runbook),
+            journal,
+            redactor,
+            inputs,
+            &run_id,
+            store.dir(),
+            req.config,
+            None,
+        );
+        Ok(Prepared {
+            run_id,
+            scheduler,
+            _lock: lock,
+        })
+    }
+
+    pub fn resume(&self, req: Resume) -> Result<Prepared, CliError> {
+        let store = Arc::new(LocalRunStore::open(&self.state.runs(), req.run_id)?);
+        let lock = store.lock()?;
+        let read = store.read()?;
+        for w in &read.warnings {
+            self.console.warn(None, w);
+        }
+        let first = RunState::replay(&read.records, &|_| Vec::new());
+        if first.run_id.is_empty() {
+            return Err(CliError::invalid(format!(
+                "run `{}` has no start record; its journal is empty or damaged",
+                req.run_id
+            )));
+        }
+        let runbook = self.runbook_for_resume(&store, &first, req.allow_changed)?;
+        let graphs: Vec<StepGraph> = [Section::Main, Section::OnFailure, Section::Finally]
+            .into_iter()
+            .map(|s| StepGraph::new(&runbook, s))
+            .collect();
+        let descendants = |cp: &str| descendants(&runbook, &graphs, cp);
+        if let Some(cp) = req.from {
+            match runbook.step(cp) {
+                Some(s) if s.kind == "checkpoint" => {}
+                Some(_) => return Err(CliError::invalid(format!("`{cp}` is not a checkpoint step; --from takes the id of a `kind: checkpoint` step"))),
+                None => {
+                    let cps: Vec<&str> = runbook.steps.iter().filter(|s| s.kind == "checkpoint").map(|s| s.id.as_str()).collect();
+                    return Err(CliError::invalid(format!("no checkpoint `{cp}` in this runbook; checkpoints: {}", if cps.is_empty() { "none".into() } else { cps.join(", ") })));
+                }
+            }
+            if !matches!(first.steps.get(cp), Some(StepRecordState::Succeeded { .. })) {
+                return Err(CliError::invalid(format!(
+                    "run `{}` has not reached checkpoint `{cp}`; resume without --from",
+                    req.run_id
+                )));
+            }
+        }
+        if first.finished == Some(crate::journal_record::RunStatus::Succeeded) && req.from.is_none()
+        {
+            return Err(CliError {
+                message: format!("run `{}` already succeeded; nothing to resume (use --from CHECKPOINT to re-run part of it)", req.run_id),
+                exit_code: 0,
+            });
+        }
+        let dry_run = match first.dry_run.as_deref() {
+            Some("render") => DryRun::Render,
+            Some("probes") => DryRun::Probes,
+            _ => DryRun::Off,
+        };
+        let redactor = Redactor::new();
+        let inputs =
+            input_values::resume(&runbook, &first.inputs, &redactor, dry_run != DryRun::Off)?;
+        let journal = self.journal(store.clone(), first.last_seq, &redactor, &req.operator);
+        journal.record(Event::Resumed {
+            from_checkpoint: req.from.map(String::from),
+            allow_changed: req.allow_changed,
+            digest: Some(runbook.digest()),
+        })?;
+        let records = store.read()?.records;
+        let mut state = RunState::replay(&records, &descendants);
+        reopen_failed(&runbook, &mut state);
+        let config = RunConfig {
+            dry_run,
+            max_parallel: req.max_parallel,
+            operator: req.operator.clone(),
+        };
+        let runbook = Arc::new(runbook);
+        let scheduler = self.scheduler(
+            runbook,
+            journal,
+            redactor,
+            inputs,
+            req.run_id,
+            store.dir(),
+            config,
+            Some(&state),
+        );
+        Ok(Prepared {
+            run_id: req.run_id.to_string(),
+            scheduler,
+            _lock: lock,
+        })
+    }
+
+    /// The runbook a resume continues with: the run's own copy, unless the
+    /// original file changed — then refuse, or take the new one with
+    /// `--allow-changed`.
+    fn runbook_for_resume(
+        &self,
+        store: &LocalRunStore,
+        state: &RunState,
+        allow_changed: bool,
+    ) -> Result<Runbook, CliError> {
+        let copy = String::from_utf8(store.get_file("runbook.yaml")?)
+            .map_err(|_| CliError::invalid("the run's runbook copy is not UTF-8"))?;
+        let source_path = store
+            .get_file("source_path")
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(PathBuf::from);
+        let current = source_path
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok());
+        let (text, path) = match (current, &source_path) {
+            (Some(cur), Some(path)) if cur != copy => {
+                if !allow_changed {
+                    return Err(CliError::invalid(format!(
+                        "`{}` changed since run `{}` started:\n{}\nresuming with a changed runbook can repeat or skip work; restore the file, or pass --allow-changed to continue with the new version",
+                        path.display(),
+                        state.run_id,
+                        summarize_change(&copy, &cur)
+                    )));
+                }
+                store.put_file("runbook.yaml", cur.as_bytes())?;
+                store.put_file(
+                    "runbook.sha256",
+                    format!("{}\n", crate::digest::sha256_hex(cur.as_bytes())).as_bytes(),
+                )?;
+                (cur, path.clone())
+            }
+            _ => (
+                copy,
+                source_path
+                    .clone()
+                    .unwrap_or_else(|| store.dir().join("runbook.yaml")),
+            ),
+        };
+        check_text(SourceFile::new(path, text), &self.registry, &self.templates)
+            .map(|(rb, _)| rb)
+            .map_err(|diags| {
+                CliError::invalid(format!(
+                    "{}the run's runbook no longer validates",
+                    diags.iter().map(|d| d.render()).collect::<String>()
+                ))
+            })
+    }
+
+    fn journal(
+        &self,
+        store: Arc<LocalRunStore>,
+        last_seq: u64,
+        redactor: &Redactor,
+        operator: &str,
+    ) -> Arc<Journal> {
+        let console = self.console.clone();
+        Arc::new(
+            Journal::new(
+                store as Arc<dyn RunStore>,
+                last_seq,
+                redactor.clone(),
+                operator,
+            )
+            .with_observer(Arc::new(move |r| console.record(r))),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn scheduler(
+        &self,
+        runbook: Arc<Runbook>,
+        journal: Arc<Journal>,
+        redactor: Redactor,
+        inputs: InputValues,
+        run_id: &str,
+        dir: &Path,
+        config: RunConfig,
+        prior: Option<&RunState>,
+    ) -> Scheduler {
+        let env = RunEnv {
+            runbook,
+            registry: self.registry.clone(),
+            templates: self.templates.clone(),
+            journal,
+            console: self.console.clone(),
+            redactor,
+            inputs: inputs.all,
+            run_id: run_id.to_string(),
+            run_dir: dir.display().to_string(),
+            work_dir: dir.join("work"),
+            started_at: now_rfc3339(),
+            cancel: self.cancel.clone(),
+            prompt: self.prompt.clone(),
+        };
+        Scheduler::new(env, config, prior)
+    }
+}
+
+/// A failed run that is resumed tries its failed main steps again, and the
+/// steps that could not start because of them; `on_failure` and `finally`
+/// run again at the end.
+fn reopen_failed(runbook: &Runbook, state: &mut RunState) {
+    state.steps.retain(|id, s| {
+        let Some(step) = runbook.step(id) else {
+            return true;
+        };
+        match s {
+            StepRecordState::Failed { .. } => step.section != Section::Main,
+            StepRecordState::Skipped { reason } => {
+                !(reason.starts_with(NOT_STARTED) || reason.contains("which failed"))
+            }
+            _ => true,
+        }
+    });
+    if state
+        .steps
+        .values()
+        .all(|s| !matches!(s, StepRecordState::Failed { .. }))
+    {
+        state
+            .steps
+            .retain(|id, _| runbook.step(id).is_some_and(|s| s.section == Section::Main));
+    }
+}
+
+/// Every step that depends, directly or not, on `step`.
+fn descendants(runbook: &Runbook, graphs: &[StepGraph], step: &str) -> Vec<String> {
+    let Some(start) = runbook.step_index(step) else {
+        return Vec::new();
+    };
+    let graph = &graphs[0];
+    let mut out = Vec::new();
+    let mut stack = vec![start];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(s) = stack.pop() {
+        for d in graph.dependents(s) {
+            if seen.insert(d) {
+                out.push(runbook.steps[d].id.clone());
+                stack.push(d);
+            }
+        }
+    }
+    // on_failure and finally run after the main steps, so they follow too.
+    out.extend(
+        runbook
+            .steps
+            .iter()
+            .filter(|s| s.section != Section::Main)
+            .map(|s| s.id.clone()),
+    );
+    out
+}
+
+/// Which step ids were added, removed or changed between two runbook texts.
+fn summarize_change(old: &str, new: &str) -> String {
+    let registry = Registry::new();
+    let templates = Templates::new();
+    let parse = |text: &str| {
+        let (rb, _) = crate::loader::load(Arc::new(SourceFile::new("x", text)));
+        rb.map(|rb| {
+            rb.steps
+                .iter()
+                .map(|s| {
+                    (
+                        s.id.clone(),
+                        format!(
+                            "{:?}|{:?}|{:?}|{:?}",
+                            s.kind,
+                            s.with.to_json(),
+                            s.needs.iter().map(|n| &n.0).collect::<Vec<_>>(),
+                            s.when.as_ref().map(|w| &w.text)
+                        ),
+                    )
+                })
+                .collect::<std::collections::BTreeMap<_, _>>()
+        })
+        .unwrap_or_default()
+    };
+    let _ = (&registry, &templates);
+    let (a, b) = (parse(old), parse(new));
+    let mut lines = Vec::new();
+    for id in a.keys().filter(|k| !b.contains_key(*k)) {
+        lines.push(format!("  - removed step `{id}`"));
+    }
+    for id in b.keys().filter(|k| !a.contains_key(*k)) {
+        lines.push(format!("  + added step `{id}`"));
+    }
+    for (id, v) in &a {
+        if b.get(id).is_some_and(|w| w != v) {
+            lines.push(format!("  ~ changed step `{id}`"));
+        }
+    }
+    if lines.is_empty() {
+        lines.push("  (no step changed; other fields differ)".into());
+    }
+    lines.join("\n")
+}
+
+/// `<runbook>-<UTC yyyymmdd-hhmmss>-<4 hex>`: sortable, typeable, unique.
+fn new_run_id(name: &str) -> String {
+    let now = jiff::Timestamp::now();
+    let nanos = now.subsec_nanosecond() as u64 ^ (std::process::id() as u64).rotate_left(17);
+    format!(
+        "{name}-{}-{:04x}",
+        now.strftime("%Y%m%d-%H%M%S"),
+        (nanos ^ (nanos >> 16)) & 0xffff
+    )
+}

@@ -1,0 +1,185 @@
+//! A run's state, rebuilt by replaying its journal. Resume, `status`,
+//! `mark`, `runs` and the timeline all start here.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::journal_record::{Event, MarkOutcome, Record, RunStatus};
+
+/// What the journal says about one step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepRecordState {
+    /// Started and never finished: it was in flight when the engine stopped.
+    Interrupted {
+        attempt: u32,
+    },
+    Succeeded {
+        outputs: Map<String, Value>,
+        secret_outputs: Vec<String>,
+        simulated: bool,
+    },
+    Failed {
+        error: String,
+    },
+    Skipped {
+        reason: String,
+    },
+    /// Waiting for a human (see [`Event::Waiting`]).
+    Waiting {
+        reason: String,
+        commands: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunState {
+    pub run_id: String,
+    pub runbook: String,
+    pub title: String,
+    pub digest: String,
+    pub inputs: Map<String, Value>,
+    pub secret_inputs: Vec<String>,
+    pub dry_run: Option<String>,
+    pub declared_at: Option<String>,
+    pub started_at: String,
+    pub operator: String,
+    pub steps: HashMap<String, StepRecordState>,
+    pub finished: Option<RunStatus>,
+    pub last_seq: u64,
+    pub last_ts: String,
+}
+
+impl RunState {
+    /// Replays records. `descendants_of` answers "which steps depend on this
+    /// checkpoint", for `resume --from`.
+    pub fn replay(records: &[Record], descendants_of: &dyn Fn(&str) -> Vec<String>) -> Self {
+        let mut state = RunState::default();
+        for record in records {
+            state.apply(record, descendants_of);
+        }
+        state
+    }
+
+    fn apply(&mut self, record: &Record, descendants_of: &dyn Fn(&str) -> Vec<String>) {
+        self.last_seq = record.seq;
+        self.last_ts = record.ts.clone();
+        match &record.event {
+            Event::RunStarted {
+                run_id,
+                runbook,
+                title,
+                digest,
+                inputs,
+                secret_inputs,
+                dry_run,
+                declared_at,
+                ..
+            } => {
+                self.run_id = run_id.clone();
+                self.runbook = runbook.clone();
+                self.title = title.clone();
+                self.digest = digest.clone();
+                self.inputs = inputs.clone();
+                self.secret_inputs = secret_inputs.clone();
+                self.dry_run = dry_run.clone();
+                self.declared_at = declared_at.clone();
+                self.started_at = record.ts.clone();
+                self.operator = record.actor.clone();
+            }
+            Event::StepStarted { step, attempt, .. } => {
+                self.steps.insert(
+                    step.clone(),
+                    StepRecordState::Interrupted { attempt: *attempt },
+                );
+            }
+            Event::StepSucceeded {
+                step,
+                outputs,
+                secret_outputs,
+                simulated,
+                ..
+            } => {
+                self.steps.insert(
+                    step.clone(),
+                    StepRecordState::Succeeded {
+                        outputs: outputs.clone(),
+                        secret_outputs: secret_outputs.clone(),
+                        simulated: *simulated,
+                    },
+                );
+            }
+            Event::StepFailed { step, error, .. } => {
+                self.steps.insert(
+                    step.clone(),
+                    StepRecordState::Failed {
+                        error: error.clone(),
+                    },
+                );
+            }
+            Event::StepSkipped { step, reason } => {
+                self.steps.insert(
+                    step.clone(),
+                    StepRecordState::Skipped {
+                        reason: reason.clone(),
+                    },
+                );
+            }
+            Event::Waiting {
+                step,
+                reason,
+                commands,
+            } => {
+                self.steps.insert(
+                    step.clone(),
+                    StepRecordState::Waiting {
+                        reason: reason.clone(),
+                        commands: commands.clone(),
+                    },
+                );
+            }
+            Event::Marked { step, outcome } => {
+                let state = match outcome {
+                    MarkOutcome::Done => StepRecordState::Succeeded {
+                        outputs: Map::new(),
+                        secret_outputs: Vec::new(),
+                        simulated: false,
+                    },
+                    MarkOutcome::Failed => StepRecordState::Failed {
+                        error: format!("marked failed by {}", record.actor),
+                    },
+                };
+                self.steps.insert(step.clone(), state);
+            }
+            Event::Resumed {
+                from_checkpoint, ..
+            } => {
+                self.finished = None;
+                if let Some(cp) = from_checkpoint {
+                    for step in descendants_of(cp) {
+                        self.steps.remove(&step);
+                    }
+                }
+                // Steps skipped because the run failed get another chance.
+                self.steps.retain(|_, s| !matches!(s, StepRecordState::Skipped { reason } if reason.starts_with(NOT_STARTED)));
+            }
+            Event::RunFinished { status } => self.finished = Some(*status),
+            Event::AttemptFailed { .. }
+            | Event::Checkpoint { .. }
+            | Event::Note { .. }
+            | Event::Interrupted { .. } => {}
+        }
+    }
+
+    /// Steps that were in flight when the engine stopped.
+    pub fn interrupted(&self) -> impl Iterator<Item = &str> {
+        self.steps
+            .iter()
+            .filter(|(_, s)| matches!(s, StepRecordState::Interrupted { .. }))
+            .map(|(id, _)| id.as_str())
+    }
+}
+
+/// The prefix of the skip reason for steps not started because the run had
+/// already failed; such steps are reconsidered on resume.
+pub const NOT_STARTED: &str = "not started:";

@@ -1,0 +1,984 @@
+//! Executes a runbook's step graph.
+//!
+//! The scheduler starts every step whose `needs` are met, up to
+//! `max_parallel` at once, on tokio. Every state change goes to the journal
+//! before it takes effect: "step started" is written before the step's side
+//! effect, "step succeeded" before any dependent starts. The scheduler never
+//! touches storage except through [`Journal`], and never talks to the
+//! network itself; only step kinds do.
+//!
+//! Rules (documented in docs/runbook-format.md):
+//! - A step whose `when` is false is skipped. A skipped dependency counts as
+//!   met; its outputs are empty and its `status` is `skipped`.
+//! - A failed step fails the run unless it has `continue_on_failure`. Then no
+//!   new main step starts, running ones finish, steps that needed the failed
+//!   one are skipped, and `on_failure` runs, then `finally`.
+//! - `timeout` bounds the whole step, every attempt and wait included.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use lifeboat_steps::{
+    Effect, Redactor, Registry, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
+use minijinja::value::Object;
+use minijinja::{context, Value};
+use serde_json::Map;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::console::{Console, ConsoleProgress};
+use crate::engine_kind::EngineKind;
+use crate::journal::Journal;
+use crate::journal_record::{Event, MarkOutcome, RunStatus};
+use crate::run_state::{RunState, StepRecordState, NOT_STARTED};
+use crate::runbook::Runbook;
+use crate::step::{Section, Step};
+use crate::step_graph::StepGraph;
+use crate::templates::{Placeholder, Templates};
+
+/// How a run treats steps that could change things.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DryRun {
+    /// Run everything.
+    Off,
+    /// Run nothing; render every step's command or request.
+    Render,
+    /// Run read-only steps for real; simulate the rest.
+    Probes,
+}
+
+impl DryRun {
+    pub fn as_journal(self) -> Option<String> {
+        match self {
+            DryRun::Off => None,
+            DryRun::Render => Some("render".into()),
+            DryRun::Probes => Some("probes".into()),
+        }
+    }
+}
+
+/// How a run ended, and the process exit code that goes with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Succeeded,
+    Failed,
+    /// Waiting for a human; resumable.
+    Paused,
+    /// Stopped by Ctrl-C or a signal; resumable.
+    Interrupted,
+}
+
+impl RunOutcome {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            RunOutcome::Succeeded => 0,
+            RunOutcome::Failed => 1,
+            RunOutcome::Paused => 3,
+            RunOutcome::Interrupted => 130,
+        }
+    }
+}
+
+/// Settings of one execution (a run or a resume).
+#[derive(Clone)]
+pub struct RunConfig {
+    pub dry_run: DryRun,
+    pub max_parallel: usize,
+    pub operator: String,
+}
+
+/// Answers the questions a run may have to ask a human at a terminal.
+/// `None` for no terminal: the run then pauses with exit 3.
+pub trait OperatorPrompt: Send + Sync {
+    /// A `rerun: never` step was interrupted: did it complete?
+    fn interrupted_step(&self, step: &Step, description: &str) -> Option<MarkOutcome>;
+}
+
+/// Everything a scheduler needs, prepared by [`crate::run_launcher`].
+pub struct RunEnv {
+    pub runbook: Arc<Runbook>,
+    pub registry: Arc<Registry>,
+    pub templates: Arc<Templates>,
+    pub journal: Arc<Journal>,
+    pub console: Arc<dyn Console>,
+    pub redactor: Redactor,
+    /// Every input value, secrets included; kept in memory only.
+    pub inputs: Map<String, serde_json::Value>,
+    pub run_id: String,
+    pub run_dir: String,
+    pub work_dir: std::path::PathBuf,
+    pub started_at: String,
+    pub cancel: CancellationToken,
+    pub prompt: Option<Arc<dyn OperatorPrompt>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+    Waiting,
+    /// Was running when the engine was interrupted.
+    Interrupted,
+}
+
+/// The `steps` variable of templates: looked up lazily so that building a
+/// context costs the same whatever the number of steps.
+#[derive(Debug)]
+struct StepsView(Arc<RwLock<HashMap<String, Value>>>);
+
+impl Object for StepsView {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
+        map.get(key.as_str()?).cloned()
+    }
+}
+
+/// What a step task hands back.
+struct Finished {
+    index: usize,
+    result: Result<StepOutput, StepError>,
+    duration: Duration,
+}
+
+pub struct Scheduler {
+    env: RunEnv,
+    config: RunConfig,
+    status: Vec<Status>,
+    views: Arc<RwLock<HashMap<String, Value>>>,
+    inputs_value: Value,
+    /// Dry-run placeholders that templates have read.
+    touched: Arc<Mutex<BTreeSet<String>>>,
+    /// The first step that failed the run, and its error.
+    failure: Option<(String, String)>,
+    paused: bool,
+    graphs: HashMap<Section, StepGraph>,
+}
+
+impl Scheduler {
+    pub fn new(env: RunEnv, config: RunConfig, prior: Option<&RunState>) -> Self {
+        let n = env.runbook.steps.len();
+        let graphs = [Section::Main, Section::OnFailure, Section::Finally]
+            .into_iter()
+            .map(|s| (s, StepGraph::new(&env.runbook, s)))
+            .collect();
+        let mut views = HashMap::with_capacity(n);
+        for step in &env.runbook.steps {
+            views.insert(step.id.clone(), view("pending", Map::new()));
+        }
+        let inputs_value = Value::from_serialize(&env.inputs);
+        let mut s = Self {
+            status: vec![Status::Pending; n],
+            views: Arc::new(RwLock::new(views)),
+            inputs_value,
+            touched: Arc::new(Mutex::new(BTreeSet::new())),
+            failure: None,
+            paused: false,
+            graphs,
+            env,
+            config,
+        };
+        if let Some(prior) = prior {
+            s.restore(prior);
+        }
+        s
+    }
+
+    /// Takes over what an earlier execution of this run achieved.
+    fn restore(&mut self, prior: &RunState) {
+        for (i, step) in self.env.runbook.steps.iter().enumerate() {
+            let Some(state) = prior.steps.get(&step.id) else {
+                continue;
+            };
+            self.status[i] = match state {
+                StepRecordState::Succeeded {
+                    outputs, simulated, ..
+                } => {
+                    if *simulated && step.dry_run_outputs.is_none() {
+                        self.set_placeholder_view(step);
+                    } else {
+                        self.set_view(&step.id, "succeeded", outputs.clone());
+                    }
+                    Status::Succeeded
+                }
+                StepRecordState::Failed { error } => {
+                    self.set_view(&step.id, "failed", Map::new());
+                    if !step.continue_on_failure
+                        && step.section == Section::Main
+                        && self.failure.is_none()
+                    {
+                        self.failure = Some((step.id.clone(), error.clone()));
+                    }
+                    Status::Failed
+                }
+                StepRecordState::Skipped { .. } => {
+                    self.set_view(&step.id, "skipped", Map::new());
+                    Status::Skipped
+                }
+                StepRecordState::Interrupted { .. } => Status::Interrupted,
+                StepRecordState::Waiting { .. } => Status::Interrupted,
+            };
+        }
+    }
+
+    /// Runs to the end, a pause or an interruption.
+    pub async fn run(mut self) -> RunOutcome {
+        if let Err(outcome) = self.resolve_interrupted().await {
+            return outcome;
+        }
+        self.run_section(Section::Main).await;
+        if self.env.cancel.is_cancelled() {
+            return self.interrupted();
+        }
+        if self.paused {
+            return RunOutcome::Paused;
+        }
+        if self.failure.is_some() {
+            self.run_section(Section::OnFailure).await;
+        }
+        if !self.env.cancel.is_cancelled() && !self.paused {
+            self.run_section(Section::Finally).await;
+        }
+        if self.env.cancel.is_cancelled() {
+            return self.interrupted();
+        }
+        if self.paused {
+            return RunOutcome::Paused;
+        }
+        let status = if self.failure.is_some() {
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        };
+        self.journal(Event::RunFinished { status });
+        match status {
+            RunStatus::Succeeded => RunOutcome::Succeeded,
+            RunStatus::Failed => RunOutcome::Failed,
+        }
+    }
+
+    fn interrupted(&self) -> RunOutcome {
+        self.journal(Event::Interrupted {
+            reason: "stopped by the operator (Ctrl-C or signal)".into(),
+        });
+        RunOutcome::Interrupted
+    }
+
+    /// Applies each interrupted step's `rerun` policy before anything new starts.
+    async fn resolve_interrupted(&mut self) -> Result<(), RunOutcome> {
+        let runbook = self.env.runbook.clone();
+        let mut waiting = Vec::new();
+        for (i, step) in runbook.steps.iter().enumerate() {
+            if self.status[i] != Status::Interrupted {
+                continue;
+            }
+            match self.rerun_policy(step) {
+                Rerun::Safe => self.status[i] = Status::Pending,
+                Rerun::Check => {
+                    if self.run_check(step).await {
+                        let mut outputs = Map::new();
+                        outputs.insert("confirmed_by_check".into(), true.into());
+                        self.journal(Event::StepSucceeded {
+                            step: step.id.clone(),
+                            outputs: outputs.clone(),
+                            secret_outputs: Vec::new(),
+                            simulated: false,
+                            duration_ms: 0,
+                        });
+                        self.set_view(&step.id, "succeeded", outputs);
+                        self.status[i] = Status::Succeeded;
+                    } else {
+                        self.env.console.info(&format!(
+                            "step `{}` was interrupted and its check did not pass; running it again",
+                            step.id
+                        ));
+                        self.status[i] = Status::Pending;
+                    }
+                }
+                Rerun::Never => {
+                    let answer = self
+                        .env
+                        .prompt
+                        .as_ref()
+                        .and_then(|p| p.interrupted_step(step, step.title()));
+                    match answer {
+                        Some(outcome) => {
+                            self.journal(Event::Marked {
+                                step: step.id.clone(),
+                                outcome,
+                            });
+                            self.status[i] = match outcome {
+                                MarkOutcome::Done => {
+                                    self.set_view(&step.id, "succeeded", Map::new());
+                                    Status::Succeeded
+                                }
+                                MarkOutcome::Failed => {
+                                    self.set_view(&step.id, "failed", Map::new());
+                                    self.failure = Some((step.id.clone(), "marked failed".into()));
+                                    Status::Failed
+                                }
+                            };
+                        }
+                        None => waiting.push(i),
+                    }
+                }
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        for i in waiting {
+            let id = runbook.steps[i].id.clone();
+            let run = &self.env.run_id;
+            self.journal(Event::Waiting {
+                step: id.clone(),
+                reason: format!(
+                    "`{id}` was interrupted mid-step and is unsafe to repeat (rerun: never); a human must say whether it completed"
+                ),
+                commands: vec![
+                    format!("lifeboat mark {run} {id} done --as NAME"),
+                    format!("lifeboat mark {run} {id} failed --as NAME"),
+                    format!("lifeboat resume {run}"),
+                ],
+            });
+            self.status[i] = Status::Waiting;
+        }
+        Err(RunOutcome::Paused)
+    }
+
+    fn rerun_policy(&self, step: &Step) -> Rerun {
+        if let Some(r) = step.rerun {
+            return r;
+        }
+        match self.env.registry.get(&step.kind) {
+            Some(kind) => kind.default_rerun(),
+            None => Rerun::Safe,
+        }
+    }
+
+    /// Runs a step's read-only probe; true when it passes.
+    async fn run_check(&self, step: &Step) -> bool {
+        let Some(probe) = &step.check else {
+            return false;
+        };
+        let Some(kind) = self.env.registry.get(&probe.kind).cloned() else {
+            return false;
+        };
+        let ctx = self.template_context();
+        let Ok(with) = self.env.templates.render_value(&probe.with.to_json(), &ctx) else {
+            return false;
+        };
+        let step_ctx = self.step_context(step, Vec::new(), false, self.env.cancel.child_token());
+        match kind.run(&step_ctx, with).await {
+            Ok(out) => match &probe.until {
+                Some(until) => {
+                    let ctx = context! { outputs => Value::from_serialize(&out.outputs), ..ctx };
+                    self.env
+                        .templates
+                        .eval_bool(&until.text, &ctx)
+                        .unwrap_or(false)
+                }
+                None => true,
+            },
+            Err(_) => false,
+        }
+    }
+
+    async fn run_section(&mut self, section: Section) {
+        let indices: Vec<usize> = (0..self.env.runbook.steps.len())
+            .filter(|&i| self.env.runbook.steps[i].section == section)
+            .collect();
+        let mut running: JoinSet<Finished> = JoinSet::new();
+        loop {
+            let changed = if self.stopping(section) {
+                false
+            } else {
+                self.launch_ready(&indices, &mut running)
+            };
+            if changed {
+                continue;
+            }
+            match running.join_next().await {
+                Some(Ok(finished)) => self.finish(finished),
+                Some(Err(join_error)) => {
+                    // A step task panicked: a bug in a step kind. Fail the run
+                    // loudly rather than hang.
+                    self.env.console.warn(None, &format!("internal error: a step task failed: {join_error}; this is a bug in Lifeboat"));
+                    self.failure
+                        .get_or_insert(("<internal>".into(), join_error.to_string()));
+                }
+                None => break,
+            }
+        }
+        if self.env.cancel.is_cancelled() || self.paused {
+            return;
+        }
+        // Whatever could not start: say why.
+        for &i in &indices {
+            if self.status[i] == Status::Pending {
+                let reason = match &self.failure {
+                    Some((id, _)) if section == Section::Main => {
+                        format!("{NOT_STARTED} the run failed at `{id}`")
+                    }
+                    _ => format!("{NOT_STARTED} a dependency did not run"),
+                };
+                self.skip(i, reason);
+            }
+        }
+    }
+
+    fn stopping(&self, section: Section) -> bool {
+        self.env.cancel.is_cancelled()
+            || self.paused
+            || (section == Section::Main && self.failure.is_some())
+    }
+
+    /// Starts every ready step; returns true if any status changed.
+    fn launch_ready(&mut self, indices: &[usize], running: &mut JoinSet<Finished>) -> bool {
+        let mut changed = false;
+        for &i in indices {
+            if running.len() >= self.config.max_parallel {
+                break;
+            }
+            if self.status[i] != Status::Pending {
+                continue;
+            }
+            let step = &self.env.runbook.steps[i];
+            let mut ready = true;
+            let mut blocked_by = None;
+            for need in step.needs_ids() {
+                let Some(j) = self.env.runbook.step_index(need) else {
+                    continue;
+                };
+                match self.status[j] {
+                    Status::Succeeded | Status::Skipped => {}
+                    Status::Failed if self.env.runbook.steps[j].continue_on_failure => {}
+                    Status::Failed => blocked_by = Some(need.to_string()),
+                    _ => ready = false,
+                }
+            }
+            if let Some(need) = blocked_by {
+                self.skip(i, format!("needs `{need}`, which failed"));
+                changed = true;
+                continue;
+            }
+            if ready {
+                self.start(i, running);
+                changed = true;
+                if self.stopping(step_section(&self.env.runbook, i)) {
+                    break;
+                }
+            }
+        }
+        changed
+    }
+
+    fn template_context(&self) -> Value {
+        let (failed_step, error) = match &self.failure {
+            Some((s, e)) => (Some(s.clone()), Some(e.clone())),
+            None => (None, None),
+        };
+        context! {
+            inputs => self.inputs_value.clone(),
+            steps => Value::from_object(StepsView(self.views.clone())),
+            run => context! {
+                id => self.env.run_id.clone(),
+                dir => self.env.run_dir.clone(),
+                dry_run => self.config.dry_run != DryRun::Off,
+                operator => self.config.operator.clone(),
+                runbook => self.env.runbook.name.clone(),
+                started_at => self.env.started_at.clone(),
+                failed_step => failed_step,
+                error => error,
+            },
+        }
+    }
+
+    fn start(&mut self, i: usize, running: &mut JoinSet<Finished>) {
+        let runbook = self.env.runbook.clone();
+        let step = &runbook.steps[i];
+        let ctx = self.template_context();
+        let dry = self.config.dry_run != DryRun::Off;
+
+        if let Some(when) = &step.when {
+            let before = self.touched_count();
+            match self.env.templates.eval_bool(&when.text, &ctx) {
+                Ok(true) => {}
+                Ok(false) if dry && self.touched_count() > before => {
+                    self.env.console.warn(
+                        Some(&step.id),
+                        &format!(
+                            "`when: {}` depends on simulated outputs; assumed true for this drill",
+                            when.text
+                        ),
+                    );
+                }
+                Ok(false) => {
+                    self.skip(i, format!("`when: {}` is false", when.text));
+                    return;
+                }
+                Err(e) => {
+                    self.fail_now(i, format!("cannot evaluate `when: {}`: {e}", when.text));
+                    return;
+                }
+            }
+        }
+
+        if let Some(engine_kind) = EngineKind::from_name(&step.kind) {
+            self.run_engine_kind(i, engine_kind, &ctx);
+            return;
+        }
+        let Some(kind) = self.env.registry.get(&step.kind).cloned() else {
+            self.fail_now(i, format!("unknown step kind `{}`", step.kind));
+            return;
+        };
+
+        let raw = step.with.to_json();
+        let before = self.touched_count();
+        let rendered = match self.render(kind.as_ref(), &raw, &ctx) {
+            Ok(r) => r,
+            Err(e) => {
+                self.fail_now(i, format!("template error in `with`: {e}"));
+                return;
+            }
+        };
+        let (with, script_env, display) = rendered;
+        let description = self.env.redactor.redact(&kind.describe(&display));
+        if dry && self.touched_count() > before {
+            let touched: Vec<String> = self
+                .touched
+                .lock()
+                .map(|t| t.iter().cloned().collect())
+                .unwrap_or_default();
+            self.env.console.warn(Some(&step.id), &format!(
+                "renders simulated values ({}); give the producing step `dry_run: {{ outputs: ... }}` to drill with realistic values",
+                touched.join(", ")
+            ));
+        }
+
+        let read_only = step
+            .read_only
+            .unwrap_or_else(|| kind.effect(&raw) == Effect::ReadOnly);
+        let simulate = match self.config.dry_run {
+            DryRun::Off => false,
+            DryRun::Render => true,
+            DryRun::Probes => !(read_only || kind.plans_in_dry_run()),
+        };
+        if simulate {
+            self.env.console.describe(&step.id, &description);
+            let outputs = step
+                .dry_run_outputs
+                .as_ref()
+                .and_then(|o| o.as_object().cloned());
+            self.journal(Event::StepSucceeded {
+                step: step.id.clone(),
+                outputs: outputs.clone().unwrap_or_default(),
+                secret_outputs: Vec::new(),
+                simulated: true,
+                duration_ms: 0,
+            });
+            match outputs {
+                Some(o) => self.set_view(&step.id, "succeeded", o),
+                None => self.set_placeholder_view(step),
+            }
+            self.status[i] = Status::Succeeded;
+            return;
+        }
+
+        // Write-ahead: the start is on disk before the side effect. A step
+        // that is safe to repeat may share the next fsync instead.
+        let started = Event::StepStarted {
+            step: step.id.clone(),
+            attempt: 1,
+            description,
+        };
+        let written = if self.rerun_policy(step) == Rerun::Safe {
+            self.env.journal.record_lazy(started)
+        } else {
+            self.env.journal.record(started)
+        };
+        if let Err(e) = written {
+            self.fail_now(i, format!("cannot write the journal: {e}"));
+            return;
+        }
+        self.status[i] = Status::Running;
+
+        let plan_only = dry && kind.plans_in_dry_run() && !read_only;
+        let cancel = self.env.cancel.child_token();
+        let step_ctx = self.step_context(step, script_env, plan_only, cancel);
+        let task = StepTask {
+            index: i,
+            kind,
+            with,
+            ctx: step_ctx,
+            step: step.clone(),
+            templates: self.env.templates.clone(),
+            base_context: ctx,
+            journal: self.env.journal.clone(),
+        };
+        running.spawn(task.run());
+    }
+
+    fn step_context(
+        &self,
+        step: &Step,
+        env: Vec<(String, String)>,
+        dry_run: bool,
+        cancel: CancellationToken,
+    ) -> StepContext {
+        StepContext {
+            step_id: step.id.clone(),
+            work_dir: self.env.work_dir.clone(),
+            dry_run,
+            cancel,
+            progress: Arc::new(ConsoleProgress(self.env.console.clone())),
+            redactor: self.env.redactor.clone(),
+            env,
+        }
+    }
+
+    /// Renders parameters three ways: for running (script fields as
+    /// variable references), the script environment, and for display.
+    #[allow(clippy::type_complexity)]
+    fn render(
+        &self,
+        kind: &dyn StepKind,
+        raw: &serde_json::Value,
+        ctx: &Value,
+    ) -> Result<(serde_json::Value, Vec<(String, String)>, serde_json::Value), String> {
+        let script_fields = kind.script_fields();
+        let mut with = self.env.templates.render_value(raw, ctx)?;
+        let mut display = with.clone();
+        let mut env = Vec::new();
+        for field in script_fields {
+            if let Some(serde_json::Value::String(src)) = raw.get(*field) {
+                let (text, vars) = self.env.templates.render_script(src, ctx)?;
+                let shown = self.env.templates.render_display(src, ctx)?;
+                with[*field] = serde_json::Value::String(text);
+                display[*field] = serde_json::Value::String(shown);
+                env = vars;
+            }
+        }
+        Ok((with, env, display))
+    }
+
+    fn run_engine_kind(&mut self, i: usize, kind: EngineKind, ctx: &Value) {
+        let runbook = self.env.runbook.clone();
+        let step = &runbook.steps[i];
+        let with = step.with.to_json();
+        match kind {
+            EngineKind::Checkpoint => {
+                let description = with
+                    .get("description")
+                    .and_then(|d| d.as_str())
+                    .map(String::from);
+                self.journal(Event::Checkpoint {
+                    step: step.id.clone(),
+                    description,
+                });
+                self.succeed(i, StepOutput::new(), Duration::ZERO);
+            }
+            EngineKind::Assert => {
+                let exprs: Vec<String> = with
+                    .get("that")
+                    .and_then(|t| t.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let before = self.touched_count();
+                let mut failed = Vec::new();
+                for expr in &exprs {
+                    match self.env.templates.eval_bool(expr, ctx) {
+                        Ok(true) => {}
+                        Ok(false) => failed.push(format!("`{expr}` is false")),
+                        Err(e) => failed.push(format!("`{expr}`: {e}")),
+                    }
+                }
+                if self.config.dry_run != DryRun::Off && self.touched_count() > before {
+                    self.env.console.warn(
+                        Some(&step.id),
+                        "assertions read simulated outputs; not checked in this drill",
+                    );
+                    failed.clear();
+                }
+                if failed.is_empty() {
+                    self.succeed(
+                        i,
+                        StepOutput::new().with("checked", exprs.len() as u64),
+                        Duration::ZERO,
+                    );
+                } else {
+                    let message = with
+                        .get("message")
+                        .and_then(|m| m.as_str())
+                        .map(|m| format!("{m}: "))
+                        .unwrap_or_default();
+                    self.fail_now(i, format!("{message}{}", failed.join("; ")));
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, f: Finished) {
+        match f.result {
+            Ok(output) => self.succeed(f.index, output, f.duration),
+            Err(e) if e.cancelled && self.env.cancel.is_cancelled() => {
+                // Interrupted mid-step: no terminal record, so resume applies
+                // the step's rerun policy.
+                self.status[f.index] = Status::Interrupted;
+            }
+            Err(e) => {
+                let step = &self.env.runbook.steps[f.index];
+                let error = self.env.redactor.redact(&e.message);
+                let outputs = redact_map(&self.env.redactor, &e.outputs);
+                self.journal(Event::StepFailed {
+                    step: step.id.clone(),
+                    error: error.clone(),
+                    outputs: outputs.clone(),
+                    duration_ms: f.duration.as_millis() as u64,
+                });
+                self.set_view(&step.id.clone(), "failed", e.outputs);
+                self.mark_failed(f.index, error);
+            }
+        }
+    }
+
+    fn succeed(&mut self, i: usize, output: StepOutput, duration: Duration) {
+        let id = self.env.runbook.steps[i].id.clone();
+        for name in &output.secret {
+            if let Some(v) = output.outputs.get(name) {
+                self.env.redactor.add_value(v);
+            }
+        }
+        let mut journaled = redact_map(&self.env.redactor, &output.outputs);
+        for name in &output.secret {
+            journaled.insert(
+                name.clone(),
+                serde_json::Value::String(lifeboat_steps::REDACTED.into()),
+            );
+        }
+        self.journal(Event::StepSucceeded {
+            step: id.clone(),
+            outputs: journaled,
+            secret_outputs: output.secret.iter().cloned().collect(),
+            simulated: false,
+            duration_ms: duration.as_millis() as u64,
+        });
+        self.set_view(&id, "succeeded", output.outputs);
+        self.status[i] = Status::Succeeded;
+    }
+
+    /// Fails a step that never started (bad template, false assertion).
+    fn fail_now(&mut self, i: usize, error: String) {
+        let id = self.env.runbook.steps[i].id.clone();
+        let error = self.env.redactor.redact(&error);
+        self.journal(Event::StepFailed {
+            step: id.clone(),
+            error: error.clone(),
+            outputs: Map::new(),
+            duration_ms: 0,
+        });
+        self.set_view(&id, "failed", Map::new());
+        self.mark_failed(i, error);
+    }
+
+    fn mark_failed(&mut self, i: usize, error: String) {
+        self.status[i] = Status::Failed;
+        let step = &self.env.runbook.steps[i];
+        if !step.continue_on_failure && self.failure.is_none() {
+            self.failure = Some((step.id.clone(), error));
+        }
+    }
+
+    fn skip(&mut self, i: usize, reason: String) {
+        let id = self.env.runbook.steps[i].id.clone();
+        self.journal(Event::StepSkipped {
+            step: id.clone(),
+            reason,
+        });
+        self.set_view(&id, "skipped", Map::new());
+        self.status[i] = Status::Skipped;
+    }
+
+    fn set_view(&self, id: &str, status: &str, outputs: Map<String, serde_json::Value>) {
+        let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
+        views.insert(id.to_string(), view(status, outputs));
+    }
+
+    fn set_placeholder_view(&self, step: &Step) {
+        let placeholder = Value::from_object(Placeholder {
+            path: format!("steps.{}.outputs", step.id),
+            touched: self.touched.clone(),
+        });
+        let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
+        views.insert(
+            step.id.clone(),
+            context! { status => "succeeded", outputs => placeholder },
+        );
+    }
+
+    fn touched_count(&self) -> usize {
+        self.touched.lock().map(|t| t.len()).unwrap_or(0)
+    }
+
+    /// Writes a record; a journal that cannot be written stops the run, since
+    /// continuing would break the write-ahead promise.
+    fn journal(&self, event: Event) {
+        if let Err(e) = self.env.journal.record(event) {
+            self.env
+                .console
+                .warn(None, &format!("cannot write the journal: {e}; stopping"));
+            self.env.cancel.cancel();
+        }
+    }
+
+    /// Direct dependents of a step in its section (for `resume --from`).
+    pub fn graph(&self, section: Section) -> &StepGraph {
+        &self.graphs[&section]
+    }
+}
+
+fn step_section(runbook: &Runbook, i: usize) -> Section {
+    runbook.steps[i].section
+}
+
+fn view(status: &str, outputs: Map<String, serde_json::Value>) -> Value {
+    context! { status => status, outputs => Value::from_serialize(&outputs) }
+}
+
+fn redact_map(
+    redactor: &Redactor,
+    map: &Map<String, serde_json::Value>,
+) -> Map<String, serde_json::Value> {
+    if redactor.is_empty() {
+        return map.clone();
+    }
+    match redactor.redact_value(&serde_json::Value::Object(map.clone())) {
+        serde_json::Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// One step's execution: attempts, `until`, retries and the timeout.
+struct StepTask {
+    index: usize,
+    kind: Arc<dyn StepKind>,
+    with: serde_json::Value,
+    ctx: StepContext,
+    step: Step,
+    templates: Arc<Templates>,
+    base_context: Value,
+    journal: Arc<Journal>,
+}
+
+impl StepTask {
+    async fn run(self) -> Finished {
+        let started = Instant::now();
+        let deadline = self.step.timeout.map(|t| started + t);
+        let attempts = self.step.retry.attempts.max(1);
+        let mut last_error = StepError::new("the step did not run");
+        for attempt in 1..=attempts {
+            let attempt_cancel = self.ctx.cancel.child_token();
+            let mut ctx = self.ctx.clone();
+            ctx.cancel = attempt_cancel.clone();
+            let result = {
+                let fut = self.kind.run(&ctx, self.with.clone());
+                tokio::pin!(fut);
+                match deadline {
+                    None => fut.await,
+                    Some(deadline) => {
+                        tokio::select! {
+                            r = &mut fut => r,
+                            _ = tokio::time::sleep_until(deadline.into()) => {
+                                attempt_cancel.cancel();
+                                // Give the kind a moment to stop its child cleanly.
+                                let _ = tokio::time::timeout(Duration::from_secs(5), &mut fut).await;
+                                Err(StepError::new(format!(
+                                    "timed out after {} (the step's `timeout`)",
+                                    lifeboat_steps::duration::format(self.step.timeout.unwrap_or_default())
+                                )))
+                            }
+                        }
+                    }
+                }
+            };
+            let result = match result {
+                Ok(out) => match &self.step.until {
+                    None => Ok(out),
+                    Some(until) => {
+                        let ctx = context! { outputs => Value::from_serialize(&out.outputs), ..self.base_context.clone() };
+                        match self.templates.eval_bool(&until.text, &ctx) {
+                            Ok(true) => Ok(out),
+                            Ok(false) => Err(StepError::new(format!(
+                                "`until: {}` is not yet true",
+                                until.text
+                            ))
+                            .with_outputs(out.outputs)),
+                            Err(e) => Err(StepError::new(format!(
+                                "cannot evaluate `until: {}`: {e}",
+                                until.text
+                            ))),
+                        }
+                    }
+                },
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(out) => {
+                    return Finished {
+                        index: self.index,
+                        result: Ok(out),
+                        duration: started.elapsed(),
+                    }
+                }
+                Err(e) if e.cancelled && self.ctx.cancel.is_cancelled() => {
+                    return Finished {
+                        index: self.index,
+                        result: Err(e),
+                        duration: started.elapsed(),
+                    }
+                }
+                Err(e) => last_error = e,
+            }
+            let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
+            if attempt == attempts || timed_out {
+                break;
+            }
+            let mut delay = self.step.retry.delay_after(attempt);
+            if let Some(d) = deadline {
+                delay = delay.min(d.saturating_duration_since(Instant::now()));
+            }
+            let _ = self.journal.record(Event::AttemptFailed {
+                step: self.step.id.clone(),
+                attempt,
+                error: self.ctx.redactor.redact(&last_error.message),
+                retry_in_ms: delay.as_millis() as u64,
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.ctx.cancel.cancelled() => {
+                    return Finished {
+                        index: self.index,
+                        result: Err(StepError::cancelled("cancelled while waiting to retry")),
+                        duration: started.elapsed(),
+                    }
+                }
+            }
+        }
+        if attempts > 1 {
+            last_error.message = format!("{} (after {attempts} attempts)", last_error.message);
+        }
+        Finished {
+            index: self.index,
+            result: Err(last_error),
+            duration: started.elapsed(),
+        }
+    }
+}

@@ -1,0 +1,61 @@
+use std::path::{Path, PathBuf};
+
+use crate::node::Loc;
+
+/// A loaded runbook file: its path as the user wrote it and its text, for
+/// diagnostics that quote the offending line.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl SourceFile {
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The text of a 1-based line, without its newline.
+    pub fn line(&self, line: u32) -> Option<&str> {
+        if line == 0 {
+            return None;
+        }
+        self.text.lines().nth(line as usize - 1)
+    }
+
+    /// Where a byte offset into a template that starts at `start` lands, for
+    /// pointing inside a long string. Only exact for plain and quoted
+    /// single-line scalars; otherwise the template's own start is returned.
+    pub fn offset_within(&self, start: Loc, template: &str, byte_offset: usize) -> Loc {
+        let Some(line) = self.line(start.line) else {
+            return start;
+        };
+        let prefix = &template[..byte_offset.min(template.len())];
+        if prefix.contains('\n') {
+            return start;
+        }
+        let col0 = start.col as usize - 1;
+        let rest: String = line.chars().skip(col0).collect();
+        let skip = if rest.starts_with('"') || rest.starts_with('\'') {
+            1
+        } else {
+            0
+        };
+        let candidate: String = rest.chars().skip(skip).collect();
+        if candidate.starts_with(prefix) {
+            Loc {
+                line: start.line,
+                col: start.col + skip as u32 + prefix.chars().count() as u32,
+            }
+        } else {
+            start
+        }
+    }
+}

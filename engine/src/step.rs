@@ -1,0 +1,84 @@
+use std::time::Duration;
+
+use lifeboat_steps::Rerun;
+use serde_json::Value;
+
+use crate::node::{Loc, Node};
+use crate::runbook::Retry;
+
+/// One step of a runbook.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// `[a-z][a-z0-9_]*`, unique across all sections.
+    pub id: String,
+    pub loc: Loc,
+    pub title: Option<String>,
+    pub kind: String,
+    pub kind_loc: Loc,
+    /// The raw `with:` mapping, templates unrendered, locations kept.
+    pub with: Node,
+    pub needs: Vec<(String, Loc)>,
+    /// Run only when this expression is true; otherwise the step is skipped.
+    pub when: Option<Expr>,
+    /// Retry until this expression over `outputs` is true.
+    pub until: Option<Expr>,
+    pub retry: Retry,
+    pub timeout: Option<Duration>,
+    /// Expected duration, for `plan` and projections.
+    pub estimate: Option<Duration>,
+    /// What resume does if the step was interrupted; `None` means the kind's default.
+    pub rerun: Option<Rerun>,
+    /// A read-only probe for `rerun: check`.
+    pub check: Option<Probe>,
+    pub continue_on_failure: bool,
+    /// Overrides the kind's own answer to "is this read-only?".
+    pub read_only: Option<bool>,
+    /// Outputs a dry run pretends the step produced.
+    pub dry_run_outputs: Option<Value>,
+    pub section: Section,
+}
+
+/// Which list a step came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Section {
+    Main,
+    OnFailure,
+    Finally,
+}
+
+impl Section {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Section::Main => "steps",
+            Section::OnFailure => "on_failure",
+            Section::Finally => "finally",
+        }
+    }
+}
+
+/// A minijinja expression and where it was written.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    pub text: String,
+    pub loc: Loc,
+}
+
+/// A read-only probe run on resume for `rerun: check`: a step kind and its
+/// parameters, and an optional `until` expression over its outputs.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub kind: String,
+    pub kind_loc: Loc,
+    pub with: Node,
+    pub until: Option<Expr>,
+}
+
+impl Step {
+    pub fn title(&self) -> &str {
+        self.title.as_deref().unwrap_or(&self.id)
+    }
+
+    pub fn needs_ids(&self) -> impl Iterator<Item = &str> {
+        self.needs.iter().map(|(id, _)| id.as_str())
+    }
+}

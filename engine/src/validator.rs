@@ -1,0 +1,455 @@
+//! Semantic checks of a loaded runbook: everything `validate` proves before
+//! anything runs. Every problem is collected; nothing here panics or stops
+//! at the first error.
+
+use std::collections::{BTreeSet, HashMap};
+
+use lifeboat_steps::{Effect, Registry};
+
+use crate::diagnostic::{did_you_mean, Diagnostic};
+use crate::engine_kind::EngineKind;
+use crate::node::{Loc, Node, NodeValue};
+use crate::runbook::Runbook;
+use crate::step::{Section, Step};
+use crate::step_graph::StepGraph;
+use crate::templates::{Templates, CONTEXT_NAMES};
+
+/// What `run.<name>` offers templates.
+pub const RUN_FIELDS: &[&str] = &[
+    "id",
+    "dir",
+    "dry_run",
+    "operator",
+    "runbook",
+    "started_at",
+    "failed_step",
+    "error",
+];
+
+/// Where a template sits, which decides what it may read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// `with:` and `when:` of a step: inputs, run, and its ancestors.
+    Step,
+    /// `until:` and `check.until:`: all of the above plus `outputs`.
+    Until,
+}
+
+pub struct Validator<'a> {
+    runbook: &'a Runbook,
+    registry: &'a Registry,
+    templates: &'a Templates,
+    graphs: HashMap<Section, StepGraph>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// Checks a loaded runbook and returns every problem found.
+pub fn validate(runbook: &Runbook, registry: &Registry, templates: &Templates) -> Vec<Diagnostic> {
+    let graphs = [Section::Main, Section::OnFailure, Section::Finally]
+        .into_iter()
+        .map(|s| (s, StepGraph::new(runbook, s)))
+        .collect();
+    let mut v = Validator {
+        runbook,
+        registry,
+        templates,
+        graphs,
+        diagnostics: Vec::new(),
+    };
+    v.run();
+    v.diagnostics
+}
+
+impl Validator<'_> {
+    fn error(&mut self, loc: Loc, width: usize, message: impl Into<String>, help: Option<String>) {
+        let mut d = Diagnostic::error(message)
+            .at(loc)
+            .width(width)
+            .in_file(&self.runbook.source);
+        d.help = help;
+        self.diagnostics.push(d);
+    }
+
+    fn run(&mut self) {
+        let rb = self.runbook;
+        self.unique_ids();
+        for (i, step) in rb.steps.iter().enumerate() {
+            self.kind(step);
+            self.needs(i, step);
+        }
+        self.cycles();
+        if let Some(rto) = &rb.rto {
+            if let Some(stop_at) = &rto.stop_at {
+                match rb.step(stop_at) {
+                    Some(s) if s.section == Section::Main => {}
+                    Some(_) => self.error(
+                        rto.stop_at_loc,
+                        stop_at.len(),
+                        format!("`rto.stop_at` names `{stop_at}`, which is not in `steps`"),
+                        Some("the RTO clock can only stop at a main step".into()),
+                    ),
+                    None => {
+                        let help =
+                            did_you_mean(stop_at, rb.section(Section::Main).map(|s| s.id.as_str()));
+                        self.error(
+                            rto.stop_at_loc,
+                            stop_at.len(),
+                            format!("`rto.stop_at` names `{stop_at}`, which is not a step"),
+                            help,
+                        );
+                    }
+                }
+            }
+        }
+        for (i, step) in rb.steps.iter().enumerate() {
+            self.node_templates(i, &step.with, Scope::Step);
+            if let Some(when) = &step.when {
+                self.expression(i, &when.text, when.loc, Scope::Step, "`when`");
+            }
+            if let Some(until) = &step.until {
+                self.expression(i, &until.text, until.loc, Scope::Until, "`until`");
+            }
+            if let Some(probe) = &step.check {
+                self.node_templates(i, &probe.with, Scope::Step);
+                if let Some(until) = &probe.until {
+                    self.expression(i, &until.text, until.loc, Scope::Until, "`check.until`");
+                }
+            }
+        }
+    }
+
+    fn unique_ids(&mut self) {
+        let mut first: HashMap<&str, Loc> = HashMap::new();
+        for step in &self.runbook.steps {
+            if let Some(prev) = first.get(step.id.as_str()) {
+                let help = Some(format!(
+                    "first defined at line {}; give each step its own id",
+                    prev.line
+                ));
+                self.error(
+                    step.loc,
+                    step.id.len(),
+                    format!("duplicate step id `{}`", step.id),
+                    help,
+                );
+            } else {
+                first.insert(&step.id, step.loc);
+            }
+        }
+    }
+
+    fn kind(&mut self, step: &Step) {
+        if step.kind.is_empty() {
+            return;
+        }
+        let with = step.with.to_json();
+        let problems = if let Some(kind) = self.registry.get(&step.kind) {
+            kind.check(&with)
+        } else if let Some(kind) = EngineKind::from_name(&step.kind) {
+            kind.check(&with)
+        } else {
+            let names: Vec<&str> = self
+                .registry
+                .names()
+                .chain(EngineKind::ALL.iter().map(|(n, _)| *n))
+                .collect();
+            let help = did_you_mean(&step.kind, names.iter().copied())
+                .unwrap_or_else(|| "`lifeboat kinds` lists every step kind".into());
+            self.error(
+                step.kind_loc,
+                step.kind.len(),
+                format!("unknown step kind `{}`", step.kind),
+                Some(help),
+            );
+            return;
+        };
+        for p in problems {
+            let node = step.with.locate(&p.path);
+            let width = match &node.value {
+                NodeValue::String(s) if !s.contains('\n') => s.chars().count() + 2,
+                _ => 1,
+            };
+            let what = if p.path.is_empty() {
+                format!("step `{}` ({}): {}", step.id, step.kind, p.message)
+            } else {
+                format!(
+                    "step `{}`: `with.{}`: {}",
+                    step.id,
+                    p.path_string(),
+                    p.message
+                )
+            };
+            let loc = if node.loc.is_known() {
+                node.loc
+            } else {
+                step.kind_loc
+            };
+            self.error(loc, width, what, None);
+        }
+        if let Some(probe) = &step.check {
+            match self.registry.get(&probe.kind) {
+                None => self.error(
+                    probe.kind_loc,
+                    probe.kind.len(),
+                    format!("unknown step kind `{}` in `check`", probe.kind),
+                    None,
+                ),
+                Some(kind) => {
+                    let with = probe.with.to_json();
+                    if kind.effect(&with) != Effect::ReadOnly {
+                        self.error(probe.kind_loc, probe.kind.len(), format!("the `check` of step `{}` must be read-only, but `{}` can change things", step.id, probe.kind), Some("use a read-only probe such as `http` with GET, or a `vault.*` read".into()));
+                    }
+                    for p in kind.check(&with) {
+                        let node = probe.with.locate(&p.path);
+                        self.error(
+                            node.loc,
+                            1,
+                            format!(
+                                "step `{}`: `check.with.{}`: {}",
+                                step.id,
+                                p.path_string(),
+                                p.message
+                            ),
+                            None,
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn needs(&mut self, index: usize, step: &Step) {
+        let rb = self.runbook;
+        for (need, loc) in &step.needs {
+            if need == &step.id {
+                self.error(
+                    *loc,
+                    need.len(),
+                    format!("step `{}` needs itself", step.id),
+                    Some("remove it from `needs`".into()),
+                );
+                continue;
+            }
+            match rb.step(need) {
+                None => {
+                    let help = did_you_mean(
+                        need,
+                        rb.steps
+                            .iter()
+                            .filter(|s| s.section == step.section)
+                            .map(|s| s.id.as_str()),
+                    );
+                    self.error(
+                        *loc,
+                        need.len(),
+                        format!("step `{}` needs `{need}`, which is not a step", step.id),
+                        help,
+                    );
+                }
+                Some(other) if other.section != step.section => {
+                    let help = if step.section == Section::Main {
+                        format!(
+                            "`{need}` is in `{}`, which only runs after the main steps",
+                            other.section.as_str()
+                        )
+                    } else {
+                        format!("steps in `{}` already run after every main step; `needs` only orders steps within one section", step.section.as_str())
+                    };
+                    self.error(
+                        *loc,
+                        need.len(),
+                        format!("step `{}` needs `{need}` from another section", step.id),
+                        Some(help),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        let _ = index;
+    }
+
+    fn cycles(&mut self) {
+        let rb = self.runbook;
+        let mut reports = Vec::new();
+        for graph in self.graphs.values() {
+            for cycle in graph.cycles() {
+                let names: Vec<&str> = cycle.iter().map(|&i| rb.steps[i].id.as_str()).collect();
+                let first = &rb.steps[cycle[0]];
+                // Point at the `needs` entry that closes the loop.
+                let closing = &rb.steps[cycle[1.min(cycle.len() - 1)]];
+                let loc = closing
+                    .needs
+                    .iter()
+                    .find(|(n, _)| n == &first.id)
+                    .map(|(_, l)| *l)
+                    .unwrap_or(closing.loc);
+                reports.push((
+                    loc,
+                    first.id.len(),
+                    format!("dependency cycle: {}", names.join(" -> ")),
+                ));
+            }
+        }
+        reports.sort();
+        for (loc, width, msg) in reports {
+            self.error(
+                loc,
+                width,
+                msg,
+                Some("a runbook is a DAG; remove one of these `needs`".into()),
+            );
+        }
+    }
+
+    fn node_templates(&mut self, step: usize, node: &Node, scope: Scope) {
+        match &node.value {
+            NodeValue::String(s) if s.contains("{{") || s.contains("{%") => {
+                match self.templates.template_references(s) {
+                    Ok(refs) => self.references(step, refs, node.loc, s.len(), scope),
+                    Err(p) => {
+                        let loc = self.runbook.source.offset_within(node.loc, s, p.offset);
+                        self.error(
+                            loc,
+                            p.len,
+                            format!("step `{}`: {}", self.runbook.steps[step].id, p.message),
+                            None,
+                        );
+                    }
+                }
+            }
+            NodeValue::Seq(items) => items
+                .iter()
+                .for_each(|n| self.node_templates(step, n, scope)),
+            NodeValue::Map(entries) => entries
+                .iter()
+                .for_each(|(_, v)| self.node_templates(step, v, scope)),
+            _ => {}
+        }
+    }
+
+    fn expression(&mut self, step: usize, text: &str, loc: Loc, scope: Scope, what: &str) {
+        match self.templates.expression_references(text) {
+            Ok(refs) => self.references(step, refs, loc, text.len(), scope),
+            Err(p) => {
+                let msg = format!(
+                    "step `{}`: {what}: {}",
+                    self.runbook.steps[step].id, p.message
+                );
+                self.error(loc, text.len(), msg, None);
+            }
+        }
+    }
+
+    /// Checks what a template reads against what exists and what has run by then.
+    fn references(
+        &mut self,
+        step: usize,
+        refs: BTreeSet<String>,
+        loc: Loc,
+        width: usize,
+        scope: Scope,
+    ) {
+        let rb = self.runbook;
+        let me = &rb.steps[step];
+        for r in refs {
+            let parts: Vec<&str> = r.split('.').collect();
+            let head = parts[0];
+            match head {
+                "inputs" => {
+                    if let Some(name) = parts.get(1) {
+                        if rb.input(name).is_none() {
+                            let help =
+                                did_you_mean(name, rb.inputs.iter().map(|i| i.name.as_str()))
+                                    .unwrap_or_else(|| "declare it under `inputs:`".into());
+                            self.error(
+                                loc,
+                                width,
+                                format!(
+                                    "step `{}` reads `inputs.{name}`, which is not declared",
+                                    me.id
+                                ),
+                                Some(help),
+                            );
+                        }
+                    }
+                }
+                "run" => {
+                    if let Some(name) = parts.get(1) {
+                        if !RUN_FIELDS.contains(name) {
+                            self.error(
+                                loc,
+                                width,
+                                format!(
+                                    "step `{}` reads `run.{name}`, which does not exist",
+                                    me.id
+                                ),
+                                Some(format!("`run` has {}", RUN_FIELDS.join(", "))),
+                            );
+                        }
+                    }
+                }
+                "outputs" => {
+                    if scope != Scope::Until {
+                        self.error(loc, width, format!("step `{}` reads `outputs` outside `until`", me.id), Some("`outputs` is the current attempt's result, readable in `until`; read another step's with `steps.<id>.outputs`".into()));
+                    }
+                }
+                "steps" => {
+                    let Some(id) = parts.get(1) else { continue };
+                    let Some(other) = rb.step_index(id) else {
+                        let help = did_you_mean(id, rb.steps.iter().map(|s| s.id.as_str()));
+                        self.error(
+                            loc,
+                            width,
+                            format!("step `{}` reads `steps.{id}`, which is not a step", me.id),
+                            help,
+                        );
+                        continue;
+                    };
+                    if let Some(field) = parts.get(2) {
+                        if !["outputs", "status"].contains(field) {
+                            self.error(
+                                loc,
+                                width,
+                                format!("step `{}` reads `steps.{id}.{field}`", me.id),
+                                Some("a step offers `outputs` and `status`".into()),
+                            );
+                            continue;
+                        }
+                    }
+                    let visible = other != step
+                        && match (me.section, rb.steps[other].section) {
+                            (a, b) if a == b => self.graphs[&a].is_ancestor(other, step),
+                            // on_failure and finally run after the main steps.
+                            (Section::OnFailure | Section::Finally, Section::Main) => true,
+                            (Section::Finally, Section::OnFailure) => true,
+                            _ => false,
+                        };
+                    if !visible {
+                        let help = if other == step {
+                            "a step reads its own result in `until` as `outputs`".to_string()
+                        } else {
+                            format!(
+                                "add `{id}` to `needs` of `{}` (directly or through another step)",
+                                me.id
+                            )
+                        };
+                        self.error(loc, width, format!("step `{}` reads the outputs of `{id}`, which is not one of its dependencies", me.id), Some(help));
+                    }
+                }
+                _ => {
+                    let help =
+                        did_you_mean(head, CONTEXT_NAMES.iter().copied()).unwrap_or_else(|| {
+                            "templates see `inputs`, `steps`, `run` (and `outputs` in `until`)"
+                                .into()
+                        });
+                    self.error(
+                        loc,
+                        width,
+                        format!("step `{}` reads unknown variable `{head}`", me.id),
+                        Some(help),
+                    );
+                }
+            }
+        }
+    }
+}
