@@ -85,6 +85,12 @@ fn yaml_error(source: &Arc<SourceFile>, err: &serde_saphyr::Error) -> Diagnostic
         .next()
         .unwrap_or(first)
         .trim_end_matches('.');
+    // "error: line 7 column 3: msg" -> "msg": the location is shown below.
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let first = match first.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((_, rest)) => rest,
+        None => first,
+    };
     Diagnostic::error(format!("invalid YAML: {first}"))
         .at(loc)
         .help("check indentation and quoting; strings holding `{{ }}` or `: ` must be quoted")
@@ -626,7 +632,12 @@ impl Reader {
         let check = node.get("check").and_then(|n| self.probe(n));
         if rerun == Some(Rerun::Check) && check.is_none() && node.get("check").is_none() {
             let loc = node.get("rerun").map(|n| n.loc).unwrap_or(node.loc);
-            self.error(loc, format!("step `{id}` has `rerun: check` but no `check` probe"))
+            let d = self.error(
+                loc,
+                format!("step `{id}` has `rerun: check` but no `check` probe"),
+            );
+            d.width = 5;
+            d
                 .help = Some("add `check: { kind: http, with: {...}, until: ... }`, a read-only probe that passes when the step's effect is in place".into());
         }
         let dry_run_outputs = node.get("dry_run").and_then(|n| {

@@ -420,6 +420,17 @@ impl Scheduler {
         // Whatever could not start: say why.
         for &i in &indices {
             if self.status[i] == Status::Pending {
+                let failed_need = self.env.runbook.steps[i].needs_ids().find(|n| {
+                    self.env.runbook.step_index(n).is_some_and(|j| {
+                        self.status[j] == Status::Failed
+                            && !self.env.runbook.steps[j].continue_on_failure
+                    })
+                });
+                if let Some(need) = failed_need {
+                    let reason = format!("needs `{need}`, which failed");
+                    self.skip(i, reason);
+                    continue;
+                }
                 let reason = match &self.failure {
                     Some((id, _)) if section == Section::Main => {
                         format!("{NOT_STARTED} the run failed at `{id}`")

@@ -30,6 +30,25 @@ impl SourceFile {
         self.text.lines().nth(line as usize - 1)
     }
 
+    /// The width of the scalar starting at `loc`: through the closing quote
+    /// for a quoted scalar, else `plain_len` characters.
+    pub fn scalar_width(&self, loc: Loc, plain_len: usize) -> usize {
+        let Some(line) = self.line(loc.line) else {
+            return plain_len.max(1);
+        };
+        let rest: String = line
+            .chars()
+            .skip(loc.col.saturating_sub(1) as usize)
+            .collect();
+        match rest.chars().next() {
+            Some(q @ ('"' | '\'')) => rest[1..]
+                .find(q)
+                .map(|end| end + 2)
+                .unwrap_or(plain_len + 2),
+            _ => plain_len.max(1),
+        }
+    }
+
     /// Where a byte offset into a template that starts at `start` lands, for
     /// pointing inside a long string. Only exact for plain and quoted
     /// single-line scalars; otherwise the template's own start is returned.

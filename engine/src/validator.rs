@@ -166,7 +166,10 @@ impl Validator<'_> {
         for p in problems {
             let node = step.with.locate(&p.path);
             let width = match &node.value {
-                NodeValue::String(s) if !s.contains('\n') => s.chars().count() + 2,
+                NodeValue::String(s) if !s.contains('\n') => self
+                    .runbook
+                    .source
+                    .scalar_width(node.loc, s.chars().count()),
                 _ => 1,
             };
             let what = if p.path.is_empty() {
