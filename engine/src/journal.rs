@@ -5,6 +5,9 @@ use lifeboat_steps::Redactor;
 use crate::journal_record::{Event, Record, JOURNAL_VERSION};
 use crate::run_store::{RunStore, StoreError};
 
+/// Called with every record after it is written.
+pub type Observer = Arc<dyn Fn(&Record) + Send + Sync>;
+
 /// Appends numbered, timestamped, redacted records to a run's store, and
 /// shows each one on the console as it becomes durable.
 pub struct Journal {
@@ -16,7 +19,7 @@ pub struct Journal {
     /// The default actor: the operator driving this engine.
     actor: String,
     /// Called with every record after it is written.
-    observer: Option<Arc<dyn Fn(&Record) + Send + Sync>>,
+    observer: Option<Observer>,
 }
 
 impl Journal {
@@ -30,7 +33,7 @@ impl Journal {
         }
     }
 
-    pub fn with_observer(mut self, observer: Arc<dyn Fn(&Record) + Send + Sync>) -> Self {
+    pub fn with_observer(mut self, observer: Observer) -> Self {
         self.observer = Some(observer);
         self
     }

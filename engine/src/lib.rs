@@ -27,3 +27,4 @@ pub mod step;
 pub mod step_graph;
 pub mod templates;
 pub mod validator;
+pub mod yaml_reader;

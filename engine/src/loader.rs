@@ -57,10 +57,10 @@ pub fn load(source: Arc<SourceFile>) -> (Option<Runbook>, Vec<Diagnostic>) {
         source: source.clone(),
         diagnostics: Vec::new(),
     };
-    let root: Node = match serde_saphyr::from_str::<Node>(&source.text) {
+    let root: Node = match crate::yaml_reader::parse_yaml(&source.text) {
         Ok(node) => node,
         Err(err) => {
-            reader.diagnostics.push(yaml_error(&source, &err));
+            reader.diagnostics.push(yaml_error(&source, err));
             return (None, reader.diagnostics);
         }
     };
@@ -69,30 +69,9 @@ pub fn load(source: Arc<SourceFile>) -> (Option<Runbook>, Vec<Diagnostic>) {
 }
 
 /// Turns a YAML parser error into a diagnostic at its location.
-fn yaml_error(source: &Arc<SourceFile>, err: &serde_saphyr::Error) -> Diagnostic {
-    let loc = err
-        .location()
-        .map(|l| Loc {
-            line: l.line() as u32,
-            col: l.column() as u32,
-        })
-        .unwrap_or(Loc::UNKNOWN);
-    // The library's message may carry its own snippet; keep the first line.
-    let text = err.to_string();
-    let first = text.lines().next().unwrap_or("invalid YAML").trim();
-    let first = first
-        .split(" at line ")
-        .next()
-        .unwrap_or(first)
-        .trim_end_matches('.');
-    // "error: line 7 column 3: msg" -> "msg": the location is shown below.
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    let first = match first.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
-        Some((_, rest)) => rest,
-        None => first,
-    };
-    Diagnostic::error(format!("invalid YAML: {first}"))
-        .at(loc)
+fn yaml_error(source: &Arc<SourceFile>, err: crate::yaml_reader::YamlError) -> Diagnostic {
+    Diagnostic::error(format!("invalid YAML: {}", err.message))
+        .at(err.loc)
         .help("check indentation and quoting; strings holding `{{ }}` or `: ` must be quoted")
         .in_file(source)
 }
@@ -341,6 +320,7 @@ impl Reader {
             rpo,
             inputs,
             defaults,
+            index: Runbook::index_steps(&steps),
             steps,
         })
     }

@@ -15,7 +15,7 @@ impl OperatorPrompt for TtyPrompt {
         );
         let choice = Select::new()
             .with_prompt(prompt)
-            .items(&[
+            .items([
                 "it completed (mark done)",
                 "it did not complete (mark failed)",
                 "decide later (pause)",

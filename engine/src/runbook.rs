@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,8 @@ pub struct Runbook {
     /// Every step in every section, main steps first, then `on_failure`,
     /// then `finally`. [`Step::section`] tells them apart.
     pub steps: Vec<Step>,
+    /// Step id to its first index in `steps`, for constant-time lookups.
+    pub index: HashMap<String, usize>,
 }
 
 /// The recovery time objective.
@@ -37,19 +40,10 @@ pub struct RtoSpec {
 }
 
 /// Settings every step inherits unless it says otherwise.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Defaults {
     pub timeout: Option<Duration>,
     pub retry: Retry,
-}
-
-impl Default for Defaults {
-    fn default() -> Self {
-        Self {
-            timeout: None,
-            retry: Retry::default(),
-        }
-    }
 }
 
 /// How often and how patiently a step is attempted.
@@ -90,11 +84,20 @@ impl Retry {
 
 impl Runbook {
     pub fn step(&self, id: &str) -> Option<&Step> {
-        self.steps.iter().find(|s| s.id == id)
+        self.step_index(id).map(|i| &self.steps[i])
     }
 
     pub fn step_index(&self, id: &str) -> Option<usize> {
-        self.steps.iter().position(|s| s.id == id)
+        self.index.get(id).copied()
+    }
+
+    /// Builds the id index; the loader calls it once.
+    pub fn index_steps(steps: &[Step]) -> HashMap<String, usize> {
+        let mut index = HashMap::with_capacity(steps.len());
+        for (i, s) in steps.iter().enumerate() {
+            index.entry(s.id.clone()).or_insert(i);
+        }
+        index
     }
 
     pub fn input(&self, name: &str) -> Option<&InputDecl> {

@@ -181,6 +181,9 @@ impl Templates {
     /// The variables a template reads, as dotted paths
     /// (`steps.health.outputs.status`), or its syntax error.
     pub fn template_references(&self, s: &str) -> Result<BTreeSet<String>, TemplateProblem> {
+        if let Some(refs) = simple_references(s) {
+            return Ok(refs);
+        }
         let tmpl = self
             .plain
             .template_from_str(s)
@@ -228,6 +231,37 @@ fn filter_names(names: std::collections::HashSet<String>) -> BTreeSet<String> {
         .into_iter()
         .filter(|n| !FUNCTIONS.contains(&n.split('.').next().unwrap_or("")))
         .collect()
+}
+
+/// The references of a template made only of `{{ dotted.path }}`
+/// expressions, without parsing it: most runbook templates look like this,
+/// and validating large runbooks must stay fast. `None` means "ask minijinja".
+fn simple_references(s: &str) -> Option<BTreeSet<String>> {
+    if s.contains("{%") || s.contains("{#") {
+        return None;
+    }
+    let mut refs = BTreeSet::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after.find("}}")?;
+        let inner = after[..end].trim();
+        let simple = !inner.is_empty()
+            && inner.split('.').all(|part| {
+                let mut chars = part.chars();
+                matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+                    && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+        if !simple {
+            return None;
+        }
+        refs.insert(inner.to_string());
+        rest = &after[end + 2..];
+    }
+    if rest.contains("}}") {
+        return None;
+    }
+    Some(refs)
 }
 
 /// The inner expression when `s` is exactly `{{ expr }}`.
@@ -386,6 +420,34 @@ mod tests {
         assert!(!refs.iter().any(|r| r.starts_with("now")));
         let err = t.template_references("{{ inputs.addr ").unwrap_err();
         assert!(err.message.contains("syntax"), "{err:?}");
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_minijinja() {
+        let t = Templates::new();
+        for src in [
+            "{{ inputs.a }}/x/{{ steps.b.outputs.c }}",
+            "{{inputs.a}}",
+            "plain {{ run.id }} text",
+        ] {
+            let fast = simple_references(src).expect("simple");
+            let slow = filter_names(
+                t.plain
+                    .template_from_str(src)
+                    .unwrap()
+                    .undeclared_variables(true),
+            );
+            assert_eq!(fast, slow, "{src}");
+        }
+        for src in [
+            "{{ a | upper }}",
+            "{{ a }",
+            "{% if a %}x{% endif %}",
+            "{{ a[0] }}",
+            "x }} y",
+        ] {
+            assert!(simple_references(src).is_none(), "{src}");
+        }
     }
 
     #[test]

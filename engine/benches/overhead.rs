@@ -1,0 +1,85 @@
+//! Engine overhead: 1,000 sequential `shell` steps of `/bin/true`, run by
+//! `lifeboat run` (journalled and fsynced), against a bash loop of 1,000
+//! `/bin/true` in the same process. Target: at most 1.3x the bash loop.
+//!
+//! Run with `cargo bench -p lifeboat --bench overhead`. Machines are noisy,
+//! so both are run alternately several times and the medians compared.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const STEPS: usize = 1000;
+const ROUNDS: usize = 5;
+
+fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bin = env!("CARGO_BIN_EXE_lifeboat");
+    for (label, rerun) in [
+        (
+            "default rerun (never: fsync before and after each step)",
+            "",
+        ),
+        (
+            "rerun: safe (start record shares the next fsync)",
+            "    rerun: safe\n",
+        ),
+    ] {
+        let mut yaml = String::from("version: 1\nname: overhead\nsteps:\n");
+        for i in 0..STEPS {
+            yaml.push_str(&format!(
+                "  - id: s{i}\n    kind: shell\n{rerun}    with: {{ run: [\"/bin/true\"] }}\n"
+            ));
+            if i > 0 {
+                yaml.push_str(&format!("    needs: [s{}]\n", i - 1));
+            }
+        }
+        let runbook = dir.path().join("overhead.yaml");
+        std::fs::write(&runbook, yaml).unwrap();
+        let mut engine = Vec::new();
+        let mut bash = Vec::new();
+        for _ in 0..ROUNDS {
+            let t = Instant::now();
+            let out = Command::new("bash")
+                .args([
+                    "-c",
+                    &format!("for i in $(seq {STEPS}); do /bin/true; done"),
+                ])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            bash.push(t.elapsed());
+
+            let t = Instant::now();
+            let out = Command::new(bin)
+                .args(["run", runbook.to_str().unwrap(), "--output", "json"])
+                .env("LIFEBOAT_STATE_DIR", dir.path().join("state"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            engine.push(t.elapsed());
+        }
+        let (e, b) = (median(&mut engine), median(&mut bash));
+        println!("{label}");
+        println!(
+            "  lifeboat: {:>8.1} ms total, {:.3} ms/step   bash loop: {:>8.1} ms total, {:.3} ms/step   ratio {:.2}x (target <= 1.30x)",
+            ms(e),
+            ms(e) / STEPS as f64,
+            ms(b),
+            ms(b) / STEPS as f64,
+            e.as_secs_f64() / b.as_secs_f64()
+        );
+    }
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
