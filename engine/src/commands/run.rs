@@ -77,7 +77,10 @@ fn execute(
     } else {
         None
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread: steps mostly wait on children and sockets, and CPU-heavy
+    // kinds use spawn_blocking. Cross-thread wake-ups cost more per step
+    // than the work itself (see benches/overhead.rs).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))?;
