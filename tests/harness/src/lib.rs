@@ -12,3 +12,4 @@
 //! - `s3_server.rs`: an S3-compatible server (moto) with a bucket.
 
 pub mod tools;
+pub mod s3_server;
