@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use aws_config::meta::region::RegionProviderChain;
 use aws_config::BehaviorVersion;
 use aws_sdk_s3::config::{
     Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
@@ -45,8 +44,9 @@ const FALLBACK_REGION: &str = "us-east-1";
 pub struct Connection {
     /// The bucket the step works in.
     pub bucket: String,
-    /// AWS region; default from the environment (`AWS_REGION`, profile),
-    /// else `us-east-1`.
+    /// AWS region. Default: the standard chain (`AWS_REGION`, profile,
+    /// instance metadata); with an `endpoint`, `AWS_REGION` or
+    /// `AWS_DEFAULT_REGION`; else `us-east-1`.
     #[serde(default)]
     pub region: Option<String>,
     /// An S3-compatible endpoint such as `http://127.0.0.1:9000`. Requests
@@ -146,6 +146,21 @@ impl Connection {
         }
     }
 
+    /// The region to use without asking the default chain. With an
+    /// `endpoint`, the chain's last resort (asking EC2's instance metadata
+    /// service) would only stall off EC2, so the environment or the fallback
+    /// decide.
+    fn explicit_region(&self) -> Option<String> {
+        if let Some(r) = &self.region {
+            return Some(r.clone());
+        }
+        self.endpoint.as_ref()?;
+        ["AWS_REGION", "AWS_DEFAULT_REGION"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()))
+            .or_else(|| Some(FALLBACK_REGION.to_string()))
+    }
+
     fn key(&self) -> ClientKey {
         ClientKey {
             region: self.region.clone(),
@@ -184,17 +199,16 @@ impl Connection {
                 tls::rustls_provider::CryptoMode::Ring,
             ))
             .build_https();
-        let region = RegionProviderChain::first_try(self.region.clone().map(Region::new))
-            .or_default_provider()
-            .or_else(Region::from_static(FALLBACK_REGION));
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http_client)
-            .region(region)
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(10))
                     .build(),
             );
+        if let Some(region) = self.explicit_region() {
+            loader = loader.region(Region::new(region));
+        }
         if let (Some(id), Some(secret)) = (&self.access_key_id, &self.secret_access_key) {
             loader = loader.credentials_provider(Credentials::new(
                 id,
@@ -205,7 +219,11 @@ impl Connection {
             ));
         }
         let sdk_config = loader.load().await;
-        let mut builder = aws_sdk_s3::config::Builder::from(&sdk_config)
+        let mut builder = aws_sdk_s3::config::Builder::from(&sdk_config);
+        if sdk_config.region().is_none() {
+            builder = builder.region(Region::from_static(FALLBACK_REGION));
+        }
+        builder = builder
             // Integrity is end to end through the SHA-256 kept in object
             // metadata; the SDK's extra CRC trailers are not understood by
             // every S3-compatible store, so they are sent only when an
