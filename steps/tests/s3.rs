@@ -77,10 +77,19 @@ async fn put_stores_the_sha256_and_head_verifies_it_against_files() {
     assert_eq!(out["sha256"], sha256_hex(&bytes));
     assert_eq!(out["bytes"], 100_000);
     assert_eq!(out["created"], true);
-    assert!(out["etag"].as_str().is_some_and(|e| !e.contains('-')), "single-part etag: {out}");
+    assert!(
+        out["etag"].as_str().is_some_and(|e| !e.contains('-')),
+        "single-part etag: {out}"
+    );
 
     let head = S3Head
-        .run(&ctx, with(&s3, json!({"key": "daily/2026-11-21/snap.enc", "verify_file": "snap.enc"})))
+        .run(
+            &ctx,
+            with(
+                &s3,
+                json!({"key": "daily/2026-11-21/snap.enc", "verify_file": "snap.enc"}),
+            ),
+        )
         .await
         .unwrap();
     assert_eq!(head.outputs["exists"], true);
@@ -93,7 +102,13 @@ async fn put_stores_the_sha256_and_head_verifies_it_against_files() {
     other[500] ^= 1;
     write(dir.path(), "other.enc", &other);
     let err = S3Head
-        .run(&ctx, with(&s3, json!({"key": "daily/2026-11-21/snap.enc", "verify_file": "other.enc"})))
+        .run(
+            &ctx,
+            with(
+                &s3,
+                json!({"key": "daily/2026-11-21/snap.enc", "verify_file": "other.enc"}),
+            ),
+        )
         .await
         .unwrap_err();
     assert!(err.message.contains("does not match"), "{}", err.message);
@@ -117,16 +132,29 @@ async fn put_above_the_threshold_goes_up_in_parts_and_round_trips() {
         .await
         .unwrap();
     // A multipart ETag ends in `-<number of parts>`.
-    assert!(out.outputs["etag"].as_str().unwrap().ends_with("-3\""), "{:?}", out.outputs);
+    assert!(
+        out.outputs["etag"].as_str().unwrap().ends_with("-3\""),
+        "{:?}",
+        out.outputs
+    );
     assert_eq!(out.outputs["sha256"], sha256_hex(&bytes));
 
     let got = S3Get
-        .run(&ctx, with(&s3, json!({"key": "big.enc", "path": "restored/big.enc"})))
+        .run(
+            &ctx,
+            with(&s3, json!({"key": "big.enc", "path": "restored/big.enc"})),
+        )
         .await
         .unwrap();
     assert_eq!(got.outputs["sha256"], sha256_hex(&bytes));
-    assert_eq!(got.outputs["verified"], true, "the multipart object keeps its sha256 metadata");
-    assert_eq!(std::fs::read(dir.path().join("restored/big.enc")).unwrap(), bytes);
+    assert_eq!(
+        got.outputs["verified"], true,
+        "the multipart object keeps its sha256 metadata"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("restored/big.enc")).unwrap(),
+        bytes
+    );
     assert!(!dir.path().join("restored/big.enc.part").exists());
     assert!(!dir.path().join("restored/big.enc.part.etag").exists());
 }
@@ -138,14 +166,27 @@ async fn if_none_match_refuses_a_second_write_but_accepts_the_same_bytes() {
     let ctx = StepContext::standalone("put", dir.path());
     write(dir.path(), "a.enc", &data(1000, 3));
     write(dir.path(), "b.enc", &data(1000, 4));
-    let params = |path: &str| with(&s3, json!({"key": "once.enc", "path": path, "if_none_match": "*"}));
+    let params = |path: &str| {
+        with(
+            &s3,
+            json!({"key": "once.enc", "path": path, "if_none_match": "*"}),
+        )
+    };
 
     let first = S3Put.run(&ctx, params("a.enc")).await.unwrap();
     assert_eq!(first.outputs["created"], true);
 
     let err = S3Put.run(&ctx, params("b.enc")).await.unwrap_err();
-    assert!(err.message.contains("`once.enc` already exists"), "{}", err.message);
-    assert!(err.message.contains("refuses to overwrite"), "{}", err.message);
+    assert!(
+        err.message.contains("`once.enc` already exists"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message.contains("refuses to overwrite"),
+        "{}",
+        err.message
+    );
     assert_no_secret(&err);
 
     // A rerun of the first write finds its own bytes there: done, not an error.
@@ -153,7 +194,12 @@ async fn if_none_match_refuses_a_second_write_but_accepts_the_same_bytes() {
     assert_eq!(again.outputs["created"], false);
 
     // The object still holds the first file.
-    let head = S3Head.run(&ctx, with(&s3, json!({"key": "once.enc", "verify_file": "a.enc"}))).await;
+    let head = S3Head
+        .run(
+            &ctx,
+            with(&s3, json!({"key": "once.enc", "verify_file": "a.enc"})),
+        )
+        .await;
     assert_eq!(head.unwrap().outputs["verified"], true);
 }
 
@@ -165,12 +211,20 @@ async fn if_none_match_also_guards_multipart_uploads() {
     write(dir.path(), "a.enc", &data(6 << 20, 5));
     write(dir.path(), "b.enc", &data(6 << 20, 6));
     let params = |path: &str| {
-        with(&s3, json!({"key": "big-once.enc", "path": path, "if_none_match": "*", "multipart_threshold": "5 MiB", "part_size": "5 MiB"}))
+        with(
+            &s3,
+            json!({"key": "big-once.enc", "path": path, "if_none_match": "*", "multipart_threshold": "5 MiB", "part_size": "5 MiB"}),
+        )
     };
     S3Put.run(&ctx, params("a.enc")).await.unwrap();
     let err = S3Put.run(&ctx, params("b.enc")).await.unwrap_err();
     assert!(err.message.contains("already exists"), "{}", err.message);
-    let head = S3Head.run(&ctx, with(&s3, json!({"key": "big-once.enc", "verify_file": "a.enc"}))).await;
+    let head = S3Head
+        .run(
+            &ctx,
+            with(&s3, json!({"key": "big-once.enc", "verify_file": "a.enc"})),
+        )
+        .await;
     assert_eq!(head.unwrap().outputs["verified"], true);
 }
 
@@ -180,11 +234,19 @@ async fn list_filters_by_prefix_and_glob() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = StepContext::standalone("list", dir.path());
     let file = write(dir.path(), "f", b"0123456789");
-    for key in ["daily/2026-11-20/v.enc", "daily/2026-11-21/v.enc", "daily/2026-11-21/v.txt", "monthly/2026-11/v.enc"] {
+    for key in [
+        "daily/2026-11-20/v.enc",
+        "daily/2026-11-21/v.enc",
+        "daily/2026-11-21/v.txt",
+        "monthly/2026-11/v.enc",
+    ] {
         put(&s3, &ctx, key, &file).await;
     }
     let out = S3List
-        .run(&ctx, with(&s3, json!({"prefix": "daily/", "pattern": "*.enc"})))
+        .run(
+            &ctx,
+            with(&s3, json!({"prefix": "daily/", "pattern": "*.enc"})),
+        )
         .await
         .unwrap();
     assert_eq!(out.outputs["count"], 2);
@@ -212,7 +274,10 @@ async fn latest_picks_the_newest_match_and_honours_before() {
     put(&s3, &ctx, "daily/2026-11-21/v.txt", &old).await;
 
     let latest = S3Latest
-        .run(&ctx, with(&s3, json!({"prefix": "daily/", "pattern": "*.enc"})))
+        .run(
+            &ctx,
+            with(&s3, json!({"prefix": "daily/", "pattern": "*.enc"})),
+        )
         .await
         .unwrap();
     assert_eq!(latest.outputs["key"], "daily/2026-11-21/v.enc");
@@ -221,13 +286,25 @@ async fn latest_picks_the_newest_match_and_honours_before() {
     let newest_time = latest.outputs["modified"].as_str().unwrap().to_string();
 
     let earlier = S3Latest
-        .run(&ctx, with(&s3, json!({"prefix": "daily/", "pattern": "*.enc", "before": newest_time})))
+        .run(
+            &ctx,
+            with(
+                &s3,
+                json!({"prefix": "daily/", "pattern": "*.enc", "before": newest_time}),
+            ),
+        )
         .await
         .unwrap();
     assert_eq!(earlier.outputs["key"], "daily/2026-11-20/v.enc");
 
     let err = S3Latest
-        .run(&ctx, with(&s3, json!({"prefix": "daily/", "pattern": "*.enc", "before": "2020-01-01T00:00:00Z"})))
+        .run(
+            &ctx,
+            with(
+                &s3,
+                json!({"prefix": "daily/", "pattern": "*.enc", "before": "2020-01-01T00:00:00Z"}),
+            ),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -235,16 +312,35 @@ async fn latest_picks_the_newest_match_and_honours_before() {
         "{}",
         err.message
     );
-    assert!(err.message.contains("the oldest is `daily/2026-11-20/v.enc`"), "{}", err.message);
+    assert!(
+        err.message
+            .contains("the oldest is `daily/2026-11-20/v.enc`"),
+        "{}",
+        err.message
+    );
 
     let err = S3Latest
-        .run(&ctx, with(&s3, json!({"prefix": "daily/", "pattern": "*.gpg"})))
+        .run(
+            &ctx,
+            with(&s3, json!({"prefix": "daily/", "pattern": "*.gpg"})),
+        )
         .await
         .unwrap_err();
-    assert!(err.message.contains("the newest is `daily/2026-11-21/v"), "{}", err.message);
+    assert!(
+        err.message.contains("the newest is `daily/2026-11-21/v"),
+        "{}",
+        err.message
+    );
 
-    let err = S3Latest.run(&ctx, with(&s3, json!({"prefix": "weekly/"}))).await.unwrap_err();
-    assert!(err.message.contains("the prefix is empty"), "{}", err.message);
+    let err = S3Latest
+        .run(&ctx, with(&s3, json!({"prefix": "weekly/"})))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("the prefix is empty"),
+        "{}",
+        err.message
+    );
 }
 
 /// Cancels the step once a download has passed some bytes: an interrupted
@@ -268,7 +364,7 @@ async fn get_resumes_an_interrupted_download_from_its_partial_file() {
     let s3 = server().await;
     let dir = tempfile::tempdir().unwrap();
     let ctx = StepContext::standalone("get", dir.path());
-    let bytes = data(24 << 20, 9);
+    let bytes = data(12 << 20, 9);
     let file = write(dir.path(), "src", &bytes);
     put(&s3, &ctx, "big.enc", &file).await;
 
@@ -281,9 +377,17 @@ async fn get_resumes_an_interrupted_download_from_its_partial_file() {
     let params = with(&s3, json!({"key": "big.enc", "path": "out.enc"}));
     let err = S3Get.run(&interrupted, params.clone()).await.unwrap_err();
     assert!(err.cancelled, "{}", err.message);
-    let partial = std::fs::metadata(dir.path().join("out.enc.part")).unwrap().len();
-    assert!(partial > 0 && partial < bytes.len() as u64, "partial file of {partial} bytes");
-    assert!(!dir.path().join("out.enc").exists(), "no incomplete file at the final path");
+    let partial = std::fs::metadata(dir.path().join("out.enc.part"))
+        .unwrap()
+        .len();
+    assert!(
+        partial > 0 && partial < bytes.len() as u64,
+        "partial file of {partial} bytes"
+    );
+    assert!(
+        !dir.path().join("out.enc").exists(),
+        "no incomplete file at the final path"
+    );
 
     let out = S3Get.run(&ctx, params).await.unwrap();
     assert_eq!(out.outputs["resumed_from"], partial);
@@ -300,7 +404,10 @@ async fn get_discards_a_corrupt_partial_file_and_a_retry_starts_over() {
     let ctx = StepContext::standalone("get", dir.path());
     let bytes = data(3 << 20, 10);
     let file = write(dir.path(), "src", &bytes);
-    let etag = put(&s3, &ctx, "obj.enc", &file).await["etag"].as_str().unwrap().to_string();
+    let etag = put(&s3, &ctx, "obj.enc", &file).await["etag"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // A partial file claiming the current ETag but holding wrong bytes.
     let mut wrong = bytes[..1 << 20].to_vec();
@@ -309,7 +416,11 @@ async fn get_discards_a_corrupt_partial_file_and_a_retry_starts_over() {
     std::fs::write(dir.path().join("out.enc.part.etag"), &etag).unwrap();
     let params = with(&s3, json!({"key": "obj.enc", "path": "out.enc"}));
     let err = S3Get.run(&ctx, params.clone()).await.unwrap_err();
-    assert!(err.message.contains("does not match the stored sha256"), "{}", err.message);
+    assert!(
+        err.message.contains("does not match the stored sha256"),
+        "{}",
+        err.message
+    );
     assert!(!dir.path().join("out.enc.part").exists());
     assert!(!dir.path().join("out.enc").exists());
 
@@ -320,7 +431,11 @@ async fn get_discards_a_corrupt_partial_file_and_a_retry_starts_over() {
     // A partial file of another version of the object is not continued.
     std::fs::remove_file(dir.path().join("out.enc")).unwrap();
     std::fs::write(dir.path().join("out.enc.part"), &bytes[..1000]).unwrap();
-    std::fs::write(dir.path().join("out.enc.part.etag"), "\"some-older-version\"").unwrap();
+    std::fs::write(
+        dir.path().join("out.enc.part.etag"),
+        "\"some-older-version\"",
+    )
+    .unwrap();
     let out = S3Get.run(&ctx, params).await.unwrap();
     assert_eq!(out.outputs["resumed_from"], 0);
     assert_eq!(out.outputs["sha256"], sha256_hex(&bytes));
@@ -332,11 +447,15 @@ async fn a_missing_object_fails_get_head_and_latest_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = StepContext::standalone("missing", dir.path());
     let err = S3Get
-        .run(&ctx, with(&s3, json!({"key": "daily/x.enc", "path": "x.enc"})))
+        .run(
+            &ctx,
+            with(&s3, json!({"key": "daily/x.enc", "path": "x.enc"})),
+        )
         .await
         .unwrap_err();
     assert!(
-        err.message.contains("object `daily/x.enc` not found in bucket `lifeboat-test`"),
+        err.message
+            .contains("object `daily/x.enc` not found in bucket `lifeboat-test`"),
         "{}",
         err.message
     );
@@ -345,8 +464,15 @@ async fn a_missing_object_fails_get_head_and_latest_clearly() {
     assert!(!dir.path().join("x.enc").exists());
     assert!(!dir.path().join("x.enc.part").exists());
 
-    let err = S3Head.run(&ctx, with(&s3, json!({"key": "daily/x.enc"}))).await.unwrap_err();
-    assert!(err.message.contains("object `daily/x.enc` not found"), "{}", err.message);
+    let err = S3Head
+        .run(&ctx, with(&s3, json!({"key": "daily/x.enc"})))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("object `daily/x.enc` not found"),
+        "{}",
+        err.message
+    );
 }
 
 #[tokio::test]
@@ -357,7 +483,12 @@ async fn a_missing_bucket_and_an_unreachable_endpoint_are_named() {
     let mut params = with(&s3, json!({"key": "k", "path": "k"}));
     params["bucket"] = json!("no-such-bucket");
     let err = S3Get.run(&ctx, params).await.unwrap_err();
-    assert!(err.message.contains("bucket `no-such-bucket` does not exist"), "{}", err.message);
+    assert!(
+        err.message
+            .contains("bucket `no-such-bucket` does not exist"),
+        "{}",
+        err.message
+    );
     assert_no_secret(&err);
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -366,7 +497,47 @@ async fn a_missing_bucket_and_an_unreachable_endpoint_are_named() {
     let mut params = with(&s3, json!({"prefix": ""}));
     params["endpoint"] = json!(endpoint);
     let err = S3List.run(&ctx, params).await.unwrap_err();
-    assert!(err.message.contains(&format!("could not reach endpoint `{endpoint}`")), "{}", err.message);
+    assert!(
+        err.message
+            .contains(&format!("could not reach endpoint `{endpoint}`")),
+        "{}",
+        err.message
+    );
+    assert_no_secret(&err);
+}
+
+#[tokio::test]
+async fn access_denied_names_the_credentials_used_but_never_the_secret() {
+    let s3 = S3Server::start_refusing_credentials()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = StepContext::standalone("denied", dir.path());
+    let err = S3List.run(&ctx, with(&s3, json!({}))).await.unwrap_err();
+    assert!(
+        err.message
+            .contains("cannot list `s3://lifeboat-test/`: access denied"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message.contains("InvalidAccessKeyId"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message
+            .contains("access key `AKIALIFEBOATTEST` from the step's `access_key_id`"),
+        "{}",
+        err.message
+    );
+    assert_no_secret(&err);
+
+    let err = S3Head
+        .run(&ctx, with(&s3, json!({"key": "k"})))
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("access denied"), "{}", err.message);
     assert_no_secret(&err);
 }
 
@@ -379,10 +550,16 @@ async fn delete_removes_one_key_or_many_and_tolerates_missing_ones() {
     for key in ["a", "b", "c", "d"] {
         put(&s3, &ctx, key, &file).await;
     }
-    let out = S3Delete.run(&ctx, with(&s3, json!({"key": "a"}))).await.unwrap();
+    let out = S3Delete
+        .run(&ctx, with(&s3, json!({"key": "a"})))
+        .await
+        .unwrap();
     assert_eq!(out.outputs["deleted"], json!(["a"]));
     let out = S3Delete
-        .run(&ctx, with(&s3, json!({"keys": ["b", "c", "never-existed"]})))
+        .run(
+            &ctx,
+            with(&s3, json!({"keys": ["b", "c", "never-existed"]})),
+        )
         .await
         .unwrap();
     assert_eq!(out.outputs["count"], 3);
@@ -395,7 +572,10 @@ async fn delete_removes_one_key_or_many_and_tolerates_missing_ones() {
         .map(|o| o["key"].as_str().unwrap())
         .collect();
     assert_eq!(keys, ["d"]);
-    let err = S3Head.run(&ctx, with(&s3, json!({"key": "a"}))).await.unwrap_err();
+    let err = S3Head
+        .run(&ctx, with(&s3, json!({"key": "a"})))
+        .await
+        .unwrap_err();
     assert!(err.message.contains("not found"), "{}", err.message);
 }
 
@@ -445,9 +625,18 @@ async fn retention_plans_in_dry_run_and_deletes_exactly_the_old_groups() {
     assert_eq!(planned, expected_gone);
     assert_eq!(plan.outputs["skipped"], json!(["daily/README"]));
     let text = plan.outputs["plan"].as_str().unwrap();
-    assert!(text.contains("delete 2026-11-15 daily/2026-11-15/vault.snap.enc"), "{text}");
-    assert!(text.contains("keep   2026-11 monthly/2026-11/vault.snap.enc"), "{text}");
-    assert!(text.contains("dry run: 7 object(s) would be deleted, none was"), "{text}");
+    assert!(
+        text.contains("delete 2026-11-15 daily/2026-11-15/vault.snap.enc"),
+        "{text}"
+    );
+    assert!(
+        text.contains("keep   2026-11 monthly/2026-11/vault.snap.enc"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dry run: 7 object(s) would be deleted, none was"),
+        "{text}"
+    );
     let mut still = keys(&s3, &ctx).await;
     still.sort();
     let mut sorted_all = all.clone();
@@ -460,11 +649,18 @@ async fn retention_plans_in_dry_run_and_deletes_exactly_the_old_groups() {
     assert_eq!(deleted, expected_gone);
     let mut left = keys(&s3, &ctx).await;
     left.sort();
-    let mut expected_left: Vec<String> =
-        all.iter().filter(|k| !expected_gone.contains(k)).cloned().collect();
+    let mut expected_left: Vec<String> = all
+        .iter()
+        .filter(|k| !expected_gone.contains(k))
+        .cloned()
+        .collect();
     expected_left.sort();
     assert_eq!(left, expected_left);
-    assert_eq!(left.len(), 7, "3 daily dates (4 objects), the README and 2 months");
+    assert_eq!(
+        left.len(),
+        7,
+        "3 daily dates (4 objects), the README and 2 months"
+    );
 
     // Rerunning finds nothing more to do.
     let again = S3Retention.run(&ctx, params).await.unwrap();
@@ -483,7 +679,9 @@ fn every_s3_kind_is_registered_with_its_effect() {
         ("s3.delete", Effect::Mutating, Rerun::Safe),
         ("s3.retention", Effect::Mutating, Rerun::Safe),
     ] {
-        let kind = registry.get(name).unwrap_or_else(|| panic!("{name} is not registered"));
+        let kind = registry
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} is not registered"));
         assert_eq!(kind.effect(&Value::Null), effect, "{name}");
         assert_eq!(kind.default_rerun(), rerun, "{name}");
     }
@@ -491,11 +689,13 @@ fn every_s3_kind_is_registered_with_its_effect() {
 
 #[test]
 fn check_reports_problems_at_their_fields() {
-    let problems = S3Put.check(&json!({"bucket": "b", "key": "k", "path": "p", "if_none_match": "etag"}));
+    let problems =
+        S3Put.check(&json!({"bucket": "b", "key": "k", "path": "p", "if_none_match": "etag"}));
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].path_string(), "if_none_match");
 
-    let problems = S3Latest.check(&json!({"bucket": "b", "prefix": "daily/", "before": "last tuesday"}));
+    let problems =
+        S3Latest.check(&json!({"bucket": "b", "prefix": "daily/", "before": "last tuesday"}));
     assert_eq!(problems[0].path_string(), "before");
     // Templates are checked after rendering, not before.
     assert!(S3Latest

@@ -95,9 +95,8 @@ impl Connection {
             ));
         }
         if let Some(Value::String(endpoint)) = with.get("endpoint") {
-            if !params::is_template(endpoint)
-                && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
-            {
+            let is_url = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+            if !params::is_template(endpoint) && !is_url {
                 problems.push(ParamProblem::field(
                     "endpoint",
                     format!("endpoint `{endpoint}` must start with `http://` or `https://`"),
@@ -261,8 +260,10 @@ pub fn check_own<T: DeserializeOwned>(with: &Value) -> Vec<ParamProblem> {
         .into_iter()
         .map(|mut p| {
             if p.message.starts_with("unknown field") {
-                p.message
-                    .push_str(&format!(", or a connection field: `{}`", FIELDS.join("`, `")));
+                p.message.push_str(&format!(
+                    ", or a connection field: `{}`",
+                    FIELDS.join("`, `")
+                ));
             }
             p
         })
@@ -308,8 +309,16 @@ mod tests {
         let typo = json!({"bucket": "b", "kye": "k"});
         let problems = check_own::<Own>(&typo);
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].message.contains("unknown field `kye`"), "{}", problems[0].message);
-        assert!(problems[0].message.contains("`endpoint`"), "{}", problems[0].message);
+        assert!(
+            problems[0].message.contains("unknown field `kye`"),
+            "{}",
+            problems[0].message
+        );
+        assert!(
+            problems[0].message.contains("`endpoint`"),
+            "{}",
+            problems[0].message
+        );
     }
 
     #[test]
@@ -322,6 +331,10 @@ mod tests {
     #[test]
     fn missing_bucket_is_reported() {
         let problems = Connection::check(&json!({"key": "k"}));
-        assert!(problems[0].message.contains("missing field `bucket`"), "{}", problems[0].message);
+        assert!(
+            problems[0].message.contains("missing field `bucket`"),
+            "{}",
+            problems[0].message
+        );
     }
 }

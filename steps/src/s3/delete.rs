@@ -51,7 +51,10 @@ impl StepKind for S3Delete {
             } else {
                 "give `key` (one object) or `keys` (a list)"
             };
-            problems.push(ParamProblem::field(if has_key { "keys" } else { "key" }, msg));
+            problems.push(ParamProblem::field(
+                if has_key { "keys" } else { "key" },
+                msg,
+            ));
         }
         problems
     }

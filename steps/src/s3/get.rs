@@ -73,9 +73,9 @@ impl StepKind for S3Get {
         let (conn, p): (Connection, GetParams) = connection::parse(self.name(), ctx, with)?;
         let target = ctx.path(&p.path);
         if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(|e| {
-                StepError::new(format!("cannot create {}: {e}", parent.display()))
-            })?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| StepError::new(format!("cannot create {}: {e}", parent.display())))?;
         }
         let files = PartFiles::new(&target);
         let download = Download {
@@ -181,7 +181,7 @@ impl Download<'_> {
             self.files.discard().await;
             return Ok(None);
         };
-        let head = ObjectHead::require(self.conn, self.ctx, self.key, "downloading").await?;
+        let head = ObjectHead::require(self.conn, self.ctx, self.key, "download").await?;
         if head.etag.as_deref() == Some(etag.as_str()) && len <= head.size && len > 0 {
             Ok(Some((len, etag)))
         } else {
@@ -193,10 +193,7 @@ impl Download<'_> {
     async fn fetch(&self, resume: Option<(u64, String)>) -> Result<Downloaded, Retry> {
         let client = self.conn.client().await;
         let offset = resume.as_ref().map_or(0, |(o, _)| *o);
-        let mut request = client
-            .get_object()
-            .bucket(&self.conn.bucket)
-            .key(self.key);
+        let mut request = client.get_object().bucket(&self.conn.bucket).key(self.key);
         if let Some((offset, etag)) = &resume {
             request = request.range(format!("bytes={offset}-")).if_match(etag);
         }
@@ -208,12 +205,14 @@ impl Download<'_> {
             Ok(out) => {
                 if resume.is_none() {
                     let etag = out.e_tag().unwrap_or_default().to_string();
-                    tokio::fs::write(&self.files.etag, etag).await.map_err(|e| {
-                        Retry::Fail(StepError::new(format!(
-                            "cannot write {}: {e}",
-                            self.files.etag.display()
-                        )))
-                    })?;
+                    tokio::fs::write(&self.files.etag, etag)
+                        .await
+                        .map_err(|e| {
+                            Retry::Fail(StepError::new(format!(
+                                "cannot write {}: {e}",
+                                self.files.etag.display()
+                            )))
+                        })?;
                 }
                 let remaining = out.content_length().unwrap_or(0).max(0) as u64;
                 let sha = sha256_from(out.metadata());
@@ -227,7 +226,7 @@ impl Download<'_> {
                         Retry::FromScratch
                     }
                     f => Retry::Fail(f.into_step_error(
-                        "downloading",
+                        "download",
                         Some(self.key),
                         self.conn,
                         self.ctx,
@@ -259,7 +258,9 @@ impl Download<'_> {
         });
         let mut received = offset;
         let mut reported = 0u64;
-        self.ctx.progress.bytes(&self.ctx.step_id, received, Some(total));
+        self.ctx
+            .progress
+            .bytes(&self.ctx.step_id, received, Some(total));
         let stream_result: Result<(), StepError> = loop {
             let next = tokio::select! {
                 n = body.try_next() => n,
@@ -300,7 +301,9 @@ impl Download<'_> {
             });
         stream_result.map_err(Retry::Fail)?;
         let (written, hasher) = written?;
-        self.ctx.progress.bytes(&self.ctx.step_id, received, Some(total));
+        self.ctx
+            .progress
+            .bytes(&self.ctx.step_id, received, Some(total));
         if offset + written != total {
             return Err(Retry::Fail(StepError::new(format!(
                 "downloading `{}` ended after {} of {total} bytes; a retry resumes from the partial file",

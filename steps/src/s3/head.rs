@@ -52,7 +52,7 @@ impl StepKind for S3Head {
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (conn, p): (Connection, HeadParams) = connection::parse(self.name(), ctx, with)?;
-        let head = ObjectHead::require(&conn, ctx, &p.key, "checking").await?;
+        let head = ObjectHead::require(&conn, ctx, &p.key, "check").await?;
         let mut out = StepOutput {
             outputs: head.outputs(),
             secret: Default::default(),

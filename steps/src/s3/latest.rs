@@ -100,13 +100,16 @@ impl StepKind for S3Latest {
             )));
         };
         // The listing has no metadata; the stored checksum needs a HEAD.
-        let head = ObjectHead::require(&conn, ctx, &best.key, "reading").await?;
+        let head = ObjectHead::require(&conn, ctx, &best.key, "read").await?;
         Ok(StepOutput::new()
             .with("key", best.key.clone())
             .with("size", best.size)
             .with("modified", rfc3339(&best.modified))
             .with("etag", head.etag.map(Value::from).unwrap_or(Value::Null))
-            .with("sha256", head.sha256.map(Value::from).unwrap_or(Value::Null)))
+            .with(
+                "sha256",
+                head.sha256.map(Value::from).unwrap_or(Value::Null),
+            ))
     }
 }
 
@@ -132,7 +135,10 @@ fn nothing_matches(
             .map(|o| format!("`{}` (modified {})", o.key, rfc3339(&o.modified)))
     };
     if p.before.is_some() {
-        if let Some(oldest) = matching.iter().min_by_key(|o| (o.modified.as_nanos(), &o.key)) {
+        if let Some(oldest) = matching
+            .iter()
+            .min_by_key(|o| (o.modified.as_nanos(), &o.key))
+        {
             msg.push_str(&format!(
                 "; {} object(s) match but all are newer, the oldest is `{}` (modified {})",
                 matching.len(),

@@ -37,14 +37,14 @@ pub async fn delete_keys(
         let out = tokio::select! {
             r = request => r,
             _ = ctx.cancel.cancelled() => {
-                return Err(Failure::Cancelled.into_step_error("deleting objects in", None, conn, ctx))
+                return Err(Failure::Cancelled.into_step_error("delete objects in", None, conn, ctx))
             }
         };
         let out = out.map_err(|e| {
             let what = if batch.len() == 1 {
-                format!("deleting `{}` from", batch[0])
+                format!("delete `{}` from", batch[0])
             } else {
-                format!("deleting {} objects from", batch.len())
+                format!("delete {} objects from", batch.len())
             };
             s3_failure::step_error(e, &what, None, conn, ctx)
         })?;

@@ -35,7 +35,7 @@ impl ObjectHead {
         let result = tokio::select! {
             r = request => r,
             _ = ctx.cancel.cancelled() => {
-                return Err(StepError::cancelled(format!("{action} `{}` was cancelled", conn.url(key))))
+                return Err(StepError::cancelled(format!("cancelled while trying to {action} `{}`", conn.url(key))))
             }
         };
         match result {
@@ -72,7 +72,11 @@ impl ObjectHead {
         out.insert("size".into(), Value::from(self.size));
         out.insert(
             "modified".into(),
-            self.modified.as_ref().map(rfc3339).map(Value::from).unwrap_or(Value::Null),
+            self.modified
+                .as_ref()
+                .map(rfc3339)
+                .map(Value::from)
+                .unwrap_or(Value::Null),
         );
         out.insert(
             "etag".into(),
@@ -87,9 +91,7 @@ impl ObjectHead {
 }
 
 /// The `sha256` metadata value, lowercased, if it is a SHA-256 at all.
-pub fn sha256_from(
-    metadata: Option<&std::collections::HashMap<String, String>>,
-) -> Option<String> {
+pub fn sha256_from(metadata: Option<&std::collections::HashMap<String, String>>) -> Option<String> {
     metadata?
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(METADATA_KEY))

@@ -52,15 +52,16 @@ pub async fn list_all(
             }
         };
         let Some(page) = page else { break };
-        let page = page.map_err(|e| {
-            s3_failure::step_error(e, &format!("listing `{prefix}` in"), None, conn, ctx)
-        })?;
+        let page = page.map_err(|e| s3_failure::step_error(e, "list", Some(prefix), conn, ctx))?;
         for object in page.contents() {
             let Some(key) = object.key() else { continue };
             objects.push(ObjectInfo {
                 key: key.to_string(),
                 size: object.size().unwrap_or(0).max(0) as u64,
-                modified: object.last_modified().copied().unwrap_or(DateTime::from_secs(0)),
+                modified: object
+                    .last_modified()
+                    .copied()
+                    .unwrap_or(DateTime::from_secs(0)),
             });
         }
     }

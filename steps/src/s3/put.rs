@@ -113,8 +113,8 @@ impl StepKind for S3Put {
                 )));
             }
         }
-        let threshold = size_param(&p.multipart_threshold, "multipart_threshold")?
-            .unwrap_or(DEFAULT_THRESHOLD);
+        let threshold =
+            size_param(&p.multipart_threshold, "multipart_threshold")?.unwrap_or(DEFAULT_THRESHOLD);
         let part_size = size_param(&p.part_size, "part_size")?.unwrap_or(DEFAULT_PART_SIZE);
         if part_size < MIN_PART_SIZE {
             return Err(StepError::new(format!(
@@ -122,9 +122,9 @@ impl StepKind for S3Put {
             )));
         }
         let path = ctx.path(&p.path);
-        let (sha256, len) = file_digest::sha256_file(&path)
-            .await
-            .map_err(|e| StepError::new(format!("cannot read {} to upload it: {e}", path.display())))?;
+        let (sha256, len) = file_digest::sha256_file(&path).await.map_err(|e| {
+            StepError::new(format!("cannot read {} to upload it: {e}", path.display()))
+        })?;
         let upload = Upload {
             conn: &conn,
             ctx,
@@ -134,7 +134,7 @@ impl StepKind for S3Put {
             sha256: &sha256,
             if_none_match: p.if_none_match.is_some(),
         };
-        let result = if len >= threshold {
+        let result = if len > 0 && len >= threshold {
             upload.multipart(part_size).await
         } else {
             upload.single().await
@@ -144,7 +144,7 @@ impl StepKind for S3Put {
             Err(Failure::PreconditionFailed) if upload.if_none_match => {
                 (upload.existing_same_bytes().await?, false)
             }
-            Err(f) => return Err(f.into_step_error("uploading to", Some(&p.key), &conn, ctx)),
+            Err(f) => return Err(f.into_step_error("upload to", Some(&p.key), &conn, ctx)),
         };
         Ok(StepOutput::new()
             .with("key", p.key)
@@ -157,7 +157,10 @@ impl StepKind for S3Put {
 
 fn size_param(size: &Option<ByteSize>, name: &str) -> Result<Option<u64>, StepError> {
     size.as_ref()
-        .map(|s| s.bytes().map_err(|e| StepError::new(format!("invalid `{name}`: {e}"))))
+        .map(|s| {
+            s.bytes()
+                .map_err(|e| StepError::new(format!("invalid `{name}`: {e}")))
+        })
         .transpose()
 }
 
@@ -186,12 +189,16 @@ impl Upload<'_> {
         if self.if_none_match {
             request = request.if_none_match("*");
         }
-        self.ctx.progress.bytes(&self.ctx.step_id, 0, Some(self.len));
+        self.ctx
+            .progress
+            .bytes(&self.ctx.step_id, 0, Some(self.len));
         let out = tokio::select! {
             r = request.send() => r.map_err(|e| Failure::classify(&e))?,
             _ = self.ctx.cancel.cancelled() => return Err(Failure::Cancelled),
         };
-        self.ctx.progress.bytes(&self.ctx.step_id, self.len, Some(self.len));
+        self.ctx
+            .progress
+            .bytes(&self.ctx.step_id, self.len, Some(self.len));
         Ok(out.e_tag().map(str::to_string))
     }
 
@@ -240,7 +247,9 @@ impl Upload<'_> {
         let mut tasks: JoinSet<Result<(CompletedPart, u64), Failure>> = JoinSet::new();
         let mut next = 0u64;
         let mut sent = 0u64;
-        self.ctx.progress.bytes(&self.ctx.step_id, 0, Some(self.len));
+        self.ctx
+            .progress
+            .bytes(&self.ctx.step_id, 0, Some(self.len));
         while next < count || !tasks.is_empty() {
             while next < count && tasks.len() < PARALLEL_PARTS {
                 let offset = next * part_size;
@@ -257,11 +266,15 @@ impl Upload<'_> {
                 ));
                 next += 1;
             }
-            let Some(joined) = tasks.join_next().await else { break };
-            let (part, len) = joined
-                .map_err(|e| Failure::Other(format!("a part upload task failed: {e}")))??;
+            let Some(joined) = tasks.join_next().await else {
+                break;
+            };
+            let (part, len) =
+                joined.map_err(|e| Failure::Other(format!("a part upload task failed: {e}")))??;
             sent += len;
-            self.ctx.progress.bytes(&self.ctx.step_id, sent, Some(self.len));
+            self.ctx
+                .progress
+                .bytes(&self.ctx.step_id, sent, Some(self.len));
             parts.push(part);
         }
         parts.sort_by_key(|p| p.part_number());
@@ -270,7 +283,11 @@ impl Upload<'_> {
             .bucket(&self.conn.bucket)
             .key(self.key)
             .upload_id(upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build());
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            );
         if self.if_none_match {
             request = request.if_none_match("*");
         }
@@ -281,7 +298,7 @@ impl Upload<'_> {
     /// After a 412: the key exists. Done if it holds our bytes, else a
     /// clear refusal.
     async fn existing_same_bytes(&self) -> Result<Option<String>, StepError> {
-        let head = ObjectHead::fetch(self.conn, self.ctx, self.key, "checking").await?;
+        let head = ObjectHead::fetch(self.conn, self.ctx, self.key, "check").await?;
         let existing = match &head {
             Some(h) if h.sha256.as_deref() == Some(self.sha256) => return Ok(h.etag.clone()),
             Some(h) => match &h.sha256 {

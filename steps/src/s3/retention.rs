@@ -82,8 +82,14 @@ impl StepKind for S3Retention {
                 ));
             }
         }
-        let daily = with.get("daily_prefix").and_then(Value::as_str).unwrap_or("daily/");
-        let monthly = with.get("monthly_prefix").and_then(Value::as_str).unwrap_or("monthly/");
+        let daily = with
+            .get("daily_prefix")
+            .and_then(Value::as_str)
+            .unwrap_or("daily/");
+        let monthly = with
+            .get("monthly_prefix")
+            .and_then(Value::as_str)
+            .unwrap_or("monthly/");
         if let Err(e) = check_prefixes(daily, monthly) {
             problems.push(ParamProblem::field("monthly_prefix", e));
         }
@@ -105,10 +111,22 @@ impl StepKind for S3Retention {
 
     fn describe(&self, with: &Value) -> String {
         let bucket = with.get("bucket").and_then(Value::as_str).unwrap_or("?");
-        let daily = with.get("daily_prefix").and_then(Value::as_str).unwrap_or("daily/");
-        let monthly = with.get("monthly_prefix").and_then(Value::as_str).unwrap_or("monthly/");
-        let n = with.get("keep_daily").map(Value::to_string).unwrap_or("?".into());
-        let m = with.get("keep_monthly").map(Value::to_string).unwrap_or("?".into());
+        let daily = with
+            .get("daily_prefix")
+            .and_then(Value::as_str)
+            .unwrap_or("daily/");
+        let monthly = with
+            .get("monthly_prefix")
+            .and_then(Value::as_str)
+            .unwrap_or("monthly/");
+        let n = with
+            .get("keep_daily")
+            .map(Value::to_string)
+            .unwrap_or("?".into());
+        let m = with
+            .get("keep_monthly")
+            .map(Value::to_string)
+            .unwrap_or("?".into());
         format!(
             "in s3://{bucket}, keep the newest {n} dates under `{daily}` and {m} months under `{monthly}`, delete older backups"
         )
@@ -125,7 +143,12 @@ impl StepKind for S3Retention {
         let daily_keys = keys_under(&conn, ctx, &p.daily_prefix).await?;
         let monthly_keys = keys_under(&conn, ctx, &p.monthly_prefix).await?;
         let daily = plan(&p.daily_prefix, &daily_keys, Granularity::Day, p.keep_daily);
-        let monthly = plan(&p.monthly_prefix, &monthly_keys, Granularity::Month, p.keep_monthly);
+        let monthly = plan(
+            &p.monthly_prefix,
+            &monthly_keys,
+            Granularity::Month,
+            p.keep_monthly,
+        );
 
         let mut kept = daily.kept.clone();
         kept.extend(monthly.kept.iter().cloned());
@@ -137,7 +160,10 @@ impl StepKind for S3Retention {
         text.push('\n');
         text.push_str(&monthly.lines.join("\n"));
         if ctx.dry_run {
-            text.push_str(&format!("\ndry run: {} object(s) would be deleted, none was", doomed.len()));
+            text.push_str(&format!(
+                "\ndry run: {} object(s) would be deleted, none was",
+                doomed.len()
+            ));
         }
 
         let deleted: Vec<String> = if ctx.dry_run || doomed.is_empty() {
@@ -266,10 +292,22 @@ mod tests {
 
     #[test]
     fn dates_are_found_in_the_usual_layouts() {
-        assert_eq!(date_in("2026-11-21/vault.snap.enc", Granularity::Day).as_deref(), Some("2026-11-21"));
-        assert_eq!(date_in("vault-2026-11-21T0300Z.enc", Granularity::Day).as_deref(), Some("2026-11-21"));
-        assert_eq!(date_in("2026-11/vault.enc", Granularity::Month).as_deref(), Some("2026-11"));
-        assert_eq!(date_in("2026-11-01/vault.enc", Granularity::Month).as_deref(), Some("2026-11"));
+        assert_eq!(
+            date_in("2026-11-21/vault.snap.enc", Granularity::Day).as_deref(),
+            Some("2026-11-21")
+        );
+        assert_eq!(
+            date_in("vault-2026-11-21T0300Z.enc", Granularity::Day).as_deref(),
+            Some("2026-11-21")
+        );
+        assert_eq!(
+            date_in("2026-11/vault.enc", Granularity::Month).as_deref(),
+            Some("2026-11")
+        );
+        assert_eq!(
+            date_in("2026-11-01/vault.enc", Granularity::Month).as_deref(),
+            Some("2026-11")
+        );
         assert_eq!(date_in("2026-11/vault.enc", Granularity::Day), None);
         assert_eq!(date_in("README", Granularity::Day), None);
         assert_eq!(date_in("v12026-13-01", Granularity::Month), None);

@@ -29,6 +29,8 @@ pub enum Failure {
     Timeout(String),
     /// Anything else, with the code, message and status the server gave.
     Other(String),
+    /// The credential chain found nothing usable.
+    NoCredentials(String),
     /// The step was cancelled while waiting for S3.
     Cancelled,
 }
@@ -41,8 +43,18 @@ impl Failure {
         match err {
             SdkError::TimeoutError(_) => Failure::Timeout(chain(err)),
             SdkError::DispatchFailure(d) if d.is_timeout() => Failure::Timeout(chain(err)),
-            SdkError::DispatchFailure(_) => Failure::Connect(chain(err)),
-            SdkError::ConstructionFailure(_) => Failure::Other(chain(err)),
+            SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) => {
+                let detail = chain(err);
+                // Credential resolution happens while dispatching; the SDK
+                // reports a failure there like a network error.
+                if detail.contains("credentials") {
+                    Failure::NoCredentials(detail)
+                } else if matches!(err, SdkError::DispatchFailure(_)) {
+                    Failure::Connect(detail)
+                } else {
+                    Failure::Other(detail)
+                }
+            }
             _ => {
                 let status = err.raw_response().map(|r| r.status().as_u16());
                 let code = err.code().unwrap_or("");
@@ -53,8 +65,12 @@ impl Failure {
                     ("PreconditionFailed", _) | (_, Some(412)) => Failure::PreconditionFailed,
                     ("InvalidRange", _) | (_, Some(416)) => Failure::RangeNotSatisfiable,
                     (
-                        "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch"
-                        | "ExpiredToken" | "InvalidToken" | "AllAccessDisabled",
+                        "AccessDenied"
+                        | "InvalidAccessKeyId"
+                        | "SignatureDoesNotMatch"
+                        | "ExpiredToken"
+                        | "InvalidToken"
+                        | "AllAccessDisabled",
                         _,
                     )
                     | (_, Some(401 | 403)) => {
@@ -87,8 +103,8 @@ impl Failure {
         }
     }
 
-    /// Words the failure of `action` (e.g. "downloading") on `key` (or on
-    /// the bucket when `None`).
+    /// Words the failure to `action` (a verb: "download", "list") the
+    /// object `key`, or the bucket when `None`.
     pub fn into_step_error(
         self,
         action: &str,
@@ -101,41 +117,45 @@ impl Failure {
             None => format!("bucket `{}`", conn.bucket),
         };
         let at = conn.endpoint_name();
-        let message = match self {
+        let problem = match self {
             Failure::NotFound => match key {
                 Some(k) => format!(
-                    "{action} failed: object `{k}` not found in bucket `{}` at {at}; check the key (an `s3.list` step shows what is there)",
+                    "object `{k}` not found in bucket `{}` at {at}; check the key (an `s3.list` step shows what is there)",
                     conn.bucket
                 ),
-                None => format!("{action} failed: {target} not found at {at}"),
+                None => format!("not found at {at}"),
             },
             Failure::NoSuchBucket => format!(
-                "{action} failed: bucket `{}` does not exist at {at}; check `bucket`{}",
+                "bucket `{}` does not exist at {at}; check `bucket`{}",
                 conn.bucket,
                 if conn.endpoint.is_some() { " and `endpoint`" } else { " and `region`" }
             ),
             Failure::AccessDenied(detail) => format!(
-                "{action} {target} was denied at {at} ({detail}) using {}; check the credentials and the bucket's policy",
+                "access denied at {at} ({detail}) using {}; check the credentials and the bucket's policy",
                 conn.credentials_source(ctx)
             ),
-            Failure::PreconditionFailed => format!(
-                "{action} {target} failed: a condition of the request did not hold (HTTP 412)"
+            Failure::NoCredentials(detail) => format!(
+                "no usable AWS credentials ({detail}); give `access_key_id` and `secret_access_key` (from secret inputs), or set up the standard chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role)"
             ),
-            Failure::RangeNotSatisfiable => format!(
-                "{action} {target} failed: the requested byte range is past the end of the object (HTTP 416)"
-            ),
-            Failure::Connect(detail) => format!(
-                "{action} {target} failed: could not reach {at} ({detail}); is the server running and the endpoint right?"
-            ),
-            Failure::Timeout(detail) => {
-                format!("{action} {target} timed out talking to {at} ({detail})")
+            Failure::PreconditionFailed => {
+                "a condition of the request did not hold (HTTP 412)".to_string()
             }
-            Failure::Other(detail) => format!("{action} {target} failed at {at}: {detail}"),
+            Failure::RangeNotSatisfiable => {
+                "the requested byte range is past the end of the object (HTTP 416)".to_string()
+            }
+            Failure::Connect(detail) => format!(
+                "could not reach {at} ({detail}); is the server running and the endpoint right?"
+            ),
+            Failure::Timeout(detail) => format!("timed out talking to {at} ({detail})"),
+            Failure::Other(detail) => format!("{detail} (at {at})"),
             Failure::Cancelled => {
-                return StepError::cancelled(format!("{action} {target} was cancelled"))
+                return StepError::cancelled(format!("cancelled while trying to {action} {target}"))
             }
         };
-        StepError::new(ctx.redactor.redact(&message))
+        StepError::new(
+            ctx.redactor
+                .redact(&format!("cannot {action} {target}: {problem}")),
+        )
     }
 }
 

@@ -47,10 +47,23 @@ impl S3Server {
     /// creates [`S3Server::BUCKET`]. Fails, saying how to install it, when
     /// `moto_server` cannot be found.
     pub async fn start() -> Result<Self, String> {
+        Self::start_with(false).await
+    }
+
+    /// Like [`S3Server::start`], but moto then checks every request's
+    /// signature against its (empty) IAM user list, so any credentials are
+    /// refused with 403 `InvalidAccessKeyId`: the access-denied path, for
+    /// real. Creating the bucket is the one request let through
+    /// (`INITIAL_NO_AUTH_ACTION_COUNT=1`).
+    pub async fn start_refusing_credentials() -> Result<Self, String> {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(enforce_auth: bool) -> Result<Self, String> {
         let binary = tools::find_binary("moto_server", "LIFEBOAT_MOTO_SERVER", INSTALL_HINT)?;
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
-            match Self::start_once(&binary).await {
+            match Self::start_once(&binary, enforce_auth).await {
                 Ok(server) => {
                     server.create_bucket(Self::BUCKET).await?;
                     return Ok(server);
@@ -61,18 +74,25 @@ impl S3Server {
         Err(last_error)
     }
 
-    async fn start_once(binary: &Path) -> Result<Self, String> {
+    async fn start_once(binary: &Path, enforce_auth: bool) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("lifeboat-moto-")
             .tempdir()
             .map_err(|e| format!("cannot create a temp dir for moto: {e}"))?;
         let log_path = dir.path().join("moto.log");
-        let log = File::create(&log_path).map_err(|e| format!("cannot create {log_path:?}: {e}"))?;
+        let log =
+            File::create(&log_path).map_err(|e| format!("cannot create {log_path:?}: {e}"))?;
         let log_err = log
             .try_clone()
             .map_err(|e| format!("cannot dup the log handle: {e}"))?;
         let port = tools::free_port();
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if enforce_auth {
+            command.env("INITIAL_NO_AUTH_ACTION_COUNT", "1");
+        } else {
+            command.env_remove("INITIAL_NO_AUTH_ACTION_COUNT");
+        }
+        let child = command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .current_dir(dir.path())
             .stdin(Stdio::null())
