@@ -2,7 +2,7 @@
 # Benchmark: `s3.get` of a 1 GiB object from a local moto server, against
 # `curl` fetching the same object from the same server, in the same run.
 #
-#   steps/benches/s3_get.sh            # 1 GiB, 3 rounds
+#   steps/benches/s3_get.sh            # 1 GiB, best of 5 rounds
 #   SIZE_MIB=256 ROUNDS=5 steps/benches/s3_get.sh
 #
 # Needs moto_server (tests/run installs it into target/lifeboat-venv, or set
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 size_mib=${SIZE_MIB:-1024}
-rounds=${ROUNDS:-3}
+rounds=${ROUNDS:-5}
 moto=${LIFEBOAT_MOTO_SERVER:-target/lifeboat-venv/bin/moto_server}
 if [ ! -x "$moto" ]; then
   moto=$(command -v moto_server || true)

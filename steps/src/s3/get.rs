@@ -85,6 +85,15 @@ impl StepKind for S3Get {
             files: &files,
         };
         let done = download.run().await?;
+        if done.stored_sha256.is_none() {
+            ctx.progress.warn(
+                &ctx.step_id,
+                &format!(
+                    "`{}` has no sha256 metadata, so the download could not be verified (objects written by `s3.put` have it)",
+                    conn.url(&p.key)
+                ),
+            );
+        }
         if let Some(stored) = &done.stored_sha256 {
             if stored != &done.sha256 {
                 files.discard().await;
