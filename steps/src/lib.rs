@@ -28,6 +28,7 @@ mod step_kind;
 mod step_output;
 
 pub mod http;
+pub mod s3;
 pub mod shell;
 pub mod sleep;
 

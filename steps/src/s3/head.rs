@@ -1,0 +1,89 @@
+//! `s3.head`: an object's size, time and stored SHA-256, optionally
+//! verified against a local file.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::connection::{self, Connection};
+use super::file_digest;
+use super::object_head::ObjectHead;
+use crate::{Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+
+pub struct S3Head;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeadParams {
+    key: String,
+    /// A local file whose SHA-256 must equal the object's stored one.
+    #[serde(default)]
+    verify_file: Option<String>,
+}
+
+#[async_trait]
+impl StepKind for S3Head {
+    fn name(&self) -> &'static str {
+        "s3.head"
+    }
+
+    fn summary(&self) -> &'static str {
+        "check that an object exists, optionally verifying its stored SHA-256 against a file"
+    }
+
+    fn check(&self, with: &Value) -> Vec<ParamProblem> {
+        let mut problems = Connection::check(with);
+        problems.extend(connection::check_own::<HeadParams>(with));
+        problems
+    }
+
+    fn effect(&self, _with: &Value) -> Effect {
+        Effect::ReadOnly
+    }
+
+    fn describe(&self, with: &Value) -> String {
+        let bucket = with.get("bucket").and_then(Value::as_str).unwrap_or("?");
+        let key = with.get("key").and_then(Value::as_str).unwrap_or("?");
+        match with.get("verify_file").and_then(Value::as_str) {
+            Some(f) => format!("head s3://{bucket}/{key} and verify its sha256 against {f}"),
+            None => format!("head s3://{bucket}/{key}"),
+        }
+    }
+
+    async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
+        let (conn, p): (Connection, HeadParams) = connection::parse(self.name(), ctx, with)?;
+        let head = ObjectHead::require(&conn, ctx, &p.key, "check").await?;
+        let mut out = StepOutput {
+            outputs: head.outputs(),
+            secret: Default::default(),
+        }
+        .with("exists", true)
+        .with("verified", Value::Null);
+        let Some(file) = p.verify_file else {
+            return Ok(out);
+        };
+        let path = ctx.path(&file);
+        let Some(stored) = &head.sha256 else {
+            return Err(StepError::new(format!(
+                "cannot verify `{}` against {}: the object has no `sha256` metadata (objects written by `s3.put` have it)",
+                conn.url(&p.key),
+                path.display()
+            ))
+            .with_outputs(out.outputs));
+        };
+        let (local, len) = file_digest::sha256_file(&path).await.map_err(|e| {
+            StepError::new(format!("cannot read {} to verify it: {e}", path.display()))
+        })?;
+        if &local != stored {
+            return Err(StepError::new(format!(
+                "{} does not match `{}`: the file's sha256 is {local} ({len} bytes), the object's stored sha256 is {stored} ({} bytes)",
+                path.display(),
+                conn.url(&p.key),
+                head.size
+            ))
+            .with_outputs(out.with("verified", false).outputs));
+        }
+        out = out.with("verified", true);
+        Ok(out)
+    }
+}
