@@ -24,7 +24,9 @@ pub fn find_binary(name: &str, env_var: &str, install_hint: &str) -> Result<Path
         if p.is_file() {
             return Ok(p);
         }
-        return Err(format!("{env_var}={path} does not name a file; {install_hint}"));
+        return Err(format!(
+            "{env_var}={path} does not name a file; {install_hint}"
+        ));
     }
     let venv = workspace_root().join(VENV_DIR).join("bin").join(name);
     if venv.is_file() {
