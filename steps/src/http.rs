@@ -71,7 +71,10 @@ impl StepKind for Http {
             }
         }
         if with.get("json").is_some() && with.get("body").is_some() {
-            problems.push(ParamProblem::field("body", "give either `json` or `body`, not both"));
+            problems.push(ParamProblem::field(
+                "body",
+                "give either `json` or `body`, not both",
+            ));
         }
         if let Some(Value::String(t)) = with.get("timeout") {
             if !params::is_template(t) {
@@ -251,7 +254,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ctx = StepContext::standalone("h", dir.path());
         let err = Http.run(&ctx, json!({"url": url})).await.unwrap_err();
-        assert!(err.message.contains("returned 503, expected 2xx"), "{}", err.message);
+        assert!(
+            err.message.contains("returned 503, expected 2xx"),
+            "{}",
+            err.message
+        );
         assert_eq!(err.outputs["status"], 503);
     }
 
@@ -269,6 +276,9 @@ mod tests {
     #[test]
     fn effect_follows_the_method() {
         assert_eq!(Http.effect(&json!({"url": "x"})), Effect::ReadOnly);
-        assert_eq!(Http.effect(&json!({"url": "x", "method": "post"})), Effect::Mutating);
+        assert_eq!(
+            Http.effect(&json!({"url": "x", "method": "post"})),
+            Effect::Mutating
+        );
     }
 }

@@ -30,6 +30,7 @@ mod step_output;
 pub mod http;
 pub mod shell;
 pub mod sleep;
+pub mod vault;
 
 pub use params::ParamProblem;
 pub use progress::{NoProgress, Progress};

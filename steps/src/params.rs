@@ -82,7 +82,10 @@ pub fn check<T: DeserializeOwned>(with: &Value) -> Vec<ParamProblem> {
                     return Vec::new();
                 }
             }
-            vec![ParamProblem::new(path, clean_message(&err.inner().to_string()))]
+            vec![ParamProblem::new(
+                path,
+                clean_message(&err.inner().to_string()),
+            )]
         }
     }
 }
@@ -160,12 +163,15 @@ mod tests {
     fn reports_unknown_field_with_its_path() {
         let problems = check::<P>(&serde_json::json!({"url": "x", "expect_stauts": [200]}));
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].message.contains("unknown field `expect_stauts`"));
+        assert!(problems[0]
+            .message
+            .contains("unknown field `expect_stauts`"));
     }
 
     #[test]
     fn type_error_on_a_template_is_not_reported() {
-        let ok = check::<P>(&serde_json::json!({"url": "x", "expect_status": "{{ inputs.codes }}"}));
+        let ok =
+            check::<P>(&serde_json::json!({"url": "x", "expect_status": "{{ inputs.codes }}"}));
         assert!(ok.is_empty());
         let bad = check::<P>(&serde_json::json!({"url": "x", "expect_status": "two hundred"}));
         assert_eq!(bad[0].path, vec![PathSegment::Key("expect_status".into())]);

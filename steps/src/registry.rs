@@ -21,6 +21,9 @@ impl Registry {
         registry.add(Arc::new(crate::shell::Shell));
         registry.add(Arc::new(crate::http::Http));
         registry.add(Arc::new(crate::sleep::Sleep));
+        crate::vault::kinds()
+            .into_iter()
+            .for_each(|k| registry.add(k));
         registry
     }
 

@@ -141,7 +141,11 @@ impl StepKind for Shell {
                 cmd.arg("-euo").arg("pipefail").arg("-c").arg(script);
                 cmd
             }
-            _ => return Err(StepError::new("a shell step needs exactly one of `run` or `script`")),
+            _ => {
+                return Err(StepError::new(
+                    "a shell step needs exactly one of `run` or `script`",
+                ))
+            }
         };
         cmd.envs(&p.env)
             .envs(ctx.env.iter().map(|(k, v)| (k, v)))
@@ -198,8 +202,14 @@ impl StepKind for Shell {
                 outputs.insert("json".into(), json);
             }
         }
-        outputs.insert("stdout".into(), Value::String(stdout.trim_end().to_string()));
-        outputs.insert("stderr".into(), Value::String(stderr.trim_end().to_string()));
+        outputs.insert(
+            "stdout".into(),
+            Value::String(stdout.trim_end().to_string()),
+        );
+        outputs.insert(
+            "stderr".into(),
+            Value::String(stderr.trim_end().to_string()),
+        );
         outputs.insert("exit_code".into(), Value::from(code));
         if p.expect_exit.contains(&code) {
             Ok(StepOutput {
@@ -275,7 +285,11 @@ async fn terminate_group<F: std::future::Future + Unpin>(pid: u32, waited: &mut 
 }
 
 fn last_line(text: &str) -> String {
-    let line = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
     let line = line.trim();
     if line.chars().count() > 300 {
         format!("{}…", line.chars().take(300).collect::<String>())
@@ -324,7 +338,10 @@ mod tests {
         let (_d, mut ctx) = ctx();
         ctx.env = vec![("LIFEBOAT_V1".into(), "a b; echo pwned".into())];
         let out = Shell
-            .run(&ctx, json!({"script": "printf '%s\\n' \"${LIFEBOAT_V1}\" | wc -l"}))
+            .run(
+                &ctx,
+                json!({"script": "printf '%s\\n' \"${LIFEBOAT_V1}\" | wc -l"}),
+            )
             .await
             .unwrap();
         assert_eq!(out.outputs["stdout"].as_str().unwrap().trim(), "1");
@@ -356,7 +373,8 @@ mod tests {
         let (_d, ctx) = ctx();
         let cancel = ctx.cancel.clone();
         let started = std::time::Instant::now();
-        let task = tokio::spawn(async move { Shell.run(&ctx, json!({"run": ["sleep", "30"]})).await });
+        let task =
+            tokio::spawn(async move { Shell.run(&ctx, json!({"run": ["sleep", "30"]})).await });
         tokio::time::sleep(Duration::from_millis(200)).await;
         cancel.cancel();
         let err = task.await.unwrap().unwrap_err();
