@@ -156,6 +156,9 @@ impl VaultClient {
             503 if errors.to_lowercase().contains("sealed") => {
                 format!("{addr} is sealed; unseal it first (vault.unseal)")
             }
+            404 if errors.contains("no handler for route") => format!(
+                "{addr} has nothing mounted at /v1/{path} (is `mount` right, and is the secrets engine enabled?)"
+            ),
             429 | 472 | 473 => format!(
                 "{addr} is a standby node and cannot answer {method} /v1/{path} ({status}); \
                  send it to the active node (vault.leader names it)"

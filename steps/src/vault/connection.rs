@@ -78,9 +78,8 @@ pub fn check<T: DeserializeOwned>(with: &Value) -> Vec<ParamProblem> {
         problems.push(p);
     }
     if let Some(Value::String(addr)) = with.get("addr") {
-        if !params::is_template(addr)
-            && !(addr.starts_with("http://") || addr.starts_with("https://"))
-        {
+        let http = addr.starts_with("http://") || addr.starts_with("https://");
+        if !params::is_template(addr) && !http {
             problems.push(ParamProblem::field(
                 "addr",
                 format!("`{addr}` is not an http:// or https:// address"),
@@ -166,11 +165,13 @@ impl Connection {
     }
 }
 
+/// A TLS configuration: the CA file and whether verification is skipped.
+type TlsKey = (Option<String>, bool);
+
 /// One reqwest client per TLS configuration, so connection pools are reused
 /// across steps that talk to the same cluster.
 fn http_client(ca_file: Option<&str>, skip_verify: bool) -> Result<reqwest::Client, StepError> {
-    static CLIENTS: OnceLock<Mutex<HashMap<(Option<String>, bool), reqwest::Client>>> =
-        OnceLock::new();
+    static CLIENTS: OnceLock<Mutex<HashMap<TlsKey, reqwest::Client>>> = OnceLock::new();
     let key = (ca_file.map(String::from), skip_verify);
     let cache = CLIENTS.get_or_init(Default::default);
     if let Some(c) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {

@@ -20,10 +20,7 @@ pub fn parse(value: &Value) -> Result<Vec<String>, String> {
             })?;
             return parse(&parsed);
         }
-        Value::String(s) => s
-            .split(|c| c == '\n' || c == ',')
-            .map(|k| k.trim().to_string())
-            .collect(),
+        Value::String(s) => s.split(['\n', ',']).map(|k| k.trim().to_string()).collect(),
         _ => return Err("`keys` must be a list of unseal keys or a string holding them".into()),
     };
     let keys: Vec<String> = keys.into_iter().filter(|k| !k.is_empty()).collect();

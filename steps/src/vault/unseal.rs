@@ -103,6 +103,12 @@ impl StepKind for Unseal {
             if reply.body["sealed"] == false {
                 return Ok(outputs(&reply.body, true));
             }
+            // Progress back at 0 while still sealed: the threshold was
+            // reached and the node is finishing (a Raft join). More keys
+            // would only start a new, pointless round.
+            if reply.body["progress"].as_u64() == Some(0) {
+                break;
+            }
         }
         let last = client
             .json(ctx, Method::GET, "sys/seal-status", None)

@@ -281,7 +281,8 @@ impl Node {
 }
 
 /// An N-node OpenBao cluster on integrated (Raft) storage, initialised with
-/// 3 unseal key shares and a threshold of 2, every node unsealed and voting.
+/// 3 unseal key shares and a threshold of 2, every node unsealed and voting,
+/// with a KV v2 mount at `secret/` as on a dev server.
 ///
 /// Nodes are numbered from 0; node 0 is initialised first and is the first
 /// leader. The config has no `retry_join`: nodes join explicitly, so a wiped
@@ -310,6 +311,24 @@ impl OpenBaoCluster {
     }
 
     pub async fn try_start(n: usize) -> Result<Self, String> {
+        let mut cluster = Self::try_start_uninitialized(n).await?;
+        if let Err(e) = cluster.bring_up().await {
+            return Err(format!("{e}\n{}", cluster.log_tails()));
+        }
+        Ok(cluster)
+    }
+
+    /// Starts `n` nodes that answer but are not initialised, joined or
+    /// unsealed: a new cluster for `vault.init`, or an empty one to restore
+    /// a snapshot into. [`Self::root_token`] and [`Self::unseal_keys`] are empty.
+    pub async fn start_uninitialized(n: usize) -> Self {
+        match Self::try_start_uninitialized(n).await {
+            Ok(c) => c,
+            Err(e) => panic!("could not start {n} OpenBao node(s): {e}"),
+        }
+    }
+
+    pub async fn try_start_uninitialized(n: usize) -> Result<Self, String> {
         assert!(n >= 1, "a cluster has at least one node");
         let bao = bao_binary()?;
         let dir = tempfile::Builder::new()
@@ -357,25 +376,28 @@ cluster_addr = "https://127.0.0.1:{cluster_port}"
             keys: Vec::new(),
             dir,
         };
-        if let Err(e) = cluster.bring_up().await {
-            let logs: Vec<String> = cluster
-                .nodes
-                .iter()
-                .enumerate()
-                .map(|(i, n)| format!("--- node{i} log ---\n{}", log_tail(&n.log())))
-                .collect();
-            return Err(format!("{e}\n{}", logs.join("\n")));
+        for i in 0..cluster.nodes.len() {
+            cluster.spawn(i)?;
+        }
+        for i in 0..cluster.nodes.len() {
+            if let Err(e) = cluster.wait_answering(i).await {
+                return Err(format!("{e}\n{}", cluster.log_tails()));
+            }
         }
         Ok(cluster)
     }
 
+    /// The last lines of every node's log, for failure messages.
+    pub fn log_tails(&self) -> String {
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("--- node{i} log ---\n{}", log_tail(&n.log())))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     async fn bring_up(&mut self) -> Result<(), String> {
-        for i in 0..self.nodes.len() {
-            self.spawn(i)?;
-        }
-        for i in 0..self.nodes.len() {
-            self.wait_answering(i).await?;
-        }
         let client = http();
         let leader = self.addr(0);
         let (status, body) = call(
@@ -413,6 +435,37 @@ cluster_addr = "https://127.0.0.1:{cluster_port}"
         if !(200..300).contains(&status) {
             return Err(format!("autopilot configuration answered {status}: {body}"));
         }
+        // A KV v2 mount at `secret/`, as on a dev server.
+        let (status, body) = call(
+            &client,
+            reqwest::Method::POST,
+            &format!("{leader}/v1/sys/mounts/secret"),
+            Some(&self.root_token),
+            Some(json!({"type": "kv", "options": {"version": "2"}})),
+        )
+        .await?;
+        if !(200..300).contains(&status) {
+            return Err(format!("mounting secret/ answered {status}: {body}"));
+        }
+        // A new KV v2 mount answers 400 ("upgrading ... to versioned
+        // data") for a moment; wait until it takes requests.
+        let token = self.root_token.clone();
+        wait_for(
+            "the `secret/` KV v2 mount to be ready",
+            START_TIMEOUT,
+            || {
+                let client = client.clone();
+                let url = format!("{leader}/v1/secret/config");
+                let token = token.clone();
+                async move {
+                    match call(&client, reqwest::Method::GET, &url, Some(&token), None).await? {
+                        (200, _) => Ok(Some(())),
+                        (s, b) => Err(format!("{url} answered {s}: {b}")),
+                    }
+                }
+            },
+        )
+        .await?;
         for i in 1..self.nodes.len() {
             self.join(i, 0).await?;
             self.unseal(i).await?;

@@ -65,6 +65,16 @@ pub(crate) fn display(mount: &str, path: &str) -> String {
     format!("{}/{}", mount.trim_matches('/'), path.trim_matches('/'))
 }
 
+/// Whether a 404 means "no such mount" rather than "no such secret".
+fn no_mount(body: &Value) -> bool {
+    body["errors"].as_array().is_some_and(|e| {
+        e.iter().any(|e| {
+            e.as_str()
+                .is_some_and(|s| s.contains("no handler for route"))
+        })
+    })
+}
+
 /// One version of a secret as read.
 pub(crate) struct Secret {
     pub data: Map<String, Value>,
@@ -136,7 +146,7 @@ pub(crate) async fn read(
                 }))
             }
         }
-        404 => Ok(Err(Absent::Missing)),
+        404 if !no_mount(&reply.body) => Ok(Err(Absent::Missing)),
         status => Err(client.error(ctx, &Method::GET, &api, status, &reply.body)),
     }
 }
@@ -152,7 +162,7 @@ pub(crate) async fn list(
     let reply = client.call(ctx, Method::GET, &api, None).await?;
     match reply.status {
         200 => Ok(super::init::string_list(&reply.body["data"]["keys"])),
-        404 => Ok(Vec::new()),
+        404 if !no_mount(&reply.body) => Ok(Vec::new()),
         status => Err(client.error(ctx, &Method::GET, &api, status, &reply.body)),
     }
 }
