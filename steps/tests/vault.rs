@@ -77,6 +77,16 @@ fn with(conn: &Value, extra: Value) -> Value {
     out
 }
 
+/// `GET /v1/sys/seal-status`, which shows unseal progress.
+async fn seal_status(addr: &str) -> Value {
+    reqwest::get(format!("{addr}/v1/sys/seal-status"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Polls until `probe` holds, for at most `limit`.
 async fn eventually<F, Fut>(what: &str, limit: Duration, mut probe: F)
 where
@@ -549,8 +559,9 @@ async fn seal_then_sealed_failures_then_unseal() {
         u.message
     );
     assert!(!u.message.contains(wrong), "{}", u.message);
-    let status = health(dev.addr()).await.unwrap();
+    let status = seal_status(dev.addr()).await;
     assert_eq!(status["sealed"], true);
+    assert_eq!(status["progress"], 0);
 
     // the right key (as a string, the way a secret input arrives)
     let key = dev.unseal_key();
@@ -804,8 +815,9 @@ async fn raft_cluster_membership_and_snapshots() {
         "{}",
         few.message
     );
-    let status = health(&cluster.addr(1)).await.unwrap();
+    let status = seal_status(&cluster.addr(1)).await;
     assert_eq!(status["sealed"], true);
+    assert_eq!(status["progress"], 0, "progress is reset after a failure");
     ok(
         ctx,
         "vault.unseal",
@@ -1089,4 +1101,50 @@ async fn a_wrong_mount_is_named_as_such() {
         "{}",
         list.message
     );
+}
+
+#[tokio::test]
+async fn tls_with_ca_file_and_without() {
+    let dev = OpenBaoDev::start_tls().await;
+    let e = env();
+    assert!(dev.addr().starts_with("https://"));
+    let ca = dev.ca_file().display().to_string();
+    let conn = json!({"addr": dev.addr(), "token": dev.token(), "ca_file": ca});
+    let h = ok(&e.ctx, "vault.health", conn.clone()).await;
+    assert_eq!(h.outputs["status"], "active");
+    ok(&e.ctx, "vault.kv.list", conn).await;
+
+    // without the CA: the TLS failure is named with the fix
+    let untrusted = err(&e.ctx, "vault.health", json!({"addr": dev.addr()})).await;
+    assert!(
+        untrusted
+            .message
+            .starts_with(&format!("TLS with {} failed", dev.addr())),
+        "{}",
+        untrusted.message
+    );
+    assert!(
+        untrusted.message.contains("set `ca_file`"),
+        "{}",
+        untrusted.message
+    );
+
+    // skipping verification works, and warns
+    ok(
+        &e.ctx,
+        "vault.health",
+        json!({"addr": dev.addr(), "tls_skip_verify": true}),
+    )
+    .await;
+    assert_eq!(e.recorder.warnings.lock().unwrap().len(), 1);
+
+    // a CA file that is not PEM
+    std::fs::write(e.dir.path().join("bad.pem"), "not a certificate").unwrap();
+    let bad = err(
+        &e.ctx,
+        "vault.health",
+        json!({"addr": dev.addr(), "ca_file": "bad.pem"}),
+    )
+    .await;
+    assert!(bad.message.contains("`ca_file`"), "{}", bad.message);
 }

@@ -129,6 +129,7 @@ pub struct OpenBaoDev {
     child: Child,
     addr: String,
     log: PathBuf,
+    tls: bool,
     // Dropped after the child is killed (fields drop in order after Drop::drop).
     dir: tempfile::TempDir,
 }
@@ -144,24 +145,43 @@ impl OpenBaoDev {
     }
 
     pub async fn try_start() -> Result<Self, String> {
+        Self::launch(false).await
+    }
+
+    /// A dev server that serves HTTPS with a certificate from its own CA
+    /// (`-dev-tls`); [`OpenBaoDev::ca_file`] is the CA to trust.
+    pub async fn start_tls() -> Self {
+        match Self::launch(true).await {
+            Ok(s) => s,
+            Err(e) => panic!("could not start an OpenBao dev server with TLS: {e}"),
+        }
+    }
+
+    async fn launch(tls: bool) -> Result<Self, String> {
         let bao = bao_binary()?;
         let dir = tempfile::Builder::new()
             .prefix("lifeboat-bao-dev-")
             .tempdir()
             .map_err(|e| format!("creating a temp dir: {e}"))?;
         let port = tools::free_port();
-        let addr = format!("http://127.0.0.1:{port}");
+        let scheme = if tls { "https" } else { "http" };
+        let addr = format!("{scheme}://127.0.0.1:{port}");
         let log = dir.path().join("bao.log");
         let out = fs::File::create(&log).map_err(|e| format!("creating {}: {e}", log.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
+        let mut args = vec![
+            "server".to_string(),
+            "-dev".to_string(),
+            format!("-dev-root-token-id={DEV_ROOT_TOKEN}"),
+            "-dev-no-store-token".to_string(),
+            format!("-dev-listen-address=127.0.0.1:{port}"),
+        ];
+        if tls {
+            args.push("-dev-tls".to_string());
+            args.push(format!("-dev-tls-cert-dir={}", dir.path().display()));
+        }
         let child = Command::new(&bao)
-            .args([
-                "server",
-                "-dev",
-                &format!("-dev-root-token-id={DEV_ROOT_TOKEN}"),
-                "-dev-no-store-token",
-                &format!("-dev-listen-address=127.0.0.1:{port}"),
-            ])
+            .args(&args)
             .env("HOME", dir.path())
             .env_remove("VAULT_ADDR")
             .env_remove("BAO_ADDR")
@@ -177,6 +197,7 @@ impl OpenBaoDev {
             child,
             addr,
             log,
+            tls,
             dir,
         };
         if let Err(e) = server.wait_ready().await {
@@ -187,7 +208,11 @@ impl OpenBaoDev {
     }
 
     async fn wait_ready(&mut self) -> Result<(), String> {
-        let client = http();
+        let client = if self.tls {
+            self.wait_for_ca().await?
+        } else {
+            http()
+        };
         let url = format!("{}/v1/sys/mounts/secret", self.addr);
         let child = &mut self.child;
         let log = self.log.clone();
@@ -224,6 +249,32 @@ impl OpenBaoDev {
             }
         })
         .await
+    }
+
+    /// Waits for `-dev-tls` to write its CA, and returns a client trusting it.
+    async fn wait_for_ca(&mut self) -> Result<reqwest::Client, String> {
+        let ca = self.ca_file();
+        wait_for("the dev server's CA certificate", START_TIMEOUT, || {
+            let ca = ca.clone();
+            async move {
+                let Ok(pem) = fs::read(&ca) else {
+                    return Err(format!("{} does not exist yet", ca.display()));
+                };
+                let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string())?;
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .add_root_certificate(cert)
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                Ok(Some(client))
+            }
+        })
+        .await
+    }
+
+    /// The CA certificate of a [`OpenBaoDev::start_tls`] server (PEM).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("vault-ca.pem")
     }
 
     /// The API address, e.g. `http://127.0.0.1:41234`.
