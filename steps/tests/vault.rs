@@ -651,6 +651,14 @@ async fn raft_cluster_membership_and_snapshots() {
         !e.recorder.bytes.lock().unwrap().is_empty(),
         "snapshot.save reports byte progress"
     );
+    // a standby forwards the snapshot request to the active node
+    let from_standby = ok(
+        ctx,
+        "vault.snapshot.save",
+        json!({"addr": cluster.addr(1), "token": root, "path": "standby.snap"}),
+    )
+    .await;
+    assert!(from_standby.outputs["index"].as_u64().unwrap() > 0);
     let inspected = ok(ctx, "vault.snapshot.inspect", json!({"path": "snap.bin"})).await;
     assert_eq!(inspected.outputs["verified"], true);
     assert_eq!(inspected.outputs["sha256"], saved.outputs["sha256"]);
@@ -753,6 +761,17 @@ async fn raft_cluster_membership_and_snapshots() {
     let node2 = json!({"addr": cluster.addr(2)});
     let h = ok(ctx, "vault.health", node2.clone()).await;
     assert_eq!(h.outputs["status"], "uninitialized");
+    let not_yet = err(
+        ctx,
+        "vault.unseal",
+        with(&node2, json!({"keys": cluster.unseal_keys()})),
+    )
+    .await;
+    assert!(
+        not_yet.message.contains("is not initialized"),
+        "{}",
+        not_yet.message
+    );
     let joined = ok(
         ctx,
         "vault.raft.join",
@@ -1147,4 +1166,62 @@ async fn tls_with_ca_file_and_without() {
     )
     .await;
     assert!(bad.message.contains("`ca_file`"), "{}", bad.message);
+}
+
+#[tokio::test]
+async fn namespace_is_sent_with_every_request() {
+    let dev = OpenBaoDev::start().await;
+    let e = env();
+    let client = reqwest::Client::new();
+    let root = dev.token();
+    let created = client
+        .post(format!("{}/v1/sys/namespaces/team-a", dev.addr()))
+        .header("X-Vault-Token", root)
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{}", created.status());
+    let mounted = client
+        .post(format!("{}/v1/sys/mounts/kv", dev.addr()))
+        .header("X-Vault-Token", root)
+        .header("X-Vault-Namespace", "team-a")
+        .json(&json!({"type": "kv", "options": {"version": "2"}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(mounted.status().is_success(), "{}", mounted.status());
+    let conn = json!({"addr": dev.addr(), "token": root, "namespace": "team-a", "mount": "kv"});
+    eventually(
+        "the namespaced mount to take writes",
+        Duration::from_secs(10),
+        || {
+            let ctx = e.ctx.clone();
+            let conn = conn.clone();
+            async move {
+                run(
+                    &ctx,
+                    "vault.kv.put",
+                    with(&conn, json!({"path": "a", "data": {"v": "ns"}})),
+                )
+                .await
+                .is_ok()
+            }
+        },
+    )
+    .await;
+    let got = ok(&e.ctx, "vault.kv.get", with(&conn, json!({"path": "a"}))).await;
+    assert_eq!(got.outputs["data"]["v"], "ns");
+    // the same path outside the namespace does not exist
+    let root_conn = json!({"addr": dev.addr(), "token": root, "mount": "kv"});
+    let outside = err(
+        &e.ctx,
+        "vault.kv.get",
+        with(&root_conn, json!({"path": "a"})),
+    )
+    .await;
+    assert!(
+        outside.message.contains("nothing mounted"),
+        "{}",
+        outside.message
+    );
 }

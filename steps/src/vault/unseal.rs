@@ -92,6 +92,12 @@ impl StepKind for Unseal {
             if reply.status != 200 {
                 let _ = reset(ctx, &client).await;
                 let why = server_errors(ctx, &reply.body);
+                if why.contains("not initialized") {
+                    return Err(StepError::new(format!(
+                        "{} is not initialized, so there is nothing to unseal: run vault.init for a new cluster,                          or vault.raft.join to make it a member of an existing one, then unseal it",
+                        client.addr()
+                    )));
+                }
                 return Err(StepError::new(format!(
                     "unseal key #{} was rejected by {} (HTTP {}): {why}; progress was reset. \
                      Are these the keys of this cluster (after a force restore, the keys of the cluster the snapshot came from)?",
