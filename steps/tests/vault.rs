@@ -360,6 +360,31 @@ async fn wrong_token_unreachable_server_tokens_and_auth_methods() {
         refused.message
     );
 
+    // Something that is not Vault answers 200 with other JSON.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let body = r#"{"status":"UP"}"#;
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+        }
+    });
+    let not_vault = err(ctx, "vault.health", json!({"addr": other})).await;
+    assert!(
+        not_vault
+            .message
+            .contains("is `addr` a Vault or OpenBao API address?"),
+        "{}",
+        not_vault.message
+    );
+
     // tls_skip_verify warns even when it changes nothing.
     ok(
         ctx,

@@ -75,6 +75,12 @@ impl StepKind for Health {
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<HealthParams>(self.name(), ctx, with)?;
         let body = client.json(ctx, Method::GET, HEALTH_PATH, None).await?;
+        if !body["sealed"].is_boolean() || !body["initialized"].is_boolean() {
+            return Err(StepError::new(format!(
+                "{} answered /v1/sys/health without Vault's `sealed` and `initialized` fields; is `addr` a Vault or OpenBao API address?",
+                client.addr()
+            )));
+        }
         let field = |k: &str| body.get(k).cloned().unwrap_or(Value::Null);
         let out = StepOutput::new()
             .with("initialized", field("initialized"))
