@@ -31,6 +31,7 @@ pub mod http;
 pub mod s3;
 pub mod shell;
 pub mod sleep;
+pub mod vault;
 
 pub use params::ParamProblem;
 pub use progress::{NoProgress, Progress};

@@ -28,6 +28,9 @@ impl Registry {
         registry.add(Arc::new(crate::s3::S3Head));
         registry.add(Arc::new(crate::s3::S3Delete));
         registry.add(Arc::new(crate::s3::S3Retention));
+        crate::vault::kinds()
+            .into_iter()
+            .for_each(|k| registry.add(k));
         registry
     }
 

@@ -11,5 +11,6 @@
 //! - `openbao.rs`: an OpenBao dev server and a 3-node Raft cluster.
 //! - `s3_server.rs`: an S3-compatible server (moto) with a bucket.
 
+pub mod openbao;
 pub mod s3_server;
 pub mod tools;

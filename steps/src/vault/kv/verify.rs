@@ -1,0 +1,141 @@
+//! `vault.kv.verify`: compare a KV v2 mount against a manifest written by
+//! `vault.kv.export`, by digest, without revealing any value.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::super::connection;
+use crate::{Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+
+pub struct KvVerify;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyParams {
+    #[serde(default = "super::default_mount")]
+    mount: String,
+    /// The manifest file written by `vault.kv.export`.
+    manifest: String,
+    /// The folder the manifest covers, for finding secrets it does not
+    /// list (`extra`); default the whole mount.
+    #[serde(default)]
+    prefix: String,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    path: String,
+    version: u64,
+    sha256: String,
+}
+
+/// How many differing paths a failure message lists before summarising.
+const SHOWN: usize = 20;
+
+fn shown(paths: &[String]) -> String {
+    let mut out: Vec<String> = paths.iter().take(SHOWN).map(|p| format!("`{p}`")).collect();
+    if paths.len() > SHOWN {
+        out.push(format!("and {} more", paths.len() - SHOWN));
+    }
+    out.join(", ")
+}
+
+#[async_trait]
+impl StepKind for KvVerify {
+    fn name(&self) -> &'static str {
+        "vault.kv.verify"
+    }
+
+    fn summary(&self) -> &'static str {
+        "check a KV v2 mount against a vault.kv.export manifest (by SHA-256)"
+    }
+
+    fn check(&self, with: &Value) -> Vec<ParamProblem> {
+        connection::check::<VerifyParams>(with)
+    }
+
+    fn effect(&self, _with: &Value) -> Effect {
+        Effect::ReadOnly
+    }
+
+    fn describe(&self, with: &Value) -> String {
+        format!(
+            "compare {} against manifest {}",
+            super::display(
+                with.get("mount")
+                    .and_then(Value::as_str)
+                    .unwrap_or("secret"),
+                with.get("prefix").and_then(Value::as_str).unwrap_or("")
+            ),
+            with.get("manifest").and_then(Value::as_str).unwrap_or("?")
+        )
+    }
+
+    async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
+        let (client, p) = connection::parse::<VerifyParams>(self.name(), ctx, with)?;
+        client.require_token(self.name())?;
+        let file = ctx.path(&p.manifest);
+        let text = tokio::fs::read(&file)
+            .await
+            .map_err(|e| StepError::new(format!("cannot read manifest `{}`: {e}", p.manifest)))?;
+        let entries: Vec<Entry> = serde_json::from_slice(&text).map_err(|e| {
+            StepError::new(format!(
+                "`{}` is not a vault.kv.export manifest (a JSON list of {{path, version, sha256}}): {e}",
+                p.manifest
+            ))
+        })?;
+        let mut missing = Vec::new();
+        let mut mismatched = Vec::new();
+        let mut version_changed = Vec::new();
+        for e in &entries {
+            match super::read(ctx, &client, &p.mount, &e.path, None).await? {
+                Ok(secret) => {
+                    if super::data_digest(&secret.data) != e.sha256 {
+                        mismatched.push(e.path.clone());
+                    } else if secret.version != e.version {
+                        version_changed.push(e.path.clone());
+                    }
+                }
+                Err(_) => missing.push(e.path.clone()),
+            }
+        }
+        let listed: BTreeSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+        let extra: Vec<String> = super::walk(ctx, &client, &p.mount, &p.prefix)
+            .await?
+            .into_iter()
+            .filter(|path| !listed.contains(path.as_str()))
+            .collect();
+        let out = StepOutput::new()
+            .with("checked", entries.len())
+            .with("missing", missing.clone())
+            .with("mismatched", mismatched.clone())
+            .with("version_changed", version_changed)
+            .with("extra", extra);
+        if missing.is_empty() && mismatched.is_empty() {
+            return Ok(out);
+        }
+        let mut parts = Vec::new();
+        if !missing.is_empty() {
+            parts.push(format!("{} missing: {}", missing.len(), shown(&missing)));
+        }
+        if !mismatched.is_empty() {
+            parts.push(format!(
+                "{} with different data: {}",
+                mismatched.len(),
+                shown(&mismatched)
+            ));
+        }
+        Err(StepError::new(format!(
+            "{} of {} secrets in `{}` do not match manifest `{}`: {}",
+            missing.len() + mismatched.len(),
+            entries.len(),
+            p.mount,
+            p.manifest,
+            parts.join("; ")
+        ))
+        .with_outputs(out.outputs))
+    }
+}

@@ -1,0 +1,223 @@
+//! `vault.*`: HashiCorp Vault and OpenBao through their HTTP API.
+//!
+//! Every kind speaks the HTTP API through reqwest (no CLI), so it works
+//! against Vault and OpenBao alike; the differences are listed below.
+//!
+//! # Connection (every kind but `vault.snapshot.inspect`)
+//! Flat in `with:` next to the kind's own fields:
+//!
+//! | field | default | meaning |
+//! |---|---|---|
+//! | `addr` | `VAULT_ADDR`, then `BAO_ADDR` | API address, `http(s)://host:port` |
+//! | `token` | `VAULT_TOKEN`, then `BAO_TOKEN` | token, rendered from a secret input; never echoed |
+//! | `namespace` | `VAULT_NAMESPACE`, then `BAO_NAMESPACE` | sent as `X-Vault-Namespace` |
+//! | `ca_file` | system roots | PEM CA bundle to trust as well (relative to the run's work dir) |
+//! | `tls_skip_verify` | `false` | skip certificate checks; prints a warning every time |
+//!
+//! Errors name the address and the fix: connection refused, "permission
+//! denied: the token was refused by <addr> (is it expired or revoked?)",
+//! "<addr> is sealed; unseal it first (vault.unseal)", standby answers.
+//!
+//! # Kinds
+//! | kind | parameters | outputs | effect / rerun |
+//! |---|---|---|---|
+//! | `vault.health` | `expect?: {initialized?, sealed?, standby?}` | `initialized, sealed, standby, version, cluster_id, status` (`active`/`standby`/`sealed`/`uninitialized`) | read / safe |
+//! | `vault.leader` | — | `leader_address, is_self, ha_enabled` | read / safe |
+//! | `vault.init` | `secret_shares` (5), `secret_threshold` (3), `output_file?` | secret `keys` (base64), secret `root_token`, `key_count`, `path` (with `output_file`) | mutating / never |
+//! | `vault.unseal` | `keys` (list, or string: JSON list or newline/comma separated) | `sealed, progress, threshold, changed` | mutating / safe |
+//! | `vault.seal` | — | `sealed, changed` | mutating / check |
+//! | `vault.raft.peers` | — | `peers: [{node_id, address, leader, voter}], count, voters` | read / safe |
+//! | `vault.raft.join` | `leader_api_addr`, `leader_ca_cert?`, `retry` (false), `non_voter` (false) | `joined` (OpenBao answers `joined: true` again for a member) | mutating / check |
+//! | `vault.raft.remove_peer` | `server_id` | `removed, server_id, count` | mutating / check |
+//! | `vault.raft.autopilot` | `expect_failure_tolerance?` (at least), `expect_healthy?` | `healthy, failure_tolerance, leader, voters` | read / safe |
+//! | `vault.snapshot.save` | `path` | `path, bytes, sha256, index, term` | read / safe |
+//! | `vault.snapshot.restore` | `path`, `force` (false) | `restored, forced, index, term, size, peers, sha256, bytes, verified` | mutating / never |
+//! | `vault.snapshot.inspect` | `path` (no connection fields) | `index, term, size, peers: [{node_id, address, voter}], sha256, bytes, verified` | read / safe |
+//! | `vault.kv.get` | `mount` (`secret`), `path`, `version?` | secret `data`, `version, created_time` | read / safe |
+//! | `vault.kv.put` | `mount`, `path`, `data` (map), `cas?` | `version` | mutating / check |
+//! | `vault.kv.list` | `mount`, `path` (`""`) | `keys, count` | read / safe |
+//! | `vault.kv.delete` | `mount`, `path`, `versions?` (latest), `destroy` (false; needs `versions`) | `versions, destroyed` | mutating / check |
+//! | `vault.kv.undelete` | `mount`, `path`, `versions?` (latest deleted) | `versions` | mutating / safe |
+//! | `vault.kv.export` | `mount`, `prefix` (`""`), `output` | `path, count, digest, skipped` | read / safe |
+//! | `vault.kv.verify` | `mount`, `manifest`, `prefix` (`""`) | `checked, missing, mismatched, version_changed, extra` | read / safe |
+//! | `vault.token.revoke` | one of `revoke_token`, `accessor`, `self: true` | `revoked, by` | mutating / check |
+//! | `vault.auth.enable` | `path`, `type?` (= path), `description?` | `path, changed` | mutating / check |
+//! | `vault.auth.disable` | `path` | `path, changed` | mutating / check |
+//! | `vault.rotate_keys` | `keys`, `secret_shares?`, `secret_threshold?` (current), `output_file?` | secret `keys`, `key_count, secret_threshold, path?` | mutating / never |
+//!
+//! Secret outputs (`keys`, `root_token`, `data`) never reach the journal or
+//! timeline. `output_file` files are created exclusively with mode 0600
+//! *before* the server is asked, so a key-producing step never runs when
+//! its keys could not be saved; they hold the JSON of `bao operator init
+//! -format=json` (`unseal_keys_b64`, `unseal_keys_hex`, `unseal_shares`,
+//! `unseal_threshold`, `root_token`).
+//!
+//! `vault.kv.export` manifests are a JSON list of `{path, version, sha256}`
+//! sorted by path, where `sha256` is over the secret's data map as compact
+//! JSON with keys sorted at every level. Secrets whose latest version is
+//! deleted are listed in `skipped`. `vault.kv.verify` fails when a listed
+//! secret is missing or its digest differs; changed versions with equal
+//! data (`version_changed`) and unlisted secrets (`extra`) are reported but
+//! do not fail.
+//!
+//! # Where Vault and OpenBao differ
+//! - **Key rotation.** OpenBao: `sys/rotate/root/init` + `/update` (`bao
+//!   operator rotate-keys`); `sys/rekey/*` answers 405. Vault: "rekey",
+//!   `sys/rekey/init` + `/update` (`vault operator rekey`). `vault.rotate_keys`
+//!   tries OpenBao's endpoints and falls back to Vault's on 404/405. OpenBao
+//!   wraps the answers in `data`; Vault does not. (Vault's `sys/rotate` and
+//!   OpenBao's `sys/rotate/keyring` rotate the *encryption* key, not the
+//!   unseal keys.)
+//! - **Snapshot inspect.** Vault has `vault operator raft snapshot
+//!   inspect`; OpenBao 2.7 has no inspect command. `vault.snapshot.inspect`
+//!   reads the archive itself (gzip tar: `meta.json`, `state.bin`,
+//!   `SHA256SUMS`) and checks the sums, offline, for both. It cannot check
+//!   `SHA256SUMS.sealed`, which needs the cluster's keys; the server checks
+//!   it on a non-forced restore.
+//! - **Force restore.** Both need `snapshot-force` for a snapshot from
+//!   another cluster. After it, OpenBao's node seals itself and unseals only
+//!   with the *old* cluster's keys; the old root token is the one that works.
+//! - **Standbys right after a key rotation.** In one test run out of three,
+//!   a standby sealed seconds after `vault.rotate_keys` (and just after it
+//!   had itself been unsealed) still unsealed with the *old* keys, and in
+//!   another rejected the new ones: its local Raft copy lagged. Runbooks
+//!   should wait for `vault.raft.autopilot` with `expect_healthy: true`
+//!   after rotating before sealing or restarting standbys. (Measured on
+//!   OpenBao 2.7.2; a single node behaves exactly.)
+//! - **Unseal progress.** OpenBao counts a stale or wrong key as progress;
+//!   `vault.unseal` resets progress before the first key and after any
+//!   failure, which is harmless on Vault.
+
+mod auth;
+mod client;
+mod connection;
+mod health;
+mod init;
+mod key_list;
+mod kv;
+mod leader;
+mod raft;
+mod rotate_keys;
+mod seal;
+pub mod secret_file;
+pub mod snapshot_archive;
+mod snapshot_inspect;
+mod snapshot_restore;
+mod snapshot_save;
+mod token;
+mod unseal;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+pub use auth::{AuthDisable, AuthEnable};
+pub use connection::{Connection, CONNECTION_FIELDS};
+pub use health::Health;
+pub use init::Init;
+pub use kv::{KvDelete, KvExport, KvGet, KvList, KvPut, KvUndelete, KvVerify};
+pub use leader::Leader;
+pub use raft::{RaftAutopilot, RaftJoin, RaftPeers, RaftRemovePeer};
+pub use rotate_keys::RotateKeys;
+pub use seal::Seal;
+pub use snapshot_archive::{SnapshotArchive, SnapshotError, SnapshotPeer};
+pub use snapshot_inspect::SnapshotInspect;
+pub use snapshot_restore::SnapshotRestore;
+pub use snapshot_save::SnapshotSave;
+pub use token::TokenRevoke;
+pub use unseal::Unseal;
+
+/// Every `vault.*` kind, for [`crate::Registry::builtin`].
+pub fn kinds() -> Vec<Arc<dyn crate::StepKind>> {
+    vec![
+        Arc::new(Health),
+        Arc::new(Leader),
+        Arc::new(Init),
+        Arc::new(Unseal),
+        Arc::new(Seal),
+        Arc::new(RaftPeers),
+        Arc::new(RaftJoin),
+        Arc::new(RaftRemovePeer),
+        Arc::new(RaftAutopilot),
+        Arc::new(SnapshotSave),
+        Arc::new(SnapshotRestore),
+        Arc::new(SnapshotInspect),
+        Arc::new(KvGet),
+        Arc::new(KvPut),
+        Arc::new(KvList),
+        Arc::new(KvDelete),
+        Arc::new(KvUndelete),
+        Arc::new(KvExport),
+        Arc::new(KvVerify),
+        Arc::new(TokenRevoke),
+        Arc::new(AuthEnable),
+        Arc::new(AuthDisable),
+        Arc::new(RotateKeys),
+    ]
+}
+
+/// The address for `describe()`: the parameter, else the environment.
+fn describe_addr(with: &Value) -> String {
+    with.get("addr")
+        .and_then(Value::as_str)
+        .map(|a| a.trim_end_matches('/').to_string())
+        .or_else(|| std::env::var("VAULT_ADDR").ok())
+        .or_else(|| std::env::var("BAO_ADDR").ok())
+        .unwrap_or_else(|| "$VAULT_ADDR".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_kind_is_named_vault_dot_and_unique() {
+        let names: Vec<&str> = kinds().iter().map(|k| k.name()).collect();
+        let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), names.len());
+        assert!(names.iter().all(|n| n.starts_with("vault.")));
+        assert_eq!(names.len(), 23);
+    }
+
+    #[test]
+    fn describe_and_check_cope_with_anything_and_hide_secret_values() {
+        for kind in kinds() {
+            for with in [json!(null), json!({}), json!([1]), json!({"path": 3})] {
+                let _ = kind.describe(&with);
+                let _ = kind.check(&with);
+            }
+        }
+        let registry = crate::Registry::builtin();
+        let put = registry.get("vault.kv.put").unwrap().describe(&json!({
+            "path": "app/db", "data": {"password": "hunter2-secret"}
+        }));
+        assert_eq!(put, "write secret secret/app/db with keys [password]");
+        let revoke = registry
+            .get("vault.token.revoke")
+            .unwrap()
+            .describe(&json!({"addr": "http://v:8200", "revoke_token": "hvs.secret-token"}));
+        assert!(!revoke.contains("hvs.secret-token"), "{revoke}");
+        let missing = registry
+            .get("vault.kv.get")
+            .unwrap()
+            .check(&json!({"mount": "kv"}));
+        assert!(
+            missing[0].message.contains("missing field `path`"),
+            "{missing:?}"
+        );
+    }
+
+    #[test]
+    fn key_producing_and_restoring_kinds_never_rerun_on_their_own() {
+        for kind in kinds() {
+            let rerun = kind.default_rerun();
+            match kind.name() {
+                "vault.init" | "vault.snapshot.restore" | "vault.rotate_keys" => {
+                    assert_eq!(rerun, crate::Rerun::Never, "{}", kind.name())
+                }
+                _ => assert_ne!(rerun, crate::Rerun::Never, "{}", kind.name()),
+            }
+        }
+    }
+}

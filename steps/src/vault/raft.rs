@@ -1,0 +1,356 @@
+//! `vault.raft.*`: the integrated-storage cluster's membership.
+//!
+//! - `vault.raft.peers`: the Raft configuration (needs a token).
+//! - `vault.raft.join`: ask an uninitialised node to join a leader; it then
+//!   needs `vault.unseal` with the cluster's keys.
+//! - `vault.raft.remove_peer`: drop a dead node from the configuration.
+//! - `vault.raft.autopilot`: health and failure tolerance, with expectations.
+
+use async_trait::async_trait;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::client::VaultClient;
+use super::connection;
+use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+
+pub struct RaftPeers;
+pub struct RaftJoin;
+pub struct RaftRemovePeer;
+pub struct RaftAutopilot;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeersParams {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinParams {
+    /// API address of a node already in the cluster, e.g. `https://vault-1:8200`.
+    leader_api_addr: String,
+    /// PEM of the leader's CA, when it is not in the joining node's trust store.
+    #[serde(default)]
+    leader_ca_cert: Option<String>,
+    /// Keep retrying in the background until the join succeeds.
+    #[serde(default)]
+    retry: bool,
+    /// Join as a non-voter.
+    #[serde(default)]
+    non_voter: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemovePeerParams {
+    /// The `node_id` of the peer to remove (see `vault.raft.peers`).
+    server_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AutopilotParams {
+    /// Fail unless the failure tolerance is at least this.
+    #[serde(default)]
+    expect_failure_tolerance: Option<u64>,
+    /// Fail unless autopilot's `healthy` equals this.
+    #[serde(default)]
+    expect_healthy: Option<bool>,
+}
+
+/// The peers as `[{node_id, address, leader, voter}]`.
+async fn read_peers(ctx: &StepContext, client: &VaultClient) -> Result<Vec<Value>, StepError> {
+    let body = client
+        .json(ctx, Method::GET, "sys/storage/raft/configuration", None)
+        .await?;
+    let servers = body["data"]["config"]["servers"]
+        .as_array()
+        .cloned()
+        .ok_or_else(|| {
+            StepError::new(format!(
+                "{} answered sys/storage/raft/configuration without a server list; is its storage Raft?",
+                client.addr()
+            ))
+        })?;
+    Ok(servers
+        .iter()
+        .map(|s| {
+            json!({
+                "node_id": s["node_id"].as_str().unwrap_or_default(),
+                "address": s["address"].as_str().unwrap_or_default(),
+                "leader": s["leader"].as_bool().unwrap_or(false),
+                "voter": s["voter"].as_bool().unwrap_or(false),
+            })
+        })
+        .collect())
+}
+
+#[async_trait]
+impl StepKind for RaftPeers {
+    fn name(&self) -> &'static str {
+        "vault.raft.peers"
+    }
+
+    fn summary(&self) -> &'static str {
+        "list the Raft peers: node id, address, leader, voter"
+    }
+
+    fn check(&self, with: &Value) -> Vec<ParamProblem> {
+        connection::check::<PeersParams>(with)
+    }
+
+    fn effect(&self, _with: &Value) -> Effect {
+        Effect::ReadOnly
+    }
+
+    fn describe(&self, with: &Value) -> String {
+        format!(
+            "GET {}/v1/sys/storage/raft/configuration",
+            super::describe_addr(with)
+        )
+    }
+
+    async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
+        let (client, _p) = connection::parse::<PeersParams>(self.name(), ctx, with)?;
+        client.require_token(self.name())?;
+        let peers = read_peers(ctx, &client).await?;
+        let voters = peers.iter().filter(|p| p["voter"] == true).count();
+        Ok(StepOutput::new()
+            .with("count", peers.len())
+            .with("voters", voters)
+            .with("peers", peers))
+    }
+}
+
+#[async_trait]
+impl StepKind for RaftJoin {
+    fn name(&self) -> &'static str {
+        "vault.raft.join"
+    }
+
+    fn summary(&self) -> &'static str {
+        "join this node to a Raft cluster (unseal it afterwards)"
+    }
+
+    fn check(&self, with: &Value) -> Vec<ParamProblem> {
+        connection::check::<JoinParams>(with)
+    }
+
+    fn effect(&self, _with: &Value) -> Effect {
+        Effect::Mutating
+    }
+
+    /// Check: membership is readable (`vault.raft.peers`), and a second
+    /// join of a node that already joined fails rather than harms.
+    fn default_rerun(&self) -> Rerun {
+        Rerun::Check
+    }
+
+    fn describe(&self, with: &Value) -> String {
+        format!(
+            "POST {}/v1/sys/storage/raft/join (leader_api_addr={})",
+            super::describe_addr(with),
+            with.get("leader_api_addr")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+        )
+    }
+
+    async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
+        let (client, p) = connection::parse::<JoinParams>(self.name(), ctx, with)?;
+        let mut body = json!({
+            "leader_api_addr": p.leader_api_addr.trim_end_matches('/'),
+            "retry": p.retry,
+            "non_voter": p.non_voter,
+        });
+        if let Some(ca) = &p.leader_ca_cert {
+            body["leader_ca_cert"] = Value::String(ca.clone());
+        }
+        let reply = client
+            .call(ctx, Method::POST, "sys/storage/raft/join", Some(&body))
+            .await?;
+        if reply.status == 200 && reply.body["joined"] == true {
+            return Ok(StepOutput::new().with("joined", true));
+        }
+        let errors = super::client::server_errors(ctx, &reply.body);
+        if errors.contains("already") && errors.contains("initialized") {
+            return Err(StepError::new(format!(
+                "{} is already initialized, so it cannot join {}: only a new or wiped node can join. \
+                 If it belongs to another cluster, wipe its data directory first",
+                client.addr(),
+                p.leader_api_addr
+            )));
+        }
+        if reply.status == 200 {
+            return Err(StepError::new(format!(
+                "{} did not join {}: the leader did not answer the join (is `leader_api_addr` reachable from the node, and the leader unsealed?)",
+                client.addr(),
+                p.leader_api_addr
+            )));
+        }
+        Err(client.error(
+            ctx,
+            &Method::POST,
+            "sys/storage/raft/join",
+            reply.status,
+            &reply.body,
+        ))
+    }
+}
+
+#[async_trait]
+impl StepKind for RaftRemovePeer {
+    fn name(&self) -> &'static str {
+        "vault.raft.remove_peer"
+    }
+
+    fn summary(&self) -> &'static str {
+        "remove a (dead) node from the Raft configuration"
+    }
+
+    fn check(&self, with: &Value) -> Vec<ParamProblem> {
+        connection::check::<RemovePeerParams>(with)
+    }
+
+    fn effect(&self, _with: &Value) -> Effect {
+        Effect::Mutating
+    }
+
+    /// Check: whether the peer is gone is one `vault.raft.peers` away, and
+    /// removing an absent peer succeeds here with `removed: false`.
+    fn default_rerun(&self) -> Rerun {
+        Rerun::Check
+    }
+
+    fn describe(&self, with: &Value) -> String {
+        format!(
+            "POST {}/v1/sys/storage/raft/remove-peer (server_id={})",
+            super::describe_addr(with),
+            with.get("server_id").and_then(Value::as_str).unwrap_or("?")
+        )
+    }
+
+    async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
+        let (client, p) = connection::parse::<RemovePeerParams>(self.name(), ctx, with)?;
+        client.require_token(self.name())?;
+        let peers = read_peers(ctx, &client).await?;
+        let Some(peer) = peers
+            .iter()
+            .find(|peer| peer["node_id"] == p.server_id.as_str())
+        else {
+            return Ok(StepOutput::new()
+                .with("removed", false)
+                .with("server_id", p.server_id)
+                .with("count", peers.len()));
+        };
+        if peer["leader"] == true {
+            return Err(StepError::new(format!(
+                "`{}` is the current leader; removing it would cut the cluster's head off. \
+                 Step it down or kill it first, then remove it from the new leader",
+                p.server_id
+            )));
+        }
+        client
+            .json(
+                ctx,
+                Method::POST,
+                "sys/storage/raft/remove-peer",
+                Some(&json!({"server_id": p.server_id})),
+            )
+            .await?;
+        Ok(StepOutput::new()
+            .with("removed", true)
+            .with("server_id", p.server_id)
+            .with("count", peers.len() - 1))
+    }
+}
+
+#[async_trait]
+impl StepKind for RaftAutopilot {
+    fn name(&self) -> &'static str {
+        "vault.raft.autopilot"
+    }
+
+    fn summary(&self) -> &'static str {
+        "read autopilot state: healthy, failure tolerance, leader, voters"
+    }
+
+    fn check(&self, with: &Value) -> Vec<ParamProblem> {
+        connection::check::<AutopilotParams>(with)
+    }
+
+    fn effect(&self, _with: &Value) -> Effect {
+        Effect::ReadOnly
+    }
+
+    fn describe(&self, with: &Value) -> String {
+        let mut out = format!(
+            "GET {}/v1/sys/storage/raft/autopilot/state",
+            super::describe_addr(with)
+        );
+        for k in ["expect_failure_tolerance", "expect_healthy"] {
+            if let Some(v) = with.get(k) {
+                out.push_str(&format!("\n{k}: {v}"));
+            }
+        }
+        out
+    }
+
+    async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
+        let (client, p) = connection::parse::<AutopilotParams>(self.name(), ctx, with)?;
+        client.require_token(self.name())?;
+        let body = client
+            .json(ctx, Method::GET, "sys/storage/raft/autopilot/state", None)
+            .await?;
+        let state = &body["data"];
+        let healthy = state["healthy"].as_bool().unwrap_or(false);
+        let tolerance = state["failure_tolerance"].as_u64().unwrap_or(0);
+        let out = StepOutput::new()
+            .with("healthy", healthy)
+            .with("failure_tolerance", tolerance)
+            .with("leader", state["leader"].clone())
+            .with("voters", state["voters"].clone());
+        let mut problems = Vec::new();
+        if let Some(want) = p.expect_healthy {
+            if healthy != want {
+                let unhealthy: Vec<String> = state["servers"]
+                    .as_object()
+                    .map(|servers| {
+                        servers
+                            .iter()
+                            .filter(|(_, s)| s["healthy"] == false)
+                            .map(|(id, s)| {
+                                format!("{id} ({})", s["node_status"].as_str().unwrap_or("?"))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                problems.push(format!(
+                    "`healthy` is {healthy}, expected {want}{}",
+                    if unhealthy.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (unhealthy: {})", unhealthy.join(", "))
+                    }
+                ));
+            }
+        }
+        if let Some(want) = p.expect_failure_tolerance {
+            if tolerance < want {
+                problems.push(format!(
+                    "`failure_tolerance` is {tolerance}, expected at least {want}"
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(out)
+        } else {
+            Err(StepError::new(format!(
+                "autopilot on {}: {}",
+                client.addr(),
+                problems.join("; ")
+            ))
+            .with_outputs(out.outputs))
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Files that hold secrets (unseal keys, root tokens) or secret-derived
+//! data (export manifests): mode 0600 from the first byte, fsynced.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::StepError;
+
+/// A secret output file reserved before the server is asked for anything.
+///
+/// `vault.init` and `vault.rotate_keys` produce keys exactly once: if the
+/// file cannot be written afterwards, the keys are lost. So the file is
+/// created (exclusively, mode 0600) first; a failure to create it stops the
+/// step before the server is touched. If the step then fails, the empty file
+/// is removed on drop.
+pub struct SecretFile {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl SecretFile {
+    /// Creates `path` exclusively with mode 0600; refuses to overwrite.
+    pub fn reserve(path: &Path) -> Result<Self, StepError> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    StepError::new(format!(
+                        "`{}` already exists; refusing to overwrite a file that may hold the only copy of earlier keys. Move it away or choose another `output_file`",
+                        path.display()
+                    ))
+                } else {
+                    StepError::new(format!("cannot create `{}`: {e}", path.display()))
+                }
+            })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file: Some(file),
+        })
+    }
+
+    /// Writes `value` as pretty JSON and fsyncs; the file is kept.
+    pub fn commit(mut self, value: &Value) -> Result<PathBuf, StepError> {
+        let mut file = self.file.take().expect("commit is called once");
+        let mut text = serde_json::to_vec_pretty(value).expect("a JSON value serialises");
+        text.push(b'\n');
+        file.write_all(&text)
+            .and_then(|_| file.sync_all())
+            .map_err(|e| {
+                StepError::new(format!(
+                    "writing `{}` failed: {e}; the keys are in the step's secret outputs only",
+                    self.path.display()
+                ))
+            })?;
+        Ok(std::mem::take(&mut self.path))
+    }
+}
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory
+/// and a rename, mode 0600, so a reader never sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StepError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        StepError::new(format!("writing `{}` failed: {e}", path.display()))
+    })
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn reserve_refuses_to_overwrite_and_an_uncommitted_file_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let reserved = SecretFile::reserve(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let err = SecretFile::reserve(&path).err().unwrap();
+        assert!(err.message.contains("already exists"), "{}", err.message);
+        drop(reserved);
+        assert!(!path.exists(), "an uncommitted reservation is removed");
+        let kept = SecretFile::reserve(&path)
+            .unwrap()
+            .commit(&serde_json::json!({"k": 1}))
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(kept).unwrap().trim(),
+            "{\n  \"k\": 1\n}"
+        );
+    }
+
+    #[test]
+    fn sha256_of_empty_input() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}
