@@ -1,0 +1,396 @@
+//! The world the Vault runbook tests run in: a real 3-node OpenBao Raft
+//! cluster seeded with 100 secrets, a real S3-compatible server (moto), the
+//! credentials on disk where the runbooks' `file:` secret inputs look, and
+//! helpers to drive the `lifeboat` binary through runs, approvals and
+//! resumes as an operator and a second identity would.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use lifeboat_harness::openbao::OpenBaoCluster;
+use lifeboat_harness::s3_server::S3Server;
+use serde_json::{json, Value};
+
+use crate::util::{workspace, Ran, Sandbox};
+
+/// How many secrets the cluster is seeded with, under `secret/tenants/`.
+pub const SECRETS: usize = 100;
+/// The identity that starts runs (`LIFEBOAT_OPERATOR`, set by [`Sandbox`]).
+pub const OPERATOR: &str = "tester";
+/// The second identity that approves (four eyes).
+pub const APPROVER: &str = "reviewer";
+/// The backup encryption key of every test (32 bytes, hex); not secret.
+pub const BACKUP_KEY: &str = "8f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+/// Every wait in these tests is bounded by this.
+pub const WAIT: Duration = Duration::from_secs(90);
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("a reqwest client builds")
+}
+
+/// One HTTP call to Vault: status and JSON body (`Null` when not JSON).
+pub async fn call(
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = http().request(method.clone(), url);
+    if let Some(t) = token {
+        req = req.header("X-Vault-Token", t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    match req.send().await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap_or_default();
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        }
+        Err(e) => (0, json!({ "transport_error": e.to_string() })),
+    }
+}
+
+/// The secret at `tenants/tNN/<name>`: deterministic, varied content
+/// (unicode, JSON-looking text, long values), so "byte-identical" means
+/// something.
+fn seed_value(tenant: usize, k: usize) -> Value {
+    json!({
+        "username": format!("svc-{tenant:02}-{k}"),
+        "password": format!("pw-{:016x}", (tenant * 7919 + k * 104_729) as u64 * 0x9e37_79b9),
+        "note": format!("tenant {tenant} — secret {k} ✓ {{\"nested\": [{k}]}}"),
+        "blob": "x".repeat(64 + tenant * 10 + k),
+    })
+}
+
+pub struct VaultWorld {
+    pub cluster: OpenBaoCluster,
+    pub s3: S3Server,
+    pub sandbox: Sandbox,
+    /// `tenants/tNN/...` path (under the `secret/` mount) → data map.
+    pub seeded: BTreeMap<String, Value>,
+}
+
+impl VaultWorld {
+    /// A 3-node cluster with [`SECRETS`] secrets, moto with an empty bucket,
+    /// and `.sandbox/{root-token,unseal-keys,backup-key}` (mode 0600) in the
+    /// directory the binary runs in.
+    pub async fn start() -> Self {
+        let (cluster, s3) = tokio::join!(OpenBaoCluster::start(3), S3Server::start());
+        let s3 = s3.unwrap_or_else(|e| panic!("could not start moto: {e}"));
+        let sandbox = Sandbox::new();
+        let mut world = Self {
+            cluster,
+            s3,
+            sandbox,
+            seeded: BTreeMap::new(),
+        };
+        world.write_credentials(
+            world.cluster.root_token().to_string(),
+            world.cluster.unseal_keys().join("\n"),
+        );
+        world.seed().await;
+        world
+    }
+
+    /// Writes the files the runbooks' `file:` secret inputs read.
+    pub fn write_credentials(&self, root_token: String, unseal_keys: String) {
+        let dir = self.sandbox.path().join(".sandbox");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, value) in [
+            ("root-token", root_token),
+            ("unseal-keys", unseal_keys),
+            ("backup-key", BACKUP_KEY.to_string()),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, format!("{value}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    }
+
+    async fn seed(&mut self) {
+        let leader = self.cluster.wait_active_addr().await.unwrap();
+        let token = self.cluster.root_token().to_string();
+        for t in 0..SECRETS / 10 {
+            for k in 0..10 {
+                let path = format!("tenants/t{t:02}/app-{k}");
+                let data = seed_value(t, k);
+                let (status, body) = call(
+                    reqwest::Method::POST,
+                    &format!("{leader}/v1/secret/data/{path}"),
+                    Some(&token),
+                    Some(json!({ "data": data })),
+                )
+                .await;
+                assert_eq!(status, 200, "seeding {path}: {body}");
+                self.seeded.insert(path, data);
+            }
+        }
+        assert_eq!(self.seeded.len(), SECRETS);
+    }
+
+    pub fn root_token(&self) -> String {
+        self.cluster.root_token().to_string()
+    }
+
+    /// Environment for every run: S3 credentials for the optional secret
+    /// inputs (moto accepts any).
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", self.s3.access_key_id().to_string()),
+            ("AWS_SECRET_ACCESS_KEY", self.s3.secret_access_key().to_string()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ]
+    }
+
+    /// `--input` arguments every Vault runbook takes in these tests.
+    pub fn s3_inputs(&self) -> Vec<(String, String)> {
+        vec![
+            ("s3_bucket".into(), self.s3.bucket().to_string()),
+            ("s3_endpoint".into(), self.s3.endpoint()),
+            ("s3_region".into(), self.s3.region().to_string()),
+        ]
+    }
+
+    /// Runs `lifeboat <args>` in the sandbox with [`Self::env`].
+    pub fn lifeboat(&self, args: &[String], extra_env: &[(&str, String)]) -> Ran {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut env: Vec<(&str, String)> = self.env();
+        env.extend(extra_env.iter().cloned());
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.sandbox.run_with(&args, &env)
+    }
+
+    /// `lifeboat run runbooks/vault/<name>.yaml --input k=v ...`, without a TTY.
+    pub fn run_runbook(&self, name: &str, inputs: &[(String, String)]) -> Ran {
+        let file = runbook(name);
+        let mut args = vec!["run".to_string(), file.display().to_string()];
+        for (k, v) in inputs {
+            args.push("--input".into());
+            args.push(format!("{k}={v}"));
+        }
+        self.lifeboat(&args, &[])
+    }
+
+    /// Approves `step` of `run_id` as [`APPROVER`] and resumes; returns the
+    /// resume's result.
+    pub fn approve_and_resume(&self, run_id: &str, step: &str) -> Ran {
+        let approve = self.lifeboat(
+            &[
+                "approve".into(),
+                run_id.into(),
+                step.into(),
+                "--as".into(),
+                APPROVER.into(),
+                "--comment".into(),
+                "approved by the integration test".into(),
+            ],
+            &[],
+        );
+        assert_eq!(approve.code, 0, "approve failed\n{}", approve.dump());
+        self.lifeboat(&["resume".into(), run_id.into()], &[])
+    }
+
+    /// Confirms the manual `step` of `run_id` as [`APPROVER`] and resumes.
+    pub fn confirm_and_resume(&self, run_id: &str, step: &str) -> Ran {
+        let confirm = self.lifeboat(
+            &[
+                "confirm".into(),
+                run_id.into(),
+                step.into(),
+                "--as".into(),
+                APPROVER.into(),
+                "--note".into(),
+                "done by the integration test".into(),
+            ],
+            &[],
+        );
+        assert_eq!(confirm.code, 0, "confirm failed\n{}", confirm.dump());
+        self.lifeboat(&["resume".into(), run_id.into()], &[])
+    }
+
+    /// Takes a backup with the `backup` runbook and returns its run id.
+    pub fn backup(&self) -> String {
+        let mut inputs = self.s3_inputs();
+        inputs.push(("vault_addr".into(), self.cluster.addr(0)));
+        let ran = self.run_runbook("backup", &inputs);
+        assert_eq!(ran.code, 0, "the backup runbook failed\n{}", ran.dump());
+        ran.run_id()
+    }
+
+    /// Every secret under `tenants/` on `addr`, read from the active node,
+    /// retried (bounded) while the node settles.
+    pub async fn read_tenants(&self, addr: &str, token: &str) -> BTreeMap<String, Value> {
+        let mut out = BTreeMap::new();
+        for path in self.seeded.keys() {
+            let url = format!("{addr}/v1/secret/data/{path}");
+            let started = Instant::now();
+            loop {
+                let (status, body) = call(reqwest::Method::GET, &url, Some(token), None).await;
+                if status == 200 {
+                    out.insert(path.clone(), body["data"]["data"].clone());
+                    break;
+                }
+                if status == 404 || started.elapsed() > Duration::from_secs(20) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        out
+    }
+
+    /// Asserts every seeded secret reads back identical (as JSON and as
+    /// bytes of its canonical encoding) from `addr`.
+    pub async fn assert_all_secrets(&self, addr: &str, token: &str) -> usize {
+        let got = self.read_tenants(addr, token).await;
+        let missing: Vec<&String> = self.seeded.keys().filter(|k| !got.contains_key(*k)).collect();
+        assert!(missing.is_empty(), "{} secrets missing: {missing:?}", missing.len());
+        for (path, want) in &self.seeded {
+            assert_eq!(
+                serde_json::to_vec(&got[path]).unwrap(),
+                serde_json::to_vec(want).unwrap(),
+                "secret `{path}` differs after recovery"
+            );
+        }
+        got.len()
+    }
+
+    /// The run's work directory.
+    pub fn work_dir(&self, run_id: &str) -> PathBuf {
+        self.sandbox
+            .state_dir()
+            .join("runs")
+            .join(run_id)
+            .join("work")
+    }
+}
+
+/// The shipped runbook `runbooks/vault/<name>.yaml`.
+pub fn runbook(name: &str) -> PathBuf {
+    workspace().join("runbooks/vault").join(format!("{name}.yaml"))
+}
+
+/// Autopilot's view from `addr`: (voters, failure tolerance, healthy).
+pub async fn autopilot(addr: &str, token: &str) -> (usize, u64, bool) {
+    let (status, body) = call(
+        reqwest::Method::GET,
+        &format!("{addr}/v1/sys/storage/raft/autopilot/state"),
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "autopilot state: {body}");
+    let d = &body["data"];
+    (
+        d["voters"].as_array().map_or(0, Vec::len),
+        d["failure_tolerance"].as_u64().unwrap_or(0),
+        d["healthy"] == true,
+    )
+}
+
+/// Waits (bounded) for 3 voters and failure tolerance 1 as seen from `addr`.
+pub async fn wait_three_voters(addr: &str, token: &str) -> (usize, u64) {
+    let started = Instant::now();
+    loop {
+        let (voters, ft, healthy) = autopilot(addr, token).await;
+        if voters == 3 && ft == 1 && healthy {
+            return (voters, ft);
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "no 3 healthy voters with failure tolerance 1 within {WAIT:?}: voters={voters} ft={ft} healthy={healthy}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The machine time of a run's recovery, from its journal: from
+/// `run_started` to the success of the runbook's `rto.stop_at` step (or
+/// `run_finished`), minus every span the run spent waiting for a person
+/// (from a `waiting` record to the next `resumed`).
+pub fn machine_rto(journal: &[Value]) -> Duration {
+    let ts = |r: &Value| {
+        r["ts"]
+            .as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .expect("every record has an RFC 3339 ts")
+    };
+    let start = journal
+        .iter()
+        .find(|r| r["type"] == "run_started")
+        .expect("a run_started record");
+    let stop_at = start["rto_stop_at"].as_str().map(String::from);
+    let stop = journal
+        .iter()
+        .find(|r| match &stop_at {
+            Some(s) => r["type"] == "step_succeeded" && r["step"] == s.as_str(),
+            None => r["type"] == "run_finished",
+        })
+        .or_else(|| journal.iter().rev().find(|r| r["type"] == "run_finished"))
+        .expect("the stop step succeeded or the run finished");
+    let (t0, t1) = (ts(start), ts(stop));
+    let mut waiting_since: Option<jiff::Timestamp> = None;
+    let mut human = jiff::SignedDuration::ZERO;
+    for r in journal {
+        let t = ts(r);
+        if t > t1 {
+            break;
+        }
+        match r["type"].as_str() {
+            Some("waiting") if waiting_since.is_none() => waiting_since = Some(t),
+            Some("resumed") => {
+                if let Some(w) = waiting_since.take() {
+                    human += t.duration_since(w);
+                }
+            }
+            _ => {}
+        }
+    }
+    let total = t1.duration_since(t0) - human;
+    Duration::from_millis(total.as_millis().max(0) as u64)
+}
+
+/// The RTO target in the journal, if the runbook declares one.
+pub fn rto_target(journal: &[Value]) -> Option<Duration> {
+    journal
+        .iter()
+        .find(|r| r["type"] == "run_started")
+        .and_then(|r| r["rto_target_ms"].as_u64())
+        .map(Duration::from_millis)
+}
+
+/// Prints the figure the closing note quotes, in one greppable line.
+pub fn report(scenario: &str, journal: &[Value], verified: usize) {
+    let rto = machine_rto(journal);
+    let target = rto_target(journal)
+        .map(|t| format!("{}s", t.as_secs()))
+        .unwrap_or_else(|| "none".into());
+    println!(
+        "RTO-FIGURE scenario={scenario} machine_rto={:.1}s target={target} secrets_verified={verified}",
+        rto.as_secs_f64()
+    );
+}
+
+/// The step ids the run is waiting on (from `waiting` records not yet
+/// followed by a decision), for clearer failures.
+pub fn assert_paused_at(ran: &Ran, step: &str) {
+    assert_eq!(ran.code, 3, "expected a pause at `{step}`\n{}", ran.dump());
+    assert!(
+        ran.stdout.contains(step) || ran.stderr.contains(step),
+        "paused, but not at `{step}`\n{}",
+        ran.dump()
+    );
+}
+
+pub fn path_str(p: &Path) -> String {
+    p.display().to_string()
+}
