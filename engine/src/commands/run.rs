@@ -82,6 +82,7 @@ fn execute(
         .build()
         .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))?;
     let cancel = CancellationToken::new();
+    let pause = CancellationToken::new();
     let launcher = Launcher {
         state,
         registry: Arc::new(registry()),
@@ -89,6 +90,8 @@ fn execute(
         console: console.clone(),
         cancel: cancel.clone(),
         prompt,
+        step_through: common.step,
+        pause: pause.clone(),
     };
     runtime.block_on(async move {
         // The run id is the first line of output, before anything can fail
