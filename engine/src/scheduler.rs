@@ -203,6 +203,8 @@ pub struct Scheduler {
     initiator: String,
     /// The operator quit in step-through mode.
     quit: bool,
+    /// When the RTO clock started, for a resumed run (progress display).
+    clock_start: Option<String>,
 }
 
 impl Scheduler {
@@ -228,6 +230,7 @@ impl Scheduler {
             gates: HashMap::new(),
             initiator: config.operator.clone(),
             quit: false,
+            clock_start: None,
             env,
             config,
         };
@@ -243,6 +246,10 @@ impl Scheduler {
         if !prior.operator.is_empty() {
             self.initiator = prior.operator.clone();
         }
+        self.clock_start = prior
+            .declared_at
+            .clone()
+            .or_else(|| Some(prior.started_at.clone()).filter(|s| !s.is_empty()));
         for (i, step) in self.env.runbook.steps.iter().enumerate() {
             let Some(state) = prior.steps.get(&step.id) else {
                 continue;

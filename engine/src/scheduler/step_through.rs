@@ -83,3 +83,38 @@ impl Scheduler {
         None
     }
 }
+
+impl Scheduler {
+    /// What the progress display needs before the run starts.
+    pub fn progress_plan(&self) -> crate::progress_plan::ProgressPlan {
+        use crate::progress_plan::{PlanStep, ProgressPlan};
+        let rb = &self.env.runbook;
+        let main = || {
+            rb.steps
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.section == Section::Main)
+        };
+        ProgressPlan {
+            title: rb.title.clone(),
+            rto_target: rb.rto.as_ref().map(|r| r.target),
+            clock_start: self.clock_start.clone(),
+            steps: main()
+                .map(|(_, s)| PlanStep {
+                    id: s.id.clone(),
+                    estimate: s.estimate.unwrap_or_default(),
+                    needs: s.needs_ids().map(String::from).collect(),
+                })
+                .collect(),
+            settled: main()
+                .filter(|(i, _)| {
+                    matches!(
+                        self.status[*i],
+                        Status::Succeeded | Status::Failed | Status::Skipped
+                    )
+                })
+                .map(|(_, s)| s.id.clone())
+                .collect(),
+        }
+    }
+}
