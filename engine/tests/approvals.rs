@@ -541,3 +541,25 @@ fn json_output_streams_gate_records() {
         .iter()
         .any(|e| e["type"] == "waiting" && e["commands"].as_array().is_some_and(|c| c.len() == 3)));
 }
+
+#[test]
+fn without_a_terminal_output_is_plain_lines_and_step_mode_is_refused() {
+    let env = Env::new();
+    let file = env.runbook("restore.yaml", RESTORE);
+    let (_, out) = env.run(&file);
+    let shown = text(&out);
+    assert!(
+        !shown.contains('\x1b'),
+        "escape codes without a TTY: {shown:?}"
+    );
+    for line in String::from_utf8_lossy(&out.stdout).lines().skip(1) {
+        let first = line.trim_start().chars().next().unwrap_or('0');
+        assert!(
+            line.starts_with(char::is_numeric) || line.starts_with(' ') || first.is_alphabetic(),
+            "{line}"
+        );
+    }
+    let step = env.lifeboat(&["run", file.to_str().unwrap(), "--step", "--new"]);
+    assert_eq!(code(&step), 2, "{}", text(&step));
+    assert!(text(&step).contains("--step asks before each step and needs a terminal"));
+}

@@ -420,3 +420,57 @@ fn a_second_ctrl_c_aborts_at_once_and_resume_reruns_the_step() {
         "{text}"
     );
 }
+
+const PROGRESS: &str = r#"
+version: 1
+name: progress
+title: Progress display
+rto: { target: 5m }
+steps:
+  - id: fetch
+    kind: shell
+    estimate: 2m
+    with: { script: "echo fetching part 1; sleep 1.5; echo fetched" }
+  - id: verify
+    kind: shell
+    needs: [fetch]
+    estimate: 1m
+    with: { script: "echo verified" }
+"#;
+
+#[test]
+fn progress_shows_the_rto_clock_projection_bars_and_output_tail() {
+    let env = Env::new();
+    let file = env.runbook(PROGRESS);
+    let mut p = env.pty(&args(&run_args(&file)));
+    expect(&mut p, "Progress display │ RTO clock 00:00:0");
+    expect(&mut p, "of 00:05:00 │ projected finish");
+    expect(&mut p, "(within target)");
+    expect(&mut p, "0/2 steps done");
+    // The running step's spinner carries the tail of its output.
+    expect(&mut p, "fetching part 1");
+    expect(&mut p, "1/2 steps done");
+    expect(&mut p, "finished succeeded");
+    assert_eq!(exit_code(p), 0);
+}
+
+#[test]
+fn no_color_turns_styles_off_on_a_terminal() {
+    let env = Env::new();
+    let file = env.runbook(PROGRESS);
+    let mut cmd = env.command(&args(&run_args(&file)));
+    cmd.env("NO_COLOR", "1");
+    let mut p = Session::spawn(cmd).expect("spawn in a pty");
+    p.get_process_mut().set_window_size(120, 40).unwrap();
+    p.set_expect_timeout(Some(Duration::from_secs(30)));
+    let seen = p.expect("finished succeeded").expect("run finishes");
+    let text = String::from_utf8_lossy(seen.before()).to_string();
+    assert!(text.contains("fetch"), "{text}");
+    // Bold (ESC[1m) and colours (ESC[3xm) are styles; cursor movement is not.
+    assert!(!text.contains("\x1b[1m"), "bold despite NO_COLOR: {text:?}");
+    assert!(
+        !text.contains("\x1b[3"),
+        "colour despite NO_COLOR: {text:?}"
+    );
+    assert_eq!(exit_code(p), 0);
+}
