@@ -21,6 +21,9 @@ impl Registry {
         registry.add(Arc::new(crate::shell::Shell));
         registry.add(Arc::new(crate::http::Http));
         registry.add(Arc::new(crate::sleep::Sleep));
+        registry.add(Arc::new(crate::crypto::Encrypt));
+        registry.add(Arc::new(crate::crypto::Decrypt));
+        registry.add(Arc::new(crate::checksum::Sha256Checksum));
         registry
     }
 
