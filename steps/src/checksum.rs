@@ -147,7 +147,7 @@ pub fn sha256_file(path: &Path, mut meter: ProgressMeter) -> Result<([u8; 32], u
 
 /// Accepts `<64 hex>`, `sha256:<64 hex>` or a `sha256sum` line
 /// (`<64 hex>  name`), in either case; returns lowercase hex.
-fn parse_expected(text: &str) -> Result<String, String> {
+pub(crate) fn parse_expected(text: &str) -> Result<String, String> {
     let first = text.split_whitespace().next().unwrap_or("");
     let hex_part = first
         .strip_prefix("sha256:")

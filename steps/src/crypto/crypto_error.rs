@@ -64,6 +64,14 @@ pub enum CryptoError {
         max: u64,
     },
 
+    #[error("checksum mismatch for the plaintext of `{path}` ({bytes} bytes): expected sha256 {expected}, got {actual}; it decrypted and authenticated, so it is not the backup the digest was made for. Nothing was written")]
+    DigestMismatch {
+        path: String,
+        bytes: u64,
+        expected: String,
+        actual: String,
+    },
+
     #[error("cancelled while processing `{path}`; nothing was written")]
     Cancelled { path: String },
 }

@@ -26,6 +26,11 @@ struct DecryptParams {
     output: String,
     /// 32 bytes as 64 hex digits or base64, from a secret input.
     key: String,
+    /// The SHA-256 the plaintext must have (same spellings as
+    /// `checksum.sha256`'s `expect`). Checked in the same pass; on a
+    /// mismatch the output is not written.
+    #[serde(default)]
+    expect_sha256: Option<String>,
 }
 
 /// How much legacy ciphertext is decrypted per buffer: a multiple of 16, as
@@ -45,6 +50,13 @@ impl StepKind for Decrypt {
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         let mut problems = params::check::<DecryptParams>(with);
         problems.extend(super::check_common(with));
+        if let Some(Value::String(expect)) = with.get("expect_sha256") {
+            if !params::is_template(expect) {
+                if let Err(e) = crate::checksum::parse_expected(expect) {
+                    problems.push(ParamProblem::field("expect_sha256", e));
+                }
+            }
+        }
         problems
     }
 
@@ -68,7 +80,16 @@ impl StepKind for Decrypt {
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let p: DecryptParams = params::parse(self.name(), with)?;
-        super::run_transform(ctx, self.name(), &p.key, &p.input, &p.output, decrypt_file).await
+        let expected = match &p.expect_sha256 {
+            Some(text) => Some(crate::checksum::parse_expected(text).map_err(|e| {
+                StepError::new(format!("invalid `expect_sha256` for `crypto.decrypt`: {e}"))
+            })?),
+            None => None,
+        };
+        let transform = move |input: &Path, output: &Path, key: &Key, meter| {
+            decrypt_file_checked(input, output, key, expected.as_deref(), meter)
+        };
+        super::run_transform(ctx, self.name(), &p.key, &p.input, &p.output, transform).await
     }
 }
 
@@ -82,8 +103,43 @@ pub fn decrypt_file(
     input: &Path,
     output: &Path,
     key: &Key,
-    mut meter: ProgressMeter,
+    meter: ProgressMeter,
 ) -> Result<Transformed, CryptoError> {
+    decrypt_file_checked(input, output, key, None, meter)
+}
+
+/// [`decrypt_file`], and when `expected_sha256` (lowercase hex) is given,
+/// the plaintext must have that digest or the output is not written.
+pub fn decrypt_file_checked(
+    input: &Path,
+    output: &Path,
+    key: &Key,
+    expected_sha256: Option<&str>,
+    meter: ProgressMeter,
+) -> Result<Transformed, CryptoError> {
+    let (out, done) = decrypt_to_temp(input, output, key, meter)?;
+    if let Some(expected) = expected_sha256 {
+        let actual = hex::encode(done.sha256);
+        if actual != expected {
+            return Err(CryptoError::DigestMismatch {
+                path: input.display().to_string(),
+                bytes: done.bytes,
+                expected: expected.to_string(),
+                actual,
+            });
+        }
+    }
+    out.commit()?;
+    Ok(done)
+}
+
+/// Decrypts into an uncommitted temporary file beside `output`.
+fn decrypt_to_temp(
+    input: &Path,
+    output: &Path,
+    key: &Key,
+    mut meter: ProgressMeter,
+) -> Result<(OutputFile, Transformed), CryptoError> {
     let mut file = File::open(input).map_err(|e| CryptoError::read(input, e))?;
     let len = file
         .metadata()
@@ -145,7 +201,7 @@ fn decrypt_chunked(
     mut file: File,
     format: &ChunkedFormat,
     mut meter: ProgressMeter,
-) -> Result<Transformed, CryptoError> {
+) -> Result<(OutputFile, Transformed), CryptoError> {
     let shown = input.display().to_string();
     let chunk_size = format.chunk_size();
     let record_len = chunk_size + TAG_LEN;
@@ -223,12 +279,12 @@ fn decrypt_chunked(
         )?;
     }
     meter.finish();
-    out.commit()?;
-    Ok(Transformed {
+    let done = Transformed {
         bytes,
         sha256: hasher.finalize().into(),
         format: Format::LifeboatV1,
-    })
+    };
+    Ok((out, done))
 }
 
 fn decrypt_legacy(
@@ -238,7 +294,7 @@ fn decrypt_legacy(
     key: &Key,
     prefix: &[u8; PREFIX_LEN],
     mut meter: ProgressMeter,
-) -> Result<Transformed, CryptoError> {
+) -> Result<(OutputFile, Transformed), CryptoError> {
     let mut decryptor = LegacyDecryptor::new(key, prefix);
     let mut out = OutputFile::create(output)?;
     let mut hasher = Sha256::new();
@@ -281,12 +337,12 @@ fn decrypt_legacy(
         });
     }
     meter.finish();
-    out.commit()?;
-    Ok(Transformed {
+    let done = Transformed {
         bytes,
         sha256: hasher.finalize().into(),
         format: Format::LegacyIv16,
-    })
+    };
+    Ok((out, done))
 }
 
 #[cfg(test)]
@@ -510,6 +566,53 @@ mod tests {
             ),
             "{msg}"
         );
+    }
+
+    #[tokio::test]
+    async fn expect_sha256_is_checked_in_the_same_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let (plain, file) = encrypted(dir.path());
+        let good = hex::encode(Sha256::digest(&plain));
+        let ctx = StepContext::standalone("d", dir.path());
+        let out = Decrypt
+            .run(
+                &ctx,
+                json!({"input": "b.enc", "output": "ok", "key": KEY_HEX, "expect_sha256": format!("sha256:{good}")}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.outputs["sha256"], good);
+        assert_eq!(std::fs::read(dir.path().join("ok")).unwrap(), plain);
+
+        let wrong = hex::encode(Sha256::digest(b"another backup"));
+        std::fs::write(dir.path().join("bad.enc"), &file).unwrap();
+        let err = Decrypt
+            .run(
+                &ctx,
+                json!({"input": "bad.enc", "output": "out", "key": KEY_HEX, "expect_sha256": wrong}),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            err.message
+                .starts_with("checksum mismatch for the plaintext of `"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message
+                .contains(&format!("expected sha256 {wrong}, got {good}")),
+            "{}",
+            err.message
+        );
+        assert_eq!(
+            entries(dir.path()),
+            ["b.enc", "bad.enc", "ok"],
+            "nothing was written"
+        );
+        let bad = Decrypt
+            .check(&json!({"input": "a", "output": "b", "key": "{{ k }}", "expect_sha256": "xyz"}));
+        assert_eq!(bad[0].path_string(), "expect_sha256");
     }
 
     #[tokio::test]

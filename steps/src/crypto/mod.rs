@@ -40,7 +40,7 @@ use std::path::Path;
 use serde_json::Value;
 
 pub use crypto_error::CryptoError;
-pub use decrypt::{decrypt_file, Decrypt};
+pub use decrypt::{decrypt_file, decrypt_file_checked, Decrypt};
 pub use encrypt::{encrypt_file, Encrypt};
 pub use key::{Key, KeyError};
 pub use progress_meter::ProgressMeter;
@@ -113,7 +113,9 @@ pub(crate) async fn run_transform(
     key_text: &str,
     input: &str,
     output: &str,
-    transform: fn(&Path, &Path, &Key, ProgressMeter) -> Result<Transformed, CryptoError>,
+    transform: impl FnOnce(&Path, &Path, &Key, ProgressMeter) -> Result<Transformed, CryptoError>
+        + Send
+        + 'static,
 ) -> Result<StepOutput, StepError> {
     let key = Key::parse(key_text)
         .map_err(|e| StepError::new(format!("invalid `key` for `{kind}`: {e}")))?;
