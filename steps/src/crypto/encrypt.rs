@@ -309,6 +309,42 @@ mod tests {
         assert_eq!(entries(dir.path()), ["snap"]);
     }
 
+    /// Cancels the step the first time it reports progress, i.e. after the
+    /// temporary output exists and the first chunk is under way.
+    struct CancelOnFirstReport(tokio_util::sync::CancellationToken);
+
+    impl crate::Progress for CancelOnFirstReport {
+        fn bytes(&self, _step: &str, _done: u64, _total: Option<u64>) {
+            self.0.cancel();
+        }
+    }
+
+    #[tokio::test]
+    async fn cancellation_mid_file_removes_the_temporary_output() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("snap"),
+            data(3 * DEFAULT_CHUNK_SIZE as usize),
+        )
+        .unwrap();
+        let mut ctx = crate::StepContext::standalone("e", dir.path());
+        ctx.progress = std::sync::Arc::new(CancelOnFirstReport(ctx.cancel.clone()));
+        let err = Encrypt
+            .run(
+                &ctx,
+                json!({"input": "snap", "output": "snap.enc", "key": KEY_HEX}),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.cancelled, "{}", err.message);
+        assert!(
+            err.message.starts_with("cancelled while processing `"),
+            "{}",
+            err.message
+        );
+        assert_eq!(entries(dir.path()), ["snap"]);
+    }
+
     #[test]
     fn check_wants_the_key_from_a_template_and_knows_its_fields() {
         let ok =
