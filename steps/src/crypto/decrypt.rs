@@ -1,7 +1,7 @@
 //! `crypto.decrypt`: a Lifeboat-encrypted or legacy backup back to plaintext.
 
 use std::fs::File;
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom};
 use std::path::Path;
 
 use async_trait::async_trait;
@@ -31,6 +31,15 @@ struct DecryptParams {
     /// mismatch the output is not written.
     #[serde(default)]
     expect_sha256: Option<String>,
+}
+
+/// How much of each plaintext buffer the decrypting thread writes; the
+/// hashing thread writes the rest. Reading + AES-GCM and SHA-256 cost about
+/// the same, and writing into the page cache is the next largest cost, so
+/// splitting it keeps both cores equally busy (measured: faster than either
+/// thread writing it all). Positional writes make the order irrelevant.
+fn front_part(len: usize) -> usize {
+    len / 2
 }
 
 /// How much legacy ciphertext is decrypted per buffer: a multiple of 16, as
@@ -205,13 +214,14 @@ fn decrypt_chunked(
     let shown = input.display().to_string();
     let chunk_size = format.chunk_size();
     let record_len = chunk_size + TAG_LEN;
-    let mut out = OutputFile::create(output)?;
+    let out = OutputFile::create(output)?;
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
     let mut index = 0u64;
     let mut done = false;
+    let mut written = 0u64;
     {
-        let out_file = out.file();
+        let out = &out;
         pipeline::run::<CryptoError>(
             record_len,
             |buf| {
@@ -267,14 +277,17 @@ fn decrypt_chunked(
                     done = true;
                 }
                 index += 1;
-                Ok(Some(n - TAG_LEN))
+                let len = n - TAG_LEN;
+                out.write_at(&buf[..front_part(len)], written)?;
+                written += len as u64;
+                Ok(Some(len))
             },
             |plain| {
                 hasher.update(&*plain);
+                let front = front_part(plain.len());
+                out.write_at(&plain[front..], bytes + front as u64)?;
                 bytes += plain.len() as u64;
-                out_file
-                    .write_all(plain)
-                    .map_err(|e| CryptoError::write(output, e))
+                Ok(())
             },
         )?;
     }
@@ -296,12 +309,13 @@ fn decrypt_legacy(
     mut meter: ProgressMeter,
 ) -> Result<(OutputFile, Transformed), CryptoError> {
     let mut decryptor = LegacyDecryptor::new(key, prefix);
-    let mut out = OutputFile::create(output)?;
+    let out = OutputFile::create(output)?;
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
     let mut done = false;
+    let mut written = 0u64;
     {
-        let out_file = out.file();
+        let out = &out;
         pipeline::run::<CryptoError>(
             LEGACY_PIECE,
             |buf| {
@@ -318,14 +332,16 @@ fn decrypt_legacy(
                         max: MAX_CIPHERTEXT,
                     });
                 }
+                out.write_at(&buf[..front_part(n)], written)?;
+                written += n as u64;
                 Ok(Some(n))
             },
             |plain| {
                 hasher.update(&*plain);
+                let front = front_part(plain.len());
+                out.write_at(&plain[front..], bytes + front as u64)?;
                 bytes += plain.len() as u64;
-                out_file
-                    .write_all(plain)
-                    .map_err(|e| CryptoError::write(output, e))
+                Ok(())
             },
         )?;
     }

@@ -49,6 +49,16 @@ impl OutputFile {
         self.temp.as_file_mut()
     }
 
+    /// Writes `data` at `offset`. Takes `&self`, so that both pipeline
+    /// threads can write their parts of a buffer (see `decrypt.rs`).
+    pub fn write_at(&self, data: &[u8], offset: u64) -> Result<(), CryptoError> {
+        use std::os::unix::fs::FileExt;
+        self.temp
+            .as_file()
+            .write_all_at(data, offset)
+            .map_err(|e| CryptoError::write(&self.path, e))
+    }
+
     /// Renames the finished file to its path, replacing what was there.
     pub fn commit(self) -> Result<(), CryptoError> {
         let path = self.path;
