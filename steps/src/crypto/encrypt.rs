@@ -306,6 +306,16 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.message.contains("are the same file"), "{}", err.message);
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        let err = Encrypt
+            .run(
+                &ctx,
+                json!({"input": "snap", "output": "d", "key": KEY_HEX}),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("it is a directory"), "{}", err.message);
+        std::fs::remove_dir(dir.path().join("d")).unwrap();
         assert_eq!(entries(dir.path()), ["snap"]);
     }
 

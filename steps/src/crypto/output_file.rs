@@ -29,6 +29,12 @@ impl OutputFile {
                 dir: dir.display().to_string(),
             });
         }
+        if path.is_dir() {
+            return Err(CryptoError::write(
+                path,
+                std::io::Error::other("it is a directory; give a file path as `output`"),
+            ));
+        }
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
