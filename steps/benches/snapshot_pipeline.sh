@@ -68,42 +68,47 @@ head -c "$bytes" /dev/urandom >plain
 "$bin" encrypt plain snap.enc >/dev/null
 expected=$(openssl dgst -sha256 -r plain | awk '{print $1}')
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.4f", b - a}'; }
+# measure <command...>: runs it with its output discarded and prints
+# "<wall> <cpu>" in seconds (cpu = user + sys, children included).
+TIMEFORMAT='%3R %3U %3S'
+measure() {
+    local t
+    t=$({ time "$@" >/dev/null 2>&1; } 2>&1)
+    awk 'END {printf "%.3f %.3f\n", $1, $2 + $3}' <<<"$t"
+}
 min() { awk -v a="$1" -v b="$2" 'BEGIN {print (a == "" || b + 0 < a + 0) ? b : a}'; }
+ctr_then_dgst() {
+    openssl enc -d -aes-256-ctr -K "$key" -iv 000102030405060708090a0b0c0d0e0f -in snap.enc -out ctr.out
+    openssl dgst -sha256 ctr.out
+}
 
-t_lb="" t_dgst="" t_ctr=""
+# Correctness first (and a warm-up): the step's digest is the plaintext's.
+got=$("$bin" decrypt snap.enc out | sed -n 's/.*sha256=\([0-9a-f]*\).*/\1/p')
+[ "$got" = "$expected" ] || { echo "lifeboat digest $got != $expected" >&2; exit 1; }
+
+t_lb="" c_lb="" t_dgst="" c_dgst="" t_ctr="" c_ctr=""
 for run in $(seq "$RUNS"); do
     rm -f out ctr.out
-    s=$(now)
-    line=$("$bin" decrypt snap.enc out)
-    one_lb=$(elapsed "$s" "$(now)")
-    got=$(sed -n 's/.*sha256=\([0-9a-f]*\).*/\1/p' <<<"$line")
-    [ "$got" = "$expected" ] || { echo "lifeboat digest $got != $expected" >&2; exit 1; }
-
-    s=$(now)
-    openssl dgst -sha256 plain >/dev/null
-    one_dgst=$(elapsed "$s" "$(now)")
-
-    s=$(now)
-    openssl enc -d -aes-256-ctr -K "$key" -iv 000102030405060708090a0b0c0d0e0f -in snap.enc -out ctr.out
-    openssl dgst -sha256 ctr.out >/dev/null
-    one_ctr=$(elapsed "$s" "$(now)")
-
-    t_lb=$(min "$t_lb" "$one_lb") t_dgst=$(min "$t_dgst" "$one_dgst") t_ctr=$(min "$t_ctr" "$one_ctr")
-    echo "  run $run: lifeboat ${one_lb}s, openssl dgst ${one_dgst}s, openssl ctr+dgst ${one_ctr}s"
+    read -r w c < <(measure "$bin" decrypt snap.enc out)
+    t_lb=$(min "$t_lb" "$w") c_lb=$(min "$c_lb" "$c")
+    line="lifeboat ${w}s (cpu ${c}s)"
+    read -r w c < <(measure openssl dgst -sha256 plain)
+    t_dgst=$(min "$t_dgst" "$w") c_dgst=$(min "$c_dgst" "$c")
+    line="$line, openssl dgst ${w}s (cpu ${c}s)"
+    read -r w c < <(measure ctr_then_dgst)
+    t_ctr=$(min "$t_ctr" "$w") c_ctr=$(min "$c_ctr" "$c")
+    echo "  run $run: $line, openssl ctr+dgst ${w}s (cpu ${c}s)"
 done
 
 # Two passes: decrypt, then checksum.sha256 as a separate step (for reference).
 rm -f out
-s=$(now)
-"$bin" decrypt+checksum snap.enc out >/dev/null
-t_two=$(elapsed "$s" "$(now)")
+read -r t_two c_two < <(measure "$bin" decrypt+checksum snap.enc out)
 
 gcm_k=$(openssl speed -evp aes-256-gcm -bytes 1048576 -seconds 3 2>/dev/null | awk '/^AES-256-GCM/ {print $2}')
 gcm_rate=$(awk -v k="${gcm_k%k}" 'BEGIN {print k * 1000}')
-t_gcm=$(awk -v b="$bytes" -v r="$gcm_rate" 'BEGIN {printf "%.4f", b / r}')
-t_a=$(awk -v x="$t_gcm" -v y="$t_dgst" 'BEGIN {printf "%.4f", x + y}')
+t_gcm=$(awk -v b="$bytes" -v r="$gcm_rate" 'BEGIN {printf "%.3f", b / r}')
+t_a=$(awk -v x="$t_gcm" -v y="$t_dgst" 'BEGIN {printf "%.3f", x + y}')
+c_a=$(awk -v x="$t_gcm" -v y="$c_dgst" 'BEGIN {printf "%.3f", x + y}')
 
 rm -f out
 if [ -x /usr/bin/time ]; then
@@ -117,14 +122,16 @@ fi
 rate() { awk -v b="$bytes" -v t="$1" 'BEGIN {printf "%.2f GB/s", b / t / 1e9}'; }
 pct() { awk -v o="$1" -v l="$2" 'BEGIN {printf "%.0f%%", 100 * o / l}'; }
 echo
-echo "snapshot pipeline, $SIZE_MIB MiB, best of $RUNS"
-printf '  %-58s %8ss  %s\n' "lifeboat crypto.decrypt (+ sha256, one pass)" "$t_lb" "$(rate "$t_lb")"
-printf '  %-58s %8ss  %s\n' "lifeboat crypto.decrypt then checksum.sha256 (two passes)" "$t_two" "$(rate "$t_two")"
-printf '  %-58s %8ss  %s\n' "openssl speed aes-256-gcm (in memory, ${gcm_k})" "$t_gcm" "$(rate "$t_gcm")"
-printf '  %-58s %8ss  %s\n' "openssl dgst -sha256 (file)" "$t_dgst" "$(rate "$t_dgst")"
-printf '  %-58s %8ss  %s\n' "baseline A: openssl gcm (speed) + dgst" "$t_a" "$(rate "$t_a")"
-printf '  %-58s %8ss  %s\n' "baseline B: openssl enc -aes-256-ctr (files) + dgst" "$t_ctr" "$(rate "$t_ctr")"
+echo "snapshot pipeline, $SIZE_MIB MiB, best of $RUNS (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
+row() { printf '  %-58s %7ss  %-10s cpu %ss\n' "$1" "$2" "$(rate "$2")" "$3"; }
+row "lifeboat crypto.decrypt (+ sha256, one pass)" "$t_lb" "$c_lb"
+row "lifeboat crypto.decrypt then checksum.sha256 (two passes)" "$t_two" "$c_two"
+row "openssl speed aes-256-gcm (in memory, ${gcm_k})" "$t_gcm" "$t_gcm"
+row "openssl dgst -sha256 (file)" "$t_dgst" "$c_dgst"
+row "baseline A: openssl gcm (speed) + dgst" "$t_a" "$c_a"
+row "baseline B: openssl enc -aes-256-ctr (files) + dgst" "$t_ctr" "$c_ctr"
 echo "  ratio vs A: $(pct "$t_a" "$t_lb") of openssl (target >= 70%)"
 echo "  ratio vs B: $(pct "$t_ctr" "$t_lb") of openssl"
 echo "  two-pass ratio vs A: $(pct "$t_a" "$t_two")"
+echo "  cpu seconds, lifeboat / baseline A: $(pct "$c_lb" "$c_a") (wall ratios need an idle machine: lifeboat overlaps two threads)"
 echo "  peak RSS of crypto.decrypt: $((rss_kib / 1024)) MiB ($rss_kib KiB, $rss_src; limit 64 MB)"
