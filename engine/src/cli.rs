@@ -45,6 +45,12 @@ pub enum Command {
     Resume(ResumeArgs),
     /// Say whether an interrupted `rerun: never` step completed.
     Mark(MarkArgs),
+    /// Approve a paused run's approval step (then `lifeboat resume RUN_ID`).
+    Approve(DecideArgs),
+    /// Reject a paused run's approval step: the step fails and on_failure runs on resume.
+    Reject(DecideArgs),
+    /// Confirm a paused run's manual step was carried out (then `lifeboat resume RUN_ID`).
+    Confirm(ConfirmArgs),
     /// Add a note to a run's journal and timeline.
     Note(NoteArgs),
     /// List runs with their runbook, status, start time and whether each was a drill.
@@ -131,6 +137,9 @@ pub struct ExecArgs {
     /// `text` prints timestamped lines; `json` streams one JSON event per line.
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
+    /// Step-through mode: before each step ask run, skip, show or quit (needs a terminal).
+    #[arg(long)]
+    pub step: bool,
 }
 
 #[derive(Args, Debug)]
@@ -161,6 +170,36 @@ pub struct MarkArgs {
     /// Who is deciding (recorded in the journal and timeline).
     #[arg(long = "as", value_name = "NAME")]
     pub actor: String,
+    #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct DecideArgs {
+    pub run_id: String,
+    /// The id of the approval step.
+    pub step: String,
+    /// Who is deciding (recorded in the journal and timeline).
+    #[arg(long = "as", value_name = "NAME")]
+    pub actor: String,
+    /// Why; recorded with the decision.
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+    #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ConfirmArgs {
+    pub run_id: String,
+    /// The id of the manual step.
+    pub step: String,
+    /// Who carried it out (recorded in the journal and timeline).
+    #[arg(long = "as", value_name = "NAME")]
+    pub actor: String,
+    /// Evidence, e.g. "changed the A record at 14:02".
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
     #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
     pub state_dir: Option<PathBuf>,
 }

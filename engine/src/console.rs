@@ -23,6 +23,10 @@ pub trait Console: Send + Sync {
     fn describe(&self, step: &str, text: &str);
     /// Free text for the operator (summaries, hints).
     fn info(&self, message: &str);
+    /// Runs `f` (a question at the terminal) with live displays hidden.
+    fn suspend(&self, f: &mut dyn FnMut()) {
+        f()
+    }
 }
 
 /// Adapts a console to the step crate's progress interface.

@@ -1,6 +1,7 @@
 //! Step kinds the engine runs itself, because they are about the run rather
 //! than the world: `assert` evaluates expressions over earlier outputs, and
 //! `checkpoint` marks a milestone in the journal, the timeline and the RTO.
+//! `approval` and `manual` wait for humans (see docs/operator-console.md).
 
 use lifeboat_steps::params::{self, ParamProblem, PathSegment};
 use serde::Deserialize;
@@ -10,6 +11,8 @@ use serde_json::Value;
 pub enum EngineKind {
     Assert,
     Checkpoint,
+    Approval,
+    Manual,
 }
 
 #[derive(Deserialize)]
@@ -31,6 +34,59 @@ pub struct CheckpointParams {
     pub description: Option<String>,
 }
 
+/// `kind: approval`: a question one or more people must approve.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalParams {
+    /// The question, rendered; approvals bind to its digest.
+    pub prompt: String,
+    /// What the approver should know, rendered; part of the digest.
+    #[serde(default)]
+    pub details: Option<String>,
+    /// Distinct identities that must approve.
+    #[serde(default = "one")]
+    pub min_approvals: u32,
+    /// Only these identities may decide.
+    #[serde(default)]
+    pub approvers: Option<Vec<String>>,
+    /// Four eyes: whoever started the run cannot approve it.
+    #[serde(default)]
+    pub distinct_from_initiator: bool,
+    /// How long to wait for a decision, counted from the first request.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// What a timeout decides.
+    #[serde(default)]
+    pub on_timeout: OnTimeout,
+}
+
+/// What an approval's `timeout` decides.
+#[derive(Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnTimeout {
+    #[default]
+    Reject,
+    Approve,
+}
+
+/// `kind: manual`: instructions a human carries out and confirms.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ManualParams {
+    /// Markdown, rendered.
+    pub instructions: String,
+    /// Items the operator confirms one by one.
+    #[serde(default)]
+    pub checklist: Vec<String>,
+    /// How long to wait for the confirmation; then the step fails.
+    #[serde(default)]
+    pub timeout: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
 impl EngineKind {
     pub const ALL: &'static [(&'static str, &'static str)] = &[
         ("assert", "check that expressions over earlier outputs hold"),
@@ -38,12 +94,22 @@ impl EngineKind {
             "checkpoint",
             "mark a milestone: splits the RTO into phases; resume --from restarts after it",
         ),
+        (
+            "approval",
+            "wait for one or more people to approve; `lifeboat approve` decides without a terminal",
+        ),
+        (
+            "manual",
+            "show instructions and a checklist for a human; `lifeboat confirm` completes it",
+        ),
     ];
 
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "assert" => Some(Self::Assert),
             "checkpoint" => Some(Self::Checkpoint),
+            "approval" => Some(Self::Approval),
+            "manual" => Some(Self::Manual),
             _ => None,
         }
     }
@@ -62,6 +128,48 @@ impl EngineKind {
                 p
             }
             Self::Checkpoint => params::check::<CheckpointParams>(with),
+            Self::Approval => {
+                let mut p = params::check::<ApprovalParams>(with);
+                if let Some(n) = with.get("min_approvals").and_then(Value::as_u64) {
+                    if n == 0 {
+                        p.push(ParamProblem::field(
+                            "min_approvals",
+                            "`min_approvals` must be at least 1",
+                        ));
+                    }
+                    if let Some(list) = with.get("approvers").and_then(Value::as_array) {
+                        if (list.len() as u64) < n {
+                            p.push(ParamProblem::field(
+                                "approvers",
+                                format!("only {} approver(s) listed but `min_approvals` is {n}; list more approvers or lower `min_approvals`", list.len()),
+                            ));
+                        }
+                    }
+                }
+                check_duration(with, &mut p);
+                p
+            }
+            Self::Manual => {
+                let mut p = params::check::<ManualParams>(with);
+                check_duration(with, &mut p);
+                p
+            }
+        }
+    }
+
+    /// True for kinds that wait for a human.
+    pub fn is_human(self) -> bool {
+        matches!(self, Self::Approval | Self::Manual)
+    }
+}
+
+/// A literal `timeout` must parse as a duration.
+fn check_duration(with: &Value, problems: &mut Vec<ParamProblem>) {
+    if let Some(Value::String(t)) = with.get("timeout") {
+        if !params::is_template(t) {
+            if let Err(e) = lifeboat_steps::duration::parse(t) {
+                problems.push(ParamProblem::field("timeout", e));
+            }
         }
     }
 }

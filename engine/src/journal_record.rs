@@ -121,6 +121,68 @@ pub enum Event {
     RunFinished {
         status: RunStatus,
     },
+    /// An `approval` step showed its rendered question; decisions bind to
+    /// `digest`, so a question that renders differently is asked again.
+    ApprovalRequested {
+        step: String,
+        /// SHA-256 of the rendered prompt and details.
+        digest: String,
+        prompt: String,
+        #[serde(default)]
+        details: Option<String>,
+        /// The rendered policy, so `lifeboat approve` can check a decision
+        /// without re-rendering the runbook.
+        min_approvals: u32,
+        #[serde(default)]
+        approvers: Option<Vec<String>>,
+        #[serde(default)]
+        distinct_from_initiator: bool,
+    },
+    /// One approver's decision; the approver is the record's `actor`.
+    Approval {
+        step: String,
+        decision: Decision,
+        /// The digest of the question this decision answers.
+        digest: String,
+        #[serde(default)]
+        comment: Option<String>,
+        /// True when no human decided in time and `on_timeout` did.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        timed_out: bool,
+    },
+    /// A `manual` step showed its rendered instructions.
+    ManualRequested {
+        step: String,
+        /// SHA-256 of the rendered instructions and checklist.
+        digest: String,
+        instructions: String,
+        #[serde(default)]
+        checklist: Vec<String>,
+    },
+    /// A human confirmed a `manual` step; the confirmer is the `actor`.
+    ManualConfirmed {
+        step: String,
+        digest: String,
+        /// Evidence, e.g. "changed the A record at 14:02".
+        #[serde(default)]
+        note: Option<String>,
+        /// The checklist items confirmed.
+        #[serde(default)]
+        checklist: Vec<String>,
+    },
+    /// The operator skipped a step in step-through mode (`run --step`).
+    StepThroughSkipped {
+        step: String,
+        reason: String,
+    },
+}
+
+/// An approver's answer.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approved,
+    Rejected,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -148,7 +210,12 @@ impl Event {
             | Event::StepSkipped { step, .. }
             | Event::Checkpoint { step, .. }
             | Event::Waiting { step, .. }
-            | Event::Marked { step, .. } => Some(step),
+            | Event::Marked { step, .. }
+            | Event::ApprovalRequested { step, .. }
+            | Event::Approval { step, .. }
+            | Event::ManualRequested { step, .. }
+            | Event::ManualConfirmed { step, .. }
+            | Event::StepThroughSkipped { step, .. } => Some(step),
             _ => None,
         }
     }
@@ -169,6 +236,11 @@ impl Event {
             Event::Interrupted { .. } => "interrupted",
             Event::Resumed { .. } => "resumed",
             Event::RunFinished { .. } => "run_finished",
+            Event::ApprovalRequested { .. } => "approval_requested",
+            Event::Approval { .. } => "approval",
+            Event::ManualRequested { .. } => "manual_requested",
+            Event::ManualConfirmed { .. } => "manual_confirmed",
+            Event::StepThroughSkipped { .. } => "step_through_skipped",
         }
     }
 }

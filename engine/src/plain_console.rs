@@ -20,6 +20,14 @@ impl PlainConsole {
         }
     }
 
+    /// Lines to any writer (the progress console sends them above its bars).
+    pub fn with_writer(out: Box<dyn Write + Send>) -> Self {
+        Self {
+            out: Mutex::new(out),
+            show_output: true,
+        }
+    }
+
     fn line(&self, text: &str) {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(out, "{text}");
@@ -125,6 +133,66 @@ impl Console for PlainConsole {
                 None => format!("{t} resumed  by {}", r.actor),
             },
             Event::RunFinished { status } => format!("{t} finished {status:?}").to_lowercase(),
+            Event::ApprovalRequested {
+                step,
+                prompt,
+                details,
+                min_approvals,
+                ..
+            } => {
+                let mut s = format!("{t} APPROVAL {step}: {prompt}");
+                if let Some(d) = details {
+                    for l in d.lines() {
+                        s.push_str(&format!("\n           {l}"));
+                    }
+                }
+                if *min_approvals > 1 {
+                    s.push_str(&format!(
+                        "\n           needs {min_approvals} approvals from different people"
+                    ));
+                }
+                s
+            }
+            Event::Approval {
+                step,
+                decision,
+                comment,
+                ..
+            } => {
+                let verb = match decision {
+                    crate::journal_record::Decision::Approved => "approved",
+                    crate::journal_record::Decision::Rejected => "REJECTED",
+                };
+                match comment {
+                    Some(c) => format!("{t} {verb:<8} {step} by {} — {c}", r.actor),
+                    None => format!("{t} {verb:<8} {step} by {}", r.actor),
+                }
+            }
+            Event::ManualRequested {
+                step,
+                instructions,
+                checklist,
+                ..
+            } => {
+                let mut s = format!("{t} MANUAL   {step}:");
+                for l in instructions.lines() {
+                    s.push_str(&format!("\n           {l}"));
+                }
+                for c in checklist {
+                    s.push_str(&format!("\n           [ ] {c}"));
+                }
+                s
+            }
+            Event::ManualConfirmed { step, note, .. } => match note {
+                Some(n) => format!("{t} confirmed {step} by {} — {n}", r.actor),
+                None => format!("{t} confirmed {step} by {}", r.actor),
+            },
+            Event::StepThroughSkipped { step, reason } => {
+                format!(
+                    "{t} skip     {step} by {} (step-through): {reason}",
+                    r.actor
+                )
+            }
         };
         self.line(&text);
     }

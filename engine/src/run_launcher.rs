@@ -57,6 +57,10 @@ pub struct Launcher {
     pub console: Arc<dyn Console>,
     pub cancel: CancellationToken,
     pub prompt: Option<Arc<dyn OperatorPrompt>>,
+    /// Step-through mode (`--step`).
+    pub step_through: bool,
+    /// Cancelled by the first Ctrl-C to pause the run.
+    pub pause: CancellationToken,
 }
 
 impl Launcher {
@@ -313,6 +317,8 @@ impl Launcher {
             started_at: now_rfc3339(),
             cancel: self.cancel.clone(),
             prompt: self.prompt.clone(),
+            step_through: self.step_through,
+            pause: self.pause.clone(),
         };
         Scheduler::new(env, config, prior)
     }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+use crate::gate_record::GateRecord;
 use crate::journal_record::{Event, MarkOutcome, Record, RunStatus};
 
 /// What the journal says about one step.
@@ -48,6 +49,8 @@ pub struct RunState {
     pub finished: Option<RunStatus>,
     pub last_seq: u64,
     pub last_ts: String,
+    /// Human gates (`approval`, `manual`) and their decisions, by step.
+    pub gates: HashMap<String, GateRecord>,
 }
 
 impl RunState {
@@ -64,6 +67,26 @@ impl RunState {
     fn apply(&mut self, record: &Record, descendants_of: &dyn Fn(&str) -> Vec<String>) {
         self.last_seq = record.seq;
         self.last_ts = record.ts.clone();
+        if let Some(step) = record.event.step() {
+            match &record.event {
+                // A terminal state consumes the gate's decisions.
+                Event::StepSucceeded { .. }
+                | Event::StepFailed { .. }
+                | Event::StepSkipped { .. }
+                | Event::StepThroughSkipped { .. }
+                | Event::Marked { .. } => {
+                    self.gates.remove(step);
+                }
+                _ => {
+                    if self.gates.contains_key(step) || is_gate_event(&record.event) {
+                        self.gates
+                            .entry(step.to_string())
+                            .or_default()
+                            .apply(record);
+                    }
+                }
+            }
+        }
         match &record.event {
             Event::RunStarted {
                 run_id,
@@ -158,12 +181,25 @@ impl RunState {
                 if let Some(cp) = from_checkpoint {
                     for step in descendants_of(cp) {
                         self.steps.remove(&step);
+                        self.gates.remove(&step);
                     }
                 }
                 // Steps skipped because the run failed get another chance.
                 self.steps.retain(|_, s| !matches!(s, StepRecordState::Skipped { reason } if reason.starts_with(NOT_STARTED)));
             }
             Event::RunFinished { status } => self.finished = Some(*status),
+            Event::StepThroughSkipped { step, reason } => {
+                self.steps.insert(
+                    step.clone(),
+                    StepRecordState::Skipped {
+                        reason: format!("{STEP_THROUGH_SKIP} {reason}"),
+                    },
+                );
+            }
+            Event::ApprovalRequested { .. }
+            | Event::Approval { .. }
+            | Event::ManualRequested { .. }
+            | Event::ManualConfirmed { .. } => {}
             Event::AttemptFailed { .. }
             | Event::Checkpoint { .. }
             | Event::Note { .. }
@@ -179,6 +215,20 @@ impl RunState {
             .map(|(id, _)| id.as_str())
     }
 }
+
+fn is_gate_event(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::ApprovalRequested { .. }
+            | Event::Approval { .. }
+            | Event::ManualRequested { .. }
+            | Event::ManualConfirmed { .. }
+    )
+}
+
+/// The prefix of a step's skip reason when the operator skipped it in
+/// step-through mode.
+pub const STEP_THROUGH_SKIP: &str = "skipped in step-through mode:";
 
 /// The prefix of the skip reason for steps not started because the run had
 /// already failed; such steps are reconsidered on resume.

@@ -30,13 +30,21 @@ use tokio_util::sync::CancellationToken;
 
 use crate::console::{Console, ConsoleProgress};
 use crate::engine_kind::EngineKind;
+use crate::gate_record::GateRecord;
 use crate::journal::Journal;
 use crate::journal_record::{Event, MarkOutcome, RunStatus};
+use crate::operator_question::{
+    ApprovalAnswer, ApprovalQuestion, InterruptChoice, ManualAnswer, ManualQuestion,
+    StepThroughChoice,
+};
 use crate::run_state::{RunState, StepRecordState, NOT_STARTED};
 use crate::runbook::Runbook;
 use crate::step::{Section, Step};
 use crate::step_graph::StepGraph;
 use crate::templates::{Placeholder, Templates};
+
+mod human_gates;
+mod step_through;
 
 /// How a run treats steps that could change things.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +102,34 @@ pub struct RunConfig {
 pub trait OperatorPrompt: Send + Sync {
     /// A `rerun: never` step was interrupted: did it complete?
     fn interrupted_step(&self, step: &Step, description: &str) -> Option<MarkOutcome>;
+
+    /// An approval gate: approve or reject, as whom, with what comment.
+    /// `check` vets an identity (allow-list, four eyes, no double
+    /// approval); a refused identity is asked for again. `None`: decide
+    /// later (the run pauses).
+    fn approval(
+        &self,
+        _question: &ApprovalQuestion,
+        _check: &dyn Fn(&str, bool) -> Result<(), String>,
+    ) -> Option<ApprovalAnswer> {
+        None
+    }
+
+    /// A manual step: show the instructions, confirm each checklist item.
+    /// `None`: not done yet (the run pauses).
+    fn manual(&self, _question: &ManualQuestion) -> Option<ManualAnswer> {
+        None
+    }
+
+    /// Step-through mode: what to do with the next step.
+    fn step_through(&self, _step: &Step) -> StepThroughChoice {
+        StepThroughChoice::Run
+    }
+
+    /// The first Ctrl-C: pause or abort?
+    fn interruption(&self) -> InterruptChoice {
+        InterruptChoice::Pause
+    }
 }
 
 /// Everything a scheduler needs, prepared by [`crate::run_launcher`].
@@ -112,6 +148,10 @@ pub struct RunEnv {
     pub started_at: String,
     pub cancel: CancellationToken,
     pub prompt: Option<Arc<dyn OperatorPrompt>>,
+    /// Step-through mode (`--step`): ask before each step.
+    pub step_through: bool,
+    /// Cancelled to pause: start nothing new, let running steps finish.
+    pub pause: CancellationToken,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +197,14 @@ pub struct Scheduler {
     failure: Option<(String, String)>,
     paused: bool,
     graphs: HashMap<Section, StepGraph>,
+    /// Human gates and their decisions so far, by step.
+    gates: HashMap<String, GateRecord>,
+    /// Who started the run (four eyes compares approvers with this).
+    initiator: String,
+    /// The operator quit in step-through mode.
+    quit: bool,
+    /// When the RTO clock started, for a resumed run (progress display).
+    clock_start: Option<String>,
 }
 
 impl Scheduler {
@@ -179,6 +227,10 @@ impl Scheduler {
             failure: None,
             paused: false,
             graphs,
+            gates: HashMap::new(),
+            initiator: config.operator.clone(),
+            quit: false,
+            clock_start: None,
             env,
             config,
         };
@@ -190,6 +242,14 @@ impl Scheduler {
 
     /// Takes over what an earlier execution of this run achieved.
     fn restore(&mut self, prior: &RunState) {
+        self.gates = prior.gates.clone();
+        if !prior.operator.is_empty() {
+            self.initiator = prior.operator.clone();
+        }
+        self.clock_start = prior
+            .declared_at
+            .clone()
+            .or_else(|| Some(prior.started_at.clone()).filter(|s| !s.is_empty()));
         for (i, step) in self.env.runbook.steps.iter().enumerate() {
             let Some(state) = prior.steps.get(&step.id) else {
                 continue;
@@ -220,6 +280,13 @@ impl Scheduler {
                     Status::Skipped
                 }
                 StepRecordState::Interrupted { .. } => Status::Interrupted,
+                // A human gate asks again (or counts the decisions given
+                // meanwhile); anything else waited on `lifeboat mark`.
+                StepRecordState::Waiting { .. }
+                    if EngineKind::from_name(&step.kind).is_some_and(|k| k.is_human()) =>
+                {
+                    Status::Pending
+                }
                 StepRecordState::Waiting { .. } => Status::Interrupted,
             };
         }
@@ -234,20 +301,20 @@ impl Scheduler {
         if self.env.cancel.is_cancelled() {
             return self.interrupted();
         }
-        if self.paused {
-            return RunOutcome::Paused;
+        if let Some(outcome) = self.held() {
+            return outcome;
         }
         if self.failure.is_some() {
             self.run_section(Section::OnFailure).await;
         }
-        if !self.env.cancel.is_cancelled() && !self.paused {
+        if !self.env.cancel.is_cancelled() && !self.holding() {
             self.run_section(Section::Finally).await;
         }
         if self.env.cancel.is_cancelled() {
             return self.interrupted();
         }
-        if self.paused {
-            return RunOutcome::Paused;
+        if let Some(outcome) = self.held() {
+            return outcome;
         }
         let status = if self.failure.is_some() {
             RunStatus::Failed
@@ -414,12 +481,13 @@ impl Scheduler {
                 None => break,
             }
         }
-        if self.env.cancel.is_cancelled() || self.paused {
+        if self.env.cancel.is_cancelled() || self.paused || self.holding_section(section, &indices)
+        {
             return;
         }
         // Whatever could not start: say why.
         for &i in &indices {
-            if self.status[i] == Status::Pending {
+            if matches!(self.status[i], Status::Pending | Status::Waiting) {
                 let failed_need = self.env.runbook.steps[i].needs_ids().find(|n| {
                     self.env.runbook.step_index(n).is_some_and(|j| {
                         self.status[j] == Status::Failed
@@ -445,6 +513,8 @@ impl Scheduler {
     fn stopping(&self, section: Section) -> bool {
         self.env.cancel.is_cancelled()
             || self.paused
+            || self.quit
+            || self.env.pause.is_cancelled()
             || (section == Section::Main && self.failure.is_some())
     }
 
@@ -540,7 +610,14 @@ impl Scheduler {
         }
 
         if let Some(engine_kind) = EngineKind::from_name(&step.kind) {
-            self.run_engine_kind(i, engine_kind, &ctx);
+            if !self.step_through_allows(i, &format!("{} step `{}`", step.kind, step.id)) {
+                return;
+            }
+            if engine_kind.is_human() {
+                self.run_human_gate(i, engine_kind, &ctx);
+            } else {
+                self.run_engine_kind(i, engine_kind, &ctx);
+            }
             return;
         }
         let Some(kind) = self.env.registry.get(&step.kind).cloned() else {
@@ -559,6 +636,9 @@ impl Scheduler {
         };
         let (with, script_env, display) = rendered;
         let description = self.env.redactor.redact(&kind.describe(&display));
+        if !self.step_through_allows(i, &description) {
+            return;
+        }
         if dry && self.touched_count() > before {
             let touched: Vec<String> = self
                 .touched
@@ -693,6 +773,7 @@ impl Scheduler {
                 });
                 self.succeed(i, StepOutput::new(), Duration::ZERO);
             }
+            EngineKind::Approval | EngineKind::Manual => self.run_human_gate(i, kind, ctx),
             EngineKind::Assert => {
                 let exprs: Vec<String> = with
                     .get("that")

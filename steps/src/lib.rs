@@ -27,6 +27,8 @@ mod step_error;
 mod step_kind;
 mod step_output;
 
+pub mod checksum;
+pub mod crypto;
 pub mod http;
 pub mod s3;
 pub mod shell;

@@ -31,6 +31,9 @@ impl Registry {
         crate::vault::kinds()
             .into_iter()
             .for_each(|k| registry.add(k));
+        registry.add(Arc::new(crate::crypto::Encrypt));
+        registry.add(Arc::new(crate::crypto::Decrypt));
+        registry.add(Arc::new(crate::checksum::Sha256Checksum));
         registry
     }
 

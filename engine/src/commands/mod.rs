@@ -1,6 +1,7 @@
 //! One file per subcommand. Each returns the process exit code or a
 //! [`CliError`](crate::cli_error::CliError).
 
+pub mod decide;
 pub mod graph;
 pub mod kinds;
 pub mod mark;
@@ -22,6 +23,9 @@ pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Run(a) => run::run(a),
         Command::Resume(a) => run::resume(a),
         Command::Mark(a) => mark::run(a),
+        Command::Approve(a) => decide::approve(a, true),
+        Command::Reject(a) => decide::approve(a, false),
+        Command::Confirm(a) => decide::confirm(a),
         Command::Note(a) => note::run(a),
         Command::Runs(a) => runs::run(a),
         Command::Kinds(a) => kinds::run(a),

@@ -10,6 +10,7 @@ use crate::console::Console;
 use crate::json_console::JsonConsole;
 use crate::local_run_store::LocalRunStore;
 use crate::operator_prompt::TtyPrompt;
+use crate::operator_question::InterruptChoice;
 use crate::plain_console::PlainConsole;
 use crate::run_launcher::{Launcher, NewRun, Prepared, Resume};
 use crate::run_state::RunState;
@@ -17,6 +18,7 @@ use crate::run_store::RunStore;
 use crate::scheduler::{DryRun, OperatorPrompt, RunConfig};
 use crate::state_dir::{operator_name, StateDir};
 use crate::templates::Templates;
+use crate::tty_console::TtyConsole;
 
 pub fn run(args: RunArgs) -> Result<i32, CliError> {
     let dry_run = match args.dry_run.as_deref() {
@@ -67,24 +69,46 @@ fn execute(
     state: StateDir,
     prepare: impl FnOnce(&Launcher) -> Result<Prepared, CliError>,
 ) -> Result<i32, CliError> {
-    let console: Arc<dyn Console> = match common.output {
-        OutputFormat::Json => Arc::new(JsonConsole::stdout()),
-        OutputFormat::Text => Arc::new(PlainConsole::stdout()),
-    };
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        console::set_colors_enabled(false);
+        console::set_colors_enabled_stderr(false);
+    }
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if common.step && !interactive {
+        return Err(CliError::invalid(
+            "--step asks before each step and needs a terminal; run it from an interactive shell, or drop --step",
+        ));
+    }
+    let tty_console =
+        (interactive && common.output == OutputFormat::Text && std::io::stderr().is_terminal())
+            .then(|| Arc::new(TtyConsole::stdout()));
+    let console: Arc<dyn Console> = match (common.output, &tty_console) {
+        (OutputFormat::Json, _) => Arc::new(JsonConsole::stdout()),
+        (OutputFormat::Text, Some(tty)) => tty.clone(),
+        (OutputFormat::Text, None) => Arc::new(PlainConsole::stdout()),
+    };
     let prompt: Option<Arc<dyn OperatorPrompt>> = if interactive {
-        Some(Arc::new(TtyPrompt))
+        Some(Arc::new(TtyPrompt::new(Some(console.clone()))))
     } else {
         None
     };
-    // One thread: steps mostly wait on children and sockets, and CPU-heavy
-    // kinds use spawn_blocking. Cross-thread wake-ups cost more per step
-    // than the work itself (see benches/overhead.rs).
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // A run that may ask questions at a terminal gets worker threads, so a
+    // question never stalls running steps (prompts use block_in_place).
+    // Otherwise one thread: steps mostly wait on children and sockets, and
+    // cross-thread wake-ups cost more per step than the work itself
+    // (see benches/overhead.rs).
+    let prompt_for_interrupts = prompt.clone();
+    let mut builder = if prompt.is_some() {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = builder
         .enable_all()
         .build()
         .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))?;
     let cancel = CancellationToken::new();
+    let pause = CancellationToken::new();
     let launcher = Launcher {
         state,
         registry: Arc::new(registry()),
@@ -92,22 +116,28 @@ fn execute(
         console: console.clone(),
         cancel: cancel.clone(),
         prompt,
+        step_through: common.step,
+        pause: pause.clone(),
     };
     runtime.block_on(async move {
         // The run id is the first line of output, before anything can fail
         // mid-run, so scripts can always find the run.
         let prepared = prepare(&launcher)?;
         let Prepared { run_id, scheduler, _lock } = prepared;
-        let watcher = {
-            let cancel = cancel.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    cancel.cancel();
-                }
-            })
-        };
+        if let Some(tty) = &tty_console {
+            tty.set_plan(scheduler.progress_plan());
+        }
+        let watcher = tokio::spawn(interrupt_watcher(
+            cancel.clone(),
+            pause.clone(),
+            prompt_for_interrupts,
+            console.clone(),
+        ));
         let outcome = scheduler.run().await;
         watcher.abort();
+        if let Some(tty) = &tty_console {
+            tty.finish();
+        }
         match outcome.exit_code() {
             exit::PAUSED => console.info(&format!("paused; when the above is done: lifeboat resume {run_id}")),
             exit::INTERRUPTED => console.info(&format!("interrupted; continue with: lifeboat resume {run_id}")),
@@ -116,6 +146,66 @@ fn execute(
         }
         Ok(outcome.exit_code())
     })
+}
+
+/// Ctrl-C handling. The first Ctrl-C asks "pause or abort?" at a terminal
+/// and pauses without one: nothing new starts, running steps finish, the
+/// run exits 130 and is resumable. A second Ctrl-C aborts at once: running
+/// steps are cancelled and their children stopped (they run in their own
+/// process groups, so the terminal's SIGINT reaches only Lifeboat).
+async fn interrupt_watcher(
+    cancel: CancellationToken,
+    pause: CancellationToken,
+    prompt: Option<Arc<dyn OperatorPrompt>>,
+    console: Arc<dyn Console>,
+) {
+    const PAUSING: &str = "pausing: nothing new starts; running steps finish, then the run stops (resumable). Ctrl-C again aborts at once";
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    // Bounded: each pass needs a Ctrl-C and a "continue".
+    for _ in 0..1000 {
+        let Some(prompt) = prompt.clone() else {
+            pause.cancel();
+            console.info(PAUSING);
+            break;
+        };
+        // A plain thread, not spawn_blocking: an abandoned question must not
+        // keep the runtime from shutting down.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(prompt.interruption());
+        });
+        tokio::select! {
+            choice = rx => match choice.unwrap_or(InterruptChoice::Pause) {
+                InterruptChoice::Pause => {
+                    pause.cancel();
+                    console.info(PAUSING);
+                    break;
+                }
+                InterruptChoice::Abort => {
+                    console.info("aborting: stopping running steps");
+                    cancel.cancel();
+                    return;
+                }
+                InterruptChoice::Continue => {
+                    console.info("continuing");
+                    if tokio::signal::ctrl_c().await.is_err() {
+                        return;
+                    }
+                }
+            },
+            _ = tokio::signal::ctrl_c() => {
+                console.info("aborting: stopping running steps");
+                cancel.cancel();
+                return;
+            }
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_ok() {
+        console.info("aborting: stopping running steps");
+        cancel.cancel();
+    }
 }
 
 /// A run of the same runbook that neither finished nor was a drill.

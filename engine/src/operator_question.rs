@@ -1,0 +1,68 @@
+//! The questions a run asks a human at a terminal, and their answers. The
+//! scheduler builds the questions and checks the answers; an
+//! [`OperatorPrompt`](crate::scheduler::OperatorPrompt) only asks.
+
+/// An `approval` step's question.
+#[derive(Debug, Clone)]
+pub struct ApprovalQuestion {
+    pub step: String,
+    pub title: String,
+    /// Rendered and redacted.
+    pub prompt: String,
+    pub details: Option<String>,
+    /// Who approved so far, and how many approvals are needed in all.
+    pub approved_by: Vec<String>,
+    pub min_approvals: u32,
+    /// The identity offered by default (the operator).
+    pub default_identity: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalAnswer {
+    pub approved: bool,
+    pub identity: String,
+    pub comment: Option<String>,
+}
+
+/// A `manual` step's instructions.
+#[derive(Debug, Clone)]
+pub struct ManualQuestion {
+    pub step: String,
+    pub title: String,
+    /// Rendered Markdown.
+    pub instructions: String,
+    pub checklist: Vec<String>,
+    pub default_identity: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManualAnswer {
+    pub identity: String,
+    pub note: Option<String>,
+    /// The checklist items confirmed (all of them).
+    pub checklist: Vec<String>,
+}
+
+/// What to do with the next step in step-through mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepThroughChoice {
+    Run,
+    Skip {
+        reason: String,
+    },
+    /// Print the rendered command, then ask again.
+    Show,
+    /// Stop here; the run is resumable.
+    Quit,
+}
+
+/// The operator's answer to the first Ctrl-C.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InterruptChoice {
+    /// Start nothing new, let running steps finish, exit 130.
+    Pause,
+    /// Stop running steps now, exit 130.
+    Abort,
+    /// Carry on as if nothing happened.
+    Continue,
+}
