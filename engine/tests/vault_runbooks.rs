@@ -36,10 +36,19 @@ async fn s3_keys(world: &VaultWorld, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// Uploads (or replaces) `key` with the `s3.put` kind, signed.
 async fn s3_put(world: &VaultWorld, key: &str, body: &[u8]) {
-    let url = format!("{}/{}/{key}", world.s3.endpoint(), world.s3.bucket());
-    let resp = http().put(&url).body(body.to_vec()).send().await.unwrap();
-    assert!(resp.status().is_success(), "PUT {url}: {}", resp.status());
+    use lifeboat_steps::StepKind;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("object"), body).unwrap();
+    let ctx = lifeboat_steps::StepContext::standalone("test_put", dir.path());
+    let mut with = world.s3.connection();
+    with["key"] = json!(key);
+    with["path"] = json!("object");
+    lifeboat_steps::s3::S3Put
+        .run(&ctx, with)
+        .await
+        .unwrap_or_else(|e| panic!("s3.put `{key}`: {e:?}"));
 }
 
 /// Downloads `key` with the `s3.get` kind (moto refuses unsigned reads).
@@ -128,4 +137,116 @@ async fn backup_uploads_an_encrypted_snapshot_with_metadata_and_applies_retentio
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Inputs that point a restore runbook's transient server at free ports and
+/// the harness's `bao`.
+fn transient_inputs() -> Vec<(String, String)> {
+    let bao = lifeboat_harness::openbao::bao_binary().unwrap_or_else(|e| panic!("{e}"));
+    vec![
+        ("bao_bin".into(), bao.display().to_string()),
+        ("key_shares".into(), "3".into()),
+        ("key_threshold".into(), "2".into()),
+        (
+            "transient_port".into(),
+            lifeboat_harness::tools::free_port().to_string(),
+        ),
+        (
+            "transient_cluster_port".into(),
+            lifeboat_harness::tools::free_port().to_string(),
+        ),
+    ]
+}
+
+/// Whether anything still listens on `port` of 127.0.0.1.
+fn listening(port: &str) -> bool {
+    std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_ok()
+}
+
+fn input<'a>(inputs: &'a [(String, String)], name: &str) -> &'a str {
+    &inputs.iter().find(|(k, _)| k == name).unwrap().1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_backup_restores_the_newest_backup_into_a_transient_server() {
+    let world = VaultWorld::start().await;
+    world.backup();
+
+    let mut inputs = world.s3_inputs();
+    inputs.extend(transient_inputs());
+    let ran = world.run_runbook("verify-backup", &inputs);
+    assert_eq!(ran.code, 0, "{}", ran.dump());
+    let run_id = ran.run_id();
+    let journal = world.sandbox.journal(&run_id);
+    let verify = journal
+        .iter()
+        .find(|r| r["type"] == "step_succeeded" && r["step"] == "verify")
+        .expect("verify succeeded");
+    assert_eq!(verify["outputs"]["checked"], 100, "{verify}");
+    assert_eq!(verify["outputs"]["mismatched"], json!([]), "{verify}");
+    // The transient server and the decrypted files are gone.
+    let port = input(&inputs, "transient_port");
+    assert!(!listening(port), "the transient server still listens on {port}");
+    let work = world.work_dir(&run_id);
+    for leftover in ["transient", "backup.snap", "manifest.json", "backup.snap.enc"] {
+        assert!(!work.join(leftover).exists(), "`{leftover}` left in {}", work.display());
+    }
+    report("verify-backup", &journal, 100);
+
+    // A backup that does not hold what its manifest says fails the test,
+    // and the transient server is destroyed all the same: change a secret
+    // and take a new backup whose manifest is then swapped for the old one.
+    let (status, _) = call(
+        reqwest::Method::POST,
+        &format!(
+            "{}/v1/secret/data/tenants/t00/app-0",
+            world.cluster.wait_active_addr().await.unwrap()
+        ),
+        Some(&world.root_token()),
+        Some(json!({"data": {"changed": "after the first backup"}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let old_manifest = s3_keys(&world, "daily/").await;
+    let old_manifest = old_manifest
+        .iter()
+        .find(|k| k.ends_with(".manifest.enc"))
+        .unwrap()
+        .clone();
+    let old_meta = old_manifest.replace(".manifest.enc", ".meta.json");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // a new stem
+    world.backup();
+    let newest = s3_keys(&world, "daily/").await;
+    let newest_snap = newest
+        .iter()
+        .filter(|k| k.ends_with(".snap.enc"))
+        .max()
+        .unwrap()
+        .clone();
+    let stem = newest_snap.trim_end_matches(".snap.enc");
+    let manifest_bytes = s3_get(&world, &old_manifest).await;
+    let old_meta: Value = serde_json::from_slice(&s3_get(&world, &old_meta).await).unwrap();
+    let mut new_meta: Value =
+        serde_json::from_slice(&s3_get(&world, &format!("{stem}.meta.json")).await).unwrap();
+    new_meta["manifest_sha256"] = old_meta["manifest_sha256"].clone();
+    s3_put(&world, &format!("{stem}.manifest.enc"), &manifest_bytes).await;
+    s3_put(
+        &world,
+        &format!("{stem}.meta.json"),
+        &serde_json::to_vec(&new_meta).unwrap(),
+    )
+    .await;
+    let mut inputs = world.s3_inputs();
+    inputs.extend(transient_inputs());
+    inputs.push(("backup".into(), newest_snap.clone()));
+    let ran = world.run_runbook("verify-backup", &inputs);
+    assert_eq!(ran.code, 1, "a mismatching backup must fail\n{}", ran.dump());
+    assert!(
+        ran.stdout.contains("tenants/t00/app-0") || ran.stderr.contains("tenants/t00/app-0"),
+        "the failure names the differing secret\n{}",
+        ran.dump()
+    );
+    let port = input(&inputs, "transient_port");
+    assert!(!listening(port), "the transient server outlived a failed run");
+    assert!(!world.work_dir(&ran.run_id()).join("transient").exists());
 }
