@@ -250,3 +250,85 @@ async fn verify_backup_restores_the_newest_backup_into_a_transient_server() {
     assert!(!listening(port), "the transient server outlived a failed run");
     assert!(!world.work_dir(&ran.run_id()).join("transient").exists());
 }
+
+/// The node addresses as a `list` input.
+fn nodes_input(addrs: &[String]) -> String {
+    serde_json::to_string(addrs).unwrap()
+}
+
+/// Runs a runbook that pauses at approvals and manual steps, answering each
+/// pause from this process as the second identity, until it finishes
+/// (bounded: at most `max_pauses` pauses). Returns the run id and the last
+/// result.
+fn run_with_answers(
+    world: &VaultWorld,
+    name: &str,
+    inputs: &[(String, String)],
+    expected_pauses: &[&str],
+) -> (String, util::Ran) {
+    let mut ran = world.run_runbook(name, inputs);
+    let run_id = ran.run_id();
+    for step in expected_pauses {
+        assert_paused_at(&ran, step);
+        let journal = world.sandbox.journal(&run_id);
+        let kind = journal
+            .iter()
+            .rev()
+            .find(|r| r["type"] == "waiting" && r["step"] == *step)
+            .map(|_| {
+                if journal
+                    .iter()
+                    .any(|r| r["type"] == "manual_requested" && r["step"] == *step)
+                {
+                    "manual"
+                } else {
+                    "approval"
+                }
+            })
+            .unwrap_or_else(|| panic!("no `waiting` record for `{step}`\n{}", ran.dump()));
+        ran = if kind == "manual" {
+            world.confirm_and_resume(&run_id, step)
+        } else {
+            world.approve_and_resume(&run_id, step)
+        };
+    }
+    (run_id, ran)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_cluster_loss_rebuilds_three_voters_from_the_backup() {
+    let mut world = VaultWorld::start().await;
+    world.backup();
+
+    // Every node dies and loses its disk; the platform starts empty nodes.
+    for i in 0..3 {
+        world.cluster.kill(i);
+        world.cluster.wipe(i);
+    }
+    for i in 0..3 {
+        world.cluster.start_node(i).await.unwrap();
+    }
+    let addrs: Vec<String> = (0..3).map(|i| world.cluster.addr(i)).collect();
+    let mut inputs = world.s3_inputs();
+    inputs.push(("nodes".into(), nodes_input(&addrs)));
+    inputs.push(("key_shares".into(), "3".into()));
+    inputs.push(("key_threshold".into(), "2".into()));
+
+    let (run_id, ran) = run_with_answers(
+        &world,
+        "full-cluster-loss",
+        &inputs,
+        &["approve_restore", "switch_traffic"],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.dump());
+
+    let token = world.root_token();
+    let active = world.cluster.wait_active_addr().await.unwrap();
+    let (voters, ft) = wait_three_voters(&active, &token).await;
+    assert_eq!((voters, ft), (3, 1));
+    let verified = world.assert_all_secrets(&active, &token).await;
+    assert_eq!(verified, 100);
+    report("full-cluster-loss", &world.sandbox.journal(&run_id), verified);
+    assert!(!world.work_dir(&run_id).join("backup.snap").exists());
+    assert!(!world.work_dir(&run_id).join("fresh-init.json").exists());
+}
