@@ -48,6 +48,9 @@ pub struct Prepared {
     pub scheduler: Scheduler,
     /// Holds the run's lock until the execution ends.
     pub _lock: Box<dyn Send + Sync>,
+    /// The run's redactor (secrets included), for what is written after
+    /// the scheduler finishes: the timeline.
+    pub redactor: Redactor,
 }
 
 pub struct Launcher {
@@ -118,7 +121,7 @@ impl Launcher {
         let scheduler = self.scheduler(
             Arc::new(runbook),
             journal,
-            redactor,
+            redactor.clone(),
             inputs,
             &run_id,
             store.dir(),
@@ -129,6 +132,7 @@ impl Launcher {
             run_id,
             scheduler,
             _lock: lock,
+            redactor,
         })
     }
 
@@ -201,7 +205,7 @@ impl Launcher {
         let scheduler = self.scheduler(
             runbook,
             journal,
-            redactor,
+            redactor.clone(),
             inputs,
             req.run_id,
             store.dir(),
@@ -212,6 +216,7 @@ impl Launcher {
             run_id: req.run_id.to_string(),
             scheduler,
             _lock: lock,
+            redactor,
         })
     }
 

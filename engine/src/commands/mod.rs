@@ -8,6 +8,8 @@ pub mod note;
 pub mod plan;
 pub mod run;
 pub mod runs;
+pub mod status;
+pub mod timeline;
 pub mod validate;
 
 use crate::cli::{Cli, Command};
@@ -24,6 +26,8 @@ pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Mark(a) => mark::run(a),
         Command::Note(a) => note::run(a),
         Command::Runs(a) => runs::run(a),
+        Command::Status(a) => status::run(a),
+        Command::Timeline(a) => timeline::run(a),
         Command::Kinds(a) => kinds::run(a),
     }
 }

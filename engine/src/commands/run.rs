@@ -90,11 +90,17 @@ fn execute(
         cancel: cancel.clone(),
         prompt,
     };
+    let runs_dir = launcher.state.runs();
     runtime.block_on(async move {
         // The run id is the first line of output, before anything can fail
         // mid-run, so scripts can always find the run.
         let prepared = prepare(&launcher)?;
-        let Prepared { run_id, scheduler, _lock } = prepared;
+        let Prepared {
+            run_id,
+            scheduler,
+            _lock,
+            redactor,
+        } = prepared;
         let watcher = {
             let cancel = cancel.clone();
             tokio::spawn(async move {
@@ -105,6 +111,15 @@ fn execute(
         };
         let outcome = scheduler.run().await;
         watcher.abort();
+        // The timeline is written whatever the outcome: failed and paused
+        // runs need it most.
+        match crate::timeline_writer::write(&runs_dir, &run_id, &redactor) {
+            Ok(dir) => console.info(&format!(
+                "timeline: {}/timeline.md (also timeline.json, timeline.html)",
+                dir.display()
+            )),
+            Err(e) => console.warn(None, &format!("could not write the timeline: {e}; `lifeboat timeline {run_id}` prints it")),
+        }
         match outcome.exit_code() {
             exit::PAUSED => console.info(&format!("paused; when the above is done: lifeboat resume {run_id}")),
             exit::INTERRUPTED => console.info(&format!("interrupted; continue with: lifeboat resume {run_id}")),
