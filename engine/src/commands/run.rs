@@ -51,7 +51,8 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
 pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
     let state = StateDir::resolve(args.common.state_dir.as_deref());
     let operator = operator_name(args.common.operator.as_deref());
-    execute(&args.common, state, |launcher| {
+    let runs_dir = state.runs();
+    let result = execute(&args.common, state, |launcher| {
         launcher.resume(Resume {
             run_id: &args.run_id,
             from: args.from.as_deref(),
@@ -59,7 +60,14 @@ pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
             max_parallel: args.common.max_parallel as usize,
             operator: operator.clone(),
         })
-    })
+    });
+    if matches!(&result, Err(e) if e.exit_code == exit::SUCCESS) {
+        // Already finished: the engine that finished it may have been
+        // killed before it wrote the timeline, so write it now. The journal
+        // is already redacted.
+        let _ = crate::timeline_writer::write(&runs_dir, &args.run_id, &Default::default());
+    }
+    result
 }
 
 fn execute(
