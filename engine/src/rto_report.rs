@@ -188,6 +188,13 @@ impl RtoReport {
         let human = spans.human();
         let overall = split(clock_start, stop_ms, started, &human, &spans.down);
         let verdict = target_ms.map(|t| match (&stop, achieved <= t) {
+            // A run that failed before its stop step did not recover.
+            (
+                StopReason::RunEnded {
+                    status: RunStatus::Failed,
+                },
+                _,
+            ) => Verdict::Missed,
             (StopReason::Running, true) => Verdict::OnTrack,
             (_, true) => Verdict::Met,
             (_, false) => Verdict::Missed,
@@ -253,6 +260,16 @@ impl RtoReport {
         } else {
             ""
         };
+        if let StopReason::RunEnded {
+            status: RunStatus::Failed,
+        } = self.stop
+        {
+            let target = match self.target_ms {
+                Some(t) => format!(" against a target of {}: MISSED", human_ms(t)),
+                None => String::new(),
+            };
+            return format!("recovery not achieved: the run failed after {achieved}{target}");
+        }
         match (self.target_ms, self.verdict, self.margin_ms) {
             (Some(t), Some(v), Some(m)) => {
                 let how = match v {
@@ -718,6 +735,17 @@ mod tests {
             rec(7, "00:16.000", ok("a")),
             rec(8, "00:16.000", finished(RunStatus::Succeeded)),
         ];
+        let failed = RtoReport::build(&records[..4], &StepShape::default(), None).unwrap();
+        assert_eq!(failed.verdict, None);
+        let mut with_target = records[..4].to_vec();
+        with_target[0] = rec(1, "00:00.000", started(None, Some(60_000), None));
+        let failed = RtoReport::build(&with_target, &StepShape::default(), None).unwrap();
+        assert_eq!(
+            failed.verdict,
+            Some(Verdict::Missed),
+            "a failed run did not recover"
+        );
+        assert!(failed.verdict_line().contains("recovery not achieved"));
         let r = RtoReport::build(&records, &StepShape::default(), None).unwrap();
         assert_eq!(r.achieved_ms, 16_000);
         assert_eq!(r.split.interrupted_ms, 10_000);

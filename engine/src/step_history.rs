@@ -39,9 +39,12 @@ impl StepHistory {
                 continue;
             };
             let Ok(read) = store.read() else { continue };
+            // A render-only drill runs nothing for real; a probes drill
+            // runs its read-only steps for real and counts.
             let same = matches!(
                 read.records.first().map(|r| &r.event),
-                Some(Event::RunStarted { runbook: name, .. }) if name == runbook
+                Some(Event::RunStarted { runbook: name, dry_run, .. })
+                    if name == runbook && dry_run.as_deref() != Some("render")
             );
             let succeeded = read.records.iter().any(|r| {
                 matches!(
