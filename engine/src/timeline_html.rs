@@ -25,11 +25,12 @@ code{font:12px ui-monospace,monospace}
 .legend span{display:inline-block;margin-right:16px}.sw{display:inline-block;width:14px;height:10px;margin-right:4px;vertical-align:middle}
 svg.gantt{border:1px solid #d0d7de;background:#fff}
 .gantt .row-label{font:12px ui-monospace,monospace;fill:#1b1f24}
-.gantt .row-label.critical{fill:#cf222e;font-weight:700}
-.gantt .row-bg{fill:#f6f8fa}.gantt .row-bg.critical{fill:#ffebe9}
+.gantt .row-label.critical{fill:#8250df;font-weight:700}
+.gantt .row-bg{fill:#f6f8fa}.gantt .row-bg.critical{fill:#fbefff}
 .gantt .bar.executing{fill:#0969da}.gantt .bar.waiting{fill:#d4a72c}
 .gantt .bar.failed{fill:#cf222e}.gantt .bar.interrupted{fill:#8c959f}
-.gantt .bar.critical{stroke:#cf222e;stroke-width:2}
+.gantt .bar.critical{stroke:#8250df;stroke-width:2}
+.gantt .before{fill:#bf8700;opacity:.08}
 .gantt .down{fill:#8c959f;opacity:.18}.gantt .stop{stroke:#1a7f37;stroke-width:2;stroke-dasharray:4 3}
 .gantt .tick{stroke:#d0d7de}.gantt .tick-label{font:11px sans-serif;fill:#57606a}
 ";
@@ -147,7 +148,7 @@ fn legend(h: &mut String) {
         );
     }
     h.push_str(
-        "<span><i class=\"sw\" style=\"border:2px solid #cf222e\"></i>critical path</span></p>\n",
+        "<span><i class=\"sw\" style=\"border:2px solid #8250df\"></i>critical path</span></p>\n",
     );
 }
 
@@ -208,6 +209,18 @@ fn gantt(h: &mut String, t: &Timeline) {
             );
         }
         h.push_str("</g>\n");
+    }
+    if let Some(start) = crate::step_spans::parse_ms(&t.rto.run_started) {
+        if start > t.origin_ms {
+            let _ = writeln!(
+                h,
+                "<rect class=\"before\" x=\"{LABEL_W}\" y=\"{AXIS_H}\" width=\"{:.1}\" height=\"{}\"><title>declared {} — the run started {}</title></rect>",
+                x(start) - LABEL_W,
+                rows * ROW_H,
+                esc(&t.rto.clock_start),
+                esc(&t.rto.run_started)
+            );
+        }
     }
     for &(a, b) in &t.down {
         let _ = writeln!(
