@@ -336,6 +336,7 @@ impl Reader {
             inputs,
             defaults,
             steps,
+            step_index_cache: Default::default(),
         })
     }
 

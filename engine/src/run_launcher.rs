@@ -188,12 +188,15 @@ impl Launcher {
         let inputs =
             input_values::resume(&runbook, &first.inputs, &redactor, dry_run != DryRun::Off)?;
         let journal = self.journal(store.clone(), first.last_seq, &redactor, &req.operator);
-        journal.record(Event::Resumed {
+        let resumed = journal.record(Event::Resumed {
             from_checkpoint: req.from.map(String::from),
             allow_changed: req.allow_changed,
             digest: Some(runbook.digest()),
         })?;
-        let records = store.read()?.records;
+        // The journal as read plus the record just written: reading the
+        // file again would double the cost of a resume on a long journal.
+        let mut records = read.records;
+        records.push(resumed);
         let mut state = RunState::replay(&records, &descendants);
         reopen_failed(&runbook, &mut state);
         let config = RunConfig {

@@ -25,6 +25,10 @@ pub struct Runbook {
     /// Every step in every section, main steps first, then `on_failure`,
     /// then `finally`. [`Step::section`] tells them apart.
     pub steps: Vec<Step>,
+    /// Step id to index, built on first lookup: `needs` are resolved for
+    /// every step by the validator, the scheduler and resume, and a linear
+    /// search made those quadratic (seconds for a 6,000-step runbook).
+    pub step_index_cache: std::sync::OnceLock<std::collections::HashMap<String, usize>>,
 }
 
 /// The recovery time objective.
@@ -90,11 +94,25 @@ impl Retry {
 
 impl Runbook {
     pub fn step(&self, id: &str) -> Option<&Step> {
-        self.steps.iter().find(|s| s.id == id)
+        self.step_index(id).map(|i| &self.steps[i])
     }
 
     pub fn step_index(&self, id: &str) -> Option<usize> {
-        self.steps.iter().position(|s| s.id == id)
+        let index = self.step_index_cache.get_or_init(|| {
+            let mut map = std::collections::HashMap::with_capacity(self.steps.len());
+            for (i, step) in self.steps.iter().enumerate() {
+                // The first of duplicate ids wins, as a linear search would.
+                map.entry(step.id.clone()).or_insert(i);
+            }
+            map
+        });
+        match index.get(id) {
+            Some(&i) if self.steps.get(i).is_some_and(|s| s.id == id) => Some(i),
+            // `steps` changed after the index was built: search.
+            Some(_) => self.steps.iter().position(|s| s.id == id),
+            None if index.len() == self.steps.len() => None,
+            None => self.steps.iter().position(|s| s.id == id),
+        }
     }
 
     pub fn input(&self, name: &str) -> Option<&InputDecl> {
