@@ -53,7 +53,8 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
 pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
     let state = StateDir::resolve(args.common.state_dir.as_deref());
     let operator = operator_name(args.common.operator.as_deref());
-    execute(&args.common, state, |launcher| {
+    let runs_dir = state.runs();
+    let result = execute(&args.common, state, |launcher| {
         launcher.resume(Resume {
             run_id: &args.run_id,
             from: args.from.as_deref(),
@@ -61,7 +62,14 @@ pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
             max_parallel: args.common.max_parallel as usize,
             operator: operator.clone(),
         })
-    })
+    });
+    if matches!(&result, Err(e) if e.exit_code == exit::SUCCESS) {
+        // Already finished: the engine that finished it may have been
+        // killed before it wrote the timeline, so write it now. The journal
+        // is already redacted.
+        let _ = crate::timeline_writer::write(&runs_dir, &args.run_id, &Default::default());
+    }
+    result
 }
 
 fn execute(
@@ -119,11 +127,17 @@ fn execute(
         step_through: common.step,
         pause: pause.clone(),
     };
+    let runs_dir = launcher.state.runs();
     runtime.block_on(async move {
         // The run id is the first line of output, before anything can fail
         // mid-run, so scripts can always find the run.
         let prepared = prepare(&launcher)?;
-        let Prepared { run_id, scheduler, _lock } = prepared;
+        let Prepared {
+            run_id,
+            scheduler,
+            _lock,
+            redactor,
+        } = prepared;
         if let Some(tty) = &tty_console {
             tty.set_plan(scheduler.progress_plan());
         }
@@ -137,6 +151,15 @@ fn execute(
         watcher.abort();
         if let Some(tty) = &tty_console {
             tty.finish();
+        }
+        // The timeline is written whatever the outcome: failed and paused
+        // runs need it most.
+        match crate::timeline_writer::write(&runs_dir, &run_id, &redactor) {
+            Ok(dir) => console.info(&format!(
+                "timeline: {}/timeline.md (also timeline.json, timeline.html)",
+                dir.display()
+            )),
+            Err(e) => console.warn(None, &format!("could not write the timeline: {e}; `lifeboat timeline {run_id}` prints it")),
         }
         match outcome.exit_code() {
             exit::PAUSED => console.info(&format!("paused; when the above is done: lifeboat resume {run_id}")),
