@@ -172,8 +172,8 @@ fn execute(
 }
 
 /// Ctrl-C handling. The first Ctrl-C asks "pause or abort?" at a terminal
-/// and pauses without one: nothing new starts, running steps finish, the
-/// run exits 130 and is resumable. A second Ctrl-C aborts at once: running
+/// and stops running steps without one. Pause means: nothing new starts,
+/// running steps finish, the run exits 130 and is resumable. A second Ctrl-C aborts at once: running
 /// steps are cancelled and their children stopped (they run in their own
 /// process groups, so the terminal's SIGINT reaches only Lifeboat).
 async fn interrupt_watcher(
@@ -189,9 +189,12 @@ async fn interrupt_watcher(
     // Bounded: each pass needs a Ctrl-C and a "continue".
     for _ in 0..1000 {
         let Some(prompt) = prompt.clone() else {
-            pause.cancel();
-            console.info(PAUSING);
-            break;
+            // No terminal to ask: whoever sent SIGINT (a script, CI, a
+            // supervisor) wants the process to stop, not to wait for a
+            // long step. Stop the children cleanly; the run is resumable.
+            console.info("interrupted: stopping running steps (the run is resumable)");
+            cancel.cancel();
+            return;
         };
         // A plain thread, not spawn_blocking: an abandoned question must not
         // keep the runtime from shutting down.
