@@ -53,8 +53,12 @@ pub enum Command {
     Confirm(ConfirmArgs),
     /// Add a note to a run's journal and timeline.
     Note(NoteArgs),
-    /// List runs with their runbook, status, start time and whether each was a drill.
+    /// List runs with their runbook, status, start time, RTO and whether each was a drill.
     Runs(RunsArgs),
+    /// Show a run's live RTO clock, what is running or waiting, and a projected finish.
+    Status(StatusArgs),
+    /// Print a run's incident timeline as Markdown, JSON or self-contained HTML.
+    Timeline(TimelineArgs),
     /// List the step kinds this Lifeboat offers.
     Kinds(KindsArgs),
 }
@@ -226,4 +230,33 @@ pub struct RunsArgs {
 pub struct KindsArgs {
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    pub run_id: String,
+    #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
+    pub state_dir: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TimelineFormat {
+    /// Markdown, for the incident ticket.
+    #[default]
+    Md,
+    /// The timeline as one JSON document.
+    Json,
+    /// One self-contained HTML file with a Gantt chart.
+    Html,
+}
+
+#[derive(Args, Debug)]
+pub struct TimelineArgs {
+    pub run_id: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TimelineFormat,
+    #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
+    pub state_dir: Option<PathBuf>,
 }

@@ -48,6 +48,9 @@ pub struct Prepared {
     pub scheduler: Scheduler,
     /// Holds the run's lock until the execution ends.
     pub _lock: Box<dyn Send + Sync>,
+    /// The run's redactor (secrets included), for what is written after
+    /// the scheduler finishes: the timeline.
+    pub redactor: Redactor,
 }
 
 pub struct Launcher {
@@ -122,7 +125,7 @@ impl Launcher {
         let scheduler = self.scheduler(
             Arc::new(runbook),
             journal,
-            redactor,
+            redactor.clone(),
             inputs,
             &run_id,
             store.dir(),
@@ -133,6 +136,7 @@ impl Launcher {
             run_id,
             scheduler,
             _lock: lock,
+            redactor,
         })
     }
 
@@ -188,12 +192,15 @@ impl Launcher {
         let inputs =
             input_values::resume(&runbook, &first.inputs, &redactor, dry_run != DryRun::Off)?;
         let journal = self.journal(store.clone(), first.last_seq, &redactor, &req.operator);
-        journal.record(Event::Resumed {
+        let resumed = journal.record(Event::Resumed {
             from_checkpoint: req.from.map(String::from),
             allow_changed: req.allow_changed,
             digest: Some(runbook.digest()),
         })?;
-        let records = store.read()?.records;
+        // The journal as read plus the record just written: reading the
+        // file again would double the cost of a resume on a long journal.
+        let mut records = read.records;
+        records.push(resumed);
         let mut state = RunState::replay(&records, &descendants);
         reopen_failed(&runbook, &mut state);
         let config = RunConfig {
@@ -205,7 +212,7 @@ impl Launcher {
         let scheduler = self.scheduler(
             runbook,
             journal,
-            redactor,
+            redactor.clone(),
             inputs,
             req.run_id,
             store.dir(),
@@ -216,6 +223,7 @@ impl Launcher {
             run_id: req.run_id.to_string(),
             scheduler,
             _lock: lock,
+            redactor,
         })
     }
 

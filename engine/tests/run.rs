@@ -438,7 +438,13 @@ fn output_json_streams_one_event_per_line() {
     assert!(lines
         .iter()
         .any(|l| l["event"] == "output" && l["line"] == "hi"));
-    assert_eq!(lines.last().unwrap()["type"], "run_finished");
+    assert!(lines
+        .iter()
+        .any(|l| l["type"] == "run_finished" && l["status"] == "succeeded"));
+    assert!(lines.iter().any(|l| l["event"] == "info"
+        && l["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("timeline.md"))));
 }
 
 #[test]

@@ -9,6 +9,8 @@ pub mod note;
 pub mod plan;
 pub mod run;
 pub mod runs;
+pub mod status;
+pub mod timeline;
 pub mod validate;
 
 use crate::cli::{Cli, Command};
@@ -28,6 +30,8 @@ pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Confirm(a) => decide::confirm(a),
         Command::Note(a) => note::run(a),
         Command::Runs(a) => runs::run(a),
+        Command::Status(a) => status::run(a),
+        Command::Timeline(a) => timeline::run(a),
         Command::Kinds(a) => kinds::run(a),
     }
 }

@@ -1,12 +1,12 @@
-use std::time::Duration;
-
 use lifeboat_steps::duration::format as fmt;
 
 use crate::checked_runbook::{load_checked, registry};
 use crate::cli::{OutputFormat, PlanArgs};
 use crate::cli_error::{exit, CliError};
+use crate::state_dir::StateDir;
 use crate::step::Section;
 use crate::step_graph::StepGraph;
+use crate::step_history::StepHistory;
 use crate::templates::Templates;
 
 pub fn run(args: PlanArgs) -> Result<i32, CliError> {
@@ -22,12 +22,18 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
         }
     };
     let graph = StepGraph::new(&runbook, Section::Main);
-    let estimate = |i: usize| runbook.steps[i].estimate.unwrap_or(Duration::ZERO);
+    // Durations measured in earlier runs of this runbook beat estimates.
+    let history = StepHistory::load(
+        &StateDir::resolve(args.state_dir.as_deref()),
+        &runbook.name,
+        None,
+    );
+    let estimate = |i: usize| history.expected(&runbook.steps[i]).0;
     let levels = graph.levels();
     let (path, total) = graph.critical_path(estimate);
     let unestimated: Vec<&str> = runbook
         .section(Section::Main)
-        .filter(|s| s.estimate.is_none())
+        .filter(|s| s.estimate.is_none() && history.duration(&s.id).is_none())
         .map(|s| s.id.as_str())
         .collect();
     let target = runbook.rto.as_ref().map(|r| r.target);
@@ -41,6 +47,8 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
                 "rto_target_ms": target.map(|t| t.as_millis() as u64),
                 "fits_rto": target.map(|t| total <= t),
                 "unestimated_steps": unestimated,
+                "history_runs": history.runs,
+                "measured_steps": runbook.steps.iter().filter(|s| history.duration(&s.id).is_some()).map(|s| &s.id).collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
@@ -59,7 +67,11 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
                 println!("level {}{par}", n + 1);
                 for &i in level {
                     let s = &runbook.steps[i];
-                    let est = s.estimate.map(fmt).unwrap_or_else(|| "?".into());
+                    let est = match (history.duration(&s.id), s.estimate) {
+                        (Some(d), _) => format!("{} (m)", fmt(d)),
+                        (None, Some(e)) => fmt(e),
+                        (None, None) => "?".into(),
+                    };
                     let mark = if path.contains(&i) { "*" } else { " " };
                     println!(
                         "  {mark} {:<28} {:<22} {est:>8}  {}",
@@ -88,6 +100,12 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
                     );
                 }
                 None => println!("estimate: {} (no RTO target set)", fmt(total)),
+            }
+            if history.runs > 0 {
+                println!(
+                    "durations marked (m) were measured: the median of {} earlier run(s) of `{}`",
+                    history.runs, runbook.name
+                );
             }
             if !unestimated.is_empty() {
                 println!(

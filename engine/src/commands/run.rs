@@ -53,7 +53,8 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
 pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
     let state = StateDir::resolve(args.common.state_dir.as_deref());
     let operator = operator_name(args.common.operator.as_deref());
-    execute(&args.common, state, |launcher| {
+    let runs_dir = state.runs();
+    let result = execute(&args.common, state, |launcher| {
         launcher.resume(Resume {
             run_id: &args.run_id,
             from: args.from.as_deref(),
@@ -61,7 +62,14 @@ pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
             max_parallel: args.common.max_parallel as usize,
             operator: operator.clone(),
         })
-    })
+    });
+    if matches!(&result, Err(e) if e.exit_code == exit::SUCCESS) {
+        // Already finished: the engine that finished it may have been
+        // killed before it wrote the timeline, so write it now. The journal
+        // is already redacted.
+        let _ = crate::timeline_writer::write(&runs_dir, &args.run_id, &Default::default());
+    }
+    result
 }
 
 fn execute(
@@ -119,11 +127,17 @@ fn execute(
         step_through: common.step,
         pause: pause.clone(),
     };
+    let runs_dir = launcher.state.runs();
     runtime.block_on(async move {
         // The run id is the first line of output, before anything can fail
         // mid-run, so scripts can always find the run.
         let prepared = prepare(&launcher)?;
-        let Prepared { run_id, scheduler, _lock } = prepared;
+        let Prepared {
+            run_id,
+            scheduler,
+            _lock,
+            redactor,
+        } = prepared;
         if let Some(tty) = &tty_console {
             tty.set_plan(scheduler.progress_plan());
         }
@@ -138,6 +152,15 @@ fn execute(
         if let Some(tty) = &tty_console {
             tty.finish();
         }
+        // The timeline is written whatever the outcome: failed and paused
+        // runs need it most.
+        match crate::timeline_writer::write(&runs_dir, &run_id, &redactor) {
+            Ok(dir) => console.info(&format!(
+                "timeline: {}/timeline.md (also timeline.json, timeline.html)",
+                dir.display()
+            )),
+            Err(e) => console.warn(None, &format!("could not write the timeline: {e}; `lifeboat timeline {run_id}` prints it")),
+        }
         match outcome.exit_code() {
             exit::PAUSED => console.info(&format!("paused; when the above is done: lifeboat resume {run_id}")),
             exit::INTERRUPTED => console.info(&format!("interrupted; continue with: lifeboat resume {run_id}")),
@@ -149,8 +172,8 @@ fn execute(
 }
 
 /// Ctrl-C handling. The first Ctrl-C asks "pause or abort?" at a terminal
-/// and pauses without one: nothing new starts, running steps finish, the
-/// run exits 130 and is resumable. A second Ctrl-C aborts at once: running
+/// and stops running steps without one. Pause means: nothing new starts,
+/// running steps finish, the run exits 130 and is resumable. A second Ctrl-C aborts at once: running
 /// steps are cancelled and their children stopped (they run in their own
 /// process groups, so the terminal's SIGINT reaches only Lifeboat).
 async fn interrupt_watcher(
@@ -166,9 +189,12 @@ async fn interrupt_watcher(
     // Bounded: each pass needs a Ctrl-C and a "continue".
     for _ in 0..1000 {
         let Some(prompt) = prompt.clone() else {
-            pause.cancel();
-            console.info(PAUSING);
-            break;
+            // No terminal to ask: whoever sent SIGINT (a script, CI, a
+            // supervisor) wants the process to stop, not to wait for a
+            // long step. Stop the children cleanly; the run is resumable.
+            console.info("interrupted: stopping running steps (the run is resumable)");
+            cancel.cancel();
+            return;
         };
         // A plain thread, not spawn_blocking: an abandoned question must not
         // keep the runtime from shutting down.

@@ -2,6 +2,7 @@ use crate::cli::{OutputFormat, RunsArgs};
 use crate::cli_error::{exit, CliError};
 use crate::journal_record::RunStatus;
 use crate::local_run_store::LocalRunStore;
+use crate::rto_report::{human_ms, RtoReport, StepShape, Verdict};
 use crate::run_state::{RunState, StepRecordState};
 use crate::run_store::RunStore;
 use crate::state_dir::StateDir;
@@ -13,20 +14,22 @@ pub fn run(args: RunsArgs) -> Result<i32, CliError> {
         let Ok(store) = LocalRunStore::open(&state.runs(), &id) else {
             continue;
         };
-        let (status, run) = match store.read() {
+        let (status, run, rto) = match store.read() {
             Ok(read) => {
                 let run = RunState::replay(&read.records, &|_| Vec::new());
-                (status_of(&run), Some(run))
+                // The critical path is not shown here, so no runbook shape.
+                let rto = RtoReport::build(&read.records, &StepShape::default(), None);
+                (status_of(&run), Some(run), rto)
             }
-            Err(_) => ("damaged".to_string(), None),
+            Err(_) => ("damaged".to_string(), None, None),
         };
-        rows.push((id, status, run));
+        rows.push((id, status, run, rto));
     }
     match args.output {
         OutputFormat::Json => {
             let docs: Vec<_> = rows
                 .iter()
-                .map(|(id, status, run)| {
+                .map(|(id, status, run, rto)| {
                     serde_json::json!({
                         "run_id": id,
                         "runbook": run.as_ref().map(|r| r.runbook.clone()),
@@ -34,6 +37,13 @@ pub fn run(args: RunsArgs) -> Result<i32, CliError> {
                         "started_at": run.as_ref().map(|r| r.started_at.clone()),
                         "last_event_at": run.as_ref().map(|r| r.last_ts.clone()),
                         "drill": run.as_ref().is_some_and(|r| r.dry_run.is_some()),
+                        "rto_ms": rto.as_ref().map(|r| r.achieved_ms),
+                        "rto_target_ms": rto.as_ref().and_then(|r| r.target_ms),
+                        "rto_met": rto.as_ref().and_then(|r| r.verdict).and_then(|v| match v {
+                            Verdict::Met => Some(true),
+                            Verdict::Missed => Some(false),
+                            Verdict::OnTrack => None,
+                        }),
                     })
                 })
                 .collect();
@@ -46,7 +56,7 @@ pub fn run(args: RunsArgs) -> Result<i32, CliError> {
             if rows.is_empty() {
                 println!("no runs in {}", state.runs().display());
             }
-            for (id, status, run) in rows {
+            for (id, status, run, rto) in rows {
                 let (runbook, started, drill) = match &run {
                     Some(r) => (
                         r.runbook.as_str(),
@@ -55,11 +65,23 @@ pub fn run(args: RunsArgs) -> Result<i32, CliError> {
                     ),
                     None => ("?", "", ""),
                 };
-                println!("{id:<48} {runbook:<24} {status:<12} {started:<20} {drill}");
+                let rto = rto.as_ref().map(rto_cell).unwrap_or_default();
+                println!("{id:<48} {runbook:<24} {status:<12} {started:<20} {rto:<24} {drill}");
             }
         }
     }
     Ok(exit::SUCCESS)
+}
+
+/// `4m12s / 5m00s met`, `35.0s / 30.0s MISSED`, `1m02s` (no target).
+fn rto_cell(r: &RtoReport) -> String {
+    let achieved = human_ms(r.achieved_ms);
+    match (r.target_ms, r.verdict) {
+        (Some(t), Some(Verdict::Met)) => format!("{achieved} / {} met", human_ms(t)),
+        (Some(t), Some(Verdict::Missed)) => format!("{achieved} / {} MISSED", human_ms(t)),
+        (Some(t), _) => format!("{achieved} / {} so far", human_ms(t)),
+        (None, _) => achieved,
+    }
 }
 
 fn status_of(run: &RunState) -> String {

@@ -1,0 +1,288 @@
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::cli::{OutputFormat, StatusArgs};
+use crate::cli_error::{exit, CliError};
+use crate::journal_record::Event;
+use crate::rto_report::{human_ms, RtoReport, StepShape, StopReason, Verdict};
+use crate::run_snapshot::RunSnapshot;
+use crate::run_state::{RunState, StepRecordState};
+use crate::state_dir::StateDir;
+use crate::step::Section;
+use crate::step_graph::StepGraph;
+use crate::step_history::StepHistory;
+use crate::step_spans::{format_ms, parse_ms};
+
+/// One step of the remaining critical path.
+struct Remaining {
+    step: String,
+    expected_ms: i64,
+    /// `history`, `estimate` or `none`.
+    source: &'static str,
+    running: bool,
+}
+
+/// `lifeboat status RUN_ID`: the live RTO clock, what runs or waits, and a
+/// projected finish (elapsed plus the remaining critical path, with step
+/// durations from earlier runs, else `estimate`).
+pub fn run(args: StatusArgs) -> Result<i32, CliError> {
+    let state = StateDir::resolve(args.state_dir.as_deref());
+    let snap = RunSnapshot::open(&state, &args.run_id)?;
+    let run = RunState::replay(&snap.records, &|_| Vec::new());
+    if run.run_id.is_empty() {
+        return Err(CliError::invalid(format!(
+            "run `{}` has no start record; its journal is empty or damaged",
+            args.run_id
+        )));
+    }
+    let shape = snap.runbook.as_ref().map(StepShape::of).unwrap_or_default();
+    let now = snap.now;
+    let report = RtoReport::build(&snap.records, &shape, Some(now))
+        .ok_or_else(|| CliError::invalid(format!("run `{}` has no start record", args.run_id)))?;
+    let finished = report.stop != StopReason::Running;
+    let history = StepHistory::load(&state, &run.runbook, Some(&run.run_id));
+
+    // What is in flight: a started step with no outcome is running if an
+    // engine drives the run, else it was interrupted.
+    let mut last_start = std::collections::HashMap::new();
+    for r in &snap.records {
+        if let Event::StepStarted { step, .. } = &r.event {
+            last_start.insert(step.clone(), parse_ms(&r.ts).unwrap_or(now.at_ms));
+        }
+    }
+    let mut running: Vec<(String, i64)> = Vec::new();
+    let mut interrupted: Vec<String> = Vec::new();
+    let mut waiting: Vec<(String, String, Vec<String>)> = Vec::new();
+    for (id, s) in &run.steps {
+        match s {
+            StepRecordState::Interrupted { .. } if now.engine_running => {
+                running.push((
+                    id.clone(),
+                    now.at_ms - last_start.get(id).copied().unwrap_or(now.at_ms),
+                ));
+            }
+            StepRecordState::Interrupted { .. } => interrupted.push(id.clone()),
+            StepRecordState::Waiting { reason, commands } => {
+                waiting.push((id.clone(), reason.clone(), commands.clone()))
+            }
+            _ => {}
+        }
+    }
+    running.sort();
+    interrupted.sort();
+    waiting.sort();
+
+    let remaining = if finished {
+        Vec::new()
+    } else {
+        remaining_path(&snap, &run, &history, &running)
+    };
+    let remaining_ms: i64 = remaining.iter().map(|r| r.expected_ms).sum();
+    let projected_rto = report.achieved_ms + remaining_ms;
+    let projected_verdict = report.target_ms.map(|t| {
+        if projected_rto <= t {
+            Verdict::Met
+        } else {
+            Verdict::Missed
+        }
+    });
+    let status = match (&report.stop, run.finished) {
+        (_, Some(s)) => format!("{s:?}").to_lowercase(),
+        _ if !waiting.is_empty() => "waiting".into(),
+        _ if now.engine_running => "running".into(),
+        _ => "interrupted".into(),
+    };
+
+    match args.output {
+        OutputFormat::Json => {
+            let doc = json!({
+                "run_id": run.run_id,
+                "runbook": run.runbook,
+                "status": status,
+                "drill": run.dry_run.is_some(),
+                "engine_running": now.engine_running,
+                "now": format_ms(now.at_ms),
+                "clock_start": report.clock_start,
+                "elapsed_ms": report.achieved_ms,
+                "running": running.iter().map(|(s, e)| json!({"step": s, "elapsed_ms": e})).collect::<Vec<_>>(),
+                "interrupted": interrupted,
+                "waiting": waiting.iter().map(|(s, r, c)| json!({"step": s, "reason": r, "commands": c})).collect::<Vec<_>>(),
+                "remaining_path": remaining.iter().map(|r| json!({"step": r.step, "expected_ms": r.expected_ms, "source": r.source, "running": r.running})).collect::<Vec<_>>(),
+                "remaining_ms": remaining_ms,
+                "projected_finish": if finished { None } else { Some(format_ms(now.at_ms + remaining_ms)) },
+                "projected_rto_ms": projected_rto,
+                "rto_target_ms": report.target_ms,
+                "projected_verdict": projected_verdict,
+                "history_runs": history.runs,
+                "rto": report,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        OutputFormat::Text => {
+            let drill = if run.dry_run.is_some() {
+                " [DRILL]"
+            } else {
+                ""
+            };
+            println!("{} ({}){drill}", run.run_id, run.runbook);
+            println!("status:   {status}");
+            let since = if report.declared_at.is_some() && report.clock_start != report.run_started
+            {
+                "declaration"
+            } else {
+                "run start"
+            };
+            if finished {
+                println!(
+                    "clock:    stopped at {} ({} since {since})",
+                    report.clock_stop,
+                    human_ms(report.achieved_ms)
+                );
+                println!("{}", report.verdict_line());
+                let s = &report.split;
+                println!(
+                    "split:    machine {}, waiting on humans {}, interrupted {}{}",
+                    human_ms(s.machine_ms),
+                    human_ms(s.human_ms),
+                    human_ms(s.interrupted_ms),
+                    if s.before_start_ms > 0 {
+                        format!(", before the run {}", human_ms(s.before_start_ms))
+                    } else {
+                        String::new()
+                    }
+                );
+                return Ok(exit::SUCCESS);
+            }
+            println!(
+                "clock:    {} since {since} ({} UTC)",
+                human_ms(report.achieved_ms),
+                report.clock_start
+            );
+            for (s, e) in &running {
+                println!("running:  {s} ({})", human_ms(*e));
+            }
+            for s in &interrupted {
+                println!(
+                    "interrupted: {s} (no engine is running; `lifeboat resume {}` continues)",
+                    run.run_id
+                );
+            }
+            for (s, r, c) in &waiting {
+                println!("waiting:  {s}: {r}");
+                for cmd in c {
+                    println!("          {cmd}");
+                }
+            }
+            if !now.engine_running && waiting.is_empty() {
+                println!(
+                    "no engine is running this run; continue it with `lifeboat resume {}`",
+                    run.run_id
+                );
+            }
+            let path: Vec<String> = remaining
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} ({}{})",
+                        r.step,
+                        human_ms(r.expected_ms),
+                        if r.source == "none" {
+                            ", no estimate"
+                        } else if r.source == "history" {
+                            ", measured"
+                        } else {
+                            ""
+                        }
+                    )
+                })
+                .collect();
+            println!(
+                "remaining critical path: {}",
+                if path.is_empty() {
+                    "nothing left".into()
+                } else {
+                    path.join(" -> ")
+                }
+            );
+            let target = match (report.target_ms, projected_verdict) {
+                (Some(t), Some(Verdict::Met)) => format!(
+                    " against a target of {}: would meet it, {} to spare",
+                    human_ms(t),
+                    human_ms(t - projected_rto)
+                ),
+                (Some(t), _) => format!(
+                    " against a target of {}: would MISS it by {}",
+                    human_ms(t),
+                    human_ms(projected_rto - t)
+                ),
+                (None, _) => " (no RTO target set)".into(),
+            };
+            println!(
+                "projected finish: {} UTC, RTO {}{target}",
+                format_ms(now.at_ms + remaining_ms),
+                human_ms(projected_rto)
+            );
+            if !waiting.is_empty() {
+                println!("(the projection does not include the time until a human acts)");
+            }
+            if history.runs > 0 {
+                println!("(step durations measured in {} earlier run(s) where available, else `estimate`)", history.runs);
+            }
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// The longest chain of work still to do, up to the `rto.stop_at` step (or
+/// through every main step). A running step counts for what remains of its
+/// expected duration.
+fn remaining_path(
+    snap: &RunSnapshot,
+    run: &RunState,
+    history: &StepHistory,
+    running: &[(String, i64)],
+) -> Vec<Remaining> {
+    let Some(runbook) = &snap.runbook else {
+        return Vec::new();
+    };
+    let graph = StepGraph::new(runbook, Section::Main);
+    let stop = runbook
+        .rto
+        .as_ref()
+        .and_then(|r| r.stop_at.as_deref())
+        .and_then(|s| runbook.step_index(s));
+    let expected = |i: usize| -> Option<(Duration, &'static str, bool)> {
+        let step = &runbook.steps[i];
+        if let Some(j) = stop {
+            if i != j && !graph.is_ancestor(i, j) {
+                return None;
+            }
+        }
+        match run.steps.get(&step.id) {
+            Some(StepRecordState::Succeeded { .. } | StepRecordState::Skipped { .. }) => None,
+            _ => {
+                let (d, source) = history.expected(step);
+                match running.iter().find(|(s, _)| s == &step.id) {
+                    Some((_, elapsed)) => Some((
+                        d.saturating_sub(Duration::from_millis((*elapsed).max(0) as u64)),
+                        source,
+                        true,
+                    )),
+                    None => Some((d, source, false)),
+                }
+            }
+        }
+    };
+    let (path, _) = graph.critical_path(|i| expected(i).map(|e| e.0).unwrap_or_default());
+    path.into_iter()
+        .filter_map(|i| {
+            expected(i).map(|(d, source, running)| Remaining {
+                step: runbook.steps[i].id.clone(),
+                expected_ms: d.as_millis() as i64,
+                source,
+                running,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,156 @@
+//! A secret input's value never reaches disk or output: a run passes a known
+//! secret through a shell step's argv, environment, stdout, and a failing
+//! step's stderr and error message; the run fails, is resumed (fails again),
+//! and its timeline, status and run list are printed. Then every file under
+//! the state directory and everything the commands printed is searched for
+//! the secret's bytes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lifeboat");
+const SECRET: &str = "tok-8d1fQz7Wv3pXk2Lm";
+const REDACTED: &str = "«redacted»";
+
+const RUNBOOK: &str = r#"version: 1
+name: secret-drill
+title: Secret handling drill
+rto: { target: 10m }
+inputs:
+  token:
+    type: secret
+    env: LIFEBOAT_TEST_TOKEN
+    description: an API token
+  region:
+    type: string
+    default: eu-west-1
+steps:
+  - id: use_argv
+    kind: shell
+    with:
+      run: ["bash", "-c", "echo argv=$1 env=$TOKEN_ENV", "x", "{{ inputs.token }}"]
+      env: { TOKEN_ENV: "{{ inputs.token }}" }
+  - id: print_stdout
+    kind: shell
+    needs: [use_argv]
+    with:
+      script: |
+        echo "the token is {{ inputs.token }}"
+        echo "{\"token\": \"{{ inputs.token }}\"}"
+  - id: fail_stderr
+    kind: shell
+    needs: [print_stdout]
+    with:
+      script: |
+        echo "denied for {{ inputs.token }}" >&2
+        exit 7
+on_failure:
+  - id: report
+    kind: shell
+    with: { run: ["echo", "failed at {{ run.failed_step }}: {{ run.error }}"] }
+"#;
+
+fn lifeboat(state: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        .env("LIFEBOAT_TEST_TOKEN", SECRET)
+        .env("LIFEBOAT_OPERATOR", "alice")
+        .output()
+        .expect("run lifeboat")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn find_secret(dir: &Path, hits: &mut Vec<String>, files: &mut usize) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            find_secret(&path, hits, files);
+        } else {
+            *files += 1;
+            let bytes = std::fs::read(&path).unwrap();
+            if bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()) {
+                hits.push(path.display().to_string());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_secret_input_appears_nowhere_under_the_state_dir_or_in_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let file = tmp.path().join("secret.yaml");
+    std::fs::write(&file, RUNBOOK).unwrap();
+
+    let mut printed = String::new();
+    let run = lifeboat(&state, &["run", file.to_str().unwrap()]);
+    printed.push_str(&text(&run));
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    let run_id = String::from_utf8_lossy(&run.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+
+    let resumed = lifeboat(&state, &["resume", &run_id]);
+    printed.push_str(&text(&resumed));
+    assert_eq!(resumed.status.code(), Some(1), "{}", text(&resumed));
+
+    for args in [
+        vec!["timeline", &run_id, "--format", "md"],
+        vec!["timeline", &run_id, "--format", "json"],
+        vec!["timeline", &run_id, "--format", "html"],
+        vec!["status", &run_id],
+        vec!["status", &run_id, "--output", "json"],
+        vec!["runs", "--output", "json"],
+    ] {
+        let out = lifeboat(&state, &args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        printed.push_str(&text(&out));
+    }
+
+    // The step really saw the secret: its output was redacted, not empty.
+    let dir = state.join("runs").join(&run_id);
+    let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains(&format!("argv={REDACTED} env={REDACTED}")),
+        "argv and env output should be redacted in the journal:\n{journal}"
+    );
+    assert!(
+        journal.contains(&format!("denied for {REDACTED}")),
+        "the failing step's stderr should be redacted in the journal:\n{journal}"
+    );
+    let timeline = std::fs::read_to_string(dir.join("timeline.md")).unwrap();
+    assert!(
+        timeline.contains(&format!("`token`: {REDACTED}")),
+        "the secret input is listed by name, redacted:\n{timeline}"
+    );
+    assert!(
+        timeline.contains(&format!("denied for {REDACTED}")),
+        "{timeline}"
+    );
+    assert!(printed.contains(REDACTED), "{printed}");
+
+    let mut hits = Vec::new();
+    let mut files = 0;
+    find_secret(&state, &mut hits, &mut files);
+    assert!(files >= 8, "expected the run's files, found {files}");
+    assert!(
+        hits.is_empty(),
+        "the secret was written to: {}",
+        hits.join(", ")
+    );
+    assert!(
+        !printed.contains(SECRET),
+        "the secret was printed:\n{printed}"
+    );
+}
