@@ -132,7 +132,7 @@ async fn backup_uploads_an_encrypted_snapshot_with_metadata_and_applies_retentio
         }),
         "local backup files left behind: {leftovers:?}"
     );
-    report("backup", &world.sandbox.journal(&run_id), 100);
+    report(&world, "backup", &run_id, 100);
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -191,7 +191,7 @@ async fn verify_backup_restores_the_newest_backup_into_a_transient_server() {
     for leftover in ["transient", "backup.snap", "manifest.json", "backup.snap.enc"] {
         assert!(!work.join(leftover).exists(), "`{leftover}` left in {}", work.display());
     }
-    report("verify-backup", &journal, 100);
+    report(&world, "verify-backup", &run_id, 100);
 
     // A backup that does not hold what its manifest says fails the test,
     // and the transient server is destroyed all the same: change a secret
@@ -328,7 +328,52 @@ async fn full_cluster_loss_rebuilds_three_voters_from_the_backup() {
     assert_eq!((voters, ft), (3, 1));
     let verified = world.assert_all_secrets(&active, &token).await;
     assert_eq!(verified, 100);
-    report("full-cluster-loss", &world.sandbox.journal(&run_id), verified);
+    report(&world, "full-cluster-loss", &run_id, verified);
     assert!(!world.work_dir(&run_id).join("backup.snap").exists());
     assert!(!world.work_dir(&run_id).join("fresh-init.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_node_failure_replaces_a_dead_peer_and_restores_tolerance() {
+    let mut world = VaultWorld::start().await;
+    world.backup();
+    let token = world.root_token();
+    let active = world.cluster.wait_active_addr().await.unwrap();
+    // A standby dies and loses its disk; the platform starts an empty
+    // replacement on the same address (the harness names node `i` `node{i}`).
+    let dead = (0..3).find(|&i| world.cluster.addr(i) != active).unwrap();
+    let healthy = (0..3).find(|&i| i != dead).unwrap();
+    world.cluster.kill(dead);
+    world.cluster.wipe(dead);
+    world.cluster.start_node(dead).await.unwrap();
+
+    let inputs = vec![
+        ("healthy_addr".to_string(), world.cluster.addr(healthy)),
+        ("dead_node_id".to_string(), format!("node{dead}")),
+        ("replacement_addr".to_string(), world.cluster.addr(dead)),
+    ];
+    let ran = world.run_runbook("single-node-failure", &inputs);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.dump(), world.failures(&ran.run_id()));
+    let run_id = ran.run_id();
+
+    let active = world.cluster.wait_active_addr().await.unwrap();
+    let (voters, ft) = wait_three_voters(&active, &token).await;
+    assert_eq!((voters, ft), (3, 1));
+    // The replacement serves reads of its own (a standby answers locally).
+    let verified = world.assert_all_secrets(&world.cluster.addr(dead), &token).await;
+    assert_eq!(verified, 100);
+    report(&world, "single-node-failure", &run_id, verified);
+
+    // The guard: naming a node that is not a peer is refused before
+    // anything is removed.
+    let inputs = vec![
+        ("healthy_addr".to_string(), world.cluster.addr(healthy)),
+        ("dead_node_id".to_string(), "node9".to_string()),
+        ("replacement_addr".to_string(), world.cluster.addr(dead)),
+    ];
+    let ran = world.run_runbook("single-node-failure", &inputs);
+    assert_eq!(ran.code, 1, "{}", ran.dump());
+    assert!(ran.stdout.contains("refusing to remove"), "{}", ran.dump());
+    let (voters, ft, _) = autopilot(&active, &token).await;
+    assert_eq!((voters, ft), (3, 1), "the refused run changed the cluster");
 }

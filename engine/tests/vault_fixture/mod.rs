@@ -170,6 +170,27 @@ impl VaultWorld {
     }
 
     /// `lifeboat run runbooks/vault/<name>.yaml --input k=v ...`, without a TTY.
+    /// What went wrong in a run, from its journal: failed attempts and
+    /// steps, for assertion messages (the console may not show them).
+    pub fn failures(&self, run_id: &str) -> String {
+        let path = self.sandbox.state_dir().join("runs").join(run_id).join("journal.jsonl");
+        if !path.exists() {
+            return String::new();
+        }
+        self.sandbox
+            .journal(run_id)
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r["type"].as_str(),
+                    Some("step_failed" | "attempt_failed" | "step_skipped" | "waiting")
+                )
+            })
+            .map(|r| format!("{} {}: {}", r["type"], r["step"], r["error"].as_str().or(r["reason"].as_str()).unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     pub fn run_runbook(&self, name: &str, inputs: &[(String, String)]) -> Ran {
         let file = runbook(name);
         let mut args = vec!["run".to_string(), file.display().to_string()];
@@ -368,20 +389,56 @@ pub fn rto_target(journal: &[Value]) -> Option<Duration> {
         .map(Duration::from_millis)
 }
 
-/// Prints the figure the closing note quotes, in one greppable line.
-pub fn report(scenario: &str, journal: &[Value], verified: usize) {
-    let rto = machine_rto(journal);
-    let target = rto_target(journal)
-        .map(|t| format!("{}s", t.as_secs()))
+/// Checks the run's timeline files and RTO report, and prints the figure
+/// the closing note quotes, in one greppable line. The RTO is the engine's
+/// own (`lifeboat status --output json`): machine time up to the runbook's
+/// `rto.stop_at`, human waits (approvals, manual steps) split out; the
+/// journal-derived [`machine_rto`] must agree with it.
+pub fn report(world: &VaultWorld, scenario: &str, run_id: &str, verified: usize) {
+    let run_dir = world.sandbox.state_dir().join("runs").join(run_id);
+    for file in ["timeline.md", "timeline.json", "timeline.html"] {
+        assert!(
+            run_dir.join(file).is_file(),
+            "no {file} in {}",
+            run_dir.display()
+        );
+    }
+    let md = std::fs::read_to_string(run_dir.join("timeline.md")).unwrap();
+    assert!(md.contains("RTO actual"), "the timeline reports no RTO:\n{md}");
+    let status = world.lifeboat(
+        &[
+            "status".into(),
+            run_id.into(),
+            "--output".into(),
+            "json".into(),
+        ],
+        &[],
+    );
+    assert_eq!(status.code, 0, "{}", status.dump());
+    let doc: Value = serde_json::from_str(&status.stdout).expect("status JSON");
+    let rto = &doc["rto"];
+    let machine = rto["split"]["machine_ms"].as_i64().expect("machine_ms");
+    let human = rto["split"]["human_ms"].as_i64().unwrap_or(0);
+    let journal = world.sandbox.journal(run_id);
+    let ours = machine_rto(&journal).as_millis() as i64;
+    assert!(
+        (ours - machine).abs() < 2_000,
+        "journal-derived machine time {ours} ms disagrees with the engine's {machine} ms"
+    );
+    let target = rto["target_ms"]
+        .as_i64()
+        .map(|t| format!("{}s", t / 1000))
         .unwrap_or_else(|| "none".into());
     println!(
-        "RTO-FIGURE scenario={scenario} machine_rto={:.1}s target={target} secrets_verified={verified}",
-        rto.as_secs_f64()
+        "RTO-FIGURE scenario={scenario} machine_rto={:.1}s human_wait={:.1}s target={target} verdict={} stop={} secrets_verified={verified}",
+        machine as f64 / 1000.0,
+        human as f64 / 1000.0,
+        rto["verdict"].as_str().unwrap_or("?"),
+        rto["stop"]["step"].as_str().unwrap_or("end"),
     );
 }
 
-/// The step ids the run is waiting on (from `waiting` records not yet
-/// followed by a decision), for clearer failures.
+/// Asserts the run paused (exit 3) at `step`.
 pub fn assert_paused_at(ran: &Ran, step: &str) {
     assert_eq!(ran.code, 3, "expected a pause at `{step}`\n{}", ran.dump());
     assert!(
