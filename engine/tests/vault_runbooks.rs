@@ -11,6 +11,8 @@
 mod util;
 mod vault_fixture;
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 use vault_fixture::*;
 
@@ -376,4 +378,63 @@ async fn single_node_failure_replaces_a_dead_peer_and_restores_tolerance() {
     assert!(ran.stdout.contains("refusing to remove"), "{}", ran.dump());
     let (voters, ft, _) = autopilot(&active, &token).await;
     assert_eq!((voters, ft), (3, 1), "the refused run changed the cluster");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_deletion_undeletes_what_kv_keeps_and_restores_the_rest_from_backup() {
+    let world = VaultWorld::start().await;
+    world.backup();
+    let token = world.root_token();
+    let active = world.cluster.wait_active_addr().await.unwrap();
+
+    // Ten secrets deleted: five soft-deleted (KV keeps the versions), five
+    // with their metadata (every version gone: only the backup has them).
+    let victims: Vec<String> = world.seeded.keys().step_by(10).take(10).cloned().collect();
+    assert_eq!(victims.len(), 10);
+    for (n, path) in victims.iter().enumerate() {
+        let what = if n % 2 == 0 { "data" } else { "metadata" };
+        let (status, body) = call(
+            reqwest::Method::DELETE,
+            &format!("{active}/v1/secret/{what}/{path}"),
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(status, 204, "deleting {path}: {body}");
+    }
+    let still = world.read_tenants(&active, &token).await;
+    assert_eq!(still.len(), 90, "the deletion did not take");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let deleted_at = jiff::Timestamp::now().to_string();
+
+    let mut inputs = world.s3_inputs();
+    inputs.extend(transient_inputs());
+    inputs.push(("vault_addr".into(), world.cluster.addr(0)));
+    inputs.push(("paths".into(), serde_json::to_string(&victims).unwrap()));
+    inputs.push(("deleted_at".into(), deleted_at));
+    let (run_id, ran) = run_with_answers(&world, "secret-deletion", &inputs, &["approve_write_back"]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.dump(), world.failures(&run_id));
+
+    // Which way each path came back.
+    let journal = world.sandbox.journal(&run_id);
+    let undelete = journal
+        .iter()
+        .find(|r| r["type"] == "step_succeeded" && r["step"] == "undelete")
+        .unwrap();
+    assert_eq!(
+        undelete["outputs"]["json"]["recovered"].as_array().map(Vec::len),
+        Some(5),
+        "{undelete}"
+    );
+    assert_eq!(
+        undelete["outputs"]["json"]["unrecoverable"].as_array().map(Vec::len),
+        Some(5),
+        "{undelete}"
+    );
+    let verified = world.assert_all_secrets(&active, &token).await;
+    assert_eq!(verified, 100);
+    let port = input(&inputs, "transient_port");
+    assert!(!listening(port), "the transient server outlived the run");
+    assert!(!world.work_dir(&run_id).join("transient").exists());
+    report(&world, "secret-deletion", &run_id, verified);
 }
