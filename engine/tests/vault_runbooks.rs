@@ -587,3 +587,58 @@ async fn compromise_seals_then_contains_and_rotates_under_four_eyes() {
     assert!(report_md.contains("INC-TEST-7") && report_md.contains(APPROVER), "{report_md}");
     report(&world, "compromise", &run_id, verified);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn region_failover_restores_the_dr_bucket_into_the_dr_cluster() {
+    let mut world = VaultWorld::start().await;
+    // Backups land in the DR bucket (the cross-region replica).
+    let dr_bucket = "lifeboat-dr";
+    world.s3.create_bucket(dr_bucket).await.unwrap();
+    let mut backup_inputs: Vec<(String, String)> = world
+        .s3_inputs()
+        .into_iter()
+        .filter(|(k, _)| k != "s3_bucket")
+        .collect();
+    backup_inputs.push(("s3_bucket".into(), dr_bucket.into()));
+    backup_inputs.push(("vault_addr".into(), world.cluster.addr(0)));
+    let ran = world.run_runbook("backup", &backup_inputs);
+    assert_eq!(ran.code, 0, "{}", ran.dump());
+
+    // The primary region goes dark; the DR region has three empty nodes.
+    for i in 0..3 {
+        world.cluster.kill(i);
+    }
+    let dr = lifeboat_harness::openbao::OpenBaoCluster::start_uninitialized(3).await;
+    let addrs: Vec<String> = (0..3).map(|i| dr.addr(i)).collect();
+    let mut inputs: Vec<(String, String)> = backup_inputs
+        .into_iter()
+        .filter(|(k, _)| k != "vault_addr")
+        .collect();
+    inputs.push(("nodes".into(), nodes_input(&addrs)));
+    inputs.push(("key_shares".into(), "3".into()));
+    inputs.push(("key_threshold".into(), "2".into()));
+    let (run_id, ran) = run_with_answers(
+        &world,
+        "region-failover",
+        &inputs,
+        &["approve_restore", "switch_dns"],
+    );
+    assert_eq!(ran.code, 0, "{}\n{}", ran.dump(), world.failures(&run_id));
+
+    let token = world.root_token();
+    let active = dr.wait_active_addr().await.unwrap();
+    let (voters, ft) = wait_three_voters(&active, &token).await;
+    assert_eq!((voters, ft), (3, 1));
+    let verified = world.assert_all_secrets(&active, &token).await;
+    assert_eq!(verified, 100);
+    // The smoke test's canary is gone again.
+    let (status, _) = call(
+        reqwest::Method::GET,
+        &format!("{active}/v1/secret/data/lifeboat-smoke/{run_id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "the smoke-test canary was left behind");
+    report(&world, "region-failover", &run_id, verified);
+}
