@@ -73,10 +73,20 @@ async fn backup_uploads_an_encrypted_snapshot_with_metadata_and_applies_retentio
     let world = VaultWorld::start().await;
     // Old backups for retention: 31 earlier days and 12 earlier months.
     for d in 1..=31 {
-        s3_put(&world, &format!("daily/2025-01-{d:02}/vault-old.snap.enc"), b"old").await;
+        s3_put(
+            &world,
+            &format!("daily/2025-01-{d:02}/vault-old.snap.enc"),
+            b"old",
+        )
+        .await;
     }
     for m in 1..=12 {
-        s3_put(&world, &format!("monthly/2024-{m:02}-01/vault-old.snap.enc"), b"old").await;
+        s3_put(
+            &world,
+            &format!("monthly/2024-{m:02}-01/vault-old.snap.enc"),
+            b"old",
+        )
+        .await;
     }
 
     // A backup on the 1st of a month: daily and monthly copies.
@@ -92,7 +102,10 @@ async fn backup_uploads_an_encrypted_snapshot_with_metadata_and_applies_retentio
     for keys in [&daily, &monthly] {
         assert_eq!(keys.len(), 3, "snapshot, manifest and metadata: {keys:?}");
         assert!(keys.iter().any(|k| k.ends_with(".snap.enc")), "{keys:?}");
-        assert!(keys.iter().any(|k| k.ends_with(".manifest.enc")), "{keys:?}");
+        assert!(
+            keys.iter().any(|k| k.ends_with(".manifest.enc")),
+            "{keys:?}"
+        );
         assert!(keys.iter().any(|k| k.ends_with(".meta.json")), "{keys:?}");
     }
     // The metadata names checksums that match what is stored.
@@ -108,7 +121,11 @@ async fn backup_uploads_an_encrypted_snapshot_with_metadata_and_applies_retentio
         assert_eq!(meta["encrypted_sha256"], sum.as_str(), "{meta}");
     }
     // Encrypted: no gzip magic (a Raft snapshot is a gzip tar).
-    assert_ne!(&encrypted[..2], &[0x1f, 0x8b], "the snapshot was uploaded in clear");
+    assert_ne!(
+        &encrypted[..2],
+        &[0x1f, 0x8b],
+        "the snapshot was uploaded in clear"
+    );
 
     // Retention: 30 daily dates and 12 months remain, the oldest went.
     let daily_all = s3_keys(&world, "daily/").await;
@@ -116,8 +133,12 @@ async fn backup_uploads_an_encrypted_snapshot_with_metadata_and_applies_retentio
     assert!(!daily_all.iter().any(|k| k.starts_with("daily/2025-01-02/")));
     assert!(daily_all.iter().any(|k| k.starts_with("daily/2025-01-03/")));
     let monthly_all = s3_keys(&world, "monthly/").await;
-    assert!(!monthly_all.iter().any(|k| k.starts_with("monthly/2024-01-")));
-    assert!(monthly_all.iter().any(|k| k.starts_with("monthly/2024-02-")));
+    assert!(!monthly_all
+        .iter()
+        .any(|k| k.starts_with("monthly/2024-01-")));
+    assert!(monthly_all
+        .iter()
+        .any(|k| k.starts_with("monthly/2024-02-")));
 
     // The success record, and nothing left on local disk.
     let status: Value =
@@ -188,10 +209,22 @@ async fn verify_backup_restores_the_newest_backup_into_a_transient_server() {
     assert_eq!(verify["outputs"]["mismatched"], json!([]), "{verify}");
     // The transient server and the decrypted files are gone.
     let port = input(&inputs, "transient_port");
-    assert!(!listening(port), "the transient server still listens on {port}");
+    assert!(
+        !listening(port),
+        "the transient server still listens on {port}"
+    );
     let work = world.work_dir(&run_id);
-    for leftover in ["transient", "backup.snap", "manifest.json", "backup.snap.enc"] {
-        assert!(!work.join(leftover).exists(), "`{leftover}` left in {}", work.display());
+    for leftover in [
+        "transient",
+        "backup.snap",
+        "manifest.json",
+        "backup.snap.enc",
+    ] {
+        assert!(
+            !work.join(leftover).exists(),
+            "`{leftover}` left in {}",
+            work.display()
+        );
     }
     report(&world, "verify-backup", &run_id, 100);
 
@@ -242,14 +275,22 @@ async fn verify_backup_restores_the_newest_backup_into_a_transient_server() {
     inputs.extend(transient_inputs());
     inputs.push(("backup".into(), newest_snap.clone()));
     let ran = world.run_runbook("verify-backup", &inputs);
-    assert_eq!(ran.code, 1, "a mismatching backup must fail\n{}", ran.dump());
+    assert_eq!(
+        ran.code,
+        1,
+        "a mismatching backup must fail\n{}",
+        ran.dump()
+    );
     assert!(
         ran.stdout.contains("tenants/t00/app-0") || ran.stderr.contains("tenants/t00/app-0"),
         "the failure names the differing secret\n{}",
         ran.dump()
     );
     let port = input(&inputs, "transient_port");
-    assert!(!listening(port), "the transient server outlived a failed run");
+    assert!(
+        !listening(port),
+        "the transient server outlived a failed run"
+    );
     assert!(!world.work_dir(&ran.run_id()).join("transient").exists());
 }
 
@@ -355,14 +396,22 @@ async fn single_node_failure_replaces_a_dead_peer_and_restores_tolerance() {
         ("replacement_addr".to_string(), world.cluster.addr(dead)),
     ];
     let ran = world.run_runbook("single-node-failure", &inputs);
-    assert_eq!(ran.code, 0, "{}\n{}", ran.dump(), world.failures(&ran.run_id()));
+    assert_eq!(
+        ran.code,
+        0,
+        "{}\n{}",
+        ran.dump(),
+        world.failures(&ran.run_id())
+    );
     let run_id = ran.run_id();
 
     let active = world.cluster.wait_active_addr().await.unwrap();
     let (voters, ft) = wait_three_voters(&active, &token).await;
     assert_eq!((voters, ft), (3, 1));
     // The replacement serves reads of its own (a standby answers locally).
-    let verified = world.assert_all_secrets(&world.cluster.addr(dead), &token).await;
+    let verified = world
+        .assert_all_secrets(&world.cluster.addr(dead), &token)
+        .await;
     assert_eq!(verified, 100);
     report(&world, "single-node-failure", &run_id, verified);
 
@@ -412,7 +461,8 @@ async fn secret_deletion_undeletes_what_kv_keeps_and_restores_the_rest_from_back
     inputs.push(("vault_addr".into(), world.cluster.addr(0)));
     inputs.push(("paths".into(), serde_json::to_string(&victims).unwrap()));
     inputs.push(("deleted_at".into(), deleted_at));
-    let (run_id, ran) = run_with_answers(&world, "secret-deletion", &inputs, &["approve_write_back"]);
+    let (run_id, ran) =
+        run_with_answers(&world, "secret-deletion", &inputs, &["approve_write_back"]);
     assert_eq!(ran.code, 0, "{}\n{}", ran.dump(), world.failures(&run_id));
 
     // Which way each path came back.
@@ -422,12 +472,16 @@ async fn secret_deletion_undeletes_what_kv_keeps_and_restores_the_rest_from_back
         .find(|r| r["type"] == "step_succeeded" && r["step"] == "undelete")
         .unwrap();
     assert_eq!(
-        undelete["outputs"]["json"]["recovered"].as_array().map(Vec::len),
+        undelete["outputs"]["json"]["recovered"]
+            .as_array()
+            .map(Vec::len),
         Some(5),
         "{undelete}"
     );
     assert_eq!(
-        undelete["outputs"]["json"]["unrecoverable"].as_array().map(Vec::len),
+        undelete["outputs"]["json"]["unrecoverable"]
+            .as_array()
+            .map(Vec::len),
         Some(5),
         "{undelete}"
     );
@@ -443,10 +497,17 @@ async fn secret_deletion_undeletes_what_kv_keeps_and_restores_the_rest_from_back
 /// whether the node ended unsealed.
 async fn try_unseal(addr: &str, keys: &[String]) -> bool {
     let url = format!("{addr}/v1/sys/unseal");
-    call(reqwest::Method::POST, &url, None, Some(json!({"reset": true}))).await;
+    call(
+        reqwest::Method::POST,
+        &url,
+        None,
+        Some(json!({"reset": true})),
+    )
+    .await;
     let mut sealed = true;
     for key in keys {
-        let (status, body) = call(reqwest::Method::POST, &url, None, Some(json!({"key": key}))).await;
+        let (status, body) =
+            call(reqwest::Method::POST, &url, None, Some(json!({"key": key}))).await;
         if status == 200 {
             sealed = body["sealed"] != false;
             if !sealed {
@@ -455,9 +516,15 @@ async fn try_unseal(addr: &str, keys: &[String]) -> bool {
         }
     }
     if sealed {
-        call(reqwest::Method::POST, &url, None, Some(json!({"reset": true}))).await;
+        call(
+            reqwest::Method::POST,
+            &url,
+            None,
+            Some(json!({"reset": true})),
+        )
+        .await;
     }
-    sealed == false
+    !sealed
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -472,7 +539,12 @@ async fn compromise_seals_then_contains_and_rotates_under_four_eyes() {
 
     // The breach: an intruder's userpass login and a leaked token, and two
     // secrets they read.
-    let (s, b) = post(format!("{active}/v1/sys/auth/userpass"), Some(root.clone()), json!({"type": "userpass"})).await;
+    let (s, b) = post(
+        format!("{active}/v1/sys/auth/userpass"),
+        Some(root.clone()),
+        json!({"type": "userpass"}),
+    )
+    .await;
     assert!(s == 204 || s == 200, "{b}");
     let (s, b) = post(
         format!("{active}/v1/auth/userpass/users/intruder"),
@@ -481,10 +553,20 @@ async fn compromise_seals_then_contains_and_rotates_under_four_eyes() {
     )
     .await;
     assert!(s == 204 || s == 200, "{b}");
-    let (s, b) = post(format!("{active}/v1/auth/userpass/login/intruder"), None, json!({"password": "hunter2"})).await;
+    let (s, b) = post(
+        format!("{active}/v1/auth/userpass/login/intruder"),
+        None,
+        json!({"password": "hunter2"}),
+    )
+    .await;
     assert_eq!(s, 200, "{b}");
     let intruder_token = b["auth"]["client_token"].as_str().unwrap().to_string();
-    let (s, b) = post(format!("{active}/v1/auth/token/create"), Some(root.clone()), json!({"policies": ["default"]})).await;
+    let (s, b) = post(
+        format!("{active}/v1/auth/token/create"),
+        Some(root.clone()),
+        json!({"policies": ["default"]}),
+    )
+    .await;
     assert_eq!(s, 200, "{b}");
     let leaked_token = b["auth"]["client_token"].as_str().unwrap().to_string();
     let leaked_accessor = b["auth"]["accessor"].as_str().unwrap().to_string();
@@ -492,16 +574,26 @@ async fn compromise_seals_then_contains_and_rotates_under_four_eyes() {
     let mut before = Vec::new();
     for p in exposed {
         let data = json!({"password": format!("old-{p}"), "user": "app"});
-        let (s, b) = post(format!("{active}/v1/secret/data/{p}"), Some(root.clone()), json!({"data": data})).await;
+        let (s, b) = post(
+            format!("{active}/v1/secret/data/{p}"),
+            Some(root.clone()),
+            json!({"data": data}),
+        )
+        .await;
         assert_eq!(s, 200, "{b}");
         before.push(data);
     }
     let lookup = |token: String| {
         let active = active.clone();
         async move {
-            call(reqwest::Method::GET, &format!("{active}/v1/auth/token/lookup-self"), Some(&token), None)
-                .await
-                .0
+            call(
+                reqwest::Method::GET,
+                &format!("{active}/v1/auth/token/lookup-self"),
+                Some(&token),
+                None,
+            )
+            .await
+            .0
         }
     };
     assert_eq!(lookup(intruder_token.clone()).await, 200);
@@ -513,7 +605,10 @@ async fn compromise_seals_then_contains_and_rotates_under_four_eyes() {
         ("nodes".to_string(), nodes_input(&addrs)),
         ("incident_id".to_string(), "INC-TEST-7".to_string()),
         ("auth_methods".to_string(), json!(["userpass"]).to_string()),
-        ("token_accessors".to_string(), json!([leaked_accessor]).to_string()),
+        (
+            "token_accessors".to_string(),
+            json!([leaked_accessor]).to_string(),
+        ),
         ("rotate_paths".to_string(), json!(exposed).to_string()),
         ("bao_bin".to_string(), bao.display().to_string()),
     ];
@@ -523,14 +618,28 @@ async fn compromise_seals_then_contains_and_rotates_under_four_eyes() {
     assert_paused_at(&ran, "approve_recovery");
     for addr in &addrs {
         let h = lifeboat_harness::openbao::health(addr).await.unwrap();
-        assert_eq!(h["sealed"], true, "{addr} is not sealed while the approval waits: {h}");
+        assert_eq!(
+            h["sealed"], true,
+            "{addr} is not sealed while the approval waits: {h}"
+        );
     }
     // Four eyes: the operator who started the run cannot approve it.
     let own = world.lifeboat(
-        &["approve".into(), run_id.clone(), "approve_recovery".into(), "--as".into(), OPERATOR.into()],
+        &[
+            "approve".into(),
+            run_id.clone(),
+            "approve_recovery".into(),
+            "--as".into(),
+            OPERATOR.into(),
+        ],
         &[],
     );
-    assert_eq!(own.code, 2, "the initiator approved their own run\n{}", own.dump());
+    assert_eq!(
+        own.code,
+        2,
+        "the initiator approved their own run\n{}",
+        own.dump()
+    );
     let ran = world.approve_and_resume(&run_id, "approve_recovery");
     assert_eq!(ran.code, 0, "{}\n{}", ran.dump(), world.failures(&run_id));
 
@@ -539,17 +648,45 @@ async fn compromise_seals_then_contains_and_rotates_under_four_eyes() {
     let dead = |token: String| {
         let active = active.clone();
         async move {
-            call(reqwest::Method::GET, &format!("{active}/v1/auth/token/lookup-self"), Some(&token), None)
-                .await
-                .0
+            call(
+                reqwest::Method::GET,
+                &format!("{active}/v1/auth/token/lookup-self"),
+                Some(&token),
+                None,
+            )
+            .await
+            .0
         }
     };
-    assert_eq!(dead(intruder_token).await, 403, "the intruder's token still works");
-    assert_eq!(dead(leaked_token).await, 403, "the leaked token still works");
-    let (_, auths) = call(reqwest::Method::GET, &format!("{active}/v1/sys/auth"), Some(&root), None).await;
-    assert!(auths["data"].get("userpass/").is_none(), "userpass is still enabled: {auths}");
+    assert_eq!(
+        dead(intruder_token).await,
+        403,
+        "the intruder's token still works"
+    );
+    assert_eq!(
+        dead(leaked_token).await,
+        403,
+        "the leaked token still works"
+    );
+    let (_, auths) = call(
+        reqwest::Method::GET,
+        &format!("{active}/v1/sys/auth"),
+        Some(&root),
+        None,
+    )
+    .await;
+    assert!(
+        auths["data"].get("userpass/").is_none(),
+        "userpass is still enabled: {auths}"
+    );
     for (p, old) in exposed.iter().zip(&before) {
-        let (s, b) = call(reqwest::Method::GET, &format!("{active}/v1/secret/data/{p}"), Some(&root), None).await;
+        let (s, b) = call(
+            reqwest::Method::GET,
+            &format!("{active}/v1/secret/data/{p}"),
+            Some(&root),
+            None,
+        )
+        .await;
         assert_eq!(s, 200, "{b}");
         let new = &b["data"]["data"];
         assert_ne!(new, old, "`{p}` was not rotated");
@@ -565,26 +702,46 @@ async fn compromise_seals_then_contains_and_rotates_under_four_eyes() {
     // The new keys work and the old ones are refused, on a sealed standby.
     let keys_file = world.work_dir(&run_id).join("rotated-unseal-keys.json");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&keys_file).unwrap().permissions().mode() & 0o777, 0o600);
-    let new_keys: Vec<String> = serde_json::from_slice::<Value>(&std::fs::read(&keys_file).unwrap()).unwrap()
-        ["unseal_keys_b64"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k.as_str().unwrap().to_string())
-        .collect();
+    assert_eq!(
+        std::fs::metadata(&keys_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let new_keys: Vec<String> =
+        serde_json::from_slice::<Value>(&std::fs::read(&keys_file).unwrap()).unwrap()
+            ["unseal_keys_b64"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect();
     let old_keys = world.cluster.unseal_keys().to_vec();
     assert!(new_keys.iter().all(|k| !old_keys.contains(k)));
     let standby = addrs.iter().find(|a| **a != active).unwrap().clone();
-    let (s, b) = call(reqwest::Method::PUT, &format!("{standby}/v1/sys/seal"), Some(&root), None).await;
+    let (s, b) = call(
+        reqwest::Method::PUT,
+        &format!("{standby}/v1/sys/seal"),
+        Some(&root),
+        None,
+    )
+    .await;
     assert!(s == 204 || s == 200, "sealing {standby}: {b}");
-    assert!(!try_unseal(&standby, &old_keys).await, "the old unseal keys still unseal {standby}");
-    assert!(try_unseal(&standby, &new_keys).await, "the new unseal keys do not unseal {standby}");
+    assert!(
+        !try_unseal(&standby, &old_keys).await,
+        "the old unseal keys still unseal {standby}"
+    );
+    assert!(
+        try_unseal(&standby, &new_keys).await,
+        "the new unseal keys do not unseal {standby}"
+    );
     let (voters, ft) = wait_three_voters(&active, &root).await;
     assert_eq!((voters, ft), (3, 1));
 
-    let report_md = std::fs::read_to_string(world.work_dir(&run_id).join("incident-report.md")).unwrap();
-    assert!(report_md.contains("INC-TEST-7") && report_md.contains(APPROVER), "{report_md}");
+    let report_md =
+        std::fs::read_to_string(world.work_dir(&run_id).join("incident-report.md")).unwrap();
+    assert!(
+        report_md.contains("INC-TEST-7") && report_md.contains(APPROVER),
+        "{report_md}"
+    );
     report(&world, "compromise", &run_id, verified);
 }
 

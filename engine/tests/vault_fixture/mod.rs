@@ -146,7 +146,10 @@ impl VaultWorld {
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ACCESS_KEY_ID", self.s3.access_key_id().to_string()),
-            ("AWS_SECRET_ACCESS_KEY", self.s3.secret_access_key().to_string()),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                self.s3.secret_access_key().to_string(),
+            ),
             ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
         ]
     }
@@ -173,7 +176,12 @@ impl VaultWorld {
     /// What went wrong in a run, from its journal: failed attempts and
     /// steps, for assertion messages (the console may not show them).
     pub fn failures(&self, run_id: &str) -> String {
-        let path = self.sandbox.state_dir().join("runs").join(run_id).join("journal.jsonl");
+        let path = self
+            .sandbox
+            .state_dir()
+            .join("runs")
+            .join(run_id)
+            .join("journal.jsonl");
         if !path.exists() {
             return String::new();
         }
@@ -186,7 +194,14 @@ impl VaultWorld {
                     Some("step_failed" | "attempt_failed" | "step_skipped" | "waiting")
                 )
             })
-            .map(|r| format!("{} {}: {}", r["type"], r["step"], r["error"].as_str().or(r["reason"].as_str()).unwrap_or("")))
+            .map(|r| {
+                format!(
+                    "{} {}: {}",
+                    r["type"],
+                    r["step"],
+                    r["error"].as_str().or(r["reason"].as_str()).unwrap_or("")
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -273,8 +288,16 @@ impl VaultWorld {
     /// bytes of its canonical encoding) from `addr`.
     pub async fn assert_all_secrets(&self, addr: &str, token: &str) -> usize {
         let got = self.read_tenants(addr, token).await;
-        let missing: Vec<&String> = self.seeded.keys().filter(|k| !got.contains_key(*k)).collect();
-        assert!(missing.is_empty(), "{} secrets missing: {missing:?}", missing.len());
+        let missing: Vec<&String> = self
+            .seeded
+            .keys()
+            .filter(|k| !got.contains_key(*k))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{} secrets missing: {missing:?}",
+            missing.len()
+        );
         for (path, want) in &self.seeded {
             assert_eq!(
                 serde_json::to_vec(&got[path]).unwrap(),
@@ -297,7 +320,9 @@ impl VaultWorld {
 
 /// The shipped runbook `runbooks/vault/<name>.yaml`.
 pub fn runbook(name: &str) -> PathBuf {
-    workspace().join("runbooks/vault").join(format!("{name}.yaml"))
+    workspace()
+        .join("runbooks/vault")
+        .join(format!("{name}.yaml"))
 }
 
 /// Autopilot's view from `addr`: (voters, failure tolerance, healthy).
@@ -404,7 +429,10 @@ pub fn report(world: &VaultWorld, scenario: &str, run_id: &str, verified: usize)
         );
     }
     let md = std::fs::read_to_string(run_dir.join("timeline.md")).unwrap();
-    assert!(md.contains("RTO actual"), "the timeline reports no RTO:\n{md}");
+    assert!(
+        md.contains("RTO actual"),
+        "the timeline reports no RTO:\n{md}"
+    );
     let status = world.lifeboat(
         &[
             "status".into(),
