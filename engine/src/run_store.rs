@@ -51,7 +51,7 @@ pub enum StoreError {
         line: usize,
         problem: String,
     },
-    #[error("run `{run}` is being driven by another lifeboat process; wait for it to finish or stop it (Ctrl-C) before resuming")]
+    #[error("run `{run}` is in use by another lifeboat process (a run, resume or decision in progress); wait for it to finish, or stop it with Ctrl-C, and try again")]
     Locked { run: String },
     #[error("no run `{0}` in the state directory; `lifeboat runs` lists the runs")]
     NotFound(String),

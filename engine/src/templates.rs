@@ -34,6 +34,9 @@ const FUNCTIONS: &[&str] = &[
 thread_local! {
     /// Values collected while rendering a script field (see [`Templates::render_script`]).
     static SCRIPT_VALUES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    /// The redactor applied to each value before it is quoted for display
+    /// (see [`Templates::render_display`]).
+    static DISPLAY_REDACTOR: RefCell<Option<lifeboat_steps::Redactor>> = const { RefCell::new(None) };
 }
 
 pub struct Templates {
@@ -75,7 +78,11 @@ impl Templates {
         });
         let mut display = base_env();
         display.set_formatter(|out, _state, value| {
-            out.write_str(&lifeboat_steps::shell::shell_quote(&value_text(value)))
+            let text = DISPLAY_REDACTOR.with(|r| match &*r.borrow() {
+                Some(redactor) => redactor.redact(&value_text(value)),
+                None => value_text(value),
+            });
+            out.write_str(&lifeboat_steps::shell::shell_quote(&text))
                 .map_err(|e| {
                     minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
                 })
@@ -162,10 +169,21 @@ impl Templates {
     }
 
     /// Renders a script for a human to read, values shell-quoted inline.
-    pub fn render_display(&self, s: &str, ctx: &Value) -> Result<String, String> {
-        self.display
+    /// Secrets are redacted in each value before it is quoted, since a
+    /// quoted secret (`'pa'\''ss'`) no longer matches the redactor.
+    pub fn render_display(
+        &self,
+        s: &str,
+        ctx: &Value,
+        redactor: &lifeboat_steps::Redactor,
+    ) -> Result<String, String> {
+        DISPLAY_REDACTOR.with(|r| *r.borrow_mut() = Some(redactor.clone()));
+        let out = self
+            .display
             .render_str(s, ctx)
-            .map_err(|e| describe_error(&e))
+            .map_err(|e| describe_error(&e));
+        DISPLAY_REDACTOR.with(|r| *r.borrow_mut() = None);
+        out
     }
 
     /// Evaluates a `when`/`until` expression to a boolean.
@@ -389,9 +407,26 @@ mod tests {
             vec![("LIFEBOAT_V1".to_string(), "; rm -rf /".to_string())]
         );
         assert_eq!(
-            t.render_display("cat {{ inputs.path }}", &ctx).unwrap(),
+            t.render_display(
+                "cat {{ inputs.path }}",
+                &ctx,
+                &lifeboat_steps::Redactor::new()
+            )
+            .unwrap(),
             "cat '; rm -rf /'"
         );
+    }
+
+    #[test]
+    fn display_redacts_before_quoting() {
+        let t = Templates::new();
+        let redactor = lifeboat_steps::Redactor::new();
+        redactor.add("pa'ss-word");
+        let ctx = context! { inputs => context! { key => "pa'ss-word" } };
+        let shown = t
+            .render_display("login {{ inputs.key }}", &ctx, &redactor)
+            .unwrap();
+        assert_eq!(shown, "login '«redacted»'");
     }
 
     #[test]
