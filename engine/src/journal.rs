@@ -80,6 +80,11 @@ impl Journal {
         self.write(&self.actor.clone(), event, false)
     }
 
+    /// Makes every record written so far durable (one fsync for all).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.store.sync()
+    }
+
     fn write(&self, actor: &str, event: Event, durable: bool) -> Result<Record, StoreError> {
         let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
         let mut record = Record {

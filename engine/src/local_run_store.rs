@@ -35,6 +35,8 @@ pub struct LocalRunStore {
     file: Mutex<Option<File>>,
     /// Set when a write failed: the file may end in a partial line.
     poisoned: std::sync::atomic::AtomicBool,
+    /// Set while records have been written but not yet fsynced.
+    dirty: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Deserialize)]
@@ -79,6 +81,7 @@ impl LocalRunStore {
             run_id: run_id.to_string(),
             file: Mutex::new(None),
             poisoned: std::sync::atomic::AtomicBool::new(false),
+            dirty: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -183,6 +186,23 @@ impl RunStore for LocalRunStore {
 
     fn append_lazy(&self, records: &[Record]) -> Result<(), StoreError> {
         self.write(records, false)
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        if !self.dirty.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        let path = self.dir.join(JOURNAL_FILE);
+        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(file) = guard.as_mut() {
+            if let Err(e) = file.sync_data() {
+                self.poisoned
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                return Err(io_error(&path, e));
+            }
+        }
+        self.dirty.store(false, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 
     fn read(&self) -> Result<JournalRead, StoreError> {

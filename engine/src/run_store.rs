@@ -17,6 +17,12 @@ pub trait RunStore: Send + Sync {
     /// to run again.
     fn append_lazy(&self, records: &[Record]) -> Result<(), StoreError>;
 
+    /// Makes everything appended so far durable; a no-op when nothing is
+    /// pending. The scheduler calls it before any step's side effect
+    /// begins and before it waits, so one fsync covers every record written
+    /// since the last one (group commit).
+    fn sync(&self) -> Result<(), StoreError>;
+
     /// Reads the whole journal. A torn final line (a crash mid-write) is
     /// dropped and reported in [`JournalRead::warnings`]; damage anywhere
     /// else is an error.

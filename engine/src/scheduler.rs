@@ -305,6 +305,16 @@ impl Scheduler {
 
     /// Runs to the end, a pause or an interruption.
     pub async fn run(mut self) -> RunOutcome {
+        let journal = self.env.journal.clone();
+        let outcome = self.run_to_end().await;
+        // Whatever ended the run, nothing it wrote stays only in memory.
+        if let Err(e) = journal.flush() {
+            self.env.console.warn(None, &format!("cannot write the journal: {e}"));
+        }
+        outcome
+    }
+
+    async fn run_to_end(&mut self) -> RunOutcome {
         if let Err(outcome) = self.resolve_interrupted().await {
             return outcome;
         }
@@ -482,6 +492,14 @@ impl Scheduler {
             };
             if changed {
                 continue;
+            }
+            // Nothing may wait in memory while the engine sleeps: make the
+            // results written so far durable before waiting.
+            if let Err(e) = self.env.journal.flush() {
+                self.env
+                    .console
+                    .warn(None, &format!("cannot write the journal: {e}; stopping"));
+                self.env.cancel.cancel();
             }
             match running.join_next().await {
                 Some(Ok(finished)) => self.finish(finished),
@@ -700,18 +718,19 @@ impl Scheduler {
             return;
         }
 
-        // Write-ahead: the start is on disk before the side effect. A step
-        // that is safe to repeat may share the next fsync instead.
+        // Write-ahead: the start, and every record before it (the
+        // dependencies' results), are on disk before the side effect. One
+        // fsync covers them all (group commit).
         let started = Event::StepStarted {
             step: step.id.clone(),
             attempt: 1,
             description,
         };
-        let written = if self.rerun_policy(step) == Rerun::Safe {
-            self.env.journal.record_lazy(started)
-        } else {
-            self.env.journal.record(started)
-        };
+        let written = self
+            .env
+            .journal
+            .record_lazy(started)
+            .and_then(|_| self.env.journal.flush());
         if let Err(e) = written {
             self.fail_now(i, format!("cannot write the journal: {e}"));
             return;
@@ -868,7 +887,7 @@ impl Scheduler {
                 let step = &self.env.runbook.steps[f.index];
                 let error = self.env.redactor.redact(&e.message);
                 let outputs = redact_map(&self.env.redactor, &e.outputs);
-                self.journal(Event::StepFailed {
+                self.journal_lazy(Event::StepFailed {
                     step: step.id.clone(),
                     error: error.clone(),
                     outputs: outputs.clone(),
@@ -894,7 +913,7 @@ impl Scheduler {
                 serde_json::Value::String(lifeboat_steps::REDACTED.into()),
             );
         }
-        self.journal(Event::StepSucceeded {
+        self.journal_lazy(Event::StepSucceeded {
             step: id.clone(),
             outputs: journaled,
             secret_outputs: output.secret.iter().cloned().collect(),
@@ -909,7 +928,7 @@ impl Scheduler {
     fn fail_now(&mut self, i: usize, error: String) {
         let id = self.env.runbook.steps[i].id.clone();
         let error = self.env.redactor.redact(&error);
-        self.journal(Event::StepFailed {
+        self.journal_lazy(Event::StepFailed {
             step: id.clone(),
             error: error.clone(),
             outputs: Map::new(),
@@ -929,7 +948,7 @@ impl Scheduler {
 
     fn skip(&mut self, i: usize, reason: String) {
         let id = self.env.runbook.steps[i].id.clone();
-        self.journal(Event::StepSkipped {
+        self.journal_lazy(Event::StepSkipped {
             step: id.clone(),
             reason,
         });
@@ -960,6 +979,18 @@ impl Scheduler {
 
     /// Writes a record; a journal that cannot be written stops the run, since
     /// continuing would break the write-ahead promise.
+    /// Writes a result record that the next fsync makes durable: before any
+    /// step's side effect begins and before the scheduler waits, so a
+    /// dependent never starts on a result that is not on disk.
+    fn journal_lazy(&self, event: Event) {
+        if let Err(e) = self.env.journal.record_lazy(event) {
+            self.env
+                .console
+                .warn(None, &format!("cannot write the journal: {e}; stopping"));
+            self.env.cancel.cancel();
+        }
+    }
+
     fn journal(&self, event: Event) {
         if let Err(e) = self.env.journal.record(event) {
             self.env
