@@ -309,7 +309,9 @@ impl Scheduler {
         let outcome = self.run_to_end().await;
         // Whatever ended the run, nothing it wrote stays only in memory.
         if let Err(e) = journal.flush() {
-            self.env.console.warn(None, &format!("cannot write the journal: {e}"));
+            self.env
+                .console
+                .warn(None, &format!("cannot write the journal: {e}"));
         }
         outcome
     }

@@ -102,18 +102,44 @@ impl Templates {
         value: &serde_json::Value,
         ctx: &Value,
     ) -> Result<serde_json::Value, String> {
+        self.render_at(value, ctx, "")
+    }
+
+    /// Renders with the path of each value (`url`, `run[2]`), so an error
+    /// says which field and which template failed.
+    fn render_at(
+        &self,
+        value: &serde_json::Value,
+        ctx: &Value,
+        path: &str,
+    ) -> Result<serde_json::Value, String> {
         use serde_json::Value as J;
         Ok(match value {
-            J::String(s) => self.render_string(s, ctx)?,
+            J::String(s) => self.render_string(s, ctx).map_err(|e| {
+                let shown: String = s.chars().take(120).collect();
+                if path.is_empty() {
+                    format!("`{shown}`: {e}")
+                } else {
+                    format!("`{path}` (`{shown}`): {e}")
+                }
+            })?,
             J::Array(items) => J::Array(
                 items
                     .iter()
-                    .map(|v| self.render_value(v, ctx))
+                    .enumerate()
+                    .map(|(i, v)| self.render_at(v, ctx, &format!("{path}[{i}]")))
                     .collect::<Result<_, _>>()?,
             ),
             J::Object(map) => J::Object(
                 map.iter()
-                    .map(|(k, v)| Ok((k.clone(), self.render_value(v, ctx)?)))
+                    .map(|(k, v)| {
+                        let p = if path.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{path}.{k}")
+                        };
+                        Ok((k.clone(), self.render_at(v, ctx, &p)?))
+                    })
                     .collect::<Result<_, String>>()?,
             ),
             other => other.clone(),

@@ -727,3 +727,20 @@ fn an_unfinished_run_is_offered_for_resume() {
         ran.dump()
     );
 }
+
+#[test]
+fn a_template_error_names_the_field_and_the_expression() {
+    let sb = Sandbox::new();
+    sb.write(
+        "te.yaml",
+        "version: 1\nname: te\nsteps:\n  - id: a\n    kind: shell\n    with: { run: [\"true\"] }\n  - id: b\n    kind: shell\n    needs: [a]\n    with: { run: [\"echo\", \"{{ steps.a.outputs.nope }}\"] }\n",
+    );
+    let ran = sb.run(&["run", "te.yaml"]);
+    ran.expect_code(1);
+    let journal = sb.journal(&ran.run_id());
+    let failed = step_event(&journal, "step_failed", "b").unwrap();
+    assert_eq!(
+        failed["error"],
+        "template error in `with`: `run[1]` (`{{ steps.a.outputs.nope }}`): `steps.a.outputs.nope` is undefined"
+    );
+}
