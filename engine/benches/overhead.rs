@@ -1,6 +1,7 @@
 //! Engine overhead: 1,000 sequential `shell` steps of `/bin/true`, run by
-//! `lifeboat run` (journalled and fsynced), against a bash loop of 1,000
-//! `/bin/true` in the same process. Target: at most 1.3x the bash loop.
+//! `lifeboat run` (journalled; one fsync per step covers a step's start and
+//! its predecessor's result), against a bash loop of 1,000 `/bin/true` in
+//! the same process. Target: at most 1.3x the bash loop.
 //!
 //! Run with `cargo bench -p lifeboat --bench overhead`. Machines are noisy,
 //! so both are run alternately several times and the medians compared.

@@ -5,6 +5,28 @@ use lifeboat_steps::Redactor;
 use crate::journal_record::{Event, Record, JOURNAL_VERSION};
 use crate::run_store::{RunStore, StoreError};
 
+/// Record fields that are never redacted: ids, tags, times, digests and
+/// enumerations. Everything else (descriptions, errors, outputs, prompts,
+/// comments, notes, inputs) goes through the redactor.
+const STRUCTURAL_FIELDS: &[&str] = &[
+    "v",
+    "seq",
+    "ts",
+    "actor",
+    "type",
+    "step",
+    "run_id",
+    "runbook",
+    "digest",
+    "outcome",
+    "decision",
+    "status",
+    "attempt",
+    "secret_outputs",
+    "simulated",
+    "timed_out",
+];
+
 /// Called with every record after it is written.
 pub type Observer = Arc<dyn Fn(&Record) + Send + Sync>;
 
@@ -58,6 +80,11 @@ impl Journal {
         self.write(&self.actor.clone(), event, false)
     }
 
+    /// Makes every record written so far durable (one fsync for all).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.store.sync()
+    }
+
     fn write(&self, actor: &str, event: Event, durable: bool) -> Result<Record, StoreError> {
         let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
         let mut record = Record {
@@ -69,8 +96,18 @@ impl Journal {
         };
         if !self.redactor.is_empty() {
             let value = serde_json::to_value(&record).map_err(|e| StoreError::Io(e.to_string()))?;
-            record = serde_json::from_value(self.redactor.redact_value(&value))
-                .map_err(|e| StoreError::Io(e.to_string()))?;
+            let mut redacted = self.redactor.redact_value(&value);
+            // Identifiers, tags and times are structure, not content: a
+            // secret that happens to equal a word in a step id must not
+            // rename the step (resume would then not recognise it).
+            if let (Some(out), Some(orig)) = (redacted.as_object_mut(), value.as_object()) {
+                for key in STRUCTURAL_FIELDS {
+                    if let Some(v) = orig.get(*key) {
+                        out.insert((*key).to_string(), v.clone());
+                    }
+                }
+            }
+            record = serde_json::from_value(redacted).map_err(|e| StoreError::Io(e.to_string()))?;
         }
         if durable {
             self.store.append(std::slice::from_ref(&record))?;
@@ -91,4 +128,35 @@ pub fn now_rfc3339() -> String {
     jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local_run_store::LocalRunStore;
+
+    #[test]
+    fn secrets_are_redacted_but_structure_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalRunStore::create(dir.path(), "r").unwrap());
+        let redactor = Redactor::new();
+        redactor.add("postgres");
+        let journal = Journal::new(store.clone(), 0, redactor, "alice");
+        journal
+            .record(Event::StepFailed {
+                step: "restore_postgres".into(),
+                error: "cannot connect to postgres".into(),
+                outputs: Default::default(),
+                duration_ms: 1,
+            })
+            .unwrap();
+        let read = store.read().unwrap();
+        match &read.records[0].event {
+            Event::StepFailed { step, error, .. } => {
+                assert_eq!(step, "restore_postgres");
+                assert_eq!(error, "cannot connect to «redacted»");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -33,6 +33,10 @@ pub struct LocalRunStore {
     run_id: String,
     /// The open journal, appended to under this lock.
     file: Mutex<Option<File>>,
+    /// Set when a write failed: the file may end in a partial line.
+    poisoned: std::sync::atomic::AtomicBool,
+    /// Set while records have been written but not yet fsynced.
+    dirty: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +80,8 @@ impl LocalRunStore {
             dir,
             run_id: run_id.to_string(),
             file: Mutex::new(None),
+            poisoned: std::sync::atomic::AtomicBool::new(false),
+            dirty: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -92,21 +98,84 @@ impl LocalRunStore {
         }
         let path = self.dir.join(JOURNAL_FILE);
         let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if self.poisoned.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Io(format!(
+                "{}: an earlier write failed, so nothing more is appended; fix the cause (disk full?) and `lifeboat resume` the run",
+                path.display()
+            )));
+        }
         if guard.is_none() {
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
+                .read(true)
                 .mode(0o600)
                 .open(&path)
                 .map_err(|e| io_error(&path, e))?;
+            self.repair_torn_tail(&file, &path)?;
             *guard = Some(file);
         }
         let file = guard.as_mut().expect("opened above");
-        file.write_all(&buf).map_err(|e| io_error(&path, e))?;
-        if sync {
-            file.sync_data().map_err(|e| io_error(&path, e))?;
+        let result = file
+            .write_all(&buf)
+            .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
+        if let Err(e) = result {
+            // A partial line may now end the file: refuse further appends,
+            // which would otherwise glue onto it. The next open repairs it.
+            self.poisoned
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            return Err(io_error(&path, e));
         }
         Ok(())
+    }
+
+    /// Before the first append: a crash mid-write can leave a final line
+    /// without its newline. A complete record only gets its newline; a torn
+    /// one is moved to `journal.torn` (kept for inspection) and cut off, so
+    /// that new records never glue onto it.
+    fn repair_torn_tail(&self, file: &File, path: &Path) -> Result<(), StoreError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut reader = file;
+        let len = file.metadata().map_err(|e| io_error(path, e))?.len();
+        if len == 0 {
+            return Ok(());
+        }
+        let tail_window = len.min(1 << 20);
+        let mut tail = vec![0u8; tail_window as usize];
+        reader
+            .seek(SeekFrom::Start(len - tail_window))
+            .map_err(|e| io_error(path, e))?;
+        reader
+            .read_exact(&mut tail)
+            .map_err(|e| io_error(path, e))?;
+        if tail.last() == Some(&b'\n') {
+            return Ok(());
+        }
+        let cut = tail
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map(|p| p + 1)
+            .unwrap_or(0);
+        let torn = &tail[cut..];
+        if decode_line(torn).is_ok() {
+            let mut writer = file;
+            writer.write_all(b"\n").map_err(|e| io_error(path, e))?;
+        } else {
+            let keep = self.dir.join("journal.torn");
+            let mut saved = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&keep)
+                .map_err(|e| io_error(&keep, e))?;
+            saved
+                .write_all(torn)
+                .and_then(|()| saved.write_all(b"\n"))
+                .map_err(|e| io_error(&keep, e))?;
+            file.set_len(len - torn.len() as u64)
+                .map_err(|e| io_error(path, e))?;
+        }
+        file.sync_data().map_err(|e| io_error(path, e))
     }
 }
 
@@ -117,6 +186,23 @@ impl RunStore for LocalRunStore {
 
     fn append_lazy(&self, records: &[Record]) -> Result<(), StoreError> {
         self.write(records, false)
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        if !self.dirty.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        let path = self.dir.join(JOURNAL_FILE);
+        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(file) = guard.as_mut() {
+            if let Err(e) = file.sync_data() {
+                self.poisoned
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                return Err(io_error(&path, e));
+            }
+        }
+        self.dirty.store(false, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 
     fn read(&self) -> Result<JournalRead, StoreError> {
@@ -278,6 +364,40 @@ mod tests {
             "{:?}",
             read.warnings
         );
+    }
+
+    #[test]
+    fn appending_after_a_torn_tail_keeps_the_journal_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalRunStore::create(dir.path(), "r1").unwrap();
+        store.append(&[record(1), record(2)]).unwrap();
+        drop(store);
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("r1").join(JOURNAL_FILE))
+            .unwrap();
+        f.write_all(b"{\"crc\":\"0000").unwrap();
+        let store = LocalRunStore::open(dir.path(), "r1").unwrap();
+        store.append(&[record(3)]).unwrap();
+        let read = store.read().unwrap();
+        assert_eq!(read.records.len(), 3, "{:?}", read.warnings);
+        assert!(read.warnings.is_empty());
+        let torn = fs::read_to_string(dir.path().join("r1").join("journal.torn")).unwrap();
+        assert_eq!(torn, "{\"crc\":\"0000\n");
+    }
+
+    #[test]
+    fn a_complete_final_record_without_newline_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalRunStore::create(dir.path(), "r1").unwrap();
+        store.append(&[record(1), record(2)]).unwrap();
+        drop(store);
+        let path = dir.path().join("r1").join(JOURNAL_FILE);
+        let text = fs::read_to_string(&path).unwrap();
+        fs::write(&path, text.trim_end()).unwrap();
+        let store = LocalRunStore::open(dir.path(), "r1").unwrap();
+        store.append(&[record(3)]).unwrap();
+        assert_eq!(store.read().unwrap().records.len(), 3);
     }
 
     #[test]

@@ -389,8 +389,6 @@ fn descendants(runbook: &Runbook, graphs: &[StepGraph], step: &str) -> Vec<Strin
 
 /// Which step ids were added, removed or changed between two runbook texts.
 fn summarize_change(old: &str, new: &str) -> String {
-    let registry = Registry::new();
-    let templates = Templates::new();
     let parse = |text: &str| {
         let (rb, _) = crate::loader::load(Arc::new(SourceFile::new("x", text)));
         rb.map(|rb| {
@@ -412,7 +410,6 @@ fn summarize_change(old: &str, new: &str) -> String {
         })
         .unwrap_or_default()
     };
-    let _ = (&registry, &templates);
     let (a, b) = (parse(old), parse(new));
     let mut lines = Vec::new();
     for id in a.keys().filter(|k| !b.contains_key(*k)) {

@@ -206,14 +206,6 @@ impl RunState {
             | Event::Interrupted { .. } => {}
         }
     }
-
-    /// Steps that were in flight when the engine stopped.
-    pub fn interrupted(&self) -> impl Iterator<Item = &str> {
-        self.steps
-            .iter()
-            .filter(|(_, s)| matches!(s, StepRecordState::Interrupted { .. }))
-            .map(|(id, _)| id.as_str())
-    }
 }
 
 fn is_gate_event(event: &Event) -> bool {

@@ -17,6 +17,12 @@ pub trait RunStore: Send + Sync {
     /// to run again.
     fn append_lazy(&self, records: &[Record]) -> Result<(), StoreError>;
 
+    /// Makes everything appended so far durable; a no-op when nothing is
+    /// pending. The scheduler calls it before any step's side effect
+    /// begins and before it waits, so one fsync covers every record written
+    /// since the last one (group commit).
+    fn sync(&self) -> Result<(), StoreError>;
+
     /// Reads the whole journal. A torn final line (a crash mid-write) is
     /// dropped and reported in [`JournalRead::warnings`]; damage anywhere
     /// else is an error.
@@ -51,7 +57,7 @@ pub enum StoreError {
         line: usize,
         problem: String,
     },
-    #[error("run `{run}` is being driven by another lifeboat process; wait for it to finish or stop it (Ctrl-C) before resuming")]
+    #[error("run `{run}` is in use by another lifeboat process (a run, resume or decision in progress); wait for it to finish, or stop it with Ctrl-C, and try again")]
     Locked { run: String },
     #[error("no run `{0}` in the state directory; `lifeboat runs` lists the runs")]
     NotFound(String),

@@ -40,7 +40,6 @@ use crate::operator_question::{
 use crate::run_state::{RunState, StepRecordState, NOT_STARTED};
 use crate::runbook::Runbook;
 use crate::step::{Section, Step};
-use crate::step_graph::StepGraph;
 use crate::templates::{Placeholder, Templates};
 
 mod human_gates;
@@ -195,8 +194,8 @@ pub struct Scheduler {
     touched: Arc<Mutex<BTreeSet<String>>>,
     /// The first step that failed the run, and its error.
     failure: Option<(String, String)>,
-    paused: bool,
-    graphs: HashMap<Section, StepGraph>,
+    /// Steps whose secret outputs were lost with the engine that ran them.
+    lost_secrets: Vec<String>,
     /// Human gates and their decisions so far, by step.
     gates: HashMap<String, GateRecord>,
     /// Who started the run (four eyes compares approvers with this).
@@ -210,10 +209,6 @@ pub struct Scheduler {
 impl Scheduler {
     pub fn new(env: RunEnv, config: RunConfig, prior: Option<&RunState>) -> Self {
         let n = env.runbook.steps.len();
-        let graphs = [Section::Main, Section::OnFailure, Section::Finally]
-            .into_iter()
-            .map(|s| (s, StepGraph::new(&env.runbook, s)))
-            .collect();
         let mut views = HashMap::with_capacity(n);
         for step in &env.runbook.steps {
             views.insert(step.id.clone(), view("pending", Map::new()));
@@ -225,8 +220,7 @@ impl Scheduler {
             inputs_value,
             touched: Arc::new(Mutex::new(BTreeSet::new())),
             failure: None,
-            paused: false,
-            graphs,
+            lost_secrets: Vec::new(),
             gates: HashMap::new(),
             initiator: config.operator.clone(),
             quit: false,
@@ -256,12 +250,29 @@ impl Scheduler {
             };
             self.status[i] = match state {
                 StepRecordState::Succeeded {
-                    outputs, simulated, ..
+                    outputs,
+                    simulated,
+                    secret_outputs,
                 } => {
                     if *simulated && step.dry_run_outputs.is_none() {
                         self.set_placeholder_view(step);
                     } else {
-                        self.set_view(&step.id, "succeeded", outputs.clone());
+                        // Secret outputs were journalled as a placeholder and
+                        // lived in memory only: leave them undefined, so a
+                        // template that reads one fails and says why, rather
+                        // than passing «redacted» on as a token.
+                        let mut outputs = outputs.clone();
+                        for name in secret_outputs {
+                            outputs.remove(name);
+                        }
+                        if !secret_outputs.is_empty() {
+                            self.lost_secrets.push(format!(
+                                "`{}` ({})",
+                                step.id,
+                                secret_outputs.join(", ")
+                            ));
+                        }
+                        self.set_view(&step.id, "succeeded", outputs);
                     }
                     Status::Succeeded
                 }
@@ -294,6 +305,18 @@ impl Scheduler {
 
     /// Runs to the end, a pause or an interruption.
     pub async fn run(mut self) -> RunOutcome {
+        let journal = self.env.journal.clone();
+        let outcome = self.run_to_end().await;
+        // Whatever ended the run, nothing it wrote stays only in memory.
+        if let Err(e) = journal.flush() {
+            self.env
+                .console
+                .warn(None, &format!("cannot write the journal: {e}"));
+        }
+        outcome
+    }
+
+    async fn run_to_end(&mut self) -> RunOutcome {
         if let Err(outcome) = self.resolve_interrupted().await {
             return outcome;
         }
@@ -421,8 +444,11 @@ impl Scheduler {
         if let Some(r) = step.rerun {
             return r;
         }
-        match self.env.registry.get(&step.kind) {
-            Some(kind) => kind.default_rerun(),
+        match self.env.registry.get(&step.kind).map(|k| k.default_rerun()) {
+            // A kind that defaults to `check` needs a probe to check with;
+            // without one, asking a human is the only safe answer.
+            Some(Rerun::Check) if step.check.is_none() => Rerun::Never,
+            Some(policy) => policy,
             None => Rerun::Safe,
         }
     }
@@ -469,6 +495,14 @@ impl Scheduler {
             if changed {
                 continue;
             }
+            // Nothing may wait in memory while the engine sleeps: make the
+            // results written so far durable before waiting.
+            if let Err(e) = self.env.journal.flush() {
+                self.env
+                    .console
+                    .warn(None, &format!("cannot write the journal: {e}; stopping"));
+                self.env.cancel.cancel();
+            }
             match running.join_next().await {
                 Some(Ok(finished)) => self.finish(finished),
                 Some(Err(join_error)) => {
@@ -481,8 +515,7 @@ impl Scheduler {
                 None => break,
             }
         }
-        if self.env.cancel.is_cancelled() || self.paused || self.holding_section(section, &indices)
-        {
+        if self.env.cancel.is_cancelled() || self.holding_section(section, &indices) {
             return;
         }
         // Whatever could not start: say why.
@@ -512,7 +545,6 @@ impl Scheduler {
 
     fn stopping(&self, section: Section) -> bool {
         self.env.cancel.is_cancelled()
-            || self.paused
             || self.quit
             || self.env.pause.is_cancelled()
             || (section == Section::Main && self.failure.is_some())
@@ -630,7 +662,15 @@ impl Scheduler {
         let rendered = match self.render(kind.as_ref(), &raw, &ctx) {
             Ok(r) => r,
             Err(e) => {
-                self.fail_now(i, format!("template error in `with`: {e}"));
+                let hint = if self.lost_secrets.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; note: the secret outputs of {} are kept in memory only and were lost when the engine stopped — read them from where that step saved them (e.g. its `output_file`), or resume --from a checkpoint before it",
+                        self.lost_secrets.join(", ")
+                    )
+                };
+                self.fail_now(i, format!("template error in `with`: {e}{hint}"));
                 return;
             }
         };
@@ -680,18 +720,19 @@ impl Scheduler {
             return;
         }
 
-        // Write-ahead: the start is on disk before the side effect. A step
-        // that is safe to repeat may share the next fsync instead.
+        // Write-ahead: the start, and every record before it (the
+        // dependencies' results), are on disk before the side effect. One
+        // fsync covers them all (group commit).
         let started = Event::StepStarted {
             step: step.id.clone(),
             attempt: 1,
             description,
         };
-        let written = if self.rerun_policy(step) == Rerun::Safe {
-            self.env.journal.record_lazy(started)
-        } else {
-            self.env.journal.record(started)
-        };
+        let written = self
+            .env
+            .journal
+            .record_lazy(started)
+            .and_then(|_| self.env.journal.flush());
         if let Err(e) = written {
             self.fail_now(i, format!("cannot write the journal: {e}"));
             return;
@@ -742,16 +783,34 @@ impl Scheduler {
         ctx: &Value,
     ) -> Result<(serde_json::Value, Vec<(String, String)>, serde_json::Value), String> {
         let script_fields = kind.script_fields();
-        let mut with = self.env.templates.render_value(raw, ctx)?;
-        let mut display = with.clone();
+        // Script fields are rendered separately below; skip them here.
+        let mut plain = raw.clone();
+        if let Some(map) = plain.as_object_mut() {
+            for field in script_fields {
+                map.remove(*field);
+            }
+        }
+        let mut with = self.env.templates.render_value(&plain, ctx)?;
+        // Secrets are replaced in the raw values, before `describe` quotes
+        // or escapes them into a form the redactor would not recognise.
+        let mut display = self.env.redactor.redact_value(&with);
         let mut env = Vec::new();
+        if script_fields.len() > 1 {
+            return Err("internal: a kind may declare at most one script field".into());
+        }
         for field in script_fields {
             if let Some(serde_json::Value::String(src)) = raw.get(*field) {
                 let (text, vars) = self.env.templates.render_script(src, ctx)?;
-                let shown = self.env.templates.render_display(src, ctx)?;
+                let shown = self
+                    .env
+                    .templates
+                    .render_display(src, ctx, &self.env.redactor)?;
                 with[*field] = serde_json::Value::String(text);
                 display[*field] = serde_json::Value::String(shown);
                 env = vars;
+            } else if let Some(v) = raw.get(*field) {
+                with[*field] = v.clone();
+                display[*field] = v.clone();
             }
         }
         Ok((with, env, display))
@@ -830,7 +889,7 @@ impl Scheduler {
                 let step = &self.env.runbook.steps[f.index];
                 let error = self.env.redactor.redact(&e.message);
                 let outputs = redact_map(&self.env.redactor, &e.outputs);
-                self.journal(Event::StepFailed {
+                self.journal_lazy(Event::StepFailed {
                     step: step.id.clone(),
                     error: error.clone(),
                     outputs: outputs.clone(),
@@ -856,7 +915,7 @@ impl Scheduler {
                 serde_json::Value::String(lifeboat_steps::REDACTED.into()),
             );
         }
-        self.journal(Event::StepSucceeded {
+        self.journal_lazy(Event::StepSucceeded {
             step: id.clone(),
             outputs: journaled,
             secret_outputs: output.secret.iter().cloned().collect(),
@@ -871,7 +930,7 @@ impl Scheduler {
     fn fail_now(&mut self, i: usize, error: String) {
         let id = self.env.runbook.steps[i].id.clone();
         let error = self.env.redactor.redact(&error);
-        self.journal(Event::StepFailed {
+        self.journal_lazy(Event::StepFailed {
             step: id.clone(),
             error: error.clone(),
             outputs: Map::new(),
@@ -891,7 +950,7 @@ impl Scheduler {
 
     fn skip(&mut self, i: usize, reason: String) {
         let id = self.env.runbook.steps[i].id.clone();
-        self.journal(Event::StepSkipped {
+        self.journal_lazy(Event::StepSkipped {
             step: id.clone(),
             reason,
         });
@@ -922,8 +981,11 @@ impl Scheduler {
 
     /// Writes a record; a journal that cannot be written stops the run, since
     /// continuing would break the write-ahead promise.
-    fn journal(&self, event: Event) {
-        if let Err(e) = self.env.journal.record(event) {
+    /// Writes a result record that the next fsync makes durable: before any
+    /// step's side effect begins and before the scheduler waits, so a
+    /// dependent never starts on a result that is not on disk.
+    fn journal_lazy(&self, event: Event) {
+        if let Err(e) = self.env.journal.record_lazy(event) {
             self.env
                 .console
                 .warn(None, &format!("cannot write the journal: {e}; stopping"));
@@ -931,9 +993,13 @@ impl Scheduler {
         }
     }
 
-    /// Direct dependents of a step in its section (for `resume --from`).
-    pub fn graph(&self, section: Section) -> &StepGraph {
-        &self.graphs[&section]
+    fn journal(&self, event: Event) {
+        if let Err(e) = self.env.journal.record(event) {
+            self.env
+                .console
+                .warn(None, &format!("cannot write the journal: {e}; stopping"));
+            self.env.cancel.cancel();
+        }
     }
 }
 

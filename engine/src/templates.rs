@@ -34,6 +34,9 @@ const FUNCTIONS: &[&str] = &[
 thread_local! {
     /// Values collected while rendering a script field (see [`Templates::render_script`]).
     static SCRIPT_VALUES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    /// The redactor applied to each value before it is quoted for display
+    /// (see [`Templates::render_display`]).
+    static DISPLAY_REDACTOR: RefCell<Option<lifeboat_steps::Redactor>> = const { RefCell::new(None) };
 }
 
 pub struct Templates {
@@ -75,7 +78,11 @@ impl Templates {
         });
         let mut display = base_env();
         display.set_formatter(|out, _state, value| {
-            out.write_str(&lifeboat_steps::shell::shell_quote(&value_text(value)))
+            let text = DISPLAY_REDACTOR.with(|r| match &*r.borrow() {
+                Some(redactor) => redactor.redact(&value_text(value)),
+                None => value_text(value),
+            });
+            out.write_str(&lifeboat_steps::shell::shell_quote(&text))
                 .map_err(|e| {
                     minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
                 })
@@ -95,18 +102,44 @@ impl Templates {
         value: &serde_json::Value,
         ctx: &Value,
     ) -> Result<serde_json::Value, String> {
+        self.render_at(value, ctx, "")
+    }
+
+    /// Renders with the path of each value (`url`, `run[2]`), so an error
+    /// says which field and which template failed.
+    fn render_at(
+        &self,
+        value: &serde_json::Value,
+        ctx: &Value,
+        path: &str,
+    ) -> Result<serde_json::Value, String> {
         use serde_json::Value as J;
         Ok(match value {
-            J::String(s) => self.render_string(s, ctx)?,
+            J::String(s) => self.render_string(s, ctx).map_err(|e| {
+                let shown: String = s.chars().take(120).collect();
+                if path.is_empty() {
+                    format!("`{shown}`: {e}")
+                } else {
+                    format!("`{path}` (`{shown}`): {e}")
+                }
+            })?,
             J::Array(items) => J::Array(
                 items
                     .iter()
-                    .map(|v| self.render_value(v, ctx))
+                    .enumerate()
+                    .map(|(i, v)| self.render_at(v, ctx, &format!("{path}[{i}]")))
                     .collect::<Result<_, _>>()?,
             ),
             J::Object(map) => J::Object(
                 map.iter()
-                    .map(|(k, v)| Ok((k.clone(), self.render_value(v, ctx)?)))
+                    .map(|(k, v)| {
+                        let p = if path.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{path}.{k}")
+                        };
+                        Ok((k.clone(), self.render_at(v, ctx, &p)?))
+                    })
                     .collect::<Result<_, String>>()?,
             ),
             other => other.clone(),
@@ -162,10 +195,21 @@ impl Templates {
     }
 
     /// Renders a script for a human to read, values shell-quoted inline.
-    pub fn render_display(&self, s: &str, ctx: &Value) -> Result<String, String> {
-        self.display
+    /// Secrets are redacted in each value before it is quoted, since a
+    /// quoted secret (`'pa'\''ss'`) no longer matches the redactor.
+    pub fn render_display(
+        &self,
+        s: &str,
+        ctx: &Value,
+        redactor: &lifeboat_steps::Redactor,
+    ) -> Result<String, String> {
+        DISPLAY_REDACTOR.with(|r| *r.borrow_mut() = Some(redactor.clone()));
+        let out = self
+            .display
             .render_str(s, ctx)
-            .map_err(|e| describe_error(&e))
+            .map_err(|e| describe_error(&e));
+        DISPLAY_REDACTOR.with(|r| *r.borrow_mut() = None);
+        out
     }
 
     /// Evaluates a `when`/`until` expression to a boolean.
@@ -389,9 +433,26 @@ mod tests {
             vec![("LIFEBOAT_V1".to_string(), "; rm -rf /".to_string())]
         );
         assert_eq!(
-            t.render_display("cat {{ inputs.path }}", &ctx).unwrap(),
+            t.render_display(
+                "cat {{ inputs.path }}",
+                &ctx,
+                &lifeboat_steps::Redactor::new()
+            )
+            .unwrap(),
             "cat '; rm -rf /'"
         );
+    }
+
+    #[test]
+    fn display_redacts_before_quoting() {
+        let t = Templates::new();
+        let redactor = lifeboat_steps::Redactor::new();
+        redactor.add("pa'ss-word");
+        let ctx = context! { inputs => context! { key => "pa'ss-word" } };
+        let shown = t
+            .render_display("login {{ inputs.key }}", &ctx, &redactor)
+            .unwrap();
+        assert_eq!(shown, "login '«redacted»'");
     }
 
     #[test]

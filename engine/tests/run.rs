@@ -518,6 +518,17 @@ fn unknown_and_missing_inputs_are_named() {
 /// SIGINT stops the running child cleanly and exits 130; resume continues.
 #[test]
 fn ctrl_c_interrupts_with_130_and_resume_finishes() {
+    interrupt_then_resume(2);
+}
+
+/// SIGTERM (kill, systemd, CI cancellation) does the same: children are not
+/// orphaned.
+#[test]
+fn sigterm_interrupts_with_130_and_resume_finishes() {
+    interrupt_then_resume(15);
+}
+
+fn interrupt_then_resume(signal: i32) {
     let sb = Sandbox::new();
     sb.write(
         "long.yaml",
@@ -561,7 +572,7 @@ steps:
         std::thread::sleep(Duration::from_millis(20));
     };
     // SAFETY: signalling our own child process.
-    unsafe { libc_kill(child.id() as i32, 2) };
+    unsafe { libc_kill(child.id() as i32, signal) };
     let status = child.wait().unwrap();
     let stdout = reader.join().unwrap();
     assert_eq!(status.code(), Some(130), "{stdout}");
@@ -714,5 +725,22 @@ fn an_unfinished_run_is_offered_for_resume() {
         ran.stderr.contains(&format!("lifeboat resume {run_id}")),
         "{}",
         ran.dump()
+    );
+}
+
+#[test]
+fn a_template_error_names_the_field_and_the_expression() {
+    let sb = Sandbox::new();
+    sb.write(
+        "te.yaml",
+        "version: 1\nname: te\nsteps:\n  - id: a\n    kind: shell\n    with: { run: [\"true\"] }\n  - id: b\n    kind: shell\n    needs: [a]\n    with: { run: [\"echo\", \"{{ steps.a.outputs.nope }}\"] }\n",
+    );
+    let ran = sb.run(&["run", "te.yaml"]);
+    ran.expect_code(1);
+    let journal = sb.journal(&ran.run_id());
+    let failed = step_event(&journal, "step_failed", "b").unwrap();
+    assert_eq!(
+        failed["error"],
+        "template error in `with`: `run[1]` (`{{ steps.a.outputs.nope }}`): `steps.a.outputs.nope` is undefined"
     );
 }

@@ -24,6 +24,13 @@ impl Redactor {
     /// nothing.
     pub fn add(&self, secret: &str) {
         let secret = secret.trim();
+        // Output is streamed and redacted line by line: each line of a
+        // multi-line secret (a PEM key, pretty JSON) is a secret too.
+        if secret.contains('\n') {
+            for line in secret.lines() {
+                self.add(line);
+            }
+        }
         if secret.chars().count() < 4 {
             return;
         }
@@ -97,6 +104,13 @@ mod tests {
             "a=«redacted» b=«redacted» c=ab",
             "short values are not secrets worth redacting"
         );
+    }
+
+    #[test]
+    fn each_line_of_a_multi_line_secret_is_redacted() {
+        let redactor = Redactor::new();
+        redactor.add("-----BEGIN KEY-----\nMIIEvQIBADANBg\n-----END KEY-----");
+        assert_eq!(redactor.redact("line: MIIEvQIBADANBg"), "line: «redacted»");
     }
 
     #[test]

@@ -183,8 +183,29 @@ async fn interrupt_watcher(
     console: Arc<dyn Console>,
 ) {
     const PAUSING: &str = "pausing: nothing new starts; running steps finish, then the run stops (resumable). Ctrl-C again aborts at once";
-    if tokio::signal::ctrl_c().await.is_err() {
+    // SIGTERM (kill, systemd, CI cancellation) and SIGHUP (a closed
+    // terminal) stop running steps cleanly, like SIGINT without a terminal:
+    // children live in their own process groups and would otherwise be
+    // orphaned while a resume starts them again.
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
         return;
+    };
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => if r.is_err() { return },
+        _ = term.recv() => {
+            console.info("terminated: stopping running steps (the run is resumable)");
+            cancel.cancel();
+            return;
+        }
+        _ = hup.recv() => {
+            console.info("hang-up: stopping running steps (the run is resumable)");
+            cancel.cancel();
+            return;
+        }
     }
     // Bounded: each pass needs a Ctrl-C and a "continue".
     for _ in 0..1000 {

@@ -45,10 +45,7 @@ impl Scheduler {
 
     /// True when the run must not go on to its next section.
     pub(super) fn holding(&self) -> bool {
-        self.paused
-            || self.quit
-            || self.env.pause.is_cancelled()
-            || self.status.contains(&Status::Waiting)
+        self.quit || self.env.pause.is_cancelled() || self.status.contains(&Status::Waiting)
     }
 
     /// True when a section ended held, so its unstarted steps stay pending
@@ -77,7 +74,7 @@ impl Scheduler {
             });
             return Some(RunOutcome::Interrupted);
         }
-        if self.paused || self.status.contains(&Status::Waiting) {
+        if self.status.contains(&Status::Waiting) {
             return Some(RunOutcome::Paused);
         }
         None

@@ -66,11 +66,28 @@ impl OutputFile {
     }
 
     /// Renames the finished file to its path, replacing what was there.
+    /// The data and the rename are fsynced: the engine journals the step's
+    /// success right after, and a resume must never find an empty file
+    /// behind a "succeeded" record after a power loss.
     pub fn commit(self) -> Result<(), CryptoError> {
         let path = self.path;
         self.temp
+            .as_file()
+            .sync_all()
+            .map_err(|e| CryptoError::write(&path, e))?;
+        self.temp
             .persist(&path)
             .map_err(|e| CryptoError::write(&path, e.error))?;
+        if let Some(dir) = path.parent() {
+            let dir = if dir.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                dir
+            };
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| CryptoError::write(&path, e))?;
+        }
         Ok(())
     }
 }

@@ -254,7 +254,16 @@ impl Download<'_> {
                 file_digest::hash_into(&mut limited, &mut hasher)?;
                 std::fs::OpenOptions::new().append(true).open(&part)?
             } else {
-                std::fs::File::create(&part)?
+                // 0600: backups are secrets even when `path` is outside the
+                // run's private work directory.
+                std::os::unix::fs::OpenOptionsExt::mode(
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true),
+                    0o600,
+                )
+                .open(&part)?
             };
             let mut written = 0u64;
             while let Some(chunk) = rx.blocking_recv() {

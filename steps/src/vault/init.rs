@@ -139,14 +139,18 @@ impl StepKind for Init {
             .with_secret("root_token", root_token.clone())
             .with("key_count", keys_b64.len());
         if let Some(file) = reserved {
-            let path = file.commit(&json!({
-                "unseal_keys_b64": keys_b64,
-                "unseal_keys_hex": keys_hex,
-                "unseal_shares": p.secret_shares,
-                "unseal_threshold": p.secret_threshold,
-                "root_token": root_token,
-            }))?;
-            out = out.with("path", path.display().to_string());
+            if let Some(path) = file.commit_or_fallback(
+                &json!({
+                    "unseal_keys_b64": keys_b64,
+                    "unseal_keys_hex": keys_hex,
+                    "unseal_shares": p.secret_shares,
+                    "unseal_threshold": p.secret_threshold,
+                    "root_token": root_token,
+                }),
+                ctx,
+            ) {
+                out = out.with("path", path.display().to_string());
+            }
         }
         Ok(out)
     }

@@ -194,13 +194,17 @@ impl StepKind for RotateKeys {
                     .with("key_count", new_b64.len())
                     .with("secret_threshold", threshold);
                 if let Some(file) = reserved {
-                    let path = file.commit(&json!({
-                        "unseal_keys_b64": new_b64,
-                        "unseal_keys_hex": new_hex,
-                        "unseal_shares": shares,
-                        "unseal_threshold": threshold,
-                    }))?;
-                    out = out.with("path", path.display().to_string());
+                    if let Some(path) = file.commit_or_fallback(
+                        &json!({
+                            "unseal_keys_b64": new_b64,
+                            "unseal_keys_hex": new_hex,
+                            "unseal_shares": shares,
+                            "unseal_threshold": threshold,
+                        }),
+                        ctx,
+                    ) {
+                        out = out.with("path", path.display().to_string());
+                    }
                 }
                 return Ok(out);
             }

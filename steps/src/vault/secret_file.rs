@@ -54,12 +54,58 @@ impl SecretFile {
         file.write_all(&text)
             .and_then(|_| file.sync_all())
             .map_err(|e| {
-                StepError::new(format!(
-                    "writing `{}` failed: {e}; the keys are in the step's secret outputs only",
-                    self.path.display()
-                ))
+                StepError::new(format!("writing `{}` failed: {e}", self.path.display()))
             })?;
         Ok(std::mem::take(&mut self.path))
+    }
+}
+
+impl SecretFile {
+    /// Commits, and if that fails, never loses the keys: they are written to
+    /// a fresh 0600 file in the run's work directory instead, with a loud
+    /// warning; if even that fails, the step still succeeds with the keys in
+    /// its secret outputs (in memory for the rest of the run) and says so.
+    /// Returning an error here would throw away the only copy of keys the
+    /// server has already switched to.
+    pub fn commit_or_fallback(self, value: &Value, ctx: &crate::StepContext) -> Option<PathBuf> {
+        let wanted = self.path.clone();
+        let first_error = match self.commit(value) {
+            Ok(path) => return Some(path),
+            Err(e) => e.message,
+        };
+        let fallback = ctx.work_dir.join(format!(
+            "{}-keys-{}.json",
+            ctx.step_id,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or_default()
+        ));
+        let written = SecretFile::reserve(&fallback).and_then(|f| f.commit(value));
+        match written {
+            Ok(path) => {
+                ctx.progress.warn(
+                    &ctx.step_id,
+                    &format!(
+                        "could not write `{}` ({first_error}); the keys were saved to `{}` (mode 0600) instead — move them somewhere safe now",
+                        wanted.display(),
+                        path.display()
+                    ),
+                );
+                Some(path)
+            }
+            Err(e) => {
+                ctx.progress.warn(
+                    &ctx.step_id,
+                    &format!(
+                        "could not write `{}` ({first_error}) nor a fallback file ({}); the keys exist only in this run's memory as the step's secret outputs — save them before this run ends",
+                        wanted.display(),
+                        e.message
+                    ),
+                );
+                None
+            }
+        }
     }
 }
 
