@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use lifeboat_harness::openbao::OpenBaoCluster;
@@ -412,15 +412,6 @@ pub fn machine_rto(journal: &[Value]) -> Duration {
     Duration::from_millis(total.as_millis().max(0) as u64)
 }
 
-/// The RTO target in the journal, if the runbook declares one.
-pub fn rto_target(journal: &[Value]) -> Option<Duration> {
-    journal
-        .iter()
-        .find(|r| r["type"] == "run_started")
-        .and_then(|r| r["rto_target_ms"].as_u64())
-        .map(Duration::from_millis)
-}
-
 /// Checks the run's timeline files and RTO report, and prints the figure
 /// the closing note quotes, in one greppable line. The RTO is the engine's
 /// own (`lifeboat status --output json`): machine time up to the runbook's
@@ -481,8 +472,4 @@ pub fn assert_paused_at(ran: &Ran, step: &str) {
         "paused, but not at `{step}`\n{}",
         ran.dump()
     );
-}
-
-pub fn path_str(p: &Path) -> String {
-    p.display().to_string()
 }
