@@ -3,6 +3,11 @@
 use clap::Parser;
 
 fn main() {
+    // Like other Unix tools, stop quietly when the reader goes away
+    // (`lifeboat runs | head`) instead of panicking in `println!`.
+    // SAFETY: restoring the default disposition of SIGPIPE before any
+    // thread starts; no handler is installed.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = lifeboat::cli::Cli::parse();
     let code = match lifeboat::commands::dispatch(cli) {
         Ok(code) => code,
