@@ -1,19 +1,11 @@
-use crate::checked_runbook::{load_checked, registry};
+use crate::checked_runbook::load_or_report;
 use crate::cli::{GraphArgs, GraphFormat};
 use crate::cli_error::{exit, CliError};
-use crate::templates::Templates;
 
 pub fn run(args: GraphArgs) -> Result<i32, CliError> {
-    let registry = registry();
-    let templates = Templates::new();
-    let runbook = match load_checked(&args.file, &registry, &templates) {
-        Ok((rb, _)) => rb,
-        Err(diags) => {
-            for d in diags {
-                eprint!("{}", d.render());
-            }
-            return Ok(exit::INVALID);
-        }
+    let runbook = match load_or_report(&args.file) {
+        Ok(rb) => rb,
+        Err(code) => return Ok(code),
     };
     let label = |s: &crate::step::Step| format!("{}<br/>{}", s.id, s.kind);
     match args.format {

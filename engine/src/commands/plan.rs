@@ -1,25 +1,17 @@
 use lifeboat_steps::duration::format as fmt;
 
-use crate::checked_runbook::{load_checked, registry};
+use crate::checked_runbook::load_or_report;
 use crate::cli::{OutputFormat, PlanArgs};
 use crate::cli_error::{exit, CliError};
 use crate::state_dir::StateDir;
 use crate::step::Section;
 use crate::step_graph::StepGraph;
 use crate::step_history::StepHistory;
-use crate::templates::Templates;
 
 pub fn run(args: PlanArgs) -> Result<i32, CliError> {
-    let registry = registry();
-    let templates = Templates::new();
-    let runbook = match load_checked(&args.file, &registry, &templates) {
-        Ok((rb, _)) => rb,
-        Err(diags) => {
-            for d in diags {
-                eprint!("{}", d.render());
-            }
-            return Ok(exit::INVALID);
-        }
+    let runbook = match load_or_report(&args.file) {
+        Ok(rb) => rb,
+        Err(code) => return Ok(code),
     };
     let graph = StepGraph::new(&runbook, Section::Main);
     // Durations measured in earlier runs of this runbook beat estimates.
