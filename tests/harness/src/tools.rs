@@ -45,10 +45,33 @@ pub fn find_binary(name: &str, env_var: &str, install_hint: &str) -> Result<Path
     ))
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago, and that this
+/// process has not handed out before. Tests run in parallel threads: two of
+/// them asking before either binds could otherwise get the same port (seen
+/// as a Raft peer answering plain HTTP on its cluster port).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding 127.0.0.1:0 works on any machine with loopback")
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static HANDED_OUT: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    let handed_out = HANDED_OUT.get_or_init(|| Mutex::new(HashSet::new()));
+    for _ in 0..1000 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("binding 127.0.0.1:0 works on any machine with loopback");
+        let mut used = handed_out.lock().unwrap_or_else(|e| e.into_inner());
+        if used.insert(port) {
+            return port;
+        }
+    }
+    panic!("no unused loopback port after 1000 tries")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ports_are_never_handed_out_twice() {
+        let ports: std::collections::HashSet<u16> = (0..200).map(|_| super::free_port()).collect();
+        assert_eq!(ports.len(), 200);
+    }
 }
