@@ -4,7 +4,6 @@
 //! Each section (`steps`, `on_failure`, `finally`) is its own graph; `needs`
 //! never crosses sections (the validator reports it if it does).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use petgraph::algo::{tarjan_scc, toposort};
@@ -17,9 +16,11 @@ use crate::step::Section;
 pub struct StepGraph {
     /// Nodes hold indexes into `Runbook::steps`; an edge `a -> b` means `b` needs `a`.
     graph: DiGraph<usize, ()>,
-    node_of: HashMap<usize, NodeIndex>,
+    /// The graph node of each step index (`None` for other sections).
+    node_of: Vec<Option<NodeIndex>>,
     /// Position of each step in a topological order (empty when cyclic).
-    topo_pos: HashMap<usize, usize>,
+    topo_pos: Vec<Option<usize>>,
+    acyclic: bool,
 }
 
 impl StepGraph {
@@ -27,12 +28,10 @@ impl StepGraph {
     /// ignored here; the validator reports them.
     pub fn new(runbook: &Runbook, section: Section) -> Self {
         let mut graph = DiGraph::new();
-        let mut node_of = HashMap::new();
-        let mut index_of_id = HashMap::new();
+        let mut node_of = vec![None; runbook.steps.len()];
         for (i, step) in runbook.steps.iter().enumerate() {
             if step.section == section {
-                node_of.insert(i, graph.add_node(i));
-                index_of_id.entry(step.id.as_str()).or_insert(i);
+                node_of[i] = Some(graph.add_node(i));
             }
         }
         for (i, step) in runbook.steps.iter().enumerate() {
@@ -40,24 +39,29 @@ impl StepGraph {
                 continue;
             }
             for need in step.needs_ids() {
-                if let Some(&j) = index_of_id.get(need) {
-                    graph.add_edge(node_of[&j], node_of[&i], ());
+                let Some(j) = runbook.step_index(need) else {
+                    continue;
+                };
+                if let (Some(from), Some(to)) = (node_of[j], node_of[i]) {
+                    graph.add_edge(from, to, ());
                 }
             }
         }
-        let topo_pos = toposort(&graph, None)
-            .map(|order| {
-                order
-                    .iter()
-                    .enumerate()
-                    .map(|(pos, n)| (graph[*n], pos))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut topo_pos = vec![None; runbook.steps.len()];
+        let acyclic = match toposort(&graph, None) {
+            Ok(order) => {
+                for (pos, n) in order.iter().enumerate() {
+                    topo_pos[graph[*n]] = Some(pos);
+                }
+                true
+            }
+            Err(_) => false,
+        };
         Self {
             graph,
             node_of,
             topo_pos,
+            acyclic,
         }
     }
 
@@ -98,15 +102,17 @@ impl StepGraph {
     }
 
     pub fn is_acyclic(&self) -> bool {
-        !self.topo_pos.is_empty() || self.graph.node_count() == 0
+        self.acyclic
     }
 
     /// Whether step `a` is a (transitive) dependency of step `b`.
     pub fn is_ancestor(&self, a: usize, b: usize) -> bool {
-        let (Some(&na), Some(&nb)) = (self.node_of.get(&a), self.node_of.get(&b)) else {
+        let (Some(Some(na)), Some(Some(nb))) =
+            (self.node_of.get(a).copied(), self.node_of.get(b).copied())
+        else {
             return false;
         };
-        if let (Some(pa), Some(pb)) = (self.topo_pos.get(&a), self.topo_pos.get(&b)) {
+        if let (Some(Some(pa)), Some(Some(pb))) = (self.topo_pos.get(a), self.topo_pos.get(b)) {
             if pa >= pb {
                 return false;
             }
@@ -128,7 +134,12 @@ impl StepGraph {
 
     /// Step indexes in a topological order (empty when cyclic).
     pub fn order(&self) -> Vec<usize> {
-        let mut order: Vec<(usize, usize)> = self.topo_pos.iter().map(|(s, p)| (*p, *s)).collect();
+        let mut order: Vec<(usize, usize)> = self
+            .topo_pos
+            .iter()
+            .enumerate()
+            .filter_map(|(s, p)| p.map(|p| (p, s)))
+            .collect();
         order.sort_unstable();
         order.into_iter().map(|(_, s)| s).collect()
     }
@@ -136,17 +147,17 @@ impl StepGraph {
     /// Groups of steps that can run in parallel: level 0 needs nothing,
     /// level n needs something from level n-1.
     pub fn levels(&self) -> Vec<Vec<usize>> {
-        let mut level_of: HashMap<usize, usize> = HashMap::new();
+        let mut level_of = vec![0usize; self.node_of.len()];
         let mut levels: Vec<Vec<usize>> = Vec::new();
         for step in self.order() {
-            let n = self.node_of[&step];
+            let n = self.node_of[step].expect("ordered steps have nodes");
             let level = self
                 .graph
                 .neighbors_directed(n, Direction::Incoming)
-                .map(|p| level_of[&self.graph[p]] + 1)
+                .map(|p| level_of[self.graph[p]] + 1)
                 .max()
                 .unwrap_or(0);
-            level_of.insert(step, level);
+            level_of[step] = level;
             if levels.len() <= level {
                 levels.resize(level + 1, Vec::new());
             }
@@ -157,27 +168,29 @@ impl StepGraph {
 
     /// The longest chain of steps by duration, and its length.
     pub fn critical_path(&self, duration: impl Fn(usize) -> Duration) -> (Vec<usize>, Duration) {
-        let mut finish: HashMap<usize, (Duration, Option<usize>)> = HashMap::new();
+        let mut finish: Vec<Option<(Duration, Option<usize>)>> = vec![None; self.node_of.len()];
         for step in self.order() {
-            let n = self.node_of[&step];
+            let n = self.node_of[step].expect("ordered steps have nodes");
             let (start, via) = self
                 .graph
                 .neighbors_directed(n, Direction::Incoming)
                 .map(|p| self.graph[p])
-                .map(|p| (finish[&p].0, Some(p)))
+                .map(|p| (finish[p].map(|f| f.0).unwrap_or_default(), Some(p)))
                 .max_by_key(|(d, p)| (*d, std::cmp::Reverse(*p)))
                 .unwrap_or((Duration::ZERO, None));
-            finish.insert(step, (start + duration(step), via));
+            finish[step] = Some((start + duration(step), via));
         }
-        let Some((&end, &(total, _))) = finish
+        let Some((end, total)) = finish
             .iter()
-            .max_by_key(|(s, (d, _))| (*d, std::cmp::Reverse(**s)))
+            .enumerate()
+            .filter_map(|(s, f)| f.map(|(d, _)| (s, d)))
+            .max_by_key(|(s, d)| (*d, std::cmp::Reverse(*s)))
         else {
             return (Vec::new(), Duration::ZERO);
         };
         let mut path = vec![end];
         let mut cur = end;
-        while let Some(prev) = finish[&cur].1 {
+        while let Some(prev) = finish[cur].and_then(|f| f.1) {
             path.push(prev);
             cur = prev;
         }
@@ -187,8 +200,8 @@ impl StepGraph {
 
     /// Direct dependents of a step.
     pub fn dependents(&self, step: usize) -> Vec<usize> {
-        match self.node_of.get(&step) {
-            Some(&n) => self
+        match self.node_of.get(step).copied().flatten() {
+            Some(n) => self
                 .graph
                 .neighbors_directed(n, Direction::Outgoing)
                 .map(|c| self.graph[c])

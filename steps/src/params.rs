@@ -68,16 +68,13 @@ pub fn is_template(s: &str) -> bool {
 /// Checks `with` against `T`, returning at most one problem (serde stops at
 /// the first), unless it sits on a template string.
 pub fn check<T: DeserializeOwned>(with: &Value) -> Vec<ParamProblem> {
-    let with = if with.is_null() {
-        Value::Object(Default::default())
-    } else {
-        with.clone()
-    };
-    match serde_path_to_error::deserialize::<_, T>(with.clone()) {
+    let empty = Value::Object(Default::default());
+    let with = if with.is_null() { &empty } else { with };
+    match serde_path_to_error::deserialize::<_, T>(with) {
         Ok(_) => Vec::new(),
         Err(err) => {
             let path = convert_path(err.path());
-            if let Some(Value::String(s)) = lookup(&with, &path) {
+            if let Some(Value::String(s)) = lookup(with, &path) {
                 if is_template(s) {
                     return Vec::new();
                 }
