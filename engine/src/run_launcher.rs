@@ -202,7 +202,7 @@ impl Launcher {
         let mut records = read.records;
         records.push(resumed);
         let mut state = RunState::replay(&records, &descendants);
-        reopen_failed(&runbook, &mut state);
+        reopen_failed(&runbook, &self.registry, &mut state);
         let config = RunConfig {
             dry_run,
             max_parallel: req.max_parallel,
@@ -333,9 +333,11 @@ impl Launcher {
 }
 
 /// A failed run that is resumed tries its failed main steps again, and the
-/// steps that could not start because of them; `on_failure` and `finally`
-/// run again at the end.
-fn reopen_failed(runbook: &Runbook, state: &mut RunState) {
+/// steps that could not start because of them. `on_failure` and `finally`
+/// steps run again at the end, except those that completed and are unsafe
+/// to repeat (`rerun: never`, explicitly or by their kind's default): a
+/// completed step that is unsafe to repeat is never executed again.
+fn reopen_failed(runbook: &Runbook, registry: &Registry, state: &mut RunState) {
     state.steps.retain(|id, s| {
         let Some(step) = runbook.step(id) else {
             return true;
@@ -348,15 +350,21 @@ fn reopen_failed(runbook: &Runbook, state: &mut RunState) {
             _ => true,
         }
     });
-    if state
-        .steps
-        .values()
-        .all(|s| !matches!(s, StepRecordState::Failed { .. }))
-    {
-        state
-            .steps
-            .retain(|id, _| runbook.step(id).is_some_and(|s| s.section == Section::Main));
-    }
+    state.steps.retain(|id, s| {
+        let Some(step) = runbook.step(id) else {
+            return true;
+        };
+        if step.section == Section::Main {
+            return true;
+        }
+        let unsafe_to_repeat = step.rerun.unwrap_or_else(|| {
+            registry
+                .get(&step.kind)
+                .map(|k| k.default_rerun())
+                .unwrap_or(lifeboat_steps::Rerun::Safe)
+        }) != lifeboat_steps::Rerun::Safe;
+        matches!(s, StepRecordState::Succeeded { .. }) && unsafe_to_repeat
+    });
 }
 
 /// Every step that depends, directly or not, on `step`.

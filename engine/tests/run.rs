@@ -744,3 +744,53 @@ fn a_template_error_names_the_field_and_the_expression() {
         "template error in `with`: `run[1]` (`{{ steps.a.outputs.nope }}`): `steps.a.outputs.nope` is undefined"
     );
 }
+
+/// Resuming a failed run retries the failed step; a completed `on_failure`
+/// step that is unsafe to repeat is not run again, `finally` steps that are
+/// safe to repeat are.
+#[test]
+fn resuming_a_failed_run_retries_it_without_repeating_unsafe_handlers() {
+    let sb = Sandbox::new();
+    sb.write(
+        "retry.yaml",
+        r#"version: 1
+name: retryable
+steps:
+  - id: flaky
+    kind: shell
+    rerun: safe
+    with: { script: "if [ -e ../fixed ]; then echo ok; else exit 1; fi" }
+on_failure:
+  - id: page
+    kind: shell
+    with: { script: "echo page >> ../pages" }
+finally:
+  - id: tidy
+    kind: shell
+    rerun: safe
+    with: { script: "echo tidy >> ../tidies" }
+"#,
+    );
+    let ran = sb.run(&["run", "retry.yaml"]);
+    ran.expect_code(1);
+    let id = ran.run_id();
+    let run_dir = sb.state_dir().join("runs").join(&id);
+    std::fs::write(run_dir.join("fixed"), "").unwrap();
+    sb.run(&["resume", &id]).expect_code(0);
+    let count = |name: &str| {
+        std::fs::read_to_string(run_dir.join(name))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert_eq!(
+        count("pages"),
+        1,
+        "the completed on_failure step (rerun: never by default) ran again"
+    );
+    assert_eq!(
+        count("tidies"),
+        2,
+        "finally runs again at the end of the resumed run"
+    );
+}
