@@ -237,13 +237,15 @@ impl OperatorPrompt for TtyPrompt {
                     "continue the run",
                 ])
                 .default(0)
-                .interact_opt()
-                .ok()
-                .flatten();
+                .interact_opt();
             match choice {
-                Some(0) => InterruptChoice::Pause,
-                Some(1) => InterruptChoice::Abort,
-                _ => InterruptChoice::Continue,
+                Ok(Some(0)) => InterruptChoice::Pause,
+                Ok(Some(1)) => InterruptChoice::Abort,
+                Ok(_) => InterruptChoice::Continue,
+                // The prompt holds the terminal in raw mode, so a second
+                // Ctrl-C arrives as a key and ends the prompt with an error
+                // instead of a signal: it still means "abort at once".
+                Err(_) => InterruptChoice::Abort,
             }
         })
     }

@@ -202,7 +202,12 @@ impl Launcher {
         let mut records = read.records;
         records.push(resumed);
         let mut state = RunState::replay(&records, &descendants);
-        reopen_failed(&runbook, &self.registry, &mut state);
+        // Only a run that finished as failed retries its failures; a run
+        // paused at a gate in `on_failure`, or interrupted there, continues
+        // where it stopped.
+        if first.finished == Some(crate::journal_record::RunStatus::Failed) {
+            reopen_failed(&runbook, &self.registry, &mut state);
+        }
         let config = RunConfig {
             dry_run,
             max_parallel: req.max_parallel,
