@@ -95,7 +95,7 @@ fn build_run(runs: &Path, text: &str, sc: &Scenario) -> usize {
             run_id: "big-run".into(),
             runbook: "big".into(),
             title: "Big runbook".into(),
-            digest: lifeboat::digest::sha256_hex(text.as_bytes()),
+            digest: lifeboat_steps::checksum::sha256_hex(text.as_bytes()),
             scenario: None,
             inputs: Map::new(),
             secret_inputs: vec![],

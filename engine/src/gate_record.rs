@@ -163,7 +163,7 @@ pub fn gate_digest(parts: &[&str]) -> String {
         bytes.extend_from_slice(p.as_bytes());
         bytes.push(b'\n');
     }
-    crate::digest::sha256_hex(&bytes)
+    lifeboat_steps::checksum::sha256_hex(&bytes)
 }
 
 /// A gate's success outputs, readable as `steps.<id>.outputs.*`.

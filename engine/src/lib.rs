@@ -4,7 +4,6 @@ pub mod cli_error;
 pub mod commands;
 pub mod console;
 pub mod diagnostic;
-pub mod digest;
 pub mod engine_kind;
 pub mod gate_record;
 pub mod input_decl;

@@ -264,7 +264,8 @@ impl Launcher {
                 store.put_file("runbook.yaml", cur.as_bytes())?;
                 store.put_file(
                     "runbook.sha256",
-                    format!("{}\n", crate::digest::sha256_hex(cur.as_bytes())).as_bytes(),
+                    format!("{}\n", lifeboat_steps::checksum::sha256_hex(cur.as_bytes()))
+                        .as_bytes(),
                 )?;
                 (cur, path.clone())
             }

@@ -110,6 +110,6 @@ impl Runbook {
 
     /// SHA-256 of the runbook's text: a resumed run refuses a changed file.
     pub fn digest(&self) -> String {
-        crate::digest::sha256_hex(self.source.text.as_bytes())
+        lifeboat_steps::checksum::sha256_hex(self.source.text.as_bytes())
     }
 }

@@ -115,11 +115,8 @@ async fn backup_uploads_an_encrypted_snapshot_with_metadata_and_applies_retentio
     let snap_key = daily.iter().find(|k| k.ends_with(".snap.enc")).unwrap();
     let encrypted = s3_get(&world, snap_key).await;
     assert_eq!(meta["encrypted_bytes"], encrypted.len(), "{meta}");
-    {
-        use sha2::Digest;
-        let sum = hex(&sha2::Sha256::digest(&encrypted));
-        assert_eq!(meta["encrypted_sha256"], sum.as_str(), "{meta}");
-    }
+    let sum = lifeboat_steps::checksum::sha256_hex(&encrypted);
+    assert_eq!(meta["encrypted_sha256"], sum.as_str(), "{meta}");
     // Encrypted: no gzip magic (a Raft snapshot is a gzip tar).
     assert_ne!(
         &encrypted[..2],
@@ -156,10 +153,6 @@ async fn backup_uploads_an_encrypted_snapshot_with_metadata_and_applies_retentio
         "local backup files left behind: {leftovers:?}"
     );
     report(&world, "backup", &run_id, 100);
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Inputs that point a restore runbook's transient server at free ports and

@@ -14,6 +14,12 @@ use crate::{params, Effect, ParamProblem, StepContext, StepError, StepKind, Step
 
 pub struct Sha256Checksum;
 
+/// Lower-case hex SHA-256 of `bytes`: the one digest helper of the
+/// workspace (runbook digests, approval digests, manifests, snapshots).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ChecksumParams {

@@ -143,17 +143,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StepError> {
     })
 }
 
-/// Lower-case hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex(&sha2::Sha256::digest(bytes))
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,7 +172,7 @@ mod tests {
     #[test]
     fn sha256_of_empty_input() {
         assert_eq!(
-            sha256_hex(b""),
+            crate::checksum::sha256_hex(b""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }

@@ -17,8 +17,6 @@ use std::path::Path;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::secret_file::hex;
-
 /// What a verified snapshot says about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotArchive {
@@ -184,7 +182,7 @@ impl SnapshotArchive {
                         keep.extend_from_slice(&buf[..n]);
                     }
                 }
-                actual.insert(member.clone(), hex(&hasher.finalize()));
+                actual.insert(member.clone(), hex::encode(hasher.finalize()));
                 match member.as_str() {
                     "meta.json" => meta_bytes = Some(keep),
                     "SHA256SUMS" => sums_text = Some(keep),
@@ -261,7 +259,7 @@ impl SnapshotArchive {
             term: meta.term,
             size: state_len,
             peers,
-            sha256: hex(&raw.hasher.finalize()),
+            sha256: hex::encode(raw.hasher.finalize()),
             file_bytes: raw.bytes,
         })
     }
@@ -325,8 +323,8 @@ mod tests {
         );
         let sums = format!(
             "{}  meta.json\n{}  state.bin\n",
-            super::super::secret_file::sha256_hex(meta.as_bytes()),
-            super::super::secret_file::sha256_hex(state)
+            crate::checksum::sha256_hex(meta.as_bytes()),
+            crate::checksum::sha256_hex(state)
         );
         let mut state = state.to_vec();
         if tamper {
@@ -358,7 +356,7 @@ mod tests {
         assert_eq!(snap.peers.len(), 2);
         assert!(snap.peers[0].voter && !snap.peers[1].voter);
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(snap.sha256, super::super::secret_file::sha256_hex(&bytes));
+        assert_eq!(snap.sha256, crate::checksum::sha256_hex(&bytes));
         assert_eq!(snap.file_bytes, bytes.len() as u64);
     }
 

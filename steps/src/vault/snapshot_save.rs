@@ -12,7 +12,6 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::connection;
-use super::secret_file::hex;
 use crate::{Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
 
 pub struct SnapshotSave;
@@ -101,7 +100,7 @@ impl StepKind for SnapshotSave {
             file.sync_all()
                 .await
                 .map_err(|e| StepError::new(format!("fsync of `{}` failed: {e}", tmp.display())))?;
-            Ok((done, hex(&hasher.finalize())))
+            Ok((done, hex::encode(hasher.finalize())))
         }
         .await;
         drop(file);

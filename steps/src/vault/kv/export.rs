@@ -9,7 +9,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::super::connection;
-use super::super::secret_file::{sha256_hex, write_atomic};
+use super::super::secret_file::write_atomic;
+use crate::checksum::sha256_hex;
 use crate::{Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
 
 pub struct KvExport;

@@ -252,7 +252,7 @@ pub(crate) fn canonical_json(value: &Value) -> String {
 
 /// SHA-256 of a secret's data map in canonical form.
 pub(crate) fn data_digest(data: &Map<String, Value>) -> String {
-    super::secret_file::sha256_hex(canonical_json(&Value::Object(data.clone())).as_bytes())
+    crate::checksum::sha256_hex(canonical_json(&Value::Object(data.clone())).as_bytes())
 }
 
 /// The `mount`/`path` part of `describe()`.
