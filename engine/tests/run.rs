@@ -7,6 +7,14 @@ use std::time::Duration;
 
 use util::Sandbox;
 
+/// A `date +%s.%N` timestamp a step wrote into its work directory.
+fn stamp(work: &std::path::Path, name: &str) -> f64 {
+    let text = std::fs::read_to_string(work.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    text.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{name} holds `{}`: {e}", text.trim()))
+}
+
 fn events<'a>(journal: &'a [serde_json::Value], ty: &str) -> Vec<&'a serde_json::Value> {
     journal.iter().filter(|r| r["type"] == ty).collect()
 }
@@ -103,7 +111,7 @@ finally:
     );
     let ran = sb.run(&["run", "fail.yaml", "--max-parallel", "1"]);
     ran.expect_code(1);
-    let work = sb.state_dir().join("runs").join(ran.run_id()).join("work");
+    let work = sb.work_dir(&ran.run_id());
     assert!(
         !work.join("after-ran").exists(),
         "a dependent of a failed step must not run"
@@ -164,12 +172,7 @@ steps:
     );
     let ran = sb.run(&["run", "when.yaml", "--input", "force=true"]);
     ran.expect_code(0);
-    assert!(sb
-        .state_dir()
-        .join("runs")
-        .join(ran.run_id())
-        .join("work/maybe-ran")
-        .exists());
+    assert!(sb.work_dir(&ran.run_id()).join("maybe-ran").exists());
 }
 
 /// Two 1 s branches of a diamond run at the same time: their recorded
@@ -201,14 +204,8 @@ steps:
     );
     let ran = sb.run(&["run", "diamond.yaml"]);
     ran.expect_code(0);
-    let work = sb.state_dir().join("runs").join(ran.run_id()).join("work");
-    let t = |n: &str| -> f64 {
-        std::fs::read_to_string(work.join(n))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
+    let work = sb.work_dir(&ran.run_id());
+    let t = |n: &str| stamp(&work, n);
     let (ls, le, rs, re) = (
         t("left.start"),
         t("left.end"),
@@ -239,14 +236,8 @@ steps:
     );
     let ran = sb.run(&["run", "two.yaml", "--max-parallel", "1"]);
     ran.expect_code(0);
-    let work = sb.state_dir().join("runs").join(ran.run_id()).join("work");
-    let t = |n: &str| -> f64 {
-        std::fs::read_to_string(work.join(n))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
+    let work = sb.work_dir(&ran.run_id());
+    let t = |n: &str| stamp(&work, n);
     assert!(t("left.end") <= t("right.start") || t("right.end") <= t("left.start"));
 }
 
@@ -307,13 +298,7 @@ fn a_timeout_kills_the_child_process() {
         failed["error"],
         "timed out after 500ms (the step's `timeout`)"
     );
-    let pid = std::fs::read_to_string(
-        sb.state_dir()
-            .join("runs")
-            .join(ran.run_id())
-            .join("work/pid"),
-    )
-    .unwrap();
+    let pid = std::fs::read_to_string(sb.work_dir(&ran.run_id()).join("pid")).unwrap();
     assert!(
         !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(),
         "the child survived its timeout"
@@ -340,7 +325,7 @@ steps:
     );
     let ran = sb.run(&["run", "quote.yaml"]);
     ran.expect_code(0);
-    let work = sb.state_dir().join("runs").join(ran.run_id()).join("work");
+    let work = sb.work_dir(&ran.run_id());
     assert!(!work.join("pwned").exists() && !work.join("pwned2").exists());
     let journal = sb.journal(&ran.run_id());
     assert_eq!(
@@ -387,7 +372,7 @@ steps:
     );
     let ran = sb.run(&["run", "dry.yaml", "--dry-run"]);
     ran.expect_code(0);
-    let work = sb.state_dir().join("runs").join(ran.run_id()).join("work");
+    let work = sb.work_dir(&ran.run_id());
     assert!(
         !work.join("made-x").exists() && !work.join("probe-ran").exists(),
         "a dry run executed something"
@@ -412,7 +397,7 @@ steps:
     );
     let ran = sb.run(&["run", "dry.yaml", "--dry-run=probes"]);
     ran.expect_code(0);
-    let work = sb.state_dir().join("runs").join(ran.run_id()).join("work");
+    let work = sb.work_dir(&ran.run_id());
     assert!(
         work.join("probe-ran").exists(),
         "probes mode runs read-only steps"
@@ -686,7 +671,7 @@ fn a_damaged_journal_stops_resume_with_the_line() {
     );
     let ran = sb.run(&["run", "d.yaml"]);
     let id = ran.run_id();
-    let path = sb.state_dir().join("runs").join(&id).join("journal.jsonl");
+    let path = sb.run_dir(&id).join("journal.jsonl");
     let text = std::fs::read_to_string(&path).unwrap();
     let before = text.clone();
     std::fs::write(&path, text.replacen("\"step\":\"a\"", "\"step\":\"b\"", 1)).unwrap();
@@ -774,7 +759,7 @@ finally:
     let ran = sb.run(&["run", "retry.yaml"]);
     ran.expect_code(1);
     let id = ran.run_id();
-    let run_dir = sb.state_dir().join("runs").join(&id);
+    let run_dir = sb.run_dir(&id);
     std::fs::write(run_dir.join("fixed"), "").unwrap();
     sb.run(&["resume", &id]).expect_code(0);
     let count = |name: &str| {

@@ -429,12 +429,10 @@ impl Scheduler {
 
 /// How long ago an RFC 3339 journal time was; zero if it does not parse.
 fn elapsed_since(ts: &str) -> Duration {
-    let Ok(then) = ts.parse::<jiff::Timestamp>() else {
+    let Some(then) = crate::step_spans::parse_ms(ts) else {
         return Duration::ZERO;
     };
-    let now = jiff::Timestamp::now();
-    let ms = now.as_millisecond() - then.as_millisecond();
-    Duration::from_millis(ms.max(0) as u64)
+    Duration::from_millis((jiff::Timestamp::now().as_millisecond() - then).max(0) as u64)
 }
 
 /// Runs a blocking terminal question without starving the runtime: other

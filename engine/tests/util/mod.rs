@@ -64,6 +64,16 @@ impl Sandbox {
         path
     }
 
+    /// A run's directory under the state directory.
+    pub fn run_dir(&self, run_id: &str) -> PathBuf {
+        self.state_dir().join("runs").join(run_id)
+    }
+
+    /// A run's work directory, where steps run and write files.
+    pub fn work_dir(&self, run_id: &str) -> PathBuf {
+        self.run_dir(run_id).join("work")
+    }
+
     /// A command for the binary with this sandbox's state directory.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));

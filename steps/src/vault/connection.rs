@@ -101,7 +101,7 @@ pub fn parse<T: DeserializeOwned>(
     Ok((conn.client(ctx)?, p))
 }
 
-fn env_first(names: &[&str]) -> Option<String> {
+pub(super) fn env_first(names: &[&str]) -> Option<String> {
     names
         .iter()
         .filter_map(|n| std::env::var(n).ok())

@@ -161,8 +161,7 @@ fn describe_addr(with: &Value) -> String {
     with.get("addr")
         .and_then(Value::as_str)
         .map(|a| a.trim_end_matches('/').to_string())
-        .or_else(|| std::env::var("VAULT_ADDR").ok())
-        .or_else(|| std::env::var("BAO_ADDR").ok())
+        .or_else(|| connection::env_first(&["VAULT_ADDR", "BAO_ADDR"]))
         .unwrap_or_else(|| "$VAULT_ADDR".to_string())
 }
 
