@@ -70,14 +70,18 @@ fn text(out: &Output) -> String {
 }
 
 fn find_secret(dir: &Path, hits: &mut Vec<String>, files: &mut usize) {
+    find_bytes(dir, SECRET, hits, files);
+}
+
+fn find_bytes(dir: &Path, needle: &str, hits: &mut Vec<String>, files: &mut usize) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
-            find_secret(&path, hits, files);
+            find_bytes(&path, needle, hits, files);
         } else {
             *files += 1;
             let bytes = std::fs::read(&path).unwrap();
-            if bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()) {
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
                 hits.push(path.display().to_string());
             }
         }
@@ -152,5 +156,78 @@ fn a_secret_input_appears_nowhere_under_the_state_dir_or_in_output() {
     assert!(
         !printed.contains(SECRET),
         "the secret was printed:\n{printed}"
+    );
+}
+
+/// A value that only a step kind's secret output carries (`vault.kv.get`'s
+/// `data`, read from a real OpenBao dev server) is as protected as a secret
+/// input: a later step prints it to stdout and stderr and fails, and no file
+/// under the state directory and nothing printed holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_output_appears_nowhere_under_the_state_dir_or_in_output() {
+    const VALUE: &str = "kv-pw-Zq81xLr0Tt5mYw";
+    let bao = lifeboat_harness::openbao::OpenBaoDev::start().await;
+    let seeded = reqwest::Client::new()
+        .post(format!("{}/v1/secret/data/app/db", bao.addr()))
+        .header("X-Vault-Token", bao.token())
+        .json(&serde_json::json!({ "data": { "password": VALUE } }))
+        .send()
+        .await
+        .expect("seed the secret");
+    assert!(
+        seeded.status().is_success(),
+        "seeding failed: {}",
+        seeded.status()
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let runbook = tmp.path().join("kv.yaml");
+    std::fs::write(
+        &runbook,
+        format!(
+            r#"version: 1
+name: secret-output
+inputs:
+  token: {{ type: secret, env: LIFEBOAT_TEST_VAULT_TOKEN }}
+steps:
+  - id: get
+    kind: vault.kv.get
+    with: {{ addr: "{addr}", token: "{{{{ inputs.token }}}}", path: app/db }}
+  - id: leak
+    kind: shell
+    needs: [get]
+    with:
+      script: |
+        echo "password={{{{ steps.get.outputs.data.password }}}}"
+        echo "denied with {{{{ steps.get.outputs.data.password }}}}" >&2
+        exit 3
+"#,
+            addr = bao.addr()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["run", runbook.to_str().unwrap(), "--state-dir"])
+        .arg(&state)
+        .env("LIFEBOAT_TEST_VAULT_TOKEN", bao.token())
+        .output()
+        .expect("run lifeboat");
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{printed}");
+    assert!(printed.contains("password=«redacted»"), "{printed}");
+    assert!(
+        !printed.contains(VALUE),
+        "the secret output was printed: {printed}"
+    );
+    let (mut hits, mut files) = (Vec::new(), 0);
+    find_bytes(&state, VALUE, &mut hits, &mut files);
+    assert!(
+        files > 3,
+        "expected a run directory with files, found {files}"
+    );
+    assert!(
+        hits.is_empty(),
+        "the secret output reached disk in: {hits:?}"
     );
 }

@@ -57,3 +57,37 @@ impl StepKind for Sleep {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test(start_paused = true)]
+    async fn sleeps_for_the_duration() {
+        let ctx = StepContext::standalone("s", std::env::temp_dir());
+        let out = Sleep.run(&ctx, json!({"duration": "90s"})).await.unwrap();
+        assert_eq!(out.outputs["slept_ms"], 90_000);
+    }
+
+    #[tokio::test]
+    async fn cancellation_stops_the_wait() {
+        let ctx = StepContext::standalone("s", std::env::temp_dir());
+        ctx.cancel.cancel();
+        let err = Sleep
+            .run(&ctx, json!({"duration": "1h"}))
+            .await
+            .unwrap_err();
+        assert!(err.cancelled);
+    }
+
+    #[test]
+    fn a_bad_duration_is_reported_at_its_field() {
+        let problems = Sleep.check(&json!({"duration": "soon"}));
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].path_string(), "duration");
+        assert!(Sleep
+            .check(&json!({"duration": "{{ inputs.d }}"}))
+            .is_empty());
+    }
+}
