@@ -297,11 +297,9 @@ impl Reader {
             .unwrap_or_default();
         let mut steps = Vec::new();
         match root.get("steps") {
+            Some(n) if is_empty_list(n) => self.no_steps(n.loc),
             Some(n) => self.steps(n, Section::Main, &defaults, &mut steps),
-            None => {
-                self.error(root.loc, "missing `steps`").help =
-                    Some("a runbook needs at least one step".into());
-            }
+            None => self.no_steps(root.loc),
         }
         if let Some(n) = root.get("on_failure") {
             self.steps(n, Section::OnFailure, &defaults, &mut steps);
@@ -323,6 +321,15 @@ impl Reader {
             index: Runbook::index_steps(&steps),
             steps,
         })
+    }
+
+    /// A missing, empty or null `steps`: one error for all three.
+    fn no_steps(&mut self, loc: Loc) {
+        self.error(loc, "a runbook needs at least one step in `steps`")
+            .help = Some(
+            "add a list of steps, e.g. `steps: [{ id: check, kind: shell, with: { run: [\"true\"] } }]`"
+                .into(),
+        );
     }
 
     fn rto(&mut self, node: &Node) -> Option<RtoSpec> {
@@ -500,7 +507,7 @@ impl Reader {
         }
         if let Some(b) = node.get("backoff") {
             match b.value {
-                NodeValue::Int(n) if n >= 1 => retry.backoff = n as f64,
+                NodeValue::Int(n) if (1..=10).contains(&n) => retry.backoff = n as f64,
                 NodeValue::Float(f) if (1.0..=10.0).contains(&f) => retry.backoff = f,
                 _ => {
                     self.error_width(
@@ -660,7 +667,7 @@ impl Reader {
     }
 
     fn probe(&mut self, node: &Node) -> Option<Probe> {
-        self.fields(node, &["kind", "with", "until"], "`check`")?;
+        self.fields(node, &["kind", "with", "until", "read_only"], "`check`")?;
         let Some(kind_node) = node.get("kind") else {
             self.error(node.loc, "`check` needs a `kind`, e.g. `kind: http`");
             return None;
@@ -675,7 +682,19 @@ impl Reader {
             until: node
                 .get("until")
                 .and_then(|n| self.expr(n, "`check.until`")),
+            read_only: node
+                .get("read_only")
+                .and_then(|n| self.bool(n, "`check.read_only`")),
         })
+    }
+}
+
+/// `steps: []` or `steps:` with nothing after it.
+fn is_empty_list(node: &Node) -> bool {
+    match &node.value {
+        NodeValue::Null => true,
+        NodeValue::Seq(items) => items.is_empty(),
+        _ => false,
     }
 }
 

@@ -12,8 +12,14 @@ fn main() {
     let code = match lifeboat::commands::dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
+            // An "error" that exits 0 (nothing to do) is a note.
+            let label = if err.exit_code == lifeboat::cli_error::exit::SUCCESS {
+                "note"
+            } else {
+                "error"
+            };
             if !err.message.is_empty() {
-                eprintln!("error: {}", err.message);
+                eprintln!("{label}: {}", err.message);
             }
             err.exit_code
         }

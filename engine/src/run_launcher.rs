@@ -75,9 +75,10 @@ impl Launcher {
                 CliError::invalid(format!("{}the runbook is invalid; fix it and run again (`lifeboat validate {}` shows the same)", rendered.join("\n"), req.file.display()))
             })?;
         if let Some(declared) = &req.declared_at {
-            declared
+            let at = declared
                 .parse::<jiff::Timestamp>()
                 .map_err(|e| CliError::invalid(format!("--declared-at `{declared}` is not an RFC 3339 time such as 2026-11-21T09:40:00Z: {e}")))?;
+            check_declared_in_past(declared, at, jiff::Timestamp::now())?;
         }
         let redactor = Redactor::new();
         let dry = req.config.dry_run != DryRun::Off;
@@ -453,3 +454,26 @@ fn new_run_id(name: &str) -> String {
         (nanos ^ (nanos >> 16)) & 0xffff
     )
 }
+
+/// How far in the future `--declared-at` may be, for clocks that disagree.
+pub const DECLARED_AT_SKEW: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// An incident is declared before its recovery starts: a `--declared-at`
+/// more than [`DECLARED_AT_SKEW`] ahead of now is a mistake (often a local
+/// time written with `Z`), not something to ignore.
+fn check_declared_in_past(
+    text: &str,
+    at: jiff::Timestamp,
+    now: jiff::Timestamp,
+) -> Result<(), CliError> {
+    let ahead_ms = at.as_millisecond() - now.as_millisecond();
+    if ahead_ms <= DECLARED_AT_SKEW.as_millis() as i64 {
+        return Ok(());
+    }
+    let now = now.strftime("%Y-%m-%dT%H:%M:%SZ");
+    Err(CliError::invalid(format!(
+        "--declared-at `{text}` is {} in the future (now is {now}); the incident must have been declared before the run starts, with up to 5 minutes of clock skew allowed; check the time and its zone (`Z` means UTC)",
+        crate::rto_report::human_ms(ahead_ms)
+    )))
+}
+

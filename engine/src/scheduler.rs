@@ -462,10 +462,12 @@ impl Scheduler {
             return false;
         };
         let ctx = self.template_context();
-        let Ok(with) = self.env.templates.render_value(&probe.with.to_json(), &ctx) else {
+        // Rendered like a step, so a `shell` probe's script gets its values
+        // through the environment, never pasted into its text.
+        let Ok((with, env, _)) = self.render(kind.as_ref(), &probe.with.to_json(), &ctx) else {
             return false;
         };
-        let step_ctx = self.step_context(step, Vec::new(), false, self.env.cancel.child_token());
+        let step_ctx = self.step_context(step, env, false, self.env.cancel.child_token());
         match kind.run(&step_ctx, with).await {
             Ok(out) => match &probe.until {
                 Some(until) => {

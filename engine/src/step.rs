@@ -71,6 +71,9 @@ pub struct Probe {
     pub kind_loc: Loc,
     pub with: Node,
     pub until: Option<Expr>,
+    /// `read_only: true` declares a probe of a kind that could change
+    /// things (a `shell` test) as one that only reads.
+    pub read_only: Option<bool>,
 }
 
 impl Step {

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use lifeboat_steps::params::{ParamProblem, PathSegment};
 use lifeboat_steps::{Effect, Registry};
 
 use crate::diagnostic::{did_you_mean, Diagnostic};
@@ -115,6 +116,107 @@ impl Validator<'_> {
                     self.expression(i, &until.text, until.loc, Scope::Until, "`check.until`");
                 }
             }
+            self.assertions(i, step);
+            self.secret_params(i, &step.kind, &step.with, "with");
+            if let Some(probe) = &step.check {
+                self.secret_params(i, &probe.kind, &probe.with, "check.with");
+            }
+        }
+    }
+
+    /// `assert.that`: each entry is an expression, checked like `when`.
+    fn assertions(&mut self, step: usize, s: &Step) {
+        if EngineKind::from_name(&s.kind) != Some(EngineKind::Assert) {
+            return;
+        }
+        let Some(NodeValue::Seq(items)) = s.with.get("that").map(|n| &n.value) else {
+            return;
+        };
+        for (n, item) in items.iter().enumerate() {
+            if let NodeValue::String(text) = &item.value {
+                let what = format!("`that[{n}]`");
+                self.expression(step, text, item.loc, Scope::Step, &what);
+            }
+        }
+    }
+
+    /// A parameter that holds a secret (a kind's `secret_params`, such as
+    /// `crypto.*`'s `key`) may only read secret inputs and secret outputs:
+    /// anything else is written in clear to `inputs.json`, the journal or
+    /// the timeline. Literal text is the kind's own check.
+    fn secret_params(&mut self, step: usize, kind: &str, with: &Node, prefix: &str) {
+        let Some(kind) = self.registry.get(kind) else {
+            return;
+        };
+        let rb = self.runbook;
+        let id = &rb.steps[step].id;
+        for field in kind.secret_params() {
+            let Some(node) = with.get(field) else {
+                continue;
+            };
+            let NodeValue::String(text) = &node.value else {
+                continue;
+            };
+            if !lifeboat_steps::params::is_template(text) {
+                continue;
+            }
+            let Ok(refs) = self.templates.template_references(text) else {
+                continue;
+            };
+            let width = rb.source.scalar_width(node.loc, text.chars().count());
+            if refs.is_empty() {
+                self.error(
+                    node.loc,
+                    width,
+                    format!("step `{id}`: `{prefix}.{field}` is written into the runbook in clear"),
+                    Some(format!("pass it from a secret input, e.g. `{field}: \"{{{{ inputs.backup_key }}}}\"` with `backup_key: {{ type: secret, env: LIFEBOAT_BACKUP_KEY }}`")),
+                );
+                continue;
+            }
+            for r in refs {
+                if let Some(help) = self.not_secret(&r) {
+                    self.error(
+                        node.loc,
+                        width,
+                        format!("step `{id}`: `{prefix}.{field}` reads `{r}`, which is not a secret"),
+                        Some(help),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Why a reference is not a secret, as a fix; `None` when it is one, or
+    /// when it does not resolve (that is reported by [`Self::references`]).
+    fn not_secret(&self, reference: &str) -> Option<String> {
+        let rb = self.runbook;
+        let parts: Vec<&str> = reference.split('.').collect();
+        match parts.as_slice() {
+            ["inputs", name, ..] => {
+                let input = rb.input(name)?;
+                (!input.is_secret()).then(|| {
+                    format!(
+                        "declare `{name}` as `type: secret` (`{name}: {{ type: secret, env: LIFEBOAT_{} }}`, or `file:` for a key file); a `{}` input is written to `inputs.json` and the journal",
+                        name.to_uppercase(),
+                        input.ty.as_str()
+                    )
+                })
+            }
+            ["steps", id, "outputs", output, ..] => {
+                let other = rb.step(id)?;
+                let kind = self.registry.get(&other.kind);
+                if kind.is_some_and(|k| k.secret_outputs().contains(output)) {
+                    return None;
+                }
+                Some(format!(
+                    "`{}` does not mark its `{output}` output secret, so it is journalled in clear; pass the key from a secret input, or from a secret output such as `vault.kv.get`'s `data`",
+                    other.kind
+                ))
+            }
+            [head, ..] if CONTEXT_NAMES.contains(head) => Some(
+                "pass the key from a secret input, or from a secret output such as `vault.kv.get`'s `data`".into(),
+            ),
+            _ => None,
         }
     }
 
@@ -164,7 +266,7 @@ impl Validator<'_> {
             return;
         };
         for p in problems {
-            let node = step.with.locate(&p.path);
+            let node = unknown_key(&step.with, &p).unwrap_or_else(|| step.with.locate(&p.path));
             let width = match &node.value {
                 NodeValue::String(s) if !s.contains('\n') => self
                     .runbook
@@ -187,7 +289,7 @@ impl Validator<'_> {
             } else {
                 step.kind_loc
             };
-            self.error(loc, width, what, None);
+            self.error(loc, width, what, unknown_field_help(&p.message));
         }
         if let Some(probe) = &step.check {
             match self.registry.get(&probe.kind) {
@@ -199,21 +301,27 @@ impl Validator<'_> {
                 ),
                 Some(kind) => {
                     let with = probe.with.to_json();
-                    if kind.effect(&with) != Effect::ReadOnly {
-                        self.error(probe.kind_loc, probe.kind.len(), format!("the `check` of step `{}` must be read-only, but `{}` can change things", step.id, probe.kind), Some("use a read-only probe such as `http` with GET, or a `vault.*` read".into()));
+                    let read_only = probe
+                        .read_only
+                        .unwrap_or_else(|| kind.effect(&with) == Effect::ReadOnly);
+                    if !read_only {
+                        self.error(probe.kind_loc, probe.kind.len(), format!("the `check` of step `{}` must be read-only, but `{}` can change things", step.id, probe.kind), Some("use a read-only probe such as `http` with GET or a `vault.*` read, or declare a probe that only reads (a `shell` test) with `read_only: true` in `check`".into()));
                     }
                     for p in kind.check(&with) {
-                        let node = probe.with.locate(&p.path);
+                        let (node, width) = match unknown_key(&probe.with, &p) {
+                            Some(key) => (key, key.key_text().chars().count()),
+                            None => (probe.with.locate(&p.path), 1),
+                        };
                         self.error(
                             node.loc,
-                            1,
+                            width,
                             format!(
                                 "step `{}`: `check.with.{}`: {}",
                                 step.id,
                                 p.path_string(),
                                 p.message
                             ),
-                            None,
+                            unknown_field_help(&p.message),
                         );
                     }
                 }
@@ -455,4 +563,31 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// A "did you mean" for serde's `unknown field `titel`, expected one of
+/// `id`, `title``, from the names the message lists.
+fn unknown_field_help(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (name, rest) = rest.split_once('`')?;
+    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    did_you_mean(name, expected)
+}
+
+/// For serde's "unknown field" problems, the key itself rather than its
+/// value, so the caret sits under the misspelt name.
+fn unknown_key<'n>(with: &'n Node, problem: &ParamProblem) -> Option<&'n Node> {
+    if !problem.message.starts_with("unknown field `") {
+        return None;
+    }
+    let (PathSegment::Key(name), parent) = problem.path.split_last()? else {
+        return None;
+    };
+    let NodeValue::Map(entries) = &with.locate(parent).value else {
+        return None;
+    };
+    entries
+        .iter()
+        .find(|(key, _)| key.as_str() == Some(name))
+        .map(|(key, _)| key)
 }

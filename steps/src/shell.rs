@@ -147,12 +147,13 @@ impl StepKind for Shell {
                 ))
             }
         };
+        let dir = match &p.cwd {
+            Some(cwd) => ctx.path(cwd),
+            None => ctx.work_dir.clone(),
+        };
         cmd.envs(&p.env)
             .envs(ctx.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(match &p.cwd {
-                Some(cwd) => ctx.path(cwd),
-                None => ctx.work_dir.clone(),
-            })
+            .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -166,6 +167,14 @@ impl StepKind for Shell {
             .and_then(|a| a.first().cloned())
             .unwrap_or_else(|| "bash".into());
         let mut child = cmd.spawn().map_err(|e| {
+            // The OS reports a missing working directory as a missing program.
+            if !dir.is_dir() {
+                let what = if dir.exists() { "is not a directory" } else { "does not exist" };
+                return StepError::new(format!(
+                    "could not start `{program}`: the working directory `{}` (`cwd`) {what}; create it in an earlier step or fix `cwd`",
+                    dir.display()
+                ));
+            }
             let hint = if e.kind() == std::io::ErrorKind::NotFound {
                 format!("; is `{program}` installed and on PATH?")
             } else {

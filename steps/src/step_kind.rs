@@ -38,6 +38,21 @@ pub trait StepKind: Send + Sync {
         }
     }
 
+    /// Outputs this kind always marks secret ([`StepOutput::with_secret`]),
+    /// so validation can accept them where a secret is required. Keep it in
+    /// step with the `with_secret` calls in [`StepKind::run`].
+    fn secret_outputs(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Parameters whose value is itself a secret (an encryption key).
+    /// Validation requires their templates to read only secret inputs and
+    /// [`StepKind::secret_outputs`] of earlier steps, so the value is never
+    /// written to `inputs.json`, the journal or the timeline.
+    fn secret_params(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Names of parameters whose template values must be passed to a shell
     /// rather than pasted into it (see `shell.script`). The engine renders
     /// these fields with a formatter that turns every `{{ }}` value into a

@@ -465,7 +465,10 @@ async fn a_missing_object_fails_get_head_and_latest_clearly() {
     assert!(!dir.path().join("x.enc.part").exists());
 
     let err = S3Head
-        .run(&ctx, with(&s3, json!({"key": "daily/x.enc"})))
+        .run(
+            &ctx,
+            with(&s3, json!({"key": "daily/x.enc", "verify_file": "x.enc"})),
+        )
         .await
         .unwrap_err();
     assert!(

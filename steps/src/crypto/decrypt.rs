@@ -57,6 +57,10 @@ impl StepKind for Decrypt {
         "decrypt an AES-256-GCM backup (lifeboat-v1 or legacy IV|tag|ciphertext), output appears only once authenticated"
     }
 
+    fn secret_params(&self) -> &'static [&'static str] {
+        &["key"]
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         let mut problems = params::check::<DecryptParams>(with);
         problems.extend(super::check_common(with));

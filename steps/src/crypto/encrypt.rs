@@ -37,6 +37,10 @@ impl StepKind for Encrypt {
         "encrypt a file with AES-256-GCM in the chunked lifeboat-v1 format (constant memory)"
     }
 
+    fn secret_params(&self) -> &'static [&'static str] {
+        &["key"]
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         let mut problems = params::check::<EncryptParams>(with);
         problems.extend(super::check_common(with));

@@ -1,5 +1,5 @@
-//! `s3.head`: an object's size, time and stored SHA-256, optionally
-//! verified against a local file.
+//! `s3.head`: whether an object exists, and its size, time and stored
+//! SHA-256, optionally verified against a local file.
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -28,7 +28,7 @@ impl StepKind for S3Head {
     }
 
     fn summary(&self) -> &'static str {
-        "check that an object exists, optionally verifying its stored SHA-256 against a file"
+        "whether an object exists (`exists: false` when not), optionally verifying its stored SHA-256 against a file"
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -52,7 +52,16 @@ impl StepKind for S3Head {
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (conn, p): (Connection, HeadParams) = connection::parse(self.name(), ctx, with)?;
-        let head = ObjectHead::require(&conn, ctx, &p.key, "check").await?;
+        // A missing object is an answer (`exists: false`), unless there is a
+        // file to verify against it: then it is a failure.
+        let head = if p.verify_file.is_some() {
+            ObjectHead::require(&conn, ctx, &p.key, "check").await?
+        } else {
+            match ObjectHead::fetch(&conn, ctx, &p.key, "check").await? {
+                Some(head) => head,
+                None => return Ok(missing(&p.key)),
+            }
+        };
         let mut out = StepOutput {
             outputs: head.outputs(),
             secret: Default::default(),
@@ -86,4 +95,13 @@ impl StepKind for S3Head {
         out = out.with("verified", true);
         Ok(out)
     }
+}
+
+/// The outputs for a key that is not there: the same names, `null` values.
+fn missing(key: &str) -> StepOutput {
+    ["size", "modified", "etag", "sha256", "verified"]
+        .into_iter()
+        .fold(StepOutput::new(), |out, name| out.with(name, Value::Null))
+        .with("exists", false)
+        .with("key", key)
 }

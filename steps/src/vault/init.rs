@@ -45,6 +45,10 @@ impl StepKind for Init {
         "initialise a new Vault cluster; unseal keys and root token are secret outputs"
     }
 
+    fn secret_outputs(&self) -> &'static [&'static str] {
+        &["keys", "root_token"]
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         let mut problems = connection::check::<InitParams>(with);
         let shares = with

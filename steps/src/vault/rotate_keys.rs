@@ -60,6 +60,10 @@ impl StepKind for RotateKeys {
         "replace the unseal keys (OpenBao sys/rotate/root; Vault's rekey); new keys are secret outputs"
     }
 
+    fn secret_outputs(&self) -> &'static [&'static str] {
+        &["keys"]
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         let mut problems = connection::check::<RotateParams>(with);
         match with.get("keys") {

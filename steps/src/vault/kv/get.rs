@@ -30,6 +30,10 @@ impl StepKind for KvGet {
         "read a KV v2 secret (its data is a secret output)"
     }
 
+    fn secret_outputs(&self) -> &'static [&'static str] {
+        &["data"]
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         connection::check::<GetParams>(with)
     }
