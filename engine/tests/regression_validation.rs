@@ -196,6 +196,12 @@ steps:
   - id: b
     kind: approval
     with: { prompt: "go?", min_aprovals: 1 }
+  - id: c
+    kind: vault.health
+    with: { tokn: "x" }
+  - id: d
+    kind: s3.head
+    with: { bucket: b, key: k, endpont: "http://127.0.0.1:9" }
 "#,
     );
     insta::assert_snapshot!(stderr);

@@ -71,8 +71,8 @@ pub fn check<T: DeserializeOwned>(with: &Value) -> Vec<ParamProblem> {
         // serde lists the expected fields of `T` only; name the others too.
         if p.message.starts_with("unknown field") {
             p.message.push_str(&format!(
-                ", or a connection field ({})",
-                CONNECTION_FIELDS.join(", ")
+                ", or a connection field: `{}`",
+                CONNECTION_FIELDS.join("`, `")
             ));
         }
         problems.push(p);
