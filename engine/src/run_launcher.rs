@@ -476,4 +476,3 @@ fn check_declared_in_past(
         crate::rto_report::human_ms(ahead_ms)
     )))
 }
-

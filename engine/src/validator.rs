@@ -178,7 +178,9 @@ impl Validator<'_> {
                     self.error(
                         node.loc,
                         width,
-                        format!("step `{id}`: `{prefix}.{field}` reads `{r}`, which is not a secret"),
+                        format!(
+                            "step `{id}`: `{prefix}.{field}` reads `{r}`, which is not a secret"
+                        ),
                         Some(help),
                     );
                 }

@@ -385,5 +385,10 @@ steps:
         .iter()
         .filter(|r| r["type"] == "step_started" && r["step"] == "restore")
         .count();
-    assert_eq!(starts, 1, "the probe passed, so restore must not run again\n{}", ran.dump());
+    assert_eq!(
+        starts,
+        1,
+        "the probe passed, so restore must not run again\n{}",
+        ran.dump()
+    );
 }
