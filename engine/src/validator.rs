@@ -174,7 +174,7 @@ impl Validator<'_> {
                 continue;
             }
             for r in refs {
-                if let Some(help) = self.not_secret(&r) {
+                if let Some(help) = self.not_secret(&r, field) {
                     self.error(
                         node.loc,
                         width,
@@ -190,8 +190,9 @@ impl Validator<'_> {
 
     /// Why a reference is not a secret, as a fix; `None` when it is one, or
     /// when it does not resolve (that is reported by [`Self::references`]).
-    fn not_secret(&self, reference: &str) -> Option<String> {
+    fn not_secret(&self, reference: &str, field: &str) -> Option<String> {
         let rb = self.runbook;
+        let instead = format!("pass `{field}` from a secret input, or from a secret output such as `vault.kv.get`'s `data`");
         let parts: Vec<&str> = reference.split('.').collect();
         match parts.as_slice() {
             ["inputs", name, ..] => {
@@ -211,13 +212,11 @@ impl Validator<'_> {
                     return None;
                 }
                 Some(format!(
-                    "`{}` does not mark its `{output}` output secret, so it is journalled in clear; pass the key from a secret input, or from a secret output such as `vault.kv.get`'s `data`",
+                    "`{}` does not mark its `{output}` output secret, so it is journalled in clear; {instead}",
                     other.kind
                 ))
             }
-            [head, ..] if CONTEXT_NAMES.contains(head) => Some(
-                "pass the key from a secret input, or from a secret output such as `vault.kv.get`'s `data`".into(),
-            ),
+            [head, ..] if CONTEXT_NAMES.contains(head) => Some(instead),
             _ => None,
         }
     }
