@@ -911,11 +911,17 @@ impl Scheduler {
             self.env
                 .registry
                 .get(&self.env.runbook.steps[i].kind)
-                .is_none_or(|k| output.secret.iter().all(|s| k.secret_outputs().contains(&s.as_str()))),
+                .is_none_or(|k| output
+                    .secret
+                    .iter()
+                    .all(|s| k.secret_outputs().contains(&s.as_str()))),
             "step kind `{}` marks outputs {:?} secret but lists {:?} in `secret_outputs`",
             self.env.runbook.steps[i].kind,
             output.secret,
-            self.env.registry.get(&self.env.runbook.steps[i].kind).map(|k| k.secret_outputs()),
+            self.env
+                .registry
+                .get(&self.env.runbook.steps[i].kind)
+                .map(|k| k.secret_outputs()),
         );
         for name in &output.secret {
             if let Some(v) = output.outputs.get(name) {
