@@ -142,6 +142,34 @@ impl GateRecord {
         self.current().find(|d| d.decision == Decision::Rejected)
     }
 
+    /// When the decisions given so far settled the current question: the
+    /// rejection, the approval that reached `need`, or the end of the
+    /// timeout for a decision `on_timeout` took. `None` while undecided.
+    /// Human time (a gate's `duration_ms`) ends here, not at the resume
+    /// that notices the decision.
+    pub fn decided_at(&self, need: usize, timeout: Option<std::time::Duration>) -> Option<String> {
+        let since = &self.request.as_ref()?.since;
+        let deciding = match self.rejection() {
+            Some(r) => r,
+            None => {
+                let approvers = self.approvers();
+                match approvers.iter().find(|d| d.timed_out) {
+                    Some(d) => *d,
+                    None => *approvers.get(need.max(1) - 1)?,
+                }
+            }
+        };
+        if deciding.timed_out {
+            if let (Some(t), Some(from)) = (timeout, crate::step_spans::parse_ms(since)) {
+                let end = from + t.as_millis() as i64;
+                if crate::step_spans::parse_ms(&deciding.ts).is_some_and(|ts| ts > end) {
+                    return Some(crate::step_spans::format_ms(end));
+                }
+            }
+        }
+        Some(deciding.ts.clone())
+    }
+
     /// Distinct identities that approved the current question, in order.
     pub fn approvers(&self) -> Vec<&GateDecision> {
         let mut seen = Vec::<&GateDecision>::new();
@@ -237,6 +265,17 @@ impl GateRecord {
                 "`{who}` already {verb} `{step}` at {}; each decision must come from a different person",
                 earlier.ts
             ));
+        }
+        if let GateKind::Approval { min_approvals, .. } = &request.kind {
+            let approved = self.approvers();
+            let need = (*min_approvals).max(1) as usize;
+            if approved.len() >= need {
+                let names: Vec<&str> = approved.iter().map(|d| d.actor.as_str()).collect();
+                return Err(format!(
+                    "`{step}` already has the {need} approval(s) it needs ({}); no further decision is taken — `lifeboat resume` continues the run",
+                    names.join(", ")
+                ));
+            }
         }
         if let Some(rejected) = self.rejection() {
             return Err(format!(

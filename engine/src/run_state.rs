@@ -69,6 +69,9 @@ impl RunState {
         self.last_ts = record.ts.clone();
         if let Some(step) = record.event.step() {
             match &record.event {
+                // A step not started because the run failed is reconsidered
+                // on resume: its gate keeps the decisions given so far.
+                Event::StepSkipped { reason, .. } if reason.starts_with(NOT_STARTED) => {}
                 // A terminal state consumes the gate's decisions.
                 Event::StepSucceeded { .. }
                 | Event::StepFailed { .. }

@@ -202,6 +202,8 @@ pub struct Scheduler {
     initiator: String,
     /// The operator quit in step-through mode.
     quit: bool,
+    /// Gates are being settled after a failure: count decisions, ask nothing.
+    settling: bool,
     /// When the RTO clock started, for a resumed run (progress display).
     clock_start: Option<String>,
 }
@@ -224,6 +226,7 @@ impl Scheduler {
             gates: HashMap::new(),
             initiator: config.operator.clone(),
             quit: false,
+            settling: false,
             clock_start: None,
             env,
             config,
@@ -517,6 +520,9 @@ impl Scheduler {
         }
         if self.env.cancel.is_cancelled() || self.holding_section(section, &indices) {
             return;
+        }
+        if section == Section::Main && self.failure.is_some() {
+            self.settle_decided_gates(&indices);
         }
         // Whatever could not start: say why.
         for &i in &indices {
