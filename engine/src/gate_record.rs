@@ -1,11 +1,13 @@
 //! What the journal says about one human gate (an `approval` or `manual`
 //! step): the question last shown and the decisions given since.
 //!
-//! Decisions are bound to the digest of the question they answer, so a
-//! gate whose question renders differently on resume asks again instead of
-//! counting old answers. A gate's record is dropped when its step reaches a
-//! terminal state, so a gate that runs again (a retried failed run, resume
-//! `--from` a checkpoint) starts fresh.
+//! Decisions are bound to the digest of the question they answer (for an
+//! approval: the rendered question, the gate's rules and the definitions of
+//! the steps it guards), so a gate that would show or permit something else
+//! on resume asks again instead of counting old answers. A gate's record is
+//! dropped when its step reaches a terminal state, so a gate that runs again
+//! (a retried failed run, resume `--from` a checkpoint) starts fresh; a step
+//! skipped as "not started" because the run failed keeps its decisions.
 
 use serde_json::Value;
 
