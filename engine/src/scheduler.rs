@@ -204,6 +204,8 @@ pub struct Scheduler {
     quit: bool,
     /// Gates are being settled after a failure: count decisions, ask nothing.
     settling: bool,
+    /// The journal says that stdout was closed (it says so once).
+    output_closed_noted: bool,
     /// When the RTO clock started, for a resumed run (progress display).
     clock_start: Option<String>,
 }
@@ -227,6 +229,7 @@ impl Scheduler {
             initiator: config.operator.clone(),
             quit: false,
             settling: false,
+            output_closed_noted: false,
             clock_start: None,
             env,
             config,
@@ -310,6 +313,7 @@ impl Scheduler {
     pub async fn run(mut self) -> RunOutcome {
         let journal = self.env.journal.clone();
         let outcome = self.run_to_end().await;
+        self.note_closed_output();
         // Whatever ended the run, nothing it wrote stays only in memory.
         if let Err(e) = journal.flush() {
             self.env
@@ -498,6 +502,7 @@ impl Scheduler {
             if changed {
                 continue;
             }
+            self.note_closed_output();
             // Nothing may wait in memory while the engine sleeps: make the
             // results written so far durable before waiting.
             if let Err(e) = self.env.journal.flush() {
@@ -997,6 +1002,18 @@ impl Scheduler {
                 .warn(None, &format!("cannot write the journal: {e}; stopping"));
             self.env.cancel.cancel();
         }
+    }
+
+    /// A recovery never dies because a pipe closed: when stdout's reader
+    /// went away, the run carries on and the journal says so, once.
+    fn note_closed_output(&mut self) {
+        if self.output_closed_noted || !self.env.console.output_closed() {
+            return;
+        }
+        self.output_closed_noted = true;
+        self.journal_lazy(Event::Note {
+            text: "stdout was closed by its reader; the run carries on without printing, and the journal and the timeline keep the full record".into(),
+        });
     }
 
     fn journal(&self, event: Event) {
