@@ -79,6 +79,8 @@ impl Console for PlainConsole {
                     r.actor
                 )
             }
+            // Bookkeeping for resume, not news for the operator.
+            Event::ProcessStarted { .. } => return,
             Event::StepStarted {
                 step,
                 attempt,

@@ -51,6 +51,9 @@ pub struct RunState {
     pub last_ts: String,
     /// Human gates (`approval`, `manual`) and their decisions, by step.
     pub gates: HashMap<String, GateRecord>,
+    /// The child process group of each step that started one and has no
+    /// result: it may outlive the engine that started it.
+    pub processes: HashMap<String, lifeboat_steps::process_group::ProcessGroup>,
 }
 
 impl RunState {
@@ -68,6 +71,26 @@ impl RunState {
         self.last_seq = record.seq;
         self.last_ts = record.ts.clone();
         if let Some(step) = record.event.step() {
+            match &record.event {
+                Event::ProcessStarted {
+                    pgid, start_ticks, ..
+                } => {
+                    self.processes.insert(
+                        step.to_string(),
+                        lifeboat_steps::process_group::ProcessGroup {
+                            pgid: *pgid,
+                            start_ticks: *start_ticks,
+                        },
+                    );
+                }
+                Event::StepSucceeded { .. }
+                | Event::StepFailed { .. }
+                | Event::StepSkipped { .. }
+                | Event::Marked { .. } => {
+                    self.processes.remove(step);
+                }
+                _ => {}
+            }
             match &record.event {
                 // A step not started because the run failed is reconsidered
                 // on resume: its gate keeps the decisions given so far.
@@ -204,6 +227,7 @@ impl RunState {
             | Event::ManualRequested { .. }
             | Event::ManualConfirmed { .. } => {}
             Event::AttemptFailed { .. }
+            | Event::ProcessStarted { .. }
             | Event::Checkpoint { .. }
             | Event::Note { .. }
             | Event::Interrupted { .. } => {}

@@ -43,6 +43,7 @@ use crate::step::{Section, Step};
 use crate::templates::{Placeholder, Templates};
 
 mod human_gates;
+mod step_processes;
 mod step_through;
 
 /// How a run treats steps that could change things.
@@ -206,6 +207,9 @@ pub struct Scheduler {
     settling: bool,
     /// The journal says that stdout was closed (it says so once).
     output_closed_noted: bool,
+    /// Process groups that steps of an earlier engine started and that may
+    /// still run; stopped before anything runs again.
+    leftover_processes: Vec<(String, lifeboat_steps::process_group::ProcessGroup)>,
     /// When the RTO clock started, for a resumed run (progress display).
     clock_start: Option<String>,
 }
@@ -230,6 +234,7 @@ impl Scheduler {
             quit: false,
             settling: false,
             output_closed_noted: false,
+            leftover_processes: Vec::new(),
             clock_start: None,
             env,
             config,
@@ -243,6 +248,12 @@ impl Scheduler {
     /// Takes over what an earlier execution of this run achieved.
     fn restore(&mut self, prior: &RunState) {
         self.gates = prior.gates.clone();
+        self.leftover_processes = prior
+            .processes
+            .iter()
+            .map(|(step, group)| (step.clone(), *group))
+            .collect();
+        self.leftover_processes.sort_by(|a, b| a.0.cmp(&b.0));
         if !prior.operator.is_empty() {
             self.initiator = prior.operator.clone();
         }
@@ -367,6 +378,7 @@ impl Scheduler {
 
     /// Applies each interrupted step's `rerun` policy before anything new starts.
     async fn resolve_interrupted(&mut self) -> Result<(), RunOutcome> {
+        self.stop_leftover_processes().await;
         let runbook = self.env.runbook.clone();
         let mut waiting = Vec::new();
         for (i, step) in runbook.steps.iter().enumerate() {
@@ -778,7 +790,10 @@ impl Scheduler {
             work_dir: self.env.work_dir.clone(),
             dry_run,
             cancel,
-            progress: Arc::new(ConsoleProgress(self.env.console.clone())),
+            progress: Arc::new(step_processes::JournalledProgress {
+                console: ConsoleProgress(self.env.console.clone()),
+                journal: self.env.journal.clone(),
+            }),
             redactor: self.env.redactor.clone(),
             env,
         }

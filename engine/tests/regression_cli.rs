@@ -162,3 +162,117 @@ steps:
         .expect("a SigIgn mask");
     assert_eq!(mask & (1 << 12), 0, "steps inherit an ignored SIGPIPE");
 }
+
+/// Whether a process exists and is not a zombie.
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().chars().next())
+        })
+        .flatten()
+        .is_some_and(|state| state != 'Z' && state != 'X')
+}
+
+/// Kills a process group when dropped, so a failing test leaves nothing behind.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if self.0 > 0 {
+            // SAFETY: kill(2) on a process group; no memory preconditions.
+            unsafe { libc::kill(-self.0, libc::SIGKILL) };
+        }
+    }
+}
+
+#[test]
+fn step_processes_do_not_outlive_a_killed_engine() {
+    let sb = Sandbox::new();
+    sb.write(
+        "long.yaml",
+        r#"
+version: 1
+name: long
+steps:
+  - id: long
+    kind: shell
+    rerun: safe
+    with:
+      script: |
+        if [ -e started ]; then echo "second run"; exit 0; fi
+        touch started
+        sleep 60 &
+        echo $! > sleeper
+        echo $$ > leader
+        wait
+"#,
+    );
+    let mut engine = sb
+        .command(&["run", "long.yaml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("lifeboat starts");
+    let mut first = String::new();
+    BufReader::new(engine.stdout.take().expect("piped"))
+        .read_line(&mut first)
+        .expect("the run id");
+    let run = first.trim().to_string();
+    let work = sb.work_dir(&run);
+    let read_pid = |name: &str| -> Option<i32> {
+        std::fs::read_to_string(work.join(name))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    };
+    let mut pids = None;
+    for _ in 0..200 {
+        if let (Some(leader), Some(sleeper)) = (read_pid("leader"), read_pid("sleeper")) {
+            pids = Some((leader, sleeper));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (leader, sleeper) = pids.expect("the step started its children");
+    let _cleanup = KillOnDrop(leader);
+    // SIGKILL: the engine cannot stop its children.
+    engine.kill().expect("kill the engine");
+    engine.wait().expect("reap the engine");
+    assert!(
+        running(sleeper),
+        "the step's child died with the engine already"
+    );
+
+    let resumed = sb.run(&["resume", &run]);
+    resumed.expect_code(0);
+    assert!(
+        !running(sleeper) && !running(leader),
+        "the killed engine's step still runs after the resume\n{}",
+        resumed.dump()
+    );
+    let journal = sb.journal(&run);
+    let recorded = journal
+        .iter()
+        .find(|r| r["type"] == "process_started" && r["step"] == "long")
+        .expect("the process group is journalled");
+    assert_eq!(recorded["pgid"].as_i64(), Some(leader as i64));
+    let note = journal
+        .iter()
+        .position(|r| {
+            r["type"] == "note"
+                && r["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("step `long`: process group")
+        })
+        .expect("a note says the group was stopped");
+    let rerun = journal
+        .iter()
+        .rposition(|r| r["type"] == "step_started" && r["step"] == "long")
+        .unwrap();
+    assert!(
+        note < rerun,
+        "the group was stopped after the step ran again"
+    );
+}
