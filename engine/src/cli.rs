@@ -16,7 +16,7 @@ Exit codes:
 Environment:
   LIFEBOAT_STATE_DIR  where runs are kept (default ~/.local/state/lifeboat)
   LIFEBOAT_OPERATOR   your name in journals and timelines (default: OS user)
-  NO_COLOR            disables colour
+  NO_COLOR            disables colour when set and not empty
 
 Start with `lifeboat validate FILE`, then `lifeboat plan FILE`, then a drill:
 `lifeboat run FILE --dry-run`.";

@@ -23,6 +23,11 @@ pub trait Console: Send + Sync {
     fn describe(&self, step: &str, text: &str);
     /// Free text for the operator (summaries, hints).
     fn info(&self, message: &str);
+    /// True once stdout's reader went away (`lifeboat run F | head -1`):
+    /// the console stops writing and the run carries on.
+    fn output_closed(&self) -> bool {
+        false
+    }
     /// Runs `f` (a question at the terminal) with live displays hidden.
     fn suspend(&self, f: &mut dyn FnMut()) {
         f()

@@ -1,11 +1,13 @@
 //! What the journal says about one human gate (an `approval` or `manual`
 //! step): the question last shown and the decisions given since.
 //!
-//! Decisions are bound to the digest of the question they answer, so a
-//! gate whose question renders differently on resume asks again instead of
-//! counting old answers. A gate's record is dropped when its step reaches a
-//! terminal state, so a gate that runs again (a retried failed run, resume
-//! `--from` a checkpoint) starts fresh.
+//! Decisions are bound to the digest of the question they answer (for an
+//! approval: the rendered question, the gate's rules and the definitions of
+//! the steps it guards), so a gate that would show or permit something else
+//! on resume asks again instead of counting old answers. A gate's record is
+//! dropped when its step reaches a terminal state, so a gate that runs again
+//! (a retried failed run, resume `--from` a checkpoint) starts fresh; a step
+//! skipped as "not started" because the run failed keeps its decisions.
 
 use serde_json::Value;
 
@@ -142,6 +144,34 @@ impl GateRecord {
         self.current().find(|d| d.decision == Decision::Rejected)
     }
 
+    /// When the decisions given so far settled the current question: the
+    /// rejection, the approval that reached `need`, or the end of the
+    /// timeout for a decision `on_timeout` took. `None` while undecided.
+    /// Human time (a gate's `duration_ms`) ends here, not at the resume
+    /// that notices the decision.
+    pub fn decided_at(&self, need: usize, timeout: Option<std::time::Duration>) -> Option<String> {
+        let since = &self.request.as_ref()?.since;
+        let deciding = match self.rejection() {
+            Some(r) => r,
+            None => {
+                let approvers = self.approvers();
+                match approvers.iter().find(|d| d.timed_out) {
+                    Some(d) => *d,
+                    None => *approvers.get(need.max(1) - 1)?,
+                }
+            }
+        };
+        if deciding.timed_out {
+            if let (Some(t), Some(from)) = (timeout, crate::step_spans::parse_ms(since)) {
+                let end = from + t.as_millis() as i64;
+                if crate::step_spans::parse_ms(&deciding.ts).is_some_and(|ts| ts > end) {
+                    return Some(crate::step_spans::format_ms(end));
+                }
+            }
+        }
+        Some(deciding.ts.clone())
+    }
+
     /// Distinct identities that approved the current question, in order.
     pub fn approvers(&self) -> Vec<&GateDecision> {
         let mut seen = Vec::<&GateDecision>::new();
@@ -237,6 +267,17 @@ impl GateRecord {
                 "`{who}` already {verb} `{step}` at {}; each decision must come from a different person",
                 earlier.ts
             ));
+        }
+        if let GateKind::Approval { min_approvals, .. } = &request.kind {
+            let approved = self.approvers();
+            let need = (*min_approvals).max(1) as usize;
+            if approved.len() >= need {
+                let names: Vec<&str> = approved.iter().map(|d| d.actor.as_str()).collect();
+                return Err(format!(
+                    "`{step}` already has the {need} approval(s) it needs ({}); no further decision is taken — `lifeboat resume` continues the run",
+                    names.join(", ")
+                ));
+            }
         }
         if let Some(rejected) = self.rejection() {
             return Err(format!(

@@ -56,6 +56,15 @@ pub enum Event {
         /// The rendered command or request, redacted.
         description: String,
     },
+    /// A step's child process group started (written right after the
+    /// spawn, so a resume after a killed engine can stop what still runs).
+    ProcessStarted {
+        step: String,
+        pgid: u32,
+        /// The group leader's start time in clock ticks since boot.
+        #[serde(default)]
+        start_ticks: Option<u64>,
+    },
     AttemptFailed {
         step: String,
         attempt: u32,
@@ -204,6 +213,7 @@ impl Event {
     pub fn step(&self) -> Option<&str> {
         match self {
             Event::StepStarted { step, .. }
+            | Event::ProcessStarted { step, .. }
             | Event::AttemptFailed { step, .. }
             | Event::StepSucceeded { step, .. }
             | Event::StepFailed { step, .. }
@@ -225,6 +235,7 @@ impl Event {
         match self {
             Event::RunStarted { .. } => "run_started",
             Event::StepStarted { .. } => "step_started",
+            Event::ProcessStarted { .. } => "process_started",
             Event::AttemptFailed { .. } => "attempt_failed",
             Event::StepSucceeded { .. } => "step_succeeded",
             Event::StepFailed { .. } => "step_failed",

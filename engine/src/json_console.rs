@@ -1,4 +1,5 @@
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use serde_json::json;
@@ -9,21 +10,50 @@ use crate::journal_record::Record;
 /// One JSON object per line on stdout, for other tools (`--output json`).
 /// Journal records appear as `{"event":"record", ...record}`; transient
 /// events carry their own `event` name.
+///
+/// The first line is the run's first record (`run_started`, or `resumed`),
+/// which names the run: warnings given before it (a secret input missing in
+/// a drill) are held and follow it.
 pub struct JsonConsole {
     out: Mutex<std::io::Stdout>,
+    /// Warnings given before the first record; `None` once it was written.
+    early: Mutex<Option<Vec<serde_json::Value>>>,
+    /// The reader of stdout went away: stop writing, let the run carry on.
+    closed: AtomicBool,
 }
 
 impl JsonConsole {
     pub fn stdout() -> Self {
         Self {
             out: Mutex::new(std::io::stdout()),
+            early: Mutex::new(Some(Vec::new())),
+            closed: AtomicBool::new(false),
         }
     }
 
     fn emit(&self, value: serde_json::Value) {
+        if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = writeln!(out, "{value}");
-        let _ = out.flush();
+        let written = writeln!(out, "{value}").and_then(|_| out.flush());
+        if written.is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
+            self.closed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The warnings held back for the first record, if it was not written yet.
+    fn take_early(&self) -> Option<Vec<serde_json::Value>> {
+        self.early.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl Drop for JsonConsole {
+    /// A run that never started (bad input) still shows its warnings.
+    fn drop(&mut self) {
+        for w in self.take_early().unwrap_or_default() {
+            self.emit(w);
+        }
     }
 }
 
@@ -33,7 +63,11 @@ impl Console for JsonConsole {
         if let Some(obj) = value.as_object_mut() {
             obj.insert("event".into(), json!("record"));
         }
+        let early = self.take_early();
         self.emit(value);
+        for w in early.unwrap_or_default() {
+            self.emit(w);
+        }
     }
 
     fn output_line(&self, step: &str, line: &str) {
@@ -45,7 +79,15 @@ impl Console for JsonConsole {
     }
 
     fn warn(&self, step: Option<&str>, message: &str) {
-        self.emit(json!({"event": "warning", "step": step, "message": message}));
+        let warning = json!({"event": "warning", "step": step, "message": message});
+        let mut early = self.early.lock().unwrap_or_else(|e| e.into_inner());
+        match early.as_mut() {
+            Some(held) => held.push(warning),
+            None => {
+                drop(early);
+                self.emit(warning);
+            }
+        }
     }
 
     fn describe(&self, step: &str, text: &str) {
@@ -54,5 +96,9 @@ impl Console for JsonConsole {
 
     fn info(&self, message: &str) {
         self.emit(json!({"event": "info", "message": message}));
+    }
+
+    fn output_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
     }
 }

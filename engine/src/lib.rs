@@ -1,6 +1,7 @@
 pub mod checked_runbook;
 pub mod cli;
 pub mod cli_error;
+pub mod colour;
 pub mod commands;
 pub mod console;
 pub mod diagnostic;

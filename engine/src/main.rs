@@ -3,12 +3,22 @@
 use clap::Parser;
 
 fn main() {
-    // Like other Unix tools, stop quietly when the reader goes away
-    // (`lifeboat runs | head`) instead of panicking in `println!`.
-    // SAFETY: restoring the default disposition of SIGPIPE before any
-    // thread starts; no handler is installed.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = lifeboat::cli::Cli::parse();
+    // Read-only commands stop quietly when the reader goes away, like other
+    // Unix tools (`lifeboat runs | head`), instead of panicking in
+    // `println!`. A run or resume must never die because a pipe closed
+    // (`lifeboat run F | head -1`): SIGPIPE stays ignored (Rust's default),
+    // its consoles treat EPIPE as "stdout closed" and the run carries on.
+    // Children get the default disposition back (std resets it on spawn).
+    let keeps_running = matches!(
+        cli.command,
+        lifeboat::cli::Command::Run(_) | lifeboat::cli::Command::Resume(_)
+    );
+    if !keeps_running {
+        // SAFETY: restoring the default disposition of SIGPIPE before any
+        // thread starts; no handler is installed.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let code = match lifeboat::commands::dispatch(cli) {
         Ok(code) => code,
         Err(err) => {

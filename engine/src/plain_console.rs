@@ -1,4 +1,5 @@
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use crate::console::Console;
@@ -10,6 +11,11 @@ pub struct PlainConsole {
     out: Mutex<Box<dyn Write + Send>>,
     /// Show each step's live output lines.
     pub show_output: bool,
+    /// Warnings go to stderr, so that stdout starts with the run id and
+    /// carries only the run's record.
+    warnings_to_stderr: bool,
+    /// The reader went away: stop writing, let the run carry on.
+    closed: AtomicBool,
 }
 
 impl PlainConsole {
@@ -17,6 +23,8 @@ impl PlainConsole {
         Self {
             out: Mutex::new(Box::new(std::io::stdout())),
             show_output: true,
+            warnings_to_stderr: true,
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -25,13 +33,20 @@ impl PlainConsole {
         Self {
             out: Mutex::new(out),
             show_output: true,
+            warnings_to_stderr: false,
+            closed: AtomicBool::new(false),
         }
     }
 
     fn line(&self, text: &str) {
+        if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
+        let written = writeln!(out, "{text}").and_then(|_| out.flush());
+        if written.is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
+            self.closed.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -64,6 +79,8 @@ impl Console for PlainConsole {
                     r.actor
                 )
             }
+            // Bookkeeping for resume, not news for the operator.
+            Event::ProcessStarted { .. } => return,
             Event::StepStarted {
                 step,
                 attempt,
@@ -204,9 +221,14 @@ impl Console for PlainConsole {
     }
 
     fn warn(&self, step: Option<&str>, message: &str) {
-        match step {
-            Some(s) => self.line(&format!("{} warning  {s}: {message}", now_clock())),
-            None => self.line(&format!("{} warning  {message}", now_clock())),
+        let text = match step {
+            Some(s) => format!("{} warning  {s}: {message}", now_clock()),
+            None => format!("{} warning  {message}", now_clock()),
+        };
+        if self.warnings_to_stderr {
+            let _ = writeln!(std::io::stderr(), "{text}");
+        } else {
+            self.line(&text);
         }
     }
 
@@ -220,5 +242,9 @@ impl Console for PlainConsole {
 
     fn info(&self, message: &str) {
         self.line(message);
+    }
+
+    fn output_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
     }
 }

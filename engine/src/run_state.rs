@@ -51,6 +51,9 @@ pub struct RunState {
     pub last_ts: String,
     /// Human gates (`approval`, `manual`) and their decisions, by step.
     pub gates: HashMap<String, GateRecord>,
+    /// The child process group of each step that started one and has no
+    /// result: it may outlive the engine that started it.
+    pub processes: HashMap<String, lifeboat_steps::process_group::ProcessGroup>,
 }
 
 impl RunState {
@@ -69,6 +72,29 @@ impl RunState {
         self.last_ts = record.ts.clone();
         if let Some(step) = record.event.step() {
             match &record.event {
+                Event::ProcessStarted {
+                    pgid, start_ticks, ..
+                } => {
+                    self.processes.insert(
+                        step.to_string(),
+                        lifeboat_steps::process_group::ProcessGroup {
+                            pgid: *pgid,
+                            start_ticks: *start_ticks,
+                        },
+                    );
+                }
+                Event::StepSucceeded { .. }
+                | Event::StepFailed { .. }
+                | Event::StepSkipped { .. }
+                | Event::Marked { .. } => {
+                    self.processes.remove(step);
+                }
+                _ => {}
+            }
+            match &record.event {
+                // A step not started because the run failed is reconsidered
+                // on resume: its gate keeps the decisions given so far.
+                Event::StepSkipped { reason, .. } if reason.starts_with(NOT_STARTED) => {}
                 // A terminal state consumes the gate's decisions.
                 Event::StepSucceeded { .. }
                 | Event::StepFailed { .. }
@@ -201,6 +227,7 @@ impl RunState {
             | Event::ManualRequested { .. }
             | Event::ManualConfirmed { .. } => {}
             Event::AttemptFailed { .. }
+            | Event::ProcessStarted { .. }
             | Event::Checkpoint { .. }
             | Event::Note { .. }
             | Event::Interrupted { .. } => {}

@@ -43,6 +43,7 @@ use crate::step::{Section, Step};
 use crate::templates::{Placeholder, Templates};
 
 mod human_gates;
+mod step_processes;
 mod step_through;
 
 /// How a run treats steps that could change things.
@@ -202,6 +203,13 @@ pub struct Scheduler {
     initiator: String,
     /// The operator quit in step-through mode.
     quit: bool,
+    /// Gates are being settled after a failure: count decisions, ask nothing.
+    settling: bool,
+    /// The journal says that stdout was closed (it says so once).
+    output_closed_noted: bool,
+    /// Process groups that steps of an earlier engine started and that may
+    /// still run; stopped before anything runs again.
+    leftover_processes: Vec<(String, lifeboat_steps::process_group::ProcessGroup)>,
     /// When the RTO clock started, for a resumed run (progress display).
     clock_start: Option<String>,
 }
@@ -224,6 +232,9 @@ impl Scheduler {
             gates: HashMap::new(),
             initiator: config.operator.clone(),
             quit: false,
+            settling: false,
+            output_closed_noted: false,
+            leftover_processes: Vec::new(),
             clock_start: None,
             env,
             config,
@@ -237,6 +248,12 @@ impl Scheduler {
     /// Takes over what an earlier execution of this run achieved.
     fn restore(&mut self, prior: &RunState) {
         self.gates = prior.gates.clone();
+        self.leftover_processes = prior
+            .processes
+            .iter()
+            .map(|(step, group)| (step.clone(), *group))
+            .collect();
+        self.leftover_processes.sort_by(|a, b| a.0.cmp(&b.0));
         if !prior.operator.is_empty() {
             self.initiator = prior.operator.clone();
         }
@@ -307,6 +324,7 @@ impl Scheduler {
     pub async fn run(mut self) -> RunOutcome {
         let journal = self.env.journal.clone();
         let outcome = self.run_to_end().await;
+        self.note_closed_output();
         // Whatever ended the run, nothing it wrote stays only in memory.
         if let Err(e) = journal.flush() {
             self.env
@@ -360,6 +378,7 @@ impl Scheduler {
 
     /// Applies each interrupted step's `rerun` policy before anything new starts.
     async fn resolve_interrupted(&mut self) -> Result<(), RunOutcome> {
+        self.stop_leftover_processes().await;
         let runbook = self.env.runbook.clone();
         let mut waiting = Vec::new();
         for (i, step) in runbook.steps.iter().enumerate() {
@@ -497,6 +516,7 @@ impl Scheduler {
             if changed {
                 continue;
             }
+            self.note_closed_output();
             // Nothing may wait in memory while the engine sleeps: make the
             // results written so far durable before waiting.
             if let Err(e) = self.env.journal.flush() {
@@ -519,6 +539,9 @@ impl Scheduler {
         }
         if self.env.cancel.is_cancelled() || self.holding_section(section, &indices) {
             return;
+        }
+        if section == Section::Main && self.failure.is_some() {
+            self.settle_decided_gates(&indices);
         }
         // Whatever could not start: say why.
         for &i in &indices {
@@ -769,7 +792,10 @@ impl Scheduler {
             work_dir: self.env.work_dir.clone(),
             dry_run,
             cancel,
-            progress: Arc::new(ConsoleProgress(self.env.console.clone())),
+            progress: Arc::new(step_processes::JournalledProgress {
+                console: ConsoleProgress(self.env.console.clone()),
+                journal: self.env.journal.clone(),
+            }),
             redactor: self.env.redactor.clone(),
             env,
         }
@@ -1011,6 +1037,18 @@ impl Scheduler {
                 .warn(None, &format!("cannot write the journal: {e}; stopping"));
             self.env.cancel.cancel();
         }
+    }
+
+    /// A recovery never dies because a pipe closed: when stdout's reader
+    /// went away, the run carries on and the journal says so, once.
+    fn note_closed_output(&mut self) {
+        if self.output_closed_noted || !self.env.console.output_closed() {
+            return;
+        }
+        self.output_closed_noted = true;
+        self.journal_lazy(Event::Note {
+            text: "stdout was closed by its reader; the run carries on without printing, and the journal and the timeline keep the full record".into(),
+        });
     }
 
     fn journal(&self, event: Event) {

@@ -77,6 +77,31 @@ pub struct Probe {
 }
 
 impl Step {
+    /// What the step does, without locations, titles or estimates: an
+    /// approval binds to the definitions of the steps it guards, so that a
+    /// changed command asks again while a moved line does not.
+    pub fn definition(&self) -> Value {
+        serde_json::json!({
+            "id": self.id,
+            "kind": self.kind,
+            "with": self.with.to_json(),
+            "needs": self.needs_ids().collect::<Vec<_>>(),
+            "when": self.when.as_ref().map(|e| &e.text),
+            "until": self.until.as_ref().map(|e| &e.text),
+            "retry": format!("{:?}", self.retry),
+            "timeout": self.timeout.map(|t| t.as_millis() as u64),
+            "rerun": self.rerun.map(|r| format!("{r:?}")),
+            "check": self.check.as_ref().map(|c| serde_json::json!({
+                "kind": c.kind,
+                "with": c.with.to_json(),
+                "until": c.until.as_ref().map(|e| &e.text),
+            })),
+            "continue_on_failure": self.continue_on_failure,
+            "read_only": self.read_only,
+            "section": self.section.as_str(),
+        })
+    }
+
     pub fn title(&self) -> &str {
         self.title.as_deref().unwrap_or(&self.id)
     }

@@ -108,6 +108,7 @@ fn engine_written(event: &Event) -> bool {
         event,
         Event::RunStarted { .. }
             | Event::StepStarted { .. }
+            | Event::ProcessStarted { .. }
             | Event::AttemptFailed { .. }
             | Event::StepSucceeded { .. }
             | Event::StepFailed { .. }

@@ -204,7 +204,12 @@ impl Timeline {
             rto,
             counts,
             steps,
-            events: records.iter().map(event_of).collect(),
+            // A child's process group is bookkeeping for resume, not an event.
+            events: records
+                .iter()
+                .filter(|r| !matches!(r.event, Event::ProcessStarted { .. }))
+                .map(event_of)
+                .collect(),
             origin_ms,
             end_ms,
             down: spans.down.clone(),

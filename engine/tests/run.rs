@@ -390,7 +390,7 @@ steps:
         ran.dump()
     );
     assert!(
-        ran.stdout
+        ran.stderr
             .contains("warning  use: renders simulated values"),
         "{}",
         ran.dump()
@@ -460,7 +460,7 @@ fn secrets_cannot_be_passed_on_the_command_line_and_must_exist() {
     let ran = sb.run(&["run", "s.yaml", "--dry-run"]);
     ran.expect_code(0);
     assert!(
-        ran.stdout
+        ran.stderr
             .contains("secret input `key` is not set; the drill uses a placeholder"),
         "{}",
         ran.dump()

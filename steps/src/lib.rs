@@ -18,6 +18,7 @@
 
 pub mod duration;
 pub mod params;
+pub mod process_group;
 mod progress;
 mod redactor;
 mod registry;

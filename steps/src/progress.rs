@@ -8,6 +8,9 @@ pub trait Progress: Send + Sync {
     fn bytes(&self, _step: &str, _done: u64, _total: Option<u64>) {}
     /// A warning the operator must see, e.g. TLS verification disabled.
     fn warn(&self, _step: &str, _message: &str) {}
+    /// A child process group started for the step; the engine journals it
+    /// so that a resume after a killed engine can stop it.
+    fn process_started(&self, _step: &str, _group: crate::process_group::ProcessGroup) {}
 }
 
 /// A [`Progress`] that drops everything, for tests and benchmarks.

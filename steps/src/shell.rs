@@ -183,6 +183,12 @@ impl StepKind for Shell {
             StepError::new(format!("could not start `{program}`: {e}{hint}"))
         })?;
         let pid = child.id();
+        if let Some(pid) = pid {
+            ctx.progress.process_started(
+                &ctx.step_id,
+                crate::process_group::ProcessGroup::of_child(pid),
+            );
+        }
         let stdout = child.stdout.take().expect("stdout was piped");
         let stderr = child.stderr.take().expect("stderr was piped");
         let out_task = collect(stdout, ctx.clone());

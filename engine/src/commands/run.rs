@@ -77,10 +77,7 @@ fn execute(
     state: StateDir,
     prepare: impl FnOnce(&Launcher) -> Result<Prepared, CliError>,
 ) -> Result<i32, CliError> {
-    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
-        console::set_colors_enabled(false);
-        console::set_colors_enabled_stderr(false);
-    }
+    crate::colour::configure_from_env();
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     if common.step && !interactive {
         return Err(CliError::invalid(

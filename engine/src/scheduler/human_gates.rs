@@ -55,20 +55,36 @@ impl Scheduler {
         self.env
             .console
             .describe(&id, &self.env.redactor.redact(&text));
-        let outputs = approval_outputs(&[]);
+        // Outputs the runbook gives for drills win; otherwise an approval
+        // passes with no approvers, and a manual step's outputs (who
+        // confirmed, their note) are placeholders, like any simulated step's.
+        let step = self.env.runbook.steps[i].clone();
+        let given = step
+            .dry_run_outputs
+            .as_ref()
+            .and_then(|o| o.as_object().cloned());
+        let outputs = match (&given, kind) {
+            (Some(o), _) => Some(o.clone()),
+            (None, EngineKind::Approval) => Some(approval_outputs(&[])),
+            (None, _) => None,
+        };
         self.journal(Event::StepSucceeded {
             step: id.clone(),
-            outputs: outputs.clone(),
+            outputs: outputs.clone().unwrap_or_default(),
             secret_outputs: Vec::new(),
             simulated: true,
             duration_ms: 0,
         });
-        self.set_view(&id, "succeeded", outputs);
+        match outputs {
+            Some(o) => self.set_view(&id, "succeeded", o),
+            None => self.set_placeholder_view(&step),
+        }
         self.status[i] = Status::Succeeded;
     }
 
     fn approval_gate(&mut self, i: usize, with: serde_json::Value) {
         let id = self.env.runbook.steps[i].id.clone();
+        let with_shown = with.clone();
         let p: ApprovalParams = match params::parse("approval", with) {
             Ok(p) => p,
             Err(e) => return self.fail_now(i, e.message),
@@ -79,8 +95,18 @@ impl Scheduler {
         };
         let prompt = self.env.redactor.redact(&p.prompt);
         let details = p.details.as_ref().map(|d| self.env.redactor.redact(d));
-        let digest = gate_digest(&[&prompt, details.as_deref().unwrap_or("")]);
-        if self.gate_digest_of(&id).as_deref() != Some(digest.as_str())
+        // Bound to what was shown and to what it permits: the rendered
+        // question, the gate's own rendered rules, and the definitions of
+        // every step that depends on it.
+        let rules =
+            serde_json::to_string(&self.env.redactor.redact_value(&with_shown)).unwrap_or_default();
+        let guarded = self.guarded_definitions(i);
+        let digest = gate_digest(&[&prompt, details.as_deref().unwrap_or(""), &rules, &guarded]);
+        let asked = self.gate_digest_of(&id).as_deref() == Some(digest.as_str());
+        if self.settling && !asked {
+            return;
+        }
+        if !asked
             && !self.record_gate(
                 None,
                 Event::ApprovalRequested {
@@ -118,12 +144,14 @@ impl Scheduler {
                 };
                 let mut outputs = approval_outputs(&gate.approvers());
                 outputs.insert("rejected_by".into(), r.actor.clone().into());
-                return self.fail_gate(i, error, outputs, &since);
+                let until = gate.decided_at(need, timeout);
+                return self.fail_gate(i, error, outputs, human_time(&since, until.as_deref()));
             }
             let approvers = gate.approvers();
             if approvers.len() >= need || approvers.iter().any(|d| d.timed_out) {
-                let outputs = approval_outputs(&approvers);
-                return self.succeed_gate(i, outputs, &since);
+                let outputs = approval_outputs(&approvers[..approvers.len().min(need)]);
+                let until = gate.decided_at(need, timeout);
+                return self.succeed_gate(i, outputs, human_time(&since, until.as_deref()));
             }
             if let Some(t) = timeout.filter(|t| elapsed_since(&since) >= *t) {
                 let decision = match p.on_timeout {
@@ -151,6 +179,10 @@ impl Scheduler {
                     return;
                 }
                 continue;
+            }
+            if self.settling {
+                // Undecided: it is asked again when the run is retried.
+                return;
             }
             if let Some(prompt_ui) = self.env.prompt.clone() {
                 let question = ApprovalQuestion {
@@ -256,7 +288,11 @@ impl Scheduler {
             .map(|c| self.env.redactor.redact(c))
             .collect();
         let digest = gate_digest(&[&instructions, &checklist.join("\n")]);
-        if self.gate_digest_of(&id).as_deref() != Some(digest.as_str())
+        let asked = self.gate_digest_of(&id).as_deref() == Some(digest.as_str());
+        if self.settling && !asked {
+            return;
+        }
+        if !asked
             && !self.record_gate(
                 None,
                 Event::ManualRequested {
@@ -284,7 +320,8 @@ impl Scheduler {
                     done.comment.clone().unwrap_or_default().into(),
                 );
                 outputs.insert("checklist".into(), checklist.clone().into());
-                return self.succeed_gate(i, outputs, &since);
+                let until = done.ts.clone();
+                return self.succeed_gate(i, outputs, human_time(&since, Some(&until)));
             }
             if let Some(t) = timeout.filter(|t| elapsed_since(&since) >= *t) {
                 return self.fail_gate(
@@ -294,8 +331,11 @@ impl Scheduler {
                         duration::format(t)
                     ),
                     serde_json::Map::new(),
-                    &since,
+                    t,
                 );
+            }
+            if self.settling {
+                return;
             }
             if let Some(prompt_ui) = self.env.prompt.clone() {
                 let question = ManualQuestion {
@@ -349,6 +389,74 @@ impl Scheduler {
         );
     }
 
+    /// Settles the gates of a failing main section whose decisions are
+    /// already in: decisions are facts, so a confirmed manual step or an
+    /// approved gate succeeds (and a timeout decides) even though another
+    /// gate's rejection stops the run. Nothing is asked and nothing waits;
+    /// an undecided gate stays pending and keeps its decisions for the
+    /// retry.
+    pub(super) fn settle_decided_gates(&mut self, indices: &[usize]) {
+        self.settling = true;
+        for &i in indices {
+            if self.status[i] != Status::Pending {
+                continue;
+            }
+            let step = &self.env.runbook.steps[i];
+            let Some(kind) = EngineKind::from_name(&step.kind).filter(|k| k.is_human()) else {
+                continue;
+            };
+            if !self.gates.contains_key(&step.id) {
+                continue;
+            }
+            let needs_met = step.needs_ids().all(|need| {
+                self.env
+                    .runbook
+                    .step_index(need)
+                    .is_none_or(|j| match self.status[j] {
+                        Status::Succeeded | Status::Skipped => true,
+                        Status::Failed => self.env.runbook.steps[j].continue_on_failure,
+                        _ => false,
+                    })
+            });
+            if needs_met {
+                let ctx = self.template_context();
+                self.run_human_gate(i, kind, &ctx);
+            }
+        }
+        self.settling = false;
+    }
+
+    /// The definitions of every step an approval guards (those that depend
+    /// on it, directly or through `needs`), as text: an approval binds to
+    /// them, so changing what it permits (with `resume --allow-changed`)
+    /// asks again.
+    fn guarded_definitions(&self, i: usize) -> String {
+        let steps = &self.env.runbook.steps;
+        let mut dependents: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (j, s) in steps.iter().enumerate() {
+            for need in s.needs_ids() {
+                dependents.entry(need).or_default().push(j);
+            }
+        }
+        let mut seen = vec![false; steps.len()];
+        let mut queue = vec![i];
+        seen[i] = true;
+        let mut guarded = Vec::new();
+        while let Some(k) = queue.pop() {
+            for &j in dependents.get(steps[k].id.as_str()).into_iter().flatten() {
+                if !seen[j] {
+                    seen[j] = true;
+                    guarded.push(j);
+                    queue.push(j);
+                }
+            }
+        }
+        guarded.sort_unstable();
+        let definitions: Vec<serde_json::Value> =
+            guarded.iter().map(|&j| steps[j].definition()).collect();
+        serde_json::to_string(&definitions).unwrap_or_default()
+    }
+
     /// The digest of the question a gate showed last, if any.
     fn gate_digest_of(&self, id: &str) -> Option<String> {
         self.gates
@@ -388,11 +496,11 @@ impl Scheduler {
         &mut self,
         i: usize,
         outputs: serde_json::Map<String, serde_json::Value>,
-        since: &str,
+        human_time: Duration,
     ) {
         let mut output = StepOutput::new();
         output.outputs = outputs;
-        self.succeed(i, output, elapsed_since(since));
+        self.succeed(i, output, human_time);
         self.gates.remove(&self.env.runbook.steps[i].id);
     }
 
@@ -401,7 +509,7 @@ impl Scheduler {
         i: usize,
         error: String,
         outputs: serde_json::Map<String, serde_json::Value>,
-        since: &str,
+        human_time: Duration,
     ) {
         let id = self.env.runbook.steps[i].id.clone();
         let error = self.env.redactor.redact(&error);
@@ -409,7 +517,7 @@ impl Scheduler {
             step: id.clone(),
             error: error.clone(),
             outputs: outputs.clone(),
-            duration_ms: elapsed_since(since).as_millis() as u64,
+            duration_ms: human_time.as_millis() as u64,
         });
         self.set_view(&id, "failed", outputs);
         self.mark_failed(i, error);
@@ -424,6 +532,21 @@ impl Scheduler {
             commands,
         });
         self.status[i] = Status::Waiting;
+    }
+}
+
+/// Human time of a gate: from the question to the decision (`until`), or to
+/// now while undecided; zero if a time does not parse.
+fn human_time(since: &str, until: Option<&str>) -> Duration {
+    let Some(until) = until else {
+        return elapsed_since(since);
+    };
+    match (
+        crate::step_spans::parse_ms(since),
+        crate::step_spans::parse_ms(until),
+    ) {
+        (Some(from), Some(to)) => Duration::from_millis((to - from).max(0) as u64),
+        _ => Duration::ZERO,
     }
 }
 

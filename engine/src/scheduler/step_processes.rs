@@ -1,0 +1,69 @@
+//! Step children that may outlive the engine.
+//!
+//! A `shell` step's child runs in its own process group (so Ctrl-C at the
+//! terminal reaches only the engine). A SIGKILLed engine cannot stop it, so
+//! each group is journalled (`process_started`) as soon as it exists, and a
+//! resume stops any group of an unfinished step that still runs before the
+//! step's `rerun` policy applies: a `rerun: safe` step never runs twice at
+//! once, and a `check` probe never races the step it checks.
+
+use std::time::Duration;
+
+use lifeboat_steps::process_group::ProcessGroup;
+use lifeboat_steps::Progress;
+
+use super::*;
+
+/// How long a leftover group gets between SIGTERM and SIGKILL.
+const LEFTOVER_GRACE: Duration = Duration::from_secs(3);
+
+/// The progress a step reports, with its child process groups journalled.
+pub(super) struct JournalledProgress {
+    pub console: ConsoleProgress,
+    pub journal: Arc<Journal>,
+}
+
+impl Progress for JournalledProgress {
+    fn line(&self, step: &str, line: &str) {
+        self.console.line(step, line);
+    }
+    fn bytes(&self, step: &str, done: u64, total: Option<u64>) {
+        self.console.bytes(step, done, total);
+    }
+    fn warn(&self, step: &str, message: &str) {
+        self.console.warn(step, message);
+    }
+    fn process_started(&self, step: &str, group: ProcessGroup) {
+        // Written to the journal file at once (a killed engine loses
+        // nothing it wrote); made durable with the next group commit.
+        let written = self.journal.record_lazy(Event::ProcessStarted {
+            step: step.to_string(),
+            pgid: group.pgid,
+            start_ticks: group.start_ticks,
+        });
+        if let Err(e) = written {
+            self.console.warn(
+                step,
+                &format!("cannot journal the step's process group: {e}"),
+            );
+        }
+    }
+}
+
+impl Scheduler {
+    /// Stops the process groups an earlier engine's steps left running.
+    pub(super) async fn stop_leftover_processes(&mut self) {
+        for (step, group) in std::mem::take(&mut self.leftover_processes) {
+            if !group.stop(LEFTOVER_GRACE).await {
+                continue;
+            }
+            let text = format!(
+                "step `{step}`: process group {} of an engine that stopped without ending it was still running; stopped it (SIGTERM, then SIGKILL after {}) before resuming",
+                group.pgid,
+                lifeboat_steps::duration::format(LEFTOVER_GRACE)
+            );
+            self.env.console.info(&text);
+            self.journal(Event::Note { text });
+        }
+    }
+}
