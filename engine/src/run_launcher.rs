@@ -344,10 +344,16 @@ impl Launcher {
 /// to repeat (`rerun: never`, explicitly or by their kind's default): a
 /// completed step that is unsafe to repeat is never executed again.
 fn reopen_failed(runbook: &Runbook, registry: &Registry, state: &mut RunState) {
+    // A step interrupted mid-step keeps what a human said of it (`mark`):
+    // marked failed, it runs again; unmarked, it is asked about again.
+    let unconfirmed = &state.unconfirmed;
     state.steps.retain(|id, s| {
         let Some(step) = runbook.step(id) else {
             return true;
         };
+        if unconfirmed.contains_key(id) {
+            return true;
+        }
         match s {
             StepRecordState::Failed { .. } => step.section != Section::Main,
             StepRecordState::Skipped { reason } => {
@@ -360,7 +366,7 @@ fn reopen_failed(runbook: &Runbook, registry: &Registry, state: &mut RunState) {
         let Some(step) = runbook.step(id) else {
             return true;
         };
-        if step.section == Section::Main {
+        if step.section == Section::Main || unconfirmed.contains_key(id) {
             return true;
         }
         let unsafe_to_repeat = step.rerun.unwrap_or_else(|| {

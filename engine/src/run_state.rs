@@ -1,7 +1,7 @@
 //! A run's state, rebuilt by replaying its journal. Resume, `status`,
 //! `mark`, `runs` and the timeline all start here.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 
@@ -51,6 +51,12 @@ pub struct RunState {
     pub last_ts: String,
     /// Human gates (`approval`, `manual`) and their decisions, by step.
     pub gates: HashMap<String, GateRecord>,
+    /// Steps whose last start has no outcome written by an engine: they were
+    /// interrupted mid-step, and only a human (`lifeboat mark`) can say how
+    /// they ended. The value is the latest mark, if any: marked `failed`,
+    /// the step did not complete and runs again on resume; unmarked, resume
+    /// asks. `mark` may be given again until the step runs again.
+    pub unconfirmed: BTreeMap<String, Option<MarkOutcome>>,
 }
 
 impl RunState {
@@ -111,6 +117,7 @@ impl RunState {
                 self.operator = record.actor.clone();
             }
             Event::StepStarted { step, attempt, .. } => {
+                self.unconfirmed.insert(step.clone(), None);
                 self.steps.insert(
                     step.clone(),
                     StepRecordState::Interrupted { attempt: *attempt },
@@ -123,6 +130,7 @@ impl RunState {
                 simulated,
                 ..
             } => {
+                self.unconfirmed.remove(step);
                 self.steps.insert(
                     step.clone(),
                     StepRecordState::Succeeded {
@@ -133,6 +141,7 @@ impl RunState {
                 );
             }
             Event::StepFailed { step, error, .. } => {
+                self.unconfirmed.remove(step);
                 self.steps.insert(
                     step.clone(),
                     StepRecordState::Failed {
@@ -162,6 +171,9 @@ impl RunState {
                 );
             }
             Event::Marked { step, outcome } => {
+                if let Some(mark) = self.unconfirmed.get_mut(step) {
+                    *mark = Some(*outcome);
+                }
                 let state = match outcome {
                     MarkOutcome::Done => StepRecordState::Succeeded {
                         outputs: Map::new(),
@@ -182,6 +194,7 @@ impl RunState {
                     for step in descendants_of(cp) {
                         self.steps.remove(&step);
                         self.gates.remove(&step);
+                        self.unconfirmed.remove(&step);
                     }
                 }
                 // Steps skipped because the run failed get another chance.

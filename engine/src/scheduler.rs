@@ -245,6 +245,18 @@ impl Scheduler {
             .clone()
             .or_else(|| Some(prior.started_at.clone()).filter(|s| !s.is_empty()));
         for (i, step) in self.env.runbook.steps.iter().enumerate() {
+            // Interrupted mid-step: what a human said of it decides,
+            // whatever happened since (a failed run skips it, a resume of
+            // a failed run reopens it).
+            match prior.unconfirmed.get(&step.id) {
+                // It did not complete: run it again.
+                Some(Some(MarkOutcome::Failed)) => continue,
+                Some(None) => {
+                    self.status[i] = Status::Interrupted;
+                    continue;
+                }
+                _ => {}
+            }
             let Some(state) = prior.steps.get(&step.id) else {
                 continue;
             };
@@ -406,11 +418,8 @@ impl Scheduler {
                                     self.set_view(&step.id, "succeeded", Map::new());
                                     Status::Succeeded
                                 }
-                                MarkOutcome::Failed => {
-                                    self.set_view(&step.id, "failed", Map::new());
-                                    self.failure = Some((step.id.clone(), "marked failed".into()));
-                                    Status::Failed
-                                }
+                                // It did not complete: run it again.
+                                MarkOutcome::Failed => Status::Pending,
                             };
                         }
                         None => waiting.push(i),
