@@ -84,6 +84,12 @@ pub struct ValidateArgs {
 #[derive(Args, Debug)]
 pub struct PlanArgs {
     pub file: PathBuf,
+    /// Set an input, as for `run`: --input name=value (repeatable).
+    #[arg(long = "input", value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+    /// Read inputs from a YAML or JSON mapping, as for `run`.
+    #[arg(long = "inputs", value_name = "FILE")]
+    pub inputs_file: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
     /// Where earlier runs are kept (their durations refine the estimates).

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use crate::journal_record::Record;
+use crate::projection::ProjectedFinish;
 
 pub trait Console: Send + Sync {
     /// A journal record was written.
@@ -23,6 +24,9 @@ pub trait Console: Send + Sync {
     fn describe(&self, step: &str, text: &str);
     /// Free text for the operator (summaries, hints).
     fn info(&self, message: &str);
+    /// The projected finish, when an execution starts and when it stops
+    /// before the end (the same projection `lifeboat status` shows).
+    fn projection(&self, _projected: &ProjectedFinish) {}
     /// Runs `f` (a question at the terminal) with live displays hidden.
     fn suspend(&self, f: &mut dyn FnMut()) {
         f()

@@ -3,6 +3,7 @@ use std::sync::Mutex;
 
 use crate::console::Console;
 use crate::journal_record::{Event, Record};
+use crate::projection::ProjectedFinish;
 
 /// Plain timestamped lines, one per event, no escape codes: for logs, CI and
 /// terminals that are not TTYs.
@@ -220,5 +221,14 @@ impl Console for PlainConsole {
 
     fn info(&self, message: &str) {
         self.line(message);
+    }
+
+    fn projection(&self, p: &ProjectedFinish) {
+        self.line(&format!(
+            "{} projection remaining critical path: {}; projected finish: {}",
+            now_clock(),
+            p.path_text(),
+            p.finish_text()
+        ));
     }
 }

@@ -22,6 +22,8 @@ use crate::source_file::SourceFile;
 use crate::state_dir::StateDir;
 use crate::step::Section;
 use crate::step_graph::StepGraph;
+use crate::step_history::StepHistory;
+use crate::projection::Projection;
 use crate::templates::Templates;
 
 /// What `lifeboat run` was asked to do.
@@ -108,7 +110,7 @@ impl Launcher {
             std::fs::canonicalize(req.file).unwrap_or_else(|_| req.file.to_path_buf());
         store.put_file("source_path", source_path.display().to_string().as_bytes())?;
         let journal = self.journal(store.clone(), 0, &redactor, &req.config.operator);
-        journal.record(Event::RunStarted {
+        let started = journal.record(Event::RunStarted {
             run_id: run_id.clone(),
             runbook: runbook.name.clone(),
             title: runbook.title.clone(),
@@ -122,16 +124,16 @@ impl Launcher {
             rto_stop_at: runbook.rto.as_ref().and_then(|r| r.stop_at.clone()),
             engine_version: env!("CARGO_PKG_VERSION").into(),
         })?;
-        let scheduler = self.scheduler(
+        let mut scheduler_env = self.env(
             Arc::new(runbook),
             journal,
             redactor.clone(),
             inputs,
             &run_id,
             store.dir(),
-            req.config,
-            None,
         );
+        scheduler_env.clock_start = Some(req.declared_at.clone().unwrap_or(started.ts));
+        let scheduler = Scheduler::new(scheduler_env, req.config, None);
         Ok(Prepared {
             run_id,
             scheduler,
@@ -214,16 +216,15 @@ impl Launcher {
             operator: req.operator.clone(),
         };
         let runbook = Arc::new(runbook);
-        let scheduler = self.scheduler(
+        let env = self.env(
             runbook,
             journal,
             redactor.clone(),
             inputs,
             req.run_id,
             store.dir(),
-            config,
-            Some(&state),
         );
+        let scheduler = Scheduler::new(env, config, Some(&state));
         Ok(Prepared {
             run_id: req.run_id.to_string(),
             scheduler,
@@ -305,8 +306,7 @@ impl Launcher {
         )
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn scheduler(
+    fn env(
         &self,
         runbook: Arc<Runbook>,
         journal: Arc<Journal>,
@@ -314,10 +314,13 @@ impl Launcher {
         inputs: InputValues,
         run_id: &str,
         dir: &Path,
-        config: RunConfig,
-        prior: Option<&RunState>,
-    ) -> Scheduler {
-        let env = RunEnv {
+    ) -> RunEnv {
+        // Durations measured in this runbook's earlier runs, for the
+        // projected finish the consoles show.
+        let history = StepHistory::load(&self.state, &runbook.name, Some(run_id));
+        RunEnv {
+            projection: Projection::to_clock_stop(&runbook, &history),
+            clock_start: None,
             runbook,
             registry: self.registry.clone(),
             templates: self.templates.clone(),
@@ -333,8 +336,7 @@ impl Launcher {
             prompt: self.prompt.clone(),
             step_through: self.step_through,
             pause: self.pause.clone(),
-        };
-        Scheduler::new(env, config, prior)
+        }
     }
 }
 

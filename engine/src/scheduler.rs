@@ -151,6 +151,10 @@ pub struct RunEnv {
     pub step_through: bool,
     /// Cancelled to pause: start nothing new, let running steps finish.
     pub pause: CancellationToken,
+    /// The run's projected finish (expected durations, up to `rto.stop_at`).
+    pub projection: crate::projection::Projection,
+    /// When the RTO clock started (RFC 3339), if known.
+    pub clock_start: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +228,7 @@ impl Scheduler {
             gates: HashMap::new(),
             initiator: config.operator.clone(),
             quit: false,
-            clock_start: None,
+            clock_start: env.clock_start.clone(),
             env,
             config,
         };
@@ -329,6 +333,28 @@ impl Scheduler {
     }
 
     async fn run_to_end(&mut self) -> RunOutcome {
+        self.announce_projection();
+        let outcome = self.run_sections().await;
+        if matches!(outcome, RunOutcome::Paused | RunOutcome::Interrupted) {
+            self.announce_projection();
+        }
+        outcome
+    }
+
+    /// Shows the projected finish (plain and JSON consoles; the terminal
+    /// header keeps its own up to date from the same projection).
+    fn announce_projection(&self) {
+        let plan = self.progress_plan();
+        let done = plan.done.iter().cloned().collect();
+        let projected = plan.projected(
+            &done,
+            &HashMap::new(),
+            jiff::Timestamp::now().as_millisecond(),
+        );
+        self.env.console.projection(&projected);
+    }
+
+    async fn run_sections(&mut self) -> RunOutcome {
         if let Err(outcome) = self.resolve_interrupted().await {
             return outcome;
         }

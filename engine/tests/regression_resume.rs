@@ -91,3 +91,160 @@ fn mark_failed_works_on_an_interrupted_never_step_of_a_failed_run() {
     assert_eq!(of_step(&journal, "step_succeeded", "init_first").len(), 1);
     assert_eq!(of_step(&journal, "marked", "init_first")[1]["actor"], "bob");
 }
+
+fn json(ran: &util::Ran) -> Value {
+    serde_json::from_str(&ran.stdout).unwrap_or_else(|e| panic!("{e}\n{}", ran.dump()))
+}
+
+fn measured(plan: &Value) -> Vec<&str> {
+    plan["measured_steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect()
+}
+
+#[test]
+fn projections_use_only_clean_executions() {
+    let sb = Sandbox::new();
+    let text = format!(
+        "version: 1\nname: honest\nsteps:\n  - id: quick\n    kind: shell\n    read_only: true\n    estimate: 1m\n    with: {{ run: [\"true\"] }}\n  - id: approve_restore\n    kind: approval\n    needs: [quick]\n    estimate: 10m\n    with: {{ prompt: \"restore?\" }}\n  - id: tolerance\n    kind: shell\n    needs: [approve_restore]\n    estimate: 6s\n    rerun: safe\n    with: {{ script: {:?} }}\n",
+        crashes_once("tolerance")
+    );
+    sb.write("honest.yaml", &text);
+    // A drill measures nothing: not its real read-only steps, not its gates.
+    sb.run(&["run", "honest.yaml", "--dry-run=probes"])
+        .expect_code(0);
+    let plan = json(&sb.run(&["plan", "honest.yaml", "--output", "json"]));
+    assert_eq!(plan["history_runs"], 0, "{plan}");
+    assert_eq!(measured(&plan), Vec::<&str>::new(), "{plan}");
+    // A real run, paused at the gate, crashed in `tolerance` and resumed:
+    // `tolerance`'s second execution found its work done and took no time.
+    let ran = sb.run(&["run", "honest.yaml"]);
+    ran.expect_code(3);
+    let id = ran.run_id();
+    sb.run(&["approve", &id, "approve_restore", "--as", "alice"])
+        .expect_code(0);
+    sb.run(&["resume", &id]).expect_code(-1);
+    sb.run(&["resume", &id]).expect_code(0);
+    let plan = json(&sb.run(&["plan", "honest.yaml", "--output", "json"]));
+    assert_eq!(plan["history_runs"], 1, "{plan}");
+    // The gate was decided by a person in a real run: that counts.
+    assert_eq!(measured(&plan), ["quick", "approve_restore"], "{plan}");
+    let text = sb.run(&["plan", "honest.yaml"]);
+    assert!(
+        text.stdout.contains(" 6.0s  "),
+        "`tolerance` keeps its estimate\n{}",
+        text.dump()
+    );
+}
+
+const PROJECTED: &str = "version: 1
+name: projected
+rto: { target: 15m, stop_at: verify }
+steps:
+  - id: prepare
+    kind: shell
+    estimate: 30s
+    with: { run: [\"true\"] }
+  - id: approve
+    kind: approval
+    needs: [prepare]
+    estimate: 10m
+    with: { prompt: \"restore?\" }
+  - id: verify
+    kind: shell
+    needs: [approve]
+    estimate: 1m
+    with: { run: [\"true\"] }
+  - id: dns
+    kind: manual
+    needs: [verify]
+    estimate: 20m
+    with: { instructions: \"switch DNS to the restored cluster\" }
+";
+
+#[test]
+fn the_console_and_status_show_one_projection() {
+    let sb = Sandbox::new();
+    sb.write("projected.yaml", PROJECTED);
+    let ran = sb.run(&["run", "projected.yaml", "--output", "json"]);
+    ran.expect_code(3);
+    let events: Vec<Value> = ran
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let id = events[0]["run_id"].as_str().unwrap().to_string();
+    let shown = events
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "projection")
+        .unwrap_or_else(|| panic!("no projection event\n{}", ran.dump()));
+    let status = json(&sb.run(&["status", &id, "--output", "json"]));
+    assert_eq!(shown["remaining_path"], status["remaining_path"], "{status}");
+    assert_eq!(shown["remaining_ms"], status["remaining_ms"]);
+    // Up to `rto.stop_at`: the 20-minute manual step after `verify` does not
+    // count against the RTO.
+    assert_eq!(status["remaining_ms"], 660_000);
+    let steps: Vec<&str> = status["remaining_path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["step"].as_str())
+        .collect();
+    assert_eq!(steps, ["approve", "verify"]);
+    // The plain console prints the same line `status` does.
+    let resumed = sb.run(&["resume", &id]);
+    resumed.expect_code(3);
+    let status_text = sb.run(&["status", &id]);
+    let path_line = |out: &str| {
+        out.lines()
+            .find_map(|l| l.split("remaining critical path: ").nth(1))
+            .map(|rest| rest.split(';').next().unwrap_or_default().to_string())
+    };
+    assert_eq!(
+        path_line(&resumed.stdout),
+        path_line(&status_text.stdout),
+        "{}\n{}",
+        resumed.dump(),
+        status_text.dump()
+    );
+    assert_eq!(
+        path_line(&status_text.stdout).as_deref(),
+        Some("approve (10m00s) -> verify (1m00s)")
+    );
+}
+
+#[test]
+fn plan_stops_counting_at_rto_stop_at() {
+    let sb = Sandbox::new();
+    sb.write("projected.yaml", PROJECTED);
+    let ran = sb.run(&["plan", "projected.yaml"]);
+    ran.expect_code(0);
+    insta::assert_snapshot!(ran.stdout);
+    let plan = json(&sb.run(&["plan", "projected.yaml", "--output", "json"]));
+    assert_eq!(plan["estimate_ms"], 690_000);
+    assert_eq!(plan["fits_rto"], true);
+    assert_eq!(plan["whole_run_estimate_ms"], 1_890_000);
+    assert_eq!(plan["critical_path"], serde_json::json!(["prepare", "approve", "verify"]));
+}
+
+#[test]
+fn plan_accepts_inputs_like_run() {
+    let sb = Sandbox::new();
+    sb.write(
+        "inputs.yaml",
+        "version: 1\nname: inputs\ninputs:\n  region: { type: string }\n  replicas: { type: integer, default: 3 }\nsteps:\n  - id: a\n    kind: shell\n    estimate: 5s\n    with: { run: [\"echo\", \"{{ inputs.region }}\"] }\n",
+    );
+    sb.write("in.yaml", "region: eu-west-1\nreplicas: 5\n");
+    sb.run(&["plan", "inputs.yaml", "--inputs", "in.yaml", "--input", "region=us-east-1"])
+        .expect_code(0);
+    let ran = sb.run(&["plan", "inputs.yaml", "--input", "zone=a"]);
+    ran.expect_code(2);
+    assert!(ran.stderr.contains("`zone`"), "{}", ran.dump());
+    let ran = sb.run(&["plan", "inputs.yaml", "--input", "replicas=many"]);
+    ran.expect_code(2);
+    assert!(ran.stderr.contains("`replicas`"), "{}", ran.dump());
+}
