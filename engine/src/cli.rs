@@ -161,6 +161,17 @@ pub struct ResumeArgs {
     /// Continue even though the runbook file changed since the run started.
     #[arg(long)]
     pub allow_changed: bool,
+    /// Run this step again though it completed or was skipped (repeatable;
+    /// needs --reason). Its dependents that completed are not repeated.
+    #[arg(long, value_name = "STEP")]
+    pub redo: Vec<String>,
+    /// Why the steps given with --redo run again (journalled with your name).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// With --redo: run again a completed step that is unsafe to repeat
+    /// (`rerun: never` or `check`).
+    #[arg(long)]
+    pub yes: bool,
     #[command(flatten)]
     pub common: ExecArgs,
 }

@@ -128,11 +128,24 @@ impl Console for PlainConsole {
             Event::Note { text } => format!("{t} note     {} — {text}", r.actor),
             Event::Interrupted { reason } => format!("{t} interrupted: {reason}"),
             Event::Resumed {
-                from_checkpoint, ..
-            } => match from_checkpoint {
-                Some(cp) => format!("{t} resumed  from checkpoint {cp} by {}", r.actor),
-                None => format!("{t} resumed  by {}", r.actor),
-            },
+                from_checkpoint,
+                redo,
+                reason,
+                ..
+            } => {
+                let mut s = match from_checkpoint {
+                    Some(cp) => format!("{t} resumed  from checkpoint {cp} by {}", r.actor),
+                    None => format!("{t} resumed  by {}", r.actor),
+                };
+                if !redo.is_empty() {
+                    s.push_str(&format!(
+                        "; running again: {} ({})",
+                        redo.join(", "),
+                        reason.as_deref().unwrap_or("no reason given")
+                    ));
+                }
+                s
+            }
             Event::RunFinished { status } => format!("{t} finished {status:?}").to_lowercase(),
             Event::ApprovalRequested {
                 step,

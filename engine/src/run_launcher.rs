@@ -14,7 +14,7 @@ use crate::input_values::{self, InputValues};
 use crate::journal::{now_rfc3339, Journal};
 use crate::journal_record::Event;
 use crate::local_run_store::LocalRunStore;
-use crate::run_state::{RunState, StepRecordState, NOT_STARTED};
+use crate::run_state::{RunState, StepRecordState, NOT_STARTED, STEP_THROUGH_SKIP};
 use crate::run_store::RunStore;
 use crate::runbook::Runbook;
 use crate::scheduler::{DryRun, OperatorPrompt, RunConfig, RunEnv, Scheduler};
@@ -40,6 +40,11 @@ pub struct Resume<'a> {
     pub run_id: &'a str,
     pub from: Option<&'a str>,
     pub allow_changed: bool,
+    /// Steps to run again (`--redo`), and why (`--reason`).
+    pub redo: &'a [String],
+    pub reason: Option<&'a str>,
+    /// `--yes`: redo even a completed step that is unsafe to repeat.
+    pub yes: bool,
     pub max_parallel: usize,
     pub operator: String,
 }
@@ -50,6 +55,8 @@ pub struct Prepared {
     pub scheduler: Scheduler,
     /// Holds the run's lock until the execution ends.
     pub _lock: Box<dyn Send + Sync>,
+    /// A drill's work directory, emptied when the execution ends.
+    pub drill_work: Option<DrillWorkDir>,
     /// The run's redactor (secrets included), for what is written after
     /// the scheduler finishes: the timeline.
     pub redactor: Redactor,
@@ -139,6 +146,7 @@ impl Launcher {
             scheduler,
             _lock: lock,
             redactor,
+            drill_work: dry.then(|| DrillWorkDir(store.dir().join("work"))),
         })
     }
 
@@ -178,7 +186,10 @@ impl Launcher {
                 )));
             }
         }
-        if first.finished == Some(crate::journal_record::RunStatus::Succeeded) && req.from.is_none()
+        check_redo(&runbook, &self.registry, &first, &req)?;
+        if first.finished == Some(crate::journal_record::RunStatus::Succeeded)
+            && req.from.is_none()
+            && req.redo.is_empty()
         {
             return Err(CliError {
                 message: format!("run `{}` already succeeded; nothing to resume (use --from CHECKPOINT to re-run part of it)", req.run_id),
@@ -198,6 +209,9 @@ impl Launcher {
             from_checkpoint: req.from.map(String::from),
             allow_changed: req.allow_changed,
             digest: Some(runbook.digest()),
+            redo: req.redo.to_vec(),
+            reason: (!req.redo.is_empty())
+                .then(|| req.reason.unwrap_or_default().trim().to_string()),
         })?;
         // The journal as read plus the record just written: reading the
         // file again would double the cost of a resume on a long journal.
@@ -209,6 +223,13 @@ impl Launcher {
         // where it stopped.
         if first.finished == Some(crate::journal_record::RunStatus::Failed) {
             reopen_failed(&runbook, &self.registry, &mut state);
+        }
+        // `resume --step` asks again about the steps skipped in step-through
+        // mode: a skip is a decision for that execution, not for good.
+        if self.step_through {
+            state.steps.retain(|_, s| {
+                !matches!(s, StepRecordState::Skipped { reason } if reason.starts_with(STEP_THROUGH_SKIP))
+            });
         }
         let config = RunConfig {
             dry_run,
@@ -230,6 +251,7 @@ impl Launcher {
             scheduler,
             _lock: lock,
             redactor,
+            drill_work: (dry_run != DryRun::Off).then(|| DrillWorkDir(store.dir().join("work"))),
         })
     }
 
@@ -340,6 +362,28 @@ impl Launcher {
     }
 }
 
+/// The work directory of a drill. A drill leaves nothing behind: what its
+/// read-only steps fetched into the work directory is removed when the
+/// execution ends, however it ends (short of a crash; then the next
+/// execution of the drill removes it).
+pub struct DrillWorkDir(pub PathBuf);
+
+impl Drop for DrillWorkDir {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(&self.0) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let _ = if path.is_dir() && !path.is_symlink() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+    }
+}
+
 /// A failed run that is resumed tries its failed main steps again, and the
 /// steps that could not start because of them. `on_failure` and `finally`
 /// steps run again at the end, except those that completed and are unsafe
@@ -371,14 +415,75 @@ fn reopen_failed(runbook: &Runbook, registry: &Registry, state: &mut RunState) {
         if step.section == Section::Main || unconfirmed.contains_key(id) {
             return true;
         }
-        let unsafe_to_repeat = step.rerun.unwrap_or_else(|| {
-            registry
-                .get(&step.kind)
-                .map(|k| k.default_rerun())
-                .unwrap_or(lifeboat_steps::Rerun::Safe)
-        }) != lifeboat_steps::Rerun::Safe;
-        matches!(s, StepRecordState::Succeeded { .. }) && unsafe_to_repeat
+        matches!(s, StepRecordState::Succeeded { .. }) && unsafe_to_repeat(step, registry)
     });
+}
+
+/// A step whose `rerun` policy (its own, else its kind's default) is not
+/// `safe`: running it again once it completed may repeat its effect.
+fn unsafe_to_repeat(step: &crate::step::Step, registry: &Registry) -> bool {
+    step.rerun.unwrap_or_else(|| {
+        registry
+            .get(&step.kind)
+            .map(|k| k.default_rerun())
+            .unwrap_or(lifeboat_steps::Rerun::Safe)
+    }) != lifeboat_steps::Rerun::Safe
+}
+
+/// `resume --redo STEP`: each step exists and has an outcome to redo; a
+/// reason is given; a completed step unsafe to repeat needs `--yes`.
+fn check_redo(
+    runbook: &Runbook,
+    registry: &Registry,
+    run: &RunState,
+    req: &Resume,
+) -> Result<(), CliError> {
+    if req.redo.is_empty() {
+        return Ok(());
+    }
+    if req.reason.is_none_or(|r| r.trim().is_empty()) {
+        return Err(CliError::invalid(format!(
+            "--redo needs --reason TEXT: the journal records who ran `{}` again and why",
+            req.redo.join("`, `")
+        )));
+    }
+    for id in req.redo {
+        let Some(step) = runbook.step(id) else {
+            return Err(CliError::invalid(format!(
+                "--redo `{id}`: no step `{id}` in runbook `{}`; `lifeboat plan` lists its steps",
+                runbook.name
+            )));
+        };
+        let run_id = &run.run_id;
+        match run.steps.get(id) {
+            _ if run.unconfirmed.contains_key(id) => {
+                return Err(CliError::invalid(format!(
+                    "--redo `{id}`: the step was interrupted mid-step; say how it ended with `lifeboat mark {run_id} {id} done|failed --as NAME` (failed runs it again)"
+                )))
+            }
+            None => {
+                return Err(CliError::invalid(format!(
+                    "--redo `{id}`: the step has not run yet, so resume runs it anyway; drop --redo `{id}`"
+                )))
+            }
+            Some(StepRecordState::Succeeded { .. }) if unsafe_to_repeat(step, registry) && !req.yes => {
+                return Err(CliError::invalid(format!(
+                    "--redo `{id}`: the step completed and is unsafe to repeat (its `rerun` is not `safe`), so running it again may repeat its effect; add --yes to run it again anyway"
+                )))
+            }
+            Some(
+                StepRecordState::Succeeded { .. }
+                | StepRecordState::Skipped { .. }
+                | StepRecordState::Failed { .. },
+            ) => {}
+            Some(StepRecordState::Interrupted { .. } | StepRecordState::Waiting { .. }) => {
+                return Err(CliError::invalid(format!(
+                    "--redo `{id}`: the step is waiting for a decision; give it (`lifeboat status {run_id}` shows how), then resume"
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every step that depends, directly or not, on `step`.

@@ -187,9 +187,17 @@ impl RunState {
                 self.steps.insert(step.clone(), state);
             }
             Event::Resumed {
-                from_checkpoint, ..
+                from_checkpoint,
+                redo,
+                ..
             } => {
                 self.finished = None;
+                // `resume --redo STEP`: run it again, whatever it did.
+                for step in redo {
+                    self.steps.remove(step);
+                    self.gates.remove(step);
+                    self.unconfirmed.remove(step);
+                }
                 if let Some(cp) = from_checkpoint {
                     for step in descendants_of(cp) {
                         self.steps.remove(&step);

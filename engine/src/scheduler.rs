@@ -208,6 +208,9 @@ pub struct Scheduler {
     quit: bool,
     /// When the RTO clock started, for a resumed run (progress display).
     clock_start: Option<String>,
+    /// Steps a drill simulated because they could change things: what they
+    /// would have made does not exist.
+    simulated: Vec<bool>,
 }
 
 impl Scheduler {
@@ -229,6 +232,7 @@ impl Scheduler {
             initiator: config.operator.clone(),
             quit: false,
             clock_start: env.clock_start.clone(),
+            simulated: vec![false; n],
             env,
             config,
         };
@@ -270,6 +274,7 @@ impl Scheduler {
                     simulated,
                     secret_outputs,
                 } => {
+                    self.simulated[i] = *simulated && EngineKind::from_name(&step.kind).is_none();
                     if *simulated && step.dry_run_outputs.is_none() {
                         self.set_placeholder_view(step);
                     } else {
@@ -732,9 +737,23 @@ impl Scheduler {
         let simulate = match self.config.dry_run {
             DryRun::Off => false,
             DryRun::Render => true,
-            DryRun::Probes => !(read_only || kind.plans_in_dry_run()),
+            DryRun::Probes if !(read_only || kind.plans_in_dry_run()) => true,
+            DryRun::Probes => match self.fed_by_simulation(i) {
+                // Never run a probe on something the drill did not make.
+                Some(producer) => {
+                    self.env.console.warn(
+                        Some(&step.id),
+                        &format!(
+                            "read-only, but simulated: it depends on `{producer}`, which this drill simulated, so what it would read does not exist"
+                        ),
+                    );
+                    true
+                }
+                None => false,
+            },
         };
         if simulate {
+            self.simulated[i] = true;
             self.env.console.describe(&step.id, &description);
             let outputs = step
                 .dry_run_outputs
@@ -788,6 +807,21 @@ impl Scheduler {
             journal: self.env.journal.clone(),
         };
         running.spawn(task.run());
+    }
+
+    /// In a probes drill, the simulated step whose product step `i` would
+    /// read: one it `needs` (directly; simulation passes down the chain), or
+    /// one whose outputs its `with` templates read.
+    fn fed_by_simulation(&self, i: usize) -> Option<String> {
+        let rb = &self.env.runbook;
+        let step = &rb.steps[i];
+        let simulated = |id: &str| rb.step_index(id).is_some_and(|j| self.simulated[j]);
+        if let Some(need) = step.needs_ids().find(|n| simulated(n)) {
+            return Some(need.to_string());
+        }
+        let mut read = BTreeSet::new();
+        steps_read(&self.env.templates, &step.with, &mut read);
+        read.into_iter().find(|id| simulated(id))
     }
 
     fn step_context(
@@ -1035,6 +1069,26 @@ impl Scheduler {
                 .warn(None, &format!("cannot write the journal: {e}; stopping"));
             self.env.cancel.cancel();
         }
+    }
+}
+
+/// The ids of the steps whose outputs or status templates under `node` read.
+fn steps_read(templates: &Templates, node: &crate::node::Node, out: &mut BTreeSet<String>) {
+    use crate::node::NodeValue;
+    match &node.value {
+        NodeValue::String(s) if s.contains("{{") || s.contains("{%") => {
+            for r in templates.template_references(s).unwrap_or_default() {
+                let mut parts = r.split('.');
+                if let (Some("steps"), Some(id)) = (parts.next(), parts.next()) {
+                    out.insert(id.to_string());
+                }
+            }
+        }
+        NodeValue::Seq(items) => items.iter().for_each(|n| steps_read(templates, n, out)),
+        NodeValue::Map(entries) => entries
+            .iter()
+            .for_each(|(_, v)| steps_read(templates, v, out)),
+        _ => {}
     }
 }
 

@@ -248,3 +248,157 @@ fn plan_accepts_inputs_like_run() {
     ran.expect_code(2);
     assert!(ran.stderr.contains("`replicas`"), "{}", ran.dump());
 }
+
+#[test]
+fn a_probes_drill_can_pass_and_leaves_nothing_behind() {
+    let sb = Sandbox::new();
+    // `fetch` downloads (read-only, runs for real); `decrypt` would make
+    // `backup.snap` (mutating, simulated); `inspect` reads that file (it
+    // needs `decrypt`), `report` reads `decrypt`'s outputs in a template.
+    sb.write(
+        "drill.yaml",
+        r#"version: 1
+name: drill
+steps:
+  - id: fetch
+    kind: shell
+    read_only: true
+    with: { script: "echo data > downloaded.bin" }
+  - id: decrypt
+    kind: shell
+    needs: [fetch]
+    with: { script: "cp downloaded.bin backup.snap; echo backup.snap" }
+    dry_run: { outputs: { stdout: backup.snap } }
+  - id: inspect
+    kind: shell
+    read_only: true
+    needs: [decrypt]
+    with: { script: "test -s backup.snap" }
+finally:
+  - id: report
+    kind: shell
+    read_only: true
+    with: { run: ["test", "-s", "{{ steps.decrypt.outputs.stdout }}"] }
+"#,
+    );
+    let ran = sb.run(&["run", "drill.yaml", "--dry-run=probes"]);
+    ran.expect_code(0);
+    let id = ran.run_id();
+    let journal = sb.journal(&id);
+    let simulated = |step: &str| of_step(&journal, "step_succeeded", step)[0]["simulated"] == true;
+    assert!(!simulated("fetch"), "{}", ran.dump());
+    for step in ["decrypt", "inspect", "report"] {
+        assert!(simulated(step), "`{step}`\n{}", ran.dump());
+    }
+    assert!(
+        ran.stdout.contains("warning  inspect: read-only, but simulated: it depends on `decrypt`"),
+        "{}",
+        ran.dump()
+    );
+    let left: Vec<_> = std::fs::read_dir(sb.work_dir(&id))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "the drill left {left:?} in its work directory");
+}
+
+const STEP_THROUGH: &str = r#"version: 1
+name: stepped
+steps:
+  - id: autopilot_before
+    kind: shell
+    with: { script: "echo healthy" }
+  - id: restore
+    kind: shell
+    needs: [autopilot_before]
+    with: { script: "echo restored >> restores; test \"{{ steps.autopilot_before.outputs.stdout | default('') }}\" = healthy" }
+  - id: seal
+    kind: shell
+    rerun: never
+    needs: [restore]
+    with: { script: "echo sealed >> seals" }
+"#;
+
+/// `run --step` at a terminal: skips `autopilot_before`, runs the rest;
+/// `restore` then fails for want of its outputs. Returns the run id.
+fn skip_in_step_through(sb: &Sandbox) -> String {
+    const ENTER: &str = "\r";
+    sb.write("stepped.yaml", STEP_THROUGH);
+    let mut p = sb.pty(&["run", "stepped.yaml", "--step"]);
+    util::expect(&mut p, "Next: autopilot_before");
+    util::send(&mut p, &format!("j{ENTER}"));
+    util::expect(&mut p, "Why skip it?");
+    util::send(&mut p, &format!("looked fine{ENTER}"));
+    util::expect(&mut p, "Next: restore");
+    util::send(&mut p, ENTER);
+    util::expect(&mut p, "finished failed");
+    assert_eq!(util::exit_code(p), 1);
+    let runs: Vec<String> = std::fs::read_dir(sb.state_dir().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    runs[0].clone()
+}
+
+#[test]
+fn resume_step_asks_again_about_a_step_skipped_in_step_through() {
+    let sb = Sandbox::new();
+    let id = skip_in_step_through(&sb);
+    let mut p = sb.pty(&["resume", &id, "--step"]);
+    util::expect(&mut p, "Next: autopilot_before");
+    util::send(&mut p, "\r");
+    util::expect(&mut p, "Next: restore");
+    util::send(&mut p, "\r");
+    util::expect(&mut p, "Next: seal");
+    util::send(&mut p, "\r");
+    util::expect(&mut p, "finished succeeded");
+    assert_eq!(util::exit_code(p), 0);
+    let journal = sb.journal(&id);
+    assert_eq!(of_step(&journal, "step_succeeded", "autopilot_before").len(), 1);
+}
+
+#[test]
+fn resume_redo_runs_a_skipped_or_completed_step_again() {
+    let sb = Sandbox::new();
+    let id = skip_in_step_through(&sb);
+    // Without --step, a step-through skip stands...
+    sb.run(&["resume", &id]).expect_code(1);
+    // ...until someone asks for it to run, and says why.
+    let ran = sb.run(&["resume", &id, "--redo", "autopilot_before"]);
+    ran.expect_code(2);
+    assert!(ran.stderr.contains("--redo needs --reason"), "{}", ran.dump());
+    let ran = sb.run(&["resume", &id, "--redo", "autopilot", "--reason", "x"]);
+    ran.expect_code(2);
+    assert!(ran.stderr.contains("no step `autopilot`"), "{}", ran.dump());
+    let ran = sb.run(&[
+        "resume",
+        &id,
+        "--redo",
+        "autopilot_before",
+        "--reason",
+        "skipped by mistake",
+    ]);
+    ran.expect_code(0);
+    let journal = sb.journal(&id);
+    let resumed = journal.iter().rev().find(|r| r["type"] == "resumed").unwrap();
+    assert_eq!(resumed["redo"], serde_json::json!(["autopilot_before"]));
+    assert_eq!(resumed["reason"], "skipped by mistake");
+    assert_eq!(resumed["actor"], "tester");
+    assert_eq!(of_step(&journal, "step_succeeded", "autopilot_before").len(), 1);
+    // A completed step that is unsafe to repeat needs --yes.
+    let ran = sb.run(&["resume", &id, "--redo", "seal", "--reason", "the seal was undone"]);
+    ran.expect_code(2);
+    assert!(ran.stderr.contains("add --yes"), "{}", ran.dump());
+    sb.run(&[
+        "resume",
+        &id,
+        "--redo",
+        "seal",
+        "--reason",
+        "the seal was undone",
+        "--yes",
+    ])
+    .expect_code(0);
+    let seals = std::fs::read_to_string(sb.work_dir(&id).join("seals")).unwrap();
+    assert_eq!(seals.lines().count(), 2);
+}
