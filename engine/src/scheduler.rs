@@ -1126,6 +1126,19 @@ struct StepTask {
 }
 
 impl StepTask {
+    /// Why `until` does not hold: the author's `until.message` (a template
+    /// over this attempt's `outputs`), else the expression.
+    fn until_failed(&self, expr: &str, ctx: &Value) -> String {
+        let Some(message) = &self.step.until_message else {
+            return format!("`until: {expr}` is not yet true");
+        };
+        match self.templates.render_value(&message.to_json(), ctx) {
+            Ok(serde_json::Value::String(text)) => text,
+            Ok(other) => other.to_string(),
+            Err(e) => format!("`until: {expr}` is not yet true (cannot render `until.message`: {e})"),
+        }
+    }
+
     async fn run(self) -> Finished {
         let started = Instant::now();
         let deadline = self.step.timeout.map(|t| started + t);
@@ -1163,11 +1176,8 @@ impl StepTask {
                         let ctx = context! { outputs => Value::from_serialize(&out.outputs), ..self.base_context.clone() };
                         match self.templates.eval_bool(&until.text, &ctx) {
                             Ok(true) => Ok(out),
-                            Ok(false) => Err(StepError::new(format!(
-                                "`until: {}` is not yet true",
-                                until.text
-                            ))
-                            .with_outputs(out.outputs)),
+                            Ok(false) => Err(StepError::new(self.until_failed(&until.text, &ctx))
+                                .with_outputs(out.outputs)),
                             Err(e) => Err(StepError::new(format!(
                                 "cannot evaluate `until: {}`: {e}",
                                 until.text

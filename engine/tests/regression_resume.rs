@@ -402,3 +402,67 @@ fn resume_redo_runs_a_skipped_or_completed_step_again() {
     let seals = std::fs::read_to_string(sb.work_dir(&id).join("seals")).unwrap();
     assert_eq!(seals.lines().count(), 2);
 }
+
+#[test]
+fn an_until_that_never_holds_fails_with_the_authors_message() {
+    let sb = Sandbox::new();
+    sb.write(
+        "until.yaml",
+        r#"version: 1
+name: until
+steps:
+  - id: raft_ready
+    kind: shell
+    retry: { attempts: 2, delay: 10ms }
+    until:
+      that: "outputs.stdout == 'ready'"
+      message: "the raft cluster is not ready (last answer: {{ outputs.stdout }}); check the peers with `bao operator raft list-peers`"
+    with: { script: "echo electing" }
+"#,
+    );
+    let ran = sb.run(&["run", "until.yaml"]);
+    ran.expect_code(1);
+    let journal = sb.journal(&ran.run_id());
+    assert_eq!(
+        of_step(&journal, "step_failed", "raft_ready")[0]["error"],
+        "the raft cluster is not ready (last answer: electing); check the peers with `bao operator raft list-peers` (after 2 attempts)"
+    );
+    // A message that reads what does not exist is refused at validation.
+    sb.write(
+        "bad.yaml",
+        "version: 1\nname: bad\nsteps:\n  - id: a\n    kind: shell\n    until: { that: \"true\", message: \"{{ inputs.nope }}\" }\n    with: { run: [\"true\"] }\n",
+    );
+    let ran = sb.run(&["validate", "bad.yaml"]);
+    ran.expect_code(2);
+    assert!(ran.stdout.contains("`inputs.nope`") || ran.stderr.contains("`inputs.nope`"), "{}", ran.dump());
+}
+
+#[test]
+fn runs_lists_with_a_header_row() {
+    let sb = Sandbox::new();
+    sb.write("one.yaml", "version: 1\nname: one\nrto: { target: 5m }\nsteps:\n  - id: a\n    kind: shell\n    with: { run: [\"true\"] }\n");
+    sb.run(&["run", "one.yaml"]).expect_code(0);
+    sb.run(&["run", "one.yaml", "--dry-run"]).expect_code(0);
+    let ran = sb.run(&["runs"]);
+    ran.expect_code(0);
+    // Run ids, start times and achieved RTOs change from run to run.
+    let runs = json(&sb.run(&["runs", "--output", "json"]));
+    let mut shown = ran.stdout.clone();
+    for r in runs.as_array().unwrap() {
+        let id = r["run_id"].as_str().unwrap();
+        shown = shown.replacen(id, &format!("{:<1$}", "[RUN_ID]", id.len()), 1);
+        let started = &r["started_at"].as_str().unwrap()[..19];
+        shown = shown.replacen(started, &format!("{:<19}", "[STARTED]"), 1);
+    }
+    let shown: String = shown
+        .lines()
+        .map(|l| match l.split_once(" / 5m00s") {
+            Some((before, after)) => {
+                let (head, achieved) = before.rsplit_once(' ').unwrap();
+                format!("{head} {:<w$} / 5m00s{after}\n", "[RTO]", w = achieved.len())
+            }
+            None => format!("{l}\n"),
+        })
+        .collect();
+    insta::assert_snapshot!(shown);
+}
