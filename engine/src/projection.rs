@@ -308,9 +308,9 @@ mod tests {
         let ids: Vec<&str> = all.path.iter().map(|r| r.step.as_str()).collect();
         assert_eq!(ids, ["a", "b", "d"]);
         let done: HashSet<String> = ["a".to_string(), "b".to_string()].into();
-        let running: HashMap<String, Duration> = [("d".to_string(), Duration::from_secs(1))].into();
+        let running: HashMap<String, Duration> = [("d".to_string(), Duration::from_millis(400))].into();
         let rest = p.remaining(&done, &running);
-        assert_eq!(rest.total, Duration::from_secs(5));
+        assert_eq!(rest.total, Duration::from_millis(5_600));
         let ids: Vec<&str> = rest.path.iter().map(|r| r.step.as_str()).collect();
         assert_eq!(ids, ["c", "d"]);
         assert!(rest.path[1].running);
