@@ -302,13 +302,19 @@ mod tests {
 
     #[test]
     fn remaining_is_the_longest_chain_not_done() {
-        let p = projection(&[("a", 10, &[]), ("b", 30, &[0]), ("c", 5, &[0]), ("d", 1, &[1, 2])]);
+        let p = projection(&[
+            ("a", 10, &[]),
+            ("b", 30, &[0]),
+            ("c", 5, &[0]),
+            ("d", 1, &[1, 2]),
+        ]);
         let all = p.remaining(&HashSet::new(), &HashMap::new());
         assert_eq!(all.total, Duration::from_secs(41));
         let ids: Vec<&str> = all.path.iter().map(|r| r.step.as_str()).collect();
         assert_eq!(ids, ["a", "b", "d"]);
         let done: HashSet<String> = ["a".to_string(), "b".to_string()].into();
-        let running: HashMap<String, Duration> = [("d".to_string(), Duration::from_millis(400))].into();
+        let running: HashMap<String, Duration> =
+            [("d".to_string(), Duration::from_millis(400))].into();
         let rest = p.remaining(&done, &running);
         assert_eq!(rest.total, Duration::from_millis(5_600));
         let ids: Vec<&str> = rest.path.iter().map(|r| r.step.as_str()).collect();

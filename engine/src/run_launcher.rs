@@ -14,6 +14,7 @@ use crate::input_values::{self, InputValues};
 use crate::journal::{now_rfc3339, Journal};
 use crate::journal_record::Event;
 use crate::local_run_store::LocalRunStore;
+use crate::projection::Projection;
 use crate::run_state::{RunState, StepRecordState, NOT_STARTED, STEP_THROUGH_SKIP};
 use crate::run_store::RunStore;
 use crate::runbook::Runbook;
@@ -23,7 +24,6 @@ use crate::state_dir::StateDir;
 use crate::step::Section;
 use crate::step_graph::StepGraph;
 use crate::step_history::StepHistory;
-use crate::projection::Projection;
 use crate::templates::Templates;
 
 /// What `lifeboat run` was asked to do.

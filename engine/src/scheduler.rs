@@ -1135,7 +1135,9 @@ impl StepTask {
         match self.templates.render_value(&message.to_json(), ctx) {
             Ok(serde_json::Value::String(text)) => text,
             Ok(other) => other.to_string(),
-            Err(e) => format!("`until: {expr}` is not yet true (cannot render `until.message`: {e})"),
+            Err(e) => {
+                format!("`until: {expr}` is not yet true (cannot render `until.message`: {e})")
+            }
         }
     }
 

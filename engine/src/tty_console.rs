@@ -283,8 +283,7 @@ impl Console for TtyConsole {
                 {
                     let mut c = self.clock.lock().unwrap_or_else(|e| e.into_inner());
                     c.done.remove(step);
-                    c.running
-                        .insert(step.clone(), std::time::Instant::now());
+                    c.running.insert(step.clone(), std::time::Instant::now());
                 }
                 self.spinner(step);
             }

@@ -32,7 +32,12 @@ fn executions(sb: &Sandbox, run_id: &str, step: &str) -> usize {
 /// Starts a run that is expected to die (SIGKILL from a step); returns its id.
 fn run_until_crash(sb: &Sandbox, file: &str) -> String {
     let ran = sb.run(&["run", file]);
-    assert_eq!(ran.code, -1, "the engine should have been killed\n{}", ran.dump());
+    assert_eq!(
+        ran.code,
+        -1,
+        "the engine should have been killed\n{}",
+        ran.dump()
+    );
     ran.run_id()
 }
 
@@ -51,7 +56,11 @@ fn mark_failed_then_resume_runs_the_step_again() {
     sb.run(&["resume", &id]).expect_code(3);
     let ran = sb.run(&["mark", &id, "init_first", "failed", "--as", "alice"]);
     ran.expect_code(0);
-    assert!(ran.stdout.contains("resume runs it again"), "{}", ran.dump());
+    assert!(
+        ran.stdout.contains("resume runs it again"),
+        "{}",
+        ran.dump()
+    );
     let ran = sb.run(&["resume", &id]);
     ran.expect_code(0);
     assert_eq!(executions(&sb, &id, "init_first"), 2, "{}", ran.dump());
@@ -183,7 +192,10 @@ fn the_console_and_status_show_one_projection() {
         .find(|e| e["event"] == "projection")
         .unwrap_or_else(|| panic!("no projection event\n{}", ran.dump()));
     let status = json(&sb.run(&["status", &id, "--output", "json"]));
-    assert_eq!(shown["remaining_path"], status["remaining_path"], "{status}");
+    assert_eq!(
+        shown["remaining_path"], status["remaining_path"],
+        "{status}"
+    );
     assert_eq!(shown["remaining_ms"], status["remaining_ms"]);
     // Up to `rto.stop_at`: the 20-minute manual step after `verify` does not
     // count against the RTO.
@@ -228,7 +240,10 @@ fn plan_stops_counting_at_rto_stop_at() {
     assert_eq!(plan["estimate_ms"], 690_000);
     assert_eq!(plan["fits_rto"], true);
     assert_eq!(plan["whole_run_estimate_ms"], 1_890_000);
-    assert_eq!(plan["critical_path"], serde_json::json!(["prepare", "approve", "verify"]));
+    assert_eq!(
+        plan["critical_path"],
+        serde_json::json!(["prepare", "approve", "verify"])
+    );
 }
 
 #[test]
@@ -239,8 +254,15 @@ fn plan_accepts_inputs_like_run() {
         "version: 1\nname: inputs\ninputs:\n  region: { type: string }\n  replicas: { type: integer, default: 3 }\nsteps:\n  - id: a\n    kind: shell\n    estimate: 5s\n    with: { run: [\"echo\", \"{{ inputs.region }}\"] }\n",
     );
     sb.write("in.yaml", "region: eu-west-1\nreplicas: 5\n");
-    sb.run(&["plan", "inputs.yaml", "--inputs", "in.yaml", "--input", "region=us-east-1"])
-        .expect_code(0);
+    sb.run(&[
+        "plan",
+        "inputs.yaml",
+        "--inputs",
+        "in.yaml",
+        "--input",
+        "region=us-east-1",
+    ])
+    .expect_code(0);
     let ran = sb.run(&["plan", "inputs.yaml", "--input", "zone=a"]);
     ran.expect_code(2);
     assert!(ran.stderr.contains("`zone`"), "{}", ran.dump());
@@ -291,7 +313,8 @@ finally:
         assert!(simulated(step), "`{step}`\n{}", ran.dump());
     }
     assert!(
-        ran.stdout.contains("warning  inspect: read-only, but simulated: it depends on `decrypt`"),
+        ran.stdout
+            .contains("warning  inspect: read-only, but simulated: it depends on `decrypt`"),
         "{}",
         ran.dump()
     );
@@ -299,7 +322,10 @@ finally:
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert!(left.is_empty(), "the drill left {left:?} in its work directory");
+    assert!(
+        left.is_empty(),
+        "the drill left {left:?} in its work directory"
+    );
 }
 
 const STEP_THROUGH: &str = r#"version: 1
@@ -354,7 +380,10 @@ fn resume_step_asks_again_about_a_step_skipped_in_step_through() {
     util::expect(&mut p, "finished succeeded");
     assert_eq!(util::exit_code(p), 0);
     let journal = sb.journal(&id);
-    assert_eq!(of_step(&journal, "step_succeeded", "autopilot_before").len(), 1);
+    assert_eq!(
+        of_step(&journal, "step_succeeded", "autopilot_before").len(),
+        1
+    );
 }
 
 #[test]
@@ -366,7 +395,11 @@ fn resume_redo_runs_a_skipped_or_completed_step_again() {
     // ...until someone asks for it to run, and says why.
     let ran = sb.run(&["resume", &id, "--redo", "autopilot_before"]);
     ran.expect_code(2);
-    assert!(ran.stderr.contains("--redo needs --reason"), "{}", ran.dump());
+    assert!(
+        ran.stderr.contains("--redo needs --reason"),
+        "{}",
+        ran.dump()
+    );
     let ran = sb.run(&["resume", &id, "--redo", "autopilot", "--reason", "x"]);
     ran.expect_code(2);
     assert!(ran.stderr.contains("no step `autopilot`"), "{}", ran.dump());
@@ -380,13 +413,27 @@ fn resume_redo_runs_a_skipped_or_completed_step_again() {
     ]);
     ran.expect_code(0);
     let journal = sb.journal(&id);
-    let resumed = journal.iter().rev().find(|r| r["type"] == "resumed").unwrap();
+    let resumed = journal
+        .iter()
+        .rev()
+        .find(|r| r["type"] == "resumed")
+        .unwrap();
     assert_eq!(resumed["redo"], serde_json::json!(["autopilot_before"]));
     assert_eq!(resumed["reason"], "skipped by mistake");
     assert_eq!(resumed["actor"], "tester");
-    assert_eq!(of_step(&journal, "step_succeeded", "autopilot_before").len(), 1);
+    assert_eq!(
+        of_step(&journal, "step_succeeded", "autopilot_before").len(),
+        1
+    );
     // A completed step that is unsafe to repeat needs --yes.
-    let ran = sb.run(&["resume", &id, "--redo", "seal", "--reason", "the seal was undone"]);
+    let ran = sb.run(&[
+        "resume",
+        &id,
+        "--redo",
+        "seal",
+        "--reason",
+        "the seal was undone",
+    ]);
     ran.expect_code(2);
     assert!(ran.stderr.contains("add --yes"), "{}", ran.dump());
     sb.run(&[
@@ -434,7 +481,11 @@ steps:
     );
     let ran = sb.run(&["validate", "bad.yaml"]);
     ran.expect_code(2);
-    assert!(ran.stdout.contains("`inputs.nope`") || ran.stderr.contains("`inputs.nope`"), "{}", ran.dump());
+    assert!(
+        ran.stdout.contains("`inputs.nope`") || ran.stderr.contains("`inputs.nope`"),
+        "{}",
+        ran.dump()
+    );
 }
 
 #[test]
@@ -459,7 +510,11 @@ fn runs_lists_with_a_header_row() {
         .map(|l| match l.split_once(" / 5m00s") {
             Some((before, after)) => {
                 let (head, achieved) = before.rsplit_once(' ').unwrap();
-                format!("{head} {:<w$} / 5m00s{after}\n", "[RTO]", w = achieved.len())
+                format!(
+                    "{head} {:<w$} / 5m00s{after}\n",
+                    "[RTO]",
+                    w = achieved.len()
+                )
             }
             None => format!("{l}\n"),
         })

@@ -104,7 +104,9 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
             println!("critical path (*): {}", ids.join(" -> "));
             // Steps after the clock stops do not count against the RTO.
             let until = match stop_at {
-                Some(stop) if whole.total != total => format!(" until the RTO clock stops at `{stop}`"),
+                Some(stop) if whole.total != total => {
+                    format!(" until the RTO clock stops at `{stop}`")
+                }
                 _ => String::new(),
             };
             match target {
