@@ -521,3 +521,68 @@ fn runs_lists_with_a_header_row() {
         .collect();
     insta::assert_snapshot!(shown);
 }
+
+/// A runbook with one `s3.*` step on the given moto server.
+fn s3_runbook(
+    name: &str,
+    s3: &lifeboat_harness::s3_server::S3Server,
+    step: &str,
+    kind: &str,
+    with: Value,
+) -> String {
+    let mut params = s3.connection();
+    params
+        .as_object_mut()
+        .unwrap()
+        .extend(with.as_object().unwrap().clone());
+    format!(
+        "version: 1\nname: {name}\nsteps:\n  - id: make\n    kind: shell\n    with: {{ script: \"echo backup > backup.snap\" }}\n  - id: {step}\n    kind: {kind}\n    needs: [make]\n    with: {params}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probes_drill_removes_what_s3_get_downloaded() {
+    let s3 = lifeboat_harness::s3_server::S3Server::start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sb = Sandbox::new();
+    sb.write(
+        "upload.yaml",
+        &s3_runbook(
+            "upload",
+            &s3,
+            "upload",
+            "s3.put",
+            serde_json::json!({"key": "daily/backup.snap", "path": "backup.snap"}),
+        ),
+    );
+    sb.run(&["run", "upload.yaml"]).expect_code(0);
+    // `fetch` is read-only: the drill downloads for real, then cleans up.
+    let text = s3_runbook(
+        "fetch",
+        &s3,
+        "fetch",
+        "s3.get",
+        serde_json::json!({"key": "daily/backup.snap", "path": "downloaded.snap"}),
+    )
+    .replace(
+        "  - id: make\n    kind: shell\n    with: { script: \"echo backup > backup.snap\" }\n",
+        "  - id: make\n    kind: shell\n    read_only: true\n    with: { run: [\"true\"] }\n",
+    );
+    sb.write("fetch.yaml", &text);
+    let ran = sb.run(&["run", "fetch.yaml", "--dry-run=probes"]);
+    ran.expect_code(0);
+    let id = ran.run_id();
+    let journal = sb.journal(&id);
+    let fetched = of_step(&journal, "step_succeeded", "fetch")[0];
+    assert!(fetched["simulated"] != true, "{}", ran.dump());
+    assert_eq!(fetched["outputs"]["bytes"], 7, "{}", ran.dump());
+    let left: Vec<_> = std::fs::read_dir(sb.work_dir(&id))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the drill left {left:?} in its work directory"
+    );
+}
