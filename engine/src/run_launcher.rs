@@ -422,12 +422,17 @@ fn reopen_failed(runbook: &Runbook, registry: &Registry, state: &mut RunState) {
 /// A step whose `rerun` policy (its own, else its kind's default) is not
 /// `safe`: running it again once it completed may repeat its effect.
 fn unsafe_to_repeat(step: &crate::step::Step, registry: &Registry) -> bool {
+    effective_rerun(step, registry) != lifeboat_steps::Rerun::Safe
+}
+
+/// The step's own `rerun`, else its kind's default.
+fn effective_rerun(step: &crate::step::Step, registry: &Registry) -> lifeboat_steps::Rerun {
     step.rerun.unwrap_or_else(|| {
         registry
             .get(&step.kind)
             .map(|k| k.default_rerun())
             .unwrap_or(lifeboat_steps::Rerun::Safe)
-    }) != lifeboat_steps::Rerun::Safe
+    })
 }
 
 /// `resume --redo STEP`: each step exists and has an outcome to redo; a
@@ -449,8 +454,11 @@ fn check_redo(
     }
     for id in req.redo {
         let Some(step) = runbook.step(id) else {
+            let hint =
+                crate::diagnostic::did_you_mean(id, runbook.steps.iter().map(|s| s.id.as_str()))
+                    .unwrap_or_else(|| "`lifeboat plan` lists its steps".into());
             return Err(CliError::invalid(format!(
-                "--redo `{id}`: no step `{id}` in runbook `{}`; `lifeboat plan` lists its steps",
+                "--redo `{id}`: no step `{id}` in runbook `{}`; {hint}",
                 runbook.name
             )));
         };
@@ -467,8 +475,12 @@ fn check_redo(
                 )))
             }
             Some(StepRecordState::Succeeded { .. }) if unsafe_to_repeat(step, registry) && !req.yes => {
+                let policy = match effective_rerun(step, registry) {
+                    lifeboat_steps::Rerun::Check => "check",
+                    _ => "never",
+                };
                 return Err(CliError::invalid(format!(
-                    "--redo `{id}`: the step completed and is unsafe to repeat (its `rerun` is not `safe`), so running it again may repeat its effect; add --yes to run it again anyway"
+                    "--redo `{id}`: the step completed and is unsafe to repeat (`rerun: {policy}`), so running it again may repeat its effect; add --yes to run it again anyway"
                 )))
             }
             Some(

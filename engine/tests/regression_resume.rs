@@ -393,16 +393,14 @@ fn resume_redo_runs_a_skipped_or_completed_step_again() {
     // Without --step, a step-through skip stands...
     sb.run(&["resume", &id]).expect_code(1);
     // ...until someone asks for it to run, and says why.
-    let ran = sb.run(&["resume", &id, "--redo", "autopilot_before"]);
-    ran.expect_code(2);
-    assert!(
-        ran.stderr.contains("--redo needs --reason"),
-        "{}",
-        ran.dump()
-    );
-    let ran = sb.run(&["resume", &id, "--redo", "autopilot", "--reason", "x"]);
-    ran.expect_code(2);
-    assert!(ran.stderr.contains("no step `autopilot`"), "{}", ran.dump());
+    let mut refusals = String::new();
+    let mut refused = |args: &[&str]| {
+        let ran = sb.run(args);
+        ran.expect_code(2);
+        refusals.push_str(&format!("$ {}\n{}", ran.command, ran.stderr).replace(&id, "[RUN_ID]"));
+    };
+    refused(&["resume", &id, "--redo", "autopilot_before"]);
+    refused(&["resume", &id, "--redo", "autopilot", "--reason", "x"]);
     let ran = sb.run(&[
         "resume",
         &id,
@@ -426,7 +424,7 @@ fn resume_redo_runs_a_skipped_or_completed_step_again() {
         1
     );
     // A completed step that is unsafe to repeat needs --yes.
-    let ran = sb.run(&[
+    refused(&[
         "resume",
         &id,
         "--redo",
@@ -434,8 +432,7 @@ fn resume_redo_runs_a_skipped_or_completed_step_again() {
         "--reason",
         "the seal was undone",
     ]);
-    ran.expect_code(2);
-    assert!(ran.stderr.contains("add --yes"), "{}", ran.dump());
+    insta::assert_snapshot!(refusals);
     sb.run(&[
         "resume",
         &id,
