@@ -661,7 +661,11 @@ impl Scheduler {
             let before = self.touched_count();
             match self.env.templates.eval_bool(&when.text, &ctx) {
                 Ok(true) => {}
-                Ok(false) if dry && self.touched_count() > before => {
+                Ok(false)
+                    if dry
+                        && (self.touched_count() > before
+                            || self.simulated_read_by(&when.text).is_some()) =>
+                {
                     self.env.console.warn(
                         Some(&step.id),
                         &format!(
@@ -815,13 +819,51 @@ impl Scheduler {
     fn fed_by_simulation(&self, i: usize) -> Option<String> {
         let rb = &self.env.runbook;
         let step = &rb.steps[i];
-        let simulated = |id: &str| rb.step_index(id).is_some_and(|j| self.simulated[j]);
+        let simulated = |id: &str| rb.step_index(id).is_some_and(|j| self.is_simulated(j, 0));
         if let Some(need) = step.needs_ids().find(|n| simulated(n)) {
             return Some(need.to_string());
         }
         let mut read = BTreeSet::new();
         steps_read(&self.env.templates, &step.with, &mut read);
         read.into_iter().find(|id| simulated(id))
+    }
+
+    /// Whether what step `j` produced is the drill's, not the world's: it
+    /// was simulated, or it is a step the engine runs itself (an assertion,
+    /// a checkpoint, a gate) after one that was.
+    fn is_simulated(&self, j: usize, depth: usize) -> bool {
+        if self.simulated[j] {
+            return true;
+        }
+        let step = &self.env.runbook.steps[j];
+        depth < 10_000
+            && EngineKind::from_name(&step.kind).is_some()
+            && step.needs_ids().any(|n| {
+                self.env
+                    .runbook
+                    .step_index(n)
+                    .is_some_and(|k| self.is_simulated(k, depth + 1))
+            })
+    }
+
+    /// A simulated step whose outputs expression `expr` reads, if any: its
+    /// outputs are the drill's (`dry_run.outputs` or placeholders), so the
+    /// expression cannot be judged.
+    fn simulated_read_by(&self, expr: &str) -> Option<String> {
+        let rb = &self.env.runbook;
+        self.env
+            .templates
+            .expression_references(expr)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|r| {
+                let mut parts = r.split('.');
+                match (parts.next(), parts.next()) {
+                    (Some("steps"), Some(id)) => Some(id.to_string()),
+                    _ => None,
+                }
+            })
+            .find(|id| rb.step_index(id).is_some_and(|j| self.is_simulated(j, 0)))
     }
 
     fn step_context(
@@ -921,7 +963,10 @@ impl Scheduler {
                         Err(e) => failed.push(format!("`{expr}`: {e}")),
                     }
                 }
-                if self.config.dry_run != DryRun::Off && self.touched_count() > before {
+                let simulated_input = exprs.iter().find_map(|e| self.simulated_read_by(e));
+                if self.config.dry_run != DryRun::Off
+                    && (self.touched_count() > before || simulated_input.is_some())
+                {
                     self.env.console.warn(
                         Some(&step.id),
                         "assertions read simulated outputs; not checked in this drill",

@@ -3,6 +3,7 @@
 //! its docs make"), each named after what it promises.
 
 mod util;
+mod vault_fixture;
 
 use serde_json::Value;
 use util::Sandbox;
@@ -573,6 +574,63 @@ async fn a_probes_drill_removes_what_s3_get_downloaded() {
     assert!(fetched["simulated"] != true, "{}", ran.dump());
     assert_eq!(fetched["outputs"]["bytes"], 7, "{}", ran.dump());
     let left: Vec<_> = std::fs::read_dir(sb.work_dir(&id))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the drill left {left:?} in its work directory"
+    );
+}
+
+/// Seen: "`--dry-run=probes` of full-cluster-loss can never pass": the
+/// read-only `inspect` ran for real on `backup.snap`, which the simulated
+/// `decrypt` never produced. Against a real OpenBao cluster (every node
+/// lost and replaced by an empty one) and moto holding a real backup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probes_drill_of_full_cluster_loss_passes() {
+    let mut world = vault_fixture::VaultWorld::start().await;
+    world.backup();
+    for i in 0..3 {
+        world.cluster.kill(i);
+        world.cluster.wipe(i);
+    }
+    for i in 0..3 {
+        world.cluster.start_node(i).await.unwrap();
+    }
+    let addrs: Vec<String> = (0..3).map(|i| world.cluster.addr(i)).collect();
+    let mut args = vec![
+        "run".to_string(),
+        vault_fixture::runbook("full-cluster-loss")
+            .display()
+            .to_string(),
+        "--dry-run=probes".to_string(),
+    ];
+    let mut inputs = world.s3_inputs();
+    inputs.push(("nodes".into(), serde_json::to_string(&addrs).unwrap()));
+    inputs.push(("key_shares".into(), "3".into()));
+    inputs.push(("key_threshold".into(), "2".into()));
+    for (k, v) in inputs {
+        args.push("--input".into());
+        args.push(format!("{k}={v}"));
+    }
+    let ran = world.lifeboat(&args, &[]);
+    let id = ran.run_id();
+    assert_eq!(ran.code, 0, "{}\n{}", ran.dump(), world.failures(&id));
+    let journal = world.sandbox.journal(&id);
+    let simulated = |step: &str| {
+        of_step(&journal, "step_succeeded", step)
+            .first()
+            .map(|r| r["simulated"] == true)
+    };
+    // The backup was really fetched and checked; what needed the simulated
+    // decryption and restore was simulated too.
+    assert_eq!(simulated("download"), Some(false), "{}", ran.dump());
+    assert_eq!(simulated("checksum"), Some(false), "{}", ran.dump());
+    assert_eq!(simulated("decrypt"), Some(true), "{}", ran.dump());
+    assert_eq!(simulated("inspect"), Some(true), "{}", ran.dump());
+    assert_eq!(simulated("restored_active"), Some(true), "{}", ran.dump());
+    let left: Vec<_> = std::fs::read_dir(world.work_dir(&id))
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
