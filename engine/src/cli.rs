@@ -41,7 +41,7 @@ pub enum Command {
     Graph(GraphArgs),
     /// Execute a runbook, or drill it with --dry-run. Prints the run id first.
     Run(RunArgs),
-    /// Continue a stopped run: completed steps are not repeated.
+    /// Continue a stopped run: completed steps are not repeated (unless --from or --redo asks).
     Resume(ResumeArgs),
     /// Say whether an interrupted `rerun: never` step completed.
     Mark(MarkArgs),

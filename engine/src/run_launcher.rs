@@ -192,7 +192,7 @@ impl Launcher {
             && req.redo.is_empty()
         {
             return Err(CliError {
-                message: format!("run `{}` already succeeded; nothing to resume (use --from CHECKPOINT to re-run part of it)", req.run_id),
+                message: format!("run `{}` already succeeded; nothing to resume (use --from CHECKPOINT, or --redo STEP --reason TEXT, to re-run part of it)", req.run_id),
                 exit_code: 0,
             });
         }

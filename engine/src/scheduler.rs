@@ -851,19 +851,13 @@ impl Scheduler {
     /// expression cannot be judged.
     fn simulated_read_by(&self, expr: &str) -> Option<String> {
         let rb = &self.env.runbook;
-        self.env
-            .templates
-            .expression_references(expr)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|r| {
-                let mut parts = r.split('.');
-                match (parts.next(), parts.next()) {
-                    (Some("steps"), Some(id)) => Some(id.to_string()),
-                    _ => None,
-                }
-            })
-            .find(|id| rb.step_index(id).is_some_and(|j| self.is_simulated(j, 0)))
+        referenced_steps(
+            self.env
+                .templates
+                .expression_references(expr)
+                .unwrap_or_default(),
+        )
+        .find(|id| rb.step_index(id).is_some_and(|j| self.is_simulated(j, 0)))
     }
 
     fn step_context(
@@ -1122,12 +1116,9 @@ fn steps_read(templates: &Templates, node: &crate::node::Node, out: &mut BTreeSe
     use crate::node::NodeValue;
     match &node.value {
         NodeValue::String(s) if s.contains("{{") || s.contains("{%") => {
-            for r in templates.template_references(s).unwrap_or_default() {
-                let mut parts = r.split('.');
-                if let (Some("steps"), Some(id)) = (parts.next(), parts.next()) {
-                    out.insert(id.to_string());
-                }
-            }
+            out.extend(referenced_steps(
+                templates.template_references(s).unwrap_or_default(),
+            ));
         }
         NodeValue::Seq(items) => items.iter().for_each(|n| steps_read(templates, n, out)),
         NodeValue::Map(entries) => entries
@@ -1135,6 +1126,17 @@ fn steps_read(templates: &Templates, node: &crate::node::Node, out: &mut BTreeSe
             .for_each(|(_, v)| steps_read(templates, v, out)),
         _ => {}
     }
+}
+
+/// The step ids among dotted references (`steps.<id>.outputs.x`).
+fn referenced_steps(refs: BTreeSet<String>) -> impl Iterator<Item = String> {
+    refs.into_iter().filter_map(|r| {
+        let mut parts = r.split('.');
+        match (parts.next(), parts.next()) {
+            (Some("steps"), Some(id)) => Some(id.to_string()),
+            _ => None,
+        }
+    })
 }
 
 fn step_section(runbook: &Runbook, i: usize) -> Section {
