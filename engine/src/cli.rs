@@ -41,7 +41,7 @@ pub enum Command {
     Graph(GraphArgs),
     /// Execute a runbook, or drill it with --dry-run. Prints the run id first.
     Run(RunArgs),
-    /// Continue a stopped run: completed steps are not repeated.
+    /// Continue a stopped run: completed steps are not repeated (unless --from or --redo asks).
     Resume(ResumeArgs),
     /// Say whether an interrupted `rerun: never` step completed.
     Mark(MarkArgs),
@@ -84,6 +84,12 @@ pub struct ValidateArgs {
 #[derive(Args, Debug)]
 pub struct PlanArgs {
     pub file: PathBuf,
+    /// Set an input, as for `run`: --input name=value (repeatable).
+    #[arg(long = "input", value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+    /// Read inputs from a YAML or JSON mapping, as for `run`.
+    #[arg(long = "inputs", value_name = "FILE")]
+    pub inputs_file: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
     /// Where earlier runs are kept (their durations refine the estimates).
@@ -155,6 +161,17 @@ pub struct ResumeArgs {
     /// Continue even though the runbook file changed since the run started.
     #[arg(long)]
     pub allow_changed: bool,
+    /// Run this step again though it completed or was skipped (repeatable;
+    /// needs --reason). Its dependents that completed are not repeated.
+    #[arg(long, value_name = "STEP")]
+    pub redo: Vec<String>,
+    /// Why the steps given with --redo run again (journalled with your name).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// With --redo: run again a completed step that is unsafe to repeat
+    /// (`rerun: never` or `check`).
+    #[arg(long)]
+    pub yes: bool,
     #[command(flatten)]
     pub common: ExecArgs,
 }

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use crate::journal_record::Record;
+use crate::projection::ProjectedFinish;
 
 pub trait Console: Send + Sync {
     /// A journal record was written.
@@ -28,6 +29,10 @@ pub trait Console: Send + Sync {
     fn output_closed(&self) -> bool {
         false
     }
+
+    /// The projected finish, when an execution starts and when it stops
+    /// before the end (the same projection `lifeboat status` shows).
+    fn projection(&self, _projected: &ProjectedFinish) {}
     /// Runs `f` (a question at the terminal) with live displays hidden.
     fn suspend(&self, f: &mut dyn FnMut()) {
         f()

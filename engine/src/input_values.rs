@@ -37,54 +37,7 @@ pub fn resolve(
     redactor: &Redactor,
     warn: &dyn Fn(&str),
 ) -> Result<InputValues, CliError> {
-    let mut given: Map<String, Value> = Map::new();
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            CliError::invalid(format!("cannot read inputs file `{}`: {e}", path.display()))
-        })?;
-        let value: Value = serde_saphyr::from_str(&text).map_err(|e| {
-            CliError::invalid(format!(
-                "inputs file `{}` is not a YAML or JSON mapping: {}",
-                path.display(),
-                e.to_string().lines().next().unwrap_or("")
-            ))
-        })?;
-        let Value::Object(map) = value else {
-            return Err(CliError::invalid(format!(
-                "inputs file `{}` must be a mapping of input name to value",
-                path.display()
-            )));
-        };
-        for (k, v) in map {
-            let decl = known(runbook, &k, &format!("inputs file `{}`", path.display()))?;
-            if decl.is_secret() {
-                return Err(secret_given(&k, decl.env.as_deref()));
-            }
-            if !decl.accepts(&v) {
-                return Err(CliError::invalid(format!(
-                    "inputs file `{}`: `{k}` must be a {}, got {v}",
-                    path.display(),
-                    decl.ty.as_str()
-                )));
-            }
-            given.insert(k, v);
-        }
-    }
-    for flag in flags {
-        let Some((k, v)) = flag.split_once('=') else {
-            return Err(CliError::invalid(format!(
-                "--input `{flag}` must look like name=value"
-            )));
-        };
-        let decl = known(runbook, k.trim(), "--input")?;
-        if decl.is_secret() {
-            return Err(secret_given(k, decl.env.as_deref()));
-        }
-        given.insert(
-            k.trim().to_string(),
-            decl.coerce(v).map_err(CliError::invalid)?,
-        );
-    }
+    let mut given = given(runbook, flags, file)?;
     let mut all = Map::new();
     let mut secret_names = Vec::new();
     let mut missing = Vec::new();
@@ -137,6 +90,66 @@ pub fn resolve(
         )));
     }
     Ok(InputValues { all, secret_names })
+}
+
+/// The inputs given with `--inputs FILE` and `--input name=value` (later
+/// ones win), each checked against its declaration: known, not a secret,
+/// of the declared type. `plan` checks them this way too.
+pub fn given(
+    runbook: &Runbook,
+    flags: &[String],
+    file: Option<&Path>,
+) -> Result<Map<String, Value>, CliError> {
+    let mut given: Map<String, Value> = Map::new();
+
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            CliError::invalid(format!("cannot read inputs file `{}`: {e}", path.display()))
+        })?;
+        let value: Value = serde_saphyr::from_str(&text).map_err(|e| {
+            CliError::invalid(format!(
+                "inputs file `{}` is not a YAML or JSON mapping: {}",
+                path.display(),
+                e.to_string().lines().next().unwrap_or("")
+            ))
+        })?;
+        let Value::Object(map) = value else {
+            return Err(CliError::invalid(format!(
+                "inputs file `{}` must be a mapping of input name to value",
+                path.display()
+            )));
+        };
+        for (k, v) in map {
+            let decl = known(runbook, &k, &format!("inputs file `{}`", path.display()))?;
+            if decl.is_secret() {
+                return Err(secret_given(&k, decl.env.as_deref()));
+            }
+            if !decl.accepts(&v) {
+                return Err(CliError::invalid(format!(
+                    "inputs file `{}`: `{k}` must be a {}, got {v}",
+                    path.display(),
+                    decl.ty.as_str()
+                )));
+            }
+            given.insert(k, v);
+        }
+    }
+    for flag in flags {
+        let Some((k, v)) = flag.split_once('=') else {
+            return Err(CliError::invalid(format!(
+                "--input `{flag}` must look like name=value"
+            )));
+        };
+        let decl = known(runbook, k.trim(), "--input")?;
+        if decl.is_secret() {
+            return Err(secret_given(k, decl.env.as_deref()));
+        }
+        given.insert(
+            k.trim().to_string(),
+            decl.coerce(v).map_err(CliError::invalid)?,
+        );
+    }
+    Ok(given)
 }
 
 /// Re-reads secrets for a resumed run; non-secret values come from the run.

@@ -126,6 +126,13 @@ pub enum Event {
         allow_changed: bool,
         #[serde(default)]
         digest: Option<String>,
+        /// Steps the operator asked to run again (`resume --redo`), though
+        /// they completed or were skipped.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        redo: Vec<String>,
+        /// Why (`--reason`), with `redo`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     RunFinished {
         status: RunStatus,

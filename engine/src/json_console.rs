@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::console::Console;
 use crate::journal_record::Record;
+use crate::projection::ProjectedFinish;
 
 /// One JSON object per line on stdout, for other tools (`--output json`).
 /// Journal records appear as `{"event":"record", ...record}`; transient
@@ -100,5 +101,13 @@ impl Console for JsonConsole {
 
     fn output_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
+    }
+
+    fn projection(&self, projected: &ProjectedFinish) {
+        let mut value = projected.to_json();
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("event".into(), json!("projection"));
+        }
+        self.emit(value);
     }
 }

@@ -20,6 +20,7 @@ pub mod operator_prompt;
 pub mod operator_question;
 pub mod plain_console;
 pub mod progress_plan;
+pub mod projection;
 pub mod rto_report;
 pub mod run_launcher;
 pub mod run_snapshot;

@@ -640,7 +640,12 @@ impl Reader {
             with,
             needs,
             when: node.get("when").and_then(|n| self.expr(n, "`when`")),
-            until: node.get("until").and_then(|n| self.expr(n, "`until`")),
+            until: node.get("until").and_then(|n| self.until(n)),
+            until_message: node
+                .get("until")
+                .and_then(|n| n.get("message"))
+                .filter(|m| self.string(m, "`until.message`").is_some())
+                .cloned(),
             retry: node
                 .get("retry")
                 .map(|n| self.retry(n, &defaults.retry))
@@ -664,6 +669,21 @@ impl Reader {
             dry_run_outputs,
             section,
         })
+    }
+
+    /// `until: EXPR`, or `until: { that: EXPR, message: TEXT }`.
+    fn until(&mut self, node: &Node) -> Option<Expr> {
+        if !matches!(node.value, NodeValue::Map(_)) {
+            return self.expr(node, "`until`");
+        }
+        self.fields(node, &["that", "message"], "`until`")?;
+        match node.get("that") {
+            Some(that) => self.expr(that, "`until.that`"),
+            None => {
+                self.error(node.loc, "`until` needs `that`, the expression to retry until, e.g. `until: { that: \"outputs.status == 200\", message: \"...\" }`");
+                None
+            }
+        }
     }
 
     fn probe(&mut self, node: &Node) -> Option<Probe> {

@@ -4,6 +4,7 @@ use std::sync::Mutex;
 
 use crate::console::Console;
 use crate::journal_record::{Event, Record};
+use crate::projection::ProjectedFinish;
 
 /// Plain timestamped lines, one per event, no escape codes: for logs, CI and
 /// terminals that are not TTYs.
@@ -144,11 +145,24 @@ impl Console for PlainConsole {
             Event::Note { text } => format!("{t} note     {} — {text}", r.actor),
             Event::Interrupted { reason } => format!("{t} interrupted: {reason}"),
             Event::Resumed {
-                from_checkpoint, ..
-            } => match from_checkpoint {
-                Some(cp) => format!("{t} resumed  from checkpoint {cp} by {}", r.actor),
-                None => format!("{t} resumed  by {}", r.actor),
-            },
+                from_checkpoint,
+                redo,
+                reason,
+                ..
+            } => {
+                let mut s = match from_checkpoint {
+                    Some(cp) => format!("{t} resumed  from checkpoint {cp} by {}", r.actor),
+                    None => format!("{t} resumed  by {}", r.actor),
+                };
+                if !redo.is_empty() {
+                    s.push_str(&format!(
+                        "; running again: {} ({})",
+                        redo.join(", "),
+                        reason.as_deref().unwrap_or("no reason given")
+                    ));
+                }
+                s
+            }
             Event::RunFinished { status } => format!("{t} finished {status:?}").to_lowercase(),
             Event::ApprovalRequested {
                 step,
@@ -246,5 +260,14 @@ impl Console for PlainConsole {
 
     fn output_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
+    }
+
+    fn projection(&self, p: &ProjectedFinish) {
+        self.line(&format!(
+            "{} projection remaining critical path: {}; projected finish: {}",
+            now_clock(),
+            p.path_text(),
+            p.finish_text()
+        ));
     }
 }

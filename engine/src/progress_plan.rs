@@ -1,9 +1,12 @@
 //! What the progress display needs to know about a run before it starts:
-//! the main steps with their estimates and dependencies (for the overall
-//! bar and the projected finish), the RTO target and when its clock started.
+//! the main steps (for the overall bar), the RTO target and when its clock
+//! started, and the run's [`Projection`] (the projected finish, the same
+//! one `lifeboat status` shows).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
+
+use crate::projection::{ProjectedFinish, Projection};
 
 #[derive(Debug, Clone, Default)]
 pub struct ProgressPlan {
@@ -13,90 +16,34 @@ pub struct ProgressPlan {
     /// when the first journal record will say (a new run).
     pub clock_start: Option<String>,
     /// The main steps, in runbook order.
-    pub steps: Vec<PlanStep>,
-    /// Main steps already settled by an earlier execution (resume).
+    pub steps: Vec<String>,
+    /// Main steps already settled (succeeded, failed or skipped) by an
+    /// earlier execution (resume), for the overall bar.
     pub settled: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct PlanStep {
-    pub id: String,
-    pub estimate: Duration,
-    pub needs: Vec<String>,
+    /// Main steps that will not run again (succeeded or skipped), for the
+    /// projection.
+    pub done: Vec<String>,
+    pub projection: Projection,
 }
 
 impl ProgressPlan {
-    /// The longest chain of estimates among steps not yet settled: how much
-    /// longer the run should take if estimates hold.
-    pub fn remaining(&self, settled: &HashSet<String>) -> Duration {
-        let by_id: HashMap<&str, &PlanStep> =
-            self.steps.iter().map(|s| (s.id.as_str(), s)).collect();
-        let mut memo: HashMap<&str, Duration> = HashMap::new();
-        let mut best = Duration::ZERO;
-        for s in &self.steps {
-            best = best.max(finish(s, &by_id, settled, &mut memo, 0));
+    /// The projection at `now_ms`, given what is done and what runs (with
+    /// how long it has run).
+    pub fn projected(
+        &self,
+        done: &HashSet<String>,
+        running: &HashMap<String, Duration>,
+        now_ms: i64,
+    ) -> ProjectedFinish {
+        let start = self
+            .clock_start
+            .as_deref()
+            .and_then(crate::step_spans::parse_ms);
+        ProjectedFinish {
+            remaining: self.projection.remaining(done, running),
+            now_ms,
+            elapsed_ms: start.map(|s| (now_ms - s).max(0)),
+            target_ms: self.rto_target.map(|t| t.as_millis() as i64),
         }
-        best
-    }
-}
-
-/// Estimated finish of `s` counted from now: its own estimate (zero when
-/// settled) after the latest of its needs. Depth-bounded: validated
-/// runbooks are acyclic, but a display must never hang.
-fn finish<'a>(
-    s: &'a PlanStep,
-    by_id: &HashMap<&str, &'a PlanStep>,
-    settled: &HashSet<String>,
-    memo: &mut HashMap<&'a str, Duration>,
-    depth: usize,
-) -> Duration {
-    if let Some(d) = memo.get(s.id.as_str()) {
-        return *d;
-    }
-    if depth > 10_000 {
-        return Duration::ZERO;
-    }
-    let mut start = Duration::ZERO;
-    for n in &s.needs {
-        if let Some(dep) = by_id.get(n.as_str()) {
-            start = start.max(finish(dep, by_id, settled, memo, depth + 1));
-        }
-    }
-    let own = if settled.contains(&s.id) {
-        Duration::ZERO
-    } else {
-        s.estimate
-    };
-    let total = start + own;
-    memo.insert(s.id.as_str(), total);
-    total
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn step(id: &str, secs: u64, needs: &[&str]) -> PlanStep {
-        PlanStep {
-            id: id.into(),
-            estimate: Duration::from_secs(secs),
-            needs: needs.iter().map(|s| s.to_string()).collect(),
-        }
-    }
-
-    #[test]
-    fn remaining_is_the_longest_unsettled_chain() {
-        let plan = ProgressPlan {
-            steps: vec![
-                step("a", 10, &[]),
-                step("b", 30, &["a"]),
-                step("c", 5, &["a"]),
-                step("d", 1, &["b", "c"]),
-            ],
-            ..Default::default()
-        };
-        assert_eq!(plan.remaining(&HashSet::new()), Duration::from_secs(41));
-        let settled: HashSet<String> = ["a".to_string(), "b".to_string()].into();
-        assert_eq!(plan.remaining(&settled), Duration::from_secs(6));
     }
 }

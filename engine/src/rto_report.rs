@@ -472,6 +472,8 @@ mod tests {
             from_checkpoint: None,
             allow_changed: false,
             digest: None,
+            redo: Vec::new(),
+            reason: None,
         }
     }
 

@@ -14,7 +14,8 @@ use crate::input_values::{self, InputValues};
 use crate::journal::{now_rfc3339, Journal};
 use crate::journal_record::Event;
 use crate::local_run_store::LocalRunStore;
-use crate::run_state::{RunState, StepRecordState, NOT_STARTED};
+use crate::projection::Projection;
+use crate::run_state::{RunState, StepRecordState, NOT_STARTED, STEP_THROUGH_SKIP};
 use crate::run_store::RunStore;
 use crate::runbook::Runbook;
 use crate::scheduler::{DryRun, OperatorPrompt, RunConfig, RunEnv, Scheduler};
@@ -22,6 +23,7 @@ use crate::source_file::SourceFile;
 use crate::state_dir::StateDir;
 use crate::step::Section;
 use crate::step_graph::StepGraph;
+use crate::step_history::StepHistory;
 use crate::templates::Templates;
 
 /// What `lifeboat run` was asked to do.
@@ -38,6 +40,11 @@ pub struct Resume<'a> {
     pub run_id: &'a str,
     pub from: Option<&'a str>,
     pub allow_changed: bool,
+    /// Steps to run again (`--redo`), and why (`--reason`).
+    pub redo: &'a [String],
+    pub reason: Option<&'a str>,
+    /// `--yes`: redo even a completed step that is unsafe to repeat.
+    pub yes: bool,
     pub max_parallel: usize,
     pub operator: String,
 }
@@ -48,6 +55,8 @@ pub struct Prepared {
     pub scheduler: Scheduler,
     /// Holds the run's lock until the execution ends.
     pub _lock: Box<dyn Send + Sync>,
+    /// A drill's work directory, emptied when the execution ends.
+    pub drill_work: Option<DrillWorkDir>,
     /// The run's redactor (secrets included), for what is written after
     /// the scheduler finishes: the timeline.
     pub redactor: Redactor,
@@ -109,7 +118,7 @@ impl Launcher {
             std::fs::canonicalize(req.file).unwrap_or_else(|_| req.file.to_path_buf());
         store.put_file("source_path", source_path.display().to_string().as_bytes())?;
         let journal = self.journal(store.clone(), 0, &redactor, &req.config.operator);
-        journal.record(Event::RunStarted {
+        let started = journal.record(Event::RunStarted {
             run_id: run_id.clone(),
             runbook: runbook.name.clone(),
             title: runbook.title.clone(),
@@ -123,21 +132,22 @@ impl Launcher {
             rto_stop_at: runbook.rto.as_ref().and_then(|r| r.stop_at.clone()),
             engine_version: env!("CARGO_PKG_VERSION").into(),
         })?;
-        let scheduler = self.scheduler(
+        let mut scheduler_env = self.env(
             Arc::new(runbook),
             journal,
             redactor.clone(),
             inputs,
             &run_id,
             store.dir(),
-            req.config,
-            None,
         );
+        scheduler_env.clock_start = Some(req.declared_at.clone().unwrap_or(started.ts));
+        let scheduler = Scheduler::new(scheduler_env, req.config, None);
         Ok(Prepared {
             run_id,
             scheduler,
             _lock: lock,
             redactor,
+            drill_work: dry.then(|| DrillWorkDir(store.dir().join("work"))),
         })
     }
 
@@ -177,10 +187,13 @@ impl Launcher {
                 )));
             }
         }
-        if first.finished == Some(crate::journal_record::RunStatus::Succeeded) && req.from.is_none()
+        check_redo(&runbook, &self.registry, &first, &req)?;
+        if first.finished == Some(crate::journal_record::RunStatus::Succeeded)
+            && req.from.is_none()
+            && req.redo.is_empty()
         {
             return Err(CliError {
-                message: format!("run `{}` already succeeded; nothing to resume (use --from CHECKPOINT to re-run part of it)", req.run_id),
+                message: format!("run `{}` already succeeded; nothing to resume (use --from CHECKPOINT, or --redo STEP --reason TEXT, to re-run part of it)", req.run_id),
                 exit_code: 0,
             });
         }
@@ -197,6 +210,9 @@ impl Launcher {
             from_checkpoint: req.from.map(String::from),
             allow_changed: req.allow_changed,
             digest: Some(runbook.digest()),
+            redo: req.redo.to_vec(),
+            reason: (!req.redo.is_empty())
+                .then(|| req.reason.unwrap_or_default().trim().to_string()),
         })?;
         // The journal as read plus the record just written: reading the
         // file again would double the cost of a resume on a long journal.
@@ -209,27 +225,34 @@ impl Launcher {
         if first.finished == Some(crate::journal_record::RunStatus::Failed) {
             reopen_failed(&runbook, &self.registry, &mut state);
         }
+        // `resume --step` asks again about the steps skipped in step-through
+        // mode: a skip is a decision for that execution, not for good.
+        if self.step_through {
+            state.steps.retain(|_, s| {
+                !matches!(s, StepRecordState::Skipped { reason } if reason.starts_with(STEP_THROUGH_SKIP))
+            });
+        }
         let config = RunConfig {
             dry_run,
             max_parallel: req.max_parallel,
             operator: req.operator.clone(),
         };
         let runbook = Arc::new(runbook);
-        let scheduler = self.scheduler(
+        let env = self.env(
             runbook,
             journal,
             redactor.clone(),
             inputs,
             req.run_id,
             store.dir(),
-            config,
-            Some(&state),
         );
+        let scheduler = Scheduler::new(env, config, Some(&state));
         Ok(Prepared {
             run_id: req.run_id.to_string(),
             scheduler,
             _lock: lock,
             redactor,
+            drill_work: (dry_run != DryRun::Off).then(|| DrillWorkDir(store.dir().join("work"))),
         })
     }
 
@@ -306,8 +329,7 @@ impl Launcher {
         )
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn scheduler(
+    fn env(
         &self,
         runbook: Arc<Runbook>,
         journal: Arc<Journal>,
@@ -315,10 +337,13 @@ impl Launcher {
         inputs: InputValues,
         run_id: &str,
         dir: &Path,
-        config: RunConfig,
-        prior: Option<&RunState>,
-    ) -> Scheduler {
-        let env = RunEnv {
+    ) -> RunEnv {
+        // Durations measured in this runbook's earlier runs, for the
+        // projected finish the consoles show.
+        let history = StepHistory::load(&self.state, &runbook.name, Some(run_id));
+        RunEnv {
+            projection: Projection::to_clock_stop(&runbook, &history),
+            clock_start: None,
             runbook,
             registry: self.registry.clone(),
             templates: self.templates.clone(),
@@ -334,8 +359,29 @@ impl Launcher {
             prompt: self.prompt.clone(),
             step_through: self.step_through,
             pause: self.pause.clone(),
+        }
+    }
+}
+
+/// The work directory of a drill. A drill leaves nothing behind: what its
+/// read-only steps fetched into the work directory is removed when the
+/// execution ends, however it ends (short of a crash; then the next
+/// execution of the drill removes it).
+pub struct DrillWorkDir(pub PathBuf);
+
+impl Drop for DrillWorkDir {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(&self.0) else {
+            return;
         };
-        Scheduler::new(env, config, prior)
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let _ = if path.is_dir() && !path.is_symlink() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
     }
 }
 
@@ -345,10 +391,16 @@ impl Launcher {
 /// to repeat (`rerun: never`, explicitly or by their kind's default): a
 /// completed step that is unsafe to repeat is never executed again.
 fn reopen_failed(runbook: &Runbook, registry: &Registry, state: &mut RunState) {
+    // A step interrupted mid-step keeps what a human said of it (`mark`):
+    // marked failed, it runs again; unmarked, it is asked about again.
+    let unconfirmed = &state.unconfirmed;
     state.steps.retain(|id, s| {
         let Some(step) = runbook.step(id) else {
             return true;
         };
+        if unconfirmed.contains_key(id) {
+            return true;
+        }
         match s {
             StepRecordState::Failed { .. } => step.section != Section::Main,
             StepRecordState::Skipped { reason } => {
@@ -361,17 +413,90 @@ fn reopen_failed(runbook: &Runbook, registry: &Registry, state: &mut RunState) {
         let Some(step) = runbook.step(id) else {
             return true;
         };
-        if step.section == Section::Main {
+        if step.section == Section::Main || unconfirmed.contains_key(id) {
             return true;
         }
-        let unsafe_to_repeat = step.rerun.unwrap_or_else(|| {
-            registry
-                .get(&step.kind)
-                .map(|k| k.default_rerun())
-                .unwrap_or(lifeboat_steps::Rerun::Safe)
-        }) != lifeboat_steps::Rerun::Safe;
-        matches!(s, StepRecordState::Succeeded { .. }) && unsafe_to_repeat
+        matches!(s, StepRecordState::Succeeded { .. }) && unsafe_to_repeat(step, registry)
     });
+}
+
+/// A step whose `rerun` policy (its own, else its kind's default) is not
+/// `safe`: running it again once it completed may repeat its effect.
+fn unsafe_to_repeat(step: &crate::step::Step, registry: &Registry) -> bool {
+    effective_rerun(step, registry) != lifeboat_steps::Rerun::Safe
+}
+
+/// The step's own `rerun`, else its kind's default.
+fn effective_rerun(step: &crate::step::Step, registry: &Registry) -> lifeboat_steps::Rerun {
+    step.rerun.unwrap_or_else(|| {
+        registry
+            .get(&step.kind)
+            .map(|k| k.default_rerun())
+            .unwrap_or(lifeboat_steps::Rerun::Safe)
+    })
+}
+
+/// `resume --redo STEP`: each step exists and has an outcome to redo; a
+/// reason is given; a completed step unsafe to repeat needs `--yes`.
+fn check_redo(
+    runbook: &Runbook,
+    registry: &Registry,
+    run: &RunState,
+    req: &Resume,
+) -> Result<(), CliError> {
+    if req.redo.is_empty() {
+        return Ok(());
+    }
+    if req.reason.is_none_or(|r| r.trim().is_empty()) {
+        return Err(CliError::invalid(format!(
+            "--redo needs --reason TEXT: the journal records who ran `{}` again and why",
+            req.redo.join("`, `")
+        )));
+    }
+    for id in req.redo {
+        let Some(step) = runbook.step(id) else {
+            let hint =
+                crate::diagnostic::did_you_mean(id, runbook.steps.iter().map(|s| s.id.as_str()))
+                    .unwrap_or_else(|| "`lifeboat plan` lists its steps".into());
+            return Err(CliError::invalid(format!(
+                "--redo `{id}`: no step `{id}` in runbook `{}`; {hint}",
+                runbook.name
+            )));
+        };
+        let run_id = &run.run_id;
+        match run.steps.get(id) {
+            _ if run.unconfirmed.contains_key(id) => {
+                return Err(CliError::invalid(format!(
+                    "--redo `{id}`: the step was interrupted mid-step; say how it ended with `lifeboat mark {run_id} {id} done|failed --as NAME` (failed runs it again)"
+                )))
+            }
+            None => {
+                return Err(CliError::invalid(format!(
+                    "--redo `{id}`: the step has not run yet, so resume runs it anyway; drop --redo `{id}`"
+                )))
+            }
+            Some(StepRecordState::Succeeded { .. }) if unsafe_to_repeat(step, registry) && !req.yes => {
+                let policy = match effective_rerun(step, registry) {
+                    lifeboat_steps::Rerun::Check => "check",
+                    _ => "never",
+                };
+                return Err(CliError::invalid(format!(
+                    "--redo `{id}`: the step completed and is unsafe to repeat (`rerun: {policy}`), so running it again may repeat its effect; add --yes to run it again anyway"
+                )))
+            }
+            Some(
+                StepRecordState::Succeeded { .. }
+                | StepRecordState::Skipped { .. }
+                | StepRecordState::Failed { .. },
+            ) => {}
+            Some(StepRecordState::Interrupted { .. } | StepRecordState::Waiting { .. }) => {
+                return Err(CliError::invalid(format!(
+                    "--redo `{id}`: the step is waiting for a decision; give it (`lifeboat status {run_id}` shows how), then resume"
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every step that depends, directly or not, on `step`.

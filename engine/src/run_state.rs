@@ -1,7 +1,7 @@
 //! A run's state, rebuilt by replaying its journal. Resume, `status`,
 //! `mark`, `runs` and the timeline all start here.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 
@@ -54,6 +54,13 @@ pub struct RunState {
     /// The child process group of each step that started one and has no
     /// result: it may outlive the engine that started it.
     pub processes: HashMap<String, lifeboat_steps::process_group::ProcessGroup>,
+
+    /// Steps whose last start has no outcome written by an engine: they were
+    /// interrupted mid-step, and only a human (`lifeboat mark`) can say how
+    /// they ended. The value is the latest mark, if any: marked `failed`,
+    /// the step did not complete and runs again on resume; unmarked, resume
+    /// asks. `mark` may be given again until the step runs again.
+    pub unconfirmed: BTreeMap<String, Option<MarkOutcome>>,
 }
 
 impl RunState {
@@ -137,6 +144,7 @@ impl RunState {
                 self.operator = record.actor.clone();
             }
             Event::StepStarted { step, attempt, .. } => {
+                self.unconfirmed.insert(step.clone(), None);
                 self.steps.insert(
                     step.clone(),
                     StepRecordState::Interrupted { attempt: *attempt },
@@ -149,6 +157,7 @@ impl RunState {
                 simulated,
                 ..
             } => {
+                self.unconfirmed.remove(step);
                 self.steps.insert(
                     step.clone(),
                     StepRecordState::Succeeded {
@@ -159,6 +168,7 @@ impl RunState {
                 );
             }
             Event::StepFailed { step, error, .. } => {
+                self.unconfirmed.remove(step);
                 self.steps.insert(
                     step.clone(),
                     StepRecordState::Failed {
@@ -188,6 +198,9 @@ impl RunState {
                 );
             }
             Event::Marked { step, outcome } => {
+                if let Some(mark) = self.unconfirmed.get_mut(step) {
+                    *mark = Some(*outcome);
+                }
                 let state = match outcome {
                     MarkOutcome::Done => StepRecordState::Succeeded {
                         outputs: Map::new(),
@@ -201,13 +214,22 @@ impl RunState {
                 self.steps.insert(step.clone(), state);
             }
             Event::Resumed {
-                from_checkpoint, ..
+                from_checkpoint,
+                redo,
+                ..
             } => {
                 self.finished = None;
+                // `resume --redo STEP`: run it again, whatever it did.
+                for step in redo {
+                    self.steps.remove(step);
+                    self.gates.remove(step);
+                    self.unconfirmed.remove(step);
+                }
                 if let Some(cp) = from_checkpoint {
                     for step in descendants_of(cp) {
                         self.steps.remove(&step);
                         self.gates.remove(&step);
+                        self.unconfirmed.remove(&step);
                     }
                 }
                 // Steps skipped because the run failed get another chance.

@@ -152,6 +152,10 @@ pub struct RunEnv {
     pub step_through: bool,
     /// Cancelled to pause: start nothing new, let running steps finish.
     pub pause: CancellationToken,
+    /// The run's projected finish (expected durations, up to `rto.stop_at`).
+    pub projection: crate::projection::Projection,
+    /// When the RTO clock started (RFC 3339), if known.
+    pub clock_start: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,6 +216,9 @@ pub struct Scheduler {
     leftover_processes: Vec<(String, lifeboat_steps::process_group::ProcessGroup)>,
     /// When the RTO clock started, for a resumed run (progress display).
     clock_start: Option<String>,
+    /// Steps a drill simulated because they could change things: what they
+    /// would have made does not exist.
+    simulated: Vec<bool>,
 }
 
 impl Scheduler {
@@ -235,7 +242,8 @@ impl Scheduler {
             settling: false,
             output_closed_noted: false,
             leftover_processes: Vec::new(),
-            clock_start: None,
+            clock_start: env.clock_start.clone(),
+            simulated: vec![false; n],
             env,
             config,
         };
@@ -262,6 +270,18 @@ impl Scheduler {
             .clone()
             .or_else(|| Some(prior.started_at.clone()).filter(|s| !s.is_empty()));
         for (i, step) in self.env.runbook.steps.iter().enumerate() {
+            // Interrupted mid-step: what a human said of it decides,
+            // whatever happened since (a failed run skips it, a resume of
+            // a failed run reopens it).
+            match prior.unconfirmed.get(&step.id) {
+                // It did not complete: run it again.
+                Some(Some(MarkOutcome::Failed)) => continue,
+                Some(None) => {
+                    self.status[i] = Status::Interrupted;
+                    continue;
+                }
+                _ => {}
+            }
             let Some(state) = prior.steps.get(&step.id) else {
                 continue;
             };
@@ -271,6 +291,7 @@ impl Scheduler {
                     simulated,
                     secret_outputs,
                 } => {
+                    self.simulated[i] = *simulated && EngineKind::from_name(&step.kind).is_none();
                     if *simulated && step.dry_run_outputs.is_none() {
                         self.set_placeholder_view(step);
                     } else {
@@ -335,6 +356,28 @@ impl Scheduler {
     }
 
     async fn run_to_end(&mut self) -> RunOutcome {
+        self.announce_projection();
+        let outcome = self.run_sections().await;
+        if matches!(outcome, RunOutcome::Paused | RunOutcome::Interrupted) {
+            self.announce_projection();
+        }
+        outcome
+    }
+
+    /// Shows the projected finish (plain and JSON consoles; the terminal
+    /// header keeps its own up to date from the same projection).
+    fn announce_projection(&self) {
+        let plan = self.progress_plan();
+        let done = plan.done.iter().cloned().collect();
+        let projected = plan.projected(
+            &done,
+            &HashMap::new(),
+            jiff::Timestamp::now().as_millisecond(),
+        );
+        self.env.console.projection(&projected);
+    }
+
+    async fn run_sections(&mut self) -> RunOutcome {
         if let Err(outcome) = self.resolve_interrupted().await {
             return outcome;
         }
@@ -425,11 +468,8 @@ impl Scheduler {
                                     self.set_view(&step.id, "succeeded", Map::new());
                                     Status::Succeeded
                                 }
-                                MarkOutcome::Failed => {
-                                    self.set_view(&step.id, "failed", Map::new());
-                                    self.failure = Some((step.id.clone(), "marked failed".into()));
-                                    Status::Failed
-                                }
+                                // It did not complete: run it again.
+                                MarkOutcome::Failed => Status::Pending,
                             };
                         }
                         None => waiting.push(i),
@@ -646,7 +686,11 @@ impl Scheduler {
             let before = self.touched_count();
             match self.env.templates.eval_bool(&when.text, &ctx) {
                 Ok(true) => {}
-                Ok(false) if dry && self.touched_count() > before => {
+                Ok(false)
+                    if dry
+                        && (self.touched_count() > before
+                            || self.simulated_read_by(&when.text).is_some()) =>
+                {
                     self.env.console.warn(
                         Some(&step.id),
                         &format!(
@@ -722,9 +766,23 @@ impl Scheduler {
         let simulate = match self.config.dry_run {
             DryRun::Off => false,
             DryRun::Render => true,
-            DryRun::Probes => !(read_only || kind.plans_in_dry_run()),
+            DryRun::Probes if !(read_only || kind.plans_in_dry_run()) => true,
+            DryRun::Probes => match self.fed_by_simulation(i) {
+                // Never run a probe on something the drill did not make.
+                Some(producer) => {
+                    self.env.console.warn(
+                        Some(&step.id),
+                        &format!(
+                            "read-only, but simulated: it depends on `{producer}`, which this drill simulated, so what it would read does not exist"
+                        ),
+                    );
+                    true
+                }
+                None => false,
+            },
         };
         if simulate {
+            self.simulated[i] = true;
             self.env.console.describe(&step.id, &description);
             let outputs = step
                 .dry_run_outputs
@@ -778,6 +836,53 @@ impl Scheduler {
             journal: self.env.journal.clone(),
         };
         running.spawn(task.run());
+    }
+
+    /// In a probes drill, the simulated step whose product step `i` would
+    /// read: one it `needs` (directly; simulation passes down the chain), or
+    /// one whose outputs its `with` templates read.
+    fn fed_by_simulation(&self, i: usize) -> Option<String> {
+        let rb = &self.env.runbook;
+        let step = &rb.steps[i];
+        let simulated = |id: &str| rb.step_index(id).is_some_and(|j| self.is_simulated(j, 0));
+        if let Some(need) = step.needs_ids().find(|n| simulated(n)) {
+            return Some(need.to_string());
+        }
+        let mut read = BTreeSet::new();
+        steps_read(&self.env.templates, &step.with, &mut read);
+        read.into_iter().find(|id| simulated(id))
+    }
+
+    /// Whether what step `j` produced is the drill's, not the world's: it
+    /// was simulated, or it is a step the engine runs itself (an assertion,
+    /// a checkpoint, a gate) after one that was.
+    fn is_simulated(&self, j: usize, depth: usize) -> bool {
+        if self.simulated[j] {
+            return true;
+        }
+        let step = &self.env.runbook.steps[j];
+        depth < 10_000
+            && EngineKind::from_name(&step.kind).is_some()
+            && step.needs_ids().any(|n| {
+                self.env
+                    .runbook
+                    .step_index(n)
+                    .is_some_and(|k| self.is_simulated(k, depth + 1))
+            })
+    }
+
+    /// A simulated step whose outputs expression `expr` reads, if any: its
+    /// outputs are the drill's (`dry_run.outputs` or placeholders), so the
+    /// expression cannot be judged.
+    fn simulated_read_by(&self, expr: &str) -> Option<String> {
+        let rb = &self.env.runbook;
+        referenced_steps(
+            self.env
+                .templates
+                .expression_references(expr)
+                .unwrap_or_default(),
+        )
+        .find(|id| rb.step_index(id).is_some_and(|j| self.is_simulated(j, 0)))
     }
 
     fn step_context(
@@ -880,7 +985,10 @@ impl Scheduler {
                         Err(e) => failed.push(format!("`{expr}`: {e}")),
                     }
                 }
-                if self.config.dry_run != DryRun::Off && self.touched_count() > before {
+                let simulated_input = exprs.iter().find_map(|e| self.simulated_read_by(e));
+                if self.config.dry_run != DryRun::Off
+                    && (self.touched_count() > before || simulated_input.is_some())
+                {
                     self.env.console.warn(
                         Some(&step.id),
                         "assertions read simulated outputs; not checked in this drill",
@@ -1061,6 +1169,34 @@ impl Scheduler {
     }
 }
 
+/// The ids of the steps whose outputs or status templates under `node` read.
+fn steps_read(templates: &Templates, node: &crate::node::Node, out: &mut BTreeSet<String>) {
+    use crate::node::NodeValue;
+    match &node.value {
+        NodeValue::String(s) if s.contains("{{") || s.contains("{%") => {
+            out.extend(referenced_steps(
+                templates.template_references(s).unwrap_or_default(),
+            ));
+        }
+        NodeValue::Seq(items) => items.iter().for_each(|n| steps_read(templates, n, out)),
+        NodeValue::Map(entries) => entries
+            .iter()
+            .for_each(|(_, v)| steps_read(templates, v, out)),
+        _ => {}
+    }
+}
+
+/// The step ids among dotted references (`steps.<id>.outputs.x`).
+fn referenced_steps(refs: BTreeSet<String>) -> impl Iterator<Item = String> {
+    refs.into_iter().filter_map(|r| {
+        let mut parts = r.split('.');
+        match (parts.next(), parts.next()) {
+            (Some("steps"), Some(id)) => Some(id.to_string()),
+            _ => None,
+        }
+    })
+}
+
 fn step_section(runbook: &Runbook, i: usize) -> Section {
     runbook.steps[i].section
 }
@@ -1095,6 +1231,21 @@ struct StepTask {
 }
 
 impl StepTask {
+    /// Why `until` does not hold: the author's `until.message` (a template
+    /// over this attempt's `outputs`), else the expression.
+    fn until_failed(&self, expr: &str, ctx: &Value) -> String {
+        let Some(message) = &self.step.until_message else {
+            return format!("`until: {expr}` is not yet true");
+        };
+        match self.templates.render_value(&message.to_json(), ctx) {
+            Ok(serde_json::Value::String(text)) => text,
+            Ok(other) => other.to_string(),
+            Err(e) => {
+                format!("`until: {expr}` is not yet true (cannot render `until.message`: {e})")
+            }
+        }
+    }
+
     async fn run(self) -> Finished {
         let started = Instant::now();
         let deadline = self.step.timeout.map(|t| started + t);
@@ -1132,11 +1283,8 @@ impl StepTask {
                         let ctx = context! { outputs => Value::from_serialize(&out.outputs), ..self.base_context.clone() };
                         match self.templates.eval_bool(&until.text, &ctx) {
                             Ok(true) => Ok(out),
-                            Ok(false) => Err(StepError::new(format!(
-                                "`until: {}` is not yet true",
-                                until.text
-                            ))
-                            .with_outputs(out.outputs)),
+                            Ok(false) => Err(StepError::new(self.until_failed(&until.text, &ctx))
+                                .with_outputs(out.outputs)),
                             Err(e) => Err(StepError::new(format!(
                                 "cannot evaluate `until: {}`: {e}",
                                 until.text

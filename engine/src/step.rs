@@ -22,6 +22,8 @@ pub struct Step {
     pub when: Option<Expr>,
     /// Retry until this expression over `outputs` is true.
     pub until: Option<Expr>,
+    /// `until.message`: the error, a template, when `until` never holds.
+    pub until_message: Option<Node>,
     pub retry: Retry,
     pub timeout: Option<Duration>,
     /// Expected duration, for `plan` and projections.

@@ -2,10 +2,10 @@
 //! projected finish and `plan`'s estimate: measured durations beat the
 //! author's guesses once drills have produced some.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use crate::journal_record::{Event, RunStatus};
+use crate::journal_record::{Event, Record, RunStatus};
 use crate::local_run_store::LocalRunStore;
 use crate::run_store::RunStore;
 use crate::state_dir::StateDir;
@@ -22,9 +22,9 @@ pub struct StepHistory {
 
 impl StepHistory {
     /// Reads the succeeded runs of `runbook` in the state directory, newest
-    /// first, skipping `exclude` (the run being reported on). A step's
-    /// duration is the median of its real (not simulated, not confirmed by a
-    /// check) successful executions.
+    /// first, skipping `exclude` (the run being reported on) and drills. A
+    /// step's duration is the median of its clean successful executions
+    /// (see [`clean_durations`]).
     pub fn load(state: &StateDir, runbook: &str, exclude: Option<&str>) -> Self {
         let mut samples: HashMap<String, Vec<u64>> = HashMap::new();
         let mut runs = 0;
@@ -39,12 +39,11 @@ impl StepHistory {
                 continue;
             };
             let Ok(read) = store.read() else { continue };
-            // A render-only drill runs nothing for real; a probes drill
-            // runs its read-only steps for real and counts.
+            // Drills do not count: they simulate what matters, and they
+            // measure human gates at rehearsal speed.
             let same = matches!(
                 read.records.first().map(|r| &r.event),
-                Some(Event::RunStarted { runbook: name, dry_run, .. })
-                    if name == runbook && dry_run.as_deref() != Some("render")
+                Some(Event::RunStarted { runbook: name, dry_run: None, .. }) if name == runbook
             );
             let succeeded = read.records.iter().any(|r| {
                 matches!(
@@ -58,20 +57,8 @@ impl StepHistory {
                 continue;
             }
             runs += 1;
-            for r in &read.records {
-                if let Event::StepSucceeded {
-                    step,
-                    simulated: false,
-                    duration_ms,
-                    outputs,
-                    ..
-                } = &r.event
-                {
-                    if outputs.contains_key("confirmed_by_check") {
-                        continue;
-                    }
-                    samples.entry(step.clone()).or_default().push(*duration_ms);
-                }
+            for (step, ms) in clean_durations(&read.records) {
+                samples.entry(step).or_default().push(ms);
             }
         }
         let medians = samples
@@ -97,4 +84,59 @@ impl StepHistory {
             (None, None) => (Duration::ZERO, "none"),
         }
     }
+}
+
+/// The successful executions of one run that measure a step honestly, as
+/// (step, duration in ms). Left out: simulated steps, steps confirmed by a
+/// `check` probe, an execution during which the engine was interrupted or
+/// resumed, a start that followed an unfinished one (the step was resumed
+/// mid-step, so it may have found its work half done), and machine steps
+/// that waited on a human (a `rerun: never` decision). Human gates
+/// (`approval`, `manual`) count for the time until the decision: in a real
+/// run that is what they take.
+pub fn clean_durations(records: &[Record]) -> Vec<(String, u64)> {
+    // Per step with a start and no outcome yet: is that execution clean?
+    let mut open: HashMap<&str, bool> = HashMap::new();
+    let mut waited: HashSet<&str> = HashSet::new();
+    let mut gates: HashSet<&str> = HashSet::new();
+    let mut out = Vec::new();
+    for r in records {
+        match &r.event {
+            Event::StepStarted { step, .. } => {
+                let resumed_mid_step = open.contains_key(step.as_str());
+                open.insert(step, !resumed_mid_step);
+            }
+            Event::Interrupted { .. } | Event::Resumed { .. } => {
+                open.values_mut().for_each(|clean| *clean = false);
+            }
+            Event::Waiting { step, .. } => {
+                waited.insert(step);
+            }
+            Event::ApprovalRequested { step, .. } | Event::ManualRequested { step, .. } => {
+                gates.insert(step);
+            }
+            Event::StepFailed { step, .. } => {
+                open.remove(step.as_str());
+            }
+            Event::StepSucceeded {
+                step,
+                simulated,
+                duration_ms,
+                outputs,
+                ..
+            } => {
+                let clean = match open.remove(step.as_str()) {
+                    Some(clean) => clean && !waited.contains(step.as_str()),
+                    // No start: a kind the engine runs itself (a gate, a
+                    // checkpoint, an assertion).
+                    None => !waited.contains(step.as_str()) || gates.contains(step.as_str()),
+                };
+                if clean && !*simulated && !outputs.contains_key("confirmed_by_check") {
+                    out.push((step.clone(), *duration_ms));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }

@@ -348,11 +348,20 @@ fn describe(event: &Event) -> (String, String) {
         Event::Resumed {
             from_checkpoint,
             allow_changed,
+            redo,
+            reason,
             ..
         } => {
             let mut parts = Vec::new();
             if let Some(cp) = from_checkpoint {
                 parts.push(format!("from checkpoint {cp}"));
+            }
+            if !redo.is_empty() {
+                parts.push(format!(
+                    "running again: {} ({})",
+                    redo.join(", "),
+                    reason.as_deref().unwrap_or("no reason given")
+                ));
             }
             if *allow_changed {
                 parts.push("with a changed runbook (--allow-changed)".into());

@@ -36,7 +36,12 @@ pub struct TtyConsole {
 #[derive(Default)]
 struct Clock {
     plan: ProgressPlan,
+    /// Main steps settled, for the overall bar.
     settled: HashSet<String>,
+    /// Steps that will not run again, and those running (since when), for
+    /// the projection.
+    done: HashSet<String>,
+    running: HashMap<String, std::time::Instant>,
     start: Option<jiff::Timestamp>,
 }
 
@@ -119,7 +124,7 @@ impl TtyConsole {
     }
 
     /// The run's shape, once the run is prepared.
-    pub fn set_plan(&self, plan: ProgressPlan) {
+    pub fn set_plan(&self, mut plan: ProgressPlan) {
         let total = plan.steps.len() as u64;
         let done = plan.settled.len() as u64;
         {
@@ -128,6 +133,10 @@ impl TtyConsole {
                 c.start = Some(start);
             }
             c.settled = plan.settled.iter().cloned().collect();
+            c.done = plan.done.iter().cloned().collect();
+            if plan.clock_start.is_none() {
+                plan.clock_start = c.plan.clock_start.take();
+            }
             c.plan = plan;
         }
         self.overall.set_length(total);
@@ -176,6 +185,15 @@ impl TtyConsole {
         bar
     }
 
+    /// A step stopped running; `done` if it will not run again.
+    fn project_done(&self, step: &str, done: bool) {
+        let mut c = self.clock.lock().unwrap_or_else(|e| e.into_inner());
+        c.running.remove(step);
+        if done {
+            c.done.insert(step.to_string());
+        }
+    }
+
     fn settle(&self, step: &str) {
         let bar = self.running.lock().ok().and_then(|mut r| r.remove(step));
         if let Some(bar) = bar {
@@ -184,7 +202,7 @@ impl TtyConsole {
         }
         let counted = {
             let mut c = self.clock.lock().unwrap_or_else(|e| e.into_inner());
-            let main = c.plan.steps.iter().any(|s| s.id == step);
+            let main = c.plan.steps.iter().any(|s| s == step);
             main && c.settled.insert(step.to_string())
         };
         if counted {
@@ -209,20 +227,28 @@ impl Clock {
         if let Some(target) = self.plan.rto_target {
             s.push_str(&format!(" of {}", hms(target)));
         }
-        let remaining = self.plan.remaining(&self.settled);
         if !self.plan.steps.is_empty() {
-            let finish = now + jiff::SignedDuration::from_millis(remaining.as_millis() as i64);
+            let running = self
+                .running
+                .iter()
+                .map(|(id, since)| (id.clone(), since.elapsed()))
+                .collect();
+            let mut projected = self
+                .plan
+                .projected(&self.done, &running, now.as_millisecond());
+            projected.elapsed_ms = Some(elapsed.as_millis() as i64);
+            let finish = jiff::Timestamp::from_millisecond(projected.finish_ms()).unwrap_or(now);
             s.push_str(&format!(
                 " │ projected finish {} UTC",
                 finish.strftime("%H:%M:%S")
             ));
-            if let Some(target) = self.plan.rto_target {
-                let projected = elapsed + remaining;
-                if projected > target {
-                    s.push_str(&format!(" (over target by {})", hms(projected - target)));
-                } else {
-                    s.push_str(" (within target)");
-                }
+            match (projected.rto_ms(), projected.target_ms) {
+                (Some(rto), Some(target)) if rto > target => s.push_str(&format!(
+                    " (over target by {})",
+                    hms(Duration::from_millis((rto - target) as u64))
+                )),
+                (_, Some(_)) => s.push_str(" (within target)"),
+                _ => {}
             }
         }
         s
@@ -251,16 +277,32 @@ impl Console for TtyConsole {
                     .ok();
                 let mut c = self.clock.lock().unwrap_or_else(|e| e.into_inner());
                 c.start = start;
+                c.plan.clock_start = Some(declared_at.clone().unwrap_or(record.ts.clone()));
             }
             Event::StepStarted { step, .. } => {
+                {
+                    let mut c = self.clock.lock().unwrap_or_else(|e| e.into_inner());
+                    c.done.remove(step);
+                    c.running.insert(step.clone(), std::time::Instant::now());
+                }
                 self.spinner(step);
             }
             Event::StepSucceeded { step, .. }
-            | Event::StepFailed { step, .. }
             | Event::StepSkipped { step, .. }
             | Event::StepThroughSkipped { step, .. }
-            | Event::Marked { step, .. } => self.settle(step),
+            | Event::Marked {
+                step,
+                outcome: crate::journal_record::MarkOutcome::Done,
+            } => {
+                self.project_done(step, true);
+                self.settle(step);
+            }
+            Event::StepFailed { step, .. } | Event::Marked { step, .. } => {
+                self.project_done(step, false);
+                self.settle(step);
+            }
             Event::Waiting { step, .. } => {
+                self.project_done(step, false);
                 let bar = self.running.lock().ok().and_then(|mut r| r.remove(step));
                 if let Some(bar) = bar {
                     bar.finish_and_clear();

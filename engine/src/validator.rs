@@ -110,6 +110,9 @@ impl Validator<'_> {
             if let Some(until) = &step.until {
                 self.expression(i, &until.text, until.loc, Scope::Until, "`until`");
             }
+            if let Some(message) = &step.until_message {
+                self.node_templates(i, message, Scope::Until);
+            }
             if let Some(probe) = &step.check {
                 self.node_templates(i, &probe.with, Scope::Step);
                 if let Some(until) = &probe.until {

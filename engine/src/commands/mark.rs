@@ -1,7 +1,7 @@
 use crate::cli::{MarkArgs, MarkAs};
 use crate::cli_error::{exit, CliError};
 use crate::journal::Journal;
-use crate::journal_record::{Event, MarkOutcome};
+use crate::journal_record::{Event, MarkOutcome, RunStatus};
 use crate::local_run_store::LocalRunStore;
 use crate::run_state::{RunState, StepRecordState};
 use crate::run_store::RunStore;
@@ -13,7 +13,17 @@ pub fn run(args: MarkArgs) -> Result<i32, CliError> {
     let _lock = store.lock()?;
     let read = store.read()?;
     let run = RunState::replay(&read.records, &|_| Vec::new());
+    if run.finished == Some(RunStatus::Succeeded) {
+        return Err(CliError::invalid(format!(
+            "run `{}` already succeeded; there is nothing to mark (nothing changed)",
+            args.run_id
+        )));
+    }
     match run.steps.get(&args.step) {
+        // Interrupted mid-step, whatever happened since (a pause, an earlier
+        // mark, a failed run that skipped it): a human may say, or correct,
+        // how it ended until it runs again.
+        Some(_) if run.unconfirmed.contains_key(&args.step) => {}
         Some(StepRecordState::Waiting { .. } | StepRecordState::Interrupted { .. }) => {}
         Some(other) => {
             return Err(CliError::invalid(format!(
@@ -44,15 +54,13 @@ pub fn run(args: MarkArgs) -> Result<i32, CliError> {
         step: args.step.clone(),
         outcome,
     })?;
+    let (word, meaning) = match outcome {
+        MarkOutcome::Done => ("done", "it completed; resume goes on after it"),
+        MarkOutcome::Failed => ("failed", "it did not complete; resume runs it again"),
+    };
     println!(
-        "marked `{}` {} as {}; continue with: lifeboat resume {}",
-        args.step,
-        match outcome {
-            MarkOutcome::Done => "done",
-            MarkOutcome::Failed => "failed",
-        },
-        args.actor,
-        args.run_id
+        "marked `{}` {word} as {} ({meaning}); continue with: lifeboat resume {}",
+        args.step, args.actor, args.run_id
     );
     Ok(exit::SUCCESS)
 }

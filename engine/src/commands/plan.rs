@@ -1,8 +1,12 @@
 use lifeboat_steps::duration::format as fmt;
 
+use std::collections::{HashMap, HashSet};
+
 use crate::checked_runbook::load_or_report;
 use crate::cli::{OutputFormat, PlanArgs};
 use crate::cli_error::{exit, CliError};
+use crate::input_values;
+use crate::projection::Projection;
 use crate::state_dir::StateDir;
 use crate::step::Section;
 use crate::step_graph::StepGraph;
@@ -13,6 +17,10 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
         Ok(rb) => rb,
         Err(code) => return Ok(code),
     };
+    // The inputs `run` takes are accepted and checked the same way (known,
+    // not secret, of the declared type), so the command line of the run to
+    // come can be planned first. Nothing in a plan depends on their values.
+    input_values::given(&runbook, &args.inputs, args.inputs_file.as_deref())?;
     let graph = StepGraph::new(&runbook, Section::Main);
     // Durations measured in earlier runs of this runbook beat estimates.
     let history = StepHistory::load(
@@ -20,9 +28,19 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
         &runbook.name,
         None,
     );
-    let estimate = |i: usize| history.expected(&runbook.steps[i]).0;
     let levels = graph.levels();
-    let (path, total) = graph.critical_path(estimate);
+    // The estimate is the projection of a run not yet started: up to where
+    // the RTO clock stops (`rto.stop_at`), as `status` projects it.
+    let nothing = (HashSet::new(), HashMap::new());
+    let to_stop = Projection::to_clock_stop(&runbook, &history).remaining(&nothing.0, &nothing.1);
+    let whole = Projection::whole_run(&runbook, &history).remaining(&nothing.0, &nothing.1);
+    let path: Vec<usize> = to_stop
+        .path
+        .iter()
+        .filter_map(|r| runbook.step_index(&r.step))
+        .collect();
+    let total = to_stop.total;
+    let stop_at = runbook.rto.as_ref().and_then(|r| r.stop_at.as_deref());
     let unestimated: Vec<&str> = runbook
         .section(Section::Main)
         .filter(|s| s.estimate.is_none() && history.duration(&s.id).is_none())
@@ -36,6 +54,8 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
                 "levels": levels.iter().map(|l| l.iter().map(|&i| &runbook.steps[i].id).collect::<Vec<_>>()).collect::<Vec<_>>(),
                 "critical_path": path.iter().map(|&i| &runbook.steps[i].id).collect::<Vec<_>>(),
                 "estimate_ms": total.as_millis() as u64,
+                "stop_at": stop_at,
+                "whole_run_estimate_ms": whole.total.as_millis() as u64,
                 "rto_target_ms": target.map(|t| t.as_millis() as u64),
                 "fits_rto": target.map(|t| total <= t),
                 "unestimated_steps": unestimated,
@@ -82,16 +102,26 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
             println!();
             let ids: Vec<&str> = path.iter().map(|&i| runbook.steps[i].id.as_str()).collect();
             println!("critical path (*): {}", ids.join(" -> "));
+            // Steps after the clock stops do not count against the RTO.
+            let until = match stop_at {
+                Some(stop) if whole.total != total => {
+                    format!(" until the RTO clock stops at `{stop}`")
+                }
+                _ => String::new(),
+            };
             match target {
                 Some(t) => {
                     let verdict = if total <= t { "fits" } else { "EXCEEDS" };
                     println!(
-                        "estimate: {} against an RTO target of {} ({verdict})",
+                        "estimate: {}{until} against an RTO target of {} ({verdict})",
                         fmt(total),
                         fmt(t)
                     );
                 }
-                None => println!("estimate: {} (no RTO target set)", fmt(total)),
+                None => println!("estimate: {}{until} (no RTO target set)", fmt(total)),
+            }
+            if !until.is_empty() {
+                println!("the whole run: {}", fmt(whole.total));
             }
             if history.runs > 0 {
                 println!(

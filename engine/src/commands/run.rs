@@ -59,6 +59,9 @@ pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
             run_id: &args.run_id,
             from: args.from.as_deref(),
             allow_changed: args.allow_changed,
+            redo: &args.redo,
+            reason: args.reason.as_deref(),
+            yes: args.yes,
             max_parallel: args.common.max_parallel as usize,
             operator: operator.clone(),
         })
@@ -134,6 +137,7 @@ fn execute(
             scheduler,
             _lock,
             redactor,
+            drill_work,
         } = prepared;
         if let Some(tty) = &tty_console {
             tty.set_plan(scheduler.progress_plan());
@@ -146,6 +150,8 @@ fn execute(
         ));
         let outcome = scheduler.run().await;
         watcher.abort();
+        // A drill leaves nothing in the work directory.
+        drop(drill_work);
         if let Some(tty) = &tty_console {
             tty.finish();
         }

@@ -55,6 +55,8 @@ pub fn run(args: RunsArgs) -> Result<i32, CliError> {
         OutputFormat::Text => {
             if rows.is_empty() {
                 println!("no runs in {}", state.runs().display());
+            } else {
+                print_row("RUN", "RUNBOOK", "STATUS", "STARTED (UTC)", "RTO", "");
             }
             for (id, status, run, rto) in rows {
                 let (runbook, started, drill) = match &run {
@@ -66,11 +68,16 @@ pub fn run(args: RunsArgs) -> Result<i32, CliError> {
                     None => ("?", "", ""),
                 };
                 let rto = rto.as_ref().map(rto_cell).unwrap_or_default();
-                println!("{id:<48} {runbook:<24} {status:<12} {started:<20} {rto:<24} {drill}");
+                print_row(&id, runbook, &status, started, &rto, drill);
             }
         }
     }
     Ok(exit::SUCCESS)
+}
+
+fn print_row(id: &str, runbook: &str, status: &str, started: &str, rto: &str, drill: &str) {
+    let line = format!("{id:<48} {runbook:<24} {status:<12} {started:<20} {rto:<24} {drill}");
+    println!("{}", line.trim_end());
 }
 
 /// `4m12s / 5m00s met`, `35.0s / 30.0s MISSED`, `1m02s` (no target).

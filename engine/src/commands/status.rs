@@ -1,3 +1,4 @@
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde_json::json;
@@ -5,23 +6,13 @@ use serde_json::json;
 use crate::cli::{OutputFormat, StatusArgs};
 use crate::cli_error::{exit, CliError};
 use crate::journal_record::Event;
-use crate::rto_report::{human_ms, RtoReport, StepShape, StopReason, Verdict};
+use crate::projection::{ProjectedFinish, Projection, Remaining};
+use crate::rto_report::{human_ms, RtoReport, StepShape, StopReason};
 use crate::run_snapshot::RunSnapshot;
 use crate::run_state::{RunState, StepRecordState};
 use crate::state_dir::StateDir;
-use crate::step::Section;
-use crate::step_graph::StepGraph;
 use crate::step_history::StepHistory;
 use crate::step_spans::{format_ms, parse_ms};
-
-/// One step of the remaining critical path.
-struct Remaining {
-    step: String,
-    expected_ms: i64,
-    /// `history`, `estimate` or `none`.
-    source: &'static str,
-    running: bool,
-}
 
 /// `lifeboat status RUN_ID`: the live RTO clock, what runs or waits, and a
 /// projected finish (elapsed plus the remaining critical path, with step
@@ -73,20 +64,19 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
     interrupted.sort();
     waiting.sort();
 
-    let remaining = if finished {
-        Vec::new()
-    } else {
-        remaining_path(&snap, &run, &history, &running)
-    };
-    let remaining_ms: i64 = remaining.iter().map(|r| r.expected_ms).sum();
-    let projected_rto = report.achieved_ms + remaining_ms;
-    let projected_verdict = report.target_ms.map(|t| {
-        if projected_rto <= t {
-            Verdict::Met
+    let projection = ProjectedFinish {
+        remaining: if finished {
+            Remaining::default()
         } else {
-            Verdict::Missed
-        }
-    });
+            remaining(&snap, &run, &history, &running)
+        },
+        now_ms: now.at_ms,
+        elapsed_ms: Some(report.achieved_ms),
+        target_ms: report.target_ms,
+    };
+    let remaining_ms = projection.remaining_ms();
+    let projected_rto = projection.rto_ms().unwrap_or(report.achieved_ms);
+    let projected_verdict = projection.verdict();
     let status = match (&report.stop, run.finished) {
         (_, Some(s)) => format!("{s:?}").to_lowercase(),
         _ if !waiting.is_empty() => "waiting".into(),
@@ -108,7 +98,7 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
                 "running": running.iter().map(|(s, e)| json!({"step": s, "elapsed_ms": e})).collect::<Vec<_>>(),
                 "interrupted": interrupted,
                 "waiting": waiting.iter().map(|(s, r, c)| json!({"step": s, "reason": r, "commands": c})).collect::<Vec<_>>(),
-                "remaining_path": remaining.iter().map(|r| json!({"step": r.step, "expected_ms": r.expected_ms, "source": r.source, "running": r.running})).collect::<Vec<_>>(),
+                "remaining_path": projection.remaining.path,
                 "remaining_ms": remaining_ms,
                 "projected_finish": if finished { None } else { Some(format_ms(now.at_ms + remaining_ms)) },
                 "projected_rto_ms": projected_rto,
@@ -180,49 +170,8 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
                     run.run_id
                 );
             }
-            let path: Vec<String> = remaining
-                .iter()
-                .map(|r| {
-                    format!(
-                        "{} ({}{})",
-                        r.step,
-                        human_ms(r.expected_ms),
-                        if r.source == "none" {
-                            ", no estimate"
-                        } else if r.source == "history" {
-                            ", measured"
-                        } else {
-                            ""
-                        }
-                    )
-                })
-                .collect();
-            println!(
-                "remaining critical path: {}",
-                if path.is_empty() {
-                    "nothing left".into()
-                } else {
-                    path.join(" -> ")
-                }
-            );
-            let target = match (report.target_ms, projected_verdict) {
-                (Some(t), Some(Verdict::Met)) => format!(
-                    " against a target of {}: would meet it, {} to spare",
-                    human_ms(t),
-                    human_ms(t - projected_rto)
-                ),
-                (Some(t), _) => format!(
-                    " against a target of {}: would MISS it by {}",
-                    human_ms(t),
-                    human_ms(projected_rto - t)
-                ),
-                (None, _) => " (no RTO target set)".into(),
-            };
-            println!(
-                "projected finish: {} UTC, RTO {}{target}",
-                format_ms(now.at_ms + remaining_ms),
-                human_ms(projected_rto)
-            );
+            println!("remaining critical path: {}", projection.path_text());
+            println!("projected finish: {}", projection.finish_text());
             if !waiting.is_empty() {
                 println!("(the projection does not include the time until a human acts)");
             }
@@ -234,55 +183,32 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
     Ok(exit::SUCCESS)
 }
 
-/// The longest chain of work still to do, up to the `rto.stop_at` step (or
-/// through every main step). A running step counts for what remains of its
-/// expected duration.
-fn remaining_path(
+/// What remains of the run, from the one projection (`projection.rs`):
+/// succeeded and skipped steps are done; a running step counts for what
+/// remains of its expected duration.
+fn remaining(
     snap: &RunSnapshot,
     run: &RunState,
     history: &StepHistory,
     running: &[(String, i64)],
-) -> Vec<Remaining> {
+) -> Remaining {
     let Some(runbook) = &snap.runbook else {
-        return Vec::new();
+        return Remaining::default();
     };
-    let graph = StepGraph::new(runbook, Section::Main);
-    let stop = runbook
-        .rto
-        .as_ref()
-        .and_then(|r| r.stop_at.as_deref())
-        .and_then(|s| runbook.step_index(s));
-    let expected = |i: usize| -> Option<(Duration, &'static str, bool)> {
-        let step = &runbook.steps[i];
-        if let Some(j) = stop {
-            if i != j && !graph.is_ancestor(i, j) {
-                return None;
-            }
-        }
-        match run.steps.get(&step.id) {
-            Some(StepRecordState::Succeeded { .. } | StepRecordState::Skipped { .. }) => None,
-            _ => {
-                let (d, source) = history.expected(step);
-                match running.iter().find(|(s, _)| s == &step.id) {
-                    Some((_, elapsed)) => Some((
-                        d.saturating_sub(Duration::from_millis((*elapsed).max(0) as u64)),
-                        source,
-                        true,
-                    )),
-                    None => Some((d, source, false)),
-                }
-            }
-        }
-    };
-    let (path, _) = graph.critical_path(|i| expected(i).map(|e| e.0).unwrap_or_default());
-    path.into_iter()
-        .filter_map(|i| {
-            expected(i).map(|(d, source, running)| Remaining {
-                step: runbook.steps[i].id.clone(),
-                expected_ms: d.as_millis() as i64,
-                source,
-                running,
-            })
+    let done: HashSet<String> = run
+        .steps
+        .iter()
+        .filter(|(_, s)| {
+            matches!(
+                s,
+                StepRecordState::Succeeded { .. } | StepRecordState::Skipped { .. }
+            )
         })
-        .collect()
+        .map(|(id, _)| id.clone())
+        .collect();
+    let running: HashMap<String, Duration> = running
+        .iter()
+        .map(|(s, e)| (s.clone(), Duration::from_millis((*e).max(0) as u64)))
+        .collect();
+    Projection::to_clock_stop(runbook, history).remaining(&done, &running)
 }

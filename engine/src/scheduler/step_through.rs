@@ -84,7 +84,7 @@ impl Scheduler {
 impl Scheduler {
     /// What the progress display needs before the run starts.
     pub fn progress_plan(&self) -> crate::progress_plan::ProgressPlan {
-        use crate::progress_plan::{PlanStep, ProgressPlan};
+        use crate::progress_plan::ProgressPlan;
         let rb = &self.env.runbook;
         let main = || {
             rb.steps
@@ -92,26 +92,20 @@ impl Scheduler {
                 .enumerate()
                 .filter(|(_, s)| s.section == Section::Main)
         };
+        let with_status = |wanted: &[Status]| -> Vec<String> {
+            main()
+                .filter(|(i, _)| wanted.contains(&self.status[*i]))
+                .map(|(_, s)| s.id.clone())
+                .collect()
+        };
         ProgressPlan {
             title: rb.title.clone(),
             rto_target: rb.rto.as_ref().map(|r| r.target),
             clock_start: self.clock_start.clone(),
-            steps: main()
-                .map(|(_, s)| PlanStep {
-                    id: s.id.clone(),
-                    estimate: s.estimate.unwrap_or_default(),
-                    needs: s.needs_ids().map(String::from).collect(),
-                })
-                .collect(),
-            settled: main()
-                .filter(|(i, _)| {
-                    matches!(
-                        self.status[*i],
-                        Status::Succeeded | Status::Failed | Status::Skipped
-                    )
-                })
-                .map(|(_, s)| s.id.clone())
-                .collect(),
+            steps: main().map(|(_, s)| s.id.clone()).collect(),
+            settled: with_status(&[Status::Succeeded, Status::Failed, Status::Skipped]),
+            done: with_status(&[Status::Succeeded, Status::Skipped]),
+            projection: self.env.projection.clone(),
         }
     }
 }

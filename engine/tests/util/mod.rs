@@ -76,13 +76,19 @@ impl Sandbox {
 
     /// A command for the binary with this sandbox's state directory.
     pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command_in_terminal(args);
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// The same, with stdin left alone (for a pseudo-terminal).
+    fn command_in_terminal(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
         cmd.args(args)
             .current_dir(self.dir.path())
             .env("LIFEBOAT_STATE_DIR", self.state_dir())
             .env("LIFEBOAT_OPERATOR", "tester")
-            .env_remove("NO_COLOR")
-            .stdin(Stdio::null());
+            .env_remove("NO_COLOR");
         cmd
     }
 
@@ -129,4 +135,45 @@ pub fn workspace() -> PathBuf {
         .parent()
         .expect("engine/ has a parent")
         .to_path_buf()
+}
+
+/// The binary in a pseudo-terminal, driven by keystrokes (expectrl).
+pub type Pty = expectrl::session::OsSession;
+
+impl Sandbox {
+    /// Starts the binary in a pseudo-terminal, as an operator at a terminal.
+    pub fn pty(&self, args: &[&str]) -> Pty {
+        let mut cmd = self.command_in_terminal(args);
+        cmd.env("TERM", "xterm").env_remove("CI");
+        let mut p = expectrl::Session::spawn(cmd).expect("spawn in a pty");
+        p.get_process_mut()
+            .set_window_size(120, 40)
+            .expect("window size");
+        p.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
+        p
+    }
+}
+
+/// Waits for `needle` on the terminal.
+pub fn expect(p: &mut Pty, needle: &str) {
+    use expectrl::Expect;
+    if let Err(e) = p.expect(needle) {
+        panic!("did not see `{needle}` on the terminal: {e}");
+    }
+}
+
+/// Types `keys` (`\r` is Enter, `j` moves down a menu).
+pub fn send(p: &mut Pty, keys: &str) {
+    use expectrl::Expect;
+    p.send(keys).expect("send keys");
+}
+
+/// Reads to the end and returns the exit code.
+pub fn exit_code(mut p: Pty) -> i32 {
+    use expectrl::Expect;
+    let _ = p.expect(expectrl::Eof);
+    match p.get_process().wait().expect("wait") {
+        expectrl::process::unix::WaitStatus::Exited(_, code) => code,
+        other => panic!("lifeboat did not exit normally: {other:?}"),
+    }
 }
