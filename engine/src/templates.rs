@@ -74,6 +74,8 @@ pub struct ScriptProblem {
     /// An error (the step can never run) rather than a warning.
     pub error: bool,
     pub message: String,
+    /// The expression inside the `{{ }}`.
+    pub expression: String,
 }
 
 /// A template problem found at validation time: a byte range within the
@@ -286,15 +288,20 @@ impl Templates {
     /// rendering it: values where bash expands nothing (errors) and values
     /// bash evaluates as arithmetic (warnings).
     pub fn script_problems(&self, s: &str) -> Vec<ScriptProblem> {
+        if s.contains('\0') {
+            // Refused when rendered; nothing to place.
+            return Vec::new();
+        }
+        // Each `{{ }}` becomes a sentinel; `{% %}` and `{# #}` tags vanish
+        // (what they do to the text is known only once rendered, where
+        // `render_script` places the values again).
         let mut text = String::with_capacity(s.len());
         let mut places = Vec::new();
         let mut rest = s;
         let mut consumed = 0;
-        while let Some(start) = rest
-            .find("{{")
-            .into_iter()
-            .chain(rest.find("{%"))
-            .chain(rest.find("{#"))
+        while let Some(start) = ["{{", "{%", "{#"]
+            .iter()
+            .filter_map(|open| rest.find(open))
             .min()
         {
             let close = match &rest[start..start + 2] {
@@ -321,12 +328,16 @@ impl Templates {
                 continue;
             };
             let shown = s[offset..offset + len].to_string();
+            let expression = shown[2..shown.len() - 2]
+                .trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace())
+                .to_string();
             if let Some(why) = spot.refusal() {
                 problems.push(ScriptProblem {
                     offset,
                     len,
                     error: true,
                     message: format!("`{shown}` {why}"),
+                    expression,
                 });
             } else if let ShellSpot::Arithmetic(construct) = spot {
                 problems.push(ScriptProblem {
@@ -334,6 +345,7 @@ impl Templates {
                     len,
                     error: false,
                     message: format!("`{shown}` is evaluated as bash arithmetic (`{construct}`)"),
+                    expression,
                 });
             }
         }
