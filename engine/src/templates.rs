@@ -209,8 +209,8 @@ impl Templates {
     ) -> Result<(String, Vec<(String, String)>), String> {
         let r = self.render_sentinels(field, s, ctx)?;
         let text = shell_spots::replace_sentinels(&r.text, |n, at| {
-            let value = &r.values[n - 1];
-            Ok(match spot_of(&r, field, s, n, at)? {
+            let (spot, value) = spot_of(&r, field, s, n, at)?;
+            Ok(match spot {
                 ShellSpot::Word => format!("\"${{LIFEBOAT_V{n}}}\""),
                 ShellSpot::Arithmetic(construct) => {
                     if !value.placeholder && !is_integer(&value.text) {
@@ -249,8 +249,9 @@ impl Templates {
     ) -> Result<String, String> {
         let r = self.render_sentinels(field, s, ctx)?;
         shell_spots::replace_sentinels(&r.text, |n, at| {
-            let text = redactor.redact(&r.values[n - 1].text);
-            Ok(match spot_of(&r, field, s, n, at)? {
+            let (spot, value) = spot_of(&r, field, s, n, at)?;
+            let text = redactor.redact(&value.text);
+            Ok(match spot {
                 ShellSpot::Word => lifeboat_steps::shell::shell_quote(&text),
                 ShellSpot::DoubleQuoted => escape_for(&text, "\\\"$`"),
                 ShellSpot::HeredocBody => escape_for(&text, "\\$`"),
@@ -503,15 +504,17 @@ fn escape_for(text: &str, special: &str) -> String {
     out
 }
 
-/// The spot of value `n`, or the error for a value bash cannot expand there.
-fn spot_of(
-    r: &ScriptRender,
+/// The spot of value `n` and the value, or the error for a value bash
+/// cannot expand there.
+fn spot_of<'r>(
+    r: &'r ScriptRender,
     field: &str,
     source: &str,
     n: usize,
     at: usize,
-) -> Result<ShellSpot, String> {
-    let Some(&spot) = r.spots.get(&n) else {
+) -> Result<(ShellSpot, &'r ScriptValue), String> {
+    let value = n.checked_sub(1).and_then(|i| r.values.get(i));
+    let (Some(&spot), Some(value)) = (r.spots.get(&n), value) else {
         return Err(format!(
             "{}: cannot tell how bash reads {}; simplify the quoting around it",
             where_in(field, &r.text, at),
@@ -525,7 +528,7 @@ fn spot_of(
             expression_name(source, n)
         ));
     }
-    Ok(spot)
+    Ok((spot, value))
 }
 
 /// "`script` line 3", for a byte offset into the rendered script.
