@@ -24,7 +24,7 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 
 mod shell_spots;
 
-pub use shell_spots::{shell_spots, ShellSpot};
+pub use shell_spots::{shell_spots, Placement, ShellSpot};
 
 /// Names a template may read at the top level.
 pub const CONTEXT_NAMES: &[&str] = &["inputs", "steps", "run", "outputs"];
@@ -62,7 +62,7 @@ struct ScriptValue {
 struct ScriptRender {
     text: String,
     values: Vec<ScriptValue>,
-    spots: std::collections::BTreeMap<usize, ShellSpot>,
+    spots: std::collections::BTreeMap<usize, Placement>,
 }
 
 /// A shell problem of a script field's template (see
@@ -251,12 +251,17 @@ impl Templates {
         shell_spots::replace_sentinels(&r.text, |n, at| {
             let (spot, value) = spot_of(&r, field, s, n, at)?;
             let text = redactor.redact(&value.text);
-            Ok(match spot {
+            let mut shown = match spot {
                 ShellSpot::Word => lifeboat_steps::shell::shell_quote(&text),
                 ShellSpot::DoubleQuoted => escape_for(&text, "\\\"$`"),
                 ShellSpot::HeredocBody => escape_for(&text, "\\$`"),
                 _ => text,
-            })
+            };
+            // Bash removes one level of these backslashes per backquote.
+            for _ in 0..r.spots.get(&n).map_or(0, |p| p.backquotes) {
+                shown = escape_for(&shown, "\\`$");
+            }
+            Ok(shown)
         })
     }
 
@@ -324,7 +329,7 @@ impl Templates {
         text.push_str(rest);
         let spots = shell_spots::shell_spots(&text);
         let mut problems = Vec::new();
-        for (n, spot) in spots {
+        for (n, Placement { spot, .. }) in spots {
             let Some(&(offset, len)) = places.get(n - 1) else {
                 continue;
             };
@@ -514,7 +519,7 @@ fn spot_of<'r>(
     at: usize,
 ) -> Result<(ShellSpot, &'r ScriptValue), String> {
     let value = n.checked_sub(1).and_then(|i| r.values.get(i));
-    let (Some(&spot), Some(value)) = (r.spots.get(&n), value) else {
+    let (Some(&Placement { spot, .. }), Some(value)) = (r.spots.get(&n), value) else {
         return Err(format!(
             "{}: cannot tell how bash reads {}; simplify the quoting around it",
             where_in(field, &r.text, at),
@@ -706,6 +711,47 @@ mod tests {
         for (src, bash, human) in cases {
             assert_eq!(script(&t, src, &ctx).unwrap().0, bash, "{src}");
             assert_eq!(shown(&t, src, &ctx), human, "{src}");
+        }
+    }
+
+    /// Runs `script` with bash in `dir`, with `env`, and returns stdout.
+    fn bash(dir: &std::path::Path, script: &str, env: &[(String, String)]) -> String {
+        let out = std::process::Command::new("bash")
+            .args(["-euo", "pipefail", "-c", script])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .current_dir(dir)
+            .output()
+            .expect("bash runs");
+        assert!(out.status.success(), "{script}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn hostile_values_stay_data_and_the_display_runs_the_same() {
+        let t = Templates::new();
+        let value = "a  b * $(touch pwned) `touch pwned` ; touch pwned \" ' \\ $HOME";
+        let ctx = context! { inputs => context! { v => value } };
+        let scripts = [
+            "printf '[%s]' {{ inputs.v }}",
+            "printf '[%s]' \"{{ inputs.v }}\"",
+            "printf '[%s]' \"x{{ inputs.v }}y\" z{{ inputs.v }}",
+            "cat <<EOF\n{{ inputs.v }}\nEOF",
+            "cat <<-EOF\n\t<{{ inputs.v }}>\n\tEOF",
+            "printf '[%s]' \"$(printf %s {{ inputs.v }})\" `printf %s {{ inputs.v }}`",
+            // (Not `"${u:-{{ v }}}"`: bash matches a lone `'` there, so no
+            // display of such a value reads the same; bash itself gets it right.)
+            "printf '[%s]' ${u:-{{ inputs.v }}}",
+            "x={{ inputs.v }}; printf '[%s]' \"$x\"",
+            "cat <<<{{ inputs.v }}",
+        ];
+        for src in scripts {
+            let dir = tempfile::tempdir().unwrap();
+            let (text, env) = script(&t, src, &ctx).unwrap();
+            let ran = bash(dir.path(), &text, &env);
+            assert!(ran.contains(value), "{src}: {ran}");
+            let human = bash(dir.path(), &shown(&t, src, &ctx), &[]);
+            assert_eq!(ran, human, "{src}: the display runs differently");
+            assert!(!dir.path().join("pwned").exists(), "{src} ran the value");
         }
     }
 

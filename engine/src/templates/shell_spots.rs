@@ -61,13 +61,23 @@ impl ShellSpot {
     }
 }
 
-/// The spot of every sentinel in `script`, by sentinel number. A sentinel
-/// the lexer does not reach (it cannot happen with well-formed sentinels)
-/// is absent; callers treat that as an error.
-pub fn shell_spots(script: &str) -> BTreeMap<usize, ShellSpot> {
+/// Where a sentinel is: its spot, and inside how many backquotes (which
+/// change how a human-readable form must be escaped, not how bash reads
+/// the variable reference).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    pub spot: ShellSpot,
+    pub backquotes: usize,
+}
+
+/// The placement of every sentinel in `script`, by sentinel number. A
+/// sentinel the lexer does not reach (it cannot happen with well-formed
+/// sentinels) is absent; callers treat that as an error.
+pub fn shell_spots(script: &str) -> BTreeMap<usize, Placement> {
     let mut lexer = Lexer {
         s: script.as_bytes(),
         pos: 0,
+        backquotes: 0,
         spots: Vec::new(),
         heredocs: Vec::new(),
         assoc: declared(script, 'A'),
@@ -177,7 +187,9 @@ struct Heredoc {
 struct Lexer<'a> {
     s: &'a [u8],
     pos: usize,
-    spots: Vec<(usize, ShellSpot)>,
+    /// How many backquotes the lexer is inside.
+    backquotes: usize,
+    spots: Vec<(usize, Placement)>,
     /// Heredocs whose bodies start after the current line.
     heredocs: Vec<Heredoc>,
     /// Names declared associative (`declare -A`): their subscripts are
@@ -193,6 +205,8 @@ struct Words {
     start: Option<usize>,
     first_spot: usize,
     command_position: bool,
+    /// The command's name, once read.
+    command: Option<String>,
     let_args: bool,
     /// Inside `[[ ]]`: each word's text and the spots it holds.
     test_words: Option<Vec<(String, std::ops::Range<usize>)>>,
@@ -224,7 +238,13 @@ impl Lexer<'_> {
             .ok()
             .and_then(|t| t.parse().ok())
         {
-            self.spots.push((n, spot));
+            self.spots.push((
+                n,
+                Placement {
+                    spot,
+                    backquotes: self.backquotes,
+                },
+            ));
         }
         self.pos = (end + 1).min(self.s.len());
     }
@@ -236,6 +256,7 @@ impl Lexer<'_> {
             start: None,
             first_spot: self.spots.len(),
             command_position: true,
+            command: None,
             let_args: false,
             test_words: None,
         };
@@ -332,6 +353,13 @@ impl Lexer<'_> {
         self.end_word(&mut w);
     }
 
+    /// After an opening backquote: commands up to the closing one.
+    fn backquoted(&mut self, ctx: Ctx) {
+        self.backquotes += 1;
+        self.commands(ctx, End::Backquote);
+        self.backquotes -= 1;
+    }
+
     /// One element of a word: a quoted string, an expansion or a character.
     fn word_part(&mut self, ctx: Ctx) {
         match self.peek(0) {
@@ -344,7 +372,7 @@ impl Lexer<'_> {
             Some(b'$') => self.dollar(ctx),
             Some(b'`') => {
                 self.pos += 1;
-                self.commands(ctx, End::Backquote);
+                self.backquoted(ctx);
             }
             Some(SENTINEL) => self.sentinel(ctx.spot()),
             Some(_) => self.pos += 1,
@@ -389,13 +417,28 @@ impl Lexer<'_> {
                 w.test_words = Some(Vec::new());
             } else if !RESERVED.contains(&text.as_str()) && !is_assignment(&text) {
                 w.command_position = false;
+                w.command = Some(text);
             }
+        } else if w.command.as_deref() == Some("unset") && self.indexed_element(&text) {
+            // `unset 'a[…]'` evaluates the subscript, quoted or not.
+            self.make_arithmetic(spots, "array subscript");
         }
     }
 
     fn end_command(&mut self, w: &mut Words) {
         w.command_position = true;
+        w.command = None;
         w.let_args = false;
+    }
+
+    /// Whether a word names an element of an indexed array (`a[…]`,
+    /// `"a[…]"`), as `unset` and `[[ -v ]]` take it.
+    fn indexed_element(&self, word: &str) -> bool {
+        let word = word.trim_start_matches(['"', '\'']);
+        let name_end = word
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(word.len());
+        name_end > 0 && word[name_end..].starts_with('[') && !self.assoc.contains(&word[..name_end])
     }
 
     /// In `[[ ]]`, the operands of `-lt` and friends are arithmetic.
@@ -409,17 +452,19 @@ impl Lexer<'_> {
                 .any(|(t, _)| ARITHMETIC_TESTS.contains(&t.as_str()));
             if compared {
                 self.make_arithmetic(spots.clone(), "[[ … -lt … ]]");
+            } else if before.is_some_and(|(t, _)| t == "-v") && self.indexed_element(&words[i].0) {
+                self.make_arithmetic(spots.clone(), "array subscript");
             }
         }
     }
 
     fn make_arithmetic(&mut self, spots: std::ops::Range<usize>, construct: &'static str) {
-        for (_, spot) in &mut self.spots[spots] {
+        for (_, placed) in &mut self.spots[spots] {
             if matches!(
-                spot,
+                placed.spot,
                 ShellSpot::Word | ShellSpot::DoubleQuoted | ShellSpot::HeredocBody
             ) {
-                *spot = ShellSpot::Arithmetic(construct);
+                placed.spot = ShellSpot::Arithmetic(construct);
             }
         }
     }
@@ -543,7 +588,7 @@ impl Lexer<'_> {
                 b'$' => self.dollar(ctx),
                 b'`' => {
                     self.pos += 1;
-                    self.commands(ctx, End::Backquote);
+                    self.backquoted(ctx);
                 }
                 SENTINEL => self.sentinel(ctx.spot()),
                 _ => self.pos += 1,
@@ -758,7 +803,7 @@ impl Lexer<'_> {
                         b'$' => self.dollar(ctx),
                         b'`' => {
                             self.pos += 1;
-                            self.commands(ctx, End::Backquote);
+                            self.backquoted(ctx);
                         }
                         SENTINEL => self.sentinel(ctx.spot()),
                         _ => self.pos += 1,
@@ -841,7 +886,7 @@ mod tests {
             n,
             "every value is placed in {script:?}: {found:?}"
         );
-        found.into_values().collect()
+        found.into_values().map(|p| p.spot).collect()
     }
 
     #[test]
@@ -902,6 +947,20 @@ mod tests {
             ("echo a[@]", &[Word]),
             ("declare -i n\nn=@; m=@", &[Arithmetic("declare -i"), Word]),
             ("local -i n=@", &[Arithmetic("declare -i")]),
+            (
+                "unset @ \"a[@]\" 'b[@]' a[@]",
+                &[
+                    Word,
+                    Arithmetic("array subscript"),
+                    SingleQuoted,
+                    Arithmetic("array subscript"),
+                ],
+            ),
+            ("declare -A m\nunset \"m[@]\"", &[DoubleQuoted]),
+            (
+                "[[ -v \"a[@]\" && -v @ ]]",
+                &[Arithmetic("array subscript"), Word],
+            ),
             ("echo ${s:@:2}", &[Arithmetic("${name:offset:length}")]),
             ("echo ${s:-@}", &[Word]),
             ("f() { echo @; }\nf", &[Word]),
@@ -912,6 +971,21 @@ mod tests {
         for (script, expected) in cases {
             assert_eq!(&spots(script), expected, "{script:?}");
         }
+    }
+
+    #[test]
+    fn backquotes_are_counted() {
+        let text = format!(
+            "echo {} `a {} \"$(b `c {}`)\"`",
+            sentinel(1),
+            sentinel(2),
+            sentinel(3)
+        );
+        let depth: Vec<usize> = shell_spots(&text)
+            .into_values()
+            .map(|p| p.backquotes)
+            .collect();
+        assert_eq!(depth, [0, 1, 2]);
     }
 
     #[test]
