@@ -120,6 +120,23 @@ pub fn replace_sentinels(
 /// The arithmetic comparisons of `[[ ]]`, whose operands bash evaluates.
 const ARITHMETIC_TESTS: &[&str] = &["-eq", "-ne", "-lt", "-le", "-gt", "-ge"];
 
+/// Builtins that take variable names, whose subscripts they evaluate.
+const TAKE_NAMES: &[&str] = &[
+    "unset",
+    "read",
+    "printf",
+    "declare",
+    "local",
+    "typeset",
+    "readonly",
+    "export",
+    "test",
+    "[",
+    "mapfile",
+    "readarray",
+    "wait",
+];
+
 /// Words after which the next word is still in command position.
 const RESERVED: &[&str] = &[
     "if", "then", "else", "elif", "do", "while", "until", "!", "time", "{",
@@ -419,8 +436,14 @@ impl Lexer<'_> {
                 w.command_position = false;
                 w.command = Some(text);
             }
-        } else if w.command.as_deref() == Some("unset") && self.indexed_element(&text) {
-            // `unset 'a[…]'` evaluates the subscript, quoted or not.
+        } else if w
+            .command
+            .as_deref()
+            .is_some_and(|c| TAKE_NAMES.contains(&c))
+            && self.indexed_element(&text)
+        {
+            // `unset 'a[…]'`, `read "a[…]"`, `printf -v "a[…]"`: a builtin
+            // given a variable name evaluates its subscript, quoted or not.
             self.make_arithmetic(spots, "array subscript");
         }
     }
@@ -957,6 +980,18 @@ mod tests {
                 ],
             ),
             ("declare -A m\nunset \"m[@]\"", &[DoubleQuoted]),
+            (
+                "read \"a[@]\"; printf -v b[@] x; echo \"a[@]\"",
+                &[
+                    Arithmetic("array subscript"),
+                    Arithmetic("array subscript"),
+                    DoubleQuoted,
+                ],
+            ),
+            (
+                "[ -v \"a[@]\" ]; test -v a[@]",
+                &[Arithmetic("array subscript"); 2],
+            ),
             (
                 "[[ -v \"a[@]\" && -v @ ]]",
                 &[Arithmetic("array subscript"), Word],
