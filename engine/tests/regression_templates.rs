@@ -299,7 +299,7 @@ steps:
   - id: argv
     kind: shell
     with:
-      run: ["echo", "{{ inputs.nodes }}", "{{ inputs.force }}", "{{ (none) }}", "n={{ inputs.nodes }} f={{ inputs.force }}", 5]
+      run: ["echo", "{{ inputs.nodes }}", "{{ inputs.force }}", "{{ (none) }}", "n={{ inputs.nodes }} f={{ inputs.force }}"]
       env: { NODES: "{{ inputs.nodes }}" }
   - id: env
     kind: shell
@@ -319,13 +319,13 @@ steps:
             .unwrap_or_else(|| panic!("{step} succeeded\n{}", ran.dump()))["outputs"]["stdout"]
             .clone()
     };
-    assert_eq!(stdout("argv"), "3 true  n=3 f=true 5");
+    assert_eq!(stdout("argv"), "3 true  n=3 f=true");
     assert_eq!(stdout("env"), "3");
     let ran = sb.run(&["run", "typed.yaml", "--dry-run"]);
     ran.expect_code(0);
     assert!(
         ran.stdout
-            .contains("would run argv:\n    NODES=3 echo 3 true '' 'n=3 f=true' 5\n"),
+            .contains("would run argv:\n    NODES=3 echo 3 true '' 'n=3 f=true'\n"),
         "{}",
         ran.dump()
     );

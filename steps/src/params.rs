@@ -6,10 +6,11 @@
 //! templates; a type error on a string that holds `{{` is not reported,
 //! because the rendered value may well fit.
 //!
-//! Where a kind takes a string, a number, boolean or null is accepted and
-//! read as a shell user writes it (`3`, `true`, `false`, empty): a
-//! whole-string template such as `"{{ inputs.nodes }}"` keeps its type when
-//! rendered (so lists stay lists), and YAML reads `[sleep, 5]` as a number.
+//! Once rendered, where a kind takes a string, a number, boolean or null is
+//! accepted and read as a shell user writes it (`3`, `true`, `false`,
+//! empty): a whole-string template such as `"{{ inputs.nodes }}"` keeps its
+//! type when rendered, so that lists stay lists. Literal values are checked
+//! as they are written (`run: [sleep, 5]` is reported by `validate`).
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -75,7 +76,7 @@ pub fn is_template(s: &str) -> bool {
 pub fn check<T: DeserializeOwned>(with: &Value) -> Vec<ParamProblem> {
     let empty = Value::Object(Default::default());
     let with = if with.is_null() { &empty } else { with };
-    match serde_path_to_error::deserialize::<_, T>(ScalarsAsStrings(with.clone())) {
+    match serde_path_to_error::deserialize::<_, T>(with) {
         Ok(_) => Vec::new(),
         Err(err) => {
             let path = convert_path(err.path());
@@ -93,6 +94,7 @@ pub fn check<T: DeserializeOwned>(with: &Value) -> Vec<ParamProblem> {
 }
 
 /// Parses rendered parameters into `T`, with an error that names the field.
+/// A scalar is read as text where `T` wants a string (see [`scalar_text`]).
 pub fn parse<T: DeserializeOwned>(kind: &str, with: Value) -> Result<T, crate::StepError> {
     let with = if with.is_null() {
         Value::Object(Default::default())
