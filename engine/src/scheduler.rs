@@ -933,11 +933,11 @@ impl Scheduler {
         }
         for field in script_fields {
             if let Some(serde_json::Value::String(src)) = raw.get(*field) {
-                let (text, vars) = self.env.templates.render_script(src, ctx)?;
-                let shown = self
-                    .env
-                    .templates
-                    .render_display(src, ctx, &self.env.redactor)?;
+                let (text, vars) = self.env.templates.render_script(field, src, ctx)?;
+                let shown =
+                    self.env
+                        .templates
+                        .render_display(field, src, ctx, &self.env.redactor)?;
                 with[*field] = serde_json::Value::String(text);
                 display[*field] = serde_json::Value::String(shown);
                 env = vars;

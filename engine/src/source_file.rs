@@ -49,16 +49,39 @@ impl SourceFile {
         }
     }
 
+    /// Where the end of `prefix` lands in a block scalar (`|`) whose
+    /// content starts at `start`: content line k is source line
+    /// `start.line + k`, after the block's indentation. Falls back to
+    /// `start` when the source does not read that way.
+    fn offset_in_block(&self, start: Loc, prefix: &str) -> Loc {
+        let indent = start.col.saturating_sub(1) as usize;
+        let target = start.line + prefix.matches('\n').count() as u32;
+        let last = prefix.rsplit('\n').next().unwrap_or("");
+        match self.line(target) {
+            Some(text)
+                if text.get(..indent).is_some_and(|i| i.trim().is_empty())
+                    && text[indent..].starts_with(last) =>
+            {
+                Loc {
+                    line: target,
+                    col: start.col + last.chars().count() as u32,
+                }
+            }
+            _ => start,
+        }
+    }
+
     /// Where a byte offset into a template that starts at `start` lands, for
-    /// pointing inside a long string. Only exact for plain and quoted
-    /// single-line scalars; otherwise the template's own start is returned.
+    /// pointing inside a long string. Exact for plain and quoted single-line
+    /// scalars and for block scalars (`script: |`); otherwise the template's
+    /// own start is returned.
     pub fn offset_within(&self, start: Loc, template: &str, byte_offset: usize) -> Loc {
         let Some(line) = self.line(start.line) else {
             return start;
         };
         let prefix = &template[..byte_offset.min(template.len())];
         if prefix.contains('\n') {
-            return start;
+            return self.offset_in_block(start, prefix);
         }
         let col0 = start.col as usize - 1;
         let rest: String = line.chars().skip(col0).collect();

@@ -1,12 +1,18 @@
 //! Rendering `{{ }}` templates and evaluating `when`/`until` expressions.
 //!
-//! Three minijinja environments share one set of filters and differ only in
+//! Two minijinja environments share one set of filters and differ only in
 //! how a value is written into text:
-//! - `plain` writes values as text (URLs, argv elements, file paths);
-//! - `script` writes each value as a quoted variable reference
-//!   (`"${LIFEBOAT_V1}"`) and collects the value, so a shell script never
-//!   contains template data, only references to the environment;
-//! - `display` writes values shell-quoted, for showing a script to a human.
+//! - `plain` writes values as text (URLs, argv elements, file paths), with
+//!   scalars as a shell user expects: `3`, `true`, `false`, empty for none;
+//! - `script` writes each value as a sentinel and collects the value. The
+//!   rendered script is then lexed ([`shell_spots`]) and each sentinel
+//!   replaced by the variable reference bash reads as data at that spot
+//!   (`"${LIFEBOAT_V1}"` in a plain word, `${LIFEBOAT_V1}` inside double
+//!   quotes or a heredoc), or, for a human, by the value quoted the way bash
+//!   would need it there. A shell script therefore never contains template
+//!   data, only references to the environment; values bash would evaluate as
+//!   arithmetic must be integers, and spots where bash expands nothing
+//!   (single quotes, quoted heredocs) are refused.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -15,6 +21,10 @@ use std::sync::{Arc, Mutex};
 
 use minijinja::value::{Object, ObjectRepr};
 use minijinja::{Environment, UndefinedBehavior, Value};
+
+mod shell_spots;
+
+pub use shell_spots::{shell_spots, Placement, ShellSpot};
 
 /// Names a template may read at the top level.
 pub const CONTEXT_NAMES: &[&str] = &["inputs", "steps", "run", "outputs"];
@@ -33,16 +43,39 @@ const FUNCTIONS: &[&str] = &[
 
 thread_local! {
     /// Values collected while rendering a script field (see [`Templates::render_script`]).
-    static SCRIPT_VALUES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-    /// The redactor applied to each value before it is quoted for display
-    /// (see [`Templates::render_display`]).
-    static DISPLAY_REDACTOR: RefCell<Option<lifeboat_steps::Redactor>> = const { RefCell::new(None) };
+    static SCRIPT_VALUES: RefCell<Vec<ScriptValue>> = const { RefCell::new(Vec::new()) };
 }
 
 pub struct Templates {
     plain: Environment<'static>,
     script: Environment<'static>,
-    display: Environment<'static>,
+}
+
+/// One `{{ }}` value of a script, as collected while rendering.
+struct ScriptValue {
+    text: String,
+    /// A dry-run placeholder: its text comes from the runbook, not from data.
+    placeholder: bool,
+}
+
+/// A script rendered with sentinels, before they are replaced.
+struct ScriptRender {
+    text: String,
+    values: Vec<ScriptValue>,
+    spots: std::collections::BTreeMap<usize, Placement>,
+}
+
+/// A shell problem of a script field's template (see
+/// [`Templates::script_problems`]): a byte range within the template text.
+#[derive(Debug, Clone)]
+pub struct ScriptProblem {
+    pub offset: usize,
+    pub len: usize,
+    /// An error (the step can never run) rather than a warning.
+    pub error: bool,
+    pub message: String,
+    /// The expression inside the `{{ }}`.
+    pub expression: String,
 }
 
 /// A template problem found at validation time: a byte range within the
@@ -62,36 +95,25 @@ impl Default for Templates {
 
 impl Templates {
     pub fn new() -> Self {
-        let plain = base_env();
+        let mut plain = base_env();
+        plain.set_formatter(|out, _state, value| {
+            out.write_str(&value_text(value)).map_err(write_failure)
+        });
         let mut script = base_env();
         script.set_formatter(|out, _state, value| {
-            let text = value_text(value);
+            let value = ScriptValue {
+                text: value_text(value),
+                placeholder: is_placeholder(value),
+            };
             let n = SCRIPT_VALUES.with(|v| {
                 let mut v = v.borrow_mut();
-                v.push(text);
+                v.push(value);
                 v.len()
             });
-            out.write_str(&format!("\"${{LIFEBOAT_V{n}}}\""))
-                .map_err(|e| {
-                    minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
-                })
+            out.write_str(&shell_spots::sentinel(n))
+                .map_err(write_failure)
         });
-        let mut display = base_env();
-        display.set_formatter(|out, _state, value| {
-            let text = DISPLAY_REDACTOR.with(|r| match &*r.borrow() {
-                Some(redactor) => redactor.redact(&value_text(value)),
-                None => value_text(value),
-            });
-            out.write_str(&lifeboat_steps::shell::shell_quote(&text))
-                .map_err(|e| {
-                    minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
-                })
-        });
-        Self {
-            plain,
-            script,
-            display,
-        }
+        Self { plain, script }
     }
 
     /// Renders every string inside a JSON value. A string that is exactly
@@ -173,43 +195,167 @@ impl Templates {
             .map_err(|e| describe_error(&e))
     }
 
-    /// Renders a script: template values become `"${LIFEBOAT_Vn}"` and are
-    /// returned as environment variables.
+    /// Renders a script: each template value becomes a reference to the
+    /// environment variable that holds it (`"${LIFEBOAT_Vn}"`, or
+    /// `${LIFEBOAT_Vn}` where double quotes or a heredoc already surround
+    /// it), returned with those variables. A value bash would evaluate as
+    /// arithmetic must be an integer; a value where bash expands nothing is
+    /// refused. Errors name `field`, the line and the expression.
     pub fn render_script(
         &self,
+        field: &str,
         s: &str,
         ctx: &Value,
     ) -> Result<(String, Vec<(String, String)>), String> {
-        SCRIPT_VALUES.with(|v| v.borrow_mut().clear());
-        let text = self
-            .script
-            .render_str(s, ctx)
-            .map_err(|e| describe_error(&e))?;
-        let values = SCRIPT_VALUES.with(|v| std::mem::take(&mut *v.borrow_mut()));
-        let env = values
+        let r = self.render_sentinels(field, s, ctx)?;
+        let text = shell_spots::replace_sentinels(&r.text, |n, at| {
+            let (spot, value) = spot_of(&r, field, s, n, at)?;
+            Ok(match spot {
+                ShellSpot::Word => format!("\"${{LIFEBOAT_V{n}}}\""),
+                ShellSpot::Arithmetic(construct) => {
+                    if !value.placeholder && !is_integer(&value.text) {
+                        return Err(format!(
+                            "{}: {} is evaluated as bash arithmetic (`{construct}`), so its value must be an integer, and it is not; bash would run any command in a value such as `a[$(cmd)]`; check the value before this step, e.g. with an `assert` step",
+                            where_in(field, &r.text, at),
+                            expression_name(s, n),
+                        ));
+                    }
+                    format!("${{LIFEBOAT_V{n}}}")
+                }
+                _ => format!("${{LIFEBOAT_V{n}}}"),
+            })
+        })?;
+        let env = r
+            .values
             .into_iter()
             .enumerate()
-            .map(|(i, v)| (format!("LIFEBOAT_V{}", i + 1), v))
+            .map(|(i, v)| (format!("LIFEBOAT_V{}", i + 1), v.text))
             .collect();
         Ok((text, env))
     }
 
-    /// Renders a script for a human to read, values shell-quoted inline.
-    /// Secrets are redacted in each value before it is quoted, since a
-    /// quoted secret (`'pa'\''ss'`) no longer matches the redactor.
+    /// Renders a script for a human to read: what bash receives once it
+    /// has expanded each value, with the value quoted the way the spot
+    /// needs (shell-quoted in a plain word, escaped for double quotes inside
+    /// `"…"`, as is in arithmetic). Secrets are redacted in each value before
+    /// it is quoted, since a quoted secret (`'pa'\''ss'`) no longer matches
+    /// the redactor.
     pub fn render_display(
         &self,
+        field: &str,
         s: &str,
         ctx: &Value,
         redactor: &lifeboat_steps::Redactor,
     ) -> Result<String, String> {
-        DISPLAY_REDACTOR.with(|r| *r.borrow_mut() = Some(redactor.clone()));
-        let out = self
-            .display
-            .render_str(s, ctx)
-            .map_err(|e| describe_error(&e));
-        DISPLAY_REDACTOR.with(|r| *r.borrow_mut() = None);
-        out
+        let r = self.render_sentinels(field, s, ctx)?;
+        shell_spots::replace_sentinels(&r.text, |n, at| {
+            let (spot, value) = spot_of(&r, field, s, n, at)?;
+            let text = redactor.redact(&value.text);
+            let mut shown = match spot {
+                ShellSpot::Word => lifeboat_steps::shell::shell_quote(&text),
+                ShellSpot::DoubleQuoted => escape_for(&text, "\\\"$`"),
+                ShellSpot::HeredocBody => escape_for(&text, "\\$`"),
+                _ => text,
+            };
+            // Bash removes one level of these backslashes per backquote.
+            for _ in 0..r.spots.get(&n).map_or(0, |p| p.backquotes) {
+                shown = escape_for(&shown, "\\`$");
+            }
+            Ok(shown)
+        })
+    }
+
+    /// Renders a script field with a sentinel for each value, and finds
+    /// where each one lands.
+    fn render_sentinels(&self, field: &str, s: &str, ctx: &Value) -> Result<ScriptRender, String> {
+        if s.contains('\0') {
+            return Err(format!(
+                "`{field}` contains a NUL byte, which bash cannot receive; remove it"
+            ));
+        }
+        SCRIPT_VALUES.with(|v| v.borrow_mut().clear());
+        let rendered = self.script.render_str(s, ctx);
+        let values = SCRIPT_VALUES.with(|v| std::mem::take(&mut *v.borrow_mut()));
+        let text = rendered.map_err(|e| describe_error(&e))?;
+        if values.iter().any(|v| v.text.contains('\0')) {
+            return Err(format!(
+                "`{field}`: a `{{% set %}}` or `{{% filter %}}` block captures a template value, which a script cannot take; write the value with `{{{{ }}}}` directly"
+            ));
+        }
+        let spots = shell_spots::shell_spots(&text);
+        Ok(ScriptRender {
+            text,
+            values,
+            spots,
+        })
+    }
+
+    /// The shell problems of a script field's template, found without
+    /// rendering it: values where bash expands nothing (errors) and values
+    /// bash evaluates as arithmetic (warnings).
+    pub fn script_problems(&self, s: &str) -> Vec<ScriptProblem> {
+        if s.contains('\0') {
+            // Refused when rendered; nothing to place.
+            return Vec::new();
+        }
+        // Each `{{ }}` becomes a sentinel; `{% %}` and `{# #}` tags vanish
+        // (what they do to the text is known only once rendered, where
+        // `render_script` places the values again).
+        let mut text = String::with_capacity(s.len());
+        let mut places = Vec::new();
+        let mut rest = s;
+        let mut consumed = 0;
+        while let Some(start) = ["{{", "{%", "{#"]
+            .iter()
+            .filter_map(|open| rest.find(open))
+            .min()
+        {
+            let close = match &rest[start..start + 2] {
+                "{{" => "}}",
+                "{%" => "%}",
+                _ => "#}",
+            };
+            let Some(len) = rest[start..].find(close).map(|e| e + 2) else {
+                break;
+            };
+            text.push_str(&rest[..start]);
+            if close == "}}" {
+                places.push((consumed + start, len));
+                text.push_str(&shell_spots::sentinel(places.len()));
+            }
+            consumed += start + len;
+            rest = &rest[start + len..];
+        }
+        text.push_str(rest);
+        let spots = shell_spots::shell_spots(&text);
+        let mut problems = Vec::new();
+        for (n, Placement { spot, .. }) in spots {
+            let Some(&(offset, len)) = places.get(n - 1) else {
+                continue;
+            };
+            let shown = s[offset..offset + len].to_string();
+            let expression = shown[2..shown.len() - 2]
+                .trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace())
+                .to_string();
+            if let Some(why) = spot.refusal() {
+                problems.push(ScriptProblem {
+                    offset,
+                    len,
+                    error: true,
+                    message: format!("`{shown}` {why}"),
+                    expression,
+                });
+            } else if let ShellSpot::Arithmetic(construct) = spot {
+                problems.push(ScriptProblem {
+                    offset,
+                    len,
+                    error: false,
+                    message: format!("`{shown}` is evaluated as bash arithmetic (`{construct}`)"),
+                    expression,
+                });
+            }
+        }
+        problems
     }
 
     /// Evaluates a `when`/`until` expression to a boolean.
@@ -318,8 +464,10 @@ fn single_expression(s: &str) -> Option<&str> {
     Some(inner.trim())
 }
 
-/// How a value is written into text: strings as-is, everything else as JSON.
+/// How a value is written into text: strings as-is, numbers as digits,
+/// booleans as `true`/`false`, none as nothing, lists and maps as JSON.
 fn value_text(value: &Value) -> String {
+    use minijinja::value::ValueKind;
     if let Some(s) = value.as_str() {
         return s.to_string();
     }
@@ -330,11 +478,89 @@ fn value_text(value: &Value) -> String {
         return value.to_string();
     }
     match value.kind() {
-        minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Map => {
+        ValueKind::Bool => value.is_true().to_string(),
+        ValueKind::Seq | ValueKind::Map => {
             serde_json::to_string(value).unwrap_or_else(|_| value.to_string())
         }
         _ => value.to_string(),
     }
+}
+
+fn write_failure(e: std::fmt::Error) -> minijinja::Error {
+    minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
+}
+
+/// Digits with an optional leading minus: what bash arithmetic reads as a
+/// number and nothing else.
+fn is_integer(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `text` with a backslash before each of `special`.
+fn escape_for(text: &str, special: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if special.contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The spot of value `n` and the value, or the error for a value bash
+/// cannot expand there.
+fn spot_of<'r>(
+    r: &'r ScriptRender,
+    field: &str,
+    source: &str,
+    n: usize,
+    at: usize,
+) -> Result<(ShellSpot, &'r ScriptValue), String> {
+    let value = n.checked_sub(1).and_then(|i| r.values.get(i));
+    let (Some(&Placement { spot, .. }), Some(value)) = (r.spots.get(&n), value) else {
+        return Err(format!(
+            "{}: cannot tell how bash reads {}; simplify the quoting around it",
+            where_in(field, &r.text, at),
+            expression_name(source, n)
+        ));
+    };
+    if let Some(why) = spot.refusal() {
+        return Err(format!(
+            "{}: {} {why}",
+            where_in(field, &r.text, at),
+            expression_name(source, n)
+        ));
+    }
+    Ok((spot, value))
+}
+
+/// "`script` line 3", for a byte offset into the rendered script.
+fn where_in(field: &str, rendered: &str, at: usize) -> String {
+    let line = rendered[..at.min(rendered.len())].matches('\n').count() + 1;
+    format!("`{field}` line {line}")
+}
+
+/// How a message names value `n` of a template: its source (`{{ x }}`)
+/// when the template has no blocks (so the n-th value is the n-th `{{ }}`),
+/// else "the template value".
+fn expression_name(source: &str, n: usize) -> String {
+    if !source.contains("{%") {
+        let mut rest = source;
+        let mut i = 0;
+        while let Some(start) = rest.find("{{") {
+            let Some(len) = rest[start..].find("}}").map(|e| e + 2) else {
+                break;
+            };
+            i += 1;
+            if i == n {
+                return format!("`{}`", &rest[start..start + len]);
+            }
+            rest = &rest[start + len..];
+        }
+    }
+    "a template value".to_string()
 }
 
 fn describe_error(err: &minijinja::Error) -> String {
@@ -408,6 +634,7 @@ fn is_placeholder(value: &Value) -> bool {
 mod tests {
     use super::*;
     use minijinja::context;
+    use serde_json::json;
 
     #[test]
     fn single_expressions_keep_their_type() {
@@ -422,24 +649,200 @@ mod tests {
         assert_eq!(out, serde_json::json!({"keys": ["a", "b"], "url": "x/3"}));
     }
 
+    fn script(
+        t: &Templates,
+        src: &str,
+        ctx: &Value,
+    ) -> Result<(String, Vec<(String, String)>), String> {
+        t.render_script("script", src, ctx)
+    }
+
+    fn shown(t: &Templates, src: &str, ctx: &Value) -> String {
+        t.render_display("script", src, ctx, &lifeboat_steps::Redactor::new())
+            .unwrap()
+    }
+
     #[test]
     fn scripts_reference_values_through_the_environment() {
         let t = Templates::new();
         let ctx = context! { inputs => context! { path => "; rm -rf /" } };
-        let (script, env) = t.render_script("cat {{ inputs.path }} | wc", &ctx).unwrap();
-        assert_eq!(script, "cat \"${LIFEBOAT_V1}\" | wc");
+        let (text, env) = script(&t, "cat {{ inputs.path }} | wc", &ctx).unwrap();
+        assert_eq!(text, "cat \"${LIFEBOAT_V1}\" | wc");
         assert_eq!(
             env,
             vec![("LIFEBOAT_V1".to_string(), "; rm -rf /".to_string())]
         );
-        assert_eq!(
-            t.render_display(
-                "cat {{ inputs.path }}",
+        assert_eq!(shown(&t, "cat {{ inputs.path }}", &ctx), "cat '; rm -rf /'");
+    }
+
+    #[test]
+    fn each_value_is_written_for_the_quotes_around_it() {
+        let t = Templates::new();
+        let ctx =
+            context! { inputs => context! { name => "old.tmp /d/*", n => 3, q => "a\"$b`c\\" } };
+        // (template, what bash gets, what a human is shown)
+        let cases = [
+            (
+                "rm -f \"{{ inputs.name }}\"",
+                "rm -f \"${LIFEBOAT_V1}\"",
+                "rm -f \"old.tmp /d/*\"",
+            ),
+            (
+                "rm -f {{ inputs.name }}",
+                "rm -f \"${LIFEBOAT_V1}\"",
+                "rm -f 'old.tmp /d/*'",
+            ),
+            (
+                "echo \"q={{ inputs.q }}\"",
+                "echo \"q=${LIFEBOAT_V1}\"",
+                "echo \"q=a\\\"\\$b\\`c\\\\\"",
+            ),
+            (
+                "cat <<EOF\nname: {{ inputs.q }}\nEOF",
+                "cat <<EOF\nname: ${LIFEBOAT_V1}\nEOF",
+                "cat <<EOF\nname: a\"\\$b\\`c\\\\\nEOF",
+            ),
+            (
+                "(( {{ inputs.n }} > 2 )) && echo \"$(( {{ inputs.n }} + 1 ))\"",
+                "(( ${LIFEBOAT_V1} > 2 )) && echo \"$(( ${LIFEBOAT_V2} + 1 ))\"",
+                "(( 3 > 2 )) && echo \"$(( 3 + 1 ))\"",
+            ),
+        ];
+        for (src, bash, human) in cases {
+            assert_eq!(script(&t, src, &ctx).unwrap().0, bash, "{src}");
+            assert_eq!(shown(&t, src, &ctx), human, "{src}");
+        }
+    }
+
+    /// Runs `script` with bash in `dir`, with `env`, and returns stdout.
+    fn bash(dir: &std::path::Path, script: &str, env: &[(String, String)]) -> String {
+        let out = std::process::Command::new("bash")
+            .args(["-euo", "pipefail", "-c", script])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .current_dir(dir)
+            .output()
+            .expect("bash runs");
+        assert!(out.status.success(), "{script}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn hostile_values_stay_data_and_the_display_runs_the_same() {
+        let t = Templates::new();
+        let value = "a  b * $(touch pwned) `touch pwned` ; touch pwned \" ' \\ $HOME";
+        let ctx = context! { inputs => context! { v => value } };
+        let scripts = [
+            "printf '[%s]' {{ inputs.v }}",
+            "printf '[%s]' \"{{ inputs.v }}\"",
+            "printf '[%s]' \"x{{ inputs.v }}y\" z{{ inputs.v }}",
+            "cat <<EOF\n{{ inputs.v }}\nEOF",
+            "cat <<-EOF\n\t<{{ inputs.v }}>\n\tEOF",
+            "printf '[%s]' \"$(printf %s {{ inputs.v }})\" `printf %s {{ inputs.v }}`",
+            // (Not `"${u:-{{ v }}}"`: bash matches a lone `'` there, so no
+            // display of such a value reads the same; bash itself gets it right.)
+            "printf '[%s]' ${u:-{{ inputs.v }}}",
+            "x={{ inputs.v }}; printf '[%s]' \"$x\"",
+            "cat <<<{{ inputs.v }}",
+        ];
+        for src in scripts {
+            let dir = tempfile::tempdir().unwrap();
+            let (text, env) = script(&t, src, &ctx).unwrap();
+            let ran = bash(dir.path(), &text, &env);
+            assert!(ran.contains(value), "{src}: {ran}");
+            let human = bash(dir.path(), &shown(&t, src, &ctx), &[]);
+            assert_eq!(ran, human, "{src}: the display runs differently");
+            assert!(!dir.path().join("pwned").exists(), "{src} ran the value");
+        }
+    }
+
+    #[test]
+    fn arithmetic_takes_only_integers() {
+        let t = Templates::new();
+        let src = "if [[ {{ steps.status.outputs.json.progress }} -lt 5 ]]; then echo low; fi";
+        for good in [json!(4), json!("-12"), json!("0")] {
+            let ctx = context! { steps => context! { status => context! { outputs => context! { json => context! { progress => Value::from_serialize(&good) } } } } };
+            assert!(script(&t, src, &ctx).is_ok(), "{good}");
+        }
+        for bad in [
+            json!("PWD[$(id > pwned)0]"),
+            json!("1+1"),
+            json!(""),
+            json!(1.5),
+            json!(true),
+        ] {
+            let ctx = context! { steps => context! { status => context! { outputs => context! { json => context! { progress => Value::from_serialize(&bad) } } } } };
+            let err = script(&t, src, &ctx).unwrap_err();
+            assert_eq!(
+                err,
+                "`script` line 1: `{{ steps.status.outputs.json.progress }}` is evaluated as bash arithmetic (`[[ … -lt … ]]`), so its value must be an integer, and it is not; bash would run any command in a value such as `a[$(cmd)]`; check the value before this step, e.g. with an `assert` step",
+                "{bad}"
+            );
+            assert!(!err.contains("pwned"));
+        }
+    }
+
+    #[test]
+    fn values_bash_cannot_expand_are_refused() {
+        let t = Templates::new();
+        let ctx = context! { inputs => context! { name => "x" } };
+        let err = script(&t, "echo ok\necho '{{ inputs.name }}'", &ctx).unwrap_err();
+        assert!(
+            err.starts_with("`script` line 2: `{{ inputs.name }}` sits inside single quotes"),
+            "{err}"
+        );
+        let err = script(&t, "cat <<'EOF'\n{{ inputs.name }}\nEOF", &ctx).unwrap_err();
+        assert!(err.contains("heredoc whose delimiter is quoted"), "{err}");
+    }
+
+    #[test]
+    fn scalars_render_as_a_shell_user_expects() {
+        let t = Templates::new();
+        let ctx =
+            context! { inputs => context! { nodes => 3, force => true, off => false, none => () } };
+        let out = t
+            .render_value(
+                &json!("n={{ inputs.nodes }} f={{ inputs.force }} o={{ inputs.off }} z={{ inputs.none }}"),
                 &ctx,
-                &lifeboat_steps::Redactor::new()
             )
-            .unwrap(),
-            "cat '; rm -rf /'"
+            .unwrap();
+        assert_eq!(out, json!("n=3 f=true o=false z="));
+        let (_, env) = script(
+            &t,
+            "if {{ inputs.force }}; then echo {{ inputs.off }}; fi",
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(env[0].1, "true");
+        assert_eq!(env[1].1, "false");
+        assert_eq!(
+            shown(&t, "if {{ inputs.force }}; then :; fi", &ctx),
+            "if true; then :; fi"
+        );
+    }
+
+    #[test]
+    fn validation_finds_shell_problems_in_the_source() {
+        let t = Templates::new();
+        let problems = t.script_problems(
+            "echo \"{{ a }}\"\n[[ {{ b }} -gt 1 ]]\necho '{{ c }}' {% if x %}{{ d }}{% endif %}",
+        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            !problems[0].error
+                && problems[0]
+                    .message
+                    .starts_with("`{{ b }}` is evaluated as bash arithmetic")
+        );
+        assert!(
+            problems[1].error
+                && problems[1]
+                    .message
+                    .starts_with("`{{ c }}` sits inside single quotes")
+        );
+        let src = "echo \"{{ a }}\"\n[[ {{ b }} -gt 1 ]]";
+        assert_eq!(
+            &src[problems[0].offset..problems[0].offset + problems[0].len],
+            "{{ b }}"
         );
     }
 
@@ -450,9 +853,14 @@ mod tests {
         redactor.add("pa'ss-word");
         let ctx = context! { inputs => context! { key => "pa'ss-word" } };
         let shown = t
-            .render_display("login {{ inputs.key }}", &ctx, &redactor)
+            .render_display(
+                "script",
+                "login {{ inputs.key }} \"{{ inputs.key }}\"",
+                &ctx,
+                &redactor,
+            )
             .unwrap();
-        assert_eq!(shown, "login '«redacted»'");
+        assert_eq!(shown, "login '«redacted»' \"«redacted»\"");
     }
 
     #[test]

@@ -104,6 +104,7 @@ impl Validator<'_> {
         }
         for (i, step) in rb.steps.iter().enumerate() {
             self.node_templates(i, &step.with, Scope::Step);
+            self.script_templates(step);
             if let Some(when) = &step.when {
                 self.expression(i, &when.text, when.loc, Scope::Step, "`when`");
             }
@@ -439,6 +440,47 @@ impl Validator<'_> {
                 .iter()
                 .for_each(|(_, v)| self.node_templates(step, v, scope)),
             _ => {}
+        }
+    }
+
+    /// How bash would read each template value of a script field: where it
+    /// cannot expand (single quotes, a quoted heredoc) is an error, where it
+    /// is evaluated as arithmetic a warning.
+    fn script_templates(&mut self, step: &Step) {
+        let Some(kind) = self.registry.get(&step.kind) else {
+            return;
+        };
+        let NodeValue::Map(entries) = &step.with.value else {
+            return;
+        };
+        for field in kind.script_fields() {
+            let Some(node) = entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(field))
+                .map(|(_, v)| v)
+            else {
+                continue;
+            };
+            let NodeValue::String(text) = &node.value else {
+                continue;
+            };
+            if !text.contains("{{") {
+                continue;
+            }
+            for p in self.templates.script_problems(text) {
+                let loc = self.runbook.source.offset_within(node.loc, text, p.offset);
+                let message = format!("step `{}`: `with.{field}`: {}", step.id, p.message);
+                let d = if p.error {
+                    Diagnostic::error(message)
+                } else {
+                    Diagnostic::warning(message).help(format!(
+                        "a value such as `a[$(cmd)]` would run `cmd` here, so the step is refused at run time unless the value is an integer; check the value before this step, e.g. with an `assert` step (`that: [\"{} is integer\"]`) or a `when`",
+                        p.expression
+                    ))
+                };
+                self.diagnostics
+                    .push(d.at(loc).width(p.len).in_file(&self.runbook.source));
+            }
         }
     }
 

@@ -314,7 +314,7 @@ finally:
         assert!(simulated(step), "`{step}`\n{}", ran.dump());
     }
     assert!(
-        ran.stdout
+        ran.stderr
             .contains("warning  inspect: read-only, but simulated: it depends on `decrypt`"),
         "{}",
         ran.dump()

@@ -5,6 +5,12 @@
 //! from [`crate::StepKind::run`]. At validation time values may still be
 //! templates; a type error on a string that holds `{{` is not reported,
 //! because the rendered value may well fit.
+//!
+//! Once rendered, where a kind takes a string, a number, boolean or null is
+//! accepted and read as a shell user writes it (`3`, `true`, `false`,
+//! empty): a whole-string template such as `"{{ inputs.nodes }}"` keeps its
+//! type when rendered, so that lists stay lists. Literal values are checked
+//! as they are written (`run: [sleep, 5]` is reported by `validate`).
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -88,13 +94,14 @@ pub fn check<T: DeserializeOwned>(with: &Value) -> Vec<ParamProblem> {
 }
 
 /// Parses rendered parameters into `T`, with an error that names the field.
+/// A scalar is read as text where `T` wants a string (see [`scalar_text`]).
 pub fn parse<T: DeserializeOwned>(kind: &str, with: Value) -> Result<T, crate::StepError> {
     let with = if with.is_null() {
         Value::Object(Default::default())
     } else {
         with
     };
-    serde_path_to_error::deserialize::<_, T>(with).map_err(|err| {
+    serde_path_to_error::deserialize::<_, T>(ScalarsAsStrings(with)).map_err(|err| {
         let path = path_to_string(&convert_path(err.path()));
         let msg = clean_message(&err.inner().to_string());
         if path.is_empty() {
@@ -105,6 +112,185 @@ pub fn parse<T: DeserializeOwned>(kind: &str, with: Value) -> Result<T, crate::S
             ))
         }
     })
+}
+
+/// A scalar's text where a string is wanted: strings as they are, numbers
+/// as digits, booleans as `true`/`false`, null as empty. `None` for lists
+/// and maps.
+pub fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null => Some(String::new()),
+        Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+/// Deserializes a JSON value as it is, except that a string may be given
+/// as any scalar (see [`scalar_text`]).
+struct ScalarsAsStrings(Value);
+
+impl<'de> serde::de::IntoDeserializer<'de, serde_json::Error> for ScalarsAsStrings {
+    type Deserializer = Self;
+
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+impl ScalarsAsStrings {
+    fn seq<'de, V: serde::de::Visitor<'de>>(
+        items: Vec<Value>,
+        visitor: V,
+    ) -> Result<V::Value, serde_json::Error> {
+        let mut seq = serde::de::value::SeqDeserializer::new(items.into_iter().map(Self));
+        let value = visitor.visit_seq(&mut seq)?;
+        seq.end()?;
+        Ok(value)
+    }
+
+    fn map<'de, V: serde::de::Visitor<'de>>(
+        entries: serde_json::Map<String, Value>,
+        visitor: V,
+    ) -> Result<V::Value, serde_json::Error> {
+        let mut map =
+            serde::de::value::MapDeserializer::new(entries.into_iter().map(|(k, v)| (k, Self(v))));
+        let value = visitor.visit_map(&mut map)?;
+        map.end()?;
+        Ok(value)
+    }
+}
+
+macro_rules! forward_to_value {
+    ($($method:ident)*) => {$(
+        fn $method<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+            self.0.$method(visitor)
+        }
+    )*};
+}
+
+impl<'de> serde::Deserializer<'de> for ScalarsAsStrings {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Array(items) => Self::seq(items, visitor),
+            Value::Object(entries) => Self::map(entries, visitor),
+            other => other.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_str<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.deserialize_string(visitor)
+    }
+
+    fn deserialize_string<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        match scalar_text(&self.0) {
+            Some(text) => visitor.visit_string(text),
+            None => self.0.deserialize_string(visitor),
+        }
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Null => visitor.visit_none(),
+            other => visitor.visit_some(Self(other)),
+        }
+    }
+
+    fn deserialize_seq<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Array(items) => Self::seq(items, visitor),
+            other => other.deserialize_seq(visitor),
+        }
+    }
+
+    fn deserialize_tuple<V: serde::de::Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_tuple_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_map<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Object(entries) => Self::map(entries, visitor),
+            other => other.deserialize_map(visitor),
+        }
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Object(entries) => Self::map(entries, visitor),
+            other => other.deserialize_struct(name, fields, visitor),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: serde::de::Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0.deserialize_enum(name, variants, visitor)
+    }
+
+    fn deserialize_unit_struct<V: serde::de::Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0.deserialize_unit_struct(name, visitor)
+    }
+
+    forward_to_value! {
+        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
+        deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char deserialize_bytes
+        deserialize_byte_buf deserialize_unit deserialize_identifier deserialize_ignored_any
+    }
 }
 
 /// Looks up a path inside a JSON value.
@@ -163,6 +349,39 @@ mod tests {
         assert!(problems[0]
             .message
             .contains("unknown field `expect_stauts`"));
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Argv {
+        run: Vec<String>,
+        #[serde(default)]
+        env: std::collections::BTreeMap<String, String>,
+        #[serde(default)]
+        cwd: Option<String>,
+        #[serde(default)]
+        codes: Vec<i32>,
+    }
+
+    #[test]
+    fn scalars_are_read_as_strings_where_strings_are_wanted() {
+        let p: Argv = parse(
+            "shell",
+            serde_json::json!({"run": ["echo", 3, true, false, null, 1.5], "env": {"N": 3}, "cwd": null, "codes": [0, 1]}),
+        )
+        .unwrap();
+        assert_eq!(p.run, ["echo", "3", "true", "false", "", "1.5"]);
+        assert_eq!(p.env["N"], "3");
+        assert_eq!(p.cwd, None);
+        assert_eq!(p.codes, [0, 1]);
+        let err = parse::<Argv>("shell", serde_json::json!({"run": ["echo", ["a"]]})).unwrap_err();
+        assert!(err.message.contains("`run[1]`"), "{}", err.message);
+        let err = parse::<Argv>("shell", serde_json::json!({"run": [], "typo": 1})).unwrap_err();
+        assert!(
+            err.message.contains("unknown field `typo`"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! `shell`: run a program (argv, no shell) or a bash script.
 //!
 //! Template values never become shell syntax. In `run` each list element is
-//! one argument. In `script`, the engine renders every `{{ }}` value as a
-//! quoted variable reference (`"${LIFEBOAT_V1}"`) and hands the value over in
-//! the environment (see [`crate::StepKind::script_fields`]), so an output
-//! holding `; rm -rf /` stays one harmless word.
+//! one argument; a number or boolean is passed as its text (`3`, `true`).
+//! In `script`, the engine renders every `{{ }}` value as a reference to an
+//! environment variable (`"${LIFEBOAT_V1}"`, or `${LIFEBOAT_V1}` inside
+//! double quotes) and hands the value over in the environment (see
+//! [`crate::StepKind::script_fields`]), so an output holding `; rm -rf /`
+//! stays one harmless word.
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -106,16 +108,16 @@ impl StepKind for Shell {
 
     fn describe(&self, with: &Value) -> String {
         let mut out = String::new();
+        // Scalars show as `run` receives them: `3`, `true`, empty for null.
+        let word =
+            |v: &Value| shell_quote(&params::scalar_text(v).unwrap_or_else(|| v.to_string()));
         if let Some(Value::Object(env)) = with.get("env") {
             for (k, v) in env {
-                out.push_str(&format!("{k}={} ", shell_quote(v.as_str().unwrap_or(""))));
+                out.push_str(&format!("{k}={} ", word(v)));
             }
         }
         if let Some(Value::Array(argv)) = with.get("run") {
-            let words: Vec<String> = argv
-                .iter()
-                .map(|a| shell_quote(a.as_str().unwrap_or("")))
-                .collect();
+            let words: Vec<String> = argv.iter().map(word).collect();
             out.push_str(&words.join(" "));
         } else if let Some(Value::String(script)) = with.get("script") {
             out.push_str("bash -euo pipefail <<'SCRIPT'\n");
@@ -402,6 +404,26 @@ mod tests {
         assert_eq!(Shell.check(&json!({})).len(), 1);
         let p = Shell.check(&json!({"run": "vault status"}));
         assert!(p[0].message.contains("[\"vault\", \"status\"]"), "{p:?}");
+    }
+
+    #[test]
+    fn describe_shows_scalars_as_run_receives_them() {
+        let shown =
+            Shell.describe(&json!({"run": ["echo", 3, true, null, "a b"], "env": {"N": 3}}));
+        assert_eq!(shown, "N=3 echo 3 true '' 'a b'");
+    }
+
+    #[tokio::test]
+    async fn typed_argv_items_run_as_text() {
+        let (_d, ctx) = ctx();
+        let out = Shell
+            .run(
+                &ctx,
+                json!({"run": ["echo", 3, true, false], "env": {"N": 3}}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.outputs["stdout"], "3 true false");
     }
 
     #[test]
