@@ -38,6 +38,8 @@ pub struct RunState {
     pub run_id: String,
     pub runbook: String,
     pub title: String,
+    /// SHA-256 of the runbook the run follows: `run_started`'s, replaced by
+    /// each `resumed` record's (which differs after `--allow-changed`).
     pub digest: String,
     pub inputs: Map<String, Value>,
     pub secret_inputs: Vec<String>,
@@ -175,9 +177,14 @@ impl RunState {
                 self.steps.insert(step.clone(), state);
             }
             Event::Resumed {
-                from_checkpoint, ..
+                from_checkpoint,
+                digest,
+                ..
             } => {
                 self.finished = None;
+                if let Some(d) = digest {
+                    self.digest = d.clone();
+                }
                 if let Some(cp) = from_checkpoint {
                     for step in descendants_of(cp) {
                         self.steps.remove(&step);

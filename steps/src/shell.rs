@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
 use crate::{params, Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
@@ -237,39 +237,85 @@ impl StepKind for Shell {
     }
 }
 
-/// Reads a child's stream line by line, reporting each line as progress and
-/// keeping the tail up to [`OUTPUT_CAP`].
-async fn collect(stream: impl AsyncRead + Unpin, ctx: StepContext) -> String {
-    let mut reader = BufReader::new(stream);
-    let mut kept = String::new();
-    let mut line = Vec::new();
+/// Reads a child's stream in chunks, reporting each line as progress and
+/// keeping the last [`OUTPUT_CAP`] bytes. Memory stays bounded whatever the
+/// line structure: a line is never buffered whole (a step printing a GiB
+/// without a newline costs at most twice the cap), and the progress line
+/// shows the first [`PROGRESS_LINE_CAP`] bytes of a longer line.
+async fn collect(mut stream: impl AsyncRead + Unpin, ctx: StepContext) -> String {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut tail: Vec<u8> = Vec::new();
+    let mut line = ProgressLine::default();
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
+        let n = match stream.read(&mut buf).await {
             Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let text = String::from_utf8_lossy(&line);
-                ctx.progress
-                    .line(&ctx.step_id, &ctx.redactor.redact(text.trim_end()));
-                kept.push_str(&text);
-                if kept.len() > OUTPUT_CAP * 2 {
-                    let cut = kept.len() - OUTPUT_CAP;
-                    let cut = (cut..kept.len())
-                        .find(|i| kept.is_char_boundary(*i))
-                        .unwrap_or(kept.len());
-                    kept.drain(..cut);
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n];
+        tail.extend_from_slice(chunk);
+        if tail.len() > OUTPUT_CAP * 2 {
+            tail.drain(..tail.len() - OUTPUT_CAP);
+        }
+        for piece in chunk.split_inclusive(|b| *b == b'\n') {
+            match piece.strip_suffix(b"\n") {
+                Some(body) => {
+                    line.push(body);
+                    line.emit(&ctx);
                 }
+                None => line.push(piece),
             }
         }
     }
-    if kept.len() > OUTPUT_CAP {
-        let cut = kept.len() - OUTPUT_CAP;
-        let cut = (cut..kept.len())
-            .find(|i| kept.is_char_boundary(*i))
-            .unwrap_or(kept.len());
-        kept.drain(..cut);
+    line.emit(&ctx);
+    if tail.len() > OUTPUT_CAP {
+        tail.drain(..tail.len() - OUTPUT_CAP);
+        // Start at a character, not inside one.
+        let skip = tail
+            .iter()
+            .take(3)
+            .take_while(|b| (**b & 0xc0) == 0x80)
+            .count();
+        tail.drain(..skip);
     }
-    kept
+    String::from_utf8_lossy(&tail).into_owned()
+}
+
+/// The longest part of one output line shown as live progress.
+const PROGRESS_LINE_CAP: usize = 16 << 10;
+
+/// The line being read: its first [`PROGRESS_LINE_CAP`] bytes and its length.
+#[derive(Default)]
+struct ProgressLine {
+    head: Vec<u8>,
+    len: usize,
+    /// Whether any part of a line (even an empty one) was read.
+    started: bool,
+}
+
+impl ProgressLine {
+    fn push(&mut self, bytes: &[u8]) {
+        let room = PROGRESS_LINE_CAP.saturating_sub(self.head.len());
+        self.head
+            .extend_from_slice(&bytes[..room.min(bytes.len())]);
+        self.len += bytes.len();
+        self.started = true;
+    }
+
+    /// Reports the line (if any) and starts the next.
+    fn emit(&mut self, ctx: &StepContext) {
+        if !self.started {
+            return;
+        }
+        let mut text = String::from_utf8_lossy(&self.head).trim_end().to_string();
+        if self.len > self.head.len() {
+            text.push_str(&format!(" … ({} more bytes)", self.len - self.head.len()));
+        }
+        ctx.progress
+            .line(&ctx.step_id, &ctx.redactor.redact(&text));
+        self.head.clear();
+        self.len = 0;
+        self.started = false;
+    }
 }
 
 /// SIGTERM to the child's process group, then SIGKILL after a grace period.
