@@ -235,9 +235,7 @@ impl Templates {
 
     /// The variables an expression reads, or its syntax error.
     pub fn expression_references(&self, s: &str) -> Result<BTreeSet<String>, TemplateProblem> {
-        let expr = self
-            .compile_expression(s)
-            .map_err(|e| problem(&e, s))?;
+        let expr = self.compile_expression(s).map_err(|e| problem(&e, s))?;
         Ok(filter_names(expr.undeclared_variables(true)))
     }
 }
@@ -453,7 +451,11 @@ mod tests {
         let t = Templates::new();
         for expr in ["steps.a.outputs }} x", "a -}}.b", "a }}"] {
             let err = t.expression_references(expr).err().unwrap();
-            assert!(err.message.contains("`}}` ends a `{{ }}` block"), "{}", err.message);
+            assert!(
+                err.message.contains("`}}` ends a `{{ }}` block"),
+                "{}",
+                err.message
+            );
         }
         assert!(t.expression_references("{'a': {'b': 1}} == x").is_ok());
         assert!(t.expression_references("x == '}} '").is_ok());

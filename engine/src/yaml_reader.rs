@@ -78,9 +78,9 @@ pub fn parse_yaml(text: &str) -> Result<Node, YamlError> {
                 });
                 None
             }
-            Event::SequenceEnd | Event::MappingEnd => {
-                stack.pop().map(|open| (open.node, open.anchor, open.extent))
-            }
+            Event::SequenceEnd | Event::MappingEnd => stack
+                .pop()
+                .map(|open| (open.node, open.anchor, open.extent)),
             Event::Alias(id) => {
                 let (node, extent) = match anchors.get(&id) {
                     Some((node, extent)) => (node, *extent),
@@ -173,7 +173,10 @@ fn depth_error(loc: Loc) -> YamlError {
 
 /// The alias as written at `loc` (`*name`), for messages.
 fn alias_text(text: &str, loc: Loc) -> String {
-    let line = text.lines().nth((loc.line as usize).saturating_sub(1)).unwrap_or("");
+    let line = text
+        .lines()
+        .nth((loc.line as usize).saturating_sub(1))
+        .unwrap_or("");
     let alias: String = line
         .chars()
         .skip((loc.col as usize).saturating_sub(1))

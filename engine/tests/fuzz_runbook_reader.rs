@@ -31,10 +31,50 @@ const PEAK_RSS_LIMIT_KB: u64 = 1 << 20;
 
 /// YAML fragments that stress the reader.
 const TOKENS: &[&str] = &[
-    "&a ", "*a", "&b [*a, *a, *a, *a]", "<<: *a\n", "[", "]", "{", "}", "- ", ": ", "? ", ",",
-    "\n", "\n  ", "\n    - ", "\"", "'", "|\n  ", ">-\n  ", "!!str ", "!!binary ", "!x ", "%YAML 1.2\n",
-    "---\n", "...\n", "#", "\t", "\u{0}", "\u{1b}[2J", "\r", "{{ ", " }}", "{% if %}", "${{", "~",
-    "0x", "1e999", ".nan", "-", "needs: [", "kind: ", "id: ", "when: ", "with: ",
+    "&a ",
+    "*a",
+    "&b [*a, *a, *a, *a]",
+    "<<: *a\n",
+    "[",
+    "]",
+    "{",
+    "}",
+    "- ",
+    ": ",
+    "? ",
+    ",",
+    "\n",
+    "\n  ",
+    "\n    - ",
+    "\"",
+    "'",
+    "|\n  ",
+    ">-\n  ",
+    "!!str ",
+    "!!binary ",
+    "!x ",
+    "%YAML 1.2\n",
+    "---\n",
+    "...\n",
+    "#",
+    "\t",
+    "\u{0}",
+    "\u{1b}[2J",
+    "\r",
+    "{{ ",
+    " }}",
+    "{% if %}",
+    "${{",
+    "~",
+    "0x",
+    "1e999",
+    ".nan",
+    "-",
+    "needs: [",
+    "kind: ",
+    "id: ",
+    "when: ",
+    "with: ",
 ];
 
 fn seeds() -> Vec<String> {
@@ -46,7 +86,11 @@ fn seeds() -> Vec<String> {
         .iter()
         .map(|f| std::fs::read_to_string(f).expect("read a shipped runbook"))
         .collect();
-    assert!(texts.len() >= 5, "shipped runbooks under {}", root.display());
+    assert!(
+        texts.len() >= 5,
+        "shipped runbooks under {}",
+        root.display()
+    );
     texts
 }
 
@@ -130,7 +174,11 @@ fn input(seeds: &[String], rng: &mut Rng) -> String {
     };
     if rng.chance(10) {
         let depth = 100 + rng.below(5000);
-        text.push_str(&format!("deep: {}{}\n", "[".repeat(depth), "]".repeat(depth)));
+        text.push_str(&format!(
+            "deep: {}{}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        ));
     }
     text
 }
@@ -192,7 +240,11 @@ fn the_runbook_reader_survives_mutated_runbooks() {
         let text = input(&seeds, &mut rng);
         let one = Instant::now();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _ = check_text(SourceFile::new("fuzz.yaml", text.clone()), &registry, &templates);
+            let _ = check_text(
+                SourceFile::new("fuzz.yaml", text.clone()),
+                &registry,
+                &templates,
+            );
         }));
         let took = one.elapsed();
         if outcome.is_err() || took > PER_INPUT_LIMIT {
@@ -200,7 +252,11 @@ fn the_runbook_reader_survives_mutated_runbooks() {
             let _ = std::fs::write(&path, &text);
             panic!(
                 "{} on input {} (seed {seed}, case {cases})",
-                if outcome.is_err() { "validation panicked".to_string() } else { format!("validation took {took:?}") },
+                if outcome.is_err() {
+                    "validation panicked".to_string()
+                } else {
+                    format!("validation took {took:?}")
+                },
                 path.display()
             );
         }

@@ -11,7 +11,8 @@ use expectrl::{Eof, Expect, Session};
 use util::Sandbox;
 
 /// A runbook whose first step fails, so the run can be resumed.
-const FAILING: &str = "version: 1\nname: swap\nsteps:\n  - id: a\n    kind: shell\n    with: { run: [\"false\"] }\n";
+const FAILING: &str =
+    "version: 1\nname: swap\nsteps:\n  - id: a\n    kind: shell\n    with: { run: [\"false\"] }\n";
 
 fn started_steps(sb: &Sandbox, run_id: &str) -> Vec<String> {
     sb.journal(run_id)
@@ -34,7 +35,11 @@ fn finding_6_an_edited_runbook_copy_is_refused_on_resume() {
     let swapped = FAILING.replace("[\"false\"]", "[\"true\"]")
         + "  - id: planted\n    kind: shell\n    with: { run: [\"touch\", \"planted\"] }\n";
     std::fs::write(&copy, &swapped).unwrap();
-    std::fs::write(sb.run_dir(&id).join("source_path"), "/nonexistent/swap.yaml").unwrap();
+    std::fs::write(
+        sb.run_dir(&id).join("source_path"),
+        "/nonexistent/swap.yaml",
+    )
+    .unwrap();
     let recorded = sb.journal(&id)[0]["digest"].as_str().unwrap().to_string();
 
     for args in [vec!["resume", &id], vec!["resume", &id, "--allow-changed"]] {
@@ -78,7 +83,9 @@ fn finding_6_an_edited_runbook_copy_is_refused_on_resume() {
     assert!(
         ran.stderr.contains("+ added step `planted`")
             && ran.stderr.contains("~ changed step `a`")
-            && ran.stderr.contains("still holds the recorded version: copy it to"),
+            && ran
+                .stderr
+                .contains("still holds the recorded version: copy it to"),
         "{}",
         ran.dump()
     );
@@ -113,7 +120,11 @@ fn finding_6_a_change_allowed_on_resume_becomes_the_recorded_digest() {
     std::fs::remove_file(&path).unwrap();
     let ran = sb.run(&["resume", &id]);
     ran.expect_code(2);
-    assert!(ran.stderr.contains("does not match the journal"), "{}", ran.dump());
+    assert!(
+        ran.stderr.contains("does not match the journal"),
+        "{}",
+        ran.dump()
+    );
     assert_eq!(started_steps(&sb, &id), ["a", "a", "a"]);
 }
 
@@ -149,7 +160,9 @@ fn validate_capped(sb: &Sandbox, file: &str) -> util::Ran {
 #[test]
 fn finding_8_an_alias_bomb_is_stopped_by_the_reader_budget() {
     let sb = Sandbox::new();
-    let mut bomb = String::from("version: 1\nname: bomb\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    let mut bomb = String::from(
+        "version: 1\nname: bomb\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
     for i in 1..10 {
         let p = i - 1;
         bomb.push_str(&format!(
@@ -173,13 +186,19 @@ fn finding_8_an_alias_bomb_is_stopped_by_the_reader_budget() {
     );
 
     // Deep nesting, written out or built from aliases, has a budget too.
-    let deep = format!("version: 1\nname: deep\nx: {}{}\n", "[".repeat(130), "]".repeat(130));
+    let deep = format!(
+        "version: 1\nname: deep\nx: {}{}\n",
+        "[".repeat(130),
+        "]".repeat(130)
+    );
     sb.write("deep.yaml", &deep);
     let ran = validate_capped(&sb, "deep.yaml");
     ran.expect_code(2);
     assert!(
         ran.stderr.contains("deep.yaml:3:")
-            && ran.stderr.contains("values nest more than 128 levels deep here"),
+            && ran
+                .stderr
+                .contains("values nest more than 128 levels deep here"),
         "{}",
         ran.dump()
     );
@@ -197,7 +216,8 @@ fn finding_8_an_alias_bomb_is_stopped_by_the_reader_budget() {
     let ran = validate_capped(&sb, "tall.yaml");
     ran.expect_code(2);
     assert!(
-        ran.stderr.contains("values nest more than 128 levels deep here"),
+        ran.stderr
+            .contains("values nest more than 128 levels deep here"),
         "{}",
         ran.dump()
     );
@@ -267,7 +287,10 @@ steps:
 fn assert_no_raw_sequences(text: &str, extra: &[&str]) {
     let step = ["\x1b]0;owned", "\x1b[2J", "\x07", "\rFAKE", "\x1b]0;title"];
     for raw in step.iter().chain(extra) {
-        assert!(!text.contains(raw), "raw {raw:?} reached the terminal:\n{text:?}");
+        assert!(
+            !text.contains(raw),
+            "raw {raw:?} reached the terminal:\n{text:?}"
+        );
     }
 }
 
@@ -280,11 +303,17 @@ fn finding_12_escape_sequences_in_step_output_are_written_out_on_plain_output() 
     let ran = sb.run(&["run", "spoof.yaml"]);
     ran.expect_code(1);
     assert_no_raw_sequences(&ran.stdout, &["\x1b[1A"]);
-    assert!(!ran.stdout.contains('\x1b') && !ran.stdout.contains('\r'), "{:?}", ran.stdout);
+    assert!(
+        !ran.stdout.contains('\x1b') && !ran.stdout.contains('\r'),
+        "{:?}",
+        ran.stdout
+    );
     assert!(
         ran.stdout
             .contains(r"| spoof: \u{1b}]0;owned\u{7}\u{1b}[2Jcleared\rFAKE: all good")
-            && ran.stdout.contains(r"FAILED   spoof: `bash` exited with 1: bye\u{1b}[1A")
+            && ran
+                .stdout
+                .contains(r"FAILED   spoof: `bash` exited with 1: bye\u{1b}[1A")
             && ran.stdout.contains(r"run      Spoof \u{1b}]0;title\u{7}"),
         "{}",
         ran.dump()

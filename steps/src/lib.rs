@@ -20,8 +20,8 @@
 
 pub mod duration;
 pub mod params;
-mod progress;
 pub mod private_file;
+mod progress;
 mod redactor;
 mod registry;
 mod rerun;

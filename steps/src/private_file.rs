@@ -53,10 +53,7 @@ pub fn temp_beside(target: &Path) -> io::Result<tempfile::NamedTempFile> {
 pub fn is_own(meta: &Metadata) -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let uid = unsafe { libc::geteuid() };
-    meta.file_type().is_file()
-        && meta.uid() == uid
-        && meta.nlink() == 1
-        && meta.mode() & 0o077 == 0
+    meta.file_type().is_file() && meta.uid() == uid && meta.nlink() == 1 && meta.mode() & 0o077 == 0
 }
 
 /// Opens an existing file of ours to read it and append to it, refusing a

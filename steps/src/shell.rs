@@ -295,8 +295,7 @@ struct ProgressLine {
 impl ProgressLine {
     fn push(&mut self, bytes: &[u8]) {
         let room = PROGRESS_LINE_CAP.saturating_sub(self.head.len());
-        self.head
-            .extend_from_slice(&bytes[..room.min(bytes.len())]);
+        self.head.extend_from_slice(&bytes[..room.min(bytes.len())]);
         self.len += bytes.len();
         self.started = true;
     }
@@ -310,8 +309,7 @@ impl ProgressLine {
         if self.len > self.head.len() {
             text.push_str(&format!(" … ({} more bytes)", self.len - self.head.len()));
         }
-        ctx.progress
-            .line(&ctx.step_id, &ctx.redactor.redact(&text));
+        ctx.progress.line(&ctx.step_id, &ctx.redactor.redact(&text));
         self.head.clear();
         self.len = 0;
         self.started = false;

@@ -18,17 +18,18 @@ use serde_json::{json, Value};
 type Log = Arc<Mutex<Vec<String>>>;
 
 /// Starts an HTTP/1.1 server on 127.0.0.1 that answers every request with
-/// `answer(path)` and records it. Returns its base URL and its log.
-fn tiny_server(answer: impl Fn(&str) -> String + Send + Sync + 'static) -> (String, Log) {
+/// `answer(base, path)` and records it. Returns its base URL and its log.
+fn tiny_server(answer: impl Fn(&str, &str) -> String + Send + Sync + 'static) -> (String, Log) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
     let base = format!("http://{}", listener.local_addr().unwrap());
     let log: Log = Arc::default();
     let answer = Arc::new(answer);
     let seen = log.clone();
+    let own = base.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(conn) = conn else { continue };
-            let (seen, answer) = (seen.clone(), answer.clone());
+            let (seen, answer, own) = (seen.clone(), answer.clone(), own.clone());
             std::thread::spawn(move || {
                 let mut writer = conn.try_clone().expect("clone stream");
                 let mut reader = BufReader::new(conn);
@@ -62,7 +63,7 @@ fn tiny_server(answer: impl Fn(&str) -> String + Send + Sync + 'static) -> (Stri
                     seen.lock()
                         .unwrap()
                         .push(format!("{head}{}", String::from_utf8_lossy(&body)));
-                    if writer.write_all(answer(&path).as_bytes()).is_err() {
+                    if writer.write_all(answer(&own, &path).as_bytes()).is_err() {
                         return;
                     }
                 }
@@ -74,7 +75,7 @@ fn tiny_server(answer: impl Fn(&str) -> String + Send + Sync + 'static) -> (Stri
 
 /// A server that records requests and answers `{}`.
 fn recorder() -> (String, Log) {
-    tiny_server(|_| {
+    tiny_server(|_, _| {
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}".into()
     })
 }
@@ -83,7 +84,7 @@ fn recorder() -> (String, Log) {
 /// `target`.
 fn redirector(target: &str) -> (String, Log) {
     let target = target.to_string();
-    tiny_server(move |path| {
+    tiny_server(move |_, path| {
         format!(
             "HTTP/1.1 307 Temporary Redirect\r\nlocation: {target}{path}\r\ncontent-length: 0\r\n\r\n"
         )
@@ -109,7 +110,9 @@ fn ctx(dir: &std::path::Path) -> (StepContext, Arc<Warnings>) {
 /// Runs a kind through the registry, after checking its parameters.
 async fn run(ctx: &StepContext, kind: &str, with: Value) -> Result<StepOutput, StepError> {
     let registry = Registry::builtin();
-    let k = registry.get(kind).unwrap_or_else(|| panic!("`{kind}` is not registered"));
+    let k = registry
+        .get(kind)
+        .unwrap_or_else(|| panic!("`{kind}` is not registered"));
     let problems = k.check(&with);
     assert!(problems.is_empty(), "{kind}: check found {problems:?}");
     k.run(ctx, with).await
@@ -140,8 +143,9 @@ async fn finding_7_vault_kinds_do_not_follow_a_redirect_to_another_host() {
     )
     .await;
     assert!(
-        message.contains(&format!("redirected PUT /v1/secret/data/app to `{other}/v1/secret/data/app`"))
-            || message.contains(&format!("to `{other}/v1/secret/data/app`")),
+        message.contains(&format!(
+            "redirected PUT /v1/secret/data/app to `{other}/v1/secret/data/app`"
+        )) || message.contains(&format!("to `{other}/v1/secret/data/app`")),
         "{message}"
     );
     assert!(message.contains("set `addr` to it"), "{message}");
@@ -153,9 +157,40 @@ async fn finding_7_vault_kinds_do_not_follow_a_redirect_to_another_host() {
     )
     .await;
     assert!(message.contains(&format!("`{other}/v1/sys/")), "{message}");
-    let _ = refused(&ctx, "vault.kv.get", json!({"addr": node, "token": token, "path": "app"})).await;
+    let _ = refused(
+        &ctx,
+        "vault.kv.get",
+        json!({"addr": node, "token": token, "path": "app"}),
+    )
+    .await;
 
-    assert!(!node_log.lock().unwrap().is_empty(), "the named node was asked");
+    assert!(
+        !node_log.lock().unwrap().is_empty(),
+        "the named node was asked"
+    );
+
+    // A redirect within the node's own address is followed.
+    let (itself, itself_log) = tiny_server(|base, path| {
+        if path.ends_with("?moved") {
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+                .into()
+        } else {
+            format!("HTTP/1.1 307 Temporary Redirect\r\nlocation: {base}{path}?moved\r\ncontent-length: 0\r\n\r\n")
+        }
+    });
+    run(
+        &ctx,
+        "vault.kv.put",
+        json!({"addr": itself, "token": token, "path": "app", "data": {"k": "v"}}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("a same-origin redirect is followed: {}", e.message));
+    let seen = itself_log.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:#?}");
+    assert!(
+        seen[1].contains("?moved") && seen[1].contains(token),
+        "{seen:#?}"
+    );
     let leaked = other_log.lock().unwrap().clone();
     assert!(leaked.is_empty(), "the other host received: {leaked:#?}");
 
@@ -169,14 +204,21 @@ async fn finding_7_vault_kinds_do_not_follow_a_redirect_to_another_host() {
         json!({"addr": to_bao, "token": bao.token(), "path": "moved", "data": {"v": "1"}}),
     )
     .await;
-    assert!(message.contains(&format!("`{}/v1/secret/data/moved`", bao.addr())), "{message}");
+    assert!(
+        message.contains(&format!("`{}/v1/secret/data/moved`", bao.addr())),
+        "{message}"
+    );
     let read = run(
         &ctx,
         "vault.kv.get",
         json!({"addr": bao.addr(), "token": bao.token(), "path": "moved"}),
     )
     .await;
-    assert!(read.is_err(), "the redirected write reached OpenBao: {:?}", read.ok().map(|o| o.outputs));
+    assert!(
+        read.is_err(),
+        "the redirected write reached OpenBao: {:?}",
+        read.ok().map(|o| o.outputs)
+    );
 }
 
 /// Finding 7, the `http` kind: a request with credentials (a sensitive
@@ -201,7 +243,9 @@ async fn finding_7_the_http_kind_keeps_credentials_on_the_named_host() {
         )
         .await;
         assert!(
-            message.contains(&format!("was redirected to `{other}/health`, another origin; not followed")),
+            message.contains(&format!(
+                "was redirected to `{other}/health`, another origin; not followed"
+            )),
             "{message}"
         );
     }
@@ -242,7 +286,8 @@ async fn finding_9_snapshot_save_does_not_follow_a_planted_symlink() {
     // The old predictable name, and a few more pids around ours.
     let pid = std::process::id();
     for p in [pid, pid + 1, pid.saturating_sub(1)] {
-        std::os::unix::fs::symlink(&victim, dir.path().join(format!(".snap.bin.partial-{p}"))).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(format!(".snap.bin.partial-{p}")))
+            .unwrap();
     }
     let active = cluster.wait_active_addr().await.unwrap();
     let out = run(
@@ -282,9 +327,13 @@ async fn finding_9_s3_get_never_resumes_into_a_file_it_did_not_create() {
         }
         all
     };
-    let put = run(&ctx, "s3.put", connection(json!({"key": "obj", "path": "src.bin"})))
-        .await
-        .unwrap_or_else(|e| panic!("put: {}", e.message));
+    let put = run(
+        &ctx,
+        "s3.put",
+        connection(json!({"key": "obj", "path": "src.bin"})),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("put: {}", e.message));
     let etag = put.outputs["etag"].as_str().unwrap().to_string();
 
     let victim = dir.path().join("victim");
@@ -297,30 +346,51 @@ async fn finding_9_s3_get_never_resumes_into_a_file_it_did_not_create() {
     )
     .unwrap();
 
-    let out = run(&ctx, "s3.get", connection(json!({"key": "obj", "path": "out.bin"})))
-        .await
-        .unwrap_or_else(|e| panic!("get: {}", e.message));
+    let out = run(
+        &ctx,
+        "s3.get",
+        connection(json!({"key": "obj", "path": "out.bin"})),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("get: {}", e.message));
     assert_eq!(out.outputs["resumed_from"], 0, "nothing was resumed");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "ATTACKER");
     assert_eq!(std::fs::read(dir.path().join("out.bin")).unwrap(), object);
-    let mode = std::fs::metadata(dir.path().join("out.bin")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.path().join("out.bin"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     assert!(!dir.path().join("out.bin.part").exists());
     assert!(std::fs::symlink_metadata(dir.path().join("out.bin.part")).is_err());
     let warned = warnings.0.lock().unwrap().clone();
     assert!(
-        warned.iter().any(|w| w.contains("out.bin.part` was not created by this user")),
+        warned
+            .iter()
+            .any(|w| w.contains("out.bin.part` was not created by this user")),
         "{warned:?}"
     );
 
     // A partial file shared with group or others is not continued either.
     std::fs::write(dir.path().join("out2.bin.part"), &object[..1000]).unwrap();
-    std::fs::set_permissions(dir.path().join("out2.bin.part"), std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("out2.bin.part"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("out2.bin.part.etag"), &etag).unwrap();
-    std::fs::set_permissions(dir.path().join("out2.bin.part.etag"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = run(&ctx, "s3.get", connection(json!({"key": "obj", "path": "out2.bin"})))
-        .await
-        .unwrap_or_else(|e| panic!("get: {}", e.message));
+    std::fs::set_permissions(
+        dir.path().join("out2.bin.part.etag"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let out = run(
+        &ctx,
+        "s3.get",
+        connection(json!({"key": "obj", "path": "out2.bin"})),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("get: {}", e.message));
     assert_eq!(out.outputs["resumed_from"], 0);
     assert_eq!(std::fs::read(dir.path().join("out2.bin")).unwrap(), object);
 }
