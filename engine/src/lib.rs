@@ -35,6 +35,7 @@ pub mod step_graph;
 pub mod step_history;
 pub mod step_spans;
 pub mod templates;
+pub mod terminal_text;
 pub mod timeline;
 pub mod timeline_html;
 pub mod timeline_markdown;

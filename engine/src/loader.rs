@@ -72,7 +72,9 @@ pub fn load(source: Arc<SourceFile>) -> (Option<Runbook>, Vec<Diagnostic>) {
 fn yaml_error(source: &Arc<SourceFile>, err: crate::yaml_reader::YamlError) -> Diagnostic {
     Diagnostic::error(format!("invalid YAML: {}", err.message))
         .at(err.loc)
-        .help("check indentation and quoting; strings holding `{{ }}` or `: ` must be quoted")
+        .help(err.help.unwrap_or_else(|| {
+            "check indentation and quoting; strings holding `{{ }}` or `: ` must be quoted".into()
+        }))
         .in_file(source)
 }
 

@@ -5,9 +5,11 @@ use std::sync::Mutex;
 use crate::console::Console;
 use crate::journal_record::{Event, Record};
 use crate::projection::ProjectedFinish;
+use crate::terminal_text::printable_lines;
 
-/// Plain timestamped lines, one per event, no escape codes: for logs, CI and
-/// terminals that are not TTYs.
+/// Plain timestamped lines, one per event, no escape codes (control
+/// characters in step output and messages are written out, see
+/// [`crate::terminal_text`]): for logs, CI and terminals that are not TTYs.
 pub struct PlainConsole {
     out: Mutex<Box<dyn Write + Send>>,
     /// Show each step's live output lines.
@@ -39,10 +41,13 @@ impl PlainConsole {
         }
     }
 
+    /// Every line goes out through [`printable_lines`]: nothing a step or
+    /// a server wrote can steer the terminal.
     fn line(&self, text: &str) {
         if self.closed.load(Ordering::Relaxed) {
             return;
         }
+        let text = printable_lines(text);
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         let written = writeln!(out, "{text}").and_then(|_| out.flush());
         if written.is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {

@@ -259,12 +259,18 @@ impl Launcher {
     /// The runbook a resume continues with: the run's own copy, unless the
     /// original file changed — then refuse, or take the new one with
     /// `--allow-changed`.
+    ///
+    /// The copy is trusted only if its SHA-256 is the digest the journal
+    /// holds for the run (`run_started`, or the last `resumed` after an
+    /// allowed change): `runbook.yaml` and `source_path` are plain files in
+    /// the run directory, the journal is the record.
     fn runbook_for_resume(
         &self,
         store: &LocalRunStore,
         state: &RunState,
         allow_changed: bool,
     ) -> Result<Runbook, CliError> {
+        let copy_path = store.dir().join("runbook.yaml");
         let copy = String::from_utf8(store.get_file("runbook.yaml")?)
             .map_err(|_| CliError::invalid("the run's runbook copy is not UTF-8"))?;
         let source_path = store
@@ -275,6 +281,19 @@ impl Launcher {
         let current = source_path
             .as_ref()
             .and_then(|p| std::fs::read_to_string(p).ok());
+        let copy_digest = lifeboat_steps::checksum::sha256_hex(copy.as_bytes());
+        // With --allow-changed the operator takes the original file as it
+        // is now, so a changed copy no longer matters.
+        if copy_digest != state.digest && !(allow_changed && current.is_some()) {
+            return Err(changed_copy(ChangedCopy {
+                copy_path: &copy_path,
+                copy: &copy,
+                copy_digest: &copy_digest,
+                state,
+                source_path: source_path.as_deref(),
+                current: current.as_deref(),
+            }));
+        }
         let (text, path) = match (current, &source_path) {
             (Some(cur), Some(path)) if cur != copy => {
                 if !allow_changed {
@@ -567,6 +586,64 @@ fn summarize_change(old: &str, new: &str) -> String {
         lines.push("  (no step changed; other fields differ)".into());
     }
     lines.join("\n")
+}
+
+/// A run directory whose runbook copy does not match the journal.
+struct ChangedCopy<'a> {
+    copy_path: &'a Path,
+    copy: &'a str,
+    copy_digest: &'a str,
+    state: &'a RunState,
+    source_path: Option<&'a Path>,
+    /// The original file's text now, if it can be read.
+    current: Option<&'a str>,
+}
+
+/// Refuses a resume whose runbook copy is not the recorded one: what
+/// differs, where, and how to go on.
+fn changed_copy(c: ChangedCopy) -> CliError {
+    let recorded = &c.state.digest;
+    let original_is_recorded = c
+        .current
+        .is_some_and(|cur| lifeboat_steps::checksum::sha256_hex(cur.as_bytes()) == *recorded);
+    let mut message = format!(
+        "the run's copy of its runbook `{}` does not match the journal of run `{}`: the journal records sha256 {recorded} (at `run_started`, or the last resume with --allow-changed), the copy's is {}; the journal is authoritative, so resume does not run this copy",
+        c.copy_path.display(),
+        c.state.run_id,
+        c.copy_digest,
+    );
+    if original_is_recorded {
+        if let Some(cur) = c.current {
+            message.push_str(&format!(
+                "\nthe copy differs from the recorded version:\n{}",
+                summarize_change(cur, c.copy)
+            ));
+        }
+    }
+    let how = match (c.source_path, c.current) {
+        (Some(p), Some(_)) if original_is_recorded => format!(
+            "`{}` still holds the recorded version: copy it to `{}`, then resume again",
+            p.display(),
+            c.copy_path.display()
+        ),
+        (Some(p), Some(_)) => format!(
+            "put the recorded version back in `{}`, or pass --allow-changed to continue with `{}` as it is now",
+            c.copy_path.display(),
+            p.display()
+        ),
+        (Some(p), None) => format!(
+            "the original `{}` cannot be read either; put the recorded version back in `{}` (--allow-changed needs the original file)",
+            p.display(),
+            c.copy_path.display()
+        ),
+        (None, _) => format!(
+            "put the recorded version back in `{}`",
+            c.copy_path.display()
+        ),
+    };
+    message.push('\n');
+    message.push_str(&how);
+    CliError::invalid(message)
 }
 
 /// `<runbook>-<UTC yyyymmdd-hhmmss>-<4 hex>`: sortable, typeable, unique.

@@ -38,6 +38,8 @@ pub struct RunState {
     pub run_id: String,
     pub runbook: String,
     pub title: String,
+    /// SHA-256 of the runbook the run follows: `run_started`'s, replaced by
+    /// each `resumed` record's (which differs after `--allow-changed`).
     pub digest: String,
     pub inputs: Map<String, Value>,
     pub secret_inputs: Vec<String>,
@@ -216,9 +218,13 @@ impl RunState {
             Event::Resumed {
                 from_checkpoint,
                 redo,
+                digest,
                 ..
             } => {
                 self.finished = None;
+                if let Some(d) = digest {
+                    self.digest = d.clone();
+                }
                 // `resume --redo STEP`: run it again, whatever it did.
                 for step in redo {
                     self.steps.remove(step);

@@ -174,7 +174,6 @@ impl Templates {
         }
         if let Some(expr) = single_expression(s) {
             let value = self
-                .plain
                 .compile_expression(expr)
                 .and_then(|e| e.eval(ctx))
                 .map_err(|e| describe_error(&e))?;
@@ -361,7 +360,6 @@ impl Templates {
     /// Evaluates a `when`/`until` expression to a boolean.
     pub fn eval_bool(&self, expr: &str, ctx: &Value) -> Result<bool, String> {
         let value = self
-            .plain
             .compile_expression(expr)
             .and_then(|e| e.eval(ctx))
             .map_err(|e| describe_error(&e))?;
@@ -383,12 +381,51 @@ impl Templates {
 
     /// The variables an expression reads, or its syntax error.
     pub fn expression_references(&self, s: &str) -> Result<BTreeSet<String>, TemplateProblem> {
-        let expr = self
-            .plain
-            .compile_expression(s)
-            .map_err(|e| problem(&e, s))?;
+        let expr = self.compile_expression(s).map_err(|e| problem(&e, s))?;
         Ok(filter_names(expr.undeclared_variables(true)))
     }
+}
+
+impl Templates {
+    /// Compiles an expression with the plain environment. minijinja 2.24
+    /// panics ("empty lexer stack") when an expression has `}}` outside
+    /// strings and brackets with more text after it, so such a `}}` is
+    /// refused first (found by `tests/fuzz_runbook_reader.rs`).
+    fn compile_expression<'s>(
+        &'s self,
+        expr: &'s str,
+    ) -> Result<minijinja::Expression<'s, 's>, minijinja::Error> {
+        if closes_outside_brackets(expr) {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::SyntaxError,
+                "`}}` ends a `{{ }}` block that an expression does not have; write the expression without `{{ }}`",
+            ));
+        }
+        self.plain.compile_expression(expr)
+    }
+}
+
+/// Whether `expr` has `}}` outside string literals at bracket depth 0.
+fn closes_outside_brackets(expr: &str) -> bool {
+    let b = expr.as_bytes();
+    let (mut depth, mut quote, mut i) = (0i32, None::<u8>, 0);
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(_) if c == b'\\' => i += 1,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                b'\'' | b'"' => quote = Some(c),
+                b'(' | b'[' | b'{' => depth += 1,
+                b'}' if depth <= 0 && b.get(i + 1) == Some(&b'}') => return true,
+                b')' | b']' | b'}' => depth -= 1,
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    false
 }
 
 fn base_env() -> Environment<'static> {
@@ -635,6 +672,21 @@ mod tests {
     use super::*;
     use minijinja::context;
     use serde_json::json;
+
+    #[test]
+    fn a_stray_block_end_in_an_expression_is_an_error_not_a_panic() {
+        let t = Templates::new();
+        for expr in ["steps.a.outputs }} x", "a -}}.b", "a }}"] {
+            let err = t.expression_references(expr).err().unwrap();
+            assert!(
+                err.message.contains("`}}` ends a `{{ }}` block"),
+                "{}",
+                err.message
+            );
+        }
+        assert!(t.expression_references("{'a': {'b': 1}} == x").is_ok());
+        assert!(t.expression_references("x == '}} '").is_ok());
+    }
 
     #[test]
     fn single_expressions_keep_their_type() {

@@ -397,7 +397,7 @@ fn outputs_summary(outputs: &Map<String, Value>) -> String {
     for (k, v) in outputs {
         let shown = match v {
             Value::String(s) if s.is_empty() => continue,
-            Value::String(s) => format!("{k}={:?}", clip(s, 60)),
+            Value::String(s) => format!("{k}={:?}", clip_raw(s, 60)),
             Value::Null => continue,
             other => format!("{k}={}", clip(&other.to_string(), 60)),
         };
@@ -406,7 +406,14 @@ fn outputs_summary(outputs: &Map<String, Value>) -> String {
     parts.join(", ")
 }
 
+/// One line of at most `max` characters, control characters escaped (see
+/// [`crate::terminal_text`]).
 fn clip(s: &str, max: usize) -> String {
+    crate::terminal_text::printable(&clip_raw(s, max)).into_owned()
+}
+
+/// One line of at most `max` characters, for `{:?}`, which escapes itself.
+fn clip_raw(s: &str, max: usize) -> String {
     let one_line: String = s
         .chars()
         .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })

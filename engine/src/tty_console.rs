@@ -7,6 +7,10 @@
 //! step with its elapsed time and the last line of its output (a byte bar
 //! instead for transfers that report bytes); and the overall bar of main
 //! steps done out of total. Questions suspend the bars (`suspend`).
+//!
+//! Text from steps and runbooks is escaped ([`crate::terminal_text`]) in
+//! the lines above the bars (through the plain console), the spinners'
+//! last output line and the header's title.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -19,6 +23,7 @@ use crate::console::Console;
 use crate::journal_record::{Event, Record};
 use crate::plain_console::PlainConsole;
 use crate::progress_plan::ProgressPlan;
+use crate::terminal_text::printable;
 
 pub struct TtyConsole {
     mp: MultiProgress,
@@ -217,7 +222,7 @@ impl Clock {
         let title = if self.plan.title.is_empty() {
             "lifeboat".to_string()
         } else {
-            self.plan.title.clone()
+            printable(&self.plan.title).into_owned()
         };
         let Some(start) = self.start else {
             return title;
@@ -316,7 +321,7 @@ impl Console for TtyConsole {
     fn output_line(&self, step: &str, line: &str) {
         let bar = self.running.lock().ok().and_then(|r| r.get(step).cloned());
         if let Some(bar) = bar {
-            bar.set_message(line.trim_end().to_string());
+            bar.set_message(printable(line.trim_end()).into_owned());
         }
     }
 

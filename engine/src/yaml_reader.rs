@@ -4,6 +4,14 @@
 //! times more per node, which matters for large generated runbooks (the
 //! 10,000-step validation budget is 100 ms). Scalars are resolved with the
 //! YAML 1.2 core schema, as serde-saphyr does: `yes` and `on` stay strings.
+//!
+//! The reader has a budget, like the inputs file's (serde-saphyr's): an
+//! alias copies the subtree of its anchor, so a few hundred bytes of nested
+//! aliases (an "alias bomb") would expand to billions of nodes. Every node
+//! an alias brings in counts against [`MAX_ALIAS_NODES`], and collections
+//! nest at most [`MAX_DEPTH`] deep (the tree is walked and dropped
+//! recursively). Either breach stops the reader at the offending alias or
+//! collection.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -12,10 +20,20 @@ use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, Span};
 
 use crate::node::{Loc, Node, NodeValue};
 
-/// A syntax error: where, and what the parser said.
+/// How many nodes all aliases of one document may bring in, in total.
+/// Real runbooks reuse small maps (a connection, a retry policy): a
+/// thousand steps each aliasing a ten-node map stay far below it.
+pub const MAX_ALIAS_NODES: usize = 250_000;
+
+/// How deep collections may nest.
+pub const MAX_DEPTH: usize = 128;
+
+/// A syntax error or a breached budget: where, what, and how to fix it
+/// when the fix is not the usual one (indentation and quoting).
 pub struct YamlError {
     pub loc: Loc,
     pub message: String,
+    pub help: Option<String>,
 }
 
 /// Parses the first document of `text`. An empty document is `Null`.
@@ -23,8 +41,11 @@ pub fn parse_yaml(text: &str) -> Result<Node, YamlError> {
     let mut parser = Parser::new_from_str(text);
     // Open collections: the node under construction and, for mappings, a
     // key waiting for its value.
-    let mut stack: Vec<(Node, Option<Node>, usize)> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    // Each open collection also counts the nodes inside it, so an anchor
+    // knows how many nodes an alias to it brings in.
+    let mut stack: Vec<Open> = Vec::new();
+    let mut anchors: HashMap<usize, (Node, Extent)> = HashMap::new();
+    let mut alias_nodes = 0usize;
     let mut root: Option<Node> = None;
     while let Some(next) = parser.next_event() {
         let (event, span) = next.map_err(|e| YamlError {
@@ -33,46 +54,74 @@ pub fn parse_yaml(text: &str) -> Result<Node, YamlError> {
                 col: e.marker().col() as u32 + 1,
             },
             message: e.info().to_string(),
+            help: None,
         })?;
         let loc = loc_of(&span);
-        let finished: Option<(Node, usize)> = match event {
+        let finished: Option<(Node, usize, Extent)> = match event {
             Event::Scalar(value, style, anchor, _tag) => {
-                Some((Node::new(loc, scalar(value, style)), anchor))
+                Some((Node::new(loc, scalar(value, style)), anchor, Extent::ONE))
             }
-            Event::SequenceStart(_, anchor, _) => {
-                stack.push((Node::new(loc, NodeValue::Seq(Vec::new())), None, anchor));
+            Event::SequenceStart(_, anchor, _) | Event::MappingStart(_, anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(depth_error(loc));
+                }
+                let value = if matches!(event, Event::SequenceStart(..)) {
+                    NodeValue::Seq(Vec::new())
+                } else {
+                    NodeValue::Map(Vec::new())
+                };
+                stack.push(Open {
+                    node: Node::new(loc, value),
+                    pending_key: None,
+                    anchor,
+                    extent: Extent::ONE,
+                });
                 None
             }
-            Event::MappingStart(_, anchor, _) => {
-                stack.push((Node::new(loc, NodeValue::Map(Vec::new())), None, anchor));
-                None
+            Event::SequenceEnd | Event::MappingEnd => stack
+                .pop()
+                .map(|open| (open.node, open.anchor, open.extent)),
+            Event::Alias(id) => {
+                let (node, extent) = match anchors.get(&id) {
+                    Some((node, extent)) => (node, *extent),
+                    None => (&Node::new(loc, NodeValue::Null), Extent::ONE),
+                };
+                if stack.len() + extent.height > MAX_DEPTH {
+                    return Err(depth_error(loc));
+                }
+                alias_nodes = alias_nodes.saturating_add(extent.nodes);
+                if alias_nodes > MAX_ALIAS_NODES {
+                    return Err(YamlError {
+                        loc,
+                        message: format!(
+                            "alias `{}` brings the nodes copied by aliases past {MAX_ALIAS_NODES} (the runbook reader's alias budget; budget breached)",
+                            alias_text(text, loc)
+                        ),
+                        help: Some(
+                            "aliases copy their anchor's whole subtree; nested aliases multiply it. Alias small maps only, or write the values out".into(),
+                        ),
+                    });
+                }
+                let mut node = node.clone();
+                node.loc = loc;
+                Some((node, 0, extent))
             }
-            Event::SequenceEnd | Event::MappingEnd => {
-                stack.pop().map(|(node, _, anchor)| (node, anchor))
-            }
-            Event::Alias(id) => Some((
-                anchors
-                    .get(&id)
-                    .cloned()
-                    .map(|mut n| {
-                        n.loc = loc;
-                        n
-                    })
-                    .unwrap_or(Node::new(loc, NodeValue::Null)),
-                0,
-            )),
             Event::DocumentEnd => break,
             _ => None,
         };
-        let Some((node, anchor)) = finished else {
+        let Some((node, anchor, extent)) = finished else {
             continue;
         };
         if anchor != 0 {
-            anchors.insert(anchor, node.clone());
+            anchors.insert(anchor, (node.clone(), extent));
         }
         match stack.last_mut() {
             None => root = Some(node),
-            Some((parent, pending_key, _)) => match &mut parent.value {
+            Some(Open {
+                node: parent,
+                pending_key,
+                ..
+            }) => match &mut parent.value {
                 NodeValue::Seq(items) => items.push(node),
                 NodeValue::Map(entries) => match pending_key.take() {
                     None => *pending_key = Some(node),
@@ -81,8 +130,64 @@ pub fn parse_yaml(text: &str) -> Result<Node, YamlError> {
                 _ => unreachable!("only collections are pushed on the stack"),
             },
         }
+        if let Some(open) = stack.last_mut() {
+            open.extent.nodes = open.extent.nodes.saturating_add(extent.nodes);
+            open.extent.height = open.extent.height.max(extent.height + 1);
+        }
     }
     Ok(root.unwrap_or(Node::new(Loc { line: 1, col: 1 }, NodeValue::Null)))
+}
+
+/// A collection being read.
+struct Open {
+    node: Node,
+    /// For mappings: a key waiting for its value.
+    pending_key: Option<Node>,
+    anchor: usize,
+    extent: Extent,
+}
+
+/// How many nodes a subtree holds (itself included) and how tall it is.
+#[derive(Clone, Copy)]
+struct Extent {
+    nodes: usize,
+    height: usize,
+}
+
+impl Extent {
+    const ONE: Extent = Extent {
+        nodes: 1,
+        height: 1,
+    };
+}
+
+fn depth_error(loc: Loc) -> YamlError {
+    YamlError {
+        loc,
+        message: format!(
+            "values nest more than {MAX_DEPTH} levels deep here (the runbook reader's depth budget; budget breached)"
+        ),
+        help: Some("a runbook needs a few levels; flatten this value".into()),
+    }
+}
+
+/// The alias as written at `loc` (`*name`), for messages.
+fn alias_text(text: &str, loc: Loc) -> String {
+    let line = text
+        .lines()
+        .nth((loc.line as usize).saturating_sub(1))
+        .unwrap_or("");
+    let alias: String = line
+        .chars()
+        .skip((loc.col as usize).saturating_sub(1))
+        .take_while(|c| !c.is_whitespace() && !",[]{}".contains(*c))
+        .take(64)
+        .collect();
+    if alias.starts_with('*') {
+        alias
+    } else {
+        "*".into()
+    }
 }
 
 fn loc_of(span: &Span) -> Loc {

@@ -40,6 +40,9 @@ fn default_method() -> String {
 const METHODS: &[&str] = &["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"];
 
 /// One client for the process: connection pools are reused across steps.
+/// It follows up to 10 redirects anywhere, dropping `Authorization` and
+/// `Cookie` when the host changes (reqwest's policy); requests that carry
+/// credentials or a body use [`guarded_client`] instead.
 pub fn client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
@@ -48,6 +51,73 @@ pub fn client() -> &'static reqwest::Client {
             .build()
             .expect("the default reqwest client builds")
     })
+}
+
+/// The client for requests that carry credentials (a sensitive header, a
+/// password in the URL) or a body: it follows redirects only within the
+/// origin the step named (see [`same_origin_redirects`]).
+pub fn guarded_client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .user_agent(concat!("lifeboat/", env!("CARGO_PKG_VERSION")))
+            .redirect(same_origin_redirects())
+            .build()
+            .expect("the guarded reqwest client builds")
+    })
+}
+
+/// The most redirects a request follows.
+const MAX_REDIRECTS: usize = 10;
+
+/// A redirect policy that follows a redirect only to the origin (scheme,
+/// host and port) of the request the step made, and fails on any other
+/// with [`RedirectRefused`], so headers such as `X-Vault-Token` and a 307's
+/// body never reach a host the operator did not name.
+pub fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().cloned();
+        let same = first.as_ref().is_some_and(|f| {
+            f.scheme() == attempt.url().scheme()
+                && f.host_str() == attempt.url().host_str()
+                && f.port_or_known_default() == attempt.url().port_or_known_default()
+        });
+        if !same {
+            let to = attempt.url().to_string();
+            attempt.error(RedirectRefused { to })
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// A redirect to another origin that [`same_origin_redirects`] refused.
+#[derive(Debug)]
+pub struct RedirectRefused {
+    /// Where the server pointed.
+    pub to: String,
+}
+
+impl std::fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "refused a redirect to `{}`, another origin", self.to)
+    }
+}
+
+impl std::error::Error for RedirectRefused {}
+
+/// Where a refused redirect pointed, if `err` is one.
+pub fn refused_redirect(err: &reqwest::Error) -> Option<&str> {
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<RedirectRefused>() {
+            return Some(&r.to);
+        }
+        source = s.source();
+    }
+    None
 }
 
 #[async_trait]
@@ -125,7 +195,13 @@ impl StepKind for Http {
         let p: HttpParams = params::parse(self.name(), with)?;
         let method = reqwest::Method::from_bytes(p.method.to_uppercase().as_bytes())
             .map_err(|_| StepError::new(format!("unknown HTTP method `{}`", p.method)))?;
-        let mut req = client().request(method.clone(), &p.url);
+        // Credentials and bodies never follow a redirect to another origin.
+        let guarded = p.headers.keys().any(|k| is_sensitive_header(k))
+            || p.json.is_some()
+            || p.body.is_some()
+            || reqwest::Url::parse(&p.url).is_ok_and(|u| u.password().is_some());
+        let http = if guarded { guarded_client() } else { client() };
+        let mut req = http.request(method.clone(), &p.url);
         for (k, v) in &p.headers {
             req = req.header(k, v);
         }
@@ -139,7 +215,13 @@ impl StepKind for Http {
         }
         let url = ctx.redactor.redact(&p.url);
         let response = tokio::select! {
-            r = req.send() => r.map_err(|e| StepError::new(format!("{method} {url} failed: {}", describe_reqwest_error(&e))))?,
+            r = req.send() => r.map_err(|e| match refused_redirect(&e) {
+                Some(to) => StepError::new(format!(
+                    "{method} {url} was redirected to `{}`, another origin; not followed, because the request carries credentials or a body that must reach only the address the step names. Set `url` to that address if it is the one meant",
+                    ctx.redactor.redact(to)
+                )),
+                None => StepError::new(format!("{method} {url} failed: {}", describe_reqwest_error(&e))),
+            })?,
             _ = ctx.cancel.cancelled() => return Err(StepError::cancelled(format!("{method} {url} was cancelled"))),
         };
         let status = response.status().as_u16();
@@ -189,7 +271,11 @@ impl StepKind for Http {
 
 fn is_sensitive_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    n.contains("token") || n.contains("authorization") || n.contains("secret") || n.contains("key")
+    n.contains("token")
+        || n.contains("authorization")
+        || n.contains("secret")
+        || n.contains("key")
+        || n.contains("cookie")
 }
 
 /// reqwest's Display hides the cause ("error sending request"); the cause

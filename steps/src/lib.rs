@@ -13,11 +13,14 @@
 //! - [`Redactor`] (`redactor.rs`): replaces known secret values in any text.
 //! - [`Registry`] (`registry.rs`): the table of kinds by name.
 //! - [`params`]: checking raw `with:` parameters against a kind's typed struct.
+//! - [`private_file`]: temporary and partial files, created exclusively,
+//!   0600, never through a symlink.
 //! - One file (or folder) per family of kinds: `shell.rs`, `http.rs`,
 //!   `sleep.rs`, `crypto/`, `checksum.rs`, `s3/`, `vault/`.
 
 pub mod duration;
 pub mod params;
+pub mod private_file;
 pub mod process_group;
 mod progress;
 mod redactor;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
 use crate::{params, Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
@@ -212,8 +212,9 @@ impl StepKind for Shell {
         let status = status?;
         let code = status.code().unwrap_or(-1);
         let mut outputs = Map::new();
-        let stdout = ctx.redactor.redact(&stdout);
-        let stderr = ctx.redactor.redact(&stderr);
+        // Redacted before the cut to the cap, so no secret is cut in two.
+        let stdout = last_bytes(ctx.redactor.redact(&stdout), OUTPUT_CAP);
+        let stderr = last_bytes(ctx.redactor.redact(&stderr), OUTPUT_CAP);
         if let Ok(json) = serde_json::from_str::<Value>(&stdout) {
             if json.is_object() || json.is_array() {
                 outputs.insert("json".into(), json);
@@ -254,39 +255,112 @@ impl StepKind for Shell {
     }
 }
 
-/// Reads a child's stream line by line, reporting each line as progress and
-/// keeping the tail up to [`OUTPUT_CAP`].
-async fn collect(stream: impl AsyncRead + Unpin, ctx: StepContext) -> String {
-    let mut reader = BufReader::new(stream);
-    let mut kept = String::new();
-    let mut line = Vec::new();
+/// Bytes kept beyond a cap so that redaction, which runs before the cut,
+/// sees every secret of up to this length whole.
+const REDACTION_SLACK: usize = 64 << 10;
+
+/// Reads a child's stream in chunks, reporting each line as progress and
+/// keeping the last [`OUTPUT_CAP`] bytes (plus [`REDACTION_SLACK`], cut
+/// after redaction). Memory stays bounded whatever the line structure: a
+/// line is never buffered whole (a step printing a GiB without a newline
+/// costs at most twice the cap), and the progress line shows the first
+/// [`PROGRESS_LINE_CAP`] bytes of a longer line.
+async fn collect(mut stream: impl AsyncRead + Unpin, ctx: StepContext) -> String {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut tail: Vec<u8> = Vec::new();
+    let mut line = ProgressLine::default();
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
+        let n = match stream.read(&mut buf).await {
             Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let text = String::from_utf8_lossy(&line);
-                ctx.progress
-                    .line(&ctx.step_id, &ctx.redactor.redact(text.trim_end()));
-                kept.push_str(&text);
-                if kept.len() > OUTPUT_CAP * 2 {
-                    let cut = kept.len() - OUTPUT_CAP;
-                    let cut = (cut..kept.len())
-                        .find(|i| kept.is_char_boundary(*i))
-                        .unwrap_or(kept.len());
-                    kept.drain(..cut);
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n];
+        tail.extend_from_slice(chunk);
+        if tail.len() > (OUTPUT_CAP + REDACTION_SLACK) * 2 {
+            tail.drain(..tail.len() - OUTPUT_CAP - REDACTION_SLACK);
+        }
+        for piece in chunk.split_inclusive(|b| *b == b'\n') {
+            match piece.strip_suffix(b"\n") {
+                Some(body) => {
+                    line.push(body);
+                    line.emit(&ctx);
                 }
+                None => line.push(piece),
             }
         }
     }
-    if kept.len() > OUTPUT_CAP {
-        let cut = kept.len() - OUTPUT_CAP;
-        let cut = (cut..kept.len())
-            .find(|i| kept.is_char_boundary(*i))
-            .unwrap_or(kept.len());
-        kept.drain(..cut);
+    line.emit(&ctx);
+    if tail.len() > OUTPUT_CAP + REDACTION_SLACK {
+        tail.drain(..tail.len() - OUTPUT_CAP - REDACTION_SLACK);
+        // Start at a character, not inside one.
+        let skip = tail
+            .iter()
+            .take(3)
+            .take_while(|b| (**b & 0xc0) == 0x80)
+            .count();
+        tail.drain(..skip);
     }
-    kept
+    String::from_utf8_lossy(&tail).into_owned()
+}
+
+/// The last `cap` bytes of `text`, starting at a character.
+fn last_bytes(mut text: String, cap: usize) -> String {
+    if text.len() > cap {
+        let cut = (text.len() - cap..text.len())
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(text.len());
+        text.drain(..cut);
+    }
+    text
+}
+
+/// The first `cap` bytes of `text`, ending at a character.
+fn first_bytes(text: &str, cap: usize) -> &str {
+    let end = (0..=cap.min(text.len()))
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    &text[..end]
+}
+
+/// The longest part of one output line shown as live progress.
+const PROGRESS_LINE_CAP: usize = 16 << 10;
+
+/// The line being read: its first [`PROGRESS_LINE_CAP`] bytes and its length.
+#[derive(Default)]
+struct ProgressLine {
+    head: Vec<u8>,
+    len: usize,
+    /// Whether any part of a line (even an empty one) was read.
+    started: bool,
+}
+
+impl ProgressLine {
+    fn push(&mut self, bytes: &[u8]) {
+        let room = (PROGRESS_LINE_CAP + REDACTION_SLACK).saturating_sub(self.head.len());
+        self.head.extend_from_slice(&bytes[..room.min(bytes.len())]);
+        self.len += bytes.len();
+        self.started = true;
+    }
+
+    /// Reports the line (if any) and starts the next.
+    fn emit(&mut self, ctx: &StepContext) {
+        if !self.started {
+            return;
+        }
+        // Redacted before the cut, so no secret is cut in two.
+        let redacted = ctx.redactor.redact(&String::from_utf8_lossy(&self.head));
+        let mut text = first_bytes(&redacted, PROGRESS_LINE_CAP)
+            .trim_end()
+            .to_string();
+        if self.len > PROGRESS_LINE_CAP {
+            text.push_str(&format!(" … ({} more bytes)", self.len - PROGRESS_LINE_CAP));
+        }
+        ctx.progress.line(&ctx.step_id, &text);
+        self.head.clear();
+        self.len = 0;
+        self.started = false;
+    }
 }
 
 /// SIGTERM to the child's process group, then SIGKILL after a grace period.
@@ -404,6 +478,51 @@ mod tests {
         assert_eq!(Shell.check(&json!({})).len(), 1);
         let p = Shell.check(&json!({"run": "vault status"}));
         assert!(p[0].message.contains("[\"vault\", \"status\"]"), "{p:?}");
+    }
+
+    #[derive(Default)]
+    struct Lines(std::sync::Mutex<Vec<String>>);
+
+    impl crate::Progress for Lines {
+        fn line(&self, _step: &str, line: &str) {
+            self.0.lock().unwrap().push(line.to_string());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_secret_across_a_cap_is_redacted_whole() {
+        let (_d, mut ctx) = ctx();
+        let lines = std::sync::Arc::new(Lines::default());
+        ctx.progress = lines.clone();
+        let secret = "s3cr3t-".repeat(20);
+        ctx.redactor.add(&secret);
+        // On stderr a line whose secret straddles the progress cap; on
+        // stdout a secret that straddles the start of the kept tail.
+        let head = PROGRESS_LINE_CAP - 10;
+        let tail = OUTPUT_CAP - 10;
+        ctx.env = vec![("SECRET".into(), secret.clone())];
+        let script = format!(
+            "head -c {head} /dev/zero | tr '\\0' a >&2; printf '%s\\n' \"$SECRET\" >&2; printf '%s' \"$SECRET\"; head -c {tail} /dev/zero | tr '\\0' b"
+        );
+        let out = Shell.run(&ctx, json!({ "script": script })).await.unwrap();
+        let stdout = out.outputs["stdout"].as_str().unwrap();
+        assert_eq!(stdout.len(), OUTPUT_CAP);
+        assert!(
+            !stdout.contains("s3cr3t") && !stdout.contains("cr3t-"),
+            "{}",
+            &stdout[..40]
+        );
+        let shown = lines.0.lock().unwrap().join("\n");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("cr3t"),
+            "{}",
+            &shown[shown.len() - 200..]
+        );
+        assert!(
+            shown.contains("«redacted … (130 more bytes)"),
+            "{}",
+            &shown[shown.len() - 200..]
+        );
     }
 
     #[test]

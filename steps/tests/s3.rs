@@ -56,6 +56,14 @@ async fn put(server: &S3Server, ctx: &StepContext, key: &str, path: &str) -> Val
     Value::Object(out.outputs)
 }
 
+/// Gives files mode 0600, as `s3.get` creates its partial files.
+fn private(dir: &Path, names: &[&str]) {
+    use std::os::unix::fs::PermissionsExt;
+    for n in names {
+        std::fs::set_permissions(dir.join(n), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
 /// No failure message may carry the secret key the steps were given.
 fn assert_no_secret(err: &StepError) {
     assert!(
@@ -414,6 +422,8 @@ async fn get_discards_a_corrupt_partial_file_and_a_retry_starts_over() {
     wrong[7] ^= 0xff;
     std::fs::write(dir.path().join("out.enc.part"), &wrong).unwrap();
     std::fs::write(dir.path().join("out.enc.part.etag"), &etag).unwrap();
+    // Mode 0600, as s3.get creates them: anything else is not continued.
+    private(dir.path(), &["out.enc.part", "out.enc.part.etag"]);
     let params = with(&s3, json!({"key": "obj.enc", "path": "out.enc"}));
     let err = S3Get.run(&ctx, params.clone()).await.unwrap_err();
     assert!(
@@ -436,6 +446,7 @@ async fn get_discards_a_corrupt_partial_file_and_a_retry_starts_over() {
         "\"some-older-version\"",
     )
     .unwrap();
+    private(dir.path(), &["out.enc.part", "out.enc.part.etag"]);
     let out = S3Get.run(&ctx, params).await.unwrap();
     assert_eq!(out.outputs["resumed_from"], 0);
     assert_eq!(out.outputs["sha256"], sha256_hex(&bytes));

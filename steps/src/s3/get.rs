@@ -5,7 +5,10 @@
 //! complete and verified, so a file at `<path>` is always whole. Next to the
 //! partial file, `<path>.part.etag` records which version of the object it
 //! holds: a retry that finds both, and finds the object unchanged, asks for
-//! the remaining bytes only (`Range: bytes=<len>-` with `If-Match`).
+//! the remaining bytes only (`Range: bytes=<len>-` with `If-Match`). Both
+//! files are created exclusively with mode 0600, never through a symlink,
+//! and a partial file is continued only if this user created it
+//! ([`crate::private_file`]); anything else at those names is removed.
 //!
 //! Network reads and disk writes run concurrently: the async task receives
 //! chunks and hands them through a bounded channel to a blocking thread that
@@ -23,7 +26,7 @@ use super::connection::{self, Connection};
 use super::file_digest;
 use super::object_head::{sha256_from, ObjectHead};
 use super::s3_failure::{self, Failure};
-use crate::{Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{private_file, Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
 
 pub struct S3Get;
 
@@ -144,11 +147,24 @@ impl PartFiles {
         let _ = tokio::fs::remove_file(&self.etag).await;
     }
 
-    /// The ETag and length of a partial file left by an earlier attempt.
+    /// The ETag and length of a partial file left by an earlier attempt,
+    /// if both files are ours ([`private_file::is_own`]): a symlink or a
+    /// file planted beside the target is never continued.
     async fn existing(&self) -> Option<(String, u64)> {
-        let len = tokio::fs::metadata(&self.part).await.ok()?.len();
-        let etag = tokio::fs::read_to_string(&self.etag).await.ok()?;
-        Some((etag.trim().to_string(), len))
+        let part = tokio::fs::symlink_metadata(&self.part).await.ok()?;
+        let etag = tokio::fs::symlink_metadata(&self.etag).await.ok()?;
+        if !private_file::is_own(&part) || !private_file::is_own(&etag) {
+            return None;
+        }
+        let text = tokio::fs::read_to_string(&self.etag).await.ok()?;
+        Some((text.trim().to_string(), part.len()))
+    }
+
+    /// Whether something that is not ours sits at the partial file's name.
+    async fn foreign(&self) -> bool {
+        tokio::fs::symlink_metadata(&self.part)
+            .await
+            .is_ok_and(|m| !private_file::is_own(&m))
     }
 }
 
@@ -187,6 +203,15 @@ impl Download<'_> {
     /// from which byte with which ETag.
     async fn resume_offset(&self) -> Result<Option<(u64, String)>, StepError> {
         let Some((etag, len)) = self.files.existing().await else {
+            if self.files.foreign().await {
+                self.ctx.progress.warn(
+                    &self.ctx.step_id,
+                    &format!(
+                        "`{}` was not created by this user for the download (a symlink, another owner, other links, or open to group or others); it was removed and the download starts over",
+                        self.files.part.display()
+                    ),
+                );
+            }
             self.files.discard().await;
             return Ok(None);
         };
@@ -214,14 +239,12 @@ impl Download<'_> {
             Ok(out) => {
                 if resume.is_none() {
                     let etag = out.e_tag().unwrap_or_default().to_string();
-                    tokio::fs::write(&self.files.etag, etag)
-                        .await
-                        .map_err(|e| {
-                            Retry::Fail(StepError::new(format!(
-                                "cannot write {}: {e}",
-                                self.files.etag.display()
-                            )))
-                        })?;
+                    self.write_etag(&etag).await.map_err(|e| {
+                        Retry::Fail(StepError::new(format!(
+                            "cannot write {}: {e}",
+                            self.files.etag.display()
+                        )))
+                    })?;
                 }
                 let remaining = out.content_length().unwrap_or(0).max(0) as u64;
                 let sha = sha256_from(out.metadata());
@@ -249,21 +272,17 @@ impl Download<'_> {
         let writer = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, Sha256)> {
             let mut hasher = Sha256::new();
             let mut file = if offset > 0 {
-                let mut existing = std::fs::File::open(&part)?;
+                // The same descriptor is hashed and appended to, and it was
+                // checked to be ours after opening (no symlink followed).
+                let mut existing = private_file::open_own(&part)?;
                 let mut limited = std::io::Read::take(&mut existing, offset);
                 file_digest::hash_into(&mut limited, &mut hasher)?;
-                std::fs::OpenOptions::new().append(true).open(&part)?
+                existing
             } else {
-                // 0600: backups are secrets even when `path` is outside the
-                // run's private work directory.
-                std::os::unix::fs::OpenOptionsExt::mode(
-                    std::fs::OpenOptions::new()
-                        .write(true)
-                        .create(true)
-                        .truncate(true),
-                    0o600,
-                )
-                .open(&part)?
+                // Exclusive, never through a symlink, 0600: backups are
+                // secrets even when `path` is outside the run's private
+                // work directory.
+                private_file::create_new(&part)?
             };
             let mut written = 0u64;
             while let Some(chunk) = rx.blocking_recv() {
@@ -335,6 +354,25 @@ impl Download<'_> {
             stored_sha256,
             resumed_from: offset,
         })
+    }
+
+    /// Records which version of the object the partial file holds, in a
+    /// file created afresh (exclusive, no symlink followed, 0600).
+    async fn write_etag(&self, etag: &str) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        match tokio::fs::remove_file(&self.files.etag).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&self.files.etag)
+            .await?;
+        file.write_all(etag.as_bytes()).await?;
+        file.flush().await
     }
 
     fn cancelled(&self) -> StepError {

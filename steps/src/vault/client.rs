@@ -3,7 +3,10 @@
 //!
 //! The token is sent in `X-Vault-Token` and never appears in a message:
 //! server text is passed through the step's redactor, which knows the token
-//! (see [`super::connection::Connection::client`]).
+//! (see [`super::connection::Connection::client`]). Redirects are followed
+//! only within the origin of `addr` ([`crate::http::same_origin_redirects`]):
+//! the token, unseal keys and bodies never reach a host the step was not
+//! given.
 
 use reqwest::Method;
 use serde_json::Value;
@@ -183,7 +186,12 @@ impl VaultClient {
             .redact(&crate::http::describe_reqwest_error(err));
         let addr = &self.addr;
         let lower = cause.to_lowercase();
-        let message = if lower.contains("connection refused") {
+        let message = if let Some(to) = crate::http::refused_redirect(err) {
+            format!(
+                "{addr} redirected {method} /v1/{path} to `{}`, which is not the address the step was given; not followed, so neither the token nor the request body was sent there. If that node is meant, set `addr` to it (vault.leader names the active node)",
+                ctx.redactor.redact(to)
+            )
+        } else if lower.contains("connection refused") {
             format!(
                 "cannot reach {addr}: connection refused (is the server running, and is `addr` right?)"
             )

@@ -177,8 +177,11 @@ fn http_client(ca_file: Option<&str>, skip_verify: bool) -> Result<reqwest::Clie
     if let Some(c) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return Ok(c.clone());
     }
+    // The token, unseal keys and request bodies go to the address the step
+    // was given and nowhere else: a redirect to another origin fails.
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("lifeboat/", env!("CARGO_PKG_VERSION")))
+        .redirect(crate::http::same_origin_redirects())
         .connect_timeout(Duration::from_secs(10));
     if let Some(path) = ca_file {
         let pem = std::fs::read(path)

@@ -118,29 +118,18 @@ impl Drop for SecretFile {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory
-/// and a rename, mode 0600, so a reader never sees half a file.
+/// and a rename, mode 0600, so a reader never sees half a file. The
+/// temporary file has a random name and is created exclusively
+/// ([`crate::private_file::temp_beside`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StepError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
     let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
+        let mut temp = crate::private_file::temp_beside(path)?;
+        temp.write_all(bytes)?;
+        temp.as_file().sync_all()?;
+        temp.persist(path).map_err(|e| e.error)?;
+        Ok::<(), std::io::Error>(())
     })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        StepError::new(format!("writing `{}` failed: {e}", path.display()))
-    })
+    result.map_err(|e| StepError::new(format!("writing `{}` failed: {e}", path.display())))
 }
 
 #[cfg(test)]
@@ -167,6 +156,25 @@ mod tests {
             std::fs::read_to_string(kept).unwrap().trim(),
             "{\n  \"k\": 1\n}"
         );
+    }
+
+    #[test]
+    fn write_atomic_does_not_follow_a_planted_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        // The name the temporary file used to have.
+        let planted = dir
+            .path()
+            .join(format!(".export.json.partial-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let target = dir.path().join("export.json");
+        write_atomic(&target, b"{}").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        let meta = std::fs::symlink_metadata(&target).unwrap();
+        assert!(meta.file_type().is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "{}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `vault.snapshot.save`: stream a Raft snapshot to a file.
 //!
-//! The body goes to a temporary file next to the target (mode 0600) and is
+//! The body goes to a temporary file next to the target (a random name,
+//! created exclusively, mode 0600: see [`crate::private_file`]) and is
 //! renamed into place only after it was fsynced and verified offline, so a
 //! file at `path` is always a whole, checked snapshot.
 
@@ -56,12 +57,9 @@ impl StepKind for SnapshotSave {
         client.require_token(self.name())?;
         let target = ctx.path(&p.path);
         let dir = target.parent().map(|d| d.to_path_buf()).unwrap_or_default();
-        let file_name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .ok_or_else(|| StepError::new(format!("`{}` is not a file path", p.path)))?;
-        let tmp = dir.join(format!(".{file_name}.partial-{}", std::process::id()));
-
+        if target.file_name().is_none() {
+            return Err(StepError::new(format!("`{}` is not a file path", p.path)));
+        }
         let req = client.builder(Method::GET, SNAPSHOT_PATH);
         let mut resp = client.send(ctx, &Method::GET, SNAPSHOT_PATH, req).await?;
         let status = resp.status().as_u16();
@@ -70,14 +68,17 @@ impl StepKind for SnapshotSave {
             return Err(client.error(ctx, &Method::GET, SNAPSHOT_PATH, status, &body));
         }
         let total = resp.content_length();
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .await
-            .map_err(|e| StepError::new(format!("cannot create `{}`: {e}", tmp.display())))?;
+        // A random name, created exclusively with mode 0600: nothing planted
+        // beside the target can redirect the snapshot. Dropped (any error,
+        // cancellation) it is removed.
+        let temp = crate::private_file::temp_beside(&target).map_err(|e| {
+            StepError::new(format!(
+                "cannot create a temporary file in `{}`: {e}",
+                dir.display()
+            ))
+        })?;
+        let (file, tmp) = temp.into_parts();
+        let mut file = tokio::fs::File::from_std(file);
         let result: Result<(u64, String), StepError> = async {
             let mut hasher = Sha256::new();
             let mut done = 0u64;
@@ -104,18 +105,11 @@ impl StepKind for SnapshotSave {
         }
         .await;
         drop(file);
-        let (bytes, sha256) = match result {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(e);
-            }
-        };
+        let (bytes, sha256) = result?;
         let tmp_name = tmp.display().to_string();
         let archive = match super::snapshot_inspect::verify(ctx, &tmp_name).await {
             Ok((_, a)) => a,
             Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
                 return Err(StepError::new(format!(
                     "the snapshot {} sent does not verify: {}",
                     client.addr(),
@@ -123,10 +117,11 @@ impl StepKind for SnapshotSave {
                 )));
             }
         };
-        tokio::fs::rename(&tmp, &target).await.map_err(|e| {
+        tmp.persist(&target).map_err(|e| {
             StepError::new(format!(
-                "moving the snapshot into `{}` failed: {e}",
-                target.display()
+                "moving the snapshot into `{}` failed: {}",
+                target.display(),
+                e.error
             ))
         })?;
         if let Ok(d) = tokio::fs::File::open(&dir).await {
