@@ -23,7 +23,7 @@
 //! |---|---|---|---|
 //! | `vault.health` | `expect?: {initialized?, sealed?, standby?}` | `initialized, sealed, standby, version, cluster_id, status` (`active`/`standby`/`sealed`/`uninitialized`) | read / safe |
 //! | `vault.leader` | — | `leader_address, is_self, ha_enabled` | read / safe |
-//! | `vault.init` | `secret_shares` (5), `secret_threshold` (3), `output_file?` | secret `keys` (base64), secret `root_token`, `key_count`, `path` (with `output_file`) | mutating / never |
+//! | `vault.init` | `secret_shares` (5), `secret_threshold` (3), `output_file?` | secret `keys` (base64), secret `root_token`, `key_count`, `recovered`, `path` (with `output_file`) | mutating / never |
 //! | `vault.unseal` | `keys` (list, or string: JSON list or newline/comma separated) | `sealed, progress, threshold, changed` | mutating / safe |
 //! | `vault.seal` | — | `sealed, changed` | mutating / check |
 //! | `vault.raft.peers` | — | `peers: [{node_id, address, leader, voter}], count, voters` | read / safe |
@@ -46,11 +46,13 @@
 //! | `vault.rotate_keys` | `keys`, `secret_shares?`, `secret_threshold?` (current), `output_file?` | secret `keys`, `key_count, secret_threshold, path?` | mutating / never |
 //!
 //! Secret outputs (`keys`, `root_token`, `data`) never reach the journal or
-//! timeline. `output_file` files are created exclusively with mode 0600
-//! *before* the server is asked, so a key-producing step never runs when
-//! its keys could not be saved; they hold the JSON of `bao operator init
+//! timeline. `output_file` files hold the JSON of `bao operator init
 //! -format=json` (`unseal_keys_b64`, `unseal_keys_hex`, `unseal_shares`,
-//! `unseal_threshold`, `root_token`).
+//! `unseal_threshold`, `root_token`) and are written through an exclusive
+//! 0600 temporary file reserved *before* the server is asked, fsynced and
+//! linked to their name as soon as the answer arrives (see
+//! `secret_file.rs`). `vault.init` run again with an existing, complete file
+//! against an initialised node returns the file's answer (see `init.rs`).
 //!
 //! `vault.kv.export` manifests are a JSON list of `{path, version, sha256}`
 //! sorted by path, where `sha256` is over the secret's data map as compact
