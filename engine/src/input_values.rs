@@ -139,6 +139,35 @@ pub fn resolve(
     Ok(InputValues { all, secret_names })
 }
 
+/// Makes `path` and `program` values independent of the directory a step
+/// runs in, or a resume is started from: a relative path (for a `program`,
+/// one with a `/`; a bare name stays a name, looked up on `PATH`) is joined
+/// to `launch_dir`, and `~/` expands. The anchored values are the ones the
+/// journal records, so a resume resolves them the same way.
+pub fn anchor_paths(runbook: &Runbook, all: &mut Map<String, Value>, launch_dir: &Path) {
+    use crate::input_decl::InputType;
+    for decl in &runbook.inputs {
+        let Some(Value::String(text)) = all.get(&decl.name) else {
+            continue;
+        };
+        let anchored = match decl.ty {
+            InputType::Path => anchor(text, launch_dir),
+            InputType::Program if text.contains('/') => anchor(text, launch_dir),
+            _ => continue,
+        };
+        all.insert(decl.name.clone(), Value::String(anchored));
+    }
+}
+
+fn anchor(text: &str, launch_dir: &Path) -> String {
+    if text.is_empty() {
+        return String::new();
+    }
+    let expanded = expand_home(text);
+    let relative = expanded.strip_prefix("./").unwrap_or(&expanded);
+    launch_dir.join(relative).display().to_string()
+}
+
 /// Re-reads secrets for a resumed run; non-secret values come from the run.
 pub fn resume(
     runbook: &Runbook,

@@ -144,6 +144,8 @@ pub struct RunEnv {
     pub run_id: String,
     pub run_dir: String,
     pub work_dir: std::path::PathBuf,
+    /// Where `lifeboat run` was started; see [`StepContext::launch_dir`].
+    pub launch_dir: std::path::PathBuf,
     pub started_at: String,
     pub cancel: CancellationToken,
     pub prompt: Option<Arc<dyn OperatorPrompt>>,
@@ -847,6 +849,7 @@ impl Scheduler {
             progress: Arc::new(ConsoleProgress(self.env.console.clone())),
             redactor: self.env.redactor.clone(),
             env,
+            launch_dir: self.env.launch_dir.clone(),
         }
     }
 

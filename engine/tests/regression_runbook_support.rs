@@ -156,3 +156,90 @@ steps:
         ran.dump()
     );
 }
+
+/// The shipped inputs set `bao_bin: target/lifeboat-venv/bin/bao`, and shell
+/// steps run in the run's work directory, so the program was never found.
+/// Programs resolve from the directory `lifeboat run` was started in, and
+/// a resume started elsewhere resolves them the same way.
+#[test]
+fn relative_programs_resolve_against_the_launch_directory_on_resume_too() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path().join("tools/bin")).unwrap();
+    let tool = sb.write("tools/bin/mytool", "#!/bin/sh\necho \"mytool $1\"\n");
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let file = sb.write(
+        "tools.yaml",
+        &format!(
+            r#"version: 1
+name: tools
+inputs:
+  tool: {{ type: program, default: tools/bin/mytool }}
+  shell: {{ type: program, default: sh }}
+  data: {{ type: path, default: ./data.txt }}
+steps:
+  - id: argv
+    kind: shell
+    with: {{ run: ["tools/bin/mytool", "argv"] }}
+  - id: script
+    kind: shell
+    with: {{ script: "{{{{ inputs.tool }}}} script; echo \"$LIFEBOAT_LAUNCH_DIR\"" }}
+{FLAKY}    needs: [argv, script]
+  - id: after_resume
+    kind: shell
+    needs: [flaky]
+    with: {{ run: ["{{{{ inputs.tool }}}}", "resumed"] }}
+  - id: check
+    kind: assert
+    needs: [argv, script, after_resume]
+    with:
+      that:
+        - "steps.argv.outputs.stdout == 'mytool argv'"
+        - "steps.script.outputs.stdout is startingwith('mytool script')"
+        - "steps.after_resume.outputs.stdout == 'mytool resumed'"
+        - "inputs.shell == 'sh'"
+"#
+        ),
+    );
+    let first = sb.run(&["run", file.to_str().unwrap()]);
+    first.expect_code(1);
+    let run_id = first.run_id();
+    let launch = std::fs::canonicalize(sb.path()).unwrap();
+    let started = sb.journal(&run_id).remove(0);
+    assert_eq!(
+        started["launch_dir"],
+        launch.display().to_string(),
+        "{started}"
+    );
+    assert_eq!(
+        started["inputs"]["tool"],
+        launch.join("tools/bin/mytool").display().to_string()
+    );
+    assert_eq!(
+        started["inputs"]["data"],
+        launch.join("data.txt").display().to_string()
+    );
+    let script_out = sb
+        .journal(&run_id)
+        .into_iter()
+        .find(|r| r["type"] == "step_succeeded" && r["step"] == "script")
+        .unwrap();
+    assert_eq!(
+        script_out["outputs"]["stdout"],
+        format!("mytool script\n{}", launch.display())
+    );
+
+    // Resumed from another directory: the tool is still found.
+    let out = sb
+        .command(&["resume", &run_id])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
