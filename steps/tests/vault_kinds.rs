@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use lifeboat_harness::openbao::OpenBaoCluster;
+use lifeboat_harness::openbao::{OpenBaoCluster, OpenBaoDev};
 use lifeboat_steps::{Progress, Registry, StepContext, StepError, StepOutput};
 use serde_json::{json, Value};
 
@@ -166,6 +166,28 @@ async fn init_answer_is_durable_and_a_second_run_with_the_same_file_returns_it()
         empty.message
     );
 
+    // The seal's shape, read-only and without a token: a preflight that the
+    // keys a runbook holds fit before it changes anything.
+    let seal = ok(
+        ctx,
+        "vault.seal_status",
+        json!({"addr": addr, "expect": {"initialized": true, "shares": 3, "threshold": 2}, "keys": again.outputs["keys"]}),
+    )
+    .await;
+    assert_eq!(seal.outputs["sealed"], true);
+    assert_eq!(seal.outputs["keys_given"], 3);
+    let one_key = json!([first.outputs["keys"][0]]);
+    let short = err(
+        ctx,
+        "vault.seal_status",
+        json!({"addr": addr, "expect": {"shares": 5, "threshold": 3}, "keys": one_key}),
+    )
+    .await;
+    assert_eq!(
+        short.message,
+        format!("{addr} has a 3-share, threshold-2 seal: `shares` is 3, expected 5, `threshold` is 2, expected 3, 1 unseal key(s) given, but the threshold is 2; give at least 2 keys")
+    );
+
     // Without a file, an initialised node is still refused.
     let bare = err(
         ctx,
@@ -178,4 +200,227 @@ async fn init_answer_is_durable_and_a_second_run_with_the_same_file_returns_it()
         "{}",
         bare.message
     );
+}
+
+/// Writes a policy and returns a token that has only it, valid for `ttl`.
+async fn limited_token(addr: &str, root: &str, policy: &str, ttl: &str) -> String {
+    let http = reqwest::Client::new();
+    let put = http
+        .put(format!("{addr}/v1/sys/policies/acl/limited"))
+        .header("X-Vault-Token", root)
+        .json(&json!({ "policy": policy }))
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    let created: Value = http
+        .post(format!("{addr}/v1/auth/token/create"))
+        .header("X-Vault-Token", root)
+        .json(&json!({"policies": ["limited"], "ttl": ttl}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn token_check_reports_validity_ttl_and_missing_capabilities() {
+    let dev = OpenBaoDev::start().await;
+    let e = env();
+    let ctx = &e.ctx;
+    let addr = dev.addr();
+    let root = ok(
+        ctx,
+        "vault.token.check",
+        json!({"addr": addr, "token": dev.token(), "capabilities": {"sys/seal": ["sudo", "update"]}, "min_ttl": "1h"}),
+    )
+    .await;
+    assert_eq!(root.outputs["valid"], true);
+    assert_eq!(root.outputs["capabilities"]["sys/seal"], json!(["root"]));
+    assert!(
+        !root.outputs.values().any(|v| v == dev.token()),
+        "{:?}",
+        root.outputs
+    );
+
+    let limited = limited_token(
+        addr,
+        dev.token(),
+        r#"path "secret/data/app/*" { capabilities = ["read", "list"] }"#,
+        "10m",
+    )
+    .await;
+    let fine = ok(
+        ctx,
+        "vault.token.check",
+        json!({"addr": addr, "token": limited, "capabilities": {"secret/data/app/db": ["read"]}, "min_ttl": "5m"}),
+    )
+    .await;
+    assert_eq!(fine.outputs["policies"], json!(["default", "limited"]));
+    let lacking = err(
+        ctx,
+        "vault.token.check",
+        json!({"addr": addr, "token": limited, "capabilities": {"secret/data/app/db": ["read", "update"], "sys/seal": ["sudo"]}, "min_ttl": "1h"}),
+    )
+    .await;
+    assert!(
+        lacking.message.starts_with(&format!(
+            "token check against {addr} failed: the token expires in "
+        )),
+        "{}",
+        lacking.message
+    );
+    assert!(
+        lacking.message.contains("sooner than `min_ttl` 1h00m; renew it or use a longer-lived token; the token lacks `update` on `secret/data/app/db` (it has: list, read); use a token whose policies grant it; the token lacks `sudo` on `sys/seal` (it has: deny)"),
+        "{}",
+        lacking.message
+    );
+    assert!(!lacking.message.contains(&limited));
+
+    let refused = err(
+        ctx,
+        "vault.token.check",
+        json!({"addr": addr, "token": "s.not-a-real-token"}),
+    )
+    .await;
+    assert!(
+        refused.message.starts_with(&format!(
+            "permission denied: the token was refused by {addr}"
+        )),
+        "{}",
+        refused.message
+    );
+    assert!(!refused.message.contains("s.not-a-real-token"));
+}
+
+#[tokio::test]
+async fn kv_metadata_reads_versions_as_facts_and_fails_on_any_error_but_404() {
+    let dev = OpenBaoDev::start().await;
+    let e = env();
+    let ctx = &e.ctx;
+    let addr = dev.addr();
+    let conn = |extra: Value| {
+        let mut with = json!({"addr": addr, "token": dev.token()});
+        for (k, v) in extra.as_object().unwrap() {
+            with[k] = v.clone();
+        }
+        with
+    };
+    for (path, value) in [
+        ("app/soft", "1"),
+        ("app/soft", "2"),
+        ("app/gone", "1"),
+        ("app/live", "1"),
+    ] {
+        ok(
+            ctx,
+            "vault.kv.put",
+            conn(json!({"path": path, "data": {"v": value}})),
+        )
+        .await;
+    }
+    ok(ctx, "vault.kv.delete", conn(json!({"path": "app/soft"}))).await;
+    ok(
+        ctx,
+        "vault.kv.delete",
+        conn(json!({"path": "app/gone", "versions": [1], "destroy": true})),
+    )
+    .await;
+
+    let soft = ok(ctx, "vault.kv.metadata", conn(json!({"path": "app/soft"}))).await;
+    assert_eq!(soft.outputs["exists"], true);
+    assert_eq!(soft.outputs["state"], "deleted");
+    assert_eq!(soft.outputs["current_version"], 2);
+    assert_eq!(soft.outputs["latest_live_version"], 1);
+    assert_ne!(soft.outputs["versions"]["2"]["deletion_time"], "");
+    assert_eq!(soft.outputs["versions"]["1"]["deletion_time"], "");
+    assert_eq!(soft.outputs["versions"]["1"]["destroyed"], false);
+    assert!(soft.secret.is_empty());
+
+    let many = ok(
+        ctx,
+        "vault.kv.metadata",
+        conn(json!({"paths": ["app/soft", "app/gone", "app/live", "app/never"]})),
+    )
+    .await;
+    assert_eq!(many.outputs["live"], json!(["app/live"]));
+    assert_eq!(many.outputs["deleted"], json!(["app/soft"]));
+    assert_eq!(many.outputs["destroyed"], json!(["app/gone"]));
+    assert_eq!(many.outputs["missing"], json!(["app/never"]));
+    assert_eq!(
+        many.outputs["secrets"]["app/gone"]["latest_live_version"],
+        Value::Null
+    );
+    assert_eq!(
+        many.outputs["secrets"]["app/gone"]["versions"]["1"]["destroyed"],
+        true
+    );
+    assert_eq!(many.outputs["secrets"]["app/never"]["exists"], false);
+    // No secret value is in the metadata.
+    assert!(!serde_json::to_string(&many.outputs)
+        .unwrap()
+        .contains("\"v\""));
+
+    // Errors are errors, never "does not exist".
+    let denied = err(
+        ctx,
+        "vault.kv.metadata",
+        json!({"addr": addr, "token": "s.wrong", "paths": ["app/live"]}),
+    )
+    .await;
+    assert!(
+        denied.message.starts_with("permission denied"),
+        "{}",
+        denied.message
+    );
+    let limited = limited_token(
+        addr,
+        dev.token(),
+        r#"path "secret/data/*" { capabilities = ["read"] }"#,
+        "10m",
+    )
+    .await;
+    let no_metadata_access = err(
+        ctx,
+        "vault.kv.metadata",
+        json!({"addr": addr, "token": limited, "path": "app/live"}),
+    )
+    .await;
+    assert!(
+        no_metadata_access.message.starts_with("permission denied"),
+        "{}",
+        no_metadata_access.message
+    );
+    let no_mount = err(
+        ctx,
+        "vault.kv.metadata",
+        conn(json!({"mount": "nope", "path": "app/live"})),
+    )
+    .await;
+    assert!(
+        no_mount.message.contains("has nothing mounted at"),
+        "{}",
+        no_mount.message
+    );
+    let unreachable = err(
+        ctx,
+        "vault.kv.metadata",
+        json!({"addr": "http://127.0.0.1:9", "token": "t", "path": "x"}),
+    )
+    .await;
+    assert!(
+        unreachable.message.starts_with("cannot reach"),
+        "{}",
+        unreachable.message
+    );
+    let registry = Registry::builtin();
+    let kind = registry.get("vault.kv.metadata").unwrap();
+    assert_eq!(kind.effect(&json!({})), lifeboat_steps::Effect::ReadOnly);
+    assert_eq!(kind.check(&json!({"path": "a", "paths": ["b"]})).len(), 1);
 }

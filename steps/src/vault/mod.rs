@@ -26,6 +26,7 @@
 //! | `vault.init` | `secret_shares` (5), `secret_threshold` (3), `output_file?` | secret `keys` (base64), secret `root_token`, `key_count`, `recovered`, `path` (with `output_file`) | mutating / never |
 //! | `vault.unseal` | `keys` (list, or string: JSON list or newline/comma separated) | `sealed, progress, threshold, changed` | mutating / safe |
 //! | `vault.seal` | — | `sealed, changed` | mutating / check |
+//! | `vault.seal_status` | `expect?: {sealed?, initialized?, shares?, threshold?}`, `keys?` (counted against the threshold, never sent) | `sealed, initialized, shares, threshold, progress, type, version, cluster_id, keys_given?`; no token needed | read / safe |
 //! | `vault.raft.peers` | — | `peers: [{node_id, address, leader, voter}], count, voters` | read / safe |
 //! | `vault.raft.join` | `leader_api_addr`, `leader_ca_cert?`, `retry` (false), `non_voter` (false) | `joined` (OpenBao answers `joined: true` again for a member) | mutating / check |
 //! | `vault.raft.remove_peer` | `server_id` | `removed, server_id, count` | mutating / check |
@@ -36,11 +37,13 @@
 //! | `vault.kv.get` | `mount` (`secret`), `path`, `version?` | secret `data`, `version, created_time` | read / safe |
 //! | `vault.kv.put` | `mount`, `path`, `data` (map), `cas?` | `version` | mutating / check |
 //! | `vault.kv.list` | `mount`, `path` (`""`) | `keys, count` | read / safe |
+//! | `vault.kv.metadata` | `mount`, one of `path` or `paths` (list) | `path`: `exists, state` (`live`/`deleted`/`destroyed`/`missing`), `current_version, oldest_version, latest_live_version` (null if none), `versions: {"N": {created_time, deletion_time, destroyed}}`, `created_time, updated_time`; `paths`: `secrets: {path: …the same…}` and the paths grouped in `live, deleted, destroyed, missing` | read / safe |
 //! | `vault.kv.delete` | `mount`, `path`, `versions?` (latest), `destroy` (false; needs `versions`) | `versions, destroyed` | mutating / check |
 //! | `vault.kv.undelete` | `mount`, `path`, `versions?` (latest deleted) | `versions` | mutating / safe |
 //! | `vault.kv.export` | `mount`, `prefix` (`""`), `output` | `path, count, digest, skipped` | read / safe |
 //! | `vault.kv.verify` | `mount`, `manifest`, `prefix` (`""`) | `checked, missing, mismatched, version_changed, extra` | read / safe |
 //! | `vault.token.revoke` | one of `revoke_token`, `accessor`, `self: true` | `revoked, by` | mutating / check |
+//! | `vault.token.check` | `capabilities?: {api_path: [capability]}`, `min_ttl?` | `valid, ttl` (0: never expires), `expire_time, policies, display_name, renewable, type, capabilities: {api_path: [granted]}` | read / safe |
 //! | `vault.auth.enable` | `path`, `type?` (= path), `description?` | `path, changed` | mutating / check |
 //! | `vault.auth.disable` | `path` | `path, changed` | mutating / check |
 //! | `vault.rotate_keys` | `keys`, `secret_shares?`, `secret_threshold?` (current), `output_file?` | secret `keys`, `key_count, secret_threshold, path?` | mutating / never |
@@ -101,12 +104,14 @@ mod leader;
 mod raft;
 mod rotate_keys;
 mod seal;
+mod seal_status;
 pub mod secret_file;
 pub mod snapshot_archive;
 mod snapshot_inspect;
 mod snapshot_restore;
 mod snapshot_save;
 mod token;
+mod token_check;
 mod unseal;
 
 use std::sync::Arc;
@@ -117,16 +122,18 @@ pub use auth::{AuthDisable, AuthEnable};
 pub use connection::{Connection, CONNECTION_FIELDS};
 pub use health::Health;
 pub use init::Init;
-pub use kv::{KvDelete, KvExport, KvGet, KvList, KvPut, KvUndelete, KvVerify};
+pub use kv::{KvDelete, KvExport, KvGet, KvList, KvMetadata, KvPut, KvUndelete, KvVerify};
 pub use leader::Leader;
 pub use raft::{RaftAutopilot, RaftJoin, RaftPeers, RaftRemovePeer};
 pub use rotate_keys::RotateKeys;
 pub use seal::Seal;
+pub use seal_status::SealStatus;
 pub use snapshot_archive::{SnapshotArchive, SnapshotError, SnapshotPeer};
 pub use snapshot_inspect::SnapshotInspect;
 pub use snapshot_restore::SnapshotRestore;
 pub use snapshot_save::SnapshotSave;
 pub use token::TokenRevoke;
+pub use token_check::TokenCheck;
 pub use unseal::Unseal;
 
 /// Every `vault.*` kind, for [`crate::Registry::builtin`].
@@ -137,6 +144,7 @@ pub fn kinds() -> Vec<Arc<dyn crate::StepKind>> {
         Arc::new(Init),
         Arc::new(Unseal),
         Arc::new(Seal),
+        Arc::new(SealStatus),
         Arc::new(RaftPeers),
         Arc::new(RaftJoin),
         Arc::new(RaftRemovePeer),
@@ -147,11 +155,13 @@ pub fn kinds() -> Vec<Arc<dyn crate::StepKind>> {
         Arc::new(KvGet),
         Arc::new(KvPut),
         Arc::new(KvList),
+        Arc::new(KvMetadata),
         Arc::new(KvDelete),
         Arc::new(KvUndelete),
         Arc::new(KvExport),
         Arc::new(KvVerify),
         Arc::new(TokenRevoke),
+        Arc::new(TokenCheck),
         Arc::new(AuthEnable),
         Arc::new(AuthDisable),
         Arc::new(RotateKeys),
@@ -178,7 +188,7 @@ mod tests {
         let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
         assert_eq!(unique.len(), names.len());
         assert!(names.iter().all(|n| n.starts_with("vault.")));
-        assert_eq!(names.len(), 23);
+        assert_eq!(names.len(), 26);
     }
 
     #[test]
