@@ -424,3 +424,260 @@ async fn kv_metadata_reads_versions_as_facts_and_fails_on_any_error_but_404() {
     assert_eq!(kind.effect(&json!({})), lifeboat_steps::Effect::ReadOnly);
     assert_eq!(kind.check(&json!({"path": "a", "paths": ["b"]})).len(), 1);
 }
+
+#[tokio::test]
+async fn recover_undeletes_or_rolls_back_and_copy_writes_back_from_another_server() {
+    let prod = OpenBaoDev::start().await;
+    let backup = OpenBaoDev::start().await;
+    let e = env();
+    let ctx = &e.ctx;
+    let at = |dev: &OpenBaoDev, extra: Value| {
+        let mut with = json!({"addr": dev.addr(), "token": dev.token()});
+        for (k, v) in extra.as_object().unwrap() {
+            with[k] = v.clone();
+        }
+        with
+    };
+    for (path, value) in [
+        ("t/soft", "soft-1"),
+        ("t/soft", "soft-2"),
+        ("t/gone", "gone-1"),
+        ("t/gone", "gone-2"),
+        ("t/allgone", "allgone-1"),
+        ("t/live", "live-1"),
+    ] {
+        ok(
+            ctx,
+            "vault.kv.put",
+            at(&prod, json!({"path": path, "data": {"v": value}})),
+        )
+        .await;
+    }
+    ok(ctx, "vault.kv.delete", at(&prod, json!({"path": "t/soft"}))).await;
+    ok(
+        ctx,
+        "vault.kv.delete",
+        at(
+            &prod,
+            json!({"path": "t/gone", "versions": [2], "destroy": true}),
+        ),
+    )
+    .await;
+    ok(
+        ctx,
+        "vault.kv.delete",
+        at(
+            &prod,
+            json!({"path": "t/allgone", "versions": [1], "destroy": true}),
+        ),
+    )
+    .await;
+    let paths = json!(["t/soft", "t/gone", "t/allgone", "t/live", "t/never"]);
+    let recovered = ok(ctx, "vault.kv.recover", at(&prod, json!({"paths": paths}))).await;
+    assert_eq!(
+        recovered.outputs["recovered"],
+        json!(["t/soft", "t/gone", "t/live"])
+    );
+    assert_eq!(
+        recovered.outputs["unrecoverable"],
+        json!(["t/allgone", "t/never"])
+    );
+    assert_eq!(recovered.outputs["intact"], json!(["t/live"]));
+    assert_eq!(recovered.outputs["undeleted"], json!({"t/soft": 2}));
+    assert_eq!(
+        recovered.outputs["rolled_back"],
+        json!({"t/gone": {"from": 1, "version": 3}})
+    );
+    let soft = ok(ctx, "vault.kv.get", at(&prod, json!({"path": "t/soft"}))).await;
+    assert_eq!(soft.outputs["data"]["v"], "soft-2");
+    let gone = ok(ctx, "vault.kv.get", at(&prod, json!({"path": "t/gone"}))).await;
+    assert_eq!(gone.outputs["data"]["v"], "gone-1");
+    assert!(!serde_json::to_string(&recovered.outputs)
+        .unwrap()
+        .contains("gone-1"));
+    // Run again (a resume): everything recovered is intact, nothing changes.
+    let again = ok(ctx, "vault.kv.recover", at(&prod, json!({"paths": paths}))).await;
+    assert_eq!(
+        again.outputs["intact"],
+        json!(["t/soft", "t/gone", "t/live"])
+    );
+    assert_eq!(again.outputs["undeleted"], json!({}));
+    // A denied token is an error, not "unrecoverable".
+    let denied = err(
+        ctx,
+        "vault.kv.recover",
+        json!({"addr": prod.addr(), "token": "s.nope", "paths": ["t/soft"]}),
+    )
+    .await;
+    assert!(
+        denied.message.starts_with("permission denied"),
+        "{}",
+        denied.message
+    );
+
+    // The unrecoverable ones come from the backup server, values in memory only.
+    ok(
+        ctx,
+        "vault.kv.put",
+        at(
+            &backup,
+            json!({"path": "t/allgone", "data": {"v": "from-backup"}}),
+        ),
+    )
+    .await;
+    ok(
+        ctx,
+        "vault.kv.put",
+        at(
+            &backup,
+            json!({"path": "t/never", "data": {"v": "never-backup"}}),
+        ),
+    )
+    .await;
+    let source = json!({"addr": backup.addr(), "token": backup.token()});
+    let copied = ok(
+        ctx,
+        "vault.kv.copy",
+        at(
+            &prod,
+            json!({"source": source, "paths": ["t/allgone", "t/never"]}),
+        ),
+    )
+    .await;
+    assert_eq!(copied.outputs["written"], json!(["t/allgone", "t/never"]));
+    assert_eq!(copied.outputs["versions"]["t/allgone"], 2);
+    let back = ok(ctx, "vault.kv.get", at(&prod, json!({"path": "t/allgone"}))).await;
+    assert_eq!(back.outputs["data"]["v"], "from-backup");
+    let again = ok(
+        ctx,
+        "vault.kv.copy",
+        at(
+            &prod,
+            json!({"source": source, "paths": ["t/allgone", "t/never"]}),
+        ),
+    )
+    .await;
+    assert_eq!(again.outputs["unchanged"], json!(["t/allgone", "t/never"]));
+    let absent = err(
+        ctx,
+        "vault.kv.copy",
+        at(
+            &prod,
+            json!({"source": source, "paths": ["t/not-in-backup"]}),
+        ),
+    )
+    .await;
+    assert!(
+        absent
+            .message
+            .starts_with("cannot copy: no secret at `secret/t/not-in-backup` on"),
+        "{}",
+        absent.message
+    );
+    assert_eq!(
+        listing(e.dir.path()),
+        Vec::<String>::new(),
+        "nothing on disk"
+    );
+}
+
+#[tokio::test]
+async fn auth_methods_and_token_accessors_are_contained_and_checked_as_facts() {
+    let dev = OpenBaoDev::start().await;
+    let e = env();
+    let ctx = &e.ctx;
+    let conn = |extra: Value| {
+        let mut with = json!({"addr": dev.addr(), "token": dev.token()});
+        for (k, v) in extra.as_object().unwrap() {
+            with[k] = v.clone();
+        }
+        with
+    };
+    for path in ["userpass", "approle"] {
+        ok(ctx, "vault.auth.enable", conn(json!({"path": path}))).await;
+    }
+    let listed = ok(ctx, "vault.auth.list", conn(json!({}))).await;
+    assert_eq!(listed.outputs["methods"]["userpass"], "userpass");
+    let still = err(
+        ctx,
+        "vault.auth.list",
+        conn(json!({"expect_absent": ["userpass/", "approle", "ldap"]})),
+    )
+    .await;
+    assert_eq!(
+        still.message,
+        format!("auth methods `userpass`, `approle` still enabled on {}; disable them (vault.auth.disable)", dev.addr())
+    );
+    let disabled = ok(
+        ctx,
+        "vault.auth.disable",
+        conn(json!({"paths": ["userpass", "approle", "ldap"]})),
+    )
+    .await;
+    assert_eq!(disabled.outputs["disabled"], json!(["userpass", "approle"]));
+    assert_eq!(disabled.outputs["absent"], json!(["ldap"]));
+    ok(
+        ctx,
+        "vault.auth.list",
+        conn(json!({"expect_absent": ["userpass", "approle"]})),
+    )
+    .await;
+
+    // Two tokens, known by their accessors.
+    let http = reqwest::Client::new();
+    let mut accessors = Vec::new();
+    for _ in 0..2 {
+        let created: Value = http
+            .post(format!("{}/v1/auth/token/create", dev.addr()))
+            .header("X-Vault-Token", dev.token())
+            .json(&json!({"ttl": "10m"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        accessors.push(created["auth"]["accessor"].as_str().unwrap().to_string());
+    }
+    let live = err(
+        ctx,
+        "vault.token.lookup",
+        conn(json!({"accessors": accessors, "expect_revoked": true})),
+    )
+    .await;
+    assert!(live.message.contains("still valid on"), "{}", live.message);
+    let revoked = ok(
+        ctx,
+        "vault.token.revoke",
+        conn(json!({"accessors": [accessors[0]]})),
+    )
+    .await;
+    assert_eq!(revoked.outputs["revoked_accessors"], json!([accessors[0]]));
+    let both = ok(
+        ctx,
+        "vault.token.revoke",
+        conn(json!({"accessors": accessors})),
+    )
+    .await;
+    assert_eq!(both.outputs["already_gone"], json!([accessors[0]]));
+    assert_eq!(both.outputs["revoked_accessors"], json!([accessors[1]]));
+    let gone = ok(
+        ctx,
+        "vault.token.lookup",
+        conn(json!({"accessors": accessors, "expect_revoked": true})),
+    )
+    .await;
+    assert_eq!(gone.outputs["revoked"], json!(accessors));
+    // A refused lookup is an error, never "revoked".
+    let denied = err(
+        ctx,
+        "vault.token.lookup",
+        json!({"addr": dev.addr(), "token": "s.nope", "accessors": accessors}),
+    )
+    .await;
+    assert!(
+        denied.message.starts_with("permission denied"),
+        "{}",
+        denied.message
+    );
+}

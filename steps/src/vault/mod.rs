@@ -38,14 +38,18 @@
 //! | `vault.kv.put` | `mount`, `path`, `data` (map), `cas?` | `version` | mutating / check |
 //! | `vault.kv.list` | `mount`, `path` (`""`) | `keys, count` | read / safe |
 //! | `vault.kv.metadata` | `mount`, one of `path` or `paths` (list) | `path`: `exists, state` (`live`/`deleted`/`destroyed`/`missing`), `current_version, oldest_version, latest_live_version` (null if none), `versions: {"N": {created_time, deletion_time, destroyed}}`, `created_time, updated_time`; `paths`: `secrets: {path: …the same…}` and the paths grouped in `live, deleted, destroyed, missing` | read / safe |
+//! | `vault.kv.recover` | `mount`, `paths` | `recovered` (brought back or intact), `unrecoverable` (for a backup), `intact`, `undeleted: {path: version}`, `rolled_back: {path: {from, version}}` | mutating / safe |
+//! | `vault.kv.copy` | `mount`, `paths`, `source: {addr, token?, namespace?, ca_file?, tls_skip_verify?, mount?}` | `written, unchanged, versions: {path: version}` | mutating / safe |
 //! | `vault.kv.delete` | `mount`, `path`, `versions?` (latest), `destroy` (false; needs `versions`) | `versions, destroyed` | mutating / check |
 //! | `vault.kv.undelete` | `mount`, `path`, `versions?` (latest deleted) | `versions` | mutating / safe |
 //! | `vault.kv.export` | `mount`, `prefix` (`""`), `output` | `path, count, digest, skipped` | read / safe |
 //! | `vault.kv.verify` | `mount`, `manifest`, `prefix` (`""`) | `checked, missing, mismatched, version_changed, extra` | read / safe |
-//! | `vault.token.revoke` | one of `revoke_token`, `accessor`, `self: true` | `revoked, by` | mutating / check |
+//! | `vault.token.revoke` | one of `revoke_token`, `accessor`, `accessors` (list), `self: true` | `revoked, by`; with `accessors`: `revoked_accessors, already_gone` | mutating / check |
 //! | `vault.token.check` | `capabilities?: {api_path: [capability]}`, `min_ttl?` | `valid, ttl` (0: never expires), `expire_time, policies, display_name, renewable, type, capabilities: {api_path: [granted]}` | read / safe |
+//! | `vault.token.lookup` | `accessors`, `expect_revoked` (false) | `valid, revoked` (accessors) | read / safe |
 //! | `vault.auth.enable` | `path`, `type?` (= path), `description?` | `path, changed` | mutating / check |
-//! | `vault.auth.disable` | `path` | `path, changed` | mutating / check |
+//! | `vault.auth.disable` | one of `path`, `paths` (list) | `path, changed`; with `paths`: `disabled, absent, changed` | mutating / check |
+//! | `vault.auth.list` | `expect_absent?` (mount paths) | `methods: {path: type}, paths` | read / safe |
 //! | `vault.rotate_keys` | `keys`, `secret_shares?`, `secret_threshold?` (current), `output_file?` | secret `keys`, `key_count, secret_threshold, path?` | mutating / never |
 //!
 //! Secret outputs (`keys`, `root_token`, `data`) never reach the journal or
@@ -118,11 +122,13 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-pub use auth::{AuthDisable, AuthEnable};
+pub use auth::{AuthDisable, AuthEnable, AuthList};
 pub use connection::{Connection, CONNECTION_FIELDS};
 pub use health::Health;
 pub use init::Init;
-pub use kv::{KvDelete, KvExport, KvGet, KvList, KvMetadata, KvPut, KvUndelete, KvVerify};
+pub use kv::{
+    KvCopy, KvDelete, KvExport, KvGet, KvList, KvMetadata, KvPut, KvRecover, KvUndelete, KvVerify,
+};
 pub use leader::Leader;
 pub use raft::{RaftAutopilot, RaftJoin, RaftPeers, RaftRemovePeer};
 pub use rotate_keys::RotateKeys;
@@ -132,7 +138,7 @@ pub use snapshot_archive::{SnapshotArchive, SnapshotError, SnapshotPeer};
 pub use snapshot_inspect::SnapshotInspect;
 pub use snapshot_restore::SnapshotRestore;
 pub use snapshot_save::SnapshotSave;
-pub use token::TokenRevoke;
+pub use token::{TokenLookup, TokenRevoke};
 pub use token_check::TokenCheck;
 pub use unseal::Unseal;
 
@@ -156,14 +162,18 @@ pub fn kinds() -> Vec<Arc<dyn crate::StepKind>> {
         Arc::new(KvPut),
         Arc::new(KvList),
         Arc::new(KvMetadata),
+        Arc::new(KvRecover),
+        Arc::new(KvCopy),
         Arc::new(KvDelete),
         Arc::new(KvUndelete),
         Arc::new(KvExport),
         Arc::new(KvVerify),
         Arc::new(TokenRevoke),
+        Arc::new(TokenLookup),
         Arc::new(TokenCheck),
         Arc::new(AuthEnable),
         Arc::new(AuthDisable),
+        Arc::new(AuthList),
         Arc::new(RotateKeys),
     ]
 }
@@ -188,7 +198,7 @@ mod tests {
         let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
         assert_eq!(unique.len(), names.len());
         assert!(names.iter().all(|n| n.starts_with("vault.")));
-        assert_eq!(names.len(), 26);
+        assert_eq!(names.len(), 30);
     }
 
     #[test]

@@ -110,7 +110,7 @@ impl StepKind for KvMetadata {
 }
 
 /// The facts about one secret.
-async fn read(
+pub(super) async fn read(
     ctx: &StepContext,
     client: &VaultClient,
     mount: &str,

@@ -5,21 +5,25 @@
 //! leave Vault as secret outputs (`vault.kv.get`) or as SHA-256 digests
 //! (`vault.kv.export` / `vault.kv.verify`).
 
+mod copy;
 mod delete;
 mod export;
 mod get;
 mod list;
 mod metadata;
 mod put;
+mod recover;
 mod undelete;
 mod verify;
 
+pub use copy::KvCopy;
 pub use delete::KvDelete;
 pub use export::KvExport;
 pub use get::KvGet;
 pub use list::KvList;
 pub use metadata::KvMetadata;
 pub use put::KvPut;
+pub use recover::KvRecover;
 pub use undelete::KvUndelete;
 pub use verify::KvVerify;
 
