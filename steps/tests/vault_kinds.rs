@@ -579,6 +579,47 @@ async fn recover_undeletes_or_rolls_back_and_copy_writes_back_from_another_serve
         Vec::<String>::new(),
         "nothing on disk"
     );
+
+    // Rotation: new random values under the same keys, in no output.
+    ok(
+        ctx,
+        "vault.kv.put",
+        at(
+            &prod,
+            json!({"path": "t/db", "data": {"user": "app", "password": "hunter2-old"}}),
+        ),
+    )
+    .await;
+    let rotated = ok(
+        ctx,
+        "vault.kv.rotate",
+        at(&prod, json!({"paths": ["t/db", "t/live"]})),
+    )
+    .await;
+    assert_eq!(rotated.outputs["rotated"], json!(["t/db", "t/live"]));
+    assert!(rotated.secret.is_empty());
+    let db = ok(ctx, "vault.kv.get", at(&prod, json!({"path": "t/db"}))).await;
+    let data = db.outputs["data"].as_object().unwrap();
+    assert_eq!(data.keys().collect::<Vec<_>>(), ["password", "user"]);
+    let new_password = data["password"].as_str().unwrap();
+    assert_ne!(new_password, "hunter2-old");
+    assert_eq!(new_password.len(), 43, "32 random bytes, base64url");
+    assert_ne!(data["user"], data["password"]);
+    assert!(!serde_json::to_string(&rotated.outputs)
+        .unwrap()
+        .contains(new_password));
+    assert_eq!(ctx.redactor.redact(new_password), lifeboat_steps::REDACTED);
+    let missing = err(
+        ctx,
+        "vault.kv.rotate",
+        at(&prod, json!({"paths": ["t/nothing"]})),
+    )
+    .await;
+    assert!(
+        missing.message.starts_with("cannot rotate: no secret at"),
+        "{}",
+        missing.message
+    );
 }
 
 #[tokio::test]

@@ -40,6 +40,7 @@
 //! | `vault.kv.metadata` | `mount`, one of `path` or `paths` (list) | `path`: `exists, state` (`live`/`deleted`/`destroyed`/`missing`), `current_version, oldest_version, latest_live_version` (null if none), `versions: {"N": {created_time, deletion_time, destroyed}}`, `created_time, updated_time`; `paths`: `secrets: {path: …the same…}` and the paths grouped in `live, deleted, destroyed, missing` | read / safe |
 //! | `vault.kv.recover` | `mount`, `paths` | `recovered` (brought back or intact), `unrecoverable` (for a backup), `intact`, `undeleted: {path: version}`, `rolled_back: {path: {from, version}}` | mutating / safe |
 //! | `vault.kv.copy` | `mount`, `paths`, `source: {addr, token?, namespace?, ca_file?, tls_skip_verify?, mount?}` | `written, unchanged, versions: {path: version}` | mutating / safe |
+//! | `vault.kv.rotate` | `mount`, `paths`, `bytes` (32; 16–1024) | `rotated, versions: {path: version}` (new values: CSPRNG, base64url, check-and-set, in no output) | mutating / safe |
 //! | `vault.kv.delete` | `mount`, `path`, `versions?` (latest), `destroy` (false; needs `versions`) | `versions, destroyed` | mutating / check |
 //! | `vault.kv.undelete` | `mount`, `path`, `versions?` (latest deleted) | `versions` | mutating / safe |
 //! | `vault.kv.export` | `mount`, `prefix` (`""`), `output` | `path, count, digest, skipped` | read / safe |
@@ -127,7 +128,8 @@ pub use connection::{Connection, CONNECTION_FIELDS};
 pub use health::Health;
 pub use init::Init;
 pub use kv::{
-    KvCopy, KvDelete, KvExport, KvGet, KvList, KvMetadata, KvPut, KvRecover, KvUndelete, KvVerify,
+    KvCopy, KvDelete, KvExport, KvGet, KvList, KvMetadata, KvPut, KvRecover, KvRotate, KvUndelete,
+    KvVerify,
 };
 pub use leader::Leader;
 pub use raft::{RaftAutopilot, RaftJoin, RaftPeers, RaftRemovePeer};
@@ -164,6 +166,7 @@ pub fn kinds() -> Vec<Arc<dyn crate::StepKind>> {
         Arc::new(KvMetadata),
         Arc::new(KvRecover),
         Arc::new(KvCopy),
+        Arc::new(KvRotate),
         Arc::new(KvDelete),
         Arc::new(KvUndelete),
         Arc::new(KvExport),
@@ -198,7 +201,7 @@ mod tests {
         let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
         assert_eq!(unique.len(), names.len());
         assert!(names.iter().all(|n| n.starts_with("vault.")));
-        assert_eq!(names.len(), 30);
+        assert_eq!(names.len(), 31);
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod list;
 mod metadata;
 mod put;
 mod recover;
+mod rotate;
 mod undelete;
 mod verify;
 
@@ -24,6 +25,7 @@ pub use list::KvList;
 pub use metadata::KvMetadata;
 pub use put::KvPut;
 pub use recover::KvRecover;
+pub use rotate::KvRotate;
 pub use undelete::KvUndelete;
 pub use verify::KvVerify;
 
