@@ -161,7 +161,7 @@ async fn init_answer_is_durable_and_a_second_run_with_the_same_file_returns_it()
     assert!(
         empty
             .message
-            .contains("is not a complete init file (it is empty)"),
+            .contains("is not a complete key file (it is empty)"),
         "{}",
         empty.message
     );
@@ -187,6 +187,21 @@ async fn init_answer_is_durable_and_a_second_run_with_the_same_file_returns_it()
         short.message,
         format!("{addr} has a 3-share, threshold-2 seal: `shares` is 3, expected 5, `threshold` is 2, expected 3, 1 unseal key(s) given, but the threshold is 2; give at least 2 keys")
     );
+
+    // vault.rotate_keys reloads its new keys from its file the same way.
+    std::fs::write(
+        e.dir.path().join("rotated.json"),
+        r#"{"unseal_keys_b64": ["new-key-1", "new-key-2"], "unseal_keys_hex": [], "unseal_shares": 2, "unseal_threshold": 2}"#,
+    )
+    .unwrap();
+    let rotated = registry
+        .get("vault.rotate_keys")
+        .unwrap()
+        .reload_secret_outputs(ctx, &json!({"keys": "k", "output_file": "rotated.json"}))
+        .unwrap()
+        .unwrap();
+    assert_eq!(rotated.outputs["keys"], json!(["new-key-1", "new-key-2"]));
+    assert!(rotated.secret.contains("keys"));
 
     // Without a file, an initialised node is still refused.
     let bare = err(

@@ -112,7 +112,7 @@ impl StepKind for Init {
     ) -> Option<Result<StepOutput, StepError>> {
         let file = with.get("output_file")?.as_str()?;
         let path = ctx.path(file);
-        Some(read_init_file(&path, ctx).map(|saved| saved.outputs(&path, true)))
+        Some(read_init_file(&path, ctx, true).map(|saved| saved.outputs(&path, true)))
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
@@ -195,7 +195,7 @@ impl Init {
         p: &InitParams,
         path: &Path,
     ) -> Result<StepOutput, StepError> {
-        let saved = read_init_file(path, ctx)?;
+        let saved = read_init_file(path, ctx, true)?;
         if (saved.shares, saved.threshold) != (p.secret_shares as u64, p.secret_threshold as u64) {
             return Err(StepError::new(format!(
                 "`{}` already exists and holds keys of a {}-share, threshold-{} seal, not the {}-share, threshold-{} seal this step asks for; move it away or choose another `output_file`",
@@ -226,13 +226,13 @@ impl Init {
     }
 }
 
-/// The `output_file` of `vault.init`: the JSON of `bao operator init
-/// -format=json`.
-struct InitFile {
-    keys_b64: Vec<String>,
+/// The `output_file` of `vault.init` (and, without `root_token`, of
+/// `vault.rotate_keys`): the JSON of `bao operator init -format=json`.
+pub(crate) struct InitFile {
+    pub keys_b64: Vec<String>,
     keys_hex: Vec<String>,
     shares: u64,
-    threshold: u64,
+    pub threshold: u64,
     root_token: String,
 }
 
@@ -257,12 +257,22 @@ impl InitFile {
     }
 }
 
-/// Reads and checks an init file; its secrets are registered with the
-/// redactor before anything can print them.
-fn read_init_file(path: &Path, ctx: &StepContext) -> Result<InitFile, StepError> {
+/// Reads and checks a key file; its secrets are registered with the
+/// redactor before anything can print them. `with_root_token`: the file
+/// must hold a root token too (`vault.init`'s does).
+pub(crate) fn read_init_file(
+    path: &Path,
+    ctx: &StepContext,
+    with_root_token: bool,
+) -> Result<InitFile, StepError> {
     let incomplete = |why: String| {
+        let advice = if with_root_token {
+            "if the node was initialised, its keys were not saved: wipe the node's data and initialise it again, after moving the file away"
+        } else {
+            "the rotated keys were not saved in it; if the rotation completed, rotate again with the keys that unseal the cluster now"
+        };
         StepError::new(format!(
-            "`{}` exists but is not a complete init file ({why}); if the node was initialised, its keys were not saved: wipe the node's data and initialise it again, after moving the file away",
+            "`{}` exists but is not a complete key file ({why}); {advice}",
             path.display()
         ))
     };
@@ -286,10 +296,12 @@ fn read_init_file(path: &Path, ctx: &StepContext) -> Result<InitFile, StepError>
         ctx.redactor.add(k);
     }
     ctx.redactor.add(&saved.root_token);
-    if saved.keys_b64.is_empty() || saved.root_token.is_empty() {
-        return Err(incomplete(
-            "no `unseal_keys_b64` or `root_token`".to_string(),
-        ));
+    if saved.keys_b64.is_empty() || (with_root_token && saved.root_token.is_empty()) {
+        return Err(incomplete(if with_root_token {
+            "no `unseal_keys_b64` or `root_token`".to_string()
+        } else {
+            "no `unseal_keys_b64`".to_string()
+        }));
     }
     Ok(saved)
 }
