@@ -194,8 +194,14 @@ impl Launcher {
             _ => DryRun::Off,
         };
         let redactor = Redactor::new();
-        let inputs =
-            input_values::resume(&runbook, &first.inputs, &redactor, dry_run != DryRun::Off)?;
+        let launch_dir = launch_dir(first.launch_dir.as_deref());
+        let inputs = input_values::resume(
+            &runbook,
+            &first.inputs,
+            &redactor,
+            dry_run != DryRun::Off,
+            &launch_dir,
+        )?;
         let journal = self.journal(store.clone(), first.last_seq, &redactor, &req.operator);
         let resumed = journal.record(Event::Resumed {
             from_checkpoint: req.from.map(String::from),
@@ -228,7 +234,7 @@ impl Launcher {
             store.dir(),
             config,
             Some(&state),
-            launch_dir(first.launch_dir.as_deref()),
+            launch_dir,
         );
         Ok(Prepared {
             run_id: req.run_id.to_string(),

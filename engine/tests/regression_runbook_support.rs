@@ -243,3 +243,41 @@ steps:
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Secrets are re-read on resume; a relative `file:` was read from the
+/// directory the resume was started in, so a resume from elsewhere lost it.
+#[test]
+fn a_relative_secret_file_is_read_from_the_launch_directory_on_resume() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path().join(".sandbox")).unwrap();
+    sb.write(".sandbox/root-token", "s.from-the-launch-dir\n");
+    let file = sb.write(
+        "secret.yaml",
+        &format!(
+            r#"version: 1
+name: secret-file
+inputs:
+  token: {{ type: secret, file: .sandbox/root-token }}
+steps:
+{FLAKY}  - id: read
+    kind: assert
+    needs: [flaky]
+    with: {{ that: ["inputs.token == 's.from-the-launch-dir'"] }}
+"#
+        ),
+    );
+    let first = sb.run(&["run", file.to_str().unwrap()]);
+    first.expect_code(1);
+    let out = sb
+        .command(&["resume", &first.run_id()])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
