@@ -298,6 +298,28 @@ async fn token_check_reports_validity_ttl_and_missing_capabilities() {
     );
     assert!(!lacking.message.contains(&limited));
 
+    // The list form, for paths that are templates (mapping keys are not).
+    let listed = err(
+        ctx,
+        "vault.token.check",
+        json!({"addr": addr, "token": limited, "capabilities": [
+            {"path": "secret/data/app/db", "capabilities": ["read"]},
+            {"path": "secret/metadata/app/db", "capabilities": ["read"]}
+        ]}),
+    )
+    .await;
+    assert!(
+        listed.message.ends_with("the token lacks `read` on `secret/metadata/app/db` (it has: deny); use a token whose policies grant it"),
+        "{}",
+        listed.message
+    );
+    let registry = Registry::builtin();
+    let problems = registry.get("vault.token.check").unwrap().check(&json!({
+        "capabilities": [{"path": "a", "capabilities": ["reed"]}]
+    }));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].path_string(), "capabilities[0].capabilities");
+
     let refused = err(
         ctx,
         "vault.token.check",

@@ -46,7 +46,7 @@
 //! | `vault.kv.export` | `mount`, `prefix` (`""`), `output` | `path, count, digest, skipped` | read / safe |
 //! | `vault.kv.verify` | `mount`, `manifest`, `prefix` (`""`) | `checked, missing, mismatched, version_changed, extra` | read / safe |
 //! | `vault.token.revoke` | one of `revoke_token`, `accessor`, `accessors` (list), `self: true` | `revoked, by`; with `accessors`: `revoked_accessors, already_gone` | mutating / check |
-//! | `vault.token.check` | `capabilities?: {api_path: [capability]}`, `min_ttl?` | `valid, ttl` (0: never expires), `expire_time, policies, display_name, renewable, type, capabilities: {api_path: [granted]}` | read / safe |
+//! | `vault.token.check` | `capabilities?: {api_path: [capability]}` or `[{path, capabilities}]` (for templated paths: mapping keys are not rendered), `min_ttl?` | `valid, ttl` (0: never expires), `expire_time, policies, display_name, renewable, type, capabilities: {api_path: [granted]}` | read / safe |
 //! | `vault.token.lookup` | `accessors`, `expect_revoked` (false) | `valid, revoked` (accessors) | read / safe |
 //! | `vault.auth.enable` | `path`, `type?` (= path), `description?` | `path, changed` | mutating / check |
 //! | `vault.auth.disable` | one of `path`, `paths` (list) | `path, changed`; with `paths`: `disabled, absent, changed` | mutating / check |

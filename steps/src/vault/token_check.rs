@@ -18,13 +18,40 @@ pub struct TokenCheck;
 #[serde(deny_unknown_fields)]
 struct TokenCheckParams {
     /// API paths and the capabilities the token needs on each, e.g.
-    /// `{"sys/seal": [sudo, update], "secret/data/app/*": [read]}`.
+    /// `{"sys/seal": [sudo, update]}`, or as a list when a path is a
+    /// template (mapping keys are not rendered):
+    /// `[{path: "{{ inputs.mount }}/data/*", capabilities: [read]}]`.
     #[serde(default)]
-    capabilities: BTreeMap<String, Vec<String>>,
+    capabilities: Option<Capabilities>,
     /// The token must stay valid at least this long (e.g. `30m`); tokens
     /// without expiry (root) always pass.
     #[serde(default)]
     min_ttl: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Capabilities {
+    Map(BTreeMap<String, Vec<String>>),
+    List(Vec<PathCapabilities>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PathCapabilities {
+    path: String,
+    capabilities: Vec<String>,
+}
+
+impl Capabilities {
+    fn pairs(self) -> Vec<(String, Vec<String>)> {
+        match self {
+            Capabilities::Map(map) => map.into_iter().collect(),
+            Capabilities::List(list) => {
+                list.into_iter().map(|p| (p.path, p.capabilities)).collect()
+            }
+        }
+    }
 }
 
 /// Capabilities Vault knows, for `validate`.
@@ -44,26 +71,51 @@ impl StepKind for TokenCheck {
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         let mut problems = connection::check::<TokenCheckParams>(with);
-        if let Some(Value::Object(caps)) = with.get("capabilities") {
-            for (path, list) in caps {
-                for cap in list
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                {
-                    if !crate::params::is_template(cap) && !CAPABILITIES.contains(&cap) {
-                        problems.push(ParamProblem::new(
-                            vec![
-                                crate::params::PathSegment::Key("capabilities".into()),
-                                crate::params::PathSegment::Key(path.clone()),
-                            ],
-                            format!(
-                                "`{cap}` is not a Vault capability; use {}",
-                                CAPABILITIES.join(", ")
-                            ),
-                        ));
-                    }
+        use crate::params::PathSegment;
+        let named: Vec<(Vec<PathSegment>, &Value)> = match with.get("capabilities") {
+            Some(Value::Object(caps)) => caps
+                .iter()
+                .map(|(path, list)| {
+                    (
+                        vec![
+                            PathSegment::Key("capabilities".into()),
+                            PathSegment::Key(path.clone()),
+                        ],
+                        list,
+                    )
+                })
+                .collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| {
+                    Some((
+                        vec![
+                            PathSegment::Key("capabilities".into()),
+                            PathSegment::Index(i),
+                            PathSegment::Key("capabilities".into()),
+                        ],
+                        item.get("capabilities")?,
+                    ))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (at, list) in named {
+            for cap in list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                if !crate::params::is_template(cap) && !CAPABILITIES.contains(&cap) {
+                    problems.push(ParamProblem::new(
+                        at.clone(),
+                        format!(
+                            "`{cap}` is not a Vault capability; use {}",
+                            CAPABILITIES.join(", ")
+                        ),
+                    ));
                 }
             }
         }
@@ -84,8 +136,15 @@ impl StepKind for TokenCheck {
     fn describe(&self, with: &Value) -> String {
         let addr = super::describe_addr(with);
         let mut out = format!("GET {addr}/v1/auth/token/lookup-self");
-        if let Some(Value::Object(caps)) = with.get("capabilities") {
-            let paths: Vec<&str> = caps.keys().map(String::as_str).collect();
+        let paths: Vec<&str> = match with.get("capabilities") {
+            Some(Value::Object(caps)) => caps.keys().map(String::as_str).collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|i| i.get("path").and_then(Value::as_str))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if !paths.is_empty() {
             out.push_str(&format!(
                 "\nPOST {addr}/v1/sys/capabilities-self ({})",
                 paths.join(", ")
@@ -137,8 +196,9 @@ impl StepKind for TokenCheck {
                 ));
             }
         }
-        if !p.capabilities.is_empty() {
-            let paths: Vec<&String> = p.capabilities.keys().collect();
+        let wanted = p.capabilities.map(Capabilities::pairs).unwrap_or_default();
+        if !wanted.is_empty() {
+            let paths: Vec<&String> = wanted.iter().map(|(path, _)| path).collect();
             let caps = client
                 .json(
                     ctx,
@@ -148,7 +208,7 @@ impl StepKind for TokenCheck {
                 )
                 .await?;
             let mut granted = Map::new();
-            for (path, wanted) in &p.capabilities {
+            for (path, wanted) in &wanted {
                 let has = super::init::string_list(
                     caps.get("data")
                         .and_then(|d| d.get(path))
