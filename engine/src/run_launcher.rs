@@ -100,6 +100,9 @@ impl Launcher {
             &redactor,
             &|w| console.warn(None, w),
         )?;
+        let launch_dir = launch_dir(None);
+        let mut inputs = inputs;
+        input_values::anchor_paths(&runbook, &mut inputs.all, &launch_dir);
         let run_id = new_run_id(&runbook.name);
         let store = Arc::new(LocalRunStore::create(&self.state.runs(), &run_id)?);
         let lock = store.lock()?;
@@ -131,6 +134,7 @@ impl Launcher {
             rto_target_ms: runbook.rto.as_ref().map(|r| r.target.as_millis() as u64),
             rto_stop_at: runbook.rto.as_ref().and_then(|r| r.stop_at.clone()),
             engine_version: env!("CARGO_PKG_VERSION").into(),
+            launch_dir: Some(launch_dir.display().to_string()),
         })?;
         let mut scheduler_env = self.env(
             Arc::new(runbook),
@@ -139,6 +143,7 @@ impl Launcher {
             inputs,
             &run_id,
             store.dir(),
+            launch_dir,
         );
         scheduler_env.clock_start = Some(req.declared_at.clone().unwrap_or(started.ts));
         let scheduler = Scheduler::new(scheduler_env, req.config, None);
@@ -203,8 +208,14 @@ impl Launcher {
             _ => DryRun::Off,
         };
         let redactor = Redactor::new();
-        let inputs =
-            input_values::resume(&runbook, &first.inputs, &redactor, dry_run != DryRun::Off)?;
+        let launch_dir = launch_dir(first.launch_dir.as_deref());
+        let inputs = input_values::resume(
+            &runbook,
+            &first.inputs,
+            &redactor,
+            dry_run != DryRun::Off,
+            &launch_dir,
+        )?;
         let journal = self.journal(store.clone(), first.last_seq, &redactor, &req.operator);
         let resumed = journal.record(Event::Resumed {
             from_checkpoint: req.from.map(String::from),
@@ -245,6 +256,7 @@ impl Launcher {
             inputs,
             req.run_id,
             store.dir(),
+            launch_dir,
         );
         let scheduler = Scheduler::new(env, config, Some(&state));
         Ok(Prepared {
@@ -356,6 +368,7 @@ impl Launcher {
         inputs: InputValues,
         run_id: &str,
         dir: &Path,
+        launch_dir: PathBuf,
     ) -> RunEnv {
         // Durations measured in this runbook's earlier runs, for the
         // projected finish the consoles show.
@@ -373,6 +386,7 @@ impl Launcher {
             run_id: run_id.to_string(),
             run_dir: dir.display().to_string(),
             work_dir: dir.join("work"),
+            launch_dir,
             started_at: now_rfc3339(),
             cancel: self.cancel.clone(),
             prompt: self.prompt.clone(),
@@ -516,6 +530,16 @@ fn check_redo(
         }
     }
     Ok(())
+}
+
+/// The directory a run resolves relative program paths against: the one
+/// recorded when it started, else the current one (a new run, or a run
+/// recorded before launch directories were).
+fn launch_dir(recorded: Option<&str>) -> PathBuf {
+    match recorded {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+    }
 }
 
 /// Every step that depends, directly or not, on `step`.

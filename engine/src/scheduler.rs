@@ -145,6 +145,8 @@ pub struct RunEnv {
     pub run_id: String,
     pub run_dir: String,
     pub work_dir: std::path::PathBuf,
+    /// Where `lifeboat run` was started; see [`StepContext::launch_dir`].
+    pub launch_dir: std::path::PathBuf,
     pub started_at: String,
     pub cancel: CancellationToken,
     pub prompt: Option<Arc<dyn OperatorPrompt>>,
@@ -219,6 +221,8 @@ pub struct Scheduler {
     /// Steps a drill simulated because they could change things: what they
     /// would have made does not exist.
     simulated: Vec<bool>,
+    /// Every main step has finished: `run.status` is no longer `running`.
+    main_done: bool,
 }
 
 impl Scheduler {
@@ -244,6 +248,7 @@ impl Scheduler {
             leftover_processes: Vec::new(),
             clock_start: env.clock_start.clone(),
             simulated: vec![false; n],
+            main_done: false,
             env,
             config,
         };
@@ -269,6 +274,7 @@ impl Scheduler {
             .declared_at
             .clone()
             .or_else(|| Some(prior.started_at.clone()).filter(|s| !s.is_empty()));
+        let mut lost = Vec::new();
         for (i, step) in self.env.runbook.steps.iter().enumerate() {
             // Interrupted mid-step: what a human said of it decides,
             // whatever happened since (a failed run skips it, a resume of
@@ -304,11 +310,7 @@ impl Scheduler {
                             outputs.remove(name);
                         }
                         if !secret_outputs.is_empty() {
-                            self.lost_secrets.push(format!(
-                                "`{}` ({})",
-                                step.id,
-                                secret_outputs.join(", ")
-                            ));
+                            lost.push((i, secret_outputs.clone()));
                         }
                         self.set_view(&step.id, "succeeded", outputs);
                     }
@@ -338,6 +340,68 @@ impl Scheduler {
                 }
                 StepRecordState::Waiting { .. } => Status::Interrupted,
             };
+        }
+        for (i, names) in lost {
+            self.reload_secret_outputs(i, &names);
+        }
+    }
+
+    /// Gives a completed step back the secret outputs the engine that ran
+    /// it kept in memory only, when its kind saved them durably (e.g.
+    /// `vault.init`'s `output_file`). Otherwise they stay undefined and a
+    /// template that reads one says why.
+    fn reload_secret_outputs(&mut self, i: usize, names: &[String]) {
+        let step = &self.env.runbook.steps[i];
+        let reloaded = self.env.registry.get(&step.kind).and_then(|kind| {
+            let with = self
+                .env
+                .templates
+                .render_value(&step.with.to_json(), &self.template_context());
+            let ctx = self.step_context(step, Vec::new(), false, self.env.cancel.child_token());
+            match with {
+                Ok(with) => kind.reload_secret_outputs(&ctx, &with),
+                Err(e) => Some(Err(StepError::new(e))),
+            }
+        });
+        match reloaded {
+            Some(Ok(out)) => {
+                let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
+                let mut outputs = views
+                    .get(&step.id)
+                    .and_then(|v| v.get_attr("outputs").ok())
+                    .and_then(|o| serde_json::to_value(&o).ok())
+                    .and_then(|o| o.as_object().cloned())
+                    .unwrap_or_default();
+                let mut missing = Vec::new();
+                for name in names {
+                    match out.outputs.get(name) {
+                        Some(v) => {
+                            self.env.redactor.add_value(v);
+                            outputs.insert(name.clone(), v.clone());
+                        }
+                        None => missing.push(name.as_str()),
+                    }
+                }
+                views.insert(step.id.clone(), view("succeeded", outputs));
+                drop(views);
+                if !missing.is_empty() {
+                    self.lost_secrets
+                        .push(format!("`{}` ({})", step.id, missing.join(", ")));
+                }
+            }
+            other => {
+                if let Some(Err(e)) = other {
+                    self.env.console.warn(
+                        Some(&step.id),
+                        &format!(
+                            "cannot reload its secret outputs: {}",
+                            self.env.redactor.redact(&e.message)
+                        ),
+                    );
+                }
+                self.lost_secrets
+                    .push(format!("`{}` ({})", step.id, names.join(", ")));
+            }
         }
     }
 
@@ -388,6 +452,7 @@ impl Scheduler {
         if let Some(outcome) = self.held() {
             return outcome;
         }
+        self.main_done = true;
         if self.failure.is_some() {
             self.run_section(Section::OnFailure).await;
         }
@@ -672,7 +737,21 @@ impl Scheduler {
                 started_at => self.env.started_at.clone(),
                 failed_step => failed_step,
                 error => error,
+                status => self.run_status(),
             },
+        }
+    }
+
+    /// `run.status`: `running` while main steps run, then `failed` (in
+    /// `on_failure` and `finally` of a failed run) or `succeeded` (in
+    /// `finally` of a run whose main steps all succeeded).
+    fn run_status(&self) -> &'static str {
+        if self.failure.is_some() {
+            "failed"
+        } else if self.main_done {
+            "succeeded"
+        } else {
+            "running"
         }
     }
 
@@ -903,6 +982,7 @@ impl Scheduler {
             }),
             redactor: self.env.redactor.clone(),
             env,
+            launch_dir: self.env.launch_dir.clone(),
         }
     }
 

@@ -16,7 +16,7 @@
 //! - [`private_file`]: temporary and partial files, created exclusively,
 //!   0600, never through a symlink.
 //! - One file (or folder) per family of kinds: `shell.rs`, `http.rs`,
-//!   `sleep.rs`, `crypto/`, `checksum.rs`, `s3/`, `vault/`.
+//!   `sleep.rs`, `tool.rs`, `crypto/`, `checksum.rs`, `s3/`, `vault/`.
 
 pub mod duration;
 pub mod params;
@@ -37,6 +37,7 @@ pub mod http;
 pub mod s3;
 pub mod shell;
 pub mod sleep;
+pub mod tool;
 pub mod vault;
 
 pub use params::ParamProblem;
