@@ -169,7 +169,7 @@ fn resuming_a_succeeded_run_is_a_note_not_an_error() {
     ran.expect_code(0);
     assert_eq!(
         ran.stderr,
-        format!("note: run `{run_id}` already succeeded; nothing to resume (use --from CHECKPOINT to re-run part of it)\n"),
+        format!("note: run `{run_id}` already succeeded; nothing to resume (use --from CHECKPOINT, or --redo STEP --reason TEXT, to re-run part of it)\n"),
         "{}",
         ran.dump()
     );
