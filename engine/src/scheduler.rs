@@ -43,6 +43,7 @@ use crate::step::{Section, Step};
 use crate::templates::{Placeholder, Templates};
 
 mod human_gates;
+mod secret_reread;
 mod step_through;
 
 /// How a run treats steps that could change things.
@@ -196,6 +197,9 @@ pub struct Scheduler {
     failure: Option<(String, String)>,
     /// Steps whose secret outputs were lost with the engine that ran them.
     lost_secrets: Vec<String>,
+    /// Completed steps with secret outputs (and their names), to read again
+    /// before a resumed run starts anything (`secret_reread.rs`).
+    secret_steps: Vec<(usize, Vec<String>)>,
     /// Human gates and their decisions so far, by step.
     gates: HashMap<String, GateRecord>,
     /// Who started the run (four eyes compares approvers with this).
@@ -221,6 +225,7 @@ impl Scheduler {
             touched: Arc::new(Mutex::new(BTreeSet::new())),
             failure: None,
             lost_secrets: Vec::new(),
+            secret_steps: Vec::new(),
             gates: HashMap::new(),
             initiator: config.operator.clone(),
             quit: false,
@@ -266,11 +271,7 @@ impl Scheduler {
                             outputs.remove(name);
                         }
                         if !secret_outputs.is_empty() {
-                            self.lost_secrets.push(format!(
-                                "`{}` ({})",
-                                step.id,
-                                secret_outputs.join(", ")
-                            ));
+                            self.secret_steps.push((i, secret_outputs.clone()));
                         }
                         self.set_view(&step.id, "succeeded", outputs);
                     }
@@ -317,6 +318,7 @@ impl Scheduler {
     }
 
     async fn run_to_end(&mut self) -> RunOutcome {
+        self.reread_secret_outputs().await;
         if let Err(outcome) = self.resolve_interrupted().await {
             return outcome;
         }
