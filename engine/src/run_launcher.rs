@@ -189,8 +189,14 @@ impl Launcher {
             _ => DryRun::Off,
         };
         let redactor = Redactor::new();
-        let inputs =
-            input_values::resume(&runbook, &first.inputs, &redactor, dry_run != DryRun::Off)?;
+        let console = self.console.clone();
+        let inputs = input_values::resume(
+            &runbook,
+            &first.inputs,
+            &redactor,
+            dry_run != DryRun::Off,
+            &|w| console.warn(None, w),
+        )?;
         let journal = self.journal(store.clone(), first.last_seq, &redactor, &req.operator);
         let resumed = journal.record(Event::Resumed {
             from_checkpoint: req.from.map(String::from),

@@ -793,6 +793,8 @@ impl Scheduler {
             }
         }
         let mut with = self.env.templates.render_value(&plain, ctx)?;
+        // A piece of a secret (`{{ inputs.token[:12] }}`) is a secret too.
+        self.env.redactor.add_derived_value(&with);
         // Secrets are replaced in the raw values, before `describe` quotes
         // or escapes them into a form the redactor would not recognise.
         let mut display = self.env.redactor.redact_value(&with);
@@ -803,6 +805,9 @@ impl Scheduler {
         for field in script_fields {
             if let Some(serde_json::Value::String(src)) = raw.get(*field) {
                 let (text, vars) = self.env.templates.render_script(src, ctx)?;
+                for (_, value) in &vars {
+                    self.env.redactor.add_derived(value);
+                }
                 let shown = self
                     .env
                     .templates
