@@ -5,7 +5,7 @@ mod util;
 
 use std::path::Path;
 
-use util::Sandbox;
+use util::{Ran, Sandbox};
 
 const REDACTED: &str = "«redacted»";
 
@@ -28,6 +28,22 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
         }
     }
     hits
+}
+
+/// Everything a command printed (warnings go to stdout or stderr).
+fn printed(ran: &Ran) -> String {
+    format!("{}{}", ran.stdout, ran.stderr)
+}
+
+/// The run id `run` printed: the first line that starts with the runbook's
+/// name (a warning may come before it).
+fn run_id(ran: &Ran, runbook: &str) -> String {
+    ran.stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{runbook}-")))
+        .unwrap_or_else(|| panic!("no run id in\n{}", ran.dump()))
+        .trim()
+        .to_string()
 }
 
 /// Finding 3: a `vault.kv.get` output, an approval, then a step that prints
@@ -81,7 +97,7 @@ steps:
     let env = [("LIFEBOAT_TEST_VAULT_TOKEN", bao.token())];
     let run = sandbox.run_with(&["run", runbook.to_str().unwrap()], &env);
     run.expect_code(3);
-    let id = run.run_id();
+    let id = run_id(&run, "gated-secret");
     let approve = sandbox.run_with(&["approve", &id, "gate", "--as", "bob"], &env);
     approve.expect_code(0);
     let resumed = sandbox.run_with(&["resume", &id], &env);
@@ -110,5 +126,107 @@ steps:
     assert!(
         hits.is_empty(),
         "the secret output reached disk in: {hits:?}"
+    );
+}
+
+const EXACT_INPUTS: &str = r#"version: 1
+name: exact-inputs
+inputs:
+  root: { type: secret, env: LIFEBOAT_TEST_ROOT }
+  dir: { type: string }
+steps:
+  - id: before
+    kind: shell
+    with: { run: ["test", "-d", "{{ inputs.dir }}"] }
+  - id: gate
+    kind: approval
+    needs: [before]
+    with: { prompt: "Go on?", approvers: [bob] }
+  - id: after
+    kind: shell
+    needs: [gate]
+    with: { run: ["test", "-d", "{{ inputs.dir }}"] }
+"#;
+
+/// Finding 4: with the secret `root`, the input `dir=/data/rootdir` was
+/// journalled as `/data/«redacted»dir` and the resume ran with that value:
+/// the first execution saw the directory, the resumed one did not.
+#[test]
+fn finding_4_resume_runs_with_the_exact_non_secret_inputs() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.path().join("rootdir");
+    std::fs::create_dir(&dir).unwrap();
+    let dir = dir.to_str().unwrap();
+    let runbook = sandbox.write("exact.yaml", EXACT_INPUTS);
+    let env = [("LIFEBOAT_TEST_ROOT", "root")];
+    let input = format!("dir={dir}");
+    let run = sandbox.run_with(&["run", runbook.to_str().unwrap(), "--input", &input], &env);
+    run.expect_code(3);
+    assert!(
+        printed(&run).contains("secret input `root` is only 4 characters long"),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        printed(&run).contains("input `dir` contains the value of secret input `root`"),
+        "{}",
+        run.dump()
+    );
+    let id = run_id(&run, "exact-inputs");
+    let started = &sandbox.journal(&id)[0];
+    assert_eq!(started["inputs"]["dir"], dir, "journalled exactly");
+    sandbox
+        .run_with(&["approve", &id, "gate", "--as", "bob"], &env)
+        .expect_code(0);
+    let resumed = sandbox.run_with(&["resume", &id], &env);
+    resumed.expect_code(0);
+    assert!(
+        resumed.stdout.contains("ok       after"),
+        "{}",
+        resumed.dump()
+    );
+}
+
+/// Finding 4, second half: a secret input shorter than four characters was
+/// silently left unredacted. A real run refuses it, naming the input, and
+/// leaves no run behind; a drill warns.
+#[test]
+fn finding_4_a_secret_input_under_four_characters_is_refused_in_a_real_run() {
+    let sandbox = Sandbox::new();
+    let runbook = sandbox.write("exact.yaml", EXACT_INPUTS);
+    let env = [("LIFEBOAT_TEST_ROOT", "abc")];
+    let run = sandbox.run_with(
+        &["run", runbook.to_str().unwrap(), "--input", "dir=/tmp"],
+        &env,
+    );
+    run.expect_code(2);
+    assert!(
+        printed(&run).contains("secret input `root` is 3 characters long; secrets shorter than 4 characters cannot be redacted reliably"),
+        "{}",
+        run.dump()
+    );
+    assert!(!printed(&run).contains("abc"), "{}", run.dump());
+    assert!(
+        !sandbox.state_dir().join("runs").exists()
+            || std::fs::read_dir(sandbox.state_dir().join("runs"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "a refused run leaves no run directory"
+    );
+    let drill = sandbox.run_with(
+        &[
+            "run",
+            runbook.to_str().unwrap(),
+            "--input",
+            "dir=/tmp",
+            "--dry-run",
+        ],
+        &env,
+    );
+    assert!(
+        printed(&drill).contains("(a real run stops here)"),
+        "{}",
+        drill.dump()
     );
 }
