@@ -170,19 +170,20 @@ impl Redactor {
         if p.secrets.is_empty() {
             return text.to_string();
         }
-        let mut out = replace(p.text_matcher.as_ref(), text);
-        if let Some(b64) = p.base64_matcher.as_ref() {
-            if b64.is_match(&out) {
-                out = replace(Some(b64), &out);
-            }
-        }
-        if out.contains('\n') {
-            out.split('\n')
+        // Pieces first: a shorter secret inside a piece (a slice of the
+        // same secret) must not hide the piece from the boundary rules.
+        let text = if text.contains('\n') {
+            text.split('\n')
                 .map(|line| redact_fragments(&p, line))
                 .collect::<Vec<_>>()
                 .join("\n")
         } else {
-            redact_fragments(&p, &out)
+            redact_fragments(&p, text)
+        };
+        let out = replace(p.text_matcher.as_ref(), &text);
+        match p.base64_matcher.as_ref() {
+            Some(b64) if b64.is_match(&out) => replace(Some(b64), &out),
+            _ => out,
         }
     }
 
@@ -539,6 +540,9 @@ mod tests {
             r.redact(&format!("{} end", &secret[7..])),
             format!("{REDACTED} end")
         );
+        // A slice of the same secret registered too does not hide the piece.
+        r.add(&secret[..10]);
+        assert_eq!(r.redact("pw: tok-8d1fQz7W"), format!("pw: {REDACTED}"));
         // Ordinary text that shares a few characters is left alone.
         assert_eq!(r.redact("tok-8d is fine"), "tok-8d is fine");
     }
