@@ -282,7 +282,7 @@ steps:
         echo {{{{ inputs.pw | tojson }}}}
         echo {{{{ inputs.pw[:10] }}}}
         echo {{{{ steps.get.outputs.data.pin }}}}
-        printf 'pw: %s ok\n' "$PW" | fold -w 16
+        printf 'pw: %s ok\n' "$PW" | fold -w 14
   - id: url_in_error
     kind: http
     needs: [get]

@@ -29,8 +29,10 @@ pub const REDACTED: &str = "«redacted»";
 pub const MIN_SECRET_CHARS: usize = 4;
 
 /// The shortest piece of a secret that is redacted at the start or end of a
-/// line, where `fold` or a truncated message cut it.
-const FRAGMENT_CHARS: usize = 6;
+/// line, where `fold` or a truncated message cut it. Pieces made of letters
+/// only are left alone: they are words (`region` of `region-failover`) more
+/// often than secrets.
+const FRAGMENT_CHARS: usize = 8;
 
 /// The shortest value registered because it is a piece of a secret (a slice
 /// taken by a template, see [`Redactor::add_derived`]).
@@ -40,6 +42,8 @@ const DERIVED_CHARS: usize = 8;
 struct Patterns {
     /// The secrets as registered (trimmed), for pieces and fragments.
     secrets: Vec<String>,
+    /// The same in ASCII lower case.
+    lower: Vec<String>,
     /// Text forms (exact, URL, JSON), matched in any ASCII case.
     text: Vec<String>,
     /// Base64 forms, matched exactly.
@@ -78,6 +82,7 @@ impl Redactor {
             return;
         }
         p.secrets.push(secret.to_string());
+        p.lower.push(secret.to_ascii_lowercase());
         let mut text = vec![
             secret.to_string(),
             secret.to_uppercase(),
@@ -260,12 +265,14 @@ fn redact_fragments(p: &Patterns, line: &str) -> String {
         return line.to_string();
     }
     // A whole line that is a piece of a secret.
-    let lower = body.to_ascii_lowercase();
-    if p.secrets
-        .iter()
-        .any(|s| s.len() > body.len() && s.to_ascii_lowercase().contains(&lower))
-    {
-        return format!("{}{REDACTED}{}", &line[..lead], &line[body_end..]);
+    if not_a_word(body.as_bytes()) {
+        let lower = body.to_ascii_lowercase();
+        if p.lower
+            .iter()
+            .any(|s| s.len() > lower.len() && s.contains(&lower))
+        {
+            return format!("{}{REDACTED}{}", &line[..lead], &line[body_end..]);
+        }
     }
     // The earliest start of a proper prefix of a secret that runs to the end.
     let head_start = heads
@@ -273,7 +280,9 @@ fn redact_fragments(p: &Patterns, line: &str) -> String {
         .filter(|m| {
             let secret = p.secrets[p.owner[m.pattern().as_usize()]].as_bytes();
             let rest = &body.as_bytes()[m.start()..];
-            rest.len() < secret.len() && secret[..rest.len()].eq_ignore_ascii_case(rest)
+            rest.len() < secret.len()
+                && secret[..rest.len()].eq_ignore_ascii_case(rest)
+                && not_a_word(rest)
         })
         .map(|m| m.start())
         .min();
@@ -285,6 +294,7 @@ fn redact_fragments(p: &Patterns, line: &str) -> String {
             let piece = &body.as_bytes()[..m.end()];
             piece.len() < secret.len()
                 && secret[secret.len() - piece.len()..].eq_ignore_ascii_case(piece)
+                && not_a_word(piece)
         })
         .map(|m| m.end())
         .max();
@@ -304,6 +314,11 @@ fn redact_fragments(p: &Patterns, line: &str) -> String {
     }
     out.push_str(&line[body_end..]);
     out
+}
+
+/// Whether a piece of text holds something other than letters and spaces.
+fn not_a_word(piece: &[u8]) -> bool {
+    !piece.iter().all(|b| b.is_ascii_alphabetic() || *b == b' ')
 }
 
 /// The percent-encodings a secret takes in URLs: every reserved byte encoded
@@ -544,7 +559,14 @@ mod tests {
         r.add(&secret[..10]);
         assert_eq!(r.redact("pw: tok-8d1fQz7W"), format!("pw: {REDACTED}"));
         // Ordinary text that shares a few characters is left alone.
-        assert_eq!(r.redact("tok-8d is fine"), "tok-8d is fine");
+        assert_eq!(r.redact("tok-8d1f is fine"), "tok-8d1f is fine");
+        // So is a word at a line boundary that begins a wordy secret.
+        let wordy = redactor(&["region-failover-canary"]);
+        let text = "failing over to the DR region\nfailover-canary done";
+        assert_eq!(
+            wordy.redact(text),
+            format!("failing over to the DR region\n{REDACTED} done")
+        );
     }
 
     #[test]
