@@ -425,7 +425,7 @@ fn base64_forms(secret: &str) -> Vec<String> {
         let end = 8 * (offset + bytes.len()) / 6;
         for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
             let encoded = engine.encode(&shifted);
-            if end > start && end - start >= MIN_SECRET_CHARS + 1 && end <= encoded.len() {
+            if end > start && end - start > MIN_SECRET_CHARS && end <= encoded.len() {
                 forms.push(encoded[start..end].to_string());
             }
         }
