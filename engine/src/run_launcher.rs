@@ -12,7 +12,7 @@ use crate::cli_error::CliError;
 use crate::console::Console;
 use crate::input_values::{self, InputValues};
 use crate::journal::{now_rfc3339, Journal};
-use crate::journal_record::Event;
+use crate::journal_record::{Event, Record, JOURNAL_VERSION};
 use crate::local_run_store::LocalRunStore;
 use crate::run_state::{RunState, StepRecordState, NOT_STARTED};
 use crate::run_store::RunStore;
@@ -198,15 +198,24 @@ impl Launcher {
             &|w| console.warn(None, w),
         )?;
         let journal = self.journal(store.clone(), first.last_seq, &redactor, &req.operator);
-        let resumed = journal.record(Event::Resumed {
+        // The scheduler writes `resumed` once it has read the lost secret
+        // outputs again (`scheduler/secret_reread.rs`), so that every secret
+        // the run knows is registered before its first record. The state is
+        // replayed with that record as it will be written: reading the file
+        // again would double the cost of a resume on a long journal.
+        let resumed = Event::Resumed {
             from_checkpoint: req.from.map(String::from),
             allow_changed: req.allow_changed,
             digest: Some(runbook.digest()),
-        })?;
-        // The journal as read plus the record just written: reading the
-        // file again would double the cost of a resume on a long journal.
+        };
         let mut records = read.records;
-        records.push(resumed);
+        records.push(Record {
+            v: JOURNAL_VERSION,
+            seq: first.last_seq + 1,
+            ts: now_rfc3339(),
+            actor: req.operator.clone(),
+            event: resumed.clone(),
+        });
         let mut state = RunState::replay(&records, &descendants);
         // Only a run that finished as failed retries its failures; a run
         // paused at a gate in `on_failure`, or interrupted there, continues
@@ -220,7 +229,7 @@ impl Launcher {
             operator: req.operator.clone(),
         };
         let runbook = Arc::new(runbook);
-        let scheduler = self.scheduler(
+        let mut scheduler = self.scheduler(
             runbook,
             journal,
             redactor.clone(),
@@ -230,6 +239,7 @@ impl Launcher {
             config,
             Some(&state),
         );
+        scheduler.first_record(resumed);
         Ok(Prepared {
             run_id: req.run_id.to_string(),
             scheduler,

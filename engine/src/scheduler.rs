@@ -200,6 +200,9 @@ pub struct Scheduler {
     /// Completed steps with secret outputs (and their names), to read again
     /// before a resumed run starts anything (`secret_reread.rs`).
     secret_steps: Vec<(usize, Vec<String>)>,
+    /// The record that opens this execution (`resumed`), written once those
+    /// secrets are registered.
+    opening: Option<Event>,
     /// Human gates and their decisions so far, by step.
     gates: HashMap<String, GateRecord>,
     /// Who started the run (four eyes compares approvers with this).
@@ -226,6 +229,7 @@ impl Scheduler {
             failure: None,
             lost_secrets: Vec::new(),
             secret_steps: Vec::new(),
+            opening: None,
             gates: HashMap::new(),
             initiator: config.operator.clone(),
             quit: false,
@@ -319,6 +323,9 @@ impl Scheduler {
 
     async fn run_to_end(&mut self) -> RunOutcome {
         self.reread_secret_outputs().await;
+        if let Some(event) = self.opening.take() {
+            self.journal(event);
+        }
         if let Err(outcome) = self.resolve_interrupted().await {
             return outcome;
         }

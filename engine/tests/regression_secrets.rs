@@ -127,6 +127,13 @@ steps:
         hits.is_empty(),
         "the secret output reached disk in: {hits:?}"
     );
+    // Read again before the resume's first record.
+    let reread = resumed
+        .stdout
+        .find("read the secret outputs of `get` again (data)")
+        .unwrap_or_else(|| panic!("{}", resumed.dump()));
+    let first_record = resumed.stdout.find("resumed").unwrap();
+    assert!(reread < first_record, "{}", resumed.dump());
 }
 
 const EXACT_INPUTS: &str = r#"version: 1

@@ -6,15 +6,22 @@
 //! redactor would then let the value through if a later step obtained it by
 //! itself (`bao kv get`, a file), and templates that read it would fail.
 //!
-//! Before any step starts, every completed read-only step with secret
-//! outputs is read again: its values are registered with the redactor and
-//! its outputs are available to templates once more. A step that is not
+//! Before the resumed run writes its first record (`resumed`) or starts any
+//! step, every completed read-only step with secret outputs is read again:
+//! its values are registered with the redactor and its outputs are available
+//! to templates once more. A step that is not
 //! read-only is never executed again; its secret outputs stay undefined and
 //! a template that reads them says why.
 
 use super::*;
 
 impl Scheduler {
+    /// Sets the record that opens this execution (`resumed`): it is written
+    /// after the secret outputs are read again, before anything else.
+    pub fn first_record(&mut self, event: Event) {
+        self.opening = Some(event);
+    }
+
     /// Reads again the secret outputs of completed read-only steps, in as
     /// many passes as dependencies between them need.
     pub(super) async fn reread_secret_outputs(&mut self) {
