@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use lifeboat_steps::Redactor;
+use lifeboat_steps::{Redactor, MIN_SECRET_CHARS};
 use serde_json::{Map, Value};
 
 use crate::cli_error::CliError;
@@ -192,17 +192,15 @@ pub fn resume(
     Ok(values)
 }
 
-/// Secrets shorter than this are refused in a real run: the redactor would
-/// have to hide every `ok` or `42` in every line, so it does not try.
-pub const MIN_SECRET_CHARS: usize = lifeboat_steps::MIN_SECRET_CHARS;
-
 /// Secrets shorter than this are accepted with a warning: a short value
 /// turns up inside ordinary text (`root` in `/data/rootdir`), and every
 /// display then shows that text redacted.
 pub const SHORT_SECRET_CHARS: usize = 8;
 
-/// Refuses a secret input too short to be redacted (a drill only warns), and
-/// warns about one short enough to collide with ordinary text.
+/// Refuses a secret input too short to be redacted ([`MIN_SECRET_CHARS`]:
+/// the redactor ignores such values rather than hide every `ok` or `42`; a
+/// drill only warns), and warns about one short enough to collide with
+/// ordinary text.
 fn check_secret_length(
     name: &str,
     value: &str,

@@ -139,9 +139,8 @@ impl Redactor {
         }
         let derived = {
             let p = self.inner.read().unwrap_or_else(|e| e.into_inner());
-            let lower = value.to_lowercase();
-            !p.secrets.iter().any(|s| s == value)
-                && p.secrets.iter().any(|s| s.to_lowercase().contains(&lower))
+            let lower = value.to_ascii_lowercase();
+            !p.secrets.iter().any(|s| s == value) && p.lower.iter().any(|s| s.contains(&lower))
         };
         if derived {
             self.add(value);

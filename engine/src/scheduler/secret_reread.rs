@@ -9,9 +9,9 @@
 //! Before the resumed run writes its first record (`resumed`) or starts any
 //! step, every completed read-only step with secret outputs is read again:
 //! its values are registered with the redactor and its outputs are available
-//! to templates once more. A step that is not
-//! read-only is never executed again; its secret outputs stay undefined and
-//! a template that reads them says why.
+//! to templates once more. A step that is not read-only is never executed
+//! again; its secret outputs stay undefined and a template that reads them
+//! says why.
 
 use super::*;
 
