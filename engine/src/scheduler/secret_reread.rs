@@ -15,6 +15,10 @@
 
 use super::*;
 
+/// How long reading a step's secret outputs again may take when the step
+/// sets no `timeout`.
+const REREAD_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Scheduler {
     /// Sets the record that opens this execution (`resumed`): it is written
     /// after the secret outputs are read again, before anything else.
@@ -79,10 +83,19 @@ impl Scheduler {
             )
         })?;
         let step_ctx = self.step_context(&step, script_env, false, self.env.cancel.child_token());
-        let output = kind
-            .run(&step_ctx, with)
-            .await
-            .map_err(|e| Some(self.env.redactor.redact(&e.message)))?;
+        // Bounded like the step itself, and by default as long as the
+        // slowest read of a secret should take.
+        let limit = step.timeout.unwrap_or(REREAD_TIMEOUT);
+        let output = match tokio::time::timeout(limit, kind.run(&step_ctx, with)).await {
+            Ok(result) => result.map_err(|e| Some(self.env.redactor.redact(&e.message)))?,
+            Err(_) => {
+                step_ctx.cancel.cancel();
+                return Err(Some(format!(
+                    "no answer within {}",
+                    lifeboat_steps::duration::format(limit)
+                )));
+            }
+        };
         for name in &output.secret {
             if let Some(v) = output.outputs.get(name) {
                 self.env.redactor.add_value(v);
