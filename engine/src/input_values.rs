@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use lifeboat_steps::Redactor;
+use lifeboat_steps::{Redactor, MIN_SECRET_CHARS};
 use serde_json::{Map, Value};
 
 use crate::cli_error::CliError;
@@ -46,6 +46,7 @@ pub fn resolve(
             secret_names.push(decl.name.clone());
             match read_secret(decl, None) {
                 Ok(Some(value)) => {
+                    check_secret_length(&decl.name, &value, dry_run, warn)?;
                     redactor.add(&value);
                     all.insert(decl.name.clone(), Value::String(value));
                 }
@@ -89,7 +90,9 @@ pub fn resolve(
             missing.join("\n  ")
         )));
     }
-    Ok(InputValues { all, secret_names })
+    let values = InputValues { all, secret_names };
+    warn_collisions(&values, warn);
+    Ok(values)
 }
 
 /// The inputs given with `--inputs FILE` and `--input name=value` (later
@@ -190,6 +193,7 @@ pub fn resume(
     redactor: &Redactor,
     dry_run: bool,
     launch_dir: &Path,
+    warn: &dyn Fn(&str),
 ) -> Result<InputValues, CliError> {
     let mut all = public.clone();
     let mut secret_names = Vec::new();
@@ -198,6 +202,7 @@ pub fn resume(
         secret_names.push(decl.name.clone());
         match read_secret(decl, Some(launch_dir))? {
             Some(v) => {
+                check_secret_length(&decl.name, &v, dry_run, warn)?;
                 redactor.add(&v);
                 all.insert(decl.name.clone(), Value::String(v));
             }
@@ -227,7 +232,77 @@ pub fn resume(
             missing.join("\n  ")
         )));
     }
-    Ok(InputValues { all, secret_names })
+    let values = InputValues { all, secret_names };
+    warn_collisions(&values, warn);
+    Ok(values)
+}
+
+/// Secrets shorter than this are accepted with a warning: a short value
+/// turns up inside ordinary text (`root` in `/data/rootdir`), and every
+/// display then shows that text redacted.
+pub const SHORT_SECRET_CHARS: usize = 8;
+
+/// Refuses a secret input too short to be redacted ([`MIN_SECRET_CHARS`]:
+/// the redactor ignores such values rather than hide every `ok` or `42`; a
+/// drill only warns), and warns about one short enough to collide with
+/// ordinary text.
+fn check_secret_length(
+    name: &str,
+    value: &str,
+    dry_run: bool,
+    warn: &dyn Fn(&str),
+) -> Result<(), CliError> {
+    let chars = value.trim().chars().count();
+    if chars < MIN_SECRET_CHARS {
+        let message = format!(
+            "secret input `{name}` is {chars} character{} long; secrets shorter than {MIN_SECRET_CHARS} characters cannot be redacted reliably, so Lifeboat refuses them: use a longer value, or declare `{name}` `type: string` if it is not secret",
+            if chars == 1 { "" } else { "s" }
+        );
+        if dry_run {
+            warn(&format!("{message} (a real run stops here)"));
+            return Ok(());
+        }
+        return Err(CliError::invalid(message));
+    }
+    if chars < SHORT_SECRET_CHARS {
+        warn(&format!(
+            "secret input `{name}` is only {chars} characters long; it is redacted wherever it appears, inside other words too, so output may show `{}` where you do not expect it; a longer secret avoids this",
+            lifeboat_steps::REDACTED
+        ));
+    }
+    Ok(())
+}
+
+/// Warns when a non-secret input contains a secret input's value: the input
+/// is journalled and replayed exactly as given, but displays show it
+/// redacted.
+fn warn_collisions(values: &InputValues, warn: &dyn Fn(&str)) {
+    let secrets: Vec<(&String, &str)> = values
+        .secret_names
+        .iter()
+        .filter_map(|n| Some((n, values.all.get(n)?.as_str()?.trim())))
+        .filter(|(_, v)| v.chars().count() >= MIN_SECRET_CHARS)
+        .collect();
+    if secrets.is_empty() {
+        return;
+    }
+    for (name, value) in &values.all {
+        if values.secret_names.contains(name) {
+            continue;
+        }
+        let text = match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        for (secret, secret_value) in &secrets {
+            if text.contains(secret_value) {
+                warn(&format!(
+                    "input `{name}` contains the value of secret input `{secret}`; `{name}` is kept exactly as given, but the console and the timeline show that part of it as `{}`",
+                    lifeboat_steps::REDACTED
+                ));
+            }
+        }
+    }
 }
 
 fn known<'a>(

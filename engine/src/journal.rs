@@ -27,6 +27,12 @@ const STRUCTURAL_FIELDS: &[&str] = &[
     "timed_out",
 ];
 
+/// Record fields written exactly as they are but redacted when shown: the
+/// non-secret inputs of `run_started`. They are public by declaration, and a
+/// resume replays them, so a secret that happens to occur inside one (`root`
+/// in `/data/rootdir`) must not change them; the launcher warns about it.
+const EXACT_FIELDS: &[&str] = &["inputs"];
+
 /// Called with every record after it is written.
 pub type Observer = Arc<dyn Fn(&Record) + Send + Sync>;
 
@@ -94,6 +100,8 @@ impl Journal {
             actor: actor.to_string(),
             event,
         };
+        // What the console shows, when it differs from what is written.
+        let mut shown = None;
         if !self.redactor.is_empty() {
             let value = serde_json::to_value(&record).map_err(|e| StoreError::Io(e.to_string()))?;
             let mut redacted = self.redactor.redact_value(&value);
@@ -107,7 +115,23 @@ impl Journal {
                     }
                 }
             }
-            record = serde_json::from_value(redacted).map_err(|e| StoreError::Io(e.to_string()))?;
+            let parse = |v: serde_json::Value| {
+                serde_json::from_value::<Record>(v).map_err(|e| StoreError::Io(e.to_string()))
+            };
+            let exact: Vec<(&str, &serde_json::Value)> = EXACT_FIELDS
+                .iter()
+                .filter_map(|key| Some((*key, value.as_object()?.get(*key)?)))
+                .filter(|(key, v)| redacted.get(*key) != Some(*v))
+                .collect();
+            if !exact.is_empty() {
+                shown = Some(parse(redacted.clone())?);
+                if let Some(out) = redacted.as_object_mut() {
+                    for (key, v) in exact {
+                        out.insert(key.to_string(), v.clone());
+                    }
+                }
+            }
+            record = parse(redacted)?;
         }
         if durable {
             self.store.append(std::slice::from_ref(&record))?;
@@ -117,7 +141,7 @@ impl Journal {
         *seq += 1;
         drop(seq);
         if let Some(observer) = &self.observer {
-            observer(&record);
+            observer(shown.as_ref().unwrap_or(&record));
         }
         Ok(record)
     }
@@ -134,6 +158,46 @@ pub fn now_rfc3339() -> String {
 mod tests {
     use super::*;
     use crate::local_run_store::LocalRunStore;
+
+    #[test]
+    fn inputs_are_written_exactly_and_shown_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalRunStore::create(dir.path(), "r").unwrap());
+        let redactor = Redactor::new();
+        redactor.add("root");
+        let shown = Arc::new(Mutex::new(Vec::new()));
+        let seen = shown.clone();
+        let journal = Journal::new(store.clone(), 0, redactor, "alice").with_observer(Arc::new(
+            move |r: &Record| seen.lock().unwrap().push(serde_json::to_value(r).unwrap()),
+        ));
+        let mut inputs = serde_json::Map::new();
+        inputs.insert("dir".into(), "/data/rootdir".into());
+        journal
+            .record(Event::RunStarted {
+                run_id: "r".into(),
+                runbook: "rb".into(),
+                title: "t".into(),
+                digest: "d".into(),
+                scenario: None,
+                inputs,
+                secret_inputs: vec!["pw".into()],
+                dry_run: None,
+                declared_at: None,
+                rto_target_ms: None,
+                rto_stop_at: None,
+                engine_version: "0".into(),
+            })
+            .unwrap();
+        let read = store.read().unwrap();
+        match &read.records[0].event {
+            Event::RunStarted { inputs, .. } => assert_eq!(inputs["dir"], "/data/rootdir"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            shown.lock().unwrap()[0]["inputs"]["dir"],
+            "/data/«redacted»dir"
+        );
+    }
 
     #[test]
     fn secrets_are_redacted_but_structure_is_not() {

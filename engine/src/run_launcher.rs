@@ -12,7 +12,7 @@ use crate::cli_error::CliError;
 use crate::console::Console;
 use crate::input_values::{self, InputValues};
 use crate::journal::{now_rfc3339, Journal};
-use crate::journal_record::Event;
+use crate::journal_record::{Event, Record, JOURNAL_VERSION};
 use crate::local_run_store::LocalRunStore;
 use crate::projection::Projection;
 use crate::run_state::{RunState, StepRecordState, NOT_STARTED, STEP_THROUGH_SKIP};
@@ -209,26 +209,37 @@ impl Launcher {
         };
         let redactor = Redactor::new();
         let launch_dir = launch_dir(first.launch_dir.as_deref());
+        let console = self.console.clone();
         let inputs = input_values::resume(
             &runbook,
             &first.inputs,
             &redactor,
             dry_run != DryRun::Off,
             &launch_dir,
+            &|w| console.warn(None, w),
         )?;
         let journal = self.journal(store.clone(), first.last_seq, &redactor, &req.operator);
-        let resumed = journal.record(Event::Resumed {
+        // The scheduler writes `resumed` once it has read the lost secret
+        // outputs again (`scheduler/secret_reread.rs`), so that every secret
+        // the run knows is registered before its first record. The state is
+        // replayed with that record as it will be written: reading the file
+        // again would double the cost of a resume on a long journal.
+        let resumed = Event::Resumed {
             from_checkpoint: req.from.map(String::from),
             allow_changed: req.allow_changed,
             digest: Some(runbook.digest()),
             redo: req.redo.to_vec(),
             reason: (!req.redo.is_empty())
                 .then(|| req.reason.unwrap_or_default().trim().to_string()),
-        })?;
-        // The journal as read plus the record just written: reading the
-        // file again would double the cost of a resume on a long journal.
+        };
         let mut records = read.records;
-        records.push(resumed);
+        records.push(Record {
+            v: JOURNAL_VERSION,
+            seq: first.last_seq + 1,
+            ts: now_rfc3339(),
+            actor: req.operator.clone(),
+            event: resumed.clone(),
+        });
         let mut state = RunState::replay(&records, &descendants);
         // Only a run that finished as failed retries its failures; a run
         // paused at a gate in `on_failure`, or interrupted there, continues
@@ -258,7 +269,8 @@ impl Launcher {
             store.dir(),
             launch_dir,
         );
-        let scheduler = Scheduler::new(env, config, Some(&state));
+        let mut scheduler = Scheduler::new(env, config, Some(&state));
+        scheduler.first_record(resumed);
         Ok(Prepared {
             run_id: req.run_id.to_string(),
             scheduler,

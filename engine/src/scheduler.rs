@@ -44,6 +44,7 @@ use crate::templates::{Placeholder, Templates};
 
 mod human_gates;
 mod step_processes;
+mod secret_reread;
 mod step_through;
 
 /// How a run treats steps that could change things.
@@ -203,6 +204,12 @@ pub struct Scheduler {
     failure: Option<(String, String)>,
     /// Steps whose secret outputs were lost with the engine that ran them.
     lost_secrets: Vec<String>,
+    /// Completed steps with secret outputs (and their names), to read again
+    /// before a resumed run starts anything (`secret_reread.rs`).
+    secret_steps: Vec<(usize, Vec<String>)>,
+    /// The record that opens this execution (`resumed`), written once those
+    /// secrets are registered.
+    opening: Option<Event>,
     /// Human gates and their decisions so far, by step.
     gates: HashMap<String, GateRecord>,
     /// Who started the run (four eyes compares approvers with this).
@@ -240,6 +247,8 @@ impl Scheduler {
             touched: Arc::new(Mutex::new(BTreeSet::new())),
             failure: None,
             lost_secrets: Vec::new(),
+            secret_steps: Vec::new(),
+            opening: None,
             gates: HashMap::new(),
             initiator: config.operator.clone(),
             quit: false,
@@ -389,6 +398,9 @@ impl Scheduler {
                         .push(format!("`{}` ({})", step.id, missing.join(", ")));
                 }
             }
+            // The kind keeps nothing durable: a read-only step is read
+            // again before the resume's first record (`secret_reread.rs`).
+            None => self.secret_steps.push((i, names.to_vec())),
             other => {
                 if let Some(Err(e)) = other {
                     self.env.console.warn(
@@ -420,6 +432,10 @@ impl Scheduler {
     }
 
     async fn run_to_end(&mut self) -> RunOutcome {
+        self.reread_secret_outputs().await;
+        if let Some(event) = self.opening.take() {
+            self.journal(event);
+        }
         self.announce_projection();
         let outcome = self.run_sections().await;
         if matches!(outcome, RunOutcome::Paused | RunOutcome::Interrupted) {
@@ -1004,6 +1020,8 @@ impl Scheduler {
             }
         }
         let mut with = self.env.templates.render_value(&plain, ctx)?;
+        // A piece of a secret (`{{ inputs.token[:12] }}`) is a secret too.
+        self.env.redactor.add_derived_value(&with);
         // Secrets are replaced in the raw values, before `describe` quotes
         // or escapes them into a form the redactor would not recognise.
         let mut display = self.env.redactor.redact_value(&with);
@@ -1014,6 +1032,9 @@ impl Scheduler {
         for field in script_fields {
             if let Some(serde_json::Value::String(src)) = raw.get(*field) {
                 let (text, vars) = self.env.templates.render_script(field, src, ctx)?;
+                for (_, value) in &vars {
+                    self.env.redactor.add_derived(value);
+                }
                 let shown =
                     self.env
                         .templates

@@ -103,6 +103,9 @@ impl Validator<'_> {
                 }
             }
         }
+        for step in &rb.steps {
+            self.secrets_in_argv(step);
+        }
         for (i, step) in rb.steps.iter().enumerate() {
             self.node_templates(i, &step.with, Scope::Step);
             self.script_templates(step);
@@ -415,6 +418,50 @@ impl Validator<'_> {
                 msg,
                 Some("a runbook is a DAG; remove one of these `needs`".into()),
             );
+        }
+    }
+
+    /// Warns when a secret input is rendered into a `shell` step's `run`
+    /// argv: every local user can read a process's arguments
+    /// (`/proc/PID/cmdline`, `ps`), while its environment is readable only by
+    /// its owner.
+    fn secrets_in_argv(&mut self, step: &Step) {
+        if step.kind != "shell" {
+            return;
+        }
+        let Some(NodeValue::Seq(argv)) = step.with.get("run").map(|n| &n.value) else {
+            return;
+        };
+        for arg in argv {
+            let NodeValue::String(text) = &arg.value else {
+                continue;
+            };
+            if !text.contains("{{") && !text.contains("{%") {
+                continue;
+            }
+            let Ok(refs) = self.templates.template_references(text) else {
+                continue;
+            };
+            let secrets: Vec<&str> = refs
+                .iter()
+                .filter_map(|r| r.strip_prefix("inputs."))
+                .map(|r| r.split('.').next().unwrap_or(r))
+                .filter(|name| self.runbook.input(name).is_some_and(|i| i.is_secret()))
+                .collect();
+            for name in secrets {
+                let var = name.to_ascii_uppercase();
+                let d = Diagnostic::warning(format!(
+                    "step `{}` passes secret input `{name}` in `run` arguments, which every local user can read (`ps`, `/proc/PID/cmdline`)",
+                    step.id
+                ))
+                .at(arg.loc)
+                .width(text.len())
+                .in_file(&self.runbook.source)
+                .help(format!(
+                    "pass it in the environment instead: `env: {{ {var}: \"{{{{ inputs.{name} }}}}\" }}`, and have the program read `${var}` (or use `script`, which hands every value over in the environment)"
+                ));
+                self.diagnostics.push(d);
+            }
         }
     }
 

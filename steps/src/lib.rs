@@ -42,7 +42,7 @@ pub mod vault;
 
 pub use params::ParamProblem;
 pub use progress::{NoProgress, Progress};
-pub use redactor::{Redactor, REDACTED};
+pub use redactor::{Redactor, MIN_SECRET_CHARS, REDACTED};
 pub use registry::Registry;
 pub use rerun::{Effect, Rerun};
 pub use step_context::StepContext;

@@ -50,7 +50,14 @@ struct ShellParams {
     /// Exit codes that count as success.
     #[serde(default = "default_expect_exit")]
     expect_exit: Vec<i32>,
+    /// Start the child with only [`KEPT_ENV`] and what the step declares,
+    /// not the engine's whole environment (`VAULT_TOKEN`, cloud keys).
+    #[serde(default)]
+    env_clear: bool,
 }
+
+/// What `env_clear: true` keeps of the engine's environment.
+pub const KEPT_ENV: &[&str] = &["PATH", "HOME", "LANG"];
 
 fn default_expect_exit() -> Vec<i32> {
     vec![0]
@@ -165,6 +172,14 @@ impl StepKind for Shell {
             Some(cwd) => ctx.path(cwd),
             None => ctx.work_dir.clone(),
         };
+        if p.env_clear {
+            cmd.env_clear();
+            for name in KEPT_ENV {
+                if let Some(value) = std::env::var_os(name) {
+                    cmd.env(name, value);
+                }
+            }
+        }
         cmd.env("LIFEBOAT_LAUNCH_DIR", &ctx.launch_dir)
             .envs(&p.env)
             .envs(ctx.env.iter().map(|(k, v)| (k, v)))
