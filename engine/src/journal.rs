@@ -186,6 +186,7 @@ mod tests {
                 rto_target_ms: None,
                 rto_stop_at: None,
                 engine_version: "0".into(),
+                launch_dir: None,
             })
             .unwrap();
         let read = store.read().unwrap();
