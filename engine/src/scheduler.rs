@@ -1019,9 +1019,12 @@ impl Scheduler {
                 map.remove(*field);
             }
         }
-        let mut with = self.env.templates.render_value(&plain, ctx)?;
-        // A piece of a secret (`{{ inputs.token[:12] }}`) is a secret too.
-        self.env.redactor.add_derived_value(&with);
+        let (mut with, values) = self.env.templates.render_value_and_values(&plain, ctx)?;
+        // A piece of a secret (`{{ inputs.token[:12] }}`, alone or inside a
+        // longer string) is a secret too; the runbook's literal text is not.
+        for value in &values {
+            self.env.redactor.add_derived(value);
+        }
         // Secrets are replaced in the raw values, before `describe` quotes
         // or escapes them into a form the redactor would not recognise.
         let mut display = self.env.redactor.redact_value(&with);

@@ -44,6 +44,9 @@ const FUNCTIONS: &[&str] = &[
 thread_local! {
     /// Values collected while rendering a script field (see [`Templates::render_script`]).
     static SCRIPT_VALUES: RefCell<Vec<ScriptValue>> = const { RefCell::new(Vec::new()) };
+    /// While [`Templates::render_value_and_values`] runs: the text of every
+    /// `{{ }}` value written into a parameter.
+    static PLAIN_VALUES: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
 }
 
 pub struct Templates {
@@ -97,7 +100,9 @@ impl Templates {
     pub fn new() -> Self {
         let mut plain = base_env();
         plain.set_formatter(|out, _state, value| {
-            out.write_str(&value_text(value)).map_err(write_failure)
+            let text = value_text(value);
+            collect_plain_value(&text);
+            out.write_str(&text).map_err(write_failure)
         });
         let mut script = base_env();
         script.set_formatter(|out, _state, value| {
@@ -125,6 +130,22 @@ impl Templates {
         ctx: &Value,
     ) -> Result<serde_json::Value, String> {
         self.render_at(value, ctx, "")
+    }
+
+    /// [`Templates::render_value`], also returning the text of every
+    /// template value that went into the result (a whole-string expression,
+    /// or each `{{ }}` inside a longer string), so that a piece of a secret
+    /// (`{{ inputs.token[:12] }}` inside a URL) can be registered as a
+    /// secret, while literal text of the runbook never is.
+    pub fn render_value_and_values(
+        &self,
+        value: &serde_json::Value,
+        ctx: &Value,
+    ) -> Result<(serde_json::Value, Vec<String>), String> {
+        PLAIN_VALUES.with(|v| *v.borrow_mut() = Some(Vec::new()));
+        let rendered = self.render_at(value, ctx, "");
+        let values = PLAIN_VALUES.with(|v| v.borrow_mut().take()).unwrap_or_default();
+        Ok((rendered?, values))
     }
 
     /// Renders with the path of each value (`url`, `run[2]`), so an error
@@ -181,12 +202,15 @@ impl Templates {
                 return Err(format!("`{expr}` is undefined"));
             }
             if let Some(text) = value.as_str() {
+                collect_plain_value(text);
                 return Ok(serde_json::Value::String(text.to_string()));
             }
             if is_placeholder(&value) {
                 return Ok(serde_json::Value::String(value.to_string()));
             }
-            return serde_json::to_value(&value).map_err(|e| format!("`{expr}`: {e}"));
+            let json = serde_json::to_value(&value).map_err(|e| format!("`{expr}`: {e}"))?;
+            collect_plain_strings(&json);
+            return Ok(json);
         }
         self.plain
             .render_str(s, ctx)
@@ -426,6 +450,24 @@ fn closes_outside_brackets(expr: &str) -> bool {
         i += 1;
     }
     false
+}
+
+/// Notes a template value's text while [`Templates::render_value_and_values`] runs.
+fn collect_plain_value(text: &str) {
+    PLAIN_VALUES.with(|v| {
+        if let Some(values) = v.borrow_mut().as_mut() {
+            values.push(text.to_string());
+        }
+    });
+}
+
+fn collect_plain_strings(value: &serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => collect_plain_value(s),
+        serde_json::Value::Array(items) => items.iter().for_each(collect_plain_strings),
+        serde_json::Value::Object(map) => map.values().for_each(collect_plain_strings),
+        _ => {}
+    }
 }
 
 fn base_env() -> Environment<'static> {

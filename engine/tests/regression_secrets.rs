@@ -519,3 +519,44 @@ steps:
         );
     }
 }
+
+/// Review of finding 5: a slice of a secret inside a longer parameter (a URL
+/// with the token's first characters) is a secret too, while the runbook's
+/// own literal text that happens to be a piece of a secret (a bucket named
+/// like the start of a key) is not registered as one. (A whole line, or the
+/// end of a line, that is a piece of a secret is still redacted: that is the
+/// rule for secrets cut by `fold`.)
+#[test]
+fn finding_5_a_secret_slice_inside_a_longer_string_is_redacted_and_literals_are_not() {
+    let sandbox = Sandbox::new();
+    let runbook = sandbox.write(
+        "slice.yaml",
+        r#"version: 1
+name: slice
+inputs:
+  token: { type: secret, env: LIFEBOAT_TEST_TOKEN }
+steps:
+  - id: show
+    kind: shell
+    with:
+      run: ["echo", "url=https://example.invalid/?t={{ inputs.token[-12:] }}&x=1 in lifeboat-bucket now"]
+"#,
+    );
+    let secret = "lifeboat-bucket-Zq9Wm3Kp7Rt2Vx5N";
+    let ran = sandbox.run_with(
+        &["run", runbook.to_str().unwrap()],
+        &[("LIFEBOAT_TEST_TOKEN", secret)],
+    );
+    ran.expect_code(0);
+    let slice = &secret[secret.len() - 12..];
+    assert!(!printed(&ran).contains(slice), "{}", ran.dump());
+    assert!(
+        files_containing(&sandbox.state_dir(), slice).is_empty(),
+        "the slice reached disk"
+    );
+    assert!(
+        ran.stdout.contains("&x=1 in lifeboat-bucket now"),
+        "literal runbook text is not a secret\n{}",
+        ran.dump()
+    );
+}

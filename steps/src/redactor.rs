@@ -148,19 +148,6 @@ impl Redactor {
         derived
     }
 
-    /// [`Redactor::add_derived`] for every string inside a JSON value: the
-    /// rendered parameters of a step.
-    pub fn add_derived_value(&self, value: &serde_json::Value) {
-        match value {
-            serde_json::Value::String(s) => {
-                self.add_derived(s);
-            }
-            serde_json::Value::Array(items) => items.iter().for_each(|v| self.add_derived_value(v)),
-            serde_json::Value::Object(map) => map.values().for_each(|v| self.add_derived_value(v)),
-            _ => {}
-        }
-    }
-
     pub fn is_empty(&self) -> bool {
         self.inner
             .read()
@@ -273,9 +260,20 @@ fn redact_fragments(p: &Patterns, line: &str) -> String {
             return format!("{}{REDACTED}{}", &line[..lead], &line[body_end..]);
         }
     }
+    // A piece inside a whole occurrence of a secret is left to the whole
+    // match: a secret that repeats itself (`abcabc…`) has prefixes and
+    // suffixes that are also its own beginning and end, and cutting there
+    // would leave the rest of the occurrence in clear.
+    let whole: Vec<(usize, usize)> = p
+        .text_matcher
+        .as_ref()
+        .map(|m| m.find_iter(body).map(|w| (w.start(), w.end())).collect())
+        .unwrap_or_default();
+    let inside_whole = |start: usize, end: usize| whole.iter().any(|&(s, e)| s <= start && end <= e);
     // The earliest start of a proper prefix of a secret that runs to the end.
     let head_start = heads
         .find_overlapping_iter(body)
+        .filter(|m| !inside_whole(m.start(), body.len()))
         .filter(|m| {
             let secret = p.secrets[p.owner[m.pattern().as_usize()]].as_bytes();
             let rest = &body.as_bytes()[m.start()..];
@@ -288,6 +286,7 @@ fn redact_fragments(p: &Patterns, line: &str) -> String {
     // The latest end of a proper suffix of a secret that starts the line.
     let tail_end = tails
         .find_overlapping_iter(body)
+        .filter(|m| !inside_whole(0, m.end()))
         .filter(|m| {
             let secret = p.secrets[p.owner[m.pattern().as_usize()]].as_bytes();
             let piece = &body.as_bytes()[..m.end()];
@@ -442,6 +441,14 @@ mod tests {
             r.add(s);
         }
         r
+    }
+
+    #[test]
+    fn a_repeating_secret_at_a_line_boundary_is_redacted_whole() {
+        let secret = "s3cr3t-".repeat(20);
+        let redactor = redactor(&[secret.as_str()]);
+        assert_eq!(redactor.redact(&format!("{secret}bbbb")), "«redacted»bbbb");
+        assert_eq!(redactor.redact(&format!("aaaa{secret}")), "aaaa«redacted»");
     }
 
     #[test]

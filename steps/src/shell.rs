@@ -180,8 +180,10 @@ impl StepKind for Shell {
                 }
             }
         }
-        cmd.env("LIFEBOAT_LAUNCH_DIR", &ctx.launch_dir)
-            .envs(&p.env)
+        if !p.env_clear {
+            cmd.env("LIFEBOAT_LAUNCH_DIR", &ctx.launch_dir);
+        }
+        cmd.envs(&p.env)
             .envs(ctx.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&dir)
             .stdin(Stdio::null())
