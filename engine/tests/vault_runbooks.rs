@@ -873,6 +873,21 @@ async fn compromise_stops_while_sealed_without_its_cli_and_seals_again_when_cont
             world.failures(&run_id)
         );
     }
+
+    // The guide's recovery: fix the cause (here: the CLI works again),
+    // `resume --from sealed`, a second person approves again.
+    let wrapper = input(&inputs, "bao_bin").to_string();
+    let real = lifeboat_harness::openbao::bao_binary().unwrap();
+    std::fs::write(&wrapper, format!("#!/bin/sh\nexec '{}' \"$@\"\n", real.display())).unwrap();
+    let ran = world.lifeboat(
+        &["resume".into(), run_id.clone(), "--from".into(), "sealed".into()],
+        &[],
+    );
+    assert_paused_at(&ran, "approve_recovery");
+    let ran = world.approve_and_resume(&run_id, "approve_recovery");
+    assert_eq!(ran.code, 0, "{}\n{}", ran.dump(), world.failures(&run_id));
+    let active = world.cluster.wait_active_addr().await.unwrap();
+    assert!(!sealed(&active).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
