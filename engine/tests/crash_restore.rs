@@ -6,7 +6,8 @@
 //!
 //! The full sweep (every step's start, and the middle of every step longer
 //! than 100 ms) is `engine/benches/crash_sweep.sh`, which runs this test
-//! with `LIFEBOAT_CRASH_SWEEP=all`.
+//! with `LIFEBOAT_CRASH_SWEEP=all` (or a comma-separated list of steps, to
+//! replay kills at their start).
 
 mod util;
 mod vault_fixture;
@@ -45,18 +46,18 @@ const SAMPLE: &[(&str, u64)] = &[
 enum Recovery {
     /// `lifeboat resume RUN_ID`.
     Resume,
-    /// Node 1 holds nothing yet: start it empty again, then
-    /// `lifeboat mark RUN_ID init_first failed` and `lifeboat resume RUN_ID`.
-    ReinitFirst,
-    /// The throwaway keys of `init_first` are gone with the engine: start
-    /// node 1 empty again, then `lifeboat resume RUN_ID --from verified`.
+    /// Between the approval and `restored`: the throwaway keys of
+    /// `init_first` are gone with the engine (or it is unknown whether the
+    /// node took them), and node 1 holds nothing the restore needs: start
+    /// it empty again, delete the emptied node's throwaway keys
+    /// (`fresh-init.json` in the run's work directory), then
+    /// `lifeboat resume RUN_ID --from verified`.
     FromVerified,
 }
 
 fn recovery_for(step: &str) -> Recovery {
     match step {
-        "init_first" => Recovery::ReinitFirst,
-        "unseal_first_fresh" | "first_active" | "restore" => Recovery::FromVerified,
+        "init_first" | "unseal_first_fresh" | "first_active" | "restore" => Recovery::FromVerified,
         _ => Recovery::Resume,
     }
 }
@@ -186,19 +187,12 @@ async fn crash_and_recover(world: &mut VaultWorld, point: &KillPoint) {
 
     let ran = match recovery_for(&point.step) {
         Recovery::Resume => lifeboat(world, &["resume", &run_id]),
-        Recovery::ReinitFirst => {
-            fresh_first(world).await;
-            let ran = lifeboat(world, &["resume", &run_id]);
-            if ran.code == 3 && format!("{}{}", ran.stdout, ran.stderr).contains("mark") {
-                let mark = lifeboat(world, &["mark", &run_id, "init_first", "failed", "--as", OPERATOR]);
-                assert_eq!(mark.code, 0, "{}", mark.dump());
-                lifeboat(world, &["resume", &run_id])
-            } else {
-                ran
-            }
-        }
         Recovery::FromVerified => {
             fresh_first(world).await;
+            let keys = world.work_dir(&run_id).join("fresh-init.json");
+            if keys.exists() {
+                std::fs::remove_file(&keys).unwrap();
+            }
             lifeboat(world, &["resume", &run_id, "--from", "verified"])
         }
     };
@@ -259,7 +253,8 @@ fn sweep_points(world: &VaultWorld, run_id: &str) -> Vec<KillPoint> {
 async fn full_cluster_loss_recovers_from_a_crash_at_each_sampled_point() {
     let mut world = VaultWorld::start().await;
     world.backup();
-    let points: Vec<KillPoint> = if std::env::var("LIFEBOAT_CRASH_SWEEP").as_deref() == Ok("all") {
+    let sweep = std::env::var("LIFEBOAT_CRASH_SWEEP").unwrap_or_default();
+    let points: Vec<KillPoint> = if sweep == "all" {
         // A reference run, uninterrupted, to find the steps and their length.
         fresh_nodes(&mut world).await;
         let file = runbook("full-cluster-loss").display().to_string();
@@ -273,6 +268,12 @@ async fn full_cluster_loss_recovers_from_a_crash_at_each_sampled_point() {
         let ran = answer_pauses(&world, &run_id, ran);
         assert_eq!(ran.code, 0, "{}", ran.dump());
         sweep_points(&world, &run_id)
+    } else if !sweep.is_empty() {
+        // A list of steps, killed at their start (to replay one point).
+        sweep
+            .split(',')
+            .map(|s| KillPoint { step: s.trim().to_string(), after_ms: 0 })
+            .collect()
     } else {
         SAMPLE
             .iter()

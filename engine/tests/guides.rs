@@ -204,7 +204,19 @@ fn a_probes_drill_of_every_runbook_passes_and_leaves_nothing_behind() {
             continue;
         };
         if *code != 0 {
-            problems.push(format!("{rb}: the probes drill exited {code} (run {run_id})"));
+            let journal = std::fs::read_to_string(state.join("runs").join(run_id).join("journal.jsonl"))
+                .unwrap_or_default();
+            let failed: Vec<String> = journal
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .map(|v| v["rec"].clone())
+                .filter(|r| r["type"] == "step_failed")
+                .map(|r| format!("`{}`: {}", r["step"].as_str().unwrap_or(""), r["error"].as_str().unwrap_or("")))
+                .collect();
+            problems.push(format!(
+                "{rb}: the probes drill exited {code} (run {run_id}): {}",
+                failed.join("; ")
+            ));
         }
         let files = leftovers(state, run_id);
         if !files.is_empty() {
