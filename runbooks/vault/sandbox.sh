@@ -195,11 +195,14 @@ cmd_up() {
     done
     poll 15 "S3 on 127.0.0.1:$S3_PORT" curl -sS --max-time 2 "http://127.0.0.1:$S3_PORT/"
     curl -sS --fail --max-time 10 -X PUT "http://127.0.0.1:$S3_PORT/$BUCKET" >/dev/null
+    # Random S3 credentials (moto takes any): the runbooks treat them as
+    # secrets and redact their values everywhere, so they must not be a
+    # word that also appears in paths (like "sandbox").
     cat >"$SANDBOX/env" <<ENV
 # source .sandbox/env — for drilling runbooks/vault/* against the sandbox
 export VAULT_ADDR=$(addr 0)
-export AWS_ACCESS_KEY_ID=sandbox
-export AWS_SECRET_ACCESS_KEY=sandbox
+export AWS_ACCESS_KEY_ID=$(head -c 10 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export AWS_SECRET_ACCESS_KEY=$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 export LIFEBOAT_STATE_DIR=$SANDBOX/state
