@@ -90,7 +90,9 @@ async fn fresh_first(world: &mut VaultWorld) {
 }
 
 fn spawn(world: &VaultWorld, args: &[String]) -> Child {
-    let mut cmd = world.sandbox.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut cmd = world
+        .sandbox
+        .command(&args.iter().map(String::as_str).collect::<Vec<_>>());
     for (k, v) in world.env() {
         cmd.env(k, v);
     }
@@ -101,9 +103,8 @@ fn spawn(world: &VaultWorld, args: &[String]) -> Child {
 fn journal_has_start(path: &Path, step: &str) -> bool {
     std::fs::read_to_string(path).is_ok_and(|text| {
         text.lines().any(|l| {
-            serde_json::from_str::<Value>(l).is_ok_and(|v| {
-                v["rec"]["type"] == "step_started" && v["rec"]["step"] == step
-            })
+            serde_json::from_str::<Value>(l)
+                .is_ok_and(|v| v["rec"]["type"] == "step_started" && v["rec"]["step"] == step)
         })
     })
 }
@@ -176,7 +177,10 @@ async fn crash_and_recover(world: &mut VaultWorld, point: &KillPoint) {
     if !killed {
         // The run paused at the approval before the step: approve and
         // resume, and kill that.
-        let approve = lifeboat(world, &["approve", &run_id, "approve_restore", "--as", APPROVER]);
+        let approve = lifeboat(
+            world,
+            &["approve", &run_id, "approve_restore", "--as", APPROVER],
+        );
         assert_eq!(approve.code, 0, "{}", approve.dump());
         let mut child = spawn(world, &["resume".to_string(), run_id.clone()]);
         let mut out = child.stdout.take().unwrap();
@@ -218,31 +222,54 @@ async fn crash_and_recover(world: &mut VaultWorld, point: &KillPoint) {
     let active = world.cluster.wait_active_addr().await.unwrap();
     assert_eq!(world.assert_all_secrets(&active, &token).await, SECRETS);
     assert!(!world.work_dir(&run_id).join("fresh-init.json").exists());
-    println!("CRASH-POINT {} +{}ms: recovered ({:?})", point.step, point.after_ms, recovery_for(&point.step));
+    println!(
+        "CRASH-POINT {} +{}ms: recovered ({:?})",
+        point.step,
+        point.after_ms,
+        recovery_for(&point.step)
+    );
 }
 
 /// Every step's start, and the middle of every step longer than 100 ms,
 /// from a reference run's journal.
 fn sweep_points(world: &VaultWorld, run_id: &str) -> Vec<KillPoint> {
     let journal = world.sandbox.journal(run_id);
-    let ts = |r: &Value| r["ts"].as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    let ts = |r: &Value| {
+        r["ts"]
+            .as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+    };
     let mut out = Vec::new();
     for r in &journal {
         if r["type"] != "step_started" {
             continue;
         }
         let step = r["step"].as_str().unwrap().to_string();
-        if ["approve_restore", "switch_traffic", "remove_local_files", "keep_local_files"].contains(&step.as_str()) {
+        if [
+            "approve_restore",
+            "switch_traffic",
+            "remove_local_files",
+            "keep_local_files",
+        ]
+        .contains(&step.as_str())
+        {
             continue;
         }
-        out.push(KillPoint { step: step.clone(), after_ms: 0 });
+        out.push(KillPoint {
+            step: step.clone(),
+            after_ms: 0,
+        });
         let end = journal.iter().find(|e| {
-            e["step"] == step.as_str() && (e["type"] == "step_succeeded" || e["type"] == "step_failed")
+            e["step"] == step.as_str()
+                && (e["type"] == "step_succeeded" || e["type"] == "step_failed")
         });
         if let (Some(t0), Some(t1)) = (ts(r), end.and_then(ts)) {
             let ms = t1.duration_since(t0).as_millis() as u64;
             if ms > 100 {
-                out.push(KillPoint { step, after_ms: ms / 2 });
+                out.push(KillPoint {
+                    step,
+                    after_ms: ms / 2,
+                });
             }
         }
     }
@@ -272,12 +299,18 @@ async fn full_cluster_loss_recovers_from_a_crash_at_each_sampled_point() {
         // A list of steps, killed at their start (to replay one point).
         sweep
             .split(',')
-            .map(|s| KillPoint { step: s.trim().to_string(), after_ms: 0 })
+            .map(|s| KillPoint {
+                step: s.trim().to_string(),
+                after_ms: 0,
+            })
             .collect()
     } else {
         SAMPLE
             .iter()
-            .map(|(s, ms)| KillPoint { step: s.to_string(), after_ms: *ms })
+            .map(|(s, ms)| KillPoint {
+                step: s.to_string(),
+                after_ms: *ms,
+            })
             .collect()
     };
     for point in &points {

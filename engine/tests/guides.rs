@@ -99,7 +99,8 @@ fn the_guides_run_as_written_against_the_sandbox() {
 
     // single-node-failure refuses a live peer with a message that says so.
     assert!(
-        ran.transcript.contains("`node2` is alive (autopilot heard from it"),
+        ran.transcript
+            .contains("`node2` is alive (autopilot heard from it"),
         "the refusal of a live `dead_node_id` does not say why:\n{}",
         ran.tail()
     );
@@ -119,10 +120,9 @@ fn the_guides_run_as_written_against_the_sandbox() {
         // The run's last execution (a later resume) decides.
         let code = ran.runs[i..]
             .iter()
-            .filter(|(id, ..)| id == run_id)
-            .map(|(_, c, ..)| c)
-            .last()
-            .unwrap_or(code);
+            .rev()
+            .find(|(id, ..)| id == run_id)
+            .map_or(code, |(_, c, ..)| c);
         let files = leftovers(state, run_id);
         let secretish: Vec<&String> = files
             .iter()
@@ -147,13 +147,18 @@ fn the_guides_run_as_written_against_the_sandbox() {
     let (run_id, _, state, _) = ran
         .runs
         .iter()
-        .rfind(|(_, code, _, args)| *code == 3 && args.contains("compromise.yaml") && args.starts_with("run "))
+        .rfind(|(_, code, _, args)| {
+            *code == 3 && args.contains("compromise.yaml") && args.starts_with("run ")
+        })
         .expect("the compromise guide starts a run that waits for its approval");
     let journal = std::fs::read_to_string(state.join("runs").join(run_id).join("journal.jsonl"))
         .expect("the compromise run's journal");
     let first: serde_json::Value =
         serde_json::from_str(journal.lines().next().unwrap()).expect("JSON");
-    let started_at = first["rec"]["ts"].as_str().expect("run_started ts").to_string();
+    let started_at = first["rec"]["ts"]
+        .as_str()
+        .expect("run_started ts")
+        .to_string();
     let report = std::fs::read_to_string(
         state
             .join("runs")
@@ -195,23 +200,28 @@ fn a_probes_drill_of_every_runbook_passes_and_leaves_nothing_behind() {
     assert_eq!(ran.code, 0, "the sandbox did not start:\n{}", ran.tail());
     let mut problems = Vec::new();
     for rb in runbooks {
-        let Some((run_id, code, state, _)) = ran
-            .runs
-            .iter()
-            .find(|(_, _, _, args)| args.contains(&format!("vault/{rb}.yaml")) && args.contains("probes"))
-        else {
+        let Some((run_id, code, state, _)) = ran.runs.iter().find(|(_, _, _, args)| {
+            args.contains(&format!("vault/{rb}.yaml")) && args.contains("probes")
+        }) else {
             problems.push(format!("{rb}: no drill run recorded"));
             continue;
         };
         if *code != 0 {
-            let journal = std::fs::read_to_string(state.join("runs").join(run_id).join("journal.jsonl"))
-                .unwrap_or_default();
+            let journal =
+                std::fs::read_to_string(state.join("runs").join(run_id).join("journal.jsonl"))
+                    .unwrap_or_default();
             let failed: Vec<String> = journal
                 .lines()
                 .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
                 .map(|v| v["rec"].clone())
                 .filter(|r| r["type"] == "step_failed")
-                .map(|r| format!("`{}`: {}", r["step"].as_str().unwrap_or(""), r["error"].as_str().unwrap_or("")))
+                .map(|r| {
+                    format!(
+                        "`{}`: {}",
+                        r["step"].as_str().unwrap_or(""),
+                        r["error"].as_str().unwrap_or("")
+                    )
+                })
                 .collect();
             problems.push(format!(
                 "{rb}: the probes drill exited {code} (run {run_id}): {}",
@@ -220,7 +230,9 @@ fn a_probes_drill_of_every_runbook_passes_and_leaves_nothing_behind() {
         }
         let files = leftovers(state, run_id);
         if !files.is_empty() {
-            problems.push(format!("{rb}: the probes drill left {files:?} in its work directory"));
+            problems.push(format!(
+                "{rb}: the probes drill left {files:?} in its work directory"
+            ));
         }
     }
     assert!(

@@ -849,9 +849,18 @@ async fn compromise_stops_while_sealed_without_its_cli_and_seals_again_when_cont
     // naming the tool; nothing is unsealed.
     let ran = world.run_runbook("compromise", &inputs);
     assert_eq!(ran.code, 1, "{}", ran.dump());
-    assert_eq!(failed_step(&world, &ran.run_id()), "tools", "{}", ran.dump());
+    assert_eq!(
+        failed_step(&world, &ran.run_id()),
+        "tools",
+        "{}",
+        ran.dump()
+    );
     let all = format!("{}{}", ran.stdout, ran.stderr);
-    assert!(all.contains("`no-such-bao-cli` (input `bao_bin`) is not an executable"), "{}", ran.dump());
+    assert!(
+        all.contains("`no-such-bao-cli` (input `bao_bin`) is not an executable"),
+        "{}",
+        ran.dump()
+    );
     for a in &addrs {
         assert!(sealed(a).await, "{a} is not sealed after the refused run");
     }
@@ -865,7 +874,12 @@ async fn compromise_stops_while_sealed_without_its_cli_and_seals_again_when_cont
     let run_id = ran.run_id();
     let resumed = world.approve_and_resume(&run_id, "approve_recovery");
     assert_eq!(resumed.code, 1, "{}", resumed.dump());
-    assert_eq!(failed_step(&world, &run_id), "disable_auth", "{}", resumed.dump());
+    assert_eq!(
+        failed_step(&world, &run_id),
+        "disable_auth",
+        "{}",
+        resumed.dump()
+    );
     for a in &addrs {
         assert!(
             sealed(a).await,
@@ -878,9 +892,18 @@ async fn compromise_stops_while_sealed_without_its_cli_and_seals_again_when_cont
     // `resume --from sealed`, a second person approves again.
     let wrapper = input(&inputs, "bao_bin").to_string();
     let real = lifeboat_harness::openbao::bao_binary().unwrap();
-    std::fs::write(&wrapper, format!("#!/bin/sh\nexec '{}' \"$@\"\n", real.display())).unwrap();
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nexec '{}' \"$@\"\n", real.display()),
+    )
+    .unwrap();
     let ran = world.lifeboat(
-        &["resume".into(), run_id.clone(), "--from".into(), "sealed".into()],
+        &[
+            "resume".into(),
+            run_id.clone(),
+            "--from".into(),
+            "sealed".into(),
+        ],
         &[],
     );
     assert_paused_at(&ran, "approve_recovery");
@@ -906,15 +929,26 @@ async fn secret_deletion_stops_on_a_cli_error_instead_of_calling_a_secret_delete
             runbook("secret-deletion").display().to_string(),
         ]
         .into_iter()
-        .chain(inputs.iter().flat_map(|(k, v)| ["--input".to_string(), format!("{k}={v}")]))
+        .chain(
+            inputs
+                .iter()
+                .flat_map(|(k, v)| ["--input".to_string(), format!("{k}={v}")]),
+        )
         .collect::<Vec<_>>(),
         &[("VAULT_TOKEN", "not-a-valid-token".to_string())],
     );
     assert_eq!(ran.code, 1, "{}", ran.dump());
     let run_id = ran.run_id();
-    assert_eq!(failed_step(&world, &run_id), "undelete", "{}", world.failures(&run_id));
+    assert_eq!(
+        failed_step(&world, &run_id),
+        "undelete",
+        "{}",
+        world.failures(&run_id)
+    );
     assert!(
-        world.failures(&run_id).contains("reading the metadata of `tenants/t00/app-0` failed"),
+        world
+            .failures(&run_id)
+            .contains("reading the metadata of `tenants/t00/app-0` failed"),
         "{}",
         world.failures(&run_id)
     );
@@ -953,7 +987,12 @@ async fn verify_backup_says_why_the_transient_server_did_not_start_and_keeps_its
     let ran = world.run_runbook("verify-backup", &inputs);
     assert_eq!(ran.code, 1, "{}", ran.dump());
     let run_id = ran.run_id();
-    assert_eq!(failed_step(&world, &run_id), "start_transient", "{}", world.failures(&run_id));
+    assert_eq!(
+        failed_step(&world, &run_id),
+        "start_transient",
+        "{}",
+        world.failures(&run_id)
+    );
     let failures = world.failures(&run_id);
     assert!(
         failures.contains("error loading configuration: simulated"),

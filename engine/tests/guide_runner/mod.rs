@@ -36,8 +36,8 @@ pub struct GuideCommand {
 /// The commands of every marked block of `docs/runbooks/<name>`.
 pub fn commands(name: &str) -> Vec<GuideCommand> {
     let path = workspace().join("docs/runbooks").join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     parse(&format!("docs/runbooks/{name}"), &text)
 }
 
@@ -235,7 +235,13 @@ impl GuideWorld {
             .arg(&script)
             .current_dir(self.root())
             .env_clear()
-            .env("PATH", format!("{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", self.dir.path().join("bin").display()))
+            .env(
+                "PATH",
+                format!(
+                    "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    self.dir.path().join("bin").display()
+                ),
+            )
             .env("HOME", self.dir.path().join("home"))
             .env("LANG", "C.UTF-8")
             .env("GUIDE_RUNS", &runs)
