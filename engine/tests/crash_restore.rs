@@ -313,7 +313,14 @@ async fn full_cluster_loss_recovers_from_a_crash_at_each_sampled_point() {
             })
             .collect()
     };
-    for point in &points {
+    // `LIFEBOAT_CRASH_SKIP=N` starts a sweep at its N-th point (to go on
+    // after a failure).
+    let skip = std::env::var("LIFEBOAT_CRASH_SKIP")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    for (i, point) in points.iter().enumerate().skip(skip) {
+        println!("CRASH-POINT #{i}: {} +{}ms", point.step, point.after_ms);
         crash_and_recover(&mut world, point).await;
     }
     println!("CRASH-SWEEP {} kill points recovered", points.len());
