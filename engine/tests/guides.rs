@@ -54,8 +54,17 @@ fn every_guide_is_listed_and_has_a_tested_block() {
             !commands.is_empty(),
             "docs/runbooks/{guide} has no `{MARKER}` block"
         );
-        // The guides run the shipped runbooks with their shipped inputs.
+        // The guides run the shipped runbooks with their shipped inputs,
+        // and name the run id as `"$RUN_ID"` (a bare RUN_ID would be typed
+        // as the word).
         for c in &commands {
+            assert!(
+                !c.text.replace("$RUN_ID", "").contains("RUN_ID"),
+                "{}:{}: write the run id as \"$RUN_ID\": {}",
+                c.file,
+                c.line,
+                c.text
+            );
             if c.text.starts_with("lifeboat run ") {
                 assert!(
                     c.text.contains("--inputs runbooks/vault/"),
