@@ -109,7 +109,7 @@ fn the_guides_run_as_written_against_the_sandbox() {
     // single-node-failure refuses a live peer with a message that says so.
     assert!(
         ran.transcript
-            .contains("`node2` is alive (autopilot heard from it"),
+            .contains("`node2` is alive (autopilot heard from it again"),
         "the refusal of a live `dead_node_id` does not say why:\n{}",
         ran.tail()
     );
