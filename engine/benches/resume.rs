@@ -104,6 +104,7 @@ fn build_run(runs: &Path, text: &str, sc: &Scenario) -> usize {
             rto_target_ms: None,
             rto_stop_at: None,
             engine_version: "bench".into(),
+            launch_dir: None,
         },
     )];
     for i in 1..=sc.done {

@@ -27,6 +27,12 @@ pub enum InputType {
     Boolean,
     List,
     Secret,
+    /// A file or directory; a relative value is resolved against the
+    /// directory `lifeboat run` was started from, when the run starts.
+    Path,
+    /// A program: a bare name is looked up on `PATH` when used; a value
+    /// with a `/` is resolved like a `path`.
+    Program,
 }
 
 impl InputType {
@@ -37,11 +43,15 @@ impl InputType {
             "boolean" => Self::Boolean,
             "list" => Self::List,
             "secret" => Self::Secret,
+            "path" => Self::Path,
+            "program" => Self::Program,
             _ => return None,
         })
     }
 
-    pub const NAMES: &'static [&'static str] = &["string", "integer", "boolean", "list", "secret"];
+    pub const NAMES: &'static [&'static str] = &[
+        "string", "integer", "boolean", "list", "secret", "path", "program",
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,6 +60,8 @@ impl InputType {
             Self::Boolean => "boolean",
             Self::List => "list",
             Self::Secret => "secret",
+            Self::Path => "path",
+            Self::Program => "program",
         }
     }
 }
@@ -63,7 +75,9 @@ impl InputDecl {
     /// declared type.
     pub fn coerce(&self, text: &str) -> Result<Value, String> {
         match self.ty {
-            InputType::String | InputType::Secret => Ok(Value::String(text.to_string())),
+            InputType::String | InputType::Secret | InputType::Path | InputType::Program => {
+                Ok(Value::String(text.to_string()))
+            }
             InputType::Integer => text
                 .trim()
                 .parse::<i64>()
@@ -100,7 +114,9 @@ impl InputDecl {
     /// Whether a value from an inputs file fits the declared type.
     pub fn accepts(&self, value: &Value) -> bool {
         match self.ty {
-            InputType::String | InputType::Secret => value.is_string(),
+            InputType::String | InputType::Secret | InputType::Path | InputType::Program => {
+                value.is_string()
+            }
             InputType::Integer => value.is_i64() || value.is_u64(),
             InputType::Boolean => value.is_boolean(),
             InputType::List => value.is_array(),

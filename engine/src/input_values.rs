@@ -91,7 +91,7 @@ pub fn resolve(
     for decl in &runbook.inputs {
         if decl.is_secret() {
             secret_names.push(decl.name.clone());
-            match read_secret(decl) {
+            match read_secret(decl, None) {
                 Ok(Some(value)) => {
                     redactor.add(&value);
                     all.insert(decl.name.clone(), Value::String(value));
@@ -139,19 +139,51 @@ pub fn resolve(
     Ok(InputValues { all, secret_names })
 }
 
+/// Makes `path` and `program` values independent of the directory a step
+/// runs in, or a resume is started from: a relative path (for a `program`,
+/// one with a `/`; a bare name stays a name, looked up on `PATH`) is joined
+/// to `launch_dir`, and `~/` expands. The anchored values are the ones the
+/// journal records, so a resume resolves them the same way.
+pub fn anchor_paths(runbook: &Runbook, all: &mut Map<String, Value>, launch_dir: &Path) {
+    use crate::input_decl::InputType;
+    for decl in &runbook.inputs {
+        let Some(Value::String(text)) = all.get(&decl.name) else {
+            continue;
+        };
+        let anchored = match decl.ty {
+            InputType::Path => anchor(text, launch_dir),
+            InputType::Program if text.contains('/') => anchor(text, launch_dir),
+            _ => continue,
+        };
+        all.insert(decl.name.clone(), Value::String(anchored));
+    }
+}
+
+fn anchor(text: &str, launch_dir: &Path) -> String {
+    if text.is_empty() {
+        return String::new();
+    }
+    let expanded = expand_home(text);
+    let relative = expanded.strip_prefix("./").unwrap_or(&expanded);
+    launch_dir.join(relative).display().to_string()
+}
+
 /// Re-reads secrets for a resumed run; non-secret values come from the run.
+/// A relative secret `file:` is read from `launch_dir`, where the run was
+/// started, wherever the resume is started.
 pub fn resume(
     runbook: &Runbook,
     public: &Map<String, Value>,
     redactor: &Redactor,
     dry_run: bool,
+    launch_dir: &Path,
 ) -> Result<InputValues, CliError> {
     let mut all = public.clone();
     let mut secret_names = Vec::new();
     let mut missing = Vec::new();
     for decl in runbook.inputs.iter().filter(|d| d.is_secret()) {
         secret_names.push(decl.name.clone());
-        match read_secret(decl)? {
+        match read_secret(decl, Some(launch_dir))? {
             Some(v) => {
                 redactor.add(&v);
                 all.insert(decl.name.clone(), Value::String(v));
@@ -225,7 +257,12 @@ fn describe_source(decl: &crate::input_decl::InputDecl) -> String {
     }
 }
 
-fn read_secret(decl: &crate::input_decl::InputDecl) -> Result<Option<String>, CliError> {
+/// A secret's value from its `env:` variable, else its `file:` (relative to
+/// `base` when given, else to the current directory).
+fn read_secret(
+    decl: &crate::input_decl::InputDecl,
+    base: Option<&Path>,
+) -> Result<Option<String>, CliError> {
     if let Some(env) = &decl.env {
         if let Ok(v) = std::env::var(env) {
             if !v.is_empty() {
@@ -234,7 +271,10 @@ fn read_secret(decl: &crate::input_decl::InputDecl) -> Result<Option<String>, Cl
         }
     }
     if let Some(file) = &decl.file {
-        let path = expand_home(file);
+        let path = match (expand_home(file), base) {
+            (path, Some(base)) if path.is_relative() => base.join(path),
+            (path, _) => path,
+        };
         match std::fs::read_to_string(&path) {
             Ok(v) => return Ok(Some(v.trim_end_matches(['\n', '\r']).to_string())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

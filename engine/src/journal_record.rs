@@ -49,6 +49,10 @@ pub enum Event {
         #[serde(default)]
         rto_stop_at: Option<String>,
         engine_version: String,
+        /// The directory `lifeboat run` was started from: relative program
+        /// paths and `path`/`program` inputs resolve against it, on resume too.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        launch_dir: Option<String>,
     },
     StepStarted {
         step: String,

@@ -442,6 +442,7 @@ mod tests {
             rto_target_ms: target_ms,
             rto_stop_at: stop_at.map(String::from),
             engine_version: "0".into(),
+            launch_dir: None,
         }
     }
 

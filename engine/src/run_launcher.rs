@@ -90,6 +90,9 @@ impl Launcher {
             &redactor,
             &|w| console.warn(None, w),
         )?;
+        let launch_dir = launch_dir(None);
+        let mut inputs = inputs;
+        input_values::anchor_paths(&runbook, &mut inputs.all, &launch_dir);
         let run_id = new_run_id(&runbook.name);
         let store = Arc::new(LocalRunStore::create(&self.state.runs(), &run_id)?);
         let lock = store.lock()?;
@@ -121,6 +124,7 @@ impl Launcher {
             rto_target_ms: runbook.rto.as_ref().map(|r| r.target.as_millis() as u64),
             rto_stop_at: runbook.rto.as_ref().and_then(|r| r.stop_at.clone()),
             engine_version: env!("CARGO_PKG_VERSION").into(),
+            launch_dir: Some(launch_dir.display().to_string()),
         })?;
         let scheduler = self.scheduler(
             Arc::new(runbook),
@@ -131,6 +135,7 @@ impl Launcher {
             store.dir(),
             req.config,
             None,
+            launch_dir,
         );
         Ok(Prepared {
             run_id,
@@ -189,8 +194,14 @@ impl Launcher {
             _ => DryRun::Off,
         };
         let redactor = Redactor::new();
-        let inputs =
-            input_values::resume(&runbook, &first.inputs, &redactor, dry_run != DryRun::Off)?;
+        let launch_dir = launch_dir(first.launch_dir.as_deref());
+        let inputs = input_values::resume(
+            &runbook,
+            &first.inputs,
+            &redactor,
+            dry_run != DryRun::Off,
+            &launch_dir,
+        )?;
         let journal = self.journal(store.clone(), first.last_seq, &redactor, &req.operator);
         let resumed = journal.record(Event::Resumed {
             from_checkpoint: req.from.map(String::from),
@@ -223,6 +234,7 @@ impl Launcher {
             store.dir(),
             config,
             Some(&state),
+            launch_dir,
         );
         Ok(Prepared {
             run_id: req.run_id.to_string(),
@@ -316,6 +328,7 @@ impl Launcher {
         dir: &Path,
         config: RunConfig,
         prior: Option<&RunState>,
+        launch_dir: PathBuf,
     ) -> Scheduler {
         let env = RunEnv {
             runbook,
@@ -328,6 +341,7 @@ impl Launcher {
             run_id: run_id.to_string(),
             run_dir: dir.display().to_string(),
             work_dir: dir.join("work"),
+            launch_dir,
             // When the run started: a resume keeps the first execution's time.
             started_at: prior
                 .map(|p| p.started_at.clone())
@@ -375,6 +389,16 @@ fn reopen_failed(runbook: &Runbook, registry: &Registry, state: &mut RunState) {
         }) != lifeboat_steps::Rerun::Safe;
         matches!(s, StepRecordState::Succeeded { .. }) && unsafe_to_repeat
     });
+}
+
+/// The directory a run resolves relative program paths against: the one
+/// recorded when it started, else the current one (a new run, or a run
+/// recorded before launch directories were).
+fn launch_dir(recorded: Option<&str>) -> PathBuf {
+    match recorded {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+    }
 }
 
 /// Every step that depends, directly or not, on `step`.

@@ -43,6 +43,9 @@ pub struct RunState {
     pub secret_inputs: Vec<String>,
     pub dry_run: Option<String>,
     pub declared_at: Option<String>,
+    /// Where `lifeboat run` was started (`run_started`); `None` for runs
+    /// recorded before it was.
+    pub launch_dir: Option<String>,
     pub started_at: String,
     pub operator: String,
     pub steps: HashMap<String, StepRecordState>,
@@ -97,8 +100,10 @@ impl RunState {
                 secret_inputs,
                 dry_run,
                 declared_at,
+                launch_dir,
                 ..
             } => {
+                self.launch_dir = launch_dir.clone();
                 self.run_id = run_id.clone();
                 self.runbook = runbook.clone();
                 self.title = title.clone();

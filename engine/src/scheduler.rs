@@ -144,6 +144,8 @@ pub struct RunEnv {
     pub run_id: String,
     pub run_dir: String,
     pub work_dir: std::path::PathBuf,
+    /// Where `lifeboat run` was started; see [`StepContext::launch_dir`].
+    pub launch_dir: std::path::PathBuf,
     pub started_at: String,
     pub cancel: CancellationToken,
     pub prompt: Option<Arc<dyn OperatorPrompt>>,
@@ -204,6 +206,8 @@ pub struct Scheduler {
     quit: bool,
     /// When the RTO clock started, for a resumed run (progress display).
     clock_start: Option<String>,
+    /// Every main step has finished: `run.status` is no longer `running`.
+    main_done: bool,
 }
 
 impl Scheduler {
@@ -225,6 +229,7 @@ impl Scheduler {
             initiator: config.operator.clone(),
             quit: false,
             clock_start: None,
+            main_done: false,
             env,
             config,
         };
@@ -244,6 +249,7 @@ impl Scheduler {
             .declared_at
             .clone()
             .or_else(|| Some(prior.started_at.clone()).filter(|s| !s.is_empty()));
+        let mut lost = Vec::new();
         for (i, step) in self.env.runbook.steps.iter().enumerate() {
             let Some(state) = prior.steps.get(&step.id) else {
                 continue;
@@ -266,11 +272,7 @@ impl Scheduler {
                             outputs.remove(name);
                         }
                         if !secret_outputs.is_empty() {
-                            self.lost_secrets.push(format!(
-                                "`{}` ({})",
-                                step.id,
-                                secret_outputs.join(", ")
-                            ));
+                            lost.push((i, secret_outputs.clone()));
                         }
                         self.set_view(&step.id, "succeeded", outputs);
                     }
@@ -301,6 +303,68 @@ impl Scheduler {
                 StepRecordState::Waiting { .. } => Status::Interrupted,
             };
         }
+        for (i, names) in lost {
+            self.reload_secret_outputs(i, &names);
+        }
+    }
+
+    /// Gives a completed step back the secret outputs the engine that ran
+    /// it kept in memory only, when its kind saved them durably (e.g.
+    /// `vault.init`'s `output_file`). Otherwise they stay undefined and a
+    /// template that reads one says why.
+    fn reload_secret_outputs(&mut self, i: usize, names: &[String]) {
+        let step = &self.env.runbook.steps[i];
+        let reloaded = self.env.registry.get(&step.kind).and_then(|kind| {
+            let with = self
+                .env
+                .templates
+                .render_value(&step.with.to_json(), &self.template_context());
+            let ctx = self.step_context(step, Vec::new(), false, self.env.cancel.child_token());
+            match with {
+                Ok(with) => kind.reload_secret_outputs(&ctx, &with),
+                Err(e) => Some(Err(StepError::new(e))),
+            }
+        });
+        match reloaded {
+            Some(Ok(out)) => {
+                let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
+                let mut outputs = views
+                    .get(&step.id)
+                    .and_then(|v| v.get_attr("outputs").ok())
+                    .and_then(|o| serde_json::to_value(&o).ok())
+                    .and_then(|o| o.as_object().cloned())
+                    .unwrap_or_default();
+                let mut missing = Vec::new();
+                for name in names {
+                    match out.outputs.get(name) {
+                        Some(v) => {
+                            self.env.redactor.add_value(v);
+                            outputs.insert(name.clone(), v.clone());
+                        }
+                        None => missing.push(name.as_str()),
+                    }
+                }
+                views.insert(step.id.clone(), view("succeeded", outputs));
+                drop(views);
+                if !missing.is_empty() {
+                    self.lost_secrets
+                        .push(format!("`{}` ({})", step.id, missing.join(", ")));
+                }
+            }
+            other => {
+                if let Some(Err(e)) = other {
+                    self.env.console.warn(
+                        Some(&step.id),
+                        &format!(
+                            "cannot reload its secret outputs: {}",
+                            self.env.redactor.redact(&e.message)
+                        ),
+                    );
+                }
+                self.lost_secrets
+                    .push(format!("`{}` ({})", step.id, names.join(", ")));
+            }
+        }
     }
 
     /// Runs to the end, a pause or an interruption.
@@ -327,6 +391,7 @@ impl Scheduler {
         if let Some(outcome) = self.held() {
             return outcome;
         }
+        self.main_done = true;
         if self.failure.is_some() {
             self.run_section(Section::OnFailure).await;
         }
@@ -607,7 +672,21 @@ impl Scheduler {
                 started_at => self.env.started_at.clone(),
                 failed_step => failed_step,
                 error => error,
+                status => self.run_status(),
             },
+        }
+    }
+
+    /// `run.status`: `running` while main steps run, then `failed` (in
+    /// `on_failure` and `finally` of a failed run) or `succeeded` (in
+    /// `finally` of a run whose main steps all succeeded).
+    fn run_status(&self) -> &'static str {
+        if self.failure.is_some() {
+            "failed"
+        } else if self.main_done {
+            "succeeded"
+        } else {
+            "running"
         }
     }
 
@@ -770,6 +849,7 @@ impl Scheduler {
             progress: Arc::new(ConsoleProgress(self.env.console.clone())),
             redactor: self.env.redactor.clone(),
             env,
+            launch_dir: self.env.launch_dir.clone(),
         }
     }
 

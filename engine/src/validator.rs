@@ -24,6 +24,7 @@ pub const RUN_FIELDS: &[&str] = &[
     "started_at",
     "failed_step",
     "error",
+    "status",
 ];
 
 /// Where a template sits, which decides what it may read.
@@ -387,6 +388,16 @@ impl Validator<'_> {
                                     me.id
                                 ),
                                 Some(format!("`run` has {}", RUN_FIELDS.join(", "))),
+                            );
+                        } else if *name == "status" && me.section == Section::Main {
+                            self.error(
+                                loc,
+                                width,
+                                format!(
+                                    "step `{}` reads `run.status`, which is `running` for every main step",
+                                    me.id
+                                ),
+                                Some("read `run.status` in `on_failure` or `finally` steps (`succeeded` or `failed`); a main step can read `steps.<id>.status`".into()),
                             );
                         }
                     }

@@ -14,7 +14,7 @@
 //! - [`Registry`] (`registry.rs`): the table of kinds by name.
 //! - [`params`]: checking raw `with:` parameters against a kind's typed struct.
 //! - One file (or folder) per family of kinds: `shell.rs`, `http.rs`,
-//!   `sleep.rs`, `crypto/`, `checksum.rs`, `s3/`, `vault/`.
+//!   `sleep.rs`, `tool.rs`, `crypto/`, `checksum.rs`, `s3/`, `vault/`.
 
 pub mod duration;
 pub mod params;
@@ -33,6 +33,7 @@ pub mod http;
 pub mod s3;
 pub mod shell;
 pub mod sleep;
+pub mod tool;
 pub mod vault;
 
 pub use params::ParamProblem;

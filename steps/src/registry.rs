@@ -21,6 +21,7 @@ impl Registry {
         registry.add(Arc::new(crate::shell::Shell));
         registry.add(Arc::new(crate::http::Http));
         registry.add(Arc::new(crate::sleep::Sleep));
+        registry.add(Arc::new(crate::tool::Tool));
         registry.add(Arc::new(crate::s3::S3List));
         registry.add(Arc::new(crate::s3::S3Latest));
         registry.add(Arc::new(crate::s3::S3Get));

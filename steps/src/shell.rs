@@ -7,6 +7,9 @@
 //! holding `; rm -rf /` stays one harmless word.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -130,14 +133,23 @@ impl StepKind for Shell {
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let p: ShellParams = params::parse(self.name(), with)?;
+        let path_var = p
+            .env
+            .get("PATH")
+            .map(|p| std::ffi::OsString::from(p.as_str()))
+            .or_else(|| std::env::var_os("PATH"));
+        let find = |program: &str| {
+            find_program(program, &ctx.launch_dir, path_var.as_deref())
+                .map_err(|e| StepError::new(format!("could not start `{program}`: {e}")))
+        };
         let mut cmd = match (&p.run, &p.script) {
             (Some(argv), None) if !argv.is_empty() => {
-                let mut cmd = Command::new(&argv[0]);
+                let mut cmd = Command::new(find(&argv[0])?);
                 cmd.args(&argv[1..]);
                 cmd
             }
             (None, Some(script)) => {
-                let mut cmd = Command::new("bash");
+                let mut cmd = Command::new(find("bash")?);
                 cmd.arg("-euo").arg("pipefail").arg("-c").arg(script);
                 cmd
             }
@@ -147,7 +159,8 @@ impl StepKind for Shell {
                 ))
             }
         };
-        cmd.envs(&p.env)
+        cmd.env("LIFEBOAT_LAUNCH_DIR", &ctx.launch_dir)
+            .envs(&p.env)
             .envs(ctx.env.iter().map(|(k, v)| (k, v)))
             .current_dir(match &p.cwd {
                 Some(cwd) => ctx.path(cwd),
@@ -165,14 +178,9 @@ impl StepKind for Shell {
             .as_ref()
             .and_then(|a| a.first().cloned())
             .unwrap_or_else(|| "bash".into());
-        let mut child = cmd.spawn().map_err(|e| {
-            let hint = if e.kind() == std::io::ErrorKind::NotFound {
-                format!("; is `{program}` installed and on PATH?")
-            } else {
-                String::new()
-            };
-            StepError::new(format!("could not start `{program}`: {e}{hint}"))
-        })?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| StepError::new(format!("could not start `{program}`: {e}")))?;
         let pid = child.id();
         let stdout = child.stdout.take().expect("stdout was piped");
         let stderr = child.stderr.take().expect("stderr was piped");
@@ -235,6 +243,60 @@ impl StepKind for Shell {
             Err(StepError::new(msg).with_outputs(outputs))
         }
     }
+}
+
+/// Where the program `program` is, found the way the operator's shell
+/// would find it from the directory `lifeboat` was started in, whatever
+/// directory the step runs in:
+/// - a name with a `/` is a path; a relative one is relative to `launch_dir`;
+/// - a bare name is looked up in `path_var` (`PATH`), in order; relative
+///   and empty entries are relative to `launch_dir`.
+///
+/// The error says what was searched and how to fix it.
+pub fn find_program(
+    program: &str,
+    launch_dir: &Path,
+    path_var: Option<&OsStr>,
+) -> Result<PathBuf, String> {
+    if program.is_empty() {
+        return Err("the program name is empty".into());
+    }
+    if program.contains('/') {
+        let path = launch_dir.join(program);
+        return match std::fs::metadata(&path) {
+            Ok(meta) if is_executable(&meta) => Ok(path),
+            Ok(_) => Err(format!(
+                "`{}` is not an executable file (check its permissions, e.g. chmod +x)",
+                path.display()
+            )),
+            Err(_) if Path::new(program).is_absolute() => {
+                Err(format!("`{program}` does not exist"))
+            }
+            Err(_) => Err(format!(
+                "`{program}` does not exist (a relative path is resolved against `{}`, the directory lifeboat was started from)",
+                launch_dir.display()
+            )),
+        };
+    }
+    let searched = path_var.unwrap_or_default();
+    for dir in std::env::split_paths(searched) {
+        let candidate = launch_dir.join(dir).join(program);
+        if std::fs::metadata(&candidate).is_ok_and(|m| is_executable(&m)) {
+            return Ok(candidate);
+        }
+    }
+    Err(format!(
+        "`{program}` is not on PATH ({}); install it, or give its path (relative to the directory lifeboat was started from)",
+        if searched.is_empty() {
+            "PATH is empty".to_string()
+        } else {
+            format!("PATH={}", searched.to_string_lossy())
+        }
+    ))
+}
+
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    meta.is_file() && meta.permissions().mode() & 0o111 != 0
 }
 
 /// Reads a child's stream line by line, reporting each line as progress and
@@ -387,6 +449,73 @@ mod tests {
         assert_eq!(Shell.check(&json!({})).len(), 1);
         let p = Shell.check(&json!({"run": "vault status"}));
         assert!(p[0].message.contains("[\"vault\", \"status\"]"), "{p:?}");
+    }
+
+    #[tokio::test]
+    async fn a_relative_program_path_resolves_against_the_launch_directory() {
+        let (_d, mut ctx) = ctx();
+        let launch = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(launch.path().join("tools/bin")).unwrap();
+        let tool = launch.path().join("tools/bin/hello");
+        std::fs::write(&tool, "#!/bin/sh\necho \"hello from $PWD\"\n").unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        ctx.launch_dir = launch.path().to_path_buf();
+        let out = Shell
+            .run(&ctx, json!({"run": ["tools/bin/hello"]}))
+            .await
+            .unwrap();
+        // Found from the launch directory, run in the work directory.
+        assert_eq!(
+            out.outputs["stdout"],
+            format!("hello from {}", ctx.work_dir.display())
+        );
+        // A script learns the launch directory.
+        let out = Shell
+            .run(
+                &ctx,
+                json!({"script": "\"$LIFEBOAT_LAUNCH_DIR/tools/bin/hello\" >/dev/null && echo \"$LIFEBOAT_LAUNCH_DIR\""}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.outputs["stdout"], launch.path().display().to_string());
+        // A relative PATH entry is relative to the launch directory too.
+        let out = Shell
+            .run(
+                &ctx,
+                json!({"run": ["hello"], "env": {"PATH": format!("tools/bin:{}", std::env::var("PATH").unwrap())}}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.outputs["exit_code"], 0);
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_says_what_was_searched() {
+        let (_d, ctx) = ctx();
+        let err = Shell
+            .run(
+                &ctx,
+                json!({"run": ["no-such-tool-xyz"], "env": {"PATH": "/usr/bin:/bin"}}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "could not start `no-such-tool-xyz`: `no-such-tool-xyz` is not on PATH (PATH=/usr/bin:/bin); install it, or give its path (relative to the directory lifeboat was started from)"
+        );
+        let err = Shell
+            .run(&ctx, json!({"run": ["target/none/bao"]}))
+            .await
+            .unwrap_err();
+        assert!(
+            err.message.starts_with("could not start `target/none/bao`: `target/none/bao` does not exist (a relative path is resolved against `"),
+            "{}",
+            err.message
+        );
+        let plain = ctx.work_dir.join("plain.txt");
+        std::fs::write(&plain, "x").unwrap();
+        let err = find_program(plain.to_str().unwrap(), &ctx.launch_dir, None).unwrap_err();
+        assert!(err.contains("is not an executable file"), "{err}");
     }
 
     #[test]

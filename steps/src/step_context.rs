@@ -25,15 +25,22 @@ pub struct StepContext {
     /// Values for the variables a script field refers to (see
     /// [`crate::StepKind::script_fields`]), passed as environment variables.
     pub env: Vec<(String, String)>,
+    /// The directory `lifeboat run` was started from (kept for the whole
+    /// run, resumes included). Programs named by a relative path resolve
+    /// against it, as they would at the operator's prompt.
+    pub launch_dir: PathBuf,
 }
 
 impl StepContext {
-    /// A context for tests and tools: a given work directory, no progress,
-    /// no secrets, never cancelled.
+    /// A context for tests and tools: a given work directory, the current
+    /// directory as the launch directory, no progress, no secrets, never
+    /// cancelled.
     pub fn standalone(step_id: &str, work_dir: impl Into<PathBuf>) -> Self {
+        let work_dir = work_dir.into();
         Self {
             step_id: step_id.to_string(),
-            work_dir: work_dir.into(),
+            launch_dir: std::env::current_dir().unwrap_or_else(|_| work_dir.clone()),
+            work_dir,
             dry_run: false,
             cancel: CancellationToken::new(),
             progress: Arc::new(NoProgress),

@@ -60,6 +60,20 @@ pub trait StepKind: Send + Sync {
         false
     }
 
+    /// Reads back the secret outputs of a step that succeeded in an earlier
+    /// execution of this run. Secret outputs live in memory only, so a
+    /// resumed run has lost them; a kind that also saved them durably (e.g.
+    /// `vault.init` with `output_file`) returns them here, from where it
+    /// saved them. `with` is rendered. Must not change anything, nor talk
+    /// to a server. `None`: this kind keeps no durable copy.
+    fn reload_secret_outputs(
+        &self,
+        _ctx: &StepContext,
+        _with: &Value,
+    ) -> Option<Result<StepOutput, StepError>> {
+        None
+    }
+
     /// Does the work. Must return promptly once `ctx.cancel` is cancelled,
     /// killing any child process it started.
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError>;

@@ -1,5 +1,6 @@
-//! `vault.auth.enable` / `vault.auth.disable`: auth methods, e.g. to shut
-//! logins off during an incident and bring them back after.
+//! `vault.auth.enable` / `vault.auth.disable` / `vault.auth.list`: auth
+//! methods, e.g. to shut logins off during an incident, check they are
+//! gone, and bring them back after.
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -12,6 +13,7 @@ use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepO
 
 pub struct AuthEnable;
 pub struct AuthDisable;
+pub struct AuthList;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,10 +27,32 @@ struct EnableParams {
     description: Option<String>,
 }
 
+/// Exactly one of `path` and `paths`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DisableParams {
-    path: String,
+    #[serde(default)]
+    path: Option<String>,
+    /// Several methods; outputs `disabled` and `absent` lists.
+    #[serde(default)]
+    paths: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    /// Mount paths that must not be enabled (e.g. after disabling them).
+    #[serde(default)]
+    expect_absent: Vec<String>,
+}
+
+fn one_of_path_or_paths(with: &Value) -> Option<ParamProblem> {
+    (with.is_object() && with.get("path").is_some() == with.get("paths").is_some()).then(|| {
+        ParamProblem::new(
+            vec![],
+            "give exactly one of `path` (one auth method) or `paths` (a list)",
+        )
+    })
 }
 
 fn clean(path: &str) -> String {
@@ -116,7 +140,9 @@ impl StepKind for AuthDisable {
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
-        connection::check::<DisableParams>(with)
+        let mut problems = connection::check::<DisableParams>(with);
+        problems.extend(one_of_path_or_paths(with));
+        problems
     }
 
     fn effect(&self, _with: &Value) -> Effect {
@@ -130,9 +156,19 @@ impl StepKind for AuthDisable {
     }
 
     fn describe(&self, with: &Value) -> String {
+        let addr = super::describe_addr(with);
+        if let Some(paths) = with.get("paths").and_then(Value::as_array) {
+            let paths: Vec<String> = paths
+                .iter()
+                .map(|p| clean(p.as_str().unwrap_or("?")))
+                .collect();
+            return format!(
+                "DELETE {addr}/v1/sys/auth/{{{}}} (revokes their tokens)",
+                paths.join(",")
+            );
+        }
         format!(
-            "DELETE {}/v1/sys/auth/{} (revokes its tokens)",
-            super::describe_addr(with),
+            "DELETE {addr}/v1/sys/auth/{} (revokes its tokens)",
             clean(with.get("path").and_then(Value::as_str).unwrap_or("?"))
         )
     }
@@ -140,19 +176,104 @@ impl StepKind for AuthDisable {
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<DisableParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;
-        let path = clean(&p.path);
-        if path == "token" {
+        let (paths, single) = match (&p.path, &p.paths) {
+            (Some(path), None) => (vec![clean(path)], true),
+            (None, Some(paths)) => (paths.iter().map(|p| clean(p)).collect(), false),
+            _ => {
+                return Err(StepError::new(
+                    "give exactly one of `path` (one auth method) or `paths` (a list)",
+                ))
+            }
+        };
+        if paths.iter().any(|p| p == "token") {
             return Err(StepError::new(
                 "the `token` auth method cannot be disabled; it is built in",
             ));
         }
         let existing = methods(ctx, &client).await?;
-        if existing.get(format!("{path}/")).is_none() {
-            return Ok(StepOutput::new().with("path", path).with("changed", false));
+        let mut disabled = Vec::new();
+        let mut absent = Vec::new();
+        for path in paths {
+            if existing.get(format!("{path}/")).is_none() {
+                absent.push(path);
+                continue;
+            }
+            client
+                .json(ctx, Method::DELETE, &format!("sys/auth/{path}"), None)
+                .await?;
+            disabled.push(path);
         }
-        client
-            .json(ctx, Method::DELETE, &format!("sys/auth/{path}"), None)
-            .await?;
-        Ok(StepOutput::new().with("path", path).with("changed", true))
+        let changed = !disabled.is_empty();
+        if single {
+            let path = disabled.pop().or_else(|| absent.pop()).unwrap_or_default();
+            return Ok(StepOutput::new()
+                .with("path", path)
+                .with("changed", changed));
+        }
+        Ok(StepOutput::new()
+            .with("disabled", disabled)
+            .with("absent", absent)
+            .with("changed", changed))
+    }
+}
+
+#[async_trait]
+impl StepKind for AuthList {
+    fn name(&self) -> &'static str {
+        "vault.auth.list"
+    }
+
+    fn summary(&self) -> &'static str {
+        "list the enabled auth methods; `expect_absent` fails if any listed one is enabled"
+    }
+
+    fn check(&self, with: &Value) -> Vec<ParamProblem> {
+        connection::check::<ListParams>(with)
+    }
+
+    fn effect(&self, _with: &Value) -> Effect {
+        Effect::ReadOnly
+    }
+
+    fn describe(&self, with: &Value) -> String {
+        format!("GET {}/v1/sys/auth", super::describe_addr(with))
+    }
+
+    async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
+        let (client, p) = connection::parse::<ListParams>(self.name(), ctx, with)?;
+        client.require_token(self.name())?;
+        let existing = methods(ctx, &client).await?;
+        let mut types = serde_json::Map::new();
+        for (path, m) in existing.as_object().into_iter().flatten() {
+            if m.is_object() {
+                types.insert(clean(path), m["type"].clone());
+            }
+        }
+        let still: Vec<String> = p
+            .expect_absent
+            .iter()
+            .map(|p| clean(p))
+            .filter(|p| types.contains_key(p))
+            .collect();
+        let paths: Vec<String> = types.keys().cloned().collect();
+        let out = StepOutput::new()
+            .with("methods", types)
+            .with("paths", paths);
+        if still.is_empty() {
+            Ok(out)
+        } else {
+            Err(StepError::new(format!(
+                "auth method{} {} still enabled on {}; disable {} (vault.auth.disable)",
+                if still.len() > 1 { "s" } else { "" },
+                still
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                client.addr(),
+                if still.len() > 1 { "them" } else { "it" }
+            ))
+            .with_outputs(out.outputs))
+        }
     }
 }

@@ -1,5 +1,15 @@
 //! `vault.init`: initialise a new cluster and receive its unseal keys and
 //! root token, as secret outputs.
+//!
+//! With `output_file` the server's answer is durable before the step
+//! returns: written through a 0600 temporary file, fsynced, linked to its
+//! name and the directory fsynced, as soon as the answer arrives. A step run
+//! again with the same file (a resume after an interruption) finds the node
+//! initialised and returns the file's keys instead of failing; a resumed run
+//! whose `vault.init` had already succeeded reloads its secret outputs from
+//! the file ([`crate::StepKind::reload_secret_outputs`]).
+
+use std::path::Path;
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -21,8 +31,9 @@ struct InitParams {
     /// How many shares unseal the server (default: 3).
     #[serde(default = "default_threshold")]
     secret_threshold: u32,
-    /// Where to write the keys and root token as JSON, mode 0600. The file
-    /// must not exist: it is created before the server is asked.
+    /// Where to write the keys and root token as JSON, mode 0600. If it
+    /// exists it must hold an earlier answer of this step: see the module
+    /// documentation.
     #[serde(default)]
     output_file: Option<String>,
 }
@@ -94,10 +105,27 @@ impl StepKind for Init {
         out
     }
 
+    fn reload_secret_outputs(
+        &self,
+        ctx: &StepContext,
+        with: &Value,
+    ) -> Option<Result<StepOutput, StepError>> {
+        let file = with.get("output_file")?.as_str()?;
+        let path = ctx.path(file);
+        Some(read_init_file(&path, ctx, true).map(|saved| saved.outputs(&path, true)))
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<InitParams>(self.name(), ctx, with)?;
-        let reserved = match &p.output_file {
-            Some(f) => Some(SecretFile::reserve(&ctx.path(f))?),
+        let path = p.output_file.as_ref().map(|f| ctx.path(f));
+        if let Some(path) = path
+            .as_ref()
+            .filter(|p| std::fs::symlink_metadata(p).is_ok())
+        {
+            return self.reuse(ctx, &client, &p, path).await;
+        }
+        let reserved = match &path {
+            Some(path) => Some(SecretFile::reserve(path)?),
             None => None,
         };
         let status = client.json(ctx, Method::GET, "sys/init", None).await?;
@@ -134,26 +162,148 @@ impl StepKind for Init {
                 client.addr()
             )));
         }
+        let saved = InitFile {
+            keys_b64,
+            keys_hex,
+            shares: p.secret_shares as u64,
+            threshold: p.secret_threshold as u64,
+            root_token,
+        };
+        // The answer reaches the disk before anything else happens.
+        let written = reserved.and_then(|file| file.commit_or_fallback(&saved.to_json(), ctx));
         let mut out = StepOutput::new()
-            .with_secret("keys", keys_b64.clone())
-            .with_secret("root_token", root_token.clone())
-            .with("key_count", keys_b64.len());
-        if let Some(file) = reserved {
-            if let Some(path) = file.commit_or_fallback(
-                &json!({
-                    "unseal_keys_b64": keys_b64,
-                    "unseal_keys_hex": keys_hex,
-                    "unseal_shares": p.secret_shares,
-                    "unseal_threshold": p.secret_threshold,
-                    "root_token": root_token,
-                }),
-                ctx,
-            ) {
-                out = out.with("path", path.display().to_string());
-            }
+            .with_secret("keys", saved.keys_b64.clone())
+            .with_secret("root_token", saved.root_token.clone())
+            .with("key_count", saved.keys_b64.len())
+            .with("recovered", false);
+        if let Some(path) = written {
+            out = out.with("path", path.display().to_string());
         }
         Ok(out)
     }
+}
+
+impl Init {
+    /// `output_file` exists: an earlier attempt of this step saved the
+    /// server's answer there. If the node is initialised, that answer is
+    /// this step's result; anything else is refused, since initialising
+    /// again would lose the file's keys or the node's.
+    async fn reuse(
+        &self,
+        ctx: &StepContext,
+        client: &super::client::VaultClient,
+        p: &InitParams,
+        path: &Path,
+    ) -> Result<StepOutput, StepError> {
+        let saved = read_init_file(path, ctx, true)?;
+        if (saved.shares, saved.threshold) != (p.secret_shares as u64, p.secret_threshold as u64) {
+            return Err(StepError::new(format!(
+                "`{}` already exists and holds keys of a {}-share, threshold-{} seal, not the {}-share, threshold-{} seal this step asks for; move it away or choose another `output_file`",
+                path.display(),
+                saved.shares,
+                saved.threshold,
+                p.secret_shares,
+                p.secret_threshold
+            )));
+        }
+        let status = client.json(ctx, Method::GET, "sys/init", None).await?;
+        if status["initialized"] != true {
+            return Err(StepError::new(format!(
+                "`{}` holds the keys of an earlier initialisation, but {} is not initialized (was it wiped?); move the file away, then run the step again",
+                path.display(),
+                client.addr()
+            )));
+        }
+        ctx.progress.warn(
+            &ctx.step_id,
+            &format!(
+                "{} is already initialized; using the keys an earlier attempt saved in `{}`",
+                client.addr(),
+                path.display()
+            ),
+        );
+        Ok(saved.outputs(path, true))
+    }
+}
+
+/// The `output_file` of `vault.init` (and, without `root_token`, of
+/// `vault.rotate_keys`): the JSON of `bao operator init -format=json`.
+pub(crate) struct InitFile {
+    pub keys_b64: Vec<String>,
+    keys_hex: Vec<String>,
+    shares: u64,
+    pub threshold: u64,
+    root_token: String,
+}
+
+impl InitFile {
+    fn to_json(&self) -> Value {
+        json!({
+            "unseal_keys_b64": self.keys_b64,
+            "unseal_keys_hex": self.keys_hex,
+            "unseal_shares": self.shares,
+            "unseal_threshold": self.threshold,
+            "root_token": self.root_token,
+        })
+    }
+
+    fn outputs(self, path: &Path, recovered: bool) -> StepOutput {
+        StepOutput::new()
+            .with("key_count", self.keys_b64.len())
+            .with_secret("keys", self.keys_b64)
+            .with_secret("root_token", self.root_token)
+            .with("path", path.display().to_string())
+            .with("recovered", recovered)
+    }
+}
+
+/// Reads and checks a key file; its secrets are registered with the
+/// redactor before anything can print them. `with_root_token`: the file
+/// must hold a root token too (`vault.init`'s does).
+pub(crate) fn read_init_file(
+    path: &Path,
+    ctx: &StepContext,
+    with_root_token: bool,
+) -> Result<InitFile, StepError> {
+    let incomplete = |why: String| {
+        let advice = if with_root_token {
+            "if the node was initialised, its keys were not saved: wipe the node's data and initialise it again, after moving the file away"
+        } else {
+            "the rotated keys were not saved in it; if the rotation completed, rotate again with the keys that unseal the cluster now"
+        };
+        StepError::new(format!(
+            "`{}` exists but is not a complete key file ({why}); {advice}",
+            path.display()
+        ))
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| StepError::new(format!("cannot read `{}`: {e}", path.display())))?;
+    let value: Value = serde_json::from_str(&text).map_err(|_| {
+        incomplete(if text.is_empty() {
+            "it is empty".to_string()
+        } else {
+            format!("{} bytes of invalid JSON", text.len())
+        })
+    })?;
+    let saved = InitFile {
+        keys_b64: string_list(&value["unseal_keys_b64"]),
+        keys_hex: string_list(&value["unseal_keys_hex"]),
+        shares: value["unseal_shares"].as_u64().unwrap_or(0),
+        threshold: value["unseal_threshold"].as_u64().unwrap_or(0),
+        root_token: value["root_token"].as_str().unwrap_or_default().to_string(),
+    };
+    for k in saved.keys_b64.iter().chain(&saved.keys_hex) {
+        ctx.redactor.add(k);
+    }
+    ctx.redactor.add(&saved.root_token);
+    if saved.keys_b64.is_empty() || (with_root_token && saved.root_token.is_empty()) {
+        return Err(incomplete(if with_root_token {
+            "no `unseal_keys_b64` or `root_token`".to_string()
+        } else {
+            "no `unseal_keys_b64`".to_string()
+        }));
+    }
+    Ok(saved)
 }
 
 pub(crate) fn string_list(value: &Value) -> Vec<String> {

@@ -23,9 +23,10 @@
 //! |---|---|---|---|
 //! | `vault.health` | `expect?: {initialized?, sealed?, standby?}` | `initialized, sealed, standby, version, cluster_id, status` (`active`/`standby`/`sealed`/`uninitialized`) | read / safe |
 //! | `vault.leader` | — | `leader_address, is_self, ha_enabled` | read / safe |
-//! | `vault.init` | `secret_shares` (5), `secret_threshold` (3), `output_file?` | secret `keys` (base64), secret `root_token`, `key_count`, `path` (with `output_file`) | mutating / never |
+//! | `vault.init` | `secret_shares` (5), `secret_threshold` (3), `output_file?` | secret `keys` (base64), secret `root_token`, `key_count`, `recovered`, `path` (with `output_file`) | mutating / never |
 //! | `vault.unseal` | `keys` (list, or string: JSON list or newline/comma separated) | `sealed, progress, threshold, changed` | mutating / safe |
 //! | `vault.seal` | — | `sealed, changed` | mutating / check |
+//! | `vault.seal_status` | `expect?: {sealed?, initialized?, shares?, threshold?}`, `keys?` (counted against the threshold, never sent) | `sealed, initialized, shares, threshold, progress, type, version, cluster_id, keys_given?`; no token needed | read / safe |
 //! | `vault.raft.peers` | — | `peers: [{node_id, address, leader, voter}], count, voters` | read / safe |
 //! | `vault.raft.join` | `leader_api_addr`, `leader_ca_cert?`, `retry` (false), `non_voter` (false) | `joined` (OpenBao answers `joined: true` again for a member) | mutating / check |
 //! | `vault.raft.remove_peer` | `server_id` | `removed, server_id, count` | mutating / check |
@@ -36,21 +37,30 @@
 //! | `vault.kv.get` | `mount` (`secret`), `path`, `version?` | secret `data`, `version, created_time` | read / safe |
 //! | `vault.kv.put` | `mount`, `path`, `data` (map), `cas?` | `version` | mutating / check |
 //! | `vault.kv.list` | `mount`, `path` (`""`) | `keys, count` | read / safe |
+//! | `vault.kv.metadata` | `mount`, one of `path` or `paths` (list) | `path`: `exists, state` (`live`/`deleted`/`destroyed`/`missing`), `current_version, oldest_version, latest_live_version` (null if none), `versions: {"N": {created_time, deletion_time, destroyed}}`, `created_time, updated_time`; `paths`: `secrets: {path: …the same…}` and the paths grouped in `live, deleted, destroyed, missing` | read / safe |
+//! | `vault.kv.recover` | `mount`, `paths` | `recovered` (brought back or intact), `unrecoverable` (for a backup), `intact`, `undeleted: {path: version}`, `rolled_back: {path: {from, version}}` | mutating / safe |
+//! | `vault.kv.copy` | `mount`, `paths`, `source: {addr, token?, namespace?, ca_file?, tls_skip_verify?, mount?}` | `written, unchanged, versions: {path: version}` | mutating / safe |
+//! | `vault.kv.rotate` | `mount`, `paths`, `bytes` (32; 16–1024) | `rotated, versions: {path: version}` (new values: CSPRNG, base64url, check-and-set, in no output) | mutating / safe |
 //! | `vault.kv.delete` | `mount`, `path`, `versions?` (latest), `destroy` (false; needs `versions`) | `versions, destroyed` | mutating / check |
 //! | `vault.kv.undelete` | `mount`, `path`, `versions?` (latest deleted) | `versions` | mutating / safe |
 //! | `vault.kv.export` | `mount`, `prefix` (`""`), `output` | `path, count, digest, skipped` | read / safe |
 //! | `vault.kv.verify` | `mount`, `manifest`, `prefix` (`""`) | `checked, missing, mismatched, version_changed, extra` | read / safe |
-//! | `vault.token.revoke` | one of `revoke_token`, `accessor`, `self: true` | `revoked, by` | mutating / check |
+//! | `vault.token.revoke` | one of `revoke_token`, `accessor`, `accessors` (list), `self: true` | `revoked, by`; with `accessors`: `revoked_accessors, already_gone` | mutating / check |
+//! | `vault.token.check` | `capabilities?: {api_path: [capability]}`, `min_ttl?` | `valid, ttl` (0: never expires), `expire_time, policies, display_name, renewable, type, capabilities: {api_path: [granted]}` | read / safe |
+//! | `vault.token.lookup` | `accessors`, `expect_revoked` (false) | `valid, revoked` (accessors) | read / safe |
 //! | `vault.auth.enable` | `path`, `type?` (= path), `description?` | `path, changed` | mutating / check |
-//! | `vault.auth.disable` | `path` | `path, changed` | mutating / check |
+//! | `vault.auth.disable` | one of `path`, `paths` (list) | `path, changed`; with `paths`: `disabled, absent, changed` | mutating / check |
+//! | `vault.auth.list` | `expect_absent?` (mount paths) | `methods: {path: type}, paths` | read / safe |
 //! | `vault.rotate_keys` | `keys`, `secret_shares?`, `secret_threshold?` (current), `output_file?` | secret `keys`, `key_count, secret_threshold, path?` | mutating / never |
 //!
 //! Secret outputs (`keys`, `root_token`, `data`) never reach the journal or
-//! timeline. `output_file` files are created exclusively with mode 0600
-//! *before* the server is asked, so a key-producing step never runs when
-//! its keys could not be saved; they hold the JSON of `bao operator init
+//! timeline. `output_file` files hold the JSON of `bao operator init
 //! -format=json` (`unseal_keys_b64`, `unseal_keys_hex`, `unseal_shares`,
-//! `unseal_threshold`, `root_token`).
+//! `unseal_threshold`, `root_token`) and are written through an exclusive
+//! 0600 temporary file reserved *before* the server is asked, fsynced and
+//! linked to their name as soon as the answer arrives (see
+//! `secret_file.rs`). `vault.init` run again with an existing, complete file
+//! against an initialised node returns the file's answer (see `init.rs`).
 //!
 //! `vault.kv.export` manifests are a JSON list of `{path, version, sha256}`
 //! sorted by path, where `sha256` is over the secret's data map as compact
@@ -99,32 +109,39 @@ mod leader;
 mod raft;
 mod rotate_keys;
 mod seal;
+mod seal_status;
 pub mod secret_file;
 pub mod snapshot_archive;
 mod snapshot_inspect;
 mod snapshot_restore;
 mod snapshot_save;
 mod token;
+mod token_check;
 mod unseal;
 
 use std::sync::Arc;
 
 use serde_json::Value;
 
-pub use auth::{AuthDisable, AuthEnable};
+pub use auth::{AuthDisable, AuthEnable, AuthList};
 pub use connection::{Connection, CONNECTION_FIELDS};
 pub use health::Health;
 pub use init::Init;
-pub use kv::{KvDelete, KvExport, KvGet, KvList, KvPut, KvUndelete, KvVerify};
+pub use kv::{
+    KvCopy, KvDelete, KvExport, KvGet, KvList, KvMetadata, KvPut, KvRecover, KvRotate, KvUndelete,
+    KvVerify,
+};
 pub use leader::Leader;
 pub use raft::{RaftAutopilot, RaftJoin, RaftPeers, RaftRemovePeer};
 pub use rotate_keys::RotateKeys;
 pub use seal::Seal;
+pub use seal_status::SealStatus;
 pub use snapshot_archive::{SnapshotArchive, SnapshotError, SnapshotPeer};
 pub use snapshot_inspect::SnapshotInspect;
 pub use snapshot_restore::SnapshotRestore;
 pub use snapshot_save::SnapshotSave;
-pub use token::TokenRevoke;
+pub use token::{TokenLookup, TokenRevoke};
+pub use token_check::TokenCheck;
 pub use unseal::Unseal;
 
 /// Every `vault.*` kind, for [`crate::Registry::builtin`].
@@ -135,6 +152,7 @@ pub fn kinds() -> Vec<Arc<dyn crate::StepKind>> {
         Arc::new(Init),
         Arc::new(Unseal),
         Arc::new(Seal),
+        Arc::new(SealStatus),
         Arc::new(RaftPeers),
         Arc::new(RaftJoin),
         Arc::new(RaftRemovePeer),
@@ -145,13 +163,20 @@ pub fn kinds() -> Vec<Arc<dyn crate::StepKind>> {
         Arc::new(KvGet),
         Arc::new(KvPut),
         Arc::new(KvList),
+        Arc::new(KvMetadata),
+        Arc::new(KvRecover),
+        Arc::new(KvCopy),
+        Arc::new(KvRotate),
         Arc::new(KvDelete),
         Arc::new(KvUndelete),
         Arc::new(KvExport),
         Arc::new(KvVerify),
         Arc::new(TokenRevoke),
+        Arc::new(TokenLookup),
+        Arc::new(TokenCheck),
         Arc::new(AuthEnable),
         Arc::new(AuthDisable),
+        Arc::new(AuthList),
         Arc::new(RotateKeys),
     ]
 }
@@ -176,7 +201,7 @@ mod tests {
         let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
         assert_eq!(unique.len(), names.len());
         assert!(names.iter().all(|n| n.starts_with("vault.")));
-        assert_eq!(names.len(), 23);
+        assert_eq!(names.len(), 31);
     }
 
     #[test]

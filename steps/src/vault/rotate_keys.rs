@@ -96,6 +96,19 @@ impl StepKind for RotateKeys {
         out
     }
 
+    /// A resumed run gets the new keys back from `output_file`.
+    fn reload_secret_outputs(
+        &self,
+        ctx: &StepContext,
+        with: &Value,
+    ) -> Option<Result<StepOutput, StepError>> {
+        let path = ctx.path(with.get("output_file")?.as_str()?);
+        Some(
+            super::init::read_init_file(&path, ctx, false)
+                .map(|saved| StepOutput::new().with_secret("keys", saved.keys_b64)),
+        )
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<RotateParams>(self.name(), ctx, with)?;
         let keys = key_list::parse(&p.keys).map_err(StepError::new)?;

@@ -13,51 +13,99 @@ use crate::StepError;
 /// A secret output file reserved before the server is asked for anything.
 ///
 /// `vault.init` and `vault.rotate_keys` produce keys exactly once: if the
-/// file cannot be written afterwards, the keys are lost. So the file is
-/// created (exclusively, mode 0600) first; a failure to create it stops the
-/// step before the server is touched. If the step then fails, the empty file
-/// is removed on drop.
+/// file cannot be written afterwards, the keys are lost. So a temporary file
+/// next to the target is created first (exclusively, mode 0600): a failure
+/// to create it stops the step before the server is touched. The answer is
+/// then written to it, fsynced, linked to the final name (which never
+/// overwrites, so a reader sees either no file or the whole file, never an
+/// empty or half-written one, even after a SIGKILL) and the directory is
+/// fsynced. If the step fails first, the temporary file is removed on drop.
 pub struct SecretFile {
     path: PathBuf,
+    tmp: PathBuf,
     file: Option<File>,
 }
 
 impl SecretFile {
-    /// Creates `path` exclusively with mode 0600; refuses to overwrite.
+    /// Reserves `path`: refuses if it exists, and creates the temporary
+    /// file it will be written through.
     pub fn reserve(path: &Path) -> Result<Self, StepError> {
+        if std::fs::symlink_metadata(path).is_ok() {
+            return Err(already_exists(path));
+        }
+        let dir = parent_dir(path);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.partial-{}-{nanos}", std::process::id()));
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(path)
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    StepError::new(format!(
-                        "`{}` already exists; refusing to overwrite a file that may hold the only copy of earlier keys. Move it away or choose another `output_file`",
-                        path.display()
-                    ))
-                } else {
-                    StepError::new(format!("cannot create `{}`: {e}", path.display()))
-                }
-            })?;
+            .open(&tmp)
+            .map_err(|e| StepError::new(format!("cannot create `{}`: {e}", path.display())))?;
         Ok(Self {
             path: path.to_path_buf(),
+            tmp,
             file: Some(file),
         })
     }
 
-    /// Writes `value` as pretty JSON and fsyncs; the file is kept.
+    /// Writes `value` as pretty JSON, fsyncs it, gives it its final name
+    /// (never replacing an existing file) and fsyncs the directory.
     pub fn commit(mut self, value: &Value) -> Result<PathBuf, StepError> {
         let mut file = self.file.take().expect("commit is called once");
         let mut text = serde_json::to_vec_pretty(value).expect("a JSON value serialises");
         text.push(b'\n');
-        file.write_all(&text)
+        let result = file
+            .write_all(&text)
             .and_then(|_| file.sync_all())
-            .map_err(|e| {
-                StepError::new(format!("writing `{}` failed: {e}", self.path.display()))
-            })?;
+            .and_then(|_| std::fs::hard_link(&self.tmp, &self.path));
+        let _ = std::fs::remove_file(&self.tmp);
+        match result {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(already_exists(&self.path))
+            }
+            Err(e) => {
+                return Err(StepError::new(format!(
+                    "writing `{}` failed: {e}",
+                    self.path.display()
+                )))
+            }
+        }
+        sync_dir(parent_dir(&self.path)).map_err(|e| {
+            StepError::new(format!(
+                "`{}` was written but its directory could not be fsynced: {e}",
+                self.path.display()
+            ))
+        })?;
         Ok(std::mem::take(&mut self.path))
     }
+}
+
+fn already_exists(path: &Path) -> StepError {
+    StepError::new(format!(
+        "`{}` already exists; refusing to overwrite a file that may hold the only copy of earlier keys. Move it away or choose another `output_file`",
+        path.display()
+    ))
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Makes a rename or link in `dir` durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 impl SecretFile {
@@ -112,7 +160,7 @@ impl SecretFile {
 impl Drop for SecretFile {
     fn drop(&mut self) {
         if self.file.take().is_some() {
-            let _ = std::fs::remove_file(&self.path);
+            let _ = std::fs::remove_file(&self.tmp);
         }
     }
 }
@@ -120,7 +168,7 @@ impl Drop for SecretFile {
 /// Writes `bytes` to `path` through a temporary file in the same directory
 /// and a rename, mode 0600, so a reader never sees half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StepError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = parent_dir(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -135,7 +183,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StepError> {
             .open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        sync_dir(dir)
     })();
     result.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
@@ -153,20 +202,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys.json");
         let reserved = SecretFile::reserve(&path).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        let err = SecretFile::reserve(&path).err().unwrap();
-        assert!(err.message.contains("already exists"), "{}", err.message);
+        assert!(!path.exists(), "the final name appears only when complete");
         drop(reserved);
-        assert!(!path.exists(), "an uncommitted reservation is removed");
-        let kept = SecretFile::reserve(&path)
-            .unwrap()
-            .commit(&serde_json::json!({"k": 1}))
-            .unwrap();
         assert_eq!(
-            std::fs::read_to_string(kept).unwrap().trim(),
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "an uncommitted reservation leaves nothing behind"
+        );
+        let first = SecretFile::reserve(&path).unwrap();
+        let second = SecretFile::reserve(&path).unwrap();
+        let kept = first.commit(&serde_json::json!({"k": 1})).unwrap();
+        let mode = std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(
+            std::fs::read_to_string(&kept).unwrap().trim(),
             "{\n  \"k\": 1\n}"
         );
+        // A race to the same name never overwrites the first file.
+        let err = second.commit(&serde_json::json!({"k": 2})).err().unwrap();
+        assert!(err.message.contains("already exists"), "{}", err.message);
+        let err = SecretFile::reserve(&path).err().unwrap();
+        assert!(err.message.contains("already exists"), "{}", err.message);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

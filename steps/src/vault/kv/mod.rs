@@ -5,19 +5,27 @@
 //! leave Vault as secret outputs (`vault.kv.get`) or as SHA-256 digests
 //! (`vault.kv.export` / `vault.kv.verify`).
 
+mod copy;
 mod delete;
 mod export;
 mod get;
 mod list;
+mod metadata;
 mod put;
+mod recover;
+mod rotate;
 mod undelete;
 mod verify;
 
+pub use copy::KvCopy;
 pub use delete::KvDelete;
 pub use export::KvExport;
 pub use get::KvGet;
 pub use list::KvList;
+pub use metadata::KvMetadata;
 pub use put::KvPut;
+pub use recover::KvRecover;
+pub use rotate::KvRotate;
 pub use undelete::KvUndelete;
 pub use verify::KvVerify;
 
