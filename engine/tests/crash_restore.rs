@@ -31,7 +31,7 @@ struct KillPoint {
 /// part-way through the long ones.
 const SAMPLE: &[(&str, u64)] = &[
     ("download", 0),
-    ("decrypt", 0),
+    ("unseal_first_fresh", 0),
     ("init_first", 0),
     ("restore", 0),
     ("unseal_first", 0),
@@ -46,18 +46,17 @@ const SAMPLE: &[(&str, u64)] = &[
 enum Recovery {
     /// `lifeboat resume RUN_ID`.
     Resume,
-    /// Between the approval and `restored`: the throwaway keys of
-    /// `init_first` are gone with the engine (or it is unknown whether the
-    /// node took them), and node 1 holds nothing the restore needs: start
-    /// it empty again, delete the emptied node's throwaway keys
-    /// (`fresh-init.json` in the run's work directory), then
-    /// `lifeboat resume RUN_ID --from verified`.
-    FromVerified,
+    /// `lifeboat resume RUN_ID`; if that fails at `init_first` (the engine
+    /// died while node 1 was answering, so its throwaway keys were never
+    /// saved), node 1 holds nothing the restore needs: start it empty
+    /// again, delete `fresh-init.json` from the run's work directory if it
+    /// is there, and `lifeboat resume RUN_ID --from verified`.
+    ResumeElseFromVerified,
 }
 
 fn recovery_for(step: &str) -> Recovery {
     match step {
-        "init_first" | "unseal_first_fresh" | "first_active" | "restore" => Recovery::FromVerified,
+        "init_first" => Recovery::ResumeElseFromVerified,
         _ => Recovery::Resume,
     }
 }
@@ -131,6 +130,18 @@ fn kill_at(world: &VaultWorld, child: &mut Child, run_id: &str, point: &KillPoin
     true
 }
 
+/// The step whose failure ended the run's last execution.
+fn failed_step(world: &VaultWorld, run_id: &str) -> String {
+    world
+        .sandbox
+        .journal(run_id)
+        .iter()
+        .rev()
+        .find(|r| r["type"] == "step_failed")
+        .and_then(|r| r["step"].as_str().map(String::from))
+        .unwrap_or_default()
+}
+
 fn lifeboat(world: &VaultWorld, args: &[&str]) -> util::Ran {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     world.lifeboat(&args, &[])
@@ -189,17 +200,18 @@ async fn crash_and_recover(world: &mut VaultWorld, point: &KillPoint) {
     }
     assert!(killed, "the run ended before `{}` started", point.step);
 
-    let ran = match recovery_for(&point.step) {
-        Recovery::Resume => lifeboat(world, &["resume", &run_id]),
-        Recovery::FromVerified => {
-            fresh_first(world).await;
-            let keys = world.work_dir(&run_id).join("fresh-init.json");
-            if keys.exists() {
-                std::fs::remove_file(&keys).unwrap();
-            }
-            lifeboat(world, &["resume", &run_id, "--from", "verified"])
+    let mut ran = lifeboat(world, &["resume", &run_id]);
+    if recovery_for(&point.step) == Recovery::ResumeElseFromVerified
+        && ran.code == 1
+        && failed_step(world, &run_id) == "init_first"
+    {
+        fresh_first(world).await;
+        let keys = world.work_dir(&run_id).join("fresh-init.json");
+        if keys.exists() {
+            std::fs::remove_file(&keys).unwrap();
         }
-    };
+        ran = lifeboat(world, &["resume", &run_id, "--from", "verified"]);
+    }
     let ran = answer_pauses(world, &run_id, ran);
     assert_eq!(
         ran.code,
