@@ -791,6 +791,18 @@ async fn region_failover_restores_the_dr_bucket_into_the_dr_cluster() {
     )
     .await;
     assert_eq!(status, 404, "the smoke-test canary was left behind");
+    // For good: no metadata (no soft-deleted version to undelete) either.
+    let (status, _) = call(
+        reqwest::Method::GET,
+        &format!("{active}/v1/secret/metadata/lifeboat-smoke/{run_id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "the smoke-test canary was only soft-deleted");
+    // Its path is no secret: the run id is never redacted from it.
+    let all = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(!all.contains("lifeboat-smoke/«redacted»"), "{}", ran.dump());
     report(&world, "region-failover", &run_id, verified);
 }
 
