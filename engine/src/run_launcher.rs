@@ -399,7 +399,11 @@ impl Launcher {
             run_dir: dir.display().to_string(),
             work_dir: dir.join("work"),
             launch_dir,
-            started_at: now_rfc3339(),
+            // When the run started: a resume keeps the first execution's time.
+            started_at: prior
+                .map(|p| p.started_at.clone())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(now_rfc3339),
             cancel: self.cancel.clone(),
             prompt: self.prompt.clone(),
             step_through: self.step_through,

@@ -417,7 +417,8 @@ async fn single_node_failure_replaces_a_dead_peer_and_restores_tolerance() {
     ];
     let ran = world.run_runbook("single-node-failure", &inputs);
     assert_eq!(ran.code, 1, "{}", ran.dump());
-    assert!(ran.stdout.contains("refusing to remove"), "{}", ran.dump());
+    let all = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(all.contains("`node9` is not a Raft peer"), "{}", ran.dump());
     let (voters, ft, _) = autopilot(&active, &token).await;
     assert_eq!((voters, ft), (3, 1), "the refused run changed the cluster");
 }
@@ -790,5 +791,227 @@ async fn region_failover_restores_the_dr_bucket_into_the_dr_cluster() {
     )
     .await;
     assert_eq!(status, 404, "the smoke-test canary was left behind");
+    // For good: no metadata (no soft-deleted version to undelete) either.
+    let (status, _) = call(
+        reqwest::Method::GET,
+        &format!("{active}/v1/secret/metadata/lifeboat-smoke/{run_id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "the smoke-test canary was only soft-deleted");
+    // Its path is no secret: the run id is never redacted from it.
+    let all = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(!all.contains("lifeboat-smoke/«redacted»"), "{}", ran.dump());
     report(&world, "region-failover", &run_id, verified);
+}
+
+/// Whether the node at `addr` reports itself sealed.
+async fn sealed(addr: &str) -> bool {
+    let (_, body) = call(
+        reqwest::Method::GET,
+        &format!("{addr}/v1/sys/health?sealedcode=200&standbycode=200&uninitcode=200"),
+        None,
+        None,
+    )
+    .await;
+    body["sealed"] == true
+}
+
+/// A `bao` that fails every `auth` subcommand and runs the real CLI for
+/// anything else: containment that breaks after the cluster is unsealed.
+fn bao_failing_auth(world: &VaultWorld) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let real = lifeboat_harness::openbao::bao_binary().unwrap();
+    let path = world.sandbox.path().join("bao-failing-auth");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in auth) echo 'simulated CLI failure' >&2; exit 2;; esac\nexec '{}' \"$@\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+/// The step whose failure failed the run, from its journal.
+fn failed_step(world: &VaultWorld, run_id: &str) -> String {
+    world
+        .sandbox
+        .journal(run_id)
+        .iter()
+        .find(|r| r["type"] == "step_failed")
+        .map(|r| r["step"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compromise_stops_while_sealed_without_its_cli_and_seals_again_when_containment_fails() {
+    let world = VaultWorld::start().await;
+    let addrs: Vec<String> = (0..3).map(|i| world.cluster.addr(i)).collect();
+    let mut inputs = vec![
+        ("nodes".to_string(), nodes_input(&addrs)),
+        ("auth_methods".to_string(), json!(["userpass"]).to_string()),
+        ("bao_bin".to_string(), "no-such-bao-cli".to_string()),
+    ];
+
+    // No CLI: the run seals every node and stops before the approval,
+    // naming the tool; nothing is unsealed.
+    let ran = world.run_runbook("compromise", &inputs);
+    assert_eq!(ran.code, 1, "{}", ran.dump());
+    assert_eq!(
+        failed_step(&world, &ran.run_id()),
+        "tools",
+        "{}",
+        ran.dump()
+    );
+    let all = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(
+        all.contains("`no-such-bao-cli` (input `bao_bin`) is not an executable"),
+        "{}",
+        ran.dump()
+    );
+    for a in &addrs {
+        assert!(sealed(a).await, "{a} is not sealed after the refused run");
+    }
+
+    // A CLI that fails once the cluster is unsealed (at `disable_auth`):
+    // on_failure seals every node again.
+    inputs.pop();
+    inputs.push(("bao_bin".to_string(), bao_failing_auth(&world)));
+    let ran = world.run_runbook("compromise", &inputs);
+    assert_paused_at(&ran, "approve_recovery");
+    let run_id = ran.run_id();
+    let resumed = world.approve_and_resume(&run_id, "approve_recovery");
+    assert_eq!(resumed.code, 1, "{}", resumed.dump());
+    assert_eq!(
+        failed_step(&world, &run_id),
+        "disable_auth",
+        "{}",
+        resumed.dump()
+    );
+    for a in &addrs {
+        assert!(
+            sealed(a).await,
+            "{a} was left unsealed with containment unfinished\n{}",
+            world.failures(&run_id)
+        );
+    }
+
+    // The guide's recovery: fix the cause (here: the CLI works again),
+    // `resume --from sealed`, a second person approves again.
+    let wrapper = input(&inputs, "bao_bin").to_string();
+    let real = lifeboat_harness::openbao::bao_binary().unwrap();
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nexec '{}' \"$@\"\n", real.display()),
+    )
+    .unwrap();
+    let ran = world.lifeboat(
+        &[
+            "resume".into(),
+            run_id.clone(),
+            "--from".into(),
+            "sealed".into(),
+        ],
+        &[],
+    );
+    assert_paused_at(&ran, "approve_recovery");
+    let ran = world.approve_and_resume(&run_id, "approve_recovery");
+    assert_eq!(ran.code, 0, "{}\n{}", ran.dump(), world.failures(&run_id));
+    let active = world.cluster.wait_active_addr().await.unwrap();
+    assert!(!sealed(&active).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_deletion_stops_on_a_cli_error_instead_of_calling_a_secret_deleted() {
+    let world = VaultWorld::start().await;
+    let mut inputs = world.s3_inputs();
+    inputs.extend(transient_inputs());
+    inputs.push(("vault_addr".into(), world.cluster.addr(0)));
+    inputs.push(("paths".into(), json!(["tenants/t00/app-0"]).to_string()));
+    inputs.push(("deleted_at".into(), "2026-11-21T09:30:00Z".into()));
+    // A token the server refuses: `kv metadata get` fails with 403, which
+    // says nothing about the secret.
+    let ran = world.lifeboat(
+        &[
+            "run".into(),
+            runbook("secret-deletion").display().to_string(),
+        ]
+        .into_iter()
+        .chain(
+            inputs
+                .iter()
+                .flat_map(|(k, v)| ["--input".to_string(), format!("{k}={v}")]),
+        )
+        .collect::<Vec<_>>(),
+        &[("VAULT_TOKEN", "not-a-valid-token".to_string())],
+    );
+    assert_eq!(ran.code, 1, "{}", ran.dump());
+    let run_id = ran.run_id();
+    assert_eq!(
+        failed_step(&world, &run_id),
+        "undelete",
+        "{}",
+        world.failures(&run_id)
+    );
+    assert!(
+        world
+            .failures(&run_id)
+            .contains("reading the metadata of `tenants/t00/app-0` failed"),
+        "{}",
+        world.failures(&run_id)
+    );
+    // Nothing went on to the backup path.
+    assert!(
+        !world
+            .sandbox
+            .journal(&run_id)
+            .iter()
+            .any(|r| r["type"] == "step_started" && r["step"] == "start_transient"),
+        "a CLI error was taken for a deleted secret"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_backup_says_why_the_transient_server_did_not_start_and_keeps_its_log() {
+    use std::os::unix::fs::PermissionsExt;
+    let world = VaultWorld::start().await;
+    world.backup();
+    // A server binary that answers `version` and dies at `server`.
+    let real = lifeboat_harness::openbao::bao_binary().unwrap();
+    let bad = world.sandbox.path().join("bao-dies");
+    std::fs::write(
+        &bad,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = server ]; then echo 'error loading configuration: simulated' >&2; exit 1; fi\nexec '{}' \"$@\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut inputs = world.s3_inputs();
+    inputs.extend(transient_inputs());
+    inputs.retain(|(k, _)| k != "bao_bin");
+    inputs.push(("bao_bin".into(), bad.display().to_string()));
+    let ran = world.run_runbook("verify-backup", &inputs);
+    assert_eq!(ran.code, 1, "{}", ran.dump());
+    let run_id = ran.run_id();
+    assert_eq!(
+        failed_step(&world, &run_id),
+        "start_transient",
+        "{}",
+        world.failures(&run_id)
+    );
+    let failures = world.failures(&run_id);
+    assert!(
+        failures.contains("error loading configuration: simulated"),
+        "the failure does not show the server's log:\n{failures}"
+    );
+    let kept = world.work_dir(&run_id).join("transient-server.log");
+    let log = std::fs::read_to_string(&kept).unwrap_or_else(|e| panic!("{}: {e}", kept.display()));
+    assert!(log.contains("simulated"), "{log}");
+    assert!(!world.work_dir(&run_id).join("transient").exists());
 }

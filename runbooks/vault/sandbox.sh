@@ -78,6 +78,14 @@ answering() { curl -sS --max-time 2 "$(addr "$1")/v1/sys/health?uninitcode=200&s
 unsealed() { curl -sS --max-time 2 "$(addr "$1")/v1/sys/health?standbycode=200" | jq -e '.sealed == false' ; }
 active() { curl -sS --max-time 2 "$(addr "$1")/v1/sys/health" | jq -e '.sealed == false and .standby == false'; }
 
+# Every node unsealed, three voters with failure tolerance 1, S3 answering.
+healthy() {
+    local i
+    for i in 0 1 2; do unsealed "$i" >/dev/null 2>&1 || return 1; done
+    tolerant >/dev/null 2>&1 || return 1
+    curl -sS --max-time 2 "http://127.0.0.1:$S3_PORT/" >/dev/null 2>&1
+}
+
 tolerant() { api GET "$(addr 0)" sys/storage/raft/autopilot/state | jq -e '.data.failure_tolerance == 1 and .data.healthy'; }
 
 write_config() { # i
@@ -146,7 +154,15 @@ cmd_up() {
     need_tools
     BAO=$(find_bin bao LIFEBOAT_BAO)
     MOTO=$(find_bin moto_server LIFEBOAT_MOTO_SERVER)
-    [ ! -e "$SANDBOX/node1/pid" ] || die "a sandbox already exists in $SANDBOX; \`$0 down\` first"
+    if [ -e "$SANDBOX/node1/pid" ]; then
+        # Already up: fine when it serves (so every guide can start with
+        # `up`); anything else is a drill in progress.
+        if healthy; then
+            say "already up: nodes $(addr 0) $(addr 1) $(addr 2), S3 http://127.0.0.1:$S3_PORT (next: source .sandbox/env)"
+            return 0
+        fi
+        die "a sandbox exists in $SANDBOX but is not healthy (see \`$0 status\`): finish the drill in progress, or \`$0 down\` and start again"
+    fi
     mkdir -p "$SANDBOX"; chmod 700 "$SANDBOX"
     say "starting S3 (moto) on 127.0.0.1:$S3_PORT"
     setsid "$MOTO" -H 127.0.0.1 -p "$S3_PORT" >"$SANDBOX/moto.log" 2>&1 </dev/null &
@@ -179,14 +195,19 @@ cmd_up() {
     done
     poll 15 "S3 on 127.0.0.1:$S3_PORT" curl -sS --max-time 2 "http://127.0.0.1:$S3_PORT/"
     curl -sS --fail --max-time 10 -X PUT "http://127.0.0.1:$S3_PORT/$BUCKET" >/dev/null
+    # Random S3 credentials (moto takes any): the runbooks treat them as
+    # secrets and redact their values everywhere, so they must not be a
+    # word that also appears in paths (like "sandbox").
     cat >"$SANDBOX/env" <<ENV
 # source .sandbox/env — for drilling runbooks/vault/* against the sandbox
 export VAULT_ADDR=$(addr 0)
-export AWS_ACCESS_KEY_ID=sandbox
-export AWS_SECRET_ACCESS_KEY=sandbox
+export AWS_ACCESS_KEY_ID=$(head -c 10 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export AWS_SECRET_ACCESS_KEY=$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 export LIFEBOAT_STATE_DIR=$SANDBOX/state
+# The OpenBao CLI the sandbox runs, by name for the runbooks' \`bao_bin: bao\`.
+export PATH="$(dirname "$BAO"):\$PATH"
 ENV
     say "ready: nodes $(addr 0) $(addr 1) $(addr 2), S3 http://127.0.0.1:$S3_PORT bucket $BUCKET"
     say "credentials in $SANDBOX/{root-token,unseal-keys,backup-key} (0600); next: source .sandbox/env"
