@@ -144,6 +144,7 @@ impl Launcher {
             &run_id,
             store.dir(),
             launch_dir,
+            None,
         );
         scheduler_env.clock_start = Some(req.declared_at.clone().unwrap_or(started.ts));
         let scheduler = Scheduler::new(scheduler_env, req.config, None);
@@ -268,6 +269,7 @@ impl Launcher {
             req.run_id,
             store.dir(),
             launch_dir,
+            Some(&state),
         );
         let mut scheduler = Scheduler::new(env, config, Some(&state));
         scheduler.first_record(resumed);
@@ -381,6 +383,7 @@ impl Launcher {
         run_id: &str,
         dir: &Path,
         launch_dir: PathBuf,
+        prior: Option<&RunState>,
     ) -> RunEnv {
         // Durations measured in this runbook's earlier runs, for the
         // projected finish the consoles show.
