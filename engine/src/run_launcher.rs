@@ -374,6 +374,7 @@ impl Launcher {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn env(
         &self,
         runbook: Arc<Runbook>,

@@ -43,8 +43,8 @@ use crate::step::{Section, Step};
 use crate::templates::{Placeholder, Templates};
 
 mod human_gates;
-mod step_processes;
 mod secret_reread;
+mod step_processes;
 mod step_through;
 
 /// How a run treats steps that could change things.

@@ -144,7 +144,9 @@ impl Templates {
     ) -> Result<(serde_json::Value, Vec<String>), String> {
         PLAIN_VALUES.with(|v| *v.borrow_mut() = Some(Vec::new()));
         let rendered = self.render_at(value, ctx, "");
-        let values = PLAIN_VALUES.with(|v| v.borrow_mut().take()).unwrap_or_default();
+        let values = PLAIN_VALUES
+            .with(|v| v.borrow_mut().take())
+            .unwrap_or_default();
         Ok((rendered?, values))
     }
 

@@ -269,7 +269,8 @@ fn redact_fragments(p: &Patterns, line: &str) -> String {
         .as_ref()
         .map(|m| m.find_iter(body).map(|w| (w.start(), w.end())).collect())
         .unwrap_or_default();
-    let inside_whole = |start: usize, end: usize| whole.iter().any(|&(s, e)| s <= start && end <= e);
+    let inside_whole =
+        |start: usize, end: usize| whole.iter().any(|&(s, e)| s <= start && end <= e);
     // The earliest start of a proper prefix of a secret that runs to the end.
     let head_start = heads
         .find_overlapping_iter(body)
