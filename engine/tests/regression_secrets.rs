@@ -238,6 +238,56 @@ fn finding_4_a_secret_input_under_four_characters_is_refused_in_a_real_run() {
     );
 }
 
+/// Gap in finding 4: non-secret inputs are journalled exactly, so a secret
+/// input's value typed into one (`--input dir=/data/<the password>`) was
+/// written to disk in clear, with only a warning. A real run now refuses it
+/// whatever the case, names both inputs, never the value, and leaves no run
+/// directory; a drill warns.
+#[test]
+fn gap_a_secret_typed_into_a_non_secret_input_is_refused_in_a_real_run() {
+    const VALUE: &str = "Hunter2-Long-Pw";
+    let sandbox = Sandbox::new();
+    let runbook = sandbox.write("exact.yaml", EXACT_INPUTS);
+    let env = [("LIFEBOAT_TEST_ROOT", VALUE)];
+    let input = format!("dir=/data/{}/x", VALUE.to_uppercase());
+    let run = sandbox.run_with(&["run", runbook.to_str().unwrap(), "--input", &input], &env);
+    run.expect_code(2);
+    assert!(
+        printed(&run).contains("`dir` contains the value of secret input `root`"),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        !printed(&run).to_lowercase().contains(&VALUE.to_lowercase()),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        !sandbox.state_dir().join("runs").exists()
+            || std::fs::read_dir(sandbox.state_dir().join("runs"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "a refused run leaves no run directory"
+    );
+    let drill = sandbox.run_with(
+        &[
+            "run",
+            runbook.to_str().unwrap(),
+            "--input",
+            &input,
+            "--dry-run",
+        ],
+        &env,
+    );
+    assert!(
+        printed(&drill).contains("input `dir` contains the value of secret input `root`")
+            && printed(&drill).contains("(a real run refuses this)"),
+        "{}",
+        drill.dump()
+    );
+}
+
 /// Finding 5: redaction matched only the exact text of a secret. Each form
 /// that leaked in the issue is produced for real here: a password with `&`,
 /// `<` and a space, and a numeric PIN, read from a real OpenBao; and a
