@@ -1,6 +1,6 @@
 //! One test per finding of the "Security hardening" review that the engine
-//! answers (findings 6, 8, 10 and 12), named after it. Each failed before
-//! its fix.
+//! answers (findings 6, 8, 10 and 12), named after it, and the gaps a later
+//! review found in them (`gap_…`). Each failed before its fix.
 
 mod util;
 
@@ -265,6 +265,96 @@ fn finding_10_one_huge_output_line_keeps_only_the_last_mib() {
         "{}",
         &ran.stdout[..ran.stdout.len().min(2000)]
     );
+}
+
+/// Gap in finding 1: a `check` probe may be `shell` now, but `validate`
+/// checked only the step's own `with` for template quoting and arithmetic;
+/// the probe's script got neither.
+#[test]
+fn gap_validate_checks_a_shell_probe_script_like_the_steps_own() {
+    let sb = Sandbox::new();
+    sb.write(
+        "probe.yaml",
+        r#"version: 1
+name: probe
+inputs:
+  name: { type: string, default: x }
+steps:
+  - id: status
+    kind: shell
+    with: { run: ["echo", "3"] }
+  - id: copy
+    kind: shell
+    needs: [status]
+    rerun: check
+    check:
+      kind: shell
+      read_only: true
+      with: { script: "[[ {{ steps.status.outputs.stdout }} -lt 5 ]]" }
+    with: { run: ["true"] }
+  - id: quoted
+    kind: shell
+    rerun: check
+    check:
+      kind: shell
+      read_only: true
+      with: { script: "test -e '{{ inputs.name }}'" }
+    with: { run: ["true"] }
+"#,
+    );
+    let ran = sb.run(&["validate", "probe.yaml"]);
+    ran.expect_code(2);
+    assert!(
+        ran.stderr.contains(
+            "warning: step `copy`: `check.with.script`: `{{ steps.status.outputs.stdout }}` is evaluated as bash arithmetic (`[[ … -lt … ]]`)\n  --> probe.yaml:16:27\n"
+        ),
+        "{}",
+        ran.dump()
+    );
+    assert!(
+        ran.stderr.contains(
+            "error: step `quoted`: `check.with.script`: `{{ inputs.name }}` sits inside single quotes, where bash expands nothing"
+        ),
+        "{}",
+        ran.dump()
+    );
+}
+
+/// Gap in finding 1: the arithmetic warning fired for a template that reads
+/// an input declared `type: integer`, whose value is checked to be an
+/// integer when the run starts; it still fires for anything else.
+#[test]
+fn gap_validate_does_not_warn_about_arithmetic_on_an_integer_input() {
+    let sb = Sandbox::new();
+    sb.write(
+        "int.yaml",
+        r#"version: 1
+name: int
+inputs:
+  nodes: { type: integer, default: 3 }
+  label: { type: string, default: "3" }
+steps:
+  - id: wait
+    kind: shell
+    with:
+      script: |
+        (( {{ inputs.nodes }} > 1 ))
+        [[ {{ inputs.label }} -lt 5 ]]
+"#,
+    );
+    let ran = sb.run(&["validate", "int.yaml"]);
+    ran.expect_code(0);
+    assert!(!ran.stderr.contains("inputs.nodes"), "{}", ran.dump());
+    assert!(
+        ran.stderr.contains(
+            "warning: step `wait`: `with.script`: `{{ inputs.label }}` is evaluated as bash arithmetic"
+        ),
+        "{}",
+        ran.dump()
+    );
+    assert_eq!(ran.stderr.matches("warning:").count(), 1, "{}", ran.dump());
+    // The integer still computes at run time.
+    sb.run(&["run", "int.yaml"]).expect_code(0);
 }
 
 /// What a step prints to spoof the operator's terminal.

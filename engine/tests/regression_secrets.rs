@@ -488,6 +488,61 @@ steps:
     );
 }
 
+/// Gap in finding 11: `validate` warned about a secret input in `run` argv,
+/// but not about an output its step kind declares secret (`vault.kv.get`'s
+/// `data`), nor about either in a `check` probe's `run`.
+#[test]
+fn gap_validate_warns_when_a_secret_output_reaches_run_argv() {
+    let sandbox = Sandbox::new();
+    let runbook = sandbox.write(
+        "argv.yaml",
+        r#"version: 1
+name: argv-secret-output
+inputs:
+  token: { type: secret, env: LIFEBOAT_TEST_TOKEN }
+steps:
+  - id: get
+    kind: vault.kv.get
+    with: { addr: "http://127.0.0.1:8200", token: "{{ inputs.token }}", path: app/db }
+  - id: use
+    kind: shell
+    needs: [get]
+    rerun: check
+    check:
+      kind: shell
+      read_only: true
+      with: { run: ["probe", "--token={{ inputs.token }}"] }
+    with:
+      run: ["mysql", "-p{{ steps.get.outputs.data.password }}"]
+"#,
+    );
+    let out = sandbox.run(&["validate", runbook.to_str().unwrap()]);
+    out.expect_code(0);
+    let dir = format!("{}/", sandbox.path().display());
+    let shown = printed(&out).replace(&dir, "");
+    assert!(
+        shown.contains(
+            r#"warning: step `use` passes secret output `data` of step `get` (`vault.kv.get`) in `run` arguments, which every local user can read (`ps`, `/proc/PID/cmdline`)
+  --> argv.yaml:18:22
+"#
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(
+            r#"= help: pass it in the environment instead: `env: { GET_DATA: "{{ steps.get.outputs.data.password }}" }`, and have the program read `$GET_DATA`"#
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(
+            "warning: step `use` passes secret input `token` in `check.with.run` arguments, which every local user can read"
+        ),
+        "{shown}"
+    );
+    assert_eq!(shown.matches("warning:").count(), 2, "{shown}");
+}
+
 /// Finding 11, second half: children inherit the engine's whole environment
 /// (`VAULT_TOKEN` included). `env_clear: true` starts one with only `PATH`,
 /// `HOME`, `LANG` and what the step declares, template variables included.
