@@ -144,7 +144,7 @@ async fn finding_7_vault_kinds_do_not_follow_a_redirect_to_another_host() {
     .await;
     assert!(
         message.contains(&format!(
-            "redirected PUT /v1/secret/data/app to `{other}/v1/secret/data/app`"
+            "redirected POST /v1/secret/data/app to `{other}/v1/secret/data/app`"
         )),
         "{message}"
     );
