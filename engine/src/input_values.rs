@@ -91,7 +91,12 @@ pub fn resolve(
         )));
     }
     let values = InputValues { all, secret_names };
-    warn_collisions(&values, warn);
+    let mode = if dry_run {
+        Collision::Warn
+    } else {
+        Collision::Refuse
+    };
+    check_collisions(&values, mode, warn)?;
     Ok(values)
 }
 
@@ -233,7 +238,9 @@ pub fn resume(
         )));
     }
     let values = InputValues { all, secret_names };
-    warn_collisions(&values, warn);
+    // The inputs are already journalled: refusing would only block the
+    // recovery, so a resume warns.
+    check_collisions(&values, Collision::Warn, warn)?;
     Ok(values)
 }
 
@@ -273,29 +280,61 @@ fn check_secret_length(
     Ok(())
 }
 
-/// Warns when a non-secret input contains a secret input's value: the input
-/// is journalled and replayed exactly as given, but displays show it
-/// redacted.
-fn warn_collisions(values: &InputValues, warn: &dyn Fn(&str)) {
-    let secrets: Vec<(&String, &str)> = values
+/// How [`check_collisions`] treats a non-secret input that holds a whole
+/// secret of [`SHORT_SECRET_CHARS`] or more.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Collision {
+    /// A new real run: refuse, before anything reaches disk.
+    Refuse,
+    /// A drill, or a resume (whose inputs are already journalled): warn.
+    Warn,
+}
+
+/// Checks every non-secret input for a secret input's whole value, ASCII
+/// case-insensitively (as redaction matches). Non-secret inputs are
+/// journalled exactly, so a secret typed into one would reach disk in
+/// clear: a real run refuses it when the secret has [`SHORT_SECRET_CHARS`]
+/// or more, naming both inputs and never the value. A shorter secret is
+/// more likely an accidental collision (`root` in `/data/rootdir`) and
+/// only warns, as do drills and resumes.
+fn check_collisions(
+    values: &InputValues,
+    mode: Collision,
+    warn: &dyn Fn(&str),
+) -> Result<(), CliError> {
+    let secrets: Vec<(&String, String)> = values
         .secret_names
         .iter()
         .filter_map(|n| Some((n, values.all.get(n)?.as_str()?.trim())))
         .filter(|(_, v)| v.chars().count() >= MIN_SECRET_CHARS)
+        .map(|(n, v)| (n, v.to_ascii_lowercase()))
         .collect();
     if secrets.is_empty() {
-        return;
+        return Ok(());
     }
+    let mut refused = Vec::new();
     for (name, value) in &values.all {
         if values.secret_names.contains(name) {
             continue;
         }
         let text = match value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
+            Value::String(s) => s.to_ascii_lowercase(),
+            other => other.to_string().to_ascii_lowercase(),
         };
         for (secret, secret_value) in &secrets {
-            if text.contains(secret_value) {
+            if !text.contains(secret_value.as_str()) {
+                continue;
+            }
+            let long = secret_value.chars().count() >= SHORT_SECRET_CHARS;
+            if long && mode == Collision::Refuse {
+                refused.push(format!(
+                    "`{name}` contains the value of secret input `{secret}`"
+                ));
+            } else if long {
+                warn(&format!(
+                    "input `{name}` contains the value of secret input `{secret}`; `{name}` is not secret and is journalled exactly as given, so that value is on disk in clear (a real run refuses this): pass it only through `{secret}`"
+                ));
+            } else {
                 warn(&format!(
                     "input `{name}` contains the value of secret input `{secret}`; `{name}` is kept exactly as given, but the console and the timeline show that part of it as `{}`",
                     lifeboat_steps::REDACTED
@@ -303,6 +342,14 @@ fn warn_collisions(values: &InputValues, warn: &dyn Fn(&str)) {
             }
         }
     }
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::invalid(format!(
+        "a non-secret input holds a secret, and non-secret inputs are journalled in clear:\n  {}\nremove the secret from {}, refer to the secret input in the runbook instead, or declare the input `type: secret`",
+        refused.join("\n  "),
+        if refused.len() > 1 { "those inputs" } else { "that input" }
+    )))
 }
 
 fn known<'a>(

@@ -9,6 +9,7 @@ use lifeboat_steps::{Effect, Registry};
 
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::engine_kind::EngineKind;
+use crate::input_decl::InputType;
 use crate::node::{Loc, Node, NodeValue};
 use crate::runbook::Runbook;
 use crate::step::{Section, Step};
@@ -104,11 +105,17 @@ impl Validator<'_> {
             }
         }
         for step in &rb.steps {
-            self.secrets_in_argv(step);
+            self.secrets_in_argv(&step.id, &step.kind, &step.with, "run");
+            if let Some(probe) = &step.check {
+                self.secrets_in_argv(&step.id, &probe.kind, &probe.with, "check.with.run");
+            }
         }
         for (i, step) in rb.steps.iter().enumerate() {
             self.node_templates(i, &step.with, Scope::Step);
-            self.script_templates(step);
+            self.script_templates(&step.id, &step.kind, &step.with, "with");
+            if let Some(probe) = &step.check {
+                self.script_templates(&step.id, &probe.kind, &probe.with, "check.with");
+            }
             if let Some(when) = &step.when {
                 self.expression(i, &when.text, when.loc, Scope::Step, "`when`");
             }
@@ -421,15 +428,17 @@ impl Validator<'_> {
         }
     }
 
-    /// Warns when a secret input is rendered into a `shell` step's `run`
-    /// argv: every local user can read a process's arguments
+    /// Warns when a secret (a secret input, or an output its step kind
+    /// declares secret, such as `vault.kv.get`'s `data`) is rendered into a
+    /// `shell` `run` argv, the step's own or its `check` probe's (`field`
+    /// names which): every local user can read a process's arguments
     /// (`/proc/PID/cmdline`, `ps`), while its environment is readable only by
     /// its owner.
-    fn secrets_in_argv(&mut self, step: &Step) {
-        if step.kind != "shell" {
+    fn secrets_in_argv(&mut self, id: &str, kind: &str, with: &Node, field: &str) {
+        if kind != "shell" {
             return;
         }
-        let Some(NodeValue::Seq(argv)) = step.with.get("run").map(|n| &n.value) else {
+        let Some(NodeValue::Seq(argv)) = with.get("run").map(|n| &n.value) else {
             return;
         };
         for arg in argv {
@@ -442,26 +451,60 @@ impl Validator<'_> {
             let Ok(refs) = self.templates.template_references(text) else {
                 continue;
             };
-            let secrets: Vec<&str> = refs
-                .iter()
-                .filter_map(|r| r.strip_prefix("inputs."))
-                .map(|r| r.split('.').next().unwrap_or(r))
-                .filter(|name| self.runbook.input(name).is_some_and(|i| i.is_secret()))
-                .collect();
-            for name in secrets {
-                let var = name.to_ascii_uppercase();
+            let mut seen = BTreeSet::new();
+            for r in &refs {
+                let Some((what, reference, var)) = self.secret_reference(r) else {
+                    continue;
+                };
+                if !seen.insert(reference.clone()) {
+                    continue;
+                }
                 let d = Diagnostic::warning(format!(
-                    "step `{}` passes secret input `{name}` in `run` arguments, which every local user can read (`ps`, `/proc/PID/cmdline`)",
-                    step.id
+                    "step `{id}` passes {what} in `{field}` arguments, which every local user can read (`ps`, `/proc/PID/cmdline`)"
                 ))
                 .at(arg.loc)
                 .width(text.len())
                 .in_file(&self.runbook.source)
                 .help(format!(
-                    "pass it in the environment instead: `env: {{ {var}: \"{{{{ inputs.{name} }}}}\" }}`, and have the program read `${var}` (or use `script`, which hands every value over in the environment)"
+                    "pass it in the environment instead: `env: {{ {var}: \"{{{{ {reference} }}}}\" }}`, and have the program read `${var}` (or use `script`, which hands every value over in the environment)"
                 ));
                 self.diagnostics.push(d);
             }
+        }
+    }
+
+    /// If `reference` reads a secret, how to name it in a message, the
+    /// reference to render (`inputs.pw`, `steps.get.outputs.data`) and an
+    /// environment variable name for it.
+    fn secret_reference(&self, reference: &str) -> Option<(String, String, String)> {
+        let parts: Vec<&str> = reference.split('.').collect();
+        match parts.as_slice() {
+            ["inputs", name, ..] => {
+                self.runbook.input(name).filter(|i| i.is_secret())?;
+                Some((
+                    format!("secret input `{name}`"),
+                    format!("inputs.{name}"),
+                    name.to_ascii_uppercase(),
+                ))
+            }
+            ["steps", step, "outputs", output, ..] => {
+                let other = self.runbook.step(step)?;
+                let kind = self.registry.get(&other.kind)?;
+                if !kind.secret_outputs().contains(output) {
+                    return None;
+                }
+                Some((
+                    format!(
+                        "secret output `{output}` of step `{step}` (`{}`)",
+                        other.kind
+                    ),
+                    reference.to_string(),
+                    format!("{step}_{output}")
+                        .to_ascii_uppercase()
+                        .replace('-', "_"),
+                ))
+            }
+            _ => None,
         }
     }
 
@@ -491,14 +534,17 @@ impl Validator<'_> {
         }
     }
 
-    /// How bash would read each template value of a script field: where it
-    /// cannot expand (single quotes, a quoted heredoc) is an error, where it
-    /// is evaluated as arithmetic a warning.
-    fn script_templates(&mut self, step: &Step) {
-        let Some(kind) = self.registry.get(&step.kind) else {
+    /// How bash would read each template value of a script field of `with`
+    /// (the step's own, or its `check` probe's; `prefix` names which): where
+    /// it cannot expand (single quotes, a quoted heredoc) is an error, where
+    /// it is evaluated as arithmetic a warning, unless the template only
+    /// reads an input declared `type: integer` (rendering checks the value
+    /// is an integer either way).
+    fn script_templates(&mut self, id: &str, kind: &str, with: &Node, prefix: &str) {
+        let Some(kind) = self.registry.get(kind) else {
             return;
         };
-        let NodeValue::Map(entries) = &step.with.value else {
+        let NodeValue::Map(entries) = &with.value else {
             return;
         };
         for field in kind.script_fields() {
@@ -516,8 +562,11 @@ impl Validator<'_> {
                 continue;
             }
             for p in self.templates.script_problems(text) {
+                if !p.error && self.is_integer_input(&p.expression) {
+                    continue;
+                }
                 let loc = self.runbook.source.offset_within(node.loc, text, p.offset);
-                let message = format!("step `{}`: `with.{field}`: {}", step.id, p.message);
+                let message = format!("step `{id}`: `{prefix}.{field}`: {}", p.message);
                 let d = if p.error {
                     Diagnostic::error(message)
                 } else {
@@ -530,6 +579,16 @@ impl Validator<'_> {
                     .push(d.at(loc).width(p.len).in_file(&self.runbook.source));
             }
         }
+    }
+
+    /// Whether `expression` is just `inputs.NAME` for an input declared
+    /// `type: integer`, whose value is checked when the run starts.
+    fn is_integer_input(&self, expression: &str) -> bool {
+        expression
+            .trim()
+            .strip_prefix("inputs.")
+            .and_then(|name| self.runbook.input(name))
+            .is_some_and(|i| i.ty == InputType::Integer)
     }
 
     fn expression(&mut self, step: usize, text: &str, loc: Loc, scope: Scope, what: &str) {

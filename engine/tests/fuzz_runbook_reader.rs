@@ -12,9 +12,13 @@
 //!
 //! `LIFEBOAT_FUZZ_SEED` (a number) repeats a sweep; the seed in use is
 //! printed. An input that panics is written under the temporary directory
-//! and its path is in the failure message.
+//! and its path is in the failure message. An input that takes longer than
+//! [`PER_INPUT_LIMIT`] is caught by a watchdog thread, which writes it out
+//! the same way, prints the seed and case, and aborts the process: a hang
+//! fails the test instead of stalling CI.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lifeboat::checked_runbook::{check_text, registry};
@@ -201,6 +205,67 @@ fn bomb(levels: usize, width: usize, in_steps: bool) -> String {
     s
 }
 
+/// Aborts the process when the input it is armed with takes longer than
+/// its limit. A hang inside the reader cannot be interrupted from the same
+/// thread, and the test harness has no timeout of its own, so a separate
+/// thread watches the clock; `abort` ends the whole test binary, which the
+/// runner reports as a failure.
+struct Watchdog {
+    /// What is being checked now, if anything; the watchdog thread holds a
+    /// weak reference and stops once this is dropped.
+    armed: Arc<Mutex<Option<Armed>>>,
+}
+
+/// One input under watch.
+struct Armed {
+    since: Instant,
+    /// Printed when the limit passes: the seed and case that repeat it.
+    description: String,
+    /// The input, written to `path` when the limit passes.
+    text: Arc<str>,
+    path: PathBuf,
+}
+
+impl Watchdog {
+    fn start(limit: Duration) -> Self {
+        let armed: Arc<Mutex<Option<Armed>>> = Arc::default();
+        let watched = Arc::downgrade(&armed);
+        let tick = (limit / 20).clamp(Duration::from_millis(10), Duration::from_millis(500));
+        std::thread::spawn(move || loop {
+            std::thread::sleep(tick);
+            let Some(armed) = watched.upgrade() else {
+                return;
+            };
+            let guard = armed.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(a) = guard.as_ref().filter(|a| a.since.elapsed() > limit) {
+                let written = match std::fs::write(&a.path, a.text.as_bytes()) {
+                    Ok(()) => format!("written to {}", a.path.display()),
+                    Err(e) => format!("not written to {}: {e}", a.path.display()),
+                };
+                eprintln!(
+                    "fuzz watchdog: {} took more than {limit:?}; the input is {written}; aborting",
+                    a.description
+                );
+                std::process::abort();
+            }
+        });
+        Watchdog { armed }
+    }
+
+    fn arm(&self, description: String, text: Arc<str>, path: PathBuf) {
+        *self.armed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Armed {
+            since: Instant::now(),
+            description,
+            text,
+            path,
+        });
+    }
+
+    fn disarm(&self) {
+        *self.armed.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
 fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -234,29 +299,29 @@ fn the_runbook_reader_survives_mutated_runbooks() {
     let seeds = seeds();
     let registry = registry();
     let templates = Templates::new();
+    let watchdog = Watchdog::start(PER_INPUT_LIMIT);
     let started = Instant::now();
     let mut cases = 0u64;
     while started.elapsed() < budget {
-        let text = input(&seeds, &mut rng);
-        let one = Instant::now();
+        let text: Arc<str> = input(&seeds, &mut rng).into();
+        let path = std::env::temp_dir().join(format!("lifeboat-fuzz-{seed}-{cases}.yaml"));
+        watchdog.arm(
+            format!("case {cases} of LIFEBOAT_FUZZ_SEED={seed}"),
+            text.clone(),
+            path.clone(),
+        );
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _ = check_text(
-                SourceFile::new("fuzz.yaml", text.clone()),
+                SourceFile::new("fuzz.yaml", text.to_string()),
                 &registry,
                 &templates,
             );
         }));
-        let took = one.elapsed();
-        if outcome.is_err() || took > PER_INPUT_LIMIT {
-            let path = std::env::temp_dir().join(format!("lifeboat-fuzz-{seed}-{cases}.yaml"));
-            let _ = std::fs::write(&path, &text);
+        watchdog.disarm();
+        if outcome.is_err() {
+            let _ = std::fs::write(&path, text.as_bytes());
             panic!(
-                "{} on input {} (seed {seed}, case {cases})",
-                if outcome.is_err() {
-                    "validation panicked".to_string()
-                } else {
-                    format!("validation took {took:?}")
-                },
+                "validation panicked on input {} (seed {seed}, case {cases})",
                 path.display()
             );
         }
@@ -269,4 +334,61 @@ fn the_runbook_reader_survives_mutated_runbooks() {
         peak < PEAK_RSS_LIMIT_KB,
         "peak RSS {peak} kB over {PEAK_RSS_LIMIT_KB} kB (seed {seed})"
     );
+}
+
+/// Set in the child process of
+/// [`the_watchdog_aborts_a_hanging_input_and_names_it`].
+const HANG_CHILD: &str = "LIFEBOAT_FUZZ_WATCHDOG_CHILD";
+
+/// The watchdog itself: an armed input that outlives its limit aborts the
+/// process (SIGABRT) after printing the description and where the input
+/// was written. The hang runs in a child copy of this test binary, since
+/// the abort ends the whole process.
+#[test]
+fn the_watchdog_aborts_a_hanging_input_and_names_it() {
+    let path = std::env::temp_dir().join(format!(
+        "lifeboat-fuzz-watchdog-{}.yaml",
+        std::process::id()
+    ));
+    if std::env::var_os(HANG_CHILD).is_some() {
+        let watchdog = Watchdog::start(Duration::from_millis(200));
+        watchdog.arm(
+            "case 7 of LIFEBOAT_FUZZ_SEED=42".into(),
+            "hang: [".into(),
+            path,
+        );
+        // Hangs until the watchdog ends the process; the parent reports a
+        // child that lives on as a failure.
+        std::thread::sleep(Duration::from_secs(30));
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_watchdog_aborts_a_hanging_input_and_names_it",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(HANG_CHILD, "1")
+        .output()
+        .expect("run the test binary again");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "the child was not aborted ({:?})\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains("fuzz watchdog: case 7 of LIFEBOAT_FUZZ_SEED=42 took more than 200ms; the input is written to "),
+        "{stderr}"
+    );
+    let child_path = stderr
+        .split("written to ")
+        .nth(1)
+        .and_then(|r| r.split("; aborting").next())
+        .expect("the path is printed");
+    assert_eq!(std::fs::read_to_string(child_path).unwrap(), "hang: [");
+    let _ = std::fs::remove_file(child_path);
 }

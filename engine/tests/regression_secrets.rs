@@ -238,6 +238,56 @@ fn finding_4_a_secret_input_under_four_characters_is_refused_in_a_real_run() {
     );
 }
 
+/// Gap in finding 4: non-secret inputs are journalled exactly, so a secret
+/// input's value typed into one (`--input dir=/data/<the password>`) was
+/// written to disk in clear, with only a warning. A real run now refuses it
+/// whatever the case, names both inputs, never the value, and leaves no run
+/// directory; a drill warns.
+#[test]
+fn gap_a_secret_typed_into_a_non_secret_input_is_refused_in_a_real_run() {
+    const VALUE: &str = "Hunter2-Long-Pw";
+    let sandbox = Sandbox::new();
+    let runbook = sandbox.write("exact.yaml", EXACT_INPUTS);
+    let env = [("LIFEBOAT_TEST_ROOT", VALUE)];
+    let input = format!("dir=/data/{}/x", VALUE.to_uppercase());
+    let run = sandbox.run_with(&["run", runbook.to_str().unwrap(), "--input", &input], &env);
+    run.expect_code(2);
+    assert!(
+        printed(&run).contains("`dir` contains the value of secret input `root`"),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        !printed(&run).to_lowercase().contains(&VALUE.to_lowercase()),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        !sandbox.state_dir().join("runs").exists()
+            || std::fs::read_dir(sandbox.state_dir().join("runs"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "a refused run leaves no run directory"
+    );
+    let drill = sandbox.run_with(
+        &[
+            "run",
+            runbook.to_str().unwrap(),
+            "--input",
+            &input,
+            "--dry-run",
+        ],
+        &env,
+    );
+    assert!(
+        printed(&drill).contains("input `dir` contains the value of secret input `root`")
+            && printed(&drill).contains("(a real run refuses this)"),
+        "{}",
+        drill.dump()
+    );
+}
+
 /// Finding 5: redaction matched only the exact text of a secret. Each form
 /// that leaked in the issue is produced for real here: a password with `&`,
 /// `<` and a space, and a numeric PIN, read from a real OpenBao; and a
@@ -436,6 +486,61 @@ steps:
         ),
         "{shown}"
     );
+}
+
+/// Gap in finding 11: `validate` warned about a secret input in `run` argv,
+/// but not about an output its step kind declares secret (`vault.kv.get`'s
+/// `data`), nor about either in a `check` probe's `run`.
+#[test]
+fn gap_validate_warns_when_a_secret_output_reaches_run_argv() {
+    let sandbox = Sandbox::new();
+    let runbook = sandbox.write(
+        "argv.yaml",
+        r#"version: 1
+name: argv-secret-output
+inputs:
+  token: { type: secret, env: LIFEBOAT_TEST_TOKEN }
+steps:
+  - id: get
+    kind: vault.kv.get
+    with: { addr: "http://127.0.0.1:8200", token: "{{ inputs.token }}", path: app/db }
+  - id: use
+    kind: shell
+    needs: [get]
+    rerun: check
+    check:
+      kind: shell
+      read_only: true
+      with: { run: ["probe", "--token={{ inputs.token }}"] }
+    with:
+      run: ["mysql", "-p{{ steps.get.outputs.data.password }}"]
+"#,
+    );
+    let out = sandbox.run(&["validate", runbook.to_str().unwrap()]);
+    out.expect_code(0);
+    let dir = format!("{}/", sandbox.path().display());
+    let shown = printed(&out).replace(&dir, "");
+    assert!(
+        shown.contains(
+            r#"warning: step `use` passes secret output `data` of step `get` (`vault.kv.get`) in `run` arguments, which every local user can read (`ps`, `/proc/PID/cmdline`)
+  --> argv.yaml:18:22
+"#
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(
+            r#"= help: pass it in the environment instead: `env: { GET_DATA: "{{ steps.get.outputs.data.password }}" }`, and have the program read `$GET_DATA`"#
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(
+            "warning: step `use` passes secret input `token` in `check.with.run` arguments, which every local user can read"
+        ),
+        "{shown}"
+    );
+    assert_eq!(shown.matches("warning:").count(), 2, "{shown}");
 }
 
 /// Finding 11, second half: children inherit the engine's whole environment

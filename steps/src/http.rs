@@ -54,7 +54,8 @@ pub fn client() -> &'static reqwest::Client {
 }
 
 /// The client for requests that carry credentials (a sensitive header, a
-/// password in the URL) or a body: it follows redirects only within the
+/// password in the URL, a registered secret in any header value or the URL)
+/// or a body: it follows redirects only within the
 /// origin the step named (see [`same_origin_redirects`]).
 pub fn guarded_client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
@@ -196,7 +197,13 @@ impl StepKind for Http {
         let method = reqwest::Method::from_bytes(p.method.to_uppercase().as_bytes())
             .map_err(|_| StepError::new(format!("unknown HTTP method `{}`", p.method)))?;
         // Credentials and bodies never follow a redirect to another origin.
+        // A request carries credentials by a header's name, a password in
+        // the URL, or by content: a registered secret anywhere in a header
+        // value or the URL (`X-Auth: {{ inputs.pw }}`).
+        let holds_secret = |text: &str| ctx.redactor.redact(text) != text;
         let guarded = p.headers.keys().any(|k| is_sensitive_header(k))
+            || p.headers.values().any(|v| holds_secret(v))
+            || holds_secret(&p.url)
             || p.json.is_some()
             || p.body.is_some()
             || reqwest::Url::parse(&p.url).is_ok_and(|u| u.password().is_some());

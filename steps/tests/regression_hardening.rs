@@ -1,5 +1,5 @@
 //! One test per finding of the "Security hardening" review that the step
-//! kinds answer (findings 7 and 9), named after it. Each failed before its
+//! kinds answer (findings 7 and 9), and the gaps a later review found in them, named after it. Each failed before its
 //! fix. Vault and S3 run against real servers (OpenBao, moto); redirects
 //! come from tiny HTTP servers on 127.0.0.1 started here, which record what
 //! they received.
@@ -144,8 +144,8 @@ async fn finding_7_vault_kinds_do_not_follow_a_redirect_to_another_host() {
     .await;
     assert!(
         message.contains(&format!(
-            "redirected PUT /v1/secret/data/app to `{other}/v1/secret/data/app`"
-        )) || message.contains(&format!("to `{other}/v1/secret/data/app`")),
+            "redirected POST /v1/secret/data/app to `{other}/v1/secret/data/app`"
+        )),
         "{message}"
     );
     assert!(message.contains("set `addr` to it"), "{message}");
@@ -270,6 +270,56 @@ async fn finding_7_the_http_kind_keeps_credentials_on_the_named_host() {
     assert_eq!(seen.len(), 1, "{seen:#?}");
     assert!(seen[0].starts_with("GET /plain "), "{seen:#?}");
     assert!(!seen[0].contains("never-forwarded"), "{seen:#?}");
+}
+
+/// Gap in finding 7: `http` decided "carries credentials" by header name
+/// alone, so a secret in `X-Auth: {{ inputs.pw }}` or in the URL followed a
+/// 307 to another host. A registered secret anywhere in a header value or
+/// the URL now keeps the request on the named origin.
+#[tokio::test]
+async fn gap_http_keeps_a_secret_in_any_header_or_the_url_on_the_named_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, _) = ctx(dir.path());
+    let secret = "pw-by-content-7731";
+    ctx.redactor.add(secret);
+    let (other, other_log) = recorder();
+    let (named, _) = redirector(&other);
+
+    let message = refused(
+        &ctx,
+        "http",
+        json!({"url": format!("{named}/health"), "headers": {"X-Auth": secret}}),
+    )
+    .await;
+    assert!(
+        message.contains(&format!(
+            "was redirected to `{other}/health`, another origin; not followed"
+        )),
+        "{message}"
+    );
+    let message = refused(
+        &ctx,
+        "http",
+        json!({"url": format!("{named}/health?key={secret}")}),
+    )
+    .await;
+    assert!(message.contains("not followed"), "{message}");
+    assert!(!message.contains(secret), "{message}");
+    assert!(
+        other_log.lock().unwrap().is_empty(),
+        "the other host received: {:#?}",
+        other_log.lock().unwrap()
+    );
+
+    // A header that holds no secret does not stop the redirect.
+    let out = run(
+        &ctx,
+        "http",
+        json!({"url": format!("{named}/plain"), "headers": {"X-Trace": "abc"}}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("a plain GET follows the redirect: {}", e.message));
+    assert_eq!(out.outputs["status"], 200);
 }
 
 /// Finding 9: `vault.snapshot.save` opened `.snap.partial-<pid>` with
