@@ -115,8 +115,11 @@ impl Step {
     /// whether it is safe to repeat once completed: its own `rerun`; else
     /// `safe` when the step only reads (`read_only: true`, or a read-only
     /// kind); else its kind's default, where `check` without a `check`
-    /// probe means `never`. Engine kinds (`approval`, `assert`, …) are safe.
-    /// The one definition for the scheduler and the resume checks.
+    /// probe means `never`, and a kind that is `safe` only because it reads
+    /// by default (`http`, a GET) is `never` when this step changes things
+    /// (a POST, or `read_only: false`). Engine kinds (`approval`, `assert`,
+    /// …) are safe. The one definition for the scheduler and the resume
+    /// checks.
     pub fn rerun_policy(&self, registry: &Registry) -> Rerun {
         if let Some(policy) = self.rerun {
             return policy;
@@ -131,6 +134,7 @@ impl Step {
             // Without a probe to check with, asking a human is the only
             // safe answer.
             Rerun::Check if self.check.is_none() => Rerun::Never,
+            Rerun::Safe if kind.effect(&Value::Null) == Effect::ReadOnly => Rerun::Never,
             policy => policy,
         }
     }

@@ -61,3 +61,62 @@ fn a_read_only_step_interrupted_by_a_crash_runs_again_on_resume_without_asking()
         "{journal:#?}"
     );
 }
+
+/// The other side: `http` is safe to repeat because a GET only reads, but a
+/// POST is not (docs/runbook-format.md, `http`). A POST in flight when the
+/// engine died was sent again by the resume.
+#[test]
+fn an_http_post_interrupted_by_a_crash_is_not_sent_again_on_resume() {
+    use std::io::Read;
+    use std::net::TcpListener;
+    use std::time::{Duration, Instant};
+
+    let sb = Sandbox::new();
+    // A hook that takes the request and never answers.
+    let hook = TcpListener::bind("127.0.0.1:0").expect("bind");
+    hook.set_nonblocking(true).expect("nonblocking");
+    let port = hook.local_addr().expect("addr").port();
+    sb.write(
+        "post.yaml",
+        &format!(
+            "version: 1\nname: postcrash\nsteps:\n  - id: notify\n    kind: http\n    with:\n      method: POST\n      url: http://127.0.0.1:{port}/hook\n      json: {{ text: restored }}\n      timeout: 2s\n"
+        ),
+    );
+    let mut engine = sb
+        .command(&["run", "post.yaml"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("lifeboat starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let _request = loop {
+        match hook.accept() {
+            Ok((conn, _)) => break conn,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("the POST never arrived: {e}"),
+        }
+    };
+    // The request is on the wire: the engine dies mid-step.
+    engine.kill().expect("SIGKILL");
+    engine.wait().expect("wait");
+    let mut stdout = String::new();
+    engine
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout)
+        .expect("read stdout");
+    let id = stdout.lines().next().unwrap_or_default().trim().to_string();
+
+    let resumed = sb.run(&["resume", &id]);
+    resumed.expect_code(3);
+    assert!(
+        resumed.stdout.contains("WAITING  notify") && resumed.stdout.contains("rerun: never"),
+        "{}",
+        resumed.dump()
+    );
+    assert!(
+        hook.accept().is_err(),
+        "the resume sent the POST again\n{}",
+        resumed.dump()
+    );
+}
