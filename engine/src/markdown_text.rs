@@ -2,13 +2,19 @@
 //! headings, emphasis, inline code, bullets and numbered lists. Anything
 //! else is shown as written, which is still readable. Styles follow the
 //! `console` crate's colour switch, so `NO_COLOR` gives plain text.
+//! Control characters in the text are written out first
+//! ([`crate::terminal_text`]): the styles are the only escape codes.
 
 use console::style;
+
+use crate::terminal_text::printable;
 
 /// Renders Markdown for the terminal, indented by two spaces.
 pub fn render_markdown(text: &str) -> String {
     let mut out = Vec::new();
     for line in text.lines() {
+        let line = printable(line);
+        let line = line.as_ref();
         let trimmed = line.trim_start();
         let indent = &line[..line.len() - trimmed.len()];
         let rendered = if let Some(h) = heading(trimmed) {
@@ -73,6 +79,17 @@ mod tests {
         assert_eq!(
             shown,
             "  Switch DNS\n  Change the A record of vault.\n  • one\n  1. two"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_written_out() {
+        console::set_colors_enabled(false);
+        let shown =
+            render_markdown("# Title \u{1b}]0;owned\u{7}\n\u{1b}[2Jcleared\rFAKE: all good");
+        assert_eq!(
+            shown,
+            "  Title \\u{1b}]0;owned\\u{7}\n  \\u{1b}[2Jcleared\\rFAKE: all good"
         );
     }
 }

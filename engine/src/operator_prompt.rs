@@ -11,6 +11,7 @@ use crate::operator_question::{
 };
 use crate::scheduler::OperatorPrompt;
 use crate::step::Step;
+use crate::terminal_text::printable;
 
 /// Asks at the terminal (dialoguer, on stderr). Progress bars are suspended
 /// while a question is on screen, so the two never draw over each other.
@@ -53,8 +54,9 @@ fn say(text: &str) {
 impl OperatorPrompt for TtyPrompt {
     fn interrupted_step(&self, step: &Step, description: &str) -> Option<MarkOutcome> {
         let prompt = format!(
-            "Step `{}` ({description}) was interrupted and is unsafe to repeat. Did it complete?",
-            step.id
+            "Step `{}` ({}) was interrupted and is unsafe to repeat. Did it complete?",
+            step.id,
+            printable(description)
         );
         let choice = self.asking(|| {
             Select::new()
@@ -82,13 +84,15 @@ impl OperatorPrompt for TtyPrompt {
         check: &dyn Fn(&str, bool) -> Result<(), String>,
     ) -> Option<ApprovalAnswer> {
         self.asking(|| {
-            let mut header = format!(
-                "\nAPPROVAL NEEDED  {} (`{}`)\n  {}",
-                q.title, q.step, q.prompt
-            );
+            // The prompt and details were rendered from step outputs: each
+            // line is written out (`terminal_text`) before it is shown.
+            let mut header = format!("\nAPPROVAL NEEDED  {} (`{}`)", printable(&q.title), q.step);
+            for l in q.prompt.lines() {
+                header.push_str(&format!("\n  {}", printable(l)));
+            }
             if let Some(d) = &q.details {
                 for l in d.lines() {
-                    header.push_str(&format!("\n  {l}"));
+                    header.push_str(&format!("\n  {}", printable(l)));
                 }
             }
             header.push_str(&format!(
@@ -98,7 +102,7 @@ impl OperatorPrompt for TtyPrompt {
                 if q.approved_by.is_empty() {
                     String::new()
                 } else {
-                    format!(" ({})", q.approved_by.join(", "))
+                    format!(" ({})", printable(&q.approved_by.join(", ")))
                 }
             ));
             say(&header);
@@ -141,15 +145,17 @@ impl OperatorPrompt for TtyPrompt {
 
     fn manual(&self, q: &ManualQuestion) -> Option<ManualAnswer> {
         self.asking(|| {
+            // `render_markdown` writes out control characters itself, so
+            // that its own styles are the only escape codes.
             say(&format!(
                 "\nMANUAL STEP  {} (`{}`)\n{}",
-                q.title,
+                printable(&q.title),
                 q.step,
                 render_markdown(&q.instructions)
             ));
             for item in &q.checklist {
                 let done = Confirm::new()
-                    .with_prompt(format!("[ ] {item} — done?"))
+                    .with_prompt(format!("[ ] {} — done?", printable(item)))
                     .default(false)
                     .wait_for_newline(true)
                     .interact_opt()
@@ -198,7 +204,7 @@ impl OperatorPrompt for TtyPrompt {
             let choice = Select::new()
                 .with_prompt(format!(
                     "Next: {} (`{}`, {})",
-                    step.title(),
+                    printable(step.title()),
                     step.id,
                     step.kind
                 ))

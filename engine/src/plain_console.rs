@@ -245,7 +245,7 @@ impl Console for PlainConsole {
             None => format!("{} warning  {message}", now_clock()),
         };
         if self.warnings_to_stderr {
-            let _ = writeln!(std::io::stderr(), "{text}");
+            let _ = writeln!(std::io::stderr(), "{}", printable_lines(&text));
         } else {
             self.line(&text);
         }

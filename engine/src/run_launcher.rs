@@ -473,20 +473,10 @@ fn reopen_failed(runbook: &Runbook, registry: &Registry, state: &mut RunState) {
     });
 }
 
-/// A step whose `rerun` policy (its own, else its kind's default) is not
+/// A step whose `rerun` policy ([`crate::step::Step::rerun_policy`]) is not
 /// `safe`: running it again once it completed may repeat its effect.
 fn unsafe_to_repeat(step: &crate::step::Step, registry: &Registry) -> bool {
-    effective_rerun(step, registry) != lifeboat_steps::Rerun::Safe
-}
-
-/// The step's own `rerun`, else its kind's default.
-fn effective_rerun(step: &crate::step::Step, registry: &Registry) -> lifeboat_steps::Rerun {
-    step.rerun.unwrap_or_else(|| {
-        registry
-            .get(&step.kind)
-            .map(|k| k.default_rerun())
-            .unwrap_or(lifeboat_steps::Rerun::Safe)
-    })
+    step.rerun_policy(registry) != lifeboat_steps::Rerun::Safe
 }
 
 /// `resume --redo STEP`: each step exists and has an outcome to redo; a
@@ -529,7 +519,7 @@ fn check_redo(
                 )))
             }
             Some(StepRecordState::Succeeded { .. }) if unsafe_to_repeat(step, registry) && !req.yes => {
-                let policy = match effective_rerun(step, registry) {
+                let policy = match step.rerun_policy(registry) {
                     lifeboat_steps::Rerun::Check => "check",
                     _ => "never",
                 };

@@ -19,9 +19,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use lifeboat_steps::{
-    Effect, Redactor, Registry, Rerun, StepContext, StepError, StepKind, StepOutput,
-};
+use lifeboat_steps::{Redactor, Registry, Rerun, StepContext, StepError, StepKind, StepOutput};
 use minijinja::value::Object;
 use minijinja::{context, Value};
 use serde_json::Map;
@@ -581,16 +579,7 @@ impl Scheduler {
     }
 
     fn rerun_policy(&self, step: &Step) -> Rerun {
-        if let Some(r) = step.rerun {
-            return r;
-        }
-        match self.env.registry.get(&step.kind).map(|k| k.default_rerun()) {
-            // A kind that defaults to `check` needs a probe to check with;
-            // without one, asking a human is the only safe answer.
-            Some(Rerun::Check) if step.check.is_none() => Rerun::Never,
-            Some(policy) => policy,
-            None => Rerun::Safe,
-        }
+        step.rerun_policy(&self.env.registry)
     }
 
     /// Runs a step's read-only probe; true when it passes.
@@ -855,9 +844,7 @@ impl Scheduler {
             ));
         }
 
-        let read_only = step
-            .read_only
-            .unwrap_or_else(|| kind.effect(&raw) == Effect::ReadOnly);
+        let read_only = step.is_read_only(kind.as_ref());
         let simulate = match self.config.dry_run {
             DryRun::Off => false,
             DryRun::Render => true,

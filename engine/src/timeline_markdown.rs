@@ -166,6 +166,10 @@ pub(crate) fn stop_text(stop: &StopReason) -> String {
 }
 
 /// Text safe inside a Markdown table cell.
+/// Text for one table cell or line: pipes escaped, line breaks flattened and
+/// control characters written out ([`crate::terminal_text`]), since
+/// `timeline.md` is read with `cat` as often as in a renderer.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+    let flat = s.replace('|', "\\|").replace(['\n', '\r'], " ");
+    crate::terminal_text::printable(&flat).into_owned()
 }

@@ -459,3 +459,160 @@ fn finding_12_escape_sequences_in_step_output_are_written_out_on_a_tty() {
         "{text:?}"
     );
 }
+
+/// A step prints a spoofing address; a Vault step warns about it (no TLS
+/// verification), and a gate shows it in its prompt, details and rules.
+const SPOOF_GATE: &str = r#"version: 1
+title: "Spoof \e]0;title\a"
+name: spoofgate
+steps:
+  - id: said
+    kind: shell
+    with:
+      script: |
+        printf 'http://127.0.0.1:9/\033]0;title\007\033[2J\rFAKE: all good'
+  - id: probe
+    kind: vault.health
+    needs: [said]
+    continue_on_failure: true
+    with:
+      addr: "{{ steps.said.outputs.stdout }}"
+      tls_skip_verify: true
+  - id: gate
+    kind: approval
+    needs: [probe]
+    with:
+      prompt: "promote {{ steps.said.outputs.stdout }}?"
+      details: "the step said: {{ steps.said.outputs.stdout }}"
+      approvers: [alice, "{{ steps.said.outputs.stdout }}"]
+"#;
+
+/// The step's text as [`lifeboat::terminal_text`] writes it out.
+const SPOOF_SHOWN: &str = r"\u{1b}]0;title\u{7}\u{1b}[2J\rFAKE: all good";
+
+/// `text`, shown by no-TTY output, holds the step's text written out
+/// (`shown`) and no control character at all.
+fn assert_written_out(what: &str, text: &str, shown: &str) {
+    assert!(
+        !text.contains('\x1b') && !text.contains('\r') && !text.contains('\x07'),
+        "raw control characters reached {what}:\n{text:?}"
+    );
+    assert!(
+        text.contains(shown),
+        "{what} does not show the step's text:\n{text}"
+    );
+}
+
+/// Finding 12, the rest of the outputs: plain-mode warnings on stderr,
+/// `status`'s `waiting:` line, what `approve` prints and `timeline.md`
+/// carried the step's escape sequences raw.
+#[test]
+fn finding_12_escape_sequences_from_a_step_are_written_out_in_warnings_status_decisions_and_timeline(
+) {
+    let sb = Sandbox::new();
+    sb.write("gate.yaml", SPOOF_GATE);
+    let ran = sb.run(&["run", "gate.yaml"]);
+    ran.expect_code(3);
+    let id = ran.run_id();
+    assert_written_out("the console", &ran.stdout, SPOOF_SHOWN);
+    assert!(
+        ran.stderr
+            .contains("warning  probe: TLS certificate verification is disabled"),
+        "{}",
+        ran.dump()
+    );
+    assert_written_out("a warning on stderr", &ran.stderr, SPOOF_SHOWN);
+
+    let status = sb.run(&["status", &id]);
+    status.expect_code(0);
+    assert!(
+        status.stdout.contains(&format!(
+            "approvers: alice, http://127.0.0.1:9/{SPOOF_SHOWN}"
+        )),
+        "{}",
+        status.dump()
+    );
+    assert_written_out("`status`", &status.stdout, SPOOF_SHOWN);
+
+    let approved = sb.run(&["approve", &id, "gate", "--as", "alice"]);
+    approved.expect_code(0);
+    assert_written_out("`approve`", &approved.stdout, SPOOF_SHOWN);
+
+    sb.run(&["resume", &id]).expect_code(0);
+    let md = std::fs::read_to_string(sb.run_dir(&id).join("timeline.md")).expect("timeline.md");
+    assert!(
+        md.starts_with(r"# Incident timeline: Spoof \u{1b}]0;title\u{7}"),
+        "{md}"
+    );
+    // The timeline flattens line breaks (`\r` too) into spaces.
+    assert_written_out(
+        "`timeline.md`",
+        &md,
+        r"\u{1b}]0;title\u{7}\u{1b}[2J FAKE: all good",
+    );
+}
+
+/// Reads the terminal up to `needle` and appends all of it to `seen`.
+fn read_until(p: &mut util::Pty, needle: &str, seen: &mut String) {
+    let found = p
+        .expect(needle)
+        .unwrap_or_else(|e| panic!("did not see `{needle}` on the terminal: {e}\n{seen:?}"));
+    seen.push_str(&String::from_utf8_lossy(found.before()));
+    for m in found.matches() {
+        seen.push_str(&String::from_utf8_lossy(m));
+    }
+}
+
+/// Finding 12, at a terminal: a manual step's instructions and checklist
+/// and an approval's prompt, details and approvers (dialoguer questions)
+/// were printed raw.
+#[test]
+fn finding_12_escape_sequences_in_questions_at_a_terminal_are_written_out() {
+    let sb = Sandbox::new();
+    let yaml = r#"version: 1
+name: spoofask
+steps:
+  - id: said
+    kind: shell
+    with:
+      script: |
+        printf '\033]0;title\007\033[2J\rFAKE: all good'
+  - id: switch
+    kind: manual
+    needs: [said]
+    with:
+      instructions: |
+        ## Check {{ steps.said.outputs.stdout }}
+        The step said **{{ steps.said.outputs.stdout }}**.
+      checklist: ["saw {{ steps.said.outputs.stdout }}"]
+  - id: gate
+    kind: approval
+    needs: [switch]
+    with:
+      prompt: "promote {{ steps.said.outputs.stdout }}?"
+      details: "the step said: {{ steps.said.outputs.stdout }}"
+"#;
+    sb.write("ask.yaml", yaml);
+    let mut p = sb.pty(&["run", "ask.yaml"]);
+    let mut seen = String::new();
+    read_until(&mut p, "done?", &mut seen);
+    util::send(&mut p, "y\r");
+    read_until(&mut p, "Your name", &mut seen);
+    util::send(&mut p, "\r");
+    read_until(&mut p, "Note as evidence", &mut seen);
+    util::send(&mut p, "\r");
+    read_until(&mut p, "Decision", &mut seen);
+    // Decide later: the run pauses.
+    util::send(&mut p, "jj\r");
+    read_until(&mut p, "paused", &mut seen);
+    assert_eq!(util::exit_code(p), 3, "{seen:?}");
+    assert_no_raw_sequences(&seen, &[]);
+    for shown in [
+        format!("Check {SPOOF_SHOWN}"),
+        format!("saw {SPOOF_SHOWN} — done?"),
+        format!("promote {SPOOF_SHOWN}?"),
+        format!("the step said: {SPOOF_SHOWN}"),
+    ] {
+        assert!(seen.contains(&shown), "`{shown}` not shown:\n{seen:?}");
+    }
+}

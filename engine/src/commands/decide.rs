@@ -15,6 +15,7 @@ use crate::local_run_store::LocalRunStore;
 use crate::run_state::{RunState, StepRecordState};
 use crate::run_store::RunStore;
 use crate::state_dir::StateDir;
+use crate::terminal_text::printable;
 
 /// `approve` (`approve == true`) or `reject`.
 pub fn approve(args: DecideArgs, approve: bool) -> Result<i32, CliError> {
@@ -53,23 +54,28 @@ pub fn approve(args: DecideArgs, approve: bool) -> Result<i32, CliError> {
     };
     let run_id = &args.run_id;
     let step = &args.step;
-    if !approve {
-        println!(
+    // The prompt was rendered from step outputs and the name was typed:
+    // neither may steer the terminal.
+    let prompt = printable(&prompt);
+    let actor = printable(&actor);
+    let text = if !approve {
+        format!(
             "rejected `{step}` as {actor} (\"{prompt}\"); `lifeboat resume {run_id}` fails the step and runs on_failure"
-        );
-        return Ok(exit::SUCCESS);
-    }
-    let have = gate.approvers().len() + 1;
-    if have >= need {
-        println!(
-            "approved `{step}` as {actor} (\"{prompt}\"), {have} of {need}; continue with: lifeboat resume {run_id}"
-        );
+        )
     } else {
-        println!(
-            "approved `{step}` as {actor} (\"{prompt}\"), {have} of {need}; {} more needed from someone else: lifeboat approve {run_id} {step} --as NAME",
-            need - have
-        );
-    }
+        let have = gate.approvers().len() + 1;
+        if have >= need {
+            format!(
+                "approved `{step}` as {actor} (\"{prompt}\"), {have} of {need}; continue with: lifeboat resume {run_id}"
+            )
+        } else {
+            format!(
+                "approved `{step}` as {actor} (\"{prompt}\"), {have} of {need}; {} more needed from someone else: lifeboat approve {run_id} {step} --as NAME",
+                need - have
+            )
+        }
+    };
+    println!("{text}");
     Ok(exit::SUCCESS)
 }
 
@@ -104,8 +110,10 @@ pub fn confirm(args: ConfirmArgs) -> Result<i32, CliError> {
         format!(" with {} checklist item(s)", checklist.len())
     };
     println!(
-        "confirmed `{}` as {actor}{items}; continue with: lifeboat resume {}",
-        args.step, args.run_id
+        "confirmed `{}` as {}{items}; continue with: lifeboat resume {}",
+        args.step,
+        printable(&actor),
+        args.run_id
     );
     Ok(exit::SUCCESS)
 }

@@ -13,6 +13,16 @@ use crate::run_state::{RunState, StepRecordState};
 use crate::state_dir::StateDir;
 use crate::step_history::StepHistory;
 use crate::step_spans::{format_ms, parse_ms};
+use crate::terminal_text::printable;
+
+/// `println!` for the text report: its lines carry step output and server
+/// text (a waiting reason, a rendered prompt), so each goes out through
+/// [`printable`] (one line each) and cannot steer the terminal.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", printable(&format!($($arg)*)))
+    };
+}
 
 /// `lifeboat status RUN_ID`: the live RTO clock, what runs or waits, and a
 /// projected finish (elapsed plus the remaining critical path, with step
@@ -115,8 +125,8 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
             } else {
                 ""
             };
-            println!("{} ({}){drill}", run.run_id, run.runbook);
-            println!("status:   {status}");
+            say!("{} ({}){drill}", run.run_id, run.runbook);
+            say!("status:   {status}");
             let since = if report.declared_at.is_some() && report.clock_start != report.run_started
             {
                 "declaration"
@@ -124,14 +134,14 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
                 "run start"
             };
             if finished {
-                println!(
+                say!(
                     "clock:    stopped at {} ({} since {since})",
                     report.clock_stop,
                     human_ms(report.achieved_ms)
                 );
-                println!("{}", report.verdict_line());
+                say!("{}", report.verdict_line());
                 let s = &report.split;
-                println!(
+                say!(
                     "split:    machine {}, waiting on humans {}, interrupted {}{}",
                     human_ms(s.machine_ms),
                     human_ms(s.human_ms),
@@ -144,39 +154,39 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
                 );
                 return Ok(exit::SUCCESS);
             }
-            println!(
+            say!(
                 "clock:    {} since {since} ({} UTC)",
                 human_ms(report.achieved_ms),
                 report.clock_start
             );
             for (s, e) in &running {
-                println!("running:  {s} ({})", human_ms(*e));
+                say!("running:  {s} ({})", human_ms(*e));
             }
             for s in &interrupted {
-                println!(
+                say!(
                     "interrupted: {s} (no engine is running; `lifeboat resume {}` continues)",
                     run.run_id
                 );
             }
             for (s, r, c) in &waiting {
-                println!("waiting:  {s}: {r}");
+                say!("waiting:  {s}: {r}");
                 for cmd in c {
-                    println!("          {cmd}");
+                    say!("          {cmd}");
                 }
             }
             if !now.engine_running && waiting.is_empty() {
-                println!(
+                say!(
                     "no engine is running this run; continue it with `lifeboat resume {}`",
                     run.run_id
                 );
             }
-            println!("remaining critical path: {}", projection.path_text());
-            println!("projected finish: {}", projection.finish_text());
+            say!("remaining critical path: {}", projection.path_text());
+            say!("projected finish: {}", projection.finish_text());
             if !waiting.is_empty() {
-                println!("(the projection does not include the time until a human acts)");
+                say!("(the projection does not include the time until a human acts)");
             }
             if history.runs > 0 {
-                println!("(step durations measured in {} earlier run(s) where available, else `estimate`)", history.runs);
+                say!("(step durations measured in {} earlier run(s) where available, else `estimate`)", history.runs);
             }
         }
     }

@@ -68,10 +68,7 @@ impl Scheduler {
             return Err(None);
         };
         let raw = step.with.to_json();
-        let read_only = step
-            .read_only
-            .unwrap_or_else(|| kind.effect(&raw) == Effect::ReadOnly);
-        if !read_only {
+        if !step.is_read_only(kind.as_ref()) {
             return Err(None);
         }
         let ctx = self.template_context();
