@@ -466,9 +466,7 @@ async fn secret_deletion_undeletes_what_kv_keeps_and_restores_the_rest_from_back
         .find(|r| r["type"] == "step_succeeded" && r["step"] == "undelete")
         .unwrap();
     assert_eq!(
-        undelete["outputs"]["recovered"]
-            .as_array()
-            .map(Vec::len),
+        undelete["outputs"]["recovered"].as_array().map(Vec::len),
         Some(5),
         "{undelete}"
     );
