@@ -825,7 +825,7 @@ fn bao_failing_auth(world: &VaultWorld) -> String {
     std::fs::write(
         &path,
         format!(
-            "#!/bin/sh\ncase \"$1\" in auth) echo 'simulated CLI failure' >&2; exit 2;; esac\nexec '{}' \"$@\"\n",
+            "#!/bin/sh\ncase \"$1\" in kv) echo 'simulated CLI failure' >&2; exit 2;; esac\nexec '{}' \"$@\"\n",
             real.display()
         ),
     )
@@ -875,8 +875,9 @@ async fn compromise_stops_while_sealed_without_its_cli_and_seals_again_when_cont
         assert!(sealed(a).await, "{a} is not sealed after the refused run");
     }
 
-    // A CLI that fails once the cluster is unsealed (at `disable_auth`):
-    // on_failure seals every node again.
+    // A CLI that fails once the cluster is unsealed (at `rotate_secrets`,
+    // the containment step that still uses it): on_failure seals every
+    // node again.
     inputs.pop();
     inputs.push(("bao_bin".to_string(), bao_failing_auth(&world)));
     let ran = world.run_runbook("compromise", &inputs);
@@ -886,7 +887,7 @@ async fn compromise_stops_while_sealed_without_its_cli_and_seals_again_when_cont
     assert_eq!(resumed.code, 1, "{}", resumed.dump());
     assert_eq!(
         failed_step(&world, &run_id),
-        "disable_auth",
+        "rotate_secrets",
         "{}",
         resumed.dump()
     );
