@@ -852,6 +852,11 @@ async fn compromise_stops_while_sealed_without_its_cli_and_seals_again_when_cont
     let mut inputs = vec![
         ("nodes".to_string(), nodes_input(&addrs)),
         ("auth_methods".to_string(), json!(["userpass"]).to_string()),
+        // A secret to rotate, so that `rotate_secrets` calls the CLI.
+        (
+            "rotate_paths".to_string(),
+            json!(["tenants/t00/app-0"]).to_string(),
+        ),
         ("bao_bin".to_string(), "no-such-bao-cli".to_string()),
     ];
 
