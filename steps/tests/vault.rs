@@ -1,72 +1,15 @@
 //! The `vault.*` kinds against real OpenBao servers (dev server and Raft
 //! clusters from `lifeboat-harness`), failure paths included.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lifeboat_harness::openbao::{health, OpenBaoCluster, OpenBaoDev};
-use lifeboat_steps::{Progress, Registry, StepContext, StepError, StepOutput};
+use lifeboat_steps::Registry;
 use serde_json::{json, Value};
 
-/// Records what steps report, to check warnings and byte progress.
-#[derive(Default)]
-struct Recorder {
-    warnings: Mutex<Vec<String>>,
-    bytes: Mutex<Vec<(u64, Option<u64>)>>,
-}
+mod kind_driver;
 
-impl Progress for Recorder {
-    fn bytes(&self, _step: &str, done: u64, total: Option<u64>) {
-        self.bytes.lock().unwrap().push((done, total));
-    }
-    fn warn(&self, _step: &str, message: &str) {
-        self.warnings.lock().unwrap().push(message.to_string());
-    }
-}
-
-struct Env {
-    dir: tempfile::TempDir,
-    recorder: Arc<Recorder>,
-    ctx: StepContext,
-}
-
-fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let recorder = Arc::new(Recorder::default());
-    let mut ctx = StepContext::standalone("t", dir.path());
-    ctx.progress = recorder.clone();
-    Env { dir, recorder, ctx }
-}
-
-/// Runs a kind through the registry, after checking its parameters.
-async fn run(ctx: &StepContext, kind: &str, with: Value) -> Result<StepOutput, StepError> {
-    let registry = Registry::builtin();
-    let k = registry
-        .get(kind)
-        .unwrap_or_else(|| panic!("`{kind}` is not registered"));
-    let problems = k.check(&with);
-    assert!(problems.is_empty(), "{kind}: check found {problems:?}");
-    k.run(ctx, with).await
-}
-
-async fn ok(ctx: &StepContext, kind: &str, with: Value) -> StepOutput {
-    let shown = with.clone();
-    match run(ctx, kind, with).await {
-        Ok(out) => out,
-        Err(e) => panic!("{kind} {shown} failed: {}", e.message),
-    }
-}
-
-async fn err(ctx: &StepContext, kind: &str, with: Value) -> StepError {
-    let shown = with.clone();
-    match run(ctx, kind, with).await {
-        Ok(out) => panic!(
-            "{kind} {shown} succeeded but should have failed: {:?}",
-            out.outputs
-        ),
-        Err(e) => e,
-    }
-}
+use kind_driver::{env, err, ok, run};
 
 /// Merges the connection fields into a kind's parameters.
 fn with(conn: &Value, extra: Value) -> Value {

@@ -1,0 +1,69 @@
+//! The shared driver of the step-kind tests against real servers: a
+//! context that records what a step reports, and `run`/`ok`/`err`, which
+//! check a kind's parameters before running it through the registry.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+
+use lifeboat_steps::{Progress, Registry, StepContext, StepError, StepOutput};
+use serde_json::Value;
+
+/// Records what steps report, to check warnings and byte progress.
+#[derive(Default)]
+pub struct Recorder {
+    pub warnings: Mutex<Vec<String>>,
+    pub bytes: Mutex<Vec<(u64, Option<u64>)>>,
+}
+
+impl Progress for Recorder {
+    fn bytes(&self, _step: &str, done: u64, total: Option<u64>) {
+        self.bytes.lock().unwrap().push((done, total));
+    }
+    fn warn(&self, _step: &str, message: &str) {
+        self.warnings.lock().unwrap().push(message.to_string());
+    }
+}
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub recorder: Arc<Recorder>,
+    pub ctx: StepContext,
+}
+
+pub fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let mut ctx = StepContext::standalone("t", dir.path());
+    ctx.progress = recorder.clone();
+    Env { dir, recorder, ctx }
+}
+
+/// Runs a kind through the registry, after checking its parameters.
+pub async fn run(ctx: &StepContext, kind: &str, with: Value) -> Result<StepOutput, StepError> {
+    let registry = Registry::builtin();
+    let k = registry
+        .get(kind)
+        .unwrap_or_else(|| panic!("`{kind}` is not registered"));
+    let problems = k.check(&with);
+    assert!(problems.is_empty(), "{kind}: check found {problems:?}");
+    k.run(ctx, with).await
+}
+
+pub async fn ok(ctx: &StepContext, kind: &str, with: Value) -> StepOutput {
+    let shown = with.clone();
+    match run(ctx, kind, with).await {
+        Ok(out) => out,
+        Err(e) => panic!("{kind} {shown} failed: {}", e.message),
+    }
+}
+
+pub async fn err(ctx: &StepContext, kind: &str, with: Value) -> StepError {
+    let shown = with.clone();
+    match run(ctx, kind, with).await {
+        Ok(out) => panic!(
+            "{kind} {shown} succeeded but should have failed: {:?}",
+            out.outputs
+        ),
+        Err(e) => e,
+    }
+}
