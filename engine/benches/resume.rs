@@ -20,9 +20,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lifeboat::journal_record::{Event, Record, JOURNAL_VERSION};
-use lifeboat::local_run_store::LocalRunStore;
-use lifeboat::run_store::RunStore;
+use lifeboat::LocalRunStore;
+use lifeboat::RunStore;
+use lifeboat::{Event, Record, JOURNAL_VERSION};
 use serde_json::{json, Map};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lifeboat");

@@ -11,11 +11,11 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lifeboat::checked_runbook::{check_text, registry};
-use lifeboat::source_file::SourceFile;
-use lifeboat::step::Section;
-use lifeboat::step_graph::StepGraph;
-use lifeboat::templates::Templates;
+use lifeboat::Section;
+use lifeboat::SourceFile;
+use lifeboat::StepGraph;
+use lifeboat::Templates;
+use lifeboat::{check_text, registry};
 
 const STEPS: usize = 10_000;
 const WIDTH: usize = 10;

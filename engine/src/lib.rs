@@ -1,45 +1,45 @@
-pub mod checked_runbook;
-pub mod cli;
-pub mod cli_error;
-pub mod colour;
-pub mod commands;
-pub mod console;
-pub mod diagnostic;
-pub mod engine_kind;
-pub mod gate_record;
-pub mod input_decl;
-pub mod input_values;
-pub mod journal;
-pub mod journal_record;
-pub mod json_console;
-pub mod loader;
-pub mod local_run_store;
-pub mod markdown_text;
-pub mod node;
-pub mod operator_prompt;
-pub mod operator_question;
-pub mod plain_console;
-pub mod progress_plan;
-pub mod projection;
-pub mod rto_report;
-pub mod run_launcher;
-pub mod run_snapshot;
-pub mod run_state;
-pub mod run_store;
-pub mod runbook;
-pub mod scheduler;
-pub mod source_file;
-pub mod state_dir;
-pub mod step;
-pub mod step_graph;
-pub mod step_history;
-pub mod step_spans;
-pub mod templates;
-pub mod terminal_text;
-pub mod timeline;
-pub mod timeline_html;
-pub mod timeline_markdown;
-pub mod timeline_writer;
-pub mod tty_console;
-pub mod validator;
-pub mod yaml_reader;
+//! Lifeboat: a declarative runbook execution engine.
+//!
+//! # Layout
+//!
+//! Four flows around one hub, the journal:
+//!
+//! - [`runbook`] (authoring): YAML reader, loader, validator, templates,
+//!   the step graph. `validate`, `plan`, `graph`.
+//! - [`run`] (execution): the launcher and the scheduler. `run`, `resume`.
+//! - [`journal`] (the hub): records, the store, replay, gate decisions.
+//!   Decisions from other processes (`approve`, `confirm`, `mark`, `note`)
+//!   are journal records appended under the run's lock.
+//! - [`report`] (reporting): spans, RTO, history, the projection, the
+//!   timeline. `status`, `runs`, `timeline`.
+//! - [`operator`]: the consoles and prompts a run talks to a person through.
+//! - [`cli`]: clap, one module per command, errors and exit codes.
+//!
+//! Every module is private; this file re-exports the small surface the
+//! binary, the tests and the benches use. `docs/ARCHITECTURE.md` has the
+//! code map and the dependency rule between these modules.
+
+mod cli;
+mod journal;
+mod operator;
+mod report;
+mod run;
+mod runbook;
+mod terminal_text;
+
+// The binary.
+pub use cli::commands::dispatch;
+pub use cli::error::exit;
+pub use cli::{Cli, Command};
+
+// Reading a run directory (tests, benches, tools).
+pub use journal::local_run_store::{parse_journal, LocalRunStore, JOURNAL_FILE};
+pub use journal::record::{Event, MarkOutcome, Record, RunStatus, JOURNAL_VERSION};
+pub use journal::run_store::RunStore;
+
+// Checking a runbook without the binary (the fuzz test, the validate bench).
+pub use runbook::checked_runbook::{check_text, registry};
+pub use runbook::source_file::SourceFile;
+pub use runbook::step::Section;
+pub use runbook::step_graph::StepGraph;
+pub use runbook::templates::Templates;

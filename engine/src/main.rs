@@ -3,7 +3,7 @@
 use clap::Parser;
 
 fn main() {
-    let cli = lifeboat::cli::Cli::parse();
+    let cli = lifeboat::Cli::parse();
     // Read-only commands stop quietly when the reader goes away, like other
     // Unix tools (`lifeboat runs | head`), instead of panicking in
     // `println!`. A run or resume must never die because a pipe closed
@@ -12,18 +12,18 @@ fn main() {
     // Children get the default disposition back (std resets it on spawn).
     let keeps_running = matches!(
         cli.command,
-        lifeboat::cli::Command::Run(_) | lifeboat::cli::Command::Resume(_)
+        lifeboat::Command::Run(_) | lifeboat::Command::Resume(_)
     );
     if !keeps_running {
         // SAFETY: restoring the default disposition of SIGPIPE before any
         // thread starts; no handler is installed.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
-    let code = match lifeboat::commands::dispatch(cli) {
+    let code = match lifeboat::dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
             // An "error" that exits 0 (nothing to do) is a note.
-            let label = if err.exit_code == lifeboat::cli_error::exit::SUCCESS {
+            let label = if err.exit_code == lifeboat::exit::SUCCESS {
                 "note"
             } else {
                 "error"

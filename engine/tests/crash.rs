@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lifeboat::journal_record::{Event, MarkOutcome, Record, RunStatus};
-use lifeboat::local_run_store::{parse_journal, JOURNAL_FILE};
+use lifeboat::{parse_journal, JOURNAL_FILE};
+use lifeboat::{Event, MarkOutcome, Record, RunStatus};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lifeboat");
 const KILLS_WANTED: usize = 110;

@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lifeboat::checked_runbook::{check_text, registry};
-use lifeboat::source_file::SourceFile;
-use lifeboat::templates::Templates;
+use lifeboat::SourceFile;
+use lifeboat::Templates;
+use lifeboat::{check_text, registry};
 
 /// A hang guard, far above what any input takes: the budgets make every
 /// input linear in its size.

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use lifeboat::journal_record::{Event, Record};
-use lifeboat::local_run_store::{parse_journal, JOURNAL_FILE};
+use lifeboat::{parse_journal, JOURNAL_FILE};
+use lifeboat::{Event, Record};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lifeboat");

@@ -106,11 +106,11 @@ fn a_missing_file_is_a_clear_error() {
 fn no_input_makes_validation_panic() {
     let text =
         std::fs::read_to_string(workspace().join("runbooks/examples/restore-drill.yaml")).unwrap();
-    let registry = lifeboat::checked_runbook::registry();
-    let templates = lifeboat::templates::Templates::new();
+    let registry = lifeboat::registry();
+    let templates = lifeboat::Templates::new();
     let check = |t: String| {
-        let source = lifeboat::source_file::SourceFile::new("fuzz.yaml", t);
-        let _ = lifeboat::checked_runbook::check_text(source, &registry, &templates);
+        let source = lifeboat::SourceFile::new("fuzz.yaml", t);
+        let _ = lifeboat::check_text(source, &registry, &templates);
     };
     let bytes = text.as_bytes();
     for cut in (0..bytes.len()).step_by(7) {

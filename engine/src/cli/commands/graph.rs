@@ -1,0 +1,40 @@
+use crate::cli::error::{exit, CliError};
+use crate::cli::{GraphArgs, GraphFormat};
+use crate::runbook::checked_runbook::load_or_report;
+
+pub fn run(args: GraphArgs) -> Result<i32, CliError> {
+    let runbook = match load_or_report(&args.file) {
+        Ok(rb) => rb,
+        Err(code) => return Ok(code),
+    };
+    let label = |s: &crate::runbook::step::Step| format!("{}<br/>{}", s.id, s.kind);
+    match args.format {
+        GraphFormat::Mermaid => {
+            println!("flowchart TD");
+            for s in &runbook.steps {
+                println!("  {}[\"{}\"]", s.id, label(s).replace('"', "'"));
+            }
+            for s in &runbook.steps {
+                for n in s.needs_ids() {
+                    println!("  {n} --> {}", s.id);
+                }
+            }
+        }
+        GraphFormat::Dot => {
+            println!(
+                "digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box];",
+                runbook.name
+            );
+            for s in &runbook.steps {
+                println!("  {} [label=\"{}\\n{}\"];", s.id, s.id, s.kind);
+            }
+            for s in &runbook.steps {
+                for n in s.needs_ids() {
+                    println!("  {n} -> {};", s.id);
+                }
+            }
+            println!("}}");
+        }
+    }
+    Ok(exit::SUCCESS)
+}

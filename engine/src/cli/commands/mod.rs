@@ -1,0 +1,37 @@
+//! One file per subcommand. Each returns the process exit code or a
+//! [`CliError`](crate::cli::error::CliError).
+
+pub mod decide;
+pub mod graph;
+pub mod kinds;
+pub mod mark;
+pub mod note;
+pub mod plan;
+pub mod run;
+pub mod runs;
+pub mod status;
+pub mod timeline;
+pub mod validate;
+
+use crate::cli::error::CliError;
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
+    match cli.command {
+        Command::Validate(a) => validate::run(a),
+        Command::Plan(a) => plan::run(a),
+        Command::Graph(a) => graph::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Resume(a) => run::resume(a),
+        Command::Mark(a) => mark::run(a),
+        Command::Approve(a) => decide::approve(a, true),
+        Command::Reject(a) => decide::approve(a, false),
+        Command::Confirm(a) => decide::confirm(a),
+        Command::Note(a) => note::run(a),
+        Command::Runs(a) => runs::run(a),
+        Command::Status(a) => status::run(a),
+        Command::Timeline(a) => timeline::run(a),
+        Command::Kinds(a) => kinds::run(a),
+    }
+}

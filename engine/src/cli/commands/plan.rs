@@ -1,0 +1,142 @@
+use lifeboat_steps::duration::format as fmt;
+
+use std::collections::{HashMap, HashSet};
+
+use crate::cli::error::{exit, CliError};
+use crate::cli::{OutputFormat, PlanArgs};
+use crate::journal::state_dir::StateDir;
+use crate::report::projection::Projection;
+use crate::report::step_history::StepHistory;
+use crate::run::input_values;
+use crate::runbook::checked_runbook::load_or_report;
+use crate::runbook::step::Section;
+use crate::runbook::step_graph::StepGraph;
+
+pub fn run(args: PlanArgs) -> Result<i32, CliError> {
+    let runbook = match load_or_report(&args.file) {
+        Ok(rb) => rb,
+        Err(code) => return Ok(code),
+    };
+    // The inputs `run` takes are accepted and checked the same way (known,
+    // not secret, of the declared type), so the command line of the run to
+    // come can be planned first. Nothing in a plan depends on their values.
+    input_values::given(&runbook, &args.inputs, args.inputs_file.as_deref())?;
+    let graph = StepGraph::new(&runbook, Section::Main);
+    // Durations measured in earlier runs of this runbook beat estimates.
+    let history = StepHistory::load(
+        &StateDir::resolve(args.state_dir.as_deref()),
+        &runbook.name,
+        None,
+    );
+    let levels = graph.levels();
+    // The estimate is the projection of a run not yet started: up to where
+    // the RTO clock stops (`rto.stop_at`), as `status` projects it.
+    let nothing = (HashSet::new(), HashMap::new());
+    let to_stop = Projection::to_clock_stop(&runbook, &history).remaining(&nothing.0, &nothing.1);
+    let whole = Projection::whole_run(&runbook, &history).remaining(&nothing.0, &nothing.1);
+    let path: Vec<usize> = to_stop
+        .path
+        .iter()
+        .filter_map(|r| runbook.step_index(&r.step))
+        .collect();
+    let total = to_stop.total;
+    let stop_at = runbook.rto.as_ref().and_then(|r| r.stop_at.as_deref());
+    let unestimated: Vec<&str> = runbook
+        .section(Section::Main)
+        .filter(|s| s.estimate.is_none() && history.duration(&s.id).is_none())
+        .map(|s| s.id.as_str())
+        .collect();
+    let target = runbook.rto.as_ref().map(|r| r.target);
+    match args.output {
+        OutputFormat::Json => {
+            let doc = serde_json::json!({
+                "runbook": runbook.name,
+                "levels": levels.iter().map(|l| l.iter().map(|&i| &runbook.steps[i].id).collect::<Vec<_>>()).collect::<Vec<_>>(),
+                "critical_path": path.iter().map(|&i| &runbook.steps[i].id).collect::<Vec<_>>(),
+                "estimate_ms": total.as_millis() as u64,
+                "stop_at": stop_at,
+                "whole_run_estimate_ms": whole.total.as_millis() as u64,
+                "rto_target_ms": target.map(|t| t.as_millis() as u64),
+                "fits_rto": target.map(|t| total <= t),
+                "unestimated_steps": unestimated,
+                "history_runs": history.runs,
+                "measured_steps": runbook.steps.iter().filter(|s| history.duration(&s.id).is_some()).map(|s| &s.id).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        OutputFormat::Text => {
+            println!("{} — {}", runbook.name, runbook.title);
+            if let Some(s) = &runbook.scenario {
+                println!("scenario: {s}");
+            }
+            println!();
+            for (n, level) in levels.iter().enumerate() {
+                let par = if level.len() > 1 {
+                    format!("  ({} in parallel)", level.len())
+                } else {
+                    String::new()
+                };
+                println!("level {}{par}", n + 1);
+                for &i in level {
+                    let s = &runbook.steps[i];
+                    let est = match (history.duration(&s.id), s.estimate) {
+                        (Some(d), _) => format!("{} (m)", fmt(d)),
+                        (None, Some(e)) => fmt(e),
+                        (None, None) => "?".into(),
+                    };
+                    let mark = if path.contains(&i) { "*" } else { " " };
+                    println!(
+                        "  {mark} {:<28} {:<22} {est:>8}  {}",
+                        s.id,
+                        s.kind,
+                        s.title.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            for section in [Section::OnFailure, Section::Finally] {
+                let ids: Vec<&str> = runbook.section(section).map(|s| s.id.as_str()).collect();
+                if !ids.is_empty() {
+                    println!("{}: {}", section.as_str(), ids.join(", "));
+                }
+            }
+            println!();
+            let ids: Vec<&str> = path.iter().map(|&i| runbook.steps[i].id.as_str()).collect();
+            println!("critical path (*): {}", ids.join(" -> "));
+            // Steps after the clock stops do not count against the RTO.
+            let until = match stop_at {
+                Some(stop) if whole.total != total => {
+                    format!(" until the RTO clock stops at `{stop}`")
+                }
+                _ => String::new(),
+            };
+            match target {
+                Some(t) => {
+                    let verdict = if total <= t { "fits" } else { "EXCEEDS" };
+                    println!(
+                        "estimate: {}{until} against an RTO target of {} ({verdict})",
+                        fmt(total),
+                        fmt(t)
+                    );
+                }
+                None => println!("estimate: {}{until} (no RTO target set)", fmt(total)),
+            }
+            if !until.is_empty() {
+                println!("the whole run: {}", fmt(whole.total));
+            }
+            if history.runs > 0 {
+                println!(
+                    "durations marked (m) were measured: the median of {} earlier run(s) of `{}`",
+                    history.runs, runbook.name
+                );
+            }
+            if !unestimated.is_empty() {
+                println!(
+                    "{} step(s) have no `estimate` and count as 0: {}",
+                    unestimated.len(),
+                    unestimated.join(", ")
+                );
+            }
+        }
+    }
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,284 @@
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::error::{exit, CliError};
+use crate::cli::{ExecArgs, OutputFormat, ResumeArgs, RunArgs};
+use crate::journal::local_run_store::LocalRunStore;
+use crate::journal::run_state::RunState;
+use crate::journal::run_store::RunStore;
+use crate::journal::state_dir::{operator_name, StateDir};
+use crate::operator::console::Console;
+use crate::operator::json_console::JsonConsole;
+use crate::operator::plain_console::PlainConsole;
+use crate::operator::prompt::TtyPrompt;
+use crate::operator::question::InterruptChoice;
+use crate::operator::question::OperatorPrompt;
+use crate::operator::tty_console::TtyConsole;
+use crate::run::launcher::{Launcher, NewRun, Prepared, Resume};
+use crate::run::scheduler::{DryRun, RunConfig};
+use crate::runbook::checked_runbook::registry;
+use crate::runbook::templates::Templates;
+
+pub fn run(args: RunArgs) -> Result<i32, CliError> {
+    let dry_run = match args.dry_run.as_deref() {
+        None => DryRun::Off,
+        Some("probes") => DryRun::Probes,
+        Some(_) => DryRun::Render,
+    };
+    let state = StateDir::resolve(args.common.state_dir.as_deref());
+    if dry_run == DryRun::Off && !args.new {
+        if let Some(unfinished) = unfinished_run(&state, &args.file) {
+            return Err(CliError::invalid(format!(
+                "run `{unfinished}` of this runbook has not finished; continue it with `lifeboat resume {unfinished}`, or pass --new to start another run alongside it"
+            )));
+        }
+    }
+    let config = RunConfig {
+        dry_run,
+        max_parallel: args.common.max_parallel as usize,
+        operator: operator_name(args.common.operator.as_deref()),
+    };
+    execute(&args.common, state, |launcher| {
+        launcher.start(NewRun {
+            file: &args.file,
+            inputs: &args.inputs,
+            inputs_file: args.inputs_file.as_deref(),
+            config,
+            declared_at: args.declared_at.clone(),
+        })
+    })
+}
+
+pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
+    let state = StateDir::resolve(args.common.state_dir.as_deref());
+    let operator = operator_name(args.common.operator.as_deref());
+    let runs_dir = state.runs();
+    let result = execute(&args.common, state, |launcher| {
+        launcher.resume(Resume {
+            run_id: &args.run_id,
+            from: args.from.as_deref(),
+            allow_changed: args.allow_changed,
+            redo: &args.redo,
+            reason: args.reason.as_deref(),
+            yes: args.yes,
+            max_parallel: args.common.max_parallel as usize,
+            operator: operator.clone(),
+        })
+    });
+    if matches!(&result, Err(e) if e.exit_code == exit::SUCCESS) {
+        // Already finished: the engine that finished it may have been
+        // killed before it wrote the timeline, so write it now. The journal
+        // is already redacted.
+        let _ = crate::report::timeline_writer::write(&runs_dir, &args.run_id, &Default::default());
+    }
+    result
+}
+
+fn execute(
+    common: &ExecArgs,
+    state: StateDir,
+    prepare: impl FnOnce(&Launcher) -> Result<Prepared, CliError>,
+) -> Result<i32, CliError> {
+    crate::operator::colour::configure_from_env();
+    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if common.step && !interactive {
+        return Err(CliError::invalid(
+            "--step asks before each step and needs a terminal; run it from an interactive shell, or drop --step",
+        ));
+    }
+    let tty_console =
+        (interactive && common.output == OutputFormat::Text && std::io::stderr().is_terminal())
+            .then(|| Arc::new(TtyConsole::stdout()));
+    let console: Arc<dyn Console> = match (common.output, &tty_console) {
+        (OutputFormat::Json, _) => Arc::new(JsonConsole::stdout()),
+        (OutputFormat::Text, Some(tty)) => tty.clone(),
+        (OutputFormat::Text, None) => Arc::new(PlainConsole::stdout()),
+    };
+    let prompt: Option<Arc<dyn OperatorPrompt>> = if interactive {
+        Some(Arc::new(TtyPrompt::new(Some(console.clone()))))
+    } else {
+        None
+    };
+    // A run that may ask questions at a terminal gets worker threads, so a
+    // question never stalls running steps (prompts use block_in_place).
+    // Otherwise one thread: steps mostly wait on children and sockets, and
+    // cross-thread wake-ups cost more per step than the work itself
+    // (see benches/overhead.rs).
+    let prompt_for_interrupts = prompt.clone();
+    let mut builder = if prompt.is_some() {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = builder
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))?;
+    let cancel = CancellationToken::new();
+    let pause = CancellationToken::new();
+    let launcher = Launcher {
+        state,
+        registry: Arc::new(registry()),
+        templates: Arc::new(Templates::new()),
+        console: console.clone(),
+        cancel: cancel.clone(),
+        prompt,
+        step_through: common.step,
+        pause: pause.clone(),
+    };
+    let runs_dir = launcher.state.runs();
+    runtime.block_on(async move {
+        // The run id is the first line of output, before anything can fail
+        // mid-run, so scripts can always find the run.
+        let prepared = prepare(&launcher)?;
+        let Prepared {
+            run_id,
+            scheduler,
+            _lock,
+            redactor,
+            drill_work,
+        } = prepared;
+        if let Some(tty) = &tty_console {
+            tty.set_plan(scheduler.progress_plan());
+        }
+        let watcher = tokio::spawn(interrupt_watcher(
+            cancel.clone(),
+            pause.clone(),
+            prompt_for_interrupts,
+            console.clone(),
+        ));
+        let outcome = scheduler.run().await;
+        watcher.abort();
+        // A drill leaves nothing in the work directory.
+        drop(drill_work);
+        if let Some(tty) = &tty_console {
+            tty.finish();
+        }
+        // The timeline is written whatever the outcome: failed and paused
+        // runs need it most.
+        match crate::report::timeline_writer::write(&runs_dir, &run_id, &redactor) {
+            Ok(dir) => console.info(&format!(
+                "timeline: {}/timeline.md (also timeline.json, timeline.html)",
+                dir.display()
+            )),
+            Err(e) => console.warn(None, &format!("could not write the timeline: {e}; `lifeboat timeline {run_id}` prints it")),
+        }
+        match outcome.exit_code() {
+            exit::PAUSED => console.info(&format!("paused; when the above is done: lifeboat resume {run_id}")),
+            exit::INTERRUPTED => console.info(&format!("interrupted; continue with: lifeboat resume {run_id}")),
+            exit::STEP_FAILED => console.info(&format!("run {run_id} failed; the journal is in the state directory; fix the cause and `lifeboat resume {run_id}` retries the failed steps")),
+            _ => {}
+        }
+        Ok(outcome.exit_code())
+    })
+}
+
+/// Ctrl-C handling. The first Ctrl-C asks "pause or abort?" at a terminal
+/// and stops running steps without one. Pause means: nothing new starts,
+/// running steps finish, the run exits 130 and is resumable. A second Ctrl-C aborts at once: running
+/// steps are cancelled and their children stopped (they run in their own
+/// process groups, so the terminal's SIGINT reaches only Lifeboat).
+async fn interrupt_watcher(
+    cancel: CancellationToken,
+    pause: CancellationToken,
+    prompt: Option<Arc<dyn OperatorPrompt>>,
+    console: Arc<dyn Console>,
+) {
+    const PAUSING: &str = "pausing: nothing new starts; running steps finish, then the run stops (resumable). Ctrl-C again aborts at once";
+    // SIGTERM (kill, systemd, CI cancellation) and SIGHUP (a closed
+    // terminal) stop running steps cleanly, like SIGINT without a terminal:
+    // children live in their own process groups and would otherwise be
+    // orphaned while a resume starts them again.
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return;
+    };
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => if r.is_err() { return },
+        _ = term.recv() => {
+            console.info("terminated: stopping running steps (the run is resumable)");
+            cancel.cancel();
+            return;
+        }
+        _ = hup.recv() => {
+            console.info("hang-up: stopping running steps (the run is resumable)");
+            cancel.cancel();
+            return;
+        }
+    }
+    // Bounded: each pass needs a Ctrl-C and a "continue".
+    for _ in 0..1000 {
+        let Some(prompt) = prompt.clone() else {
+            // No terminal to ask: whoever sent SIGINT (a script, CI, a
+            // supervisor) wants the process to stop, not to wait for a
+            // long step. Stop the children cleanly; the run is resumable.
+            console.info("interrupted: stopping running steps (the run is resumable)");
+            cancel.cancel();
+            return;
+        };
+        // A plain thread, not spawn_blocking: an abandoned question must not
+        // keep the runtime from shutting down.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(prompt.interruption());
+        });
+        tokio::select! {
+            choice = rx => match choice.unwrap_or(InterruptChoice::Pause) {
+                InterruptChoice::Pause => {
+                    pause.cancel();
+                    console.info(PAUSING);
+                    break;
+                }
+                InterruptChoice::Abort => {
+                    console.info("aborting: stopping running steps");
+                    cancel.cancel();
+                    return;
+                }
+                InterruptChoice::Continue => {
+                    console.info("continuing");
+                    if tokio::signal::ctrl_c().await.is_err() {
+                        return;
+                    }
+                }
+            },
+            _ = tokio::signal::ctrl_c() => {
+                console.info("aborting: stopping running steps");
+                cancel.cancel();
+                return;
+            }
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_ok() {
+        console.info("aborting: stopping running steps");
+        cancel.cancel();
+    }
+}
+
+/// A run of the same runbook that neither finished nor was a drill.
+fn unfinished_run(state: &StateDir, file: &std::path::Path) -> Option<String> {
+    let path = std::fs::canonicalize(file).ok()?;
+    for id in state.run_ids().into_iter().rev() {
+        let Ok(store) = LocalRunStore::open(&state.runs(), &id) else {
+            continue;
+        };
+        let same = store
+            .get_file("source_path")
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .is_some_and(|p| std::path::Path::new(&p) == path);
+        if !same {
+            continue;
+        }
+        let Ok(read) = store.read() else { continue };
+        let run = RunState::replay(&read.records, &|_| Vec::new());
+        if run.finished.is_none() && run.dry_run.is_none() {
+            return Some(id);
+        }
+    }
+    None
+}

@@ -1,0 +1,224 @@
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::cli::error::{exit, CliError};
+use crate::cli::{OutputFormat, StatusArgs};
+use crate::journal::record::Event;
+use crate::journal::run_state::{RunState, StepRecordState};
+use crate::journal::state_dir::StateDir;
+use crate::report::projection::{ProjectedFinish, Projection, Remaining};
+use crate::report::rto_report::{human_ms, RtoReport, StepShape, StopReason};
+use crate::report::run_snapshot::RunSnapshot;
+use crate::report::step_history::StepHistory;
+use crate::report::step_spans::{format_ms, parse_ms};
+use crate::terminal_text::printable;
+
+/// `println!` for the text report: its lines carry step output and server
+/// text (a waiting reason, a rendered prompt), so each goes out through
+/// [`printable`] (one line each) and cannot steer the terminal.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", printable(&format!($($arg)*)))
+    };
+}
+
+/// `lifeboat status RUN_ID`: the live RTO clock, what runs or waits, and a
+/// projected finish (elapsed plus the remaining critical path, with step
+/// durations from earlier runs, else `estimate`).
+pub fn run(args: StatusArgs) -> Result<i32, CliError> {
+    let state = StateDir::resolve(args.state_dir.as_deref());
+    let snap = RunSnapshot::open(&state, &args.run_id)?;
+    let run = RunState::replay(&snap.records, &|_| Vec::new());
+    if run.run_id.is_empty() {
+        return Err(CliError::invalid(format!(
+            "run `{}` has no start record; its journal is empty or damaged",
+            args.run_id
+        )));
+    }
+    let shape = snap.runbook.as_ref().map(StepShape::of).unwrap_or_default();
+    let now = snap.now;
+    let report = RtoReport::build(&snap.records, &shape, Some(now))
+        .ok_or_else(|| CliError::invalid(format!("run `{}` has no start record", args.run_id)))?;
+    let finished = report.stop != StopReason::Running;
+    let history = StepHistory::load(&state, &run.runbook, Some(&run.run_id));
+
+    // What is in flight: a started step with no outcome is running if an
+    // engine drives the run, else it was interrupted.
+    let mut last_start = std::collections::HashMap::new();
+    for r in &snap.records {
+        if let Event::StepStarted { step, .. } = &r.event {
+            last_start.insert(step.clone(), parse_ms(&r.ts).unwrap_or(now.at_ms));
+        }
+    }
+    let mut running: Vec<(String, i64)> = Vec::new();
+    let mut interrupted: Vec<String> = Vec::new();
+    let mut waiting: Vec<(String, String, Vec<String>)> = Vec::new();
+    for (id, s) in &run.steps {
+        match s {
+            StepRecordState::Interrupted { .. } if now.engine_running => {
+                running.push((
+                    id.clone(),
+                    now.at_ms - last_start.get(id).copied().unwrap_or(now.at_ms),
+                ));
+            }
+            StepRecordState::Interrupted { .. } => interrupted.push(id.clone()),
+            StepRecordState::Waiting { reason, commands } => {
+                waiting.push((id.clone(), reason.clone(), commands.clone()))
+            }
+            _ => {}
+        }
+    }
+    running.sort();
+    interrupted.sort();
+    waiting.sort();
+
+    let projection = ProjectedFinish {
+        remaining: if finished {
+            Remaining::default()
+        } else {
+            remaining(&snap, &run, &history, &running)
+        },
+        now_ms: now.at_ms,
+        elapsed_ms: Some(report.achieved_ms),
+        target_ms: report.target_ms,
+    };
+    let remaining_ms = projection.remaining_ms();
+    let projected_rto = projection.rto_ms().unwrap_or(report.achieved_ms);
+    let projected_verdict = projection.verdict();
+    let status = match (&report.stop, run.finished) {
+        (_, Some(s)) => format!("{s:?}").to_lowercase(),
+        _ if !waiting.is_empty() => "waiting".into(),
+        _ if now.engine_running => "running".into(),
+        _ => "interrupted".into(),
+    };
+
+    match args.output {
+        OutputFormat::Json => {
+            let doc = json!({
+                "run_id": run.run_id,
+                "runbook": run.runbook,
+                "status": status,
+                "drill": run.dry_run.is_some(),
+                "engine_running": now.engine_running,
+                "now": format_ms(now.at_ms),
+                "clock_start": report.clock_start,
+                "elapsed_ms": report.achieved_ms,
+                "running": running.iter().map(|(s, e)| json!({"step": s, "elapsed_ms": e})).collect::<Vec<_>>(),
+                "interrupted": interrupted,
+                "waiting": waiting.iter().map(|(s, r, c)| json!({"step": s, "reason": r, "commands": c})).collect::<Vec<_>>(),
+                "remaining_path": projection.remaining.path,
+                "remaining_ms": remaining_ms,
+                "projected_finish": if finished { None } else { Some(format_ms(now.at_ms + remaining_ms)) },
+                "projected_rto_ms": projected_rto,
+                "rto_target_ms": report.target_ms,
+                "projected_verdict": projected_verdict,
+                "history_runs": history.runs,
+                "rto": report,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        OutputFormat::Text => {
+            let drill = if run.dry_run.is_some() {
+                " [DRILL]"
+            } else {
+                ""
+            };
+            say!("{} ({}){drill}", run.run_id, run.runbook);
+            say!("status:   {status}");
+            let since = if report.declared_at.is_some() && report.clock_start != report.run_started
+            {
+                "declaration"
+            } else {
+                "run start"
+            };
+            if finished {
+                say!(
+                    "clock:    stopped at {} ({} since {since})",
+                    report.clock_stop,
+                    human_ms(report.achieved_ms)
+                );
+                say!("{}", report.verdict_line());
+                let s = &report.split;
+                say!(
+                    "split:    machine {}, waiting on humans {}, interrupted {}{}",
+                    human_ms(s.machine_ms),
+                    human_ms(s.human_ms),
+                    human_ms(s.interrupted_ms),
+                    if s.before_start_ms > 0 {
+                        format!(", before the run {}", human_ms(s.before_start_ms))
+                    } else {
+                        String::new()
+                    }
+                );
+                return Ok(exit::SUCCESS);
+            }
+            say!(
+                "clock:    {} since {since} ({} UTC)",
+                human_ms(report.achieved_ms),
+                report.clock_start
+            );
+            for (s, e) in &running {
+                say!("running:  {s} ({})", human_ms(*e));
+            }
+            for s in &interrupted {
+                say!(
+                    "interrupted: {s} (no engine is running; `lifeboat resume {}` continues)",
+                    run.run_id
+                );
+            }
+            for (s, r, c) in &waiting {
+                say!("waiting:  {s}: {r}");
+                for cmd in c {
+                    say!("          {cmd}");
+                }
+            }
+            if !now.engine_running && waiting.is_empty() {
+                say!(
+                    "no engine is running this run; continue it with `lifeboat resume {}`",
+                    run.run_id
+                );
+            }
+            say!("remaining critical path: {}", projection.path_text());
+            say!("projected finish: {}", projection.finish_text());
+            if !waiting.is_empty() {
+                say!("(the projection does not include the time until a human acts)");
+            }
+            if history.runs > 0 {
+                say!("(step durations measured in {} earlier run(s) where available, else `estimate`)", history.runs);
+            }
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// What remains of the run, from the one projection (`projection.rs`):
+/// succeeded and skipped steps are done; a running step counts for what
+/// remains of its expected duration.
+fn remaining(
+    snap: &RunSnapshot,
+    run: &RunState,
+    history: &StepHistory,
+    running: &[(String, i64)],
+) -> Remaining {
+    let Some(runbook) = &snap.runbook else {
+        return Remaining::default();
+    };
+    let done: HashSet<String> = run
+        .steps
+        .iter()
+        .filter(|(_, s)| {
+            matches!(
+                s,
+                StepRecordState::Succeeded { .. } | StepRecordState::Skipped { .. }
+            )
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    let running: HashMap<String, Duration> = running
+        .iter()
+        .map(|(s, e)| (s.clone(), Duration::from_millis((*e).max(0) as u64)))
+        .collect();
+    Projection::to_clock_stop(runbook, history).remaining(&done, &running)
+}

@@ -1,0 +1,32 @@
+use crate::cli::error::{exit, CliError};
+use crate::cli::{TimelineArgs, TimelineFormat};
+use crate::journal::state_dir::StateDir;
+use crate::report::run_snapshot::RunSnapshot;
+use crate::report::timeline::Timeline;
+
+/// Prints a run's timeline. Works on a run that is still going: its spans
+/// are drawn up to now.
+pub fn run(args: TimelineArgs) -> Result<i32, CliError> {
+    let state = StateDir::resolve(args.state_dir.as_deref());
+    let snap = RunSnapshot::open(&state, &args.run_id)?;
+    for w in &snap.warnings {
+        eprintln!("warning: {w}");
+    }
+    let timeline = Timeline::build(&snap.records, snap.runbook.as_ref(), Some(snap.now))
+        .ok_or_else(|| {
+            CliError::invalid(format!(
+                "run `{}` has no start record; its journal is empty or damaged",
+                args.run_id
+            ))
+        })?;
+    let text = match args.format {
+        TimelineFormat::Md => crate::report::timeline_markdown::render(&timeline),
+        TimelineFormat::Json => timeline.to_json(),
+        TimelineFormat::Html => crate::report::timeline_html::render(&timeline),
+    };
+    print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
+    }
+    Ok(exit::SUCCESS)
+}

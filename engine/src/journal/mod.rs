@@ -1,0 +1,17 @@
+//! The hub every flow shares: a run's journal. Its versioned records, the
+//! writer that numbers, timestamps and redacts them, the store they are
+//! kept in, and their replay into a run's state and its gates' decisions.
+//!
+//! Architecture invariant: this module knows nothing of runbooks'
+//! semantics, scheduling or reports; it stores and replays records.
+
+pub mod gate_record;
+pub mod local_run_store;
+pub mod record;
+pub mod run_state;
+pub mod run_store;
+pub mod state_dir;
+pub mod timestamp;
+mod writer;
+
+pub use writer::Journal;

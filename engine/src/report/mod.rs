@@ -1,0 +1,16 @@
+//! Reporting: what a run did and will do, read from its journal. Spans,
+//! the RTO clock, earlier runs' durations, the one projected finish, and
+//! the timeline in Markdown and HTML (`status`, `runs`, `timeline`).
+//!
+//! Architecture invariant: reports read journal records (and the runbook
+//! they ran), never the scheduler's internals, and never write a journal.
+
+pub mod projection;
+pub mod rto_report;
+pub mod run_snapshot;
+pub mod step_history;
+pub mod step_spans;
+pub mod timeline;
+pub mod timeline_html;
+pub mod timeline_markdown;
+pub mod timeline_writer;

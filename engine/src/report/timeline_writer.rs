@@ -1,0 +1,34 @@
+//! Writes a run's timeline files into its run directory at the end of an
+//! execution (run or resume), while the run's lock is still held.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lifeboat_steps::Redactor;
+
+use crate::journal::local_run_store::LocalRunStore;
+use crate::journal::run_store::{RunStore, StoreError};
+use crate::report::timeline::{render_all, Timeline};
+use crate::runbook::source_file::SourceFile;
+
+/// Builds the timeline from the journal and writes `timeline.md`,
+/// `timeline.json` and `timeline.html` (mode 0600, through the store).
+/// Returns the run directory.
+pub fn write(runs_dir: &Path, run_id: &str, redactor: &Redactor) -> Result<PathBuf, StoreError> {
+    let store = LocalRunStore::open(runs_dir, run_id)?;
+    let records = store.read()?.records;
+    let runbook = store
+        .get_file("runbook.yaml")
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|text| {
+            let path = store.dir().join("runbook.yaml");
+            crate::runbook::loader::load(Arc::new(SourceFile::new(path, text))).0
+        });
+    let timeline = Timeline::build(&records, runbook.as_ref(), None)
+        .ok_or_else(|| StoreError::Io(format!("run `{run_id}` has no start record")))?;
+    for (name, text) in render_all(&timeline, redactor) {
+        store.put_file(name, text.as_bytes())?;
+    }
+    Ok(store.dir().to_path_buf())
+}

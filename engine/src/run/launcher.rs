@@ -1,0 +1,718 @@
+//! Preparing an execution: a new run (inputs, run directory, first journal
+//! record) or a resumed one (lock, replay, digest check, secrets re-read).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lifeboat_steps::{Redactor, Registry};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::error::CliError;
+use crate::journal::local_run_store::LocalRunStore;
+use crate::journal::record::{Event, Record, JOURNAL_VERSION};
+use crate::journal::run_state::{RunState, StepRecordState, NOT_STARTED, STEP_THROUGH_SKIP};
+use crate::journal::run_store::RunStore;
+use crate::journal::state_dir::StateDir;
+use crate::journal::timestamp::now_rfc3339;
+use crate::journal::Journal;
+use crate::operator::console::Console;
+use crate::operator::question::OperatorPrompt;
+use crate::report::projection::Projection;
+use crate::report::step_history::StepHistory;
+use crate::run::input_values::{self, InputValues};
+use crate::run::scheduler::{DryRun, RunConfig, RunEnv, Scheduler};
+use crate::runbook::checked_runbook::{check_text, load_checked};
+use crate::runbook::source_file::SourceFile;
+use crate::runbook::step::Section;
+use crate::runbook::step_graph::StepGraph;
+use crate::runbook::templates::Templates;
+use crate::runbook::Runbook;
+
+/// What `lifeboat run` was asked to do.
+pub struct NewRun<'a> {
+    pub file: &'a Path,
+    pub inputs: &'a [String],
+    pub inputs_file: Option<&'a Path>,
+    pub config: RunConfig,
+    pub declared_at: Option<String>,
+}
+
+/// What `lifeboat resume` was asked to do.
+pub struct Resume<'a> {
+    pub run_id: &'a str,
+    pub from: Option<&'a str>,
+    pub allow_changed: bool,
+    /// Steps to run again (`--redo`), and why (`--reason`).
+    pub redo: &'a [String],
+    pub reason: Option<&'a str>,
+    /// `--yes`: redo even a completed step that is unsafe to repeat.
+    pub yes: bool,
+    pub max_parallel: usize,
+    pub operator: String,
+}
+
+/// A prepared execution: run it with [`Prepared::scheduler`].
+pub struct Prepared {
+    pub run_id: String,
+    pub scheduler: Scheduler,
+    /// Holds the run's lock until the execution ends.
+    pub _lock: Box<dyn Send + Sync>,
+    /// A drill's work directory, emptied when the execution ends.
+    pub drill_work: Option<DrillWorkDir>,
+    /// The run's redactor (secrets included), for what is written after
+    /// the scheduler finishes: the timeline.
+    pub redactor: Redactor,
+}
+
+pub struct Launcher {
+    pub state: StateDir,
+    pub registry: Arc<Registry>,
+    pub templates: Arc<Templates>,
+    pub console: Arc<dyn Console>,
+    pub cancel: CancellationToken,
+    pub prompt: Option<Arc<dyn OperatorPrompt>>,
+    /// Step-through mode (`--step`).
+    pub step_through: bool,
+    /// Cancelled by the first Ctrl-C to pause the run.
+    pub pause: CancellationToken,
+}
+
+impl Launcher {
+    pub fn start(&self, req: NewRun) -> Result<Prepared, CliError> {
+        let runbook = load_checked(req.file, &self.registry, &self.templates)
+            .map(|(rb, _)| rb)
+            .map_err(|diags| {
+                let rendered: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| d.render()).collect();
+                CliError::invalid(format!("{}the runbook is invalid; fix it and run again (`lifeboat validate {}` shows the same)", rendered.join("\n"), req.file.display()))
+            })?;
+        if let Some(declared) = &req.declared_at {
+            let at = declared
+                .parse::<jiff::Timestamp>()
+                .map_err(|e| CliError::invalid(format!("--declared-at `{declared}` is not an RFC 3339 time such as 2026-11-21T09:40:00Z: {e}")))?;
+            check_declared_in_past(declared, at, jiff::Timestamp::now())?;
+        }
+        let redactor = Redactor::new();
+        let dry = req.config.dry_run != DryRun::Off;
+        let console = self.console.clone();
+        let inputs = input_values::resolve(
+            &runbook,
+            req.inputs,
+            req.inputs_file,
+            dry,
+            &redactor,
+            &|w| console.warn(None, w),
+        )?;
+        let launch_dir = launch_dir(None);
+        let mut inputs = inputs;
+        input_values::anchor_paths(&runbook, &mut inputs.all, &launch_dir);
+        let run_id = new_run_id(&runbook.name);
+        let store = Arc::new(LocalRunStore::create(&self.state.runs(), &run_id)?);
+        let lock = store.lock()?;
+        store.put_file("runbook.yaml", runbook.source.text.as_bytes())?;
+        store.put_file(
+            "runbook.sha256",
+            format!("{}\n", runbook.digest()).as_bytes(),
+        )?;
+        store.put_file(
+            "inputs.json",
+            serde_json::to_string_pretty(&inputs.public())
+                .unwrap_or_default()
+                .as_bytes(),
+        )?;
+        let source_path =
+            std::fs::canonicalize(req.file).unwrap_or_else(|_| req.file.to_path_buf());
+        store.put_file("source_path", source_path.display().to_string().as_bytes())?;
+        let journal = self.journal(store.clone(), 0, &redactor, &req.config.operator);
+        let started = journal.record(Event::RunStarted {
+            run_id: run_id.clone(),
+            runbook: runbook.name.clone(),
+            title: runbook.title.clone(),
+            digest: runbook.digest(),
+            scenario: runbook.scenario.clone(),
+            inputs: inputs.public(),
+            secret_inputs: inputs.secret_names.clone(),
+            dry_run: req.config.dry_run.as_journal(),
+            declared_at: req.declared_at.clone(),
+            rto_target_ms: runbook.rto.as_ref().map(|r| r.target.as_millis() as u64),
+            rto_stop_at: runbook.rto.as_ref().and_then(|r| r.stop_at.clone()),
+            engine_version: env!("CARGO_PKG_VERSION").into(),
+            launch_dir: Some(launch_dir.display().to_string()),
+        })?;
+        let mut scheduler_env = self.env(
+            Arc::new(runbook),
+            journal,
+            redactor.clone(),
+            inputs,
+            &run_id,
+            store.dir(),
+            launch_dir,
+            None,
+        );
+        scheduler_env.clock_start = Some(req.declared_at.clone().unwrap_or(started.ts));
+        let scheduler = Scheduler::new(scheduler_env, req.config, None);
+        Ok(Prepared {
+            run_id,
+            scheduler,
+            _lock: lock,
+            redactor,
+            drill_work: dry.then(|| DrillWorkDir(store.dir().join("work"))),
+        })
+    }
+
+    pub fn resume(&self, req: Resume) -> Result<Prepared, CliError> {
+        let store = Arc::new(LocalRunStore::open(&self.state.runs(), req.run_id)?);
+        let lock = store.lock()?;
+        let read = store.read()?;
+        for w in &read.warnings {
+            self.console.warn(None, w);
+        }
+        let first = RunState::replay(&read.records, &|_| Vec::new());
+        if first.run_id.is_empty() {
+            return Err(CliError::invalid(format!(
+                "run `{}` has no start record; its journal is empty or damaged",
+                req.run_id
+            )));
+        }
+        let runbook = self.runbook_for_resume(&store, &first, req.allow_changed)?;
+        let graphs: Vec<StepGraph> = [Section::Main, Section::OnFailure, Section::Finally]
+            .into_iter()
+            .map(|s| StepGraph::new(&runbook, s))
+            .collect();
+        let descendants = |cp: &str| descendants(&runbook, &graphs, cp);
+        if let Some(cp) = req.from {
+            match runbook.step(cp) {
+                Some(s) if s.kind == "checkpoint" => {}
+                Some(_) => return Err(CliError::invalid(format!("`{cp}` is not a checkpoint step; --from takes the id of a `kind: checkpoint` step"))),
+                None => {
+                    let cps: Vec<&str> = runbook.steps.iter().filter(|s| s.kind == "checkpoint").map(|s| s.id.as_str()).collect();
+                    return Err(CliError::invalid(format!("no checkpoint `{cp}` in this runbook; checkpoints: {}", if cps.is_empty() { "none".into() } else { cps.join(", ") })));
+                }
+            }
+            if !matches!(first.steps.get(cp), Some(StepRecordState::Succeeded { .. })) {
+                return Err(CliError::invalid(format!(
+                    "run `{}` has not reached checkpoint `{cp}`; resume without --from",
+                    req.run_id
+                )));
+            }
+        }
+        check_redo(&runbook, &self.registry, &first, &req)?;
+        if first.finished == Some(crate::journal::record::RunStatus::Succeeded)
+            && req.from.is_none()
+            && req.redo.is_empty()
+        {
+            return Err(CliError {
+                message: format!("run `{}` already succeeded; nothing to resume (use --from CHECKPOINT, or --redo STEP --reason TEXT, to re-run part of it)", req.run_id),
+                exit_code: 0,
+            });
+        }
+        let dry_run = match first.dry_run.as_deref() {
+            Some("render") => DryRun::Render,
+            Some("probes") => DryRun::Probes,
+            _ => DryRun::Off,
+        };
+        let redactor = Redactor::new();
+        let launch_dir = launch_dir(first.launch_dir.as_deref());
+        let console = self.console.clone();
+        let inputs = input_values::resume(
+            &runbook,
+            &first.inputs,
+            &redactor,
+            dry_run != DryRun::Off,
+            &launch_dir,
+            &|w| console.warn(None, w),
+        )?;
+        let journal = self.journal(store.clone(), first.last_seq, &redactor, &req.operator);
+        // The scheduler writes `resumed` once it has read the lost secret
+        // outputs again (`scheduler/secret_reread.rs`), so that every secret
+        // the run knows is registered before its first record. The state is
+        // replayed with that record as it will be written: reading the file
+        // again would double the cost of a resume on a long journal.
+        let resumed = Event::Resumed {
+            from_checkpoint: req.from.map(String::from),
+            allow_changed: req.allow_changed,
+            digest: Some(runbook.digest()),
+            redo: req.redo.to_vec(),
+            reason: (!req.redo.is_empty())
+                .then(|| req.reason.unwrap_or_default().trim().to_string()),
+        };
+        let mut records = read.records;
+        records.push(Record {
+            v: JOURNAL_VERSION,
+            seq: first.last_seq + 1,
+            ts: now_rfc3339(),
+            actor: req.operator.clone(),
+            event: resumed.clone(),
+        });
+        let mut state = RunState::replay(&records, &descendants);
+        // Only a run that finished as failed retries its failures; a run
+        // paused at a gate in `on_failure`, or interrupted there, continues
+        // where it stopped.
+        if first.finished == Some(crate::journal::record::RunStatus::Failed) {
+            reopen_failed(&runbook, &self.registry, &mut state);
+        }
+        // `resume --step` asks again about the steps skipped in step-through
+        // mode: a skip is a decision for that execution, not for good.
+        if self.step_through {
+            state.steps.retain(|_, s| {
+                !matches!(s, StepRecordState::Skipped { reason } if reason.starts_with(STEP_THROUGH_SKIP))
+            });
+        }
+        let config = RunConfig {
+            dry_run,
+            max_parallel: req.max_parallel,
+            operator: req.operator.clone(),
+        };
+        let runbook = Arc::new(runbook);
+        let env = self.env(
+            runbook,
+            journal,
+            redactor.clone(),
+            inputs,
+            req.run_id,
+            store.dir(),
+            launch_dir,
+            Some(&state),
+        );
+        let mut scheduler = Scheduler::new(env, config, Some(&state));
+        scheduler.first_record(resumed);
+        Ok(Prepared {
+            run_id: req.run_id.to_string(),
+            scheduler,
+            _lock: lock,
+            redactor,
+            drill_work: (dry_run != DryRun::Off).then(|| DrillWorkDir(store.dir().join("work"))),
+        })
+    }
+
+    /// The runbook a resume continues with: the run's own copy, unless the
+    /// original file changed — then refuse, or take the new one with
+    /// `--allow-changed`.
+    ///
+    /// The copy is trusted only if its SHA-256 is the digest the journal
+    /// holds for the run (`run_started`, or the last `resumed` after an
+    /// allowed change): `runbook.yaml` and `source_path` are plain files in
+    /// the run directory, the journal is the record.
+    fn runbook_for_resume(
+        &self,
+        store: &LocalRunStore,
+        state: &RunState,
+        allow_changed: bool,
+    ) -> Result<Runbook, CliError> {
+        let copy_path = store.dir().join("runbook.yaml");
+        let copy = String::from_utf8(store.get_file("runbook.yaml")?)
+            .map_err(|_| CliError::invalid("the run's runbook copy is not UTF-8"))?;
+        let source_path = store
+            .get_file("source_path")
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(PathBuf::from);
+        let current = source_path
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok());
+        let copy_digest = lifeboat_steps::checksum::sha256_hex(copy.as_bytes());
+        // With --allow-changed the operator takes the original file as it
+        // is now, so a changed copy no longer matters.
+        if copy_digest != state.digest && !(allow_changed && current.is_some()) {
+            return Err(changed_copy(ChangedCopy {
+                copy_path: &copy_path,
+                copy: &copy,
+                copy_digest: &copy_digest,
+                state,
+                source_path: source_path.as_deref(),
+                current: current.as_deref(),
+            }));
+        }
+        let (text, path) = match (current, &source_path) {
+            (Some(cur), Some(path)) if cur != copy => {
+                if !allow_changed {
+                    return Err(CliError::invalid(format!(
+                        "`{}` changed since run `{}` started:\n{}\nresuming with a changed runbook can repeat or skip work; restore the file, or pass --allow-changed to continue with the new version",
+                        path.display(),
+                        state.run_id,
+                        summarize_change(&copy, &cur)
+                    )));
+                }
+                store.put_file("runbook.yaml", cur.as_bytes())?;
+                store.put_file(
+                    "runbook.sha256",
+                    format!("{}\n", lifeboat_steps::checksum::sha256_hex(cur.as_bytes()))
+                        .as_bytes(),
+                )?;
+                (cur, path.clone())
+            }
+            _ => (
+                copy,
+                source_path
+                    .clone()
+                    .unwrap_or_else(|| store.dir().join("runbook.yaml")),
+            ),
+        };
+        check_text(SourceFile::new(path, text), &self.registry, &self.templates)
+            .map(|(rb, _)| rb)
+            .map_err(|diags| {
+                CliError::invalid(format!(
+                    "{}the run's runbook no longer validates",
+                    diags.iter().map(|d| d.render()).collect::<String>()
+                ))
+            })
+    }
+
+    fn journal(
+        &self,
+        store: Arc<LocalRunStore>,
+        last_seq: u64,
+        redactor: &Redactor,
+        operator: &str,
+    ) -> Arc<Journal> {
+        let console = self.console.clone();
+        Arc::new(
+            Journal::new(
+                store as Arc<dyn RunStore>,
+                last_seq,
+                redactor.clone(),
+                operator,
+            )
+            .with_observer(Arc::new(move |r| console.record(r))),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn env(
+        &self,
+        runbook: Arc<Runbook>,
+        journal: Arc<Journal>,
+        redactor: Redactor,
+        inputs: InputValues,
+        run_id: &str,
+        dir: &Path,
+        launch_dir: PathBuf,
+        prior: Option<&RunState>,
+    ) -> RunEnv {
+        // Durations measured in this runbook's earlier runs, for the
+        // projected finish the consoles show.
+        let history = StepHistory::load(&self.state, &runbook.name, Some(run_id));
+        RunEnv {
+            projection: Projection::to_clock_stop(&runbook, &history),
+            clock_start: None,
+            runbook,
+            registry: self.registry.clone(),
+            templates: self.templates.clone(),
+            journal,
+            console: self.console.clone(),
+            redactor,
+            inputs: inputs.all,
+            run_id: run_id.to_string(),
+            run_dir: dir.display().to_string(),
+            work_dir: dir.join("work"),
+            launch_dir,
+            // When the run started: a resume keeps the first execution's time.
+            started_at: prior
+                .map(|p| p.started_at.clone())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(now_rfc3339),
+            cancel: self.cancel.clone(),
+            prompt: self.prompt.clone(),
+            step_through: self.step_through,
+            pause: self.pause.clone(),
+        }
+    }
+}
+
+/// The work directory of a drill. A drill leaves nothing behind: what its
+/// read-only steps fetched into the work directory is removed when the
+/// execution ends, however it ends (short of a crash; then the next
+/// execution of the drill removes it).
+pub struct DrillWorkDir(pub PathBuf);
+
+impl Drop for DrillWorkDir {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(&self.0) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let _ = if path.is_dir() && !path.is_symlink() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+    }
+}
+
+/// A failed run that is resumed tries its failed main steps again, and the
+/// steps that could not start because of them. `on_failure` and `finally`
+/// steps run again at the end, except those that completed and are unsafe
+/// to repeat (`rerun: never`, explicitly or by their kind's default): a
+/// completed step that is unsafe to repeat is never executed again.
+fn reopen_failed(runbook: &Runbook, registry: &Registry, state: &mut RunState) {
+    // A step interrupted mid-step keeps what a human said of it (`mark`):
+    // marked failed, it runs again; unmarked, it is asked about again.
+    let unconfirmed = &state.unconfirmed;
+    state.steps.retain(|id, s| {
+        let Some(step) = runbook.step(id) else {
+            return true;
+        };
+        if unconfirmed.contains_key(id) {
+            return true;
+        }
+        match s {
+            StepRecordState::Failed { .. } => step.section != Section::Main,
+            StepRecordState::Skipped { reason } => {
+                !(reason.starts_with(NOT_STARTED) || reason.contains("which failed"))
+            }
+            _ => true,
+        }
+    });
+    state.steps.retain(|id, s| {
+        let Some(step) = runbook.step(id) else {
+            return true;
+        };
+        if step.section == Section::Main || unconfirmed.contains_key(id) {
+            return true;
+        }
+        matches!(s, StepRecordState::Succeeded { .. }) && unsafe_to_repeat(step, registry)
+    });
+}
+
+/// A step whose `rerun` policy ([`crate::runbook::step::Step::rerun_policy`]) is not
+/// `safe`: running it again once it completed may repeat its effect.
+fn unsafe_to_repeat(step: &crate::runbook::step::Step, registry: &Registry) -> bool {
+    step.rerun_policy(registry) != lifeboat_steps::Rerun::Safe
+}
+
+/// `resume --redo STEP`: each step exists and has an outcome to redo; a
+/// reason is given; a completed step unsafe to repeat needs `--yes`.
+fn check_redo(
+    runbook: &Runbook,
+    registry: &Registry,
+    run: &RunState,
+    req: &Resume,
+) -> Result<(), CliError> {
+    if req.redo.is_empty() {
+        return Ok(());
+    }
+    if req.reason.is_none_or(|r| r.trim().is_empty()) {
+        return Err(CliError::invalid(format!(
+            "--redo needs --reason TEXT: the journal records who ran `{}` again and why",
+            req.redo.join("`, `")
+        )));
+    }
+    for id in req.redo {
+        let Some(step) = runbook.step(id) else {
+            let hint = crate::runbook::diagnostic::did_you_mean(
+                id,
+                runbook.steps.iter().map(|s| s.id.as_str()),
+            )
+            .unwrap_or_else(|| "`lifeboat plan` lists its steps".into());
+            return Err(CliError::invalid(format!(
+                "--redo `{id}`: no step `{id}` in runbook `{}`; {hint}",
+                runbook.name
+            )));
+        };
+        let run_id = &run.run_id;
+        match run.steps.get(id) {
+            _ if run.unconfirmed.contains_key(id) => {
+                return Err(CliError::invalid(format!(
+                    "--redo `{id}`: the step was interrupted mid-step; say how it ended with `lifeboat mark {run_id} {id} done|failed --as NAME` (failed runs it again)"
+                )))
+            }
+            None => {
+                return Err(CliError::invalid(format!(
+                    "--redo `{id}`: the step has not run yet, so resume runs it anyway; drop --redo `{id}`"
+                )))
+            }
+            Some(StepRecordState::Succeeded { .. }) if unsafe_to_repeat(step, registry) && !req.yes => {
+                let policy = match step.rerun_policy(registry) {
+                    lifeboat_steps::Rerun::Check => "check",
+                    _ => "never",
+                };
+                return Err(CliError::invalid(format!(
+                    "--redo `{id}`: the step completed and is unsafe to repeat (`rerun: {policy}`), so running it again may repeat its effect; add --yes to run it again anyway"
+                )))
+            }
+            Some(
+                StepRecordState::Succeeded { .. }
+                | StepRecordState::Skipped { .. }
+                | StepRecordState::Failed { .. },
+            ) => {}
+            Some(StepRecordState::Interrupted { .. } | StepRecordState::Waiting { .. }) => {
+                return Err(CliError::invalid(format!(
+                    "--redo `{id}`: the step is waiting for a decision; give it (`lifeboat status {run_id}` shows how), then resume"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The directory a run resolves relative program paths against: the one
+/// recorded when it started, else the current one (a new run, or a run
+/// recorded before launch directories were).
+fn launch_dir(recorded: Option<&str>) -> PathBuf {
+    match recorded {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+    }
+}
+
+/// Every step that depends, directly or not, on `step`.
+fn descendants(runbook: &Runbook, graphs: &[StepGraph], step: &str) -> Vec<String> {
+    let Some(start) = runbook.step_index(step) else {
+        return Vec::new();
+    };
+    let graph = &graphs[0];
+    let mut out = Vec::new();
+    let mut stack = vec![start];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(s) = stack.pop() {
+        for d in graph.dependents(s) {
+            if seen.insert(d) {
+                out.push(runbook.steps[d].id.clone());
+                stack.push(d);
+            }
+        }
+    }
+    // on_failure and finally run after the main steps, so they follow too.
+    out.extend(
+        runbook
+            .steps
+            .iter()
+            .filter(|s| s.section != Section::Main)
+            .map(|s| s.id.clone()),
+    );
+    out
+}
+
+/// Which step ids were added, removed or changed between two runbook texts.
+fn summarize_change(old: &str, new: &str) -> String {
+    let parse = |text: &str| {
+        let (rb, _) = crate::runbook::loader::load(Arc::new(SourceFile::new("x", text)));
+        rb.map(|rb| {
+            rb.steps
+                .iter()
+                .map(|s| {
+                    (
+                        s.id.clone(),
+                        format!(
+                            "{:?}|{:?}|{:?}|{:?}",
+                            s.kind,
+                            s.with.to_json(),
+                            s.needs.iter().map(|n| &n.0).collect::<Vec<_>>(),
+                            s.when.as_ref().map(|w| &w.text)
+                        ),
+                    )
+                })
+                .collect::<std::collections::BTreeMap<_, _>>()
+        })
+        .unwrap_or_default()
+    };
+    let (a, b) = (parse(old), parse(new));
+    let mut lines = Vec::new();
+    for id in a.keys().filter(|k| !b.contains_key(*k)) {
+        lines.push(format!("  - removed step `{id}`"));
+    }
+    for id in b.keys().filter(|k| !a.contains_key(*k)) {
+        lines.push(format!("  + added step `{id}`"));
+    }
+    for (id, v) in &a {
+        if b.get(id).is_some_and(|w| w != v) {
+            lines.push(format!("  ~ changed step `{id}`"));
+        }
+    }
+    if lines.is_empty() {
+        lines.push("  (no step changed; other fields differ)".into());
+    }
+    lines.join("\n")
+}
+
+/// A run directory whose runbook copy does not match the journal.
+struct ChangedCopy<'a> {
+    copy_path: &'a Path,
+    copy: &'a str,
+    copy_digest: &'a str,
+    state: &'a RunState,
+    source_path: Option<&'a Path>,
+    /// The original file's text now, if it can be read.
+    current: Option<&'a str>,
+}
+
+/// Refuses a resume whose runbook copy is not the recorded one: what
+/// differs, where, and how to go on.
+fn changed_copy(c: ChangedCopy) -> CliError {
+    let recorded = &c.state.digest;
+    let original_is_recorded = c
+        .current
+        .is_some_and(|cur| lifeboat_steps::checksum::sha256_hex(cur.as_bytes()) == *recorded);
+    let mut message = format!(
+        "the run's copy of its runbook `{}` does not match the journal of run `{}`: the journal records sha256 {recorded} (at `run_started`, or the last resume with --allow-changed), the copy's is {}; the journal is authoritative, so resume does not run this copy",
+        c.copy_path.display(),
+        c.state.run_id,
+        c.copy_digest,
+    );
+    if original_is_recorded {
+        if let Some(cur) = c.current {
+            message.push_str(&format!(
+                "\nthe copy differs from the recorded version:\n{}",
+                summarize_change(cur, c.copy)
+            ));
+        }
+    }
+    let how = match (c.source_path, c.current) {
+        (Some(p), Some(_)) if original_is_recorded => format!(
+            "`{}` still holds the recorded version: copy it to `{}`, then resume again",
+            p.display(),
+            c.copy_path.display()
+        ),
+        (Some(p), Some(_)) => format!(
+            "put the recorded version back in `{}`, or pass --allow-changed to continue with `{}` as it is now",
+            c.copy_path.display(),
+            p.display()
+        ),
+        (Some(p), None) => format!(
+            "the original `{}` cannot be read either; put the recorded version back in `{}` (--allow-changed needs the original file)",
+            p.display(),
+            c.copy_path.display()
+        ),
+        (None, _) => format!(
+            "put the recorded version back in `{}`",
+            c.copy_path.display()
+        ),
+    };
+    message.push('\n');
+    message.push_str(&how);
+    CliError::invalid(message)
+}
+
+/// `<runbook>-<UTC yyyymmdd-hhmmss>-<4 hex>`: sortable, typeable, unique.
+fn new_run_id(name: &str) -> String {
+    let now = jiff::Timestamp::now();
+    let nanos = now.subsec_nanosecond() as u64 ^ (std::process::id() as u64).rotate_left(17);
+    format!(
+        "{name}-{}-{:04x}",
+        now.strftime("%Y%m%d-%H%M%S"),
+        (nanos ^ (nanos >> 16)) & 0xffff
+    )
+}
+
+/// How far in the future `--declared-at` may be, for clocks that disagree.
+pub const DECLARED_AT_SKEW: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// An incident is declared before its recovery starts: a `--declared-at`
+/// more than [`DECLARED_AT_SKEW`] ahead of now is a mistake (often a local
+/// time written with `Z`), not something to ignore.
+fn check_declared_in_past(
+    text: &str,
+    at: jiff::Timestamp,
+    now: jiff::Timestamp,
+) -> Result<(), CliError> {
+    let ahead_ms = at.as_millisecond() - now.as_millisecond();
+    if ahead_ms <= DECLARED_AT_SKEW.as_millis() as i64 {
+        return Ok(());
+    }
+    let now = now.strftime("%Y-%m-%dT%H:%M:%SZ");
+    Err(CliError::invalid(format!(
+        "--declared-at `{text}` is {} in the future (now is {now}); the incident must have been declared before the run starts, with up to 5 minutes of clock skew allowed; check the time and its zone (`Z` means UTC)",
+        crate::report::rto_report::human_ms(ahead_ms)
+    )))
+}

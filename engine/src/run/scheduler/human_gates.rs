@@ -1,0 +1,569 @@
+//! `approval` and `manual` steps: gates that wait for people.
+//!
+//! A gate renders its question, journals it with a digest, and counts the
+//! decisions recorded for that digest. With a terminal it asks there; without
+//! one it journals `waiting` with the exact commands that decide it and
+//! lets every other independent branch carry on. When nothing more can run,
+//! the run ends paused (exit 3); `lifeboat resume` evaluates the gate again.
+
+use lifeboat_steps::{duration, params};
+
+use super::*;
+use crate::journal::gate_record::{approval_outputs, gate_digest};
+use crate::journal::record::{Decision, Record};
+use crate::runbook::engine_kind::{ApprovalParams, ManualParams, OnTimeout};
+
+/// The actor of decisions the engine takes itself (timeouts).
+const ENGINE_ACTOR: &str = "lifeboat";
+
+impl Scheduler {
+    pub(super) fn run_human_gate(&mut self, i: usize, kind: EngineKind, ctx: &Value) {
+        let step = self.env.runbook.steps[i].clone();
+        let with = match self.env.templates.render_value(&step.with.to_json(), ctx) {
+            Ok(w) => w,
+            Err(e) => {
+                self.fail_now(i, format!("template error in `with`: {e}"));
+                return;
+            }
+        };
+        if self.config.dry_run != DryRun::Off {
+            self.simulate_gate(i, kind, &with);
+            return;
+        }
+        match kind {
+            EngineKind::Approval => self.approval_gate(i, with),
+            EngineKind::Manual => self.manual_gate(i, with),
+            _ => {}
+        }
+    }
+
+    /// A drill shows the gate and passes it: a dry run never waits for people.
+    fn simulate_gate(&mut self, i: usize, kind: EngineKind, with: &serde_json::Value) {
+        let id = self.env.runbook.steps[i].id.clone();
+        let text = match kind {
+            EngineKind::Approval => format!(
+                "ask for approval: {}",
+                with.get("prompt").and_then(|p| p.as_str()).unwrap_or("")
+            ),
+            _ => format!(
+                "ask a human to do:\n{}",
+                with.get("instructions")
+                    .and_then(|p| p.as_str())
+                    .unwrap_or("")
+            ),
+        };
+        self.env
+            .console
+            .describe(&id, &self.env.redactor.redact(&text));
+        // Outputs the runbook gives for drills win; otherwise an approval
+        // passes with no approvers, and a manual step's outputs (who
+        // confirmed, their note) are placeholders, like any simulated step's.
+        let step = self.env.runbook.steps[i].clone();
+        let given = step
+            .dry_run_outputs
+            .as_ref()
+            .and_then(|o| o.as_object().cloned());
+        let outputs = match (&given, kind) {
+            (Some(o), _) => Some(o.clone()),
+            (None, EngineKind::Approval) => Some(approval_outputs(&[])),
+            (None, _) => None,
+        };
+        self.journal(Event::StepSucceeded {
+            step: id.clone(),
+            outputs: outputs.clone().unwrap_or_default(),
+            secret_outputs: Vec::new(),
+            simulated: true,
+            duration_ms: 0,
+        });
+        match outputs {
+            Some(o) => self.set_view(&id, "succeeded", o),
+            None => self.set_placeholder_view(&step),
+        }
+        self.status[i] = Status::Succeeded;
+    }
+
+    fn approval_gate(&mut self, i: usize, with: serde_json::Value) {
+        let id = self.env.runbook.steps[i].id.clone();
+        let with_shown = with.clone();
+        let p: ApprovalParams = match params::parse("approval", with) {
+            Ok(p) => p,
+            Err(e) => return self.fail_now(i, e.message),
+        };
+        let timeout = match p.timeout.as_deref().map(duration::parse).transpose() {
+            Ok(t) => t,
+            Err(e) => return self.fail_now(i, format!("`timeout`: {e}")),
+        };
+        let prompt = self.env.redactor.redact(&p.prompt);
+        let details = p.details.as_ref().map(|d| self.env.redactor.redact(d));
+        // Bound to what was shown and to what it permits: the rendered
+        // question, the gate's own rendered rules, and the definitions of
+        // every step that depends on it.
+        let rules =
+            serde_json::to_string(&self.env.redactor.redact_value(&with_shown)).unwrap_or_default();
+        let guarded = self.guarded_definitions(i);
+        let digest = gate_digest(&[&prompt, details.as_deref().unwrap_or(""), &rules, &guarded]);
+        let asked = self.gate_digest_of(&id).as_deref() == Some(digest.as_str());
+        if self.settling && !asked {
+            return;
+        }
+        if !asked
+            && !self.record_gate(
+                None,
+                Event::ApprovalRequested {
+                    step: id.clone(),
+                    digest: digest.clone(),
+                    prompt: prompt.clone(),
+                    details: details.clone(),
+                    min_approvals: p.min_approvals.max(1),
+                    approvers: p.approvers.clone(),
+                    distinct_from_initiator: p.distinct_from_initiator,
+                },
+            )
+        {
+            return;
+        }
+        let need = p.min_approvals.max(1) as usize;
+        // Each pass records one decision, so this ends; the bound is a guard.
+        for _ in 0..1000 {
+            let gate = self.gates.get(&id).cloned().unwrap_or_default();
+            let since = gate
+                .request
+                .as_ref()
+                .map(|r| r.since.clone())
+                .unwrap_or_default();
+            if let Some(r) = gate.rejection() {
+                let comment = r
+                    .comment
+                    .as_ref()
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default();
+                let error = if r.timed_out {
+                    format!("not approved in time{comment}")
+                } else {
+                    format!("rejected by `{}`{comment}", r.actor)
+                };
+                let mut outputs = approval_outputs(&gate.approvers());
+                outputs.insert("rejected_by".into(), r.actor.clone().into());
+                let until = gate.decided_at(need, timeout);
+                return self.fail_gate(i, error, outputs, human_time(&since, until.as_deref()));
+            }
+            let approvers = gate.approvers();
+            if approvers.len() >= need || approvers.iter().any(|d| d.timed_out) {
+                let outputs = approval_outputs(&approvers[..approvers.len().min(need)]);
+                let until = gate.decided_at(need, timeout);
+                return self.succeed_gate(i, outputs, human_time(&since, until.as_deref()));
+            }
+            if let Some(t) = timeout.filter(|t| elapsed_since(&since) >= *t) {
+                let decision = match p.on_timeout {
+                    OnTimeout::Reject => Decision::Rejected,
+                    OnTimeout::Approve => Decision::Approved,
+                };
+                let comment = format!(
+                    "no decision within {} (on_timeout: {})",
+                    duration::format(t),
+                    match p.on_timeout {
+                        OnTimeout::Reject => "reject",
+                        OnTimeout::Approve => "approve",
+                    }
+                );
+                if !self.record_gate(
+                    Some(ENGINE_ACTOR),
+                    Event::Approval {
+                        step: id.clone(),
+                        decision,
+                        digest: digest.clone(),
+                        comment: Some(comment),
+                        timed_out: true,
+                    },
+                ) {
+                    return;
+                }
+                continue;
+            }
+            if self.settling {
+                // Undecided: it is asked again when the run is retried.
+                return;
+            }
+            if let Some(prompt_ui) = self.env.prompt.clone() {
+                let question = ApprovalQuestion {
+                    step: id.clone(),
+                    title: self.env.runbook.steps[i].title().to_string(),
+                    prompt: prompt.clone(),
+                    details: details.clone(),
+                    approved_by: approvers.iter().map(|d| d.actor.clone()).collect(),
+                    min_approvals: need as u32,
+                    default_identity: self.config.operator.clone(),
+                };
+                let initiator = self.initiator.clone();
+                let check = |who: &str, approve: bool| {
+                    let decision = if approve {
+                        Decision::Approved
+                    } else {
+                        Decision::Rejected
+                    };
+                    gate.check_decider(&id, &initiator, who, decision)
+                };
+                let answer = blocking(|| prompt_ui.approval(&question, &check));
+                if let Some(a) = answer {
+                    match check(&a.identity, a.approved) {
+                        Ok(()) => {
+                            let decision = if a.approved {
+                                Decision::Approved
+                            } else {
+                                Decision::Rejected
+                            };
+                            if !self.record_gate(
+                                Some(a.identity.trim()),
+                                Event::Approval {
+                                    step: id.clone(),
+                                    decision,
+                                    digest: digest.clone(),
+                                    comment: a.comment.filter(|c| !c.trim().is_empty()),
+                                    timed_out: false,
+                                },
+                            ) {
+                                return;
+                            }
+                            continue;
+                        }
+                        Err(e) => self.env.console.warn(Some(&id), &e),
+                    }
+                }
+            }
+            let run = self.env.run_id.clone();
+            let mut reason = format!("waiting for approval: {} of {need} so far", approvers.len());
+            if !approvers.is_empty() {
+                let names: Vec<&str> = approvers.iter().map(|d| d.actor.as_str()).collect();
+                reason.push_str(&format!(" ({})", names.join(", ")));
+            }
+            if let Some(list) = &p.approvers {
+                reason.push_str(&format!("; approvers: {}", list.join(", ")));
+            }
+            if p.distinct_from_initiator {
+                reason.push_str(&format!(
+                    "; not `{}`, who started the run (four eyes)",
+                    self.initiator
+                ));
+            }
+            if let Some(t) = timeout {
+                reason.push_str(&format!(
+                    "; times out {} after the request ({})",
+                    duration::format(t),
+                    match p.on_timeout {
+                        OnTimeout::Reject => "then rejected",
+                        OnTimeout::Approve => "then approved",
+                    }
+                ));
+            }
+            return self.wait_gate(
+                i,
+                reason,
+                vec![
+                    format!("lifeboat approve {run} {id} --as NAME [--comment TEXT]"),
+                    format!("lifeboat reject {run} {id} --as NAME [--comment TEXT]"),
+                    format!("lifeboat resume {run}"),
+                ],
+            );
+        }
+        self.fail_now(
+            i,
+            "too many decisions without an outcome; this is a bug in Lifeboat".into(),
+        );
+    }
+
+    fn manual_gate(&mut self, i: usize, with: serde_json::Value) {
+        let id = self.env.runbook.steps[i].id.clone();
+        let p: ManualParams = match params::parse("manual", with) {
+            Ok(p) => p,
+            Err(e) => return self.fail_now(i, e.message),
+        };
+        let timeout = match p.timeout.as_deref().map(duration::parse).transpose() {
+            Ok(t) => t,
+            Err(e) => return self.fail_now(i, format!("`timeout`: {e}")),
+        };
+        let instructions = self.env.redactor.redact(&p.instructions);
+        let checklist: Vec<String> = p
+            .checklist
+            .iter()
+            .map(|c| self.env.redactor.redact(c))
+            .collect();
+        let digest = gate_digest(&[&instructions, &checklist.join("\n")]);
+        let asked = self.gate_digest_of(&id).as_deref() == Some(digest.as_str());
+        if self.settling && !asked {
+            return;
+        }
+        if !asked
+            && !self.record_gate(
+                None,
+                Event::ManualRequested {
+                    step: id.clone(),
+                    digest: digest.clone(),
+                    instructions: instructions.clone(),
+                    checklist: checklist.clone(),
+                },
+            )
+        {
+            return;
+        }
+        for _ in 0..100 {
+            let gate = self.gates.get(&id).cloned().unwrap_or_default();
+            let since = gate
+                .request
+                .as_ref()
+                .map(|r| r.since.clone())
+                .unwrap_or_default();
+            if let Some(done) = gate.approvers().first() {
+                let mut outputs = serde_json::Map::new();
+                outputs.insert("confirmed_by".into(), done.actor.clone().into());
+                outputs.insert(
+                    "note".into(),
+                    done.comment.clone().unwrap_or_default().into(),
+                );
+                outputs.insert("checklist".into(), checklist.clone().into());
+                let until = done.ts.clone();
+                return self.succeed_gate(i, outputs, human_time(&since, Some(&until)));
+            }
+            if let Some(t) = timeout.filter(|t| elapsed_since(&since) >= *t) {
+                return self.fail_gate(
+                    i,
+                    format!(
+                        "not confirmed within {} (the manual step's `timeout`)",
+                        duration::format(t)
+                    ),
+                    serde_json::Map::new(),
+                    t,
+                );
+            }
+            if self.settling {
+                return;
+            }
+            if let Some(prompt_ui) = self.env.prompt.clone() {
+                let question = ManualQuestion {
+                    step: id.clone(),
+                    title: self.env.runbook.steps[i].title().to_string(),
+                    instructions: instructions.clone(),
+                    checklist: checklist.clone(),
+                    default_identity: self.config.operator.clone(),
+                };
+                if let Some(a) = blocking(|| prompt_ui.manual(&question)) {
+                    let who = a.identity.trim();
+                    let who = if who.is_empty() {
+                        self.config.operator.clone()
+                    } else {
+                        who.to_string()
+                    };
+                    if !self.record_gate(
+                        Some(&who),
+                        Event::ManualConfirmed {
+                            step: id.clone(),
+                            digest: digest.clone(),
+                            note: a.note.filter(|n| !n.trim().is_empty()),
+                            checklist: a.checklist,
+                        },
+                    ) {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            let run = self.env.run_id.clone();
+            let mut reason = "waiting for a human to carry out the instructions".to_string();
+            if !checklist.is_empty() {
+                reason.push_str(&format!(
+                    " and confirm {} checklist item(s)",
+                    checklist.len()
+                ));
+            }
+            return self.wait_gate(
+                i,
+                reason,
+                vec![
+                    format!("lifeboat confirm {run} {id} --as NAME [--note TEXT]"),
+                    format!("lifeboat resume {run}"),
+                ],
+            );
+        }
+        self.fail_now(
+            i,
+            "too many confirmations without an outcome; this is a bug in Lifeboat".into(),
+        );
+    }
+
+    /// Settles the gates of a failing main section whose decisions are
+    /// already in: decisions are facts, so a confirmed manual step or an
+    /// approved gate succeeds (and a timeout decides) even though another
+    /// gate's rejection stops the run. Nothing is asked and nothing waits;
+    /// an undecided gate stays pending and keeps its decisions for the
+    /// retry.
+    pub(super) fn settle_decided_gates(&mut self, indices: &[usize]) {
+        self.settling = true;
+        for &i in indices {
+            if self.status[i] != Status::Pending {
+                continue;
+            }
+            let step = &self.env.runbook.steps[i];
+            let Some(kind) = EngineKind::from_name(&step.kind).filter(|k| k.is_human()) else {
+                continue;
+            };
+            if !self.gates.contains_key(&step.id) {
+                continue;
+            }
+            let needs_met = step.needs_ids().all(|need| {
+                self.env
+                    .runbook
+                    .step_index(need)
+                    .is_none_or(|j| match self.status[j] {
+                        Status::Succeeded | Status::Skipped => true,
+                        Status::Failed => self.env.runbook.steps[j].continue_on_failure,
+                        _ => false,
+                    })
+            });
+            if needs_met {
+                let ctx = self.template_context();
+                self.run_human_gate(i, kind, &ctx);
+            }
+        }
+        self.settling = false;
+    }
+
+    /// The definitions of every step an approval guards (those that depend
+    /// on it, directly or through `needs`), as text: an approval binds to
+    /// them, so changing what it permits (with `resume --allow-changed`)
+    /// asks again.
+    fn guarded_definitions(&self, i: usize) -> String {
+        let steps = &self.env.runbook.steps;
+        let mut dependents: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (j, s) in steps.iter().enumerate() {
+            for need in s.needs_ids() {
+                dependents.entry(need).or_default().push(j);
+            }
+        }
+        let mut seen = vec![false; steps.len()];
+        let mut queue = vec![i];
+        seen[i] = true;
+        let mut guarded = Vec::new();
+        while let Some(k) = queue.pop() {
+            for &j in dependents.get(steps[k].id.as_str()).into_iter().flatten() {
+                if !seen[j] {
+                    seen[j] = true;
+                    guarded.push(j);
+                    queue.push(j);
+                }
+            }
+        }
+        guarded.sort_unstable();
+        let definitions: Vec<serde_json::Value> =
+            guarded.iter().map(|&j| steps[j].definition()).collect();
+        serde_json::to_string(&definitions).unwrap_or_default()
+    }
+
+    /// The digest of the question a gate showed last, if any.
+    fn gate_digest_of(&self, id: &str) -> Option<String> {
+        self.gates
+            .get(id)
+            .and_then(|g| g.request.as_ref())
+            .map(|r| r.digest.clone())
+    }
+
+    /// Journals a gate record (as `actor`, default the operator) and takes
+    /// it into the gate's state. False when the journal cannot be written.
+    fn record_gate(&mut self, actor: Option<&str>, event: Event) -> bool {
+        let written: Result<Record, _> = match actor {
+            Some(a) => self.env.journal.record_as(a, event),
+            None => self.env.journal.record(event),
+        };
+        match written {
+            Ok(record) => {
+                if let Some(step) = record.event.step() {
+                    self.gates
+                        .entry(step.to_string())
+                        .or_default()
+                        .apply(&record);
+                }
+                true
+            }
+            Err(e) => {
+                self.env
+                    .console
+                    .warn(None, &format!("cannot write the journal: {e}; stopping"));
+                self.env.cancel.cancel();
+                false
+            }
+        }
+    }
+
+    fn succeed_gate(
+        &mut self,
+        i: usize,
+        outputs: serde_json::Map<String, serde_json::Value>,
+        human_time: Duration,
+    ) {
+        let mut output = StepOutput::new();
+        output.outputs = outputs;
+        self.succeed(i, output, human_time);
+        self.gates.remove(&self.env.runbook.steps[i].id);
+    }
+
+    fn fail_gate(
+        &mut self,
+        i: usize,
+        error: String,
+        outputs: serde_json::Map<String, serde_json::Value>,
+        human_time: Duration,
+    ) {
+        let id = self.env.runbook.steps[i].id.clone();
+        let error = self.env.redactor.redact(&error);
+        self.journal(Event::StepFailed {
+            step: id.clone(),
+            error: error.clone(),
+            outputs: outputs.clone(),
+            duration_ms: human_time.as_millis() as u64,
+        });
+        self.set_view(&id, "failed", outputs);
+        self.mark_failed(i, error);
+        self.gates.remove(&id);
+    }
+
+    fn wait_gate(&mut self, i: usize, reason: String, commands: Vec<String>) {
+        let id = self.env.runbook.steps[i].id.clone();
+        self.journal(Event::Waiting {
+            step: id,
+            reason,
+            commands,
+        });
+        self.status[i] = Status::Waiting;
+    }
+}
+
+/// Human time of a gate: from the question to the decision (`until`), or to
+/// now while undecided; zero if a time does not parse.
+fn human_time(since: &str, until: Option<&str>) -> Duration {
+    let Some(until) = until else {
+        return elapsed_since(since);
+    };
+    match (
+        crate::report::step_spans::parse_ms(since),
+        crate::report::step_spans::parse_ms(until),
+    ) {
+        (Some(from), Some(to)) => Duration::from_millis((to - from).max(0) as u64),
+        _ => Duration::ZERO,
+    }
+}
+
+/// How long ago an RFC 3339 journal time was; zero if it does not parse.
+fn elapsed_since(ts: &str) -> Duration {
+    let Some(then) = crate::report::step_spans::parse_ms(ts) else {
+        return Duration::ZERO;
+    };
+    Duration::from_millis((jiff::Timestamp::now().as_millisecond() - then).max(0) as u64)
+}
+
+/// Runs a blocking terminal question without starving the runtime: other
+/// steps' tasks keep running on the remaining workers.
+pub(super) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}

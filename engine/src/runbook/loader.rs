@@ -1,0 +1,747 @@
+//! Reading a runbook: YAML text → [`Node`] tree → [`Runbook`].
+//!
+//! The conversion is written by hand rather than derived so that every
+//! problem is collected, not just the first: a runbook with five mistakes
+//! gets five messages, each at its line and column. Semantic checks (ids,
+//! needs, cycles, templates, kind parameters) follow in [`crate::runbook::validator`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lifeboat_steps::Rerun;
+
+use crate::runbook::diagnostic::{did_you_mean, Diagnostic};
+use crate::runbook::input_decl::{InputDecl, InputType};
+use crate::runbook::node::{Loc, Node, NodeValue};
+use crate::runbook::source_file::SourceFile;
+use crate::runbook::step::{Expr, Probe, Section, Step};
+use crate::runbook::{Defaults, Retry, RtoSpec, Runbook};
+
+const TOP_FIELDS: &[&str] = &[
+    "version",
+    "name",
+    "title",
+    "description",
+    "scenario",
+    "rto",
+    "rpo",
+    "inputs",
+    "defaults",
+    "steps",
+    "on_failure",
+    "finally",
+];
+
+const STEP_FIELDS: &[&str] = &[
+    "id",
+    "title",
+    "kind",
+    "with",
+    "needs",
+    "when",
+    "until",
+    "retry",
+    "timeout",
+    "estimate",
+    "rerun",
+    "check",
+    "continue_on_failure",
+    "read_only",
+    "dry_run",
+];
+
+/// Parses `text` as a runbook. Returns the runbook when its shape is sound
+/// enough to analyse further, and every problem found.
+pub fn load(source: Arc<SourceFile>) -> (Option<Runbook>, Vec<Diagnostic>) {
+    let mut reader = Reader {
+        source: source.clone(),
+        diagnostics: Vec::new(),
+    };
+    let root: Node = match crate::runbook::yaml_reader::parse_yaml(&source.text) {
+        Ok(node) => node,
+        Err(err) => {
+            reader.diagnostics.push(yaml_error(&source, err));
+            return (None, reader.diagnostics);
+        }
+    };
+    let runbook = reader.runbook(&root);
+    (runbook, reader.diagnostics)
+}
+
+/// Turns a YAML parser error into a diagnostic at its location.
+fn yaml_error(source: &Arc<SourceFile>, err: crate::runbook::yaml_reader::YamlError) -> Diagnostic {
+    Diagnostic::error(format!("invalid YAML: {}", err.message))
+        .at(err.loc)
+        .help(err.help.unwrap_or_else(|| {
+            "check indentation and quoting; strings holding `{{ }}` or `: ` must be quoted".into()
+        }))
+        .in_file(source)
+}
+
+struct Reader {
+    source: Arc<SourceFile>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Reader {
+    fn error(&mut self, node_loc: Loc, message: impl Into<String>) -> &mut Diagnostic {
+        self.diagnostics.push(
+            Diagnostic::error(message)
+                .at(node_loc)
+                .in_file(&self.source),
+        );
+        self.diagnostics.last_mut().expect("just pushed")
+    }
+
+    fn error_width(&mut self, node: &Node, message: impl Into<String>) -> &mut Diagnostic {
+        let width = match &node.value {
+            NodeValue::String(s) if !s.contains('\n') => s.chars().count(),
+            _ => 1,
+        };
+        let loc = node.loc;
+        let d = self.error(loc, message);
+        d.width = width.max(1) as u32;
+        d
+    }
+
+    /// The entries of a mapping, reporting keys outside `allowed`.
+    fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        allowed: &[&str],
+        what: &str,
+    ) -> Option<&'n [(Node, Node)]> {
+        match &node.value {
+            NodeValue::Map(entries) => {
+                for (key, _) in entries {
+                    let name = key.key_text();
+                    if !allowed.contains(&name.as_str()) {
+                        let help = did_you_mean(&name, allowed.iter().copied())
+                            .unwrap_or_else(|| format!("allowed fields: {}", allowed.join(", ")));
+                        self.error_width(key, format!("unknown field `{name}` in {what}"))
+                            .help = Some(help);
+                    }
+                }
+                Some(entries)
+            }
+            _ => {
+                self.error(
+                    node.loc,
+                    format!("{what} must be a mapping, found {}", node.type_name()),
+                );
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, node: &Node, what: &str) -> Option<String> {
+        match &node.value {
+            NodeValue::String(s) => Some(s.clone()),
+            // Numbers and booleans written where text is expected are
+            // accepted as their text: `title: 2024` means "2024".
+            NodeValue::Int(i) => Some(i.to_string()),
+            NodeValue::Float(f) => Some(f.to_string()),
+            NodeValue::Bool(b) => Some(b.to_string()),
+            _ => {
+                self.error(
+                    node.loc,
+                    format!("{what} must be a string, found {}", node.type_name()),
+                );
+                None
+            }
+        }
+    }
+
+    fn bool(&mut self, node: &Node, what: &str) -> Option<bool> {
+        match &node.value {
+            NodeValue::Bool(b) => Some(*b),
+            _ => {
+                self.error(
+                    node.loc,
+                    format!("{what} must be true or false, found {}", node.type_name()),
+                );
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
+        let text = match &node.value {
+            NodeValue::String(s) => s.clone(),
+            NodeValue::Int(i) => {
+                self.error_width(node, format!("{what} needs a unit: write `{i}s` or `{i}m`"));
+                return None;
+            }
+            _ => {
+                self.error(
+                    node.loc,
+                    format!(
+                        "{what} must be a duration such as `30s`, found {}",
+                        node.type_name()
+                    ),
+                );
+                return None;
+            }
+        };
+        match lifeboat_steps::duration::parse(&text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error_width(node, format!("{what}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn expr(&mut self, node: &Node, what: &str) -> Option<Expr> {
+        match &node.value {
+            NodeValue::String(s) => {
+                let text = s.trim();
+                let text = text
+                    .strip_prefix("{{")
+                    .and_then(|t| t.strip_suffix("}}"))
+                    .map(str::trim)
+                    .unwrap_or(text);
+                Some(Expr {
+                    text: text.to_string(),
+                    loc: node.loc,
+                })
+            }
+            NodeValue::Bool(b) => Some(Expr {
+                text: b.to_string(),
+                loc: node.loc,
+            }),
+            _ => {
+                self.error(
+                    node.loc,
+                    format!(
+                        "{what} must be an expression string, found {}",
+                        node.type_name()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn runbook(&mut self, root: &Node) -> Option<Runbook> {
+        let entries = match &root.value {
+            NodeValue::Map(_) => self.fields(root, TOP_FIELDS, "the runbook")?,
+            NodeValue::Null => {
+                self.error(Loc { line: 1, col: 1 }, "the runbook is empty")
+                    .help = Some(
+                    "start with `version: 1`, `name:` and `steps:`; see docs/runbook-format.md"
+                        .into(),
+                );
+                return None;
+            }
+            _ => {
+                self.error(
+                    root.loc,
+                    format!("a runbook must be a mapping, found {}", root.type_name()),
+                );
+                return None;
+            }
+        };
+        let _ = entries;
+        let mut version = 0;
+        match root.get("version") {
+            Some(v) => match v.value {
+                NodeValue::Int(1) => version = 1,
+                _ => {
+                    self.error_width(v, "unsupported runbook format version")
+                        .help = Some("this Lifeboat reads `version: 1`".into());
+                }
+            },
+            None => {
+                self.error(root.loc, "missing `version`").help =
+                    Some("add `version: 1` at the top".into());
+            }
+        }
+        let name = match root.get("name") {
+            Some(n) => {
+                let name = self.string(n, "`name`").unwrap_or_default();
+                if !name.is_empty() && !is_slug(&name) {
+                    self.error_width(n, format!("runbook name `{name}` is not a slug"))
+                        .help = Some(format!(
+                        "use lowercase letters, digits and dashes, e.g. `{}`",
+                        slugify(&name)
+                    ));
+                }
+                name
+            }
+            None => {
+                self.error(root.loc, "missing `name`").help = Some(
+                    "add a slug such as `name: restore-drill`; it names runs and files".into(),
+                );
+                String::new()
+            }
+        };
+        let title = root
+            .get("title")
+            .and_then(|n| self.string(n, "`title`"))
+            .unwrap_or_else(|| name.clone());
+        let description = root
+            .get("description")
+            .and_then(|n| self.string(n, "`description`"))
+            .unwrap_or_default();
+        let scenario = root
+            .get("scenario")
+            .and_then(|n| self.string(n, "`scenario`"));
+        let rto = root.get("rto").and_then(|n| self.rto(n));
+        let rpo = root.get("rpo").and_then(|n| self.duration(n, "`rpo`"));
+        let inputs = root
+            .get("inputs")
+            .map(|n| self.inputs(n))
+            .unwrap_or_default();
+        let defaults = root
+            .get("defaults")
+            .map(|n| self.defaults(n))
+            .unwrap_or_default();
+        let mut steps = Vec::new();
+        match root.get("steps") {
+            Some(n) if is_empty_list(n) => self.no_steps(n.loc),
+            Some(n) => self.steps(n, Section::Main, &defaults, &mut steps),
+            None => self.no_steps(root.loc),
+        }
+        if let Some(n) = root.get("on_failure") {
+            self.steps(n, Section::OnFailure, &defaults, &mut steps);
+        }
+        if let Some(n) = root.get("finally") {
+            self.steps(n, Section::Finally, &defaults, &mut steps);
+        }
+        Some(Runbook {
+            source: self.source.clone(),
+            version,
+            name,
+            title,
+            description,
+            scenario,
+            rto,
+            rpo,
+            inputs,
+            defaults,
+            index: Runbook::index_steps(&steps),
+            steps,
+        })
+    }
+
+    /// A missing, empty or null `steps`: one error for all three.
+    fn no_steps(&mut self, loc: Loc) {
+        self.error(loc, "a runbook needs at least one step in `steps`")
+            .help = Some(
+            "add a list of steps, e.g. `steps: [{ id: check, kind: shell, with: { run: [\"true\"] } }]`"
+                .into(),
+        );
+    }
+
+    fn rto(&mut self, node: &Node) -> Option<RtoSpec> {
+        self.fields(node, &["target", "stop_at"], "`rto`")?;
+        let target = match node.get("target") {
+            Some(t) => self.duration(t, "`rto.target`")?,
+            None => {
+                self.error(
+                    node.loc,
+                    "`rto` needs a `target`, e.g. `rto: { target: 30m }`",
+                );
+                return None;
+            }
+        };
+        let (stop_at, stop_at_loc) = match node.get("stop_at") {
+            Some(s) => (self.string(s, "`rto.stop_at`"), s.loc),
+            None => (None, Loc::UNKNOWN),
+        };
+        Some(RtoSpec {
+            target,
+            stop_at,
+            stop_at_loc,
+        })
+    }
+
+    fn inputs(&mut self, node: &Node) -> Vec<InputDecl> {
+        let NodeValue::Map(entries) = &node.value else {
+            self.error(
+                node.loc,
+                format!(
+                    "`inputs` must be a mapping of name to declaration, found {}",
+                    node.type_name()
+                ),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (key, decl) in entries {
+            let name = key.key_text();
+            if !is_identifier(&name) {
+                self.error_width(key, format!("input name `{name}` is not an identifier"))
+                    .help = Some(
+                    "use lowercase letters, digits and underscores, starting with a letter".into(),
+                );
+            }
+            if let Some(input) = self.input(&name, key.loc, decl) {
+                out.push(input);
+            }
+        }
+        out
+    }
+
+    fn input(&mut self, name: &str, loc: Loc, node: &Node) -> Option<InputDecl> {
+        self.fields(
+            node,
+            &["type", "default", "description", "env", "file", "optional"],
+            &format!("input `{name}`"),
+        )?;
+        let ty = match node.get("type") {
+            Some(t) => {
+                let text = self.string(t, "`type`")?;
+                match InputType::parse(&text) {
+                    Some(ty) => ty,
+                    None => {
+                        let help = did_you_mean(&text, InputType::NAMES.iter().copied())
+                            .unwrap_or_else(|| {
+                                format!("use one of {}", InputType::NAMES.join(", "))
+                            });
+                        self.error_width(t, format!("unknown input type `{text}`"))
+                            .help = Some(help);
+                        return None;
+                    }
+                }
+            }
+            None => InputType::String,
+        };
+        let default = node.get("default").map(|d| (d, d.to_json()));
+        let decl = InputDecl {
+            name: name.to_string(),
+            loc,
+            ty,
+            default: default.as_ref().map(|(_, v)| v.clone()),
+            description: node
+                .get("description")
+                .and_then(|d| self.string(d, "`description`")),
+            env: node.get("env").and_then(|d| self.string(d, "`env`")),
+            file: node.get("file").and_then(|d| self.string(d, "`file`")),
+            optional: node
+                .get("optional")
+                .and_then(|d| self.bool(d, "`optional`"))
+                .unwrap_or(false),
+        };
+        if let Some((dnode, value)) = &default {
+            if ty == InputType::Secret {
+                self.error(
+                    dnode.loc,
+                    format!("secret input `{name}` cannot have a default"),
+                )
+                .help = Some("secrets come from `env:` or `file:`, never from the runbook".into());
+            } else if !decl.accepts(value) {
+                self.error(
+                    dnode.loc,
+                    format!(
+                        "the default of input `{name}` is {}, but the input is declared `{}`",
+                        dnode.type_name(),
+                        ty.as_str()
+                    ),
+                );
+            }
+        }
+        if ty != InputType::Secret && (decl.env.is_some() || decl.file.is_some()) {
+            self.error(
+                loc,
+                format!(
+                    "`env` and `file` are for secret inputs; `{name}` is `{}`",
+                    ty.as_str()
+                ),
+            )
+            .help = Some("declare it `type: secret`, or pass it with --input".into());
+        }
+        if ty == InputType::Secret && decl.env.is_none() && decl.file.is_none() {
+            self.error(loc, format!("secret input `{name}` needs a source"))
+                .help = Some(format!(
+                    "add `env: LIFEBOAT_{}` or `file: /path/to/secret`; secrets never come from the command line",
+                    name.to_uppercase()
+                ));
+        }
+        Some(decl)
+    }
+
+    fn defaults(&mut self, node: &Node) -> Defaults {
+        let mut defaults = Defaults::default();
+        if self
+            .fields(node, &["timeout", "retry"], "`defaults`")
+            .is_none()
+        {
+            return defaults;
+        }
+        if let Some(t) = node.get("timeout") {
+            defaults.timeout = self.duration(t, "`defaults.timeout`");
+        }
+        if let Some(r) = node.get("retry") {
+            defaults.retry = self.retry(r, &Retry::default());
+        }
+        defaults
+    }
+
+    fn retry(&mut self, node: &Node, base: &Retry) -> Retry {
+        let mut retry = base.clone();
+        if self
+            .fields(
+                node,
+                &["attempts", "delay", "backoff", "max_delay"],
+                "`retry`",
+            )
+            .is_none()
+        {
+            return retry;
+        }
+        if let Some(a) = node.get("attempts") {
+            match a.value {
+                NodeValue::Int(n) if (1..=100_000).contains(&n) => retry.attempts = n as u32,
+                _ => {
+                    self.error_width(a, "`retry.attempts` must be a whole number from 1 up");
+                }
+            }
+        }
+        if let Some(d) = node.get("delay") {
+            if let Some(d) = self.duration(d, "`retry.delay`") {
+                retry.delay = d;
+            }
+        }
+        if let Some(m) = node.get("max_delay") {
+            retry.max_delay = self.duration(m, "`retry.max_delay`");
+        }
+        if let Some(b) = node.get("backoff") {
+            match b.value {
+                NodeValue::Int(n) if (1..=10).contains(&n) => retry.backoff = n as f64,
+                NodeValue::Float(f) if (1.0..=10.0).contains(&f) => retry.backoff = f,
+                _ => {
+                    self.error_width(
+                        b,
+                        "`retry.backoff` must be a number from 1.0 (constant) to 10.0",
+                    );
+                }
+            }
+        }
+        retry
+    }
+
+    fn steps(&mut self, node: &Node, section: Section, defaults: &Defaults, out: &mut Vec<Step>) {
+        let NodeValue::Seq(items) = &node.value else {
+            if !matches!(node.value, NodeValue::Null) {
+                self.error(
+                    node.loc,
+                    format!(
+                        "`{}` must be a list of steps, found {}",
+                        section.as_str(),
+                        node.type_name()
+                    ),
+                );
+            }
+            return;
+        };
+        for item in items {
+            if let Some(step) = self.step(item, section, defaults) {
+                out.push(step);
+            }
+        }
+    }
+
+    fn step(&mut self, node: &Node, section: Section, defaults: &Defaults) -> Option<Step> {
+        let entries = self.fields(node, STEP_FIELDS, "a step");
+        entries?;
+        let (id, id_loc) = match node.get("id") {
+            Some(n) => {
+                let id = self.string(n, "`id`")?;
+                if !is_identifier(&id) {
+                    self.error_width(n, format!("step id `{id}` is not valid"))
+                        .help = Some(format!(
+                        "ids match [a-z][a-z0-9_]*, e.g. `{}`",
+                        slugify(&id).replace('-', "_")
+                    ));
+                }
+                (id, n.loc)
+            }
+            None => {
+                self.error(node.loc, "a step needs an `id`").help =
+                    Some("add `id: <name>`; ids match [a-z][a-z0-9_]*".into());
+                return None;
+            }
+        };
+        let (kind, kind_loc) = match node.get("kind") {
+            Some(n) => (self.string(n, "`kind`").unwrap_or_default(), n.loc),
+            None => {
+                self.error(node.loc, format!("step `{id}` needs a `kind`"))
+                    .help = Some("e.g. `kind: shell`; `lifeboat kinds` lists them all".into());
+                (String::new(), node.loc)
+            }
+        };
+        let with = node
+            .get("with")
+            .cloned()
+            .unwrap_or(Node::new(node.loc, NodeValue::Map(Vec::new())));
+        if !matches!(with.value, NodeValue::Map(_) | NodeValue::Null) {
+            self.error(
+                with.loc,
+                format!(
+                    "`with` must be a mapping of parameters, found {}",
+                    with.type_name()
+                ),
+            );
+        }
+        let needs = match node.get("needs") {
+            None => Vec::new(),
+            Some(n) => match &n.value {
+                NodeValue::String(s) => vec![(s.clone(), n.loc)],
+                NodeValue::Seq(items) => items
+                    .iter()
+                    .filter_map(|i| self.string(i, "an entry of `needs`").map(|s| (s, i.loc)))
+                    .collect(),
+                _ => {
+                    self.error(
+                        n.loc,
+                        format!(
+                            "`needs` must be a list of step ids, found {}",
+                            n.type_name()
+                        ),
+                    );
+                    Vec::new()
+                }
+            },
+        };
+        let rerun = node.get("rerun").and_then(|n| {
+            let text = self.string(n, "`rerun`")?;
+            match text.as_str() {
+                "safe" => Some(Rerun::Safe),
+                "check" => Some(Rerun::Check),
+                "never" => Some(Rerun::Never),
+                _ => {
+                    self.error_width(n, format!("unknown rerun policy `{text}`"))
+                        .help = Some("use `safe` (run again), `check` (run the `check` probe) or `never` (ask a human)".into());
+                    None
+                }
+            }
+        });
+        let check = node.get("check").and_then(|n| self.probe(n));
+        if rerun == Some(Rerun::Check) && check.is_none() && node.get("check").is_none() {
+            let loc = node.get("rerun").map(|n| n.loc).unwrap_or(node.loc);
+            let d = self.error(
+                loc,
+                format!("step `{id}` has `rerun: check` but no `check` probe"),
+            );
+            d.width = 5;
+            d
+                .help = Some("add `check: { kind: http, with: {...}, until: ... }`, a read-only probe that passes when the step's effect is in place".into());
+        }
+        let dry_run_outputs = node.get("dry_run").and_then(|n| {
+            self.fields(n, &["outputs"], "`dry_run`")?;
+            n.get("outputs").map(Node::to_json)
+        });
+        Some(Step {
+            id,
+            loc: id_loc,
+            title: node.get("title").and_then(|n| self.string(n, "`title`")),
+            kind,
+            kind_loc,
+            with,
+            needs,
+            when: node.get("when").and_then(|n| self.expr(n, "`when`")),
+            until: node.get("until").and_then(|n| self.until(n)),
+            until_message: node
+                .get("until")
+                .and_then(|n| n.get("message"))
+                .filter(|m| self.string(m, "`until.message`").is_some())
+                .cloned(),
+            retry: node
+                .get("retry")
+                .map(|n| self.retry(n, &defaults.retry))
+                .unwrap_or_else(|| defaults.retry.clone()),
+            timeout: node
+                .get("timeout")
+                .and_then(|n| self.duration(n, "`timeout`"))
+                .or(defaults.timeout),
+            estimate: node
+                .get("estimate")
+                .and_then(|n| self.duration(n, "`estimate`")),
+            rerun,
+            check,
+            continue_on_failure: node
+                .get("continue_on_failure")
+                .and_then(|n| self.bool(n, "`continue_on_failure`"))
+                .unwrap_or(false),
+            read_only: node
+                .get("read_only")
+                .and_then(|n| self.bool(n, "`read_only`")),
+            dry_run_outputs,
+            section,
+        })
+    }
+
+    /// `until: EXPR`, or `until: { that: EXPR, message: TEXT }`.
+    fn until(&mut self, node: &Node) -> Option<Expr> {
+        if !matches!(node.value, NodeValue::Map(_)) {
+            return self.expr(node, "`until`");
+        }
+        self.fields(node, &["that", "message"], "`until`")?;
+        match node.get("that") {
+            Some(that) => self.expr(that, "`until.that`"),
+            None => {
+                self.error(node.loc, "`until` needs `that`, the expression to retry until, e.g. `until: { that: \"outputs.status == 200\", message: \"...\" }`");
+                None
+            }
+        }
+    }
+
+    fn probe(&mut self, node: &Node) -> Option<Probe> {
+        self.fields(node, &["kind", "with", "until", "read_only"], "`check`")?;
+        let Some(kind_node) = node.get("kind") else {
+            self.error(node.loc, "`check` needs a `kind`, e.g. `kind: http`");
+            return None;
+        };
+        Some(Probe {
+            kind: self.string(kind_node, "`check.kind`")?,
+            kind_loc: kind_node.loc,
+            with: node
+                .get("with")
+                .cloned()
+                .unwrap_or(Node::new(node.loc, NodeValue::Map(Vec::new()))),
+            until: node
+                .get("until")
+                .and_then(|n| self.expr(n, "`check.until`")),
+            read_only: node
+                .get("read_only")
+                .and_then(|n| self.bool(n, "`check.read_only`")),
+        })
+    }
+}
+
+/// `steps: []` or `steps:` with nothing after it.
+fn is_empty_list(node: &Node) -> bool {
+    match &node.value {
+        NodeValue::Null => true,
+        NodeValue::Seq(items) => items.is_empty(),
+        _ => false,
+    }
+}
+
+/// `[a-z][a-z0-9_]*`
+pub fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// `[a-z0-9][a-z0-9-]*`
+fn is_slug(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z' | '0'..='9'))
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn slugify(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}

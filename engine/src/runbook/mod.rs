@@ -1,0 +1,21 @@
+//! Authoring: a runbook from YAML text to a validated model and its step
+//! graph (`validate`, `plan`, `graph`, and the first stage of `run`).
+//!
+//! Architecture invariant: nothing here runs a step, reads a journal or
+//! touches the clock; a runbook is data until `run/` executes it.
+
+pub mod checked_runbook;
+pub mod diagnostic;
+pub mod engine_kind;
+pub mod input_decl;
+pub mod loader;
+mod model;
+pub mod node;
+pub mod source_file;
+pub mod step;
+pub mod step_graph;
+pub mod templates;
+pub mod validator;
+pub mod yaml_reader;
+
+pub use model::{Defaults, Retry, RtoSpec, Runbook};

@@ -1,0 +1,149 @@
+use std::time::Duration;
+
+use lifeboat_steps::{Effect, Registry, Rerun, StepKind};
+use serde_json::Value;
+
+use crate::runbook::node::{Loc, Node};
+use crate::runbook::Retry;
+
+/// One step of a runbook.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// `[a-z][a-z0-9_]*`, unique across all sections.
+    pub id: String,
+    pub loc: Loc,
+    pub title: Option<String>,
+    pub kind: String,
+    pub kind_loc: Loc,
+    /// The raw `with:` mapping, templates unrendered, locations kept.
+    pub with: Node,
+    pub needs: Vec<(String, Loc)>,
+    /// Run only when this expression is true; otherwise the step is skipped.
+    pub when: Option<Expr>,
+    /// Retry until this expression over `outputs` is true.
+    pub until: Option<Expr>,
+    /// `until.message`: the error, a template, when `until` never holds.
+    pub until_message: Option<Node>,
+    pub retry: Retry,
+    pub timeout: Option<Duration>,
+    /// Expected duration, for `plan` and projections.
+    pub estimate: Option<Duration>,
+    /// What resume does if the step was interrupted; `None` means the kind's default.
+    pub rerun: Option<Rerun>,
+    /// A read-only probe for `rerun: check`.
+    pub check: Option<Probe>,
+    pub continue_on_failure: bool,
+    /// Overrides the kind's own answer to "is this read-only?".
+    pub read_only: Option<bool>,
+    /// Outputs a dry run pretends the step produced.
+    pub dry_run_outputs: Option<Value>,
+    pub section: Section,
+}
+
+/// Which list a step came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Section {
+    Main,
+    OnFailure,
+    Finally,
+}
+
+impl Section {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Section::Main => "steps",
+            Section::OnFailure => "on_failure",
+            Section::Finally => "finally",
+        }
+    }
+}
+
+/// A minijinja expression and where it was written.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    pub text: String,
+    pub loc: Loc,
+}
+
+/// A read-only probe run on resume for `rerun: check`: a step kind and its
+/// parameters, and an optional `until` expression over its outputs.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub kind: String,
+    pub kind_loc: Loc,
+    pub with: Node,
+    pub until: Option<Expr>,
+    /// `read_only: true` declares a probe of a kind that could change
+    /// things (a `shell` test) as one that only reads.
+    pub read_only: Option<bool>,
+}
+
+impl Step {
+    /// What the step does, without locations, titles or estimates: an
+    /// approval binds to the definitions of the steps it guards, so that a
+    /// changed command asks again while a moved line does not.
+    pub fn definition(&self) -> Value {
+        serde_json::json!({
+            "id": self.id,
+            "kind": self.kind,
+            "with": self.with.to_json(),
+            "needs": self.needs_ids().collect::<Vec<_>>(),
+            "when": self.when.as_ref().map(|e| &e.text),
+            "until": self.until.as_ref().map(|e| &e.text),
+            "retry": format!("{:?}", self.retry),
+            "timeout": self.timeout.map(|t| t.as_millis() as u64),
+            "rerun": self.rerun.map(|r| format!("{r:?}")),
+            "check": self.check.as_ref().map(|c| serde_json::json!({
+                "kind": c.kind,
+                "with": c.with.to_json(),
+                "until": c.until.as_ref().map(|e| &e.text),
+            })),
+            "continue_on_failure": self.continue_on_failure,
+            "read_only": self.read_only,
+            "section": self.section.as_str(),
+        })
+    }
+
+    /// Whether the step only reads: its own `read_only`, else its kind's
+    /// answer for its unrendered parameters (an `http` GET).
+    pub fn is_read_only(&self, kind: &dyn StepKind) -> bool {
+        self.read_only
+            .unwrap_or_else(|| kind.effect(&self.with.to_json()) == Effect::ReadOnly)
+    }
+
+    /// What a resume does with the step if it was interrupted mid-step, and
+    /// whether it is safe to repeat once completed: its own `rerun`; else
+    /// `safe` when the step only reads (`read_only: true`, or a read-only
+    /// kind); else its kind's default, where `check` without a `check`
+    /// probe means `never`, and a kind that is `safe` only because it reads
+    /// by default (`http`, a GET) is `never` when this step changes things
+    /// (a POST, or `read_only: false`). Engine kinds (`approval`, `assert`,
+    /// …) are safe. The one definition for the scheduler and the resume
+    /// checks.
+    pub fn rerun_policy(&self, registry: &Registry) -> Rerun {
+        if let Some(policy) = self.rerun {
+            return policy;
+        }
+        let Some(kind) = registry.get(&self.kind) else {
+            return Rerun::Safe;
+        };
+        if self.is_read_only(kind.as_ref()) {
+            return Rerun::Safe;
+        }
+        match kind.default_rerun() {
+            // Without a probe to check with, asking a human is the only
+            // safe answer.
+            Rerun::Check if self.check.is_none() => Rerun::Never,
+            Rerun::Safe if kind.effect(&Value::Null) == Effect::ReadOnly => Rerun::Never,
+            policy => policy,
+        }
+    }
+
+    pub fn title(&self) -> &str {
+        self.title.as_deref().unwrap_or(&self.id)
+    }
+
+    pub fn needs_ids(&self) -> impl Iterator<Item = &str> {
+        self.needs.iter().map(|(id, _)| id.as_str())
+    }
+}

@@ -1,0 +1,756 @@
+//! Semantic checks of a loaded runbook: everything `validate` proves before
+//! anything runs. Every problem is collected; nothing here panics or stops
+//! at the first error.
+
+use std::collections::{BTreeSet, HashMap};
+
+use lifeboat_steps::params::{ParamProblem, PathSegment};
+use lifeboat_steps::{Effect, Registry};
+
+use crate::runbook::diagnostic::{did_you_mean, Diagnostic};
+use crate::runbook::engine_kind::EngineKind;
+use crate::runbook::input_decl::InputType;
+use crate::runbook::node::{Loc, Node, NodeValue};
+use crate::runbook::step::{Section, Step};
+use crate::runbook::step_graph::StepGraph;
+use crate::runbook::templates::{Templates, CONTEXT_NAMES};
+use crate::runbook::Runbook;
+
+/// What `run.<name>` offers templates.
+pub const RUN_FIELDS: &[&str] = &[
+    "id",
+    "dir",
+    "dry_run",
+    "operator",
+    "runbook",
+    "started_at",
+    "failed_step",
+    "error",
+    "status",
+];
+
+/// Where a template sits, which decides what it may read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// `with:` and `when:` of a step: inputs, run, and its ancestors.
+    Step,
+    /// `until:` and `check.until:`: all of the above plus `outputs`.
+    Until,
+}
+
+pub struct Validator<'a> {
+    runbook: &'a Runbook,
+    registry: &'a Registry,
+    templates: &'a Templates,
+    graphs: HashMap<Section, StepGraph>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// Checks a loaded runbook and returns every problem found.
+pub fn validate(runbook: &Runbook, registry: &Registry, templates: &Templates) -> Vec<Diagnostic> {
+    let graphs = [Section::Main, Section::OnFailure, Section::Finally]
+        .into_iter()
+        .map(|s| (s, StepGraph::new(runbook, s)))
+        .collect();
+    let mut v = Validator {
+        runbook,
+        registry,
+        templates,
+        graphs,
+        diagnostics: Vec::new(),
+    };
+    v.run();
+    v.diagnostics
+}
+
+impl Validator<'_> {
+    fn error(&mut self, loc: Loc, width: usize, message: impl Into<String>, help: Option<String>) {
+        let mut d = Diagnostic::error(message)
+            .at(loc)
+            .width(width)
+            .in_file(&self.runbook.source);
+        d.help = help;
+        self.diagnostics.push(d);
+    }
+
+    fn run(&mut self) {
+        let rb = self.runbook;
+        self.unique_ids();
+        for (i, step) in rb.steps.iter().enumerate() {
+            self.kind(step);
+            self.needs(i, step);
+        }
+        self.cycles();
+        if let Some(rto) = &rb.rto {
+            if let Some(stop_at) = &rto.stop_at {
+                match rb.step(stop_at) {
+                    Some(s) if s.section == Section::Main => {}
+                    Some(_) => self.error(
+                        rto.stop_at_loc,
+                        stop_at.len(),
+                        format!("`rto.stop_at` names `{stop_at}`, which is not in `steps`"),
+                        Some("the RTO clock can only stop at a main step".into()),
+                    ),
+                    None => {
+                        let help =
+                            did_you_mean(stop_at, rb.section(Section::Main).map(|s| s.id.as_str()));
+                        self.error(
+                            rto.stop_at_loc,
+                            stop_at.len(),
+                            format!("`rto.stop_at` names `{stop_at}`, which is not a step"),
+                            help,
+                        );
+                    }
+                }
+            }
+        }
+        for step in &rb.steps {
+            self.secrets_in_argv(&step.id, &step.kind, &step.with, "run");
+            if let Some(probe) = &step.check {
+                self.secrets_in_argv(&step.id, &probe.kind, &probe.with, "check.with.run");
+            }
+        }
+        for (i, step) in rb.steps.iter().enumerate() {
+            self.node_templates(i, &step.with, Scope::Step);
+            self.script_templates(&step.id, &step.kind, &step.with, "with");
+            if let Some(probe) = &step.check {
+                self.script_templates(&step.id, &probe.kind, &probe.with, "check.with");
+            }
+            if let Some(when) = &step.when {
+                self.expression(i, &when.text, when.loc, Scope::Step, "`when`");
+            }
+            if let Some(until) = &step.until {
+                self.expression(i, &until.text, until.loc, Scope::Until, "`until`");
+            }
+            if let Some(message) = &step.until_message {
+                self.node_templates(i, message, Scope::Until);
+            }
+            if let Some(probe) = &step.check {
+                self.node_templates(i, &probe.with, Scope::Step);
+                if let Some(until) = &probe.until {
+                    self.expression(i, &until.text, until.loc, Scope::Until, "`check.until`");
+                }
+            }
+            self.assertions(i, step);
+            self.secret_params(i, &step.kind, &step.with, "with");
+            if let Some(probe) = &step.check {
+                self.secret_params(i, &probe.kind, &probe.with, "check.with");
+            }
+        }
+    }
+
+    /// `assert.that`: each entry is an expression, checked like `when`.
+    fn assertions(&mut self, step: usize, s: &Step) {
+        if EngineKind::from_name(&s.kind) != Some(EngineKind::Assert) {
+            return;
+        }
+        let Some(NodeValue::Seq(items)) = s.with.get("that").map(|n| &n.value) else {
+            return;
+        };
+        for (n, item) in items.iter().enumerate() {
+            if let NodeValue::String(text) = &item.value {
+                let what = format!("`that[{n}]`");
+                self.expression(step, text, item.loc, Scope::Step, &what);
+            }
+        }
+    }
+
+    /// A parameter that holds a secret (a kind's `secret_params`, such as
+    /// `crypto.*`'s `key`) may only read secret inputs and secret outputs:
+    /// anything else is written in clear to `inputs.json`, the journal or
+    /// the timeline. Literal text is the kind's own check.
+    fn secret_params(&mut self, step: usize, kind: &str, with: &Node, prefix: &str) {
+        let Some(kind) = self.registry.get(kind) else {
+            return;
+        };
+        let rb = self.runbook;
+        let id = &rb.steps[step].id;
+        for field in kind.secret_params() {
+            let Some(node) = with.get(field) else {
+                continue;
+            };
+            let NodeValue::String(text) = &node.value else {
+                continue;
+            };
+            if !lifeboat_steps::params::is_template(text) {
+                continue;
+            }
+            let Ok(refs) = self.templates.template_references(text) else {
+                continue;
+            };
+            let width = rb.source.scalar_width(node.loc, text.chars().count());
+            if refs.is_empty() {
+                self.error(
+                    node.loc,
+                    width,
+                    format!("step `{id}`: `{prefix}.{field}` is written into the runbook in clear"),
+                    Some(format!("pass it from a secret input, e.g. `{field}: \"{{{{ inputs.backup_key }}}}\"` with `backup_key: {{ type: secret, env: LIFEBOAT_BACKUP_KEY }}`")),
+                );
+                continue;
+            }
+            for r in refs {
+                if let Some(help) = self.not_secret(&r, field) {
+                    self.error(
+                        node.loc,
+                        width,
+                        format!(
+                            "step `{id}`: `{prefix}.{field}` reads `{r}`, which is not a secret"
+                        ),
+                        Some(help),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Why a reference is not a secret, as a fix; `None` when it is one, or
+    /// when it does not resolve (that is reported by [`Self::references`]).
+    fn not_secret(&self, reference: &str, field: &str) -> Option<String> {
+        let rb = self.runbook;
+        let instead = format!("pass `{field}` from a secret input, or from a secret output such as `vault.kv.get`'s `data`");
+        let parts: Vec<&str> = reference.split('.').collect();
+        match parts.as_slice() {
+            ["inputs", name, ..] => {
+                let input = rb.input(name)?;
+                (!input.is_secret()).then(|| {
+                    format!(
+                        "declare `{name}` as `type: secret` (`{name}: {{ type: secret, env: LIFEBOAT_{} }}`, or `file:` for a key file); a `{}` input is written to `inputs.json` and the journal",
+                        name.to_uppercase(),
+                        input.ty.as_str()
+                    )
+                })
+            }
+            ["steps", id, "outputs", output, ..] => {
+                let other = rb.step(id)?;
+                let kind = self.registry.get(&other.kind);
+                if kind.is_some_and(|k| k.secret_outputs().contains(output)) {
+                    return None;
+                }
+                Some(format!(
+                    "`{}` does not mark its `{output}` output secret, so it is journalled in clear; {instead}",
+                    other.kind
+                ))
+            }
+            [head, ..] if CONTEXT_NAMES.contains(head) => Some(instead),
+            _ => None,
+        }
+    }
+
+    fn unique_ids(&mut self) {
+        let mut first: HashMap<&str, Loc> = HashMap::new();
+        for step in &self.runbook.steps {
+            if let Some(prev) = first.get(step.id.as_str()) {
+                let help = Some(format!(
+                    "first defined at line {}; give each step its own id",
+                    prev.line
+                ));
+                self.error(
+                    step.loc,
+                    step.id.len(),
+                    format!("duplicate step id `{}`", step.id),
+                    help,
+                );
+            } else {
+                first.insert(&step.id, step.loc);
+            }
+        }
+    }
+
+    fn kind(&mut self, step: &Step) {
+        if step.kind.is_empty() {
+            return;
+        }
+        let with = step.with.to_json();
+        let problems = if let Some(kind) = self.registry.get(&step.kind) {
+            kind.check(&with)
+        } else if let Some(kind) = EngineKind::from_name(&step.kind) {
+            kind.check(&with)
+        } else {
+            let names: Vec<&str> = self
+                .registry
+                .names()
+                .chain(EngineKind::ALL.iter().map(|(n, _)| *n))
+                .collect();
+            let help = did_you_mean(&step.kind, names.iter().copied())
+                .unwrap_or_else(|| "`lifeboat kinds` lists every step kind".into());
+            self.error(
+                step.kind_loc,
+                step.kind.len(),
+                format!("unknown step kind `{}`", step.kind),
+                Some(help),
+            );
+            return;
+        };
+        for p in problems {
+            let node = unknown_key(&step.with, &p).unwrap_or_else(|| step.with.locate(&p.path));
+            let width = match &node.value {
+                NodeValue::String(s) if !s.contains('\n') => self
+                    .runbook
+                    .source
+                    .scalar_width(node.loc, s.chars().count()),
+                _ => 1,
+            };
+            let what = if p.path.is_empty() {
+                format!("step `{}` ({}): {}", step.id, step.kind, p.message)
+            } else {
+                format!(
+                    "step `{}`: `with.{}`: {}",
+                    step.id,
+                    p.path_string(),
+                    p.message
+                )
+            };
+            let loc = if node.loc.is_known() {
+                node.loc
+            } else {
+                step.kind_loc
+            };
+            self.error(loc, width, what, unknown_field_help(&p.message));
+        }
+        if let Some(probe) = &step.check {
+            match self.registry.get(&probe.kind) {
+                None => self.error(
+                    probe.kind_loc,
+                    probe.kind.len(),
+                    format!("unknown step kind `{}` in `check`", probe.kind),
+                    None,
+                ),
+                Some(kind) => {
+                    let with = probe.with.to_json();
+                    let read_only = probe
+                        .read_only
+                        .unwrap_or_else(|| kind.effect(&with) == Effect::ReadOnly);
+                    if !read_only {
+                        self.error(probe.kind_loc, probe.kind.len(), format!("the `check` of step `{}` must be read-only, but `{}` can change things", step.id, probe.kind), Some("use a read-only probe such as `http` with GET or a `vault.*` read, or declare a probe that only reads (a `shell` test) with `read_only: true` in `check`".into()));
+                    }
+                    for p in kind.check(&with) {
+                        let (node, width) = match unknown_key(&probe.with, &p) {
+                            Some(key) => (key, key.key_text().chars().count()),
+                            None => (probe.with.locate(&p.path), 1),
+                        };
+                        self.error(
+                            node.loc,
+                            width,
+                            format!(
+                                "step `{}`: `check.with.{}`: {}",
+                                step.id,
+                                p.path_string(),
+                                p.message
+                            ),
+                            unknown_field_help(&p.message),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn needs(&mut self, index: usize, step: &Step) {
+        let rb = self.runbook;
+        for (need, loc) in &step.needs {
+            if need == &step.id {
+                self.error(
+                    *loc,
+                    need.len(),
+                    format!("step `{}` needs itself", step.id),
+                    Some("remove it from `needs`".into()),
+                );
+                continue;
+            }
+            match rb.step(need) {
+                None => {
+                    let help = did_you_mean(
+                        need,
+                        rb.steps
+                            .iter()
+                            .filter(|s| s.section == step.section)
+                            .map(|s| s.id.as_str()),
+                    );
+                    self.error(
+                        *loc,
+                        need.len(),
+                        format!("step `{}` needs `{need}`, which is not a step", step.id),
+                        help,
+                    );
+                }
+                Some(other) if other.section != step.section => {
+                    let help = if step.section == Section::Main {
+                        format!(
+                            "`{need}` is in `{}`, which only runs after the main steps",
+                            other.section.as_str()
+                        )
+                    } else {
+                        format!("steps in `{}` already run after every main step; `needs` only orders steps within one section", step.section.as_str())
+                    };
+                    self.error(
+                        *loc,
+                        need.len(),
+                        format!("step `{}` needs `{need}` from another section", step.id),
+                        Some(help),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        let _ = index;
+    }
+
+    fn cycles(&mut self) {
+        let rb = self.runbook;
+        let mut reports = Vec::new();
+        for graph in self.graphs.values() {
+            for cycle in graph.cycles() {
+                let names: Vec<&str> = cycle.iter().map(|&i| rb.steps[i].id.as_str()).collect();
+                let first = &rb.steps[cycle[0]];
+                // Point at the `needs` entry that closes the loop.
+                let closing = &rb.steps[cycle[1.min(cycle.len() - 1)]];
+                let loc = closing
+                    .needs
+                    .iter()
+                    .find(|(n, _)| n == &first.id)
+                    .map(|(_, l)| *l)
+                    .unwrap_or(closing.loc);
+                reports.push((
+                    loc,
+                    first.id.len(),
+                    format!("dependency cycle: {}", names.join(" -> ")),
+                ));
+            }
+        }
+        reports.sort();
+        for (loc, width, msg) in reports {
+            self.error(
+                loc,
+                width,
+                msg,
+                Some("a runbook is a DAG; remove one of these `needs`".into()),
+            );
+        }
+    }
+
+    /// Warns when a secret (a secret input, or an output its step kind
+    /// declares secret, such as `vault.kv.get`'s `data`) is rendered into a
+    /// `shell` `run` argv, the step's own or its `check` probe's (`field`
+    /// names which): every local user can read a process's arguments
+    /// (`/proc/PID/cmdline`, `ps`), while its environment is readable only by
+    /// its owner.
+    fn secrets_in_argv(&mut self, id: &str, kind: &str, with: &Node, field: &str) {
+        if kind != "shell" {
+            return;
+        }
+        let Some(NodeValue::Seq(argv)) = with.get("run").map(|n| &n.value) else {
+            return;
+        };
+        for arg in argv {
+            let NodeValue::String(text) = &arg.value else {
+                continue;
+            };
+            if !text.contains("{{") && !text.contains("{%") {
+                continue;
+            }
+            let Ok(refs) = self.templates.template_references(text) else {
+                continue;
+            };
+            let mut seen = BTreeSet::new();
+            for r in &refs {
+                let Some((what, reference, var)) = self.secret_reference(r) else {
+                    continue;
+                };
+                if !seen.insert(reference.clone()) {
+                    continue;
+                }
+                let d = Diagnostic::warning(format!(
+                    "step `{id}` passes {what} in `{field}` arguments, which every local user can read (`ps`, `/proc/PID/cmdline`)"
+                ))
+                .at(arg.loc)
+                .width(text.len())
+                .in_file(&self.runbook.source)
+                .help(format!(
+                    "pass it in the environment instead: `env: {{ {var}: \"{{{{ {reference} }}}}\" }}`, and have the program read `${var}` (or use `script`, which hands every value over in the environment)"
+                ));
+                self.diagnostics.push(d);
+            }
+        }
+    }
+
+    /// If `reference` reads a secret, how to name it in a message, the
+    /// reference to render (`inputs.pw`, `steps.get.outputs.data`) and an
+    /// environment variable name for it.
+    fn secret_reference(&self, reference: &str) -> Option<(String, String, String)> {
+        let parts: Vec<&str> = reference.split('.').collect();
+        match parts.as_slice() {
+            ["inputs", name, ..] => {
+                self.runbook.input(name).filter(|i| i.is_secret())?;
+                Some((
+                    format!("secret input `{name}`"),
+                    format!("inputs.{name}"),
+                    name.to_ascii_uppercase(),
+                ))
+            }
+            ["steps", step, "outputs", output, ..] => {
+                let other = self.runbook.step(step)?;
+                let kind = self.registry.get(&other.kind)?;
+                if !kind.secret_outputs().contains(output) {
+                    return None;
+                }
+                Some((
+                    format!(
+                        "secret output `{output}` of step `{step}` (`{}`)",
+                        other.kind
+                    ),
+                    reference.to_string(),
+                    format!("{step}_{output}")
+                        .to_ascii_uppercase()
+                        .replace('-', "_"),
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    fn node_templates(&mut self, step: usize, node: &Node, scope: Scope) {
+        match &node.value {
+            NodeValue::String(s) if s.contains("{{") || s.contains("{%") => {
+                match self.templates.template_references(s) {
+                    Ok(refs) => self.references(step, refs, node.loc, s.len(), scope),
+                    Err(p) => {
+                        let loc = self.runbook.source.offset_within(node.loc, s, p.offset);
+                        self.error(
+                            loc,
+                            p.len,
+                            format!("step `{}`: {}", self.runbook.steps[step].id, p.message),
+                            None,
+                        );
+                    }
+                }
+            }
+            NodeValue::Seq(items) => items
+                .iter()
+                .for_each(|n| self.node_templates(step, n, scope)),
+            NodeValue::Map(entries) => entries
+                .iter()
+                .for_each(|(_, v)| self.node_templates(step, v, scope)),
+            _ => {}
+        }
+    }
+
+    /// How bash would read each template value of a script field of `with`
+    /// (the step's own, or its `check` probe's; `prefix` names which): where
+    /// it cannot expand (single quotes, a quoted heredoc) is an error, where
+    /// it is evaluated as arithmetic a warning, unless the template only
+    /// reads an input declared `type: integer` (rendering checks the value
+    /// is an integer either way).
+    fn script_templates(&mut self, id: &str, kind: &str, with: &Node, prefix: &str) {
+        let Some(kind) = self.registry.get(kind) else {
+            return;
+        };
+        let NodeValue::Map(entries) = &with.value else {
+            return;
+        };
+        for field in kind.script_fields() {
+            let Some(node) = entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(field))
+                .map(|(_, v)| v)
+            else {
+                continue;
+            };
+            let NodeValue::String(text) = &node.value else {
+                continue;
+            };
+            if !text.contains("{{") {
+                continue;
+            }
+            for p in self.templates.script_problems(text) {
+                if !p.error && self.is_integer_input(&p.expression) {
+                    continue;
+                }
+                let loc = self.runbook.source.offset_within(node.loc, text, p.offset);
+                let message = format!("step `{id}`: `{prefix}.{field}`: {}", p.message);
+                let d = if p.error {
+                    Diagnostic::error(message)
+                } else {
+                    Diagnostic::warning(message).help(format!(
+                        "a value such as `a[$(cmd)]` would run `cmd` here, so the step is refused at run time unless the value is an integer; check the value before this step, e.g. with an `assert` step (`that: [\"{} is integer\"]`) or a `when`",
+                        p.expression
+                    ))
+                };
+                self.diagnostics
+                    .push(d.at(loc).width(p.len).in_file(&self.runbook.source));
+            }
+        }
+    }
+
+    /// Whether `expression` is just `inputs.NAME` for an input declared
+    /// `type: integer`, whose value is checked when the run starts.
+    fn is_integer_input(&self, expression: &str) -> bool {
+        expression
+            .trim()
+            .strip_prefix("inputs.")
+            .and_then(|name| self.runbook.input(name))
+            .is_some_and(|i| i.ty == InputType::Integer)
+    }
+
+    fn expression(&mut self, step: usize, text: &str, loc: Loc, scope: Scope, what: &str) {
+        match self.templates.expression_references(text) {
+            Ok(refs) => self.references(step, refs, loc, text.len(), scope),
+            Err(p) => {
+                let msg = format!(
+                    "step `{}`: {what}: {}",
+                    self.runbook.steps[step].id, p.message
+                );
+                self.error(loc, text.len(), msg, None);
+            }
+        }
+    }
+
+    /// Checks what a template reads against what exists and what has run by then.
+    fn references(
+        &mut self,
+        step: usize,
+        refs: BTreeSet<String>,
+        loc: Loc,
+        width: usize,
+        scope: Scope,
+    ) {
+        let rb = self.runbook;
+        let me = &rb.steps[step];
+        for r in refs {
+            let parts: Vec<&str> = r.split('.').collect();
+            let head = parts[0];
+            match head {
+                "inputs" => {
+                    if let Some(name) = parts.get(1) {
+                        if rb.input(name).is_none() {
+                            let help =
+                                did_you_mean(name, rb.inputs.iter().map(|i| i.name.as_str()))
+                                    .unwrap_or_else(|| "declare it under `inputs:`".into());
+                            self.error(
+                                loc,
+                                width,
+                                format!(
+                                    "step `{}` reads `inputs.{name}`, which is not declared",
+                                    me.id
+                                ),
+                                Some(help),
+                            );
+                        }
+                    }
+                }
+                "run" => {
+                    if let Some(name) = parts.get(1) {
+                        if !RUN_FIELDS.contains(name) {
+                            self.error(
+                                loc,
+                                width,
+                                format!(
+                                    "step `{}` reads `run.{name}`, which does not exist",
+                                    me.id
+                                ),
+                                Some(format!("`run` has {}", RUN_FIELDS.join(", "))),
+                            );
+                        } else if *name == "status" && me.section == Section::Main {
+                            self.error(
+                                loc,
+                                width,
+                                format!(
+                                    "step `{}` reads `run.status`, which is `running` for every main step",
+                                    me.id
+                                ),
+                                Some("read `run.status` in `on_failure` or `finally` steps (`succeeded` or `failed`); a main step can read `steps.<id>.status`".into()),
+                            );
+                        }
+                    }
+                }
+                "outputs" => {
+                    if scope != Scope::Until {
+                        self.error(loc, width, format!("step `{}` reads `outputs` outside `until`", me.id), Some("`outputs` is the current attempt's result, readable in `until`; read another step's with `steps.<id>.outputs`".into()));
+                    }
+                }
+                "steps" => {
+                    let Some(id) = parts.get(1) else { continue };
+                    let Some(other) = rb.step_index(id) else {
+                        let help = did_you_mean(id, rb.steps.iter().map(|s| s.id.as_str()));
+                        self.error(
+                            loc,
+                            width,
+                            format!("step `{}` reads `steps.{id}`, which is not a step", me.id),
+                            help,
+                        );
+                        continue;
+                    };
+                    if let Some(field) = parts.get(2) {
+                        if !["outputs", "status"].contains(field) {
+                            self.error(
+                                loc,
+                                width,
+                                format!("step `{}` reads `steps.{id}.{field}`", me.id),
+                                Some("a step offers `outputs` and `status`".into()),
+                            );
+                            continue;
+                        }
+                    }
+                    let visible = other != step
+                        && match (me.section, rb.steps[other].section) {
+                            (a, b) if a == b => self.graphs[&a].is_ancestor(other, step),
+                            // on_failure and finally run after the main steps.
+                            (Section::OnFailure | Section::Finally, Section::Main) => true,
+                            (Section::Finally, Section::OnFailure) => true,
+                            _ => false,
+                        };
+                    if !visible {
+                        let help = if other == step {
+                            "a step reads its own result in `until` as `outputs`".to_string()
+                        } else {
+                            format!(
+                                "add `{id}` to `needs` of `{}` (directly or through another step)",
+                                me.id
+                            )
+                        };
+                        self.error(loc, width, format!("step `{}` reads the outputs of `{id}`, which is not one of its dependencies", me.id), Some(help));
+                    }
+                }
+                _ => {
+                    let help =
+                        did_you_mean(head, CONTEXT_NAMES.iter().copied()).unwrap_or_else(|| {
+                            "templates see `inputs`, `steps`, `run` (and `outputs` in `until`)"
+                                .into()
+                        });
+                    self.error(
+                        loc,
+                        width,
+                        format!("step `{}` reads unknown variable `{head}`", me.id),
+                        Some(help),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A "did you mean" for serde's `unknown field `titel`, expected one of
+/// `id`, `title``, from the names the message lists.
+fn unknown_field_help(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (name, rest) = rest.split_once('`')?;
+    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    did_you_mean(name, expected)
+}
+
+/// For serde's "unknown field" problems, the key itself rather than its
+/// value, so the caret sits under the misspelt name.
+fn unknown_key<'n>(with: &'n Node, problem: &ParamProblem) -> Option<&'n Node> {
+    if !problem.message.starts_with("unknown field `") {
+        return None;
+    }
+    let (PathSegment::Key(name), parent) = problem.path.split_last()? else {
+        return None;
+    };
+    let NodeValue::Map(entries) = &with.locate(parent).value else {
+        return None;
+    };
+    entries
+        .iter()
+        .find(|(key, _)| key.as_str() == Some(name))
+        .map(|(key, _)| key)
+}
