@@ -21,7 +21,8 @@ use crate::report::projection::Projection;
 use crate::report::step_history::StepHistory;
 use crate::run::input_values::{self, InputValues};
 use crate::run::scheduler::{DryRun, RunConfig, RunEnv, Scheduler};
-use crate::runbook::checked_runbook::{check_text, load_checked};
+use crate::runbook::checked_runbook::{check_text, load_checked, CheckedRunbook};
+use crate::runbook::engine_kind::EngineKind;
 use crate::runbook::source_file::SourceFile;
 use crate::runbook::step::Section;
 use crate::runbook::step_graph::StepGraph;
@@ -180,11 +181,11 @@ impl Launcher {
             .collect();
         let descendants = |cp: &str| descendants(&runbook, &graphs, cp);
         if let Some(cp) = req.from {
-            match runbook.step(cp) {
-                Some(s) if s.kind == "checkpoint" => {}
+            match runbook.step_index(cp) {
+                Some(i) if runbook.kind(i).engine() == Some(EngineKind::Checkpoint) => {}
                 Some(_) => return Err(CliError::invalid(format!("`{cp}` is not a checkpoint step; --from takes the id of a `kind: checkpoint` step"))),
                 None => {
-                    let cps: Vec<&str> = runbook.steps.iter().filter(|s| s.kind == "checkpoint").map(|s| s.id.as_str()).collect();
+                    let cps: Vec<&str> = (0..runbook.steps.len()).filter(|&i| runbook.kind(i).engine() == Some(EngineKind::Checkpoint)).map(|i| runbook.steps[i].id.as_str()).collect();
                     return Err(CliError::invalid(format!("no checkpoint `{cp}` in this runbook; checkpoints: {}", if cps.is_empty() { "none".into() } else { cps.join(", ") })));
                 }
             }
@@ -195,7 +196,7 @@ impl Launcher {
                 )));
             }
         }
-        check_redo(&runbook, &self.registry, &first, &req)?;
+        check_redo(&runbook, &first, &req)?;
         if first.finished == Some(crate::journal::record::RunStatus::Succeeded)
             && req.from.is_none()
             && req.redo.is_empty()
@@ -248,7 +249,7 @@ impl Launcher {
         // paused at a gate in `on_failure`, or interrupted there, continues
         // where it stopped.
         if first.finished == Some(crate::journal::record::RunStatus::Failed) {
-            reopen_failed(&runbook, &self.registry, &mut state);
+            reopen_failed(&runbook, &mut state);
         }
         // `resume --step` asks again about the steps skipped in step-through
         // mode: a skip is a decision for that execution, not for good.
@@ -297,7 +298,7 @@ impl Launcher {
         store: &LocalRunStore,
         state: &RunState,
         allow_changed: bool,
-    ) -> Result<Runbook, CliError> {
+    ) -> Result<CheckedRunbook, CliError> {
         let copy_path = store.dir().join("runbook.yaml");
         let copy = String::from_utf8(store.get_file("runbook.yaml")?)
             .map_err(|_| CliError::invalid("the run's runbook copy is not UTF-8"))?;
@@ -379,7 +380,7 @@ impl Launcher {
     #[allow(clippy::too_many_arguments)]
     fn env(
         &self,
-        runbook: Arc<Runbook>,
+        runbook: Arc<CheckedRunbook>,
         journal: Arc<Journal>,
         redactor: Redactor,
         inputs: InputValues,
@@ -445,7 +446,7 @@ impl Drop for DrillWorkDir {
 /// steps run again at the end, except those that completed and are unsafe
 /// to repeat (`rerun: never`, explicitly or by their kind's default): a
 /// completed step that is unsafe to repeat is never executed again.
-fn reopen_failed(runbook: &Runbook, registry: &Registry, state: &mut RunState) {
+fn reopen_failed(runbook: &CheckedRunbook, state: &mut RunState) {
     // A step interrupted mid-step keeps what a human said of it (`mark`):
     // marked failed, it runs again; unmarked, it is asked about again.
     let unconfirmed = &state.unconfirmed;
@@ -471,24 +472,21 @@ fn reopen_failed(runbook: &Runbook, registry: &Registry, state: &mut RunState) {
         if step.section == Section::Main || unconfirmed.contains_key(id) {
             return true;
         }
-        matches!(s, StepRecordState::Succeeded { .. }) && unsafe_to_repeat(step, registry)
+        matches!(s, StepRecordState::Succeeded { .. }) && unsafe_to_repeat(runbook, &step.id)
     });
 }
 
-/// A step whose `rerun` policy ([`crate::runbook::step::Step::rerun_policy`]) is not
+/// A step whose `rerun` policy ([`CheckedRunbook::rerun_policy`]) is not
 /// `safe`: running it again once it completed may repeat its effect.
-fn unsafe_to_repeat(step: &crate::runbook::step::Step, registry: &Registry) -> bool {
-    step.rerun_policy(registry) != lifeboat_steps::Rerun::Safe
+fn unsafe_to_repeat(runbook: &CheckedRunbook, id: &str) -> bool {
+    runbook
+        .step_index(id)
+        .is_some_and(|i| runbook.rerun_policy(i) != lifeboat_steps::Rerun::Safe)
 }
 
 /// `resume --redo STEP`: each step exists and has an outcome to redo; a
 /// reason is given; a completed step unsafe to repeat needs `--yes`.
-fn check_redo(
-    runbook: &Runbook,
-    registry: &Registry,
-    run: &RunState,
-    req: &Resume,
-) -> Result<(), CliError> {
+fn check_redo(runbook: &CheckedRunbook, run: &RunState, req: &Resume) -> Result<(), CliError> {
     if req.redo.is_empty() {
         return Ok(());
     }
@@ -499,7 +497,7 @@ fn check_redo(
         )));
     }
     for id in req.redo {
-        let Some(step) = runbook.step(id) else {
+        let Some(_) = runbook.step(id) else {
             let hint = crate::runbook::diagnostic::did_you_mean(
                 id,
                 runbook.steps.iter().map(|s| s.id.as_str()),
@@ -522,9 +520,9 @@ fn check_redo(
                     "--redo `{id}`: the step has not run yet, so resume runs it anyway; drop --redo `{id}`"
                 )))
             }
-            Some(StepRecordState::Succeeded { .. }) if unsafe_to_repeat(step, registry) && !req.yes => {
-                let policy = match step.rerun_policy(registry) {
-                    lifeboat_steps::Rerun::Check => "check",
+            Some(StepRecordState::Succeeded { .. }) if unsafe_to_repeat(runbook, id) && !req.yes => {
+                let policy = match runbook.step_index(id).map(|i| runbook.rerun_policy(i)) {
+                    Some(lifeboat_steps::Rerun::Check) => "check",
                     _ => "never",
                 };
                 return Err(CliError::invalid(format!(

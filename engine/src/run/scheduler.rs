@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use lifeboat_steps::{Redactor, Registry, Rerun, StepContext, StepError, StepKind, StepOutput};
 use minijinja::value::Object;
-use minijinja::{context, Value};
+use minijinja::Value;
 use serde_json::Map;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -34,8 +34,10 @@ use crate::operator::console::{Console, ConsoleProgress};
 use crate::operator::question::{
     ApprovalQuestion, ManualQuestion, OperatorPrompt, StepThroughChoice,
 };
+use crate::runbook::checked_runbook::{CheckedRunbook, ResolvedKind};
 use crate::runbook::engine_kind::EngineKind;
 use crate::runbook::step::{Section, Step};
+use crate::runbook::template_context::{self, RunFields};
 use crate::runbook::templates::{Placeholder, Templates};
 use crate::runbook::Runbook;
 
@@ -97,7 +99,7 @@ pub struct RunConfig {
 
 /// Everything a scheduler needs, prepared by [`crate::run::launcher`].
 pub struct RunEnv {
-    pub runbook: Arc<Runbook>,
+    pub runbook: Arc<CheckedRunbook>,
     pub registry: Arc<Registry>,
     pub templates: Arc<Templates>,
     pub journal: Arc<Journal>,
@@ -268,7 +270,7 @@ impl Scheduler {
                     simulated,
                     secret_outputs,
                 } => {
-                    self.simulated[i] = *simulated && EngineKind::from_name(&step.kind).is_none();
+                    self.simulated[i] = *simulated && self.env.runbook.kind(i).engine().is_none();
                     if *simulated && step.dry_run_outputs.is_none() {
                         self.set_placeholder_view(step);
                     } else {
@@ -304,9 +306,7 @@ impl Scheduler {
                 StepRecordState::Interrupted { .. } => Status::Interrupted,
                 // A human gate asks again (or counts the decisions given
                 // meanwhile); anything else waited on `lifeboat mark`.
-                StepRecordState::Waiting { .. }
-                    if EngineKind::from_name(&step.kind).is_some_and(|k| k.is_human()) =>
-                {
+                StepRecordState::Waiting { .. } if self.env.runbook.kind(i).is_human() => {
                     Status::Pending
                 }
                 StepRecordState::Waiting { .. } => Status::Interrupted,
@@ -323,7 +323,11 @@ impl Scheduler {
     /// template that reads one says why.
     fn reload_secret_outputs(&mut self, i: usize, names: &[String]) {
         let step = &self.env.runbook.steps[i];
-        let reloaded = self.env.registry.get(&step.kind).and_then(|kind| {
+        let reloaded = match self.env.runbook.kind(i) {
+            ResolvedKind::Step(kind) => Some(kind),
+            ResolvedKind::Engine(_) => None,
+        }
+        .and_then(|kind| {
             let with = self
                 .env
                 .templates
@@ -471,10 +475,10 @@ impl Scheduler {
             if self.status[i] != Status::Interrupted {
                 continue;
             }
-            match self.rerun_policy(step) {
+            match self.env.runbook.rerun_policy(i) {
                 Rerun::Safe => self.status[i] = Status::Pending,
                 Rerun::Check => {
-                    if self.run_check(step).await {
+                    if self.run_check(i).await {
                         let mut outputs = Map::new();
                         outputs.insert("confirmed_by_check".into(), true.into());
                         self.journal(Event::StepSucceeded {
@@ -542,16 +546,10 @@ impl Scheduler {
         Err(RunOutcome::Paused)
     }
 
-    fn rerun_policy(&self, step: &Step) -> Rerun {
-        step.rerun_policy(&self.env.registry)
-    }
-
     /// Runs a step's read-only probe; true when it passes.
-    async fn run_check(&self, step: &Step) -> bool {
-        let Some(probe) = &step.check else {
-            return false;
-        };
-        let Some(kind) = self.env.registry.get(&probe.kind).cloned() else {
+    async fn run_check(&self, i: usize) -> bool {
+        let step = &self.env.runbook.steps[i];
+        let (Some(probe), Some(kind)) = (&step.check, self.env.runbook.probe_kind(i)) else {
             return false;
         };
         let ctx = self.template_context();
@@ -564,7 +562,8 @@ impl Scheduler {
         match kind.run(&step_ctx, with).await {
             Ok(out) => match &probe.until {
                 Some(until) => {
-                    let ctx = context! { outputs => Value::from_serialize(&out.outputs), ..ctx };
+                    let ctx =
+                        template_context::with_outputs(&ctx, Value::from_serialize(&out.outputs));
                     self.env
                         .templates
                         .eval_bool(&until.text, &ctx)
@@ -694,21 +693,21 @@ impl Scheduler {
             Some((s, e)) => (Some(s.clone()), Some(e.clone())),
             None => (None, None),
         };
-        context! {
-            inputs => self.inputs_value.clone(),
-            steps => Value::from_object(StepsView(self.views.clone())),
-            run => context! {
-                id => self.env.run_id.clone(),
-                dir => self.env.run_dir.clone(),
-                dry_run => self.config.dry_run != DryRun::Off,
-                operator => self.config.operator.clone(),
-                runbook => self.env.runbook.name.clone(),
-                started_at => self.env.started_at.clone(),
-                failed_step => failed_step,
-                error => error,
-                status => self.run_status(),
+        template_context::context(
+            self.inputs_value.clone(),
+            Value::from_object(StepsView(self.views.clone())),
+            &RunFields {
+                id: self.env.run_id.clone(),
+                dir: self.env.run_dir.clone(),
+                dry_run: self.config.dry_run != DryRun::Off,
+                operator: self.config.operator.clone(),
+                runbook: self.env.runbook.name.clone(),
+                started_at: self.env.started_at.clone(),
+                failed_step,
+                error,
+                status: self.run_status(),
             },
-        }
+        )
     }
 
     /// `run.status`: `running` while main steps run, then `failed` (in
@@ -758,20 +757,20 @@ impl Scheduler {
             }
         }
 
-        if let Some(engine_kind) = EngineKind::from_name(&step.kind) {
-            if !self.step_through_allows(i, &format!("{} step `{}`", step.kind, step.id)) {
+        let kind = match runbook.kind(i) {
+            ResolvedKind::Engine(engine_kind) => {
+                let engine_kind = *engine_kind;
+                if !self.step_through_allows(i, &format!("{} step `{}`", step.kind, step.id)) {
+                    return;
+                }
+                if engine_kind.is_human() {
+                    self.run_human_gate(i, engine_kind, &ctx);
+                } else {
+                    self.run_engine_kind(i, engine_kind, &ctx);
+                }
                 return;
             }
-            if engine_kind.is_human() {
-                self.run_human_gate(i, engine_kind, &ctx);
-            } else {
-                self.run_engine_kind(i, engine_kind, &ctx);
-            }
-            return;
-        }
-        let Some(kind) = self.env.registry.get(&step.kind).cloned() else {
-            self.fail_now(i, format!("unknown step kind `{}`", step.kind));
-            return;
+            ResolvedKind::Step(kind) => kind.clone(),
         };
 
         let raw = step.with.to_json();
@@ -808,7 +807,7 @@ impl Scheduler {
             ));
         }
 
-        let read_only = step.is_read_only(kind.as_ref());
+        let read_only = runbook.is_read_only(i);
         let simulate = match self.config.dry_run {
             DryRun::Off => false,
             DryRun::Render => true,
@@ -908,7 +907,7 @@ impl Scheduler {
         }
         let step = &self.env.runbook.steps[j];
         depth < 10_000
-            && EngineKind::from_name(&step.kind).is_some()
+            && self.env.runbook.kind(j).engine().is_some()
             && step.needs_ids().any(|n| {
                 self.env
                     .runbook
@@ -1180,7 +1179,7 @@ impl Scheduler {
         let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
         views.insert(
             step.id.clone(),
-            context! { status => "succeeded", outputs => placeholder },
+            template_context::step_view("succeeded", placeholder),
         );
     }
 
@@ -1261,7 +1260,7 @@ fn step_section(runbook: &Runbook, i: usize) -> Section {
 }
 
 fn view(status: &str, outputs: Map<String, serde_json::Value>) -> Value {
-    context! { status => status, outputs => Value::from_serialize(&outputs) }
+    template_context::step_view(status, Value::from_serialize(&outputs))
 }
 
 fn redact_map(
@@ -1339,7 +1338,10 @@ impl StepTask {
                 Ok(out) => match &self.step.until {
                     None => Ok(out),
                     Some(until) => {
-                        let ctx = context! { outputs => Value::from_serialize(&out.outputs), ..self.base_context.clone() };
+                        let ctx = template_context::with_outputs(
+                            &self.base_context,
+                            Value::from_serialize(&out.outputs),
+                        );
                         match self.templates.eval_bool(&until.text, &ctx) {
                             Ok(true) => Ok(out),
                             Ok(false) => Err(StepError::new(self.until_failed(&until.text, &ctx))

@@ -14,6 +14,7 @@ pub mod node;
 pub mod source_file;
 pub mod step;
 pub mod step_graph;
+pub mod template_context;
 pub mod templates;
 pub mod validator;
 pub mod yaml_reader;

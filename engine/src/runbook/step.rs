@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use lifeboat_steps::{Effect, Registry, Rerun, StepKind};
+use lifeboat_steps::{Effect, Rerun, StepKind};
 use serde_json::Value;
 
 use crate::runbook::node::{Loc, Node};
@@ -109,34 +109,6 @@ impl Step {
     pub fn is_read_only(&self, kind: &dyn StepKind) -> bool {
         self.read_only
             .unwrap_or_else(|| kind.effect(&self.with.to_json()) == Effect::ReadOnly)
-    }
-
-    /// What a resume does with the step if it was interrupted mid-step, and
-    /// whether it is safe to repeat once completed: its own `rerun`; else
-    /// `safe` when the step only reads (`read_only: true`, or a read-only
-    /// kind); else its kind's default, where `check` without a `check`
-    /// probe means `never`, and a kind that is `safe` only because it reads
-    /// by default (`http`, a GET) is `never` when this step changes things
-    /// (a POST, or `read_only: false`). Engine kinds (`approval`, `assert`,
-    /// …) are safe. The one definition for the scheduler and the resume
-    /// checks.
-    pub fn rerun_policy(&self, registry: &Registry) -> Rerun {
-        if let Some(policy) = self.rerun {
-            return policy;
-        }
-        let Some(kind) = registry.get(&self.kind) else {
-            return Rerun::Safe;
-        };
-        if self.is_read_only(kind.as_ref()) {
-            return Rerun::Safe;
-        }
-        match kind.default_rerun() {
-            // Without a probe to check with, asking a human is the only
-            // safe answer.
-            Rerun::Check if self.check.is_none() => Rerun::Never,
-            Rerun::Safe if kind.effect(&Value::Null) == Effect::ReadOnly => Rerun::Never,
-            policy => policy,
-        }
     }
 
     pub fn title(&self) -> &str {

@@ -26,9 +26,6 @@ mod shell_spots;
 
 pub use shell_spots::{Placement, ShellSpot};
 
-/// Names a template may read at the top level.
-pub const CONTEXT_NAMES: &[&str] = &["inputs", "steps", "run", "outputs"];
-
 /// Functions available to templates.
 const FUNCTIONS: &[&str] = &[
     "now",

@@ -13,21 +13,9 @@ use crate::runbook::input_decl::InputType;
 use crate::runbook::node::{Loc, Node, NodeValue};
 use crate::runbook::step::{Section, Step};
 use crate::runbook::step_graph::StepGraph;
-use crate::runbook::templates::{Templates, CONTEXT_NAMES};
+use crate::runbook::template_context::{CONTEXT_NAMES, RUN_FIELDS, STEP_FIELDS};
+use crate::runbook::templates::Templates;
 use crate::runbook::Runbook;
-
-/// What `run.<name>` offers templates.
-pub const RUN_FIELDS: &[&str] = &[
-    "id",
-    "dir",
-    "dry_run",
-    "operator",
-    "runbook",
-    "started_at",
-    "failed_step",
-    "error",
-    "status",
-];
 
 /// Where a template sits, which decides what it may read.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -680,7 +668,7 @@ impl Validator<'_> {
                         continue;
                     };
                     if let Some(field) = parts.get(2) {
-                        if !["outputs", "status"].contains(field) {
+                        if !STEP_FIELDS.contains(field) {
                             self.error(
                                 loc,
                                 width,

@@ -402,7 +402,7 @@ impl Scheduler {
                 continue;
             }
             let step = &self.env.runbook.steps[i];
-            let Some(kind) = EngineKind::from_name(&step.kind).filter(|k| k.is_human()) else {
+            let Some(kind) = self.env.runbook.kind(i).engine().filter(|k| k.is_human()) else {
                 continue;
             };
             if !self.gates.contains_key(&step.id) {

@@ -64,11 +64,11 @@ impl Scheduler {
     /// read-only, so it is not run; `Err(Some(why))`: it failed.
     async fn reread(&mut self, i: usize) -> Result<(), Option<String>> {
         let step = self.env.runbook.steps[i].clone();
-        let Some(kind) = self.env.registry.get(&step.kind).cloned() else {
+        let ResolvedKind::Step(kind) = self.env.runbook.kind(i).clone() else {
             return Err(None);
         };
         let raw = step.with.to_json();
-        if !step.is_read_only(kind.as_ref()) {
+        if !self.env.runbook.is_read_only(i) {
             return Err(None);
         }
         let ctx = self.template_context();
