@@ -1,3 +1,7 @@
+//! The storage interface of a run: append records, read them back, keep
+//! files beside them, take the run's lock. The scheduler and the commands
+//! reach storage only through [`RunStore`].
+
 use crate::journal::record::Record;
 
 /// Where a run's journal and files live. The scheduler reaches storage only

@@ -1,3 +1,6 @@
+//! Where Lifeboat keeps its runs: `--state-dir`, else `LIFEBOAT_STATE_DIR`,
+//! else the XDG state directory, else `~/.local/state/lifeboat`.
+
 use std::path::{Path, PathBuf};
 
 /// Where runs are kept: `--state-dir`, else `$LIFEBOAT_STATE_DIR`, else

@@ -1,3 +1,7 @@
+//! [`Journal`], the one writer of a run's records: it numbers, timestamps
+//! and redacts each record, group-commits them to the [`RunStore`], and
+//! tells observers (the console) what was written.
+
 use std::sync::{Arc, Mutex};
 
 use lifeboat_steps::Redactor;

@@ -1,3 +1,6 @@
+//! `--output json`: one JSON object per line on stdout for every journal
+//! record and progress update, for scripts and other tools.
+
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;

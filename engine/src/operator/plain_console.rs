@@ -1,3 +1,5 @@
+//! The plain console: one line per event, for logs, CI and pipes (no TTY).
+
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;

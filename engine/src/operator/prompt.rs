@@ -1,3 +1,6 @@
+//! [`TtyPrompt`], the terminal [`OperatorPrompt`]: approvals, manual
+//! checklists, step-through and interruption questions through dialoguer.
+
 use std::sync::Arc;
 
 use dialoguer::{Confirm, Input, Select};

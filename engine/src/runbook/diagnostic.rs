@@ -1,3 +1,6 @@
+//! A problem found in a runbook: severity, message, location, caret width
+//! and a suggested fix, rendered with the source line like rustc does.
+
 use std::fmt::Write as _;
 use std::sync::Arc;
 

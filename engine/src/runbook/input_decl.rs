@@ -1,3 +1,6 @@
+//! A declared runbook input (`inputs:`): type, default, secret source, and
+//! coercion of a given value to its type.
+
 use serde_json::Value;
 
 use crate::runbook::node::Loc;

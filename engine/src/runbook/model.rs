@@ -1,3 +1,6 @@
+//! The runbook model: [`Runbook`] and its run-wide settings (`rto`,
+//! `defaults`, retry). Steps are in `step.rs`, inputs in `input_decl.rs`.
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,3 +1,5 @@
+//! A runbook's text and path, shared by every diagnostic that points into it.
+
 use std::path::{Path, PathBuf};
 
 use crate::runbook::node::Loc;

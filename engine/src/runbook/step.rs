@@ -1,3 +1,7 @@
+//! [`Step`], one step of a runbook as written: its kind's name, raw `with:`
+//! and the rest of its fields, with locations. What the kind means is
+//! resolved by validation ([`crate::runbook::checked_runbook`]).
+
 use std::time::Duration;
 
 use lifeboat_steps::{Effect, Rerun, StepKind};
