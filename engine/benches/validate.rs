@@ -48,7 +48,9 @@ fn main() {
         .expect("valid");
         let graph = StepGraph::new(&runbook, Section::Main);
         let levels = graph.levels();
-        let (path, _) = graph.critical_path(|i| runbook.steps[i].estimate.unwrap_or_default());
+        let path = graph
+            .critical_path(|i| runbook.steps[i].estimate.unwrap_or_default())
+            .steps;
         assert_eq!(levels.len(), STEPS / WIDTH);
         assert_eq!(path.len(), STEPS / WIDTH);
         times.push(t.elapsed());

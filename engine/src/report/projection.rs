@@ -86,7 +86,10 @@ impl Projection {
             .iter()
             .map(|&i| {
                 let step = &runbook.steps[i];
-                let (expected, source) = history.expected(step);
+                let crate::report::step_history::Expected {
+                    duration: expected,
+                    source,
+                } = history.expected(step);
                 Node {
                     id: step.id.clone(),
                     expected,

@@ -13,6 +13,15 @@ use crate::journal::state_dir::StateDir;
 /// Only the most recent runs count: infrastructure and data sizes change.
 const RECENT_RUNS: usize = 20;
 
+/// How long a step is expected to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected {
+    pub duration: Duration,
+    /// `history` (the median of earlier clean runs), `estimate` (the
+    /// step's own) or `none`.
+    pub source: &'static str,
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct StepHistory {
     /// How many earlier runs contributed.
@@ -77,12 +86,13 @@ impl StepHistory {
     }
 
     /// From history, else the `estimate`, and which of the two it was.
-    pub fn expected(&self, step: &crate::runbook::step::Step) -> (Duration, &'static str) {
-        match (self.duration(&step.id), step.estimate) {
+    pub fn expected(&self, step: &crate::runbook::step::Step) -> Expected {
+        let (duration, source) = match (self.duration(&step.id), step.estimate) {
             (Some(d), _) => (d, "history"),
             (None, Some(e)) => (e, "estimate"),
             (None, None) => (Duration::ZERO, "none"),
-        }
+        };
+        Expected { duration, source }
     }
 }
 

@@ -596,7 +596,7 @@ fn summarize_change(old: &str, new: &str) -> String {
                             "{:?}|{:?}|{:?}|{:?}",
                             s.kind,
                             s.with.to_json(),
-                            s.needs.iter().map(|n| &n.0).collect::<Vec<_>>(),
+                            s.needs_ids().collect::<Vec<_>>(),
                             s.when.as_ref().map(|w| &w.text)
                         ),
                     )

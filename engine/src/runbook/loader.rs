@@ -14,7 +14,7 @@ use crate::runbook::diagnostic::{did_you_mean, Diagnostic};
 use crate::runbook::input_decl::{InputDecl, InputType};
 use crate::runbook::node::{Loc, Node, NodeValue};
 use crate::runbook::source_file::SourceFile;
-use crate::runbook::step::{Expr, Probe, Section, Step};
+use crate::runbook::step::{Expr, Need, Probe, Section, Step};
 use crate::runbook::{Defaults, Retry, RtoSpec, Runbook};
 
 const TOP_FIELDS: &[&str] = &[
@@ -588,10 +588,16 @@ impl Reader {
         let needs = match node.get("needs") {
             None => Vec::new(),
             Some(n) => match &n.value {
-                NodeValue::String(s) => vec![(s.clone(), n.loc)],
+                NodeValue::String(s) => vec![Need {
+                    id: s.clone(),
+                    loc: n.loc,
+                }],
                 NodeValue::Seq(items) => items
                     .iter()
-                    .filter_map(|i| self.string(i, "an entry of `needs`").map(|s| (s, i.loc)))
+                    .filter_map(|i| {
+                        self.string(i, "an entry of `needs`")
+                            .map(|id| Need { id, loc: i.loc })
+                    })
                     .collect(),
                 _ => {
                     self.error(

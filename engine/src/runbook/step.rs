@@ -21,7 +21,7 @@ pub struct Step {
     pub kind_loc: Loc,
     /// The raw `with:` mapping, templates unrendered, locations kept.
     pub with: Node,
-    pub needs: Vec<(String, Loc)>,
+    pub needs: Vec<Need>,
     /// Run only when this expression is true; otherwise the step is skipped.
     pub when: Option<Expr>,
     /// Retry until this expression over `outputs` is true.
@@ -42,6 +42,15 @@ pub struct Step {
     /// Outputs a dry run pretends the step produced.
     pub dry_run_outputs: Option<Value>,
     pub section: Section,
+}
+
+/// One entry of a step's `needs`.
+#[derive(Debug, Clone)]
+pub struct Need {
+    /// The id of the step needed.
+    pub id: String,
+    /// Where the entry is written.
+    pub loc: Loc,
 }
 
 /// Which list a step came from.
@@ -120,6 +129,6 @@ impl Step {
     }
 
     pub fn needs_ids(&self) -> impl Iterator<Item = &str> {
-        self.needs.iter().map(|(id, _)| id.as_str())
+        self.needs.iter().map(|need| need.id.as_str())
     }
 }

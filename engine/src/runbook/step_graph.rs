@@ -13,6 +13,15 @@ use petgraph::Direction;
 use crate::runbook::step::Section;
 use crate::runbook::Runbook;
 
+/// The longest chain of steps by duration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CriticalPath {
+    /// Step indices, first to last.
+    pub steps: Vec<usize>,
+    /// The chain's total duration.
+    pub duration: Duration,
+}
+
 pub struct StepGraph {
     /// Nodes hold indexes into `Runbook::steps`; an edge `a -> b` means `b` needs `a`.
     graph: DiGraph<usize, ()>,
@@ -167,7 +176,7 @@ impl StepGraph {
     }
 
     /// The longest chain of steps by duration, and its length.
-    pub fn critical_path(&self, duration: impl Fn(usize) -> Duration) -> (Vec<usize>, Duration) {
+    pub fn critical_path(&self, duration: impl Fn(usize) -> Duration) -> CriticalPath {
         let mut finish: Vec<Option<(Duration, Option<usize>)>> = vec![None; self.node_of.len()];
         for step in self.order() {
             let n = self.node_of[step].expect("ordered steps have nodes");
@@ -186,7 +195,7 @@ impl StepGraph {
             .filter_map(|(s, f)| f.map(|(d, _)| (s, d)))
             .max_by_key(|(s, d)| (*d, std::cmp::Reverse(*s)))
         else {
-            return (Vec::new(), Duration::ZERO);
+            return CriticalPath::default();
         };
         let mut path = vec![end];
         let mut cur = end;
@@ -195,7 +204,10 @@ impl StepGraph {
             cur = prev;
         }
         path.reverse();
-        (path, total)
+        CriticalPath {
+            steps: path,
+            duration: total,
+        }
     }
 
     /// Direct dependents of a step.

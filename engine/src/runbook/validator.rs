@@ -11,7 +11,7 @@ use crate::runbook::diagnostic::{did_you_mean, Diagnostic};
 use crate::runbook::engine_kind::EngineKind;
 use crate::runbook::input_decl::InputType;
 use crate::runbook::node::{Loc, Node, NodeValue};
-use crate::runbook::step::{Section, Step};
+use crate::runbook::step::{Need, Section, Step};
 use crate::runbook::step_graph::StepGraph;
 use crate::runbook::template_context::{CONTEXT_NAMES, RUN_FIELDS, STEP_FIELDS};
 use crate::runbook::templates::Templates;
@@ -335,7 +335,7 @@ impl Validator<'_> {
 
     fn needs(&mut self, index: usize, step: &Step) {
         let rb = self.runbook;
-        for (need, loc) in &step.needs {
+        for Need { id: need, loc } in &step.needs {
             if need == &step.id {
                 self.error(
                     *loc,
@@ -395,8 +395,8 @@ impl Validator<'_> {
                 let loc = closing
                     .needs
                     .iter()
-                    .find(|(n, _)| n == &first.id)
-                    .map(|(_, l)| *l)
+                    .find(|need| need.id == first.id)
+                    .map(|need| need.loc)
                     .unwrap_or(closing.loc);
                 reports.push((
                     loc,
