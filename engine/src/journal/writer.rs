@@ -30,6 +30,11 @@ const STRUCTURAL_FIELDS: &[&str] = &[
     "secret_outputs",
     "simulated",
     "timed_out",
+    "secret_inputs",
+    "dry_run",
+    "rto_stop_at",
+    "from_checkpoint",
+    "redo",
 ];
 
 /// Record fields written exactly as they are but redacted when shown: the
@@ -214,6 +219,228 @@ mod tests {
             Event::StepFailed { step, error, .. } => {
                 assert_eq!(step, "restore_postgres");
                 assert_eq!(error, "cannot connect to «redacted»");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Every identifier field of every record, by variant. The match is
+    /// exhaustive, so a new event does not compile until its identifier
+    /// fields are listed here, and the test below then checks that
+    /// `STRUCTURAL_FIELDS` has them.
+    fn identifier_fields(event: &Event) -> &'static [&'static str] {
+        match event {
+            Event::RunStarted { .. } => &[
+                "run_id",
+                "runbook",
+                "digest",
+                "secret_inputs",
+                "dry_run",
+                "rto_stop_at",
+            ],
+            Event::StepStarted { .. } => &["step", "attempt"],
+            Event::ProcessStarted { .. } => &["step"],
+            Event::AttemptFailed { .. } => &["step", "attempt"],
+            Event::StepSucceeded { .. } => &["step", "secret_outputs", "simulated"],
+            Event::StepFailed { .. } => &["step"],
+            Event::StepSkipped { .. } => &["step"],
+            Event::Checkpoint { .. } => &["step"],
+            Event::Waiting { .. } => &["step"],
+            Event::Marked { .. } => &["step", "outcome"],
+            Event::Note { .. } => &[],
+            Event::Interrupted { .. } => &[],
+            Event::Resumed { .. } => &["from_checkpoint", "digest", "redo"],
+            Event::RunFinished { .. } => &["status"],
+            Event::ApprovalRequested { .. } => &["step", "digest"],
+            Event::Approval { .. } => &["step", "decision", "digest", "timed_out"],
+            Event::ManualRequested { .. } => &["step", "digest"],
+            Event::ManualConfirmed { .. } => &["step", "digest"],
+            Event::StepThroughSkipped { .. } => &["step"],
+        }
+    }
+
+    /// One record of every kind.
+    fn every_event() -> Vec<Event> {
+        use crate::journal::record::{Decision, MarkOutcome, RunStatus};
+        let step = || "s".to_string();
+        vec![
+            Event::RunStarted {
+                run_id: "r".into(),
+                runbook: "rb".into(),
+                title: "t".into(),
+                digest: "d".into(),
+                scenario: None,
+                inputs: Default::default(),
+                secret_inputs: vec![],
+                dry_run: None,
+                declared_at: None,
+                rto_target_ms: None,
+                rto_stop_at: None,
+                engine_version: "0".into(),
+                launch_dir: None,
+            },
+            Event::StepStarted {
+                step: step(),
+                attempt: 1,
+                description: "d".into(),
+            },
+            Event::ProcessStarted {
+                step: step(),
+                pgid: 1,
+                start_ticks: None,
+            },
+            Event::AttemptFailed {
+                step: step(),
+                attempt: 1,
+                error: "e".into(),
+                retry_in_ms: 1,
+            },
+            Event::StepSucceeded {
+                step: step(),
+                outputs: Default::default(),
+                secret_outputs: vec![],
+                simulated: false,
+                duration_ms: 1,
+            },
+            Event::StepFailed {
+                step: step(),
+                error: "e".into(),
+                outputs: Default::default(),
+                duration_ms: 1,
+            },
+            Event::StepSkipped {
+                step: step(),
+                reason: "r".into(),
+            },
+            Event::Checkpoint {
+                step: step(),
+                description: None,
+            },
+            Event::Waiting {
+                step: step(),
+                reason: "r".into(),
+                commands: vec![],
+            },
+            Event::Marked {
+                step: step(),
+                outcome: MarkOutcome::Done,
+            },
+            Event::Note { text: "n".into() },
+            Event::Interrupted { reason: "r".into() },
+            Event::Resumed {
+                from_checkpoint: None,
+                allow_changed: false,
+                digest: None,
+                redo: vec![],
+                reason: None,
+            },
+            Event::RunFinished {
+                status: RunStatus::Succeeded,
+            },
+            Event::ApprovalRequested {
+                step: step(),
+                digest: "d".into(),
+                prompt: "p".into(),
+                details: None,
+                min_approvals: 1,
+                approvers: None,
+                distinct_from_initiator: false,
+            },
+            Event::Approval {
+                step: step(),
+                decision: Decision::Approved,
+                digest: "d".into(),
+                comment: None,
+                timed_out: false,
+            },
+            Event::ManualRequested {
+                step: step(),
+                digest: "d".into(),
+                instructions: "i".into(),
+                checklist: vec![],
+            },
+            Event::ManualConfirmed {
+                step: step(),
+                digest: "d".into(),
+                note: None,
+                checklist: vec![],
+            },
+            Event::StepThroughSkipped {
+                step: step(),
+                reason: "r".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn structural_fields_list_every_identifier_field() {
+        let mut missing = Vec::new();
+        for event in every_event() {
+            for field in identifier_fields(&event) {
+                if !STRUCTURAL_FIELDS.contains(field) {
+                    missing.push(format!("{field} (of {event:?})"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not in STRUCTURAL_FIELDS: {missing:?}");
+    }
+
+    #[test]
+    fn a_secret_inside_a_step_id_renames_nothing_the_reports_and_resume_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalRunStore::create(dir.path(), "r").unwrap());
+        let redactor = Redactor::new();
+        redactor.add("restore");
+        let journal = Journal::new(store.clone(), 0, redactor, "alice");
+        journal
+            .record(Event::RunStarted {
+                run_id: "r".into(),
+                runbook: "rb".into(),
+                title: "t".into(),
+                digest: "d".into(),
+                scenario: None,
+                inputs: Default::default(),
+                secret_inputs: vec!["restore_key".into()],
+                dry_run: None,
+                declared_at: None,
+                rto_target_ms: Some(1000),
+                rto_stop_at: Some("restore_done".into()),
+                engine_version: "0".into(),
+                launch_dir: None,
+            })
+            .unwrap();
+        journal
+            .record(Event::Resumed {
+                from_checkpoint: Some("restore_done".into()),
+                allow_changed: false,
+                digest: None,
+                redo: vec!["restore_data".into()],
+                reason: Some("restore again".into()),
+            })
+            .unwrap();
+        let read = store.read().unwrap();
+        match &read.records[0].event {
+            Event::RunStarted {
+                rto_stop_at,
+                secret_inputs,
+                ..
+            } => {
+                assert_eq!(rto_stop_at.as_deref(), Some("restore_done"));
+                assert_eq!(secret_inputs, &["restore_key"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        match &read.records[1].event {
+            Event::Resumed {
+                from_checkpoint,
+                redo,
+                reason,
+                ..
+            } => {
+                assert_eq!(from_checkpoint.as_deref(), Some("restore_done"));
+                assert_eq!(redo, &["restore_data"]);
+                // Free text is content: redacted.
+                assert_eq!(reason.as_deref(), Some("«redacted» again"));
             }
             other => panic!("{other:?}"),
         }
