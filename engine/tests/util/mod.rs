@@ -24,8 +24,10 @@ pub struct Ran {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
-    /// The command line, then where and with what environment it ran.
+    /// The command line, as typed.
     pub command: String,
+    /// Where and with what environment and stdin it ran, for failures.
+    pub context: String,
     /// Where it ran; [`Ran::test`] runs another command there.
     pub sandbox: Sandbox,
 }
@@ -34,8 +36,8 @@ impl Ran {
     /// Everything about the command, for assertion messages.
     pub fn dump(&self) -> String {
         format!(
-            "command: {}\nexit: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.command, self.code, self.stdout, self.stderr
+            "command: {}\n{}\nexit: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.command, self.context, self.code, self.stdout, self.stderr
         )
     }
 

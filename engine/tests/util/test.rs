@@ -262,7 +262,8 @@ impl Test {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            command: format!("{}\n{}", self.describe(), self.context().trim_end()),
+            command: self.describe(),
+            context: self.context().trim_end().to_string(),
             sandbox: self.sandbox.clone(),
         };
         let mut wrong = Vec::new();
