@@ -204,3 +204,27 @@ fn every_subcommand_has_a_help_snapshot() {
         settings.bind(|| insta::assert_snapshot!(format!("help_{command}"), ran.stdout));
     }
 }
+
+/// The driver's own promise: a mismatch fails the test and says what ran,
+/// where, with which environment (secret-looking values hidden), which
+/// files the sandbox holds, and both streams.
+#[test]
+fn a_mismatch_names_the_command_its_files_and_both_streams() {
+    let sandbox = util::Sandbox::new();
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sandbox
+            .test()
+            .runbook(BROKEN)
+            .env("LIFEBOAT_TEST_TOKEN", "tok-not-shown")
+            .env("LIFEBOAT_REGION", "eu-west-1")
+            .args(["validate", RUNBOOK])
+            .stdout("runbook.yaml: ok\n")
+            .run()
+    }));
+    let message = failed
+        .err()
+        .and_then(|e| e.downcast::<String>().ok())
+        .expect("a mismatch panics with a message");
+    assert!(!message.contains("tok-not-shown"), "{message}");
+    util::snapshot_settings(sandbox.path()).bind(|| insta::assert_snapshot!(message));
+}
