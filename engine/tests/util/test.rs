@@ -225,8 +225,11 @@ impl Test {
         }
     }
 
-    /// The `Command`, fully configured except for stdout and stderr.
-    fn command(&mut self) -> Command {
+    /// Starts the binary: the one place a test spawns it without a
+    /// terminal. `stdout` and `stderr` apply unless a hook changes them;
+    /// stdin text is written from a thread, so a command that prints much
+    /// before reading cannot deadlock with the writer.
+    fn start(&mut self, stdout: Stdio, stderr: Stdio) -> Child {
         let mut cmd = self.sandbox.command(&[]);
         cmd.args(&self.args).current_dir(self.working_dir());
         for (key, value) in &self.env {
@@ -238,25 +241,27 @@ impl Test {
         if self.stdin.is_some() {
             cmd.stdin(Stdio::piped());
         }
-        cmd
-    }
-
-    /// Runs the command to completion and checks status, stdout and stderr.
-    #[track_caller]
-    pub fn run(mut self) -> Ran {
-        let mut cmd = self.command();
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdout(stdout).stderr(stderr);
         for hook in std::mem::take(&mut self.hooks) {
             hook(&mut cmd);
         }
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.describe()));
-        if let Some(text) = &self.stdin {
+        if let Some(text) = self.stdin.clone() {
             let mut pipe = child.stdin.take().expect("stdin is piped");
             // A command that exits without reading closes the pipe: fine.
-            let _ = pipe.write_all(text.as_bytes());
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(text.as_bytes());
+            });
         }
+        child
+    }
+
+    /// Runs the command to completion and checks status, stdout and stderr.
+    #[track_caller]
+    pub fn run(mut self) -> Ran {
+        let child = self.start(Stdio::piped(), Stdio::piped());
         let out = child.wait_with_output().expect("lifeboat runs");
         let ran = Ran {
             code: out.status.code().unwrap_or(-1),
@@ -300,19 +305,7 @@ impl Test {
     /// `/dev/null` unless a [`Test::with_command`] hook says otherwise; the
     /// expected status and streams are not checked.
     pub fn spawn(mut self) -> Child {
-        let mut cmd = self.command();
-        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-        for hook in std::mem::take(&mut self.hooks) {
-            hook(&mut cmd);
-        }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.describe()));
-        if let Some(text) = &self.stdin {
-            let mut pipe = child.stdin.take().expect("stdin is piped");
-            let _ = pipe.write_all(text.as_bytes());
-        }
-        child
+        self.start(Stdio::piped(), Stdio::null())
     }
 }
 
