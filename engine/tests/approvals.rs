@@ -2,23 +2,23 @@
 //! run pauses with exit 3 and prints the commands; other processes (as
 //! other people) approve, reject or confirm; `resume` continues.
 
+mod util;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_lifeboat");
+use util::{Ran, Sandbox};
 
 struct Env {
-    _dir: tempfile::TempDir,
+    sandbox: Sandbox,
     root: PathBuf,
 }
 
 impl Env {
     fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path().to_path_buf();
-        Self { _dir: dir, root }
+        let sandbox = Sandbox::new();
+        let root = sandbox.path().to_path_buf();
+        Self { sandbox, root }
     }
 
     fn runbook(&self, name: &str, text: &str) -> PathBuf {
@@ -28,23 +28,20 @@ impl Env {
     }
 
     /// Runs the binary with no terminal (stdin is /dev/null), as `operator`.
-    fn lifeboat(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
+    fn lifeboat(&self, args: &[&str]) -> Ran {
+        self.sandbox
+            .test()
             .args(args)
-            .env("LIFEBOAT_STATE_DIR", self.root.join("state"))
             .env("LIFEBOAT_OPERATOR", "oscar")
-            .env_remove("NO_COLOR")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run lifeboat")
+            .any_status()
+            .run()
     }
 
     /// Starts a run; returns its id and output.
-    fn run(&self, file: &Path) -> (String, Output) {
+    fn run(&self, file: &Path) -> (String, Ran) {
         let out = self.lifeboat(&["run", file.to_str().unwrap()]);
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let id = stdout.lines().next().unwrap_or_default().trim().to_string();
-        assert!(!id.is_empty(), "no run id in: {stdout}");
+        let id = out.run_id();
+        assert!(!id.is_empty(), "no run id in: {}", out.stdout);
         (id, out)
     }
 
@@ -61,16 +58,12 @@ impl Env {
     }
 }
 
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
+fn code(out: &Ran) -> i32 {
+    out.code
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+fn text(out: &Ran) -> String {
+    out.printed()
 }
 
 fn of_type<'a>(journal: &'a [Value], ty: &str) -> Vec<&'a Value> {
@@ -231,7 +224,7 @@ fn misuse_is_refused_with_exit_2_and_leaves_the_journal_unchanged() {
     for (args, expected) in cases {
         let out = env.lifeboat(args);
         assert_eq!(code(&out), 2, "{args:?}: {}", text(&out));
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = out.stderr.as_str();
         assert!(
             err.contains(expected),
             "{args:?}: expected `{expected}` in: {err}"
@@ -502,13 +495,10 @@ steps:
     );
     let out = env.lifeboat(&["validate", file.to_str().unwrap()]);
     assert_eq!(code(&out), 2, "{}", text(&out));
-    let shown = text(&out);
-    assert!(
-        shown.contains("only 2 approver(s) listed but `min_approvals` is 3"),
-        "{shown}"
-    );
-    assert!(shown.contains("invalid duration `soon`"), "{shown}");
-    assert!(shown.contains("checklist"), "{shown}");
+    // All three mistakes, located: too few approvers for `min_approvals`,
+    // the invalid `timeout` and the `checklist` that is not a list.
+    out.snapshot_settings()
+        .bind(|| insta::assert_snapshot!(out.transcript()));
 }
 
 #[test]
@@ -530,7 +520,9 @@ fn json_output_streams_gate_records() {
     let file = env.runbook("restore.yaml", RESTORE);
     let out = env.lifeboat(&["run", file.to_str().unwrap(), "--output", "json"]);
     assert_eq!(code(&out), 3, "{}", text(&out));
-    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+    let events: Vec<Value> = out
+        .stdout
+        .as_str()
         .lines()
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
         .collect();
@@ -552,7 +544,7 @@ fn without_a_terminal_output_is_plain_lines_and_step_mode_is_refused() {
         !shown.contains('\x1b'),
         "escape codes without a TTY: {shown:?}"
     );
-    for line in String::from_utf8_lossy(&out.stdout).lines().skip(1) {
+    for line in out.stdout.as_str().lines().skip(1) {
         let first = line.trim_start().chars().next().unwrap_or('0');
         assert!(
             line.starts_with(char::is_numeric) || line.starts_with(' ') || first.is_alphabetic(),

@@ -2,65 +2,55 @@
 //! questions, indicatif bars, step-through mode and Ctrl-C, driven by
 //! keystrokes exactly as an operator would type them.
 
+mod util;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use expectrl::process::unix::WaitStatus;
-use expectrl::{Eof, Expect, Session};
+use expectrl::Expect;
 use serde_json::Value;
+use util::{exit_code, expect, send, Pty, Ran, Sandbox};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lifeboat");
 const ENTER: &str = "\r";
 const DOWN: &str = "j";
 
-type Pty = expectrl::session::OsSession;
-
 struct Env {
-    _dir: tempfile::TempDir,
+    sandbox: Sandbox,
     root: PathBuf,
 }
 
 impl Env {
     fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path().to_path_buf();
-        Self { _dir: dir, root }
+        let sandbox = Sandbox::new();
+        let root = sandbox.path().to_path_buf();
+        Self { sandbox, root }
     }
 
     fn runbook(&self, text: &str) -> PathBuf {
-        let path = self.root.join("runbook.yaml");
-        std::fs::write(&path, text).expect("write runbook");
-        path
+        self.sandbox.write("runbook.yaml", text)
     }
 
+    /// The command for a pseudo-terminal, as oscar.
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .env("LIFEBOAT_STATE_DIR", self.root.join("state"))
-            .env("LIFEBOAT_OPERATOR", "oscar")
-            .env("TERM", "xterm")
-            .env_remove("NO_COLOR")
-            .env_remove("CI");
+        let mut cmd = self.sandbox.pty_command(args);
+        cmd.env("LIFEBOAT_OPERATOR", "oscar");
         cmd
     }
 
     /// Starts the binary in a pseudo-terminal.
     fn pty(&self, args: &[&str]) -> Pty {
-        let mut p = Session::spawn(self.command(args)).expect("spawn in a pty");
-        p.get_process_mut()
-            .set_window_size(120, 40)
-            .expect("window size");
-        p.set_expect_timeout(Some(Duration::from_secs(30)));
-        p
+        util::start_pty(self.command(args), 120)
     }
 
     /// Runs the binary without a terminal.
-    fn plain(&self, args: &[&str]) -> std::process::Output {
-        self.command(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run lifeboat")
+    fn plain(&self, args: &[&str]) -> Ran {
+        self.sandbox
+            .test()
+            .args(args)
+            .env("LIFEBOAT_OPERATOR", "oscar")
+            .any_status()
+            .run()
     }
 
     fn only_run(&self) -> String {
@@ -79,25 +69,6 @@ impl Env {
             .lines()
             .map(|l| serde_json::from_str::<Value>(l).expect("json line")["rec"].clone())
             .collect()
-    }
-}
-
-fn expect(p: &mut Pty, needle: &str) {
-    if let Err(e) = p.expect(needle) {
-        panic!("did not see `{needle}` on the terminal: {e}");
-    }
-}
-
-fn send(p: &mut Pty, keys: &str) {
-    p.send(keys).expect("send keys");
-}
-
-/// Reads to the end and returns the exit code.
-fn exit_code(mut p: Pty) -> i32 {
-    let _ = p.expect(Eof);
-    match p.get_process().wait().expect("wait") {
-        WaitStatus::Exited(_, code) => code,
-        other => panic!("lifeboat did not exit normally: {other:?}"),
     }
 }
 
@@ -333,8 +304,8 @@ fn step_through_quit_is_resumable() {
     assert_eq!(exit_code(p), 130);
     let run = env.only_run();
     let out = env.plain(&["resume", &run]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let text = &out.stdout;
+    assert_eq!(out.code, 0, "{}", out.dump());
     assert!(text.contains("second ran"), "{text}");
     assert!(!text.contains("first ran"), "{text}");
 }
@@ -377,8 +348,8 @@ fn ctrl_c_pause_lets_the_running_step_finish_then_resume_continues() {
         .iter()
         .all(|r| r["step"] != "next"));
     let out = env.plain(&["resume", &run]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let text = &out.stdout;
+    assert_eq!(out.code, 0, "{}", out.dump());
     assert!(text.contains("next ran"), "{text}");
     assert!(
         !text.contains("slow started"),
@@ -413,8 +384,8 @@ fn a_second_ctrl_c_aborts_at_once_and_resume_reruns_the_step() {
     assert_eq!(records(&journal, "interrupted").len(), 1);
     std::fs::write(&file, SLOW.replace("sleep 2", "sleep 0")).unwrap();
     let out = env.plain(&["resume", &run, "--allow-changed"]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let text = &out.stdout;
+    assert_eq!(out.code, 0, "{}", out.dump());
     assert!(
         text.contains("slow done") && text.contains("next ran"),
         "{text}"
@@ -460,9 +431,7 @@ fn no_color_turns_styles_off_on_a_terminal() {
     let file = env.runbook(PROGRESS);
     let mut cmd = env.command(&args(&run_args(&file)));
     cmd.env("NO_COLOR", "1");
-    let mut p = Session::spawn(cmd).expect("spawn in a pty");
-    p.get_process_mut().set_window_size(120, 40).unwrap();
-    p.set_expect_timeout(Some(Duration::from_secs(30)));
+    let mut p = util::start_pty(cmd, 120);
     let seen = p.expect("finished succeeded").expect("run finishes");
     let text = String::from_utf8_lossy(seen.before()).to_string();
     assert!(text.contains("fetch"), "{text}");

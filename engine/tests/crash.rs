@@ -17,15 +17,17 @@
 //! group), just as a crashed engine would; the test waits for such orphans
 //! before it reads markers, so it decides on what really happened.
 
+mod util;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use lifeboat::{parse_journal, JOURNAL_FILE};
 use lifeboat::{Event, MarkOutcome, Record, RunStatus};
+use util::Sandbox;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lifeboat");
 const KILLS_WANTED: usize = 110;
 const MAX_RUNS: usize = 40;
 const MAX_KILLS_PER_RUN: usize = 14;
@@ -150,15 +152,15 @@ fn wait_for_orphans(dir: &Path, deadline: Instant) {
     );
 }
 
-fn spawn(args: &[&str]) -> Child {
-    Command::new(BIN)
+/// Starts `lifeboat ARGS` with both streams piped, for [`drive`].
+fn spawn(sb: &Sandbox, args: &[&str]) -> Child {
+    sb.test()
         .args(args)
         .env("LIFEBOAT_OPERATOR", "crash-test")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .with_command(|cmd| {
+            cmd.stderr(Stdio::piped());
+        })
         .spawn()
-        .expect("start lifeboat")
 }
 
 /// Runs `child`, killing it after `kill_after` if given. Returns the exit
@@ -250,14 +252,11 @@ fn sigkill_at_random_points_never_repeats_completed_work() {
 }
 
 fn one_run(seed: u64, deadline: Instant, totals: &mut Totals) {
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let markers = tmp.path().join("markers");
+    let sb = Sandbox::new();
+    let state = sb.state_dir();
+    let markers = sb.path().join("markers");
     std::fs::create_dir_all(&markers).unwrap();
-    let file = tmp.path().join("crash.yaml");
-    std::fs::write(&file, runbook(&markers)).unwrap();
-    let state_s = state.display().to_string();
-    let file_s = file.display().to_string();
+    sb.write("crash.yaml", &runbook(&markers));
     let mut rng = Rng::new(seed + 1);
     let mut kills = 0;
     let mut log = String::new();
@@ -269,11 +268,11 @@ fn one_run(seed: u64, deadline: Instant, totals: &mut Totals) {
             None => {
                 // Not started, or killed before its first record: start over.
                 let _ = std::fs::remove_dir_all(state.join("runs"));
-                spawn(&["run", &file_s, "--state-dir", &state_s])
+                spawn(&sb, &["run", "crash.yaml"])
             }
             Some(d) => {
                 let id = d.file_name().unwrap().to_string_lossy().to_string();
-                spawn(&["resume", &id, "--state-dir", &state_s])
+                spawn(&sb, &["resume", &id])
             }
         };
         let kill_after = (kills < MAX_KILLS_PER_RUN && rng.below(100) < 90)
@@ -292,7 +291,7 @@ fn one_run(seed: u64, deadline: Instant, totals: &mut Totals) {
                 finished = true;
                 break;
             }
-            Some(3) => decide_never_steps(&state, &markers, totals),
+            Some(3) => decide_never_steps(&sb, &markers, totals),
             Some(other) => panic!("lifeboat exited {other}\n{log}"),
         }
     }
@@ -324,8 +323,8 @@ fn one_run(seed: u64, deadline: Instant, totals: &mut Totals) {
 
 /// Answers the waiting `never` steps from their markers, as an operator
 /// would from the system's state.
-fn decide_never_steps(state: &Path, markers: &Path, totals: &mut Totals) {
-    let dir = run_dir(state).expect("a paused run has a journal");
+fn decide_never_steps(sb: &Sandbox, markers: &Path, totals: &mut Totals) {
+    let dir = run_dir(&sb.state_dir()).expect("a paused run has a journal");
     let id = dir.file_name().unwrap().to_string_lossy().to_string();
     let mut waiting: Vec<String> = Vec::new();
     for r in read_journal(&dir) {
@@ -343,16 +342,9 @@ fn decide_never_steps(state: &Path, markers: &Path, totals: &mut Totals) {
         let done = std::fs::read_to_string(markers.join(&step)).is_ok_and(|m| m.contains("done"));
         let outcome = if done { "done" } else { "failed" };
         totals.never_marked_failed += usize::from(!done);
-        let out = Command::new(BIN)
+        sb.test()
             .args(["mark", &id, &step, outcome, "--as", "tester"])
-            .args(["--state-dir", &state.display().to_string()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mark {step} {outcome}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .run();
         totals.never_decisions += 1;
     }
 }

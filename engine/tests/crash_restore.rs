@@ -14,7 +14,7 @@ mod vault_fixture;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -89,14 +89,7 @@ async fn fresh_first(world: &mut VaultWorld) {
 }
 
 fn spawn(world: &VaultWorld, args: &[String]) -> Child {
-    let mut cmd = world
-        .sandbox
-        .command(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    for (k, v) in world.env() {
-        cmd.env(k, v);
-    }
-    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-    cmd.spawn().expect("lifeboat starts")
+    world.sandbox.test().args(args).envs(world.env()).spawn()
 }
 
 fn journal_has_start(path: &Path, step: &str) -> bool {

@@ -82,11 +82,7 @@ fn an_http_post_interrupted_by_a_crash_is_not_sent_again_on_resume() {
             "version: 1\nname: postcrash\nsteps:\n  - id: notify\n    kind: http\n    with:\n      method: POST\n      url: http://127.0.0.1:{port}/hook\n      json: {{ text: restored }}\n      timeout: 2s\n"
         ),
     );
-    let mut engine = sb
-        .command(&["run", "post.yaml"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("lifeboat starts");
+    let mut engine = sb.test().args(["run", "post.yaml"]).spawn();
     let deadline = Instant::now() + Duration::from_secs(60);
     let _request = loop {
         match hook.accept() {

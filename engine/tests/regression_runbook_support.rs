@@ -230,18 +230,7 @@ steps:
     );
 
     // Resumed from another directory: the tool is still found.
-    let out = sb
-        .command(&["resume", &run_id])
-        .current_dir("/")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sb.test().args(["resume", &run_id]).current_dir("/").run();
 }
 
 /// Secrets are re-read on resume; a relative `file:` was read from the
@@ -268,16 +257,8 @@ steps:
     );
     let first = sb.run(&["run", file.to_str().unwrap()]);
     first.expect_code(1);
-    let out = sb
-        .command(&["resume", &first.run_id()])
+    sb.test()
+        .args(["resume", &first.run_id()])
         .current_dir("/")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run();
 }

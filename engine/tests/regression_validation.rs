@@ -359,11 +359,7 @@ steps:
     let sandbox = Sandbox::new();
     sandbox.write("probe.yaml", &runbook("read_only: true\n      "));
     sandbox.run(&["validate", "probe.yaml"]).expect_code(0);
-    let mut child = sandbox
-        .command(&["run", "probe.yaml"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = sandbox.test().args(["run", "probe.yaml"]).spawn();
     let stdout = child.stdout.take().unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
     let run_id = lines.next().unwrap().unwrap();

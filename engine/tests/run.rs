@@ -531,11 +531,7 @@ steps:
     with: { script: "echo $$ > pid; if [ -e second-time ]; then exit 0; fi; touch second-time; sleep 30" }
 "#,
     );
-    let mut child = sb
-        .command(&["run", "long.yaml"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = sb.test().args(["run", "long.yaml"]).spawn();
     let stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
     let runs = sb.state_dir().join("runs");
@@ -599,11 +595,7 @@ fn an_interrupted_never_step_waits_for_a_human() {
         "never.yaml",
         "version: 1\nname: never\nsteps:\n  - id: restore\n    kind: shell\n    rerun: never\n    with: { script: \"sleep 30\" }\n  - id: verify\n    kind: shell\n    needs: [restore]\n    with: { run: [\"true\"] }\n",
     );
-    let mut child = sb
-        .command(&["run", "never.yaml"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = sb.test().args(["run", "never.yaml"]).spawn();
     let stdout = child.stdout.take().unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
     let run_id = lines.next().unwrap().unwrap();
@@ -695,11 +687,7 @@ fn a_damaged_journal_stops_resume_with_the_line() {
 fn an_unfinished_run_is_offered_for_resume() {
     let sb = Sandbox::new();
     sb.write("u.yaml", "version: 1\nname: u\nsteps:\n  - id: a\n    kind: shell\n    rerun: never\n    with: { run: [\"sleep\", \"30\"] }\n");
-    let mut child = sb
-        .command(&["run", "u.yaml"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = sb.test().args(["run", "u.yaml"]).spawn();
     let stdout = child.stdout.take().unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
     let run_id = lines.next().unwrap().unwrap();

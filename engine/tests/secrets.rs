@@ -5,14 +5,16 @@
 //! the state directory and everything the commands printed is searched for
 //! the secret's bytes.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod util;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lifeboat");
+use std::path::Path;
+
+use util::{Sandbox, Test, RUNBOOK};
+
 const SECRET: &str = "tok-8d1fQz7Wv3pXk2Lm";
 const REDACTED: &str = "«redacted»";
 
-const RUNBOOK: &str = r#"version: 1
+const DRILL: &str = r#"version: 1
 name: secret-drill
 title: Secret handling drill
 rto: { target: 10m }
@@ -50,23 +52,12 @@ on_failure:
     with: { run: ["echo", "failed at {{ run.failed_step }}: {{ run.error }}"] }
 "#;
 
-fn lifeboat(state: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
+/// `lifeboat ARGS` as alice, with the secret in the environment.
+fn lifeboat(sb: &Sandbox, args: &[&str]) -> Test {
+    sb.test()
         .args(args)
-        .arg("--state-dir")
-        .arg(state)
         .env("LIFEBOAT_TEST_TOKEN", SECRET)
         .env("LIFEBOAT_OPERATOR", "alice")
-        .output()
-        .expect("run lifeboat")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn find_secret(dir: &Path, hits: &mut Vec<String>, files: &mut usize) {
@@ -90,24 +81,17 @@ fn find_bytes(dir: &Path, needle: &str, hits: &mut Vec<String>, files: &mut usiz
 
 #[test]
 fn a_secret_input_appears_nowhere_under_the_state_dir_or_in_output() {
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let file = tmp.path().join("secret.yaml");
-    std::fs::write(&file, RUNBOOK).unwrap();
+    let sb = Sandbox::new();
+    let state = sb.state_dir();
+    sb.write(RUNBOOK, DRILL);
 
     let mut printed = String::new();
-    let run = lifeboat(&state, &["run", file.to_str().unwrap()]);
-    printed.push_str(&text(&run));
-    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
-    let run_id = String::from_utf8_lossy(&run.stdout)
-        .lines()
-        .next()
-        .unwrap()
-        .to_string();
+    let run = lifeboat(&sb, &["run", RUNBOOK]).status(1).run();
+    printed.push_str(&run.printed());
+    let run_id = run.run_id();
 
-    let resumed = lifeboat(&state, &["resume", &run_id]);
-    printed.push_str(&text(&resumed));
-    assert_eq!(resumed.status.code(), Some(1), "{}", text(&resumed));
+    let resumed = lifeboat(&sb, &["resume", &run_id]).status(1).run();
+    printed.push_str(&resumed.printed());
 
     for args in [
         vec!["timeline", &run_id, "--format", "md"],
@@ -117,9 +101,8 @@ fn a_secret_input_appears_nowhere_under_the_state_dir_or_in_output() {
         vec!["status", &run_id, "--output", "json"],
         vec!["runs", "--output", "json"],
     ] {
-        let out = lifeboat(&state, &args);
-        assert!(out.status.success(), "{args:?}: {}", text(&out));
-        printed.push_str(&text(&out));
+        let out = lifeboat(&sb, &args).run();
+        printed.push_str(&out.printed());
     }
 
     // The step really saw the secret: its output was redacted, not empty.
@@ -180,12 +163,11 @@ async fn a_secret_output_appears_nowhere_under_the_state_dir_or_in_output() {
         seeded.status()
     );
 
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let runbook = tmp.path().join("kv.yaml");
-    std::fs::write(
-        &runbook,
-        format!(
+    let sb = Sandbox::new();
+    let state = sb.state_dir();
+    sb.write(
+        RUNBOOK,
+        &format!(
             r#"version: 1
 name: secret-output
 inputs:
@@ -205,16 +187,14 @@ steps:
 "#,
             addr = bao.addr()
         ),
-    )
-    .unwrap();
-    let out = Command::new(BIN)
-        .args(["run", runbook.to_str().unwrap(), "--state-dir"])
-        .arg(&state)
+    );
+    let out = sb
+        .test()
+        .args(["run", RUNBOOK])
         .env("LIFEBOAT_TEST_VAULT_TOKEN", bao.token())
-        .output()
-        .expect("run lifeboat");
-    let printed = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{printed}");
+        .status(1)
+        .run();
+    let printed = out.printed();
     assert!(printed.contains("password=«redacted»"), "{printed}");
     assert!(
         !printed.contains(VALUE),

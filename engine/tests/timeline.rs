@@ -4,17 +4,18 @@
 //! end. Its timeline files are checked field by field, and the HTML is
 //! opened in headless Chromium (Debian's `chromium` package).
 
+mod util;
+
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lifeboat::{parse_journal, JOURNAL_FILE};
 use lifeboat::{Event, Record};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_lifeboat");
+use util::{Ran, Sandbox, Test};
 
 const RUNBOOK: &str = r#"version: 1
 name: timeline-drill
@@ -65,36 +66,18 @@ steps:
     estimate: 5s
 "#;
 
-fn lifeboat(state: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .arg("--state-dir")
-        .arg(state)
-        .env("LIFEBOAT_OPERATOR", "alice")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run lifeboat")
+/// `lifeboat ARGS` as alice.
+fn lifeboat(sb: &Sandbox, args: &[&str]) -> Test {
+    sb.test().args(args).env("LIFEBOAT_OPERATOR", "alice")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn spawn(state: &Path, args: &[&str]) -> Child {
-    Command::new(BIN)
-        .args(args)
-        .arg("--state-dir")
-        .arg(state)
-        .env("LIFEBOAT_OPERATOR", "alice")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+/// Starts `lifeboat ARGS` as alice, its output discarded.
+fn spawn(sb: &Sandbox, args: &[&str]) -> Child {
+    lifeboat(sb, args)
+        .with_command(|cmd| {
+            cmd.stdout(Stdio::null());
+        })
         .spawn()
-        .expect("start lifeboat")
 }
 
 fn records(dir: &Path) -> Vec<Record> {
@@ -124,8 +107,8 @@ fn wait_for_start(state: &Path, step: &str) -> PathBuf {
     panic!("step `{step}` did not start within 30s");
 }
 
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
+fn json(out: &Ran) -> Value {
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{}", out.dump()))
 }
 
 fn chromium() -> PathBuf {
@@ -191,16 +174,15 @@ fn dump_dom(file: &Path) -> String {
 
 #[test]
 fn an_interrupted_paused_and_resumed_run_has_a_complete_timeline() {
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let file = tmp.path().join("timeline.yaml");
-    std::fs::write(&file, RUNBOOK).unwrap();
+    let sb = Sandbox::new();
+    let state = sb.state_dir();
+    let file = sb.write("timeline.yaml", RUNBOOK);
     let declared = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(300);
     let declared = declared.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
 
     // Killed while `restore` (rerun: never) runs.
     let mut child = spawn(
-        &state,
+        &sb,
         &["run", file.to_str().unwrap(), "--declared-at", &declared],
     );
     let dir = wait_for_start(&state, "restore");
@@ -208,17 +190,16 @@ fn an_interrupted_paused_and_resumed_run_has_a_complete_timeline() {
     child.wait().unwrap();
     let run_id = dir.file_name().unwrap().to_string_lossy().to_string();
 
-    let status = lifeboat(&state, &["status", &run_id, "--output", "json"]);
+    let status = lifeboat(&sb, &["status", &run_id, "--output", "json"]).run();
     let s = json(&status);
     assert_eq!(s["status"], "interrupted", "{s}");
     assert_eq!(s["engine_running"], false);
     assert_eq!(s["interrupted"][0], "restore");
 
-    let paused = lifeboat(&state, &["resume", &run_id]);
-    assert_eq!(paused.status.code(), Some(3), "{}", text(&paused));
+    lifeboat(&sb, &["resume", &run_id]).status(3).run();
     std::thread::sleep(Duration::from_millis(300));
-    let note = lifeboat(
-        &state,
+    lifeboat(
+        &sb,
         &[
             "note",
             &run_id,
@@ -226,19 +207,14 @@ fn an_interrupted_paused_and_resumed_run_has_a_complete_timeline() {
             "--as",
             "bob",
         ],
-    );
-    assert!(note.status.success(), "{}", text(&note));
-    let mark = lifeboat(
-        &state,
-        &["mark", &run_id, "restore", "done", "--as", "carol"],
-    );
-    assert!(mark.status.success(), "{}", text(&mark));
-    let done = lifeboat(&state, &["resume", &run_id, "--operator", "dave"]);
-    assert_eq!(done.status.code(), Some(0), "{}", text(&done));
+    )
+    .run();
+    lifeboat(&sb, &["mark", &run_id, "restore", "done", "--as", "carol"]).run();
+    let done = lifeboat(&sb, &["resume", &run_id, "--operator", "dave"]).run();
     assert!(
-        text(&done).contains("timeline: "),
+        done.printed().contains("timeline: "),
         "the run says where its timeline is: {}",
-        text(&done)
+        done.dump()
     );
 
     // timeline.json
@@ -340,14 +316,10 @@ fn an_interrupted_paused_and_resumed_run_has_a_complete_timeline() {
             & 0o777;
         assert_eq!(mode, 0o600, "{name}");
     }
-    let on_demand = lifeboat(&state, &["timeline", &run_id, "--format", "html"]);
-    assert!(on_demand.status.success(), "{}", text(&on_demand));
-    assert_eq!(
-        String::from_utf8_lossy(&on_demand.stdout),
-        std::fs::read_to_string(&html_path).unwrap()
-    );
-    let on_demand_md = lifeboat(&state, &["timeline", &run_id]);
-    assert_eq!(String::from_utf8_lossy(&on_demand_md.stdout), md);
+    lifeboat(&sb, &["timeline", &run_id, "--format", "html"])
+        .stdout(&std::fs::read_to_string(&html_path).unwrap())
+        .run();
+    lifeboat(&sb, &["timeline", &run_id]).stdout(&md).run();
 
     // The HTML renders in a real browser with its Gantt chart.
     let dom = dump_dom(&html_path);
@@ -378,7 +350,7 @@ fn an_interrupted_paused_and_resumed_run_has_a_complete_timeline() {
     assert!(!dom.contains("class=\"drill-banner\""));
 
     // `runs` reports the RTO.
-    let runs = json(&lifeboat(&state, &["runs", "--output", "json"]));
+    let runs = json(&lifeboat(&sb, &["runs", "--output", "json"]).run());
     let row = &runs.as_array().unwrap()[0];
     assert_eq!(row["rto_target_ms"], 60_000);
     assert_eq!(row["rto_met"], false);
@@ -386,19 +358,14 @@ fn an_interrupted_paused_and_resumed_run_has_a_complete_timeline() {
     assert_eq!(row["rto_ms"], rto["achieved_ms"]);
 
     // `status` on a finished run shows the final figures.
-    let s = json(&lifeboat(&state, &["status", &run_id, "--output", "json"]));
+    let s = json(&lifeboat(&sb, &["status", &run_id, "--output", "json"]).run());
     assert_eq!(s["status"], "succeeded");
     assert_eq!(s["elapsed_ms"], rto["achieved_ms"]);
 
     // A drill is marked as one everywhere, and `plan` now uses the measured
     // durations of the real run.
-    let drill = lifeboat(&state, &["run", file.to_str().unwrap(), "--dry-run"]);
-    assert!(drill.status.success(), "{}", text(&drill));
-    let drill_id = String::from_utf8_lossy(&drill.stdout)
-        .lines()
-        .next()
-        .unwrap()
-        .to_string();
+    let drill = lifeboat(&sb, &["run", file.to_str().unwrap(), "--dry-run"]).run();
+    let drill_id = drill.run_id();
     let drill_dir = state.join("runs").join(&drill_id);
     let drill_md = std::fs::read_to_string(drill_dir.join("timeline.md")).unwrap();
     assert!(
@@ -407,30 +374,26 @@ fn an_interrupted_paused_and_resumed_run_has_a_complete_timeline() {
     );
     let drill_dom = dump_dom(&drill_dir.join("timeline.html"));
     assert!(drill_dom.contains("class=\"drill-banner\""));
-    let runs = json(&lifeboat(&state, &["runs", "--output", "json"]));
+    let runs = json(&lifeboat(&sb, &["runs", "--output", "json"]).run());
     assert!(runs
         .as_array()
         .unwrap()
         .iter()
         .any(|r| r["run_id"] == drill_id.as_str() && r["drill"] == true));
-    let plan = json(&lifeboat(
-        &state,
-        &["plan", file.to_str().unwrap(), "--output", "json"],
-    ));
+    let plan = json(&lifeboat(&sb, &["plan", file.to_str().unwrap(), "--output", "json"]).run());
     assert_eq!(plan["history_runs"], 1, "{plan}");
 }
 
 #[test]
 fn status_projects_the_finish_of_a_live_run() {
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let file = tmp.path().join("slow.yaml");
-    std::fs::write(&file, SLOW).unwrap();
-    let mut child = spawn(&state, &["run", file.to_str().unwrap()]);
+    let sb = Sandbox::new();
+    let state = sb.state_dir();
+    let file = sb.write("slow.yaml", SLOW);
+    let mut child = spawn(&sb, &["run", file.to_str().unwrap()]);
     let dir = wait_for_start(&state, "slow");
     let run_id = dir.file_name().unwrap().to_string_lossy().to_string();
-    let out = lifeboat(&state, &["status", &run_id, "--output", "json"]);
-    let text_out = lifeboat(&state, &["status", &run_id]);
+    let out = lifeboat(&sb, &["status", &run_id, "--output", "json"]).run();
+    let text_out = lifeboat(&sb, &["status", &run_id]).run();
     child.kill().unwrap();
     child.wait().unwrap();
     let s = json(&out);
@@ -456,8 +419,8 @@ fn status_projects_the_finish_of_a_live_run() {
     let projected: jiff::Timestamp = s["projected_finish"].as_str().unwrap().parse().unwrap();
     let now: jiff::Timestamp = s["now"].as_str().unwrap().parse().unwrap();
     assert_eq!(projected.as_millisecond() - now.as_millisecond(), remaining);
-    let human = String::from_utf8_lossy(&text_out.stdout);
-    assert!(human.contains("running:  slow"), "{human}");
-    assert!(human.contains("remaining critical path: slow"), "{human}");
-    assert!(human.contains("projected finish:"), "{human}");
+    // What is running, the remaining critical path and the projection.
+    text_out
+        .snapshot_settings()
+        .bind(|| insta::assert_snapshot!(text_out.stdout));
 }

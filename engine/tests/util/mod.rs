@@ -1,12 +1,22 @@
-//! Helpers for tests that drive the real `lifeboat` binary.
+//! Helpers for tests that drive the real `lifeboat` binary. [`Test`]
+//! (`test.rs`) is the one driver; [`Sandbox`] is the place it runs in.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod test;
 
-/// A scratch area: a state directory and a place for runbooks and files.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+#[allow(unused_imports)]
+pub use test::{listing, snapshot_settings, Test, RUNBOOK};
+
+/// A scratch area: a state directory, a `HOME` and a place for runbooks
+/// and files. Clones share the directory; it is removed when the last
+/// clone (a [`Test`] or [`Ran`] holds one) is dropped.
+#[derive(Clone)]
 pub struct Sandbox {
-    pub dir: tempfile::TempDir,
+    pub dir: Arc<tempfile::TempDir>,
 }
 
 /// What a finished command produced, with a readable dump for failures.
@@ -14,16 +24,26 @@ pub struct Ran {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// The command line, as typed.
     pub command: String,
+    /// Where and with what environment and stdin it ran, for failures.
+    pub context: String,
+    /// Where it ran; [`Ran::test`] runs another command there.
+    pub sandbox: Sandbox,
 }
 
 impl Ran {
     /// Everything about the command, for assertion messages.
     pub fn dump(&self) -> String {
         format!(
-            "command: {}\nexit: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.command, self.code, self.stdout, self.stderr
+            "command: {}\n{}\nexit: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.command, self.context, self.code, self.stdout, self.stderr
         )
+    }
+
+    /// stdout then stderr: everything the command printed.
+    pub fn printed(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
     }
 
     /// The run id: the first line of `run`'s stdout.
@@ -44,9 +64,19 @@ impl Ran {
 
 impl Sandbox {
     pub fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("home")).expect("create HOME");
+        Self { dir: Arc::new(dir) }
+    }
+
+    /// A [`Test`] in this sandbox.
+    pub fn test(&self) -> Test {
+        Test::in_sandbox(self)
+    }
+
+    /// The `HOME` commands get, so nothing reads or writes the real one.
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
     }
 
     pub fn path(&self) -> &Path {
@@ -74,8 +104,10 @@ impl Sandbox {
         self.run_dir(run_id).join("work")
     }
 
-    /// A command for the binary with this sandbox's state directory.
-    pub fn command(&self, args: &[&str]) -> Command {
+    /// A command for the binary with this sandbox's state directory, `HOME`
+    /// and operator, stdin from `/dev/null`: the one place the binary's
+    /// environment is set ([`Test`] and [`Sandbox::pty`] build on it).
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = self.command_in_terminal(args);
         cmd.stdin(Stdio::null());
         cmd
@@ -88,27 +120,25 @@ impl Sandbox {
             .current_dir(self.dir.path())
             .env("LIFEBOAT_STATE_DIR", self.state_dir())
             .env("LIFEBOAT_OPERATOR", "tester")
-            .env_remove("NO_COLOR");
+            .env("HOME", self.home())
+            .env_remove("NO_COLOR")
+            // clap wraps help at `COLUMNS`; without it, at 100 columns.
+            .env_remove("COLUMNS");
         cmd
     }
 
-    /// Runs the binary to completion (bounded by the test harness).
+    /// Runs the binary to completion, whatever its exit status (bounded by
+    /// the test harness): `self.test().args(args).any_status().run()`.
     pub fn run(&self, args: &[&str]) -> Ran {
         self.run_with(args, &[])
     }
 
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Ran {
-        let mut cmd = self.command(args);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out: Output = cmd.output().expect("lifeboat runs");
-        Ran {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            command: format!("lifeboat {}", args.join(" ")),
-        }
+        self.test()
+            .args(args)
+            .envs(env.iter().copied())
+            .any_status()
+            .run()
     }
 
     /// The journal of a run, one parsed record per line (the `rec` part).
@@ -143,15 +173,27 @@ pub type Pty = expectrl::session::OsSession;
 impl Sandbox {
     /// Starts the binary in a pseudo-terminal, as an operator at a terminal.
     pub fn pty(&self, args: &[&str]) -> Pty {
+        start_pty(self.pty_command(args), 120)
+    }
+
+    /// The command [`Sandbox::pty`] starts, to adjust its environment first
+    /// (then [`start_pty`]): the sandbox's environment, `TERM=xterm`, not CI.
+    pub fn pty_command(&self, args: &[&str]) -> Command {
         let mut cmd = self.command_in_terminal(args);
         cmd.env("TERM", "xterm").env_remove("CI");
-        let mut p = expectrl::Session::spawn(cmd).expect("spawn in a pty");
-        p.get_process_mut()
-            .set_window_size(120, 40)
-            .expect("window size");
-        p.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
-        p
+        cmd
     }
+}
+
+/// Starts `cmd` in a pseudo-terminal `columns` wide and 40 lines high, with
+/// 30 seconds for each expectation.
+pub fn start_pty(cmd: Command, columns: u16) -> Pty {
+    let mut p = expectrl::Session::spawn(cmd).expect("spawn in a pty");
+    p.get_process_mut()
+        .set_window_size(columns, 40)
+        .expect("window size");
+    p.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
+    p
 }
 
 /// Waits for `needle` on the terminal.
