@@ -63,6 +63,8 @@ mod step_processes;
 mod step_task;
 mod step_through;
 mod takeover;
+#[cfg(test)]
+mod tests;
 
 pub use run_types::{DryRun, RunConfig, RunEnv, RunOutcome};
 

@@ -95,6 +95,7 @@ impl Scheduler {
             progress: Arc::new(step_processes::JournalledProgress {
                 console: ConsoleProgress(self.env.console.clone()),
                 journal: self.env.journal.clone(),
+                cancel: self.env.cancel.clone(),
             }),
             redactor: self.env.redactor.clone(),
             env,

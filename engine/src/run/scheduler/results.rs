@@ -17,6 +17,13 @@ use crate::journal::record::Event;
 
 impl Scheduler {
     pub(super) fn finish(&mut self, f: Finished) {
+        if let Some(e) = &f.journal_error {
+            // The step stopped between attempts; without a terminal record
+            // a resume applies its rerun policy, as for any interruption.
+            self.journal_failed(e);
+            self.status[f.index] = Status::Interrupted;
+            return;
+        }
         match f.result {
             Ok(output) => self.succeed(f.index, output, f.duration),
             Err(e) if e.cancelled && self.env.cancel.is_cancelled() => {

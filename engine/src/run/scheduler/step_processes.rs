@@ -13,6 +13,9 @@ use std::time::Duration;
 use lifeboat_steps::process_group::ProcessGroup;
 use lifeboat_steps::Progress;
 
+use tokio_util::sync::CancellationToken;
+
+use super::journal_writes::stop_on_journal_error;
 use super::Scheduler;
 use crate::journal::record::Event;
 use crate::journal::Journal;
@@ -36,6 +39,9 @@ pub(super) struct LeftoverProcess {
 pub(super) struct JournalledProgress {
     pub console: ConsoleProgress,
     pub journal: Arc<Journal>,
+    /// The run's token: cancelled when a process group cannot be
+    /// journalled, which stops the step's child with the run.
+    pub cancel: CancellationToken,
 }
 
 impl Progress for JournalledProgress {
@@ -56,11 +62,10 @@ impl Progress for JournalledProgress {
             pgid: group.pgid,
             start_ticks: group.start_ticks,
         });
+        // A group the journal does not know could outlive the engine and
+        // run alongside a resumed copy of its step.
         if let Err(e) = written {
-            self.console.warn(
-                step,
-                &format!("cannot journal the step's process group: {e}"),
-            );
+            stop_on_journal_error(self.console.0.as_ref(), &self.cancel, &e);
         }
     }
 }

@@ -13,6 +13,7 @@ use lifeboat_steps::{StepContext, StepError, StepKind, StepOutput};
 use minijinja::{context, Value};
 
 use crate::journal::record::Event;
+use crate::journal::run_store::StoreError;
 use crate::journal::Journal;
 use crate::runbook::step::Step;
 use crate::runbook::templates::Templates;
@@ -25,6 +26,9 @@ pub(super) struct Finished {
     pub result: Result<StepOutput, StepError>,
     /// From the first attempt's start to the end, retry delays included.
     pub duration: Duration,
+    /// A journal write of the task failed (`attempt_failed`): the task
+    /// stopped there, and the scheduler stops the run.
+    pub journal_error: Option<StoreError>,
 }
 
 /// One step's execution: attempts, `until`, retries and the timeout.
@@ -118,6 +122,7 @@ impl StepTask {
                         index: self.index,
                         result: Ok(out),
                         duration: started.elapsed(),
+                        journal_error: None,
                     }
                 }
                 Err(e) if e.cancelled && self.ctx.cancel.is_cancelled() => {
@@ -125,6 +130,7 @@ impl StepTask {
                         index: self.index,
                         result: Err(e),
                         duration: started.elapsed(),
+                        journal_error: None,
                     }
                 }
                 Err(e) => last_error = e,
@@ -137,12 +143,22 @@ impl StepTask {
             if let Some(d) = deadline {
                 delay = delay.min(d.saturating_duration_since(Instant::now()));
             }
-            let _ = self.journal.record(Event::AttemptFailed {
+            // Written before the delay and the next attempt: a journal that
+            // cannot record this failure stops the run here.
+            let written = self.journal.record(Event::AttemptFailed {
                 step: self.step.id.clone(),
                 attempt,
                 error: self.ctx.redactor.redact(&last_error.message),
                 retry_in_ms: delay.as_millis() as u64,
             });
+            if let Err(e) = written {
+                return Finished {
+                    index: self.index,
+                    result: Err(last_error),
+                    duration: started.elapsed(),
+                    journal_error: Some(e),
+                };
+            }
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = self.ctx.cancel.cancelled() => {
@@ -150,6 +166,7 @@ impl StepTask {
                         index: self.index,
                         result: Err(StepError::cancelled("cancelled while waiting to retry")),
                         duration: started.elapsed(),
+                        journal_error: None,
                     }
                 }
             }
@@ -161,6 +178,7 @@ impl StepTask {
             index: self.index,
             result: Err(last_error),
             duration: started.elapsed(),
+            journal_error: None,
         }
     }
 }
