@@ -4,8 +4,8 @@
 //! `max_parallel` at once, on tokio. Every state change goes to the journal
 //! before it takes effect: "step started" is written before the step's side
 //! effect, "step succeeded" before any dependent starts. The scheduler never
-//! touches storage except through [`Journal`](crate::journal::Journal), and never talks to the
-//! network itself; only step kinds do.
+//! touches storage except through [`Journal`](crate::journal::Journal), and
+//! never talks to the network itself; only step kinds do.
 //!
 //! Rules (documented in docs/runbook-format.md):
 //! - A step whose `when` is false is skipped. A skipped dependency counts as
@@ -90,7 +90,7 @@ enum Status {
 struct Failure {
     /// Its id (`<internal>` when a step task panicked).
     step: String,
-    /// Its error, redacted.
+    /// Its error, as shown (`run.error` in templates).
     error: String,
 }
 
@@ -101,13 +101,14 @@ struct Failure {
 /// running step owns nothing of it: its task (`step_task.rs`) gets clones
 /// of what it reads and hands back a `Finished`, which the section loop
 /// applies. What is shared is shared explicitly: `views` and `touched` with
-/// the templates a step renders, the [`Journal`](crate::journal::Journal) with every step task.
+/// the templates a step renders, the [`Journal`](crate::journal::Journal)
+/// with every step task.
 ///
-/// Cancellation flows down from [`RunEnv::cancel`] (the second Ctrl-C, a
+/// Cancellation flows down from [`RunEnv::cancel`] (an abort by Ctrl-C or a
 /// signal, or a journal that cannot be written): each step gets a child
 /// token, each attempt a child of that, so cancelling the run stops every
-/// step and nothing new starts. [`RunEnv::pause`] (the first Ctrl-C) only
-/// stops new starts; running steps finish.
+/// step and nothing new starts. [`RunEnv::pause`] (a pause asked at the
+/// first Ctrl-C) only stops new starts; running steps finish.
 pub struct Scheduler {
     /// What the launcher prepared: the runbook, journal, console, tokens.
     env: RunEnv,

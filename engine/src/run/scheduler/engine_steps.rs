@@ -14,6 +14,7 @@ use crate::journal::record::Event;
 use crate::runbook::engine_kind::EngineKind;
 
 impl Scheduler {
+    /// Runs step `i`, of a kind the engine runs itself.
     pub(super) fn run_engine_kind(&mut self, i: usize, kind: EngineKind, ctx: &Value) {
         let runbook = self.env.runbook.clone();
         let step = &runbook.steps[i];

@@ -45,6 +45,8 @@ pub(super) struct RenderedParams {
 }
 
 impl Scheduler {
+    /// The context every template of the run renders in: `inputs`,
+    /// `steps` (live, through `StepsView`) and `run`.
     pub(super) fn template_context(&self) -> Value {
         let (failed_step, error) = match &self.failure {
             Some(Failure { step, error }) => (Some(step.clone()), Some(error.clone())),
@@ -80,6 +82,8 @@ impl Scheduler {
         }
     }
 
+    /// What a step kind gets to run step `step`; `cancel` should be a
+    /// child of the run's token.
     pub(super) fn step_context(
         &self,
         step: &Step,
@@ -157,6 +161,7 @@ impl Scheduler {
         })
     }
 
+    /// Sets what templates see of step `id`.
     pub(super) fn set_view(&self, id: &str, status: &str, outputs: Map<String, serde_json::Value>) {
         let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
         views.insert(id.to_string(), view(status, outputs));
@@ -174,11 +179,13 @@ impl Scheduler {
         );
     }
 
+    /// How many dry-run placeholders templates have read so far.
     pub(super) fn touched_count(&self) -> usize {
         self.touched.lock().map(|t| t.len()).unwrap_or(0)
     }
 }
 
+/// A step as templates see it: `status` and `outputs`.
 pub(super) fn view(status: &str, outputs: Map<String, serde_json::Value>) -> Value {
     context! { status => status, outputs => Value::from_serialize(&outputs) }
 }

@@ -16,6 +16,7 @@ use super::{Failure, Scheduler, Status};
 use crate::journal::record::Event;
 
 impl Scheduler {
+    /// Applies what a step task handed back.
     pub(super) fn finish(&mut self, f: Finished) {
         if let Some(e) = &f.journal_error {
             // The step stopped between attempts; without a terminal record
@@ -47,6 +48,8 @@ impl Scheduler {
         }
     }
 
+    /// Records a success; secret outputs are registered with the redactor
+    /// and journalled as `«redacted»`.
     pub(super) fn succeed(&mut self, i: usize, output: StepOutput, duration: Duration) {
         let id = self.env.runbook.steps[i].id.clone();
         // Validation trusts a kind's `secret_outputs`; a kind that marks
@@ -104,6 +107,7 @@ impl Scheduler {
         self.mark_failed(i, error);
     }
 
+    /// Keeps the run's first failure (unless the step may fail).
     pub(super) fn mark_failed(&mut self, i: usize, error: String) {
         self.status[i] = Status::Failed;
         let step = &self.env.runbook.steps[i];
@@ -115,6 +119,7 @@ impl Scheduler {
         }
     }
 
+    /// Records that step `i` did not run, and why.
     pub(super) fn skip(&mut self, i: usize, reason: String) {
         let id = self.env.runbook.steps[i].id.clone();
         self.journal_lazy(Event::StepSkipped {
@@ -126,6 +131,7 @@ impl Scheduler {
     }
 }
 
+/// `map` with every registered secret replaced.
 fn redact_map(
     redactor: &Redactor,
     map: &Map<String, serde_json::Value>,

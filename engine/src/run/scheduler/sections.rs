@@ -17,6 +17,9 @@ use crate::runbook::step::Section;
 use crate::runbook::Runbook;
 
 impl Scheduler {
+    /// Applies interrupted steps' `rerun` policies, then runs `main`,
+    /// `on_failure` (if the run failed) and `finally`, and journals how the
+    /// run ended.
     pub(super) async fn run_sections(&mut self) -> RunOutcome {
         if let Err(outcome) = self.resolve_interrupted().await {
             return outcome;
@@ -53,6 +56,7 @@ impl Scheduler {
         }
     }
 
+    /// Journals an interruption by the operator.
     pub(super) fn interrupted(&self) -> RunOutcome {
         self.journal(Event::Interrupted {
             reason: "stopped by the operator (Ctrl-C or signal)".into(),
@@ -60,6 +64,8 @@ impl Scheduler {
         RunOutcome::Interrupted
     }
 
+    /// Runs one section until nothing more can start, then skips, with the
+    /// reason, what could not.
     pub(super) async fn run_section(&mut self, section: Section) {
         let indices: Vec<usize> = (0..self.env.runbook.steps.len())
             .filter(|&i| self.env.runbook.steps[i].section == section)
@@ -125,6 +131,7 @@ impl Scheduler {
         }
     }
 
+    /// True when no new step of `section` may start.
     pub(super) fn stopping(&self, section: Section) -> bool {
         self.env.cancel.is_cancelled()
             || self.quit

@@ -16,6 +16,8 @@ use crate::journal::record::Event;
 use crate::runbook::engine_kind::EngineKind;
 
 impl Scheduler {
+    /// Starts step `i`, or settles it at once (skipped, failed, simulated,
+    /// an engine kind); a step with a side effect goes to `running`.
     pub(super) fn start(&mut self, i: usize, running: &mut JoinSet<Finished>) {
         let runbook = self.env.runbook.clone();
         let step = &runbook.steps[i];

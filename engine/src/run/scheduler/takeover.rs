@@ -267,6 +267,7 @@ impl Scheduler {
         Err(RunOutcome::Paused)
     }
 
+    /// What resume does with `step` if it was interrupted mid-step.
     pub(super) fn rerun_policy(&self, step: &Step) -> Rerun {
         step.rerun_policy(&self.env.registry)
     }
