@@ -6,12 +6,17 @@
 //! lets every other independent branch carry on. When nothing more can run,
 //! the run ends paused (exit 3); `lifeboat resume` evaluates the gate again.
 
-use lifeboat_steps::{duration, params};
+use std::collections::HashMap;
+use std::time::Duration;
 
-use super::*;
+use lifeboat_steps::{duration, params, StepOutput};
+use minijinja::Value;
+
+use super::{DryRun, Scheduler, Status};
 use crate::journal::gate_record::{approval_outputs, gate_digest};
-use crate::journal::record::{Decision, Record};
-use crate::runbook::engine_kind::{ApprovalParams, ManualParams, OnTimeout};
+use crate::journal::record::{Decision, Event, Record};
+use crate::operator::question::{ApprovalQuestion, ManualQuestion};
+use crate::runbook::engine_kind::{ApprovalParams, EngineKind, ManualParams, OnTimeout};
 
 /// The actor of decisions the engine takes itself (timeouts).
 const ENGINE_ACTOR: &str = "lifeboat";
@@ -483,10 +488,7 @@ impl Scheduler {
                 true
             }
             Err(e) => {
-                self.env
-                    .console
-                    .warn(None, &format!("cannot write the journal: {e}; stopping"));
-                self.env.cancel.cancel();
+                self.journal_failed(&e);
                 false
             }
         }

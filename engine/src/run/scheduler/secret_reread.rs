@@ -13,7 +13,29 @@
 //! again; its secret outputs stay undefined and a template that reads them
 //! says why.
 
-use super::*;
+use std::time::Duration;
+
+use super::render::RenderedParams;
+use super::Scheduler;
+use crate::journal::record::Event;
+use crate::runbook::checked_runbook::ResolvedKind;
+
+/// A completed step whose secret outputs this engine does not have: the
+/// engine that ran it kept them in memory only.
+#[derive(Debug, Clone)]
+pub(super) struct LostSecretOutputs {
+    /// The step, by index in the runbook's steps.
+    pub index: usize,
+    /// The names of its secret outputs.
+    pub names: Vec<String>,
+}
+
+/// A step that could not be read again in one pass, and why (`None`: it is
+/// not read-only, so it is never run again).
+struct FailedReread {
+    lost: LostSecretOutputs,
+    why: Option<String>,
+}
 
 /// How long reading a step's secret outputs again may take when the step
 /// sets no `timeout`.
@@ -33,19 +55,16 @@ impl Scheduler {
         loop {
             let mut failed = Vec::new();
             let before = pending.len();
-            for (i, names) in pending {
-                if let Err(why) = self.reread(i).await {
-                    failed.push((i, names, why));
+            for lost in pending {
+                if let Err(why) = self.reread(lost.index).await {
+                    failed.push(FailedReread { lost, why });
                 }
             }
             let progress = failed.len() < before;
-            pending = failed
-                .iter()
-                .map(|(i, names, _)| (*i, names.clone()))
-                .collect();
+            pending = failed.iter().map(|f| f.lost.clone()).collect();
             if pending.is_empty() || !progress {
-                for (i, names, why) in failed {
-                    let id = &self.env.runbook.steps[i].id;
+                for FailedReread { lost, why } in failed {
+                    let id = &self.env.runbook.steps[lost.index].id;
                     if let Some(why) = why {
                         self.env.console.warn(
                             Some(id),
@@ -53,7 +72,7 @@ impl Scheduler {
                         );
                     }
                     self.lost_secrets
-                        .push(format!("`{id}` ({})", names.join(", ")));
+                        .push(format!("`{id}` ({})", lost.names.join(", ")));
                 }
                 return;
             }
@@ -72,7 +91,9 @@ impl Scheduler {
             return Err(None);
         }
         let ctx = self.template_context();
-        let (with, script_env, _) = self.render(kind.as_ref(), &raw, &ctx).map_err(|e| {
+        let RenderedParams {
+            with, script_env, ..
+        } = self.render(kind.as_ref(), &raw, &ctx).map_err(|e| {
             Some(
                 self.env
                     .redactor

@@ -7,20 +7,41 @@
 //! step's `rerun` policy applies: a `rerun: safe` step never runs twice at
 //! once, and a `check` probe never races the step it checks.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lifeboat_steps::process_group::ProcessGroup;
 use lifeboat_steps::Progress;
 
-use super::*;
+use tokio_util::sync::CancellationToken;
+
+use super::journal_writes::stop_on_journal_error;
+use super::Scheduler;
+use crate::journal::record::Event;
+use crate::journal::Journal;
+use crate::operator::console::ConsoleProgress;
 
 /// How long a leftover group gets between SIGTERM and SIGKILL.
 const LEFTOVER_GRACE: Duration = Duration::from_secs(3);
+
+/// A process group that a step of an earlier engine started and that may
+/// still run (from `process_started` records of unfinished steps).
+#[derive(Debug, Clone)]
+pub(super) struct LeftoverProcess {
+    /// The step that started it.
+    pub step: String,
+    /// The group, with its leader's start time so a recycled id is not
+    /// mistaken for it.
+    pub group: ProcessGroup,
+}
 
 /// The progress a step reports, with its child process groups journalled.
 pub(super) struct JournalledProgress {
     pub console: ConsoleProgress,
     pub journal: Arc<Journal>,
+    /// The run's token: cancelled when a process group cannot be
+    /// journalled, which stops the step's child with the run.
+    pub cancel: CancellationToken,
 }
 
 impl Progress for JournalledProgress {
@@ -41,11 +62,10 @@ impl Progress for JournalledProgress {
             pgid: group.pgid,
             start_ticks: group.start_ticks,
         });
+        // A group the journal does not know could outlive the engine and
+        // run alongside a resumed copy of its step.
         if let Err(e) = written {
-            self.console.warn(
-                step,
-                &format!("cannot journal the step's process group: {e}"),
-            );
+            stop_on_journal_error(self.console.0.as_ref(), &self.cancel, &e);
         }
     }
 }
@@ -53,7 +73,7 @@ impl Progress for JournalledProgress {
 impl Scheduler {
     /// Stops the process groups an earlier engine's steps left running.
     pub(super) async fn stop_leftover_processes(&mut self) {
-        for (step, group) in std::mem::take(&mut self.leftover_processes) {
+        for LeftoverProcess { step, group } in std::mem::take(&mut self.leftover_processes) {
             if !group.stop(LEFTOVER_GRACE).await {
                 continue;
             }

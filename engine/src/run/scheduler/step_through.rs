@@ -1,8 +1,13 @@
 //! Step-through mode (`run --step`) and the ways a run is held: a quit in
 //! step-through mode, a pause (first Ctrl-C), and gates waiting for people.
 
+use serde_json::Map;
+
 use super::human_gates::blocking;
-use super::*;
+use super::{RunOutcome, Scheduler, Status};
+use crate::journal::record::Event;
+use crate::operator::question::StepThroughChoice;
+use crate::runbook::step::Section;
 
 impl Scheduler {
     /// In step-through mode, asks whether to run step `i`. False when the

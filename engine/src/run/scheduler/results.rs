@@ -1,0 +1,146 @@
+//! Recording how a step ended: succeeded (its secret outputs registered
+//! with the redactor, journalled as `«redacted»`), failed (the run's first
+//! failure kept), skipped, or interrupted (no terminal record, so a resume
+//! applies its `rerun` policy).
+//!
+//! Each result is written with the next group commit (`journal_lazy`); it
+//! does not decide what runs next (`sections.rs`).
+
+use std::time::Duration;
+
+use lifeboat_steps::{Redactor, StepOutput};
+use serde_json::Map;
+
+use super::step_task::Finished;
+use super::{Failure, Scheduler, Status};
+use crate::journal::record::Event;
+
+impl Scheduler {
+    /// Applies what a step task handed back.
+    pub(super) fn finish(&mut self, f: Finished) {
+        if let Some(e) = &f.journal_error {
+            // The step stopped between attempts; without a terminal record
+            // a resume applies its rerun policy, as for any interruption.
+            self.journal_failed(e);
+            self.status[f.index] = Status::Interrupted;
+            return;
+        }
+        match f.result {
+            Ok(output) => self.succeed(f.index, output, f.duration),
+            Err(e) if e.cancelled && self.env.cancel.is_cancelled() => {
+                // Interrupted mid-step: no terminal record, so resume applies
+                // the step's rerun policy.
+                self.status[f.index] = Status::Interrupted;
+            }
+            Err(e) => {
+                let step = &self.env.runbook.steps[f.index];
+                let error = self.env.redactor.redact(&e.message);
+                let outputs = redact_map(&self.env.redactor, &e.outputs);
+                self.journal_lazy(Event::StepFailed {
+                    step: step.id.clone(),
+                    error: error.clone(),
+                    outputs: outputs.clone(),
+                    duration_ms: f.duration.as_millis() as u64,
+                });
+                self.set_view(&step.id.clone(), "failed", e.outputs);
+                self.mark_failed(f.index, error);
+            }
+        }
+    }
+
+    /// Records a success; secret outputs are registered with the redactor
+    /// and journalled as `«redacted»`.
+    pub(super) fn succeed(&mut self, i: usize, output: StepOutput, duration: Duration) {
+        let id = self.env.runbook.steps[i].id.clone();
+        // Validation trusts a kind's `secret_outputs`; a kind that marks
+        // other outputs secret at run time has drifted from its list.
+        debug_assert!(
+            self.env
+                .registry
+                .get(&self.env.runbook.steps[i].kind)
+                .is_none_or(|k| output
+                    .secret
+                    .iter()
+                    .all(|s| k.secret_outputs().contains(&s.as_str()))),
+            "step kind `{}` marks outputs {:?} secret but lists {:?} in `secret_outputs`",
+            self.env.runbook.steps[i].kind,
+            output.secret,
+            self.env
+                .registry
+                .get(&self.env.runbook.steps[i].kind)
+                .map(|k| k.secret_outputs()),
+        );
+        for name in &output.secret {
+            if let Some(v) = output.outputs.get(name) {
+                self.env.redactor.add_value(v);
+            }
+        }
+        let mut journaled = redact_map(&self.env.redactor, &output.outputs);
+        for name in &output.secret {
+            journaled.insert(
+                name.clone(),
+                serde_json::Value::String(lifeboat_steps::REDACTED.into()),
+            );
+        }
+        self.journal_lazy(Event::StepSucceeded {
+            step: id.clone(),
+            outputs: journaled,
+            secret_outputs: output.secret.iter().cloned().collect(),
+            simulated: false,
+            duration_ms: duration.as_millis() as u64,
+        });
+        self.set_view(&id, "succeeded", output.outputs);
+        self.status[i] = Status::Succeeded;
+    }
+
+    /// Fails a step that never started (bad template, false assertion).
+    pub(super) fn fail_now(&mut self, i: usize, error: String) {
+        let id = self.env.runbook.steps[i].id.clone();
+        let error = self.env.redactor.redact(&error);
+        self.journal_lazy(Event::StepFailed {
+            step: id.clone(),
+            error: error.clone(),
+            outputs: Map::new(),
+            duration_ms: 0,
+        });
+        self.set_view(&id, "failed", Map::new());
+        self.mark_failed(i, error);
+    }
+
+    /// Keeps the run's first failure (unless the step may fail).
+    pub(super) fn mark_failed(&mut self, i: usize, error: String) {
+        self.status[i] = Status::Failed;
+        let step = &self.env.runbook.steps[i];
+        if !step.continue_on_failure && self.failure.is_none() {
+            self.failure = Some(Failure {
+                step: step.id.clone(),
+                error,
+            });
+        }
+    }
+
+    /// Records that step `i` did not run, and why.
+    pub(super) fn skip(&mut self, i: usize, reason: String) {
+        let id = self.env.runbook.steps[i].id.clone();
+        self.journal_lazy(Event::StepSkipped {
+            step: id.clone(),
+            reason,
+        });
+        self.set_view(&id, "skipped", Map::new());
+        self.status[i] = Status::Skipped;
+    }
+}
+
+/// `map` with every registered secret replaced.
+fn redact_map(
+    redactor: &Redactor,
+    map: &Map<String, serde_json::Value>,
+) -> Map<String, serde_json::Value> {
+    if redactor.is_empty() {
+        return map.clone();
+    }
+    match redactor.redact_value(&serde_json::Value::Object(map.clone())) {
+        serde_json::Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}

@@ -1,0 +1,98 @@
+//! The public run types: how a run treats side effects ([`DryRun`]), how
+//! it ended ([`RunOutcome`]), its settings ([`RunConfig`]) and everything
+//! the launcher prepares for the scheduler ([`RunEnv`]).
+//!
+//! Plain data: nothing here runs a step or writes the journal.
+
+use std::sync::Arc;
+
+use lifeboat_steps::{Redactor, Registry};
+use serde_json::Map;
+use tokio_util::sync::CancellationToken;
+
+use crate::journal::Journal;
+use crate::operator::console::Console;
+use crate::operator::question::OperatorPrompt;
+use crate::runbook::checked_runbook::CheckedRunbook;
+use crate::runbook::templates::Templates;
+#[cfg(doc)]
+use lifeboat_steps::StepContext;
+
+/// How a run treats steps that could change things.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DryRun {
+    /// Run everything.
+    Off,
+    /// Run nothing; render every step's command or request.
+    Render,
+    /// Run read-only steps for real; simulate the rest.
+    Probes,
+}
+
+impl DryRun {
+    pub fn as_journal(self) -> Option<String> {
+        match self {
+            DryRun::Off => None,
+            DryRun::Render => Some("render".into()),
+            DryRun::Probes => Some("probes".into()),
+        }
+    }
+}
+
+/// How a run ended, and the process exit code that goes with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Succeeded,
+    Failed,
+    /// Waiting for a human; resumable.
+    Paused,
+    /// Stopped by Ctrl-C or a signal; resumable.
+    Interrupted,
+}
+
+impl RunOutcome {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            RunOutcome::Succeeded => 0,
+            RunOutcome::Failed => 1,
+            RunOutcome::Paused => 3,
+            RunOutcome::Interrupted => 130,
+        }
+    }
+}
+
+/// Settings of one execution (a run or a resume).
+#[derive(Clone)]
+pub struct RunConfig {
+    pub dry_run: DryRun,
+    pub max_parallel: usize,
+    pub operator: String,
+}
+
+/// Everything a scheduler needs, prepared by [`crate::run::launcher`].
+pub struct RunEnv {
+    pub runbook: Arc<CheckedRunbook>,
+    pub registry: Arc<Registry>,
+    pub templates: Arc<Templates>,
+    pub journal: Arc<Journal>,
+    pub console: Arc<dyn Console>,
+    pub redactor: Redactor,
+    /// Every input value, secrets included; kept in memory only.
+    pub inputs: Map<String, serde_json::Value>,
+    pub run_id: String,
+    pub run_dir: String,
+    pub work_dir: std::path::PathBuf,
+    /// Where `lifeboat run` was started; see [`StepContext::launch_dir`].
+    pub launch_dir: std::path::PathBuf,
+    pub started_at: String,
+    pub cancel: CancellationToken,
+    pub prompt: Option<Arc<dyn OperatorPrompt>>,
+    /// Step-through mode (`--step`): ask before each step.
+    pub step_through: bool,
+    /// Cancelled to pause: start nothing new, let running steps finish.
+    pub pause: CancellationToken,
+    /// The run's projected finish (expected durations, up to `rto.stop_at`).
+    pub projection: crate::report::projection::Projection,
+    /// When the RTO clock started (RFC 3339), if known.
+    pub clock_start: Option<String>,
+}

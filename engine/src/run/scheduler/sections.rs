@@ -1,0 +1,189 @@
+//! The section loop: `main`, then `on_failure` if the run failed, then
+//! `finally`. Within a section, every ready step starts (up to
+//! `max_parallel`), the journal is made durable before waiting, and each
+//! finished step's result is applied; at the end, what could not start is
+//! skipped with the reason.
+//!
+//! It does not start a step itself (`start.rs`) nor decide how a step ended
+//! (`results.rs`); it decides when and in which order.
+
+use tokio::task::JoinSet;
+
+use super::step_task::Finished;
+use super::{Failure, RunOutcome, Scheduler, Status};
+use crate::journal::record::{Event, RunStatus};
+use crate::journal::run_state::NOT_STARTED;
+use crate::runbook::step::Section;
+use crate::runbook::Runbook;
+
+impl Scheduler {
+    /// Applies interrupted steps' `rerun` policies, then runs `main`,
+    /// `on_failure` (if the run failed) and `finally`, and journals how the
+    /// run ended.
+    pub(super) async fn run_sections(&mut self) -> RunOutcome {
+        if let Err(outcome) = self.resolve_interrupted().await {
+            return outcome;
+        }
+        self.run_section(Section::Main).await;
+        if self.env.cancel.is_cancelled() {
+            return self.interrupted();
+        }
+        if let Some(outcome) = self.held() {
+            return outcome;
+        }
+        self.main_done = true;
+        if self.failure.is_some() {
+            self.run_section(Section::OnFailure).await;
+        }
+        if !self.env.cancel.is_cancelled() && !self.holding() {
+            self.run_section(Section::Finally).await;
+        }
+        if self.env.cancel.is_cancelled() {
+            return self.interrupted();
+        }
+        if let Some(outcome) = self.held() {
+            return outcome;
+        }
+        let status = if self.failure.is_some() {
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        };
+        self.journal(Event::RunFinished { status });
+        match status {
+            RunStatus::Succeeded => RunOutcome::Succeeded,
+            RunStatus::Failed => RunOutcome::Failed,
+        }
+    }
+
+    /// Journals an interruption by the operator.
+    pub(super) fn interrupted(&self) -> RunOutcome {
+        self.journal(Event::Interrupted {
+            reason: "stopped by the operator (Ctrl-C or signal)".into(),
+        });
+        RunOutcome::Interrupted
+    }
+
+    /// Runs one section until nothing more can start, then skips, with the
+    /// reason, what could not.
+    pub(super) async fn run_section(&mut self, section: Section) {
+        let indices: Vec<usize> = (0..self.env.runbook.steps.len())
+            .filter(|&i| self.env.runbook.steps[i].section == section)
+            .collect();
+        let mut running: JoinSet<Finished> = JoinSet::new();
+        loop {
+            let changed = if self.stopping(section) {
+                false
+            } else {
+                self.launch_ready(&indices, &mut running)
+            };
+            if changed {
+                continue;
+            }
+            self.note_closed_output();
+            // Nothing may wait in memory while the engine sleeps: make the
+            // results written so far durable before waiting.
+            if let Err(e) = self.env.journal.flush() {
+                self.journal_failed(&e);
+            }
+            match running.join_next().await {
+                Some(Ok(finished)) => self.finish(finished),
+                Some(Err(join_error)) => {
+                    // A step task panicked: a bug in a step kind. Fail the run
+                    // loudly rather than hang.
+                    self.env.console.warn(None, &format!("internal error: a step task failed: {join_error}; this is a bug in Lifeboat"));
+                    self.failure.get_or_insert(Failure {
+                        step: "<internal>".into(),
+                        error: join_error.to_string(),
+                    });
+                }
+                None => break,
+            }
+        }
+        if self.env.cancel.is_cancelled() || self.holding_section(section, &indices) {
+            return;
+        }
+        if section == Section::Main && self.failure.is_some() {
+            self.settle_decided_gates(&indices);
+        }
+        // Whatever could not start: say why.
+        for &i in &indices {
+            if matches!(self.status[i], Status::Pending | Status::Waiting) {
+                let failed_need = self.env.runbook.steps[i].needs_ids().find(|n| {
+                    self.env.runbook.step_index(n).is_some_and(|j| {
+                        self.status[j] == Status::Failed
+                            && !self.env.runbook.steps[j].continue_on_failure
+                    })
+                });
+                if let Some(need) = failed_need {
+                    let reason = format!("needs `{need}`, which failed");
+                    self.skip(i, reason);
+                    continue;
+                }
+                let reason = match &self.failure {
+                    Some(Failure { step: id, .. }) if section == Section::Main => {
+                        format!("{NOT_STARTED} the run failed at `{id}`")
+                    }
+                    _ => format!("{NOT_STARTED} a dependency did not run"),
+                };
+                self.skip(i, reason);
+            }
+        }
+    }
+
+    /// True when no new step of `section` may start.
+    pub(super) fn stopping(&self, section: Section) -> bool {
+        self.env.cancel.is_cancelled()
+            || self.quit
+            || self.env.pause.is_cancelled()
+            || (section == Section::Main && self.failure.is_some())
+    }
+
+    /// Starts every ready step; returns true if any status changed.
+    pub(super) fn launch_ready(
+        &mut self,
+        indices: &[usize],
+        running: &mut JoinSet<Finished>,
+    ) -> bool {
+        let mut changed = false;
+        for &i in indices {
+            if running.len() >= self.config.max_parallel {
+                break;
+            }
+            if self.status[i] != Status::Pending {
+                continue;
+            }
+            let step = &self.env.runbook.steps[i];
+            let mut ready = true;
+            let mut blocked_by = None;
+            for need in step.needs_ids() {
+                let Some(j) = self.env.runbook.step_index(need) else {
+                    continue;
+                };
+                match self.status[j] {
+                    Status::Succeeded | Status::Skipped => {}
+                    Status::Failed if self.env.runbook.steps[j].continue_on_failure => {}
+                    Status::Failed => blocked_by = Some(need.to_string()),
+                    _ => ready = false,
+                }
+            }
+            if let Some(need) = blocked_by {
+                self.skip(i, format!("needs `{need}`, which failed"));
+                changed = true;
+                continue;
+            }
+            if ready {
+                self.start(i, running);
+                changed = true;
+                if self.stopping(step_section(&self.env.runbook, i)) {
+                    break;
+                }
+            }
+        }
+        changed
+    }
+}
+
+fn step_section(runbook: &Runbook, i: usize) -> Section {
+    runbook.steps[i].section
+}

@@ -1,0 +1,306 @@
+//! Taking over what an earlier execution of a run achieved, on resume.
+//!
+//! From the replayed [`RunState`]: completed steps' statuses and outputs,
+//! gate decisions, the initiator, the RTO clock, leftover process groups,
+//! secret outputs a kind saved durably. Then, before anything new starts,
+//! each interrupted step's `rerun` policy: run it again, run its `check`
+//! probe, or wait for a human's `mark`.
+//!
+//! It never executes a completed step again (read-only steps with secret
+//! outputs are read again by `secret_reread.rs`), and never reads the
+//! journal itself: the launcher replays it.
+
+use lifeboat_steps::{Rerun, StepError};
+use minijinja::Value;
+use serde_json::Map;
+
+use super::render::view;
+use super::render::RenderedParams;
+use super::secret_reread::LostSecretOutputs;
+use super::step_processes::LeftoverProcess;
+use super::{Failure, RunOutcome, Scheduler, Status};
+use crate::journal::record::{Event, MarkOutcome};
+use crate::journal::run_state::{RunState, StepRecordState};
+use crate::runbook::checked_runbook::ResolvedKind;
+use crate::runbook::step::Section;
+use crate::runbook::template_context;
+
+impl Scheduler {
+    /// Takes over what an earlier execution of this run achieved.
+    pub(super) fn restore(&mut self, prior: &RunState) {
+        self.gates = prior.gates.clone();
+        self.leftover_processes = prior
+            .processes
+            .iter()
+            .map(|(step, group)| LeftoverProcess {
+                step: step.clone(),
+                group: *group,
+            })
+            .collect();
+        self.leftover_processes.sort_by(|a, b| a.step.cmp(&b.step));
+        if !prior.operator.is_empty() {
+            self.initiator = prior.operator.clone();
+        }
+        self.clock_start = prior
+            .declared_at
+            .clone()
+            .or_else(|| Some(prior.started_at.clone()).filter(|s| !s.is_empty()));
+        let mut lost = Vec::new();
+        for (i, step) in self.env.runbook.steps.iter().enumerate() {
+            // Interrupted mid-step: what a human said of it decides,
+            // whatever happened since (a failed run skips it, a resume of
+            // a failed run reopens it).
+            match prior.unconfirmed.get(&step.id) {
+                // It did not complete: run it again.
+                Some(Some(MarkOutcome::Failed)) => continue,
+                Some(None) => {
+                    self.status[i] = Status::Interrupted;
+                    continue;
+                }
+                _ => {}
+            }
+            let Some(state) = prior.steps.get(&step.id) else {
+                continue;
+            };
+            self.status[i] = match state {
+                StepRecordState::Succeeded {
+                    outputs,
+                    simulated,
+                    secret_outputs,
+                } => {
+                    self.simulated[i] = *simulated && self.env.runbook.kind(i).engine().is_none();
+                    if *simulated && step.dry_run_outputs.is_none() {
+                        self.set_placeholder_view(step);
+                    } else {
+                        // Secret outputs were journalled as a placeholder and
+                        // lived in memory only: leave them undefined, so a
+                        // template that reads one fails and says why, rather
+                        // than passing «redacted» on as a token.
+                        let mut outputs = outputs.clone();
+                        for name in secret_outputs {
+                            outputs.remove(name);
+                        }
+                        if !secret_outputs.is_empty() {
+                            lost.push(LostSecretOutputs {
+                                index: i,
+                                names: secret_outputs.clone(),
+                            });
+                        }
+                        self.set_view(&step.id, "succeeded", outputs);
+                    }
+                    Status::Succeeded
+                }
+                StepRecordState::Failed { error } => {
+                    self.set_view(&step.id, "failed", Map::new());
+                    if !step.continue_on_failure
+                        && step.section == Section::Main
+                        && self.failure.is_none()
+                    {
+                        self.failure = Some(Failure {
+                            step: step.id.clone(),
+                            error: error.clone(),
+                        });
+                    }
+                    Status::Failed
+                }
+                StepRecordState::Skipped { .. } => {
+                    self.set_view(&step.id, "skipped", Map::new());
+                    Status::Skipped
+                }
+                StepRecordState::Interrupted { .. } => Status::Interrupted,
+                // A human gate asks again (or counts the decisions given
+                // meanwhile); anything else waited on `lifeboat mark`.
+                StepRecordState::Waiting { .. } if self.env.runbook.kind(i).is_human() => {
+                    Status::Pending
+                }
+                StepRecordState::Waiting { .. } => Status::Interrupted,
+            };
+        }
+        for LostSecretOutputs { index, names } in lost {
+            self.reload_secret_outputs(index, &names);
+        }
+    }
+
+    /// Gives a completed step back the secret outputs the engine that ran
+    /// it kept in memory only, when its kind saved them durably (e.g.
+    /// `vault.init`'s `output_file`). Otherwise they stay undefined and a
+    /// template that reads one says why.
+    pub(super) fn reload_secret_outputs(&mut self, i: usize, names: &[String]) {
+        let step = &self.env.runbook.steps[i];
+        let reloaded = match self.env.runbook.kind(i) {
+            ResolvedKind::Step(kind) => Some(kind),
+            ResolvedKind::Engine(_) => None,
+        }
+        .and_then(|kind| {
+            let with = self
+                .env
+                .templates
+                .render_value(&step.with.to_json(), &self.template_context());
+            let ctx = self.step_context(step, Vec::new(), false, self.env.cancel.child_token());
+            match with {
+                Ok(with) => kind.reload_secret_outputs(&ctx, &with),
+                Err(e) => Some(Err(StepError::new(e))),
+            }
+        });
+        match reloaded {
+            Some(Ok(out)) => {
+                let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
+                let mut outputs = views
+                    .get(&step.id)
+                    .and_then(|v| v.get_attr("outputs").ok())
+                    .and_then(|o| serde_json::to_value(&o).ok())
+                    .and_then(|o| o.as_object().cloned())
+                    .unwrap_or_default();
+                let mut missing = Vec::new();
+                for name in names {
+                    match out.outputs.get(name) {
+                        Some(v) => {
+                            self.env.redactor.add_value(v);
+                            outputs.insert(name.clone(), v.clone());
+                        }
+                        None => missing.push(name.as_str()),
+                    }
+                }
+                views.insert(step.id.clone(), view("succeeded", outputs));
+                drop(views);
+                if !missing.is_empty() {
+                    self.lost_secrets
+                        .push(format!("`{}` ({})", step.id, missing.join(", ")));
+                }
+            }
+            // The kind keeps nothing durable: a read-only step is read
+            // again before the resume's first record (`secret_reread.rs`).
+            None => self.secret_steps.push(LostSecretOutputs {
+                index: i,
+                names: names.to_vec(),
+            }),
+            other => {
+                if let Some(Err(e)) = other {
+                    self.env.console.warn(
+                        Some(&step.id),
+                        &format!(
+                            "cannot reload its secret outputs: {}",
+                            self.env.redactor.redact(&e.message)
+                        ),
+                    );
+                }
+                self.lost_secrets
+                    .push(format!("`{}` ({})", step.id, names.join(", ")));
+            }
+        }
+    }
+
+    /// Applies each interrupted step's `rerun` policy before anything new starts.
+    pub(super) async fn resolve_interrupted(&mut self) -> Result<(), RunOutcome> {
+        self.stop_leftover_processes().await;
+        let runbook = self.env.runbook.clone();
+        let mut waiting = Vec::new();
+        for (i, step) in runbook.steps.iter().enumerate() {
+            if self.status[i] != Status::Interrupted {
+                continue;
+            }
+            match self.env.runbook.rerun_policy(i) {
+                Rerun::Safe => self.status[i] = Status::Pending,
+                Rerun::Check => {
+                    if self.run_check(i).await {
+                        let mut outputs = Map::new();
+                        outputs.insert("confirmed_by_check".into(), true.into());
+                        self.journal(Event::StepSucceeded {
+                            step: step.id.clone(),
+                            outputs: outputs.clone(),
+                            secret_outputs: Vec::new(),
+                            simulated: false,
+                            duration_ms: 0,
+                        });
+                        self.set_view(&step.id, "succeeded", outputs);
+                        self.status[i] = Status::Succeeded;
+                    } else {
+                        self.env.console.info(&format!(
+                            "step `{}` was interrupted and its check did not pass; running it again",
+                            step.id
+                        ));
+                        self.status[i] = Status::Pending;
+                    }
+                }
+                Rerun::Never => {
+                    let answer = self
+                        .env
+                        .prompt
+                        .as_ref()
+                        .and_then(|p| p.interrupted_step(step, step.title()));
+                    match answer {
+                        Some(outcome) => {
+                            self.journal(Event::Marked {
+                                step: step.id.clone(),
+                                outcome,
+                            });
+                            self.status[i] = match outcome {
+                                MarkOutcome::Done => {
+                                    self.set_view(&step.id, "succeeded", Map::new());
+                                    Status::Succeeded
+                                }
+                                // It did not complete: run it again.
+                                MarkOutcome::Failed => Status::Pending,
+                            };
+                        }
+                        None => waiting.push(i),
+                    }
+                }
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        for i in waiting {
+            let id = runbook.steps[i].id.clone();
+            let run = &self.env.run_id;
+            self.journal(Event::Waiting {
+                step: id.clone(),
+                reason: format!(
+                    "`{id}` was interrupted mid-step and is unsafe to repeat (rerun: never); a human must say whether it completed"
+                ),
+                commands: vec![
+                    format!("lifeboat mark {run} {id} done --as NAME"),
+                    format!("lifeboat mark {run} {id} failed --as NAME"),
+                    format!("lifeboat resume {run}"),
+                ],
+            });
+            self.status[i] = Status::Waiting;
+        }
+        Err(RunOutcome::Paused)
+    }
+
+    /// Runs a step's read-only probe; true when it passes.
+    pub(super) async fn run_check(&self, i: usize) -> bool {
+        let step = &self.env.runbook.steps[i];
+        let (Some(probe), Some(kind)) = (&step.check, self.env.runbook.probe_kind(i)) else {
+            return false;
+        };
+        let ctx = self.template_context();
+        // Rendered like a step, so a `shell` probe's script gets its values
+        // through the environment, never pasted into its text.
+        let Ok(RenderedParams {
+            with,
+            script_env: env,
+            ..
+        }) = self.render(kind.as_ref(), &probe.with.to_json(), &ctx)
+        else {
+            return false;
+        };
+        let step_ctx = self.step_context(step, env, false, self.env.cancel.child_token());
+        match kind.run(&step_ctx, with).await {
+            Ok(out) => match &probe.until {
+                Some(until) => {
+                    let ctx =
+                        template_context::with_outputs(&ctx, Value::from_serialize(&out.outputs));
+                    self.env
+                        .templates
+                        .eval_bool(&until.text, &ctx)
+                        .unwrap_or(false)
+                }
+                None => true,
+            },
+            Err(_) => false,
+        }
+    }
+}
