@@ -15,6 +15,8 @@ pub mod source_file;
 pub mod step;
 pub mod step_graph;
 pub mod templates;
+#[cfg(test)]
+mod test_text;
 pub mod validator;
 pub mod yaml_reader;
 
