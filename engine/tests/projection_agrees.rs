@@ -161,20 +161,28 @@ steps:
     with: { script: "for i in $(seq 1200); do test -e ../../../dns.go && exit 0; sleep 0.1; done; exit 1" }
 "#;
 
-/// The header's `projected finish HH:MM:SS UTC`, the first drawn after
-/// what was read so far, as seconds of the day.
-fn header_finish(p: &mut util::Pty) -> i64 {
+/// The header's `projected finish HH:MM:SS UTC`, as seconds of the day,
+/// from a header drawn after `since` and what happened before it.
+///
+/// The header renders itself once a second; between renders, every redraw
+/// of the bars (a spinner's tick, a line printed above them) repeats its
+/// last rendering. So headers are read as they come until one arrives 3 s
+/// after `since`: that one was rendered after it.
+fn header_finish(p: &mut util::Pty, since: Instant) -> i64 {
     use expectrl::Expect;
-    let found = p
-        .expect(expectrl::Regex(
-            r"projected finish (\d\d):(\d\d):(\d\d) UTC",
-        ))
-        .unwrap_or_else(|e| panic!("no header with a projected finish: {e}"));
-    let part = |i: usize| -> i64 {
-        let bytes = found.get(i).expect("a capture group");
-        String::from_utf8_lossy(bytes).parse().expect("two digits")
-    };
-    part(1) * 3600 + part(2) * 60 + part(3)
+    loop {
+        let found = p
+            .expect(expectrl::Regex(r"projected finish (\d\d):(\d\d):(\d\d) UTC"))
+            .unwrap_or_else(|e| panic!("no header with a projected finish: {e}"));
+        if since.elapsed() < Duration::from_secs(3) {
+            continue;
+        }
+        let part = |i: usize| -> i64 {
+            let bytes = found.get(i).expect("a capture group");
+            String::from_utf8_lossy(bytes).parse().expect("two digits")
+        };
+        return part(1) * 3600 + part(2) * 60 + part(3);
+    }
 }
 
 /// Seconds of the day (UTC) of milliseconds since the epoch.
@@ -223,10 +231,11 @@ fn the_terminal_header_projects_what_status_projects() {
     // header as `now + what remains of verify`, `status` from the journal.
     // Counting the DNS switch would put both half an hour later.
     expect(&mut p, "start    verify");
+    let since = Instant::now();
     let id = started(&sb, "verify");
     let status = json(&sb.run(&["status", &id, "--output", "json"]));
     assert_eq!(path(&status), ["verify"], "{status}");
-    let header = header_finish(&mut p);
+    let header = header_finish(&mut p, since);
     let projected = second_of_day(ms(&status["projected_finish"]));
     assert!(
         apart(header, projected) <= 60,
@@ -237,11 +246,12 @@ fn the_terminal_header_projects_what_status_projects() {
     // and the header projects now.
     std::fs::write(sb.state_dir().join("verify.go"), "").unwrap();
     expect(&mut p, "start    switch_dns");
+    let since = Instant::now();
     started(&sb, "switch_dns");
     let status = json(&sb.run(&["status", &id, "--output", "json"]));
     assert_eq!(status["rto"]["stop"]["reason"], "stop_at", "{status}");
     assert_eq!(status["remaining_ms"], 0, "{status}");
-    let header = header_finish(&mut p);
+    let header = header_finish(&mut p, since);
     let now = second_of_day(ms(&status["now"]));
     assert!(
         apart(header, now) <= 60,
