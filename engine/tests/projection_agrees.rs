@@ -9,7 +9,7 @@ mod util;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use util::{expect, exit_code, Sandbox};
+use util::{exit_code, expect, Sandbox};
 
 /// `verify` stops the RTO clock; the 30-minute DNS switch comes after it.
 const GATED: &str = r#"
@@ -105,7 +105,10 @@ fn the_console_status_and_plan_count_only_up_to_the_clock_stop() {
     // `status` on the paused run projects the same remaining path, so at
     // the same moment the same finish: its finish is its `now` plus it.
     let status = json(&sb.run(&["status", &id, "--output", "json"]));
-    assert_eq!(status["remaining_path"], paused["remaining_path"], "{status}");
+    assert_eq!(
+        status["remaining_path"], paused["remaining_path"],
+        "{status}"
+    );
     assert_eq!(status["remaining_ms"], paused["remaining_ms"], "{status}");
     assert_eq!(
         ms(&status["projected_finish"]) - ms(&status["now"]),
@@ -172,7 +175,9 @@ fn header_finish(p: &mut util::Pty, since: Instant) -> i64 {
     use expectrl::Expect;
     loop {
         let found = p
-            .expect(expectrl::Regex(r"projected finish (\d\d):(\d\d):(\d\d) UTC"))
+            .expect(expectrl::Regex(
+                r"projected finish (\d\d):(\d\d):(\d\d) UTC",
+            ))
             .unwrap_or_else(|e| panic!("no header with a projected finish: {e}"));
         if since.elapsed() < Duration::from_secs(3) {
             continue;
@@ -208,10 +213,11 @@ fn started(sb: &Sandbox, step: &str) -> String {
             .and_then(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned());
         if let Some(id) = id {
-            let journal = std::fs::read_to_string(runs.join(&id).join("journal.jsonl"))
-                .unwrap_or_default();
+            let journal =
+                std::fs::read_to_string(runs.join(&id).join("journal.jsonl")).unwrap_or_default();
             if journal.lines().any(|l| {
-                l.contains("\"type\":\"step_started\"") && l.contains(&format!("\"step\":\"{step}\""))
+                l.contains("\"type\":\"step_started\"")
+                    && l.contains(&format!("\"step\":\"{step}\""))
             }) {
                 return id;
             }

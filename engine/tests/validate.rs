@@ -130,7 +130,12 @@ fn no_input_makes_validation_panic() {
         let mut b = bytes.to_vec();
         b[pos] = NASTY[pos % NASTY.len()];
         check(
-            &|| format!("byte {pos} overwritten with {:?}", NASTY[pos % NASTY.len()] as char),
+            &|| {
+                format!(
+                    "byte {pos} overwritten with {:?}",
+                    NASTY[pos % NASTY.len()] as char
+                )
+            },
             &b,
         );
     }

@@ -326,7 +326,9 @@ mod tests {
         steps.sort_by_key(|(id, _)| id.as_str());
         for (id, state) in steps {
             let text = match state {
-                StepRecordState::Interrupted { attempt } => format!("interrupted (attempt {attempt})"),
+                StepRecordState::Interrupted { attempt } => {
+                    format!("interrupted (attempt {attempt})")
+                }
                 StepRecordState::Succeeded {
                     outputs, simulated, ..
                 } => format!(
@@ -377,7 +379,11 @@ mod tests {
             None => "no".into(),
         };
         out.push_str(&format!("finished: {finished}\n"));
-        out.push_str(&format!("last: #{} at {}\n", s.last_seq, clock_of(&s.last_ts)));
+        out.push_str(&format!(
+            "last: #{} at {}\n",
+            s.last_seq,
+            clock_of(&s.last_ts)
+        ));
         out
     }
 

@@ -84,10 +84,14 @@ fn record(seq: u64, line: &str) -> Record {
     let mut words = line.split_whitespace();
     let time = words.next().expect("a time");
     let mut actor = "alice".to_string();
-    let mut name = words.next().unwrap_or_else(|| panic!("no event in `{line}`"));
+    let mut name = words
+        .next()
+        .unwrap_or_else(|| panic!("no event in `{line}`"));
     if let Some(a) = name.strip_prefix('@') {
         actor = a.to_string();
-        name = words.next().unwrap_or_else(|| panic!("no event in `{line}`"));
+        name = words
+            .next()
+            .unwrap_or_else(|| panic!("no event in `{line}`"));
     }
     let args: Vec<&str> = words.collect();
     let arg = |i: usize| -> String {

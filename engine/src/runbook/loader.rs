@@ -779,7 +779,11 @@ mod tests {
             out.push_str(&format!("rpo {rpo:?}\n"));
         }
         for i in &rb.inputs {
-            let default = i.default.as_ref().map(|d| format!(" = {d}")).unwrap_or_default();
+            let default = i
+                .default
+                .as_ref()
+                .map(|d| format!(" = {d}"))
+                .unwrap_or_default();
             out.push_str(&format!("input {} {}{default}\n", i.name, i.ty.as_str()));
         }
         for s in &rb.steps {
