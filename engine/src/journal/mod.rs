@@ -11,6 +11,8 @@ pub mod record;
 pub mod run_state;
 pub mod run_store;
 pub mod state_dir;
+#[cfg(test)]
+pub mod test_records;
 pub mod timestamp;
 mod writer;
 

@@ -285,3 +285,351 @@ pub const STEP_THROUGH_SKIP: &str = "skipped in step-through mode:";
 /// The prefix of the skip reason for steps not started because the run had
 /// already failed; such steps are reconsidered on resume.
 pub const NOT_STARTED: &str = "not started:";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::gate_record::GateKind;
+    use crate::journal::test_records::{clock_of, records};
+
+    /// Replays `script` (see [`crate::journal::test_records`]) and compares
+    /// the state, written out one fact per line, with `expect`. `resume
+    /// --from` treats every step named `after_*` as the checkpoint's
+    /// descendant.
+    fn check(script: &str, expect: &str) {
+        let descendants = |_: &str| -> Vec<String> {
+            records(script)
+                .iter()
+                .filter_map(|r| r.event.step().map(str::to_string))
+                .filter(|s| s.starts_with("after_"))
+                .collect()
+        };
+        let state = RunState::replay(&records(script), &descendants);
+        let actual = dump(&state);
+        assert_eq!(
+            actual.trim(),
+            expect.trim(),
+            "\n--- actual ---\n{actual}\n--- expected ---\n{expect}"
+        );
+    }
+
+    fn dump(s: &RunState) -> String {
+        let mut out = format!(
+            "run {} of {} by {} at {}, digest {}\n",
+            s.run_id,
+            s.runbook,
+            s.operator,
+            clock_of(&s.started_at),
+            s.digest
+        );
+        let mut steps: Vec<_> = s.steps.iter().collect();
+        steps.sort_by_key(|(id, _)| id.as_str());
+        for (id, state) in steps {
+            let text = match state {
+                StepRecordState::Interrupted { attempt } => {
+                    format!("interrupted (attempt {attempt})")
+                }
+                StepRecordState::Succeeded {
+                    outputs, simulated, ..
+                } => format!(
+                    "succeeded {}{}",
+                    Value::Object(outputs.clone()),
+                    if *simulated { " (simulated)" } else { "" }
+                ),
+                StepRecordState::Failed { error } => format!("failed: {error}"),
+                StepRecordState::Skipped { reason } => format!("skipped: {reason}"),
+                StepRecordState::Waiting { reason, .. } => format!("waiting: {reason}"),
+            };
+            out.push_str(&format!("step {id}: {text}\n"));
+        }
+        for (id, mark) in &s.unconfirmed {
+            let mark = match mark {
+                None => "not marked".to_string(),
+                Some(m) => format!("marked {m:?}").to_lowercase(),
+            };
+            out.push_str(&format!("unconfirmed {id}: {mark}\n"));
+        }
+        let mut gates: Vec<_> = s.gates.iter().collect();
+        gates.sort_by_key(|(id, _)| id.as_str());
+        for (id, gate) in gates {
+            let asked = match &gate.request {
+                Some(r) => {
+                    let kind = match r.kind {
+                        GateKind::Approval { .. } => "approval",
+                        GateKind::Manual { .. } => "manual",
+                    };
+                    format!("{kind} {} since {}", r.digest, clock_of(&r.since))
+                }
+                None => "not asked".into(),
+            };
+            let decisions: Vec<String> = gate
+                .decisions
+                .iter()
+                .map(|d| format!("{:?} by {} ({})", d.decision, d.actor, d.digest).to_lowercase())
+                .collect();
+            out.push_str(&format!("gate {id}: {asked}; [{}]\n", decisions.join(", ")));
+        }
+        let mut processes: Vec<_> = s.processes.iter().collect();
+        processes.sort_by_key(|(id, _)| id.as_str());
+        for (id, p) in processes {
+            out.push_str(&format!("process {id}: {}\n", p.pgid));
+        }
+        let finished = match s.finished {
+            Some(status) => format!("{status:?}").to_lowercase(),
+            None => "no".into(),
+        };
+        out.push_str(&format!("finished: {finished}\n"));
+        out.push_str(&format!(
+            "last: #{} at {}\n",
+            s.last_seq,
+            clock_of(&s.last_ts)
+        ));
+        out
+    }
+
+    #[test]
+    fn a_clean_run() {
+        check(
+            "
+            00:00 run_started
+            00:01 step_started fetch
+            00:02 process_started fetch 4242
+            00:11 step_succeeded fetch path=/tmp/x size=12
+            00:12 step_started restore
+            00:30 step_succeeded restore
+            00:31 run_finished succeeded
+            ",
+            r#"
+run r1 of rb by alice at 00:00.000, digest d0
+step fetch: succeeded {"path":"/tmp/x","size":12}
+step restore: succeeded {}
+finished: succeeded
+last: #7 at 00:31.000
+            "#,
+        );
+    }
+
+    #[test]
+    fn a_step_started_and_never_finished_is_interrupted_and_unconfirmed() {
+        check(
+            "
+            00:00 run_started
+            00:01 step_started restore 1
+            00:02 process_started restore 4242
+            ",
+            "
+run r1 of rb by alice at 00:00.000, digest d0
+step restore: interrupted (attempt 1)
+unconfirmed restore: not marked
+process restore: 4242
+finished: no
+last: #3 at 00:02.000
+            ",
+        );
+    }
+
+    #[test]
+    fn a_failed_attempt_then_a_success_is_a_success() {
+        check(
+            "
+            00:00 run_started
+            00:01 step_started health
+            00:02 attempt_failed health 1 connection refused
+            00:04 attempt_failed health 2 connection refused
+            00:08 step_succeeded health status=200
+            ",
+            r#"
+run r1 of rb by alice at 00:00.000, digest d0
+step health: succeeded {"status":200}
+finished: no
+last: #5 at 00:08.000
+            "#,
+        );
+    }
+
+    #[test]
+    fn a_mark_settles_an_interrupted_step_until_it_runs_again() {
+        check(
+            "
+            00:00 run_started
+            00:01 step_started promote
+            00:02 process_started promote 77
+            00:05 step_started drop_old
+            01:00 @bob marked promote done
+            01:10 @bob marked drop_old failed
+            ",
+            "
+run r1 of rb by alice at 00:00.000, digest d0
+step drop_old: failed: marked failed by bob
+step promote: succeeded {}
+unconfirmed drop_old: marked failed
+unconfirmed promote: marked done
+finished: no
+last: #6 at 01:10.000
+            ",
+        );
+        // Once the step starts again, the mark no longer stands.
+        check(
+            "
+            00:00 run_started
+            00:01 step_started drop_old
+            01:10 @bob marked drop_old failed
+            02:00 resumed
+            02:01 step_started drop_old
+            02:03 step_succeeded drop_old
+            ",
+            "
+run r1 of rb by alice at 00:00.000, digest d0
+step drop_old: succeeded {}
+finished: no
+last: #6 at 02:03.000
+            ",
+        );
+    }
+
+    #[test]
+    fn a_resume_reopens_a_failed_run_and_retries_steps_not_started() {
+        check(
+            "
+            00:00 run_started
+            00:01 step_started restore
+            00:02 step_failed restore exit status 1
+            00:02 step_skipped verify not started: `restore` failed
+            00:02 step_skipped optional `when` was false
+            00:03 run_finished failed
+            05:00 resumed digest=d1
+            ",
+            "
+run r1 of rb by alice at 00:00.000, digest d1
+step optional: skipped: `when` was false
+step restore: failed: exit status 1
+finished: no
+last: #7 at 05:00.000
+            ",
+        );
+    }
+
+    #[test]
+    fn a_resume_with_redo_or_from_a_checkpoint_forgets_those_steps() {
+        check(
+            "
+            00:00 run_started
+            00:01 step_succeeded cp
+            00:02 step_started after_cp
+            00:03 step_succeeded after_cp
+            00:04 step_started other
+            00:05 step_succeeded other
+            00:06 run_finished succeeded
+            01:00 resumed from=cp
+            ",
+            "
+run r1 of rb by alice at 00:00.000, digest d0
+step cp: succeeded {}
+step other: succeeded {}
+finished: no
+last: #8 at 01:00.000
+            ",
+        );
+        check(
+            "
+            00:00 run_started
+            00:01 step_started a
+            00:02 step_succeeded a
+            00:03 step_started b
+            00:04 step_succeeded b
+            00:05 run_finished succeeded
+            01:00 resumed redo=a
+            ",
+            "
+run r1 of rb by alice at 00:00.000, digest d0
+step b: succeeded {}
+finished: no
+last: #7 at 01:00.000
+            ",
+        );
+    }
+
+    #[test]
+    fn a_paused_gate_keeps_its_question_and_decisions_until_it_ends() {
+        let paused = "
+            00:00 run_started
+            00:01 approval_requested go q1
+            00:01 waiting go waiting for approval: 0 of 1 so far
+            00:02 interrupted paused
+            03:00 @bob approval go approved q1
+            ";
+        check(
+            paused,
+            "
+run r1 of rb by alice at 00:00.000, digest d0
+step go: waiting: waiting for approval: 0 of 1 so far
+gate go: approval q1 since 00:01.000; [approved by bob (q1)]
+finished: no
+last: #5 at 03:00.000
+            ",
+        );
+        // The resumed engine counts the decision and the gate succeeds:
+        // its record is consumed.
+        check(
+            &format!("{paused}\n04:00 resumed\n04:00 step_succeeded go approvers=[\"bob\"]"),
+            r#"
+run r1 of rb by alice at 00:00.000, digest d0
+step go: succeeded {"approvers":["bob"]}
+finished: no
+last: #7 at 04:00.000
+            "#,
+        );
+    }
+
+    #[test]
+    fn a_gate_asked_again_with_another_question_keeps_old_decisions_apart() {
+        check(
+            "
+            00:00 run_started
+            00:01 manual_requested dns m1
+            00:02 @bob manual_confirmed dns m1
+            00:03 manual_requested dns m2
+            ",
+            "
+run r1 of rb by alice at 00:00.000, digest d0
+gate dns: manual m2 since 00:03.000; [approved by bob (m1)]
+finished: no
+last: #4 at 00:03.000
+            ",
+        );
+    }
+
+    #[test]
+    fn run_finished_gives_the_status_and_a_later_resume_clears_it() {
+        check(
+            "
+            00:00 run_started
+            00:01 step_started a
+            00:02 step_failed a boom
+            00:03 run_finished failed
+            ",
+            "
+run r1 of rb by alice at 00:00.000, digest d0
+step a: failed: boom
+finished: failed
+last: #4 at 00:03.000
+            ",
+        );
+    }
+
+    #[test]
+    fn a_step_skipped_in_step_through_mode_says_so() {
+        check(
+            "
+            00:00 run_started
+            00:01 step_through_skipped wipe operator said no
+            ",
+            "
+run r1 of rb by alice at 00:00.000, digest d0
+step wipe: skipped: skipped in step-through mode: operator said no
+finished: no
+last: #2 at 00:01.000
+            ",
+        );
+    }
+}

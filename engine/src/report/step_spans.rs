@@ -292,3 +292,340 @@ impl StepSpans {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::test_records::{clock, ms, records};
+
+    /// Reads `script` (see [`crate::journal::test_records`]) into spans and
+    /// compares them, written out one per line, with `expect`. A last line
+    /// `now MM:SS engine` (or `now MM:SS no-engine`) is the present.
+    fn check(script: &str, expect: &str) {
+        let (script, now) = match script.trim_end().rsplit_once('\n') {
+            Some((head, last)) if last.trim().starts_with("now ") => {
+                let words: Vec<&str> = last.split_whitespace().collect();
+                let now = Now {
+                    at_ms: ms(words[1]),
+                    engine_running: match words[2] {
+                        "engine" => true,
+                        "no-engine" => false,
+                        other => panic!("`now` is `engine` or `no-engine`, not `{other}`"),
+                    },
+                };
+                (head, Some(now))
+            }
+            _ => (script, None),
+        };
+        let spans = StepSpans::from_records(&records(script), now);
+        let actual = dump(&spans);
+        assert_eq!(
+            actual.trim(),
+            expect.trim(),
+            "\n--- actual ---\n{actual}\n--- expected ---\n{expect}"
+        );
+    }
+
+    fn dump(s: &StepSpans) -> String {
+        let mut out = String::new();
+        for span in &s.spans {
+            out.push_str(&format!(
+                "{} {} {}..{} {}\n",
+                span.step,
+                word(&span.kind),
+                clock(span.start_ms),
+                clock(span.end_ms),
+                word(&span.end)
+            ));
+        }
+        for (from, to) in &s.down {
+            out.push_str(&format!("no engine {}..{}\n", clock(*from), clock(*to)));
+        }
+        let mut finished: Vec<_> = s.finished.iter().collect();
+        finished.sort_by_key(|(id, _)| id.as_str());
+        for (id, f) in finished {
+            let how = if f.succeeded { "succeeded" } else { "failed" };
+            out.push_str(&format!(
+                "finished {id} {}..{} {how}\n",
+                clock(f.started_ms),
+                clock(f.finished_ms)
+            ));
+        }
+        for (id, t) in &s.checkpoints {
+            out.push_str(&format!("checkpoint {id} {}\n", clock(*t)));
+        }
+        let ended = match s.ended {
+            Some((t, status)) => format!("{} {}", clock(t), format!("{status:?}").to_lowercase()),
+            None => "no".into(),
+        };
+        out.push_str(&format!(
+            "started {}, ended {ended}, last {}\n",
+            clock(s.started_ms),
+            clock(s.last_ms)
+        ));
+        out
+    }
+
+    /// The snake_case name a span's kind or end serialises to.
+    fn word(value: &impl Serialize) -> String {
+        serde_json::to_value(value)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn steps_execute_from_their_start_to_their_outcome() {
+        check(
+            "
+            00:00 run_started
+            00:01 step_started a
+            00:11 step_succeeded a
+            00:11 checkpoint restored
+            00:11 checkpoint restored
+            00:12 step_started b
+            00:15 step_failed b exit status 2
+            00:15 step_skipped c not started: `b` failed
+            00:16 run_finished failed
+            ",
+            "
+a executing 00:01.000..00:11.000 succeeded
+b executing 00:12.000..00:15.000 failed
+finished a 00:01.000..00:11.000 succeeded
+finished b 00:12.000..00:15.000 failed
+checkpoint restored 00:11.000
+started 00:00.000, ended 00:16.000 failed, last 00:16.000
+            ",
+        );
+    }
+
+    #[test]
+    fn a_step_that_takes_no_time_still_gets_a_mark() {
+        check(
+            "
+            00:00 run_started
+            00:05 step_succeeded check_inputs
+            00:06 run_finished succeeded
+            ",
+            "
+check_inputs executing 00:05.000..00:05.000 succeeded
+finished check_inputs 00:05.000..00:05.000 succeeded
+started 00:00.000, ended 00:06.000 succeeded, last 00:06.000
+            ",
+        );
+    }
+
+    #[test]
+    fn a_killed_engine_leaves_a_gap_until_resumed() {
+        // Killed after 00:05 (its last record); a note from another process
+        // does not show an engine alive. The step starts again on resume.
+        check(
+            "
+            00:00 run_started
+            00:01 step_started a
+            00:05 step_started b
+            00:30 note looking into it
+            01:00 resumed
+            01:01 step_started a
+            01:04 step_succeeded a
+            ",
+            "
+a executing 00:01.000..00:05.000 interrupted
+b executing 00:05.000..00:05.000 interrupted
+a executing 01:01.000..01:04.000 succeeded
+no engine 00:05.000..01:00.000
+finished a 01:01.000..01:04.000 succeeded
+started 00:00.000, ended no, last 01:04.000
+            ",
+        );
+    }
+
+    #[test]
+    fn an_interruption_closes_what_ran_at_its_own_time() {
+        check(
+            "
+            00:00 run_started
+            00:01 step_started a
+            00:09 interrupted ctrl-c
+            00:40 resumed
+            ",
+            "
+a executing 00:01.000..00:09.000 interrupted
+no engine 00:09.000..00:40.000
+started 00:00.000, ended no, last 00:40.000
+            ",
+        );
+    }
+
+    #[test]
+    fn now_with_an_engine_running_draws_open_spans_to_now() {
+        check(
+            "
+            00:00 run_started
+            00:01 step_started a
+            now 00:20 engine
+            ",
+            "
+a executing 00:01.000..00:20.000 open
+started 00:00.000, ended no, last 00:01.000
+            ",
+        );
+    }
+
+    #[test]
+    fn now_without_an_engine_is_time_with_no_engine() {
+        check(
+            "
+            00:00 run_started
+            00:01 step_started a
+            00:03 process_started a 99
+            now 00:20 no-engine
+            ",
+            "
+a executing 00:01.000..00:03.000 interrupted
+no engine 00:03.000..00:20.000
+started 00:00.000, ended no, last 00:03.000
+            ",
+        );
+        // Without a present, the records end the picture and nothing is down.
+        check(
+            "
+            00:00 run_started
+            00:01 step_started a
+            00:03 process_started a 99
+            ",
+            "
+a executing 00:01.000..00:03.000 interrupted
+started 00:00.000, ended no, last 00:03.000
+            ",
+        );
+    }
+
+    #[test]
+    fn a_finished_run_has_no_engine_time_after_its_end() {
+        check(
+            "
+            00:00 run_started
+            00:01 step_succeeded a
+            00:02 run_finished succeeded
+            now 05:00 no-engine
+            ",
+            "
+a executing 00:01.000..00:01.000 succeeded
+finished a 00:01.000..00:01.000 succeeded
+started 00:00.000, ended 00:02.000 succeeded, last 00:02.000
+            ",
+        );
+    }
+
+    #[test]
+    fn a_gate_waits_until_its_outcome_in_the_same_engine() {
+        // An approval that times out while the engine runs: the wait ends
+        // at the gate's outcome.
+        check(
+            "
+            00:00 run_started
+            00:01 approval_requested go q1
+            00:01 waiting go waiting for approval: 0 of 1 so far
+            02:01 @lifeboat approval go rejected q1
+            02:01 step_failed go not approved in time
+            02:02 run_finished failed
+            ",
+            "
+go waiting 00:01.000..02:01.000 failed
+go executing 02:01.000..02:01.000 failed
+finished go 02:01.000..02:01.000 failed
+started 00:00.000, ended 02:02.000 failed, last 02:02.000
+            ",
+        );
+    }
+
+    #[test]
+    fn a_paused_gate_waits_until_the_resume_after_the_decision() {
+        // Paused (exit 3) with no engine; bob approves from another process;
+        // the wait ends when the run is resumed, and the gate succeeds then.
+        check(
+            "
+            00:00 run_started
+            00:01 approval_requested go q1
+            00:01 waiting go waiting for approval: 0 of 1 so far
+            00:02 interrupted paused
+            03:00 @bob approval go approved q1
+            04:00 resumed
+            04:00 step_succeeded go
+            04:01 run_finished succeeded
+            ",
+            "
+go waiting 00:01.000..04:00.000 resumed
+go executing 04:00.000..04:00.000 succeeded
+no engine 00:02.000..04:00.000
+finished go 04:00.000..04:00.000 succeeded
+started 00:00.000, ended 04:01.000 succeeded, last 04:01.000
+            ",
+        );
+    }
+
+    #[test]
+    fn a_waiting_gate_is_open_at_now() {
+        check(
+            "
+            00:00 run_started
+            00:01 manual_requested dns m1
+            00:01 waiting dns waiting for a human to carry out the instructions
+            00:02 interrupted paused
+            now 10:00 no-engine
+            ",
+            "
+dns waiting 00:01.000..10:00.000 open
+no engine 00:02.000..10:00.000
+started 00:00.000, ended no, last 00:02.000
+            ",
+        );
+    }
+
+    #[test]
+    fn a_mark_settles_the_step_but_the_run_waits_for_its_resume() {
+        check(
+            "
+            00:00 run_started
+            00:01 step_started promote
+            00:10 resumed
+            00:10 waiting promote interrupted mid-step; `rerun: never`
+            00:11 interrupted paused
+            01:00 @bob marked promote done
+            01:30 resumed
+            ",
+            "
+promote executing 00:01.000..00:01.000 interrupted
+promote waiting 00:10.000..01:30.000 resumed
+no engine 00:01.000..00:10.000
+no engine 00:11.000..01:30.000
+finished promote 00:01.000..01:00.000 succeeded
+started 00:00.000, ended no, last 01:30.000
+            ",
+        );
+    }
+
+    #[test]
+    fn a_failed_run_that_is_resumed_has_not_ended() {
+        check(
+            "
+            00:00 run_started
+            00:01 step_started a
+            00:02 step_failed a boom
+            00:03 run_finished failed
+            01:00 resumed
+            01:01 step_started a
+            01:02 step_succeeded a
+            01:03 run_finished succeeded
+            ",
+            "
+a executing 00:01.000..00:02.000 failed
+a executing 01:01.000..01:02.000 succeeded
+no engine 00:03.000..01:00.000
+finished a 01:01.000..01:02.000 succeeded
+started 00:00.000, ended 01:03.000 succeeded, last 01:03.000
+            ",
+        );
+    }
+}

@@ -751,3 +751,330 @@ fn slugify(s: &str) -> String {
     }
     out.trim_matches('-').to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::test_text::{assert_text, diagnostics, unindent};
+
+    /// Loads `yaml` and compares what the loader says, written out one line
+    /// per fact, with `expect`: each diagnostic at its `line:col` with its
+    /// help, then the model, if the shape allowed one.
+    fn check(yaml: &str, expect: &str) {
+        let (runbook, mut found) = load(Arc::new(SourceFile::new("rb.yaml", unindent(yaml))));
+        // In the order `validate` shows them.
+        found.sort_by_key(|d| (d.loc.line, d.loc.col));
+        let mut actual = diagnostics(&found);
+        if let Some(rb) = &runbook {
+            actual.push_str(&model(rb));
+        }
+        assert_text(&actual, expect);
+    }
+
+    fn model(rb: &Runbook) -> String {
+        let mut out = format!("runbook {} v{} ({})\n", rb.name, rb.version, rb.title);
+        if let Some(rto) = &rb.rto {
+            out.push_str(&format!("rto {:?}", rto.target));
+            if let Some(stop) = &rto.stop_at {
+                let at = rto.stop_at_loc;
+                out.push_str(&format!(" stop at {stop} ({}:{})", at.line, at.col));
+            }
+            out.push('\n');
+        }
+        if let Some(rpo) = rb.rpo {
+            out.push_str(&format!("rpo {rpo:?}\n"));
+        }
+        for i in &rb.inputs {
+            let default = i
+                .default
+                .as_ref()
+                .map(|d| format!(" = {d}"))
+                .unwrap_or_default();
+            out.push_str(&format!("input {} {}{default}\n", i.name, i.ty.as_str()));
+        }
+        for s in &rb.steps {
+            let needs: Vec<&str> = s.needs_ids().collect();
+            out.push_str(&format!(
+                "{} {} {} at {}:{}",
+                s.section.as_str(),
+                s.id,
+                s.kind,
+                s.loc.line,
+                s.loc.col
+            ));
+            if !needs.is_empty() {
+                out.push_str(&format!(" needs {}", needs.join(",")));
+            }
+            if let Some(e) = s.estimate {
+                out.push_str(&format!(" estimate {e:?}"));
+            }
+            if let Some(t) = s.timeout {
+                out.push_str(&format!(" timeout {t:?}"));
+            }
+            if s.retry != Retry::default() {
+                let r = &s.retry;
+                out.push_str(&format!(
+                    " retry {}x {:?} *{}",
+                    r.attempts, r.delay, r.backoff
+                ));
+                if let Some(m) = r.max_delay {
+                    out.push_str(&format!(" max {m:?}"));
+                }
+            }
+            if let Some(rerun) = s.rerun {
+                out.push_str(&format!(" rerun {rerun:?}").to_lowercase());
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn a_minimal_runbook_becomes_its_model() {
+        check(
+            r#"
+            version: 1
+            name: restore-drill
+            steps:
+              - id: fetch
+                kind: shell
+                with: { run: ["true"] }
+              - id: restore
+                kind: shell
+                needs: [fetch]
+              - id: verify
+                kind: assert
+                needs: restore
+            on_failure:
+              - id: page
+                kind: shell
+            finally:
+              - id: tidy
+                kind: shell
+            "#,
+            "
+            runbook restore-drill v1 (restore-drill)
+            steps fetch shell at 4:9
+            steps restore shell at 7:9 needs fetch
+            steps verify assert at 10:9 needs restore
+            on_failure page shell at 14:9
+            finally tidy shell at 17:9
+            ",
+        );
+    }
+
+    #[test]
+    fn every_shape_error_is_reported_at_its_place() {
+        check(
+            r#"
+            version: 2
+            name: Restore Drill
+            steps:
+              - kind: shell
+              - id: Fetch
+                kind: shell
+                needs: { a: b }
+                continue_on_failure: "yes"
+              - id: restore
+                with: [1, 2]
+            "#,
+            "
+            error 1:10: unsupported runbook format version
+              help: this Lifeboat reads `version: 1`
+            error 2:7: runbook name `Restore Drill` is not a slug
+              help: use lowercase letters, digits and dashes, e.g. `restore-drill`
+            error 4:5: a step needs an `id`
+              help: add `id: <name>`; ids match [a-z][a-z0-9_]*
+            error 5:9: step id `Fetch` is not valid
+              help: ids match [a-z][a-z0-9_]*, e.g. `fetch`
+            error 7:12: `needs` must be a list of step ids, found a mapping
+            error 8:26: `continue_on_failure` must be true or false, found a string
+            error 9:5: step `restore` needs a `kind`
+              help: e.g. `kind: shell`; `lifeboat kinds` lists them all
+            error 10:11: `with` must be a mapping of parameters, found a list
+            runbook Restore Drill v0 (Restore Drill)
+            steps Fetch shell at 5:9
+            steps restore  at 9:9
+            ",
+        );
+    }
+
+    #[test]
+    fn unknown_fields_get_a_did_you_mean_or_the_list() {
+        check(
+            r#"
+            version: 1
+            name: rb
+            titel: Restore
+            steps:
+              - id: a
+                kind: shell
+                neds: [b]
+                retry: { attempts: 2, dealy: 1s }
+              - id: b
+                kind: shell
+                zzzzzz: 1
+            "#,
+            "
+            error 3:1: unknown field `titel` in the runbook
+              help: did you mean `title`?
+            error 7:5: unknown field `neds` in a step
+              help: did you mean `needs`?
+            error 8:27: unknown field `dealy` in `retry`
+              help: did you mean `delay`?
+            error 11:5: unknown field `zzzzzz` in a step
+              help: allowed fields: id, title, kind, with, needs, when, until, retry, timeout, estimate, rerun, check, continue_on_failure, read_only, dry_run
+            runbook rb v1 (rb)
+            steps a shell at 5:9 retry 2x 1s *1
+            steps b shell at 9:9
+            ",
+        );
+    }
+
+    #[test]
+    fn durations_need_a_unit_and_defaults_are_inherited() {
+        check(
+            r#"
+            version: 1
+            name: rb
+            rpo: 5m
+            defaults:
+              timeout: 2m
+              retry: { attempts: 3, delay: 500ms, backoff: 2, max_delay: 4s }
+            steps:
+              - id: a
+                kind: shell
+                estimate: 1m30s
+              - id: b
+                kind: shell
+                timeout: 10s
+                retry: { attempts: 1 }
+              - id: c
+                kind: shell
+                estimate: 90
+                timeout: soon
+            "#,
+            "
+            error 17:15: `estimate` needs a unit: write `90s` or `90m`
+            error 18:14: `timeout`: invalid duration `soon`; write e.g. `500ms`, `30s`, `5m` or `1h30m`
+            runbook rb v1 (rb)
+            rpo 300s
+            steps a shell at 8:9 estimate 90s timeout 120s retry 3x 500ms *2 max 4s
+            steps b shell at 11:9 timeout 10s retry 1x 500ms *2 max 4s
+            steps c shell at 15:9 timeout 120s retry 3x 500ms *2 max 4s
+            ",
+        );
+    }
+
+    #[test]
+    fn the_rto_block_has_a_target_and_may_stop_at_a_step() {
+        check(
+            r#"
+            version: 1
+            name: rb
+            rto: { target: 15m, stop_at: verify }
+            steps:
+              - { id: verify, kind: assert }
+            "#,
+            "
+            runbook rb v1 (rb)
+            rto 900s stop at verify (3:30)
+            steps verify assert at 5:11
+            ",
+        );
+        check(
+            r#"
+            version: 1
+            name: rb
+            rto: { stop_at: verify, taget: 15m }
+            steps:
+              - { id: verify, kind: assert }
+            "#,
+            "
+            error 3:6: `rto` needs a `target`, e.g. `rto: { target: 30m }`
+            error 3:25: unknown field `taget` in `rto`
+              help: did you mean `target`?
+            runbook rb v1 (rb)
+            steps verify assert at 5:11
+            ",
+        );
+        check(
+            r#"
+            version: 1
+            name: rb
+            rto: { target: 30 }
+            steps:
+              - { id: verify, kind: assert }
+            "#,
+            "
+            error 3:16: `rto.target` needs a unit: write `30s` or `30m`
+            runbook rb v1 (rb)
+            steps verify assert at 5:11
+            ",
+        );
+    }
+
+    #[test]
+    fn inputs_are_declared_with_a_type_and_secrets_with_a_source() {
+        check(
+            r#"
+            version: 1
+            name: rb
+            inputs:
+              region: { type: string, default: eu }
+              replicas: { type: integr }
+              token: { type: secret, default: x }
+              Bad-Name: { type: string }
+            steps:
+              - { id: a, kind: shell }
+            "#,
+            "
+            error 5:21: unknown input type `integr`
+              help: did you mean `integer`?
+            error 6:3: secret input `token` needs a source
+              help: add `env: LIFEBOAT_TOKEN` or `file: /path/to/secret`; secrets never come from the command line
+            error 6:35: secret input `token` cannot have a default
+              help: secrets come from `env:` or `file:`, never from the runbook
+            error 7:3: input name `Bad-Name` is not an identifier
+              help: use lowercase letters, digits and underscores, starting with a letter
+            runbook rb v1 (rb)
+            input region string = \"eu\"
+            input token secret = \"x\"
+            input Bad-Name string
+            steps a shell at 9:11
+            ",
+        );
+    }
+
+    #[test]
+    fn an_empty_or_stepless_runbook_is_one_error() {
+        check(
+            "",
+            "
+            error 1:1: the runbook is empty
+              help: start with `version: 1`, `name:` and `steps:`; see docs/runbook-format.md
+            ",
+        );
+        check(
+            "
+            version: 1
+            name: rb
+            steps: []
+            ",
+            "
+            error 3:8: a runbook needs at least one step in `steps`
+              help: add a list of steps, e.g. `steps: [{ id: check, kind: shell, with: { run: [\"true\"] } }]`
+            runbook rb v1 (rb)
+            ",
+        );
+        check(
+            "
+            - just
+            - a list
+            ",
+            "
+            error 1:1: a runbook must be a mapping, found a list
+            ",
+        );
+    }
+}

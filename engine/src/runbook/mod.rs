@@ -16,6 +16,8 @@ pub mod step;
 pub mod step_graph;
 pub mod template_context;
 pub mod templates;
+#[cfg(test)]
+mod test_text;
 pub mod validator;
 pub mod yaml_reader;
 

@@ -742,3 +742,197 @@ fn unknown_key<'n>(with: &'n Node, problem: &ParamProblem) -> Option<&'n Node> {
         .find(|(key, _)| key.as_str() == Some(name))
         .map(|(key, _)| key)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::runbook::checked_runbook::registry;
+    use crate::runbook::loader::load;
+    use crate::runbook::source_file::SourceFile;
+    use crate::runbook::test_text::{assert_text, diagnostics, unindent};
+
+    /// Validates `yaml` (which must load without a shape problem) and
+    /// compares the diagnostics, one per line with its help, with `expect`.
+    fn check(yaml: &str, expect: &str) {
+        let (runbook, shape) = load(Arc::new(SourceFile::new("rb.yaml", unindent(yaml))));
+        assert!(shape.is_empty(), "shape problems:\n{}", diagnostics(&shape));
+        let runbook = runbook.expect("a runbook");
+        let mut found = validate(&runbook, &registry(), &Templates::new());
+        // In the order `validate` shows them.
+        found.sort_by_key(|d| (d.loc.line, d.loc.col));
+        assert_text(&diagnostics(&found), expect);
+    }
+
+    #[test]
+    fn needs_name_steps_of_the_same_section() {
+        check(
+            r#"
+            version: 1
+            name: rb
+            steps:
+              - { id: health, kind: assert, with: { that: ["true"] } }
+              - { id: restore, kind: assert, with: { that: ["true"] }, needs: [helth, restore, page] }
+            on_failure:
+              - { id: page, kind: assert, with: { that: ["true"] } }
+            "#,
+            "
+            error 5:68: step `restore` needs `helth`, which is not a step
+              help: did you mean `health`?
+            error 5:75: step `restore` needs itself
+              help: remove it from `needs`
+            error 5:75: dependency cycle: restore -> restore
+              help: a runbook is a DAG; remove one of these `needs`
+            error 5:84: step `restore` needs `page` from another section
+              help: `page` is in `on_failure`, which only runs after the main steps
+            ",
+        );
+    }
+
+    #[test]
+    fn a_cycle_is_drawn_at_the_need_that_closes_it() {
+        check(
+            r#"
+            version: 1
+            name: rb
+            steps:
+              - { id: a, kind: assert, with: { that: ["true"] }, needs: [c] }
+              - { id: b, kind: assert, with: { that: ["true"] }, needs: [a] }
+              - { id: c, kind: assert, with: { that: ["true"] }, needs: [b] }
+              - { id: d, kind: assert, with: { that: ["true"] }, needs: [c] }
+            "#,
+            "
+            error 5:62: dependency cycle: a -> b -> c -> a
+              help: a runbook is a DAG; remove one of these `needs`
+            ",
+        );
+    }
+
+    #[test]
+    fn ids_are_unique_and_kinds_known() {
+        check(
+            r#"
+            version: 1
+            name: rb
+            steps:
+              - { id: a, kind: assert, with: { that: ["true"] } }
+              - { id: a, kind: shel }
+            "#,
+            "
+            error 5:11: duplicate step id `a`
+              help: first defined at line 4; give each step its own id
+            error 5:20: unknown step kind `shel`
+              help: did you mean `shell`?
+            ",
+        );
+    }
+
+    #[test]
+    fn the_rto_clock_stops_at_a_main_step() {
+        check(
+            r#"
+            version: 1
+            name: rb
+            rto: { target: 5m, stop_at: verfy }
+            steps:
+              - { id: verify, kind: assert, with: { that: ["true"] } }
+            "#,
+            "
+            error 3:29: `rto.stop_at` names `verfy`, which is not a step
+              help: did you mean `verify`?
+            ",
+        );
+        check(
+            r#"
+            version: 1
+            name: rb
+            rto: { target: 5m, stop_at: tidy }
+            steps:
+              - { id: verify, kind: assert, with: { that: ["true"] } }
+            finally:
+              - { id: tidy, kind: assert, with: { that: ["true"] } }
+            "#,
+            "
+            error 3:29: `rto.stop_at` names `tidy`, which is not in `steps`
+              help: the RTO clock can only stop at a main step
+            ",
+        );
+    }
+
+    #[test]
+    fn a_template_reads_only_steps_that_exist_and_ran_before_it() {
+        check(
+            r#"
+            version: 1
+            name: rb
+            steps:
+              - { id: fetch, kind: shell, with: { run: ["true"] } }
+              - id: other
+                kind: shell
+                with: { run: ["true"] }
+              - id: use
+                kind: shell
+                needs: [fetch]
+                with:
+                  run:
+                    - "{{ steps.fetch.outputs.stdout }}"
+                    - "{{ steps.fecth.outputs.stdout }}"
+                    - "{{ steps.fetch.outptus.stdout }}"
+                    - "{{ steps.other.outputs.stdout }}"
+            "#,
+            "
+            error 14:11: step `use` reads `steps.fecth`, which is not a step
+              help: did you mean `fetch`?
+            error 15:11: step `use` reads `steps.fetch.outptus`
+              help: a step offers `outputs` and `status`
+            error 16:11: step `use` reads the outputs of `other`, which is not one of its dependencies
+              help: add `other` to `needs` of `use` (directly or through another step)
+            ",
+        );
+    }
+
+    #[test]
+    fn output_names_are_not_checked_by_validate() {
+        // Step kinds do not declare the outputs they produce (only the
+        // secret ones), so a misspelt output name passes `validate` and
+        // fails when the template is rendered (undefined values are errors).
+        check(
+            r#"
+            version: 1
+            name: rb
+            steps:
+              - { id: a, kind: shell, with: { run: ["true"] } }
+              - { id: b, kind: shell, needs: [a], with: { run: ["echo", "{{ steps.a.outputs.stdot }}"] } }
+            "#,
+            "",
+        );
+    }
+
+    #[test]
+    fn templates_see_inputs_run_and_steps_only() {
+        check(
+            r#"
+            version: 1
+            name: rb
+            inputs:
+              region: { type: string }
+            steps:
+              - id: a
+                kind: shell
+                when: "input.region == 'eu'"
+                with: { run: ["echo", "{{ inputs.regoin }}", "{{ run.status }}", "{{ outputs.stdout }}"] }
+            "#,
+            "
+            error 8:11: step `a` reads unknown variable `input`
+              help: did you mean `inputs`?
+            error 9:27: step `a` reads `inputs.regoin`, which is not declared
+              help: did you mean `region`?
+            error 9:50: step `a` reads `run.status`, which is `running` for every main step
+              help: read `run.status` in `on_failure` or `finally` steps (`succeeded` or `failed`); a main step can read `steps.<id>.status`
+            error 9:70: step `a` reads `outputs` outside `until`
+              help: `outputs` is the current attempt's result, readable in `until`; read another step's with `steps.<id>.outputs`
+            ",
+        );
+    }
+}

@@ -43,7 +43,7 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
     let stop_at = runbook.rto.as_ref().and_then(|r| r.stop_at.as_deref());
     let unestimated: Vec<&str> = runbook
         .section(Section::Main)
-        .filter(|s| s.estimate.is_none() && history.duration(&s.id).is_none())
+        .filter(|s| history.expected(s).source == "none")
         .map(|s| s.id.as_str())
         .collect();
     let target = runbook.rto.as_ref().map(|r| r.target);
@@ -60,7 +60,7 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
                 "fits_rto": target.map(|t| total <= t),
                 "unestimated_steps": unestimated,
                 "history_runs": history.runs,
-                "measured_steps": runbook.steps.iter().filter(|s| history.duration(&s.id).is_some()).map(|s| &s.id).collect::<Vec<_>>(),
+                "measured_steps": runbook.steps.iter().filter(|s| history.expected(s).source == "history").map(|s| &s.id).collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
@@ -79,10 +79,12 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
                 println!("level {}{par}", n + 1);
                 for &i in level {
                     let s = &runbook.steps[i];
-                    let est = match (history.duration(&s.id), s.estimate) {
-                        (Some(d), _) => format!("{} (m)", fmt(d)),
-                        (None, Some(e)) => fmt(e),
-                        (None, None) => "?".into(),
+                    // The duration the projection counts (`StepHistory::expected`).
+                    let expected = history.expected(s);
+                    let est = match expected.source {
+                        "history" => format!("{} (m)", fmt(expected.duration)),
+                        "none" => "?".into(),
+                        _ => fmt(expected.duration),
                     };
                     let mark = if path.contains(&i) { "*" } else { " " };
                     println!(

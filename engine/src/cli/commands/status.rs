@@ -84,9 +84,6 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
         elapsed_ms: Some(report.achieved_ms),
         target_ms: report.target_ms,
     };
-    let remaining_ms = projection.remaining_ms();
-    let projected_rto = projection.rto_ms().unwrap_or(report.achieved_ms);
-    let projected_verdict = projection.verdict();
     let status = match (&report.stop, run.finished) {
         (_, Some(s)) => format!("{s:?}").to_lowercase(),
         _ if !waiting.is_empty() => "waiting".into(),
@@ -96,7 +93,7 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
 
     match args.output {
         OutputFormat::Json => {
-            let doc = json!({
+            let mut doc = json!({
                 "run_id": run.run_id,
                 "runbook": run.runbook,
                 "status": status,
@@ -108,15 +105,19 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
                 "running": running.iter().map(|(s, e)| json!({"step": s, "elapsed_ms": e})).collect::<Vec<_>>(),
                 "interrupted": interrupted,
                 "waiting": waiting.iter().map(|(s, r, c)| json!({"step": s, "reason": r, "commands": c})).collect::<Vec<_>>(),
-                "remaining_path": projection.remaining.path,
-                "remaining_ms": remaining_ms,
-                "projected_finish": if finished { None } else { Some(format_ms(now.at_ms + remaining_ms)) },
-                "projected_rto_ms": projected_rto,
-                "rto_target_ms": report.target_ms,
-                "projected_verdict": projected_verdict,
                 "history_runs": history.runs,
                 "rto": report,
             });
+            // The projection's own fields, as the JSON console shows them;
+            // a run whose clock has stopped has no finish left to project.
+            if let (Some(doc), serde_json::Value::Object(fields)) =
+                (doc.as_object_mut(), projection.to_json())
+            {
+                doc.extend(fields);
+                if finished {
+                    doc.insert("projected_finish".into(), serde_json::Value::Null);
+                }
+            }
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         OutputFormat::Text => {
