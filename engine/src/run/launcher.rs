@@ -128,7 +128,7 @@ pub enum LaunchError {
 
 /// What a launch prepared: an execution, or nothing to do.
 pub enum Launch {
-    Ready(Prepared),
+    Ready(Box<Prepared>),
     /// A resume of a run that already succeeded, asked to re-run nothing
     /// (no `--from`, no `--redo`): not an error, the run is done.
     AlreadySucceeded {
@@ -373,13 +373,13 @@ impl Launcher {
         );
         let mut scheduler = Scheduler::new(env, config, Some(&state));
         scheduler.first_record(resumed);
-        Ok(Launch::Ready(Prepared {
+        Ok(Launch::Ready(Box::new(Prepared {
             run_id: req.run_id.to_string(),
             scheduler,
             _lock: lock,
             redactor,
             drill_work: (dry_run != DryRun::Off).then(|| DrillWorkDir(store.dir().join("work"))),
-        }))
+        })))
     }
 
     /// The runbook a resume continues with: the run's own copy, unless the

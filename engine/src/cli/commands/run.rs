@@ -49,7 +49,7 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
                 config,
                 declared_at: args.declared_at.clone(),
             })
-            .map(Launch::Ready)
+            .map(|prepared| Launch::Ready(Box::new(prepared)))
     })
 }
 
@@ -144,7 +144,7 @@ fn execute(
             _lock,
             redactor,
             drill_work,
-        } = prepared;
+        } = *prepared;
         if let Some(tty) = &tty_console {
             tty.set_plan(scheduler.progress_plan());
         }
