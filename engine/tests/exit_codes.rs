@@ -224,3 +224,45 @@ fn marking_a_step_of_a_succeeded_run_exits_0_with_a_note() {
     );
     assert_eq!(sandbox.journal(&run_id), journal, "nothing was recorded");
 }
+
+// A resume with --allow-changed whose new runbook has errors printed
+// `error: error: ...`, and had already replaced the run's copy with the
+// invalid text: the next resume then refused, saying the copy did not
+// match the journal.
+#[test]
+fn a_resume_whose_changed_runbook_is_invalid_exits_2_and_leaves_the_run_as_it_was() {
+    let sandbox = Sandbox::new();
+    let original = "version: 1\nname: gate\nsteps:\n  - id: go\n    kind: approval\n    with: { prompt: \"Fail over?\" }\n";
+    let file = sandbox.write("gate.yaml", original);
+    let run_id = sandbox.run(&["run", "gate.yaml"]).expect_code(3).run_id();
+    let copy = sandbox.run_dir(&run_id).join("runbook.yaml");
+    sandbox.write(
+        "gate.yaml",
+        "version: 1\nname: gate\nsteps:\n  - id: go\n    kind: shel\n",
+    );
+    let ran = sandbox.run(&["resume", &run_id, "--allow-changed"]);
+    ran.expect_code(2);
+    let path = std::fs::canonicalize(&file).expect("canonical path");
+    assert_eq!(
+        ran.stderr,
+        format!(
+            "\
+error: unknown step kind `shel`
+  --> {}:5:11
+  |
+5 |     kind: shel
+  |           ^^^^
+   = help: did you mean `shell`?
+
+error: the run's runbook no longer validates
+",
+            path.display()
+        ),
+        "{}",
+        ran.dump()
+    );
+    assert_eq!(std::fs::read_to_string(&copy).expect("copy"), original);
+    // Put back, the original resumes as if nothing happened.
+    sandbox.write("gate.yaml", original);
+    sandbox.run(&["resume", &run_id]).expect_code(3);
+}

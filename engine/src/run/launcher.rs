@@ -260,7 +260,7 @@ impl Launcher {
                 run_id: req.run_id.to_string(),
             });
         }
-        let runbook = self.runbook_for_resume(&store, &first, req.allow_changed)?;
+        let (runbook, changed) = self.runbook_for_resume(&store, &first, req.allow_changed)?;
         let graphs: Vec<StepGraph> = [Section::Main, Section::OnFailure, Section::Finally]
             .into_iter()
             .map(|s| StepGraph::new(&runbook, s))
@@ -360,6 +360,17 @@ impl Launcher {
             max_parallel: req.max_parallel,
             operator: req.operator.clone(),
         };
+        // Only now, with every check passed, does the changed runbook taken
+        // with --allow-changed become the run's copy: a refused resume
+        // leaves the run directory as it was.
+        if changed {
+            let text = runbook.source.text.as_bytes();
+            store.put_file("runbook.yaml", text)?;
+            store.put_file(
+                "runbook.sha256",
+                format!("{}\n", lifeboat_steps::checksum::sha256_hex(text)).as_bytes(),
+            )?;
+        }
         let runbook = Arc::new(runbook);
         let env = self.env(
             runbook,
@@ -390,12 +401,15 @@ impl Launcher {
     /// holds for the run (`run_started`, or the last `resumed` after an
     /// allowed change): `runbook.yaml` and `source_path` are plain files in
     /// the run directory, the journal is the record.
+    ///
+    /// The flag is true when the runbook is the changed original, which the
+    /// resume writes as the run's copy once it goes ahead.
     fn runbook_for_resume(
         &self,
         store: &LocalRunStore,
         state: &RunState,
         allow_changed: bool,
-    ) -> Result<Runbook, LaunchError> {
+    ) -> Result<(Runbook, bool), LaunchError> {
         let copy_path = store.dir().join("runbook.yaml");
         let copy = String::from_utf8(store.get_file("runbook.yaml")?)
             .map_err(|_| LaunchError::CopyNotUtf8)?;
@@ -420,7 +434,7 @@ impl Launcher {
                 current: current.as_deref(),
             }));
         }
-        let (text, path) = match (current, &source_path) {
+        let (text, path, changed) = match (current, &source_path) {
             (Some(cur), Some(path)) if cur != copy => {
                 if !allow_changed {
                     return Err(LaunchError::SourceChanged {
@@ -429,23 +443,18 @@ impl Launcher {
                         summary: summarize_change(&copy, &cur),
                     });
                 }
-                store.put_file("runbook.yaml", cur.as_bytes())?;
-                store.put_file(
-                    "runbook.sha256",
-                    format!("{}\n", lifeboat_steps::checksum::sha256_hex(cur.as_bytes()))
-                        .as_bytes(),
-                )?;
-                (cur, path.clone())
+                (cur, path.clone(), true)
             }
             _ => (
                 copy,
                 source_path
                     .clone()
                     .unwrap_or_else(|| store.dir().join("runbook.yaml")),
+                false,
             ),
         };
         check_text(SourceFile::new(path, text), &self.registry, &self.templates)
-            .map(|(rb, _)| rb)
+            .map(|(rb, _)| (rb, changed))
             .map_err(|diagnostics| LaunchError::CopyInvalid { diagnostics })
     }
 
