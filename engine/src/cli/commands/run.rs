@@ -17,7 +17,7 @@ use crate::operator::question::InterruptChoice;
 use crate::operator::question::OperatorPrompt;
 use crate::operator::tty_console::TtyConsole;
 use crate::run::launcher::{Launch, LaunchError, Launcher, NewRun, Prepared, Resume};
-use crate::run::scheduler::{DryRun, RunConfig};
+use crate::run::scheduler::{DryRun, RunConfig, RunOutcome};
 use crate::runbook::checked_runbook::registry;
 use crate::runbook::templates::Templates;
 
@@ -170,14 +170,13 @@ fn execute(
             )),
             Err(e) => console.warn(None, &format!("could not write the timeline: {e}; `lifeboat timeline {run_id}` prints it")),
         }
-        let code = outcome_exit_code(outcome);
-        match code {
-            exit::PAUSED => console.info(&format!("paused; when the above is done: lifeboat resume {run_id}")),
-            exit::INTERRUPTED => console.info(&format!("interrupted; continue with: lifeboat resume {run_id}")),
-            exit::STEP_FAILED => console.info(&format!("run {run_id} failed; the journal is in the state directory; fix the cause and `lifeboat resume {run_id}` retries the failed steps")),
-            _ => {}
+        match outcome {
+            RunOutcome::Paused => console.info(&format!("paused; when the above is done: lifeboat resume {run_id}")),
+            RunOutcome::Interrupted => console.info(&format!("interrupted; continue with: lifeboat resume {run_id}")),
+            RunOutcome::Failed => console.info(&format!("run {run_id} failed; the journal is in the state directory; fix the cause and `lifeboat resume {run_id}` retries the failed steps")),
+            RunOutcome::Succeeded => {}
         }
-        Ok(code)
+        Ok(outcome_exit_code(outcome))
     })
 }
 
