@@ -22,15 +22,7 @@ fn main() {
     let code = match lifeboat::dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
-            // An "error" that exits 0 (nothing to do) is a note.
-            let label = if err.exit_code == lifeboat::exit::SUCCESS {
-                "note"
-            } else {
-                "error"
-            };
-            if !err.message.is_empty() {
-                eprintln!("{label}: {}", err.message);
-            }
+            eprint!("{}", err.report());
             err.exit_code
         }
     };

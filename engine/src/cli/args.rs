@@ -5,14 +5,15 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-const AFTER_HELP: &str = "\
-Exit codes:
-  0    success
-  1    a step failed (the run's on_failure and finally steps have run)
-  2    invalid runbook, bad input or bad usage
-  3    paused, waiting for a human (the output says which command continues)
-  130  interrupted (Ctrl-C); `lifeboat resume RUN_ID` continues
+use crate::cli::error::exit;
 
+/// The text after `lifeboat --help`'s options: the exit codes (from their
+/// one table, [`exit::TABLE`]), then [`ENVIRONMENT_HELP`].
+fn after_help() -> String {
+    format!("{}\n\n{ENVIRONMENT_HELP}", exit::help())
+}
+
+const ENVIRONMENT_HELP: &str = "\
 Environment:
   LIFEBOAT_STATE_DIR  where runs are kept (default ~/.local/state/lifeboat)
   LIFEBOAT_OPERATOR   your name in journals and timelines (default: OS user)
@@ -25,7 +26,7 @@ Start with `lifeboat validate FILE`, then `lifeboat plan FILE`, then a drill:
 /// approvals and checkpoints, journalled so that a killed run resumes where
 /// it stopped.
 #[derive(Parser, Debug)]
-#[command(name = "lifeboat", version, after_help = AFTER_HELP, arg_required_else_help = true)]
+#[command(name = "lifeboat", version, after_help = after_help(), arg_required_else_help = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

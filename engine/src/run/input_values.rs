@@ -6,9 +6,66 @@ use std::path::Path;
 use lifeboat_steps::{Redactor, MIN_SECRET_CHARS};
 use serde_json::{Map, Value};
 
-use crate::cli::error::CliError;
 use crate::runbook::diagnostic::did_you_mean;
 use crate::runbook::Runbook;
+
+/// A problem with the inputs of a run, found before anything runs. No
+/// variant holds a secret value: a secret is named, never shown.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// Each line names a missing input and how to give it.
+    #[error("missing input{}:\n  {}", if .0.len() > 1 { "s" } else { "" }, .0.join("\n  "))]
+    Missing(Vec<String>),
+    /// Each line names a secret a resume could not read again.
+    #[error("secrets are read again on resume and never taken from the journal; missing:\n  {}", .0.join("\n  "))]
+    SecretsMissingOnResume(Vec<String>),
+    #[error("cannot read inputs file `{}`: {error}", path.display())]
+    FileUnreadable {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error("inputs file `{}` is not a YAML or JSON mapping: {problem}", path.display())]
+    FileNotYaml {
+        path: std::path::PathBuf,
+        problem: String,
+    },
+    #[error("inputs file `{}` must be a mapping of input name to value", path.display())]
+    FileNotMapping { path: std::path::PathBuf },
+    #[error("inputs file `{}`: `{name}` must be a {ty}, got {value}", path.display())]
+    FileWrongType {
+        path: std::path::PathBuf,
+        name: String,
+        ty: &'static str,
+        value: Value,
+    },
+    #[error("--input `{flag}` must look like name=value")]
+    NotNameValue { flag: String },
+    /// A `--input` value that is not of the declared type (the
+    /// declaration's own message).
+    #[error("{0}")]
+    WrongType(String),
+    /// `given_in` is where it was given: `--input` or an inputs file.
+    #[error("{given_in}: unknown input `{name}`; {hint}")]
+    Unknown {
+        given_in: String,
+        name: String,
+        hint: String,
+    },
+    #[error("`{name}` is a secret input and cannot be passed in arguments or input files (they end up in shell history and process lists); {}", match env { Some(e) => format!("export {e}=... instead"), None => "use the file named in its declaration".into() })]
+    SecretGiven { name: String, env: Option<String> },
+    #[error("secret input `{name}` is {chars} character{} long; secrets shorter than {MIN_SECRET_CHARS} characters cannot be redacted reliably, so Lifeboat refuses them: use a longer value, or declare `{name}` `type: string` if it is not secret", if *chars == 1 { "" } else { "s" })]
+    SecretTooShort { name: String, chars: usize },
+    /// Each line names a non-secret input and the secret input whose value
+    /// it holds.
+    #[error("a non-secret input holds a secret, and non-secret inputs are journalled in clear:\n  {}\nremove the secret from {}, refer to the secret input in the runbook instead, or declare the input `type: secret`", .0.join("\n  "), if .0.len() > 1 { "those inputs" } else { "that input" })]
+    SecretInClear(Vec<String>),
+    #[error("cannot read secret input `{name}` from `{}`: {error}", path.display())]
+    SecretUnreadable {
+        name: String,
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+}
 
 /// All input values (secrets included) and the names of the secret ones.
 pub struct InputValues {
@@ -36,7 +93,7 @@ pub fn resolve(
     dry_run: bool,
     redactor: &Redactor,
     warn: &dyn Fn(&str),
-) -> Result<InputValues, CliError> {
+) -> Result<InputValues, InputError> {
     let mut given = given(runbook, flags, file)?;
     let mut all = Map::new();
     let mut secret_names = Vec::new();
@@ -84,11 +141,7 @@ pub fn resolve(
         }
     }
     if !missing.is_empty() {
-        return Err(CliError::invalid(format!(
-            "missing input{}:\n  {}",
-            if missing.len() > 1 { "s" } else { "" },
-            missing.join("\n  ")
-        )));
+        return Err(InputError::Missing(missing));
     }
     let values = InputValues { all, secret_names };
     let mode = if dry_run {
@@ -107,25 +160,22 @@ pub fn given(
     runbook: &Runbook,
     flags: &[String],
     file: Option<&Path>,
-) -> Result<Map<String, Value>, CliError> {
+) -> Result<Map<String, Value>, InputError> {
     let mut given: Map<String, Value> = Map::new();
 
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            CliError::invalid(format!("cannot read inputs file `{}`: {e}", path.display()))
+        let text = std::fs::read_to_string(path).map_err(|error| InputError::FileUnreadable {
+            path: path.to_path_buf(),
+            error,
         })?;
-        let value: Value = serde_saphyr::from_str(&text).map_err(|e| {
-            CliError::invalid(format!(
-                "inputs file `{}` is not a YAML or JSON mapping: {}",
-                path.display(),
-                e.to_string().lines().next().unwrap_or("")
-            ))
+        let value: Value = serde_saphyr::from_str(&text).map_err(|e| InputError::FileNotYaml {
+            path: path.to_path_buf(),
+            problem: e.to_string().lines().next().unwrap_or("").to_string(),
         })?;
         let Value::Object(map) = value else {
-            return Err(CliError::invalid(format!(
-                "inputs file `{}` must be a mapping of input name to value",
-                path.display()
-            )));
+            return Err(InputError::FileNotMapping {
+                path: path.to_path_buf(),
+            });
         };
         for (k, v) in map {
             let decl = known(runbook, &k, &format!("inputs file `{}`", path.display()))?;
@@ -133,20 +183,19 @@ pub fn given(
                 return Err(secret_given(&k, decl.env.as_deref()));
             }
             if !decl.accepts(&v) {
-                return Err(CliError::invalid(format!(
-                    "inputs file `{}`: `{k}` must be a {}, got {v}",
-                    path.display(),
-                    decl.ty.as_str()
-                )));
+                return Err(InputError::FileWrongType {
+                    path: path.to_path_buf(),
+                    name: k,
+                    ty: decl.ty.as_str(),
+                    value: v,
+                });
             }
             given.insert(k, v);
         }
     }
     for flag in flags {
         let Some((k, v)) = flag.split_once('=') else {
-            return Err(CliError::invalid(format!(
-                "--input `{flag}` must look like name=value"
-            )));
+            return Err(InputError::NotNameValue { flag: flag.clone() });
         };
         let decl = known(runbook, k.trim(), "--input")?;
         if decl.is_secret() {
@@ -154,7 +203,7 @@ pub fn given(
         }
         given.insert(
             k.trim().to_string(),
-            decl.coerce(v).map_err(CliError::invalid)?,
+            decl.coerce(v).map_err(InputError::WrongType)?,
         );
     }
     Ok(given)
@@ -199,7 +248,7 @@ pub fn resume(
     dry_run: bool,
     launch_dir: &Path,
     warn: &dyn Fn(&str),
-) -> Result<InputValues, CliError> {
+) -> Result<InputValues, InputError> {
     let mut all = public.clone();
     let mut secret_names = Vec::new();
     let mut missing = Vec::new();
@@ -232,10 +281,7 @@ pub fn resume(
         }
     }
     if !missing.is_empty() {
-        return Err(CliError::invalid(format!(
-            "secrets are read again on resume and never taken from the journal; missing:\n  {}",
-            missing.join("\n  ")
-        )));
+        return Err(InputError::SecretsMissingOnResume(missing));
     }
     let values = InputValues { all, secret_names };
     // The inputs are already journalled: refusing would only block the
@@ -258,18 +304,18 @@ fn check_secret_length(
     value: &str,
     dry_run: bool,
     warn: &dyn Fn(&str),
-) -> Result<(), CliError> {
+) -> Result<(), InputError> {
     let chars = value.trim().chars().count();
     if chars < MIN_SECRET_CHARS {
-        let message = format!(
-            "secret input `{name}` is {chars} character{} long; secrets shorter than {MIN_SECRET_CHARS} characters cannot be redacted reliably, so Lifeboat refuses them: use a longer value, or declare `{name}` `type: string` if it is not secret",
-            if chars == 1 { "" } else { "s" }
-        );
+        let refusal = InputError::SecretTooShort {
+            name: name.to_string(),
+            chars,
+        };
         if dry_run {
-            warn(&format!("{message} (a real run stops here)"));
+            warn(&format!("{refusal} (a real run stops here)"));
             return Ok(());
         }
-        return Err(CliError::invalid(message));
+        return Err(refusal);
     }
     if chars < SHORT_SECRET_CHARS {
         warn(&format!(
@@ -301,7 +347,7 @@ fn check_collisions(
     values: &InputValues,
     mode: Collision,
     warn: &dyn Fn(&str),
-) -> Result<(), CliError> {
+) -> Result<(), InputError> {
     let secrets: Vec<(&String, String)> = values
         .secret_names
         .iter()
@@ -345,18 +391,14 @@ fn check_collisions(
     if refused.is_empty() {
         return Ok(());
     }
-    Err(CliError::invalid(format!(
-        "a non-secret input holds a secret, and non-secret inputs are journalled in clear:\n  {}\nremove the secret from {}, refer to the secret input in the runbook instead, or declare the input `type: secret`",
-        refused.join("\n  "),
-        if refused.len() > 1 { "those inputs" } else { "that input" }
-    )))
+    Err(InputError::SecretInClear(refused))
 }
 
 fn known<'a>(
     runbook: &'a Runbook,
     name: &str,
     source: &str,
-) -> Result<&'a crate::runbook::input_decl::InputDecl, CliError> {
+) -> Result<&'a crate::runbook::input_decl::InputDecl, InputError> {
     runbook.input(name).ok_or_else(|| {
         let hint = did_you_mean(name, runbook.inputs.iter().map(|i| i.name.as_str()))
             .unwrap_or_else(|| {
@@ -370,18 +412,19 @@ fn known<'a>(
                         .join(", ")
                 )
             });
-        CliError::invalid(format!("{source}: unknown input `{name}`; {hint}"))
+        InputError::Unknown {
+            given_in: source.to_string(),
+            name: name.to_string(),
+            hint,
+        }
     })
 }
 
-fn secret_given(name: &str, env: Option<&str>) -> CliError {
-    let how = match env {
-        Some(e) => format!("export {e}=... instead"),
-        None => "use the file named in its declaration".into(),
-    };
-    CliError::invalid(format!(
-        "`{name}` is a secret input and cannot be passed in arguments or input files (they end up in shell history and process lists); {how}"
-    ))
+fn secret_given(name: &str, env: Option<&str>) -> InputError {
+    InputError::SecretGiven {
+        name: name.to_string(),
+        env: env.map(String::from),
+    }
 }
 
 fn describe_source(decl: &crate::runbook::input_decl::InputDecl) -> String {
@@ -397,7 +440,7 @@ fn describe_source(decl: &crate::runbook::input_decl::InputDecl) -> String {
 fn read_secret(
     decl: &crate::runbook::input_decl::InputDecl,
     base: Option<&Path>,
-) -> Result<Option<String>, CliError> {
+) -> Result<Option<String>, InputError> {
     if let Some(env) = &decl.env {
         if let Ok(v) = std::env::var(env) {
             if !v.is_empty() {
@@ -414,11 +457,11 @@ fn read_secret(
             Ok(v) => return Ok(Some(v.trim_end_matches(['\n', '\r']).to_string())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
-                return Err(CliError::invalid(format!(
-                    "cannot read secret input `{}` from `{}`: {e}",
-                    decl.name,
-                    path.display()
-                )))
+                return Err(InputError::SecretUnreadable {
+                    name: decl.name.clone(),
+                    path,
+                    error: e,
+                })
             }
         }
     }

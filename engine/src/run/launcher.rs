@@ -7,11 +7,10 @@ use std::sync::Arc;
 use lifeboat_steps::{Redactor, Registry};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::error::CliError;
 use crate::journal::local_run_store::LocalRunStore;
 use crate::journal::record::{Event, Record, JOURNAL_VERSION};
 use crate::journal::run_state::{RunState, StepRecordState, NOT_STARTED, STEP_THROUGH_SKIP};
-use crate::journal::run_store::RunStore;
+use crate::journal::run_store::{RunStore, StoreError};
 use crate::journal::state_dir::StateDir;
 use crate::journal::timestamp::now_rfc3339;
 use crate::journal::Journal;
@@ -19,9 +18,10 @@ use crate::operator::console::Console;
 use crate::operator::question::OperatorPrompt;
 use crate::report::projection::Projection;
 use crate::report::step_history::StepHistory;
-use crate::run::input_values::{self, InputValues};
+use crate::run::input_values::{self, InputError, InputValues};
 use crate::run::scheduler::{DryRun, RunConfig, RunEnv, Scheduler};
 use crate::runbook::checked_runbook::{check_text, load_checked, CheckedRunbook};
+use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::engine_kind::EngineKind;
 use crate::runbook::source_file::SourceFile;
 use crate::runbook::step::Section;
@@ -52,6 +52,91 @@ pub struct Resume<'a> {
     pub operator: String,
 }
 
+/// Why a run cannot start or resume. Each message says what is wrong and
+/// how to go on; none holds a secret value.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The runbook has errors (`diagnostics`, each rendered with its own
+    /// label and location, come before this message).
+    #[error("the runbook is invalid; fix it and run again (`lifeboat validate {}` shows the same)", file.display())]
+    InvalidRunbook {
+        file: PathBuf,
+        diagnostics: Vec<Diagnostic>,
+    },
+    #[error(
+        "--declared-at `{text}` is not an RFC 3339 time such as 2026-11-21T09:40:00Z: {problem}"
+    )]
+    DeclaredAtNotATime { text: String, problem: String },
+    #[error("--declared-at `{text}` is {ahead} in the future (now is {now}); the incident must have been declared before the run starts, with up to 5 minutes of clock skew allowed; check the time and its zone (`Z` means UTC)")]
+    DeclaredAtInFuture {
+        text: String,
+        ahead: String,
+        now: String,
+    },
+    #[error(transparent)]
+    Inputs(#[from] InputError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("run `{run_id}` has no start record; its journal is empty or damaged")]
+    NoStartRecord { run_id: String },
+    #[error("`{step}` is not a checkpoint step; --from takes the id of a `kind: checkpoint` step")]
+    NotACheckpoint { step: String },
+    #[error("no checkpoint `{step}` in this runbook; checkpoints: {}", if checkpoints.is_empty() { "none".into() } else { checkpoints.join(", ") })]
+    NoSuchCheckpoint {
+        step: String,
+        checkpoints: Vec<String>,
+    },
+    #[error("run `{run_id}` has not reached checkpoint `{checkpoint}`; resume without --from")]
+    CheckpointNotReached { run_id: String, checkpoint: String },
+    #[error("--redo needs --reason TEXT: the journal records who ran `{}` again and why", steps.join("`, `"))]
+    RedoWithoutReason { steps: Vec<String> },
+    /// `hint` is a "did you mean", or where to find the step ids.
+    #[error("--redo `{step}`: no step `{step}` in runbook `{runbook}`; {hint}")]
+    RedoUnknownStep {
+        step: String,
+        runbook: String,
+        hint: String,
+    },
+    #[error("--redo `{step}`: the step was interrupted mid-step; say how it ended with `lifeboat mark {run_id} {step} done|failed --as NAME` (failed runs it again)")]
+    RedoInterrupted { step: String, run_id: String },
+    #[error(
+        "--redo `{step}`: the step has not run yet, so resume runs it anyway; drop --redo `{step}`"
+    )]
+    RedoNotRun { step: String },
+    #[error("--redo `{step}`: the step completed and is unsafe to repeat (`rerun: {policy}`), so running it again may repeat its effect; add --yes to run it again anyway")]
+    RedoUnsafe { step: String, policy: &'static str },
+    #[error("--redo `{step}`: the step is waiting for a decision; give it (`lifeboat status {run_id}` shows how), then resume")]
+    RedoWaiting { step: String, run_id: String },
+    #[error("the run's runbook copy is not UTF-8")]
+    CopyNotUtf8,
+    /// The run's copy of its runbook is not the version the journal
+    /// records: what differs, where, and how to go on (built by
+    /// [`changed_copy`]).
+    #[error("{0}")]
+    CopyNotRecorded(String),
+    /// `summary` lists the steps added, removed or changed.
+    #[error("`{}` changed since run `{run_id}` started:\n{summary}\nresuming with a changed runbook can repeat or skip work; restore the file, or pass --allow-changed to continue with the new version", path.display())]
+    SourceChanged {
+        path: PathBuf,
+        run_id: String,
+        summary: String,
+    },
+    /// The runbook a resume would continue with has errors (`diagnostics`,
+    /// rendered, come before this message).
+    #[error("the run's runbook no longer validates")]
+    CopyInvalid { diagnostics: Vec<Diagnostic> },
+}
+
+/// What a launch prepared: an execution, or nothing to do.
+pub enum Launch {
+    Ready(Box<Prepared>),
+    /// A resume of a run that already succeeded, asked to re-run nothing
+    /// (no `--from`, no `--redo`): not an error, the run is done.
+    AlreadySucceeded {
+        run_id: String,
+    },
+}
+
 /// A prepared execution: run it with [`Prepared::scheduler`].
 pub struct Prepared {
     pub run_id: String,
@@ -79,17 +164,20 @@ pub struct Launcher {
 }
 
 impl Launcher {
-    pub fn start(&self, req: NewRun) -> Result<Prepared, CliError> {
+    pub fn start(&self, req: NewRun) -> Result<Prepared, LaunchError> {
         let runbook = load_checked(req.file, &self.registry, &self.templates)
             .map(|(rb, _)| rb)
-            .map_err(|diags| {
-                let rendered: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| d.render()).collect();
-                CliError::invalid(format!("{}the runbook is invalid; fix it and run again (`lifeboat validate {}` shows the same)", rendered.join("\n"), req.file.display()))
+            .map_err(|diags| LaunchError::InvalidRunbook {
+                file: req.file.to_path_buf(),
+                diagnostics: diags.into_iter().filter(Diagnostic::is_error).collect(),
             })?;
         if let Some(declared) = &req.declared_at {
-            let at = declared
-                .parse::<jiff::Timestamp>()
-                .map_err(|e| CliError::invalid(format!("--declared-at `{declared}` is not an RFC 3339 time such as 2026-11-21T09:40:00Z: {e}")))?;
+            let at = declared.parse::<jiff::Timestamp>().map_err(|e| {
+                LaunchError::DeclaredAtNotATime {
+                    text: declared.clone(),
+                    problem: e.to_string(),
+                }
+            })?;
             check_declared_in_past(declared, at, jiff::Timestamp::now())?;
         }
         let redactor = Redactor::new();
@@ -160,7 +248,7 @@ impl Launcher {
         })
     }
 
-    pub fn resume(&self, req: Resume) -> Result<Prepared, CliError> {
+    pub fn resume(&self, req: Resume) -> Result<Launch, LaunchError> {
         let store = Arc::new(LocalRunStore::open(&self.state.runs(), req.run_id)?);
         let lock = store.lock()?;
         let read = store.read()?;
@@ -169,12 +257,11 @@ impl Launcher {
         }
         let first = RunState::replay(&read.records, &|_| Vec::new());
         if first.run_id.is_empty() {
-            return Err(CliError::invalid(format!(
-                "run `{}` has no start record; its journal is empty or damaged",
-                req.run_id
-            )));
+            return Err(LaunchError::NoStartRecord {
+                run_id: req.run_id.to_string(),
+            });
         }
-        let runbook = self.runbook_for_resume(&store, &first, req.allow_changed)?;
+        let (runbook, changed) = self.runbook_for_resume(&store, &first, req.allow_changed)?;
         let graphs: Vec<StepGraph> = [Section::Main, Section::OnFailure, Section::Finally]
             .into_iter()
             .map(|s| StepGraph::new(&runbook, s))
@@ -183,17 +270,27 @@ impl Launcher {
         if let Some(cp) = req.from {
             match runbook.step_index(cp) {
                 Some(i) if runbook.kind(i).engine() == Some(EngineKind::Checkpoint) => {}
-                Some(_) => return Err(CliError::invalid(format!("`{cp}` is not a checkpoint step; --from takes the id of a `kind: checkpoint` step"))),
+                Some(_) => {
+                    return Err(LaunchError::NotACheckpoint {
+                        step: cp.to_string(),
+                    })
+                }
                 None => {
-                    let cps: Vec<&str> = (0..runbook.steps.len()).filter(|&i| runbook.kind(i).engine() == Some(EngineKind::Checkpoint)).map(|i| runbook.steps[i].id.as_str()).collect();
-                    return Err(CliError::invalid(format!("no checkpoint `{cp}` in this runbook; checkpoints: {}", if cps.is_empty() { "none".into() } else { cps.join(", ") })));
+                    let cps: Vec<&str> = (0..runbook.steps.len())
+                        .filter(|&i| runbook.kind(i).engine() == Some(EngineKind::Checkpoint))
+                        .map(|i| runbook.steps[i].id.as_str())
+                        .collect();
+                    return Err(LaunchError::NoSuchCheckpoint {
+                        step: cp.to_string(),
+                        checkpoints: cps.into_iter().map(String::from).collect(),
+                    });
                 }
             }
             if !matches!(first.steps.get(cp), Some(StepRecordState::Succeeded { .. })) {
-                return Err(CliError::invalid(format!(
-                    "run `{}` has not reached checkpoint `{cp}`; resume without --from",
-                    req.run_id
-                )));
+                return Err(LaunchError::CheckpointNotReached {
+                    run_id: req.run_id.to_string(),
+                    checkpoint: cp.to_string(),
+                });
             }
         }
         check_redo(&runbook, &first, &req)?;
@@ -201,9 +298,8 @@ impl Launcher {
             && req.from.is_none()
             && req.redo.is_empty()
         {
-            return Err(CliError {
-                message: format!("run `{}` already succeeded; nothing to resume (use --from CHECKPOINT, or --redo STEP --reason TEXT, to re-run part of it)", req.run_id),
-                exit_code: 0,
+            return Ok(Launch::AlreadySucceeded {
+                run_id: req.run_id.to_string(),
             });
         }
         let dry_run = match first.dry_run.as_deref() {
@@ -263,6 +359,17 @@ impl Launcher {
             max_parallel: req.max_parallel,
             operator: req.operator.clone(),
         };
+        // Only now, with every check passed, does the changed runbook taken
+        // with --allow-changed become the run's copy: a refused resume
+        // leaves the run directory as it was.
+        if changed {
+            let text = runbook.source.text.as_bytes();
+            store.put_file("runbook.yaml", text)?;
+            store.put_file(
+                "runbook.sha256",
+                format!("{}\n", lifeboat_steps::checksum::sha256_hex(text)).as_bytes(),
+            )?;
+        }
         let runbook = Arc::new(runbook);
         let env = self.env(
             runbook,
@@ -276,13 +383,13 @@ impl Launcher {
         );
         let mut scheduler = Scheduler::new(env, config, Some(&state));
         scheduler.first_record(resumed);
-        Ok(Prepared {
+        Ok(Launch::Ready(Box::new(Prepared {
             run_id: req.run_id.to_string(),
             scheduler,
             _lock: lock,
             redactor,
             drill_work: (dry_run != DryRun::Off).then(|| DrillWorkDir(store.dir().join("work"))),
-        })
+        })))
     }
 
     /// The runbook a resume continues with: the run's own copy, unless the
@@ -293,15 +400,18 @@ impl Launcher {
     /// holds for the run (`run_started`, or the last `resumed` after an
     /// allowed change): `runbook.yaml` and `source_path` are plain files in
     /// the run directory, the journal is the record.
+    ///
+    /// The flag is true when the runbook is the changed original, which the
+    /// resume writes as the run's copy once it goes ahead.
     fn runbook_for_resume(
         &self,
         store: &LocalRunStore,
         state: &RunState,
         allow_changed: bool,
-    ) -> Result<CheckedRunbook, CliError> {
+    ) -> Result<(CheckedRunbook, bool), LaunchError> {
         let copy_path = store.dir().join("runbook.yaml");
         let copy = String::from_utf8(store.get_file("runbook.yaml")?)
-            .map_err(|_| CliError::invalid("the run's runbook copy is not UTF-8"))?;
+            .map_err(|_| LaunchError::CopyNotUtf8)?;
         let source_path = store
             .get_file("source_path")
             .ok()
@@ -323,39 +433,28 @@ impl Launcher {
                 current: current.as_deref(),
             }));
         }
-        let (text, path) = match (current, &source_path) {
+        let (text, path, changed) = match (current, &source_path) {
             (Some(cur), Some(path)) if cur != copy => {
                 if !allow_changed {
-                    return Err(CliError::invalid(format!(
-                        "`{}` changed since run `{}` started:\n{}\nresuming with a changed runbook can repeat or skip work; restore the file, or pass --allow-changed to continue with the new version",
-                        path.display(),
-                        state.run_id,
-                        summarize_change(&copy, &cur)
-                    )));
+                    return Err(LaunchError::SourceChanged {
+                        path: path.clone(),
+                        run_id: state.run_id.clone(),
+                        summary: summarize_change(&copy, &cur),
+                    });
                 }
-                store.put_file("runbook.yaml", cur.as_bytes())?;
-                store.put_file(
-                    "runbook.sha256",
-                    format!("{}\n", lifeboat_steps::checksum::sha256_hex(cur.as_bytes()))
-                        .as_bytes(),
-                )?;
-                (cur, path.clone())
+                (cur, path.clone(), true)
             }
             _ => (
                 copy,
                 source_path
                     .clone()
                     .unwrap_or_else(|| store.dir().join("runbook.yaml")),
+                false,
             ),
         };
         check_text(SourceFile::new(path, text), &self.registry, &self.templates)
-            .map(|(rb, _)| rb)
-            .map_err(|diags| {
-                CliError::invalid(format!(
-                    "{}the run's runbook no longer validates",
-                    diags.iter().map(|d| d.render()).collect::<String>()
-                ))
-            })
+            .map(|(rb, _)| (rb, changed))
+            .map_err(|diagnostics| LaunchError::CopyInvalid { diagnostics })
     }
 
     fn journal(
@@ -486,15 +585,14 @@ fn unsafe_to_repeat(runbook: &CheckedRunbook, id: &str) -> bool {
 
 /// `resume --redo STEP`: each step exists and has an outcome to redo; a
 /// reason is given; a completed step unsafe to repeat needs `--yes`.
-fn check_redo(runbook: &CheckedRunbook, run: &RunState, req: &Resume) -> Result<(), CliError> {
+fn check_redo(runbook: &CheckedRunbook, run: &RunState, req: &Resume) -> Result<(), LaunchError> {
     if req.redo.is_empty() {
         return Ok(());
     }
     if req.reason.is_none_or(|r| r.trim().is_empty()) {
-        return Err(CliError::invalid(format!(
-            "--redo needs --reason TEXT: the journal records who ran `{}` again and why",
-            req.redo.join("`, `")
-        )));
+        return Err(LaunchError::RedoWithoutReason {
+            steps: req.redo.to_vec(),
+        });
     }
     for id in req.redo {
         let Some(_) = runbook.step(id) else {
@@ -503,31 +601,32 @@ fn check_redo(runbook: &CheckedRunbook, run: &RunState, req: &Resume) -> Result<
                 runbook.steps.iter().map(|s| s.id.as_str()),
             )
             .unwrap_or_else(|| "`lifeboat plan` lists its steps".into());
-            return Err(CliError::invalid(format!(
-                "--redo `{id}`: no step `{id}` in runbook `{}`; {hint}",
-                runbook.name
-            )));
+            return Err(LaunchError::RedoUnknownStep {
+                step: id.clone(),
+                runbook: runbook.name.clone(),
+                hint,
+            });
         };
         let run_id = &run.run_id;
         match run.steps.get(id) {
             _ if run.unconfirmed.contains_key(id) => {
-                return Err(CliError::invalid(format!(
-                    "--redo `{id}`: the step was interrupted mid-step; say how it ended with `lifeboat mark {run_id} {id} done|failed --as NAME` (failed runs it again)"
-                )))
+                return Err(LaunchError::RedoInterrupted {
+                    step: id.clone(),
+                    run_id: run_id.clone(),
+                })
             }
-            None => {
-                return Err(CliError::invalid(format!(
-                    "--redo `{id}`: the step has not run yet, so resume runs it anyway; drop --redo `{id}`"
-                )))
-            }
-            Some(StepRecordState::Succeeded { .. }) if unsafe_to_repeat(runbook, id) && !req.yes => {
+            None => return Err(LaunchError::RedoNotRun { step: id.clone() }),
+            Some(StepRecordState::Succeeded { .. })
+                if unsafe_to_repeat(runbook, id) && !req.yes =>
+            {
                 let policy = match runbook.step_index(id).map(|i| runbook.rerun_policy(i)) {
                     Some(lifeboat_steps::Rerun::Check) => "check",
                     _ => "never",
                 };
-                return Err(CliError::invalid(format!(
-                    "--redo `{id}`: the step completed and is unsafe to repeat (`rerun: {policy}`), so running it again may repeat its effect; add --yes to run it again anyway"
-                )))
+                return Err(LaunchError::RedoUnsafe {
+                    step: id.clone(),
+                    policy,
+                });
             }
             Some(
                 StepRecordState::Succeeded { .. }
@@ -535,9 +634,10 @@ fn check_redo(runbook: &CheckedRunbook, run: &RunState, req: &Resume) -> Result<
                 | StepRecordState::Failed { .. },
             ) => {}
             Some(StepRecordState::Interrupted { .. } | StepRecordState::Waiting { .. }) => {
-                return Err(CliError::invalid(format!(
-                    "--redo `{id}`: the step is waiting for a decision; give it (`lifeboat status {run_id}` shows how), then resume"
-                )))
+                return Err(LaunchError::RedoWaiting {
+                    step: id.clone(),
+                    run_id: run_id.clone(),
+                })
             }
         }
     }
@@ -637,7 +737,7 @@ struct ChangedCopy<'a> {
 
 /// Refuses a resume whose runbook copy is not the recorded one: what
 /// differs, where, and how to go on.
-fn changed_copy(c: ChangedCopy) -> CliError {
+fn changed_copy(c: ChangedCopy) -> LaunchError {
     let recorded = &c.state.digest;
     let original_is_recorded = c
         .current
@@ -679,7 +779,7 @@ fn changed_copy(c: ChangedCopy) -> CliError {
     };
     message.push('\n');
     message.push_str(&how);
-    CliError::invalid(message)
+    LaunchError::CopyNotRecorded(message)
 }
 
 /// `<runbook>-<UTC yyyymmdd-hhmmss>-<4 hex>`: sortable, typeable, unique.
@@ -703,14 +803,15 @@ fn check_declared_in_past(
     text: &str,
     at: jiff::Timestamp,
     now: jiff::Timestamp,
-) -> Result<(), CliError> {
+) -> Result<(), LaunchError> {
     let ahead_ms = at.as_millisecond() - now.as_millisecond();
     if ahead_ms <= DECLARED_AT_SKEW.as_millis() as i64 {
         return Ok(());
     }
     let now = now.strftime("%Y-%m-%dT%H:%M:%SZ");
-    Err(CliError::invalid(format!(
-        "--declared-at `{text}` is {} in the future (now is {now}); the incident must have been declared before the run starts, with up to 5 minutes of clock skew allowed; check the time and its zone (`Z` means UTC)",
-        crate::report::rto_report::human_ms(ahead_ms)
-    )))
+    Err(LaunchError::DeclaredAtInFuture {
+        text: text.to_string(),
+        ahead: crate::report::rto_report::human_ms(ahead_ms),
+        now: now.to_string(),
+    })
 }

@@ -213,19 +213,6 @@ pub fn check_text(
     }
 }
 
-/// For commands that need a valid runbook (`plan`, `graph`): the runbook,
-/// or every problem printed to stderr and the exit code for an invalid one.
-pub fn load_or_report(path: &Path) -> Result<CheckedRunbook, i32> {
-    load_checked(path, &registry(), &Templates::new())
-        .map(|(runbook, _)| runbook)
-        .map_err(|diagnostics| {
-            for d in diagnostics {
-                eprint!("{}", d.render());
-            }
-            crate::cli::error::exit::INVALID
-        })
-}
-
 /// The registry of every step kind this build of Lifeboat offers.
 pub fn registry() -> Registry {
     Registry::builtin()

@@ -1,6 +1,6 @@
+use crate::cli::commands::load_or_report;
 use crate::cli::error::{exit, CliError};
 use crate::cli::{GraphArgs, GraphFormat};
-use crate::runbook::checked_runbook::load_or_report;
 
 pub fn run(args: GraphArgs) -> Result<i32, CliError> {
     let runbook = match load_or_report(&args.file) {

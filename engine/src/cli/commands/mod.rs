@@ -1,6 +1,8 @@
 //! One file per subcommand. Each returns the process exit code or a
 //! [`CliError`](crate::cli::error::CliError).
 
+use std::path::Path;
+
 pub mod decide;
 pub mod graph;
 pub mod kinds;
@@ -13,8 +15,10 @@ pub mod status;
 pub mod timeline;
 pub mod validate;
 
-use crate::cli::error::CliError;
+use crate::cli::error::{exit, CliError};
 use crate::cli::{Cli, Command};
+use crate::runbook::checked_runbook::{load_checked, registry, CheckedRunbook};
+use crate::runbook::templates::Templates;
 
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
@@ -34,4 +38,17 @@ pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Timeline(a) => timeline::run(a),
         Command::Kinds(a) => kinds::run(a),
     }
+}
+
+/// For commands that need a valid runbook (`plan`, `graph`): the runbook,
+/// or every problem printed to stderr and the exit code for an invalid one.
+fn load_or_report(path: &Path) -> Result<CheckedRunbook, i32> {
+    load_checked(path, &registry(), &Templates::new())
+        .map(|(runbook, _)| runbook)
+        .map_err(|diagnostics| {
+            for d in diagnostics {
+                eprint!("{}", d.render());
+            }
+            exit::INVALID
+        })
 }

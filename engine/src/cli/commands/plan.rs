@@ -2,13 +2,13 @@ use lifeboat_steps::duration::format as fmt;
 
 use std::collections::{HashMap, HashSet};
 
+use crate::cli::commands::load_or_report;
 use crate::cli::error::{exit, CliError};
 use crate::cli::{OutputFormat, PlanArgs};
 use crate::journal::state_dir::StateDir;
 use crate::report::projection::Projection;
 use crate::report::step_history::StepHistory;
 use crate::run::input_values;
-use crate::runbook::checked_runbook::load_or_report;
 use crate::runbook::step::Section;
 use crate::runbook::step_graph::StepGraph;
 

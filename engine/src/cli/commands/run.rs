@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::error::{exit, CliError};
+use crate::cli::error::{exit, outcome_exit_code, CliError};
 use crate::cli::{ExecArgs, OutputFormat, ResumeArgs, RunArgs};
 use crate::journal::local_run_store::LocalRunStore;
 use crate::journal::run_state::RunState;
@@ -16,8 +16,8 @@ use crate::operator::prompt::TtyPrompt;
 use crate::operator::question::InterruptChoice;
 use crate::operator::question::OperatorPrompt;
 use crate::operator::tty_console::TtyConsole;
-use crate::run::launcher::{Launcher, NewRun, Prepared, Resume};
-use crate::run::scheduler::{DryRun, RunConfig};
+use crate::run::launcher::{Launch, LaunchError, Launcher, NewRun, Prepared, Resume};
+use crate::run::scheduler::{DryRun, RunConfig, RunOutcome};
 use crate::runbook::checked_runbook::registry;
 use crate::runbook::templates::Templates;
 
@@ -41,21 +41,22 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
         operator: operator_name(args.common.operator.as_deref()),
     };
     execute(&args.common, state, |launcher| {
-        launcher.start(NewRun {
-            file: &args.file,
-            inputs: &args.inputs,
-            inputs_file: args.inputs_file.as_deref(),
-            config,
-            declared_at: args.declared_at.clone(),
-        })
+        launcher
+            .start(NewRun {
+                file: &args.file,
+                inputs: &args.inputs,
+                inputs_file: args.inputs_file.as_deref(),
+                config,
+                declared_at: args.declared_at.clone(),
+            })
+            .map(|prepared| Launch::Ready(Box::new(prepared)))
     })
 }
 
 pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
     let state = StateDir::resolve(args.common.state_dir.as_deref());
     let operator = operator_name(args.common.operator.as_deref());
-    let runs_dir = state.runs();
-    let result = execute(&args.common, state, |launcher| {
+    execute(&args.common, state, |launcher| {
         launcher.resume(Resume {
             run_id: &args.run_id,
             from: args.from.as_deref(),
@@ -66,20 +67,13 @@ pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
             max_parallel: args.common.max_parallel as usize,
             operator: operator.clone(),
         })
-    });
-    if matches!(&result, Err(e) if e.exit_code == exit::SUCCESS) {
-        // Already finished: the engine that finished it may have been
-        // killed before it wrote the timeline, so write it now. The journal
-        // is already redacted.
-        let _ = crate::report::timeline_writer::write(&runs_dir, &args.run_id, &Default::default());
-    }
-    result
+    })
 }
 
 fn execute(
     common: &ExecArgs,
     state: StateDir,
-    prepare: impl FnOnce(&Launcher) -> Result<Prepared, CliError>,
+    prepare: impl FnOnce(&Launcher) -> Result<Launch, LaunchError>,
 ) -> Result<i32, CliError> {
     crate::operator::colour::configure_from_env();
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
@@ -132,14 +126,25 @@ fn execute(
     runtime.block_on(async move {
         // The run id is the first line of output, before anything can fail
         // mid-run, so scripts can always find the run.
-        let prepared = prepare(&launcher)?;
+        let prepared = match prepare(&launcher)? {
+            Launch::Ready(prepared) => prepared,
+            Launch::AlreadySucceeded { run_id } => {
+                // The engine that finished the run may have been killed
+                // before it wrote the timeline, so write it now. The journal
+                // is already redacted.
+                let _ = crate::report::timeline_writer::write(&runs_dir, &run_id, &Default::default());
+                // Nothing to do is not an error: the run is done.
+                eprintln!("note: run `{run_id}` already succeeded; nothing to resume (use --from CHECKPOINT, or --redo STEP --reason TEXT, to re-run part of it)");
+                return Ok(exit::SUCCESS);
+            }
+        };
         let Prepared {
             run_id,
             scheduler,
             _lock,
             redactor,
             drill_work,
-        } = prepared;
+        } = *prepared;
         if let Some(tty) = &tty_console {
             tty.set_plan(scheduler.progress_plan());
         }
@@ -165,13 +170,13 @@ fn execute(
             )),
             Err(e) => console.warn(None, &format!("could not write the timeline: {e}; `lifeboat timeline {run_id}` prints it")),
         }
-        match outcome.exit_code() {
-            exit::PAUSED => console.info(&format!("paused; when the above is done: lifeboat resume {run_id}")),
-            exit::INTERRUPTED => console.info(&format!("interrupted; continue with: lifeboat resume {run_id}")),
-            exit::STEP_FAILED => console.info(&format!("run {run_id} failed; the journal is in the state directory; fix the cause and `lifeboat resume {run_id}` retries the failed steps")),
-            _ => {}
+        match outcome {
+            RunOutcome::Paused => console.info(&format!("paused; when the above is done: lifeboat resume {run_id}")),
+            RunOutcome::Interrupted => console.info(&format!("interrupted; continue with: lifeboat resume {run_id}")),
+            RunOutcome::Failed => console.info(&format!("run {run_id} failed; the journal is in the state directory; fix the cause and `lifeboat resume {run_id}` retries the failed steps")),
+            RunOutcome::Succeeded => {}
         }
-        Ok(outcome.exit_code())
+        Ok(outcome_exit_code(outcome))
     })
 }
 

@@ -39,7 +39,7 @@ impl DryRun {
     }
 }
 
-/// How a run ended, and the process exit code that goes with it.
+/// How a run ended (`cli/error.rs` gives each its exit code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunOutcome {
     Succeeded,
@@ -48,17 +48,6 @@ pub enum RunOutcome {
     Paused,
     /// Stopped by Ctrl-C or a signal; resumable.
     Interrupted,
-}
-
-impl RunOutcome {
-    pub fn exit_code(self) -> i32 {
-        match self {
-            RunOutcome::Succeeded => 0,
-            RunOutcome::Failed => 1,
-            RunOutcome::Paused => 3,
-            RunOutcome::Interrupted => 130,
-        }
-    }
 }
 
 /// Settings of one execution (a run or a resume).
