@@ -200,18 +200,18 @@ fn resuming_a_succeeded_run_exits_0_with_a_note() {
 // Marking a step of a succeeded run changes nothing, and that is not an
 // error: it exited 2 with `error:` before.
 #[test]
-fn marking_a_step_of_a_succeeded_run_exits_0_with_a_note() {
+fn marking_a_step_of_a_succeeded_run_is_refused_with_exit_2() {
     let sandbox = Sandbox::new();
     sandbox.write("ok.yaml", SUCCEEDS);
     let run_id = sandbox.run(&["run", "ok.yaml"]).expect_code(0).run_id();
     let journal = sandbox.journal(&run_id);
     let ran = sandbox.run(&["mark", &run_id, "a", "done", "--as", "alice"]);
-    ran.expect_code(0);
+    ran.expect_code(2);
     assert_eq!(ran.stdout, "", "{}", ran.dump());
     assert_eq!(
         ran.stderr,
         format!(
-            "note: run `{run_id}` already succeeded; there is nothing to mark (nothing changed)\n"
+            "error: run `{run_id}` already succeeded; there is nothing to mark (nothing changed)\n"
         ),
         "{}",
         ran.dump()

@@ -14,12 +14,12 @@ pub fn run(args: MarkArgs) -> Result<i32, CliError> {
     let read = store.read()?;
     let run = RunState::replay(&read.records, &|_| Vec::new());
     if run.finished == Some(RunStatus::Succeeded) {
-        // Nothing to do is not an error: the run is done.
-        eprintln!(
-            "note: run `{}` already succeeded; there is nothing to mark (nothing changed)",
+        // Marking asks to change a step's outcome; a succeeded run has
+        // none left to change, so the request is refused (exit 2).
+        return Err(CliError::invalid(format!(
+            "run `{}` already succeeded; there is nothing to mark (nothing changed)",
             args.run_id
-        );
-        return Ok(exit::SUCCESS);
+        )));
     }
     match run.steps.get(&args.step) {
         // Interrupted mid-step, whatever happened since (a pause, an earlier
