@@ -190,6 +190,26 @@ fn header_finish(p: &mut util::Pty, since: Instant) -> i64 {
     }
 }
 
+/// The header's stopped RTO clock (seconds) and what follows `│`, from a
+/// header drawn 3 s after `since` (see [`header_finish`]).
+fn header_stopped_clock(p: &mut util::Pty, since: Instant) -> (i64, String) {
+    use expectrl::Expect;
+    loop {
+        let found = p
+            .expect(expectrl::Regex(
+                r"RTO clock (\d\d):(\d\d):(\d\d) of \d\d:\d\d:\d\d │ (stopped at [a-z_]+ \([a-z ]+\))",
+            ))
+            .unwrap_or_else(|e| panic!("no header with a stopped clock: {e}"));
+        if since.elapsed() < Duration::from_secs(3) {
+            continue;
+        }
+        let text =
+            |i: usize| String::from_utf8_lossy(found.get(i).expect("a capture group")).into_owned();
+        let part = |i: usize| -> i64 { text(i).parse().expect("two digits") };
+        return (part(1) * 3600 + part(2) * 60 + part(3), text(4));
+    }
+}
+
 /// Seconds of the day (UTC) of milliseconds since the epoch.
 fn second_of_day(ms: i64) -> i64 {
     (ms / 1000).rem_euclid(86_400)
@@ -248,8 +268,9 @@ fn the_terminal_header_projects_what_status_projects() {
         "header {header}s, status {projected}s (of the day)\n{status}"
     );
 
-    // While the DNS switch runs, the clock has stopped: nothing is left,
-    // and the header projects now.
+    // While the DNS switch runs, the clock has stopped: nothing is left.
+    // The header stops its clock where `status` stopped it, instead of
+    // counting on (and calling the run over target) during the DNS switch.
     std::fs::write(sb.state_dir().join("verify.go"), "").unwrap();
     expect(&mut p, "start    switch_dns");
     let since = Instant::now();
@@ -257,12 +278,16 @@ fn the_terminal_header_projects_what_status_projects() {
     let status = json(&sb.run(&["status", &id, "--output", "json"]));
     assert_eq!(status["rto"]["stop"]["reason"], "stop_at", "{status}");
     assert_eq!(status["remaining_ms"], 0, "{status}");
-    let header = header_finish(&mut p, since);
-    let now = second_of_day(ms(&status["now"]));
+    let (clock, rest) = header_stopped_clock(&mut p, since);
+    let achieved = status["elapsed_ms"].as_i64().expect("elapsed_ms") / 1000;
     assert!(
-        apart(header, now) <= 60,
-        "header {header}s, now {now}s (of the day)\n{status}"
+        (clock - achieved).abs() <= 1,
+        "header clock {clock}s, status {achieved}s\n{status}"
     );
+    assert_eq!(rest, "stopped at verify (within target)");
+    // It stays stopped: a header drawn 3 s later shows the same clock.
+    let (later, _) = header_stopped_clock(&mut p, Instant::now());
+    assert_eq!(later, clock, "the stopped clock moved on");
 
     std::fs::write(sb.state_dir().join("dns.go"), "").unwrap();
     assert_eq!(exit_code(p), 0);

@@ -227,10 +227,29 @@ impl Clock {
         let Some(start) = self.start else {
             return title;
         };
-        let elapsed = span(start, now);
+        let stopped = self
+            .plan
+            .clock_stop
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+        let elapsed = span(start, stopped.unwrap_or(now));
         let mut s = format!("{title} │ RTO clock {}", hms(elapsed));
         if let Some(target) = self.plan.rto_target {
             s.push_str(&format!(" of {}", hms(target)));
+        }
+        if stopped.is_some() {
+            // As `lifeboat status` says: the clock stood still when
+            // `rto.stop_at` succeeded; nothing is left to project.
+            let at = self.plan.stop_at.as_deref().unwrap_or("stop_at");
+            s.push_str(&format!(" │ stopped at {}", printable(at)));
+            match self.plan.rto_target {
+                Some(target) if elapsed > target => {
+                    s.push_str(&format!(" (over target by {})", hms(elapsed - target)))
+                }
+                Some(_) => s.push_str(" (within target)"),
+                None => {}
+            }
+            return s;
         }
         if !self.plan.steps.is_empty() {
             let running = self
@@ -273,6 +292,11 @@ fn hms(d: Duration) -> String {
 impl Console for TtyConsole {
     fn record(&self, record: &Record) {
         self.plain.record(record);
+        self.clock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .plan
+            .observe(record);
         match &record.event {
             Event::RunStarted { declared_at, .. } => {
                 let start = declared_at

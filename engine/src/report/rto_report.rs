@@ -157,6 +157,14 @@ impl RtoReport {
     }
 
     /// The report from already replayed spans (the timeline has them).
+    /// When the clock stops by `rto.stop_at`, read from a run's records:
+    /// the first success of that step (RFC 3339), if it has succeeded.
+    pub fn clock_stop(records: &[Record], stop_at: Option<&str>) -> Option<String> {
+        stop_at?;
+        let spans = StepSpans::from_records(records, None);
+        stop_at_success(&spans, stop_at).map(|(_, ms)| format_ms(ms))
+    }
+
     pub fn from_spans(
         spans: &StepSpans,
         shape: &StepShape,
@@ -168,13 +176,7 @@ impl RtoReport {
         let started = spans.started_ms;
         let declared = declared_at.and_then(parse_ms);
         let clock_start = declared.map_or(started, |d| d.min(started));
-        let stop_step = stop_at.and_then(|s| {
-            spans
-                .finished
-                .get(s)
-                .filter(|f| f.succeeded)
-                .map(|f| (s.to_string(), f.finished_ms))
-        });
+        let stop_step = stop_at_success(spans, stop_at);
         let (stop_ms, stop) = match (&stop_step, spans.ended) {
             (Some((step, t)), _) => (*t, StopReason::StopAt { step: step.clone() }),
             (None, Some((t, status))) => (t, StopReason::RunEnded { status }),
@@ -409,6 +411,16 @@ fn critical_path(
         prev_finish = f.finished_ms;
     }
     out
+}
+
+/// The `stop_at` step and when it first succeeded: where the clock stops.
+fn stop_at_success(spans: &StepSpans, stop_at: Option<&str>) -> Option<(String, i64)> {
+    let step = stop_at?;
+    spans
+        .finished
+        .get(step)
+        .filter(|f| f.succeeded)
+        .map(|f| (step.to_string(), f.finished_ms))
 }
 
 #[cfg(test)]

@@ -341,6 +341,10 @@ impl Launcher {
             event: resumed.clone(),
         });
         let mut state = RunState::replay(&records, &descendants);
+        let clock_stop = crate::report::rto_report::RtoReport::clock_stop(
+            &records,
+            runbook.rto.as_ref().and_then(|r| r.stop_at.as_deref()),
+        );
         // Only a run that finished as failed retries its failures; a run
         // paused at a gate in `on_failure`, or interrupted there, continues
         // where it stopped.
@@ -371,7 +375,7 @@ impl Launcher {
             )?;
         }
         let runbook = Arc::new(runbook);
-        let env = self.env(
+        let mut env = self.env(
             runbook,
             journal,
             redactor.clone(),
@@ -381,6 +385,7 @@ impl Launcher {
             launch_dir,
             Some(&state),
         );
+        env.clock_stop = clock_stop;
         let mut scheduler = Scheduler::new(env, config, Some(&state));
         scheduler.first_record(resumed);
         Ok(Launch::Ready(Box::new(Prepared {
@@ -494,6 +499,7 @@ impl Launcher {
         RunEnv {
             projection: Projection::to_clock_stop(&runbook, &history),
             clock_start: None,
+            clock_stop: None,
             runbook,
             registry: self.registry.clone(),
             templates: self.templates.clone(),

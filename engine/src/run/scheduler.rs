@@ -148,6 +148,9 @@ pub struct Scheduler {
     leftover_processes: Vec<LeftoverProcess>,
     /// When the RTO clock started, for a resumed run (progress display).
     clock_start: Option<String>,
+    /// When it stopped: the first success of `rto.stop_at` (progress
+    /// display; `results.rs` sets it).
+    clock_stop: Option<String>,
     /// Steps a drill simulated because they could change things: what they
     /// would have made does not exist.
     simulated: Vec<bool>,
@@ -179,6 +182,7 @@ impl Scheduler {
             output_closed_noted: false,
             leftover_processes: Vec::new(),
             clock_start: env.clock_start.clone(),
+            clock_stop: env.clock_stop.clone(),
             simulated: vec![false; n],
             main_done: false,
             env,

@@ -84,7 +84,7 @@ impl Scheduler {
             Some(o) => self.set_view(&id, "succeeded", o),
             None => self.set_placeholder_view(&step),
         }
-        self.status[i] = Status::Succeeded;
+        self.succeeded(i);
     }
 
     fn approval_gate(&mut self, i: usize, with: serde_json::Value) {

@@ -90,7 +90,7 @@ impl Scheduler {
             duration_ms: duration.as_millis() as u64,
         });
         self.set_view(&id, "succeeded", output.outputs);
-        self.status[i] = Status::Succeeded;
+        self.succeeded(i);
     }
 
     /// Fails a step that never started (bad template, false assertion).
@@ -142,5 +142,24 @@ fn redact_map(
     match redactor.redact_value(&serde_json::Value::Object(map.clone())) {
         serde_json::Value::Object(m) => m,
         _ => Map::new(),
+    }
+}
+
+impl Scheduler {
+    /// Step `i` succeeded (its record is written): its status, and the RTO
+    /// clock's stop when it is `rto.stop_at`, for the progress display.
+    pub(super) fn succeeded(&mut self, i: usize) {
+        self.status[i] = Status::Succeeded;
+        if self.clock_stop.is_none() {
+            let stop_at = self
+                .env
+                .runbook
+                .rto
+                .as_ref()
+                .and_then(|r| r.stop_at.as_deref());
+            if stop_at == Some(self.env.runbook.steps[i].id.as_str()) {
+                self.clock_stop = Some(crate::journal::timestamp::now_rfc3339());
+            }
+        }
     }
 }

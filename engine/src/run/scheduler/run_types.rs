@@ -84,4 +84,7 @@ pub struct RunEnv {
     pub projection: crate::report::projection::Projection,
     /// When the RTO clock started (RFC 3339), if known.
     pub clock_start: Option<String>,
+    /// When `rto.stop_at` first succeeded in an earlier execution, if it
+    /// did (RFC 3339): the RTO clock stopped then.
+    pub clock_stop: Option<String>,
 }

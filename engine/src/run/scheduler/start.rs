@@ -143,7 +143,7 @@ impl Scheduler {
                 Some(o) => self.set_view(&step.id, "succeeded", o),
                 None => self.set_placeholder_view(step),
             }
-            self.status[i] = Status::Succeeded;
+            self.succeeded(i);
             return;
         }
 

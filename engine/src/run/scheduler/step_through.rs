@@ -107,6 +107,8 @@ impl Scheduler {
             title: rb.title.clone(),
             rto_target: rb.rto.as_ref().map(|r| r.target),
             clock_start: self.clock_start.clone(),
+            stop_at: rb.rto.as_ref().and_then(|r| r.stop_at.clone()),
+            clock_stop: self.clock_stop.clone(),
             steps: main().map(|(_, s)| s.id.clone()).collect(),
             settled: with_status(&[Status::Succeeded, Status::Failed, Status::Skipped]),
             done: with_status(&[Status::Succeeded, Status::Skipped]),

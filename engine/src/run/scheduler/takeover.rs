@@ -213,7 +213,7 @@ impl Scheduler {
                             duration_ms: 0,
                         });
                         self.set_view(&step.id, "succeeded", outputs);
-                        self.status[i] = Status::Succeeded;
+                        self.succeeded(i);
                     } else {
                         self.env.console.info(&format!(
                             "step `{}` was interrupted and its check did not pass; running it again",

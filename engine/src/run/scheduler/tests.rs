@@ -132,6 +132,7 @@ fn run_failing(dir: &Path, yaml: &str, fails: fn(&Event) -> bool) -> Ran {
         step_through: false,
         pause: CancellationToken::new(),
         clock_start: None,
+        clock_stop: None,
     };
     let config = RunConfig {
         dry_run: DryRun::Off,
