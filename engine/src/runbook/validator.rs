@@ -388,6 +388,10 @@ impl Validator<'_> {
         let mut reports = Vec::new();
         for graph in self.graphs.values() {
             for cycle in graph.cycles() {
+                // A step that needs itself is reported as such, once.
+                if cycle.iter().all(|&i| i == cycle[0]) {
+                    continue;
+                }
                 let names: Vec<&str> = cycle.iter().map(|&i| rb.steps[i].id.as_str()).collect();
                 let first = &rb.steps[cycle[0]];
                 // Point at the `needs` entry that closes the loop.
@@ -782,8 +786,6 @@ mod tests {
               help: did you mean `health`?
             error 5:75: step `restore` needs itself
               help: remove it from `needs`
-            error 5:75: dependency cycle: restore -> restore
-              help: a runbook is a DAG; remove one of these `needs`
             error 5:84: step `restore` needs `page` from another section
               help: `page` is in `on_failure`, which only runs after the main steps
             ",
