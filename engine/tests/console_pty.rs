@@ -137,6 +137,53 @@ fn approve_at_the_terminal() {
     assert_eq!(decisions[0]["comment"], "index checked");
 }
 
+/// Time at a terminal question is human time: the question is journalled
+/// as a wait before it is asked, like the wait of a run without a
+/// terminal, so `status` shows the gate and the RTO split books the time
+/// to `waiting on humans`. Reported: a 25 s approval at the terminal showed
+/// "Waiting on humans: 0ms".
+#[test]
+fn time_at_a_terminal_approval_is_human_time() {
+    let env = Env::new();
+    let file = env.runbook(&gate_runbook(""));
+    let mut p = env.pty(&args(&run_args(&file)));
+    expect(&mut p, "Decision");
+    // While the question is open, the journal says the gate waits.
+    let run = env.only_run();
+    let status = env.plain(&["status", &run, "--output", "json"]);
+    let status: Value = serde_json::from_str(&status.stdout).expect("status json");
+    assert_eq!(status["waiting"][0]["step"], "approve_restore", "{status}");
+    std::thread::sleep(Duration::from_millis(2000));
+    send(&mut p, ENTER);
+    expect(&mut p, "Your name (approver)");
+    send(&mut p, &format!("alice{ENTER}"));
+    expect(&mut p, "Comment (optional)");
+    send(&mut p, ENTER);
+    expect(&mut p, "finished succeeded");
+    assert_eq!(exit_code(p), 0);
+    let journal = env.journal(&run);
+    let order: Vec<&str> = journal
+        .iter()
+        .filter(|r| r["step"] == "approve_restore")
+        .map(|r| r["type"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "approval_requested",
+            "waiting",
+            "approval",
+            "step_succeeded"
+        ]
+    );
+    let status = env.plain(&["status", &run, "--output", "json"]);
+    let status: Value = serde_json::from_str(&status.stdout).expect("status json");
+    let human = status["rto"]["split"]["human_ms"]
+        .as_i64()
+        .expect("human_ms");
+    assert!(human >= 1900, "human time {human} ms\n{status}");
+}
+
 #[test]
 fn reject_at_the_terminal_fails_the_step_and_runs_on_failure() {
     let env = Env::new();

@@ -128,6 +128,8 @@ impl Scheduler {
             return;
         }
         let need = p.min_approvals.max(1) as usize;
+        // The wait last journalled for this gate in this execution.
+        let mut announced: Option<GateWait> = None;
         // Each pass records one decision, so this ends; the bound is a guard.
         for _ in 0..1000 {
             let gate = self.gates.get(&id).cloned().unwrap_or_default();
@@ -189,7 +191,13 @@ impl Scheduler {
                 // Undecided: it is asked again when the run is retried.
                 return;
             }
+            let wait = self.approval_wait(&id, &p, need, &approvers, timeout);
             if let Some(prompt_ui) = self.env.prompt.clone() {
+                // The question on this terminal is a wait for a human like
+                // any other: journalled first, so its time counts as human
+                // time, `status` shows the gate, and a killed engine's
+                // resume asks again.
+                self.announce_wait(&id, &wait, &mut announced);
                 let question = ApprovalQuestion {
                     step: id.clone(),
                     title: self.env.runbook.steps[i].title().to_string(),
@@ -235,40 +243,7 @@ impl Scheduler {
                     }
                 }
             }
-            let run = self.env.run_id.clone();
-            let mut reason = format!("waiting for approval: {} of {need} so far", approvers.len());
-            if !approvers.is_empty() {
-                let names: Vec<&str> = approvers.iter().map(|d| d.actor.as_str()).collect();
-                reason.push_str(&format!(" ({})", names.join(", ")));
-            }
-            if let Some(list) = &p.approvers {
-                reason.push_str(&format!("; approvers: {}", list.join(", ")));
-            }
-            if p.distinct_from_initiator {
-                reason.push_str(&format!(
-                    "; not `{}`, who started the run (four eyes)",
-                    self.initiator
-                ));
-            }
-            if let Some(t) = timeout {
-                reason.push_str(&format!(
-                    "; times out {} after the request ({})",
-                    duration::format(t),
-                    match p.on_timeout {
-                        OnTimeout::Reject => "then rejected",
-                        OnTimeout::Approve => "then approved",
-                    }
-                ));
-            }
-            return self.wait_gate(
-                i,
-                reason,
-                vec![
-                    format!("lifeboat approve {run} {id} --as NAME [--comment TEXT]"),
-                    format!("lifeboat reject {run} {id} --as NAME [--comment TEXT]"),
-                    format!("lifeboat resume {run}"),
-                ],
-            );
+            return self.wait_gate(i, wait, announced);
         }
         self.fail_now(
             i,
@@ -310,6 +285,7 @@ impl Scheduler {
         {
             return;
         }
+        let mut announced: Option<GateWait> = None;
         for _ in 0..100 {
             let gate = self.gates.get(&id).cloned().unwrap_or_default();
             let since = gate
@@ -342,7 +318,9 @@ impl Scheduler {
             if self.settling {
                 return;
             }
+            let wait = self.manual_wait(&id, &checklist);
             if let Some(prompt_ui) = self.env.prompt.clone() {
+                self.announce_wait(&id, &wait, &mut announced);
                 let question = ManualQuestion {
                     step: id.clone(),
                     title: self.env.runbook.steps[i].title().to_string(),
@@ -371,22 +349,7 @@ impl Scheduler {
                     continue;
                 }
             }
-            let run = self.env.run_id.clone();
-            let mut reason = "waiting for a human to carry out the instructions".to_string();
-            if !checklist.is_empty() {
-                reason.push_str(&format!(
-                    " and confirm {} checklist item(s)",
-                    checklist.len()
-                ));
-            }
-            return self.wait_gate(
-                i,
-                reason,
-                vec![
-                    format!("lifeboat confirm {run} {id} --as NAME [--note TEXT]"),
-                    format!("lifeboat resume {run}"),
-                ],
-            );
+            return self.wait_gate(i, wait, announced);
         }
         self.fail_now(
             i,
@@ -526,15 +489,99 @@ impl Scheduler {
         self.gates.remove(&id);
     }
 
-    fn wait_gate(&mut self, i: usize, reason: String, commands: Vec<String>) {
+    /// The run pauses at gate `i`: its wait is journalled (unless the
+    /// terminal question already journalled the same one) and the step
+    /// waits.
+    fn wait_gate(&mut self, i: usize, wait: GateWait, announced: Option<GateWait>) {
         let id = self.env.runbook.steps[i].id.clone();
-        self.journal(Event::Waiting {
-            step: id,
-            reason,
-            commands,
-        });
+        let mut announced = announced;
+        self.announce_wait(&id, &wait, &mut announced);
         self.status[i] = Status::Waiting;
     }
+
+    /// Journals that gate `id` waits for a human, once per distinct wait.
+    fn announce_wait(&mut self, id: &str, wait: &GateWait, announced: &mut Option<GateWait>) {
+        if announced.as_ref() == Some(wait) {
+            return;
+        }
+        self.journal(Event::Waiting {
+            step: id.to_string(),
+            reason: wait.reason.clone(),
+            commands: wait.commands.clone(),
+        });
+        *announced = Some(wait.clone());
+    }
+
+    /// What an approval gate waits for, and the commands that decide it.
+    fn approval_wait(
+        &self,
+        id: &str,
+        p: &ApprovalParams,
+        need: usize,
+        approvers: &[&crate::journal::gate_record::GateDecision],
+        timeout: Option<Duration>,
+    ) -> GateWait {
+        let run = &self.env.run_id;
+        let mut reason = format!("waiting for approval: {} of {need} so far", approvers.len());
+        if !approvers.is_empty() {
+            let names: Vec<&str> = approvers.iter().map(|d| d.actor.as_str()).collect();
+            reason.push_str(&format!(" ({})", names.join(", ")));
+        }
+        if let Some(list) = &p.approvers {
+            reason.push_str(&format!("; approvers: {}", list.join(", ")));
+        }
+        if p.distinct_from_initiator {
+            reason.push_str(&format!(
+                "; not `{}`, who started the run (four eyes)",
+                self.initiator
+            ));
+        }
+        if let Some(t) = timeout {
+            reason.push_str(&format!(
+                "; times out {} after the request ({})",
+                duration::format(t),
+                match p.on_timeout {
+                    OnTimeout::Reject => "then rejected",
+                    OnTimeout::Approve => "then approved",
+                }
+            ));
+        }
+        GateWait {
+            reason,
+            commands: vec![
+                format!("lifeboat approve {run} {id} --as NAME [--comment TEXT]"),
+                format!("lifeboat reject {run} {id} --as NAME [--comment TEXT]"),
+                format!("lifeboat resume {run}"),
+            ],
+        }
+    }
+
+    /// What a manual step waits for, and the commands that settle it.
+    fn manual_wait(&self, id: &str, checklist: &[String]) -> GateWait {
+        let run = &self.env.run_id;
+        let mut reason = "waiting for a human to carry out the instructions".to_string();
+        if !checklist.is_empty() {
+            reason.push_str(&format!(
+                " and confirm {} checklist item(s)",
+                checklist.len()
+            ));
+        }
+        GateWait {
+            reason,
+            commands: vec![
+                format!("lifeboat confirm {run} {id} --as NAME [--note TEXT]"),
+                format!("lifeboat resume {run}"),
+            ],
+        }
+    }
+}
+
+/// What a gate waits for (the `waiting` record's reason) and the commands
+/// that settle it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct GateWait {
+    reason: String,
+    commands: Vec<String>,
 }
 
 /// Human time of a gate: from the question to the decision (`until`), or to
