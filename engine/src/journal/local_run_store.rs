@@ -36,7 +36,9 @@ pub struct LocalRunStore {
     /// Set when a write failed: the file may end in a partial line.
     poisoned: std::sync::atomic::AtomicBool,
     /// Set while records have been written but not yet fsynced.
+    /// Records were written since the last fsync.
     dirty: std::sync::atomic::AtomicBool,
+    fsyncs: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +84,7 @@ impl LocalRunStore {
             file: Mutex::new(None),
             poisoned: std::sync::atomic::AtomicBool::new(false),
             dirty: std::sync::atomic::AtomicBool::new(false),
+            fsyncs: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -116,9 +119,15 @@ impl LocalRunStore {
             *guard = Some(file);
         }
         let file = guard.as_mut().expect("opened above");
-        let result = file
-            .write_all(&buf)
-            .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
+        let result = file.write_all(&buf).and_then(|()| {
+            if sync {
+                self.fsyncs
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
         if let Err(e) = result {
             // A partial line may now end the file: refuse further appends,
             // which would otherwise glue onto it. The next open repairs it.
@@ -126,7 +135,16 @@ impl LocalRunStore {
                 .store(true, std::sync::atomic::Ordering::SeqCst);
             return Err(io_error(&path, e));
         }
+        // What is written without a sync waits for the next one (`sync`, or
+        // a synced append, which covers the whole file).
+        self.dirty.store(!sync, std::sync::atomic::Ordering::SeqCst);
         Ok(())
+    }
+
+    /// How many times the journal was fsynced: the cost the group commit
+    /// keeps down, and what the tests of it count.
+    pub fn fsync_count(&self) -> u64 {
+        self.fsyncs.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Before the first append: a crash mid-write can leave a final line
@@ -195,6 +213,8 @@ impl RunStore for LocalRunStore {
         let path = self.dir.join(JOURNAL_FILE);
         let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(file) = guard.as_mut() {
+            self.fsyncs
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             if let Err(e) = file.sync_data() {
                 self.poisoned
                     .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -344,6 +364,35 @@ mod tests {
                 text: format!("n{seq}"),
             },
         }
+    }
+
+    /// The group commit: what `append_lazy` wrote is fsynced by the next
+    /// `sync` (the scheduler's "before a side effect, before a wait"), once.
+    /// `sync` used to be a no-op, so lazy records waited for the next
+    /// synced append.
+    #[test]
+    fn sync_makes_lazy_records_durable_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalRunStore::create(dir.path(), "r1").unwrap();
+        store.append(&[record(1)]).unwrap();
+        assert_eq!(store.fsync_count(), 1);
+        store.sync().unwrap();
+        assert_eq!(store.fsync_count(), 1, "nothing pending: no fsync");
+        store.append_lazy(&[record(2)]).unwrap();
+        store.append_lazy(&[record(3)]).unwrap();
+        assert_eq!(store.fsync_count(), 1, "lazy appends do not fsync");
+        store.sync().unwrap();
+        assert_eq!(store.fsync_count(), 2, "one fsync covers both");
+        store.sync().unwrap();
+        assert_eq!(store.fsync_count(), 2);
+        store.append_lazy(&[record(4)]).unwrap();
+        store.append(&[record(5)]).unwrap();
+        store.sync().unwrap();
+        assert_eq!(
+            store.fsync_count(),
+            3,
+            "a synced append covers what came before"
+        );
     }
 
     #[test]
