@@ -137,7 +137,11 @@ fn documented_outputs(doc: &str) -> BTreeMap<String, BTreeSet<String>> {
             column = None;
             continue;
         };
-        let cells: Vec<&str> = row.trim_end_matches('|').split(" | ").map(str::trim).collect();
+        let cells: Vec<&str> = row
+            .trim_end_matches('|')
+            .split(" | ")
+            .map(str::trim)
+            .collect();
         if cells.first() == Some(&"kind") {
             column = cells.iter().position(|c| *c == "outputs");
             continue;
@@ -184,7 +188,11 @@ fn output_names(cell: &str) -> BTreeSet<String> {
         .iter()
         .enumerate()
         .filter(|(i, _)| i % 2 == 1)
-        .filter(|(i, _)| !pieces.get(i + 1).is_some_and(|after| after.starts_with(':')));
+        .filter(|(i, _)| {
+            !pieces
+                .get(i + 1)
+                .is_some_and(|after| after.starts_with(':'))
+        });
     for (_, span) in spans {
         let mut level = 0;
         let mut part = String::new();
@@ -237,9 +245,9 @@ fn differences(doc: &str, every_kind: bool) -> Vec<String> {
     for kind in kinds {
         match (declared.get(kind), documented.get(kind)) {
             (Some(d), Some(doc)) if d == doc => {}
-            (Some(d), Some(doc)) => wrong.push(format!(
-                "`{kind}` declares {d:?}, the doc says {doc:?}"
-            )),
+            (Some(d), Some(doc)) => {
+                wrong.push(format!("`{kind}` declares {d:?}, the doc says {doc:?}"))
+            }
             (Some(_), None) if every_kind => wrong.push(format!("`{kind}` has no row")),
             (Some(_), None) => {}
             (None, _) => wrong.push(format!("`{kind}` has a row but is not a kind")),
@@ -253,7 +261,11 @@ fn differences(doc: &str, every_kind: bool) -> Vec<String> {
 #[test]
 fn the_outputs_documented_in_step_kinds_md_are_the_declared_ones() {
     let wrong = differences("docs/step-kinds.md", true);
-    assert!(wrong.is_empty(), "docs/step-kinds.md:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "docs/step-kinds.md:\n{}",
+        wrong.join("\n")
+    );
 }
 
 /// The other docs' kind tables (crypto and checksum kinds, the engine's

@@ -99,7 +99,12 @@ pub(crate) mod tests {
         for kind in Registry::builtin().kinds() {
             let outputs = kind.outputs();
             let unique: BTreeSet<_> = outputs.iter().collect();
-            assert_eq!(unique.len(), outputs.len(), "`{}` lists a name twice", kind.name());
+            assert_eq!(
+                unique.len(),
+                outputs.len(),
+                "`{}` lists a name twice",
+                kind.name()
+            );
             for secret in kind.secret_outputs() {
                 assert!(
                     outputs.contains(secret),
@@ -119,9 +124,15 @@ pub(crate) mod tests {
         let ctx = StepContext::standalone("t", dir.path());
         let cases = [
             ("shell", json!({"run": ["echo", "{\"sealed\": false}"]})),
-            ("shell", json!({"script": "echo '[1]'; echo oops >&2; exit 3", "expect_exit": [3]})),
+            (
+                "shell",
+                json!({"script": "echo '[1]'; echo oops >&2; exit 3", "expect_exit": [3]}),
+            ),
             ("sleep", json!({"duration": "1ms"})),
-            ("tool", json!({"programs": ["sh"], "env": {"PATH": "/usr/bin:/bin"}})),
+            (
+                "tool",
+                json!({"programs": ["sh"], "env": {"PATH": "/usr/bin:/bin"}}),
+            ),
             ("checksum.sha256", json!({"path": "snap"})),
             (
                 "crypto.encrypt",

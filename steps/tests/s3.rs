@@ -14,6 +14,8 @@ use sha2::{Digest, Sha256};
 
 mod kind_driver;
 
+use kind_driver::RunDeclared;
+
 async fn server() -> S3Server {
     S3Server::start().await.unwrap_or_else(|e| panic!("{e}"))
 }
@@ -51,8 +53,8 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
 }
 
 async fn put(server: &S3Server, ctx: &StepContext, key: &str, path: &str) -> Value {
-    let out = kind_driver::run_unchecked(&S3Put,
-        ctx, with(server, json!({"key": key, "path": path})))
+    let out = S3Put
+        .run_declared(ctx, with(server, json!({"key": key, "path": path})))
         .await
         .unwrap_or_else(|e| panic!("put {key}: {}", e.message));
     Value::Object(out.outputs)
@@ -92,8 +94,8 @@ async fn put_stores_the_sha256_and_head_verifies_it_against_files() {
         "single-part etag: {out}"
     );
 
-    let head = kind_driver::run_unchecked(&S3Head,
-        
+    let head = S3Head
+        .run_declared(
             &ctx,
             with(
                 &s3,
@@ -111,8 +113,8 @@ async fn put_stores_the_sha256_and_head_verifies_it_against_files() {
     let mut other = bytes.clone();
     other[500] ^= 1;
     write(dir.path(), "other.enc", &other);
-    let err = kind_driver::run_unchecked(&S3Head,
-        
+    let err = S3Head
+        .run_declared(
             &ctx,
             with(
                 &s3,
@@ -134,8 +136,8 @@ async fn put_above_the_threshold_goes_up_in_parts_and_round_trips() {
     let bytes = data(12 << 20, 2);
     write(dir.path(), "big.enc", &bytes);
 
-    let out = kind_driver::run_unchecked(&S3Put,
-        
+    let out = S3Put
+        .run_declared(
             &ctx,
             with(&s3, json!({"key": "big.enc", "path": "big.enc", "multipart_threshold": "5 MiB", "part_size": "5 MiB"})),
         )
@@ -149,8 +151,8 @@ async fn put_above_the_threshold_goes_up_in_parts_and_round_trips() {
     );
     assert_eq!(out.outputs["sha256"], sha256_hex(&bytes));
 
-    let got = kind_driver::run_unchecked(&S3Get,
-        
+    let got = S3Get
+        .run_declared(
             &ctx,
             with(&s3, json!({"key": "big.enc", "path": "restored/big.enc"})),
         )
@@ -183,10 +185,10 @@ async fn if_none_match_refuses_a_second_write_but_accepts_the_same_bytes() {
         )
     };
 
-    let first = kind_driver::run_unchecked(&S3Put,&ctx, params("a.enc")).await.unwrap();
+    let first = S3Put.run_declared(&ctx, params("a.enc")).await.unwrap();
     assert_eq!(first.outputs["created"], true);
 
-    let err = kind_driver::run_unchecked(&S3Put,&ctx, params("b.enc")).await.unwrap_err();
+    let err = S3Put.run_declared(&ctx, params("b.enc")).await.unwrap_err();
     assert!(
         err.message.contains("`once.enc` already exists"),
         "{}",
@@ -200,12 +202,12 @@ async fn if_none_match_refuses_a_second_write_but_accepts_the_same_bytes() {
     assert_no_secret(&err);
 
     // A rerun of the first write finds its own bytes there: done, not an error.
-    let again = kind_driver::run_unchecked(&S3Put,&ctx, params("a.enc")).await.unwrap();
+    let again = S3Put.run_declared(&ctx, params("a.enc")).await.unwrap();
     assert_eq!(again.outputs["created"], false);
 
     // The object still holds the first file.
-    let head = kind_driver::run_unchecked(&S3Head,
-        
+    let head = S3Head
+        .run_declared(
             &ctx,
             with(&s3, json!({"key": "once.enc", "verify_file": "a.enc"})),
         )
@@ -226,11 +228,11 @@ async fn if_none_match_also_guards_multipart_uploads() {
             json!({"key": "big-once.enc", "path": path, "if_none_match": "*", "multipart_threshold": "5 MiB", "part_size": "5 MiB"}),
         )
     };
-    kind_driver::run_unchecked(&S3Put,&ctx, params("a.enc")).await.unwrap();
-    let err = kind_driver::run_unchecked(&S3Put,&ctx, params("b.enc")).await.unwrap_err();
+    S3Put.run_declared(&ctx, params("a.enc")).await.unwrap();
+    let err = S3Put.run_declared(&ctx, params("b.enc")).await.unwrap_err();
     assert!(err.message.contains("already exists"), "{}", err.message);
-    let head = kind_driver::run_unchecked(&S3Head,
-        
+    let head = S3Head
+        .run_declared(
             &ctx,
             with(&s3, json!({"key": "big-once.enc", "verify_file": "a.enc"})),
         )
@@ -252,8 +254,8 @@ async fn list_filters_by_prefix_and_glob() {
     ] {
         put(&s3, &ctx, key, &file).await;
     }
-    let out = kind_driver::run_unchecked(&S3List,
-        
+    let out = S3List
+        .run_declared(
             &ctx,
             with(&s3, json!({"prefix": "daily/", "pattern": "*.enc"})),
         )
@@ -266,7 +268,10 @@ async fn list_filters_by_prefix_and_glob() {
     assert_eq!(objects[0]["size"], 10);
     assert!(objects[0]["modified"].as_str().unwrap().starts_with("20"));
 
-    let all = kind_driver::run_unchecked(&S3List,&ctx, with(&s3, json!({}))).await.unwrap();
+    let all = S3List
+        .run_declared(&ctx, with(&s3, json!({})))
+        .await
+        .unwrap();
     assert_eq!(all.outputs["count"], 4);
 }
 
@@ -283,8 +288,8 @@ async fn latest_picks_the_newest_match_and_honours_before() {
     put(&s3, &ctx, "daily/2026-11-21/v.enc", &new).await;
     put(&s3, &ctx, "daily/2026-11-21/v.txt", &old).await;
 
-    let latest = kind_driver::run_unchecked(&S3Latest,
-        
+    let latest = S3Latest
+        .run_declared(
             &ctx,
             with(&s3, json!({"prefix": "daily/", "pattern": "*.enc"})),
         )
@@ -295,8 +300,8 @@ async fn latest_picks_the_newest_match_and_honours_before() {
     assert_eq!(latest.outputs["sha256"], sha256_hex(&data(20, 8)));
     let newest_time = latest.outputs["modified"].as_str().unwrap().to_string();
 
-    let earlier = kind_driver::run_unchecked(&S3Latest,
-        
+    let earlier = S3Latest
+        .run_declared(
             &ctx,
             with(
                 &s3,
@@ -307,8 +312,8 @@ async fn latest_picks_the_newest_match_and_honours_before() {
         .unwrap();
     assert_eq!(earlier.outputs["key"], "daily/2026-11-20/v.enc");
 
-    let err = kind_driver::run_unchecked(&S3Latest,
-        
+    let err = S3Latest
+        .run_declared(
             &ctx,
             with(
                 &s3,
@@ -329,8 +334,8 @@ async fn latest_picks_the_newest_match_and_honours_before() {
         err.message
     );
 
-    let err = kind_driver::run_unchecked(&S3Latest,
-        
+    let err = S3Latest
+        .run_declared(
             &ctx,
             with(&s3, json!({"prefix": "daily/", "pattern": "*.gpg"})),
         )
@@ -342,8 +347,8 @@ async fn latest_picks_the_newest_match_and_honours_before() {
         err.message
     );
 
-    let err = kind_driver::run_unchecked(&S3Latest,
-        &ctx, with(&s3, json!({"prefix": "weekly/"})))
+    let err = S3Latest
+        .run_declared(&ctx, with(&s3, json!({"prefix": "weekly/"})))
         .await
         .unwrap_err();
     assert!(
@@ -385,7 +390,10 @@ async fn get_resumes_an_interrupted_download_from_its_partial_file() {
         fired: AtomicBool::new(false),
     });
     let params = with(&s3, json!({"key": "big.enc", "path": "out.enc"}));
-    let err = kind_driver::run_unchecked(&S3Get,&interrupted, params.clone()).await.unwrap_err();
+    let err = S3Get
+        .run_declared(&interrupted, params.clone())
+        .await
+        .unwrap_err();
     assert!(err.cancelled, "{}", err.message);
     let partial = std::fs::metadata(dir.path().join("out.enc.part"))
         .unwrap()
@@ -399,7 +407,7 @@ async fn get_resumes_an_interrupted_download_from_its_partial_file() {
         "no incomplete file at the final path"
     );
 
-    let out = kind_driver::run_unchecked(&S3Get,&ctx, params).await.unwrap();
+    let out = S3Get.run_declared(&ctx, params).await.unwrap();
     assert_eq!(out.outputs["resumed_from"], partial);
     assert_eq!(out.outputs["bytes"], bytes.len());
     assert_eq!(out.outputs["sha256"], sha256_hex(&bytes));
@@ -427,7 +435,7 @@ async fn get_discards_a_corrupt_partial_file_and_a_retry_starts_over() {
     // Mode 0600, as s3.get creates them: anything else is not continued.
     private(dir.path(), &["out.enc.part", "out.enc.part.etag"]);
     let params = with(&s3, json!({"key": "obj.enc", "path": "out.enc"}));
-    let err = kind_driver::run_unchecked(&S3Get,&ctx, params.clone()).await.unwrap_err();
+    let err = S3Get.run_declared(&ctx, params.clone()).await.unwrap_err();
     assert!(
         err.message.contains("does not match the stored sha256"),
         "{}",
@@ -436,7 +444,7 @@ async fn get_discards_a_corrupt_partial_file_and_a_retry_starts_over() {
     assert!(!dir.path().join("out.enc.part").exists());
     assert!(!dir.path().join("out.enc").exists());
 
-    let out = kind_driver::run_unchecked(&S3Get,&ctx, params.clone()).await.unwrap();
+    let out = S3Get.run_declared(&ctx, params.clone()).await.unwrap();
     assert_eq!(out.outputs["resumed_from"], 0);
     assert_eq!(std::fs::read(dir.path().join("out.enc")).unwrap(), bytes);
 
@@ -449,7 +457,7 @@ async fn get_discards_a_corrupt_partial_file_and_a_retry_starts_over() {
     )
     .unwrap();
     private(dir.path(), &["out.enc.part", "out.enc.part.etag"]);
-    let out = kind_driver::run_unchecked(&S3Get,&ctx, params).await.unwrap();
+    let out = S3Get.run_declared(&ctx, params).await.unwrap();
     assert_eq!(out.outputs["resumed_from"], 0);
     assert_eq!(out.outputs["sha256"], sha256_hex(&bytes));
 }
@@ -459,8 +467,8 @@ async fn a_missing_object_fails_get_head_and_latest_clearly() {
     let s3 = server().await;
     let dir = tempfile::tempdir().unwrap();
     let ctx = StepContext::standalone("missing", dir.path());
-    let err = kind_driver::run_unchecked(&S3Get,
-        
+    let err = S3Get
+        .run_declared(
             &ctx,
             with(&s3, json!({"key": "daily/x.enc", "path": "x.enc"})),
         )
@@ -477,8 +485,8 @@ async fn a_missing_object_fails_get_head_and_latest_clearly() {
     assert!(!dir.path().join("x.enc").exists());
     assert!(!dir.path().join("x.enc.part").exists());
 
-    let err = kind_driver::run_unchecked(&S3Head,
-        
+    let err = S3Head
+        .run_declared(
             &ctx,
             with(&s3, json!({"key": "daily/x.enc", "verify_file": "x.enc"})),
         )
@@ -498,7 +506,7 @@ async fn a_missing_bucket_and_an_unreachable_endpoint_are_named() {
     let ctx = StepContext::standalone("errors", dir.path());
     let mut params = with(&s3, json!({"key": "k", "path": "k"}));
     params["bucket"] = json!("no-such-bucket");
-    let err = kind_driver::run_unchecked(&S3Get,&ctx, params).await.unwrap_err();
+    let err = S3Get.run_declared(&ctx, params).await.unwrap_err();
     assert!(
         err.message
             .contains("bucket `no-such-bucket` does not exist"),
@@ -512,7 +520,7 @@ async fn a_missing_bucket_and_an_unreachable_endpoint_are_named() {
     drop(closed);
     let mut params = with(&s3, json!({"prefix": ""}));
     params["endpoint"] = json!(endpoint);
-    let err = kind_driver::run_unchecked(&S3List,&ctx, params).await.unwrap_err();
+    let err = S3List.run_declared(&ctx, params).await.unwrap_err();
     assert!(
         err.message
             .contains(&format!("could not reach endpoint `{endpoint}`")),
@@ -529,7 +537,10 @@ async fn access_denied_names_the_credentials_used_but_never_the_secret() {
         .unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
     let ctx = StepContext::standalone("denied", dir.path());
-    let err = kind_driver::run_unchecked(&S3List,&ctx, with(&s3, json!({}))).await.unwrap_err();
+    let err = S3List
+        .run_declared(&ctx, with(&s3, json!({})))
+        .await
+        .unwrap_err();
     assert!(
         err.message
             .contains("cannot list `s3://lifeboat-test/`: access denied"),
@@ -549,8 +560,8 @@ async fn access_denied_names_the_credentials_used_but_never_the_secret() {
     );
     assert_no_secret(&err);
 
-    let err = kind_driver::run_unchecked(&S3Head,
-        &ctx, with(&s3, json!({"key": "k"})))
+    let err = S3Head
+        .run_declared(&ctx, with(&s3, json!({"key": "k"})))
         .await
         .unwrap_err();
     assert!(err.message.contains("access denied"), "{}", err.message);
@@ -566,13 +577,13 @@ async fn delete_removes_one_key_or_many_and_tolerates_missing_ones() {
     for key in ["a", "b", "c", "d"] {
         put(&s3, &ctx, key, &file).await;
     }
-    let out = kind_driver::run_unchecked(&S3Delete,
-        &ctx, with(&s3, json!({"key": "a"})))
+    let out = S3Delete
+        .run_declared(&ctx, with(&s3, json!({"key": "a"})))
         .await
         .unwrap();
     assert_eq!(out.outputs["deleted"], json!(["a"]));
-    let out = kind_driver::run_unchecked(&S3Delete,
-        
+    let out = S3Delete
+        .run_declared(
             &ctx,
             with(&s3, json!({"keys": ["b", "c", "never-existed"]})),
         )
@@ -580,7 +591,10 @@ async fn delete_removes_one_key_or_many_and_tolerates_missing_ones() {
         .unwrap();
     assert_eq!(out.outputs["count"], 3);
 
-    let left = kind_driver::run_unchecked(&S3List,&ctx, with(&s3, json!({}))).await.unwrap();
+    let left = S3List
+        .run_declared(&ctx, with(&s3, json!({})))
+        .await
+        .unwrap();
     let keys: Vec<&str> = left.outputs["objects"]
         .as_array()
         .unwrap()
@@ -588,15 +602,15 @@ async fn delete_removes_one_key_or_many_and_tolerates_missing_ones() {
         .map(|o| o["key"].as_str().unwrap())
         .collect();
     assert_eq!(keys, ["d"]);
-    let head = kind_driver::run_unchecked(&S3Head,
-        &ctx, with(&s3, json!({"key": "a"})))
+    let head = S3Head
+        .run_declared(&ctx, with(&s3, json!({"key": "a"})))
         .await
         .unwrap();
     assert_eq!(head.outputs["exists"], false);
 }
 
 async fn keys(s3: &S3Server, ctx: &StepContext) -> Vec<String> {
-    let out = kind_driver::run_unchecked(&S3List,ctx, with(s3, json!({}))).await.unwrap();
+    let out = S3List.run_declared(ctx, with(s3, json!({}))).await.unwrap();
     out.outputs["objects"]
         .as_array()
         .unwrap()
@@ -633,7 +647,10 @@ async fn retention_plans_in_dry_run_and_deletes_exactly_the_old_groups() {
     let mut dry = StepContext::standalone("retention", dir.path());
     dry.dry_run = true;
     assert!(S3Retention.plans_in_dry_run());
-    let plan = kind_driver::run_unchecked(&S3Retention,&dry, params.clone()).await.unwrap();
+    let plan = S3Retention
+        .run_declared(&dry, params.clone())
+        .await
+        .unwrap();
     assert_eq!(plan.outputs["deleted"], json!([]));
     let mut planned: Vec<String> =
         serde_json::from_value(plan.outputs["planned_deletions"].clone()).unwrap();
@@ -659,7 +676,10 @@ async fn retention_plans_in_dry_run_and_deletes_exactly_the_old_groups() {
     sorted_all.sort();
     assert_eq!(still, sorted_all, "dry run deleted nothing");
 
-    let real = kind_driver::run_unchecked(&S3Retention,&ctx, params.clone()).await.unwrap();
+    let real = S3Retention
+        .run_declared(&ctx, params.clone())
+        .await
+        .unwrap();
     let mut deleted: Vec<String> = serde_json::from_value(real.outputs["deleted"].clone()).unwrap();
     deleted.sort();
     assert_eq!(deleted, expected_gone);
@@ -679,7 +699,7 @@ async fn retention_plans_in_dry_run_and_deletes_exactly_the_old_groups() {
     );
 
     // Rerunning finds nothing more to do.
-    let again = kind_driver::run_unchecked(&S3Retention,&ctx, params).await.unwrap();
+    let again = S3Retention.run_declared(&ctx, params).await.unwrap();
     assert_eq!(again.outputs["deleted"], json!([]));
 }
 

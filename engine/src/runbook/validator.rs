@@ -641,7 +641,11 @@ impl Validator<'_> {
         if let Some(help) = unknown_output_help(self.registry, kind, name) {
             let shown = reference
                 .split('.')
-                .take(if reference.starts_with("steps.") { 4 } else { 2 })
+                .take(if reference.starts_with("steps.") {
+                    4
+                } else {
+                    2
+                })
                 .collect::<Vec<_>>()
                 .join(".");
             self.error(
@@ -816,7 +820,11 @@ fn unknown_output_help(registry: &Registry, kind: &str, name: &str) -> Option<St
     let list = if outputs.is_empty() {
         format!("{} step has no outputs", a_kind(kind))
     } else {
-        format!("{} step's outputs are: {}", a_kind(kind), outputs.join(", "))
+        format!(
+            "{} step's outputs are: {}",
+            a_kind(kind),
+            outputs.join(", ")
+        )
     };
     Some(match did_you_mean(name, outputs.iter().copied()) {
         Some(close) => format!("{close} {list}"),

@@ -51,7 +51,9 @@ impl StepKind for S3Head {
     }
 
     fn outputs(&self) -> &'static [&'static str] {
-        &["key", "size", "modified", "etag", "sha256", "exists", "verified"]
+        &[
+            "key", "size", "modified", "etag", "sha256", "exists", "verified",
+        ]
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -133,7 +133,14 @@ impl StepKind for S3Retention {
     }
 
     fn outputs(&self) -> &'static [&'static str] {
-        &["kept", "deleted", "planned_deletions", "skipped", "dry_run", "plan"]
+        &[
+            "kept",
+            "deleted",
+            "planned_deletions",
+            "skipped",
+            "dry_run",
+            "plan",
+        ]
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -73,7 +73,14 @@ impl StepKind for Health {
     }
 
     fn outputs(&self) -> &'static [&'static str] {
-        &["initialized", "sealed", "standby", "version", "cluster_id", "status"]
+        &[
+            "initialized",
+            "sealed",
+            "standby",
+            "version",
+            "cluster_id",
+            "status",
+        ]
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

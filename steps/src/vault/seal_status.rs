@@ -67,7 +67,17 @@ impl StepKind for SealStatus {
     }
 
     fn outputs(&self) -> &'static [&'static str] {
-        &["sealed", "initialized", "shares", "threshold", "progress", "type", "version", "cluster_id", "keys_given"]
+        &[
+            "sealed",
+            "initialized",
+            "shares",
+            "threshold",
+            "progress",
+            "type",
+            "version",
+            "cluster_id",
+            "keys_given",
+        ]
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -83,7 +83,9 @@ impl StepKind for SnapshotInspect {
     }
 
     fn outputs(&self) -> &'static [&'static str] {
-        &["index", "term", "size", "peers", "sha256", "bytes", "verified"]
+        &[
+            "index", "term", "size", "peers", "sha256", "bytes", "verified",
+        ]
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -62,7 +62,9 @@ impl StepKind for SnapshotRestore {
     }
 
     fn outputs(&self) -> &'static [&'static str] {
-        &["index", "term", "size", "peers", "sha256", "bytes", "verified", "restored", "forced"]
+        &[
+            "index", "term", "size", "peers", "sha256", "bytes", "verified", "restored", "forced",
+        ]
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

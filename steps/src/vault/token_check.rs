@@ -154,7 +154,16 @@ impl StepKind for TokenCheck {
     }
 
     fn outputs(&self) -> &'static [&'static str] {
-        &["valid", "ttl", "expire_time", "policies", "display_name", "renewable", "type", "capabilities"]
+        &[
+            "valid",
+            "ttl",
+            "expire_time",
+            "policies",
+            "display_name",
+            "renewable",
+            "type",
+            "capabilities",
+        ]
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -51,6 +51,19 @@ pub async fn run(ctx: &StepContext, kind: &str, with: Value) -> Result<StepOutpu
     run_unchecked(k.as_ref(), ctx, with).await
 }
 
+/// [`run_unchecked`] as a method, for tests that hold a kind's type:
+/// `S3Put.run_declared(&ctx, with)`.
+#[allow(async_fn_in_trait)]
+pub trait RunDeclared {
+    async fn run_declared(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError>;
+}
+
+impl<K: StepKind> RunDeclared for K {
+    async fn run_declared(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
+        run_unchecked(self, ctx, with).await
+    }
+}
+
 /// Runs a kind as it is given, and checks that every output the run
 /// returned, on success or in its failure, is one the kind declares: a
 /// runbook that reads an undeclared one would not validate.

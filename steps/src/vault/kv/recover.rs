@@ -58,7 +58,13 @@ impl StepKind for KvRecover {
     }
 
     fn outputs(&self) -> &'static [&'static str] {
-        &["recovered", "unrecoverable", "intact", "undeleted", "rolled_back"]
+        &[
+            "recovered",
+            "unrecoverable",
+            "intact",
+            "undeleted",
+            "rolled_back",
+        ]
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -75,7 +75,13 @@ impl StepKind for KvVerify {
     }
 
     fn outputs(&self) -> &'static [&'static str] {
-        &["checked", "missing", "mismatched", "version_changed", "extra"]
+        &[
+            "checked",
+            "missing",
+            "mismatched",
+            "version_changed",
+            "extra",
+        ]
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
