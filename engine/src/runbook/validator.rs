@@ -248,6 +248,10 @@ impl Validator<'_> {
                 if kind.is_some_and(|k| k.secret_outputs().contains(output)) {
                     return None;
                 }
+                // An output the kind does not have is its own error.
+                if unknown_output_help(self.registry, &other.kind, output).is_some() {
+                    return None;
+                }
                 Some(format!(
                     "`{}` does not mark its `{output}` output secret, so it is journalled in clear; {instead}",
                     other.kind
@@ -1036,6 +1040,8 @@ mod tests {
               - { id: c, kind: shell, needs: [gate], with: { run: ["echo", "{{ steps.gate.outputs.approvers }}", "{{ steps.gate.outputs.approved_by }}", "{{ steps.a.outputs.confirmed_by_check }}"] } }
               - { id: m, kind: checkpoint, needs: [c] }
               - { id: d, kind: shell, needs: [m], with: { run: ["echo", "{{ steps.m.outputs.done }}"] }, dry_run: { outputs: { stdout: "x", stdot: "y" } } }
+              - { id: key, kind: vault.kv.get, needs: [d], with: { path: backup-key } }
+              - { id: e, kind: crypto.decrypt, needs: [key], with: { input: a, output: b, key: "{{ steps.key.outputs.dta.key }}" } }
             "#,
             "
             error 4:59: step `a` reads `outputs.exit_cod`, but a `shell` step has no output `exit_cod`
@@ -1048,6 +1054,8 @@ mod tests {
               help: a `checkpoint` step has no outputs
             error 9:129: step `d`: `dry_run.outputs` sets `stdot`, but a `shell` step has no output `stdot`
               help: did you mean `stdout`? a `shell` step's outputs are: exit_code, stdout, stderr, json
+            error 11:84: step `e` reads `steps.key.outputs.dta`, but a `vault.kv.get` step has no output `dta`
+              help: did you mean `data`? a `vault.kv.get` step's outputs are: data, version, created_time
             ",
         );
     }
