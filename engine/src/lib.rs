@@ -39,6 +39,7 @@ pub use journal::run_store::RunStore;
 
 // Checking a runbook without the binary (the fuzz test, the validate bench).
 pub use runbook::checked_runbook::{check_text, registry};
+pub use runbook::engine_kind::EngineKind;
 pub use runbook::source_file::SourceFile;
 pub use runbook::step::Section;
 pub use runbook::step_graph::StepGraph;

@@ -704,10 +704,12 @@ fn an_unfinished_run_is_offered_for_resume() {
 
 #[test]
 fn a_template_error_names_the_field_and_the_expression() {
+    // `json` is a declared `shell` output, so `validate` accepts it, but a
+    // step whose stdout is not JSON has none: rendering fails at run time.
     let sb = Sandbox::new();
     sb.write(
         "te.yaml",
-        "version: 1\nname: te\nsteps:\n  - id: a\n    kind: shell\n    with: { run: [\"true\"] }\n  - id: b\n    kind: shell\n    needs: [a]\n    with: { run: [\"echo\", \"{{ steps.a.outputs.nope }}\"] }\n",
+        "version: 1\nname: te\nsteps:\n  - id: a\n    kind: shell\n    with: { run: [\"true\"] }\n  - id: b\n    kind: shell\n    needs: [a]\n    with: { run: [\"echo\", \"{{ steps.a.outputs.json }}\"] }\n",
     );
     let ran = sb.run(&["run", "te.yaml"]);
     ran.expect_code(1);
@@ -715,7 +717,7 @@ fn a_template_error_names_the_field_and_the_expression() {
     let failed = step_event(&journal, "step_failed", "b").unwrap();
     assert_eq!(
         failed["error"],
-        "template error in `with`: `run[1]` (`{{ steps.a.outputs.nope }}`): `steps.a.outputs.nope` is undefined"
+        "template error in `with`: `run[1]` (`{{ steps.a.outputs.json }}`): `steps.a.outputs.json` is undefined"
     );
 }
 

@@ -77,6 +77,10 @@ impl StepKind for Sha256Checksum {
         }
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["sha256", "bytes", "path"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let p: ChecksumParams = params::parse(self.name(), with)?;
         let expected = match &p.expect {

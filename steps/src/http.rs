@@ -192,6 +192,10 @@ impl StepKind for Http {
         out
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["status", "headers", "json", "body"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let p: HttpParams = params::parse(self.name(), with)?;
         let method = reqwest::Method::from_bytes(p.method.to_uppercase().as_bytes())
@@ -336,7 +340,10 @@ mod tests {
         let url = serve_once(200).await;
         let dir = tempfile::tempdir().unwrap();
         let ctx = StepContext::standalone("h", dir.path());
-        let out = Http.run(&ctx, json!({"url": url})).await.unwrap();
+        let out = Http.run(&ctx, json!({"url": url})).await;
+        let names = crate::registry::tests::produced(&out);
+        assert_eq!(names, Http.outputs().iter().copied().collect());
+        let out = out.unwrap();
         assert_eq!(out.outputs["status"], 200);
         assert_eq!(out.outputs["json"]["sealed"], false);
     }

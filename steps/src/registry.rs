@@ -55,3 +55,119 @@ impl Registry {
         self.kinds.values()
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::crypto::test_support::KEY_HEX;
+    use crate::{StepContext, StepError, StepOutput};
+
+    /// The top-level output names of a run, on success or in its failure.
+    pub(crate) fn produced(result: &Result<StepOutput, StepError>) -> BTreeSet<&str> {
+        match result {
+            Ok(out) => out.outputs.keys().map(String::as_str).collect(),
+            Err(err) => err.outputs.keys().map(String::as_str).collect(),
+        }
+    }
+
+    fn declared(kind: &str) -> BTreeSet<&'static str> {
+        Registry::builtin()
+            .get(kind)
+            .unwrap_or_else(|| panic!("no kind `{kind}`"))
+            .outputs()
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    async fn run(ctx: &StepContext, kind: &str, with: Value) -> BTreeSet<String> {
+        let registry = Registry::builtin();
+        let result = registry.get(kind).unwrap().run(ctx, with).await;
+        produced(&result).into_iter().map(String::from).collect()
+    }
+
+    fn strings(names: BTreeSet<&str>) -> BTreeSet<String> {
+        names.into_iter().map(String::from).collect()
+    }
+
+    #[test]
+    fn every_kind_declares_its_outputs_once_and_its_secret_outputs_among_them() {
+        for kind in Registry::builtin().kinds() {
+            let outputs = kind.outputs();
+            let unique: BTreeSet<_> = outputs.iter().collect();
+            assert_eq!(
+                unique.len(),
+                outputs.len(),
+                "`{}` lists a name twice",
+                kind.name()
+            );
+            for secret in kind.secret_outputs() {
+                assert!(
+                    outputs.contains(secret),
+                    "`{}` marks `{secret}` secret but does not declare it",
+                    kind.name()
+                );
+            }
+        }
+    }
+
+    /// For the kinds that are cheap to run here, a real run (one that
+    /// produces every optional output) returns exactly the declared names.
+    #[tokio::test]
+    async fn cheap_kinds_produce_exactly_their_declared_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("snap"), b"raft snapshot bytes").unwrap();
+        let ctx = StepContext::standalone("t", dir.path());
+        let cases = [
+            ("shell", json!({"run": ["echo", "{\"sealed\": false}"]})),
+            (
+                "shell",
+                json!({"script": "echo '[1]'; echo oops >&2; exit 3", "expect_exit": [3]}),
+            ),
+            ("sleep", json!({"duration": "1ms"})),
+            (
+                "tool",
+                json!({"programs": ["sh"], "env": {"PATH": "/usr/bin:/bin"}}),
+            ),
+            ("checksum.sha256", json!({"path": "snap"})),
+            (
+                "crypto.encrypt",
+                json!({"input": "snap", "output": "snap.enc", "key": KEY_HEX}),
+            ),
+            (
+                "crypto.decrypt",
+                json!({"input": "snap.enc", "output": "back", "key": KEY_HEX}),
+            ),
+        ];
+        for (kind, with) in cases {
+            let names = run(&ctx, kind, with.clone()).await;
+            assert_eq!(names, strings(declared(kind)), "`{kind}` with {with}");
+        }
+    }
+
+    /// A failed run's outputs are declared too: a later step may read them
+    /// when the failure is allowed (`continue_on_failure`).
+    #[tokio::test]
+    async fn failures_return_only_declared_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("snap"), b"abc").unwrap();
+        let ctx = StepContext::standalone("t", dir.path());
+        let wrong = "0".repeat(64);
+        let cases = [
+            ("shell", json!({"script": "echo '{}'; exit 4"})),
+            ("checksum.sha256", json!({"path": "snap", "expect": wrong})),
+        ];
+        for (kind, with) in cases {
+            let names = run(&ctx, kind, with.clone()).await;
+            assert!(!names.is_empty(), "`{kind}` failed without outputs");
+            assert!(
+                names.is_subset(&strings(declared(kind))),
+                "`{kind}` with {with} returned {names:?}"
+            );
+        }
+    }
+}

@@ -140,6 +140,10 @@ impl StepKind for Shell {
         out
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["exit_code", "stdout", "stderr", "json"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let p: ShellParams = params::parse(self.name(), with)?;
         let path_var = p

@@ -48,6 +48,10 @@ impl StepKind for Sleep {
         )
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["slept_ms"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let p: SleepParams = params::parse(self.name(), with)?;
         let d = crate::duration::parse(&p.duration).map_err(StepError::new)?;

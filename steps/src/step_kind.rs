@@ -38,6 +38,16 @@ pub trait StepKind: Send + Sync {
         }
     }
 
+    /// Every top-level output a step of this kind can produce, on success
+    /// or in a failure's [`StepError::outputs`]: the names later steps read
+    /// as `steps.<id>.outputs.<name>`. A run may leave some out (a missing
+    /// object has no `etag`), never add one. What lies below a name
+    /// (`json.a.b`, `secrets[path]`) is data and is not declared. Validation
+    /// rejects a reference to any other name, so keep it in step with the
+    /// outputs [`StepKind::run`] builds; the kinds' tests check every run's
+    /// keys against it.
+    fn outputs(&self) -> &'static [&'static str];
+
     /// Outputs this kind always marks secret ([`StepOutput::with_secret`]),
     /// so validation can accept them where a secret is required. Keep it in
     /// step with the `with_secret` calls in [`StepKind::run`].

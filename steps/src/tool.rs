@@ -68,6 +68,10 @@ impl StepKind for Tool {
         format!("check that {} can be run", programs.join(", "))
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["paths"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let p: ToolParams = params::parse(self.name(), with)?;
         let path_var = p

@@ -11,8 +11,12 @@ use std::sync::{Arc, Mutex};
 
 use lifeboat_harness::openbao::{OpenBaoCluster, OpenBaoDev};
 use lifeboat_harness::s3_server::S3Server;
-use lifeboat_steps::{Progress, Registry, StepContext, StepError, StepOutput};
+use lifeboat_steps::{Progress, StepContext};
 use serde_json::{json, Value};
+
+mod kind_driver;
+
+use kind_driver::run;
 
 /// Every request a tiny server received, as text (head and body).
 type Log = Arc<Mutex<Vec<String>>>;
@@ -105,17 +109,6 @@ fn ctx(dir: &std::path::Path) -> (StepContext, Arc<Warnings>) {
     let warnings = Arc::new(Warnings::default());
     ctx.progress = warnings.clone();
     (ctx, warnings)
-}
-
-/// Runs a kind through the registry, after checking its parameters.
-async fn run(ctx: &StepContext, kind: &str, with: Value) -> Result<StepOutput, StepError> {
-    let registry = Registry::builtin();
-    let k = registry
-        .get(kind)
-        .unwrap_or_else(|| panic!("`{kind}` is not registered"));
-    let problems = k.check(&with);
-    assert!(problems.is_empty(), "{kind}: check found {problems:?}");
-    k.run(ctx, with).await
 }
 
 async fn refused(ctx: &StepContext, kind: &str, with: Value) -> String {

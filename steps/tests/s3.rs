@@ -12,6 +12,10 @@ use lifeboat_steps::{Effect, Progress, Registry, Rerun, StepContext, StepError, 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+mod kind_driver;
+
+use kind_driver::RunDeclared;
+
 async fn server() -> S3Server {
     S3Server::start().await.unwrap_or_else(|e| panic!("{e}"))
 }
@@ -50,7 +54,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
 
 async fn put(server: &S3Server, ctx: &StepContext, key: &str, path: &str) -> Value {
     let out = S3Put
-        .run(ctx, with(server, json!({"key": key, "path": path})))
+        .run_declared(ctx, with(server, json!({"key": key, "path": path})))
         .await
         .unwrap_or_else(|e| panic!("put {key}: {}", e.message));
     Value::Object(out.outputs)
@@ -91,7 +95,7 @@ async fn put_stores_the_sha256_and_head_verifies_it_against_files() {
     );
 
     let head = S3Head
-        .run(
+        .run_declared(
             &ctx,
             with(
                 &s3,
@@ -110,7 +114,7 @@ async fn put_stores_the_sha256_and_head_verifies_it_against_files() {
     other[500] ^= 1;
     write(dir.path(), "other.enc", &other);
     let err = S3Head
-        .run(
+        .run_declared(
             &ctx,
             with(
                 &s3,
@@ -133,7 +137,7 @@ async fn put_above_the_threshold_goes_up_in_parts_and_round_trips() {
     write(dir.path(), "big.enc", &bytes);
 
     let out = S3Put
-        .run(
+        .run_declared(
             &ctx,
             with(&s3, json!({"key": "big.enc", "path": "big.enc", "multipart_threshold": "5 MiB", "part_size": "5 MiB"})),
         )
@@ -148,7 +152,7 @@ async fn put_above_the_threshold_goes_up_in_parts_and_round_trips() {
     assert_eq!(out.outputs["sha256"], sha256_hex(&bytes));
 
     let got = S3Get
-        .run(
+        .run_declared(
             &ctx,
             with(&s3, json!({"key": "big.enc", "path": "restored/big.enc"})),
         )
@@ -181,10 +185,10 @@ async fn if_none_match_refuses_a_second_write_but_accepts_the_same_bytes() {
         )
     };
 
-    let first = S3Put.run(&ctx, params("a.enc")).await.unwrap();
+    let first = S3Put.run_declared(&ctx, params("a.enc")).await.unwrap();
     assert_eq!(first.outputs["created"], true);
 
-    let err = S3Put.run(&ctx, params("b.enc")).await.unwrap_err();
+    let err = S3Put.run_declared(&ctx, params("b.enc")).await.unwrap_err();
     assert!(
         err.message.contains("`once.enc` already exists"),
         "{}",
@@ -198,12 +202,12 @@ async fn if_none_match_refuses_a_second_write_but_accepts_the_same_bytes() {
     assert_no_secret(&err);
 
     // A rerun of the first write finds its own bytes there: done, not an error.
-    let again = S3Put.run(&ctx, params("a.enc")).await.unwrap();
+    let again = S3Put.run_declared(&ctx, params("a.enc")).await.unwrap();
     assert_eq!(again.outputs["created"], false);
 
     // The object still holds the first file.
     let head = S3Head
-        .run(
+        .run_declared(
             &ctx,
             with(&s3, json!({"key": "once.enc", "verify_file": "a.enc"})),
         )
@@ -224,11 +228,11 @@ async fn if_none_match_also_guards_multipart_uploads() {
             json!({"key": "big-once.enc", "path": path, "if_none_match": "*", "multipart_threshold": "5 MiB", "part_size": "5 MiB"}),
         )
     };
-    S3Put.run(&ctx, params("a.enc")).await.unwrap();
-    let err = S3Put.run(&ctx, params("b.enc")).await.unwrap_err();
+    S3Put.run_declared(&ctx, params("a.enc")).await.unwrap();
+    let err = S3Put.run_declared(&ctx, params("b.enc")).await.unwrap_err();
     assert!(err.message.contains("already exists"), "{}", err.message);
     let head = S3Head
-        .run(
+        .run_declared(
             &ctx,
             with(&s3, json!({"key": "big-once.enc", "verify_file": "a.enc"})),
         )
@@ -251,7 +255,7 @@ async fn list_filters_by_prefix_and_glob() {
         put(&s3, &ctx, key, &file).await;
     }
     let out = S3List
-        .run(
+        .run_declared(
             &ctx,
             with(&s3, json!({"prefix": "daily/", "pattern": "*.enc"})),
         )
@@ -264,7 +268,10 @@ async fn list_filters_by_prefix_and_glob() {
     assert_eq!(objects[0]["size"], 10);
     assert!(objects[0]["modified"].as_str().unwrap().starts_with("20"));
 
-    let all = S3List.run(&ctx, with(&s3, json!({}))).await.unwrap();
+    let all = S3List
+        .run_declared(&ctx, with(&s3, json!({})))
+        .await
+        .unwrap();
     assert_eq!(all.outputs["count"], 4);
 }
 
@@ -282,7 +289,7 @@ async fn latest_picks_the_newest_match_and_honours_before() {
     put(&s3, &ctx, "daily/2026-11-21/v.txt", &old).await;
 
     let latest = S3Latest
-        .run(
+        .run_declared(
             &ctx,
             with(&s3, json!({"prefix": "daily/", "pattern": "*.enc"})),
         )
@@ -294,7 +301,7 @@ async fn latest_picks_the_newest_match_and_honours_before() {
     let newest_time = latest.outputs["modified"].as_str().unwrap().to_string();
 
     let earlier = S3Latest
-        .run(
+        .run_declared(
             &ctx,
             with(
                 &s3,
@@ -306,7 +313,7 @@ async fn latest_picks_the_newest_match_and_honours_before() {
     assert_eq!(earlier.outputs["key"], "daily/2026-11-20/v.enc");
 
     let err = S3Latest
-        .run(
+        .run_declared(
             &ctx,
             with(
                 &s3,
@@ -328,7 +335,7 @@ async fn latest_picks_the_newest_match_and_honours_before() {
     );
 
     let err = S3Latest
-        .run(
+        .run_declared(
             &ctx,
             with(&s3, json!({"prefix": "daily/", "pattern": "*.gpg"})),
         )
@@ -341,7 +348,7 @@ async fn latest_picks_the_newest_match_and_honours_before() {
     );
 
     let err = S3Latest
-        .run(&ctx, with(&s3, json!({"prefix": "weekly/"})))
+        .run_declared(&ctx, with(&s3, json!({"prefix": "weekly/"})))
         .await
         .unwrap_err();
     assert!(
@@ -383,7 +390,10 @@ async fn get_resumes_an_interrupted_download_from_its_partial_file() {
         fired: AtomicBool::new(false),
     });
     let params = with(&s3, json!({"key": "big.enc", "path": "out.enc"}));
-    let err = S3Get.run(&interrupted, params.clone()).await.unwrap_err();
+    let err = S3Get
+        .run_declared(&interrupted, params.clone())
+        .await
+        .unwrap_err();
     assert!(err.cancelled, "{}", err.message);
     let partial = std::fs::metadata(dir.path().join("out.enc.part"))
         .unwrap()
@@ -397,7 +407,7 @@ async fn get_resumes_an_interrupted_download_from_its_partial_file() {
         "no incomplete file at the final path"
     );
 
-    let out = S3Get.run(&ctx, params).await.unwrap();
+    let out = S3Get.run_declared(&ctx, params).await.unwrap();
     assert_eq!(out.outputs["resumed_from"], partial);
     assert_eq!(out.outputs["bytes"], bytes.len());
     assert_eq!(out.outputs["sha256"], sha256_hex(&bytes));
@@ -425,7 +435,7 @@ async fn get_discards_a_corrupt_partial_file_and_a_retry_starts_over() {
     // Mode 0600, as s3.get creates them: anything else is not continued.
     private(dir.path(), &["out.enc.part", "out.enc.part.etag"]);
     let params = with(&s3, json!({"key": "obj.enc", "path": "out.enc"}));
-    let err = S3Get.run(&ctx, params.clone()).await.unwrap_err();
+    let err = S3Get.run_declared(&ctx, params.clone()).await.unwrap_err();
     assert!(
         err.message.contains("does not match the stored sha256"),
         "{}",
@@ -434,7 +444,7 @@ async fn get_discards_a_corrupt_partial_file_and_a_retry_starts_over() {
     assert!(!dir.path().join("out.enc.part").exists());
     assert!(!dir.path().join("out.enc").exists());
 
-    let out = S3Get.run(&ctx, params.clone()).await.unwrap();
+    let out = S3Get.run_declared(&ctx, params.clone()).await.unwrap();
     assert_eq!(out.outputs["resumed_from"], 0);
     assert_eq!(std::fs::read(dir.path().join("out.enc")).unwrap(), bytes);
 
@@ -447,7 +457,7 @@ async fn get_discards_a_corrupt_partial_file_and_a_retry_starts_over() {
     )
     .unwrap();
     private(dir.path(), &["out.enc.part", "out.enc.part.etag"]);
-    let out = S3Get.run(&ctx, params).await.unwrap();
+    let out = S3Get.run_declared(&ctx, params).await.unwrap();
     assert_eq!(out.outputs["resumed_from"], 0);
     assert_eq!(out.outputs["sha256"], sha256_hex(&bytes));
 }
@@ -458,7 +468,7 @@ async fn a_missing_object_fails_get_head_and_latest_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = StepContext::standalone("missing", dir.path());
     let err = S3Get
-        .run(
+        .run_declared(
             &ctx,
             with(&s3, json!({"key": "daily/x.enc", "path": "x.enc"})),
         )
@@ -476,7 +486,7 @@ async fn a_missing_object_fails_get_head_and_latest_clearly() {
     assert!(!dir.path().join("x.enc.part").exists());
 
     let err = S3Head
-        .run(
+        .run_declared(
             &ctx,
             with(&s3, json!({"key": "daily/x.enc", "verify_file": "x.enc"})),
         )
@@ -496,7 +506,7 @@ async fn a_missing_bucket_and_an_unreachable_endpoint_are_named() {
     let ctx = StepContext::standalone("errors", dir.path());
     let mut params = with(&s3, json!({"key": "k", "path": "k"}));
     params["bucket"] = json!("no-such-bucket");
-    let err = S3Get.run(&ctx, params).await.unwrap_err();
+    let err = S3Get.run_declared(&ctx, params).await.unwrap_err();
     assert!(
         err.message
             .contains("bucket `no-such-bucket` does not exist"),
@@ -510,7 +520,7 @@ async fn a_missing_bucket_and_an_unreachable_endpoint_are_named() {
     drop(closed);
     let mut params = with(&s3, json!({"prefix": ""}));
     params["endpoint"] = json!(endpoint);
-    let err = S3List.run(&ctx, params).await.unwrap_err();
+    let err = S3List.run_declared(&ctx, params).await.unwrap_err();
     assert!(
         err.message
             .contains(&format!("could not reach endpoint `{endpoint}`")),
@@ -527,7 +537,10 @@ async fn access_denied_names_the_credentials_used_but_never_the_secret() {
         .unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
     let ctx = StepContext::standalone("denied", dir.path());
-    let err = S3List.run(&ctx, with(&s3, json!({}))).await.unwrap_err();
+    let err = S3List
+        .run_declared(&ctx, with(&s3, json!({})))
+        .await
+        .unwrap_err();
     assert!(
         err.message
             .contains("cannot list `s3://lifeboat-test/`: access denied"),
@@ -548,7 +561,7 @@ async fn access_denied_names_the_credentials_used_but_never_the_secret() {
     assert_no_secret(&err);
 
     let err = S3Head
-        .run(&ctx, with(&s3, json!({"key": "k"})))
+        .run_declared(&ctx, with(&s3, json!({"key": "k"})))
         .await
         .unwrap_err();
     assert!(err.message.contains("access denied"), "{}", err.message);
@@ -565,12 +578,12 @@ async fn delete_removes_one_key_or_many_and_tolerates_missing_ones() {
         put(&s3, &ctx, key, &file).await;
     }
     let out = S3Delete
-        .run(&ctx, with(&s3, json!({"key": "a"})))
+        .run_declared(&ctx, with(&s3, json!({"key": "a"})))
         .await
         .unwrap();
     assert_eq!(out.outputs["deleted"], json!(["a"]));
     let out = S3Delete
-        .run(
+        .run_declared(
             &ctx,
             with(&s3, json!({"keys": ["b", "c", "never-existed"]})),
         )
@@ -578,7 +591,10 @@ async fn delete_removes_one_key_or_many_and_tolerates_missing_ones() {
         .unwrap();
     assert_eq!(out.outputs["count"], 3);
 
-    let left = S3List.run(&ctx, with(&s3, json!({}))).await.unwrap();
+    let left = S3List
+        .run_declared(&ctx, with(&s3, json!({})))
+        .await
+        .unwrap();
     let keys: Vec<&str> = left.outputs["objects"]
         .as_array()
         .unwrap()
@@ -587,14 +603,14 @@ async fn delete_removes_one_key_or_many_and_tolerates_missing_ones() {
         .collect();
     assert_eq!(keys, ["d"]);
     let head = S3Head
-        .run(&ctx, with(&s3, json!({"key": "a"})))
+        .run_declared(&ctx, with(&s3, json!({"key": "a"})))
         .await
         .unwrap();
     assert_eq!(head.outputs["exists"], false);
 }
 
 async fn keys(s3: &S3Server, ctx: &StepContext) -> Vec<String> {
-    let out = S3List.run(ctx, with(s3, json!({}))).await.unwrap();
+    let out = S3List.run_declared(ctx, with(s3, json!({}))).await.unwrap();
     out.outputs["objects"]
         .as_array()
         .unwrap()
@@ -631,7 +647,10 @@ async fn retention_plans_in_dry_run_and_deletes_exactly_the_old_groups() {
     let mut dry = StepContext::standalone("retention", dir.path());
     dry.dry_run = true;
     assert!(S3Retention.plans_in_dry_run());
-    let plan = S3Retention.run(&dry, params.clone()).await.unwrap();
+    let plan = S3Retention
+        .run_declared(&dry, params.clone())
+        .await
+        .unwrap();
     assert_eq!(plan.outputs["deleted"], json!([]));
     let mut planned: Vec<String> =
         serde_json::from_value(plan.outputs["planned_deletions"].clone()).unwrap();
@@ -657,7 +676,10 @@ async fn retention_plans_in_dry_run_and_deletes_exactly_the_old_groups() {
     sorted_all.sort();
     assert_eq!(still, sorted_all, "dry run deleted nothing");
 
-    let real = S3Retention.run(&ctx, params.clone()).await.unwrap();
+    let real = S3Retention
+        .run_declared(&ctx, params.clone())
+        .await
+        .unwrap();
     let mut deleted: Vec<String> = serde_json::from_value(real.outputs["deleted"].clone()).unwrap();
     deleted.sort();
     assert_eq!(deleted, expected_gone);
@@ -677,7 +699,7 @@ async fn retention_plans_in_dry_run_and_deletes_exactly_the_old_groups() {
     );
 
     // Rerunning finds nothing more to do.
-    let again = S3Retention.run(&ctx, params).await.unwrap();
+    let again = S3Retention.run_declared(&ctx, params).await.unwrap();
     assert_eq!(again.outputs["deleted"], json!([]));
 }
 

@@ -141,7 +141,10 @@ pub fn clean_durations(records: &[Record]) -> Vec<(String, u64)> {
                     // checkpoint, an assertion).
                     None => !waited.contains(step.as_str()) || gates.contains(step.as_str()),
                 };
-                if clean && !*simulated && !outputs.contains_key("confirmed_by_check") {
+                if clean
+                    && !*simulated
+                    && !outputs.contains_key(crate::runbook::template_context::CONFIRMED_BY_CHECK)
+                {
                     out.push((step.clone(), *duration_ms));
                 }
             }

@@ -157,6 +157,21 @@ impl EngineKind {
         }
     }
 
+    /// Every top-level output a step of this kind can produce, like
+    /// [`lifeboat_steps::StepKind::outputs`]: `assert` counts what it
+    /// checked (`run/scheduler/engine_steps.rs`); an approval gives
+    /// `journal::gate_record::approval_outputs`, and `rejected_by` when it
+    /// fails; a manual step what `run/scheduler/human_gates.rs` records of
+    /// the confirmation. A checkpoint has none.
+    pub fn outputs(self) -> &'static [&'static str] {
+        match self {
+            Self::Assert => &["checked"],
+            Self::Checkpoint => &[],
+            Self::Approval => &["approvers", "comments", "rejected_by"],
+            Self::Manual => &["confirmed_by", "note", "checklist"],
+        }
+    }
+
     /// True for kinds that wait for a human.
     pub fn is_human(self) -> bool {
         matches!(self, Self::Approval | Self::Manual)

@@ -635,10 +635,11 @@ impl Reader {
             d
                 .help = Some("add `check: { kind: http, with: {...}, until: ... }`, a read-only probe that passes when the step's effect is in place".into());
         }
-        let dry_run_outputs = node.get("dry_run").and_then(|n| {
+        let dry_run_node = node.get("dry_run").and_then(|n| {
             self.fields(n, &["outputs"], "`dry_run`")?;
-            n.get("outputs").map(Node::to_json)
+            n.get("outputs").cloned()
         });
+        let dry_run_outputs = dry_run_node.as_ref().map(Node::to_json);
         Some(Step {
             id,
             loc: id_loc,
@@ -675,6 +676,7 @@ impl Reader {
                 .get("read_only")
                 .and_then(|n| self.bool(n, "`read_only`")),
             dry_run_outputs,
+            dry_run_node,
             section,
         })
     }

@@ -41,6 +41,8 @@ pub struct Step {
     pub read_only: Option<bool>,
     /// Outputs a dry run pretends the step produced.
     pub dry_run_outputs: Option<Value>,
+    /// `dry_run.outputs` as written, so the validator can point at a key.
+    pub dry_run_node: Option<Node>,
     pub section: Section,
 }
 

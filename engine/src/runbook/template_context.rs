@@ -15,6 +15,11 @@ const RUN: &str = "run";
 /// The current attempt's outputs, in `until` only.
 const OUTPUTS: &str = "outputs";
 
+/// The output the scheduler adds to a step that a `check` probe confirmed
+/// on resume, whatever its kind; readable as
+/// `steps.<id>.outputs.confirmed_by_check`.
+pub const CONFIRMED_BY_CHECK: &str = "confirmed_by_check";
+
 /// What `steps.<id>.<name>` offers.
 pub const STEP_FIELDS: &[&str] = &[STATUS, OUTPUTS];
 const STATUS: &str = "status";

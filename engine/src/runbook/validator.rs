@@ -13,7 +13,9 @@ use crate::runbook::input_decl::InputType;
 use crate::runbook::node::{Loc, Node, NodeValue};
 use crate::runbook::step::{Need, Section, Step};
 use crate::runbook::step_graph::StepGraph;
-use crate::runbook::template_context::{CONTEXT_NAMES, RUN_FIELDS, STEP_FIELDS};
+use crate::runbook::template_context::{
+    CONFIRMED_BY_CHECK, CONTEXT_NAMES, RUN_FIELDS, STEP_FIELDS,
+};
 use crate::runbook::templates::Templates;
 use crate::runbook::Runbook;
 
@@ -22,8 +24,10 @@ use crate::runbook::Runbook;
 enum Scope {
     /// `with:` and `when:` of a step: inputs, run, and its ancestors.
     Step,
-    /// `until:` and `check.until:`: all of the above plus `outputs`.
+    /// `until:`: all of the above plus `outputs`, the step's own.
     Until,
+    /// `check.until:`: like `until`, but `outputs` are the probe's.
+    CheckUntil,
 }
 
 pub struct Validator<'a> {
@@ -116,13 +120,43 @@ impl Validator<'_> {
             if let Some(probe) = &step.check {
                 self.node_templates(i, &probe.with, Scope::Step);
                 if let Some(until) = &probe.until {
-                    self.expression(i, &until.text, until.loc, Scope::Until, "`check.until`");
+                    self.expression(
+                        i,
+                        &until.text,
+                        until.loc,
+                        Scope::CheckUntil,
+                        "`check.until`",
+                    );
                 }
             }
             self.assertions(i, step);
+            self.dry_run_outputs(step);
             self.secret_params(i, &step.kind, &step.with, "with");
             if let Some(probe) = &step.check {
                 self.secret_params(i, &probe.kind, &probe.with, "check.with");
+            }
+        }
+    }
+
+    /// `dry_run.outputs` may only name outputs the step's kind declares:
+    /// later steps read them in place of the real ones.
+    fn dry_run_outputs(&mut self, s: &Step) {
+        let Some(NodeValue::Map(entries)) = s.dry_run_node.as_ref().map(|n| &n.value) else {
+            return;
+        };
+        for (key, _) in entries {
+            let name = key.key_text();
+            if let Some(help) = unknown_output_help(self.registry, &s.kind, &name) {
+                self.error(
+                    key.loc,
+                    name.chars().count(),
+                    format!(
+                        "step `{}`: `dry_run.outputs` sets `{name}`, but {} step has no output `{name}`",
+                        s.id,
+                        a_kind(&s.kind)
+                    ),
+                    Some(help),
+                );
             }
         }
     }
@@ -212,6 +246,10 @@ impl Validator<'_> {
                 let other = rb.step(id)?;
                 let kind = self.registry.get(&other.kind);
                 if kind.is_some_and(|k| k.secret_outputs().contains(output)) {
+                    return None;
+                }
+                // An output the kind does not have is its own error.
+                if unknown_output_help(self.registry, &other.kind, output).is_some() {
                     return None;
                 }
                 Some(format!(
@@ -596,6 +634,40 @@ impl Validator<'_> {
         }
     }
 
+    /// A reference to output `name` of a step of `kind` (`steps.a.outputs.x`,
+    /// or `outputs.x` in `until`) must name one the kind declares. What
+    /// lies below the name (`outputs.json.a`) is data and is not checked.
+    fn output_name(
+        &mut self,
+        loc: Loc,
+        width: usize,
+        reader: &str,
+        reference: &str,
+        kind: &str,
+        name: &str,
+    ) {
+        if let Some(help) = unknown_output_help(self.registry, kind, name) {
+            let shown = reference
+                .split('.')
+                .take(if reference.starts_with("steps.") {
+                    4
+                } else {
+                    2
+                })
+                .collect::<Vec<_>>()
+                .join(".");
+            self.error(
+                loc,
+                width,
+                format!(
+                    "step `{reader}` reads `{shown}`, but {} step has no output `{name}`",
+                    a_kind(kind)
+                ),
+                Some(help),
+            );
+        }
+    }
+
     /// Checks what a template reads against what exists and what has run by then.
     fn references(
         &mut self,
@@ -655,8 +727,19 @@ impl Validator<'_> {
                     }
                 }
                 "outputs" => {
-                    if scope != Scope::Until {
-                        self.error(loc, width, format!("step `{}` reads `outputs` outside `until`", me.id), Some("`outputs` is the current attempt's result, readable in `until`; read another step's with `steps.<id>.outputs`".into()));
+                    let kind = match scope {
+                        Scope::Step => {
+                            self.error(loc, width, format!("step `{}` reads `outputs` outside `until`", me.id), Some("`outputs` is the current attempt's result, readable in `until`; read another step's with `steps.<id>.outputs`".into()));
+                            continue;
+                        }
+                        Scope::Until => &me.kind,
+                        Scope::CheckUntil => match &me.check {
+                            Some(probe) => &probe.kind,
+                            None => continue,
+                        },
+                    };
+                    if let Some(name) = parts.get(1) {
+                        self.output_name(loc, width, &me.id, &r, kind, name);
                     }
                 }
                 "steps" => {
@@ -701,6 +784,10 @@ impl Validator<'_> {
                         };
                         self.error(loc, width, format!("step `{}` reads the outputs of `{id}`, which is not one of its dependencies", me.id), Some(help));
                     }
+                    if let (Some(&"outputs"), Some(name)) = (parts.get(2), parts.get(3)) {
+                        let kind = &rb.steps[other].kind;
+                        self.output_name(loc, width, &me.id, &r, kind, name);
+                    }
                 }
                 _ => {
                     let help =
@@ -718,6 +805,49 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// The top-level outputs a step of `kind` can produce, or `None` for an
+/// unknown kind (reported on its own). `confirmed_by_check`, which the
+/// scheduler adds to a step a `check` probe confirmed, is not among them:
+/// every step may have it.
+fn declared_outputs(registry: &Registry, kind: &str) -> Option<&'static [&'static str]> {
+    match registry.get(kind) {
+        Some(kind) => Some(kind.outputs()),
+        None => EngineKind::from_name(kind).map(EngineKind::outputs),
+    }
+}
+
+/// Why a step of `kind` has no output `name`, as a fix: a close name, then
+/// the list; `None` when it has it.
+fn unknown_output_help(registry: &Registry, kind: &str, name: &str) -> Option<String> {
+    let outputs = declared_outputs(registry, kind)?;
+    if name == CONFIRMED_BY_CHECK || outputs.contains(&name) {
+        return None;
+    }
+    let list = if outputs.is_empty() {
+        format!("{} step has no outputs", a_kind(kind))
+    } else {
+        format!(
+            "{} step's outputs are: {}",
+            a_kind(kind),
+            outputs.join(", ")
+        )
+    };
+    Some(match did_you_mean(name, outputs.iter().copied()) {
+        Some(close) => format!("{close} {list}"),
+        None => list,
+    })
+}
+
+/// "a `shell`", "an `approval`": a kind with its article, for messages.
+fn a_kind(kind: &str) -> String {
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} `{kind}`")
 }
 
 /// A "did you mean" for serde's `unknown field `titel`, expected one of
@@ -895,19 +1025,40 @@ mod tests {
     }
 
     #[test]
-    fn output_names_are_not_checked_by_validate() {
-        // Step kinds do not declare the outputs they produce (only the
-        // secret ones), so a misspelt output name passes `validate` and
-        // fails when the template is rendered (undefined values are errors).
+    fn output_names_are_checked_against_the_kinds_declarations() {
+        // Each kind declares its outputs, so a misspelt name is refused
+        // where it is written, not when the template is rendered mid-run.
+        // What lies below a declared name (`json.anything`) is data, and
+        // `confirmed_by_check` is every step's. An approval's approvers
+        // are `approvers`: there is no `approved_by`.
         check(
             r#"
             version: 1
             name: rb
             steps:
-              - { id: a, kind: shell, with: { run: ["true"] } }
-              - { id: b, kind: shell, needs: [a], with: { run: ["echo", "{{ steps.a.outputs.stdot }}"] } }
+              - { id: a, kind: shell, with: { run: ["true"] }, until: "outputs.exit_cod == 0" }
+              - { id: b, kind: shell, needs: [a], with: { run: ["echo", "{{ steps.a.outputs.stdot }}", "{{ steps.a.outputs.json.any.thing }}"] } }
+              - { id: gate, kind: approval, needs: [b], with: { prompt: "go?" } }
+              - { id: c, kind: shell, needs: [gate], with: { run: ["echo", "{{ steps.gate.outputs.approvers }}", "{{ steps.gate.outputs.approved_by }}", "{{ steps.a.outputs.confirmed_by_check }}"] } }
+              - { id: m, kind: checkpoint, needs: [c] }
+              - { id: d, kind: shell, needs: [m], with: { run: ["echo", "{{ steps.m.outputs.done }}"] }, dry_run: { outputs: { stdout: "x", stdot: "y" } } }
+              - { id: key, kind: vault.kv.get, needs: [d], with: { path: backup-key } }
+              - { id: e, kind: crypto.decrypt, needs: [key], with: { input: a, output: b, key: "{{ steps.key.outputs.dta.key }}" } }
             "#,
-            "",
+            "
+            error 4:59: step `a` reads `outputs.exit_cod`, but a `shell` step has no output `exit_cod`
+              help: did you mean `exit_code`? a `shell` step's outputs are: exit_code, stdout, stderr, json
+            error 5:61: step `b` reads `steps.a.outputs.stdot`, but a `shell` step has no output `stdot`
+              help: did you mean `stdout`? a `shell` step's outputs are: exit_code, stdout, stderr, json
+            error 7:102: step `c` reads `steps.gate.outputs.approved_by`, but an `approval` step has no output `approved_by`
+              help: an `approval` step's outputs are: approvers, comments, rejected_by
+            error 9:61: step `d` reads `steps.m.outputs.done`, but a `checkpoint` step has no output `done`
+              help: a `checkpoint` step has no outputs
+            error 9:129: step `d`: `dry_run.outputs` sets `stdot`, but a `shell` step has no output `stdot`
+              help: did you mean `stdout`? a `shell` step's outputs are: exit_code, stdout, stderr, json
+            error 11:84: step `e` reads `steps.key.outputs.dta`, but a `vault.kv.get` step has no output `dta`
+              help: did you mean `data`? a `vault.kv.get` step's outputs are: data, version, created_time
+            ",
         );
     }
 

@@ -92,6 +92,10 @@ impl StepKind for Decrypt {
         )
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["path", "bytes", "format", "sha256"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let p: DecryptParams = params::parse(self.name(), with)?;
         let expected = match &p.expect_sha256 {

@@ -66,6 +66,10 @@ impl StepKind for Encrypt {
         )
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["path", "bytes", "format", "sha256"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let p: EncryptParams = params::parse(self.name(), with)?;
         super::run_transform(ctx, self.name(), &p.key, &p.input, &p.output, encrypt_file).await

@@ -32,7 +32,7 @@ mod output_file;
 pub(crate) mod pipeline;
 mod progress_meter;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 use std::io::{self, Read};
 use std::path::Path;

@@ -84,6 +84,10 @@ impl StepKind for S3Delete {
         }
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["count", "deleted"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (conn, p): (Connection, DeleteParams) = connection::parse(self.name(), ctx, with)?;
         let keys = p

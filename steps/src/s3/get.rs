@@ -72,6 +72,10 @@ impl StepKind for S3Get {
         format!("download s3://{bucket}/{key} to {path}")
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["path", "bytes", "sha256", "verified", "resumed_from"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (conn, p): (Connection, GetParams) = connection::parse(self.name(), ctx, with)?;
         let target = ctx.path(&p.path);

@@ -50,6 +50,12 @@ impl StepKind for S3Head {
         }
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "key", "size", "modified", "etag", "sha256", "exists", "verified",
+        ]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (conn, p): (Connection, HeadParams) = connection::parse(self.name(), ctx, with)?;
         // A missing object is an answer (`exists: false`), unless there is a

@@ -68,6 +68,10 @@ impl StepKind for S3Latest {
         out
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["key", "size", "modified", "etag", "sha256"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (conn, p): (Connection, LatestParams) = connection::parse(self.name(), ctx, with)?;
         let pattern = p

@@ -63,6 +63,10 @@ impl StepKind for S3List {
         out
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["count", "objects"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (conn, p): (Connection, ListParams) = connection::parse(self.name(), ctx, with)?;
         let pattern = p

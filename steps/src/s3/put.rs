@@ -104,6 +104,10 @@ impl StepKind for S3Put {
         out
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["key", "bytes", "sha256", "etag", "created"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (conn, p): (Connection, PutParams) = connection::parse(self.name(), ctx, with)?;
         if let Some(v) = &p.if_none_match {

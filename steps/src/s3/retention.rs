@@ -132,6 +132,17 @@ impl StepKind for S3Retention {
         )
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "kept",
+            "deleted",
+            "planned_deletions",
+            "skipped",
+            "dry_run",
+            "plan",
+        ]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (conn, p): (Connection, RetentionParams) = connection::parse(self.name(), ctx, with)?;
         if p.keep_daily == 0 || p.keep_monthly == 0 {

@@ -102,6 +102,10 @@ impl StepKind for AuthEnable {
         )
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["path", "changed"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<EnableParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;
@@ -173,6 +177,10 @@ impl StepKind for AuthDisable {
         )
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["path", "changed", "disabled", "absent"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<DisableParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;
@@ -237,6 +245,10 @@ impl StepKind for AuthList {
 
     fn describe(&self, with: &Value) -> String {
         format!("GET {}/v1/sys/auth", super::describe_addr(with))
+    }
+
+    fn outputs(&self) -> &'static [&'static str] {
+        &["methods", "paths"]
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -72,6 +72,17 @@ impl StepKind for Health {
         out
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "initialized",
+            "sealed",
+            "standby",
+            "version",
+            "cluster_id",
+            "status",
+        ]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<HealthParams>(self.name(), ctx, with)?;
         let body = client.json(ctx, Method::GET, HEALTH_PATH, None).await?;

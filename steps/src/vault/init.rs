@@ -119,6 +119,10 @@ impl StepKind for Init {
         Some(read_init_file(&path, ctx, true).map(|saved| saved.outputs(&path, true)))
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["keys", "root_token", "key_count", "recovered", "path"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<InitParams>(self.name(), ctx, with)?;
         let path = p.output_file.as_ref().map(|f| ctx.path(f));

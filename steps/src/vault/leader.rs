@@ -36,6 +36,10 @@ impl StepKind for Leader {
         format!("GET {}/v1/sys/leader", super::describe_addr(with))
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["leader_address", "is_self", "ha_enabled"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, _p) = connection::parse::<LeaderParams>(self.name(), ctx, with)?;
         let body = client.json(ctx, Method::GET, "sys/leader", None).await?;

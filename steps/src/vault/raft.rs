@@ -110,6 +110,10 @@ impl StepKind for RaftPeers {
         )
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["count", "voters", "peers"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, _p) = connection::parse::<PeersParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;
@@ -154,6 +158,10 @@ impl StepKind for RaftJoin {
                 .and_then(Value::as_str)
                 .unwrap_or("?")
         )
+    }
+
+    fn outputs(&self) -> &'static [&'static str] {
+        &["joined"]
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
@@ -230,6 +238,10 @@ impl StepKind for RaftRemovePeer {
         )
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["removed", "server_id", "count"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<RemovePeerParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;
@@ -294,6 +306,10 @@ impl StepKind for RaftAutopilot {
             }
         }
         out
+    }
+
+    fn outputs(&self) -> &'static [&'static str] {
+        &["healthy", "failure_tolerance", "leader", "voters"]
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -113,6 +113,10 @@ impl StepKind for RotateKeys {
         )
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["keys", "key_count", "secret_threshold", "path"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<RotateParams>(self.name(), ctx, with)?;
         let keys = key_list::parse(&p.keys).map_err(StepError::new)?;

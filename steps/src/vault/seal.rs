@@ -42,6 +42,10 @@ impl StepKind for Seal {
         format!("PUT {}/v1/sys/seal", super::describe_addr(with))
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["sealed", "changed"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, _p) = connection::parse::<SealParams>(self.name(), ctx, with)?;
         let status = client

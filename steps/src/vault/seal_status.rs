@@ -66,6 +66,20 @@ impl StepKind for SealStatus {
         out
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "sealed",
+            "initialized",
+            "shares",
+            "threshold",
+            "progress",
+            "type",
+            "version",
+            "cluster_id",
+            "keys_given",
+        ]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<SealStatusParams>(self.name(), ctx, with)?;
         let body = client

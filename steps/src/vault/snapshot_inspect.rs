@@ -82,6 +82,12 @@ impl StepKind for SnapshotInspect {
         )
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "index", "term", "size", "peers", "sha256", "bytes", "verified",
+        ]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let p: InspectParams = params::parse(self.name(), with)?;
         let (_, archive) = verify(ctx, &p.path).await?;

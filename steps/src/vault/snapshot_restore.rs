@@ -61,6 +61,12 @@ impl StepKind for SnapshotRestore {
         )
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "index", "term", "size", "peers", "sha256", "bytes", "verified", "restored", "forced",
+        ]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<RestoreParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;

@@ -52,6 +52,10 @@ impl StepKind for SnapshotSave {
         )
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["path", "bytes", "sha256", "index", "term"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<SaveParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;

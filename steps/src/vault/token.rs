@@ -89,6 +89,10 @@ impl StepKind for TokenRevoke {
         }
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["revoked", "by", "revoked_accessors", "already_gone"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         if chosen(&with) != 1 {
             return Err(StepError::new(
@@ -182,6 +186,10 @@ impl StepKind for TokenLookup {
             super::describe_addr(with),
             with.get("accessors").cloned().unwrap_or(Value::Null)
         )
+    }
+
+    fn outputs(&self) -> &'static [&'static str] {
+        &["valid", "revoked"]
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -153,6 +153,19 @@ impl StepKind for TokenCheck {
         out
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "valid",
+            "ttl",
+            "expire_time",
+            "policies",
+            "display_name",
+            "renewable",
+            "type",
+            "capabilities",
+        ]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<TokenCheckParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;

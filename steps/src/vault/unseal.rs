@@ -72,6 +72,10 @@ impl StepKind for Unseal {
         )
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["sealed", "progress", "threshold", "changed"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<UnsealParams>(self.name(), ctx, with)?;
         let keys = key_list::parse(&p.keys).map_err(StepError::new)?;

@@ -1,11 +1,13 @@
 //! The shared driver of the step-kind tests against real servers: a
 //! context that records what a step reports, and `run`/`ok`/`err`, which
-//! check a kind's parameters before running it through the registry.
+//! check a kind's parameters before running it through the registry, and
+//! check that every output a run returns is one the kind declares
+//! (`StepKind::outputs`).
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
 
-use lifeboat_steps::{Progress, Registry, StepContext, StepError, StepOutput};
+use lifeboat_steps::{Progress, Registry, StepContext, StepError, StepKind, StepOutput};
 use serde_json::Value;
 
 /// Records what steps report, to check warnings and byte progress.
@@ -46,7 +48,46 @@ pub async fn run(ctx: &StepContext, kind: &str, with: Value) -> Result<StepOutpu
         .unwrap_or_else(|| panic!("`{kind}` is not registered"));
     let problems = k.check(&with);
     assert!(problems.is_empty(), "{kind}: check found {problems:?}");
-    k.run(ctx, with).await
+    run_unchecked(k.as_ref(), ctx, with).await
+}
+
+/// [`run_unchecked`] as a method, for tests that hold a kind's type:
+/// `S3Put.run_declared(&ctx, with)`.
+#[allow(async_fn_in_trait)]
+pub trait RunDeclared {
+    async fn run_declared(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError>;
+}
+
+impl<K: StepKind> RunDeclared for K {
+    async fn run_declared(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
+        run_unchecked(self, ctx, with).await
+    }
+}
+
+/// Runs a kind as it is given, and checks that every output the run
+/// returned, on success or in its failure, is one the kind declares: a
+/// runbook that reads an undeclared one would not validate.
+pub async fn run_unchecked(
+    kind: &dyn StepKind,
+    ctx: &StepContext,
+    with: Value,
+) -> Result<StepOutput, StepError> {
+    let result = kind.run(ctx, with).await;
+    let outputs = match &result {
+        Ok(out) => &out.outputs,
+        Err(e) => &e.outputs,
+    };
+    let undeclared: Vec<&String> = outputs
+        .keys()
+        .filter(|name| !kind.outputs().contains(&name.as_str()))
+        .collect();
+    assert!(
+        undeclared.is_empty(),
+        "`{}` returned outputs it does not declare: {undeclared:?} (declared: {:?})",
+        kind.name(),
+        kind.outputs()
+    );
+    result
 }
 
 pub async fn ok(ctx: &StepContext, kind: &str, with: Value) -> StepOutput {

@@ -204,7 +204,7 @@ impl Scheduler {
                 Rerun::Check => {
                     if self.run_check(i).await {
                         let mut outputs = Map::new();
-                        outputs.insert("confirmed_by_check".into(), true.into());
+                        outputs.insert(template_context::CONFIRMED_BY_CHECK.into(), true.into());
                         self.journal(Event::StepSucceeded {
                             step: step.id.clone(),
                             outputs: outputs.clone(),

@@ -81,6 +81,10 @@ impl StepKind for KvCopy {
         )
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["written", "unchanged", "versions"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<CopyParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;

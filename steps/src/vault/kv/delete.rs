@@ -70,6 +70,10 @@ impl StepKind for KvDelete {
         format!("{verb} {versions} of {}", super::describe_target(with))
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["versions", "destroyed"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<DeleteParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;

@@ -63,6 +63,10 @@ impl StepKind for KvExport {
         )
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["path", "count", "digest", "skipped"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<ExportParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;

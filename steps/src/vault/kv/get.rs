@@ -50,6 +50,10 @@ impl StepKind for KvGet {
         out
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["data", "version", "created_time"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<GetParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;

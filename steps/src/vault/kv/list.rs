@@ -41,6 +41,10 @@ impl StepKind for KvList {
         format!("list {}/", super::describe_target(with))
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["count", "keys"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<ListParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;

@@ -68,6 +68,25 @@ impl StepKind for KvMetadata {
         }
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "path",
+            "exists",
+            "state",
+            "current_version",
+            "oldest_version",
+            "latest_live_version",
+            "created_time",
+            "updated_time",
+            "versions",
+            "secrets",
+            "live",
+            "deleted",
+            "destroyed",
+            "missing",
+        ]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<MetadataParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;

@@ -62,6 +62,10 @@ impl StepKind for KvPut {
         )
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["version"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<PutParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;

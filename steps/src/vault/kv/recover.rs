@@ -57,6 +57,16 @@ impl StepKind for KvRecover {
         format!("undelete or roll back {paths} in {mount} from their KV v2 versions")
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "recovered",
+            "unrecoverable",
+            "intact",
+            "undeleted",
+            "rolled_back",
+        ]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<RecoverParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;

@@ -72,6 +72,10 @@ impl StepKind for KvRotate {
         format!("write new random values for every key of {paths} in {mount}")
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["rotated", "versions"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<RotateParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;

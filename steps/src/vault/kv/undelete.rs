@@ -53,6 +53,10 @@ impl StepKind for KvUndelete {
         format!("undelete {versions} of {}", super::describe_target(with))
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["versions"]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<UndeleteParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;

@@ -74,6 +74,16 @@ impl StepKind for KvVerify {
         )
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "checked",
+            "missing",
+            "mismatched",
+            "version_changed",
+            "extra",
+        ]
+    }
+
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<VerifyParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;
