@@ -45,6 +45,12 @@ impl From<crate::journal::run_store::StoreError> for CliError {
                 CliError::invalid(e.to_string())
             }
             StoreError::Io(_) => CliError::failed(e.to_string()),
+            // The shared store's failures (journal/s3); their exit codes
+            // (130, resumable, for `Unreachable`) are wired with `--store`.
+            StoreError::LostRace { .. }
+            | StoreError::Fenced { .. }
+            | StoreError::Unreachable { .. }
+            | StoreError::Misconfigured(_) => CliError::failed(e.to_string()),
         }
     }
 }
