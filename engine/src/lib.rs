@@ -41,8 +41,8 @@ pub use journal::run_store::RunStore;
 pub use journal::inbox::{InboxEntry, InboxItem};
 pub use journal::run_store::{Driver, JournalRead, StoreError, TakeOver};
 pub use journal::s3::{
-    Lease, LeaseGuard, S3RunStore, S3StoreOptions, StoreEvent, StoreObserver,
-    DEFAULT_LEASE_TTL, DEFAULT_STORE_TIMEOUT,
+    Lease, LeaseGuard, S3RunStore, S3StoreOptions, StoreEvent, StoreObserver, DEFAULT_LEASE_TTL,
+    DEFAULT_STORE_TIMEOUT,
 };
 pub use journal::store_url::{S3Location, StoreUrl, STORE_ENV};
 

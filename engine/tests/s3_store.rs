@@ -120,8 +120,13 @@ async fn a_group_commit_is_one_object_and_reads_back_in_order() {
     assert_eq!(texts(&read.records), ["one", "two", "three", "four"]);
     assert!(read.warnings.is_empty(), "{:?}", read.warnings);
 
-    // Both machines have the record in front of them, in the local format.
+    // Both machines have the record in front of them, in the local format,
+    // private to the operator.
     for dir in [local, sandbox.path().join("b")] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(JOURNAL_FILE)), 0o600);
         let bytes = std::fs::read(dir.join(JOURNAL_FILE)).unwrap();
         let copy = parse_journal(&bytes, "copy").unwrap();
         assert_eq!(texts(&copy.records), ["one", "two", "three", "four"]);
@@ -137,6 +142,10 @@ async fn a_group_commit_is_one_object_and_reads_back_in_order() {
         ),
         Err(StoreError::NotFound(_))
     ));
+    assert!(
+        !sandbox.path().join("c").exists(),
+        "a run that cannot be opened leaves nothing behind"
+    );
     let err = S3RunStore::create(
         &location(&s3),
         "r1",
@@ -231,7 +240,11 @@ async fn twenty_concurrent_lease_acquisitions_have_exactly_one_holder() {
             S3RunStore::open(
                 &location(&s3),
                 "leased",
-                options(&s3, &format!("op{i}"), &sandbox.path().join(format!("op{i}"))),
+                options(
+                    &s3,
+                    &format!("op{i}"),
+                    &sandbox.path().join(format!("op{i}")),
+                ),
             )
             .unwrap()
         })
@@ -320,7 +333,11 @@ async fn an_expired_lease_is_taken_by_exactly_one_compare_and_swap() {
             S3RunStore::open(
                 &location(&s3),
                 "expired",
-                options(&s3, &format!("op{i}"), &sandbox.path().join(format!("op{i}"))),
+                options(
+                    &s3,
+                    &format!("op{i}"),
+                    &sandbox.path().join(format!("op{i}")),
+                ),
             )
             .unwrap()
         })
@@ -395,7 +412,10 @@ async fn a_stale_holder_is_fenced_after_a_take_over() {
     )
     .unwrap();
     let taken = bob.take_over(true).unwrap();
-    assert_eq!(taken.previous.as_ref().map(|d| d.holder.as_str()), Some("alice"));
+    assert_eq!(
+        taken.previous.as_ref().map(|d| d.holder.as_str()),
+        Some("alice")
+    );
     let read = bob.read().unwrap();
     assert_eq!(texts(&read.records), ["start"]);
 
@@ -641,10 +661,14 @@ async fn refused_credentials_a_missing_bucket_and_a_wrong_endpoint_each_say_the_
         bucket: "no-such-bucket".into(),
         prefix: String::new(),
     };
-    let message = S3RunStore::create(&missing, "r1", options(&s3, "alice", &sandbox.path().join("b")))
-        .err()
-        .expect("no bucket")
-        .to_string();
+    let message = S3RunStore::create(
+        &missing,
+        "r1",
+        options(&s3, "alice", &sandbox.path().join("b")),
+    )
+    .err()
+    .expect("no bucket")
+    .to_string();
     assert_eq!(
         message,
         format!(

@@ -76,9 +76,7 @@ impl StoreUrl {
                 )));
             }
             let prefix = prefix.trim_matches('/');
-            if prefix.split('/').any(|part| part == "." || part == "..")
-                || prefix.contains("//")
-            {
+            if prefix.split('/').any(|part| part == "." || part == "..") || prefix.contains("//") {
                 return Err(bad(format!(
                     "has a prefix `{prefix}` with an empty, `.` or `..` part"
                 )));

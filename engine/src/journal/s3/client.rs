@@ -37,7 +37,8 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreEvent {
     /// A request failed for a reason that may pass (no connection, a
-    /// timeout, a 5xx); it is tried again after `delay`.
+    /// timeout, a 5xx); it is tried again after `delay`. `attempt` counts
+    /// the retries: 1 for the first.
     Retrying {
         what: String,
         attempt: u32,
@@ -61,9 +62,8 @@ impl std::fmt::Display for StoreEvent {
                 cause,
             } => write!(
                 f,
-                "store unreachable ({what}: {cause}), retrying in {:.1}s (attempt {})",
+                "store unreachable ({what}: {cause}); retry {attempt} in {:.1}s",
                 delay.as_secs_f64(),
-                attempt + 1
             ),
             StoreEvent::Recovered { what, retries } => {
                 write!(f, "store reachable again ({what}, after {retries} retries)")
@@ -462,7 +462,7 @@ impl S3Client {
             let pause = delay.min(self.store_timeout - elapsed);
             self.observe(StoreEvent::Retrying {
                 what: what.to_string(),
-                attempt: retries,
+                attempt: retries + 1,
                 delay: pause,
                 cause,
             });

@@ -142,7 +142,11 @@ pub(crate) async fn acquire(shared: &Shared, force: bool) -> Result<Option<Drive
         };
         let sent = Instant::now();
         let bytes = lease.to_bytes();
-        let etag = match shared.client.put(&key, bytes.clone(), condition, None).await? {
+        let etag = match shared
+            .client
+            .put(&key, bytes.clone(), condition, None)
+            .await?
+        {
             Put::Done(etag) => etag,
             // Someone else wrote first, or our own earlier attempt did
             // (its answer lost): read again and decide again.
@@ -244,7 +248,12 @@ pub(crate) async fn release(shared: &Shared) {
     let key = shared.key(LEASE_KEY);
     let _ = shared
         .client
-        .put(&key, lease.to_bytes(), Condition::Matches(current.etag), None)
+        .put(
+            &key,
+            lease.to_bytes(),
+            Condition::Matches(current.etag),
+            None,
+        )
         .await;
 }
 

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::journal::inbox::{self, InboxEntry, InboxItem};
-use crate::journal::local_run_store::{encode_line, io_error, parse_journal, JOURNAL_FILE};
+use crate::journal::local_run_store::{encode_line, parse_journal, JOURNAL_FILE};
 use crate::journal::record::Record;
 use crate::journal::run_store::{Driver, JournalRead, RunStore, StoreError, TakeOver};
 use crate::journal::s3::client::{self, Condition, Put, S3Client, StoreObserver};
@@ -99,7 +99,13 @@ impl Identity {
     fn label(&self) -> String {
         format!("{} on {} (pid {})", self.holder, self.machine, self.pid)
             .chars()
-            .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
             .collect()
     }
 }
@@ -192,7 +198,8 @@ impl S3RunStore {
     ) -> Result<Self, StoreError> {
         let store = Self::connect(location, run_id, options)?;
         let shared = store.shared.clone();
-        let existing = client::run(async move { shared.client.list(&shared.key("journal/")).await })??;
+        let existing =
+            client::run(async move { shared.client.list(&shared.key("journal/")).await })??;
         if !existing.is_empty() {
             return Err(StoreError::Io(format!(
                 "run `{run_id}` already exists in the store `{location}`; `lifeboat resume {run_id}` continues it"
@@ -212,7 +219,8 @@ impl S3RunStore {
     ) -> Result<Self, StoreError> {
         let store = Self::connect(location, run_id, options)?;
         let shared = store.shared.clone();
-        let existing = client::run(async move { shared.client.list(&shared.key("journal/")).await })??;
+        let existing =
+            client::run(async move { shared.client.list(&shared.key("journal/")).await })??;
         if existing.is_empty() {
             return Err(StoreError::NotFound(run_id.to_string()));
         }
@@ -224,12 +232,17 @@ impl S3RunStore {
         run_id: &str,
         options: S3StoreOptions,
     ) -> Result<Self, StoreError> {
-        if run_id.is_empty() || !run_id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) || run_id.starts_with('.') {
+        if run_id.is_empty()
+            || !run_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            || run_id.starts_with('.')
+        {
             return Err(StoreError::Io(format!(
                 "`{run_id}` is not a run id (letters, digits, `-`, `_` and `.`); `lifeboat runs` lists the runs"
             )));
         }
-        let local = LocalCopy::new(&options.local_dir, options.observer.clone())?;
+        let local = LocalCopy::new(&options.local_dir, options.observer.clone());
         let location = location.clone();
         let S3StoreOptions {
             holder,
@@ -329,7 +342,12 @@ impl S3RunStore {
             let label = shared.identity.label();
             let claimed = client::run(async move {
                 let keys = shared.client.list(&shared.key("journal/")).await?;
-                let next = keys.iter().filter_map(|k| parse_position(k)).max().unwrap_or(0) + 1;
+                let next = keys
+                    .iter()
+                    .filter_map(|k| parse_position(k))
+                    .max()
+                    .unwrap_or(0)
+                    + 1;
                 let key = shared.key(&position_key(next));
                 let put = shared
                     .client
@@ -455,11 +473,17 @@ impl S3RunStore {
             }
             Ok((positions, bytes, starts))
         })??;
-        let journal_url = self.shared.client.location.url(&self.shared.key("journal/"));
+        let journal_url = self
+            .shared
+            .client
+            .location
+            .url(&self.shared.key("journal/"));
         let read = parse_journal(&bytes, &journal_url).map_err(|err| match err {
             // Name the object and the line inside it.
             StoreError::Corrupt { line, problem, .. } => {
-                let i = starts.partition_point(|start| *start <= line).saturating_sub(1);
+                let i = starts
+                    .partition_point(|start| *start <= line)
+                    .saturating_sub(1);
                 let position = positions.get(i).copied().unwrap_or(0);
                 StoreError::Corrupt {
                     path: self
@@ -592,7 +616,9 @@ impl RunStore for S3RunStore {
             let keys = shared.client.list(&prefix).await?;
             let mut items = Vec::new();
             for key in keys {
-                let Some(name) = key.strip_prefix(&prefix).filter(|n| inbox::is_entry_name(n))
+                let Some(name) = key
+                    .strip_prefix(&prefix)
+                    .filter(|n| inbox::is_entry_name(n))
                 else {
                     continue;
                 };
@@ -654,18 +680,22 @@ struct LocalCopy {
 }
 
 impl LocalCopy {
-    fn new(dir: &Path, observer: Option<StoreObserver>) -> Result<Self, StoreError> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| io_error(dir, e))?;
-        Ok(Self {
+    /// The directory is created (0700) at the first write, so that a run
+    /// that cannot be opened leaves nothing behind.
+    fn new(dir: &Path, observer: Option<StoreObserver>) -> Self {
+        Self {
             dir: dir.to_path_buf(),
             file: Mutex::new(None),
             broken: AtomicBool::new(false),
             observer,
-        })
+        }
+    }
+
+    fn make_dir(&self) -> std::io::Result<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
     }
 
     /// Rewrites the copy with the whole journal.
@@ -674,12 +704,16 @@ impl LocalCopy {
         let tmp = self.dir.join(format!(".{JOURNAL_FILE}.tmp"));
         let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
         *guard = None;
-        let written = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&tmp)
+        let written = self
+            .make_dir()
+            .and_then(|()| {
+                OpenOptions::new()
+                    .create(true)
+                    .truncate(true)
+                    .write(true)
+                    .mode(0o600)
+                    .open(&tmp)
+            })
             .and_then(|mut f| f.write_all(bytes))
             .and_then(|()| fs::rename(&tmp, &path));
         match written {
@@ -697,12 +731,14 @@ impl LocalCopy {
         let path = self.dir.join(JOURNAL_FILE);
         let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
         if guard.is_none() {
-            match OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(&path)
-            {
+            let opened = self.make_dir().and_then(|()| {
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o600)
+                    .open(&path)
+            });
+            match opened {
                 Ok(file) => *guard = Some(file),
                 Err(e) => return self.failed(&path, &e),
             }
@@ -715,12 +751,16 @@ impl LocalCopy {
 
     fn put_file(&self, name: &str, bytes: &[u8]) {
         let path = self.dir.join(name);
-        let written = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
+        let written = self
+            .make_dir()
+            .and_then(|()| {
+                OpenOptions::new()
+                    .create(true)
+                    .truncate(true)
+                    .write(true)
+                    .mode(0o600)
+                    .open(&path)
+            })
             .and_then(|mut f| f.write_all(bytes));
         if let Err(e) = written {
             self.report(&path, &e);
