@@ -120,24 +120,24 @@ pub enum StoreError {
         line: usize,
         problem: String,
     },
-    #[error("{}", locked_message(run, driver.as_ref()))]
+    #[error("{}", locked_message(run, driver.as_deref()))]
     Locked {
         run: String,
         /// The lease holder, for a shared store; `None` for a local lock.
-        driver: Option<Driver>,
+        driver: Option<Box<Driver>>,
     },
     #[error("no run `{0}` in the state directory; `lifeboat runs` lists the runs")]
     NotFound(String),
     /// Another writer created the journal position this engine was about
     /// to write: it drives the run now, and this store never writes again.
-    #[error("{}", lost_race_message(run, *position, writer.as_deref(), driver.as_ref()))]
+    #[error("{}", lost_race_message(run, *position, writer.as_deref(), driver.as_deref()))]
     LostRace {
         run: String,
         position: u64,
         /// Who wrote that position, from the object's metadata.
         writer: Option<String>,
         /// Who holds the lease now.
-        driver: Option<Driver>,
+        driver: Option<Box<Driver>>,
     },
     /// This store lost its lease, or a race, or a write of it failed: it
     /// refuses every later write.

@@ -121,7 +121,7 @@ pub(crate) async fn acquire(shared: &Shared, force: bool) -> Result<Option<Drive
                 if !force {
                     return Err(StoreError::Locked {
                         run: shared.run_id.clone(),
-                        driver: Some(lease.driver()),
+                        driver: Some(Box::new(lease.driver())),
                     });
                 }
                 (
@@ -164,7 +164,7 @@ pub(crate) async fn acquire(shared: &Shared, force: bool) -> Result<Option<Drive
     }
     Err(StoreError::Locked {
         run: shared.run_id.clone(),
-        driver: driver(shared).await?,
+        driver: driver(shared).await?.map(Box::new),
     })
 }
 

@@ -401,7 +401,7 @@ impl S3RunStore {
                         run: shared.run_id.clone(),
                         position,
                         writer: object.and_then(|o| o.writer),
-                        driver: lease::driver(&shared).await.ok().flatten(),
+                        driver: lease::driver(&shared).await.ok().flatten().map(Box::new),
                     })
                 }
             }
