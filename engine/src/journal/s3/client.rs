@@ -548,6 +548,14 @@ impl S3Client {
                 "no usable AWS credentials for the store `{}` ({detail}); set `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, or `AWS_PROFILE`, or run where an instance role is available",
                 self.location
             )))),
+            Failure::Other(detail)
+                if matches!(code, "PermanentRedirect" | "AuthorizationHeaderMalformed")
+                    || status == Some(301) =>
+            {
+                Fault::Fatal(StoreError::Misconfigured(self.redact(format!(
+                    "bucket `{bucket}` is in another region than the one requests were signed for ({detail}); set `AWS_REGION` to the bucket's region"
+                ))))
+            }
             Failure::Other(detail) => Fault::Fatal(StoreError::Misconfigured(self.redact(format!(
                 "cannot {what} in the store {}: {detail}; check that `AWS_ENDPOINT_URL` points at an S3-compatible server",
                 self.store_name()
