@@ -695,3 +695,51 @@ async fn refused_credentials_a_missing_bucket_and_a_wrong_endpoint_each_say_the_
     );
     assert!(!message.contains(S3Server::SECRET_ACCESS_KEY), "{message}");
 }
+
+/// PUTs an object straight into the bucket, as a damaged or foreign writer
+/// would have left it.
+async fn plant(s3: &S3Server, key: &str, body: &str) {
+    let url = format!("{}/{}/{key}", s3.endpoint(), s3.bucket());
+    let response = reqwest::Client::new()
+        .put(&url)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{response:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn damage_names_the_object_and_the_line_inside_it() {
+    let s3 = moto().await;
+    let sandbox = Sandbox::new();
+    let store = S3RunStore::create(
+        &location(&s3),
+        "damaged",
+        options(&s3, "alice", &sandbox.path().join("a")),
+    )
+    .unwrap();
+    store.append(&[note(1, "one"), note(2, "two")]).unwrap();
+    let journal = "team/dr/runs/damaged/journal";
+    plant(
+        &s3,
+        &format!("{journal}/00000000000000000002.jsonl"),
+        "{\"crc\":\"00000000\",\"rec\":{}}\n",
+    )
+    .await;
+    let err = store.read().unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "the journal `s3://{}/{journal}/00000000000000000002.jsonl` is damaged at line 1: checksum mismatch",
+            s3.bucket()
+        )),
+        "{err}"
+    );
+
+    plant(&s3, &format!("{journal}/00000000000000000004.jsonl"), "").await;
+    let err = store.read().unwrap_err().to_string();
+    assert!(
+        err.contains("position 3 is missing (the next object is position 4)"),
+        "{err}"
+    );
+}
