@@ -264,7 +264,8 @@ impl S3RunStore {
                     machine: inbox::machine_name(),
                     pid: std::process::id(),
                 },
-                lease_ttl,
+                // Renewed every third of it: a zero would spin.
+                lease_ttl: lease_ttl.max(Duration::from_secs(1)),
                 lease: tokio::sync::Mutex::new(None),
                 fenced: Mutex::new(None),
             }),
