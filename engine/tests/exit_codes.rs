@@ -28,7 +28,7 @@ Exit codes:
   1    a step failed (the run's on_failure and finally steps have run)
   2    invalid runbook, bad input or bad usage
   3    paused, waiting for a human (the output says which command continues)
-  130  interrupted (Ctrl-C); `lifeboat resume RUN_ID` continues
+  130  interrupted (Ctrl-C, lost lease, store unreachable); `lifeboat resume RUN_ID` continues
 
 Environment:
 ";

@@ -31,7 +31,7 @@ pub mod exit {
     pub const INVALID: i32 = 2;
     /// Paused, waiting for a human.
     pub const PAUSED: i32 = 3;
-    /// Interrupted (Ctrl-C); resumable.
+    /// Interrupted (Ctrl-C, a lost lease, an unreachable store); resumable.
     pub const INTERRUPTED: i32 = 130;
 
     /// Every exit code and what it means, in the words of `lifeboat --help`.
@@ -48,7 +48,7 @@ pub mod exit {
         ),
         (
             INTERRUPTED,
-            "interrupted (Ctrl-C); `lifeboat resume RUN_ID` continues",
+            "interrupted (Ctrl-C, lost lease, store unreachable); `lifeboat resume RUN_ID` continues",
         ),
     ];
 
@@ -107,10 +107,18 @@ impl From<StoreError> for CliError {
             StoreError::Io(_) => CliError::failed(e.to_string()),
             // The shared store's failures (journal/s3); their exit codes
             // (130, resumable, for `Unreachable`) are wired with `--store`.
+            // Another engine drives the run now, or the store could not be
+            // reached in time: this engine stopped and nothing is lost;
+            // the run is resumable.
             StoreError::LostRace { .. }
             | StoreError::Fenced { .. }
-            | StoreError::Unreachable { .. }
-            | StoreError::Misconfigured(_) => CliError::failed(e.to_string()),
+            | StoreError::Unreachable { .. } => CliError {
+                details: String::new(),
+                message: e.to_string(),
+                exit_code: exit::INTERRUPTED,
+            },
+            // A bad `--store`, credentials, bucket or endpoint: fix and retry.
+            StoreError::Misconfigured(_) => CliError::invalid(e.to_string()),
         }
     }
 }
@@ -216,7 +224,22 @@ mod tests {
     fn store_errors_are_bad_input_except_io_failures() {
         let code = |e: StoreError| CliError::from(e).exit_code;
         assert_eq!(code(StoreError::NotFound("r".into())), exit::INVALID);
-        assert_eq!(code(StoreError::Locked { run: "r".into() }), exit::INVALID);
+        assert_eq!(
+            code(StoreError::Locked {
+                run: "r".into(),
+                driver: None
+            }),
+            exit::INVALID
+        );
+        assert_eq!(
+            code(StoreError::Unreachable {
+                store: "s3://b/p".into(),
+                waited: std::time::Duration::from_secs(120),
+                cause: "connection refused".into()
+            }),
+            exit::INTERRUPTED
+        );
+        assert_eq!(code(StoreError::Misconfigured("bad".into())), exit::INVALID);
         let corrupt = StoreError::Corrupt {
             path: "j".into(),
             line: 1,

@@ -842,7 +842,11 @@ fn unknown_output_help(registry: &Registry, kind: &str, name: &str) -> Option<St
 
 /// "a `shell`", "an `approval`": a kind with its article, for messages.
 fn a_kind(kind: &str) -> String {
-    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+    // By sound: "an `http`", "an `s3.put`".
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u'])
+        || kind.starts_with("http")
+        || kind.starts_with("s3")
+    {
         "an"
     } else {
         "a"
