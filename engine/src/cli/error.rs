@@ -83,8 +83,15 @@ impl CliError {
 
     /// What the binary prints on stderr: the details, then one `error:`
     /// line (the message says what, where and how to fix it).
+    /// What the binary prints: the diagnostics, then one `error:` line.
+    /// The message may quote a runbook, a file or a server: control
+    /// characters are written out so it cannot steer the terminal.
     pub fn report(&self) -> String {
-        format!("{}error: {}\n", self.details, self.message)
+        format!(
+            "{}error: {}\n",
+            self.details,
+            crate::terminal_text::printable_lines(&self.message)
+        )
     }
 }
 
@@ -398,6 +405,15 @@ mod tests {
             }
             .to_string(),
             "`token` is a secret input and cannot be passed in arguments or input files (they end up in shell history and process lists); export TOKEN=... instead"
+        );
+    }
+
+    #[test]
+    fn a_message_cannot_steer_the_terminal() {
+        let err = CliError::invalid("cannot read `evil\u{1b}]0;owned\u{7}.yaml`: not found\rok");
+        assert_eq!(
+            err.report(),
+            "error: cannot read `evil\\u{1b}]0;owned\\u{7}.yaml`: not found\\rok\n"
         );
     }
 }
