@@ -37,6 +37,15 @@ pub use journal::local_run_store::{parse_journal, LocalRunStore, JOURNAL_FILE};
 pub use journal::record::{Event, MarkOutcome, Record, RunStatus, JOURNAL_VERSION};
 pub use journal::run_store::RunStore;
 
+// Where runs live, and the shared store in S3 (the `s3_store` test and bench).
+pub use journal::inbox::{InboxEntry, InboxItem};
+pub use journal::run_store::{Driver, JournalRead, StoreError, TakeOver};
+pub use journal::s3::{
+    Lease, LeaseGuard, S3RunStore, S3StoreOptions, StoreEvent, StoreObserver, DEFAULT_LEASE_TTL,
+    DEFAULT_STORE_TIMEOUT,
+};
+pub use journal::store_url::{S3Location, StoreUrl, STORE_ENV};
+
 // Checking a runbook without the binary (the fuzz test, the validate bench).
 pub use runbook::checked_runbook::{check_text, registry};
 pub use runbook::source_file::SourceFile;

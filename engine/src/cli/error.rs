@@ -105,6 +105,12 @@ impl From<StoreError> for CliError {
                 CliError::invalid(e.to_string())
             }
             StoreError::Io(_) => CliError::failed(e.to_string()),
+            // The shared store's failures (journal/s3); their exit codes
+            // (130, resumable, for `Unreachable`) are wired with `--store`.
+            StoreError::LostRace { .. }
+            | StoreError::Fenced { .. }
+            | StoreError::Unreachable { .. }
+            | StoreError::Misconfigured(_) => CliError::failed(e.to_string()),
         }
     }
 }

@@ -7,6 +7,7 @@
 //!   inputs.json                   the non-secret inputs
 //!   journal.jsonl                 the append-only journal
 //!   lock                          flock(2) target while an engine drives the run
+//!   inbox/<name>.json             decisions left for the driver (`journal::inbox`)
 //!   work/                         scratch space for steps (downloads, snapshots)
 //! ```
 //!
@@ -23,6 +24,7 @@ use std::sync::Mutex;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::journal::inbox::{self, InboxEntry, InboxItem};
 use crate::journal::record::Record;
 use crate::journal::run_store::{JournalRead, RunStore, StoreError};
 
@@ -92,9 +94,7 @@ impl LocalRunStore {
     fn write(&self, records: &[Record], sync: bool) -> Result<(), StoreError> {
         let mut buf = Vec::with_capacity(256 * records.len());
         for record in records {
-            let rec = serde_json::to_string(record).map_err(|e| StoreError::Io(e.to_string()))?;
-            let crc = crc32fast::hash(rec.as_bytes());
-            buf.extend_from_slice(format!("{{\"crc\":\"{crc:08x}\",\"rec\":{rec}}}\n").as_bytes());
+            buf.extend_from_slice(encode_line(record)?.as_bytes());
         }
         let path = self.dir.join(JOURNAL_FILE);
         let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
@@ -225,6 +225,7 @@ impl RunStore for LocalRunStore {
         if rc != 0 {
             return Err(StoreError::Locked {
                 run: self.run_id.clone(),
+                driver: None,
             });
         }
         // The lock lives as long as the open file.
@@ -250,6 +251,25 @@ impl RunStore for LocalRunStore {
         let path = self.dir.join(name);
         fs::read(&path).map_err(|e| io_error(&path, e))
     }
+
+    fn post_decision(&self, entry: &InboxEntry) -> Result<String, StoreError> {
+        inbox::post_local(&self.dir.join(inbox::INBOX_DIR), entry)
+    }
+
+    fn list_inbox(&self) -> Result<Vec<InboxItem>, StoreError> {
+        inbox::list_local(&self.dir.join(inbox::INBOX_DIR))
+    }
+
+    fn remove_inbox(&self, names: &[String]) -> Result<(), StoreError> {
+        inbox::remove_local(&self.dir.join(inbox::INBOX_DIR), names)
+    }
+}
+
+/// One journal line, newline included: `{"crc":"<crc32 of rec>","rec":{...}}`.
+pub fn encode_line(record: &Record) -> Result<String, StoreError> {
+    let rec = serde_json::to_string(record).map_err(|e| StoreError::Io(e.to_string()))?;
+    let crc = crc32fast::hash(rec.as_bytes());
+    Ok(format!("{{\"crc\":\"{crc:08x}\",\"rec\":{rec}}}\n"))
 }
 
 /// Parses journal bytes: every complete line must be intact; a final line
@@ -325,7 +345,7 @@ fn decode_line(raw: &[u8]) -> Result<Record, String> {
     serde_json::from_str(line.rec.get()).map_err(|e| format!("unreadable record ({e})"))
 }
 
-fn io_error(path: &Path, err: std::io::Error) -> StoreError {
+pub(crate) fn io_error(path: &Path, err: std::io::Error) -> StoreError {
     StoreError::Io(format!("{}: {err}", path.display()))
 }
 

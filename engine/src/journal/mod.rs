@@ -6,11 +6,14 @@
 //! semantics, scheduling or reports; it stores and replays records.
 
 pub mod gate_record;
+pub mod inbox;
 pub mod local_run_store;
 pub mod record;
 pub mod run_state;
 pub mod run_store;
+pub mod s3;
 pub mod state_dir;
+pub mod store_url;
 #[cfg(test)]
 pub mod test_records;
 pub mod timestamp;

@@ -2,6 +2,9 @@
 //! files beside them, take the run's lock. The scheduler and the commands
 //! reach storage only through [`RunStore`].
 
+use std::time::Duration;
+
+use crate::journal::inbox::{InboxEntry, InboxItem};
 use crate::journal::record::Record;
 
 /// Where a run's journal and files live. The scheduler reaches storage only
@@ -41,6 +44,62 @@ pub trait RunStore: Send + Sync {
 
     /// Reads a named file of the run.
     fn get_file(&self, name: &str) -> Result<Vec<u8>, StoreError>;
+
+    /// Takes the run's lock like [`RunStore::lock`]; with `force`, also from
+    /// a live holder on another machine (`resume --take-over`). Returns the
+    /// guard and whom it was taken from. A local lock belongs to a live
+    /// process on this machine and is never taken over: stop that process.
+    fn take_over(&self, force: bool) -> Result<TakeOver, StoreError> {
+        let _ = force;
+        Ok(TakeOver {
+            guard: self.lock()?,
+            previous: None,
+        })
+    }
+
+    /// Leaves a decision (an approval, a confirmation, a mark, a note) for
+    /// the engine driving the run, without its lock. Each entry gets a new,
+    /// unique name, so posting never contends with the driver or with
+    /// another poster. Returns the entry's name.
+    fn post_decision(&self, entry: &InboxEntry) -> Result<String, StoreError>;
+
+    /// The decisions posted and not yet removed, oldest first.
+    fn list_inbox(&self) -> Result<Vec<InboxItem>, StoreError>;
+
+    /// Removes inbox entries by name, once the driver has journalled them
+    /// durably (list, journal, then remove: an entry is never lost, and a
+    /// crash in between delivers it again).
+    fn remove_inbox(&self, names: &[String]) -> Result<(), StoreError>;
+}
+
+/// What [`RunStore::take_over`] returns.
+pub struct TakeOver {
+    /// Releases the lock when dropped.
+    pub guard: Box<dyn Send + Sync>,
+    /// The live driver the lock was taken from, if there was one.
+    pub previous: Option<Driver>,
+}
+
+/// Who drives a run: the holder of its lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Driver {
+    /// The operator's name.
+    pub holder: String,
+    /// The machine's hostname.
+    pub machine: String,
+    pub pid: u32,
+    /// RFC 3339, UTC: when the lease expires unless it is renewed.
+    pub until: String,
+}
+
+impl std::fmt::Display for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` on `{}` (pid {}, lease until {})",
+            self.holder, self.machine, self.pid, self.until
+        )
+    }
 }
 
 /// What [`RunStore::read`] returns.
@@ -61,8 +120,63 @@ pub enum StoreError {
         line: usize,
         problem: String,
     },
-    #[error("run `{run}` is in use by another lifeboat process (a run, resume or decision in progress); wait for it to finish, or stop it with Ctrl-C, and try again")]
-    Locked { run: String },
+    #[error("{}", locked_message(run, driver.as_deref()))]
+    Locked {
+        run: String,
+        /// The lease holder, for a shared store; `None` for a local lock.
+        driver: Option<Box<Driver>>,
+    },
     #[error("no run `{0}` in the state directory; `lifeboat runs` lists the runs")]
     NotFound(String),
+    /// Another writer created the journal position this engine was about
+    /// to write: it drives the run now, and this store never writes again.
+    #[error("{}", lost_race_message(run, *position, writer.as_deref(), driver.as_deref()))]
+    LostRace {
+        run: String,
+        position: u64,
+        /// Who wrote that position, from the object's metadata.
+        writer: Option<String>,
+        /// Who holds the lease now.
+        driver: Option<Box<Driver>>,
+    },
+    /// This store lost its lease, or a race, or a write of it failed: it
+    /// refuses every later write.
+    #[error("run `{run}`: {reason}; this engine writes nothing more to it: `lifeboat status {run}` shows where the run is, and `lifeboat resume {run}` continues it once no other engine drives it")]
+    Fenced { run: String, reason: String },
+    /// The store did not answer within the store timeout. Nothing that was
+    /// reported durable is lost; the run can be resumed.
+    #[error("the store {store} did not answer for {}s ({cause}); nothing durable is lost: check the network and the store, then `lifeboat resume` the run (`--store-timeout` waits longer)", waited.as_secs())]
+    Unreachable {
+        store: String,
+        waited: Duration,
+        cause: String,
+    },
+    /// The store cannot be used as configured (credentials, bucket,
+    /// endpoint, URL): retrying would not help. The message says the fix.
+    #[error("{0}")]
+    Misconfigured(String),
+}
+
+fn locked_message(run: &str, driver: Option<&Driver>) -> String {
+    match driver {
+        None => format!("run `{run}` is in use by another lifeboat process (a run, resume or decision in progress); wait for it to finish, or stop it with Ctrl-C, and try again"),
+        Some(d) => format!("run `{run}` is driven by {d}; wait for that lease to expire, or if that engine is gone, `lifeboat resume {run} --take-over`"),
+    }
+}
+
+fn lost_race_message(
+    run: &str,
+    position: u64,
+    writer: Option<&str>,
+    driver: Option<&Driver>,
+) -> String {
+    let writer = writer.map_or_else(
+        || "another engine".to_string(),
+        |w| format!("another engine ({w})"),
+    );
+    let now = match driver {
+        Some(d) => format!("{d} drives the run now"),
+        None => "no engine holds the run's lease now".to_string(),
+    };
+    format!("run `{run}`: {writer} wrote journal position {position} first; {now}. This engine stops and writes nothing more: `lifeboat status {run}` shows where the run is")
 }

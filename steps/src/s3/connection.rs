@@ -190,7 +190,9 @@ impl Connection {
             .clone()
     }
 
-    async fn build_client(&self) -> aws_sdk_s3::Client {
+    /// A new, uncached client for this connection: for a caller that runs
+    /// it on a runtime of its own (the shared run store).
+    pub async fn build_client(&self) -> aws_sdk_s3::Client {
         // rustls with ring: the SDK's default TLS stack builds aws-lc from C,
         // which costs minutes on a small build machine for no gain here.
         let http_client = aws_smithy_http_client::Builder::new()

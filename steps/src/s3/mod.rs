@@ -27,7 +27,7 @@ mod object_head;
 mod object_list;
 mod put;
 mod retention;
-mod s3_failure;
+pub mod s3_failure;
 
 pub use delete::S3Delete;
 pub use get::S3Get;

@@ -198,6 +198,29 @@ impl S3Server {
         })
     }
 
+    /// Stops the server with SIGSTOP: it keeps its objects (moto holds them
+    /// in memory, so a restart would lose them) and its port, and the
+    /// kernel still accepts connections, but nothing answers until
+    /// [`S3Server::resume`]. The realistic "store unreachable".
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a paused server run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) with a negative pid signals the process group
+            // we created with process_group(0); it touches no memory.
+            unsafe {
+                libc::kill(-pid, signal);
+            }
+        }
+    }
+
     /// The server's working directory (holds `moto.log`).
     pub fn dir(&self) -> PathBuf {
         self.dir.path().to_path_buf()
