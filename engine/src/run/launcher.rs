@@ -338,6 +338,7 @@ impl Launcher {
             seq: first.last_seq + 1,
             ts: now_rfc3339(),
             actor: req.operator.clone(),
+            inbox: None,
             event: resumed.clone(),
         });
         let mut state = RunState::replay(&records, &descendants);

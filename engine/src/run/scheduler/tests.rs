@@ -68,6 +68,15 @@ impl RunStore for FailingStore {
     fn get_file(&self, name: &str) -> Result<Vec<u8>, StoreError> {
         self.inner.get_file(name)
     }
+    fn post_decision(&self, entry: &crate::journal::inbox::InboxEntry) -> Result<String, StoreError> {
+        self.inner.post_decision(entry)
+    }
+    fn list_inbox(&self) -> Result<Vec<crate::journal::inbox::InboxItem>, StoreError> {
+        self.inner.list_inbox()
+    }
+    fn remove_inbox(&self, names: &[String]) -> Result<(), StoreError> {
+        self.inner.remove_inbox(names)
+    }
 }
 
 /// Keeps the warnings a run shows.
