@@ -184,19 +184,15 @@ fn describe(state: &StepRecordState) -> &'static str {
 pub enum Taken {
     /// Journalled as posted, with the poster as the record's actor.
     Recorded(Record),
-    /// No longer valid: journalled as a `note` saying why.
-    Refused {
-        record: Record,
-        /// Who posted it.
-        actor: String,
-        reason: String,
-    },
+    /// No longer valid: journalled as a `note` by `lifeboat` saying who
+    /// posted what, and why it was refused.
+    Refused(Record),
 }
 
 impl Taken {
     pub fn record(&self) -> &Record {
         match self {
-            Taken::Recorded(r) | Taken::Refused { record: r, .. } => r,
+            Taken::Recorded(r) | Taken::Refused(r) => r,
         }
     }
 }
@@ -232,11 +228,7 @@ pub fn ingest(journal: &Journal, items: Vec<InboxItem>) -> Result<Vec<Taken>, St
                     );
                     let record =
                         journal.record_from_inbox(ENGINE_ACTOR, Event::Note { text }, &item.name)?;
-                    Taken::Refused {
-                        record,
-                        actor,
-                        reason,
-                    }
+                    Taken::Refused(record)
                 }
             };
             records.push(outcome.record().clone());

@@ -125,7 +125,7 @@ impl OpenRun {
                     .iter()
                     .find(|t| t.record().inbox.as_deref() == Some(name.as_str()));
                 return match mine {
-                    Some(decision::Taken::Refused { record, .. }) => match &record.event {
+                    Some(decision::Taken::Refused(record)) => match &record.event {
                         Event::Note { text } => Err(CliError::invalid(text.clone())),
                         _ => Ok(Delivery::Journalled),
                     },

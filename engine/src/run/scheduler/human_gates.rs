@@ -243,7 +243,7 @@ impl Scheduler {
                     }
                 }
             }
-            return self.wait_gate(i, wait, announced);
+            return self.wait_gate(i, wait, announced, deadline(&since, timeout));
         }
         self.fail_now(
             i,
@@ -349,7 +349,7 @@ impl Scheduler {
                     continue;
                 }
             }
-            return self.wait_gate(i, wait, announced);
+            return self.wait_gate(i, wait, announced, deadline(&since, timeout));
         }
         self.fail_now(
             i,
@@ -492,11 +492,23 @@ impl Scheduler {
     /// The run pauses at gate `i`: its wait is journalled (unless the
     /// terminal question already journalled the same one) and the step
     /// waits.
-    fn wait_gate(&mut self, i: usize, wait: GateWait, announced: Option<GateWait>) {
+    /// `deadline` (ms since the epoch) is when the gate's `timeout` ends,
+    /// if it has one: `--wait` sends the gate round again then.
+    fn wait_gate(
+        &mut self,
+        i: usize,
+        wait: GateWait,
+        announced: Option<GateWait>,
+        deadline: Option<i64>,
+    ) {
         let id = self.env.runbook.steps[i].id.clone();
         let mut announced = announced;
         self.announce_wait(&id, &wait, &mut announced);
         self.status[i] = Status::Waiting;
+        match deadline {
+            Some(d) => self.gate_deadlines.insert(i, d),
+            None => self.gate_deadlines.remove(&i),
+        };
     }
 
     /// Journals that gate `id` waits for a human, once per distinct wait.
@@ -597,6 +609,13 @@ fn human_time(since: &str, until: Option<&str>) -> Duration {
         (Some(from), Some(to)) => Duration::from_millis((to - from).max(0) as u64),
         _ => Duration::ZERO,
     }
+}
+
+/// When a gate asked at `since` times out (ms since the epoch), if it has
+/// a `timeout`.
+fn deadline(since: &str, timeout: Option<Duration>) -> Option<i64> {
+    let from = crate::report::step_spans::parse_ms(since)?;
+    Some(from + timeout?.as_millis() as i64)
 }
 
 /// How long ago an RFC 3339 journal time was; zero if it does not parse.
