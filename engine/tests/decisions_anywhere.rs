@@ -330,3 +330,82 @@ fn with_wait_a_gate_timeout_still_decides() {
     assert_eq!(approvals[0]["actor"], "lifeboat");
     assert_eq!(approvals[0]["timed_out"], true);
 }
+
+/// Two gates in a row, for the terminal.
+const TWO_GATES: &str = r#"
+version: 1
+name: gates
+title: Two approvals
+steps:
+  - id: first_gate
+    kind: approval
+    with: { prompt: "First?" }
+  - id: second_gate
+    kind: approval
+    needs: [first_gate]
+    with: { prompt: "Second?" }
+  - id: done
+    kind: shell
+    needs: [second_gate]
+    with: { script: "echo approved by {{ steps.first_gate.outputs.approvers | join(',') }} then {{ steps.second_gate.outputs.approvers | join(',') }}" }
+"#;
+
+#[test]
+fn an_approval_from_another_machine_closes_the_question_at_a_terminal() {
+    let sandbox = Sandbox::new();
+    sandbox.write(util::RUNBOOK, TWO_GATES);
+    let mut p = sandbox.pty(&["run", util::RUNBOOK]);
+    util::expect(&mut p, "the decision may also come from another shell or machine:");
+    util::expect(&mut p, "lifeboat approve ");
+    util::expect(&mut p, "Decision [1]: ");
+    let run = {
+        let runs = std::fs::read_dir(sandbox.state_dir().join("runs"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        runs.file_name().to_string_lossy().into_owned()
+    };
+    // Typed at the open question but not entered: discarded when it closes,
+    // so it cannot answer the next question.
+    util::send(&mut p, "2");
+    let b = Sandbox::new()
+        .test()
+        .args(["approve", &run, "first_gate", "--as", "bob"])
+        .env("LIFEBOAT_STATE_DIR", sandbox.state_dir())
+        .run();
+    assert!(
+        b.stdout.contains("(recorded by the engine driving the run)"),
+        "{}",
+        b.dump()
+    );
+    util::expect(&mut p, "approved by bob from another shell");
+    util::expect(&mut p, "the question is closed");
+    util::expect(&mut p, "Second?");
+    util::expect(&mut p, "Decision [1]: ");
+    util::send(&mut p, "\r");
+    util::expect(&mut p, "Your name (approver)");
+    util::send(&mut p, "alice\r");
+    util::expect(&mut p, "Comment (optional)");
+    util::send(&mut p, "\r");
+    util::expect(&mut p, "approved by bob then alice");
+    util::expect(&mut p, "finished succeeded");
+    assert_eq!(util::exit_code(p), 0);
+    let journal = sandbox.journal(&run);
+    let decisions: Vec<(String, String)> = of_type(&journal, "approval")
+        .iter()
+        .map(|r| {
+            (
+                r["actor"].as_str().unwrap().to_string(),
+                r["decision"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            ("bob".to_string(), "approved".to_string()),
+            ("alice".to_string(), "approved".to_string())
+        ]
+    );
+}

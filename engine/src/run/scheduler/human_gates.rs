@@ -12,6 +12,7 @@ use std::time::Duration;
 use lifeboat_steps::{duration, params, StepOutput};
 use minijinja::Value;
 
+use super::inbox::question_closer;
 use super::{DryRun, Scheduler, Status};
 use crate::journal::gate_record::{approval_outputs, gate_digest};
 use crate::journal::record::{Decision, Event, Record};
@@ -206,6 +207,7 @@ impl Scheduler {
                     approved_by: approvers.iter().map(|d| d.actor.clone()).collect(),
                     min_approvals: need as u32,
                     default_identity: self.config.operator.clone(),
+                    elsewhere: elsewhere(&wait),
                 };
                 let initiator = self.initiator.clone();
                 let check = |who: &str, approve: bool| {
@@ -216,7 +218,17 @@ impl Scheduler {
                     };
                     gate.check_decider(&id, &initiator, who, decision)
                 };
-                let answer = blocking(|| prompt_ui.approval(&question, &check));
+                // A decision from another shell or machine closes the
+                // question; it is then taken from the inbox below.
+                let closed = question_closer(
+                    self.env.journal.clone(),
+                    self.env.cancel.clone(),
+                    id.clone(),
+                );
+                let answer = blocking(|| prompt_ui.approval(&question, &check, &closed));
+                if answer.is_none() && self.took_decision(&id, gate.decisions.len()) {
+                    continue;
+                }
                 if let Some(a) = answer {
                     match check(&a.identity, a.approved) {
                         Ok(()) => {
@@ -327,8 +339,18 @@ impl Scheduler {
                     instructions: instructions.clone(),
                     checklist: checklist.clone(),
                     default_identity: self.config.operator.clone(),
+                    elsewhere: elsewhere(&wait),
                 };
-                if let Some(a) = blocking(|| prompt_ui.manual(&question)) {
+                let closed = question_closer(
+                    self.env.journal.clone(),
+                    self.env.cancel.clone(),
+                    id.clone(),
+                );
+                let answer = blocking(|| prompt_ui.manual(&question, &closed));
+                if answer.is_none() && self.took_decision(&id, gate.decisions.len()) {
+                    continue;
+                }
+                if let Some(a) = answer {
                     let who = a.identity.trim();
                     let who = if who.is_empty() {
                         self.config.operator.clone()
@@ -423,6 +445,13 @@ impl Scheduler {
         let definitions: Vec<serde_json::Value> =
             guarded.iter().map(|&j| steps[j].definition()).collect();
         serde_json::to_string(&definitions).unwrap_or_default()
+    }
+
+    /// Takes the inbox in after a terminal question ended unanswered; true
+    /// when gate `id` got a decision (it had `before` decisions).
+    fn took_decision(&mut self, id: &str, before: usize) -> bool {
+        self.take_inbox();
+        self.gates.get(id).map_or(0, |g| g.decisions.len()) != before
     }
 
     /// The digest of the question a gate showed last, if any.
@@ -586,6 +615,16 @@ impl Scheduler {
             ],
         }
     }
+}
+
+/// The commands of a wait that decide it from elsewhere (`resume` is not
+/// one: the run is being driven).
+fn elsewhere(wait: &GateWait) -> Vec<String> {
+    wait.commands
+        .iter()
+        .filter(|c| !c.starts_with("lifeboat resume"))
+        .cloned()
+        .collect()
 }
 
 /// What a gate waits for (the `waiting` record's reason) and the commands

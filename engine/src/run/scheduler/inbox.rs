@@ -8,11 +8,14 @@
 //! checked again and journalled once (`journal/decision.rs`); a decision
 //! for a waiting gate sends the gate round again, so the run carries on.
 
+use std::cell::Cell;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Scheduler, Status};
 use crate::journal::decision::{self, Taken};
 use crate::journal::record::{Decision, Event};
+use crate::journal::Journal;
 use crate::runbook::step::Section;
 
 /// How often the inbox is looked at, at most. A decision is noticed within
@@ -33,26 +36,6 @@ impl Scheduler {
     pub(super) fn until_inbox_due(&self) -> Duration {
         self.inbox_due
             .map_or(Duration::ZERO, |due| due.saturating_duration_since(Instant::now()))
-    }
-
-    /// Whether an entry of the inbox would decide gate `step` (read only:
-    /// nothing is journalled). A terminal question closes when it does.
-    pub(super) fn inbox_decides(&mut self, step: &str) -> bool {
-        self.inbox_due = Some(Instant::now() + INBOX_POLL);
-        match self.env.journal.list_inbox() {
-            Ok(items) => items.iter().any(|item| match &item.entry.event {
-                Event::Approval { step: s, .. } | Event::ManualConfirmed { step: s, .. } => {
-                    s == step
-                }
-                _ => false,
-            }),
-            Err(e) => {
-                self.env
-                    .console
-                    .warn(None, &format!("cannot read the run's inbox: {e}"));
-                false
-            }
-        }
     }
 
     /// Journals every inbox entry (or its refusal) and applies it; true when
@@ -178,5 +161,43 @@ fn decided(event: &Event) -> &'static str {
         } => "rejected",
         Event::ManualConfirmed { .. } => "confirmed",
         _ => "approved",
+    }
+}
+
+/// The line a terminal question shows when an inbox entry decides gate
+/// `step` (read only: nothing is journalled, nothing else is shown, so the
+/// question can close before the decision is taken in).
+pub(super) fn decided_elsewhere(journal: &Journal, step: &str) -> Option<String> {
+    let items = journal.list_inbox().ok()?;
+    items.iter().find_map(|item| match &item.entry.event {
+        Event::Approval { step: s, .. } | Event::ManualConfirmed { step: s, .. } if s == step => {
+            Some(format!(
+                "{} by {} from another shell (on `{}`); the question is closed",
+                decided(&item.entry.event),
+                item.entry.actor,
+                item.entry.machine
+            ))
+        }
+        _ => None,
+    })
+}
+
+/// The question's `closed` callback for gate `step`: the run is stopping,
+/// or (looked at most every [`INBOX_POLL`]) an inbox entry decides it.
+pub(super) fn question_closer(
+    journal: Arc<Journal>,
+    cancel: tokio_util::sync::CancellationToken,
+    step: String,
+) -> impl Fn() -> Option<String> {
+    let last: Cell<Option<Instant>> = Cell::new(None);
+    move || {
+        if cancel.is_cancelled() {
+            return Some(String::new());
+        }
+        if last.get().is_some_and(|t| t.elapsed() < INBOX_POLL) {
+            return None;
+        }
+        last.set(Some(Instant::now()));
+        decided_elsewhere(&journal, &step)
     }
 }
