@@ -163,7 +163,9 @@ fn an_approval_from_another_machine_reaches_an_engine_waiting_without_a_terminal
     let approvals = of_type(&journal, "approval");
     assert_eq!(approvals.len(), 1, "{journal:#?}");
     assert_eq!(approvals[0]["actor"], "bob");
-    assert!(approvals[0]["inbox"].as_str().is_some_and(|n| n.ends_with(".json")));
+    assert!(approvals[0]["inbox"]
+        .as_str()
+        .is_some_and(|n| n.ends_with(".json")));
     assert!(inbox_is_empty(&a.sandbox, &a.run_id));
     let shown = a.output.lock().unwrap().clone();
     assert!(shown.contains("restored by bob"), "{shown}");
@@ -178,7 +180,9 @@ fn an_approval_from_another_machine_reaches_an_engine_waiting_without_a_terminal
         .args(["status", &a.run_id, "--output", "json"])
         .run();
     let status: Value = serde_json::from_str(&status.stdout).expect("status json");
-    let human = status["rto"]["split"]["human_ms"].as_i64().expect("human_ms");
+    let human = status["rto"]["split"]["human_ms"]
+        .as_i64()
+        .expect("human_ms");
     assert!(human >= 1000, "human time {human} ms\n{status}");
 }
 
@@ -188,9 +192,10 @@ fn a_note_and_a_mark_posted_while_an_engine_drives_are_journalled_once() {
     a.wait_for("waiting");
     let note = a.other_machine(&["note", &a.run_id, "paged the DBA"]).run();
     assert!(
-        note.stdout
-            .contains("noted in run ")
-            && note.stdout.contains("(recorded by the engine driving the run)"),
+        note.stdout.contains("noted in run ")
+            && note
+                .stdout
+                .contains("(recorded by the engine driving the run)"),
         "{}",
         note.dump()
     );
@@ -200,7 +205,9 @@ fn a_note_and_a_mark_posted_while_an_engine_drives_are_journalled_once() {
         .run();
     assert!(
         mark.stdout.contains("marked `approve_restore` done as bob")
-            && mark.stdout.contains("(recorded by the engine driving the run)"),
+            && mark
+                .stdout
+                .contains("(recorded by the engine driving the run)"),
         "{}",
         mark.dump()
     );
@@ -232,7 +239,8 @@ fn a_decision_left_by_a_killed_engine_is_taken_once_by_resume() {
         .run();
     assert!(b.stdout.contains("(queued: "), "{}", b.dump());
     assert!(
-        b.stdout.contains(&format!("the next `lifeboat resume {}` does", a.run_id)),
+        b.stdout
+            .contains(&format!("the next `lifeboat resume {}` does", a.run_id)),
         "{}",
         b.dump()
     );
@@ -248,7 +256,11 @@ fn a_decision_left_by_a_killed_engine_is_taken_once_by_resume() {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
     let _ = a.child.wait();
     let resumed = a.sandbox.test().args(["resume", &a.run_id]).run();
-    assert!(resumed.printed().contains("restored by bob"), "{}", resumed.dump());
+    assert!(
+        resumed.printed().contains("restored by bob"),
+        "{}",
+        resumed.dump()
+    );
     // A crash between journalling the entry and removing it: the entry is
     // seen again and not journalled twice.
     std::fs::write(&entry, kept).unwrap();
@@ -276,8 +288,12 @@ fn an_invalid_decision_is_refused_by_the_command_while_an_engine_drives() {
         .status(2)
         .run();
     assert!(
-        third.stderr.contains("error: step `approve_restore` of run")
-            && third.stderr.contains("is not waiting for a decision (it succeeded)")
+        third
+            .stderr
+            .contains("error: step `approve_restore` of run")
+            && third
+                .stderr
+                .contains("is not waiting for a decision (it succeeded)")
             && third.stderr.contains("nothing was recorded"),
         "{}",
         third.dump()
@@ -355,7 +371,10 @@ fn an_approval_from_another_machine_closes_the_question_at_a_terminal() {
     let sandbox = Sandbox::new();
     sandbox.write(util::RUNBOOK, TWO_GATES);
     let mut p = sandbox.pty(&["run", util::RUNBOOK]);
-    util::expect(&mut p, "the decision may also come from another shell or machine:");
+    util::expect(
+        &mut p,
+        "the decision may also come from another shell or machine:",
+    );
     util::expect(&mut p, "lifeboat approve ");
     util::expect(&mut p, "Decision [1]: ");
     let run = {
@@ -375,7 +394,8 @@ fn an_approval_from_another_machine_closes_the_question_at_a_terminal() {
         .env("LIFEBOAT_STATE_DIR", sandbox.state_dir())
         .run();
     assert!(
-        b.stdout.contains("(recorded by the engine driving the run)"),
+        b.stdout
+            .contains("(recorded by the engine driving the run)"),
         "{}",
         b.dump()
     );

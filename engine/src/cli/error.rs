@@ -216,10 +216,13 @@ mod tests {
     fn store_errors_are_bad_input_except_io_failures() {
         let code = |e: StoreError| CliError::from(e).exit_code;
         assert_eq!(code(StoreError::NotFound("r".into())), exit::INVALID);
-        assert_eq!(code(StoreError::Locked {
+        assert_eq!(
+            code(StoreError::Locked {
                 run: "r".into(),
                 driver: None
-            }), exit::INVALID);
+            }),
+            exit::INVALID
+        );
         let corrupt = StoreError::Corrupt {
             path: "j".into(),
             line: 1,

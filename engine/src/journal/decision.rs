@@ -226,8 +226,11 @@ pub fn ingest(journal: &Journal, items: Vec<InboxItem>) -> Result<Vec<Taken>, St
                         item.entry.posted_at,
                         item.entry.machine
                     );
-                    let record =
-                        journal.record_from_inbox(ENGINE_ACTOR, Event::Note { text }, &item.name)?;
+                    let record = journal.record_from_inbox(
+                        ENGINE_ACTOR,
+                        Event::Note { text },
+                        &item.name,
+                    )?;
                     Taken::Refused(record)
                 }
             };

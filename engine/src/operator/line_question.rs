@@ -58,7 +58,9 @@ impl LineQuestion<'_> {
                 // SAFETY: reads into a buffer we own, at most its length.
                 let n = unsafe { libc::read(fd, chunk.as_mut_ptr().cast(), chunk.len()) };
                 if n <= 0 {
-                    if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    if n < 0
+                        && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+                    {
                         continue;
                     }
                     return Err(Ended::Gone);
@@ -70,7 +72,9 @@ impl LineQuestion<'_> {
                 }
                 continue;
             }
-            if ready < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            if ready < 0
+                && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+            {
                 return Err(Ended::Gone);
             }
             if let Some(shown) = (self.closed)() {

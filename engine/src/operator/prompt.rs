@@ -180,7 +180,9 @@ impl OperatorPrompt for TtyPrompt {
                 .is_ok()
                 .then_some(q.default_identity.as_str());
             let identity = ask
-                .text("Your name (approver)", default, &|who| check(who.trim(), approved))
+                .text("Your name (approver)", default, &|who| {
+                    check(who.trim(), approved)
+                })
                 .ok()?;
             let comment = ask.text("Comment (optional)", None, &|_| Ok(())).ok()?;
             Some(ApprovalAnswer {

@@ -24,8 +24,8 @@ pub fn approve(args: DecideArgs, approve: bool) -> Result<i32, CliError> {
     let store = Arc::new(LocalRunStore::open(&state.runs(), &args.run_id)?);
     let open = OpenRun::open(store)?;
     let run = &open.run;
-    let gate = decision::waiting_gate(run, &args.run_id, &args.step, true)
-        .map_err(CliError::invalid)?;
+    let gate =
+        decision::waiting_gate(run, &args.run_id, &args.step, true).map_err(CliError::invalid)?;
     let Some(request) = &gate.request else {
         return Err(CliError::invalid("internal: gate without request"));
     };
@@ -67,9 +67,9 @@ pub fn approve(args: DecideArgs, approve: bool) -> Result<i32, CliError> {
                 format!("{head} {by}; the step fails and on_failure runs")
             }
             (Some(by), _) => format!("{head} {by}"),
-            (None, _) => format!(
-                "{head}; `lifeboat resume {run_id}` fails the step and runs on_failure"
-            ),
+            (None, _) => {
+                format!("{head}; `lifeboat resume {run_id}` fails the step and runs on_failure")
+            }
         }
     } else {
         let head = format!("approved `{step}` as {actor} (\"{prompt}\"), {have} of {need}");
@@ -99,8 +99,8 @@ pub fn confirm(args: ConfirmArgs) -> Result<i32, CliError> {
     let store = Arc::new(LocalRunStore::open(&state.runs(), &args.run_id)?);
     let open = OpenRun::open(store)?;
     let run = &open.run;
-    let gate = decision::waiting_gate(run, &args.run_id, &args.step, false)
-        .map_err(CliError::invalid)?;
+    let gate =
+        decision::waiting_gate(run, &args.run_id, &args.step, false).map_err(CliError::invalid)?;
     let Some(request) = &gate.request else {
         return Err(CliError::invalid("internal: gate without request"));
     };
@@ -122,11 +122,7 @@ pub fn confirm(args: ConfirmArgs) -> Result<i32, CliError> {
     } else {
         format!(" with {} checklist item(s)", checklist.len())
     };
-    let head = format!(
-        "confirmed `{}` as {}{items}",
-        args.step,
-        printable(&actor)
-    );
+    let head = format!("confirmed `{}` as {}{items}", args.step, printable(&actor));
     match delivery.note(&args.run_id) {
         Some(by) => println!("{head} {by}"),
         None => println!("{head}; continue with: lifeboat resume {}", args.run_id),

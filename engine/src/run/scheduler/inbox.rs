@@ -34,8 +34,9 @@ impl Scheduler {
 
     /// How long until the inbox is due.
     pub(super) fn until_inbox_due(&self) -> Duration {
-        self.inbox_due
-            .map_or(Duration::ZERO, |due| due.saturating_duration_since(Instant::now()))
+        self.inbox_due.map_or(Duration::ZERO, |due| {
+            due.saturating_duration_since(Instant::now())
+        })
     }
 
     /// Journals every inbox entry (or its refusal) and applies it; true when
@@ -104,9 +105,7 @@ impl Scheduler {
     /// Whether the section should wait for a decision from anywhere rather
     /// than end paused: `--wait`, nothing else to do, a human gate waiting.
     pub(super) fn waits_for_decision(&self, section: Section, indices: &[usize]) -> bool {
-        self.config.wait
-            && !self.stopping(section)
-            && indices.iter().any(|&i| self.gate_waits(i))
+        self.config.wait && !self.stopping(section) && indices.iter().any(|&i| self.gate_waits(i))
     }
 
     /// Whether some human gate waits (the inbox is then looked at every

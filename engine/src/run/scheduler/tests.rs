@@ -68,7 +68,10 @@ impl RunStore for FailingStore {
     fn get_file(&self, name: &str) -> Result<Vec<u8>, StoreError> {
         self.inner.get_file(name)
     }
-    fn post_decision(&self, entry: &crate::journal::inbox::InboxEntry) -> Result<String, StoreError> {
+    fn post_decision(
+        &self,
+        entry: &crate::journal::inbox::InboxEntry,
+    ) -> Result<String, StoreError> {
         self.inner.post_decision(entry)
     }
     fn list_inbox(&self) -> Result<Vec<crate::journal::inbox::InboxItem>, StoreError> {
