@@ -429,3 +429,58 @@ fn an_approval_from_another_machine_closes_the_question_at_a_terminal() {
         ]
     );
 }
+
+#[test]
+fn a_decision_no_longer_valid_when_the_engine_takes_it_is_journalled_as_a_refusal() {
+    let mut a = Driver::start(&gate(1, 0), &[]);
+    a.wait_for("waiting");
+    // Both approvals are posted while the engine cannot look: each is
+    // valid when posted, the second is not once the first is taken.
+    let pid = a.child.id() as i32;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let posts: Vec<Child> = ["bob", "carol"]
+        .iter()
+        .map(|who| {
+            let child = a
+                .other_machine(&["approve", &a.run_id, "approve_restore", "--as", who])
+                .spawn();
+            // One after the other, so the entries' order is known.
+            std::thread::sleep(Duration::from_millis(300));
+            child
+        })
+        .collect();
+    let inbox = a.sandbox.run_dir(&a.run_id).join("inbox");
+    let start = Instant::now();
+    while std::fs::read_dir(&inbox).map_or(0, |d| d.count()) < 2 {
+        assert!(start.elapsed() < Duration::from_secs(20), "not posted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    let codes: Vec<i32> = posts
+        .into_iter()
+        .map(|mut post| post.wait().expect("approve ends").code().unwrap_or(-1))
+        .collect();
+    // bob's was recorded; carol's command hears of the refusal (exit 2).
+    assert_eq!(codes, [0, 2]);
+    assert_eq!(a.exits_within(Duration::from_secs(10)), 0);
+    let journal = a.journal();
+    let approvals = of_type(&journal, "approval");
+    assert_eq!(approvals.len(), 1, "{journal:#?}");
+    assert_eq!(approvals[0]["actor"], "bob");
+    let notes = of_type(&journal, "note");
+    assert_eq!(notes.len(), 1, "{journal:#?}");
+    assert_eq!(notes[0]["actor"], "lifeboat");
+    let text = notes[0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("refused the approval of `approve_restore` by `carol` (posted at ")
+            && text.contains("`approve_restore` already has the 1 approval(s) it needs (bob)"),
+        "{text}"
+    );
+    assert!(notes[0]["inbox"].as_str().is_some());
+    assert!(inbox_is_empty(&a.sandbox, &a.run_id));
+    let shown = a.output.lock().unwrap().clone();
+    assert!(
+        shown.contains("refused the approval of `approve_restore` by `carol`"),
+        "{shown}"
+    );
+}
