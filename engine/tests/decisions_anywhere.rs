@@ -484,3 +484,90 @@ fn a_decision_no_longer_valid_when_the_engine_takes_it_is_journalled_as_a_refusa
         "{shown}"
     );
 }
+
+#[test]
+fn a_manual_step_confirmed_from_another_machine_under_wait() {
+    let yaml = r#"
+version: 1
+name: manual
+title: Switch DNS
+steps:
+  - id: switch_dns
+    kind: manual
+    with:
+      instructions: "Point DNS at the new cluster"
+      checklist: ["A record changed"]
+  - id: after
+    kind: shell
+    needs: [switch_dns]
+    with: { script: "echo confirmed by {{ steps.switch_dns.outputs.confirmed_by }}" }
+"#;
+    let mut a = Driver::start(yaml, &[]);
+    a.wait_for("waiting");
+    let b = a
+        .other_machine(&[
+            "confirm",
+            &a.run_id,
+            "switch_dns",
+            "--as",
+            "bob",
+            "--note",
+            "changed at 14:02",
+        ])
+        .run();
+    assert!(
+        b.stdout.contains(
+            "confirmed `switch_dns` as bob with 1 checklist item(s) (recorded by the engine driving the run)"
+        ),
+        "{}",
+        b.dump()
+    );
+    assert_eq!(a.exits_within(Duration::from_secs(3)), 0);
+    let journal = a.journal();
+    let confirmed = of_type(&journal, "manual_confirmed");
+    assert_eq!(confirmed.len(), 1, "{journal:#?}");
+    assert_eq!(confirmed[0]["actor"], "bob");
+    assert!(a.output.lock().unwrap().contains("confirmed by bob"));
+}
+
+#[test]
+fn without_wait_a_decision_reaches_the_engine_while_another_branch_runs() {
+    // No --wait: the gate waits while `side` runs; the engine looks at the
+    // inbox meanwhile, so the run finishes instead of pausing (exit 3).
+    let yaml = format!(
+        "{}  - id: side\n    kind: shell\n    with: {{ script: \"sleep 4\" }}\n",
+        gate(1, 0)
+    );
+    let sandbox = Sandbox::new();
+    let mut child = sandbox
+        .test()
+        .runbook(&yaml)
+        .args(["run", util::RUNBOOK])
+        .spawn();
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("run id");
+    let run = first.trim().to_string();
+    let start = Instant::now();
+    while !sandbox.journal(&run).iter().any(|r| r["type"] == "waiting") {
+        assert!(start.elapsed() < Duration::from_secs(30), "no wait");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let b = Sandbox::new()
+        .test()
+        .args(["approve", &run, "approve_restore", "--as", "bob"])
+        .env("LIFEBOAT_STATE_DIR", sandbox.state_dir())
+        .run();
+    assert!(
+        b.stdout
+            .contains("(recorded by the engine driving the run)"),
+        "{}",
+        b.dump()
+    );
+    let status = child.wait().expect("run ends");
+    assert_eq!(status.code(), Some(0));
+    let journal = sandbox.journal(&run);
+    assert!(journal
+        .iter()
+        .any(|r| r["type"] == "step_succeeded" && r["step"] == "restore"));
+}
