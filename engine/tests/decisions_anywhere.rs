@@ -269,6 +269,8 @@ fn a_decision_left_by_a_killed_engine_is_taken_once_by_resume() {
     let approvals = of_type(&journal, "approval");
     assert_eq!(approvals.len(), 1, "{journal:#?}");
     assert_eq!(approvals[0]["actor"], "bob");
+    // Not even a refusal: the entry was recognised as journalled.
+    assert!(of_type(&journal, "note").is_empty(), "{journal:#?}");
     assert!(inbox_is_empty(&a.sandbox, &a.run_id));
 }
 
