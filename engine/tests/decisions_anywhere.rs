@@ -387,6 +387,19 @@ fn an_approval_from_another_machine_closes_the_question_at_a_terminal() {
             .unwrap();
         runs.file_name().to_string_lossy().into_owned()
     };
+    // A note while the question is open is taken at once; the question
+    // stays open.
+    let note = Sandbox::new()
+        .test()
+        .args(["note", &run, "paged the DBA", "--as", "carol"])
+        .env("LIFEBOAT_STATE_DIR", sandbox.state_dir())
+        .run();
+    assert!(
+        note.stdout
+            .contains("(recorded by the engine driving the run)"),
+        "{}",
+        note.dump()
+    );
     // Typed at the open question but not entered: discarded when it closes,
     // so it cannot answer the next question.
     util::send(&mut p, "2");
@@ -430,6 +443,9 @@ fn an_approval_from_another_machine_closes_the_question_at_a_terminal() {
             ("alice".to_string(), "approved".to_string())
         ]
     );
+    let notes = of_type(&journal, "note");
+    assert_eq!(notes.len(), 1, "{journal:#?}");
+    assert_eq!(notes[0]["actor"], "carol");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! the run ends paused (exit 3); `lifeboat resume` evaluates the gate again.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Duration;
 
 use lifeboat_steps::{duration, params, StepOutput};
@@ -220,12 +221,15 @@ impl Scheduler {
                 };
                 // A decision from another shell or machine closes the
                 // question; it is then taken from the inbox below.
+                let taken = Rc::default();
                 let closed = question_closer(
                     self.env.journal.clone(),
                     self.env.cancel.clone(),
                     id.clone(),
+                    Rc::clone(&taken),
                 );
                 let answer = blocking(|| prompt_ui.approval(&question, &check, &closed));
+                self.apply_taken(taken.take());
                 if answer.is_none() && self.took_decision(&id, gate.decisions.len()) {
                     continue;
                 }
@@ -341,12 +345,15 @@ impl Scheduler {
                     default_identity: self.config.operator.clone(),
                     elsewhere: elsewhere(&wait),
                 };
+                let taken = Rc::default();
                 let closed = question_closer(
                     self.env.journal.clone(),
                     self.env.cancel.clone(),
                     id.clone(),
+                    Rc::clone(&taken),
                 );
                 let answer = blocking(|| prompt_ui.manual(&question, &closed));
+                self.apply_taken(taken.take());
                 if answer.is_none() && self.took_decision(&id, gate.decisions.len()) {
                     continue;
                 }

@@ -8,7 +8,8 @@
 //! checked again and journalled once (`journal/decision.rs`); a decision
 //! for a waiting gate sends the gate round again, so the run carries on.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -65,37 +66,41 @@ impl Scheduler {
                 return false;
             }
         };
+        self.apply_taken(taken)
+    }
+
+    /// Takes journalled inbox entries into this execution's state: a
+    /// decision counts for its gate, and a waiting gate it decides is
+    /// pending again (true when one is). Shows each on the console.
+    pub(super) fn apply_taken(&mut self, taken: Vec<Taken>) -> bool {
         let mut changed = false;
         for t in taken {
-            match t {
-                Taken::Recorded(record) => {
-                    let Some(step) = record.event.step().map(str::to_string) else {
-                        continue;
-                    };
-                    if matches!(
-                        record.event,
-                        Event::Approval { .. } | Event::ManualConfirmed { .. }
-                    ) {
-                        self.gates.entry(step.clone()).or_default().apply(&record);
-                        self.env.console.info(&format!(
-                            "{} `{step}` by {} from another shell or machine",
-                            decided(&record.event),
-                            record.actor
-                        ));
-                    }
-                    if let Some(i) = self.env.runbook.step_index(&step) {
-                        if self.status[i] == Status::Waiting && self.env.runbook.kind(i).is_human()
-                        {
-                            self.status[i] = Status::Pending;
-                            self.gate_deadlines.remove(&i);
-                            changed = true;
-                        }
-                    }
-                }
+            let record = match t {
+                Taken::Recorded(record) => record,
                 Taken::Refused(record) => {
                     if let Event::Note { text } = &record.event {
                         self.env.console.warn(None, text);
                     }
+                    continue;
+                }
+            };
+            if !deciding(&record.event) {
+                continue;
+            }
+            let Some(step) = record.event.step().map(str::to_string) else {
+                continue;
+            };
+            self.gates.entry(step.clone()).or_default().apply(&record);
+            self.env.console.info(&format!(
+                "{} `{step}` by {} from another shell or machine",
+                decided(&record.event),
+                record.actor
+            ));
+            if let Some(i) = self.env.runbook.step_index(&step) {
+                if self.gate_waits(i) {
+                    self.status[i] = Status::Pending;
+                    self.gate_deadlines.remove(&i);
+                    changed = true;
                 }
             }
         }
@@ -151,6 +156,14 @@ impl Scheduler {
     }
 }
 
+/// Whether a record decides a gate (rather than noting or marking).
+fn deciding(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::Approval { .. } | Event::ManualConfirmed { .. }
+    )
+}
+
 /// "approved", "rejected" or "confirmed".
 fn decided(event: &Event) -> &'static str {
     match event {
@@ -183,10 +196,15 @@ pub(super) fn decided_elsewhere(journal: &Journal, step: &str) -> Option<String>
 
 /// The question's `closed` callback for gate `step`: the run is stopping,
 /// or (looked at most every [`INBOX_POLL`]) an inbox entry decides it.
+/// Other entries (notes, marks, other gates' decisions) are journalled
+/// meanwhile and kept in `taken`, for the scheduler to apply once the
+/// question ends (`Scheduler::apply_taken`): the console holds their lines
+/// while the question is on screen.
 pub(super) fn question_closer(
     journal: Arc<Journal>,
     cancel: tokio_util::sync::CancellationToken,
     step: String,
+    taken: Rc<RefCell<Vec<Taken>>>,
 ) -> impl Fn() -> Option<String> {
     let last: Cell<Option<Instant>> = Cell::new(None);
     move || {
@@ -197,6 +215,24 @@ pub(super) fn question_closer(
             return None;
         }
         last.set(Some(Instant::now()));
-        decided_elsewhere(&journal, &step)
+        if let Some(shown) = decided_elsewhere(&journal, &step) {
+            return Some(shown);
+        }
+        let items = journal.list_inbox().ok().filter(|i| !i.is_empty())?;
+        // An error leaves the entries for the next look.
+        let more = decision::ingest(&journal, items).ok()?;
+        // One posted for this gate just now was taken with the others.
+        let mine = more.iter().find_map(|t| match t {
+            Taken::Recorded(r) if r.event.step() == Some(step.as_str()) && deciding(&r.event) => {
+                Some(format!(
+                    "{} by {} from another shell; the question is closed",
+                    decided(&r.event),
+                    r.actor
+                ))
+            }
+            _ => None,
+        });
+        taken.borrow_mut().extend(more);
+        mine
     }
 }
