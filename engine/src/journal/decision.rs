@@ -259,3 +259,92 @@ pub fn describe_decision(event: &Event) -> String {
         other => format!("a `{}` record", other.name()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::journal::inbox::InboxEntry;
+    use crate::journal::local_run_store::LocalRunStore;
+    use crate::journal::run_store::RunStore;
+    use crate::journal::test_records::records;
+
+    /// A run waiting at a 1-of-1 gate `g` (digest `q1`), in a local store.
+    fn waiting_run(dir: &std::path::Path) -> (Arc<LocalRunStore>, Journal) {
+        let store = Arc::new(LocalRunStore::create(dir, "r1").unwrap());
+        let recs = records(
+            "00:00 run_started
+             00:01 approval_requested g q1
+             00:01 waiting g waiting for approval",
+        );
+        store.append(&recs).unwrap();
+        let journal = Journal::new(store.clone(), 3, lifeboat_steps::Redactor::new(), "alice");
+        (store, journal)
+    }
+
+    fn approval(digest: &str) -> Event {
+        Event::Approval {
+            step: "g".into(),
+            decision: Decision::Approved,
+            digest: digest.into(),
+            comment: None,
+            timed_out: false,
+        }
+    }
+
+    #[test]
+    fn an_entry_is_journalled_once_and_a_stale_one_is_refused_in_a_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, journal) = waiting_run(dir.path());
+        store
+            .post_decision(&InboxEntry::new("bob", approval("q1")))
+            .unwrap();
+        store
+            .post_decision(&InboxEntry::new("carol", approval("q1")))
+            .unwrap();
+        store
+            .post_decision(&InboxEntry::new("dave", approval("q0")))
+            .unwrap();
+        let items = store.list_inbox().unwrap();
+        let again = items.clone();
+        let taken = ingest(&journal, items).unwrap();
+        assert_eq!(taken.len(), 3);
+        assert!(matches!(&taken[0], Taken::Recorded(r) if r.actor == "bob"));
+        for refused in &taken[1..] {
+            let Taken::Refused(r) = refused else {
+                panic!("not refused: {refused:?}")
+            };
+            assert_eq!(r.actor, ENGINE_ACTOR);
+            assert!(r.inbox.is_some());
+        }
+        let Event::Note { text } = &taken[1].record().event else {
+            panic!()
+        };
+        assert!(
+            text.contains("already has the 1 approval(s) it needs (bob)"),
+            "{text}"
+        );
+        assert!(store.list_inbox().unwrap().is_empty());
+        // Delivered again (a crash before the removal): nothing more.
+        for item in &again {
+            store.post_decision(&item.entry).unwrap();
+        }
+        let renamed = store.list_inbox().unwrap();
+        let same_names: Vec<InboxItem> = again
+            .into_iter()
+            .zip(renamed)
+            .map(|(old, new)| {
+                std::fs::rename(
+                    dir.path().join("r1/inbox").join(&new.name),
+                    dir.path().join("r1/inbox").join(&old.name),
+                )
+                .unwrap();
+                old
+            })
+            .collect();
+        assert!(ingest(&journal, same_names).unwrap().is_empty());
+        assert_eq!(store.read().unwrap().records.len(), 6);
+        assert!(store.list_inbox().unwrap().is_empty());
+    }
+}
