@@ -4,7 +4,9 @@
 //! decisions recorded for that digest. With a terminal it asks there; without
 //! one it journals `waiting` with the exact commands that decide it and
 //! lets every other independent branch carry on. When nothing more can run,
-//! the run ends paused (exit 3); `lifeboat resume` evaluates the gate again.
+//! the run ends paused (exit 3), or with `--wait` waits for a decision from
+//! anywhere (`inbox.rs`); `lifeboat resume` evaluates the gate again. A
+//! terminal question closes when the decision comes from elsewhere.
 
 use std::collections::HashMap;
 use std::rc::Rc;
