@@ -80,6 +80,7 @@ fn record(seq: u64, event: Event) -> Record {
             .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
             .to_string(),
         actor: "bench".into(),
+        inbox: None,
         event,
     }
 }

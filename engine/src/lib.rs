@@ -9,7 +9,8 @@
 //! - [`run`] (execution): the launcher and the scheduler. `run`, `resume`.
 //! - [`journal`] (the hub): records, the store, replay, gate decisions.
 //!   Decisions from other processes (`approve`, `confirm`, `mark`, `note`)
-//!   are journal records appended under the run's lock.
+//!   are journal records, appended under the run's lock or, while an
+//!   engine drives the run, left in its inbox for that engine.
 //! - [`report`] (reporting): spans, RTO, history, the projection, the
 //!   timeline. `status`, `runs`, `timeline`.
 //! - [`operator`]: the consoles and prompts a run talks to a person through.

@@ -151,6 +151,11 @@ pub struct ExecArgs {
     /// Step-through mode: before each step ask run, skip, show or quit (needs a terminal).
     #[arg(long)]
     pub step: bool,
+    /// At an approval or manual step with nothing else to run, wait for a decision from
+    /// anywhere (`lifeboat approve` from another shell or machine), up to the gate's
+    /// `timeout`, instead of pausing with exit 3.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Args, Debug)]

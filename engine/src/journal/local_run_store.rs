@@ -380,6 +380,7 @@ mod tests {
             seq,
             ts: "2026-11-21T10:00:00.000Z".into(),
             actor: "test".into(),
+            inbox: None,
             event: Event::Note {
                 text: format!("n{seq}"),
             },

@@ -5,6 +5,7 @@
 //! Architecture invariant: this module knows nothing of runbooks'
 //! semantics, scheduling or reports; it stores and replays records.
 
+pub mod decision;
 pub mod gate_record;
 pub mod inbox;
 pub mod local_run_store;

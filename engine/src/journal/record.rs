@@ -20,6 +20,11 @@ pub struct Record {
     pub ts: String,
     /// Who caused it: the operator, an approver, or `lifeboat` itself.
     pub actor: String,
+    /// The inbox entry this record was taken from, for a decision posted
+    /// while an engine drove the run (`journal/decision.rs`): an entry whose
+    /// name is journalled is never journalled again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbox: Option<String>,
     #[serde(flatten)]
     pub event: Event,
 }

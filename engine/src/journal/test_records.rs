@@ -243,6 +243,7 @@ fn record(seq: u64, line: &str) -> Record {
         seq,
         ts: ts(time),
         actor,
+        inbox: None,
         event,
     }
 }

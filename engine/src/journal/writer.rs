@@ -35,6 +35,7 @@ const STRUCTURAL_FIELDS: &[&str] = &[
     "rto_stop_at",
     "from_checkpoint",
     "redo",
+    "inbox",
 ];
 
 /// Record fields written exactly as they are but redacted when shown: the
@@ -78,18 +79,46 @@ impl Journal {
 
     /// Writes a record and waits until it is durable.
     pub fn record(&self, event: Event) -> Result<Record, StoreError> {
-        self.write(&self.actor.clone(), event, true)
+        self.write(&self.actor.clone(), event, None, true)
     }
 
     /// Writes a record as someone other than the operator (an approver).
     pub fn record_as(&self, actor: &str, event: Event) -> Result<Record, StoreError> {
-        self.write(actor, event, true)
+        self.write(actor, event, None, true)
+    }
+
+    /// Writes, durably and as `actor`, a record taken from the inbox entry
+    /// `entry`: the record carries the entry's name, so it is never taken
+    /// twice (`journal/decision.rs`).
+    pub fn record_from_inbox(
+        &self,
+        actor: &str,
+        event: Event,
+        entry: &str,
+    ) -> Result<Record, StoreError> {
+        self.write(actor, event, Some(entry.to_string()), true)
     }
 
     /// Writes a record that the next durable write will carry to disk; for
     /// records whose loss is harmless (see [`RunStore::append_lazy`]).
     pub fn record_lazy(&self, event: Event) -> Result<Record, StoreError> {
-        self.write(&self.actor.clone(), event, false)
+        self.write(&self.actor.clone(), event, None, false)
+    }
+
+    /// Reads the whole journal back from the store (after [`Journal::flush`],
+    /// it holds every record written).
+    pub fn read(&self) -> Result<crate::journal::run_store::JournalRead, StoreError> {
+        self.store.read()
+    }
+
+    /// The decisions posted to the run's inbox, oldest first.
+    pub fn list_inbox(&self) -> Result<Vec<crate::journal::inbox::InboxItem>, StoreError> {
+        self.store.list_inbox()
+    }
+
+    /// Removes inbox entries once their records are durable.
+    pub fn remove_inbox(&self, names: &[String]) -> Result<(), StoreError> {
+        self.store.remove_inbox(names)
     }
 
     /// Makes every record written so far durable (one fsync for all).
@@ -97,13 +126,20 @@ impl Journal {
         self.store.sync()
     }
 
-    fn write(&self, actor: &str, event: Event, durable: bool) -> Result<Record, StoreError> {
+    fn write(
+        &self,
+        actor: &str,
+        event: Event,
+        inbox: Option<String>,
+        durable: bool,
+    ) -> Result<Record, StoreError> {
         let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
         let mut record = Record {
             v: JOURNAL_VERSION,
             seq: *seq + 1,
             ts: now_rfc3339(),
             actor: actor.to_string(),
+            inbox,
             event,
         };
         // What the console shows, when it differs from what is written.

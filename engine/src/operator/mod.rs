@@ -9,6 +9,7 @@
 pub mod colour;
 pub mod console;
 pub mod json_console;
+pub mod line_question;
 pub mod markdown_text;
 pub mod plain_console;
 pub mod progress_plan;

@@ -79,6 +79,7 @@ mod tests {
             seq: 1,
             ts: ts.into(),
             actor: "engine".into(),
+            inbox: None,
             event: Event::StepSucceeded {
                 step: step.into(),
                 outputs: Default::default(),

@@ -1,12 +1,16 @@
-//! [`TtyPrompt`], the terminal [`OperatorPrompt`]: approvals, manual
-//! checklists, step-through and interruption questions through dialoguer.
+//! [`TtyPrompt`], the terminal [`OperatorPrompt`]: approvals and manual
+//! checklists read line by line (`line_question.rs`), so that a decision
+//! from another shell or machine closes them; step-through and interruption
+//! questions through dialoguer.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use dialoguer::{Confirm, Input, Select};
+use dialoguer::{Input, Select};
 
 use crate::journal::record::MarkOutcome;
 use crate::operator::console::Console;
+use crate::operator::line_question::LineQuestion;
 use crate::operator::markdown_text::render_markdown;
 use crate::operator::question::OperatorPrompt;
 use crate::operator::question::{
@@ -20,12 +24,55 @@ use crate::terminal_text::printable;
 /// while a question is on screen, so the two never draw over each other.
 pub struct TtyPrompt {
     console: Option<Arc<dyn Console>>,
+    /// True while the Ctrl-C question is asked: a gate's question gives
+    /// the terminal up to it (`line_question.rs`).
+    interrupting: Arc<AtomicBool>,
+}
+
+/// What a gate question borrows: when it is closed, and whether the Ctrl-C
+/// question wants the terminal.
+struct GateAsk<'a> {
+    closed: &'a dyn Fn() -> Option<String>,
+    yield_terminal: Box<dyn Fn() -> bool + 'a>,
+}
+
+impl GateAsk<'_> {
+    fn as_question(&self) -> LineQuestion<'_> {
+        LineQuestion {
+            closed: self.closed,
+            yield_terminal: &*self.yield_terminal,
+        }
+    }
+}
+
+/// The line under a gate's header naming the commands that decide it from
+/// elsewhere (the `waiting` record's commands).
+fn elsewhere(commands: &[String]) -> String {
+    if commands.is_empty() {
+        return String::new();
+    }
+    let mut text = "\n  the decision may also come from another shell or machine:".to_string();
+    for c in commands {
+        text.push_str(&format!("\n    {}", printable(c)));
+    }
+    text
 }
 
 impl TtyPrompt {
     /// `console` is suspended while asking (pass the progress console).
     pub fn new(console: Option<Arc<dyn Console>>) -> Self {
-        Self { console }
+        Self {
+            console,
+            interrupting: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn line_question<'a>(&self, closed: &'a dyn Fn() -> Option<String>) -> GateAsk<'a> {
+        let interrupting = self.interrupting.clone();
+        GateAsk {
+            closed,
+            yield_terminal: Box::new(move || interrupting.load(Ordering::SeqCst)),
+        }
     }
 
     fn asking<T>(&self, f: impl FnOnce() -> T) -> T {
@@ -85,7 +132,10 @@ impl OperatorPrompt for TtyPrompt {
         &self,
         q: &ApprovalQuestion,
         check: &dyn Fn(&str, bool) -> Result<(), String>,
+        closed: &dyn Fn() -> Option<String>,
     ) -> Option<ApprovalAnswer> {
+        let ask = self.line_question(closed);
+        let ask = ask.as_question();
         self.asking(|| {
             // The prompt and details were rendered from step outputs: each
             // line is written out (`terminal_text`) before it is shown.
@@ -108,36 +158,33 @@ impl OperatorPrompt for TtyPrompt {
                     format!(" ({})", printable(&q.approved_by.join(", ")))
                 }
             ));
+            header.push_str(&elsewhere(&q.elsewhere));
             say(&header);
-            let choice = Select::new()
-                .with_prompt("Decision")
-                .items([
-                    "approve",
-                    "reject",
-                    "decide later (pause; decide with `lifeboat approve` from another shell)",
-                ])
-                .default(0)
-                .interact_opt()
-                .ok()
-                .flatten()?;
+            let choice = ask
+                .choose(
+                    "Decision",
+                    &[
+                        "approve",
+                        "reject",
+                        "decide later (pause; decide with `lifeboat approve` from another shell)",
+                    ],
+                    0,
+                )
+                .ok()?;
             let approved = match choice {
                 0 => true,
                 1 => false,
                 _ => return None,
             };
-            let mut input = Input::<String>::new().with_prompt("Your name (approver)");
-            if check(&q.default_identity, approved).is_ok() {
-                input = input.default(q.default_identity.clone());
-            }
-            let identity = input
-                .validate_with(|who: &String| check(who.trim(), approved))
-                .interact_text()
+            let default = check(&q.default_identity, approved)
+                .is_ok()
+                .then_some(q.default_identity.as_str());
+            let identity = ask
+                .text("Your name (approver)", default, &|who| {
+                    check(who.trim(), approved)
+                })
                 .ok()?;
-            let comment = Input::<String>::new()
-                .with_prompt("Comment (optional)")
-                .allow_empty(true)
-                .interact_text()
-                .ok()?;
+            let comment = ask.text("Comment (optional)", None, &|_| Ok(())).ok()?;
             Some(ApprovalAnswer {
                 approved,
                 identity: identity.trim().to_string(),
@@ -146,53 +193,56 @@ impl OperatorPrompt for TtyPrompt {
         })
     }
 
-    fn manual(&self, q: &ManualQuestion) -> Option<ManualAnswer> {
+    fn manual(
+        &self,
+        q: &ManualQuestion,
+        closed: &dyn Fn() -> Option<String>,
+    ) -> Option<ManualAnswer> {
+        let ask = self.line_question(closed);
+        let ask = ask.as_question();
         self.asking(|| {
             // `render_markdown` writes out control characters itself, so
             // that its own styles are the only escape codes.
             say(&format!(
-                "\nMANUAL STEP  {} (`{}`)\n{}",
+                "\nMANUAL STEP  {} (`{}`)\n{}{}",
                 printable(&q.title),
                 q.step,
-                render_markdown(&q.instructions)
+                render_markdown(&q.instructions),
+                elsewhere(&q.elsewhere)
             ));
             for item in &q.checklist {
-                let done = Confirm::new()
-                    .with_prompt(format!("[ ] {} — done?", printable(item)))
-                    .default(false)
-                    .wait_for_newline(true)
-                    .interact_opt()
-                    .ok()
-                    .flatten()?;
+                let done = ask
+                    .confirm(&format!("[ ] {} — done?", printable(item)), false)
+                    .ok()?;
                 if !done {
                     say("not confirmed; the run pauses here (confirm later with `lifeboat confirm`)");
                     return None;
                 }
             }
             if q.checklist.is_empty() {
-                let done = Select::new()
-                    .with_prompt("Is it done?")
-                    .items([
-                        "done",
-                        "not yet (pause; confirm later with `lifeboat confirm`)",
-                    ])
-                    .default(0)
-                    .interact_opt()
-                    .ok()
-                    .flatten()?;
+                let done = ask
+                    .choose(
+                        "Is it done?",
+                        &[
+                            "done",
+                            "not yet (pause; confirm later with `lifeboat confirm`)",
+                        ],
+                        0,
+                    )
+                    .ok()?;
                 if done != 0 {
                     return None;
                 }
             }
-            let identity = Input::<String>::new()
-                .with_prompt("Your name")
-                .default(q.default_identity.clone())
-                .interact_text()
+            let identity = ask
+                .text("Your name", Some(&q.default_identity), &|_| Ok(()))
                 .ok()?;
-            let note = Input::<String>::new()
-                .with_prompt("Note as evidence (optional, e.g. \"changed the A record at 14:02\")")
-                .allow_empty(true)
-                .interact_text()
+            let note = ask
+                .text(
+                    "Note as evidence (optional, e.g. \"changed the A record at 14:02\")",
+                    None,
+                    &|_| Ok(()),
+                )
                 .ok()?;
             Some(ManualAnswer {
                 identity: identity.trim().to_string(),
@@ -237,6 +287,10 @@ impl OperatorPrompt for TtyPrompt {
     }
 
     fn interruption(&self) -> InterruptChoice {
+        // A gate's open question ends (decide later) and gives the
+        // terminal up to this one.
+        self.interrupting.store(true, Ordering::SeqCst);
+        let _done = ClearOnDrop(&self.interrupting);
         self.asking(|| {
             let choice = Select::new()
                 .with_prompt("Ctrl-C: pause or abort? (Ctrl-C again aborts at once)")
@@ -257,5 +311,14 @@ impl OperatorPrompt for TtyPrompt {
                 Err(_) => InterruptChoice::Abort,
             }
         })
+    }
+}
+
+/// Clears a flag when dropped.
+struct ClearOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
     }
 }

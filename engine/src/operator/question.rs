@@ -18,6 +18,8 @@ pub struct ApprovalQuestion {
     pub min_approvals: u32,
     /// The identity offered by default (the operator).
     pub default_identity: String,
+    /// The commands that decide it from another shell or machine.
+    pub elsewhere: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +38,8 @@ pub struct ManualQuestion {
     pub instructions: String,
     pub checklist: Vec<String>,
     pub default_identity: String,
+    /// The commands that settle it from another shell or machine.
+    pub elsewhere: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,19 +82,27 @@ pub trait OperatorPrompt: Send + Sync {
 
     /// An approval gate: approve or reject, as whom, with what comment.
     /// `check` vets an identity (allow-list, four eyes, no double
-    /// approval); a refused identity is asked for again. `None`: decide
-    /// later (the run pauses).
+    /// approval); a refused identity is asked for again. `closed` is asked
+    /// while the question waits for the operator: `Some(line)` closes it
+    /// (the decision came from elsewhere) and shows `line`. `None`: decide
+    /// later, or closed (the scheduler then looks at what was decided).
     fn approval(
         &self,
         _question: &ApprovalQuestion,
         _check: &dyn Fn(&str, bool) -> Result<(), String>,
+        _closed: &dyn Fn() -> Option<String>,
     ) -> Option<ApprovalAnswer> {
         None
     }
 
     /// A manual step: show the instructions, confirm each checklist item.
-    /// `None`: not done yet (the run pauses).
-    fn manual(&self, _question: &ManualQuestion) -> Option<ManualAnswer> {
+    /// `closed` as for [`OperatorPrompt::approval`]. `None`: not done yet
+    /// (the run pauses), or closed.
+    fn manual(
+        &self,
+        _question: &ManualQuestion,
+        _closed: &dyn Fn() -> Option<String>,
+    ) -> Option<ManualAnswer> {
         None
     }
 

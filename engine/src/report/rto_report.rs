@@ -436,6 +436,7 @@ mod tests {
             seq,
             ts: format!("2026-11-21T10:{time}Z"),
             actor: "alice".into(),
+            inbox: None,
             event,
         }
     }

@@ -50,6 +50,8 @@ pub struct Resume<'a> {
     pub yes: bool,
     pub max_parallel: usize,
     pub operator: String,
+    /// `--wait` (see [`RunConfig::wait`]).
+    pub wait: bool,
 }
 
 /// Why a run cannot start or resume. Each message says what is wrong and
@@ -251,6 +253,10 @@ impl Launcher {
     pub fn resume(&self, req: Resume) -> Result<Launch, LaunchError> {
         let store = Arc::new(LocalRunStore::open(&self.state.runs(), req.run_id)?);
         let lock = store.lock()?;
+        // Decisions posted while an earlier engine drove the run (it may
+        // have died before it took them) are journalled first, under the
+        // lock, so the replay below counts them.
+        self.take_inbox(&store, &req.operator)?;
         let read = store.read()?;
         for w in &read.warnings {
             self.console.warn(None, w);
@@ -338,6 +344,7 @@ impl Launcher {
             seq: first.last_seq + 1,
             ts: now_rfc3339(),
             actor: req.operator.clone(),
+            inbox: None,
             event: resumed.clone(),
         });
         let mut state = RunState::replay(&records, &descendants);
@@ -362,6 +369,7 @@ impl Launcher {
             dry_run,
             max_parallel: req.max_parallel,
             operator: req.operator.clone(),
+            wait: req.wait,
         };
         // Only now, with every check passed, does the changed runbook taken
         // with --allow-changed become the run's copy: a refused resume
@@ -408,6 +416,32 @@ impl Launcher {
     ///
     /// The flag is true when the runbook is the changed original, which the
     /// resume writes as the run's copy once it goes ahead.
+    /// Journals the run's inbox (`journal/decision.rs`), saying on the
+    /// console what was taken and what was refused.
+    fn take_inbox(&self, store: &Arc<LocalRunStore>, operator: &str) -> Result<(), LaunchError> {
+        let items = store.list_inbox()?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        let last = store.read()?.records.last().map_or(0, |r| r.seq);
+        let journal = Journal::new(store.clone(), last, Redactor::new(), operator);
+        for taken in crate::journal::decision::ingest(&journal, items)? {
+            match taken {
+                crate::journal::decision::Taken::Recorded(r) => self.console.info(&format!(
+                    "took {} by {} from the run's inbox",
+                    crate::journal::decision::describe_decision(&r.event),
+                    r.actor
+                )),
+                crate::journal::decision::Taken::Refused(record) => {
+                    if let Event::Note { text } = &record.event {
+                        self.console.warn(None, text);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn runbook_for_resume(
         &self,
         store: &LocalRunStore,

@@ -38,6 +38,8 @@
 //! - `step_through.rs`: `--step`, and the ways a run is held.
 //! - `journal_writes.rs`: writing the journal; a write that fails stops the
 //!   run.
+//! - `inbox.rs`: decisions posted from other shells and machines, taken in
+//!   between steps, at a waiting gate and with `--wait`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -52,6 +54,7 @@ use crate::journal::run_state::RunState;
 mod drill;
 mod engine_steps;
 mod human_gates;
+mod inbox;
 mod journal_writes;
 mod render;
 mod results;
@@ -156,6 +159,11 @@ pub struct Scheduler {
     simulated: Vec<bool>,
     /// Every main step has finished: `run.status` is no longer `running`.
     main_done: bool,
+    /// When the inbox is next looked at (`inbox.rs`); `None`: now.
+    inbox_due: Option<std::time::Instant>,
+    /// Waiting gates with a `timeout`: when it ends (ms since the epoch),
+    /// for `--wait`.
+    gate_deadlines: HashMap<usize, i64>,
 }
 
 impl Scheduler {
@@ -185,6 +193,8 @@ impl Scheduler {
             clock_stop: env.clock_stop.clone(),
             simulated: vec![false; n],
             main_done: false,
+            inbox_due: None,
+            gate_deadlines: HashMap::new(),
             env,
             config,
         };

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 pub mod decide;
+pub mod deliver;
 pub mod graph;
 pub mod kinds;
 pub mod mark;

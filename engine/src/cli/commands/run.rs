@@ -39,6 +39,7 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
         dry_run,
         max_parallel: args.common.max_parallel as usize,
         operator: operator_name(args.common.operator.as_deref()),
+        wait: args.common.wait,
     };
     execute(&args.common, state, |launcher| {
         launcher
@@ -66,6 +67,7 @@ pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
             yes: args.yes,
             max_parallel: args.common.max_parallel as usize,
             operator: operator.clone(),
+            wait: args.common.wait,
         })
     })
 }

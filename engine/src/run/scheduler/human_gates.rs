@@ -4,14 +4,18 @@
 //! decisions recorded for that digest. With a terminal it asks there; without
 //! one it journals `waiting` with the exact commands that decide it and
 //! lets every other independent branch carry on. When nothing more can run,
-//! the run ends paused (exit 3); `lifeboat resume` evaluates the gate again.
+//! the run ends paused (exit 3), or with `--wait` waits for a decision from
+//! anywhere (`inbox.rs`); `lifeboat resume` evaluates the gate again. A
+//! terminal question closes when the decision comes from elsewhere.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Duration;
 
 use lifeboat_steps::{duration, params, StepOutput};
 use minijinja::Value;
 
+use super::inbox::question_closer;
 use super::{DryRun, Scheduler, Status};
 use crate::journal::gate_record::{approval_outputs, gate_digest};
 use crate::journal::record::{Decision, Event, Record};
@@ -206,6 +210,7 @@ impl Scheduler {
                     approved_by: approvers.iter().map(|d| d.actor.clone()).collect(),
                     min_approvals: need as u32,
                     default_identity: self.config.operator.clone(),
+                    elsewhere: elsewhere(&wait),
                 };
                 let initiator = self.initiator.clone();
                 let check = |who: &str, approve: bool| {
@@ -216,7 +221,20 @@ impl Scheduler {
                     };
                     gate.check_decider(&id, &initiator, who, decision)
                 };
-                let answer = blocking(|| prompt_ui.approval(&question, &check));
+                // A decision from another shell or machine closes the
+                // question; it is then taken from the inbox below.
+                let taken = Rc::default();
+                let closed = question_closer(
+                    self.env.journal.clone(),
+                    self.env.cancel.clone(),
+                    id.clone(),
+                    Rc::clone(&taken),
+                );
+                let answer = blocking(|| prompt_ui.approval(&question, &check, &closed));
+                self.apply_taken(taken.take());
+                if answer.is_none() && self.took_decision(&id, gate.decisions.len()) {
+                    continue;
+                }
                 if let Some(a) = answer {
                     match check(&a.identity, a.approved) {
                         Ok(()) => {
@@ -243,7 +261,7 @@ impl Scheduler {
                     }
                 }
             }
-            return self.wait_gate(i, wait, announced);
+            return self.wait_gate(i, wait, announced, deadline(&since, timeout));
         }
         self.fail_now(
             i,
@@ -327,8 +345,21 @@ impl Scheduler {
                     instructions: instructions.clone(),
                     checklist: checklist.clone(),
                     default_identity: self.config.operator.clone(),
+                    elsewhere: elsewhere(&wait),
                 };
-                if let Some(a) = blocking(|| prompt_ui.manual(&question)) {
+                let taken = Rc::default();
+                let closed = question_closer(
+                    self.env.journal.clone(),
+                    self.env.cancel.clone(),
+                    id.clone(),
+                    Rc::clone(&taken),
+                );
+                let answer = blocking(|| prompt_ui.manual(&question, &closed));
+                self.apply_taken(taken.take());
+                if answer.is_none() && self.took_decision(&id, gate.decisions.len()) {
+                    continue;
+                }
+                if let Some(a) = answer {
                     let who = a.identity.trim();
                     let who = if who.is_empty() {
                         self.config.operator.clone()
@@ -349,7 +380,7 @@ impl Scheduler {
                     continue;
                 }
             }
-            return self.wait_gate(i, wait, announced);
+            return self.wait_gate(i, wait, announced, deadline(&since, timeout));
         }
         self.fail_now(
             i,
@@ -425,6 +456,13 @@ impl Scheduler {
         serde_json::to_string(&definitions).unwrap_or_default()
     }
 
+    /// Takes the inbox in after a terminal question ended unanswered; true
+    /// when gate `id` got a decision (it had `before` decisions).
+    fn took_decision(&mut self, id: &str, before: usize) -> bool {
+        self.take_inbox();
+        self.gates.get(id).map_or(0, |g| g.decisions.len()) != before
+    }
+
     /// The digest of the question a gate showed last, if any.
     fn gate_digest_of(&self, id: &str) -> Option<String> {
         self.gates
@@ -492,11 +530,23 @@ impl Scheduler {
     /// The run pauses at gate `i`: its wait is journalled (unless the
     /// terminal question already journalled the same one) and the step
     /// waits.
-    fn wait_gate(&mut self, i: usize, wait: GateWait, announced: Option<GateWait>) {
+    /// `deadline` (ms since the epoch) is when the gate's `timeout` ends,
+    /// if it has one: `--wait` sends the gate round again then.
+    fn wait_gate(
+        &mut self,
+        i: usize,
+        wait: GateWait,
+        announced: Option<GateWait>,
+        deadline: Option<i64>,
+    ) {
         let id = self.env.runbook.steps[i].id.clone();
         let mut announced = announced;
         self.announce_wait(&id, &wait, &mut announced);
         self.status[i] = Status::Waiting;
+        match deadline {
+            Some(d) => self.gate_deadlines.insert(i, d),
+            None => self.gate_deadlines.remove(&i),
+        };
     }
 
     /// Journals that gate `id` waits for a human, once per distinct wait.
@@ -576,6 +626,16 @@ impl Scheduler {
     }
 }
 
+/// The commands of a wait that decide it from elsewhere (`resume` is not
+/// one: the run is being driven).
+fn elsewhere(wait: &GateWait) -> Vec<String> {
+    wait.commands
+        .iter()
+        .filter(|c| !c.starts_with("lifeboat resume"))
+        .cloned()
+        .collect()
+}
+
 /// What a gate waits for (the `waiting` record's reason) and the commands
 /// that settle it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -597,6 +657,13 @@ fn human_time(since: &str, until: Option<&str>) -> Duration {
         (Some(from), Some(to)) => Duration::from_millis((to - from).max(0) as u64),
         _ => Duration::ZERO,
     }
+}
+
+/// When a gate asked at `since` times out (ms since the epoch), if it has
+/// a `timeout`.
+fn deadline(since: &str, timeout: Option<Duration>) -> Option<i64> {
+    let from = crate::report::step_spans::parse_ms(since)?;
+    Some(from + timeout?.as_millis() as i64)
 }
 
 /// How long ago an RFC 3339 journal time was; zero if it does not parse.

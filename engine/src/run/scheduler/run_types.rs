@@ -56,6 +56,10 @@ pub struct RunConfig {
     pub dry_run: DryRun,
     pub max_parallel: usize,
     pub operator: String,
+    /// `--wait`: at a human gate with nothing else to do, wait for a
+    /// decision from anywhere (up to the gate's `timeout`) instead of
+    /// pausing.
+    pub wait: bool,
 }
 
 /// Everything a scheduler needs, prepared by [`crate::run::launcher`].

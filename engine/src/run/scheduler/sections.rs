@@ -86,7 +86,28 @@ impl Scheduler {
             if let Err(e) = self.env.journal.flush() {
                 self.journal_failed(&e);
             }
-            match running.join_next().await {
+            // Decisions from other shells and machines: looked at between
+            // steps (at most every 500 ms), every 500 ms while a gate waits
+            // and steps run, and, with `--wait`, while nothing else can run.
+            if self.poll_inbox_if_due() {
+                continue;
+            }
+            let next = if running.is_empty() {
+                if self.waits_for_decision(section, &indices) {
+                    self.wait_for_decision().await;
+                    continue;
+                }
+                None
+            } else if self.any_gate_waits() {
+                let due = self.until_inbox_due();
+                tokio::select! {
+                    next = running.join_next() => next,
+                    () = tokio::time::sleep(due) => continue,
+                }
+            } else {
+                running.join_next().await
+            };
+            match next {
                 Some(Ok(finished)) => self.finish(finished),
                 Some(Err(join_error)) => {
                     // A step task panicked: a bug in a step kind. Fail the run

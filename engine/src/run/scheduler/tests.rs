@@ -150,6 +150,7 @@ fn run_failing(dir: &Path, yaml: &str, fails: fn(&Event) -> bool) -> Ran {
         dry_run: DryRun::Off,
         max_parallel: 4,
         operator: "tester".into(),
+        wait: false,
     };
     let scheduler = Scheduler::new(env, config, None);
     let outcome = tokio::runtime::Builder::new_current_thread()

@@ -1,0 +1,350 @@
+//! A human decision (an approval or rejection, a confirmation, a mark, a
+//! note) checked against a run as its journal says it is now, and the
+//! run's inbox taken into its journal.
+//!
+//! One definition for every place a decision enters a run: the decision
+//! commands check with [`check`] before they journal or post, and the
+//! driving engine (between steps, at a gate, and at `resume` before replay)
+//! checks each inbox entry again with [`ingest`], because the run may have
+//! moved on since it was posted.
+//!
+//! Ingestion is idempotent: a journalled entry carries the entry's name
+//! ([`Record::inbox`]), an entry whose name is already journalled is only
+//! removed, so a crash between journalling and removing never journals a
+//! decision twice. An entry that is no longer valid is journalled as a
+//! `note` by `lifeboat` saying who posted what and why it was refused, so
+//! the journal shows every decision that reached the run.
+
+use std::collections::HashSet;
+
+use crate::journal::gate_record::{GateKind, GateRecord};
+use crate::journal::inbox::InboxItem;
+use crate::journal::record::{Decision, Event, Record, RunStatus};
+use crate::journal::run_state::{RunState, StepRecordState};
+use crate::journal::run_store::StoreError;
+use crate::journal::Journal;
+
+/// The actor of the notes the engine writes about refused entries.
+pub const ENGINE_ACTOR: &str = "lifeboat";
+
+/// Whether `actor` may record `event` in the run now; the error is the
+/// message for the operator (it says what to do instead).
+pub fn check(run: &RunState, run_id: &str, actor: &str, event: &Event) -> Result<(), String> {
+    let refused = |e: String| format!("{e}; nothing was recorded");
+    match event {
+        Event::Approval {
+            step,
+            decision,
+            digest,
+            ..
+        } => {
+            let gate = waiting_gate(run, run_id, step, true)?;
+            same_question(gate, run_id, step, digest, "approve")?;
+            gate.check_decider(step, &run.operator, actor, *decision)
+                .map_err(refused)
+        }
+        Event::ManualConfirmed { step, digest, .. } => {
+            let gate = waiting_gate(run, run_id, step, false)?;
+            same_question(gate, run_id, step, digest, "confirm")?;
+            gate.check_decider(step, &run.operator, actor, Decision::Approved)
+                .map_err(refused)
+        }
+        Event::Marked { step, .. } => check_mark(run, run_id, step),
+        Event::Note { .. } => Ok(()),
+        other => Err(format!(
+            "a `{}` record is not a decision; only approvals, rejections, confirmations, marks and notes are taken from the inbox",
+            other.name()
+        )),
+    }
+}
+
+/// The gate of `step`, if the run is waiting on it for this kind of decision.
+pub fn waiting_gate<'a>(
+    run: &'a RunState,
+    run_id: &str,
+    step: &str,
+    approval: bool,
+) -> Result<&'a GateRecord, String> {
+    if run.run_id.is_empty() {
+        return Err(format!(
+            "run `{run_id}` has no start record; its journal is empty or damaged"
+        ));
+    }
+    if let Some(status) = run.finished {
+        return Err(format!(
+            "run `{run_id}` has already finished ({}); there is nothing to decide",
+            format!("{status:?}").to_lowercase()
+        ));
+    }
+    let waiting: Vec<&str> = {
+        let mut w: Vec<&str> = run
+            .gates
+            .iter()
+            .filter(|(id, g)| {
+                g.request.is_some()
+                    && matches!(run.steps.get(*id), Some(StepRecordState::Waiting { .. }))
+            })
+            .map(|(id, _)| id.as_str())
+            .collect();
+        w.sort();
+        w
+    };
+    let listing = if waiting.is_empty() {
+        "no step of this run is waiting for a decision".to_string()
+    } else {
+        format!("steps waiting for a decision: {}", waiting.join(", "))
+    };
+    let gate = run.gates.get(step).filter(|g| g.request.is_some());
+    let Some(gate) = gate.filter(|_| waiting.contains(&step)) else {
+        let now = match run.steps.get(step) {
+            Some(StepRecordState::Succeeded { .. }) => "it succeeded",
+            Some(StepRecordState::Failed { .. }) => "it failed",
+            Some(StepRecordState::Skipped { .. }) => "it was skipped",
+            Some(StepRecordState::Interrupted { .. }) => "it was interrupted",
+            Some(StepRecordState::Waiting { .. }) => {
+                "it waits for `lifeboat mark`, not for an approval"
+            }
+            None => "the run has not reached it",
+        };
+        return Err(format!(
+            "step `{step}` of run `{run_id}` is not waiting for a decision ({now}); {listing}; nothing was recorded"
+        ));
+    };
+    let is_approval = matches!(
+        gate.request.as_ref().map(|r| &r.kind),
+        Some(GateKind::Approval { .. })
+    );
+    if approval && !is_approval {
+        return Err(format!(
+            "step `{step}` is a manual step, not an approval; confirm it with: lifeboat confirm {run_id} {step} --as NAME [--note TEXT]"
+        ));
+    }
+    if !approval && is_approval {
+        return Err(format!(
+            "step `{step}` is an approval, not a manual step; decide it with: lifeboat approve {run_id} {step} --as NAME (or `lifeboat reject`)"
+        ));
+    }
+    Ok(gate)
+}
+
+/// A decision answers the question it was given for: a gate that asked
+/// again (its question or what it permits changed) needs a new decision.
+fn same_question(
+    gate: &GateRecord,
+    run_id: &str,
+    step: &str,
+    digest: &str,
+    verb: &str,
+) -> Result<(), String> {
+    match &gate.request {
+        Some(r) if r.digest == digest => Ok(()),
+        _ => Err(format!(
+            "step `{step}` asked a different question since this decision was given (digest `{digest}`); nothing was recorded: read the question with `lifeboat status {run_id}` and {verb} again"
+        )),
+    }
+}
+
+/// Whether `step` may be marked: a step interrupted mid-step, or waiting.
+pub fn check_mark(run: &RunState, run_id: &str, step: &str) -> Result<(), String> {
+    if run.finished == Some(RunStatus::Succeeded) {
+        // Marking asks to change a step's outcome; a succeeded run has
+        // none left to change, so the request is refused (exit 2).
+        return Err(format!(
+            "run `{run_id}` already succeeded; there is nothing to mark (nothing changed)"
+        ));
+    }
+    match run.steps.get(step) {
+        // Interrupted mid-step, whatever happened since (a pause, an earlier
+        // mark, a failed run that skipped it): a human may say, or correct,
+        // how it ended until it runs again.
+        Some(_) if run.unconfirmed.contains_key(step) => Ok(()),
+        Some(StepRecordState::Waiting { .. } | StepRecordState::Interrupted { .. }) => Ok(()),
+        Some(other) => Err(format!(
+            "step `{step}` of run `{run_id}` is not waiting for a decision (it is {}); nothing changed",
+            describe(other)
+        )),
+        None => Err(format!(
+            "step `{step}` of run `{run_id}` has not started; only an interrupted step can be marked"
+        )),
+    }
+}
+
+fn describe(state: &StepRecordState) -> &'static str {
+    match state {
+        StepRecordState::Succeeded { .. } => "succeeded",
+        StepRecordState::Failed { .. } => "failed",
+        StepRecordState::Skipped { .. } => "skipped",
+        StepRecordState::Interrupted { .. } => "interrupted",
+        StepRecordState::Waiting { .. } => "waiting",
+    }
+}
+
+/// What [`ingest`] did with one inbox entry.
+#[derive(Debug, Clone)]
+pub enum Taken {
+    /// Journalled as posted, with the poster as the record's actor.
+    Recorded(Record),
+    /// No longer valid: journalled as a `note` by `lifeboat` saying who
+    /// posted what, and why it was refused.
+    Refused(Record),
+}
+
+impl Taken {
+    pub fn record(&self) -> &Record {
+        match self {
+            Taken::Recorded(r) | Taken::Refused(r) => r,
+        }
+    }
+}
+
+/// Takes inbox entries into the journal, oldest first: each is checked
+/// against the run as journalled (every earlier entry included), journalled
+/// durably (or, refused, journalled as a note saying why), and only then
+/// removed. Entries whose name is already journalled (a crash between
+/// journalling and removing) are only removed.
+pub fn ingest(journal: &Journal, items: Vec<InboxItem>) -> Result<Vec<Taken>, StoreError> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    journal.flush()?;
+    let mut records = journal.read()?.records;
+    let done: HashSet<String> = records.iter().filter_map(|r| r.inbox.clone()).collect();
+    let mut run = RunState::replay(&records, &|_| Vec::new());
+    let run_id = run.run_id.clone();
+    let mut taken = Vec::new();
+    let mut names = Vec::new();
+    for item in items {
+        if !done.contains(&item.name) {
+            let actor = item.entry.actor.trim().to_string();
+            let event = item.entry.event.clone();
+            let outcome = match check(&run, &run_id, &actor, &event) {
+                Ok(()) => Taken::Recorded(journal.record_from_inbox(&actor, event, &item.name)?),
+                Err(reason) => {
+                    let text = format!(
+                        "refused {} by `{actor}` (posted at {} from `{}`): {reason}",
+                        describe_decision(&item.entry.event),
+                        item.entry.posted_at,
+                        item.entry.machine
+                    );
+                    let record = journal.record_from_inbox(
+                        ENGINE_ACTOR,
+                        Event::Note { text },
+                        &item.name,
+                    )?;
+                    Taken::Refused(record)
+                }
+            };
+            records.push(outcome.record().clone());
+            run = RunState::replay(&records, &|_| Vec::new());
+            taken.push(outcome);
+        }
+        names.push(item.name);
+    }
+    journal.remove_inbox(&names)?;
+    Ok(taken)
+}
+
+/// "the approval of `gate`", for a refusal note.
+pub fn describe_decision(event: &Event) -> String {
+    match event {
+        Event::Approval {
+            step,
+            decision: Decision::Approved,
+            ..
+        } => format!("the approval of `{step}`"),
+        Event::Approval { step, .. } => format!("the rejection of `{step}`"),
+        Event::ManualConfirmed { step, .. } => format!("the confirmation of `{step}`"),
+        Event::Marked { step, .. } => format!("the mark of `{step}`"),
+        Event::Note { .. } => "a note".to_string(),
+        other => format!("a `{}` record", other.name()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::journal::inbox::InboxEntry;
+    use crate::journal::local_run_store::LocalRunStore;
+    use crate::journal::run_store::RunStore;
+    use crate::journal::test_records::records;
+
+    /// A run waiting at a 1-of-1 gate `g` (digest `q1`), in a local store.
+    fn waiting_run(dir: &std::path::Path) -> (Arc<LocalRunStore>, Journal) {
+        let store = Arc::new(LocalRunStore::create(dir, "r1").unwrap());
+        let recs = records(
+            "00:00 run_started
+             00:01 approval_requested g q1
+             00:01 waiting g waiting for approval",
+        );
+        store.append(&recs).unwrap();
+        let journal = Journal::new(store.clone(), 3, lifeboat_steps::Redactor::new(), "alice");
+        (store, journal)
+    }
+
+    fn approval(digest: &str) -> Event {
+        Event::Approval {
+            step: "g".into(),
+            decision: Decision::Approved,
+            digest: digest.into(),
+            comment: None,
+            timed_out: false,
+        }
+    }
+
+    #[test]
+    fn an_entry_is_journalled_once_and_a_stale_one_is_refused_in_a_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, journal) = waiting_run(dir.path());
+        store
+            .post_decision(&InboxEntry::new("bob", approval("q1")))
+            .unwrap();
+        store
+            .post_decision(&InboxEntry::new("carol", approval("q1")))
+            .unwrap();
+        store
+            .post_decision(&InboxEntry::new("dave", approval("q0")))
+            .unwrap();
+        let items = store.list_inbox().unwrap();
+        let again = items.clone();
+        let taken = ingest(&journal, items).unwrap();
+        assert_eq!(taken.len(), 3);
+        assert!(matches!(&taken[0], Taken::Recorded(r) if r.actor == "bob"));
+        for refused in &taken[1..] {
+            let Taken::Refused(r) = refused else {
+                panic!("not refused: {refused:?}")
+            };
+            assert_eq!(r.actor, ENGINE_ACTOR);
+            assert!(r.inbox.is_some());
+        }
+        let Event::Note { text } = &taken[1].record().event else {
+            panic!()
+        };
+        assert!(
+            text.contains("already has the 1 approval(s) it needs (bob)"),
+            "{text}"
+        );
+        assert!(store.list_inbox().unwrap().is_empty());
+        // Delivered again (a crash before the removal): nothing more.
+        for item in &again {
+            store.post_decision(&item.entry).unwrap();
+        }
+        let renamed = store.list_inbox().unwrap();
+        let same_names: Vec<InboxItem> = again
+            .into_iter()
+            .zip(renamed)
+            .map(|(old, new)| {
+                std::fs::rename(
+                    dir.path().join("r1/inbox").join(&new.name),
+                    dir.path().join("r1/inbox").join(&old.name),
+                )
+                .unwrap();
+                old
+            })
+            .collect();
+        assert!(ingest(&journal, same_names).unwrap().is_empty());
+        assert_eq!(store.read().unwrap().records.len(), 6);
+        assert!(store.list_inbox().unwrap().is_empty());
+    }
+}
