@@ -333,6 +333,7 @@ mod tests {
                 digest: None,
                 redo: vec![],
                 reason: None,
+                took_over_from: None,
             },
             Event::RunFinished {
                 status: RunStatus::Succeeded,
@@ -416,6 +417,7 @@ mod tests {
                 digest: None,
                 redo: vec!["restore_data".into()],
                 reason: Some("restore again".into()),
+                took_over_from: None,
             })
             .unwrap();
         let read = store.read().unwrap();

@@ -4,23 +4,20 @@
 //! identity is allowed, four eyes, no second decision by the same person)
 //! and only then appends one record. A refused decision changes nothing.
 
-use std::sync::Arc;
-
 use crate::cli::error::{exit, CliError};
 use crate::cli::{ConfirmArgs, DecideArgs};
 use crate::journal::gate_record::{GateKind, GateRecord};
-use crate::journal::local_run_store::LocalRunStore;
 use crate::journal::record::{Decision, Event};
 use crate::journal::run_state::{RunState, StepRecordState};
-use crate::journal::run_store::RunStore;
-use crate::journal::state_dir::StateDir;
+use crate::journal::run_stores::RunStores;
 use crate::journal::Journal;
 use crate::terminal_text::printable;
 
 /// `approve` (`approve == true`) or `reject`.
 pub fn approve(args: DecideArgs, approve: bool) -> Result<i32, CliError> {
-    let state = StateDir::resolve(args.state_dir.as_deref());
-    let store = Arc::new(LocalRunStore::open(&state.runs(), &args.run_id)?);
+    let stores = RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?
+        .with_holder(args.actor.trim());
+    let store = stores.open(&args.run_id)?;
     let _lock = store.lock()?;
     let read = store.read()?;
     let run = RunState::replay(&read.records, &|_| Vec::new());
@@ -81,8 +78,9 @@ pub fn approve(args: DecideArgs, approve: bool) -> Result<i32, CliError> {
 
 /// `confirm`: a manual step was carried out.
 pub fn confirm(args: ConfirmArgs) -> Result<i32, CliError> {
-    let state = StateDir::resolve(args.state_dir.as_deref());
-    let store = Arc::new(LocalRunStore::open(&state.runs(), &args.run_id)?);
+    let stores = RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?
+        .with_holder(args.actor.trim());
+    let store = stores.open(&args.run_id)?;
     let _lock = store.lock()?;
     let read = store.read()?;
     let run = RunState::replay(&read.records, &|_| Vec::new());

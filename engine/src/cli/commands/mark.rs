@@ -1,15 +1,14 @@
 use crate::cli::error::{exit, CliError};
 use crate::cli::{MarkArgs, MarkAs};
-use crate::journal::local_run_store::LocalRunStore;
 use crate::journal::record::{Event, MarkOutcome, RunStatus};
 use crate::journal::run_state::{RunState, StepRecordState};
-use crate::journal::run_store::RunStore;
-use crate::journal::state_dir::StateDir;
+use crate::journal::run_stores::RunStores;
 use crate::journal::Journal;
 
 pub fn run(args: MarkArgs) -> Result<i32, CliError> {
-    let state = StateDir::resolve(args.state_dir.as_deref());
-    let store = std::sync::Arc::new(LocalRunStore::open(&state.runs(), &args.run_id)?);
+    let stores = RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?
+        .with_holder(&args.actor);
+    let store = stores.open(&args.run_id)?;
     let _lock = store.lock()?;
     let read = store.read()?;
     let run = RunState::replay(&read.records, &|_| Vec::new());

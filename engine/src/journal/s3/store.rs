@@ -553,6 +553,10 @@ impl RunStore for S3RunStore {
         self.acquire(force)
     }
 
+    fn dir(&self) -> &Path {
+        self.local_dir()
+    }
+
     fn put_file(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         self.shared.check_not_fenced()?;
         check_file_name(name)?;
