@@ -129,6 +129,8 @@ impl RunStores {
             None => Arc::new(LocalRunStore::open(&self.state.runs(), run_id)?),
             Some(location) => {
                 let store = S3RunStore::open(location, run_id, self.options(run_id))?;
+                // Another machine's run gets its local directory here.
+                make_work_dir(&self.run_dir(run_id))?;
                 Arc::new(store)
             }
         })
