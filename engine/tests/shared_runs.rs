@@ -39,7 +39,10 @@ impl Machine {
             ),
             ("AWS_ENDPOINT_URL".into(), s3.endpoint()),
             ("AWS_ACCESS_KEY_ID".into(), s3.access_key_id().into()),
-            ("AWS_SECRET_ACCESS_KEY".into(), s3.secret_access_key().into()),
+            (
+                "AWS_SECRET_ACCESS_KEY".into(),
+                s3.secret_access_key().into(),
+            ),
             ("AWS_REGION".into(), s3.region().into()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
             ("LIFEBOAT_OPERATOR".into(), operator.into()),
@@ -131,7 +134,11 @@ fn journal(m: &Machine, run: &str) -> Vec<serde_json::Value> {
     m.sb.journal(run)
 }
 
-fn events<'a>(journal: &'a [serde_json::Value], kind: &str, step: &str) -> Vec<&'a serde_json::Value> {
+fn events<'a>(
+    journal: &'a [serde_json::Value],
+    kind: &str,
+    step: &str,
+) -> Vec<&'a serde_json::Value> {
     journal
         .iter()
         .filter(|r| r["type"] == kind && r["step"] == step)
@@ -153,13 +160,19 @@ fn a_run_in_s3_is_seen_from_another_machine() {
     let runs = b.run(&["runs"]);
     runs.expect_code(0);
     assert!(
-        runs.stdout.lines().any(|l| l.starts_with(&run) && l.contains("succeeded")),
+        runs.stdout
+            .lines()
+            .any(|l| l.starts_with(&run) && l.contains("succeeded")),
         "{}",
         runs.dump()
     );
     let status = b.run(&["status", &run]);
     status.expect_code(0);
-    assert!(status.stdout.contains("status:   succeeded"), "{}", status.dump());
+    assert!(
+        status.stdout.contains("status:   succeeded"),
+        "{}",
+        status.dump()
+    );
     let timeline = b.run(&["timeline", &run]);
     timeline.expect_code(0);
     assert!(
@@ -417,14 +430,12 @@ fn resume_waits_for_a_live_lease_then_drives() {
     child.kill().unwrap();
     let (_, text) = output(child);
     assert!(
-        text.contains("is driven by `alice` on `") && text.contains("waiting for that lease to expire"),
+        text.contains("is driven by `alice` on `")
+            && text.contains("waiting for that lease to expire"),
         "{text}"
     );
     let journal = b.sb.journal(&run);
-    let resumed: Vec<_> = journal
-        .iter()
-        .filter(|r| r["type"] == "resumed")
-        .collect();
+    let resumed: Vec<_> = journal.iter().filter(|r| r["type"] == "resumed").collect();
     assert_eq!(resumed.len(), 1, "{text}");
     assert_eq!(resumed[0]["actor"], "bob");
     assert!(resumed[0].get("took_over_from").is_none());

@@ -108,7 +108,12 @@ pub struct PlanArgs {
     /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
     /// conditional writes (`If-None-Match`, `If-Match`). See
     /// docs/shared-runs.md.
-    #[arg(long, value_name = "URL", env = "LIFEBOAT_STORE", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true
+    )]
     pub store: Option<String>,
 }
 
@@ -164,7 +169,12 @@ pub struct ExecArgs {
     /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
     /// conditional writes (`If-None-Match`, `If-Match`). See
     /// docs/shared-runs.md.
-    #[arg(long, value_name = "URL", env = "LIFEBOAT_STORE", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true
+    )]
     pub store: Option<String>,
     /// Your name in the journal and timeline (default: $LIFEBOAT_OPERATOR, else the OS user).
     #[arg(long)]
@@ -241,7 +251,12 @@ pub struct MarkArgs {
     /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
     /// conditional writes (`If-None-Match`, `If-Match`). See
     /// docs/shared-runs.md.
-    #[arg(long, value_name = "URL", env = "LIFEBOAT_STORE", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true
+    )]
     pub store: Option<String>,
 }
 
@@ -269,7 +284,12 @@ pub struct DecideArgs {
     /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
     /// conditional writes (`If-None-Match`, `If-Match`). See
     /// docs/shared-runs.md.
-    #[arg(long, value_name = "URL", env = "LIFEBOAT_STORE", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true
+    )]
     pub store: Option<String>,
 }
 
@@ -297,7 +317,12 @@ pub struct ConfirmArgs {
     /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
     /// conditional writes (`If-None-Match`, `If-Match`). See
     /// docs/shared-runs.md.
-    #[arg(long, value_name = "URL", env = "LIFEBOAT_STORE", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true
+    )]
     pub store: Option<String>,
 }
 
@@ -320,7 +345,12 @@ pub struct NoteArgs {
     /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
     /// conditional writes (`If-None-Match`, `If-Match`). See
     /// docs/shared-runs.md.
-    #[arg(long, value_name = "URL", env = "LIFEBOAT_STORE", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true
+    )]
     pub store: Option<String>,
 }
 
@@ -339,7 +369,12 @@ pub struct RunsArgs {
     /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
     /// conditional writes (`If-None-Match`, `If-Match`). See
     /// docs/shared-runs.md.
-    #[arg(long, value_name = "URL", env = "LIFEBOAT_STORE", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true
+    )]
     pub store: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
@@ -367,7 +402,12 @@ pub struct StatusArgs {
     /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
     /// conditional writes (`If-None-Match`, `If-Match`). See
     /// docs/shared-runs.md.
-    #[arg(long, value_name = "URL", env = "LIFEBOAT_STORE", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true
+    )]
     pub store: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
@@ -402,6 +442,11 @@ pub struct TimelineArgs {
     /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
     /// conditional writes (`If-None-Match`, `If-Match`). See
     /// docs/shared-runs.md.
-    #[arg(long, value_name = "URL", env = "LIFEBOAT_STORE", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true
+    )]
     pub store: Option<String>,
 }

@@ -143,7 +143,7 @@ impl RunStores {
             Some(location) => {
                 let mut ids = S3RunStore::list_runs(location, self.options("runs"))?;
                 // Ids end in `-YYYYMMDD-HHMMSS-xxxx`: sort by that time.
-                ids.sort_by(|a, b| started_key(b).cmp(&started_key(a)).then(b.cmp(a)));
+                ids.sort_by(|a, b| started_key(b).cmp(started_key(a)).then(b.cmp(a)));
                 Ok(ids)
             }
         }
@@ -196,7 +196,10 @@ mod tests {
 
     #[test]
     fn runs_in_s3_sort_by_their_start_time() {
-        assert_eq!(started_key("db-restore-20261201-121508-ab12"), "20261201-121508-ab12");
+        assert_eq!(
+            started_key("db-restore-20261201-121508-ab12"),
+            "20261201-121508-ab12"
+        );
         assert_eq!(started_key("x"), "");
     }
 }

@@ -15,7 +15,11 @@ use crate::runbook::source_file::SourceFile;
 /// `timeline.json` and `timeline.html` (mode 0600) into the run's local
 /// directory, whatever the store: they are derived, and a run in S3 keeps
 /// only its record there. Returns the run directory.
-pub fn write(store: &dyn RunStore, run_id: &str, redactor: &Redactor) -> Result<PathBuf, StoreError> {
+pub fn write(
+    store: &dyn RunStore,
+    run_id: &str,
+    redactor: &Redactor,
+) -> Result<PathBuf, StoreError> {
     let records = store.read()?.records;
     let runbook = store
         .get_file("runbook.yaml")

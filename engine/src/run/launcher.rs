@@ -427,11 +427,11 @@ impl Launcher {
                 }) if !force => {
                     let left = crate::journal::timestamp::parse_ms(&driver.until)
                         .map(|until| until - jiff::Timestamp::now().as_millisecond())
-                        .map_or(Duration::ZERO, |ms| {
-                            Duration::from_millis(ms.max(0) as u64)
-                        });
+                        .map_or(Duration::ZERO, |ms| Duration::from_millis(ms.max(0) as u64));
                     let deadline = *deadline.get_or_insert_with(|| {
-                        std::time::Instant::now() + left + left.clamp(LEASE_WAIT_MARGIN / 5, LEASE_WAIT_MARGIN)
+                        std::time::Instant::now()
+                            + left
+                            + left.clamp(LEASE_WAIT_MARGIN / 5, LEASE_WAIT_MARGIN)
                     });
                     if std::time::Instant::now() >= deadline {
                         return Err(StoreError::Locked {
@@ -526,13 +526,8 @@ impl Launcher {
     ) -> Arc<Journal> {
         let console = self.console.clone();
         Arc::new(
-            Journal::new(
-                store,
-                last_seq,
-                redactor.clone(),
-                operator,
-            )
-            .with_observer(Arc::new(move |r| console.record(r))),
+            Journal::new(store, last_seq, redactor.clone(), operator)
+                .with_observer(Arc::new(move |r| console.record(r))),
         )
     }
 

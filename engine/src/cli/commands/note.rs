@@ -9,8 +9,8 @@ use crate::journal::Journal;
 /// another process: they wait for the run's lock for up to ten seconds.
 pub fn run(args: NoteArgs) -> Result<i32, CliError> {
     let actor = operator_name(args.actor.as_deref());
-    let stores = RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?
-        .with_holder(&actor);
+    let stores =
+        RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?.with_holder(&actor);
     let store = stores.open(&args.run_id)?;
     let mut lock = store.lock();
     for _ in 0..100 {

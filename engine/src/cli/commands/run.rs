@@ -154,7 +154,9 @@ fn execute(
     let pause = CancellationToken::new();
     // Retries of an unreachable store are shown as they happen.
     let observed = console.clone();
-    let stores = stores.with_observer(Arc::new(move |event| observed.warn(None, &event.to_string())));
+    let stores = stores.with_observer(Arc::new(move |event| {
+        observed.warn(None, &event.to_string())
+    }));
     let launcher = Launcher {
         stores,
         registry: Arc::new(registry()),
