@@ -441,3 +441,91 @@ fn resume_waits_for_a_live_lease_then_drives() {
     assert!(resumed[0].get("took_over_from").is_none());
     assert_eq!(events(&journal, "step_started", "slow").len(), 2, "{text}");
 }
+
+#[test]
+fn a_driver_whose_run_is_taken_over_stops_and_names_the_new_driver() {
+    let (_rt, s3) = moto();
+    let a = Machine::new(&s3, "fenced", "alice");
+    let b = Machine::new(&s3, "fenced", "bob");
+    a.sb.write(
+        "rb.yaml",
+        "version: 1\nname: fenced\nsteps:\n  - id: slow\n    kind: shell\n    read_only: true\n    with: { script: \"sleep 3\" }\n  - id: after\n    kind: shell\n    needs: [slow]\n    with: { script: \"true\" }\n",
+    );
+    let mut child = a.spawn(&["run", "rb.yaml"]);
+    let run = read_run_id(&mut child);
+    let dir = a.sb.run_dir(&run);
+    wait_for("the slow step to start", Duration::from_secs(30), || {
+        std::fs::read_to_string(dir.join("journal.jsonl"))
+            .is_ok_and(|j| j.contains("\"step_started\""))
+    });
+    // Without a terminal, a takeover needs --yes; nothing changes.
+    let refused = b.run(&["resume", &run, "--take-over"]);
+    refused.expect_code(2);
+    assert!(
+        refused.stderr.contains("is driven by `alice` on `")
+            && refused.stderr.contains("needs --yes"),
+        "{}",
+        refused.dump()
+    );
+    let taken = b.spawn(&["resume", &run, "--take-over", "--yes"]);
+    // Alice's engine, alive, finds at its next write that bob drives now.
+    let (code, text) = output(child);
+    assert_eq!(code, 130, "{text}");
+    assert!(
+        text.contains("`bob` on `"),
+        "the message names the new driver\n{text}"
+    );
+    let (code, text) = output(taken);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("took over from alice on "), "{text}");
+}
+
+#[test]
+fn a_misconfigured_store_is_one_clear_error_without_the_secret() {
+    let (rt, s3) = moto();
+    let refusing = rt
+        .block_on(S3Server::start_refusing_credentials())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let secret = s3.secret_access_key().to_string();
+    let cases = [
+        (Machine::new(&refusing, "p", "alice"), "was denied"),
+        (
+            Machine::new(&s3, "p", "alice").with("LIFEBOAT_STORE", "s3://no-such-bucket/p"),
+            "bucket `no-such-bucket` does not exist",
+        ),
+        (
+            Machine::new(&s3, "p", "alice").with("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+            "cannot reach the store",
+        ),
+    ];
+    for (m, says) in cases {
+        m.sb.write("rb.yaml", SLOW);
+        for args in [
+            &["run", "rb.yaml"][..],
+            &["runs"][..],
+            &["status", "r-1"][..],
+        ] {
+            let ran = m.run(args);
+            ran.expect_code(2);
+            assert!(ran.stderr.contains(says), "{}", ran.dump());
+            assert_eq!(
+                ran.stderr
+                    .lines()
+                    .filter(|l| l.starts_with("error:"))
+                    .count(),
+                1,
+                "{}",
+                ran.dump()
+            );
+            assert!(!ran.printed().contains(&secret), "{}", ran.dump());
+        }
+        // Nothing was left behind for the run that could not start.
+        assert!(
+            !m.sb.state_dir().join("runs").exists()
+                || std::fs::read_dir(m.sb.state_dir().join("runs"))
+                    .unwrap()
+                    .next()
+                    .is_none()
+        );
+    }
+}
