@@ -37,7 +37,8 @@ work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$moto" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
 moto_pid=$!
-trap 'kill $moto_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+keep=0
+trap 'kill $moto_pid 2>/dev/null || true; (( keep )) || rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/moto-api/" >/dev/null && break; sleep 0.1; done
 curl -s -X PUT "http://127.0.0.1:$port/sweep" >/dev/null
 
@@ -92,7 +93,7 @@ wait_orphans() { # no process left with its cwd under the machines' dirs
   echo "orphaned step processes did not end" >&2; exit 1
 }
 
-fail() { echo "VIOLATION in run $run ($prefix): $*" >&2; exit 1; }
+fail() { keep=1; echo "VIOLATION in run $run ($prefix): $*; kept $work" >&2; exit 1; }
 
 seed=${SEED:-42}
 rand() { seed=$(( (seed * 1103515245 + 12345) % 2147483648 )); echo $(( seed % $1 )); }
