@@ -450,7 +450,8 @@ fn an_unreachable_store_stops_the_run_resumably_and_resume_finishes_it() {
         "rb.yaml",
         &format!("version: 1\nname: outage\nsteps:\n  - id: one\n    kind: shell\n    with: {{ script: \"echo one >> {m}\" }}\n  - id: two\n    kind: shell\n    read_only: true\n    needs: [one]\n    with: {{ script: \"sleep 2; echo two >> {m}\" }}\n  - id: three\n    kind: shell\n    needs: [two]\n    with: {{ script: \"echo three >> {m}\" }}\n"),
     );
-    let mut child = a.spawn(&["run", "rb.yaml", "--store-timeout", "3s"]);
+    // Past one attempt's 5 s, so that a retry is shown before the timeout.
+    let mut child = a.spawn(&["run", "rb.yaml", "--store-timeout", "7s"]);
     let run = read_run_id(&mut child);
     wait_for("step one", Duration::from_secs(30), || {
         count(&markers(shared.path()), "one") == 1
@@ -460,7 +461,11 @@ fn an_unreachable_store_stops_the_run_resumably_and_resume_finishes_it() {
     let (code, text) = output(child);
     s3.resume();
     assert_eq!(code, 130, "{text}");
-    assert!(text.contains("did not answer for 3s"), "{text}");
+    assert!(
+        text.contains("warning  store unreachable ("),
+        "each retry is a warning on the console\n{text}"
+    );
+    assert!(text.contains("did not answer for 7s"), "{text}");
     let ran = a.test(&["resume", &run]).any_status().run();
     ran.expect_code(0);
     let lines = markers(shared.path());
