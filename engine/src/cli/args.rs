@@ -16,6 +16,7 @@ fn after_help() -> String {
 const ENVIRONMENT_HELP: &str = "\
 Environment:
   LIFEBOAT_STATE_DIR  where runs are kept (default ~/.local/state/lifeboat)
+  LIFEBOAT_STORE      where runs live, as --store: s3://BUCKET/PREFIX (shared) or a directory
   LIFEBOAT_OPERATOR   your name in journals and timelines (default: OS user)
   NO_COLOR            disables colour when set and not empty
 
@@ -96,6 +97,24 @@ pub struct PlanArgs {
     /// Where earlier runs are kept (their durations refine the estimates).
     #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
     pub state_dir: Option<PathBuf>,
+    /// Where earlier runs live (their durations refine the estimates): `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory.
+    ///
+    /// `s3://BUCKET/PREFIX` keeps each run's journal, runbook copy, inputs
+    /// (secrets excepted), lease and inbox in that bucket, so another
+    /// operator's machine can see, decide in or take over the run. It uses
+    /// the standard AWS configuration chain (`AWS_PROFILE`,
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    /// `~/.aws/config`, an instance role); for an S3-compatible server (MinIO,
+    /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
+    /// conditional writes (`If-None-Match`, `If-Match`). See
+    /// docs/shared-runs.md.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -139,6 +158,24 @@ pub struct RunArgs {
 pub struct ExecArgs {
     #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
     pub state_dir: Option<PathBuf>,
+    /// Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory.
+    ///
+    /// `s3://BUCKET/PREFIX` keeps each run's journal, runbook copy, inputs
+    /// (secrets excepted), lease and inbox in that bucket, so another
+    /// operator's machine can see, decide in or take over the run. It uses
+    /// the standard AWS configuration chain (`AWS_PROFILE`,
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    /// `~/.aws/config`, an instance role); for an S3-compatible server (MinIO,
+    /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
+    /// conditional writes (`If-None-Match`, `If-Match`). See
+    /// docs/shared-runs.md.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
     /// Your name in the journal and timeline (default: $LIFEBOAT_OPERATOR, else the OS user).
     #[arg(long)]
     pub operator: Option<String>,
@@ -156,6 +193,9 @@ pub struct ExecArgs {
     /// `timeout`, instead of pausing with exit 3.
     #[arg(long)]
     pub wait: bool,
+    /// How long a shared store may stay unreachable before the run stops (resumably, exit 130).
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = humantime::parse_duration)]
+    pub store_timeout: std::time::Duration,
 }
 
 #[derive(Args, Debug)]
@@ -175,9 +215,15 @@ pub struct ResumeArgs {
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
     /// With --redo: run again a completed step that is unsafe to repeat
-    /// (`rerun: never` or `check`).
+    /// (`rerun: never` or `check`). With --take-over: take over without a
+    /// terminal to confirm at.
     #[arg(long)]
     pub yes: bool,
+    /// Drive the run now though another machine's engine holds its lease
+    /// (that engine is gone or stuck): asks at a terminal, needs --yes
+    /// without one. Without it, resume waits for the lease to expire.
+    #[arg(long)]
+    pub take_over: bool,
     #[command(flatten)]
     pub common: ExecArgs,
 }
@@ -199,6 +245,24 @@ pub struct MarkArgs {
     pub actor: String,
     #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
     pub state_dir: Option<PathBuf>,
+    /// Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory.
+    ///
+    /// `s3://BUCKET/PREFIX` keeps each run's journal, runbook copy, inputs
+    /// (secrets excepted), lease and inbox in that bucket, so another
+    /// operator's machine can see, decide in or take over the run. It uses
+    /// the standard AWS configuration chain (`AWS_PROFILE`,
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    /// `~/.aws/config`, an instance role); for an S3-compatible server (MinIO,
+    /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
+    /// conditional writes (`If-None-Match`, `If-Match`). See
+    /// docs/shared-runs.md.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -214,6 +278,24 @@ pub struct DecideArgs {
     pub comment: Option<String>,
     #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
     pub state_dir: Option<PathBuf>,
+    /// Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory.
+    ///
+    /// `s3://BUCKET/PREFIX` keeps each run's journal, runbook copy, inputs
+    /// (secrets excepted), lease and inbox in that bucket, so another
+    /// operator's machine can see, decide in or take over the run. It uses
+    /// the standard AWS configuration chain (`AWS_PROFILE`,
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    /// `~/.aws/config`, an instance role); for an S3-compatible server (MinIO,
+    /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
+    /// conditional writes (`If-None-Match`, `If-Match`). See
+    /// docs/shared-runs.md.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -229,6 +311,24 @@ pub struct ConfirmArgs {
     pub note: Option<String>,
     #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
     pub state_dir: Option<PathBuf>,
+    /// Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory.
+    ///
+    /// `s3://BUCKET/PREFIX` keeps each run's journal, runbook copy, inputs
+    /// (secrets excepted), lease and inbox in that bucket, so another
+    /// operator's machine can see, decide in or take over the run. It uses
+    /// the standard AWS configuration chain (`AWS_PROFILE`,
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    /// `~/.aws/config`, an instance role); for an S3-compatible server (MinIO,
+    /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
+    /// conditional writes (`If-None-Match`, `If-Match`). See
+    /// docs/shared-runs.md.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -239,12 +339,48 @@ pub struct NoteArgs {
     pub actor: Option<String>,
     #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
     pub state_dir: Option<PathBuf>,
+    /// Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory.
+    ///
+    /// `s3://BUCKET/PREFIX` keeps each run's journal, runbook copy, inputs
+    /// (secrets excepted), lease and inbox in that bucket, so another
+    /// operator's machine can see, decide in or take over the run. It uses
+    /// the standard AWS configuration chain (`AWS_PROFILE`,
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    /// `~/.aws/config`, an instance role); for an S3-compatible server (MinIO,
+    /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
+    /// conditional writes (`If-None-Match`, `If-Match`). See
+    /// docs/shared-runs.md.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct RunsArgs {
     #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
     pub state_dir: Option<PathBuf>,
+    /// Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory.
+    ///
+    /// `s3://BUCKET/PREFIX` keeps each run's journal, runbook copy, inputs
+    /// (secrets excepted), lease and inbox in that bucket, so another
+    /// operator's machine can see, decide in or take over the run. It uses
+    /// the standard AWS configuration chain (`AWS_PROFILE`,
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    /// `~/.aws/config`, an instance role); for an S3-compatible server (MinIO,
+    /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
+    /// conditional writes (`If-None-Match`, `If-Match`). See
+    /// docs/shared-runs.md.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }
@@ -260,6 +396,24 @@ pub struct StatusArgs {
     pub run_id: String,
     #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
     pub state_dir: Option<PathBuf>,
+    /// Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory.
+    ///
+    /// `s3://BUCKET/PREFIX` keeps each run's journal, runbook copy, inputs
+    /// (secrets excepted), lease and inbox in that bucket, so another
+    /// operator's machine can see, decide in or take over the run. It uses
+    /// the standard AWS configuration chain (`AWS_PROFILE`,
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    /// `~/.aws/config`, an instance role); for an S3-compatible server (MinIO,
+    /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
+    /// conditional writes (`If-None-Match`, `If-Match`). See
+    /// docs/shared-runs.md.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }
@@ -282,4 +436,22 @@ pub struct TimelineArgs {
     pub format: TimelineFormat,
     #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
     pub state_dir: Option<PathBuf>,
+    /// Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory.
+    ///
+    /// `s3://BUCKET/PREFIX` keeps each run's journal, runbook copy, inputs
+    /// (secrets excepted), lease and inbox in that bucket, so another
+    /// operator's machine can see, decide in or take over the run. It uses
+    /// the standard AWS configuration chain (`AWS_PROFILE`,
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    /// `~/.aws/config`, an instance role); for an S3-compatible server (MinIO,
+    /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
+    /// conditional writes (`If-None-Match`, `If-Match`). See
+    /// docs/shared-runs.md.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
 }

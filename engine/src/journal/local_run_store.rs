@@ -253,18 +253,11 @@ impl RunStore for LocalRunStore {
     }
 
     fn put_file(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        let path = self.dir.join(name);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| io_error(&tmp, e))?;
-        file.write_all(bytes).map_err(|e| io_error(&tmp, e))?;
-        file.sync_data().map_err(|e| io_error(&tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| io_error(&path, e))
+        write_file(&self.dir, name, bytes)
+    }
+
+    fn dir(&self) -> &Path {
+        &self.dir
     }
 
     fn get_file(&self, name: &str) -> Result<Vec<u8>, StoreError> {
@@ -286,6 +279,23 @@ impl RunStore for LocalRunStore {
 }
 
 /// One journal line, newline included: `{"crc":"<crc32 of rec>","rec":{...}}`.
+/// Writes `dir/name` whole (0600, synced, renamed into place): a run's
+/// files, and the timeline files of any run's local directory.
+pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| io_error(&tmp, e))?;
+    file.write_all(bytes).map_err(|e| io_error(&tmp, e))?;
+    file.sync_data().map_err(|e| io_error(&tmp, e))?;
+    fs::rename(&tmp, &path).map_err(|e| io_error(&path, e))
+}
+
 pub fn encode_line(record: &Record) -> Result<String, StoreError> {
     let rec = serde_json::to_string(record).map_err(|e| StoreError::Io(e.to_string()))?;
     let crc = crc32fast::hash(rec.as_bytes());

@@ -12,6 +12,7 @@ pub mod local_run_store;
 pub mod record;
 pub mod run_state;
 pub mod run_store;
+pub mod run_stores;
 pub mod s3;
 pub mod state_dir;
 pub mod store_url;

@@ -142,6 +142,10 @@ pub enum Event {
         /// Why (`--reason`), with `redo`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// `resume --take-over`: the live driver whose lease this engine
+        /// took, e.g. `alice on host-a (pid 123)`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        took_over_from: Option<String>,
     },
     RunFinished {
         status: RunStatus,

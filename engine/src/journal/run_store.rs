@@ -2,6 +2,7 @@
 //! files beside them, take the run's lock. The scheduler and the commands
 //! reach storage only through [`RunStore`].
 
+use std::path::Path;
 use std::time::Duration;
 
 use crate::journal::inbox::{InboxEntry, InboxItem};
@@ -44,6 +45,11 @@ pub trait RunStore: Send + Sync {
 
     /// Reads a named file of the run.
     fn get_file(&self, name: &str) -> Result<Vec<u8>, StoreError>;
+
+    /// The run's directory on this machine, `state/runs/<id>/`, whatever
+    /// the store: timeline files, the work directory, the journal (or its
+    /// local copy).
+    fn dir(&self) -> &Path;
 
     /// Takes the run's lock like [`RunStore::lock`]; with `force`, also from
     /// a live holder on another machine (`resume --take-over`). Returns the

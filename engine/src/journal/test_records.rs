@@ -195,6 +195,7 @@ fn record(seq: u64, line: &str) -> Record {
                     .map(|r| r.split(',').map(str::to_string).collect())
                     .unwrap_or_default(),
                 reason: None,
+                took_over_from: None,
             }
         }
         "run_finished" => Event::RunFinished {

@@ -369,6 +369,7 @@ mod tests {
                 digest: None,
                 redo: vec![],
                 reason: None,
+                took_over_from: None,
             },
             Event::RunFinished {
                 status: RunStatus::Succeeded,
@@ -452,6 +453,7 @@ mod tests {
                 digest: None,
                 redo: vec!["restore_data".into()],
                 reason: Some("restore again".into()),
+                took_over_from: None,
             })
             .unwrap();
         let read = store.read().unwrap();

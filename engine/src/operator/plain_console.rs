@@ -155,6 +155,7 @@ impl Console for PlainConsole {
                 from_checkpoint,
                 redo,
                 reason,
+                took_over_from,
                 ..
             } => {
                 let mut s = match from_checkpoint {
@@ -167,6 +168,9 @@ impl Console for PlainConsole {
                         redo.join(", "),
                         reason.as_deref().unwrap_or("no reason given")
                     ));
+                }
+                if let Some(from) = took_over_from {
+                    s.push_str(&format!("; took over from {from}"));
                 }
                 s
             }

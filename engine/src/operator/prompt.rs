@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use dialoguer::{Input, Select};
+use dialoguer::{Confirm, Input, Select};
 
 use crate::journal::record::MarkOutcome;
 use crate::operator::console::Console;
@@ -102,6 +102,22 @@ fn say(text: &str) {
 }
 
 impl OperatorPrompt for TtyPrompt {
+    fn take_over(&self, run_id: &str, driver: &str) -> bool {
+        let prompt = format!(
+            "Run `{run_id}` is driven by {}. Take it over? Only if that engine is gone: its next write fails, but a step it is running goes on until it ends",
+            printable(driver)
+        );
+        self.asking(|| {
+            Confirm::new()
+                .with_prompt(prompt)
+                .default(false)
+                .interact_opt()
+                .ok()
+                .flatten()
+                .unwrap_or(false)
+        })
+    }
+
     fn interrupted_step(&self, step: &Step, description: &str) -> Option<MarkOutcome> {
         let prompt = format!(
             "Step `{}` ({}) was interrupted and is unsafe to repeat. Did it complete?",

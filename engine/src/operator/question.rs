@@ -115,4 +115,9 @@ pub trait OperatorPrompt: Send + Sync {
     fn interruption(&self) -> InterruptChoice {
         InterruptChoice::Pause
     }
+
+    /// `resume --take-over` of a run whose lease `driver` holds: take it?
+    fn take_over(&self, _run_id: &str, _driver: &str) -> bool {
+        false
+    }
 }

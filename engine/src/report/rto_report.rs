@@ -488,6 +488,7 @@ mod tests {
             digest: None,
             redo: Vec::new(),
             reason: None,
+            took_over_from: None,
         }
     }
 

@@ -3,10 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::journal::local_run_store::LocalRunStore;
 use crate::journal::record::Record;
-use crate::journal::run_store::{RunStore, StoreError};
-use crate::journal::state_dir::StateDir;
+use crate::journal::run_store::{Driver, StoreError};
+use crate::journal::run_stores::{DrivenBy, RunStores};
 use crate::report::step_spans::Now;
 use crate::runbook::source_file::SourceFile;
 use crate::runbook::Runbook;
@@ -18,11 +17,13 @@ pub struct RunSnapshot {
     pub now: Now,
     /// A torn final line and the like, for the operator.
     pub warnings: Vec<String>,
+    /// The live lease holder of a run in S3.
+    pub driver: Option<Driver>,
 }
 
 impl RunSnapshot {
-    pub fn open(state: &StateDir, run_id: &str) -> Result<Self, StoreError> {
-        let store = LocalRunStore::open(&state.runs(), run_id)?;
+    pub fn open(stores: &RunStores, run_id: &str) -> Result<Self, StoreError> {
+        let store = stores.open(run_id)?;
         let read = store.read()?;
         let runbook = store
             .get_file("runbook.yaml")
@@ -32,9 +33,14 @@ impl RunSnapshot {
                 let path = store.dir().join("runbook.yaml");
                 crate::runbook::loader::load(Arc::new(SourceFile::new(path, text))).0
             });
-        // The lock tells whether an engine is driving the run right now;
-        // taking it for an instant does not disturb a later resume.
-        let engine_running = matches!(store.lock(), Err(StoreError::Locked { .. }));
+        // Whether an engine is driving the run right now: never by taking
+        // a lease, which would stop its driver.
+        let driven_by = stores.driver(run_id)?;
+        let engine_running = driven_by != DrivenBy::Nobody;
+        let driver = match driven_by {
+            DrivenBy::Lease(driver) => Some(driver),
+            _ => None,
+        };
         Ok(Self {
             records: read.records,
             runbook,
@@ -43,6 +49,7 @@ impl RunSnapshot {
                 engine_running,
             },
             warnings: read.warnings,
+            driver,
         })
     }
 }

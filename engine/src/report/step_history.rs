@@ -5,10 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use crate::journal::local_run_store::LocalRunStore;
 use crate::journal::record::{Event, Record, RunStatus};
-use crate::journal::run_store::RunStore;
-use crate::journal::state_dir::StateDir;
+use crate::journal::run_stores::RunStores;
 
 /// Only the most recent runs count: infrastructure and data sizes change.
 const RECENT_RUNS: usize = 20;
@@ -34,17 +32,17 @@ impl StepHistory {
     /// first, skipping `exclude` (the run being reported on) and drills. A
     /// step's duration is the median of its clean successful executions
     /// (see [`clean_durations`]).
-    pub fn load(state: &StateDir, runbook: &str, exclude: Option<&str>) -> Self {
+    pub fn load(stores: &RunStores, runbook: &str, exclude: Option<&str>) -> Self {
         let mut samples: HashMap<String, Vec<u64>> = HashMap::new();
         let mut runs = 0;
-        for id in state.run_ids().into_iter().rev() {
+        for id in stores.list().unwrap_or_default() {
             if runs >= RECENT_RUNS {
                 break;
             }
             if Some(id.as_str()) == exclude || !id.starts_with(runbook) {
                 continue;
             }
-            let Ok(store) = LocalRunStore::open(&state.runs(), &id) else {
+            let Ok(store) = stores.open(&id) else {
                 continue;
             };
             let Ok(read) = store.read() else { continue };

@@ -350,9 +350,13 @@ fn describe(event: &Event) -> (String, String) {
             allow_changed,
             redo,
             reason,
+            took_over_from,
             ..
         } => {
             let mut parts = Vec::new();
+            if let Some(from) = took_over_from {
+                parts.push(format!("took over from {from}"));
+            }
             if let Some(cp) = from_checkpoint {
                 parts.push(format!("from checkpoint {cp}"));
             }

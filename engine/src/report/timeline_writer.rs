@@ -1,21 +1,25 @@
-//! Writes a run's timeline files into its run directory at the end of an
-//! execution (run or resume), while the run's lock is still held.
+//! Writes a run's timeline files into its local run directory at the end
+//! of an execution (run or resume), while the run's lock is still held.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use lifeboat_steps::Redactor;
 
-use crate::journal::local_run_store::LocalRunStore;
+use crate::journal::local_run_store::write_file;
 use crate::journal::run_store::{RunStore, StoreError};
 use crate::report::timeline::{render_all, Timeline};
 use crate::runbook::source_file::SourceFile;
 
 /// Builds the timeline from the journal and writes `timeline.md`,
-/// `timeline.json` and `timeline.html` (mode 0600, through the store).
-/// Returns the run directory.
-pub fn write(runs_dir: &Path, run_id: &str, redactor: &Redactor) -> Result<PathBuf, StoreError> {
-    let store = LocalRunStore::open(runs_dir, run_id)?;
+/// `timeline.json` and `timeline.html` (mode 0600) into the run's local
+/// directory, whatever the store: they are derived, and a run in S3 keeps
+/// only its record there. Returns the run directory.
+pub fn write(
+    store: &dyn RunStore,
+    run_id: &str,
+    redactor: &Redactor,
+) -> Result<PathBuf, StoreError> {
     let records = store.read()?.records;
     let runbook = store
         .get_file("runbook.yaml")
@@ -28,7 +32,7 @@ pub fn write(runs_dir: &Path, run_id: &str, redactor: &Redactor) -> Result<PathB
     let timeline = Timeline::build(&records, runbook.as_ref(), None)
         .ok_or_else(|| StoreError::Io(format!("run `{run_id}` has no start record")))?;
     for (name, text) in render_all(&timeline, redactor) {
-        store.put_file(name, text.as_bytes())?;
+        write_file(store.dir(), name, text.as_bytes())?;
     }
     Ok(store.dir().to_path_buf())
 }

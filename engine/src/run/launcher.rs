@@ -3,15 +3,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use lifeboat_steps::{Redactor, Registry};
 use tokio_util::sync::CancellationToken;
 
-use crate::journal::local_run_store::LocalRunStore;
 use crate::journal::record::{Event, Record, JOURNAL_VERSION};
 use crate::journal::run_state::{RunState, StepRecordState, NOT_STARTED, STEP_THROUGH_SKIP};
-use crate::journal::run_store::{RunStore, StoreError};
-use crate::journal::state_dir::StateDir;
+use crate::journal::run_store::{Driver, RunStore, StoreError, TakeOver};
+use crate::journal::run_stores::RunStores;
 use crate::journal::timestamp::now_rfc3339;
 use crate::journal::Journal;
 use crate::operator::console::Console;
@@ -52,6 +52,10 @@ pub struct Resume<'a> {
     pub operator: String,
     /// `--wait` (see [`RunConfig::wait`]).
     pub wait: bool,
+    /// `--take-over`: take the lease from a live driver on another machine
+    /// (the command asked, or `--yes` was given). Without it, a live lease
+    /// is waited for until it expires.
+    pub take_over: bool,
 }
 
 /// Why a run cannot start or resume. Each message says what is wrong and
@@ -145,6 +149,8 @@ pub struct Prepared {
     pub scheduler: Scheduler,
     /// Holds the run's lock until the execution ends.
     pub _lock: Box<dyn Send + Sync>,
+    /// The run's store, for the timeline written after the scheduler ends.
+    pub store: Arc<dyn RunStore>,
     /// A drill's work directory, emptied when the execution ends.
     pub drill_work: Option<DrillWorkDir>,
     /// The run's redactor (secrets included), for what is written after
@@ -153,7 +159,7 @@ pub struct Prepared {
 }
 
 pub struct Launcher {
-    pub state: StateDir,
+    pub stores: RunStores,
     pub registry: Arc<Registry>,
     pub templates: Arc<Templates>,
     pub console: Arc<dyn Console>,
@@ -197,7 +203,7 @@ impl Launcher {
         let mut inputs = inputs;
         input_values::anchor_paths(&runbook, &mut inputs.all, &launch_dir);
         let run_id = new_run_id(&runbook.name);
-        let store = Arc::new(LocalRunStore::create(&self.state.runs(), &run_id)?);
+        let store = self.stores.create(&run_id)?;
         let lock = store.lock()?;
         store.put_file("runbook.yaml", runbook.source.text.as_bytes())?;
         store.put_file(
@@ -245,14 +251,18 @@ impl Launcher {
             run_id,
             scheduler,
             _lock: lock,
+            store: store.clone(),
             redactor,
             drill_work: dry.then(|| DrillWorkDir(store.dir().join("work"))),
         })
     }
 
     pub fn resume(&self, req: Resume) -> Result<Launch, LaunchError> {
-        let store = Arc::new(LocalRunStore::open(&self.state.runs(), req.run_id)?);
-        let lock = store.lock()?;
+        let store = self.stores.open(req.run_id)?;
+        let TakeOver {
+            guard: lock,
+            previous,
+        } = self.take_lock(&*store, req.take_over)?;
         // Decisions posted while an earlier engine drove the run (it may
         // have died before it took them) are journalled first, under the
         // lock, so the replay below counts them.
@@ -267,7 +277,7 @@ impl Launcher {
                 run_id: req.run_id.to_string(),
             });
         }
-        let (runbook, changed) = self.runbook_for_resume(&store, &first, req.allow_changed)?;
+        let (runbook, changed) = self.runbook_for_resume(&*store, &first, req.allow_changed)?;
         let graphs: Vec<StepGraph> = [Section::Main, Section::OnFailure, Section::Finally]
             .into_iter()
             .map(|s| StepGraph::new(&runbook, s))
@@ -337,6 +347,9 @@ impl Launcher {
             redo: req.redo.to_vec(),
             reason: (!req.redo.is_empty())
                 .then(|| req.reason.unwrap_or_default().trim().to_string()),
+            took_over_from: previous
+                .as_ref()
+                .map(|d| format!("{} on {} (pid {})", d.holder, d.machine, d.pid)),
         };
         let mut records = read.records;
         records.push(Record {
@@ -400,9 +413,51 @@ impl Launcher {
             run_id: req.run_id.to_string(),
             scheduler,
             _lock: lock,
+            store: store.clone(),
             redactor,
             drill_work: (dry_run != DryRun::Off).then(|| DrillWorkDir(store.dir().join("work"))),
         })))
+    }
+
+    /// Takes the run's lock (a lease, for a run in S3). A lease live on
+    /// another machine is waited for, once a second, until it expires, or
+    /// up to its expiry as first seen plus a margin if its holder keeps
+    /// renewing it: then the error names the driver. With `force`
+    /// (`--take-over`) the lease is taken at once.
+    fn take_lock(&self, store: &dyn RunStore, force: bool) -> Result<TakeOver, StoreError> {
+        let mut deadline: Option<std::time::Instant> = None;
+        let mut shown: Option<Driver> = None;
+        loop {
+            match store.take_over(force) {
+                Err(StoreError::Locked {
+                    run,
+                    driver: Some(driver),
+                }) if !force => {
+                    let left = crate::journal::timestamp::parse_ms(&driver.until)
+                        .map(|until| until - jiff::Timestamp::now().as_millisecond())
+                        .map_or(Duration::ZERO, |ms| Duration::from_millis(ms.max(0) as u64));
+                    let deadline = *deadline.get_or_insert_with(|| {
+                        std::time::Instant::now()
+                            + left
+                            + left.clamp(LEASE_WAIT_MARGIN / 5, LEASE_WAIT_MARGIN)
+                    });
+                    if std::time::Instant::now() >= deadline {
+                        return Err(StoreError::Locked {
+                            run,
+                            driver: Some(driver),
+                        });
+                    }
+                    if shown.as_ref() != Some(&driver) {
+                        self.console.info(&format!(
+                            "run `{run}` is driven by {driver}; waiting for that lease to expire (Ctrl-C stops waiting; if that engine is gone, `lifeboat resume {run} --take-over` skips the wait)"
+                        ));
+                        shown = Some(*driver);
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The runbook a resume continues with: the run's own copy, unless the
@@ -418,7 +473,7 @@ impl Launcher {
     /// resume writes as the run's copy once it goes ahead.
     /// Journals the run's inbox (`journal/decision.rs`), saying on the
     /// console what was taken and what was refused.
-    fn take_inbox(&self, store: &Arc<LocalRunStore>, operator: &str) -> Result<(), LaunchError> {
+    fn take_inbox(&self, store: &Arc<dyn RunStore>, operator: &str) -> Result<(), LaunchError> {
         let items = store.list_inbox()?;
         if items.is_empty() {
             return Ok(());
@@ -444,7 +499,7 @@ impl Launcher {
 
     fn runbook_for_resume(
         &self,
-        store: &LocalRunStore,
+        store: &dyn RunStore,
         state: &RunState,
         allow_changed: bool,
     ) -> Result<(CheckedRunbook, bool), LaunchError> {
@@ -498,20 +553,15 @@ impl Launcher {
 
     fn journal(
         &self,
-        store: Arc<LocalRunStore>,
+        store: Arc<dyn RunStore>,
         last_seq: u64,
         redactor: &Redactor,
         operator: &str,
     ) -> Arc<Journal> {
         let console = self.console.clone();
         Arc::new(
-            Journal::new(
-                store as Arc<dyn RunStore>,
-                last_seq,
-                redactor.clone(),
-                operator,
-            )
-            .with_observer(Arc::new(move |r| console.record(r))),
+            Journal::new(store, last_seq, redactor.clone(), operator)
+                .with_observer(Arc::new(move |r| console.record(r))),
         )
     }
 
@@ -529,7 +579,7 @@ impl Launcher {
     ) -> RunEnv {
         // Durations measured in this runbook's earlier runs, for the
         // projected finish the consoles show.
-        let history = StepHistory::load(&self.state, &runbook.name, Some(run_id));
+        let history = StepHistory::load(&self.stores, &runbook.name, Some(run_id));
         RunEnv {
             projection: Projection::to_clock_stop(&runbook, &history),
             clock_start: None,
@@ -557,6 +607,11 @@ impl Launcher {
         }
     }
 }
+
+/// How long past a lease's expiry (as first seen) a resume keeps waiting
+/// for a holder that keeps renewing it: at most this, at least a fifth of
+/// it, and otherwise the lease's time left.
+const LEASE_WAIT_MARGIN: Duration = Duration::from_secs(5);
 
 /// The work directory of a drill. A drill leaves nothing behind: what its
 /// read-only steps fetched into the work directory is removed when the

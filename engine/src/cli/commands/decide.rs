@@ -6,23 +6,20 @@
 //! run's lock or through the driving engine (`deliver.rs`). A refused
 //! decision changes nothing.
 
-use std::sync::Arc;
-
 use crate::cli::commands::deliver::{Delivery, OpenRun};
 use crate::cli::error::{exit, CliError};
 use crate::cli::{ConfirmArgs, DecideArgs};
 use crate::journal::decision;
 use crate::journal::gate_record::GateKind;
-use crate::journal::local_run_store::LocalRunStore;
 use crate::journal::record::{Decision, Event};
-use crate::journal::state_dir::StateDir;
+use crate::journal::run_stores::RunStores;
 use crate::terminal_text::printable;
 
 /// `approve` (`approve == true`) or `reject`.
 pub fn approve(args: DecideArgs, approve: bool) -> Result<i32, CliError> {
-    let state = StateDir::resolve(args.state_dir.as_deref());
-    let store = Arc::new(LocalRunStore::open(&state.runs(), &args.run_id)?);
-    let open = OpenRun::open(store)?;
+    let stores = RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?
+        .with_holder(args.actor.trim());
+    let open = OpenRun::open(stores.open(&args.run_id)?)?;
     let run = &open.run;
     let gate =
         decision::waiting_gate(run, &args.run_id, &args.step, true).map_err(CliError::invalid)?;
@@ -95,9 +92,9 @@ pub fn approve(args: DecideArgs, approve: bool) -> Result<i32, CliError> {
 
 /// `confirm`: a manual step was carried out.
 pub fn confirm(args: ConfirmArgs) -> Result<i32, CliError> {
-    let state = StateDir::resolve(args.state_dir.as_deref());
-    let store = Arc::new(LocalRunStore::open(&state.runs(), &args.run_id)?);
-    let open = OpenRun::open(store)?;
+    let stores = RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?
+        .with_holder(args.actor.trim());
+    let open = OpenRun::open(stores.open(&args.run_id)?)?;
     let run = &open.run;
     let gate =
         decision::waiting_gate(run, &args.run_id, &args.step, false).map_err(CliError::invalid)?;

@@ -5,14 +5,13 @@ use crate::cli::commands::deliver::OpenRun;
 use crate::cli::error::{exit, CliError};
 use crate::cli::{MarkArgs, MarkAs};
 use crate::journal::decision;
-use crate::journal::local_run_store::LocalRunStore;
 use crate::journal::record::{Event, MarkOutcome};
-use crate::journal::state_dir::StateDir;
+use crate::journal::run_stores::RunStores;
 
 pub fn run(args: MarkArgs) -> Result<i32, CliError> {
-    let state = StateDir::resolve(args.state_dir.as_deref());
-    let store = std::sync::Arc::new(LocalRunStore::open(&state.runs(), &args.run_id)?);
-    let open = OpenRun::open(store)?;
+    let stores = RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?
+        .with_holder(&args.actor);
+    let open = OpenRun::open(stores.open(&args.run_id)?)?;
     let outcome = match args.outcome {
         MarkAs::Done => MarkOutcome::Done,
         MarkAs::Failed => MarkOutcome::Failed,

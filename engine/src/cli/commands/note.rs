@@ -4,15 +4,15 @@
 use crate::cli::commands::deliver::OpenRun;
 use crate::cli::error::{exit, CliError};
 use crate::cli::NoteArgs;
-use crate::journal::local_run_store::LocalRunStore;
 use crate::journal::record::Event;
-use crate::journal::state_dir::{operator_name, StateDir};
+use crate::journal::run_stores::RunStores;
+use crate::journal::state_dir::operator_name;
 
 pub fn run(args: NoteArgs) -> Result<i32, CliError> {
-    let state = StateDir::resolve(args.state_dir.as_deref());
-    let store = std::sync::Arc::new(LocalRunStore::open(&state.runs(), &args.run_id)?);
-    let open = OpenRun::open(store)?;
     let actor = operator_name(args.actor.as_deref());
+    let stores =
+        RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?.with_holder(&actor);
+    let open = OpenRun::open(stores.open(&args.run_id)?)?;
     let delivery = open.deliver(&actor, Event::Note { text: args.text })?;
     match delivery.note(&args.run_id) {
         Some(by) => println!("noted in run {} {by}", args.run_id),

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use crate::cli::commands::load_or_report;
 use crate::cli::error::{exit, CliError};
 use crate::cli::{OutputFormat, PlanArgs};
-use crate::journal::state_dir::StateDir;
+use crate::journal::run_stores::RunStores;
 use crate::report::projection::Projection;
 use crate::report::step_history::StepHistory;
 use crate::run::input_values;
@@ -23,11 +23,8 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
     input_values::given(&runbook, &args.inputs, args.inputs_file.as_deref())?;
     let graph = StepGraph::new(&runbook, Section::Main);
     // Durations measured in earlier runs of this runbook beat estimates.
-    let history = StepHistory::load(
-        &StateDir::resolve(args.state_dir.as_deref()),
-        &runbook.name,
-        None,
-    );
+    let stores = RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?;
+    let history = StepHistory::load(&stores, &runbook.name, None);
     let levels = graph.levels();
     // The estimate is the projection of a run not yet started: up to where
     // the RTO clock stops (`rto.stop_at`), as `status` projects it.

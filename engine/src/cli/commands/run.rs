@@ -5,10 +5,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::error::{exit, outcome_exit_code, CliError};
 use crate::cli::{ExecArgs, OutputFormat, ResumeArgs, RunArgs};
-use crate::journal::local_run_store::LocalRunStore;
 use crate::journal::run_state::RunState;
-use crate::journal::run_store::RunStore;
-use crate::journal::state_dir::{operator_name, StateDir};
+use crate::journal::run_stores::{DrivenBy, RunStores};
+use crate::journal::state_dir::operator_name;
 use crate::operator::console::Console;
 use crate::operator::json_console::JsonConsole;
 use crate::operator::plain_console::PlainConsole;
@@ -27,9 +26,10 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
         Some("probes") => DryRun::Probes,
         Some(_) => DryRun::Render,
     };
-    let state = StateDir::resolve(args.common.state_dir.as_deref());
+    let operator = operator_name(args.common.operator.as_deref());
+    let stores = stores(&args.common, &operator)?;
     if dry_run == DryRun::Off && !args.new {
-        if let Some(unfinished) = unfinished_run(&state, &args.file) {
+        if let Some(unfinished) = unfinished_run(&stores, &args.file) {
             return Err(CliError::invalid(format!(
                 "run `{unfinished}` of this runbook has not finished; continue it with `lifeboat resume {unfinished}`, or pass --new to start another run alongside it"
             )));
@@ -38,10 +38,10 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
     let config = RunConfig {
         dry_run,
         max_parallel: args.common.max_parallel as usize,
-        operator: operator_name(args.common.operator.as_deref()),
+        operator,
         wait: args.common.wait,
     };
-    execute(&args.common, state, |launcher| {
+    execute(&args.common, stores, |launcher| {
         launcher
             .start(NewRun {
                 file: &args.file,
@@ -55,9 +55,12 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
 }
 
 pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
-    let state = StateDir::resolve(args.common.state_dir.as_deref());
     let operator = operator_name(args.common.operator.as_deref());
-    execute(&args.common, state, |launcher| {
+    let stores = stores(&args.common, &operator)?;
+    if args.take_over {
+        confirm_take_over(&stores, &args)?;
+    }
+    execute(&args.common, stores, |launcher| {
         launcher.resume(Resume {
             run_id: &args.run_id,
             from: args.from.as_deref(),
@@ -68,13 +71,50 @@ pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
             max_parallel: args.common.max_parallel as usize,
             operator: operator.clone(),
             wait: args.common.wait,
+            take_over: args.take_over,
         })
     })
 }
 
+/// Where runs live, for `run` and `resume`: the lease names `operator`.
+fn stores(common: &ExecArgs, operator: &str) -> Result<RunStores, CliError> {
+    Ok(
+        RunStores::resolve(common.store.as_deref(), common.state_dir.as_deref())?
+            .with_holder(operator)
+            .with_store_timeout(common.store_timeout),
+    )
+}
+
+/// `resume --take-over` of a run another engine drives: asked at a
+/// terminal, refused without one unless `--yes` is given.
+fn confirm_take_over(stores: &RunStores, args: &ResumeArgs) -> Result<(), CliError> {
+    let DrivenBy::Lease(driver) = stores.driver(&args.run_id)? else {
+        // Nobody drives it: a plain resume. A local lock is refused by the
+        // launcher with its own message.
+        return Ok(());
+    };
+    let run = &args.run_id;
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if args.yes {
+        return Ok(());
+    }
+    if !interactive {
+        return Err(CliError::invalid(format!(
+            "run `{run}` is driven by {driver}; taking it over without a terminal to confirm at needs --yes (first make sure that engine is gone: its machine is down or its process is stopped); nothing changed"
+        )));
+    }
+    if TtyPrompt::new(None).take_over(run, &driver.to_string()) {
+        Ok(())
+    } else {
+        Err(CliError::invalid(format!(
+            "not taken over; run `{run}` is still driven by {driver}; nothing changed"
+        )))
+    }
+}
+
 fn execute(
     common: &ExecArgs,
-    state: StateDir,
+    stores: RunStores,
     prepare: impl FnOnce(&Launcher) -> Result<Launch, LaunchError>,
 ) -> Result<i32, CliError> {
     crate::operator::colour::configure_from_env();
@@ -114,8 +154,13 @@ fn execute(
         .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))?;
     let cancel = CancellationToken::new();
     let pause = CancellationToken::new();
+    // Retries of an unreachable store are shown as they happen.
+    let observed = console.clone();
+    let stores = stores.with_observer(Arc::new(move |event| {
+        observed.warn(None, &event.to_string())
+    }));
     let launcher = Launcher {
-        state,
+        stores,
         registry: Arc::new(registry()),
         templates: Arc::new(Templates::new()),
         console: console.clone(),
@@ -124,7 +169,6 @@ fn execute(
         step_through: common.step,
         pause: pause.clone(),
     };
-    let runs_dir = launcher.state.runs();
     runtime.block_on(async move {
         // The run id is the first line of output, before anything can fail
         // mid-run, so scripts can always find the run.
@@ -134,7 +178,9 @@ fn execute(
                 // The engine that finished the run may have been killed
                 // before it wrote the timeline, so write it now. The journal
                 // is already redacted.
-                let _ = crate::report::timeline_writer::write(&runs_dir, &run_id, &Default::default());
+                if let Ok(store) = launcher.stores.open(&run_id) {
+                    let _ = crate::report::timeline_writer::write(&*store, &run_id, &Default::default());
+                }
                 // Nothing to do is not an error: the run is done.
                 eprintln!("note: run `{run_id}` already succeeded; nothing to resume (use --from CHECKPOINT, or --redo STEP --reason TEXT, to re-run part of it)");
                 return Ok(exit::SUCCESS);
@@ -144,6 +190,7 @@ fn execute(
             run_id,
             scheduler,
             _lock,
+            store,
             redactor,
             drill_work,
         } = *prepared;
@@ -165,7 +212,7 @@ fn execute(
         }
         // The timeline is written whatever the outcome: failed and paused
         // runs need it most.
-        match crate::report::timeline_writer::write(&runs_dir, &run_id, &redactor) {
+        match crate::report::timeline_writer::write(&*store, &run_id, &redactor) {
             Ok(dir) => console.info(&format!(
                 "timeline: {}/timeline.md (also timeline.json, timeline.html)",
                 dir.display()
@@ -267,10 +314,10 @@ async fn interrupt_watcher(
 }
 
 /// A run of the same runbook that neither finished nor was a drill.
-fn unfinished_run(state: &StateDir, file: &std::path::Path) -> Option<String> {
+fn unfinished_run(stores: &RunStores, file: &std::path::Path) -> Option<String> {
     let path = std::fs::canonicalize(file).ok()?;
-    for id in state.run_ids().into_iter().rev() {
-        let Ok(store) = LocalRunStore::open(&state.runs(), &id) else {
+    for id in stores.list().ok()? {
+        let Ok(store) = stores.open(&id) else {
             continue;
         };
         let same = store

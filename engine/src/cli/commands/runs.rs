@@ -1,17 +1,16 @@
 use crate::cli::error::{exit, CliError};
 use crate::cli::{OutputFormat, RunsArgs};
-use crate::journal::local_run_store::LocalRunStore;
 use crate::journal::record::RunStatus;
 use crate::journal::run_state::{RunState, StepRecordState};
-use crate::journal::run_store::RunStore;
-use crate::journal::state_dir::StateDir;
+use crate::journal::run_stores::RunStores;
 use crate::report::rto_report::{human_ms, RtoReport, StepShape, Verdict};
 
 pub fn run(args: RunsArgs) -> Result<i32, CliError> {
-    let state = StateDir::resolve(args.state_dir.as_deref());
+    let stores = RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?;
     let mut rows = Vec::new();
-    for id in state.run_ids() {
-        let Ok(store) = LocalRunStore::open(&state.runs(), &id) else {
+    // Oldest first, as a log reads.
+    for id in stores.list()?.into_iter().rev() {
+        let Ok(store) = stores.open(&id) else {
             continue;
         };
         let (status, run, rto) = match store.read() {
@@ -54,7 +53,7 @@ pub fn run(args: RunsArgs) -> Result<i32, CliError> {
         }
         OutputFormat::Text => {
             if rows.is_empty() {
-                println!("no runs in {}", state.runs().display());
+                println!("no runs in {}", stores.describe());
             } else {
                 print_row("RUN", "RUNBOOK", "STATUS", "STARTED (UTC)", "RTO", "");
             }

@@ -7,7 +7,7 @@ use crate::cli::error::{exit, CliError};
 use crate::cli::{OutputFormat, StatusArgs};
 use crate::journal::record::Event;
 use crate::journal::run_state::{RunState, StepRecordState};
-use crate::journal::state_dir::StateDir;
+use crate::journal::run_stores::RunStores;
 use crate::report::projection::{ProjectedFinish, Projection, Remaining};
 use crate::report::rto_report::{human_ms, RtoReport, StepShape, StopReason};
 use crate::report::run_snapshot::RunSnapshot;
@@ -28,8 +28,8 @@ macro_rules! say {
 /// projected finish (elapsed plus the remaining critical path, with step
 /// durations from earlier runs, else `estimate`).
 pub fn run(args: StatusArgs) -> Result<i32, CliError> {
-    let state = StateDir::resolve(args.state_dir.as_deref());
-    let snap = RunSnapshot::open(&state, &args.run_id)?;
+    let stores = RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?;
+    let snap = RunSnapshot::open(&stores, &args.run_id)?;
     let run = RunState::replay(&snap.records, &|_| Vec::new());
     if run.run_id.is_empty() {
         return Err(CliError::invalid(format!(
@@ -42,7 +42,7 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
     let report = RtoReport::build(&snap.records, &shape, Some(now))
         .ok_or_else(|| CliError::invalid(format!("run `{}` has no start record", args.run_id)))?;
     let finished = report.stop != StopReason::Running;
-    let history = StepHistory::load(&state, &run.runbook, Some(&run.run_id));
+    let history = StepHistory::load(&stores, &run.runbook, Some(&run.run_id));
 
     // What is in flight: a started step with no outcome is running if an
     // engine drives the run, else it was interrupted.
@@ -108,6 +108,13 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
                 "history_runs": history.runs,
                 "rto": report,
             });
+            // A run in S3: who drives it, from which machine, until when.
+            if let (Some(doc), Some(d)) = (doc.as_object_mut(), &snap.driver) {
+                doc.insert(
+                    "driver".into(),
+                    json!({"holder": d.holder, "machine": d.machine, "pid": d.pid, "lease_until": d.until}),
+                );
+            }
             // The projection's own fields, as the JSON console shows them;
             // a run whose clock has stopped has no finish left to project.
             if let (Some(doc), serde_json::Value::Object(fields)) =
@@ -128,6 +135,9 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
             };
             say!("{} ({}){drill}", run.run_id, run.runbook);
             say!("status:   {status}");
+            if let Some(d) = &snap.driver {
+                say!("driver:   {d}");
+            }
             let since = if report.declared_at.is_some() && report.clock_start != report.run_started
             {
                 "declaration"

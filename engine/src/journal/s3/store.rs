@@ -417,8 +417,18 @@ impl S3RunStore {
             }
             Err(err) => {
                 let reason = match &err {
-                    StoreError::LostRace { .. } => {
-                        format!("another engine wrote journal position {position} first")
+                    // Every later refusal names who drives now, too.
+                    StoreError::LostRace { writer, driver, .. } => {
+                        let writer = writer
+                            .as_deref()
+                            .map_or_else(String::new, |w| format!(" ({w})"));
+                        let now = driver.as_deref().map_or_else(
+                            || "no engine holds the run's lease now".to_string(),
+                            |d| format!("{d} drives the run now"),
+                        );
+                        format!(
+                            "another engine{writer} wrote journal position {position} first; {now}"
+                        )
                     }
                     StoreError::Fenced { reason, .. } => reason.clone(),
                     other => format!("a journal write did not complete ({other})"),
@@ -551,6 +561,10 @@ impl RunStore for S3RunStore {
 
     fn take_over(&self, force: bool) -> Result<TakeOver, StoreError> {
         self.acquire(force)
+    }
+
+    fn dir(&self) -> &Path {
+        self.local_dir()
     }
 
     fn put_file(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {

@@ -68,6 +68,9 @@ impl RunStore for FailingStore {
     fn get_file(&self, name: &str) -> Result<Vec<u8>, StoreError> {
         self.inner.get_file(name)
     }
+    fn dir(&self) -> &Path {
+        self.inner.dir()
+    }
     fn post_decision(
         &self,
         entry: &crate::journal::inbox::InboxEntry,
