@@ -185,6 +185,57 @@ fn a_run_in_s3_is_seen_from_another_machine() {
     assert_eq!(copy.first().unwrap()["actor"], "alice");
 }
 
+/// Machine B approves while machine A's engine waits at the gate with
+/// `--wait`; they share only the S3 store. A continues within 3 s, the
+/// journal names B's approver, and the wait is human time.
+#[test]
+fn an_approval_from_another_machine_reaches_the_driver_through_s3() {
+    let (_rt, s3) = moto();
+    let a = Machine::new(&s3, "approve", "alice");
+    let b = Machine::new(&s3, "approve", "bob");
+    a.sb.write(
+        "gate.yaml",
+        "version: 1\nname: gate\nsteps:\n  - id: go\n    kind: approval\n    with: { prompt: \"Restore?\" }\n  - id: after\n    kind: shell\n    needs: [go]\n    with: { script: \"echo restored by {{ steps.go.outputs.approvers[0] }}\" }\n",
+    );
+    let mut child = a.spawn(&["run", "gate.yaml", "--wait"]);
+    let run = read_run_id(&mut child);
+    wait_for("the gate to wait", Duration::from_secs(30), || {
+        std::thread::sleep(Duration::from_millis(200));
+        b.run(&["status", &run]).code == 0
+            && b.sb.journal(&run).iter().any(|r| r["type"] == "waiting")
+    });
+    std::thread::sleep(Duration::from_millis(1200));
+    let approved = b.run(&["approve", &run, "go", "--as", "bob"]);
+    approved.expect_code(0);
+    assert!(
+        approved
+            .stdout
+            .contains("(recorded by the engine driving the run)"),
+        "{}",
+        approved.dump()
+    );
+    let decided = Instant::now();
+    let (code, shown) = output(child);
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        decided.elapsed() < Duration::from_secs(3),
+        "A took {:?} after the approval",
+        decided.elapsed()
+    );
+    let records = journal(&b, &run);
+    let approval = records
+        .iter()
+        .find(|r| r["type"] == "approval")
+        .expect("an approval record");
+    assert_eq!(approval["actor"], "bob");
+    let status = b.run(&["status", &run, "--output", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).expect("status json");
+    let human = status["rto"]["split"]["human_ms"]
+        .as_i64()
+        .expect("human_ms");
+    assert!(human >= 1000, "human time {human} ms\n{status}");
+}
+
 const SLOW: &str = "version: 1\nname: race\nsteps:\n  - id: first\n    kind: shell\n    with: { script: \"true\" }\n  - id: slow\n    kind: shell\n    read_only: true\n    needs: [first]\n    with: { script: \"sleep 30\" }\n";
 
 /// Starts a run whose `slow` step is running, then kills its engine: an
