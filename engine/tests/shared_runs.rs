@@ -183,6 +183,15 @@ fn a_run_in_s3_is_seen_from_another_machine() {
     // B's machine now holds the record too.
     let copy = b.sb.journal(&run);
     assert_eq!(copy.first().unwrap()["actor"], "alice");
+    // That copy is not a local run: without the store it is refused, so it
+    // can never be driven a second time beside the shared run.
+    let local = b.sb.test().args(["resume", &run]).any_status().run();
+    assert_eq!(local.code, 2, "{}", local.dump());
+    assert!(
+        local.stderr.contains("lives in the shared store s3://"),
+        "{}",
+        local.dump()
+    );
 }
 
 /// Machine B approves while machine A's engine waits at the gate with

@@ -28,8 +28,17 @@ use crate::journal::Journal;
 pub const ENGINE_ACTOR: &str = "lifeboat";
 
 /// Whether `actor` may record `event` in the run now; the error is the
-/// message for the operator (it says what to do instead).
-pub fn check(run: &RunState, run_id: &str, actor: &str, event: &Event) -> Result<(), String> {
+/// message for the operator (it says what to do instead). `driven`: an
+/// engine drives the run (the decision goes through its inbox), so a mark
+/// may only answer a step the engine asked about: a step that replays as
+/// interrupted may be one it is running.
+pub fn check(
+    run: &RunState,
+    run_id: &str,
+    actor: &str,
+    event: &Event,
+    driven: bool,
+) -> Result<(), String> {
     let refused = |e: String| format!("{e}; nothing was recorded");
     match event {
         Event::Approval {
@@ -49,6 +58,7 @@ pub fn check(run: &RunState, run_id: &str, actor: &str, event: &Event) -> Result
             gate.check_decider(step, &run.operator, actor, Decision::Approved)
                 .map_err(refused)
         }
+        Event::Marked { step, .. } if driven => check_mark_while_driven(run, run_id, step),
         Event::Marked { step, .. } => check_mark(run, run_id, step),
         Event::Note { .. } => Ok(()),
         other => Err(format!(
@@ -169,6 +179,24 @@ pub fn check_mark(run: &RunState, run_id: &str, step: &str) -> Result<(), String
     }
 }
 
+/// While an engine drives the run, only a step it waits on `lifeboat mark`
+/// for may be marked: a step it is running replays as interrupted, and a
+/// human gate is decided by `approve`/`reject` or `confirm`.
+fn check_mark_while_driven(run: &RunState, run_id: &str, step: &str) -> Result<(), String> {
+    check_mark(run, run_id, step)?;
+    if run.gates.contains_key(step) {
+        return Err(format!(
+            "step `{step}` of run `{run_id}` is a human gate: decide it with `lifeboat approve`/`reject` or `lifeboat confirm`, not `mark`; nothing changed"
+        ));
+    }
+    match run.steps.get(step) {
+        Some(StepRecordState::Waiting { .. }) => Ok(()),
+        _ => Err(format!(
+            "step `{step}` of run `{run_id}` is not waiting for `lifeboat mark`: an engine drives the run and may still be running it; nothing changed (mark it once the run waits for it; `lifeboat status {run_id}` shows what the run waits for)"
+        )),
+    }
+}
+
 fn describe(state: &StepRecordState) -> &'static str {
     match state {
         StepRecordState::Succeeded { .. } => "succeeded",
@@ -217,7 +245,7 @@ pub fn ingest(journal: &Journal, items: Vec<InboxItem>) -> Result<Vec<Taken>, St
         if !done.contains(&item.name) {
             let actor = item.entry.actor.trim().to_string();
             let event = item.entry.event.clone();
-            let outcome = match check(&run, &run_id, &actor, &event) {
+            let outcome = match check(&run, &run_id, &actor, &event, true) {
                 Ok(()) => Taken::Recorded(journal.record_from_inbox(&actor, event, &item.name)?),
                 Err(reason) => {
                     let text = format!(

@@ -74,7 +74,8 @@ pub fn new_entry_name() -> Result<String, StoreError> {
     getrandom::fill(&mut random)
         .map_err(|e| StoreError::Io(format!("cannot draw a random inbox entry name: {e}")))?;
     let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    let time = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3fZ");
+    // Nanoseconds: posts from one process come out in the order made.
+    let time = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.9fZ");
     Ok(format!("{time}-{hex}.json"))
 }
 

@@ -28,6 +28,10 @@ use crate::journal::inbox::{self, InboxEntry, InboxItem};
 use crate::journal::record::Record;
 use crate::journal::run_store::{JournalRead, RunStore, StoreError};
 
+/// In a run's local directory: the shared store the run lives in, when the
+/// directory is only its local copy (see `run_stores.rs`).
+pub const REMOTE_MARKER: &str = "store.url";
+
 pub const JOURNAL_FILE: &str = "journal.jsonl";
 
 pub struct LocalRunStore {
@@ -75,6 +79,13 @@ impl LocalRunStore {
         let dir = runs_dir.join(run_id);
         if !dir.join(JOURNAL_FILE).is_file() {
             return Err(StoreError::NotFound(run_id.to_string()));
+        }
+        if let Ok(url) = fs::read_to_string(dir.join(REMOTE_MARKER)) {
+            let url = url.trim();
+            return Err(StoreError::Misconfigured(format!(
+                "run `{run_id}` lives in the shared store {url}; `{}` is only its local copy: give `--store {url}` (or set LIFEBOAT_STORE) to use it",
+                dir.display()
+            )));
         }
         Ok(Self::at(dir, run_id))
     }

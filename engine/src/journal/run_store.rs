@@ -25,6 +25,13 @@ pub trait RunStore: Send + Sync {
     /// to run again.
     fn append_lazy(&self, records: &[Record]) -> Result<(), StoreError>;
 
+    /// Whether what [`RunStore::append_lazy`] wrote survives a SIGKILL of
+    /// the engine before the next sync: true for a local file (the kernel
+    /// has it), false for a store that buffers in memory (S3).
+    fn lazy_appends_survive_a_kill(&self) -> bool {
+        true
+    }
+
     /// Makes everything appended so far durable; a no-op when nothing is
     /// pending. The scheduler calls it before any step's side effect
     /// begins and before it waits, so one fsync covers every record written

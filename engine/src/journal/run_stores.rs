@@ -118,6 +118,7 @@ impl RunStores {
             Some(location) => {
                 let store = S3RunStore::create(location, run_id, self.options(run_id))?;
                 make_work_dir(&self.run_dir(run_id))?;
+                mark_remote(&self.run_dir(run_id), location)?;
                 Arc::new(store)
             }
         })
@@ -131,6 +132,7 @@ impl RunStores {
                 let store = S3RunStore::open(location, run_id, self.options(run_id))?;
                 // Another machine's run gets its local directory here.
                 make_work_dir(&self.run_dir(run_id))?;
+                mark_remote(&self.run_dir(run_id), location)?;
                 Arc::new(store)
             }
         })
@@ -178,6 +180,18 @@ fn started_key(id: &str) -> &str {
         [_, time, date, _] => &id[id.len() - parts[0].len() - time.len() - date.len() - 2..],
         _ => "",
     }
+}
+
+/// Marks a run's local directory as the copy of a run in `location`, so
+/// that the local store refuses to drive it as a local run (which would
+/// run its steps a second time beside the shared run).
+fn mark_remote(dir: &std::path::Path, location: &S3Location) -> Result<(), StoreError> {
+    let path = dir.join(crate::journal::local_run_store::REMOTE_MARKER);
+    if path.is_file() {
+        return Ok(());
+    }
+    std::fs::write(&path, format!("{location}\n"))
+        .map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))
 }
 
 /// The work directory of a run in S3 (the local store makes its own).

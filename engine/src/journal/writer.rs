@@ -121,6 +121,12 @@ impl Journal {
         self.store.remove_inbox(names)
     }
 
+    /// Whether a lazily written record survives a SIGKILL of this engine
+    /// ([`RunStore::lazy_appends_survive_a_kill`]).
+    pub fn lazy_survives_a_kill(&self) -> bool {
+        self.store.lazy_appends_survive_a_kill()
+    }
+
     /// Makes every record written so far durable (one fsync for all).
     pub fn flush(&self) -> Result<(), StoreError> {
         self.store.sync()

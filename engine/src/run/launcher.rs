@@ -585,7 +585,6 @@ impl Launcher {
             clock_start: None,
             clock_stop: None,
             runbook,
-            registry: self.registry.clone(),
             templates: self.templates.clone(),
             journal,
             console: self.console.clone(),

@@ -39,7 +39,8 @@ pub fn approve(args: DecideArgs, approve: bool) -> Result<i32, CliError> {
         comment: args.comment.clone().filter(|c| !c.trim().is_empty()),
         timed_out: false,
     };
-    decision::check(run, &args.run_id, &actor, &event).map_err(CliError::invalid)?;
+    decision::check(run, &args.run_id, &actor, &event, open.engine_drives())
+        .map_err(CliError::invalid)?;
     let (prompt, need) = match &request.kind {
         GateKind::Approval {
             prompt,
@@ -112,7 +113,8 @@ pub fn confirm(args: ConfirmArgs) -> Result<i32, CliError> {
         note: args.note.clone().filter(|n| !n.trim().is_empty()),
         checklist: checklist.clone(),
     };
-    decision::check(run, &args.run_id, &actor, &event).map_err(CliError::invalid)?;
+    decision::check(run, &args.run_id, &actor, &event, open.engine_drives())
+        .map_err(CliError::invalid)?;
     let delivery = open.deliver(&actor, event)?;
     let items = if checklist.is_empty() {
         String::new()

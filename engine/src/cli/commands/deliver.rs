@@ -74,6 +74,12 @@ impl OpenRun {
         Ok(Self { store, lock, run })
     }
 
+    /// Whether an engine drives the run (it holds the lock): the decision
+    /// then goes through its inbox.
+    pub fn engine_drives(&self) -> bool {
+        self.lock.is_none()
+    }
+
     /// Records `event` by `actor`: appended now under the lock, or posted
     /// for the driving engine. `check` has already passed.
     pub fn deliver(self, actor: &str, event: Event) -> Result<Delivery, CliError> {

@@ -20,7 +20,14 @@ pub fn run(args: MarkArgs) -> Result<i32, CliError> {
         step: args.step.clone(),
         outcome,
     };
-    decision::check(&open.run, &args.run_id, &args.actor, &event).map_err(CliError::invalid)?;
+    decision::check(
+        &open.run,
+        &args.run_id,
+        &args.actor,
+        &event,
+        open.engine_drives(),
+    )
+    .map_err(CliError::invalid)?;
     let delivery = open.deliver(&args.actor, event)?;
     let (word, meaning) = match outcome {
         MarkOutcome::Done => ("done", "it completed; resume goes on after it"),

@@ -525,6 +525,11 @@ impl S3RunStore {
 }
 
 impl RunStore for S3RunStore {
+    fn lazy_appends_survive_a_kill(&self) -> bool {
+        // `append_lazy` buffers in this process until the next commit.
+        false
+    }
+
     fn append(&self, records: &[Record]) -> Result<(), StoreError> {
         let lines = Self::encode(records)?;
         let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());

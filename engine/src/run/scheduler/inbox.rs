@@ -58,11 +58,11 @@ impl Scheduler {
         }
         let taken = match decision::ingest(&self.env.journal, items) {
             Ok(taken) => taken,
+            // Taking a decision in is a journal write: one that fails stops
+            // the run like any other (the entries stay in the inbox for
+            // the resume).
             Err(e) => {
-                self.env.console.warn(
-                    None,
-                    &format!("cannot take the decisions posted to the run's inbox: {e}; they stay there for the next look"),
-                );
+                self.journal_failed(&e);
                 return false;
             }
         };
@@ -176,24 +176,6 @@ fn decided(event: &Event) -> &'static str {
     }
 }
 
-/// The line a terminal question shows when an inbox entry decides gate
-/// `step` (read only: nothing is journalled, nothing else is shown, so the
-/// question can close before the decision is taken in).
-pub(super) fn decided_elsewhere(journal: &Journal, step: &str) -> Option<String> {
-    let items = journal.list_inbox().ok()?;
-    items.iter().find_map(|item| match &item.entry.event {
-        Event::Approval { step: s, .. } | Event::ManualConfirmed { step: s, .. } if s == step => {
-            Some(format!(
-                "{} by {} from another shell (on `{}`); the question is closed",
-                decided(&item.entry.event),
-                item.entry.actor,
-                item.entry.machine
-            ))
-        }
-        _ => None,
-    })
-}
-
 /// The question's `closed` callback for gate `step`: the run is stopping,
 /// or (looked at most every [`INBOX_POLL`]) an inbox entry decides it.
 /// Other entries (notes, marks, other gates' decisions) are journalled
@@ -215,12 +197,18 @@ pub(super) fn question_closer(
             return None;
         }
         last.set(Some(Instant::now()));
-        if let Some(shown) = decided_elsewhere(&journal, &step) {
-            return Some(shown);
-        }
+        // Only a decision that was checked and journalled closes the
+        // question: a refused entry (four eyes, a stale question) does not.
         let items = journal.list_inbox().ok().filter(|i| !i.is_empty())?;
-        // An error leaves the entries for the next look.
-        let more = decision::ingest(&journal, items).ok()?;
+        let more = match decision::ingest(&journal, items) {
+            Ok(more) => more,
+            // A journal write failed: the run stops, and the entries stay
+            // in the inbox for the resume.
+            Err(e) => {
+                cancel.cancel();
+                return Some(format!("cannot write the journal: {e}; stopping"));
+            }
+        };
         // One posted for this gate just now was taken with the others.
         let mine = more.iter().find_map(|t| match t {
             Taken::Recorded(r) if r.event.step() == Some(step.as_str()) && deciding(&r.event) => {

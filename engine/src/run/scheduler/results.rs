@@ -54,22 +54,20 @@ impl Scheduler {
         let id = self.env.runbook.steps[i].id.clone();
         // Validation trusts a kind's `secret_outputs`; a kind that marks
         // other outputs secret at run time has drifted from its list.
-        debug_assert!(
-            self.env
-                .registry
-                .get(&self.env.runbook.steps[i].kind)
-                .is_none_or(|k| output
+        #[cfg(debug_assertions)]
+        if let crate::runbook::checked_runbook::ResolvedKind::Step(kind) = self.env.runbook.kind(i)
+        {
+            debug_assert!(
+                output
                     .secret
                     .iter()
-                    .all(|s| k.secret_outputs().contains(&s.as_str()))),
-            "step kind `{}` marks outputs {:?} secret but lists {:?} in `secret_outputs`",
-            self.env.runbook.steps[i].kind,
-            output.secret,
-            self.env
-                .registry
-                .get(&self.env.runbook.steps[i].kind)
-                .map(|k| k.secret_outputs()),
-        );
+                    .all(|s| kind.secret_outputs().contains(&s.as_str())),
+                "step kind `{}` marks outputs {:?} secret but lists {:?} in `secret_outputs`",
+                kind.name(),
+                output.secret,
+                kind.secret_outputs(),
+            );
+        }
         for name in &output.secret {
             if let Some(v) = output.outputs.get(name) {
                 self.env.redactor.add_value(v);

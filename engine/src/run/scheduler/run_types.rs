@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use lifeboat_steps::{Redactor, Registry};
+use lifeboat_steps::Redactor;
 use serde_json::Map;
 use tokio_util::sync::CancellationToken;
 
@@ -65,7 +65,6 @@ pub struct RunConfig {
 /// Everything a scheduler needs, prepared by [`crate::run::launcher`].
 pub struct RunEnv {
     pub runbook: Arc<CheckedRunbook>,
-    pub registry: Arc<Registry>,
     pub templates: Arc<Templates>,
     pub journal: Arc<Journal>,
     pub console: Arc<dyn Console>,

@@ -56,12 +56,19 @@ impl Progress for JournalledProgress {
     }
     fn process_started(&self, step: &str, group: ProcessGroup) {
         // Written to the journal file at once (a killed engine loses
-        // nothing it wrote); made durable with the next group commit.
-        let written = self.journal.record_lazy(Event::ProcessStarted {
+        // nothing it wrote); made durable with the next group commit. A
+        // store that buffers lazy records in memory (S3) gets it as a
+        // commit of its own, so a resume can stop the group after a kill.
+        let event = Event::ProcessStarted {
             step: step.to_string(),
             pgid: group.pgid,
             start_ticks: group.start_ticks,
-        });
+        };
+        let written = if self.journal.lazy_survives_a_kill() {
+            self.journal.record_lazy(event)
+        } else {
+            self.journal.record(event)
+        };
         // A group the journal does not know could outlive the engine and
         // run alongside a resumed copy of its step.
         if let Err(e) = written {

@@ -131,7 +131,6 @@ fn run_failing(dir: &Path, yaml: &str, fails: fn(&Event) -> bool) -> Ran {
     let env = RunEnv {
         projection: Projection::to_clock_stop(&runbook, &StepHistory::default()),
         runbook: Arc::new(runbook),
-        registry,
         templates,
         journal,
         console: console.clone(),
