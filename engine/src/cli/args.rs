@@ -7,6 +7,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::cli::error::exit;
 
+/// `--store`, the same on every command: the first line is its `-h` help.
+const STORE_HELP: &str = "Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory";
+
+/// `--store`'s `--help`.
+const STORE_LONG_HELP: &str = concat!(
+    "Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory.\n\n",
+    "`s3://BUCKET/PREFIX` keeps each run's journal, runbook copy, inputs (secrets excepted), lease and inbox in that bucket, so another operator's machine can see, decide in or take over the run. It uses the standard AWS configuration chain (`AWS_PROFILE`, `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `~/.aws/config`, an instance role); for an S3-compatible server (MinIO, Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour conditional writes (`If-None-Match`, `If-Match`). See docs/shared-runs.md."
+);
+
 /// The text after `lifeboat --help`'s options: the exit codes (from their
 /// one table, [`exit::TABLE`]), then [`ENVIRONMENT_HELP`].
 fn after_help() -> String {
@@ -158,22 +167,13 @@ pub struct RunArgs {
 pub struct ExecArgs {
     #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
     pub state_dir: Option<PathBuf>,
-    /// Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory.
-    ///
-    /// `s3://BUCKET/PREFIX` keeps each run's journal, runbook copy, inputs
-    /// (secrets excepted), lease and inbox in that bucket, so another
-    /// operator's machine can see, decide in or take over the run. It uses
-    /// the standard AWS configuration chain (`AWS_PROFILE`,
-    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
-    /// `~/.aws/config`, an instance role); for an S3-compatible server (MinIO,
-    /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
-    /// conditional writes (`If-None-Match`, `If-Match`). See
-    /// docs/shared-runs.md.
     #[arg(
         long,
         value_name = "URL",
         env = "LIFEBOAT_STORE",
-        hide_env_values = true
+        hide_env_values = true,
+        help = STORE_HELP,
+        long_help = STORE_LONG_HELP
     )]
     pub store: Option<String>,
     /// Your name in the journal and timeline (default: $LIFEBOAT_OPERATOR, else the OS user).
@@ -245,22 +245,13 @@ pub struct MarkArgs {
     pub actor: String,
     #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
     pub state_dir: Option<PathBuf>,
-    /// Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory.
-    ///
-    /// `s3://BUCKET/PREFIX` keeps each run's journal, runbook copy, inputs
-    /// (secrets excepted), lease and inbox in that bucket, so another
-    /// operator's machine can see, decide in or take over the run. It uses
-    /// the standard AWS configuration chain (`AWS_PROFILE`,
-    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
-    /// `~/.aws/config`, an instance role); for an S3-compatible server (MinIO,
-    /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
-    /// conditional writes (`If-None-Match`, `If-Match`). See
-    /// docs/shared-runs.md.
     #[arg(
         long,
         value_name = "URL",
         env = "LIFEBOAT_STORE",
-        hide_env_values = true
+        hide_env_values = true,
+        help = STORE_HELP,
+        long_help = STORE_LONG_HELP
     )]
     pub store: Option<String>,
 }
@@ -278,22 +269,13 @@ pub struct DecideArgs {
     pub comment: Option<String>,
     #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
     pub state_dir: Option<PathBuf>,
-    /// Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory.
-    ///
-    /// `s3://BUCKET/PREFIX` keeps each run's journal, runbook copy, inputs
-    /// (secrets excepted), lease and inbox in that bucket, so another
-    /// operator's machine can see, decide in or take over the run. It uses
-    /// the standard AWS configuration chain (`AWS_PROFILE`,
-    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
-    /// `~/.aws/config`, an instance role); for an S3-compatible server (MinIO,
-    /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
-    /// conditional writes (`If-None-Match`, `If-Match`). See
-    /// docs/shared-runs.md.
     #[arg(
         long,
         value_name = "URL",
         env = "LIFEBOAT_STORE",
-        hide_env_values = true
+        hide_env_values = true,
+        help = STORE_HELP,
+        long_help = STORE_LONG_HELP
     )]
     pub store: Option<String>,
 }
@@ -311,22 +293,13 @@ pub struct ConfirmArgs {
     pub note: Option<String>,
     #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
     pub state_dir: Option<PathBuf>,
-    /// Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory.
-    ///
-    /// `s3://BUCKET/PREFIX` keeps each run's journal, runbook copy, inputs
-    /// (secrets excepted), lease and inbox in that bucket, so another
-    /// operator's machine can see, decide in or take over the run. It uses
-    /// the standard AWS configuration chain (`AWS_PROFILE`,
-    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
-    /// `~/.aws/config`, an instance role); for an S3-compatible server (MinIO,
-    /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
-    /// conditional writes (`If-None-Match`, `If-Match`). See
-    /// docs/shared-runs.md.
     #[arg(
         long,
         value_name = "URL",
         env = "LIFEBOAT_STORE",
-        hide_env_values = true
+        hide_env_values = true,
+        help = STORE_HELP,
+        long_help = STORE_LONG_HELP
     )]
     pub store: Option<String>,
 }
@@ -339,22 +312,13 @@ pub struct NoteArgs {
     pub actor: Option<String>,
     #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
     pub state_dir: Option<PathBuf>,
-    /// Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory.
-    ///
-    /// `s3://BUCKET/PREFIX` keeps each run's journal, runbook copy, inputs
-    /// (secrets excepted), lease and inbox in that bucket, so another
-    /// operator's machine can see, decide in or take over the run. It uses
-    /// the standard AWS configuration chain (`AWS_PROFILE`,
-    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
-    /// `~/.aws/config`, an instance role); for an S3-compatible server (MinIO,
-    /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
-    /// conditional writes (`If-None-Match`, `If-Match`). See
-    /// docs/shared-runs.md.
     #[arg(
         long,
         value_name = "URL",
         env = "LIFEBOAT_STORE",
-        hide_env_values = true
+        hide_env_values = true,
+        help = STORE_HELP,
+        long_help = STORE_LONG_HELP
     )]
     pub store: Option<String>,
 }
@@ -363,22 +327,13 @@ pub struct NoteArgs {
 pub struct RunsArgs {
     #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
     pub state_dir: Option<PathBuf>,
-    /// Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory.
-    ///
-    /// `s3://BUCKET/PREFIX` keeps each run's journal, runbook copy, inputs
-    /// (secrets excepted), lease and inbox in that bucket, so another
-    /// operator's machine can see, decide in or take over the run. It uses
-    /// the standard AWS configuration chain (`AWS_PROFILE`,
-    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
-    /// `~/.aws/config`, an instance role); for an S3-compatible server (MinIO,
-    /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
-    /// conditional writes (`If-None-Match`, `If-Match`). See
-    /// docs/shared-runs.md.
     #[arg(
         long,
         value_name = "URL",
         env = "LIFEBOAT_STORE",
-        hide_env_values = true
+        hide_env_values = true,
+        help = STORE_HELP,
+        long_help = STORE_LONG_HELP
     )]
     pub store: Option<String>,
     #[arg(long, value_enum, default_value_t)]
@@ -396,22 +351,13 @@ pub struct StatusArgs {
     pub run_id: String,
     #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
     pub state_dir: Option<PathBuf>,
-    /// Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory.
-    ///
-    /// `s3://BUCKET/PREFIX` keeps each run's journal, runbook copy, inputs
-    /// (secrets excepted), lease and inbox in that bucket, so another
-    /// operator's machine can see, decide in or take over the run. It uses
-    /// the standard AWS configuration chain (`AWS_PROFILE`,
-    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
-    /// `~/.aws/config`, an instance role); for an S3-compatible server (MinIO,
-    /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
-    /// conditional writes (`If-None-Match`, `If-Match`). See
-    /// docs/shared-runs.md.
     #[arg(
         long,
         value_name = "URL",
         env = "LIFEBOAT_STORE",
-        hide_env_values = true
+        hide_env_values = true,
+        help = STORE_HELP,
+        long_help = STORE_LONG_HELP
     )]
     pub store: Option<String>,
     #[arg(long, value_enum, default_value_t)]
@@ -436,22 +382,13 @@ pub struct TimelineArgs {
     pub format: TimelineFormat,
     #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
     pub state_dir: Option<PathBuf>,
-    /// Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory.
-    ///
-    /// `s3://BUCKET/PREFIX` keeps each run's journal, runbook copy, inputs
-    /// (secrets excepted), lease and inbox in that bucket, so another
-    /// operator's machine can see, decide in or take over the run. It uses
-    /// the standard AWS configuration chain (`AWS_PROFILE`,
-    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
-    /// `~/.aws/config`, an instance role); for an S3-compatible server (MinIO,
-    /// Ceph, moto) set `AWS_ENDPOINT_URL`. The bucket must exist and honour
-    /// conditional writes (`If-None-Match`, `If-Match`). See
-    /// docs/shared-runs.md.
     #[arg(
         long,
         value_name = "URL",
         env = "LIFEBOAT_STORE",
-        hide_env_values = true
+        hide_env_values = true,
+        help = STORE_HELP,
+        long_help = STORE_LONG_HELP
     )]
     pub store: Option<String>,
 }
