@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::cli::error::exit;
+use crate::journal::run_store::StoreError;
+use crate::journal::run_stores::RunStores;
 
 /// `--store`, the same on every command: the first line is its `-h` help.
 const STORE_HELP: &str = "Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory";
@@ -126,6 +128,30 @@ pub struct PlanArgs {
     pub store: Option<String>,
 }
 
+/// Where runs live, the same on every command that reads or writes them:
+/// `--state-dir` and `--store`.
+#[derive(Args, Debug)]
+pub struct StoreArgs {
+    #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
+    pub state_dir: Option<PathBuf>,
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_STORE",
+        hide_env_values = true,
+        help = STORE_HELP,
+        long_help = STORE_LONG_HELP
+    )]
+    pub store: Option<String>,
+}
+
+impl StoreArgs {
+    /// The runs these flags name.
+    pub fn stores(&self) -> Result<RunStores, StoreError> {
+        RunStores::resolve(self.store.as_deref(), self.state_dir.as_deref())
+    }
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum GraphFormat {
     Mermaid,
@@ -165,17 +191,8 @@ pub struct RunArgs {
 /// Options shared by `run` and `resume`.
 #[derive(Args, Debug)]
 pub struct ExecArgs {
-    #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
-    pub state_dir: Option<PathBuf>,
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "LIFEBOAT_STORE",
-        hide_env_values = true,
-        help = STORE_HELP,
-        long_help = STORE_LONG_HELP
-    )]
-    pub store: Option<String>,
+    #[command(flatten)]
+    pub location: StoreArgs,
     /// Your name in the journal and timeline (default: $LIFEBOAT_OPERATOR, else the OS user).
     #[arg(long)]
     pub operator: Option<String>,
@@ -243,17 +260,8 @@ pub struct MarkArgs {
     /// Who is deciding (recorded in the journal and timeline).
     #[arg(long = "as", value_name = "NAME")]
     pub actor: String,
-    #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
-    pub state_dir: Option<PathBuf>,
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "LIFEBOAT_STORE",
-        hide_env_values = true,
-        help = STORE_HELP,
-        long_help = STORE_LONG_HELP
-    )]
-    pub store: Option<String>,
+    #[command(flatten)]
+    pub location: StoreArgs,
 }
 
 #[derive(Args, Debug)]
@@ -267,17 +275,8 @@ pub struct DecideArgs {
     /// Why; recorded with the decision.
     #[arg(long, value_name = "TEXT")]
     pub comment: Option<String>,
-    #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
-    pub state_dir: Option<PathBuf>,
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "LIFEBOAT_STORE",
-        hide_env_values = true,
-        help = STORE_HELP,
-        long_help = STORE_LONG_HELP
-    )]
-    pub store: Option<String>,
+    #[command(flatten)]
+    pub location: StoreArgs,
 }
 
 #[derive(Args, Debug)]
@@ -291,17 +290,8 @@ pub struct ConfirmArgs {
     /// Evidence, e.g. "changed the A record at 14:02".
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
-    #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
-    pub state_dir: Option<PathBuf>,
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "LIFEBOAT_STORE",
-        hide_env_values = true,
-        help = STORE_HELP,
-        long_help = STORE_LONG_HELP
-    )]
-    pub store: Option<String>,
+    #[command(flatten)]
+    pub location: StoreArgs,
 }
 
 #[derive(Args, Debug)]
@@ -310,32 +300,14 @@ pub struct NoteArgs {
     pub text: String,
     #[arg(long = "as", value_name = "NAME")]
     pub actor: Option<String>,
-    #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
-    pub state_dir: Option<PathBuf>,
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "LIFEBOAT_STORE",
-        hide_env_values = true,
-        help = STORE_HELP,
-        long_help = STORE_LONG_HELP
-    )]
-    pub store: Option<String>,
+    #[command(flatten)]
+    pub location: StoreArgs,
 }
 
 #[derive(Args, Debug)]
 pub struct RunsArgs {
-    #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
-    pub state_dir: Option<PathBuf>,
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "LIFEBOAT_STORE",
-        hide_env_values = true,
-        help = STORE_HELP,
-        long_help = STORE_LONG_HELP
-    )]
-    pub store: Option<String>,
+    #[command(flatten)]
+    pub location: StoreArgs,
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }
@@ -349,17 +321,8 @@ pub struct KindsArgs {
 #[derive(Args, Debug)]
 pub struct StatusArgs {
     pub run_id: String,
-    #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
-    pub state_dir: Option<PathBuf>,
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "LIFEBOAT_STORE",
-        hide_env_values = true,
-        help = STORE_HELP,
-        long_help = STORE_LONG_HELP
-    )]
-    pub store: Option<String>,
+    #[command(flatten)]
+    pub location: StoreArgs,
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }
@@ -380,15 +343,6 @@ pub struct TimelineArgs {
     pub run_id: String,
     #[arg(long, value_enum, default_value_t)]
     pub format: TimelineFormat,
-    #[arg(long, env = "LIFEBOAT_STATE_DIR", hide_env_values = true)]
-    pub state_dir: Option<PathBuf>,
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "LIFEBOAT_STORE",
-        hide_env_values = true,
-        help = STORE_HELP,
-        long_help = STORE_LONG_HELP
-    )]
-    pub store: Option<String>,
+    #[command(flatten)]
+    pub location: StoreArgs,
 }

@@ -12,13 +12,11 @@ use crate::cli::{ConfirmArgs, DecideArgs};
 use crate::journal::decision;
 use crate::journal::gate_record::GateKind;
 use crate::journal::record::{Decision, Event};
-use crate::journal::run_stores::RunStores;
 use crate::terminal_text::printable;
 
 /// `approve` (`approve == true`) or `reject`.
 pub fn approve(args: DecideArgs, approve: bool) -> Result<i32, CliError> {
-    let stores = RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?
-        .with_holder(args.actor.trim());
+    let stores = args.location.stores()?.with_holder(args.actor.trim());
     let open = OpenRun::open(stores.open(&args.run_id)?)?;
     let run = &open.run;
     let gate =
@@ -93,8 +91,7 @@ pub fn approve(args: DecideArgs, approve: bool) -> Result<i32, CliError> {
 
 /// `confirm`: a manual step was carried out.
 pub fn confirm(args: ConfirmArgs) -> Result<i32, CliError> {
-    let stores = RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?
-        .with_holder(args.actor.trim());
+    let stores = args.location.stores()?.with_holder(args.actor.trim());
     let open = OpenRun::open(stores.open(&args.run_id)?)?;
     let run = &open.run;
     let gate =

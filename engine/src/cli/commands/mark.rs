@@ -6,11 +6,9 @@ use crate::cli::error::{exit, CliError};
 use crate::cli::{MarkArgs, MarkAs};
 use crate::journal::decision;
 use crate::journal::record::{Event, MarkOutcome};
-use crate::journal::run_stores::RunStores;
 
 pub fn run(args: MarkArgs) -> Result<i32, CliError> {
-    let stores = RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?
-        .with_holder(&args.actor);
+    let stores = args.location.stores()?.with_holder(&args.actor);
     let open = OpenRun::open(stores.open(&args.run_id)?)?;
     let outcome = match args.outcome {
         MarkAs::Done => MarkOutcome::Done,

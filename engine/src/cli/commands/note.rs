@@ -5,13 +5,11 @@ use crate::cli::commands::deliver::OpenRun;
 use crate::cli::error::{exit, CliError};
 use crate::cli::NoteArgs;
 use crate::journal::record::Event;
-use crate::journal::run_stores::RunStores;
 use crate::journal::state_dir::operator_name;
 
 pub fn run(args: NoteArgs) -> Result<i32, CliError> {
     let actor = operator_name(args.actor.as_deref());
-    let stores =
-        RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?.with_holder(&actor);
+    let stores = args.location.stores()?.with_holder(&actor);
     let open = OpenRun::open(stores.open(&args.run_id)?)?;
     let delivery = open.deliver(&actor, Event::Note { text: args.text })?;
     match delivery.note(&args.run_id) {

@@ -78,11 +78,11 @@ pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
 
 /// Where runs live, for `run` and `resume`: the lease names `operator`.
 fn stores(common: &ExecArgs, operator: &str) -> Result<RunStores, CliError> {
-    Ok(
-        RunStores::resolve(common.store.as_deref(), common.state_dir.as_deref())?
-            .with_holder(operator)
-            .with_store_timeout(common.store_timeout),
-    )
+    Ok(common
+        .location
+        .stores()?
+        .with_holder(operator)
+        .with_store_timeout(common.store_timeout))
 }
 
 /// `resume --take-over` of a run another engine drives: asked at a

@@ -2,11 +2,10 @@ use crate::cli::error::{exit, CliError};
 use crate::cli::{OutputFormat, RunsArgs};
 use crate::journal::record::RunStatus;
 use crate::journal::run_state::{RunState, StepRecordState};
-use crate::journal::run_stores::RunStores;
 use crate::report::rto_report::{human_ms, RtoReport, StepShape, Verdict};
 
 pub fn run(args: RunsArgs) -> Result<i32, CliError> {
-    let stores = RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?;
+    let stores = args.location.stores()?;
     let mut rows = Vec::new();
     // Oldest first, as a log reads.
     for id in stores.list()?.into_iter().rev() {

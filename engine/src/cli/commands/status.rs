@@ -7,7 +7,6 @@ use crate::cli::error::{exit, CliError};
 use crate::cli::{OutputFormat, StatusArgs};
 use crate::journal::record::Event;
 use crate::journal::run_state::{RunState, StepRecordState};
-use crate::journal::run_stores::RunStores;
 use crate::report::projection::{ProjectedFinish, Projection, Remaining};
 use crate::report::rto_report::{human_ms, RtoReport, StepShape, StopReason};
 use crate::report::run_snapshot::RunSnapshot;
@@ -28,7 +27,7 @@ macro_rules! say {
 /// projected finish (elapsed plus the remaining critical path, with step
 /// durations from earlier runs, else `estimate`).
 pub fn run(args: StatusArgs) -> Result<i32, CliError> {
-    let stores = RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?;
+    let stores = args.location.stores()?;
     let snap = RunSnapshot::open(&stores, &args.run_id)?;
     let run = RunState::replay(&snap.records, &|_| Vec::new());
     if run.run_id.is_empty() {

@@ -1,13 +1,12 @@
 use crate::cli::error::{exit, CliError};
 use crate::cli::{TimelineArgs, TimelineFormat};
-use crate::journal::run_stores::RunStores;
 use crate::report::run_snapshot::RunSnapshot;
 use crate::report::timeline::Timeline;
 
 /// Prints a run's timeline. Works on a run that is still going: its spans
 /// are drawn up to now.
 pub fn run(args: TimelineArgs) -> Result<i32, CliError> {
-    let stores = RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?;
+    let stores = args.location.stores()?;
     let snap = RunSnapshot::open(&stores, &args.run_id)?;
     for w in &snap.warnings {
         eprintln!("warning: {w}");
