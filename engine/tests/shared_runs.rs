@@ -194,6 +194,9 @@ fn a_run_in_s3_is_seen_from_another_machine() {
     );
 }
 
+/// An approval gate, then a step that names its approver.
+const GATE: &str = "version: 1\nname: gate\nsteps:\n  - id: go\n    kind: approval\n    with: { prompt: \"Restore?\" }\n  - id: after\n    kind: shell\n    needs: [go]\n    with: { script: \"echo restored by {{ steps.go.outputs.approvers[0] }}\" }\n";
+
 /// Machine B approves while machine A's engine waits at the gate with
 /// `--wait`; they share only the S3 store. A continues within 3 s, the
 /// journal names B's approver, and the wait is human time.
@@ -202,10 +205,7 @@ fn an_approval_from_another_machine_reaches_the_driver_through_s3() {
     let (_rt, s3) = moto();
     let a = Machine::new(&s3, "approve", "alice");
     let b = Machine::new(&s3, "approve", "bob");
-    a.sb.write(
-        "gate.yaml",
-        "version: 1\nname: gate\nsteps:\n  - id: go\n    kind: approval\n    with: { prompt: \"Restore?\" }\n  - id: after\n    kind: shell\n    needs: [go]\n    with: { script: \"echo restored by {{ steps.go.outputs.approvers[0] }}\" }\n",
-    );
+    a.sb.write("gate.yaml", GATE);
     let mut child = a.spawn(&["run", "gate.yaml", "--wait"]);
     let run = read_run_id(&mut child);
     wait_for("the gate to wait", Duration::from_secs(30), || {
@@ -657,4 +657,430 @@ fn a_misconfigured_store_is_one_clear_error_without_the_secret() {
                     .is_none()
         );
     }
+}
+
+/// Whether a machine's local copy of the journal has a record of `kind`
+/// (for `step`).
+fn copy_has(m: &Machine, run: &str, kind: &str, step: Option<&str>) -> bool {
+    let copy = std::fs::read_to_string(m.sb.run_dir(run).join("journal.jsonl")).unwrap_or_default();
+    copy.lines().any(|l| {
+        serde_json::from_str::<serde_json::Value>(l)
+            .is_ok_and(|v| v["rec"]["type"] == kind && step.is_none_or(|s| v["rec"]["step"] == s))
+    })
+}
+
+fn restartable_moto() -> (tokio::runtime::Runtime, S3Server) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let s3 = rt
+        .block_on(S3Server::start_restartable())
+        .unwrap_or_else(|e| panic!("{e}"));
+    (rt, s3)
+}
+
+/// The journal objects of `run` in the store under `prefix`, in position
+/// order, each with its writer (`x-amz-meta-writer`).
+fn journal_objects(
+    rt: &tokio::runtime::Runtime,
+    s3: &S3Server,
+    prefix: &str,
+    run: &str,
+) -> Vec<(String, String)> {
+    rt.block_on(async {
+        let client = moto_client();
+        let listing = client
+            .get(format!("{}/{}", s3.endpoint(), s3.bucket()))
+            .query(&[
+                ("list-type", "2"),
+                ("prefix", &format!("{prefix}/runs/{run}/journal/")),
+            ])
+            .send()
+            .await
+            .expect("list the journal")
+            .text()
+            .await
+            .expect("listing body");
+        let mut keys: Vec<String> = listing
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|k| k.split("</Key>").next())
+            .map(str::to_string)
+            .collect();
+        keys.sort();
+        let mut objects = Vec::new();
+        for key in keys {
+            let head = client
+                .head(format!("{}/{}/{key}", s3.endpoint(), s3.bucket()))
+                .send()
+                .await
+                .expect("head a journal object");
+            let writer = head
+                .headers()
+                .get("x-amz-meta-writer")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            objects.push((key, writer));
+        }
+        objects
+    })
+}
+
+/// Every journal object after the first one `new` wrote (its claim) was
+/// written by `new`: the old driver wrote nothing after the takeover.
+fn nothing_written_after_takeover(objects: &[(String, String)], old: &str, new: &str) {
+    let claim = objects
+        .iter()
+        .position(|(_, w)| w.starts_with(&format!("{new} on ")))
+        .unwrap_or_else(|| panic!("no object by {new}: {objects:#?}"));
+    assert!(
+        objects[..claim]
+            .iter()
+            .any(|(_, w)| w.starts_with(&format!("{old} on "))),
+        "{objects:#?}"
+    );
+    for (key, writer) in &objects[claim..] {
+        assert!(
+            writer.starts_with(&format!("{new} on ")),
+            "{key} was written by {writer} after {new}'s takeover\n{objects:#?}"
+        );
+    }
+}
+
+/// moto does not check signatures, but answers an anonymous request's
+/// failed precondition with a bare 403: requests carry a (fake) signature.
+fn moto_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "authorization",
+        reqwest::header::HeaderValue::from_static(
+            "AWS4-HMAC-SHA256 Credential=AKIALIFEBOATTEST/20261201/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
+        ),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("a client")
+}
+
+/// The harness's restart brings moto's objects back: bodies, metadata and
+/// ETags, and conditional PUTs answer as before the stop.
+#[test]
+fn a_restarted_moto_keeps_its_objects_etags_and_conditional_writes() {
+    let (rt, mut s3) = restartable_moto();
+    let url = format!("{}/{}/k", s3.endpoint(), s3.bucket());
+    let client = moto_client();
+    let put = |body: &'static str, header: (&'static str, String)| {
+        let request = client.put(&url).header(header.0, header.1).body(body);
+        async move {
+            let response = request.send().await.expect("put");
+            let etag = response
+                .headers()
+                .get("etag")
+                .map(|v| v.to_str().unwrap().to_string());
+            (response.status().as_u16(), etag)
+        }
+    };
+    let (status, first) = rt.block_on(put("one", ("If-None-Match", "*".into())));
+    assert_eq!(status, 200);
+    let first = first.expect("an etag");
+    let (status, _) = rt.block_on(put("again", ("If-None-Match", "*".into())));
+    assert_eq!(status, 412);
+    let (status, second) = rt.block_on(put("two", ("If-Match", first.clone())));
+    assert_eq!(status, 200);
+    let second = second.expect("an etag");
+    rt.block_on(async {
+        let meta = client
+            .put(format!("{url}-meta"))
+            .header("x-amz-meta-writer", "alice on a (pid 1)")
+            .body("m")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(meta.status().as_u16(), 200);
+    });
+
+    s3.stop();
+    let refused = rt.block_on(client.get(&url).send());
+    assert!(
+        refused.as_ref().is_err_and(|e| e.is_connect()),
+        "a stopped moto refuses connections: {refused:?}"
+    );
+    rt.block_on(s3.restart()).unwrap_or_else(|e| panic!("{e}"));
+
+    rt.block_on(async {
+        let got = client.get(&url).send().await.unwrap();
+        assert_eq!(got.status().as_u16(), 200);
+        assert_eq!(got.headers()["etag"].to_str().unwrap(), second);
+        assert_eq!(got.text().await.unwrap(), "two");
+        let meta = client.head(format!("{url}-meta")).send().await.unwrap();
+        assert_eq!(meta.headers()["x-amz-meta-writer"], "alice on a (pid 1)");
+    });
+    // The stale ETag still loses, the current one still wins, and the key
+    // still exists for a create-only PUT.
+    let (status, _) = rt.block_on(put("stale", ("If-Match", first)));
+    assert_eq!(status, 412);
+    let (status, _) = rt.block_on(put("again", ("If-None-Match", "*".into())));
+    assert_eq!(status, 412);
+    let (status, _) = rt.block_on(put("three", ("If-Match", second)));
+    assert_eq!(status, 200);
+}
+
+/// moto is stopped mid-run (its port refuses connections), past
+/// `--store-timeout`; the engine retries with a warning each time, then
+/// stops resumably. moto is restarted with its objects, and `resume`
+/// finishes the run with nothing lost or repeated.
+#[test]
+fn a_stopped_store_stops_the_run_resumably_and_resume_finishes_it_after_a_restart() {
+    let (rt, mut s3) = restartable_moto();
+    let shared = tempfile::tempdir().unwrap();
+    let m = shared.path().join("markers");
+    let m = m.display();
+    let a = Machine::new(&s3, "stopped", "alice").with("LIFEBOAT_LEASE_TTL", "2s");
+    a.sb.write(
+        "rb.yaml",
+        &format!("version: 1\nname: stopped\nsteps:\n  - id: one\n    kind: shell\n    with: {{ script: \"echo one >> {m}\" }}\n  - id: two\n    kind: shell\n    read_only: true\n    needs: [one]\n    with: {{ script: \"sleep 1; echo two >> {m}\" }}\n  - id: three\n    kind: shell\n    needs: [two]\n    with: {{ script: \"echo three >> {m}\" }}\n"),
+    );
+    let mut child = a.spawn(&["run", "rb.yaml", "--store-timeout", "4s"]);
+    let run = read_run_id(&mut child);
+    // Once `two` has started durably, its result is what meets the outage.
+    wait_for("step two to start", Duration::from_secs(30), || {
+        copy_has(&a, &run, "step_started", Some("two"))
+    });
+    s3.stop();
+    let (code, text) = output(child);
+    assert_eq!(code, 130, "{text}");
+    assert!(
+        text.contains("warning  store unreachable (") && text.contains("retry 2 in "),
+        "each retry is a warning on the console\n{text}"
+    );
+    assert!(text.contains("did not answer for 4s"), "{text}");
+    assert!(!text.contains(s3.secret_access_key()), "{text}");
+    rt.block_on(s3.restart()).unwrap_or_else(|e| panic!("{e}"));
+    let ran = a.test(&["resume", &run]).any_status().run();
+    ran.expect_code(0);
+    // `two` finished while the store was down, its result not durable: the
+    // resume runs it again (it is read-only). Nothing journalled as done
+    // ran again, and nothing journalled before the stop was lost.
+    let lines = markers(shared.path());
+    assert_eq!(lines, ["one", "two", "two", "three"], "{}", ran.dump());
+    let journal = journal(&a, &run);
+    for (id, starts) in [("one", 1), ("two", 2), ("three", 1)] {
+        assert_eq!(events(&journal, "step_succeeded", id).len(), 1, "{id}");
+        assert_eq!(events(&journal, "step_started", id).len(), starts, "{id}");
+    }
+    assert_eq!(
+        journal.iter().filter(|r| r["type"] == "resumed").count(),
+        1,
+        "{journal:#?}"
+    );
+}
+
+/// Machine B approves while machine A's engine asks at a terminal (a pty);
+/// they share only the S3 store. The question closes and names bob, A
+/// continues within 3 s, the journal names bob and the wait is human time.
+#[test]
+fn an_approval_from_another_machine_closes_the_question_at_a_terminal_through_s3() {
+    let (_rt, s3) = moto();
+    let a = Machine::new(&s3, "pty", "alice");
+    let b = Machine::new(&s3, "pty", "bob");
+    a.sb.write("gate.yaml", GATE);
+    let mut cmd = a.sb.pty_command(&["run", "gate.yaml"]);
+    cmd.envs(a.env.iter().map(|(k, v)| (k.clone(), v.clone())))
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN");
+    let mut p = util::start_pty(cmd, 120);
+    util::expect(
+        &mut p,
+        "the decision may also come from another shell or machine:",
+    );
+    util::expect(&mut p, "Decision [1]: ");
+    let run = std::fs::read_dir(a.sb.state_dir().join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    std::thread::sleep(Duration::from_millis(1200));
+    let approved = b.run(&["approve", &run, "go", "--as", "bob"]);
+    approved.expect_code(0);
+    assert!(
+        approved
+            .stdout
+            .contains("(recorded by the engine driving the run)"),
+        "{}",
+        approved.dump()
+    );
+    let decided = Instant::now();
+    util::expect(&mut p, "approved by bob from another shell");
+    util::expect(&mut p, "the question is closed");
+    util::expect(&mut p, "restored by bob");
+    assert!(
+        decided.elapsed() < Duration::from_secs(3),
+        "A took {:?} after the approval",
+        decided.elapsed()
+    );
+    util::expect(&mut p, "finished succeeded");
+    assert_eq!(util::exit_code(p), 0);
+    let records = journal(&b, &run);
+    let approvals: Vec<_> = records.iter().filter(|r| r["type"] == "approval").collect();
+    assert_eq!(approvals.len(), 1, "{records:#?}");
+    assert_eq!(approvals[0]["actor"], "bob");
+    assert_eq!(approvals[0]["decision"], "approved");
+    let status = b.run(&["status", &run, "--output", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).expect("status json");
+    let human = status["rto"]["split"]["human_ms"]
+        .as_i64()
+        .expect("human_ms");
+    assert!(human >= 1000, "human time {human} ms\n{status}");
+    let timeline = b.run(&["timeline", &run]);
+    timeline.expect_code(0);
+    assert!(timeline.stdout.contains("bob"), "{}", timeline.dump());
+}
+
+/// Waits for a spawned engine to exit, at most `limit`; kills it and fails
+/// with what it printed when it does not.
+fn exits_within(mut child: Child, limit: Duration, why: &str) -> (i32, String) {
+    let until = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() >= until {
+            child.kill().unwrap();
+            let (_, text) = output(child);
+            panic!("the engine did not exit within {limit:?} {why}\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    output(child)
+}
+
+/// A waits at a gate with `--wait` (writing nothing); B takes the run over.
+/// A's lease renewal finds the lease taken, and A stops at once, naming B,
+/// and writes nothing more; B drives the run to its end.
+#[test]
+fn a_driver_waiting_at_a_gate_stops_at_once_when_its_lease_is_taken() {
+    let (rt, s3) = moto();
+    let ttl = ("LIFEBOAT_LEASE_TTL", "3s");
+    let a = Machine::new(&s3, "idle-gate", "alice").with(ttl.0, ttl.1);
+    let b = Machine::new(&s3, "idle-gate", "bob").with(ttl.0, ttl.1);
+    a.sb.write("gate.yaml", GATE);
+    let mut child = a.spawn(&["run", "gate.yaml", "--wait"]);
+    let run = read_run_id(&mut child);
+    wait_for("the gate to wait", Duration::from_secs(30), || {
+        copy_has(&a, &run, "waiting", Some("go"))
+    });
+    // A waits, writing nothing but its lease's renewals.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(child.try_wait().unwrap().is_none(), "A stopped on its own");
+    let taken = b.spawn(&["resume", &run, "--take-over", "--yes", "--wait"]);
+    let (code, text) = exits_within(child, Duration::from_secs(15), "after the takeover");
+    assert_eq!(code, 130, "{text}");
+    assert!(
+        text.contains("this engine lost the run's lease (`bob` on `"),
+        "the console names the new driver\n{text}"
+    );
+    assert!(!text.contains("restored by"), "{text}");
+    wait_for("bob to drive", Duration::from_secs(30), || {
+        copy_has(&b, &run, "resumed", None)
+    });
+    let approved = b.run(&["approve", &run, "go", "--as", "carol"]);
+    approved.expect_code(0);
+    let (code, text) = output(taken);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("restored by carol"), "{text}");
+    nothing_written_after_takeover(
+        &journal_objects(&rt, &s3, "idle-gate", &run),
+        "alice",
+        "bob",
+    );
+}
+
+/// A runs a long `sleep` step (no process, nothing written); B takes the
+/// run over. A stops at once, names B and writes nothing more; B runs the
+/// step again (short for bob) and finishes.
+#[test]
+fn a_driver_in_a_long_sleep_step_stops_at_once_when_its_lease_is_taken() {
+    let (rt, s3) = moto();
+    let shared = tempfile::tempdir().unwrap();
+    let m = shared.path().join("markers");
+    let m = m.display();
+    let ttl = ("LIFEBOAT_LEASE_TTL", "3s");
+    let a = Machine::new(&s3, "idle-sleep", "alice").with(ttl.0, ttl.1);
+    let b = Machine::new(&s3, "idle-sleep", "bob").with(ttl.0, ttl.1);
+    a.sb.write(
+        "rb.yaml",
+        &format!("version: 1\nname: idle\nsteps:\n  - id: slow\n    kind: sleep\n    with: {{ duration: \"{{{{ '60s' if run.operator == 'alice' else '0s' }}}}\" }}\n  - id: after\n    kind: shell\n    needs: [slow]\n    with: {{ script: \"echo after-{{{{ run.operator }}}} >> {m}\" }}\n"),
+    );
+    let mut child = a.spawn(&["run", "rb.yaml"]);
+    let run = read_run_id(&mut child);
+    wait_for("the slow step to start", Duration::from_secs(30), || {
+        copy_has(&a, &run, "step_started", Some("slow"))
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    let taken = b.spawn(&["resume", &run, "--take-over", "--yes"]);
+    let (code, text) = exits_within(child, Duration::from_secs(15), "after the takeover");
+    assert_eq!(code, 130, "{text}");
+    assert!(
+        text.contains("this engine lost the run's lease (`bob` on `"),
+        "the console names the new driver\n{text}"
+    );
+    let (code, text) = output(taken);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(markers(shared.path()), ["after-bob"]);
+    nothing_written_after_takeover(
+        &journal_objects(&rt, &s3, "idle-sleep", &run),
+        "alice",
+        "bob",
+    );
+}
+
+/// A runs a long shell step; B takes the run over. A stops at once: the
+/// step's process is stopped (as at SIGTERM), the console names B, and A
+/// writes nothing more; B runs the step again (read-only) and finishes.
+#[test]
+fn a_driver_running_a_long_step_stops_it_at_once_when_its_lease_is_taken() {
+    let (rt, s3) = moto();
+    let shared = tempfile::tempdir().unwrap();
+    let m = shared.path().join("markers");
+    let m = m.display();
+    let ttl = ("LIFEBOAT_LEASE_TTL", "3s");
+    // Only A's step is long: the step reads how long from its machine. It
+    // ignores SIGTERM: both "machines" share this host's processes, and
+    // B's resume stops the process groups a journal names as left running
+    // (SIGTERM, then SIGKILL after 3 s); without the trap B would end A's
+    // step at once, and A would find the takeover at the write of its
+    // failure rather than through its lease.
+    let a = Machine::new(&s3, "idle-step", "alice")
+        .with(ttl.0, ttl.1)
+        .with("SLOW_FOR", "60");
+    let b = Machine::new(&s3, "idle-step", "bob").with(ttl.0, ttl.1);
+    a.sb.write(
+        "rb.yaml",
+        &format!("version: 1\nname: idle\nsteps:\n  - id: slow\n    kind: shell\n    read_only: true\n    with: {{ script: \"trap '' TERM; sleep ${{SLOW_FOR:-0}}; echo slow-$LIFEBOAT_OPERATOR >> {m}\" }}\n  - id: after\n    kind: shell\n    needs: [slow]\n    with: {{ script: \"echo after >> {m}\" }}\n"),
+    );
+    let mut child = a.spawn(&["run", "rb.yaml"]);
+    let run = read_run_id(&mut child);
+    wait_for("the slow step to start", Duration::from_secs(30), || {
+        copy_has(&a, &run, "step_started", Some("slow"))
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    let taken = b.spawn(&["resume", &run, "--take-over", "--yes"]);
+    let (code, text) = exits_within(child, Duration::from_secs(15), "after the takeover");
+    assert_eq!(code, 130, "{text}");
+    assert!(
+        text.contains("this engine lost the run's lease (`bob` on `"),
+        "the console names the new driver\n{text}"
+    );
+    // A stopped through its lease, not when B's resume ended the step.
+    assert!(!text.contains("cannot write the journal"), "{text}");
+    // A's `sleep 60` was stopped with its engine.
+    wait_for_orphans(a.sb.path());
+    let (code, text) = output(taken);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(markers(shared.path()), ["slow-bob", "after"]);
+    nothing_written_after_takeover(
+        &journal_objects(&rt, &s3, "idle-step", &run),
+        "alice",
+        "bob",
+    );
 }

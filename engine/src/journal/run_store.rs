@@ -3,7 +3,10 @@
 //! reach storage only through [`RunStore`].
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::journal::inbox::{InboxEntry, InboxItem};
 use crate::journal::record::Record;
@@ -83,6 +86,39 @@ pub trait RunStore: Send + Sync {
     /// durably (list, journal, then remove: an entry is never lost, and a
     /// crash in between delivers it again).
     fn remove_inbox(&self, names: &[String]) -> Result<(), StoreError>;
+
+    /// What fires when this store learns, between writes, that another
+    /// engine drives the run now (see [`LostLease`]); `None` for a store
+    /// whose lock cannot be taken from a live holder (a local run).
+    fn lost_lease(&self) -> Option<LostLease> {
+        None
+    }
+}
+
+/// Fires when a store learns without writing that it must write nothing
+/// more: its lease renewal found the lease taken (a takeover, or the lease
+/// expired and another engine claimed it). The scheduler watches it while
+/// it waits (at a gate, for a step's result, on the inbox), so an idle
+/// engine stops at once instead of at its next journal write.
+#[derive(Clone, Default)]
+pub struct LostLease {
+    fired: CancellationToken,
+    /// The store's refusal, as shown: who drives the run now.
+    message: Arc<OnceLock<String>>,
+}
+
+impl LostLease {
+    /// Raises the signal with the store's refusal; only the first counts.
+    pub fn fire(&self, error: &StoreError) {
+        let _ = self.message.set(error.to_string());
+        self.fired.cancel();
+    }
+
+    /// Waits until the signal is raised; returns the store's refusal.
+    pub async fn wait(&self) -> String {
+        self.fired.cancelled().await;
+        self.message.get().cloned().unwrap_or_default()
+    }
 }
 
 /// What [`RunStore::take_over`] returns.

@@ -105,6 +105,12 @@ impl Journal {
         self.write(&self.actor.clone(), event, None, false)
     }
 
+    /// What fires when the store learns that another engine drives the
+    /// run now ([`RunStore::lost_lease`]).
+    pub fn lost_lease(&self) -> Option<crate::journal::run_store::LostLease> {
+        self.store.lost_lease()
+    }
+
     /// Reads the whole journal back from the store (after [`Journal::flush`],
     /// it holds every record written).
     pub fn read(&self) -> Result<crate::journal::run_store::JournalRead, StoreError> {

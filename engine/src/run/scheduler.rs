@@ -207,7 +207,19 @@ impl Scheduler {
     /// Runs to the end, a pause or an interruption.
     pub async fn run(mut self) -> RunOutcome {
         let journal = self.env.journal.clone();
+        // A lease lost while the engine waits stops it at once, not at its
+        // next write.
+        let fence = journal.lost_lease().map(|lost| {
+            tokio::spawn(journal_writes::stop_when_lease_lost(
+                lost,
+                self.env.console.clone(),
+                self.env.cancel.clone(),
+            ))
+        });
         let outcome = self.run_to_end().await;
+        if let Some(fence) = fence {
+            fence.abort();
+        }
         self.note_closed_output();
         // Whatever ended the run, nothing it wrote stays only in memory.
         if let Err(e) = journal.flush() {

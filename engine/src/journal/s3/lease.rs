@@ -208,8 +208,14 @@ pub(crate) async fn renew(shared: &Shared) -> Result<(), StoreError> {
         None => {
             *held = None;
             drop(held);
-            let now = match driver(shared).await {
-                Ok(Some(d)) => format!("{d} drives it now"),
+            // Who took it, even when that engine has let it go since.
+            let now = match read(shared).await {
+                Ok(Some((lease, _))) if lease.is_live(now_ms()) => {
+                    format!("{} drives it now", lease.driver())
+                }
+                Ok(Some((lease, _))) => {
+                    format!("{} took it; no engine holds it now", lease.driver())
+                }
                 _ => "no engine holds it now".to_string(),
             };
             Err(shared.fence(format!("this engine lost the run's lease ({now})")))
@@ -273,12 +279,20 @@ impl LeaseGuard {
                 let every = background.lease_ttl / 3;
                 loop {
                     tokio::time::sleep(every).await;
-                    if background.is_fenced() || renew(&background).await.is_err() {
-                        // Fenced, or the store unreachable past its timeout:
-                        // the next write renews (or fails) on its own.
-                        if background.is_fenced() {
+                    // Fenced by a write: the writer already stops the run.
+                    if background.is_fenced() {
+                        break;
+                    }
+                    match renew(&background).await {
+                        // Someone took the lease: tell the scheduler now,
+                        // whatever it is waiting for.
+                        Err(lost @ StoreError::Fenced { .. }) => {
+                            background.lost.fire(&lost);
                             break;
                         }
+                        // The store unreachable past its timeout: the next
+                        // write renews (or fails) on its own.
+                        Err(_) | Ok(()) => {}
                     }
                 }
             });

@@ -35,7 +35,7 @@ use std::time::Duration;
 use crate::journal::inbox::{self, InboxEntry, InboxItem};
 use crate::journal::local_run_store::{encode_line, parse_journal, JOURNAL_FILE};
 use crate::journal::record::Record;
-use crate::journal::run_store::{Driver, JournalRead, RunStore, StoreError, TakeOver};
+use crate::journal::run_store::{Driver, JournalRead, LostLease, RunStore, StoreError, TakeOver};
 use crate::journal::s3::client::{self, Condition, Put, S3Client, StoreObserver};
 use crate::journal::s3::lease::{self, Held, Lease, LeaseGuard};
 use crate::journal::store_url::S3Location;
@@ -121,6 +121,9 @@ pub(crate) struct Shared {
     pub lease: tokio::sync::Mutex<Option<Held>>,
     /// Why this store writes nothing more, once it must not.
     fenced: Mutex<Option<String>>,
+    /// Fired by the renewal task when it finds the lease taken, so the
+    /// scheduler stops without waiting for its next write.
+    pub lost: LostLease,
 }
 
 impl Shared {
@@ -268,6 +271,7 @@ impl S3RunStore {
                 lease_ttl: lease_ttl.max(Duration::from_secs(1)),
                 lease: tokio::sync::Mutex::new(None),
                 fenced: Mutex::new(None),
+                lost: LostLease::default(),
             }),
             writer: Mutex::new(Writer::default()),
             local,
@@ -657,6 +661,9 @@ impl RunStore for S3RunStore {
     }
 
     fn remove_inbox(&self, names: &[String]) -> Result<(), StoreError> {
+        // Removing is a write: a fenced engine leaves the inbox to the
+        // driver (whose journal may hold these entries).
+        self.shared.check_not_fenced()?;
         if let Some(bad) = names.iter().find(|n| !inbox::is_entry_name(n)) {
             return Err(StoreError::Io(format!(
                 "`{bad}` is not an inbox entry name; pass the names `list_inbox` returned"
@@ -671,6 +678,10 @@ impl RunStore for S3RunStore {
             }
             Ok(())
         })?
+    }
+
+    fn lost_lease(&self) -> Option<LostLease> {
+        Some(self.shared.lost.clone())
     }
 }
 

@@ -4,13 +4,15 @@
 //! store refuses further appends after a failed write.
 //!
 //! Every record the scheduler and its step tasks write goes through here or
-//! reports its failure here; none is dropped.
+//! reports its failure here; none is dropped. A store that learns between
+//! writes that another engine drives the run (its lease was taken) stops
+//! the run the same way, at once ([`stop_when_lease_lost`]).
 
 use tokio_util::sync::CancellationToken;
 
 use super::Scheduler;
 use crate::journal::record::Event;
-use crate::journal::run_store::StoreError;
+use crate::journal::run_store::{LostLease, StoreError};
 use crate::operator::console::Console;
 
 /// A journal that cannot be written stops the run: the operator is told
@@ -22,8 +24,33 @@ pub(super) fn stop_on_journal_error(
     cancel: &CancellationToken,
     e: &StoreError,
 ) {
+    // A store that refuses because it already stopped the run (a failed
+    // write, a lost lease) has said why once.
+    if cancel.is_cancelled() && matches!(e, StoreError::Fenced { .. }) {
+        return;
+    }
     console.warn(None, &format!("cannot write the journal: {e}; stopping"));
     cancel.cancel();
+}
+
+/// Waits for the store's [`LostLease`] signal and then stops the run as a
+/// failed write would: the console names the new driver, the run is
+/// cancelled (running steps are stopped, nothing new starts) and the store
+/// refuses every later write. Spawned for the whole execution; a run that
+/// stopped already is left alone.
+pub(super) async fn stop_when_lease_lost(
+    lost: LostLease,
+    console: std::sync::Arc<dyn Console>,
+    cancel: CancellationToken,
+) {
+    let message = tokio::select! {
+        message = lost.wait() => message,
+        () = cancel.cancelled() => return,
+    };
+    if !cancel.is_cancelled() {
+        console.warn(None, &format!("{message}; stopping"));
+        cancel.cancel();
+    }
 }
 
 impl Scheduler {
