@@ -283,16 +283,13 @@ impl LeaseGuard {
                     if background.is_fenced() {
                         break;
                     }
-                    match renew(&background).await {
-                        // Someone took the lease: tell the scheduler now,
-                        // whatever it is waiting for.
-                        Err(lost @ StoreError::Fenced { .. }) => {
-                            background.lost.fire(&lost);
-                            break;
-                        }
-                        // The store unreachable past its timeout: the next
-                        // write renews (or fails) on its own.
-                        Err(_) | Ok(()) => {}
+                    // Someone took the lease: tell the scheduler now,
+                    // whatever it is waiting for. Any other failure (the
+                    // store unreachable past its timeout): the next write
+                    // renews (or fails) on its own.
+                    if let Err(lost @ StoreError::Fenced { .. }) = renew(&background).await {
+                        background.lost.fire(&lost);
+                        break;
                     }
                 }
             });
