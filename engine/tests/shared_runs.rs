@@ -1084,3 +1084,35 @@ fn a_driver_running_a_long_step_stops_it_at_once_when_its_lease_is_taken() {
         "bob",
     );
 }
+
+/// A asks at its terminal (a pty) at a gate; B takes the run over. A's
+/// question closes, A names B and exits resumably, and writes nothing more.
+#[test]
+fn a_driver_asking_at_a_terminal_stops_at_once_when_its_lease_is_taken() {
+    let (rt, s3) = moto();
+    let ttl = ("LIFEBOAT_LEASE_TTL", "3s");
+    let a = Machine::new(&s3, "idle-pty", "alice").with(ttl.0, ttl.1);
+    let b = Machine::new(&s3, "idle-pty", "bob").with(ttl.0, ttl.1);
+    a.sb.write("gate.yaml", GATE);
+    let mut cmd = a.sb.pty_command(&["run", "gate.yaml"]);
+    cmd.envs(a.env.iter().map(|(k, v)| (k.clone(), v.clone())))
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN");
+    let mut p = util::start_pty(cmd, 200);
+    util::expect(&mut p, "Decision [1]: ");
+    let run = std::fs::read_dir(a.sb.state_dir().join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut taken = b.spawn(&["resume", &run, "--take-over", "--yes", "--wait"]);
+    util::expect(&mut p, "this engine lost the run's lease (`bob` on `");
+    assert_eq!(util::exit_code(p), 130);
+    taken.kill().unwrap();
+    let _ = taken.wait();
+    nothing_written_after_takeover(&journal_objects(&rt, &s3, "idle-pty", &run), "alice", "bob");
+}
