@@ -213,6 +213,10 @@ pub struct ExecArgs {
     /// How long a shared store may stay unreachable before the run stops (resumably, exit 130).
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = humantime::parse_duration)]
     pub store_timeout: std::time::Duration,
+    /// Seal secret outputs to the public keys in FILE (one `age1…` or `ssh-ed25519 …` per
+    /// line) instead of the runbook's `recipients:`; a resume must give the run's set.
+    #[arg(long, value_name = "FILE")]
+    pub recipients: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -241,6 +245,10 @@ pub struct ResumeArgs {
     /// without one. Without it, resume waits for the lease to expire.
     #[arg(long)]
     pub take_over: bool,
+    /// Open the run's sealed secret outputs with this age identity or SSH private key
+    /// (default: ~/.ssh/id_ed25519, else ~/.ssh/id_rsa).
+    #[arg(long, value_name = "FILE", env = "LIFEBOAT_IDENTITY")]
+    pub identity: Option<PathBuf>,
     #[command(flatten)]
     pub common: ExecArgs,
 }

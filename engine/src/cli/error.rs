@@ -147,7 +147,10 @@ impl From<LaunchError> for CliError {
             LaunchError::InvalidRunbook {
                 ref diagnostics, ..
             }
-            | LaunchError::CopyInvalid { ref diagnostics } => CliError {
+            | LaunchError::CopyInvalid { ref diagnostics }
+            | LaunchError::RecipientsInvalid {
+                ref diagnostics, ..
+            } => CliError {
                 details: rendered(diagnostics),
                 ..CliError::invalid(e.to_string())
             },
@@ -165,7 +168,8 @@ impl From<LaunchError> for CliError {
             | LaunchError::RedoWaiting { .. }
             | LaunchError::CopyNotUtf8
             | LaunchError::CopyNotRecorded(_)
-            | LaunchError::SourceChanged { .. } => CliError::invalid(e.to_string()),
+            | LaunchError::SourceChanged { .. }
+            | LaunchError::RecipientsChanged { .. } => CliError::invalid(e.to_string()),
         }
     }
 }

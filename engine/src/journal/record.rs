@@ -58,6 +58,11 @@ pub enum Event {
         /// paths and `path`/`program` inputs resolve against it, on resume too.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         launch_dir: Option<String>,
+        /// The public keys secret outputs are sealed to (`recipients:` or
+        /// `--recipients`), normalised: every engine that drives the run
+        /// seals to this set. Empty: secret outputs are not sealed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        recipients: Vec<String>,
     },
     StepStarted {
         step: String,
@@ -86,6 +91,10 @@ pub enum Event {
         outputs: Map<String, Value>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         secret_outputs: Vec<String>,
+        /// The secret outputs' values as one JSON object, age-encrypted to
+        /// the run's `recipients` and ASCII-armoured; absent without them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sealed_outputs: Option<String>,
         /// True when a dry run simulated the step instead of running it.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         simulated: bool,

@@ -18,6 +18,8 @@ pub enum StepRecordState {
     Succeeded {
         outputs: Map<String, Value>,
         secret_outputs: Vec<String>,
+        /// Their values, sealed to the run's recipients (armoured age).
+        sealed_outputs: Option<String>,
         simulated: bool,
     },
     Failed {
@@ -48,6 +50,8 @@ pub struct RunState {
     /// Where `lifeboat run` was started (`run_started`); `None` for runs
     /// recorded before it was.
     pub launch_dir: Option<String>,
+    /// The public keys secret outputs are sealed to (`run_started`).
+    pub recipients: Vec<String>,
     pub started_at: String,
     pub operator: String,
     pub steps: HashMap<String, StepRecordState>,
@@ -136,9 +140,11 @@ impl RunState {
                 dry_run,
                 declared_at,
                 launch_dir,
+                recipients,
                 ..
             } => {
                 self.launch_dir = launch_dir.clone();
+                self.recipients = recipients.clone();
                 self.run_id = run_id.clone();
                 self.runbook = runbook.clone();
                 self.title = title.clone();
@@ -161,6 +167,7 @@ impl RunState {
                 step,
                 outputs,
                 secret_outputs,
+                sealed_outputs,
                 simulated,
                 ..
             } => {
@@ -170,6 +177,7 @@ impl RunState {
                     StepRecordState::Succeeded {
                         outputs: outputs.clone(),
                         secret_outputs: secret_outputs.clone(),
+                        sealed_outputs: sealed_outputs.clone(),
                         simulated: *simulated,
                     },
                 );
@@ -212,6 +220,7 @@ impl RunState {
                     MarkOutcome::Done => StepRecordState::Succeeded {
                         outputs: Map::new(),
                         secret_outputs: Vec::new(),
+                        sealed_outputs: None,
                         simulated: false,
                     },
                     MarkOutcome::Failed => StepRecordState::Failed {

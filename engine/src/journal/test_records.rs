@@ -115,6 +115,7 @@ fn record(seq: u64, line: &str) -> Record {
             rto_stop_at: None,
             engine_version: "0".into(),
             launch_dir: None,
+            recipients: Vec::new(),
         },
         "step_started" => Event::StepStarted {
             step: arg(0),
@@ -145,6 +146,7 @@ fn record(seq: u64, line: &str) -> Record {
                 })
                 .collect(),
             secret_outputs: Vec::new(),
+            sealed_outputs: None,
             simulated: false,
             duration_ms: 0,
         },

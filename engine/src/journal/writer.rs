@@ -28,6 +28,8 @@ const STRUCTURAL_FIELDS: &[&str] = &[
     "status",
     "attempt",
     "secret_outputs",
+    "sealed_outputs",
+    "recipients",
     "simulated",
     "timed_out",
     "secret_inputs",
@@ -234,6 +236,7 @@ mod tests {
                 rto_stop_at: None,
                 engine_version: "0".into(),
                 launch_dir: None,
+                recipients: Vec::new(),
             })
             .unwrap();
         let read = store.read().unwrap();
@@ -285,11 +288,14 @@ mod tests {
                 "secret_inputs",
                 "dry_run",
                 "rto_stop_at",
+                "recipients",
             ],
             Event::StepStarted { .. } => &["step", "attempt"],
             Event::ProcessStarted { .. } => &["step"],
             Event::AttemptFailed { .. } => &["step", "attempt"],
-            Event::StepSucceeded { .. } => &["step", "secret_outputs", "simulated"],
+            Event::StepSucceeded { .. } => {
+                &["step", "secret_outputs", "sealed_outputs", "simulated"]
+            }
             Event::StepFailed { .. } => &["step"],
             Event::StepSkipped { .. } => &["step"],
             Event::Checkpoint { .. } => &["step"],
@@ -326,6 +332,7 @@ mod tests {
                 rto_stop_at: None,
                 engine_version: "0".into(),
                 launch_dir: None,
+                recipients: Vec::new(),
             },
             Event::StepStarted {
                 step: step(),
@@ -347,6 +354,7 @@ mod tests {
                 step: step(),
                 outputs: Default::default(),
                 secret_outputs: vec![],
+                sealed_outputs: None,
                 simulated: false,
                 duration_ms: 1,
             },
@@ -456,6 +464,7 @@ mod tests {
                 rto_stop_at: Some("restore_done".into()),
                 engine_version: "0".into(),
                 launch_dir: None,
+                recipients: Vec::new(),
             })
             .unwrap();
         journal

@@ -11,6 +11,7 @@ pub mod console;
 pub mod json_console;
 pub mod line_question;
 pub mod markdown_text;
+pub mod passphrase;
 pub mod plain_console;
 pub mod progress_plan;
 pub mod prompt;

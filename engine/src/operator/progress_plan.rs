@@ -84,6 +84,7 @@ mod tests {
                 step: step.into(),
                 outputs: Default::default(),
                 secret_outputs: vec![],
+                sealed_outputs: None,
                 simulated: false,
                 duration_ms: 1,
             },

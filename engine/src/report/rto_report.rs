@@ -456,6 +456,7 @@ mod tests {
             rto_stop_at: stop_at.map(String::from),
             engine_version: "0".into(),
             launch_dir: None,
+            recipients: Vec::new(),
         }
     }
 
@@ -472,6 +473,7 @@ mod tests {
             step: step.into(),
             outputs: Map::new(),
             secret_outputs: vec![],
+            sealed_outputs: None,
             simulated: false,
             duration_ms: 0,
         }

@@ -21,7 +21,9 @@ use crate::report::step_history::StepHistory;
 use crate::run::input_values::{self, InputError, InputValues};
 use crate::run::scheduler::{DryRun, RunConfig, RunEnv, Scheduler};
 use crate::runbook::checked_runbook::{check_text, load_checked, CheckedRunbook};
+use crate::run::sealed_outputs::Sealing;
 use crate::runbook::diagnostic::Diagnostic;
+use crate::runbook::recipients;
 use crate::runbook::engine_kind::EngineKind;
 use crate::runbook::source_file::SourceFile;
 use crate::runbook::step::Section;
@@ -36,6 +38,9 @@ pub struct NewRun<'a> {
     pub inputs_file: Option<&'a Path>,
     pub config: RunConfig,
     pub declared_at: Option<String>,
+    /// `--recipients FILE`: seal secret outputs to these keys (instead of
+    /// the runbook's `recipients:`).
+    pub recipients: Option<&'a Path>,
 }
 
 /// What `lifeboat resume` was asked to do.
@@ -56,6 +61,10 @@ pub struct Resume<'a> {
     /// (the command asked, or `--yes` was given). Without it, a live lease
     /// is waited for until it expires.
     pub take_over: bool,
+    /// `--recipients FILE`: must be the set the run seals to.
+    pub recipients: Option<&'a Path>,
+    /// `--identity FILE` / `LIFEBOAT_IDENTITY`: opens sealed secret outputs.
+    pub identity: Option<&'a Path>,
 }
 
 /// Why a run cannot start or resume. Each message says what is wrong and
@@ -131,6 +140,21 @@ pub enum LaunchError {
     /// rendered, come before this message).
     #[error("the run's runbook no longer validates")]
     CopyInvalid { diagnostics: Vec<Diagnostic> },
+    /// `--recipients FILE` does not parse (`diagnostics`, rendered, come
+    /// before this message).
+    #[error("the recipients file `{}` is invalid; fix it and run again", file.display())]
+    RecipientsInvalid {
+        file: PathBuf,
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// A resume's `--recipients` is not the set the run seals to.
+    #[error("`--recipients {}` is not the set run `{run_id}` seals its secret outputs to (fixed when it started: {}); resume without `--recipients` to keep sealing to the run's set, or start a new run to seal to another", file.display(), if journalled.is_empty() { "none".to_string() } else { journalled.join(", ") })]
+    RecipientsChanged {
+        file: PathBuf,
+        run_id: String,
+        /// The run's recipients' fingerprints.
+        journalled: Vec<String>,
+    },
 }
 
 /// What a launch prepared: an execution, or nothing to do.
@@ -199,6 +223,18 @@ impl Launcher {
             &redactor,
             &|w| console.warn(None, w),
         )?;
+        let recipients = match req.recipients {
+            Some(file) => recipients::read(file).map_err(|diagnostics| {
+                LaunchError::RecipientsInvalid {
+                    file: file.to_path_buf(),
+                    diagnostics,
+                }
+            })?,
+            // `load_checked` has read it already: it parses.
+            None => recipients::path_of(&runbook)
+                .map(|p| recipients::read(&p).unwrap_or_default())
+                .unwrap_or_default(),
+        };
         let launch_dir = launch_dir(None);
         let mut inputs = inputs;
         input_values::anchor_paths(&runbook, &mut inputs.all, &launch_dir);
@@ -234,6 +270,7 @@ impl Launcher {
             rto_stop_at: runbook.rto.as_ref().and_then(|r| r.stop_at.clone()),
             engine_version: env!("CARGO_PKG_VERSION").into(),
             launch_dir: Some(launch_dir.display().to_string()),
+            recipients: recipients.clone(),
         })?;
         let mut scheduler_env = self.env(
             Arc::new(runbook),
@@ -246,6 +283,10 @@ impl Launcher {
             None,
         );
         scheduler_env.clock_start = Some(req.declared_at.clone().unwrap_or(started.ts));
+        scheduler_env.sealing = Sealing {
+            recipients,
+            identity: None,
+        };
         let scheduler = Scheduler::new(scheduler_env, req.config, None);
         Ok(Prepared {
             run_id,
@@ -310,6 +351,25 @@ impl Launcher {
             }
         }
         check_redo(&runbook, &first, &req)?;
+        if let Some(file) = req.recipients {
+            let given = recipients::read(file).map_err(|diagnostics| {
+                LaunchError::RecipientsInvalid {
+                    file: file.to_path_buf(),
+                    diagnostics,
+                }
+            })?;
+            let mut a = given.clone();
+            let mut b = first.recipients.clone();
+            a.sort();
+            b.sort();
+            if a != b {
+                return Err(LaunchError::RecipientsChanged {
+                    file: file.to_path_buf(),
+                    run_id: req.run_id.to_string(),
+                    journalled: first.recipients.iter().map(|k| recipients::fingerprint(k)).collect(),
+                });
+            }
+        }
         if first.finished == Some(crate::journal::record::RunStatus::Succeeded)
             && req.from.is_none()
             && req.redo.is_empty()
@@ -407,6 +467,10 @@ impl Launcher {
             Some(&state),
         );
         env.clock_stop = clock_stop;
+        env.sealing = Sealing {
+            recipients: state.recipients.clone(),
+            identity: req.identity.map(Path::to_path_buf),
+        };
         let mut scheduler = Scheduler::new(env, config, Some(&state));
         scheduler.first_record(resumed);
         Ok(Launch::Ready(Box::new(Prepared {
@@ -603,6 +667,7 @@ impl Launcher {
             prompt: self.prompt.clone(),
             step_through: self.step_through,
             pause: self.pause.clone(),
+            sealing: Sealing::default(),
         }
     }
 }

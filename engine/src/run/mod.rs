@@ -10,3 +10,4 @@
 pub mod input_values;
 pub mod launcher;
 pub mod scheduler;
+pub mod sealed_outputs;

@@ -130,6 +130,9 @@ pub struct Scheduler {
     failure: Option<Failure>,
     /// Steps whose secret outputs were lost with the engine that ran them.
     lost_secrets: Vec<String>,
+    /// Why sealed secret outputs could not be opened, and what to do: added
+    /// to the error of a step that reads one.
+    sealed_hint: Option<String>,
     /// Completed steps with secret outputs (and their names), to read again
     /// before a resumed run starts anything (`secret_reread.rs`).
     secret_steps: Vec<LostSecretOutputs>,
@@ -181,6 +184,7 @@ impl Scheduler {
             touched: Arc::new(Mutex::new(BTreeSet::new())),
             failure: None,
             lost_secrets: Vec::new(),
+            sealed_hint: None,
             secret_steps: Vec::new(),
             opening: None,
             gates: HashMap::new(),

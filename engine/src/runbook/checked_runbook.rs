@@ -186,7 +186,7 @@ pub fn load_checked(
             .help(help)]);
         }
     };
-    check_text(SourceFile::new(path, text), registry, templates)
+    check_source(SourceFile::new(path, text), registry, templates, true)
 }
 
 /// Loads and validates runbook text.
@@ -195,11 +195,25 @@ pub fn check_text(
     registry: &Registry,
     templates: &Templates,
 ) -> Result<(CheckedRunbook, Vec<Diagnostic>), Vec<Diagnostic>> {
+    check_source(source, registry, templates, false)
+}
+
+/// [`check_text`]; with `files`, also the files the runbook names beside
+/// itself (`recipients:`), which a run's stored copy has no directory for.
+fn check_source(
+    source: SourceFile,
+    registry: &Registry,
+    templates: &Templates,
+    files: bool,
+) -> Result<(CheckedRunbook, Vec<Diagnostic>), Vec<Diagnostic>> {
     let (runbook, mut diagnostics) = loader::load(Arc::new(source));
     let Some(runbook) = runbook else {
         return Err(diagnostics);
     };
     diagnostics.extend(validator::validate(&runbook, registry, templates));
+    if files {
+        diagnostics.extend(crate::runbook::recipients::check(&runbook));
+    }
     diagnostics.sort_by_key(|d| (d.loc.line, d.loc.col));
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(diagnostics);

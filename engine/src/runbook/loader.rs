@@ -27,6 +27,7 @@ const TOP_FIELDS: &[&str] = &[
     "rpo",
     "inputs",
     "defaults",
+    "recipients",
     "steps",
     "on_failure",
     "finally",
@@ -297,6 +298,10 @@ impl Reader {
             .get("defaults")
             .map(|n| self.defaults(n))
             .unwrap_or_default();
+        let recipients = root.get("recipients").and_then(|n| {
+            self.string(n, "`recipients`")
+                .map(|path| (path, n.loc))
+        });
         let mut steps = Vec::new();
         match root.get("steps") {
             Some(n) if is_empty_list(n) => self.no_steps(n.loc),
@@ -320,6 +325,7 @@ impl Reader {
             rpo,
             inputs,
             defaults,
+            recipients,
             index: Runbook::index_steps(&steps),
             steps,
         })

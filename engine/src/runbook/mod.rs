@@ -11,6 +11,7 @@ pub mod input_decl;
 pub mod loader;
 mod model;
 pub mod node;
+pub mod recipients;
 pub mod source_file;
 pub mod step;
 pub mod step_graph;

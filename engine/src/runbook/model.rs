@@ -26,6 +26,9 @@ pub struct Runbook {
     pub rpo: Option<Duration>,
     pub inputs: Vec<InputDecl>,
     pub defaults: Defaults,
+    /// `recipients:`: the file (relative to the runbook) of the public keys
+    /// secret outputs are sealed to, and where the field is.
+    pub recipients: Option<(String, Loc)>,
     /// Every step in every section, main steps first, then `on_failure`,
     /// then `finally`. [`Step::section`] tells them apart.
     pub steps: Vec<Step>,

@@ -49,6 +49,7 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
                 inputs_file: args.inputs_file.as_deref(),
                 config,
                 declared_at: args.declared_at.clone(),
+                recipients: args.common.recipients.as_deref(),
             })
             .map(|prepared| Launch::Ready(Box::new(prepared)))
     })
@@ -72,6 +73,8 @@ pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
             operator: operator.clone(),
             wait: args.common.wait,
             take_over: args.take_over,
+            recipients: args.common.recipients.as_deref(),
+            identity: args.identity.as_deref(),
         })
     })
 }

@@ -81,6 +81,7 @@ impl Scheduler {
             step: id.clone(),
             outputs: outputs.clone().unwrap_or_default(),
             secret_outputs: Vec::new(),
+            sealed_outputs: None,
             simulated: true,
             duration_ms: 0,
         });

@@ -48,8 +48,36 @@ impl Scheduler {
         }
     }
 
+    /// With recipients, a step's secret outputs sealed to them, journalled
+    /// in the same record as its success (`None` without recipients or
+    /// secret outputs, or when sealing failed: then they are lost with
+    /// this engine, as without recipients, and the console says so).
+    fn seal_outputs(&self, id: &str, output: &StepOutput) -> Option<String> {
+        if !self.env.sealing.is_on() || output.secret.is_empty() {
+            return None;
+        }
+        let values: Map<String, serde_json::Value> = output
+            .secret
+            .iter()
+            .filter_map(|n| Some((n.clone(), output.outputs.get(n)?.clone())))
+            .collect();
+        match self.env.sealing.seal(&values) {
+            Ok(armored) => Some(armored),
+            Err(e) => {
+                self.env.console.warn(
+                    Some(id),
+                    &format!(
+                        "{}; its secret outputs are kept in this engine's memory only",
+                        self.env.redactor.redact(&e)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// Records a success; secret outputs are registered with the redactor
-    /// and journalled as `«redacted»`.
+    /// and journalled as `«redacted»` (and sealed, with recipients).
     pub(super) fn succeed(&mut self, i: usize, output: StepOutput, duration: Duration) {
         let id = self.env.runbook.steps[i].id.clone();
         // Validation trusts a kind's `secret_outputs`; a kind that marks
@@ -80,10 +108,12 @@ impl Scheduler {
                 serde_json::Value::String(lifeboat_steps::REDACTED.into()),
             );
         }
+        let sealed_outputs = self.seal_outputs(&id, &output);
         self.journal_lazy(Event::StepSucceeded {
             step: id.clone(),
             outputs: journaled,
             secret_outputs: output.secret.iter().cloned().collect(),
+            sealed_outputs,
             simulated: false,
             duration_ms: duration.as_millis() as u64,
         });

@@ -90,4 +90,6 @@ pub struct RunEnv {
     /// When `rto.stop_at` first succeeded in an earlier execution, if it
     /// did (RFC 3339): the RTO clock stopped then.
     pub clock_stop: Option<String>,
+    /// Sealing secret outputs to the run's recipients, and opening them.
+    pub sealing: crate::run::sealed_outputs::Sealing,
 }

@@ -18,6 +18,7 @@ use super::render::view;
 use super::render::RenderedParams;
 use super::secret_reread::LostSecretOutputs;
 use super::step_processes::LeftoverProcess;
+use crate::run::sealed_outputs;
 use super::{Failure, RunOutcome, Scheduler, Status};
 use crate::journal::record::{Event, MarkOutcome};
 use crate::journal::run_state::{RunState, StepRecordState};
@@ -67,6 +68,7 @@ impl Scheduler {
                     outputs,
                     simulated,
                     secret_outputs,
+                    ..
                 } => {
                     self.simulated[i] = *simulated && self.env.runbook.kind(i).engine().is_none();
                     if *simulated && step.dry_run_outputs.is_none() {
@@ -116,9 +118,89 @@ impl Scheduler {
                 StepRecordState::Waiting { .. } => Status::Interrupted,
             };
         }
+        let lost = self.open_sealed_outputs(prior, lost);
         for LostSecretOutputs { index, names } in lost {
             self.reload_secret_outputs(index, &names);
         }
+    }
+
+    /// Opens the secret outputs sealed to the run's recipients with the
+    /// operator's identity, registers them with the redactor and gives them
+    /// back to their steps. Returns the steps still without theirs (nothing
+    /// sealed, or this identity cannot open it); for those it says once
+    /// which steps, which outputs, to whom they were sealed and what to do.
+    fn open_sealed_outputs(
+        &mut self,
+        prior: &RunState,
+        lost: Vec<LostSecretOutputs>,
+    ) -> Vec<LostSecretOutputs> {
+        let sealed = |l: &LostSecretOutputs| match prior.steps.get(&self.env.runbook.steps[l.index].id) {
+            Some(StepRecordState::Succeeded {
+                sealed_outputs: Some(armored),
+                ..
+            }) => Some(armored.clone()),
+            _ => None,
+        };
+        if !lost.iter().any(|l| sealed(l).is_some()) {
+            return lost;
+        }
+        let path = self.env.sealing.identity_path();
+        let opener = match &path {
+            Some(p) => sealed_outputs::Opener::load(p),
+            None => Err("no identity was given (`--identity FILE` or `LIFEBOAT_IDENTITY`) and neither `~/.ssh/id_ed25519` nor `~/.ssh/id_rsa` exists".into()),
+        };
+        let mut still = Vec::new();
+        let mut unopened = Vec::new();
+        let mut why = None;
+        for l in lost {
+            let Some(armored) = sealed(&l) else {
+                still.push(l);
+                continue;
+            };
+            let opened = opener.as_ref().map_err(Clone::clone).and_then(|o| o.open(&armored));
+            match opened {
+                Ok(values) if l.names.iter().all(|n| values.contains_key(n)) => {
+                    let id = self.env.runbook.steps[l.index].id.clone();
+                    let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
+                    let mut outputs = views
+                        .get(&id)
+                        .and_then(|v| v.get_attr("outputs").ok())
+                        .and_then(|o| serde_json::to_value(&o).ok())
+                        .and_then(|o| o.as_object().cloned())
+                        .unwrap_or_default();
+                    for name in &l.names {
+                        let v = &values[name];
+                        self.env.redactor.add_value(v);
+                        outputs.insert(name.clone(), v.clone());
+                    }
+                    views.insert(id, view("succeeded", outputs));
+                }
+                Ok(_) => {
+                    why.get_or_insert_with(|| "the sealed outputs lack some of the step's secret outputs".to_string());
+                    unopened.push(format!("`{}` ({})", self.env.runbook.steps[l.index].id, l.names.join(", ")));
+                    still.push(l);
+                }
+                Err(e) => {
+                    why.get_or_insert(e);
+                    unopened.push(format!("`{}` ({})", self.env.runbook.steps[l.index].id, l.names.join(", ")));
+                    still.push(l);
+                }
+            }
+        }
+        if let Some(why) = why {
+            let with = path
+                .map(|p| format!(" with `{}`", p.display()))
+                .unwrap_or_default();
+            let message = format!(
+                "cannot open the sealed secret outputs of {}{with}: {why}; they are sealed to {}; give a recipient's key with `--identity FILE` (or `LIFEBOAT_IDENTITY`), or ask a recipient to run `lifeboat resume {} --take-over`",
+                unopened.join(", "),
+                self.env.sealing.fingerprints().join(", "),
+                self.env.run_id,
+            );
+            self.env.console.warn(None, &self.env.redactor.redact(&message));
+            self.sealed_hint = Some(message);
+        }
+        still
     }
 
     /// Gives a completed step back the secret outputs the engine that ran
@@ -209,6 +291,7 @@ impl Scheduler {
                             step: step.id.clone(),
                             outputs: outputs.clone(),
                             secret_outputs: Vec::new(),
+                            sealed_outputs: None,
                             simulated: false,
                             duration_ms: 0,
                         });

@@ -147,6 +147,7 @@ fn run_failing(dir: &Path, yaml: &str, fails: fn(&Event) -> bool) -> Ran {
         pause: CancellationToken::new(),
         clock_start: None,
         clock_stop: None,
+        sealing: Default::default(),
     };
     let config = RunConfig {
         dry_run: DryRun::Off,
