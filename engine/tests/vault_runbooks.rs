@@ -14,6 +14,7 @@ mod vault_fixture;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use util::machine::Machine;
 use vault_fixture::*;
 
 /// Keys under `prefix` in the test bucket (moto answers unsigned requests).
@@ -367,6 +368,207 @@ async fn full_cluster_loss_rebuilds_three_voters_from_the_backup() {
     report(&world, "full-cluster-loss", &run_id, verified);
     assert!(!world.work_dir(&run_id).join("backup.snap").exists());
     assert!(!world.work_dir(&run_id).join("fresh-init.json").exists());
+}
+
+/// A run's journal as a machine's local copy holds it now, skipping a line
+/// the engine is still writing.
+fn local_copy(machine: &Machine, run_id: &str) -> Vec<Value> {
+    std::fs::read_to_string(machine.sb.run_dir(run_id).join("journal.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|l| l["rec"].clone())
+        .collect()
+}
+
+/// Whether `journal` has a record of type `ty` for `step` after `seq`.
+fn has(journal: &[Value], ty: &str, step: &str, after: u64) -> bool {
+    journal
+        .iter()
+        .any(|r| r["type"] == ty && r["step"] == step && r["seq"].as_u64() > Some(after))
+}
+
+/// Issue 13, "Shared runs": the full cluster loss run in the S3 store and
+/// finished by another machine. Alice (machine A) starts it without a
+/// terminal and waits at the approval (`--wait`); Bob approves from machine
+/// B, which shares nothing with A but the store; A is SIGKILLed right after
+/// the restore's success is journalled and its machine is gone, disk
+/// included; B takes the run over and finishes it.
+///
+/// The secret outputs B cannot have are `init_first`'s throwaway keys and
+/// root token (in A's memory and A's `fresh-init.json`). After the restore
+/// no step reads them (the restored cluster answers only to the original
+/// keys and token, which are inputs, and the manifest is fetched again), so
+/// B's resume says so in one line and finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_cluster_loss_in_s3_is_taken_over_by_another_machine_after_the_restore() {
+    let mut world = VaultWorld::start().await;
+    world.backup();
+    for i in 0..3 {
+        world.cluster.kill(i);
+        world.cluster.wipe(i);
+    }
+    for i in 0..3 {
+        world.cluster.start_node(i).await.unwrap();
+    }
+    let addrs: Vec<String> = (0..3).map(|i| world.cluster.addr(i)).collect();
+    let mut inputs = world.s3_inputs();
+    inputs.push(("nodes".into(), nodes_input(&addrs)));
+    inputs.push(("key_shares".into(), "3".into()));
+    inputs.push(("key_threshold".into(), "2".into()));
+
+    // The run store: the backup bucket, under a prefix the runbook never
+    // reads (it lists `daily/`).
+    let prefix = "lifeboat-runs/dr";
+    let store = Machine::store(&world.s3, prefix);
+    // A names the store with `--store`; B with `LIFEBOAT_STORE`. B's
+    // operator has the original cluster's token and keys and the backup
+    // key, and gives them as the runbook's secret inputs say.
+    let mut a = Machine::in_sandbox(world.sandbox.clone(), &world.s3, prefix, "alice");
+    a.env.retain(|(k, _)| k != "LIFEBOAT_STORE");
+    let b = Machine::new(&world.s3, prefix, "bob")
+        .with("VAULT_TOKEN", &world.root_token())
+        .with(
+            "LIFEBOAT_UNSEAL_KEYS",
+            &world.cluster.unseal_keys().join("\n"),
+        )
+        .with("LIFEBOAT_BACKUP_KEY", BACKUP_KEY);
+
+    let mut args = vec![
+        "run".to_string(),
+        runbook("full-cluster-loss").display().to_string(),
+        "--store".into(),
+        store.clone(),
+        "--wait".into(),
+    ];
+    for (k, v) in &inputs {
+        args.push("--input".into());
+        args.push(format!("{k}={v}"));
+    }
+    let mut driver = a.start("alice-run", &args);
+    let run = driver.run_id();
+
+    // B sees the run wait at the approval, and approves from its machine.
+    driver.wait_until("the approval to wait", WAIT, || {
+        std::thread::sleep(Duration::from_millis(300));
+        b.run(&["status", &run]).code == 0
+            && has(&b.sb.journal(&run), "waiting", "approve_restore", 0)
+    });
+    let approved = b.run(&["approve", &run, "approve_restore", "--as", "bob"]);
+    approved.expect_code(0);
+    assert!(
+        approved
+            .stdout
+            .contains("(recorded by the engine driving the run)"),
+        "{}",
+        approved.dump()
+    );
+
+    // A goes on with the restore; it dies the moment the restore's success
+    // is in the store (A's local copy follows each commit).
+    driver.wait_until("the restore to succeed", WAIT, || {
+        has(&local_copy(&a, &run), "step_succeeded", "restore", 0)
+    });
+    driver.child.kill().unwrap(); // SIGKILL
+    let (code, alice) = driver.finish(Duration::from_secs(10));
+    assert_eq!(code, -1, "A was not killed\n{alice}");
+    // A's machine is gone, disk and credentials with it.
+    std::fs::remove_dir_all(a.sb.path().join(".sandbox")).unwrap();
+    std::fs::remove_dir_all(a.sb.state_dir()).unwrap();
+
+    // B takes over and waits at the manual DNS switch, which it confirms
+    // from another shell.
+    let resume: Vec<String> = ["resume", &run, "--take-over", "--yes", "--wait"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut taker = b.start("bob-resume", &resume);
+    taker.wait_until("the DNS switch to wait", Duration::from_secs(300), || {
+        std::thread::sleep(Duration::from_millis(200));
+        has(&local_copy(&b, &run), "waiting", "switch_traffic", 0)
+    });
+    let confirmed = b.run(&[
+        "confirm",
+        &run,
+        "switch_traffic",
+        "--as",
+        "bob",
+        "--note",
+        "done by the integration test",
+    ]);
+    confirmed.expect_code(0);
+    let (code, bob) = taker.finish(Duration::from_secs(120));
+    assert_eq!(code, 0, "{bob}\n--- alice ---\n{alice}");
+
+    // The takeover is journalled, and nothing A finished ran again.
+    b.run(&["status", &run]).expect_code(0);
+    let journal = b.sb.journal(&run);
+    let takeover = journal
+        .iter()
+        .find(|r| r["type"] == "resumed")
+        .unwrap_or_else(|| panic!("no `resumed` record\n{bob}"));
+    assert_eq!(takeover["actor"], "bob", "{takeover}");
+    assert!(
+        takeover["took_over_from"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("alice on ")),
+        "{takeover}"
+    );
+    let at = takeover["seq"].as_u64().unwrap();
+    let done_by_a: Vec<&str> = journal
+        .iter()
+        .filter(|r| r["type"] == "step_succeeded" && r["seq"].as_u64() < Some(at))
+        .filter_map(|r| r["step"].as_str())
+        .collect();
+    assert!(done_by_a.contains(&"restore"), "{done_by_a:?}");
+    for step in &done_by_a {
+        assert!(
+            !has(&journal, "step_started", step, at),
+            "`{step}` succeeded under A and started again under B\n{bob}"
+        );
+    }
+    let restores = journal
+        .iter()
+        .filter(|r| r["type"] == "step_started" && r["step"] == "restore")
+        .count();
+    assert_eq!(restores, 1, "the restore ran {restores} times");
+    assert!(has(&journal, "step_succeeded", "verify", at), "{bob}");
+    let approval = journal
+        .iter()
+        .find(|r| r["type"] == "approval" && r["step"] == "approve_restore")
+        .expect("an approval record");
+    assert_eq!(approval["actor"], "bob", "{approval}");
+
+    // The secret outputs B cannot have: named once, with their outcome.
+    assert!(
+        bob.contains("this engine does not have the secret outputs of `init_first` (keys, root_token): cannot read `")
+            && bob.contains("fresh-init.json`: No such file or directory (os error 2); no step left to run reads them"),
+        "{bob}"
+    );
+
+    // Every secret, on three voters; B's work directory holds nothing.
+    let token = world.root_token();
+    let active = world.cluster.wait_active_addr().await.unwrap();
+    let (voters, ft) = wait_three_voters(&active, &token).await;
+    assert_eq!((voters, ft), (3, 1));
+    let verified = world.assert_all_secrets(&active, &token).await;
+    assert_eq!(verified, 100);
+    for leftover in ["backup.snap", "manifest.json", "fresh-init.json"] {
+        assert!(
+            !b.sb.work_dir(&run).join(leftover).exists(),
+            "`{leftover}` left on B"
+        );
+    }
+    // The run lived in the store, beside the backups.
+    let objects = s3_keys(&world, &format!("{prefix}/runs/{run}/journal/")).await;
+    assert!(objects.len() > 10, "{objects:?}");
+    report_from(
+        &b.sb,
+        |args| b.run(&args.iter().map(String::as_str).collect::<Vec<_>>()),
+        "full-cluster-loss-taken-over",
+        &run,
+        verified,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
