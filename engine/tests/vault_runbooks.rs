@@ -332,12 +332,9 @@ fn run_with_answers(
     (run_id, ran)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_cluster_loss_rebuilds_three_voters_from_the_backup() {
-    let mut world = VaultWorld::start().await;
-    world.backup();
-
-    // Every node dies and loses its disk; the platform starts empty nodes.
+/// Every node dies and loses its disk; the platform starts empty nodes.
+/// Returns the inputs of `full-cluster-loss` for them.
+async fn lose_the_cluster(world: &mut VaultWorld) -> Vec<(String, String)> {
     for i in 0..3 {
         world.cluster.kill(i);
         world.cluster.wipe(i);
@@ -350,6 +347,14 @@ async fn full_cluster_loss_rebuilds_three_voters_from_the_backup() {
     inputs.push(("nodes".into(), nodes_input(&addrs)));
     inputs.push(("key_shares".into(), "3".into()));
     inputs.push(("key_threshold".into(), "2".into()));
+    inputs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_cluster_loss_rebuilds_three_voters_from_the_backup() {
+    let mut world = VaultWorld::start().await;
+    world.backup();
+    let inputs = lose_the_cluster(&mut world).await;
 
     let (run_id, ran) = run_with_answers(
         &world,
@@ -388,6 +393,90 @@ fn has(journal: &[Value], ty: &str, step: &str, after: u64) -> bool {
         .any(|r| r["type"] == ty && r["step"] == step && r["seq"].as_u64() > Some(after))
 }
 
+/// The shared store of the takeover tests: the backup bucket, under a
+/// prefix the runbook never reads (it lists `daily/`).
+const RUN_STORE_PREFIX: &str = "lifeboat-runs/dr";
+
+/// Alice's machine A (the world's sandbox, with its credential files; she
+/// names the store with `--store`) and Bob's machine B (a sandbox of its
+/// own, `LIFEBOAT_STORE`; he has the original cluster's token and keys and
+/// the backup key, and gives them as the runbook's secret inputs say).
+fn two_machines(world: &VaultWorld) -> (Machine, Machine) {
+    let mut a = Machine::in_sandbox(world.sandbox.clone(), &world.s3, RUN_STORE_PREFIX, "alice");
+    a.env.retain(|(k, _)| k != "LIFEBOAT_STORE");
+    let b = Machine::new(&world.s3, RUN_STORE_PREFIX, "bob")
+        .with("VAULT_TOKEN", &world.root_token())
+        .with(
+            "LIFEBOAT_UNSEAL_KEYS",
+            &world.cluster.unseal_keys().join("\n"),
+        )
+        .with("LIFEBOAT_BACKUP_KEY", BACKUP_KEY);
+    (a, b)
+}
+
+/// A runs `full-cluster-loss` in the store without a terminal and waits at
+/// the approval (`--wait`); B sees it wait and approves from its machine;
+/// A goes on and is SIGKILLed the moment `step`'s success is in the store
+/// (A's local copy follows each commit). Returns the run id and what A
+/// printed.
+fn approve_from_b_and_kill_a_after(
+    world: &VaultWorld,
+    (a, b): (&Machine, &Machine),
+    inputs: &[(String, String)],
+    step: &str,
+) -> (String, String) {
+    let mut args = vec![
+        "run".to_string(),
+        runbook("full-cluster-loss").display().to_string(),
+        "--store".into(),
+        Machine::store(&world.s3, RUN_STORE_PREFIX),
+        "--wait".into(),
+    ];
+    for (k, v) in inputs {
+        args.push("--input".into());
+        args.push(format!("{k}={v}"));
+    }
+    let mut driver = a.start("alice-run", &args);
+    let run = driver.run_id();
+    driver.wait_until("the approval to wait", WAIT, || {
+        std::thread::sleep(Duration::from_millis(300));
+        b.run(&["status", &run]).code == 0
+            && has(&b.sb.journal(&run), "waiting", "approve_restore", 0)
+    });
+    let approved = b.run(&["approve", &run, "approve_restore", "--as", "bob"]);
+    approved.expect_code(0);
+    assert!(
+        approved
+            .stdout
+            .contains("(recorded by the engine driving the run)"),
+        "{}",
+        approved.dump()
+    );
+    driver.wait_until(&format!("`{step}` to succeed"), WAIT, || {
+        has(&local_copy(a, &run), "step_succeeded", step, 0)
+    });
+    driver.child.kill().unwrap(); // SIGKILL
+    let (code, alice) = driver.finish(Duration::from_secs(10));
+    assert_eq!(code, -1, "A was not killed\n{alice}");
+    (run, alice)
+}
+
+/// The `resumed` record of B's takeover, checked: bob took over from alice.
+fn takeover_record(journal: &[Value]) -> &Value {
+    let takeover = journal
+        .iter()
+        .find(|r| r["type"] == "resumed")
+        .expect("a `resumed` record");
+    assert_eq!(takeover["actor"], "bob", "{takeover}");
+    assert!(
+        takeover["took_over_from"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("alice on ")),
+        "{takeover}"
+    );
+    takeover
+}
+
 /// Issue 13, "Shared runs": the full cluster loss run in the S3 store and
 /// finished by another machine. Alice (machine A) starts it without a
 /// terminal and waits at the approval (`--wait`); Bob approves from machine
@@ -404,74 +493,9 @@ fn has(journal: &[Value], ty: &str, step: &str, after: u64) -> bool {
 async fn full_cluster_loss_in_s3_is_taken_over_by_another_machine_after_the_restore() {
     let mut world = VaultWorld::start().await;
     world.backup();
-    for i in 0..3 {
-        world.cluster.kill(i);
-        world.cluster.wipe(i);
-    }
-    for i in 0..3 {
-        world.cluster.start_node(i).await.unwrap();
-    }
-    let addrs: Vec<String> = (0..3).map(|i| world.cluster.addr(i)).collect();
-    let mut inputs = world.s3_inputs();
-    inputs.push(("nodes".into(), nodes_input(&addrs)));
-    inputs.push(("key_shares".into(), "3".into()));
-    inputs.push(("key_threshold".into(), "2".into()));
-
-    // The run store: the backup bucket, under a prefix the runbook never
-    // reads (it lists `daily/`).
-    let prefix = "lifeboat-runs/dr";
-    let store = Machine::store(&world.s3, prefix);
-    // A names the store with `--store`; B with `LIFEBOAT_STORE`. B's
-    // operator has the original cluster's token and keys and the backup
-    // key, and gives them as the runbook's secret inputs say.
-    let mut a = Machine::in_sandbox(world.sandbox.clone(), &world.s3, prefix, "alice");
-    a.env.retain(|(k, _)| k != "LIFEBOAT_STORE");
-    let b = Machine::new(&world.s3, prefix, "bob")
-        .with("VAULT_TOKEN", &world.root_token())
-        .with(
-            "LIFEBOAT_UNSEAL_KEYS",
-            &world.cluster.unseal_keys().join("\n"),
-        )
-        .with("LIFEBOAT_BACKUP_KEY", BACKUP_KEY);
-
-    let mut args = vec![
-        "run".to_string(),
-        runbook("full-cluster-loss").display().to_string(),
-        "--store".into(),
-        store.clone(),
-        "--wait".into(),
-    ];
-    for (k, v) in &inputs {
-        args.push("--input".into());
-        args.push(format!("{k}={v}"));
-    }
-    let mut driver = a.start("alice-run", &args);
-    let run = driver.run_id();
-
-    // B sees the run wait at the approval, and approves from its machine.
-    driver.wait_until("the approval to wait", WAIT, || {
-        std::thread::sleep(Duration::from_millis(300));
-        b.run(&["status", &run]).code == 0
-            && has(&b.sb.journal(&run), "waiting", "approve_restore", 0)
-    });
-    let approved = b.run(&["approve", &run, "approve_restore", "--as", "bob"]);
-    approved.expect_code(0);
-    assert!(
-        approved
-            .stdout
-            .contains("(recorded by the engine driving the run)"),
-        "{}",
-        approved.dump()
-    );
-
-    // A goes on with the restore; it dies the moment the restore's success
-    // is in the store (A's local copy follows each commit).
-    driver.wait_until("the restore to succeed", WAIT, || {
-        has(&local_copy(&a, &run), "step_succeeded", "restore", 0)
-    });
-    driver.child.kill().unwrap(); // SIGKILL
-    let (code, alice) = driver.finish(Duration::from_secs(10));
-    assert_eq!(code, -1, "A was not killed\n{alice}");
+    let inputs = lose_the_cluster(&mut world).await;
+    let (a, b) = two_machines(&world);
+    let (run, alice) = approve_from_b_and_kill_a_after(&world, (&a, &b), &inputs, "restore");
     // A's machine is gone, disk and credentials with it.
     std::fs::remove_dir_all(a.sb.path().join(".sandbox")).unwrap();
     std::fs::remove_dir_all(a.sb.state_dir()).unwrap();
@@ -503,18 +527,7 @@ async fn full_cluster_loss_in_s3_is_taken_over_by_another_machine_after_the_rest
     // The takeover is journalled, and nothing A finished ran again.
     b.run(&["status", &run]).expect_code(0);
     let journal = b.sb.journal(&run);
-    let takeover = journal
-        .iter()
-        .find(|r| r["type"] == "resumed")
-        .unwrap_or_else(|| panic!("no `resumed` record\n{bob}"));
-    assert_eq!(takeover["actor"], "bob", "{takeover}");
-    assert!(
-        takeover["took_over_from"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("alice on ")),
-        "{takeover}"
-    );
-    let at = takeover["seq"].as_u64().unwrap();
+    let at = takeover_record(&journal)["seq"].as_u64().unwrap();
     let done_by_a: Vec<&str> = journal
         .iter()
         .filter(|r| r["type"] == "step_succeeded" && r["seq"].as_u64() < Some(at))
@@ -560,7 +573,7 @@ async fn full_cluster_loss_in_s3_is_taken_over_by_another_machine_after_the_rest
         );
     }
     // The run lived in the store, beside the backups.
-    let objects = s3_keys(&world, &format!("{prefix}/runs/{run}/journal/")).await;
+    let objects = s3_keys(&world, &format!("{RUN_STORE_PREFIX}/runs/{run}/journal/")).await;
     assert!(objects.len() > 10, "{objects:?}");
     report_from(
         &b.sb,
@@ -569,6 +582,89 @@ async fn full_cluster_loss_in_s3_is_taken_over_by_another_machine_after_the_rest
         &run,
         verified,
     );
+}
+
+/// The same run, A killed right after `init_first`, before the restore:
+/// the restore needs `init_first`'s throwaway keys and token, which only
+/// A had. B's takeover says which steps read them and stops at the first
+/// one before it runs, naming the output and what to do; B does what the
+/// guide says (A's disk survived: copy `fresh-init.json` and `backup.snap`
+/// from it), resumes and finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_cluster_loss_taken_over_before_the_restore_stops_at_the_throwaway_keys() {
+    let mut world = VaultWorld::start().await;
+    world.backup();
+    let inputs = lose_the_cluster(&mut world).await;
+    let (a, b) = two_machines(&world);
+    let (run, alice) = approve_from_b_and_kill_a_after(&world, (&a, &b), &inputs, "init_first");
+    std::fs::remove_dir_all(a.sb.path().join(".sandbox")).unwrap();
+
+    let ran = b.run(&["resume", &run, "--take-over", "--yes"]);
+    assert_eq!(ran.code, 1, "{}\n--- alice ---\n{alice}", ran.dump());
+    let printed = ran.printed();
+    let work = b.sb.work_dir(&run);
+    let give_back = format!(
+        "put what `init_first` saved (e.g. its `output_file`) back in `{}` and `lifeboat resume {run}`, or run `init_first` again with `lifeboat resume {run} --redo init_first --reason TEXT` if that is safe",
+        work.display()
+    );
+    assert!(
+        printed.contains("init_first: this engine does not have the secret outputs of `init_first` (keys, root_token): cannot read `")
+            && (printed.contains(", `restore` read them and will fail when they start: ")
+                || printed.contains(": `restore` reads them and will fail when it starts: "))
+            && printed.contains(&give_back),
+        "{}",
+        ran.dump()
+    );
+    b.run(&["status", &run]).expect_code(0);
+    let journal = b.sb.journal(&run);
+    let at = takeover_record(&journal)["seq"].as_u64().unwrap();
+    // The first step that reads them fails before anything of it runs.
+    let failed = journal
+        .iter()
+        .find(|r| r["type"] == "step_failed")
+        .expect("a failed step");
+    let step = failed["step"].as_str().unwrap();
+    assert!(
+        ["unseal_first_fresh", "restore"].contains(&step),
+        "{failed}"
+    );
+    let output = if step == "restore" {
+        "root_token"
+    } else {
+        "keys"
+    };
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "`steps.init_first.outputs.{output}` is a secret output this engine does not have (cannot read `"
+        )) && error.contains(&give_back),
+        "{error}"
+    );
+    assert!(!has(&journal, "step_started", step, at), "{failed}");
+    assert!(!has(&journal, "step_started", "restore", 0), "{failed}");
+
+    // A's disk survived: the files the guide names go to B's work directory.
+    for file in ["fresh-init.json", "backup.snap"] {
+        std::fs::copy(a.sb.work_dir(&run).join(file), work.join(file)).unwrap();
+    }
+    let ran = b.run(&["resume", &run]);
+    assert_paused_at(&ran, "switch_traffic");
+    b.run(&[
+        "confirm",
+        &run,
+        "switch_traffic",
+        "--as",
+        "bob",
+        "--note",
+        "done by the integration test",
+    ])
+    .expect_code(0);
+    b.run(&["resume", &run]).expect_code(0);
+    let token = world.root_token();
+    let active = world.cluster.wait_active_addr().await.unwrap();
+    let (voters, ft) = wait_three_voters(&active, &token).await;
+    assert_eq!((voters, ft), (3, 1));
+    assert_eq!(world.assert_all_secrets(&active, &token).await, 100);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

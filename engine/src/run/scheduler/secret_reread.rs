@@ -162,10 +162,14 @@ impl Scheduler {
                     .console
                     .info(&format!("{head}; no step left to run reads them"));
             } else {
+                let (read, start) = match readers.len() {
+                    1 => ("reads", "it starts"),
+                    _ => ("read", "they start"),
+                };
                 self.env.console.warn(
                     Some(id),
                     &format!(
-                        "{head}; {} read them and will fail when they start: {}",
+                        "{head}; {} {read} them and will fail when {start}: {}",
                         readers.join(", "),
                         self.give_back(id)
                     ),
