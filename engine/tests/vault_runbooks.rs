@@ -554,7 +554,7 @@ async fn full_cluster_loss_in_s3_is_taken_over_by_another_machine_after_the_rest
 
     // The secret outputs B cannot have: named once, with their outcome.
     assert!(
-        bob.contains("this engine does not have the secret outputs of `init_first` (keys, root_token): cannot read `")
+        bob.contains("warning  init_first: this engine does not have its secret outputs (keys, root_token): cannot read `")
             && bob.contains("fresh-init.json`: No such file or directory (os error 2); no step left to run reads them"),
         "{bob}"
     );
@@ -608,7 +608,7 @@ async fn full_cluster_loss_taken_over_before_the_restore_stops_at_the_throwaway_
         work.display()
     );
     assert!(
-        printed.contains("init_first: this engine does not have the secret outputs of `init_first` (keys, root_token): cannot read `")
+        printed.contains("warning  init_first: this engine does not have its secret outputs (keys, root_token): cannot read `")
             && (printed.contains(", `restore` read them and will fail when they start: ")
                 || printed.contains(": `restore` reads them and will fail when it starts: "))
             && printed.contains(&give_back),

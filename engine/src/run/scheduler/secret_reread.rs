@@ -145,36 +145,33 @@ impl Scheduler {
     fn announce_lost_secret_outputs(&self) {
         for lost in &self.lost_secrets {
             let id = &self.env.runbook.steps[lost.index].id;
-            let head = format!(
-                "this engine does not have the secret outputs of `{id}` ({}): {}",
-                lost.names.join(", "),
-                lost.why
-                    .as_deref()
-                    .unwrap_or("they were kept in memory only")
-            );
             let readers: Vec<String> = (0..self.env.runbook.steps.len())
                 .filter(|&j| !matches!(self.status[j], Status::Succeeded | Status::Skipped))
                 .filter(|&j| !self.lost_read_by(j, lost).is_empty())
                 .map(|j| format!("`{}`", self.env.runbook.steps[j].id))
                 .collect();
-            if readers.is_empty() {
-                self.env
-                    .console
-                    .info(&format!("{head}; no step left to run reads them"));
-            } else {
-                let (read, start) = match readers.len() {
-                    1 => ("reads", "it starts"),
-                    _ => ("read", "they start"),
-                };
-                self.env.console.warn(
-                    Some(id),
-                    &format!(
-                        "{head}; {} {read} them and will fail when {start}: {}",
-                        readers.join(", "),
-                        self.give_back(id)
-                    ),
-                );
-            }
+            let outcome = match readers.len() {
+                0 => "no step left to run reads them".to_string(),
+                n => format!(
+                    "{} {} them and will fail when {}: {}",
+                    readers.join(", "),
+                    if n == 1 { "reads" } else { "read" },
+                    if n == 1 { "it starts" } else { "they start" },
+                    self.give_back(id)
+                ),
+            };
+            // A warning either way: the redactor does not know these
+            // values either (docs/security.md).
+            self.env.console.warn(
+                Some(id),
+                &format!(
+                    "this engine does not have its secret outputs ({}): {}; {outcome}",
+                    lost.names.join(", "),
+                    lost.why
+                        .as_deref()
+                        .unwrap_or("they were kept in memory only")
+                ),
+            );
         }
     }
 
