@@ -667,6 +667,63 @@ async fn full_cluster_loss_taken_over_before_the_restore_stops_at_the_throwaway_
     assert_eq!(world.assert_all_secrets(&active, &token).await, 100);
 }
 
+/// The engine side of the outcome above, for every way a step reads a
+/// secret output: an `assert`'s `that` (an expression, not a template) is
+/// a reader too. A `vault.init` without `output_file` keeps its keys in
+/// memory only; after the run failed, the resume names the `assert` that
+/// reads the token, and the `assert` fails naming it, without the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_secret_output_read_by_an_assert_is_named_at_the_resume_and_by_the_assert() {
+    let node = lifeboat_harness::openbao::OpenBaoCluster::start_uninitialized(1).await;
+    let sb = util::Sandbox::new();
+    let file = sb.write(
+        "init.yaml",
+        r#"version: 1
+name: lost-token
+inputs:
+  addr: { type: string }
+steps:
+  - id: init
+    kind: vault.init
+    with: { addr: "{{ inputs.addr }}", secret_shares: 1, secret_threshold: 1 }
+  - id: flaky
+    kind: shell
+    rerun: safe
+    needs: [init]
+    with: { script: "if [ -e flaky-ok ]; then exit 0; fi; touch flaky-ok; exit 1" }
+  - id: token_back
+    kind: assert
+    needs: [flaky]
+    with: { that: ["steps.init.outputs.root_token | length > 5"] }
+"#,
+    );
+    let input = format!("addr={}", node.addr(0));
+    let first = sb.run(&["run", file.to_str().unwrap(), "--input", &input]);
+    first.expect_code(1);
+    let run = first.run_id();
+    let resumed = sb.run(&["resume", &run]);
+    resumed.expect_code(1);
+    assert!(
+        resumed.printed().contains(
+            "warning  init: this engine does not have its secret outputs (keys, root_token): the engine that ran it kept them in memory only; `token_back` reads them and will fail when it starts: "
+        ),
+        "{}",
+        resumed.dump()
+    );
+    let failed = sb
+        .journal(&run)
+        .into_iter()
+        .rfind(|r| r["type"] == "step_failed")
+        .expect("a failed step");
+    assert_eq!(failed["step"], "token_back", "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains(
+            "; `steps.init.outputs.root_token` is a secret output this engine does not have (the engine that ran it kept them in memory only): "
+        ),
+        "{failed}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_node_failure_replaces_a_dead_peer_and_restores_tolerance() {
     let mut world = VaultWorld::start().await;

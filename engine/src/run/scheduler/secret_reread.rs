@@ -24,6 +24,7 @@ use super::render::RenderedParams;
 use super::{Scheduler, Status};
 use crate::journal::record::Event;
 use crate::runbook::checked_runbook::ResolvedKind;
+use crate::runbook::engine_kind::EngineKind;
 use crate::runbook::step::Step;
 use crate::runbook::templates::Templates;
 
@@ -209,11 +210,16 @@ impl Scheduler {
         )
     }
 
-    /// The names among `lost` that step `i`'s templates read (its `with`,
-    /// `when`, `until` and `check` probe).
+    /// The names among `lost` that step `i`'s templates and expressions
+    /// read (its `with`, an `assert`'s `that`, `when`, `until` and `check`
+    /// probe).
     fn lost_read_by(&self, i: usize, lost: &LostSecretOutputs) -> Vec<String> {
         let id = &self.env.runbook.steps[lost.index].id;
-        let refs = references(&self.env.templates, &self.env.runbook.steps[i]);
+        let assert = matches!(
+            self.env.runbook.kind(i),
+            ResolvedKind::Engine(EngineKind::Assert)
+        );
+        let refs = references(&self.env.templates, &self.env.runbook.steps[i], assert);
         let outputs = format!("steps.{id}.outputs");
         lost.names
             .iter()
@@ -231,8 +237,9 @@ impl Scheduler {
     }
 }
 
-/// Every variable `step`'s templates and expressions read, as dotted paths.
-fn references(templates: &Templates, step: &Step) -> BTreeSet<String> {
+/// Every variable `step`'s templates and expressions read, as dotted paths
+/// (with `assert`, each entry of its `that` is an expression).
+fn references(templates: &Templates, step: &Step, assert: bool) -> BTreeSet<String> {
     fn strings(value: &serde_json::Value, templates: &Templates, out: &mut BTreeSet<String>) {
         match value {
             serde_json::Value::String(s) if s.contains("{{") || s.contains("{%") => {
@@ -252,7 +259,15 @@ fn references(templates: &Templates, step: &Step) -> BTreeSet<String> {
         }
     }
     let mut out = BTreeSet::new();
-    strings(&step.with.to_json(), templates, &mut out);
+    let with = step.with.to_json();
+    strings(&with, templates, &mut out);
+    let that = with
+        .get("that")
+        .and_then(|t| t.as_array())
+        .filter(|_| assert);
+    for expr in that.into_iter().flatten().filter_map(|e| e.as_str()) {
+        out.extend(templates.expression_references(expr).unwrap_or_default());
+    }
     let probe = step.check.as_ref();
     if let Some(probe) = probe {
         strings(&probe.with.to_json(), templates, &mut out);
