@@ -129,7 +129,7 @@ pub struct Scheduler {
     /// The first step that failed the run.
     failure: Option<Failure>,
     /// Steps whose secret outputs were lost with the engine that ran them.
-    lost_secrets: Vec<String>,
+    lost_secrets: Vec<LostSecretOutputs>,
     /// Completed steps with secret outputs (and their names), to read again
     /// before a resumed run starts anything (`secret_reread.rs`).
     secret_steps: Vec<LostSecretOutputs>,

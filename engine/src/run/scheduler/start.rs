@@ -73,14 +73,7 @@ impl Scheduler {
         let rendered = match self.render(kind.as_ref(), &raw, &ctx) {
             Ok(r) => r,
             Err(e) => {
-                let hint = if self.lost_secrets.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; note: the secret outputs of {} are kept in memory only and were lost when the engine stopped — read them from where that step saved them (e.g. its `output_file`), or resume --from a checkpoint before it",
-                        self.lost_secrets.join(", ")
-                    )
-                };
+                let hint = self.lost_secret_hint(i);
                 self.fail_now(i, format!("template error in `with`: {e}{hint}"));
                 return;
             }

@@ -84,6 +84,7 @@ impl Scheduler {
                             lost.push(LostSecretOutputs {
                                 index: i,
                                 names: secret_outputs.clone(),
+                                why: None,
                             });
                         }
                         self.set_view(&step.id, "succeeded", outputs);
@@ -116,7 +117,7 @@ impl Scheduler {
                 StepRecordState::Waiting { .. } => Status::Interrupted,
             };
         }
-        for LostSecretOutputs { index, names } in lost {
+        for LostSecretOutputs { index, names, .. } in lost {
             self.reload_secret_outputs(index, &names);
         }
     }
@@ -164,8 +165,11 @@ impl Scheduler {
                 views.insert(step.id.clone(), view("succeeded", outputs));
                 drop(views);
                 if !missing.is_empty() {
-                    self.lost_secrets
-                        .push(format!("`{}` ({})", step.id, missing.join(", ")));
+                    self.lost_secrets.push(LostSecretOutputs {
+                        index: i,
+                        names: missing.iter().map(|n| n.to_string()).collect(),
+                        why: Some("what it saved does not hold them".into()),
+                    });
                 }
             }
             // The kind keeps nothing durable: a read-only step is read
@@ -173,19 +177,15 @@ impl Scheduler {
             None => self.secret_steps.push(LostSecretOutputs {
                 index: i,
                 names: names.to_vec(),
+                why: None,
             }),
-            other => {
-                if let Some(Err(e)) = other {
-                    self.env.console.warn(
-                        Some(&step.id),
-                        &format!(
-                            "cannot reload its secret outputs: {}",
-                            self.env.redactor.redact(&e.message)
-                        ),
-                    );
-                }
-                self.lost_secrets
-                    .push(format!("`{}` ({})", step.id, names.join(", ")));
+            Some(Err(e)) => {
+                let why = self.env.redactor.redact(&e.message);
+                self.lost_secrets.push(LostSecretOutputs {
+                    index: i,
+                    names: names.to_vec(),
+                    why: Some(why),
+                });
             }
         }
     }
