@@ -8,13 +8,11 @@
 
 mod util;
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use lifeboat_harness::s3_server::S3Server;
-use util::{Ran, Sandbox};
+use util::machine::{output, read_run_id, wait_for, Machine};
 
 fn moto() -> (tokio::runtime::Runtime, S3Server) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -22,98 +20,6 @@ fn moto() -> (tokio::runtime::Runtime, S3Server) {
         .block_on(S3Server::start())
         .unwrap_or_else(|e| panic!("{e}"));
     (rt, s3)
-}
-
-/// One operator's machine: a sandbox, the store and a name.
-struct Machine {
-    sb: Sandbox,
-    env: Vec<(String, String)>,
-}
-
-impl Machine {
-    fn new(s3: &S3Server, prefix: &str, operator: &str) -> Self {
-        let env = vec![
-            (
-                "LIFEBOAT_STORE".to_string(),
-                format!("s3://{}/{prefix}", s3.bucket()),
-            ),
-            ("AWS_ENDPOINT_URL".into(), s3.endpoint()),
-            ("AWS_ACCESS_KEY_ID".into(), s3.access_key_id().into()),
-            (
-                "AWS_SECRET_ACCESS_KEY".into(),
-                s3.secret_access_key().into(),
-            ),
-            ("AWS_REGION".into(), s3.region().into()),
-            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-            ("LIFEBOAT_OPERATOR".into(), operator.into()),
-        ];
-        Self {
-            sb: Sandbox::new(),
-            env,
-        }
-    }
-
-    fn with(mut self, key: &str, value: &str) -> Self {
-        self.env.push((key.into(), value.into()));
-        self
-    }
-
-    fn test(&self, args: &[&str]) -> util::Test {
-        self.sb
-            .test()
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k.clone(), v.clone())))
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-    }
-
-    fn run(&self, args: &[&str]) -> Ran {
-        self.test(args).any_status().run()
-    }
-
-    fn spawn(&self, args: &[&str]) -> Child {
-        self.test(args)
-            .with_command(|cmd| {
-                cmd.stderr(Stdio::piped());
-            })
-            .spawn()
-    }
-}
-
-/// The output of a finished child, stdout then stderr.
-fn output(child: Child) -> (i32, String) {
-    let out = child.wait_with_output().expect("wait");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}\n--- stderr ---\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-/// Reads the first line (the run id) of a spawned `run`.
-fn read_run_id(child: &mut Child) -> String {
-    let mut stdout = child.stdout.take().expect("stdout piped");
-    let mut id = Vec::new();
-    let mut byte = [0u8; 1];
-    while stdout.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
-        id.push(byte[0]);
-    }
-    // Keep draining, so the child never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut stdout, &mut std::io::sink());
-    });
-    String::from_utf8(id).expect("utf-8 run id")
-}
-
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn markers(dir: &Path) -> Vec<String> {

@@ -14,6 +14,7 @@ mod vault_fixture;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use util::machine::Machine;
 use vault_fixture::*;
 
 /// Keys under `prefix` in the test bucket (moto answers unsigned requests).
@@ -331,12 +332,9 @@ fn run_with_answers(
     (run_id, ran)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_cluster_loss_rebuilds_three_voters_from_the_backup() {
-    let mut world = VaultWorld::start().await;
-    world.backup();
-
-    // Every node dies and loses its disk; the platform starts empty nodes.
+/// Every node dies and loses its disk; the platform starts empty nodes.
+/// Returns the inputs of `full-cluster-loss` for them.
+async fn lose_the_cluster(world: &mut VaultWorld) -> Vec<(String, String)> {
     for i in 0..3 {
         world.cluster.kill(i);
         world.cluster.wipe(i);
@@ -349,6 +347,14 @@ async fn full_cluster_loss_rebuilds_three_voters_from_the_backup() {
     inputs.push(("nodes".into(), nodes_input(&addrs)));
     inputs.push(("key_shares".into(), "3".into()));
     inputs.push(("key_threshold".into(), "2".into()));
+    inputs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_cluster_loss_rebuilds_three_voters_from_the_backup() {
+    let mut world = VaultWorld::start().await;
+    world.backup();
+    let inputs = lose_the_cluster(&mut world).await;
 
     let (run_id, ran) = run_with_answers(
         &world,
@@ -367,6 +373,355 @@ async fn full_cluster_loss_rebuilds_three_voters_from_the_backup() {
     report(&world, "full-cluster-loss", &run_id, verified);
     assert!(!world.work_dir(&run_id).join("backup.snap").exists());
     assert!(!world.work_dir(&run_id).join("fresh-init.json").exists());
+}
+
+/// A run's journal as a machine's local copy holds it now, skipping a line
+/// the engine is still writing.
+fn local_copy(machine: &Machine, run_id: &str) -> Vec<Value> {
+    std::fs::read_to_string(machine.sb.run_dir(run_id).join("journal.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|l| l["rec"].clone())
+        .collect()
+}
+
+/// Whether `journal` has a record of type `ty` for `step` after `seq`.
+fn has(journal: &[Value], ty: &str, step: &str, after: u64) -> bool {
+    journal
+        .iter()
+        .any(|r| r["type"] == ty && r["step"] == step && r["seq"].as_u64() > Some(after))
+}
+
+/// The shared store of the takeover tests: the backup bucket, under a
+/// prefix the runbook never reads (it lists `daily/`).
+const RUN_STORE_PREFIX: &str = "lifeboat-runs/dr";
+
+/// Alice's machine A (the world's sandbox, with its credential files; she
+/// names the store with `--store`) and Bob's machine B (a sandbox of its
+/// own, `LIFEBOAT_STORE`; he has the original cluster's token and keys and
+/// the backup key, and gives them as the runbook's secret inputs say).
+fn two_machines(world: &VaultWorld) -> (Machine, Machine) {
+    let mut a = Machine::in_sandbox(world.sandbox.clone(), &world.s3, RUN_STORE_PREFIX, "alice");
+    a.env.retain(|(k, _)| k != "LIFEBOAT_STORE");
+    let b = Machine::new(&world.s3, RUN_STORE_PREFIX, "bob")
+        .with("VAULT_TOKEN", &world.root_token())
+        .with(
+            "LIFEBOAT_UNSEAL_KEYS",
+            &world.cluster.unseal_keys().join("\n"),
+        )
+        .with("LIFEBOAT_BACKUP_KEY", BACKUP_KEY);
+    (a, b)
+}
+
+/// A runs `full-cluster-loss` in the store without a terminal and waits at
+/// the approval (`--wait`); B sees it wait and approves from its machine;
+/// A goes on and is SIGKILLed the moment `step`'s success is in the store
+/// (A's local copy follows each commit). Returns the run id and what A
+/// printed.
+fn approve_from_b_and_kill_a_after(
+    world: &VaultWorld,
+    (a, b): (&Machine, &Machine),
+    inputs: &[(String, String)],
+    step: &str,
+) -> (String, String) {
+    let mut args = vec![
+        "run".to_string(),
+        runbook("full-cluster-loss").display().to_string(),
+        "--store".into(),
+        Machine::store(&world.s3, RUN_STORE_PREFIX),
+        "--wait".into(),
+    ];
+    for (k, v) in inputs {
+        args.push("--input".into());
+        args.push(format!("{k}={v}"));
+    }
+    let mut driver = a.start("alice-run", &args);
+    let run = driver.run_id();
+    driver.wait_until("the approval to wait", WAIT, || {
+        std::thread::sleep(Duration::from_millis(300));
+        b.run(&["status", &run]).code == 0
+            && has(&b.sb.journal(&run), "waiting", "approve_restore", 0)
+    });
+    let approved = b.run(&["approve", &run, "approve_restore", "--as", "bob"]);
+    approved.expect_code(0);
+    assert!(
+        approved
+            .stdout
+            .contains("(recorded by the engine driving the run)"),
+        "{}",
+        approved.dump()
+    );
+    driver.wait_until(&format!("`{step}` to succeed"), WAIT, || {
+        has(&local_copy(a, &run), "step_succeeded", step, 0)
+    });
+    driver.child.kill().unwrap(); // SIGKILL
+    let (code, alice) = driver.finish(Duration::from_secs(10));
+    assert_eq!(code, -1, "A was not killed\n{alice}");
+    (run, alice)
+}
+
+/// The `resumed` record of B's takeover, checked: bob took over from alice.
+fn takeover_record(journal: &[Value]) -> &Value {
+    let takeover = journal
+        .iter()
+        .find(|r| r["type"] == "resumed")
+        .expect("a `resumed` record");
+    assert_eq!(takeover["actor"], "bob", "{takeover}");
+    assert!(
+        takeover["took_over_from"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("alice on ")),
+        "{takeover}"
+    );
+    takeover
+}
+
+/// Issue 13, "Shared runs": the full cluster loss run in the S3 store and
+/// finished by another machine. Alice (machine A) starts it without a
+/// terminal and waits at the approval (`--wait`); Bob approves from machine
+/// B, which shares nothing with A but the store; A is SIGKILLed right after
+/// the restore's success is journalled and its machine is gone, disk
+/// included; B takes the run over and finishes it.
+///
+/// The secret outputs B cannot have are `init_first`'s throwaway keys and
+/// root token (in A's memory and A's `fresh-init.json`). After the restore
+/// no step reads them (the restored cluster answers only to the original
+/// keys and token, which are inputs, and the manifest is fetched again), so
+/// B's resume says so in one line and finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_cluster_loss_in_s3_is_taken_over_by_another_machine_after_the_restore() {
+    let mut world = VaultWorld::start().await;
+    world.backup();
+    let inputs = lose_the_cluster(&mut world).await;
+    let (a, b) = two_machines(&world);
+    let (run, alice) = approve_from_b_and_kill_a_after(&world, (&a, &b), &inputs, "restore");
+    // A's machine is gone, disk and credentials with it.
+    std::fs::remove_dir_all(a.sb.path().join(".sandbox")).unwrap();
+    std::fs::remove_dir_all(a.sb.state_dir()).unwrap();
+
+    // B takes over and waits at the manual DNS switch, which it confirms
+    // from another shell.
+    let resume: Vec<String> = ["resume", &run, "--take-over", "--yes", "--wait"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut taker = b.start("bob-resume", &resume);
+    taker.wait_until("the DNS switch to wait", Duration::from_secs(300), || {
+        std::thread::sleep(Duration::from_millis(200));
+        has(&local_copy(&b, &run), "waiting", "switch_traffic", 0)
+    });
+    let confirmed = b.run(&[
+        "confirm",
+        &run,
+        "switch_traffic",
+        "--as",
+        "bob",
+        "--note",
+        "done by the integration test",
+    ]);
+    confirmed.expect_code(0);
+    let (code, bob) = taker.finish(Duration::from_secs(120));
+    assert_eq!(code, 0, "{bob}\n--- alice ---\n{alice}");
+
+    // The takeover is journalled, and nothing A finished ran again.
+    b.run(&["status", &run]).expect_code(0);
+    let journal = b.sb.journal(&run);
+    let at = takeover_record(&journal)["seq"].as_u64().unwrap();
+    let done_by_a: Vec<&str> = journal
+        .iter()
+        .filter(|r| r["type"] == "step_succeeded" && r["seq"].as_u64() < Some(at))
+        .filter_map(|r| r["step"].as_str())
+        .collect();
+    assert!(done_by_a.contains(&"restore"), "{done_by_a:?}");
+    for step in &done_by_a {
+        assert!(
+            !has(&journal, "step_started", step, at),
+            "`{step}` succeeded under A and started again under B\n{bob}"
+        );
+    }
+    let restores = journal
+        .iter()
+        .filter(|r| r["type"] == "step_started" && r["step"] == "restore")
+        .count();
+    assert_eq!(restores, 1, "the restore ran {restores} times");
+    assert!(has(&journal, "step_succeeded", "verify", at), "{bob}");
+    let approval = journal
+        .iter()
+        .find(|r| r["type"] == "approval" && r["step"] == "approve_restore")
+        .expect("an approval record");
+    assert_eq!(approval["actor"], "bob", "{approval}");
+
+    // The secret outputs B cannot have: named once, with their outcome.
+    assert!(
+        bob.contains("warning  init_first: this engine does not have its secret outputs (keys, root_token): cannot read `")
+            && bob.contains("fresh-init.json`: No such file or directory (os error 2); no step left to run reads them"),
+        "{bob}"
+    );
+
+    // Every secret, on three voters; B's work directory holds nothing.
+    let token = world.root_token();
+    let active = world.cluster.wait_active_addr().await.unwrap();
+    let (voters, ft) = wait_three_voters(&active, &token).await;
+    assert_eq!((voters, ft), (3, 1));
+    let verified = world.assert_all_secrets(&active, &token).await;
+    assert_eq!(verified, 100);
+    for leftover in ["backup.snap", "manifest.json", "fresh-init.json"] {
+        assert!(
+            !b.sb.work_dir(&run).join(leftover).exists(),
+            "`{leftover}` left on B"
+        );
+    }
+    // The run lived in the store, beside the backups.
+    let objects = s3_keys(&world, &format!("{RUN_STORE_PREFIX}/runs/{run}/journal/")).await;
+    assert!(objects.len() > 10, "{objects:?}");
+    report_from(
+        &b.sb,
+        |args| b.run(&args.iter().map(String::as_str).collect::<Vec<_>>()),
+        "full-cluster-loss-taken-over",
+        &run,
+        verified,
+    );
+}
+
+/// The same run, A killed right after `init_first`, before the restore:
+/// the restore needs `init_first`'s throwaway keys and token, which only
+/// A had. B's takeover says which steps read them and stops at the first
+/// one before it runs, naming the output and what to do; B does what the
+/// guide says (A's disk survived: copy `fresh-init.json` and `backup.snap`
+/// from it), resumes and finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_cluster_loss_taken_over_before_the_restore_stops_at_the_throwaway_keys() {
+    let mut world = VaultWorld::start().await;
+    world.backup();
+    let inputs = lose_the_cluster(&mut world).await;
+    let (a, b) = two_machines(&world);
+    let (run, alice) = approve_from_b_and_kill_a_after(&world, (&a, &b), &inputs, "init_first");
+    std::fs::remove_dir_all(a.sb.path().join(".sandbox")).unwrap();
+
+    let ran = b.run(&["resume", &run, "--take-over", "--yes"]);
+    assert_eq!(ran.code, 1, "{}\n--- alice ---\n{alice}", ran.dump());
+    let printed = ran.printed();
+    let work = b.sb.work_dir(&run);
+    let give_back = format!(
+        "put what `init_first` saved (e.g. its `output_file`) back in `{}` and `lifeboat resume {run}`, or run `init_first` again with `lifeboat resume {run} --redo init_first --reason TEXT` if that is safe",
+        work.display()
+    );
+    assert!(
+        printed.contains("warning  init_first: this engine does not have its secret outputs (keys, root_token): cannot read `")
+            && (printed.contains(", `restore` read them and will fail when they start: ")
+                || printed.contains(": `restore` reads them and will fail when it starts: "))
+            && printed.contains(&give_back),
+        "{}",
+        ran.dump()
+    );
+    b.run(&["status", &run]).expect_code(0);
+    let journal = b.sb.journal(&run);
+    let at = takeover_record(&journal)["seq"].as_u64().unwrap();
+    // The first step that reads them fails before anything of it runs.
+    let failed = journal
+        .iter()
+        .find(|r| r["type"] == "step_failed")
+        .expect("a failed step");
+    let step = failed["step"].as_str().unwrap();
+    assert!(
+        ["unseal_first_fresh", "restore"].contains(&step),
+        "{failed}"
+    );
+    let output = if step == "restore" {
+        "root_token"
+    } else {
+        "keys"
+    };
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "`steps.init_first.outputs.{output}` is a secret output this engine does not have (cannot read `"
+        )) && error.contains(&give_back),
+        "{error}"
+    );
+    assert!(!has(&journal, "step_started", step, at), "{failed}");
+    assert!(!has(&journal, "step_started", "restore", 0), "{failed}");
+
+    // A's disk survived: the files the guide names go to B's work directory.
+    for file in ["fresh-init.json", "backup.snap"] {
+        std::fs::copy(a.sb.work_dir(&run).join(file), work.join(file)).unwrap();
+    }
+    let ran = b.run(&["resume", &run]);
+    assert_paused_at(&ran, "switch_traffic");
+    b.run(&[
+        "confirm",
+        &run,
+        "switch_traffic",
+        "--as",
+        "bob",
+        "--note",
+        "done by the integration test",
+    ])
+    .expect_code(0);
+    b.run(&["resume", &run]).expect_code(0);
+    let token = world.root_token();
+    let active = world.cluster.wait_active_addr().await.unwrap();
+    let (voters, ft) = wait_three_voters(&active, &token).await;
+    assert_eq!((voters, ft), (3, 1));
+    assert_eq!(world.assert_all_secrets(&active, &token).await, 100);
+}
+
+/// The engine side of the outcome above, for every way a step reads a
+/// secret output: an `assert`'s `that` (an expression, not a template) is
+/// a reader too. A `vault.init` without `output_file` keeps its keys in
+/// memory only; after the run failed, the resume names the `assert` that
+/// reads the token, and the `assert` fails naming it, without the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_secret_output_read_by_an_assert_is_named_at_the_resume_and_by_the_assert() {
+    let node = lifeboat_harness::openbao::OpenBaoCluster::start_uninitialized(1).await;
+    let sb = util::Sandbox::new();
+    let file = sb.write(
+        "init.yaml",
+        r#"version: 1
+name: lost-token
+inputs:
+  addr: { type: string }
+steps:
+  - id: init
+    kind: vault.init
+    with: { addr: "{{ inputs.addr }}", secret_shares: 1, secret_threshold: 1 }
+  - id: flaky
+    kind: shell
+    rerun: safe
+    needs: [init]
+    with: { script: "if [ -e flaky-ok ]; then exit 0; fi; touch flaky-ok; exit 1" }
+  - id: token_back
+    kind: assert
+    needs: [flaky]
+    with: { that: ["steps.init.outputs.root_token | length > 5"] }
+"#,
+    );
+    let input = format!("addr={}", node.addr(0));
+    let first = sb.run(&["run", file.to_str().unwrap(), "--input", &input]);
+    first.expect_code(1);
+    let run = first.run_id();
+    let resumed = sb.run(&["resume", &run]);
+    resumed.expect_code(1);
+    assert!(
+        resumed.printed().contains(
+            "warning  init: this engine does not have its secret outputs (keys, root_token): the engine that ran it kept them in memory only; `token_back` reads them and will fail when it starts: "
+        ),
+        "{}",
+        resumed.dump()
+    );
+    let failed = sb
+        .journal(&run)
+        .into_iter()
+        .rfind(|r| r["type"] == "step_failed")
+        .expect("a failed step");
+    assert_eq!(failed["step"], "token_back", "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains(
+            "; `steps.init.outputs.root_token` is a secret output this engine does not have (the engine that ran it kept them in memory only): "
+        ),
+        "{failed}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

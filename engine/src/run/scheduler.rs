@@ -129,10 +129,7 @@ pub struct Scheduler {
     /// The first step that failed the run.
     failure: Option<Failure>,
     /// Steps whose secret outputs were lost with the engine that ran them.
-    lost_secrets: Vec<String>,
-    /// Why sealed secret outputs could not be opened, and what to do: added
-    /// to the error of a step that reads one.
-    sealed_hint: Option<String>,
+    lost_secrets: Vec<LostSecretOutputs>,
     /// Completed steps with secret outputs (and their names), to read again
     /// before a resumed run starts anything (`secret_reread.rs`).
     secret_steps: Vec<LostSecretOutputs>,
@@ -184,7 +181,6 @@ impl Scheduler {
             touched: Arc::new(Mutex::new(BTreeSet::new())),
             failure: None,
             lost_secrets: Vec::new(),
-            sealed_hint: None,
             secret_steps: Vec::new(),
             opening: None,
             gates: HashMap::new(),

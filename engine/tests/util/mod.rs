@@ -1,7 +1,9 @@
 //! Helpers for tests that drive the real `lifeboat` binary. [`Test`]
-//! (`test.rs`) is the one driver; [`Sandbox`] is the place it runs in.
+//! (`test.rs`) is the one driver; [`Sandbox`] is the place it runs in;
+//! [`machine::Machine`] is a sandbox that shares an S3 run store.
 #![allow(dead_code)]
 
+pub mod machine;
 mod test;
 
 use std::path::{Path, PathBuf};

@@ -369,7 +369,9 @@ pub async fn wait_three_voters(addr: &str, token: &str) -> (usize, u64) {
 /// The machine time of a run's recovery, from its journal: from
 /// `run_started` to the success of the runbook's `rto.stop_at` step (or
 /// `run_finished`), minus every span the run spent waiting for a person
-/// (from a `waiting` record to the next `resumed`).
+/// (from a `waiting` record to that step's result or the next `resumed`)
+/// and every span no engine ran (from the last record an engine wrote to
+/// the next `resumed`: a killed engine, a takeover).
 pub fn machine_rto(journal: &[Value]) -> Duration {
     let ts = |r: &Value| {
         r["ts"]
@@ -391,24 +393,63 @@ pub fn machine_rto(journal: &[Value]) -> Duration {
         .or_else(|| journal.iter().rev().find(|r| r["type"] == "run_finished"))
         .expect("the stop step succeeded or the run finished");
     let (t0, t1) = (ts(start), ts(stop));
-    let mut waiting_since: Option<jiff::Timestamp> = None;
-    let mut human = jiff::SignedDuration::ZERO;
+    // The records that show an engine alive (as `report/step_spans.rs`).
+    let engine_written = |r: &Value| {
+        matches!(
+            r["type"].as_str(),
+            Some(
+                "run_started"
+                    | "step_started"
+                    | "process_started"
+                    | "attempt_failed"
+                    | "step_succeeded"
+                    | "step_failed"
+                    | "step_skipped"
+                    | "checkpoint"
+                    | "waiting"
+                    | "interrupted"
+                    | "resumed"
+                    | "run_finished"
+            )
+        )
+    };
+    let mut not_machine = Vec::new();
+    let mut waiting: BTreeMap<String, jiff::Timestamp> = BTreeMap::new();
+    let mut last_engine: Option<jiff::Timestamp> = None;
     for r in journal {
         let t = ts(r);
-        if t > t1 {
-            break;
-        }
+        let step = r["step"].as_str().unwrap_or_default().to_string();
         match r["type"].as_str() {
-            Some("waiting") if waiting_since.is_none() => waiting_since = Some(t),
-            Some("resumed") => {
-                if let Some(w) = waiting_since.take() {
-                    human += t.duration_since(w);
+            Some("waiting") => {
+                waiting.entry(step).or_insert(t);
+            }
+            Some("step_succeeded" | "step_failed" | "step_skipped") => {
+                if let Some(w) = waiting.remove(&step) {
+                    not_machine.push((w, t));
                 }
+            }
+            Some("resumed") => {
+                not_machine.extend(last_engine.map(|l| (l, t)));
+                not_machine.extend(std::mem::take(&mut waiting).into_values().map(|w| (w, t)));
             }
             _ => {}
         }
+        if engine_written(r) {
+            last_engine = Some(t);
+        }
     }
-    let total = t1.duration_since(t0) - human;
+    // The length of the union of those spans within [t0, t1].
+    not_machine.sort();
+    let mut excluded = jiff::SignedDuration::ZERO;
+    let mut covered_to = t0;
+    for (from, to) in not_machine {
+        let (from, to) = (from.max(covered_to), to.min(t1));
+        if to > from {
+            excluded += to.duration_since(from);
+            covered_to = to;
+        }
+    }
+    let total = t1.duration_since(t0) - excluded;
     Duration::from_millis(total.as_millis().max(0) as u64)
 }
 
@@ -418,7 +459,25 @@ pub fn machine_rto(journal: &[Value]) -> Duration {
 /// `rto.stop_at`, human waits (approvals, manual steps) split out; the
 /// journal-derived [`machine_rto`] must agree with it.
 pub fn report(world: &VaultWorld, scenario: &str, run_id: &str, verified: usize) {
-    let run_dir = world.sandbox.state_dir().join("runs").join(run_id);
+    report_from(
+        &world.sandbox,
+        |args| world.lifeboat(args, &[]),
+        scenario,
+        run_id,
+        verified,
+    );
+}
+
+/// [`report`] for a run seen from `sandbox`, whose commands `lifeboat`
+/// runs (another machine of a shared run).
+pub fn report_from(
+    sandbox: &Sandbox,
+    lifeboat: impl Fn(&[String]) -> Ran,
+    scenario: &str,
+    run_id: &str,
+    verified: usize,
+) {
+    let run_dir = sandbox.run_dir(run_id);
     for file in ["timeline.md", "timeline.json", "timeline.html"] {
         assert!(
             run_dir.join(file).is_file(),
@@ -431,21 +490,18 @@ pub fn report(world: &VaultWorld, scenario: &str, run_id: &str, verified: usize)
         md.contains("RTO actual"),
         "the timeline reports no RTO:\n{md}"
     );
-    let status = world.lifeboat(
-        &[
-            "status".into(),
-            run_id.into(),
-            "--output".into(),
-            "json".into(),
-        ],
-        &[],
-    );
+    let status = lifeboat(&[
+        "status".into(),
+        run_id.into(),
+        "--output".into(),
+        "json".into(),
+    ]);
     assert_eq!(status.code, 0, "{}", status.dump());
     let doc: Value = serde_json::from_str(&status.stdout).expect("status JSON");
     let rto = &doc["rto"];
     let machine = rto["split"]["machine_ms"].as_i64().expect("machine_ms");
     let human = rto["split"]["human_ms"].as_i64().unwrap_or(0);
-    let journal = world.sandbox.journal(run_id);
+    let journal = sandbox.journal(run_id);
     let ours = machine_rto(&journal).as_millis() as i64;
     assert!(
         (ours - machine).abs() < 2_000,

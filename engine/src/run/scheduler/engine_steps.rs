@@ -73,7 +73,8 @@ impl Scheduler {
                         .and_then(|m| m.as_str())
                         .map(|m| format!("{m}: "))
                         .unwrap_or_default();
-                    self.fail_now(i, format!("{message}{}", failed.join("; ")));
+                    let hint = self.lost_secret_hint(i);
+                    self.fail_now(i, format!("{message}{}{hint}", failed.join("; ")));
                 }
             }
         }

@@ -12,13 +12,21 @@
 //! to templates once more. A step that is not read-only is never executed
 //! again; its secret outputs stay undefined and a template that reads them
 //! says why.
+//!
+//! Then the resume says, once per step, which secret outputs it could not
+//! get back, why, and whether a step left to run reads them; a step that
+//! does fails when it starts, naming the output and what the operator does.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::render::RenderedParams;
-use super::Scheduler;
+use super::{Scheduler, Status};
 use crate::journal::record::Event;
 use crate::runbook::checked_runbook::ResolvedKind;
+use crate::runbook::engine_kind::EngineKind;
+use crate::runbook::step::Step;
+use crate::runbook::templates::Templates;
 
 /// A completed step whose secret outputs this engine does not have: the
 /// engine that ran it kept them in memory only.
@@ -28,6 +36,8 @@ pub(super) struct LostSecretOutputs {
     pub index: usize,
     /// The names of its secret outputs.
     pub names: Vec<String>,
+    /// Why they could not be had back, once every way was tried (redacted).
+    pub why: Option<String>,
 }
 
 /// A step that could not be read again in one pass, and why (`None`: it is
@@ -63,17 +73,22 @@ impl Scheduler {
             let progress = failed.len() < before;
             pending = failed.iter().map(|f| f.lost.clone()).collect();
             if pending.is_empty() || !progress {
-                for FailedReread { lost, why } in failed {
-                    let id = &self.env.runbook.steps[lost.index].id;
-                    if let Some(why) = why {
-                        self.env.console.warn(
-                            Some(id),
-                            &format!("cannot read the secret outputs of `{id}` again: {why}"),
-                        );
-                    }
-                    self.lost_secrets
-                        .push(format!("`{id}` ({})", lost.names.join(", ")));
+                for FailedReread { mut lost, why } in failed {
+                    let why = match (lost.why.take(), why) {
+                        // Sealed, and this identity cannot open them: that
+                        // is what the operator can fix.
+                        (Some(sealed), _) => sealed,
+                        (None, Some(why)) => format!("reading them again failed: {why}"),
+                        (None, None) => {
+                            "the engine that ran it kept them in memory only".to_string()
+                        }
+                    };
+                    self.lost_secrets.push(LostSecretOutputs {
+                        why: Some(why),
+                        ..lost
+                    });
                 }
+                self.announce_lost_secret_outputs();
                 return;
             }
         }
@@ -127,4 +142,154 @@ impl Scheduler {
         self.set_view(&step.id, "succeeded", output.outputs);
         Ok(())
     }
+}
+
+impl Scheduler {
+    /// One line per step whose secret outputs this engine does not have:
+    /// which, why, and the steps left to run that read them (those fail
+    /// when they start, see [`Scheduler::lost_secret_hint`]).
+    fn announce_lost_secret_outputs(&self) {
+        for lost in &self.lost_secrets {
+            let id = &self.env.runbook.steps[lost.index].id;
+            let readers: Vec<String> = (0..self.env.runbook.steps.len())
+                .filter(|&j| !matches!(self.status[j], Status::Succeeded | Status::Skipped))
+                .filter(|&j| !self.lost_read_by(j, lost).is_empty())
+                .map(|j| format!("`{}`", self.env.runbook.steps[j].id))
+                .collect();
+            let outcome = match readers.len() {
+                0 => "no step left to run reads them".to_string(),
+                n => format!(
+                    "{} {} them and will fail when {}: {}",
+                    readers.join(", "),
+                    if n == 1 { "reads" } else { "read" },
+                    if n == 1 { "it starts" } else { "they start" },
+                    self.give_back(id)
+                ),
+            };
+            // A warning either way: the redactor does not know these
+            // values either (docs/security.md).
+            self.env.console.warn(
+                Some(id),
+                &format!(
+                    "this engine does not have its secret outputs ({}): {}; {outcome}",
+                    lost.names.join(", "),
+                    lost.why
+                        .as_deref()
+                        .unwrap_or("they were kept in memory only")
+                ),
+            );
+        }
+    }
+
+    /// What a step's template error adds when the step reads secret
+    /// outputs this engine does not have: which, why, and what to do.
+    pub(super) fn lost_secret_hint(&self, i: usize) -> String {
+        let mut hint = String::new();
+        for lost in &self.lost_secrets {
+            let read = self.lost_read_by(i, lost);
+            if read.is_empty() {
+                continue;
+            }
+            let id = &self.env.runbook.steps[lost.index].id;
+            let names: Vec<String> = read
+                .iter()
+                .map(|n| format!("`steps.{id}.outputs.{n}`"))
+                .collect();
+            hint.push_str(&format!(
+                "; {} {} a secret output this engine does not have ({}): {}",
+                names.join(", "),
+                if names.len() == 1 { "is" } else { "are" },
+                lost.why.as_deref().unwrap_or("it was kept in memory only"),
+                self.give_back(id)
+            ));
+        }
+        hint
+    }
+
+    /// What the operator does to give step `id`'s secret outputs back.
+    fn give_back(&self, id: &str) -> String {
+        let run = &self.env.run_id;
+        format!(
+            "put what `{id}` saved (e.g. its `output_file`) back in `{}` and `lifeboat resume {run}`, or run `{id}` again with `lifeboat resume {run} --redo {id} --reason TEXT` if that is safe",
+            self.env.work_dir.display()
+        )
+    }
+
+    /// The names among `lost` that step `i`'s templates and expressions
+    /// read (its `with`, an `assert`'s `that`, `when`, `until` and `check`
+    /// probe).
+    fn lost_read_by(&self, i: usize, lost: &LostSecretOutputs) -> Vec<String> {
+        let id = &self.env.runbook.steps[lost.index].id;
+        let assert = matches!(
+            self.env.runbook.kind(i),
+            ResolvedKind::Engine(EngineKind::Assert)
+        );
+        let refs = references(&self.env.templates, &self.env.runbook.steps[i], assert);
+        let outputs = format!("steps.{id}.outputs");
+        lost.names
+            .iter()
+            .filter(|name| {
+                let output = format!("{outputs}.{name}");
+                refs.iter().any(|r| {
+                    r == &format!("steps.{id}")
+                        || r == &outputs
+                        || r == &output
+                        || r.starts_with(&format!("{output}."))
+                })
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// Every variable `step`'s templates and expressions read, as dotted paths
+/// (with `assert`, each entry of its `that` is an expression).
+fn references(templates: &Templates, step: &Step, assert: bool) -> BTreeSet<String> {
+    fn strings(value: &serde_json::Value, templates: &Templates, out: &mut BTreeSet<String>) {
+        match value {
+            serde_json::Value::String(s) if s.contains("{{") || s.contains("{%") => {
+                out.extend(templates.template_references(s).unwrap_or_default());
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    strings(item, templates, out);
+                }
+            }
+            serde_json::Value::Object(map) => {
+                for item in map.values() {
+                    strings(item, templates, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = BTreeSet::new();
+    let with = step.with.to_json();
+    strings(&with, templates, &mut out);
+    let that = with
+        .get("that")
+        .and_then(|t| t.as_array())
+        .filter(|_| assert);
+    for expr in that.into_iter().flatten().filter_map(|e| e.as_str()) {
+        out.extend(templates.expression_references(expr).unwrap_or_default());
+    }
+    let probe = step.check.as_ref();
+    if let Some(probe) = probe {
+        strings(&probe.with.to_json(), templates, &mut out);
+    }
+    for expr in [
+        &step.when,
+        &step.until,
+        &probe.and_then(|p| p.until.clone()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        out.extend(
+            templates
+                .expression_references(&expr.text)
+                .unwrap_or_default(),
+        );
+    }
+    out
 }

@@ -73,18 +73,7 @@ impl Scheduler {
         let rendered = match self.render(kind.as_ref(), &raw, &ctx) {
             Ok(r) => r,
             Err(e) => {
-                let hint = if self.lost_secrets.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; note: the secret outputs of {} are kept in memory only and were lost when the engine stopped — read them from where that step saved them (e.g. its `output_file`), or resume --from a checkpoint before it",
-                        self.lost_secrets.join(", ")
-                    ) + &self
-                        .sealed_hint
-                        .as_ref()
-                        .map(|h| format!("; {h}"))
-                        .unwrap_or_default()
-                };
+                let hint = self.lost_secret_hint(i);
                 self.fail_now(i, format!("template error in `with`: {e}{hint}"));
                 return;
             }
@@ -140,7 +129,6 @@ impl Scheduler {
                 step: step.id.clone(),
                 outputs: outputs.clone().unwrap_or_default(),
                 secret_outputs: Vec::new(),
-                sealed_outputs: None,
                 simulated: true,
                 duration_ms: 0,
             });

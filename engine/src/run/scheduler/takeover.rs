@@ -86,6 +86,7 @@ impl Scheduler {
                             lost.push(LostSecretOutputs {
                                 index: i,
                                 names: secret_outputs.clone(),
+                                why: None,
                             });
                         }
                         self.set_view(&step.id, "succeeded", outputs);
@@ -119,16 +120,17 @@ impl Scheduler {
             };
         }
         let lost = self.open_sealed_outputs(prior, lost);
-        for LostSecretOutputs { index, names } in lost {
-            self.reload_secret_outputs(index, &names);
+        for LostSecretOutputs { index, names, why } in lost {
+            self.reload_secret_outputs(index, &names, why);
         }
     }
 
     /// Opens the secret outputs sealed to the run's recipients with the
     /// operator's identity, registers them with the redactor and gives them
     /// back to their steps. Returns the steps still without theirs (nothing
-    /// sealed, or this identity cannot open it); for those it says once
-    /// which steps, which outputs, to whom they were sealed and what to do.
+    /// sealed, or this identity cannot open it), the latter with why: to
+    /// whom they were sealed and what to do (`announce_lost_secret_outputs`
+    /// says it once per step).
     fn open_sealed_outputs(
         &mut self,
         prior: &RunState,
@@ -150,16 +152,23 @@ impl Scheduler {
             None => Err("no identity was given (`--identity FILE` or `LIFEBOAT_IDENTITY`) and neither `~/.ssh/id_ed25519` nor `~/.ssh/id_rsa` exists".into()),
         };
         let mut still = Vec::new();
-        let mut unopened = Vec::new();
-        let mut why = None;
-        for l in lost {
+        for mut l in lost {
             let Some(armored) = sealed(&l) else {
                 still.push(l);
                 continue;
             };
-            let opened = opener.as_ref().map_err(Clone::clone).and_then(|o| o.open(&armored));
+            let opened = opener
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|o| o.open(&armored))
+                .and_then(|values| {
+                    l.names
+                        .iter()
+                        .map(|n| Ok((n.clone(), values.get(n).ok_or("the sealed copy lacks some of them")?.clone())))
+                        .collect::<Result<Vec<_>, String>>()
+                });
             match opened {
-                Ok(values) if l.names.iter().all(|n| values.contains_key(n)) => {
+                Ok(values) => {
                     let id = self.env.runbook.steps[l.index].id.clone();
                     let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
                     let mut outputs = views
@@ -168,37 +177,25 @@ impl Scheduler {
                         .and_then(|o| serde_json::to_value(&o).ok())
                         .and_then(|o| o.as_object().cloned())
                         .unwrap_or_default();
-                    for name in &l.names {
-                        let v = &values[name];
-                        self.env.redactor.add_value(v);
-                        outputs.insert(name.clone(), v.clone());
+                    for (name, v) in values {
+                        self.env.redactor.add_value(&v);
+                        outputs.insert(name, v);
                     }
                     views.insert(id, view("succeeded", outputs));
                 }
-                Ok(_) => {
-                    why.get_or_insert_with(|| "the sealed outputs lack some of the step's secret outputs".to_string());
-                    unopened.push(format!("`{}` ({})", self.env.runbook.steps[l.index].id, l.names.join(", ")));
-                    still.push(l);
-                }
                 Err(e) => {
-                    why.get_or_insert(e);
-                    unopened.push(format!("`{}` ({})", self.env.runbook.steps[l.index].id, l.names.join(", ")));
+                    let with = path
+                        .as_ref()
+                        .map(|p| format!(" with `{}`", p.display()))
+                        .unwrap_or_default();
+                    l.why = Some(self.env.redactor.redact(&format!(
+                        "they are sealed to the run's recipients ({}) and cannot be opened{with}: {e}; resume with a recipient's key (`--identity FILE` or `LIFEBOAT_IDENTITY`), or ask a recipient to take over (`lifeboat resume {} --take-over`)",
+                        self.env.sealing.fingerprints().join(", "),
+                        self.env.run_id,
+                    )));
                     still.push(l);
                 }
             }
-        }
-        if let Some(why) = why {
-            let with = path
-                .map(|p| format!(" with `{}`", p.display()))
-                .unwrap_or_default();
-            let message = format!(
-                "cannot open the sealed secret outputs of {}{with}: {why}; they are sealed to {}; give a recipient's key with `--identity FILE` (or `LIFEBOAT_IDENTITY`), or ask a recipient to run `lifeboat resume {} --take-over`",
-                unopened.join(", "),
-                self.env.sealing.fingerprints().join(", "),
-                self.env.run_id,
-            );
-            self.env.console.warn(None, &self.env.redactor.redact(&message));
-            self.sealed_hint = Some(message);
         }
         still
     }
@@ -207,7 +204,14 @@ impl Scheduler {
     /// it kept in memory only, when its kind saved them durably (e.g.
     /// `vault.init`'s `output_file`). Otherwise they stay undefined and a
     /// template that reads one says why.
-    pub(super) fn reload_secret_outputs(&mut self, i: usize, names: &[String]) {
+    /// `sealed` says why sealed copies of them could not be opened, if so:
+    /// it is the reason given when no other way gets them back.
+    pub(super) fn reload_secret_outputs(
+        &mut self,
+        i: usize,
+        names: &[String],
+        sealed: Option<String>,
+    ) {
         let step = &self.env.runbook.steps[i];
         let reloaded = match self.env.runbook.kind(i) {
             ResolvedKind::Step(kind) => Some(kind),
@@ -246,8 +250,12 @@ impl Scheduler {
                 views.insert(step.id.clone(), view("succeeded", outputs));
                 drop(views);
                 if !missing.is_empty() {
-                    self.lost_secrets
-                        .push(format!("`{}` ({})", step.id, missing.join(", ")));
+                    self.lost_secrets.push(LostSecretOutputs {
+                        index: i,
+                        names: missing.iter().map(|n| n.to_string()).collect(),
+                        why: sealed
+                            .or_else(|| Some("what it saved does not hold them".into())),
+                    });
                 }
             }
             // The kind keeps nothing durable: a read-only step is read
@@ -255,19 +263,15 @@ impl Scheduler {
             None => self.secret_steps.push(LostSecretOutputs {
                 index: i,
                 names: names.to_vec(),
+                why: sealed,
             }),
-            other => {
-                if let Some(Err(e)) = other {
-                    self.env.console.warn(
-                        Some(&step.id),
-                        &format!(
-                            "cannot reload its secret outputs: {}",
-                            self.env.redactor.redact(&e.message)
-                        ),
-                    );
-                }
-                self.lost_secrets
-                    .push(format!("`{}` ({})", step.id, names.join(", ")));
+            Some(Err(e)) => {
+                let why = sealed.unwrap_or_else(|| self.env.redactor.redact(&e.message));
+                self.lost_secrets.push(LostSecretOutputs {
+                    index: i,
+                    names: names.to_vec(),
+                    why: Some(why),
+                });
             }
         }
     }
