@@ -215,7 +215,7 @@ pub struct ExecArgs {
     pub store_timeout: std::time::Duration,
     /// Seal secret outputs to the public keys in FILE (one `age1…` or `ssh-ed25519 …` per
     /// line) instead of the runbook's `recipients:`; a resume must give the run's set.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "LIFEBOAT_RECIPIENTS")]
     pub recipients: Option<PathBuf>,
 }
 

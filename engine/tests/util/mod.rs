@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod machine;
+pub mod secrets_at_rest;
 mod test;
 
 use std::path::{Path, PathBuf};

@@ -129,6 +129,7 @@ impl Scheduler {
                 step: step.id.clone(),
                 outputs: outputs.clone().unwrap_or_default(),
                 secret_outputs: Vec::new(),
+                sealed_outputs: None,
                 simulated: true,
                 duration_ms: 0,
             });
