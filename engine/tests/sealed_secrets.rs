@@ -10,7 +10,6 @@
 
 mod util;
 
-use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -20,7 +19,7 @@ use lifeboat_harness::openbao::OpenBaoCluster;
 use lifeboat_harness::s3_server::S3Server;
 use serde_json::Value;
 use util::machine::Machine;
-use util::secrets_at_rest::{files_containing, objects_containing};
+use util::sealing::{files_containing, init_secrets, objects_containing, open_sealed, ssh_keygen};
 use util::Sandbox;
 
 /// `vault.init` makes the secrets; `hold` is where the engine is killed
@@ -65,18 +64,6 @@ fn runbook(recipients: Option<&str>) -> String {
     )
 }
 
-/// An SSH key pair made by `ssh-keygen` at `path` (and `path.pub`).
-fn ssh_keygen(path: &Path, passphrase: &str) -> String {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", passphrase, "-C", "test@sealed", "-f"])
-        .arg(path)
-        .output()
-        .expect("ssh-keygen is installed");
-    assert!(out.status.success(), "{out:?}");
-    std::fs::read_to_string(path.with_extension("pub")).unwrap()
-}
-
 /// `ssh-keygen -lf`'s fingerprint of a public key file (`SHA256:…`).
 fn ssh_fingerprint(public: &Path) -> String {
     let out = Command::new("ssh-keygen").arg("-lf").arg(public).output().unwrap();
@@ -102,31 +89,7 @@ fn age_identity(path: &Path) -> age::x25519::Identity {
 /// journal's sealed copy with a recipient's identity: what must be in clear
 /// nowhere at rest.
 fn throwaway_secrets(journal: &[Value], id: &age::x25519::Identity) -> Vec<(String, String)> {
-    let init = journal
-        .iter()
-        .find(|r| r["type"] == "step_succeeded" && r["step"] == "init")
-        .expect("init succeeded");
-    assert_eq!(init["outputs"]["root_token"], "«redacted»", "{init}");
-    let armored = init["sealed_outputs"].as_str().expect("sealed_outputs");
-    assert!(armored.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"), "{armored}");
-    let decryptor =
-        age::Decryptor::new_buffered(age::armor::ArmoredReader::new(armored.as_bytes())).unwrap();
-    let mut plain = Vec::new();
-    decryptor
-        .decrypt(std::iter::once(id as &dyn age::Identity))
-        .expect("a recipient opens it")
-        .read_to_end(&mut plain)
-        .unwrap();
-    let opened: Value = serde_json::from_slice(&plain).unwrap();
-    let mut secrets = vec![(
-        "root token".to_string(),
-        opened["root_token"].as_str().unwrap().to_string(),
-    )];
-    for key in opened["keys"].as_array().unwrap() {
-        secrets.push(("unseal key".into(), key.as_str().unwrap().to_string()));
-    }
-    assert!(secrets[0].1.len() > 10, "{opened}");
-    secrets
+    init_secrets(&open_sealed(journal, "init", id))
 }
 
 fn step_succeeded(journal: &[Value], step: &str) -> bool {

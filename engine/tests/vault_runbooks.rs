@@ -667,6 +667,137 @@ async fn full_cluster_loss_taken_over_before_the_restore_stops_at_the_throwaway_
     assert_eq!(world.assert_all_secrets(&active, &token).await, 100);
 }
 
+/// Issue 14, "Secrets the next driver can open, and nobody else": the run
+/// above, sealed. Alice's engine seals secret outputs to the team
+/// (`LIFEBOAT_RECIPIENTS`: Bob's SSH key and an offline age key) and is
+/// SIGKILLed right after `init_first`; her machine is then gone. Bob takes
+/// over with his own SSH key (`~/.ssh/id_ed25519`, the default identity),
+/// fetches the backup again (it was on Alice's disk) and finishes the
+/// restore with the sealed throwaway root token and keys. No secret value
+/// (the throwaway token and keys, the original token and unseal keys, the
+/// seeded secrets) is in clear in any object of the bucket or any file of
+/// Bob's state directory; on Alice's, only in the runbook's own
+/// `output_file` (`fresh-init.json`, 0600, written by `vault.init` itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_cluster_loss_in_s3_taken_over_after_init_first_finishes_with_the_sealed_throwaway_token(
+) {
+    use util::sealing::{
+        files_containing, init_secrets, objects_containing, open_sealed, ssh_identity, ssh_keygen,
+    };
+    let mut world = VaultWorld::start().await;
+    world.backup();
+    let inputs = lose_the_cluster(&mut world).await;
+    let (a, b) = two_machines(&world);
+    let bob_key = b.sb.home().join(".ssh/id_ed25519");
+    let bob_pub = ssh_keygen(&bob_key, "");
+    let offline = age::x25519::Identity::generate();
+    let team = a.sb.write(
+        "team.keys",
+        &format!("# the DR team\n{bob_pub}{}\n", offline.to_public()),
+    );
+    let a = a.with("LIFEBOAT_RECIPIENTS", team.to_str().unwrap());
+    let (run, alice) = approve_from_b_and_kill_a_after(&world, (&a, &b), &inputs, "init_first");
+
+    // What must be in clear nowhere: the throwaway secrets (opened here
+    // from the sealed copy with Bob's key), the original token and unseal
+    // keys, and the seeded secret values.
+    let throwaway = init_secrets(&open_sealed(
+        &local_copy(&a, &run),
+        "init_first",
+        &ssh_identity(&bob_key),
+    ));
+    let mut secrets = throwaway.clone();
+    secrets.push(("original root token".into(), world.root_token()));
+    for key in world.cluster.unseal_keys() {
+        secrets.push(("original unseal key".into(), key.clone()));
+    }
+    for (path, data) in &world.seeded {
+        for field in ["password", "note"] {
+            secrets.push((
+                format!("{path} {field}"),
+                data[field].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    let on_a = files_containing(&a.sb.state_dir(), &secrets);
+    let fresh_init = a.sb.work_dir(&run).join("fresh-init.json");
+    assert!(
+        !on_a.is_empty() && on_a.iter().all(|(path, _)| path == &fresh_init),
+        "{on_a:#?}"
+    );
+    // Alice's machine is gone, disk and credentials with it.
+    std::fs::remove_dir_all(a.sb.path().join(".sandbox")).unwrap();
+    std::fs::remove_dir_all(a.sb.state_dir()).unwrap();
+
+    let resume: Vec<String> = [
+        "resume",
+        &run,
+        "--take-over",
+        "--yes",
+        "--wait",
+        "--redo",
+        "download",
+        "--redo",
+        "checksum",
+        "--redo",
+        "decrypt",
+        "--reason",
+        "the backup was on alice's machine",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut taker = b.start("bob-resume", &resume);
+    taker.wait_until("the DNS switch to wait", Duration::from_secs(300), || {
+        std::thread::sleep(Duration::from_millis(200));
+        has(&local_copy(&b, &run), "waiting", "switch_traffic", 0)
+    });
+    b.run(&[
+        "confirm",
+        &run,
+        "switch_traffic",
+        "--as",
+        "bob",
+        "--note",
+        "done by the integration test",
+    ])
+    .expect_code(0);
+    let (code, bob) = taker.finish(Duration::from_secs(120));
+    assert_eq!(code, 0, "{bob}\n--- alice ---\n{alice}");
+    assert!(
+        !bob.contains("does not have its secret outputs"),
+        "{bob}"
+    );
+
+    // Bob restored with the throwaway token; `init_first` never ran again.
+    let journal = b.sb.journal(&run);
+    let at = takeover_record(&journal)["seq"].as_u64().unwrap();
+    for step in ["unseal_first_fresh", "restore", "verify"] {
+        assert!(has(&journal, "step_succeeded", step, at), "`{step}`\n{bob}");
+    }
+    let inits = journal
+        .iter()
+        .filter(|r| r["type"] == "step_started" && r["step"] == "init_first")
+        .count();
+    assert_eq!(inits, 1, "`init_first` ran {inits} times");
+    let token = world.root_token();
+    let active = world.cluster.wait_active_addr().await.unwrap();
+    let (voters, ft) = wait_three_voters(&active, &token).await;
+    assert_eq!((voters, ft), (3, 1));
+    assert_eq!(world.assert_all_secrets(&active, &token).await, 100);
+
+    // In clear nowhere: not in the bucket (backups and the run), not on
+    // Bob's machine, not in what either engine printed.
+    let (objects, in_bucket) = objects_containing(&world.s3, &secrets).await;
+    assert!(objects > 10, "{objects} objects");
+    assert!(in_bucket.is_empty(), "{in_bucket:#?}");
+    let on_b = files_containing(&b.sb.state_dir(), &secrets);
+    assert!(on_b.is_empty(), "{on_b:#?}");
+    for (label, value) in &throwaway {
+        assert!(!bob.contains(value.as_str()) && !alice.contains(value.as_str()), "the {label} was printed");
+    }
+}
+
 /// The engine side of the outcome above, for every way a step reads a
 /// secret output: an `assert`'s `that` (an expression, not a template) is
 /// a reader too. A `vault.init` without `output_file` keeps its keys in

@@ -65,6 +65,29 @@ pub fn read(path: &Path) -> Result<Vec<String>, Vec<Diagnostic>> {
 
 /// Parses the text of a recipients file (see [`read`]).
 pub fn parse(source: &Arc<SourceFile>) -> Result<Vec<String>, Vec<Diagnostic>> {
+    // A private key is never quoted back: not a PEM block, not a line.
+    if source.text.contains("PRIVATE KEY-----") {
+        return Err(vec![Diagnostic::error(format!(
+            "`{}` is a private key file; list public keys only (the `.pub` file), and keep this one secret",
+            source.path().display()
+        ))
+        .help(GOOD_LINE)]);
+    }
+    let shown = Arc::new(SourceFile::new(
+        source.path(),
+        source
+            .text
+            .lines()
+            .map(|l| {
+                if is_private(l.trim()) {
+                    "«private key»"
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    ));
     let mut keys: Vec<String> = Vec::new();
     let mut diags = Vec::new();
     for (n, raw) in source.text.lines().enumerate() {
@@ -86,8 +109,8 @@ pub fn parse(source: &Arc<SourceFile>) -> Result<Vec<String>, Vec<Diagnostic>> {
             Err(why) => diags.push(
                 Diagnostic::error(format!("not a recipient: {why}"))
                     .at(loc)
-                    .width(line.chars().count())
-                    .in_file(source)
+                    .width(shown.line(loc.line).map_or(1, |l| l.trim().chars().count()))
+                    .in_file(&shown)
                     .help(GOOD_LINE),
             ),
         }
@@ -126,10 +149,14 @@ fn parse_key(line: &str) -> Result<String, String> {
                 _ => "an SSH public key that does not decode (check it was copied whole)".into(),
             });
     }
-    if line.contains("PRIVATE KEY") || line.starts_with("AGE-SECRET-KEY-") {
+    if is_private(line) {
         return Err("this is a private key; list public keys only, and keep this one secret".into());
     }
     Err("expected an `age1…` or `ssh-ed25519`/`ssh-rsa` public key".into())
+}
+
+fn is_private(line: &str) -> bool {
+    line.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-")
 }
 
 /// How people compare a recipient: `SHA256:…` as `ssh-keygen -l` prints it
@@ -184,9 +211,19 @@ mod tests {
 
     #[test]
     fn a_private_key_is_refused_without_quoting_it() {
-        let errs = parse_text("AGE-SECRET-KEY-1QQQQ\n").unwrap_err();
-        assert!(errs[0].contains("private key"), "{errs:?}");
-        assert!(!errs[0].contains("QQQQ"), "{errs:?}");
+        let source = Arc::new(SourceFile::new("team.keys", "AGE-SECRET-KEY-1QQQQ\n"));
+        let shown = parse(&source).unwrap_err()[0].render();
+        assert!(shown.contains("team.keys:1:1"), "{shown}");
+        assert!(shown.contains("this is a private key"), "{shown}");
+        assert!(!shown.contains("QQQQ"), "{shown}");
+    }
+
+    #[test]
+    fn a_private_key_file_is_refused_without_quoting_it() {
+        let errs = parse_text("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA\n-----END OPENSSH PRIVATE KEY-----\n").unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].contains("is a private key file"), "{errs:?}");
+        assert!(!errs[0].contains("b3BlbnNzaA"), "{errs:?}");
     }
 
     #[test]

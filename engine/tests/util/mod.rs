@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 pub mod machine;
-pub mod secrets_at_rest;
+pub mod sealing;
 mod test;
 
 use std::path::{Path, PathBuf};
