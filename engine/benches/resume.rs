@@ -106,6 +106,7 @@ fn build_run(runs: &Path, text: &str, sc: &Scenario) -> usize {
             rto_stop_at: None,
             engine_version: "bench".into(),
             launch_dir: None,
+            recipients: Box::default(),
         },
     )];
     for i in 1..=sc.done {
@@ -143,6 +144,7 @@ fn build_run(runs: &Path, text: &str, sc: &Scenario) -> usize {
                 step: step_id(i),
                 outputs,
                 secret_outputs: vec![],
+                sealed_outputs: None,
                 simulated: false,
                 duration_ms: 2,
             },

@@ -66,8 +66,17 @@ fn runbook(recipients: Option<&str>) -> String {
 
 /// `ssh-keygen -lf`'s fingerprint of a public key file (`SHA256:…`).
 fn ssh_fingerprint(public: &Path) -> String {
-    let out = Command::new("ssh-keygen").arg("-lf").arg(public).output().unwrap();
-    String::from_utf8(out.stdout).unwrap().split_whitespace().nth(1).unwrap().to_string()
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(public)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
 }
 
 /// An age identity, written as `age-keygen` writes one.
@@ -108,7 +117,9 @@ fn node() -> (tokio::runtime::Runtime, OpenBaoCluster) {
 fn run_and_kill_at_hold(machine: &Machine, args: &[String], marker: &Path) -> String {
     let mut engine = machine.start("first", args);
     let run = engine.run_id();
-    engine.wait_until("`hold` to start", Duration::from_secs(60), || marker.exists());
+    engine.wait_until("`hold` to start", Duration::from_secs(60), || {
+        marker.exists()
+    });
     engine.child.kill().unwrap(); // SIGKILL
     let (code, printed) = engine.finish(Duration::from_secs(10));
     assert_eq!(code, -1, "not killed\n{printed}");
@@ -154,7 +165,10 @@ fn a_resume_opens_the_sealed_outputs_with_a_recipients_key_and_without_one_says_
     let journal = sb.journal(&run);
     assert_eq!(
         journal[0]["recipients"],
-        serde_json::json!([alice.to_public().to_string(), bob_pub.trim().rsplit_once(' ').unwrap().0]),
+        serde_json::json!([
+            alice.to_public().to_string(),
+            bob_pub.trim().rsplit_once(' ').unwrap().0
+        ]),
         "{}",
         journal[0]
     );
@@ -230,7 +244,10 @@ fn a_resume_opens_the_sealed_outputs_with_a_recipients_key_and_without_one_says_
         .count();
     assert_eq!(inits, 1, "`init` ran again");
     for (label, value) in &secrets {
-        assert!(!ran.printed().contains(value.as_str()), "the {label} was printed");
+        assert!(
+            !ran.printed().contains(value.as_str()),
+            "the {label} was printed"
+        );
     }
 
     // In clear nowhere under the state directory (journal, timeline, work).
@@ -241,7 +258,9 @@ fn a_resume_opens_the_sealed_outputs_with_a_recipients_key_and_without_one_says_
 #[test]
 fn a_takeover_on_another_machine_opens_them_with_its_own_ssh_key_and_the_bucket_holds_no_secret() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let s3 = rt.block_on(S3Server::start()).unwrap_or_else(|e| panic!("{e}"));
+    let s3 = rt
+        .block_on(S3Server::start())
+        .unwrap_or_else(|e| panic!("{e}"));
     let node = rt.block_on(OpenBaoCluster::start_uninitialized(1));
     let a = Machine::new(&s3, "sealed", "alice");
     let b = Machine::new(&s3, "sealed", "bob");
@@ -249,9 +268,8 @@ fn a_takeover_on_another_machine_opens_them_with_its_own_ssh_key_and_the_bucket_
     let bob_pub = ssh_keygen(&b.sb.home().join(".ssh/id_ed25519"), "");
     let age_key = a.sb.path().join("auditor.agekey");
     let auditor = age_identity(&age_key);
-    let keys = a
-        .sb
-        .write("team.keys", &format!("{bob_pub}{}\n", auditor.to_public()));
+    let keys =
+        a.sb.write("team.keys", &format!("{bob_pub}{}\n", auditor.to_public()));
     let file = a.sb.write("sealed.yaml", &runbook(None));
     let marker = a.sb.path().join("hold.marker");
     let args: Vec<String> = [
@@ -271,8 +289,16 @@ fn a_takeover_on_another_machine_opens_them_with_its_own_ssh_key_and_the_bucket_
     let secrets = throwaway_secrets(&a.sb.journal(&run), &auditor);
 
     // A resume with another set of recipients is refused, changing nothing.
-    let other = b.sb.write("other.keys", &format!("{}\n", auditor.to_public()));
-    let refused = b.run(&["resume", &run, "--take-over", "--yes", "--recipients", other.to_str().unwrap()]);
+    let other =
+        b.sb.write("other.keys", &format!("{}\n", auditor.to_public()));
+    let refused = b.run(&[
+        "resume",
+        &run,
+        "--take-over",
+        "--yes",
+        "--recipients",
+        other.to_str().unwrap(),
+    ]);
     assert_eq!(refused.code, 2, "{}", refused.dump());
     assert!(
         refused.stderr.contains(&format!(
@@ -307,7 +333,8 @@ fn validate_names_a_missing_recipients_file_and_each_bad_line() {
     let ran = sb.run(&["validate", file.to_str().unwrap()]);
     assert_eq!(ran.code, 2, "{}", ran.dump());
     assert!(
-        ran.stderr.contains("`recipients`: cannot read the recipients file `")
+        ran.stderr
+            .contains("`recipients`: cannot read the recipients file `")
             && ran.stderr.contains("sealed.yaml:3:13"),
         "{}",
         ran.dump()

@@ -9,8 +9,8 @@
 mod util;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 use std::process::Child;
+use std::time::{Duration, Instant};
 
 use lifeboat_harness::s3_server::S3Server;
 use util::machine::{output, read_run_id, wait_for, Machine};

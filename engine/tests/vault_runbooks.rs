@@ -764,10 +764,7 @@ async fn full_cluster_loss_in_s3_taken_over_after_init_first_finishes_with_the_s
     .expect_code(0);
     let (code, bob) = taker.finish(Duration::from_secs(120));
     assert_eq!(code, 0, "{bob}\n--- alice ---\n{alice}");
-    assert!(
-        !bob.contains("does not have its secret outputs"),
-        "{bob}"
-    );
+    assert!(!bob.contains("does not have its secret outputs"), "{bob}");
 
     // Bob restored with the throwaway token; `init_first` never ran again.
     let journal = b.sb.journal(&run);
@@ -794,7 +791,10 @@ async fn full_cluster_loss_in_s3_taken_over_after_init_first_finishes_with_the_s
     let on_b = files_containing(&b.sb.state_dir(), &secrets);
     assert!(on_b.is_empty(), "{on_b:#?}");
     for (label, value) in &throwaway {
-        assert!(!bob.contains(value.as_str()) && !alice.contains(value.as_str()), "the {label} was printed");
+        assert!(
+            !bob.contains(value.as_str()) && !alice.contains(value.as_str()),
+            "the {label} was printed"
+        );
     }
 }
 

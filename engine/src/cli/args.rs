@@ -215,7 +215,12 @@ pub struct ExecArgs {
     pub store_timeout: std::time::Duration,
     /// Seal secret outputs to the public keys in FILE (one `age1…` or `ssh-ed25519 …` per
     /// line) instead of the runbook's `recipients:`; a resume must give the run's set.
-    #[arg(long, value_name = "FILE", env = "LIFEBOAT_RECIPIENTS", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "LIFEBOAT_RECIPIENTS",
+        hide_env_values = true
+    )]
     pub recipients: Option<PathBuf>,
 }
 
@@ -247,7 +252,12 @@ pub struct ResumeArgs {
     pub take_over: bool,
     /// Open the run's sealed secret outputs with this age identity or SSH private key
     /// (default: ~/.ssh/id_ed25519, else ~/.ssh/id_rsa).
-    #[arg(long, value_name = "FILE", env = "LIFEBOAT_IDENTITY", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "LIFEBOAT_IDENTITY",
+        hide_env_values = true
+    )]
     pub identity: Option<PathBuf>,
     #[command(flatten)]
     pub common: ExecArgs,

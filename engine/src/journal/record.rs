@@ -60,9 +60,10 @@ pub enum Event {
         launch_dir: Option<String>,
         /// The public keys secret outputs are sealed to (`recipients:` or
         /// `--recipients`), normalised: every engine that drives the run
-        /// seals to this set. Empty: secret outputs are not sealed.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        recipients: Vec<String>,
+        /// seals to this set. Empty: secret outputs are not sealed. (A
+        /// boxed slice: every record in memory is as large as this one.)
+        #[serde(default, skip_serializing_if = "<[String]>::is_empty")]
+        recipients: Box<[String]>,
     },
     StepStarted {
         step: String,

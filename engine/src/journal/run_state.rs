@@ -144,7 +144,7 @@ impl RunState {
                 ..
             } => {
                 self.launch_dir = launch_dir.clone();
-                self.recipients = recipients.clone();
+                self.recipients = recipients.to_vec();
                 self.run_id = run_id.clone();
                 self.runbook = runbook.clone();
                 self.title = title.clone();

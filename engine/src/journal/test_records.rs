@@ -115,7 +115,7 @@ fn record(seq: u64, line: &str) -> Record {
             rto_stop_at: None,
             engine_version: "0".into(),
             launch_dir: None,
-            recipients: Vec::new(),
+            recipients: Box::default(),
         },
         "step_started" => Event::StepStarted {
             step: arg(0),

@@ -236,7 +236,7 @@ mod tests {
                 rto_stop_at: None,
                 engine_version: "0".into(),
                 launch_dir: None,
-                recipients: Vec::new(),
+                recipients: Box::default(),
             })
             .unwrap();
         let read = store.read().unwrap();
@@ -332,7 +332,7 @@ mod tests {
                 rto_stop_at: None,
                 engine_version: "0".into(),
                 launch_dir: None,
-                recipients: Vec::new(),
+                recipients: Box::default(),
             },
             Event::StepStarted {
                 step: step(),
@@ -464,7 +464,7 @@ mod tests {
                 rto_stop_at: Some("restore_done".into()),
                 engine_version: "0".into(),
                 launch_dir: None,
-                recipients: Vec::new(),
+                recipients: Box::default(),
             })
             .unwrap();
         journal

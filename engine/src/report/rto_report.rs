@@ -456,7 +456,7 @@ mod tests {
             rto_stop_at: stop_at.map(String::from),
             engine_version: "0".into(),
             launch_dir: None,
-            recipients: Vec::new(),
+            recipients: Box::default(),
         }
     }
 

@@ -20,11 +20,11 @@ use crate::report::projection::Projection;
 use crate::report::step_history::StepHistory;
 use crate::run::input_values::{self, InputError, InputValues};
 use crate::run::scheduler::{DryRun, RunConfig, RunEnv, Scheduler};
-use crate::runbook::checked_runbook::{check_text, load_checked, CheckedRunbook};
 use crate::run::sealed_outputs::Sealing;
+use crate::runbook::checked_runbook::{check_text, load_checked, CheckedRunbook};
 use crate::runbook::diagnostic::Diagnostic;
-use crate::runbook::recipients;
 use crate::runbook::engine_kind::EngineKind;
+use crate::runbook::recipients;
 use crate::runbook::source_file::SourceFile;
 use crate::runbook::step::Section;
 use crate::runbook::step_graph::StepGraph;
@@ -224,12 +224,12 @@ impl Launcher {
             &|w| console.warn(None, w),
         )?;
         let recipients = match req.recipients {
-            Some(file) => recipients::read(file).map_err(|diagnostics| {
-                LaunchError::RecipientsInvalid {
+            Some(file) => {
+                recipients::read(file).map_err(|diagnostics| LaunchError::RecipientsInvalid {
                     file: file.to_path_buf(),
                     diagnostics,
-                }
-            })?,
+                })?
+            }
             // `load_checked` has read it already: it parses.
             None => recipients::path_of(&runbook)
                 .map(|p| recipients::read(&p).unwrap_or_default())
@@ -270,7 +270,7 @@ impl Launcher {
             rto_stop_at: runbook.rto.as_ref().and_then(|r| r.stop_at.clone()),
             engine_version: env!("CARGO_PKG_VERSION").into(),
             launch_dir: Some(launch_dir.display().to_string()),
-            recipients: recipients.clone(),
+            recipients: recipients.clone().into(),
         })?;
         let mut scheduler_env = self.env(
             Arc::new(runbook),
@@ -352,12 +352,11 @@ impl Launcher {
         }
         check_redo(&runbook, &first, &req)?;
         if let Some(file) = req.recipients {
-            let given = recipients::read(file).map_err(|diagnostics| {
-                LaunchError::RecipientsInvalid {
+            let given =
+                recipients::read(file).map_err(|diagnostics| LaunchError::RecipientsInvalid {
                     file: file.to_path_buf(),
                     diagnostics,
-                }
-            })?;
+                })?;
             let mut a = given.clone();
             let mut b = first.recipients.clone();
             a.sort();
@@ -366,7 +365,11 @@ impl Launcher {
                 return Err(LaunchError::RecipientsChanged {
                     file: file.to_path_buf(),
                     run_id: req.run_id.to_string(),
-                    journalled: first.recipients.iter().map(|k| recipients::fingerprint(k)).collect(),
+                    journalled: first
+                        .recipients
+                        .iter()
+                        .map(|k| recipients::fingerprint(k))
+                        .collect(),
                 });
             }
         }

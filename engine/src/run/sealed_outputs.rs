@@ -158,7 +158,8 @@ impl Opener {
         reader
             .read_to_end(&mut plain)
             .map_err(|e| format!("cannot open them: {e}"))?;
-        serde_json::from_slice(&plain).map_err(|_| "the opened outputs are not a JSON object".into())
+        serde_json::from_slice(&plain)
+            .map_err(|_| "the opened outputs are not a JSON object".into())
     }
 }
 
@@ -214,6 +215,9 @@ mod tests {
             .unwrap()
             .open(&armored)
             .unwrap_err();
-        assert!(refused.contains("not one of the run's recipients"), "{refused}");
+        assert!(
+            refused.contains("not one of the run's recipients"),
+            "{refused}"
+        );
     }
 }

@@ -298,10 +298,9 @@ impl Reader {
             .get("defaults")
             .map(|n| self.defaults(n))
             .unwrap_or_default();
-        let recipients = root.get("recipients").and_then(|n| {
-            self.string(n, "`recipients`")
-                .map(|path| (path, n.loc))
-        });
+        let recipients = root
+            .get("recipients")
+            .and_then(|n| self.string(n, "`recipients`").map(|path| (path, n.loc)));
         let mut steps = Vec::new();
         match root.get("steps") {
             Some(n) if is_empty_list(n) => self.no_steps(n.loc),

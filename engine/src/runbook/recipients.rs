@@ -150,7 +150,9 @@ fn parse_key(line: &str) -> Result<String, String> {
             });
     }
     if is_private(line) {
-        return Err("this is a private key; list public keys only, and keep this one secret".into());
+        return Err(
+            "this is a private key; list public keys only, and keep this one secret".into(),
+        );
     }
     Err("expected an `age1…` or `ssh-ed25519`/`ssh-rsa` public key".into())
 }
@@ -191,8 +193,11 @@ mod tests {
     const AGE: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
 
     fn parse_text(text: &str) -> Result<Vec<String>, Vec<String>> {
-        parse(&Arc::new(SourceFile::new("team.keys", text)))
-            .map_err(|d| d.iter().map(|d| format!("{}: {}", d.location(), d.message)).collect())
+        parse(&Arc::new(SourceFile::new("team.keys", text))).map_err(|d| {
+            d.iter()
+                .map(|d| format!("{}: {}", d.location(), d.message))
+                .collect()
+        })
     }
 
     #[test]
@@ -205,8 +210,14 @@ mod tests {
     fn a_bad_line_is_named_by_line_and_column() {
         let errs = parse_text(&format!("{AGE}\n  age1nope\nhello\n")).unwrap_err();
         assert_eq!(errs.len(), 2, "{errs:?}");
-        assert!(errs[0].starts_with("team.keys:2:3: not a recipient"), "{errs:?}");
-        assert!(errs[1].starts_with("team.keys:3:1: not a recipient"), "{errs:?}");
+        assert!(
+            errs[0].starts_with("team.keys:2:3: not a recipient"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].starts_with("team.keys:3:1: not a recipient"),
+            "{errs:?}"
+        );
     }
 
     #[test]
@@ -220,7 +231,10 @@ mod tests {
 
     #[test]
     fn a_private_key_file_is_refused_without_quoting_it() {
-        let errs = parse_text("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA\n-----END OPENSSH PRIVATE KEY-----\n").unwrap_err();
+        let errs = parse_text(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA\n-----END OPENSSH PRIVATE KEY-----\n",
+        )
+        .unwrap_err();
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert!(errs[0].contains("is a private key file"), "{errs:?}");
         assert!(!errs[0].contains("b3BlbnNzaA"), "{errs:?}");
@@ -234,7 +248,8 @@ mod tests {
     #[test]
     fn an_ssh_fingerprint_is_what_ssh_keygen_prints() {
         // `ssh-keygen -lf` of this key prints this fingerprint.
-        let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW+uObz5dvMgjz1OxfM/XXUB+VHtZ6isGN";
+        let key =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW+uObz5dvMgjz1OxfM/XXUB+VHtZ6isGN";
         assert!(fingerprint(key).starts_with("ssh-ed25519 SHA256:"));
         assert_eq!(fingerprint(AGE), AGE);
     }

@@ -16,7 +16,16 @@ use serde_json::json;
 pub fn ssh_keygen(path: &Path, passphrase: &str) -> String {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", passphrase, "-C", "test@sealed", "-f"])
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            passphrase,
+            "-C",
+            "test@sealed",
+            "-f",
+        ])
         .arg(path)
         .output()
         .expect("ssh-keygen is installed");
@@ -70,7 +79,10 @@ pub fn init_secrets(opened: &serde_json::Value) -> Vec<(String, String)> {
         opened["root_token"].as_str().unwrap().to_string(),
     )];
     for key in opened["keys"].as_array().unwrap() {
-        secrets.push(("throwaway unseal key".into(), key.as_str().unwrap().to_string()));
+        secrets.push((
+            "throwaway unseal key".into(),
+            key.as_str().unwrap().to_string(),
+        ));
     }
     assert!(secrets[0].1.len() > 10 && secrets.len() > 1, "{opened}");
     secrets

@@ -18,10 +18,10 @@ use super::render::view;
 use super::render::RenderedParams;
 use super::secret_reread::LostSecretOutputs;
 use super::step_processes::LeftoverProcess;
-use crate::run::sealed_outputs;
 use super::{Failure, RunOutcome, Scheduler, Status};
 use crate::journal::record::{Event, MarkOutcome};
 use crate::journal::run_state::{RunState, StepRecordState};
+use crate::run::sealed_outputs;
 use crate::runbook::checked_runbook::ResolvedKind;
 use crate::runbook::step::Section;
 use crate::runbook::template_context;
@@ -136,13 +136,14 @@ impl Scheduler {
         prior: &RunState,
         lost: Vec<LostSecretOutputs>,
     ) -> Vec<LostSecretOutputs> {
-        let sealed = |l: &LostSecretOutputs| match prior.steps.get(&self.env.runbook.steps[l.index].id) {
-            Some(StepRecordState::Succeeded {
-                sealed_outputs: Some(armored),
-                ..
-            }) => Some(armored.clone()),
-            _ => None,
-        };
+        let sealed =
+            |l: &LostSecretOutputs| match prior.steps.get(&self.env.runbook.steps[l.index].id) {
+                Some(StepRecordState::Succeeded {
+                    sealed_outputs: Some(armored),
+                    ..
+                }) => Some(armored.clone()),
+                _ => None,
+            };
         if !lost.iter().any(|l| sealed(l).is_some()) {
             return lost;
         }
@@ -164,7 +165,15 @@ impl Scheduler {
                 .and_then(|values| {
                     l.names
                         .iter()
-                        .map(|n| Ok((n.clone(), values.get(n).ok_or("the sealed copy lacks some of them")?.clone())))
+                        .map(|n| {
+                            Ok((
+                                n.clone(),
+                                values
+                                    .get(n)
+                                    .ok_or("the sealed copy lacks some of them")?
+                                    .clone(),
+                            ))
+                        })
                         .collect::<Result<Vec<_>, String>>()
                 });
             match opened {
@@ -253,8 +262,7 @@ impl Scheduler {
                     self.lost_secrets.push(LostSecretOutputs {
                         index: i,
                         names: missing.iter().map(|n| n.to_string()).collect(),
-                        why: sealed
-                            .or_else(|| Some("what it saved does not hold them".into())),
+                        why: sealed.or_else(|| Some("what it saved does not hold them".into())),
                     });
                 }
             }
