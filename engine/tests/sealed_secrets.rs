@@ -362,3 +362,37 @@ fn validate_names_a_missing_recipients_file_and_each_bad_line() {
     sb.write("team.keys", &public);
     sb.run(&["validate", file.to_str().unwrap()]).expect_code(0);
 }
+
+/// A recipient's SSH key protected by a passphrase: at a terminal the
+/// resume asks for it (without echo) and goes on with the opened values.
+#[test]
+fn an_encrypted_ssh_key_is_asked_for_its_passphrase_at_a_terminal() {
+    let (_rt, node) = node();
+    let m = local_machine();
+    let sb = &m.sb;
+    let carol = sb.path().join("keys/carol");
+    let carol_pub = ssh_keygen(&carol, "correct horse");
+    sb.write("team.keys", &carol_pub);
+    let file = sb.write("sealed.yaml", &runbook(Some("team.keys")));
+    let marker = sb.path().join("hold.marker");
+    let args: Vec<String> = [
+        "run",
+        file.to_str().unwrap(),
+        "--input",
+        &format!("addr={}", node.addr(0)),
+        "--input",
+        &format!("marker={}", marker.display()),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let run = run_and_kill_at_hold(&m, &args, &marker);
+
+    let mut p = sb.pty(&["resume", &run, "--identity", carol.to_str().unwrap()]);
+    util::expect(&mut p, "passphrase");
+    util::send(&mut p, "correct horse\r");
+    util::expect(&mut p, "ok       token");
+    assert_eq!(util::exit_code(p), 0);
+    let journal = sb.journal(&run);
+    assert!(step_succeeded(&journal, "unseal") && step_succeeded(&journal, "token"));
+}
