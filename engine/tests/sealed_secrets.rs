@@ -307,6 +307,13 @@ fn a_takeover_on_another_machine_opens_them_with_its_own_ssh_key_and_the_bucket_
         "{}",
         refused.dump()
     );
+    // The lease was not taken: alice's (dead) engine still holds it.
+    let status = b.run(&["status", &run]);
+    assert!(
+        status.stdout.contains("driver:   `alice` on "),
+        "{}",
+        status.dump()
+    );
 
     // Bob takes over: `hold` runs again and passes (its marker is there).
     let ran = b.run(&["resume", &run, "--take-over", "--yes"]);

@@ -300,6 +300,11 @@ impl Launcher {
 
     pub fn resume(&self, req: Resume) -> Result<Launch, LaunchError> {
         let store = self.stores.open(req.run_id)?;
+        // Before the lock or the lease: a refused resume takes nothing
+        // from a live driver.
+        if let Some(file) = req.recipients {
+            check_recipients(&*store, req.run_id, file)?;
+        }
         let TakeOver {
             guard: lock,
             previous,
@@ -351,28 +356,6 @@ impl Launcher {
             }
         }
         check_redo(&runbook, &first, &req)?;
-        if let Some(file) = req.recipients {
-            let given =
-                recipients::read(file).map_err(|diagnostics| LaunchError::RecipientsInvalid {
-                    file: file.to_path_buf(),
-                    diagnostics,
-                })?;
-            let mut a = given.clone();
-            let mut b = first.recipients.clone();
-            a.sort();
-            b.sort();
-            if a != b {
-                return Err(LaunchError::RecipientsChanged {
-                    file: file.to_path_buf(),
-                    run_id: req.run_id.to_string(),
-                    journalled: first
-                        .recipients
-                        .iter()
-                        .map(|k| recipients::fingerprint(k))
-                        .collect(),
-                });
-            }
-        }
         if first.finished == Some(crate::journal::record::RunStatus::Succeeded)
             && req.from.is_none()
             && req.redo.is_empty()
@@ -673,6 +656,42 @@ impl Launcher {
             sealing: Sealing::default(),
         }
     }
+}
+
+/// `resume --recipients FILE`: the file must hold the set the run seals
+/// to, journalled in `run_started` (read without the lock: only that
+/// record counts, and it never changes).
+fn check_recipients(store: &dyn RunStore, run_id: &str, file: &Path) -> Result<(), LaunchError> {
+    let mut given =
+        recipients::read(file).map_err(|diagnostics| LaunchError::RecipientsInvalid {
+            file: file.to_path_buf(),
+            diagnostics,
+        })?;
+    let journalled = store
+        .read()?
+        .records
+        .into_iter()
+        .find_map(|r| match r.event {
+            Event::RunStarted { recipients, .. } => Some(recipients.into_vec()),
+            _ => None,
+        })
+        .ok_or_else(|| LaunchError::NoStartRecord {
+            run_id: run_id.to_string(),
+        })?;
+    let mut sorted = journalled.clone();
+    given.sort();
+    sorted.sort();
+    if given != sorted {
+        return Err(LaunchError::RecipientsChanged {
+            file: file.to_path_buf(),
+            run_id: run_id.to_string(),
+            journalled: journalled
+                .iter()
+                .map(|k| recipients::fingerprint(k))
+                .collect(),
+        });
+    }
+    Ok(())
 }
 
 /// How long past a lease's expiry (as first seen) a resume keeps waiting
