@@ -326,6 +326,15 @@ mod tests {
             LaunchError::CopyInvalid {
                 diagnostics: vec![Diagnostic::error("unknown kind `shel`")],
             },
+            LaunchError::RecipientsInvalid {
+                file: "team.keys".into(),
+                diagnostics: vec![Diagnostic::error("not a recipient: …")],
+            },
+            LaunchError::RecipientsChanged {
+                file: "team.keys".into(),
+                run_id: "r".into(),
+                journalled: vec!["age1…".into()],
+            },
         ]
     }
 
