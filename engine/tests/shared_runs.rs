@@ -9,6 +9,7 @@
 mod util;
 
 use std::path::Path;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use lifeboat_harness::s3_server::S3Server;
