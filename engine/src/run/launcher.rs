@@ -310,8 +310,23 @@ impl Launcher {
             && req.from.is_none()
             && req.redo.is_empty()
         {
-            // Not resumable: the inbox is left as it is, and said so.
-            let left = store.list_inbox().map_or(0, |items| items.len());
+            // Not resumable: nothing is taken from the inbox. Entries
+            // already journalled (an engine died between journalling and
+            // removing them) are only removed; the others stay, said so.
+            let done: std::collections::HashSet<&str> = read
+                .records
+                .iter()
+                .filter_map(|r| r.inbox.as_deref())
+                .collect();
+            let (journalled, left): (Vec<_>, Vec<_>) = store
+                .list_inbox()?
+                .into_iter()
+                .partition(|item| done.contains(item.name.as_str()));
+            if !journalled.is_empty() {
+                let names: Vec<String> = journalled.into_iter().map(|i| i.name).collect();
+                store.remove_inbox(&names)?;
+            }
+            let left = left.len();
             if left > 0 {
                 self.console.warn(
                     None,
