@@ -69,7 +69,7 @@ impl Delivery {
             Delivery::Journalled => None,
             Delivery::ByEngine => Some("(recorded by the engine driving the run)".to_string()),
             Delivery::Queued => Some(format!(
-                "(queued: the engine driving the run did not record it within {}s; it records it when it next looks, or the next `lifeboat resume {run_id}` does; until then its text is kept in the run's inbox as typed)",
+                "(queued: the engine driving the run did not record it within {}s; it records it when it next looks, or the next `lifeboat resume {run_id}` does; until then the entry waits in the run's inbox as posted)",
                 ENGINE_BOUND.as_secs()
             )),
             Delivery::ForResume => Some(format!(

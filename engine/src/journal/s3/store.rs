@@ -842,15 +842,19 @@ impl LocalCopy {
         *self.known.lock().unwrap_or_else(|e| e.into_inner()) = Some(bytes.len() as u64);
         let path = self.dir.join(JOURNAL_FILE);
         let installed = self.lock(1).and_then(|held| {
-            let Some(_held) = held else { return Ok(()) };
+            // Busy: the writer holding it keeps the copy; ours is not
+            // known to be whole, so appends stay as they were.
+            let Some(_held) = held else { return Ok(false) };
             match fs::metadata(&path) {
-                Ok(meta) if meta.len() >= bytes.len() as u64 => Ok(()),
+                Ok(meta) if meta.len() >= bytes.len() as u64 => Ok(true),
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                _ => local_run_store::write_whole(&self.dir, JOURNAL_FILE, bytes, false),
+                _ => local_run_store::write_whole(&self.dir, JOURNAL_FILE, bytes, false)
+                    .map(|()| true),
             }
         });
         match installed {
-            Ok(()) => self.broken.store(false, Ordering::SeqCst),
+            Ok(true) => self.broken.store(false, Ordering::SeqCst),
+            Ok(false) => {}
             Err(e) => self.failed(&path, &e),
         }
     }
