@@ -492,17 +492,6 @@ impl Launcher {
         }
     }
 
-    /// The runbook a resume continues with: the run's own copy, unless the
-    /// original file changed — then refuse, or take the new one with
-    /// `--allow-changed`.
-    ///
-    /// The copy is trusted only if its SHA-256 is the digest the journal
-    /// holds for the run (`run_started`, or the last `resumed` after an
-    /// allowed change): `runbook.yaml` and `source_path` are plain files in
-    /// the run directory, the journal is the record.
-    ///
-    /// The flag is true when the runbook is the changed original, which the
-    /// resume writes as the run's copy once it goes ahead.
     /// Journals the run's inbox (`journal/decision.rs`) with the run's
     /// redactor, saying on the console what was taken and what was
     /// refused; true when anything was journalled.
@@ -537,6 +526,17 @@ impl Launcher {
         Ok(any)
     }
 
+    /// The runbook a resume continues with: the run's own copy, unless the
+    /// original file changed — then refuse, or take the new one with
+    /// `--allow-changed`.
+    ///
+    /// The copy is trusted only if its SHA-256 is the digest the journal
+    /// holds for the run (`run_started`, or the last `resumed` after an
+    /// allowed change): `runbook.yaml` and `source_path` are plain files in
+    /// the run directory, the journal is the record.
+    ///
+    /// The flag is true when the runbook is the changed original, which the
+    /// resume writes as the run's copy once it goes ahead.
     fn runbook_for_resume(
         &self,
         store: &dyn RunStore,
