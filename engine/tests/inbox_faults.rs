@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use lifeboat::{
     parse_journal, Event, InboxEntry, Record, RunStore, S3Location, S3RunStore, S3StoreOptions,
-    StoreError, StoreEvent, JOURNAL_FILE, JOURNAL_VERSION,
+    StoreEvent, JOURNAL_FILE, JOURNAL_VERSION,
 };
 use lifeboat_harness::s3_server::S3Server;
 use serde_json::Value;
