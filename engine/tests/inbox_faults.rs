@@ -675,3 +675,107 @@ async fn waiting_for_the_engine_reads_only_the_journals_tail() {
         .unwrap();
     assert_eq!(texts(&again), ["3", "4", "5", "6"]);
 }
+
+/// `lifeboat ARGS` on a machine of its own that reaches the store at
+/// `endpoint` (moto, or a proxy in front of it).
+fn on_s3(sb: &Sandbox, s3: &S3Server, endpoint: &str, operator: &str, args: &[&str]) -> Test {
+    sb.test()
+        .args(args)
+        .env("LIFEBOAT_STORE", format!("s3://{}/tail", s3.bucket()))
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", S3Server::ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", S3Server::SECRET_ACCESS_KEY)
+        .env("AWS_REGION", S3Server::REGION)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("LIFEBOAT_OPERATOR", operator)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+}
+
+/// A decision command waiting for the engine of a run in S3 reads each
+/// journal object once: the journal when it opens the run, then only what
+/// the engine writes after it. It used to read the whole journal (a LIST
+/// and a GET per object) every 100 ms.
+#[test]
+fn a_decision_command_waiting_on_s3_reads_each_journal_object_once() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let s3 = rt
+        .block_on(S3Server::start())
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Twenty steps before the gate: a journal of twenty-odd objects.
+    let mut yaml = String::from("version: 1\nname: tail\nsteps:\n");
+    for i in 0..20 {
+        let needs = if i == 0 {
+            String::new()
+        } else {
+            format!(", needs: [s{}]", i - 1)
+        };
+        yaml.push_str(&format!(
+            "  - {{ id: s{i}, kind: shell, with: {{ script: \"true\" }}{needs} }}\n"
+        ));
+    }
+    yaml.push_str(
+        "  - id: approve_restore\n    kind: approval\n    needs: [s19]\n    with: { prompt: \"Restore?\" }\n  - { id: restore, kind: shell, needs: [approve_restore], with: { script: \"true\" } }\n",
+    );
+    let a = Sandbox::new();
+    let mut child = on_s3(
+        &a,
+        &s3,
+        &s3.endpoint(),
+        "alice",
+        &["run", RUNBOOK, "--wait"],
+    )
+    .runbook(&yaml)
+    .spawn();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let run = first.trim().to_string();
+    let started = Instant::now();
+    while !std::fs::read_to_string(a.run_dir(&run).join(JOURNAL_FILE))
+        .is_ok_and(|j| j.contains("\"type\":\"waiting\""))
+    {
+        assert!(started.elapsed() < Duration::from_secs(60), "no `waiting`");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let proxy = Proxy::start(&s3.endpoint(), None);
+    let b = Sandbox::new();
+    let approve = on_s3(
+        &b,
+        &s3,
+        &proxy.endpoint,
+        "bob",
+        &["approve", &run, "approve_restore", "--as", "bob"],
+    )
+    .run();
+    assert!(
+        approve
+            .stdout
+            .contains("(recorded by the engine driving the run)"),
+        "{}",
+        approve.dump()
+    );
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "no exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(0));
+    let url = format!(
+        "{}/{}?list-type=2&prefix=tail/runs/{run}/journal/",
+        s3.endpoint(),
+        s3.bucket()
+    );
+    let listing = rt.block_on(async { reqwest::get(&url).await.unwrap().text().await.unwrap() });
+    let objects = listing.matches("<Key>").count();
+    assert!(objects > 20, "{objects} journal objects");
+    let gets = proxy.count("GET ", "/journal/0");
+    assert!(
+        gets <= objects,
+        "{gets} journal reads for {objects} objects: {:#?}",
+        proxy.requests.lock().unwrap()
+    );
+}
