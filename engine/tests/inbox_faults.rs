@@ -779,3 +779,72 @@ fn a_decision_command_waiting_on_s3_reads_each_journal_object_once() {
         proxy.requests.lock().unwrap()
     );
 }
+
+/// The same in S3: a note holding the secret, left from another machine
+/// while no engine drives, is in no journal object; the resume on the
+/// machine that holds the secret journals it redacted and empties the inbox.
+#[test]
+fn typed_text_with_a_secret_never_reaches_a_journal_object_in_s3() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let s3 = rt
+        .block_on(S3Server::start())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let a = Sandbox::new();
+    let run = on_s3(&a, &s3, &s3.endpoint(), "alice", &["run", RUNBOOK])
+        .runbook(SECRET_GATE)
+        .env(SECRET_ENV, SECRET)
+        .status(3)
+        .run()
+        .run_id();
+    let b = Sandbox::new();
+    let note = on_s3(
+        &b,
+        &s3,
+        &s3.endpoint(),
+        "bob",
+        &["note", &run, &format!("the token is {SECRET}")],
+    )
+    .env_remove(SECRET_ENV)
+    .run();
+    assert!(
+        note.stdout
+            .contains(&format!("(queued for the next `lifeboat resume {run}`: ")),
+        "{}",
+        note.dump()
+    );
+    // What the store holds, read by a third machine: the journal's
+    // objects (their bytes, as its local copy has them) and the inbox.
+    aws_env();
+    let look = Sandbox::new();
+    let stored = || {
+        let store = S3RunStore::open(
+            &S3Location {
+                bucket: s3.bucket().to_string(),
+                prefix: "tail".to_string(),
+            },
+            &run,
+            options(&s3.endpoint(), "carol", &look.path().join("copy")),
+        )
+        .unwrap();
+        let records = store.read().unwrap().records;
+        let bytes = std::fs::read_to_string(look.path().join("copy").join(JOURNAL_FILE)).unwrap();
+        (records, bytes, store.list_inbox().unwrap().len())
+    };
+    let (_, bytes, queued) = stored();
+    assert_eq!(queued, 1);
+    assert!(!bytes.contains(SECRET), "{bytes}");
+    on_s3(&a, &s3, &s3.endpoint(), "alice", &["resume", &run])
+        .env(SECRET_ENV, SECRET)
+        .status(3)
+        .run();
+    let (records, bytes, queued) = stored();
+    assert_eq!(queued, 0);
+    assert!(!bytes.contains(SECRET), "{bytes}");
+    assert!(
+        texts(&records).contains(&"the token is «redacted»".to_string()),
+        "{:?}",
+        texts(&records)
+    );
+    assert!(files_holding(&a.state_dir(), SECRET).is_empty());
+    assert!(files_holding(&b.state_dir(), SECRET).is_empty());
+}
