@@ -243,23 +243,41 @@ pub fn ingest(journal: &Journal, items: Vec<InboxItem>) -> Result<Vec<Taken>, St
     let mut names = Vec::new();
     for item in items {
         if !done.contains(&item.name) {
-            let actor = item.entry.actor.trim().to_string();
-            let event = item.entry.event.clone();
-            let outcome = match check(&run, &run_id, &actor, &event, true) {
-                Ok(()) => Taken::Recorded(journal.record_from_inbox(&actor, event, &item.name)?),
-                Err(reason) => {
+            let outcome = match &item.entry {
+                Ok(entry) => {
+                    let actor = entry.actor.trim().to_string();
+                    let event = entry.event.clone();
+                    match check(&run, &run_id, &actor, &event, true) {
+                        Ok(()) => {
+                            Taken::Recorded(journal.record_from_inbox(&actor, event, &item.name)?)
+                        }
+                        Err(reason) => {
+                            let text = format!(
+                                "refused {} by `{actor}` (posted at {} from `{}`): {reason}",
+                                describe_decision(&entry.event),
+                                entry.posted_at,
+                                entry.machine
+                            );
+                            Taken::Refused(journal.record_from_inbox(
+                                ENGINE_ACTOR,
+                                Event::Note { text },
+                                &item.name,
+                            )?)
+                        }
+                    }
+                }
+                // One unreadable entry never holds up the others: it is
+                // journalled as refused, then removed like any other.
+                Err(problem) => {
                     let text = format!(
-                        "refused {} by `{actor}` (posted at {} from `{}`): {reason}",
-                        describe_decision(&item.entry.event),
-                        item.entry.posted_at,
-                        item.entry.machine
+                        "refused the inbox entry `{}`: {problem}; it was removed and nothing was recorded from it: post the decision again with `lifeboat approve`, `reject`, `confirm`, `mark` or `note`",
+                        item.name
                     );
-                    let record = journal.record_from_inbox(
+                    Taken::Refused(journal.record_from_inbox(
                         ENGINE_ACTOR,
                         Event::Note { text },
                         &item.name,
-                    )?;
-                    Taken::Refused(record)
+                    )?)
                 }
             };
             records.push(outcome.record().clone());
@@ -270,6 +288,18 @@ pub fn ingest(journal: &Journal, items: Vec<InboxItem>) -> Result<Vec<Taken>, St
     }
     journal.remove_inbox(&names)?;
     Ok(taken)
+}
+
+/// Whether a decision carries text someone typed (a comment, a note): the
+/// only part of it that could hold a pasted secret. Only an engine that
+/// knows the run's secrets journals such a decision (`docs/shared-runs.md`).
+pub fn has_free_text(event: &Event) -> bool {
+    match event {
+        Event::Approval { comment, .. } => comment.as_ref().is_some_and(|c| !c.trim().is_empty()),
+        Event::ManualConfirmed { note, .. } => note.as_ref().is_some_and(|n| !n.trim().is_empty()),
+        Event::Note { .. } => true,
+        _ => false,
+    }
 }
 
 /// "the approval of `gate`", for a refusal note.
@@ -356,7 +386,7 @@ mod tests {
         assert!(store.list_inbox().unwrap().is_empty());
         // Delivered again (a crash before the removal): nothing more.
         for item in &again {
-            store.post_decision(&item.entry).unwrap();
+            store.post_decision(item.entry.as_ref().unwrap()).unwrap();
         }
         let renamed = store.list_inbox().unwrap();
         let same_names: Vec<InboxItem> = again
@@ -373,6 +403,61 @@ mod tests {
             .collect();
         assert!(ingest(&journal, same_names).unwrap().is_empty());
         assert_eq!(store.read().unwrap().records.len(), 6);
+        assert!(store.list_inbox().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_entry_is_refused_in_a_note_and_the_others_are_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, journal) = waiting_run(dir.path());
+        let inbox = dir.path().join("r1/inbox");
+        std::fs::create_dir_all(&inbox).unwrap();
+        // Sorts first: the oldest entry, and not a decision.
+        let bad = "00000000T000000.000000000Z-0000000000000000.json";
+        std::fs::write(inbox.join(bad), b"{\"v\": \"hunter2-hunter2\"").unwrap();
+        store
+            .post_decision(&InboxEntry::new("bob", approval("q1")))
+            .unwrap();
+        let items = store.list_inbox().unwrap();
+        assert_eq!(items.len(), 2);
+        assert!(items[0].entry.is_err());
+        let taken = ingest(&journal, items).unwrap();
+        let Taken::Refused(refusal) = &taken[0] else {
+            panic!("not refused: {taken:?}")
+        };
+        assert_eq!(refusal.actor, ENGINE_ACTOR);
+        assert_eq!(refusal.inbox.as_deref(), Some(bad));
+        let Event::Note { text } = &refusal.event else {
+            panic!()
+        };
+        assert!(
+            text.starts_with(&format!("refused the inbox entry `{bad}`: ")),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(matches!(&taken[1], Taken::Recorded(r) if r.actor == "bob"));
+        assert!(store.list_inbox().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_entry_is_journalled_redacted_with_the_runs_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = waiting_run(dir.path());
+        let redactor = lifeboat_steps::Redactor::new();
+        redactor.add("tok-8d1fQz7Wv3pXk2Lm");
+        let journal = Journal::new(store.clone(), 3, redactor, "alice");
+        store
+            .post_decision(&InboxEntry::new(
+                "bob",
+                Event::Note {
+                    text: "the token is tok-8d1fQz7Wv3pXk2Lm".into(),
+                },
+            ))
+            .unwrap();
+        ingest(&journal, store.list_inbox().unwrap()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("r1/journal.jsonl")).unwrap();
+        assert!(!text.contains("tok-8d1fQz7Wv3pXk2Lm"), "{text}");
+        assert!(text.contains("the token is «redacted»"), "{text}");
         assert!(store.list_inbox().unwrap().is_empty());
     }
 }

@@ -46,6 +46,20 @@ pub trait RunStore: Send + Sync {
     /// else is an error.
     fn read(&self) -> Result<JournalRead, StoreError>;
 
+    /// The records after `seq`, reading only what was written since this
+    /// store's last read when that read ended at `seq` (a decision command
+    /// waiting for the engine to take its entry: on S3, one LIST and a GET
+    /// per new object, not the whole journal). Otherwise the whole journal
+    /// is read. A line being written right now is read next time.
+    fn read_after(&self, seq: u64) -> Result<Vec<Record>, StoreError> {
+        Ok(self
+            .read()?
+            .records
+            .into_iter()
+            .filter(|r| r.seq > seq)
+            .collect())
+    }
+
     /// Takes the run's exclusive lock: one engine drives a run at a time.
     /// The lock is released when the returned guard is dropped.
     fn lock(&self) -> Result<Box<dyn Send + Sync>, StoreError>;

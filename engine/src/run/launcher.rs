@@ -263,11 +263,7 @@ impl Launcher {
             guard: lock,
             previous,
         } = self.take_lock(&*store, req.take_over)?;
-        // Decisions posted while an earlier engine drove the run (it may
-        // have died before it took them) are journalled first, under the
-        // lock, so the replay below counts them.
-        self.take_inbox(&store, &req.operator)?;
-        let read = store.read()?;
+        let mut read = store.read()?;
         for w in &read.warnings {
             self.console.warn(None, w);
         }
@@ -314,6 +310,31 @@ impl Launcher {
             && req.from.is_none()
             && req.redo.is_empty()
         {
+            // Not resumable: nothing is taken from the inbox. Entries
+            // already journalled (an engine died between journalling and
+            // removing them) are only removed; the others stay, said so.
+            let done: std::collections::HashSet<&str> = read
+                .records
+                .iter()
+                .filter_map(|r| r.inbox.as_deref())
+                .collect();
+            let (journalled, left): (Vec<_>, Vec<_>) = store
+                .list_inbox()?
+                .into_iter()
+                .partition(|item| done.contains(item.name.as_str()));
+            if !journalled.is_empty() {
+                let names: Vec<String> = journalled.into_iter().map(|i| i.name).collect();
+                store.remove_inbox(&names)?;
+            }
+            let left = left.len();
+            if left > 0 {
+                self.console.warn(
+                    None,
+                    &format!(
+                        "the run's inbox holds {left} decision(s) that no engine took before the run succeeded; they are not journalled"
+                    ),
+                );
+            }
             return Ok(Launch::AlreadySucceeded {
                 run_id: req.run_id.to_string(),
             });
@@ -334,6 +355,17 @@ impl Launcher {
             &launch_dir,
             &|w| console.warn(None, w),
         )?;
+        // Only now, the run known to be resumable by this process under its
+        // lock and its secret inputs registered, are the decisions posted
+        // while an earlier engine drove it (it may have died before it took
+        // them) journalled, redacted; a refused resume leaves the inbox as
+        // it was. The state is replayed again when one was taken.
+        let first = if self.take_inbox(&store, &redactor, &req.operator)? {
+            read = store.read()?;
+            RunState::replay(&read.records, &|_| Vec::new())
+        } else {
+            first
+        };
         let journal = self.journal(store.clone(), first.last_seq, &redactor, &req.operator);
         // The scheduler writes `resumed` once it has read the lost secret
         // outputs again (`scheduler/secret_reread.rs`), so that every secret
@@ -460,27 +492,24 @@ impl Launcher {
         }
     }
 
-    /// The runbook a resume continues with: the run's own copy, unless the
-    /// original file changed — then refuse, or take the new one with
-    /// `--allow-changed`.
-    ///
-    /// The copy is trusted only if its SHA-256 is the digest the journal
-    /// holds for the run (`run_started`, or the last `resumed` after an
-    /// allowed change): `runbook.yaml` and `source_path` are plain files in
-    /// the run directory, the journal is the record.
-    ///
-    /// The flag is true when the runbook is the changed original, which the
-    /// resume writes as the run's copy once it goes ahead.
-    /// Journals the run's inbox (`journal/decision.rs`), saying on the
-    /// console what was taken and what was refused.
-    fn take_inbox(&self, store: &Arc<dyn RunStore>, operator: &str) -> Result<(), LaunchError> {
+    /// Journals the run's inbox (`journal/decision.rs`) with the run's
+    /// redactor, saying on the console what was taken and what was
+    /// refused; true when anything was journalled.
+    fn take_inbox(
+        &self,
+        store: &Arc<dyn RunStore>,
+        redactor: &Redactor,
+        operator: &str,
+    ) -> Result<bool, LaunchError> {
         let items = store.list_inbox()?;
         if items.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let last = store.read()?.records.last().map_or(0, |r| r.seq);
-        let journal = Journal::new(store.clone(), last, Redactor::new(), operator);
-        for taken in crate::journal::decision::ingest(&journal, items)? {
+        let journal = Journal::new(store.clone(), last, redactor.clone(), operator);
+        let taken = crate::journal::decision::ingest(&journal, items)?;
+        let any = !taken.is_empty();
+        for taken in taken {
             match taken {
                 crate::journal::decision::Taken::Recorded(r) => self.console.info(&format!(
                     "took {} by {} from the run's inbox",
@@ -494,9 +523,20 @@ impl Launcher {
                 }
             }
         }
-        Ok(())
+        Ok(any)
     }
 
+    /// The runbook a resume continues with: the run's own copy, unless the
+    /// original file changed — then refuse, or take the new one with
+    /// `--allow-changed`.
+    ///
+    /// The copy is trusted only if its SHA-256 is the digest the journal
+    /// holds for the run (`run_started`, or the last `resumed` after an
+    /// allowed change): `runbook.yaml` and `source_path` are plain files in
+    /// the run directory, the journal is the record.
+    ///
+    /// The flag is true when the runbook is the changed original, which the
+    /// resume writes as the run's copy once it goes ahead.
     fn runbook_for_resume(
         &self,
         store: &dyn RunStore,

@@ -5,10 +5,17 @@
 //! the record itself. When one does (the lock is held), the command checks
 //! the decision against the journal as it is now, with the same rules and
 //! messages, posts it to the run's inbox and waits, up to
-//! [`ENGINE_BOUND`], for the driving engine to journal it. An engine that
-//! has not taken it by then will: the decision is queued, and the driver or
-//! the next `resume` records it. A decision is never lost, and an inbox
-//! entry is journalled once (`journal/decision.rs`).
+//! [`ENGINE_BOUND`], for the driving engine to journal it, reading only the
+//! journal's tail. An engine that has not taken it by then will: the
+//! decision is queued, and the driver or the next `resume` records it. A
+//! decision is never lost, and an inbox entry is journalled once
+//! (`journal/decision.rs`).
+//!
+//! Typed text (a comment, a note) may hold a pasted secret. An engine
+//! journals it redacted with the run's secrets; this shell does not hold
+//! the run's secret inputs, so for a run that has some, such a decision is
+//! only ever journalled by an engine: without one driving, it is left in
+//! the inbox for the next `resume`, and the command says so.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,8 +31,11 @@ use crate::journal::Journal;
 /// How long a command waits for the driving engine to journal a decision.
 pub const ENGINE_BOUND: Duration = Duration::from_secs(10);
 
-/// How often it looks at the journal meanwhile.
-const LOOK_EVERY: Duration = Duration::from_millis(100);
+/// How often it looks at the journal meanwhile: first after this, then
+/// half as often again each time, up to [`LOOK_AT_MOST`]. Each look reads
+/// only the journal's tail (`RunStore::read_after`).
+const LOOK_FIRST: Duration = Duration::from_millis(100);
+const LOOK_AT_MOST: Duration = Duration::from_millis(1000);
 
 /// A run opened by a decision command: its state as journalled now, and
 /// the lock when no engine holds it.
@@ -44,6 +54,11 @@ pub enum Delivery {
     ByEngine,
     /// Not yet: it waits in the inbox for the driver or the next `resume`.
     Queued,
+    /// Not yet: it (or an entry before it) has text typed by someone and
+    /// the run has secret inputs, which this shell does not hold, so only
+    /// an engine (the next `resume`) may journal it, redacted. It waits in
+    /// the inbox as posted.
+    ForResume,
 }
 
 impl Delivery {
@@ -54,8 +69,11 @@ impl Delivery {
             Delivery::Journalled => None,
             Delivery::ByEngine => Some("(recorded by the engine driving the run)".to_string()),
             Delivery::Queued => Some(format!(
-                "(queued: the engine driving the run did not record it within {}s; it records it when it next looks, or the next `lifeboat resume {run_id}` does)",
+                "(queued: the engine driving the run did not record it within {}s; it records it when it next looks, or the next `lifeboat resume {run_id}` does; until then the entry waits in the run's inbox as posted)",
                 ENGINE_BOUND.as_secs()
+            )),
+            Delivery::ForResume => Some(format!(
+                "(queued for the next `lifeboat resume {run_id}`: the run has secret inputs and its inbox holds typed text, which only an engine that holds them may journal, redacted; until then that text is kept in the run's inbox as typed, for as long as no engine takes it)"
             )),
         }
     }
@@ -80,10 +98,25 @@ impl OpenRun {
         self.lock.is_none()
     }
 
+    /// Whether only an engine may journal `event`: it carries typed text
+    /// (`decision::has_free_text`) and the run has secret inputs, which an
+    /// engine registers with its redactor and this shell does not hold.
+    fn needs_an_engine(&self, event: &Event) -> bool {
+        !self.run.secret_inputs.is_empty() && decision::has_free_text(event)
+    }
+
     /// Records `event` by `actor`: appended now under the lock, or posted
-    /// for the driving engine. `check` has already passed.
+    /// for the driving engine (or, when only an engine may journal it, for
+    /// the next `resume`). `check` has already passed.
     pub fn deliver(self, actor: &str, event: Event) -> Result<Delivery, CliError> {
+        let for_an_engine = self.needs_an_engine(&event);
         if self.lock.is_some() {
+            if for_an_engine {
+                self.store.post_decision(&InboxEntry::new(actor, event))?;
+                return Ok(Delivery::ForResume);
+            }
+            // Journalled here: it carries no typed text, or the run has no
+            // secret inputs (the secrets an engine would redact with).
             let journal = Journal::new(
                 self.store.clone(),
                 self.run.last_seq,
@@ -96,13 +129,17 @@ impl OpenRun {
         // A refused entry is journalled as a note by `lifeboat`.
         let posted_note = matches!(event, Event::Note { .. });
         let name = self.store.post_decision(&InboxEntry::new(actor, event))?;
+        // Everything up to here was read when the run was opened: only the
+        // records after it are read while waiting.
+        let mut seen = self.run.last_seq;
+        let mut pause = LOOK_FIRST;
         let started = Instant::now();
         while started.elapsed() < ENGINE_BOUND {
-            std::thread::sleep(LOOK_EVERY);
-            if let Some(record) = self
-                .store
-                .read()?
-                .records
+            std::thread::sleep(pause.min(ENGINE_BOUND.saturating_sub(started.elapsed())));
+            pause = (pause * 3 / 2).min(LOOK_AT_MOST);
+            let tail = self.store.read_after(seen)?;
+            seen = tail.last().map_or(seen, |r| r.seq);
+            if let Some(record) = tail
                 .into_iter()
                 .find(|r| r.inbox.as_deref() == Some(name.as_str()))
             {
@@ -114,8 +151,18 @@ impl OpenRun {
                 };
             }
             // The engine ended without taking it (it paused, or died): take
-            // the inbox in under the lock, as a resume would.
+            // the inbox in under the lock, as a resume would, unless only an
+            // engine may (the run has secret inputs: the next resume does).
             if let Ok(lock) = self.store.lock() {
+                let items = self.store.list_inbox()?;
+                let typed = items.iter().any(|i| {
+                    i.entry
+                        .as_ref()
+                        .is_ok_and(|e| self.needs_an_engine(&e.event))
+                });
+                if typed {
+                    return Ok(Delivery::ForResume);
+                }
                 let read = self.store.read()?;
                 let last = read.records.last().map_or(0, |r| r.seq);
                 let journal = Journal::new(
@@ -124,7 +171,6 @@ impl OpenRun {
                     lifeboat_steps::Redactor::new(),
                     actor,
                 );
-                let items = self.store.list_inbox()?;
                 let taken = decision::ingest(&journal, items)?;
                 drop(lock);
                 let mine = taken
