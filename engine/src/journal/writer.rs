@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use lifeboat_steps::Redactor;
 
-use crate::journal::record::{Event, Record, JOURNAL_VERSION};
+use crate::journal::allowed_signers::AllowedSigners;
+use crate::journal::record::{Event, Record, Signed, JOURNAL_VERSION};
 use crate::journal::run_store::{RunStore, StoreError};
 use crate::journal::timestamp::now_rfc3339;
 
@@ -36,6 +37,9 @@ const STRUCTURAL_FIELDS: &[&str] = &[
     "from_checkpoint",
     "redo",
     "inbox",
+    "signed",
+    "require_signed",
+    "allowed_signers_sha256",
 ];
 
 /// Record fields written exactly as they are but redacted when shown: the
@@ -59,6 +63,9 @@ pub struct Journal {
     actor: String,
     /// Called with every record after it is written.
     observer: Option<Observer>,
+    /// The run's allowed signers, when it has a file: decisions taken
+    /// from the inbox are checked against it (`journal/decision.rs`).
+    signers: Option<Arc<AllowedSigners>>,
 }
 
 impl Journal {
@@ -69,7 +76,32 @@ impl Journal {
             redactor,
             actor: actor.to_string(),
             observer: None,
+            signers: None,
         }
+    }
+
+    /// The allowed signers decisions entering this journal are checked
+    /// against (the file the run started with).
+    pub fn with_signers(mut self, signers: Option<Arc<AllowedSigners>>) -> Self {
+        self.signers = signers;
+        self
+    }
+
+    pub fn signers(&self) -> Option<&AllowedSigners> {
+        self.signers.as_deref()
+    }
+
+    /// Writes a signed record durably, as `actor` (`None`: the operator),
+    /// from inbox entry `inbox` if it came from one.
+    pub fn record_signed(
+        &self,
+        actor: Option<&str>,
+        event: Event,
+        signed: Option<Signed>,
+        inbox: Option<&str>,
+    ) -> Result<Record, StoreError> {
+        let actor = actor.map_or_else(|| self.actor.clone(), str::to_string);
+        self.write_signed(&actor, event, inbox.map(str::to_string), signed, true)
     }
 
     pub fn with_observer(mut self, observer: Observer) -> Self {
@@ -80,11 +112,6 @@ impl Journal {
     /// Writes a record and waits until it is durable.
     pub fn record(&self, event: Event) -> Result<Record, StoreError> {
         self.write(&self.actor.clone(), event, None, true)
-    }
-
-    /// Writes a record as someone other than the operator (an approver).
-    pub fn record_as(&self, actor: &str, event: Event) -> Result<Record, StoreError> {
-        self.write(actor, event, None, true)
     }
 
     /// Writes, durably and as `actor`, a record taken from the inbox entry
@@ -139,6 +166,17 @@ impl Journal {
         inbox: Option<String>,
         durable: bool,
     ) -> Result<Record, StoreError> {
+        self.write_signed(actor, event, inbox, None, durable)
+    }
+
+    fn write_signed(
+        &self,
+        actor: &str,
+        event: Event,
+        inbox: Option<String>,
+        signed: Option<Signed>,
+        durable: bool,
+    ) -> Result<Record, StoreError> {
         let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
         let mut record = Record {
             v: JOURNAL_VERSION,
@@ -146,6 +184,7 @@ impl Journal {
             ts: now_rfc3339(),
             actor: actor.to_string(),
             inbox,
+            signed,
             event,
         };
         // What the console shows, when it differs from what is written.
@@ -228,6 +267,9 @@ mod tests {
                 rto_stop_at: None,
                 engine_version: "0".into(),
                 launch_dir: None,
+                allowed_signers: None,
+                allowed_signers_sha256: None,
+                require_signed: false,
             })
             .unwrap();
         let read = store.read().unwrap();
@@ -279,6 +321,8 @@ mod tests {
                 "secret_inputs",
                 "dry_run",
                 "rto_stop_at",
+                "allowed_signers_sha256",
+                "require_signed",
             ],
             Event::StepStarted { .. } => &["step", "attempt"],
             Event::ProcessStarted { .. } => &["step"],
@@ -293,9 +337,9 @@ mod tests {
             Event::Interrupted { .. } => &[],
             Event::Resumed { .. } => &["from_checkpoint", "digest", "redo"],
             Event::RunFinished { .. } => &["status"],
-            Event::ApprovalRequested { .. } => &["step", "digest"],
+            Event::ApprovalRequested { .. } => &["step", "digest", "require_signed"],
             Event::Approval { .. } => &["step", "decision", "digest", "timed_out"],
-            Event::ManualRequested { .. } => &["step", "digest"],
+            Event::ManualRequested { .. } => &["step", "digest", "require_signed"],
             Event::ManualConfirmed { .. } => &["step", "digest"],
             Event::StepThroughSkipped { .. } => &["step"],
         }
@@ -320,6 +364,9 @@ mod tests {
                 rto_stop_at: None,
                 engine_version: "0".into(),
                 launch_dir: None,
+                allowed_signers: None,
+                allowed_signers_sha256: None,
+                require_signed: false,
             },
             Event::StepStarted {
                 step: step(),
@@ -401,6 +448,7 @@ mod tests {
                 digest: "d".into(),
                 instructions: "i".into(),
                 checklist: vec![],
+                require_signed: false,
             },
             Event::ManualConfirmed {
                 step: step(),
@@ -450,6 +498,9 @@ mod tests {
                 rto_stop_at: Some("restore_done".into()),
                 engine_version: "0".into(),
                 launch_dir: None,
+                allowed_signers: None,
+                allowed_signers_sha256: None,
+                require_signed: false,
             })
             .unwrap();
         journal

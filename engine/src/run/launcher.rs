@@ -8,7 +8,10 @@ use std::time::Duration;
 use lifeboat_steps::{Redactor, Registry};
 use tokio_util::sync::CancellationToken;
 
-use crate::journal::record::{Event, Record, JOURNAL_VERSION};
+use crate::journal::allowed_signers::{self, AllowedSigners};
+use crate::journal::record::{Event, Record, Signed, JOURNAL_VERSION};
+use crate::journal::signature::{verify_event, Verdict};
+use crate::journal::signer::Signer;
 use crate::journal::run_state::{RunState, StepRecordState, NOT_STARTED, STEP_THROUGH_SKIP};
 use crate::journal::run_store::{Driver, RunStore, StoreError, TakeOver};
 use crate::journal::run_stores::RunStores;
@@ -131,6 +134,9 @@ pub enum LaunchError {
     /// rendered, come before this message).
     #[error("the run's runbook no longer validates")]
     CopyInvalid { diagnostics: Vec<Diagnostic> },
+    /// Signing or the allowed signers file: what is wrong, and the fix.
+    #[error("{0}")]
+    Signing(String),
 }
 
 /// What a launch prepared: an execution, or nothing to do.
@@ -169,6 +175,11 @@ pub struct Launcher {
     pub step_through: bool,
     /// Cancelled by the first Ctrl-C to pause the run.
     pub pause: CancellationToken,
+    /// The key the operator's decisions are signed with (the run's start,
+    /// a take-over, answers at the terminal), if any.
+    pub signer: Option<Arc<Signer>>,
+    /// `--allowed-signers` (or `LIFEBOAT_ALLOWED_SIGNERS`).
+    pub allowed_signers: Option<PathBuf>,
 }
 
 impl Launcher {
@@ -202,6 +213,8 @@ impl Launcher {
         let launch_dir = launch_dir(None);
         let mut inputs = inputs;
         input_values::anchor_paths(&runbook, &mut inputs.all, &launch_dir);
+        let requires_signing = requires_signing(&runbook);
+        let signers = self.signers_for_start(&runbook, requires_signing && !dry)?;
         let run_id = new_run_id(&runbook.name);
         let store = self.stores.create(&run_id)?;
         let lock = store.lock()?;
@@ -219,8 +232,7 @@ impl Launcher {
         let source_path =
             std::fs::canonicalize(req.file).unwrap_or_else(|_| req.file.to_path_buf());
         store.put_file("source_path", source_path.display().to_string().as_bytes())?;
-        let journal = self.journal(store.clone(), 0, &redactor, &req.config.operator);
-        let started = journal.record(Event::RunStarted {
+        let started_event = Event::RunStarted {
             run_id: run_id.clone(),
             runbook: runbook.name.clone(),
             title: runbook.title.clone(),
@@ -234,7 +246,21 @@ impl Launcher {
             rto_stop_at: runbook.rto.as_ref().and_then(|r| r.stop_at.clone()),
             engine_version: env!("CARGO_PKG_VERSION").into(),
             launch_dir: Some(launch_dir.display().to_string()),
-        })?;
+            allowed_signers: signers.as_ref().map(|(path, _)| path.display().to_string()),
+            allowed_signers_sha256: signers.as_ref().map(|(_, s)| s.sha256.clone()),
+            require_signed: runbook.require_signed,
+        };
+        let signed = self.sign_start(
+            &run_id,
+            &req.config.operator,
+            &started_event,
+            signers.as_ref().map(|(_, s)| s),
+            requires_signing && !dry,
+        )?;
+        let initiator_principal = signed.as_ref().and_then(|s| s.principal.clone());
+        let signers = signers.map(|(_, s)| Arc::new(s));
+        let journal = self.journal(store.clone(), 0, &redactor, &req.config.operator, signers);
+        let started = journal.record_signed(None, started_event, signed, None)?;
         let mut scheduler_env = self.env(
             Arc::new(runbook),
             journal,
@@ -246,6 +272,7 @@ impl Launcher {
             None,
         );
         scheduler_env.clock_start = Some(req.declared_at.clone().unwrap_or(started.ts));
+        scheduler_env.initiator_principal = initiator_principal;
         let scheduler = Scheduler::new(scheduler_env, req.config, None);
         Ok(Prepared {
             run_id,
@@ -334,7 +361,21 @@ impl Launcher {
             &launch_dir,
             &|w| console.warn(None, w),
         )?;
-        let journal = self.journal(store.clone(), first.last_seq, &redactor, &req.operator);
+        let signers = allowed_signers::for_run(
+            req.run_id,
+            first.allowed_signers.as_deref(),
+            first.allowed_signers_sha256.as_deref(),
+            self.allowed_signers.as_deref(),
+        )
+        .map_err(|e| LaunchError::Signing(format!("{e}; nothing changed")))?
+        .map(Arc::new);
+        let journal = self.journal(
+            store.clone(),
+            first.last_seq,
+            &redactor,
+            &req.operator,
+            signers.clone(),
+        );
         // The scheduler writes `resumed` once it has read the lost secret
         // outputs again (`scheduler/secret_reread.rs`), so that every secret
         // the run knows is registered before its first record. The state is
@@ -351,6 +392,22 @@ impl Launcher {
                 .as_ref()
                 .map(|d| format!("{} on {} (pid {})", d.holder, d.machine, d.pid)),
         };
+        // A take-over is a decision: signed like one, and refused unsigned
+        // when the runbook requires signatures.
+        let signed = match &resumed {
+            Event::Resumed {
+                took_over_from: Some(_),
+                ..
+            } => self.sign_decision(
+                req.run_id,
+                &req.operator,
+                &resumed,
+                signers.as_deref(),
+                first.require_signed,
+                "the take-over",
+            )?,
+            _ => None,
+        };
         let mut records = read.records;
         records.push(Record {
             v: JOURNAL_VERSION,
@@ -358,6 +415,7 @@ impl Launcher {
             ts: now_rfc3339(),
             actor: req.operator.clone(),
             inbox: None,
+            signed: signed.clone(),
             event: resumed.clone(),
         });
         let mut state = RunState::replay(&records, &descendants);
@@ -407,8 +465,9 @@ impl Launcher {
             Some(&state),
         );
         env.clock_stop = clock_stop;
+        env.initiator_principal = first.initiator_principal.clone();
         let mut scheduler = Scheduler::new(env, config, Some(&state));
-        scheduler.first_record(resumed);
+        scheduler.first_record(resumed, signed);
         Ok(Launch::Ready(Box::new(Prepared {
             run_id: req.run_id.to_string(),
             scheduler,
@@ -478,8 +537,19 @@ impl Launcher {
         if items.is_empty() {
             return Ok(());
         }
-        let last = store.read()?.records.last().map_or(0, |r| r.seq);
-        let journal = Journal::new(store.clone(), last, Redactor::new(), operator);
+        let read = store.read()?;
+        let last = read.records.last().map_or(0, |r| r.seq);
+        let run = RunState::replay(&read.records, &|_| Vec::new());
+        let signers = allowed_signers::for_run(
+            &run.run_id,
+            run.allowed_signers.as_deref(),
+            run.allowed_signers_sha256.as_deref(),
+            self.allowed_signers.as_deref(),
+        )
+        .map_err(|e| LaunchError::Signing(format!("{e}; nothing changed")))?
+        .map(Arc::new);
+        let journal =
+            Journal::new(store.clone(), last, Redactor::new(), operator).with_signers(signers);
         for taken in crate::journal::decision::ingest(&journal, items)? {
             match taken {
                 crate::journal::decision::Taken::Recorded(r) => self.console.info(&format!(
@@ -557,12 +627,97 @@ impl Launcher {
         last_seq: u64,
         redactor: &Redactor,
         operator: &str,
+        signers: Option<Arc<AllowedSigners>>,
     ) -> Arc<Journal> {
         let console = self.console.clone();
         Arc::new(
             Journal::new(store, last_seq, redactor.clone(), operator)
-                .with_observer(Arc::new(move |r| console.record(r))),
+                .with_observer(Arc::new(move |r| console.record(r)))
+                .with_signers(signers),
         )
+    }
+
+    /// The allowed signers file of a new run: `--allowed-signers` (or
+    /// `LIFEBOAT_ALLOWED_SIGNERS`), else the runbook's
+    /// `approvers.allowed_signers` relative to the runbook's file; required
+    /// when the runbook requires signed decisions.
+    fn signers_for_start(
+        &self,
+        runbook: &CheckedRunbook,
+        required: bool,
+    ) -> Result<Option<(PathBuf, AllowedSigners)>, LaunchError> {
+        let path = match (&self.allowed_signers, &runbook.approvers) {
+            (Some(given), _) => given.clone(),
+            (None, Some(a)) => runbook
+                .source
+                .path()
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(&a.allowed_signers),
+            (None, None) if required => {
+                return Err(LaunchError::Signing(
+                    "this runbook requires signed decisions (`require_signed`) but names no allowed signers file; add `approvers: { allowed_signers: PATH }` to the runbook, or give --allowed-signers FILE (or LIFEBOAT_ALLOWED_SIGNERS)".into(),
+                ))
+            }
+            (None, None) => return Ok(None),
+        };
+        let path = std::fs::canonicalize(&path).unwrap_or(path);
+        let signers = AllowedSigners::read(&path).map_err(LaunchError::Signing)?;
+        Ok(Some((path, signers)))
+    }
+
+    /// Signs a run's start with the operator's key. When the runbook
+    /// requires signatures the start must verify against the allowed
+    /// signers: its principal is the initiator four eyes compares with.
+    fn sign_start(
+        &self,
+        run_id: &str,
+        operator: &str,
+        event: &Event,
+        signers: Option<&AllowedSigners>,
+        required: bool,
+    ) -> Result<Option<Signed>, LaunchError> {
+        self.sign_decision(run_id, operator, event, signers, required, "the run's start")
+    }
+
+    /// Signs `event` (a start or a take-over) with the operator's key and
+    /// verifies it: the record's signature, with the principal it verified
+    /// as. Refused when `required` and it does not verify.
+    fn sign_decision(
+        &self,
+        run_id: &str,
+        operator: &str,
+        event: &Event,
+        signers: Option<&AllowedSigners>,
+        required: bool,
+        what: &str,
+    ) -> Result<Option<Signed>, LaunchError> {
+        let how = "sign it with a key of the allowed signers file: load it into ssh-agent (`ssh-add`) or give --sign-with KEYFILE";
+        let Some(signer) = &self.signer else {
+            if required {
+                return Err(LaunchError::Signing(format!(
+                    "this runbook requires signed decisions (`require_signed`), so {what} must be signed too (it names who started the run, for four eyes); {how}; nothing changed"
+                )));
+            }
+            return Ok(None);
+        };
+        let mut signed = signer
+            .sign_event(run_id, operator, event)
+            .map_err(|e| LaunchError::Signing(format!("{e}; nothing changed")))?;
+        let verdict = match signers {
+            Some(s) => verify_event(run_id, operator, event, Some(&signed), s),
+            None => Verdict::Unsigned,
+        };
+        match verdict {
+            Verdict::Verified { principal, .. } => signed.principal = Some(principal),
+            Verdict::Unverified { reason, .. } if required => {
+                return Err(LaunchError::Signing(format!(
+                    "this runbook requires signed decisions (`require_signed`), and the signature of {what} is not accepted: {reason}; {how}; nothing changed"
+                )))
+            }
+            _ => {}
+        }
+        Ok(Some(signed))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -603,8 +758,21 @@ impl Launcher {
             prompt: self.prompt.clone(),
             step_through: self.step_through,
             pause: self.pause.clone(),
+            signer: self.signer.clone(),
+            initiator_principal: None,
         }
     }
+}
+
+/// Whether a runbook requires signed decisions anywhere: top-level
+/// `require_signed`, or a gate's literal `require_signed: true`.
+fn requires_signing(runbook: &CheckedRunbook) -> bool {
+    runbook.require_signed
+        || (0..runbook.steps.len()).any(|i| {
+            runbook.kind(i).engine().is_some_and(|k| k.is_human())
+                && runbook.steps[i].with.to_json().get("require_signed")
+                    == Some(&serde_json::Value::Bool(true))
+        })
 }
 
 /// How long past a lease's expiry (as first seen) a resume keeps waiting
