@@ -216,22 +216,8 @@ impl Launcher {
         let requires_signing = requires_signing(&runbook);
         let signers = self.signers_for_start(&runbook, requires_signing && !dry)?;
         let run_id = new_run_id(&runbook.name);
-        let store = self.stores.create(&run_id)?;
-        let lock = store.lock()?;
-        store.put_file("runbook.yaml", runbook.source.text.as_bytes())?;
-        store.put_file(
-            "runbook.sha256",
-            format!("{}\n", runbook.digest()).as_bytes(),
-        )?;
-        store.put_file(
-            "inputs.json",
-            serde_json::to_string_pretty(&inputs.public())
-                .unwrap_or_default()
-                .as_bytes(),
-        )?;
-        let source_path =
-            std::fs::canonicalize(req.file).unwrap_or_else(|_| req.file.to_path_buf());
-        store.put_file("source_path", source_path.display().to_string().as_bytes())?;
+        // Signed (or refused) before anything is created: a refused start
+        // leaves no run behind.
         let started_event = Event::RunStarted {
             run_id: run_id.clone(),
             runbook: runbook.name.clone(),
@@ -257,6 +243,22 @@ impl Launcher {
             signers.as_ref().map(|(_, s)| s),
             requires_signing && !dry,
         )?;
+        let store = self.stores.create(&run_id)?;
+        let lock = store.lock()?;
+        store.put_file("runbook.yaml", runbook.source.text.as_bytes())?;
+        store.put_file(
+            "runbook.sha256",
+            format!("{}\n", runbook.digest()).as_bytes(),
+        )?;
+        store.put_file(
+            "inputs.json",
+            serde_json::to_string_pretty(&inputs.public())
+                .unwrap_or_default()
+                .as_bytes(),
+        )?;
+        let source_path =
+            std::fs::canonicalize(req.file).unwrap_or_else(|_| req.file.to_path_buf());
+        store.put_file("source_path", source_path.display().to_string().as_bytes())?;
         let initiator_principal = signed.as_ref().and_then(|s| s.principal.clone());
         let signers = signers.map(|(_, s)| Arc::new(s));
         let journal = self.journal(store.clone(), 0, &redactor, &req.config.operator, signers);

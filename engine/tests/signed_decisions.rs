@@ -1,0 +1,644 @@
+//! Signed decisions (issue 14): real keys made by `ssh-keygen` here, a
+//! real `ssh-agent` started by the test (killed when it ends), and the
+//! signatures checked by `ssh-keygen -Y verify` as well as by Lifeboat.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use util::{Ran, Sandbox, Test};
+
+/// A four-eyes gate that requires signatures, then a step that says who
+/// approved it.
+const FOUR_EYES: &str = r#"
+version: 1
+name: signed
+title: Restore after a signed four-eyes approval
+approvers: { allowed_signers: allowed_signers }
+steps:
+  - id: inspect
+    kind: shell
+    with: { script: "echo 42" }
+  - id: approve_restore
+    kind: approval
+    needs: [inspect]
+    with:
+      prompt: "Restore snapshot 42?"
+      min_approvals: 2
+      distinct_from_initiator: true
+      require_signed: true
+  - id: restore
+    kind: shell
+    needs: [approve_restore]
+    with: { script: "echo restored after {{ steps.approve_restore.outputs.approvers | join(',') }}" }
+"#;
+
+/// One approval, signed, at a terminal.
+const ONE_SIGNED: &str = r#"
+version: 1
+name: signed-one
+approvers: { allowed_signers: allowed_signers }
+steps:
+  - id: approve_restore
+    kind: approval
+    with:
+      prompt: "Restore now?"
+      require_signed: true
+  - id: restore
+    kind: shell
+    needs: [approve_restore]
+    with: { script: "echo restored" }
+"#;
+
+/// A key pair made by `ssh-keygen -t ed25519 -N ''`.
+struct Key {
+    private: PathBuf,
+    public_line: String,
+}
+
+impl Key {
+    fn new(dir: &Path, name: &str) -> Self {
+        Self::with_passphrase(dir, name, "")
+    }
+
+    fn with_passphrase(dir: &Path, name: &str, passphrase: &str) -> Self {
+        let private = dir.join(name);
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", passphrase, "-C", name, "-f"])
+            .arg(&private)
+            .output()
+            .expect("ssh-keygen must be installed (openssh-client)");
+        assert!(out.status.success(), "ssh-keygen: {out:?}");
+        let public_line = std::fs::read_to_string(private.with_extension("pub"))
+            .expect("public key")
+            .trim()
+            .to_string();
+        Self {
+            private,
+            public_line,
+        }
+    }
+
+    fn path(&self) -> &str {
+        self.private.to_str().unwrap()
+    }
+
+    fn public_path(&self) -> String {
+        format!("{}.pub", self.path())
+    }
+}
+
+/// The team: alice starts runs, bob and carol approve; mallory is not in
+/// the allowed signers file.
+struct Team {
+    alice: Key,
+    bob: Key,
+    carol: Key,
+    mallory: Key,
+    _dir: tempfile::TempDir,
+}
+
+impl Team {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self {
+            alice: Key::new(dir.path(), "alice"),
+            bob: Key::new(dir.path(), "bob"),
+            carol: Key::new(dir.path(), "carol"),
+            mallory: Key::new(dir.path(), "mallory"),
+            _dir: dir,
+        }
+    }
+
+    /// The allowed_signers file: principal, then the public key.
+    fn allowed_signers(&self) -> String {
+        format!(
+            "# the recovery team\nalice {}\nbob {}\ncarol namespaces=\"git,lifeboat\" {}\n",
+            self.alice.public_line, self.bob.public_line, self.carol.public_line
+        )
+    }
+}
+
+/// A real `ssh-agent` on a socket of its own, killed when dropped.
+struct Agent {
+    child: Child,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("agent.sock");
+        let child = Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ssh-agent must be installed (openssh-client)");
+        let started = Instant::now();
+        while !socket.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "ssh-agent did not open its socket in 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            child,
+            socket,
+            _dir: dir,
+        }
+    }
+
+    /// `ssh-add KEY`.
+    fn add(&self, key: &Key) -> &Self {
+        let out = Command::new("ssh-add")
+            .arg(&key.private)
+            .env("SSH_AUTH_SOCK", &self.socket)
+            .output()
+            .expect("ssh-add");
+        assert!(out.status.success(), "ssh-add: {out:?}");
+        self
+    }
+
+    fn sock(&self) -> &str {
+        self.socket.to_str().unwrap()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A sandbox with the team's allowed_signers file beside the runbook.
+fn sandbox(team: &Team) -> Sandbox {
+    let sandbox = Sandbox::new();
+    sandbox.write("allowed_signers", &team.allowed_signers());
+    sandbox
+}
+
+/// `lifeboat run RUNBOOK` by alice, signed by her agent's key: paused at
+/// the gate (exit 3).
+fn start_paused(sandbox: &Sandbox, yaml: &str, alice: &Agent) -> String {
+    let ran = sandbox
+        .test()
+        .runbook(yaml)
+        .args(["run", util::RUNBOOK])
+        .env("SSH_AUTH_SOCK", alice.sock())
+        .env("LIFEBOAT_OPERATOR", "alice")
+        .status(3)
+        .run();
+    ran.run_id()
+}
+
+fn decide(sandbox: &Sandbox, args: &[&str]) -> Test {
+    sandbox.test().args(args)
+}
+
+fn of_type<'a>(journal: &'a [Value], ty: &str) -> Vec<&'a Value> {
+    journal.iter().filter(|r| r["type"] == ty).collect()
+}
+
+/// The gate's current digest, from its `approval_requested` record.
+fn gate_digest(journal: &[Value]) -> String {
+    of_type(journal, "approval_requested")
+        .last()
+        .expect("approval_requested")["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn assert_refused(ran: &Ran, needle: &str) {
+    assert!(ran.stderr.contains(needle), "{}", ran.dump());
+    assert!(
+        ran.stderr.contains("nothing was recorded"),
+        "{}",
+        ran.dump()
+    );
+    assert!(!ran.stderr.contains("AAAAC3"), "no key material: {}", ran.dump());
+}
+
+#[test]
+fn a_signed_four_eyes_gate_counts_only_distinct_verified_principals() {
+    let team = Team::new();
+    let sandbox = sandbox(&team);
+    let alice = Agent::start();
+    alice.add(&team.alice);
+    let run = start_paused(&sandbox, FOUR_EYES, &alice);
+    let start = &sandbox.journal(&run)[0];
+    assert_eq!(start["signed"]["principal"], "alice", "{start:#}");
+    assert_eq!(start["require_signed"], Value::Null);
+    assert!(start["allowed_signers_sha256"].as_str().unwrap().len() == 64);
+
+    // Unsigned: refused, though an agent with an allowed key is there.
+    let carol = Agent::start();
+    carol.add(&team.carol);
+    let ran = decide(
+        &sandbox,
+        &["approve", &run, "approve_restore", "--as", "carol", "--no-sign"],
+    )
+    .env("SSH_AUTH_SOCK", carol.sock())
+    .status(2)
+    .run();
+    assert_refused(&ran, "requires a decision signed with an SSH key of the allowed signers file, and this one is not signed");
+
+    // Signed by a key that is not in the file: refused, named by fingerprint.
+    let ran = decide(
+        &sandbox,
+        &["approve", &run, "approve_restore", "--as", "bob", "--sign-with", team.mallory.path()],
+    )
+    .status(2)
+    .run();
+    assert_refused(&ran, "is not in the allowed signers file");
+    assert!(ran.stderr.contains("key SHA256:"), "{}", ran.dump());
+
+    // The initiator's own key, under another name: refused (four eyes).
+    let ran = decide(
+        &sandbox,
+        &["approve", &run, "approve_restore", "--as", "not-alice", "--sign-with", team.alice.path()],
+    )
+    .status(2)
+    .run();
+    assert_refused(&ran, "`alice` started this run and cannot approve `approve_restore`");
+
+    // Bob, with his key file: 1 of 2.
+    let ran = decide(
+        &sandbox,
+        &["approve", &run, "approve_restore", "--as", "bob", "--sign-with", team.bob.path()],
+    )
+    .run();
+    assert!(ran.stdout.contains("1 of 2"), "{}", ran.dump());
+    assert!(
+        ran.stdout.contains("verified as `bob`") && ran.stdout.contains("(ED25519, from "),
+        "{}",
+        ran.dump()
+    );
+
+    // The same key again, under another typed name: counted once.
+    let ran = decide(
+        &sandbox,
+        &["approve", &run, "approve_restore", "--as", "robert", "--sign-with", team.bob.path()],
+    )
+    .status(2)
+    .run();
+    assert_refused(&ran, "`bob` already approved `approve_restore`");
+
+    // Carol, from her agent (its first key): 2 of 2; the run continues.
+    let ran = decide(&sandbox, &["approve", &run, "approve_restore", "--as", "carol"])
+        .env("SSH_AUTH_SOCK", carol.sock())
+        .run();
+    assert!(ran.stdout.contains("2 of 2"), "{}", ran.dump());
+    assert!(ran.stdout.contains("(ED25519, from ssh-agent), verified as `carol`"), "{}", ran.dump());
+    let ran = sandbox.test().args(["resume", &run]).run();
+    assert!(ran.stdout.contains("restored after bob,carol"), "{}", ran.dump());
+
+    let journal = sandbox.journal(&run);
+    let approvals = of_type(&journal, "approval");
+    let principals: Vec<&str> = approvals
+        .iter()
+        .map(|r| r["signed"]["principal"].as_str().unwrap())
+        .collect();
+    assert_eq!(principals, ["bob", "carol"], "{journal:#?}");
+
+    // The timeline names each decision's verified principal and key.
+    let timeline = sandbox.test().args(["timeline", &run]).run();
+    assert!(
+        timeline.stdout.contains("| bob [verified: bob (SHA256:"),
+        "{}",
+        timeline.stdout
+    );
+    assert!(
+        timeline.stdout.contains("| carol [verified: carol (SHA256:"),
+        "{}",
+        timeline.stdout
+    );
+}
+
+/// What Lifeboat signed verifies with `ssh-keygen -Y verify`, from the
+/// message rebuilt from the journal record; and Lifeboat's own verifier
+/// (the function `lifeboat verify` calls) agrees, and refuses the record
+/// once a byte of what was signed changes.
+#[test]
+fn ssh_keygen_verifies_what_lifeboat_signed() {
+    let team = Team::new();
+    let sandbox = sandbox(&team);
+    let alice = Agent::start();
+    alice.add(&team.alice);
+    let run = start_paused(&sandbox, FOUR_EYES, &alice);
+    decide(
+        &sandbox,
+        &["approve", &run, "approve_restore", "--as", "bob", "--comment", "snapshot\nchecked", "--sign-with", team.bob.path()],
+    )
+    .run();
+    let journal = sandbox.journal(&run);
+    let files = tempfile::tempdir().unwrap();
+    let signers = files.path().join("allowed_signers");
+    std::fs::write(&signers, team.allowed_signers()).unwrap();
+    let parsed = lifeboat::AllowedSigners::read(&signers).unwrap();
+    for (record, principal) in [(&journal[0], "alice"), (of_type(&journal, "approval")[0], "bob")] {
+        let record: lifeboat::Record = serde_json::from_value(record.clone()).unwrap();
+        let message = lifeboat::Message::of_record(&record, &run).expect("a signed record");
+        let msg = files.path().join("message");
+        let sig = files.path().join("message.sig");
+        std::fs::write(&msg, message.bytes()).unwrap();
+        std::fs::write(&sig, &record.signed.as_ref().unwrap().signature).unwrap();
+        let out = Command::new("ssh-keygen")
+            .args(["-Y", "verify", "-f"])
+            .arg(&signers)
+            .args(["-I", principal, "-n", "lifeboat", "-s"])
+            .arg(&sig)
+            .stdin(std::fs::File::open(&msg).unwrap())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ssh-keygen -Y verify refused the signature of {principal}: {}\n{}\nmessage:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&message.bytes())
+        );
+        assert!(matches!(
+            lifeboat::verify_signature(&record, &run, &parsed),
+            lifeboat::Verdict::Verified { principal: p, .. } if p == principal
+        ));
+        // The same signature over a changed comment does not verify.
+        let mut changed = record.clone();
+        if let lifeboat::Event::Approval { comment, .. } = &mut changed.event {
+            *comment = Some("snapshot checked!".into());
+        } else {
+            changed.actor = "mallory".into();
+        }
+        assert!(matches!(
+            lifeboat::verify_signature(&changed, &run, &parsed),
+            lifeboat::Verdict::Unverified { .. }
+        ));
+    }
+}
+
+/// A decision signed over another digest (the question it answers is not
+/// the one shown now), left in the run's inbox with an allowed key's valid
+/// signature: `resume` refuses it in a note and the gate still waits.
+#[test]
+fn a_decision_signed_over_another_digest_is_refused() {
+    let team = Team::new();
+    let sandbox = sandbox(&team);
+    let alice = Agent::start();
+    alice.add(&team.alice);
+    let run = start_paused(&sandbox, FOUR_EYES, &alice);
+    let digest = gate_digest(&sandbox.journal(&run));
+    // Bob signs the documented message for an older question with
+    // ssh-keygen itself; the entry claims the current digest.
+    let signed_at = "2026-01-01T12:00:00.000Z";
+    let message = format!(
+        "lifeboat-decision-v1\nrun_id: \"{run}\"\nstep: \"approve_restore\"\ndecision: \"approved\"\ndigest: \"{}\"\ncomment: null\nactor: \"bob\"\nsigned_at: \"{signed_at}\"\n",
+        "0".repeat(64)
+    );
+    let files = tempfile::tempdir().unwrap();
+    let msg = files.path().join("message");
+    std::fs::write(&msg, &message).unwrap();
+    let out = Command::new("ssh-keygen")
+        .args(["-Y", "sign", "-n", "lifeboat", "-f", team.bob.path()])
+        .arg(&msg)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let armored = std::fs::read_to_string(files.path().join("message.sig")).unwrap();
+    let fingerprint = {
+        let out = Command::new("ssh-keygen")
+            .args(["-l", "-E", "sha256", "-f", &team.bob.public_path()])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().split_whitespace().nth(1).unwrap().to_string()
+    };
+    let entry = serde_json::json!({
+        "v": 1, "posted_at": signed_at, "actor": "bob", "machine": "elsewhere",
+        "signed": { "signature": armored, "signed_at": signed_at, "key": fingerprint },
+        "type": "approval", "step": "approve_restore", "decision": "approved", "digest": digest,
+    });
+    let inbox = sandbox.run_dir(&run).join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(
+        inbox.join("20260101T120000.000000000Z-0123456789abcdef.json"),
+        entry.to_string(),
+    )
+    .unwrap();
+    sandbox.test().args(["resume", &run]).status(3).run();
+    let journal = sandbox.journal(&run);
+    assert!(of_type(&journal, "approval").is_empty(), "{journal:#?}");
+    let notes = of_type(&journal, "note");
+    let text = notes[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("refused the approval of `approve_restore` by `bob`")
+            && text.contains("the signature does not match this decision"),
+        "{text}"
+    );
+}
+
+/// An approval posted through the inbox while an engine waits with
+/// `--wait` is verified by the engine: a forged unsigned entry is refused
+/// in a note, the signed ones count under their principals.
+#[test]
+fn the_engine_verifies_approvals_posted_while_it_waits() {
+    let team = Team::new();
+    let sandbox = sandbox(&team);
+    sandbox.write(util::RUNBOOK, FOUR_EYES);
+    let alice = Agent::start();
+    alice.add(&team.alice);
+    let mut child = sandbox
+        .test()
+        .args(["run", util::RUNBOOK, "--wait"])
+        .env("SSH_AUTH_SOCK", alice.sock())
+        .env("LIFEBOAT_OPERATOR", "alice")
+        .spawn();
+    let run = wait_for_run(&sandbox);
+    wait_for_record(&sandbox, &run, "waiting");
+    // An unsigned entry written straight into the inbox (no command would
+    // post it): the engine refuses it.
+    let digest = gate_digest(&sandbox.journal(&run));
+    let forged = serde_json::json!({
+        "v": 1, "posted_at": "2026-01-01T12:00:00.000Z", "actor": "eve", "machine": "elsewhere",
+        "type": "approval", "step": "approve_restore", "decision": "approved", "digest": digest,
+    });
+    std::fs::write(
+        sandbox.run_dir(&run).join("inbox").join("20260101T120000.000000000Z-00000000000000ee.json"),
+        forged.to_string(),
+    )
+    .or_else(|_| {
+        std::fs::create_dir_all(sandbox.run_dir(&run).join("inbox"))?;
+        std::fs::write(
+            sandbox.run_dir(&run).join("inbox").join("20260101T120000.000000000Z-00000000000000ee.json"),
+            forged.to_string(),
+        )
+    })
+    .unwrap();
+    wait_for_record(&sandbox, &run, "note");
+    let carol = Agent::start();
+    carol.add(&team.carol);
+    for (who, sign) in [("bob", Some(team.bob.path())), ("carol", None)] {
+        let mut test = decide(&sandbox, &["approve", &run, "approve_restore", "--as", who])
+            .env("SSH_AUTH_SOCK", carol.sock());
+        if let Some(key) = sign {
+            test = test.args(["--sign-with", key]);
+        }
+        let ran = test.run();
+        assert!(
+            ran.stdout.contains("(recorded by the engine driving the run)"),
+            "{}",
+            ran.dump()
+        );
+    }
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the engine did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    let journal = sandbox.journal(&run);
+    let note = of_type(&journal, "note")[0]["text"].as_str().unwrap().to_string();
+    assert!(note.contains("refused the approval of `approve_restore` by `eve`"), "{note}");
+    assert!(note.contains("this one is not signed"), "{note}");
+    let approvals = of_type(&journal, "approval");
+    let signed: Vec<(&str, &str)> = approvals
+        .iter()
+        .map(|r| {
+            (
+                r["actor"].as_str().unwrap(),
+                r["signed"]["principal"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(signed, [("bob", "bob"), ("carol", "carol")]);
+    assert!(approvals.iter().all(|r| r["inbox"].is_string()));
+}
+
+/// The terminal question says which key signs the answer before it asks,
+/// and the journalled answer carries the signature, verified.
+#[test]
+fn the_terminal_prompt_signs_with_the_agents_key() {
+    let team = Team::new();
+    let sandbox = sandbox(&team);
+    sandbox.write(util::RUNBOOK, ONE_SIGNED);
+    let bob = Agent::start();
+    bob.add(&team.bob);
+    let mut cmd = sandbox.pty_command(&["run", util::RUNBOOK]);
+    cmd.env("SSH_AUTH_SOCK", bob.sock());
+    let mut p = util::start_pty(cmd, 120);
+    util::expect(&mut p, "your decision will be signed with SHA256:");
+    util::expect(&mut p, "(ED25519, from ssh-agent)");
+    util::expect(&mut p, "Decision [1]: ");
+    util::send(&mut p, "\r");
+    util::expect(&mut p, "Your name (approver)");
+    util::send(&mut p, "bob\r");
+    util::expect(&mut p, "Comment (optional)");
+    util::send(&mut p, "looks right\r");
+    util::expect(&mut p, "finished succeeded");
+    assert_eq!(util::exit_code(p), 0);
+    let run = wait_for_run(&sandbox);
+    let journal = sandbox.journal(&run);
+    let approval = of_type(&journal, "approval")[0];
+    assert_eq!(approval["signed"]["principal"], "bob", "{approval:#}");
+    assert_eq!(approval["comment"], "looks right");
+}
+
+/// A runbook that requires signatures starts only signed, by a key of its
+/// allowed signers file; an encrypted key file is refused with the fix; a
+/// changed allowed signers file is refused on a later decision.
+#[test]
+fn signing_refusals_say_what_to_do() {
+    let team = Team::new();
+    let sandbox = sandbox(&team);
+    let ran = sandbox
+        .test()
+        .runbook(FOUR_EYES)
+        .args(["run", util::RUNBOOK])
+        .status(2)
+        .run();
+    assert!(
+        ran.stderr.contains("so the run's start must be signed too")
+            && ran.stderr.contains("load it into ssh-agent (`ssh-add`) or give --sign-with KEYFILE"),
+        "{}",
+        ran.dump()
+    );
+    assert!(!sandbox.state_dir().join("runs").exists() || std::fs::read_dir(sandbox.state_dir().join("runs")).unwrap().count() == 0, "nothing was created");
+    let ran = sandbox
+        .test()
+        .args(["run", util::RUNBOOK, "--sign-with", team.mallory.path()])
+        .status(2)
+        .run();
+    assert!(ran.stderr.contains("is not in the allowed signers file"), "{}", ran.dump());
+
+    let dir = tempfile::tempdir().unwrap();
+    let locked = Key::with_passphrase(dir.path(), "locked", "correct horse");
+    let ran = sandbox
+        .test()
+        .args(["run", util::RUNBOOK, "--sign-with", locked.path()])
+        .status(2)
+        .run();
+    assert!(
+        ran.stderr.contains("is encrypted with a passphrase; load it into ssh-agent"),
+        "{}",
+        ran.dump()
+    );
+
+    let run = sandbox
+        .test()
+        .args(["run", util::RUNBOOK, "--sign-with", team.alice.path()])
+        .env("LIFEBOAT_OPERATOR", "alice")
+        .status(3)
+        .run()
+        .run_id();
+    // The team's file changes after the start: decisions are refused
+    // rather than checked against a different file.
+    sandbox.write("allowed_signers", &format!("{}mallory {}\n", team.allowed_signers(), team.mallory.public_line));
+    let ran = decide(
+        &sandbox,
+        &["approve", &run, "approve_restore", "--as", "bob", "--sign-with", team.bob.path()],
+    )
+    .status(2)
+    .run();
+    assert!(
+        ran.stderr.contains("is not the one run `") && ran.stderr.contains("started with"),
+        "{}",
+        ran.dump()
+    );
+}
+
+/// The run id of the sandbox's only run.
+fn wait_for_run(sandbox: &Sandbox) -> String {
+    let started = Instant::now();
+    loop {
+        if let Some(entry) = std::fs::read_dir(sandbox.state_dir().join("runs"))
+            .ok()
+            .and_then(|mut d| d.next())
+        {
+            return entry.unwrap().file_name().to_string_lossy().into_owned();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no run started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_for_record(sandbox: &Sandbox, run: &str, ty: &str) {
+    let started = Instant::now();
+    let journal = sandbox.run_dir(run).join("journal.jsonl");
+    loop {
+        if journal.exists() && sandbox.journal(run).iter().any(|r| r["type"] == ty) {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no `{ty}` record in 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
