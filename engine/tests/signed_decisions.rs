@@ -225,7 +225,11 @@ fn assert_refused(ran: &Ran, needle: &str) {
         "{}",
         ran.dump()
     );
-    assert!(!ran.stderr.contains("AAAAC3"), "no key material: {}", ran.dump());
+    assert!(
+        !ran.stderr.contains("AAAAC3"),
+        "no key material: {}",
+        ran.dump()
+    );
 }
 
 #[test]
@@ -245,7 +249,14 @@ fn a_signed_four_eyes_gate_counts_only_distinct_verified_principals() {
     carol.add(&team.carol);
     let ran = decide(
         &sandbox,
-        &["approve", &run, "approve_restore", "--as", "carol", "--no-sign"],
+        &[
+            "approve",
+            &run,
+            "approve_restore",
+            "--as",
+            "carol",
+            "--no-sign",
+        ],
     )
     .env("SSH_AUTH_SOCK", carol.sock())
     .status(2)
@@ -255,7 +266,15 @@ fn a_signed_four_eyes_gate_counts_only_distinct_verified_principals() {
     // Signed by a key that is not in the file: refused, named by fingerprint.
     let ran = decide(
         &sandbox,
-        &["approve", &run, "approve_restore", "--as", "bob", "--sign-with", team.mallory.path()],
+        &[
+            "approve",
+            &run,
+            "approve_restore",
+            "--as",
+            "bob",
+            "--sign-with",
+            team.mallory.path(),
+        ],
     )
     .status(2)
     .run();
@@ -265,16 +284,35 @@ fn a_signed_four_eyes_gate_counts_only_distinct_verified_principals() {
     // The initiator's own key, under another name: refused (four eyes).
     let ran = decide(
         &sandbox,
-        &["approve", &run, "approve_restore", "--as", "not-alice", "--sign-with", team.alice.path()],
+        &[
+            "approve",
+            &run,
+            "approve_restore",
+            "--as",
+            "not-alice",
+            "--sign-with",
+            team.alice.path(),
+        ],
     )
     .status(2)
     .run();
-    assert_refused(&ran, "`alice` started this run and cannot approve `approve_restore`");
+    assert_refused(
+        &ran,
+        "`alice` started this run and cannot approve `approve_restore`",
+    );
 
     // Bob, with his key file: 1 of 2.
     let ran = decide(
         &sandbox,
-        &["approve", &run, "approve_restore", "--as", "bob", "--sign-with", team.bob.path()],
+        &[
+            "approve",
+            &run,
+            "approve_restore",
+            "--as",
+            "bob",
+            "--sign-with",
+            team.bob.path(),
+        ],
     )
     .run();
     assert!(ran.stdout.contains("1 of 2"), "{}", ran.dump());
@@ -287,20 +325,40 @@ fn a_signed_four_eyes_gate_counts_only_distinct_verified_principals() {
     // The same key again, under another typed name: counted once.
     let ran = decide(
         &sandbox,
-        &["approve", &run, "approve_restore", "--as", "robert", "--sign-with", team.bob.path()],
+        &[
+            "approve",
+            &run,
+            "approve_restore",
+            "--as",
+            "robert",
+            "--sign-with",
+            team.bob.path(),
+        ],
     )
     .status(2)
     .run();
     assert_refused(&ran, "`bob` already approved `approve_restore`");
 
     // Carol, from her agent (its first key): 2 of 2; the run continues.
-    let ran = decide(&sandbox, &["approve", &run, "approve_restore", "--as", "carol"])
-        .env("SSH_AUTH_SOCK", carol.sock())
-        .run();
+    let ran = decide(
+        &sandbox,
+        &["approve", &run, "approve_restore", "--as", "carol"],
+    )
+    .env("SSH_AUTH_SOCK", carol.sock())
+    .run();
     assert!(ran.stdout.contains("2 of 2"), "{}", ran.dump());
-    assert!(ran.stdout.contains("(ED25519, from ssh-agent), verified as `carol`"), "{}", ran.dump());
+    assert!(
+        ran.stdout
+            .contains("(ED25519, from ssh-agent), verified as `carol`"),
+        "{}",
+        ran.dump()
+    );
     let ran = sandbox.test().args(["resume", &run]).run();
-    assert!(ran.stdout.contains("restored after bob,carol"), "{}", ran.dump());
+    assert!(
+        ran.stdout.contains("restored after bob,carol"),
+        "{}",
+        ran.dump()
+    );
 
     let journal = sandbox.journal(&run);
     let approvals = of_type(&journal, "approval");
@@ -318,7 +376,9 @@ fn a_signed_four_eyes_gate_counts_only_distinct_verified_principals() {
         timeline.stdout
     );
     assert!(
-        timeline.stdout.contains("| carol [verified: carol (SHA256:"),
+        timeline
+            .stdout
+            .contains("| carol [verified: carol (SHA256:"),
         "{}",
         timeline.stdout
     );
@@ -337,7 +397,17 @@ fn ssh_keygen_verifies_what_lifeboat_signed() {
     let run = start_paused(&sandbox, FOUR_EYES, &alice);
     decide(
         &sandbox,
-        &["approve", &run, "approve_restore", "--as", "bob", "--comment", "snapshot\nchecked", "--sign-with", team.bob.path()],
+        &[
+            "approve",
+            &run,
+            "approve_restore",
+            "--as",
+            "bob",
+            "--comment",
+            "snapshot\nchecked",
+            "--sign-with",
+            team.bob.path(),
+        ],
     )
     .run();
     let journal = sandbox.journal(&run);
@@ -345,7 +415,10 @@ fn ssh_keygen_verifies_what_lifeboat_signed() {
     let signers = files.path().join("allowed_signers");
     std::fs::write(&signers, team.allowed_signers()).unwrap();
     let parsed = lifeboat::AllowedSigners::read(&signers).unwrap();
-    for (record, principal) in [(&journal[0], "alice"), (of_type(&journal, "approval")[0], "bob")] {
+    for (record, principal) in [
+        (&journal[0], "alice"),
+        (of_type(&journal, "approval")[0], "bob"),
+    ] {
         let record: lifeboat::Record = serde_json::from_value(record.clone()).unwrap();
         let message = lifeboat::Message::of_record(&record, &run).expect("a signed record");
         let msg = files.path().join("message");
@@ -418,7 +491,12 @@ fn a_decision_signed_over_another_digest_is_refused() {
             .args(["-l", "-E", "sha256", "-f", &team.bob.public_path()])
             .output()
             .unwrap();
-        String::from_utf8(out.stdout).unwrap().split_whitespace().nth(1).unwrap().to_string()
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
     };
     let entry = serde_json::json!({
         "v": 1, "posted_at": signed_at, "actor": "bob", "machine": "elsewhere",
@@ -470,13 +548,19 @@ fn the_engine_verifies_approvals_posted_while_it_waits() {
         "type": "approval", "step": "approve_restore", "decision": "approved", "digest": digest,
     });
     std::fs::write(
-        sandbox.run_dir(&run).join("inbox").join("20260101T120000.000000000Z-00000000000000ee.json"),
+        sandbox
+            .run_dir(&run)
+            .join("inbox")
+            .join("20260101T120000.000000000Z-00000000000000ee.json"),
         forged.to_string(),
     )
     .or_else(|_| {
         std::fs::create_dir_all(sandbox.run_dir(&run).join("inbox"))?;
         std::fs::write(
-            sandbox.run_dir(&run).join("inbox").join("20260101T120000.000000000Z-00000000000000ee.json"),
+            sandbox
+                .run_dir(&run)
+                .join("inbox")
+                .join("20260101T120000.000000000Z-00000000000000ee.json"),
             forged.to_string(),
         )
     })
@@ -492,7 +576,8 @@ fn the_engine_verifies_approvals_posted_while_it_waits() {
         }
         let ran = test.run();
         assert!(
-            ran.stdout.contains("(recorded by the engine driving the run)"),
+            ran.stdout
+                .contains("(recorded by the engine driving the run)"),
             "{}",
             ran.dump()
         );
@@ -502,13 +587,22 @@ fn the_engine_verifies_approvals_posted_while_it_waits() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "the engine did not finish");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the engine did not finish"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0));
     let journal = sandbox.journal(&run);
-    let note = of_type(&journal, "note")[0]["text"].as_str().unwrap().to_string();
-    assert!(note.contains("refused the approval of `approve_restore` by `eve`"), "{note}");
+    let note = of_type(&journal, "note")[0]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        note.contains("refused the approval of `approve_restore` by `eve`"),
+        "{note}"
+    );
     assert!(note.contains("this one is not signed"), "{note}");
     let approvals = of_type(&journal, "approval");
     let signed: Vec<(&str, &str)> = approvals
@@ -568,17 +662,30 @@ fn signing_refusals_say_what_to_do() {
         .run();
     assert!(
         ran.stderr.contains("so the run's start must be signed too")
-            && ran.stderr.contains("load it into ssh-agent (`ssh-add`) or give --sign-with KEYFILE"),
+            && ran
+                .stderr
+                .contains("load it into ssh-agent (`ssh-add`) or give --sign-with KEYFILE"),
         "{}",
         ran.dump()
     );
-    assert!(!sandbox.state_dir().join("runs").exists() || std::fs::read_dir(sandbox.state_dir().join("runs")).unwrap().count() == 0, "nothing was created");
+    assert!(
+        !sandbox.state_dir().join("runs").exists()
+            || std::fs::read_dir(sandbox.state_dir().join("runs"))
+                .unwrap()
+                .count()
+                == 0,
+        "nothing was created"
+    );
     let ran = sandbox
         .test()
         .args(["run", util::RUNBOOK, "--sign-with", team.mallory.path()])
         .status(2)
         .run();
-    assert!(ran.stderr.contains("is not in the allowed signers file"), "{}", ran.dump());
+    assert!(
+        ran.stderr.contains("is not in the allowed signers file"),
+        "{}",
+        ran.dump()
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let locked = Key::with_passphrase(dir.path(), "locked", "correct horse");
@@ -588,7 +695,8 @@ fn signing_refusals_say_what_to_do() {
         .status(2)
         .run();
     assert!(
-        ran.stderr.contains("is encrypted with a passphrase; load it into ssh-agent"),
+        ran.stderr
+            .contains("is encrypted with a passphrase; load it into ssh-agent"),
         "{}",
         ran.dump()
     );
@@ -602,10 +710,25 @@ fn signing_refusals_say_what_to_do() {
         .run_id();
     // The team's file changes after the start: decisions are refused
     // rather than checked against a different file.
-    sandbox.write("allowed_signers", &format!("{}mallory {}\n", team.allowed_signers(), team.mallory.public_line));
+    sandbox.write(
+        "allowed_signers",
+        &format!(
+            "{}mallory {}\n",
+            team.allowed_signers(),
+            team.mallory.public_line
+        ),
+    );
     let ran = decide(
         &sandbox,
-        &["approve", &run, "approve_restore", "--as", "bob", "--sign-with", team.bob.path()],
+        &[
+            "approve",
+            &run,
+            "approve_restore",
+            "--as",
+            "bob",
+            "--sign-with",
+            team.bob.path(),
+        ],
     )
     .status(2)
     .run();
@@ -626,7 +749,10 @@ fn wait_for_run(sandbox: &Sandbox) -> String {
         {
             return entry.unwrap().file_name().to_string_lossy().into_owned();
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "no run started");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no run started"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -638,7 +764,10 @@ fn wait_for_record(sandbox: &Sandbox, run: &str, ty: &str) {
         if journal.exists() && sandbox.journal(run).iter().any(|r| r["type"] == ty) {
             return;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "no `{ty}` record in 30 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no `{ty}` record in 30 s"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -271,7 +271,8 @@ mod tests {
     use super::*;
 
     const ALICE: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA2sOi9HukcKidmGbZ7+gGG9Et52PRf9oN9SmXthXR8w alice@laptop";
-    const BOB: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICGnQZXTG23cYLbB40dFQ76Olp28Yu9mtvOWsykLxoW3 bob";
+    const BOB: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICGnQZXTG23cYLbB40dFQ76Olp28Yu9mtvOWsykLxoW3 bob";
 
     #[test]
     fn principals_options_and_keys_are_read() {
@@ -291,7 +292,10 @@ mod tests {
         );
         assert!(s.find(s.signers[1].key.key_data(), "lifeboat").is_ok());
         let err = s.find(s.signers[1].key.key_data(), "other").unwrap_err();
-        assert!(err.contains("allowed only for the namespaces git,lifeboat"), "{err}");
+        assert!(
+            err.contains("allowed only for the namespaces git,lifeboat"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -305,8 +309,14 @@ mod tests {
                 format!("a valid-before=20300101 {ALICE}"),
                 "team:1:3: `valid-before` is not supported",
             ),
-            (format!("a restrict {ALICE}"), "team:1:3: unknown option `restrict`"),
-            ("alice@example.com".to_string(), "team:1:18: no key after the principals `alice@example.com`"),
+            (
+                format!("a restrict {ALICE}"),
+                "team:1:3: unknown option `restrict`",
+            ),
+            (
+                "alice@example.com".to_string(),
+                "team:1:18: no key after the principals `alice@example.com`",
+            ),
             (
                 "alice ssh-ed25519 AAAAnotbase64!".to_string(),
                 "team:1:7: not an OpenSSH public key",
@@ -325,6 +335,9 @@ mod tests {
         let bob = PublicKey::from_openssh(BOB).unwrap();
         let err = s.find(bob.key_data(), "lifeboat").unwrap_err();
         assert!(err.starts_with("key SHA256:"), "{err}");
-        assert!(err.ends_with("is not in the allowed signers file `team`"), "{err}");
+        assert!(
+            err.ends_with("is not in the allowed signers file `team`"),
+            "{err}"
+        );
     }
 }

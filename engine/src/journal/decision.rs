@@ -21,9 +21,9 @@ use crate::journal::allowed_signers::AllowedSigners;
 use crate::journal::gate_record::{GateKind, GateRecord};
 use crate::journal::inbox::InboxItem;
 use crate::journal::record::{Decision, Event, Record, RunStatus, Signed};
-use crate::journal::signature::{verify_event, Verdict};
 use crate::journal::run_state::{RunState, StepRecordState};
 use crate::journal::run_store::StoreError;
+use crate::journal::signature::{verify_event, Verdict};
 use crate::journal::Journal;
 
 /// The actor of the notes the engine writes about refused entries.

@@ -176,7 +176,10 @@ impl Verdict {
         match self {
             Verdict::Verified { principal, key } => format!("verified: {principal} ({key})"),
             Verdict::Unsigned => "unsigned".to_string(),
-            Verdict::Unverified { key: Some(k), reason } => format!("unverified ({k}): {reason}"),
+            Verdict::Unverified {
+                key: Some(k),
+                reason,
+            } => format!("unverified ({k}): {reason}"),
             Verdict::Unverified { key: None, reason } => format!("unverified: {reason}"),
         }
     }
@@ -303,7 +306,10 @@ mod tests {
         )
         .unwrap();
         let text = String::from_utf8(mark.bytes()).unwrap();
-        assert!(text.contains("decision: \"marked failed\"\ndigest: null\ncomment: null\n"), "{text}");
+        assert!(
+            text.contains("decision: \"marked failed\"\ndigest: null\ncomment: null\n"),
+            "{text}"
+        );
         assert!(Message::of("r1", "bob", &Event::Note { text: "x".into() }, "t").is_none());
     }
 

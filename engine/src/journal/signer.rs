@@ -211,9 +211,12 @@ fn agent_client(socket: &Path) -> Result<ssh_agent_client_rs::Client, String> {
 /// The plain keys (not certificates) the agent holds, in its order.
 fn agent_keys(socket: &Path) -> Result<Vec<PublicKey>, String> {
     let mut client = agent_client(socket)?;
-    let identities = client
-        .list_all_identities()
-        .map_err(|e| format!("ssh-agent at `{}` did not list its keys: {e}", socket.display()))?;
+    let identities = client.list_all_identities().map_err(|e| {
+        format!(
+            "ssh-agent at `{}` did not list its keys: {e}",
+            socket.display()
+        )
+    })?;
     Ok(identities
         .into_iter()
         .filter_map(|i| match i {

@@ -435,6 +435,7 @@ mod tests {
                 min_approvals: 1,
                 approvers: None,
                 distinct_from_initiator: false,
+                require_signed: false,
             },
             Event::Approval {
                 step: step(),

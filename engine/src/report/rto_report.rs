@@ -457,6 +457,9 @@ mod tests {
             rto_stop_at: stop_at.map(String::from),
             engine_version: "0".into(),
             launch_dir: None,
+            allowed_signers: None,
+            allowed_signers_sha256: None,
+            require_signed: false,
         }
     }
 

@@ -10,11 +10,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::journal::allowed_signers::{self, AllowedSigners};
 use crate::journal::record::{Event, Record, Signed, JOURNAL_VERSION};
-use crate::journal::signature::{verify_event, Verdict};
-use crate::journal::signer::Signer;
 use crate::journal::run_state::{RunState, StepRecordState, NOT_STARTED, STEP_THROUGH_SKIP};
 use crate::journal::run_store::{Driver, RunStore, StoreError, TakeOver};
 use crate::journal::run_stores::RunStores;
+use crate::journal::signature::{verify_event, Verdict};
+use crate::journal::signer::Signer;
 use crate::journal::timestamp::now_rfc3339;
 use crate::journal::Journal;
 use crate::operator::console::Console;
@@ -679,7 +679,14 @@ impl Launcher {
         signers: Option<&AllowedSigners>,
         required: bool,
     ) -> Result<Option<Signed>, LaunchError> {
-        self.sign_decision(run_id, operator, event, signers, required, "the run's start")
+        self.sign_decision(
+            run_id,
+            operator,
+            event,
+            signers,
+            required,
+            "the run's start",
+        )
     }
 
     /// Signs `event` (a start or a take-over) with the operator's key and

@@ -1028,7 +1028,7 @@ mod tests {
             "#,
             "
             runbook rb v1 (rb)
-            allowed_signers team/allowed_signers (3:33)
+            allowed_signers team/allowed_signers (3:31)
             require_signed
             steps a shell at 6:9
             ",
@@ -1044,8 +1044,10 @@ mod tests {
                 kind: shell
             "#,
             "
-            error 3:14: unknown field `allowed_signer` in `approvers`
             error 3:12: `approvers` needs `allowed_signers`
+              help: add the path of the team's OpenSSH allowed_signers file, e.g. `approvers: { allowed_signers: allowed_signers }`
+            error 3:14: unknown field `allowed_signer` in `approvers`
+              help: did you mean `allowed_signers`?
             error 4:17: `require_signed` must be true or false, found a string
             runbook rb v1 (rb)
             steps a shell at 6:9

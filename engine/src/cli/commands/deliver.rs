@@ -19,10 +19,10 @@ use crate::journal::allowed_signers;
 use crate::journal::decision::{self, ENGINE_ACTOR};
 use crate::journal::inbox::InboxEntry;
 use crate::journal::record::{Event, Signed};
-use crate::terminal_text::printable;
 use crate::journal::run_state::RunState;
 use crate::journal::run_store::{RunStore, StoreError};
 use crate::journal::Journal;
+use crate::terminal_text::printable;
 
 /// How long a command waits for the driving engine to journal a decision.
 pub const ENGINE_BOUND: Duration = Duration::from_secs(10);
@@ -138,7 +138,11 @@ impl OpenRun {
         )
         .map_err(CliError::invalid)?;
         let line = signer.map(|s| match &principal {
-            Some(p) => format!("signed with {}, verified as `{}`", s.describe(), printable(p)),
+            Some(p) => format!(
+                "signed with {}, verified as `{}`",
+                s.describe(),
+                printable(p)
+            ),
             None if signers.is_none() => format!(
                 "signed with {} (not verified now: run `{run_id}` has no allowed signers file)",
                 s.describe()

@@ -517,8 +517,12 @@ impl Scheduler {
         });
         if gate.require_signed() && principal.is_none() {
             let why = match &signer {
-                None => "no SSH key is loaded to sign an answer here (ssh-agent, or --sign-with)".to_string(),
-                Some(s) => format!("the key {} is not in the run's allowed signers file", s.fingerprint()),
+                None => "no SSH key is loaded to sign an answer here (ssh-agent, or --sign-with)"
+                    .to_string(),
+                Some(s) => format!(
+                    "the key {} is not in the run's allowed signers file",
+                    s.fingerprint()
+                ),
             };
             if announced.as_ref() != Some(wait) {
                 self.env.console.warn(
