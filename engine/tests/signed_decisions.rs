@@ -771,3 +771,91 @@ fn wait_for_record(sandbox: &Sandbox, run: &str, ty: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A runbook that requires signatures, on the S3 store: another machine
+/// takes the run over only signed, by a key of the team's file (its own
+/// copy, checked against the SHA-256 the run started with), and the
+/// take-over is journalled with its verified principal.
+#[test]
+fn a_take_over_is_signed_and_refused_unsigned() {
+    let team = Team::new();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let s3 = rt
+        .block_on(lifeboat_harness::s3_server::S3Server::start())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let shared = |test: Test, operator: &str| {
+        test.env("LIFEBOAT_STORE", format!("s3://{}/signed", s3.bucket()))
+            .env("AWS_ENDPOINT_URL", s3.endpoint())
+            .env("AWS_ACCESS_KEY_ID", s3.access_key_id())
+            .env("AWS_SECRET_ACCESS_KEY", s3.secret_access_key())
+            .env("AWS_REGION", s3.region())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("LIFEBOAT_OPERATOR", operator)
+    };
+    let a = sandbox(&team);
+    let b = sandbox(&team);
+    let b_signers = b.path().join("allowed_signers");
+    a.write(
+        util::RUNBOOK,
+        "version: 1\nname: signed-takeover\nrequire_signed: true\napprovers: { allowed_signers: allowed_signers }\nsteps:\n  - id: slow\n    kind: shell\n    read_only: true\n    with: { script: \"sleep 3\" }\n  - id: after\n    kind: shell\n    needs: [slow]\n    with: { script: \"true\" }\n",
+    );
+    let mut child = shared(a.test(), "alice")
+        .args(["run", util::RUNBOOK, "--sign-with", team.alice.path()])
+        .spawn();
+    let run = {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        line.trim().to_string()
+    };
+    let started = Instant::now();
+    while !std::fs::read_to_string(a.run_dir(&run).join("journal.jsonl"))
+        .is_ok_and(|j| j.contains("\"step_started\""))
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "the slow step did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let resume = ["resume", run.as_str(), "--take-over", "--yes"];
+    let unsigned = shared(b.test(), "bob")
+        .args(resume)
+        .env("LIFEBOAT_ALLOWED_SIGNERS", &b_signers)
+        .status(2)
+        .run();
+    assert!(
+        unsigned.stderr.contains("so the take-over must be signed")
+            && unsigned.stderr.contains("nothing changed"),
+        "{}",
+        unsigned.dump()
+    );
+    let unknown = shared(b.test(), "bob")
+        .args(resume)
+        .args(["--sign-with", team.mallory.path()])
+        .env("LIFEBOAT_ALLOWED_SIGNERS", &b_signers)
+        .status(2)
+        .run();
+    assert!(unknown.stderr.contains("is not in the allowed signers file"), "{}", unknown.dump());
+    // Alice's engine still drives: both refusals left its lease alone.
+    assert_eq!(child.try_wait().unwrap(), None, "alice's engine stopped");
+    let taken = shared(b.test(), "bob")
+        .args(resume)
+        .args(["--sign-with", team.bob.path()])
+        .env("LIFEBOAT_ALLOWED_SIGNERS", &b_signers)
+        .run();
+    assert!(taken.stdout.contains("took over from alice on "), "{}", taken.dump());
+    let _ = child.kill();
+    let _ = child.wait();
+    let journal = b.journal(&run);
+    let resumed = of_type(&journal, "resumed");
+    let take_over = resumed.last().unwrap();
+    assert_eq!(take_over["signed"]["principal"], "bob", "{take_over:#}");
+    assert_eq!(journal[0]["signed"]["principal"], "alice");
+    let timeline = shared(b.test(), "bob")
+        .args(["timeline", &run])
+        .env("LIFEBOAT_ALLOWED_SIGNERS", &b_signers)
+        .run();
+    assert!(timeline.stdout.contains("| bob [verified: bob (SHA256:"), "{}", timeline.stdout);
+}

@@ -13,7 +13,7 @@ use crate::journal::record::{Event, Record, Signed, JOURNAL_VERSION};
 use crate::journal::run_state::{RunState, StepRecordState, NOT_STARTED, STEP_THROUGH_SKIP};
 use crate::journal::run_store::{Driver, RunStore, StoreError, TakeOver};
 use crate::journal::run_stores::RunStores;
-use crate::journal::signature::{verify_event, Verdict};
+use crate::journal::signature::{verify_event, Verdict, NAMESPACE};
 use crate::journal::signer::Signer;
 use crate::journal::timestamp::now_rfc3339;
 use crate::journal::Journal;
@@ -288,6 +288,11 @@ impl Launcher {
 
     pub fn resume(&self, req: Resume) -> Result<Launch, LaunchError> {
         let store = self.stores.open(req.run_id)?;
+        if req.take_over {
+            // A take-over that would be refused unsigned is refused before
+            // it takes the lease from anyone.
+            self.check_take_over_signer(&*store, req.run_id)?;
+        }
         let TakeOver {
             guard: lock,
             previous,
@@ -666,6 +671,38 @@ impl Launcher {
         let path = std::fs::canonicalize(&path).unwrap_or(path);
         let signers = AllowedSigners::read(&path).map_err(LaunchError::Signing)?;
         Ok(Some((path, signers)))
+    }
+
+    /// Whether this operator can sign a take-over of a run whose runbook
+    /// requires signatures: a key, and one the run's allowed signers file
+    /// names. Read without the lock (like `status`).
+    fn check_take_over_signer(&self, store: &dyn RunStore, run_id: &str) -> Result<(), LaunchError> {
+        let run = RunState::replay(&store.read()?.records, &|_| Vec::new());
+        if !run.require_signed {
+            return Ok(());
+        }
+        let how = "sign it with a key of the allowed signers file: load it into ssh-agent (`ssh-add`) or give --sign-with KEYFILE";
+        let Some(signer) = &self.signer else {
+            return Err(LaunchError::Signing(format!(
+                "run `{run_id}` requires signed decisions (`require_signed`), so the take-over must be signed; {how}; nothing changed"
+            )));
+        };
+        let signers = allowed_signers::for_run(
+            run_id,
+            run.allowed_signers.as_deref(),
+            run.allowed_signers_sha256.as_deref(),
+            self.allowed_signers.as_deref(),
+        )
+        .map_err(|e| LaunchError::Signing(format!("{e}; nothing changed")))?;
+        match signers.as_ref().map(|s| s.find(signer.public_key().key_data(), NAMESPACE)) {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(reason)) => Err(LaunchError::Signing(format!(
+                "run `{run_id}` requires signed decisions (`require_signed`), and the take-over would not verify: {reason}; {how}; nothing changed"
+            ))),
+            None => Err(LaunchError::Signing(format!(
+                "run `{run_id}` requires signed decisions but has no allowed signers file; nothing changed"
+            ))),
+        }
     }
 
     /// Signs a run's start with the operator's key. When the runbook
