@@ -339,10 +339,11 @@ fn a_signed_four_eyes_gate_counts_only_distinct_verified_principals() {
     .run();
     assert_refused(&ran, "`bob` already approved `approve_restore`");
 
-    // Carol, from her agent (its first key): 2 of 2; the run continues.
+    // Carol, from her agent (its first key), under a name of her own: 2 of
+    // 2; the run continues, and the gate's outputs name principals.
     let ran = decide(
         &sandbox,
-        &["approve", &run, "approve_restore", "--as", "carol"],
+        &["approve", &run, "approve_restore", "--as", "carol on call"],
     )
     .env("SSH_AUTH_SOCK", carol.sock())
     .run();
@@ -378,7 +379,7 @@ fn a_signed_four_eyes_gate_counts_only_distinct_verified_principals() {
     assert!(
         timeline
             .stdout
-            .contains("| carol [verified: carol (SHA256:"),
+            .contains("| carol on call [verified: carol (SHA256:"),
         "{}",
         timeline.stdout
     );
@@ -816,7 +817,10 @@ fn a_take_over_is_signed_and_refused_unsigned() {
     while !std::fs::read_to_string(a.run_dir(&run).join("journal.jsonl"))
         .is_ok_and(|j| j.contains("\"step_started\""))
     {
-        assert!(started.elapsed() < Duration::from_secs(30), "the slow step did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the slow step did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let resume = ["resume", run.as_str(), "--take-over", "--yes"];
@@ -837,7 +841,13 @@ fn a_take_over_is_signed_and_refused_unsigned() {
         .env("LIFEBOAT_ALLOWED_SIGNERS", &b_signers)
         .status(2)
         .run();
-    assert!(unknown.stderr.contains("is not in the allowed signers file"), "{}", unknown.dump());
+    assert!(
+        unknown
+            .stderr
+            .contains("is not in the allowed signers file"),
+        "{}",
+        unknown.dump()
+    );
     // Alice's engine still drives: both refusals left its lease alone.
     assert_eq!(child.try_wait().unwrap(), None, "alice's engine stopped");
     let taken = shared(b.test(), "bob")
@@ -845,7 +855,11 @@ fn a_take_over_is_signed_and_refused_unsigned() {
         .args(["--sign-with", team.bob.path()])
         .env("LIFEBOAT_ALLOWED_SIGNERS", &b_signers)
         .run();
-    assert!(taken.stdout.contains("took over from alice on "), "{}", taken.dump());
+    assert!(
+        taken.stdout.contains("took over from alice on "),
+        "{}",
+        taken.dump()
+    );
     let _ = child.kill();
     let _ = child.wait();
     let journal = b.journal(&run);
@@ -857,5 +871,9 @@ fn a_take_over_is_signed_and_refused_unsigned() {
         .args(["timeline", &run])
         .env("LIFEBOAT_ALLOWED_SIGNERS", &b_signers)
         .run();
-    assert!(timeline.stdout.contains("| bob [verified: bob (SHA256:"), "{}", timeline.stdout);
+    assert!(
+        timeline.stdout.contains("| bob [verified: bob (SHA256:"),
+        "{}",
+        timeline.stdout
+    );
 }

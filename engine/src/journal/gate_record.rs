@@ -62,6 +62,17 @@ pub struct GateDecision {
     pub principal: Option<String>,
 }
 
+impl GateDecision {
+    /// Its verified principal when `signed` (and it has one), else the
+    /// typed name: for outputs and messages.
+    pub fn name(&self, signed: bool) -> &str {
+        match &self.principal {
+            Some(p) if signed => p,
+            _ => &self.actor,
+        }
+    }
+}
+
 impl GateRecord {
     /// Takes a journal record about this gate into account.
     pub fn apply(&mut self, record: &Record) {
@@ -230,15 +241,20 @@ pub fn gate_digest(parts: &[&str]) -> String {
     lifeboat_steps::checksum::sha256_hex(&bytes)
 }
 
-/// A gate's success outputs, readable as `steps.<id>.outputs.*`.
-pub fn approval_outputs(approvers: &[&GateDecision]) -> serde_json::Map<String, Value> {
+/// A gate's success outputs, readable as `steps.<id>.outputs.*`. On a gate
+/// that requires signatures (`signed`) approvers are named by their
+/// verified principals.
+pub fn approval_outputs(
+    approvers: &[&GateDecision],
+    signed: bool,
+) -> serde_json::Map<String, Value> {
     let mut out = serde_json::Map::new();
     out.insert(
         "approvers".into(),
         Value::from(
             approvers
                 .iter()
-                .map(|d| d.actor.clone())
+                .map(|d| d.name(signed).to_string())
                 .collect::<Vec<_>>(),
         ),
     );

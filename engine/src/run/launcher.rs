@@ -668,6 +668,18 @@ impl Launcher {
             }
             (None, None) => return Ok(None),
         };
+        // A runbook's file that is missing matters only where signatures
+        // are required; a file given on the command line must be there.
+        if !required && self.allowed_signers.is_none() && !path.exists() {
+            self.console.warn(
+                None,
+                &format!(
+                    "the runbook's allowed signers file `{}` does not exist; decisions are not verified in this run",
+                    path.display()
+                ),
+            );
+            return Ok(None);
+        }
         let path = std::fs::canonicalize(&path).unwrap_or(path);
         let signers = AllowedSigners::read(&path).map_err(LaunchError::Signing)?;
         Ok(Some((path, signers)))
@@ -676,7 +688,11 @@ impl Launcher {
     /// Whether this operator can sign a take-over of a run whose runbook
     /// requires signatures: a key, and one the run's allowed signers file
     /// names. Read without the lock (like `status`).
-    fn check_take_over_signer(&self, store: &dyn RunStore, run_id: &str) -> Result<(), LaunchError> {
+    fn check_take_over_signer(
+        &self,
+        store: &dyn RunStore,
+        run_id: &str,
+    ) -> Result<(), LaunchError> {
         let run = RunState::replay(&store.read()?.records, &|_| Vec::new());
         if !run.require_signed {
             return Ok(());

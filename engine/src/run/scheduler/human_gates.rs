@@ -76,7 +76,7 @@ impl Scheduler {
             .and_then(|o| o.as_object().cloned());
         let outputs = match (&given, kind) {
             (Some(o), _) => Some(o.clone()),
-            (None, EngineKind::Approval) => Some(approval_outputs(&[])),
+            (None, EngineKind::Approval) => Some(approval_outputs(&[], false)),
             (None, _) => None,
         };
         self.journal(Event::StepSucceeded {
@@ -156,14 +156,17 @@ impl Scheduler {
                 } else {
                     format!("rejected by `{}`{comment}", r.actor)
                 };
-                let mut outputs = approval_outputs(&gate.approvers());
+                let mut outputs = approval_outputs(&gate.approvers(), gate.require_signed());
                 outputs.insert("rejected_by".into(), r.actor.clone().into());
                 let until = gate.decided_at(need, timeout);
                 return self.fail_gate(i, error, outputs, human_time(&since, until.as_deref()));
             }
             let approvers = gate.approvers();
             if approvers.len() >= need || approvers.iter().any(|d| d.timed_out) {
-                let outputs = approval_outputs(&approvers[..approvers.len().min(need)]);
+                let outputs = approval_outputs(
+                    &approvers[..approvers.len().min(need)],
+                    gate.require_signed(),
+                );
                 let until = gate.decided_at(need, timeout);
                 return self.succeed_gate(i, outputs, human_time(&since, until.as_deref()));
             }
@@ -331,7 +334,10 @@ impl Scheduler {
                 .unwrap_or_default();
             if let Some(done) = gate.approvers().first() {
                 let mut outputs = serde_json::Map::new();
-                outputs.insert("confirmed_by".into(), done.actor.clone().into());
+                outputs.insert(
+                    "confirmed_by".into(),
+                    done.name(gate.require_signed()).into(),
+                );
                 outputs.insert(
                     "note".into(),
                     done.comment.clone().unwrap_or_default().into(),
