@@ -107,6 +107,9 @@ fn build_run(runs: &Path, text: &str, sc: &Scenario) -> usize {
             rto_stop_at: None,
             engine_version: "bench".into(),
             launch_dir: None,
+            allowed_signers: None,
+            allowed_signers_sha256: None,
+            require_signed: false,
         },
     )];
     for i in 1..=sc.done {

@@ -53,6 +53,9 @@ pub struct Signed {
 }
 
 /// What happened.
+// `run_started` is the largest record and is written once per run; boxing
+// it would only complicate every match on it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {

@@ -465,6 +465,35 @@ mod tests {
     }
 
     #[test]
+    fn a_signature_is_never_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalRunStore::create(dir.path(), "r").unwrap());
+        let redactor = Redactor::new();
+        // A secret that happens to occur in the armored signature and in
+        // the principal's name.
+        redactor.add("SIGNATUREBYTES");
+        redactor.add("alice");
+        let journal = Journal::new(store.clone(), 0, redactor, "alice");
+        let signed = Signed {
+            signature:
+                "-----BEGIN SSH SIGNATURE-----\nSIGNATUREBYTES\n-----END SSH SIGNATURE-----\n"
+                    .into(),
+            signed_at: "2026-01-01T00:00:00.000Z".into(),
+            key: "SHA256:abc".into(),
+            principal: Some("alice".into()),
+        };
+        journal
+            .record_signed(
+                None,
+                Event::Note { text: "x".into() },
+                Some(signed.clone()),
+                None,
+            )
+            .unwrap();
+        assert_eq!(store.read().unwrap().records[0].signed, Some(signed));
+    }
+
+    #[test]
     fn structural_fields_list_every_identifier_field() {
         let mut missing = Vec::new();
         for event in every_event() {

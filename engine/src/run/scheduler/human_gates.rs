@@ -692,11 +692,18 @@ impl Scheduler {
         if let Some(list) = &p.approvers {
             reason.push_str(&format!("; approvers: {}", list.join(", ")));
         }
+        let signed = p.require_signed || self.env.runbook.require_signed;
         if p.distinct_from_initiator {
+            let initiator = match (&self.env.initiator_principal, signed) {
+                (Some(principal), true) => principal,
+                _ => &self.initiator,
+            };
             reason.push_str(&format!(
-                "; not `{}`, who started the run (four eyes)",
-                self.initiator
+                "; not `{initiator}`, who started the run (four eyes)"
             ));
+        }
+        if signed {
+            reason.push_str("; each decision signed by a key of the allowed signers file");
         }
         if let Some(t) = timeout {
             reason.push_str(&format!(
