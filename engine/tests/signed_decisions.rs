@@ -28,6 +28,7 @@ steps:
     with:
       prompt: "Restore snapshot 42?"
       min_approvals: 2
+      approvers: [alice, bob, carol]
       distinct_from_initiator: true
       require_signed: true
   - id: restore
@@ -97,6 +98,8 @@ struct Team {
     alice: Key,
     bob: Key,
     carol: Key,
+    /// In the file, but not one of the gate's `approvers`.
+    dave: Key,
     mallory: Key,
     _dir: tempfile::TempDir,
 }
@@ -108,6 +111,7 @@ impl Team {
             alice: Key::new(dir.path(), "alice"),
             bob: Key::new(dir.path(), "bob"),
             carol: Key::new(dir.path(), "carol"),
+            dave: Key::new(dir.path(), "dave"),
             mallory: Key::new(dir.path(), "mallory"),
             _dir: dir,
         }
@@ -116,8 +120,11 @@ impl Team {
     /// The allowed_signers file: principal, then the public key.
     fn allowed_signers(&self) -> String {
         format!(
-            "# the recovery team\nalice {}\nbob {}\ncarol namespaces=\"git,lifeboat\" {}\n",
-            self.alice.public_line, self.bob.public_line, self.carol.public_line
+            "# the recovery team\nalice {}\nbob {}\ncarol namespaces=\"git,lifeboat\" {}\ndave@example.com,dave {}\n",
+            self.alice.public_line,
+            self.bob.public_line,
+            self.carol.public_line,
+            self.dave.public_line
         )
     }
 }
@@ -280,6 +287,27 @@ fn a_signed_four_eyes_gate_counts_only_distinct_verified_principals() {
     .run();
     assert_refused(&ran, "is not in the allowed signers file");
     assert!(ran.stderr.contains("key SHA256:"), "{}", ran.dump());
+
+    // An allowed key whose principal is not one of the gate's approvers
+    // (typed as one that is): refused.
+    let ran = decide(
+        &sandbox,
+        &[
+            "approve",
+            &run,
+            "approve_restore",
+            "--as",
+            "bob",
+            "--sign-with",
+            team.dave.path(),
+        ],
+    )
+    .status(2)
+    .run();
+    assert_refused(
+        &ran,
+        "`dave@example.com` is not an approver of `approve_restore`; the runbook allows: alice, bob, carol",
+    );
 
     // The initiator's own key, under another name: refused (four eyes).
     let ran = decide(
