@@ -905,3 +905,60 @@ fn a_take_over_is_signed_and_refused_unsigned() {
         timeline.stdout
     );
 }
+
+/// An RSA key in the agent signs with `rsa-sha2-512` (never SHA-1), and
+/// `ssh-keygen -Y verify` accepts it.
+#[test]
+fn an_rsa_key_in_the_agent_signs_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let rsa = dir.path().join("rsa");
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", "ops", "-f"])
+        .arg(&rsa)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let key = Key {
+        public_line: std::fs::read_to_string(rsa.with_extension("pub"))
+            .unwrap()
+            .trim()
+            .to_string(),
+        private: rsa,
+    };
+    let sandbox = Sandbox::new();
+    sandbox.write("allowed_signers", &format!("ops {}\n", key.public_line));
+    let agent = Agent::start();
+    agent.add(&key);
+    let run = start_paused(&sandbox, ONE_SIGNED, &agent);
+    let start: lifeboat::Record = serde_json::from_value(sandbox.journal(&run)[0].clone()).unwrap();
+    let signed = start.signed.as_ref().expect("the start is signed");
+    assert_eq!(signed.principal.as_deref(), Some("ops"));
+    let msg = dir.path().join("message");
+    let sig = dir.path().join("message.sig");
+    std::fs::write(
+        &msg,
+        lifeboat::Message::of_record(&start, &run).unwrap().bytes(),
+    )
+    .unwrap();
+    std::fs::write(&sig, &signed.signature).unwrap();
+    let out = Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-f"])
+        .arg(sandbox.path().join("allowed_signers"))
+        .args(["-I", "ops", "-n", "lifeboat", "-s"])
+        .arg(&sig)
+        .stdin(std::fs::File::open(&msg).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let armored: String = signed
+        .signature
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let blob = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, armored).unwrap();
+    let text = String::from_utf8_lossy(&blob);
+    assert!(
+        text.contains("rsa-sha2-512"),
+        "the signature names rsa-sha2-512"
+    );
+}
