@@ -94,8 +94,8 @@ pub fn check(
 
 /// The decision rules of one gate (`check_decider`) applied to whoever
 /// counts for it: the verified principal on a gate that requires
-/// signatures, the typed name otherwise. The scheduler's terminal question
-/// checks its answers with this too.
+/// signatures, the typed name otherwise; the initiator is the run's (the
+/// scheduler's terminal question calls [`check_gate_for`]).
 pub fn check_gate(
     gate: &GateRecord,
     run: &RunState,
