@@ -690,10 +690,10 @@ fn signing_refusals_say_what_to_do() {
         .status(2)
         .run();
     assert!(
-        ran.stderr.contains("so the run's start must be signed too")
+        ran.stderr.contains("the run's start (the runbook's `require_signed`) requires a decision signed with an SSH key of the allowed signers file, and this one is not signed")
             && ran
                 .stderr
-                .contains("load it into ssh-agent (`ssh-add`) or give --sign-with KEYFILE"),
+                .contains("load your key into ssh-agent (`ssh-add`) or pass --sign-with KEYFILE"),
         "{}",
         ran.dump()
     );
@@ -961,4 +961,46 @@ fn an_rsa_key_in_the_agent_signs_and_verifies() {
         text.contains("rsa-sha2-512"),
         "the signature names rsa-sha2-512"
     );
+}
+
+/// Under a top-level `require_signed`, `lifeboat mark` is a decision like
+/// any other: refused unsigned, journalled signed with its principal.
+#[test]
+fn a_mark_under_a_signed_runbook_must_be_signed() {
+    let team = Team::new();
+    let sandbox = sandbox(&team);
+    sandbox.write(
+        util::RUNBOOK,
+        "version: 1\nname: signed-mark\nrequire_signed: true\napprovers: { allowed_signers: allowed_signers }\nsteps:\n  - id: cutover\n    kind: shell\n    rerun: never\n    with: { script: \"sleep 5\" }\n",
+    );
+    let mut child = sandbox
+        .test()
+        .args(["run", util::RUNBOOK, "--sign-with", team.alice.path()])
+        .env("LIFEBOAT_OPERATOR", "alice")
+        .spawn();
+    let run = wait_for_run(&sandbox);
+    wait_for_record(&sandbox, &run, "step_started");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let ran = decide(&sandbox, &["mark", &run, "cutover", "done", "--as", "bob"])
+        .status(2)
+        .run();
+    assert_refused(&ran, "requires a decision signed with an SSH key of the allowed signers file, and this one is not signed");
+    let ran = decide(
+        &sandbox,
+        &[
+            "mark",
+            &run,
+            "cutover",
+            "done",
+            "--as",
+            "bob",
+            "--sign-with",
+            team.bob.path(),
+        ],
+    )
+    .run();
+    assert!(ran.stdout.contains("verified as `bob`"), "{}", ran.dump());
+    let journal = sandbox.journal(&run);
+    assert_eq!(of_type(&journal, "marked")[0]["signed"]["principal"], "bob");
 }

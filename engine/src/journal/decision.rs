@@ -24,6 +24,7 @@ use crate::journal::record::{Decision, Event, Record, RunStatus, Signed};
 use crate::journal::run_state::{RunState, StepRecordState};
 use crate::journal::run_store::StoreError;
 use crate::journal::signature::{verify_event, Verdict};
+use crate::journal::signer::Signer;
 use crate::journal::Journal;
 
 /// The actor of the notes the engine writes about refused entries.
@@ -170,6 +171,38 @@ pub fn check_gate_for(
             format!("{e} (decisions on `{step}` count by the principal of their signing key); nothing was recorded")
         })?;
     Ok(principal)
+}
+
+/// Signs `event` by `actor` with `signer` (if any) and verifies it
+/// against `signers`: the signature to journal, with the principal it
+/// verified as. An error when `required` (by `what`: "the take-over", "the
+/// run's start") and it is not signed by a key the file lists. For the
+/// records that are not a gate's decision: a run's start, a take-over, a
+/// mark answered at a terminal.
+pub fn sign_checked(
+    signer: Option<&Signer>,
+    run_id: &str,
+    actor: &str,
+    event: &Event,
+    signers: Option<&AllowedSigners>,
+    required: bool,
+    what: &str,
+) -> Result<Option<Signed>, String> {
+    let mut signed = signer
+        .map(|s| s.sign_event(run_id, actor, event))
+        .transpose()?;
+    let principal = verified(
+        run_id,
+        &Decider::new(actor, signed.as_ref()),
+        event,
+        signers,
+        required,
+        what,
+    )?;
+    if let Some(s) = signed.as_mut() {
+        s.principal = principal;
+    }
+    Ok(signed)
 }
 
 /// The principal `decider`'s signature verifies as, if it does; an error

@@ -13,7 +13,7 @@ use crate::journal::record::{Event, Record, Signed, JOURNAL_VERSION};
 use crate::journal::run_state::{RunState, StepRecordState, NOT_STARTED, STEP_THROUGH_SKIP};
 use crate::journal::run_store::{Driver, RunStore, StoreError, TakeOver};
 use crate::journal::run_stores::RunStores;
-use crate::journal::signature::{verify_event, Verdict, NAMESPACE};
+use crate::journal::signature::NAMESPACE;
 use crate::journal::signer::Signer;
 use crate::journal::timestamp::now_rfc3339;
 use crate::journal::Journal;
@@ -743,8 +743,9 @@ impl Launcher {
     }
 
     /// Signs `event` (a start or a take-over) with the operator's key and
-    /// verifies it: the record's signature, with the principal it verified
-    /// as. Refused when `required` and it does not verify.
+    /// verifies it (`journal/decision.rs`): the record's signature, with
+    /// the principal it verified as. Refused when `required` and it does
+    /// not verify.
     fn sign_decision(
         &self,
         run_id: &str,
@@ -754,32 +755,20 @@ impl Launcher {
         required: bool,
         what: &str,
     ) -> Result<Option<Signed>, LaunchError> {
-        let how = "sign it with a key of the allowed signers file: load it into ssh-agent (`ssh-add`) or give --sign-with KEYFILE";
-        let Some(signer) = &self.signer else {
-            if required {
-                return Err(LaunchError::Signing(format!(
-                    "this runbook requires signed decisions (`require_signed`), so {what} must be signed too (it names who started the run, for four eyes); {how}; nothing changed"
-                )));
-            }
-            return Ok(None);
-        };
-        let mut signed = signer
-            .sign_event(run_id, operator, event)
-            .map_err(|e| LaunchError::Signing(format!("{e}; nothing changed")))?;
-        let verdict = match signers {
-            Some(s) => verify_event(run_id, operator, event, Some(&signed), s),
-            None => Verdict::Unsigned,
-        };
-        match verdict {
-            Verdict::Verified { principal, .. } => signed.principal = Some(principal),
-            Verdict::Unverified { reason, .. } if required => {
-                return Err(LaunchError::Signing(format!(
-                    "this runbook requires signed decisions (`require_signed`), and the signature of {what} is not accepted: {reason}; {how}; nothing changed"
-                )))
-            }
-            _ => {}
-        }
-        Ok(Some(signed))
+        crate::journal::decision::sign_checked(
+            self.signer.as_deref(),
+            run_id,
+            operator,
+            event,
+            signers,
+            required,
+            &format!("{what} (the runbook's `require_signed`)"),
+        )
+        .map_err(|e| {
+            LaunchError::Signing(format!(
+                "{e}; nothing changed (it names who started or took over the run)"
+            ))
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
