@@ -368,14 +368,26 @@ impl Launcher {
             &launch_dir,
             &|w| console.warn(None, w),
         )?;
-        let signers = allowed_signers::for_run(
+        // The file the run started with, needed where the runbook requires
+        // signatures; otherwise, missing here, decisions go unverified.
+        let signers = match allowed_signers::for_run(
             req.run_id,
             first.allowed_signers.as_deref(),
             first.allowed_signers_sha256.as_deref(),
             self.allowed_signers.as_deref(),
-        )
-        .map_err(|e| LaunchError::Signing(format!("{e}; nothing changed")))?
-        .map(Arc::new);
+        ) {
+            Ok(signers) => signers.map(Arc::new),
+            Err(e) if requires_signing(&runbook) => {
+                return Err(LaunchError::Signing(format!("{e}; nothing changed")))
+            }
+            Err(e) => {
+                self.console.warn(
+                    None,
+                    &format!("{e}; decisions are not verified in this execution"),
+                );
+                None
+            }
+        };
         let journal = self.journal(
             store.clone(),
             first.last_seq,

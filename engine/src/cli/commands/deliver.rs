@@ -115,13 +115,30 @@ impl OpenRun {
         sign: &SignArgs,
     ) -> Result<Signing, CliError> {
         let signer = sign.signer().map_err(CliError::invalid)?;
-        let signers = allowed_signers::for_run(
+        // The run's file is needed where this decision must be signed;
+        // elsewhere a missing or different file only leaves it unverified.
+        let required = match event.step().and_then(|step| self.run.gates.get(step)) {
+            Some(gate) => gate.require_signed(),
+            None => self.run.require_signed,
+        };
+        let signers = match allowed_signers::for_run(
             run_id,
             self.run.allowed_signers.as_deref(),
             self.run.allowed_signers_sha256.as_deref(),
             sign.allowed_signers.as_deref(),
-        )
-        .map_err(|e| CliError::invalid(format!("{e}; nothing was recorded")))?;
+        ) {
+            Ok(signers) => signers,
+            Err(e) if required => {
+                return Err(CliError::invalid(format!("{e}; nothing was recorded")))
+            }
+            Err(e) => {
+                eprintln!(
+                    "warning: {}; the decision is not verified now",
+                    printable(&e)
+                );
+                None
+            }
+        };
         let mut signed = signer
             .as_ref()
             .map(|s| s.sign_event(run_id, actor, event))
