@@ -253,7 +253,8 @@ fn a_signed_four_eyes_gate_counts_only_distinct_verified_principals() {
 
     // Unsigned: refused, though an agent with an allowed key is there.
     let carol = Agent::start();
-    carol.add(&team.carol);
+    // Her agent holds dave's key first: `--sign-with` picks hers.
+    carol.add(&team.dave).add(&team.carol);
     let ran = decide(
         &sandbox,
         &[
@@ -367,11 +368,21 @@ fn a_signed_four_eyes_gate_counts_only_distinct_verified_principals() {
     .run();
     assert_refused(&ran, "`bob` already approved `approve_restore`");
 
-    // Carol, from her agent (its first key), under a name of her own: 2 of
-    // 2; the run continues, and the gate's outputs name principals.
+    // Carol, from her agent (the key of her `.pub` file), under a name of
+    // her own: 2 of 2; the run continues, and the gate's outputs name
+    // principals.
+    let carol_pub = team.carol.public_path();
     let ran = decide(
         &sandbox,
-        &["approve", &run, "approve_restore", "--as", "carol on call"],
+        &[
+            "approve",
+            &run,
+            "approve_restore",
+            "--as",
+            "carol on call",
+            "--sign-with",
+            &carol_pub,
+        ],
     )
     .env("SSH_AUTH_SOCK", carol.sock())
     .run();
@@ -515,18 +526,7 @@ fn a_decision_signed_over_another_digest_is_refused() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let armored = std::fs::read_to_string(files.path().join("message.sig")).unwrap();
-    let fingerprint = {
-        let out = Command::new("ssh-keygen")
-            .args(["-l", "-E", "sha256", "-f", &team.bob.public_path()])
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .to_string()
-    };
+    let fingerprint = fingerprint(&team.bob);
     let entry = serde_json::json!({
         "v": 1, "posted_at": signed_at, "actor": "bob", "machine": "elsewhere",
         "signed": { "signature": armored, "signed_at": signed_at, "key": fingerprint },
@@ -595,15 +595,28 @@ fn the_engine_verifies_approvals_posted_while_it_waits() {
     })
     .unwrap();
     wait_for_record(&sandbox, &run, "note");
+    // Carol's agent holds dave's key first; she names hers by fingerprint.
     let carol = Agent::start();
-    carol.add(&team.carol);
-    for (who, sign) in [("bob", Some(team.bob.path())), ("carol", None)] {
-        let mut test = decide(&sandbox, &["approve", &run, "approve_restore", "--as", who])
-            .env("SSH_AUTH_SOCK", carol.sock());
-        if let Some(key) = sign {
-            test = test.args(["--sign-with", key]);
-        }
-        let ran = test.run();
+    carol.add(&team.dave).add(&team.carol);
+    let carol_fingerprint = fingerprint(&team.carol);
+    for (who, sign) in [
+        ("bob", team.bob.path()),
+        ("carol", carol_fingerprint.as_str()),
+    ] {
+        let ran = decide(
+            &sandbox,
+            &[
+                "approve",
+                &run,
+                "approve_restore",
+                "--as",
+                who,
+                "--sign-with",
+                sign,
+            ],
+        )
+        .env("SSH_AUTH_SOCK", carol.sock())
+        .run();
         assert!(
             ran.stdout
                 .contains("(recorded by the engine driving the run)"),
@@ -766,6 +779,20 @@ fn signing_refusals_say_what_to_do() {
         "{}",
         ran.dump()
     );
+}
+
+/// A key's `SHA256:` fingerprint, as `ssh-keygen -l` prints it.
+fn fingerprint(key: &Key) -> String {
+    let out = Command::new("ssh-keygen")
+        .args(["-l", "-E", "sha256", "-f", &key.public_path()])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
 }
 
 /// The run id of the sandbox's only run.
