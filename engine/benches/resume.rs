@@ -81,6 +81,7 @@ fn record(seq: u64, event: Event) -> Record {
             .to_string(),
         actor: "bench".into(),
         inbox: None,
+        signed: None,
         event,
     }
 }
@@ -106,6 +107,9 @@ fn build_run(runs: &Path, text: &str, sc: &Scenario) -> usize {
             rto_stop_at: None,
             engine_version: "bench".into(),
             launch_dir: None,
+            allowed_signers: None,
+            allowed_signers_sha256: None,
+            require_signed: false,
         },
     )];
     for i in 1..=sc.done {

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::cli::error::exit;
 use crate::journal::run_store::StoreError;
 use crate::journal::run_stores::RunStores;
+use crate::journal::signer::Signer;
 
 /// `--store`, the same on every command: the first line is its `-h` help.
 const STORE_HELP: &str = "Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory";
@@ -152,6 +153,39 @@ impl StoreArgs {
     }
 }
 
+/// How a decision is signed, and which signers are trusted: the same on
+/// every command that decides (`approve`, `reject`, `confirm`, `mark`,
+/// `run`, `resume`). See docs/trust.md.
+#[derive(Args, Debug, Default)]
+pub struct SignArgs {
+    /// Sign with this key: a private key file (unencrypted), or the `.pub` file or `SHA256:`
+    /// fingerprint of a key in ssh-agent. Default: the agent's first key, if SSH_AUTH_SOCK has one
+    #[arg(long, value_name = "KEY")]
+    pub sign_with: Option<String>,
+    /// Sign nothing (a gate with `require_signed` refuses an unsigned decision)
+    #[arg(long, conflicts_with = "sign_with")]
+    pub no_sign: bool,
+    /// The OpenSSH allowed_signers file signatures are checked against; default: the file
+    /// the run started with (for `run`: the runbook's `approvers.allowed_signers`)
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "LIFEBOAT_ALLOWED_SIGNERS",
+        hide_env_values = true
+    )]
+    pub allowed_signers: Option<PathBuf>,
+}
+
+impl SignArgs {
+    /// The key decisions are signed with, if any.
+    pub fn signer(&self) -> Result<Option<Signer>, String> {
+        let socket = std::env::var_os("SSH_AUTH_SOCK")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from);
+        Signer::choose(self.sign_with.as_deref(), self.no_sign, socket.as_deref())
+    }
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum GraphFormat {
     Mermaid,
@@ -213,6 +247,8 @@ pub struct ExecArgs {
     /// How long a shared store may stay unreachable before the run stops (resumably, exit 130).
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = humantime::parse_duration)]
     pub store_timeout: std::time::Duration,
+    #[command(flatten)]
+    pub sign: SignArgs,
 }
 
 #[derive(Args, Debug)]
@@ -262,6 +298,8 @@ pub struct MarkArgs {
     pub actor: String,
     #[command(flatten)]
     pub location: StoreArgs,
+    #[command(flatten)]
+    pub sign: SignArgs,
 }
 
 #[derive(Args, Debug)]
@@ -277,6 +315,8 @@ pub struct DecideArgs {
     pub comment: Option<String>,
     #[command(flatten)]
     pub location: StoreArgs,
+    #[command(flatten)]
+    pub sign: SignArgs,
 }
 
 #[derive(Args, Debug)]
@@ -292,6 +332,8 @@ pub struct ConfirmArgs {
     pub note: Option<String>,
     #[command(flatten)]
     pub location: StoreArgs,
+    #[command(flatten)]
+    pub sign: SignArgs,
 }
 
 #[derive(Args, Debug)]
@@ -345,4 +387,13 @@ pub struct TimelineArgs {
     pub format: TimelineFormat,
     #[command(flatten)]
     pub location: StoreArgs,
+    /// Verify each decision's signature again against this allowed_signers file (it must be
+    /// the one the run started with); default: that file, where it is on this machine
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "LIFEBOAT_ALLOWED_SIGNERS",
+        hide_env_values = true
+    )]
+    pub allowed_signers: Option<PathBuf>,
 }

@@ -165,6 +165,7 @@ impl From<LaunchError> for CliError {
             | LaunchError::RedoWaiting { .. }
             | LaunchError::CopyNotUtf8
             | LaunchError::CopyNotRecorded(_)
+            | LaunchError::Signing(_)
             | LaunchError::SourceChanged { .. } => CliError::invalid(e.to_string()),
         }
     }
@@ -322,6 +323,7 @@ mod tests {
             LaunchError::CopyInvalid {
                 diagnostics: vec![Diagnostic::error("unknown kind `shel`")],
             },
+            LaunchError::Signing("s".into()),
         ]
     }
 

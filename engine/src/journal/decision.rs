@@ -17,28 +17,47 @@
 
 use std::collections::HashSet;
 
+use crate::journal::allowed_signers::AllowedSigners;
 use crate::journal::gate_record::{GateKind, GateRecord};
 use crate::journal::inbox::InboxItem;
-use crate::journal::record::{Decision, Event, Record, RunStatus};
+use crate::journal::record::{Decision, Event, Record, RunStatus, Signed};
 use crate::journal::run_state::{RunState, StepRecordState};
 use crate::journal::run_store::StoreError;
+use crate::journal::signature::{verify_event, Verdict};
+use crate::journal::signer::Signer;
 use crate::journal::Journal;
 
 /// The actor of the notes the engine writes about refused entries.
 pub const ENGINE_ACTOR: &str = "lifeboat";
 
-/// Whether `actor` may record `event` in the run now; the error is the
+/// Who gives a decision: the typed name and the signature, if any.
+#[derive(Debug, Clone, Copy)]
+pub struct Decider<'a> {
+    pub actor: &'a str,
+    pub signed: Option<&'a Signed>,
+}
+
+impl<'a> Decider<'a> {
+    pub fn new(actor: &'a str, signed: Option<&'a Signed>) -> Self {
+        Self { actor, signed }
+    }
+}
+
+/// Whether `decider` may record `event` in the run now; the error is the
 /// message for the operator (it says what to do instead). `driven`: an
 /// engine drives the run (the decision goes through its inbox), so a mark
 /// may only answer a step the engine asked about: a step that replays as
-/// interrupted may be one it is running.
+/// interrupted may be one it is running. `signers`: the run's allowed
+/// signers file, which a signature is verified against. `Ok` carries the
+/// principal the signature was verified as, to journal with it.
 pub fn check(
     run: &RunState,
     run_id: &str,
-    actor: &str,
+    decider: &Decider,
     event: &Event,
     driven: bool,
-) -> Result<(), String> {
+    signers: Option<&AllowedSigners>,
+) -> Result<Option<String>, String> {
     let refused = |e: String| format!("{e}; nothing was recorded");
     match event {
         Event::Approval {
@@ -49,21 +68,175 @@ pub fn check(
         } => {
             let gate = waiting_gate(run, run_id, step, true)?;
             same_question(gate, run_id, step, digest, "approve")?;
-            gate.check_decider(step, &run.operator, actor, *decision)
-                .map_err(refused)
+            check_gate(gate, run, run_id, decider, event, signers, *decision)
         }
         Event::ManualConfirmed { step, digest, .. } => {
             let gate = waiting_gate(run, run_id, step, false)?;
             same_question(gate, run_id, step, digest, "confirm")?;
-            gate.check_decider(step, &run.operator, actor, Decision::Approved)
+            check_gate(gate, run, run_id, decider, event, signers, Decision::Approved)
+        }
+        Event::Marked { step, .. } => {
+            if driven {
+                check_mark_while_driven(run, run_id, step)?;
+            } else {
+                check_mark(run, run_id, step)?;
+            }
+            let what = format!("run `{run_id}` (its runbook's `require_signed`)");
+            verified(run_id, decider, event, signers, run.require_signed, &what)
                 .map_err(refused)
         }
-        Event::Marked { step, .. } if driven => check_mark_while_driven(run, run_id, step),
-        Event::Marked { step, .. } => check_mark(run, run_id, step),
-        Event::Note { .. } => Ok(()),
+        Event::Note { .. } => Ok(None),
         other => Err(format!(
             "a `{}` record is not a decision; only approvals, rejections, confirmations, marks and notes are taken from the inbox",
             other.name()
+        )),
+    }
+}
+
+/// The decision rules of one gate (`check_decider`) applied to whoever
+/// counts for it: the verified principal on a gate that requires
+/// signatures, the typed name otherwise; the initiator is the run's (the
+/// scheduler's terminal question calls [`check_gate_for`]).
+pub fn check_gate(
+    gate: &GateRecord,
+    run: &RunState,
+    run_id: &str,
+    decider: &Decider,
+    event: &Event,
+    signers: Option<&AllowedSigners>,
+    decision: Decision,
+) -> Result<Option<String>, String> {
+    check_gate_for(
+        gate,
+        &Initiator {
+            name: &run.operator,
+            principal: run.initiator_principal.as_deref(),
+        },
+        run_id,
+        decider,
+        event,
+        signers,
+        decision,
+    )
+}
+
+/// Who started a run: the typed name, and the principal its start was
+/// signed as.
+#[derive(Debug, Clone, Copy)]
+pub struct Initiator<'a> {
+    pub name: &'a str,
+    pub principal: Option<&'a str>,
+}
+
+/// [`check_gate`] with the initiator given (the engine knows it without a
+/// replay).
+pub fn check_gate_for(
+    gate: &GateRecord,
+    initiator: &Initiator,
+    run_id: &str,
+    decider: &Decider,
+    event: &Event,
+    signers: Option<&AllowedSigners>,
+    decision: Decision,
+) -> Result<Option<String>, String> {
+    let step = event.step().unwrap_or_default();
+    let required = gate.require_signed();
+    let what = format!("step `{step}` (`require_signed`)");
+    let principal = verified(run_id, decider, event, signers, required, &what)
+        .map_err(|e| format!("{e}; nothing was recorded"))?;
+    if !required {
+        gate.check_decider(step, initiator.name, decider.actor, decision)
+            .map_err(|e| format!("{e}; nothing was recorded"))?;
+        return Ok(principal);
+    }
+    let who = principal.clone().unwrap_or_default();
+    let distinct = matches!(
+        gate.request.as_ref().map(|r| &r.kind),
+        Some(GateKind::Approval {
+            distinct_from_initiator: true,
+            ..
+        })
+    );
+    let initiator = match initiator.principal {
+        Some(p) => p,
+        None if distinct && decision == Decision::Approved => {
+            return Err(format!(
+                "run `{run_id}` was started without a verified signature, so who started it is not known and four eyes (distinct_from_initiator) cannot be checked for `{step}`; nothing was recorded: start the run signed (an SSH key in ssh-agent, or --sign-with KEYFILE) by a key in the allowed signers file"
+            ))
+        }
+        None => "",
+    };
+    gate.check_decider(step, initiator, &who, decision)
+        .map_err(|e| {
+            format!("{e} (decisions on `{step}` count by the principal of their signing key); nothing was recorded")
+        })?;
+    Ok(principal)
+}
+
+/// Signs `event` by `actor` with `signer` (if any) and verifies it
+/// against `signers`: the signature to journal, with the principal it
+/// verified as. An error when `required` (by `what`: "the take-over", "the
+/// run's start") and it is not signed by a key the file lists. For the
+/// records that are not a gate's decision: a run's start, a take-over, a
+/// mark answered at a terminal.
+pub fn sign_checked(
+    signer: Option<&Signer>,
+    run_id: &str,
+    actor: &str,
+    event: &Event,
+    signers: Option<&AllowedSigners>,
+    required: bool,
+    what: &str,
+) -> Result<Option<Signed>, String> {
+    let mut signed = signer
+        .map(|s| s.sign_event(run_id, actor, event))
+        .transpose()?;
+    let principal = verified(
+        run_id,
+        &Decider::new(actor, signed.as_ref()),
+        event,
+        signers,
+        required,
+        what,
+    )?;
+    if let Some(s) = signed.as_mut() {
+        s.principal = principal;
+    }
+    Ok(signed)
+}
+
+/// The principal `decider`'s signature verifies as, if it does; an error
+/// when `required` (by `what`) and it does not.
+fn verified(
+    run_id: &str,
+    decider: &Decider,
+    event: &Event,
+    signers: Option<&AllowedSigners>,
+    required: bool,
+    what: &str,
+) -> Result<Option<String>, String> {
+    let verdict = match (decider.signed, signers) {
+        (None, _) => Verdict::Unsigned,
+        (Some(_), None) => {
+            if required {
+                return Err(format!(
+                    "{what} requires a signed decision, but run `{run_id}` has no allowed signers file to check signatures against"
+                ));
+            }
+            return Ok(None);
+        }
+        (Some(signed), Some(signers)) => {
+            verify_event(run_id, decider.actor, event, Some(signed), signers)
+        }
+    };
+    match verdict {
+        Verdict::Verified { principal, .. } => Ok(Some(principal)),
+        _ if !required => Ok(None),
+        Verdict::Unsigned => Err(format!(
+            "{what} requires a decision signed with an SSH key of the allowed signers file, and this one is not signed: load your key into ssh-agent (`ssh-add`) or pass --sign-with KEYFILE (not --no-sign)"
+        )),
+        Verdict::Unverified { reason, .. } => Err(format!(
+            "the signature of this decision is not accepted: {reason}; {what} requires a decision signed by a key of the allowed signers file"
         )),
     }
 }
@@ -247,9 +420,21 @@ pub fn ingest(journal: &Journal, items: Vec<InboxItem>) -> Result<Vec<Taken>, St
                 Ok(entry) => {
                     let actor = entry.actor.trim().to_string();
                     let event = entry.event.clone();
-                    match check(&run, &run_id, &actor, &event, true) {
-                        Ok(()) => {
-                            Taken::Recorded(journal.record_from_inbox(&actor, event, &item.name)?)
+                    let decider = Decider::new(&actor, entry.signed.as_ref());
+                    match check(&run, &run_id, &decider, &event, true, journal.signers()) {
+                        Ok(principal) => {
+                            // The signature is journalled as posted; only
+                            // the principal it was verified as is ours.
+                            let signed = entry.signed.clone().map(|mut s| {
+                                s.principal = principal;
+                                s
+                            });
+                            Taken::Recorded(journal.record_signed(
+                                Some(&actor),
+                                event,
+                                signed,
+                                Some(&item.name),
+                            )?)
                         }
                         Err(reason) => {
                             let text = format!(

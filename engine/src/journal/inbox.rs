@@ -22,7 +22,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::journal::local_run_store::io_error;
-use crate::journal::record::Event;
+use crate::journal::record::{Event, Signed};
 use crate::journal::run_store::StoreError;
 use crate::journal::timestamp::now_rfc3339;
 
@@ -42,6 +42,10 @@ pub struct InboxEntry {
     pub actor: String,
     /// The hostname it was posted from.
     pub machine: String,
+    /// The decider's signature, journalled unchanged with the decision
+    /// (the engine adds only the principal it verified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<Signed>,
     /// The decision, journalled as it is.
     #[serde(flatten)]
     pub event: Event,
@@ -55,8 +59,15 @@ impl InboxEntry {
             posted_at: now_rfc3339(),
             actor: actor.to_string(),
             machine: machine_name(),
+            signed: None,
             event,
         }
+    }
+
+    /// The same entry, carrying `signed`.
+    pub fn signed(mut self, signed: Option<Signed>) -> Self {
+        self.signed = signed;
+        self
     }
 }
 

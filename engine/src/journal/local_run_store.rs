@@ -503,6 +503,7 @@ mod tests {
             ts: "2026-11-21T10:00:00.000Z".into(),
             actor: "test".into(),
             inbox: None,
+            signed: None,
             event: Event::Note {
                 text: format!("n{seq}"),
             },

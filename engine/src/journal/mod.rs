@@ -5,6 +5,7 @@
 //! Architecture invariant: this module knows nothing of runbooks'
 //! semantics, scheduling or reports; it stores and replays records.
 
+pub mod allowed_signers;
 pub mod decision;
 pub mod gate_record;
 pub mod inbox;
@@ -14,6 +15,8 @@ pub mod run_state;
 pub mod run_store;
 pub mod run_stores;
 pub mod s3;
+pub mod signature;
+pub mod signer;
 pub mod state_dir;
 pub mod store_url;
 #[cfg(test)]

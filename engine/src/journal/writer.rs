@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use lifeboat_steps::Redactor;
 
-use crate::journal::record::{Event, Record, JOURNAL_VERSION};
+use crate::journal::allowed_signers::AllowedSigners;
+use crate::journal::record::{Event, Record, Signed, JOURNAL_VERSION};
 use crate::journal::run_store::{RunStore, StoreError};
 use crate::journal::timestamp::now_rfc3339;
 
@@ -36,6 +37,9 @@ const STRUCTURAL_FIELDS: &[&str] = &[
     "from_checkpoint",
     "redo",
     "inbox",
+    "signed",
+    "require_signed",
+    "allowed_signers_sha256",
 ];
 
 /// Record fields written exactly as they are but redacted when shown: the
@@ -59,6 +63,9 @@ pub struct Journal {
     actor: String,
     /// Called with every record after it is written.
     observer: Option<Observer>,
+    /// The run's allowed signers, when it has a file: decisions taken
+    /// from the inbox are checked against it (`journal/decision.rs`).
+    signers: Option<Arc<AllowedSigners>>,
 }
 
 impl Journal {
@@ -69,7 +76,32 @@ impl Journal {
             redactor,
             actor: actor.to_string(),
             observer: None,
+            signers: None,
         }
+    }
+
+    /// The allowed signers decisions entering this journal are checked
+    /// against (the file the run started with).
+    pub fn with_signers(mut self, signers: Option<Arc<AllowedSigners>>) -> Self {
+        self.signers = signers;
+        self
+    }
+
+    pub fn signers(&self) -> Option<&AllowedSigners> {
+        self.signers.as_deref()
+    }
+
+    /// Writes a signed record durably, as `actor` (`None`: the operator),
+    /// from inbox entry `inbox` if it came from one.
+    pub fn record_signed(
+        &self,
+        actor: Option<&str>,
+        event: Event,
+        signed: Option<Signed>,
+        inbox: Option<&str>,
+    ) -> Result<Record, StoreError> {
+        let actor = actor.map_or_else(|| self.actor.clone(), str::to_string);
+        self.write_signed(&actor, event, inbox.map(str::to_string), signed, true)
     }
 
     pub fn with_observer(mut self, observer: Observer) -> Self {
@@ -80,11 +112,6 @@ impl Journal {
     /// Writes a record and waits until it is durable.
     pub fn record(&self, event: Event) -> Result<Record, StoreError> {
         self.write(&self.actor.clone(), event, None, true)
-    }
-
-    /// Writes a record as someone other than the operator (an approver).
-    pub fn record_as(&self, actor: &str, event: Event) -> Result<Record, StoreError> {
-        self.write(actor, event, None, true)
     }
 
     /// Writes, durably and as `actor`, a record taken from the inbox entry
@@ -145,6 +172,17 @@ impl Journal {
         inbox: Option<String>,
         durable: bool,
     ) -> Result<Record, StoreError> {
+        self.write_signed(actor, event, inbox, None, durable)
+    }
+
+    fn write_signed(
+        &self,
+        actor: &str,
+        event: Event,
+        inbox: Option<String>,
+        signed: Option<Signed>,
+        durable: bool,
+    ) -> Result<Record, StoreError> {
         let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
         let mut record = Record {
             v: JOURNAL_VERSION,
@@ -152,6 +190,7 @@ impl Journal {
             ts: now_rfc3339(),
             actor: actor.to_string(),
             inbox,
+            signed,
             event,
         };
         // What the console shows, when it differs from what is written.
@@ -234,6 +273,9 @@ mod tests {
                 rto_stop_at: None,
                 engine_version: "0".into(),
                 launch_dir: None,
+                allowed_signers: None,
+                allowed_signers_sha256: None,
+                require_signed: false,
             })
             .unwrap();
         let read = store.read().unwrap();
@@ -285,6 +327,8 @@ mod tests {
                 "secret_inputs",
                 "dry_run",
                 "rto_stop_at",
+                "allowed_signers_sha256",
+                "require_signed",
             ],
             Event::StepStarted { .. } => &["step", "attempt"],
             Event::ProcessStarted { .. } => &["step"],
@@ -299,9 +343,9 @@ mod tests {
             Event::Interrupted { .. } => &[],
             Event::Resumed { .. } => &["from_checkpoint", "digest", "redo"],
             Event::RunFinished { .. } => &["status"],
-            Event::ApprovalRequested { .. } => &["step", "digest"],
+            Event::ApprovalRequested { .. } => &["step", "digest", "require_signed"],
             Event::Approval { .. } => &["step", "decision", "digest", "timed_out"],
-            Event::ManualRequested { .. } => &["step", "digest"],
+            Event::ManualRequested { .. } => &["step", "digest", "require_signed"],
             Event::ManualConfirmed { .. } => &["step", "digest"],
             Event::StepThroughSkipped { .. } => &["step"],
         }
@@ -326,6 +370,9 @@ mod tests {
                 rto_stop_at: None,
                 engine_version: "0".into(),
                 launch_dir: None,
+                allowed_signers: None,
+                allowed_signers_sha256: None,
+                require_signed: false,
             },
             Event::StepStarted {
                 step: step(),
@@ -394,6 +441,7 @@ mod tests {
                 min_approvals: 1,
                 approvers: None,
                 distinct_from_initiator: false,
+                require_signed: false,
             },
             Event::Approval {
                 step: step(),
@@ -407,6 +455,7 @@ mod tests {
                 digest: "d".into(),
                 instructions: "i".into(),
                 checklist: vec![],
+                require_signed: false,
             },
             Event::ManualConfirmed {
                 step: step(),
@@ -419,6 +468,35 @@ mod tests {
                 reason: "r".into(),
             },
         ]
+    }
+
+    #[test]
+    fn a_signature_is_never_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalRunStore::create(dir.path(), "r").unwrap());
+        let redactor = Redactor::new();
+        // A secret that happens to occur in the armored signature and in
+        // the principal's name.
+        redactor.add("SIGNATUREBYTES");
+        redactor.add("alice");
+        let journal = Journal::new(store.clone(), 0, redactor, "alice");
+        let signed = Signed {
+            signature:
+                "-----BEGIN SSH SIGNATURE-----\nSIGNATUREBYTES\n-----END SSH SIGNATURE-----\n"
+                    .into(),
+            signed_at: "2026-01-01T00:00:00.000Z".into(),
+            key: "SHA256:abc".into(),
+            principal: Some("alice".into()),
+        };
+        journal
+            .record_signed(
+                None,
+                Event::Note { text: "x".into() },
+                Some(signed.clone()),
+                None,
+            )
+            .unwrap();
+        assert_eq!(store.read().unwrap().records[0].signed, Some(signed));
     }
 
     #[test]
@@ -456,6 +534,9 @@ mod tests {
                 rto_stop_at: Some("restore_done".into()),
                 engine_version: "0".into(),
                 launch_dir: None,
+                allowed_signers: None,
+                allowed_signers_sha256: None,
+                require_signed: false,
             })
             .unwrap();
         journal

@@ -437,6 +437,7 @@ mod tests {
             ts: format!("2026-11-21T10:{time}Z"),
             actor: "alice".into(),
             inbox: None,
+            signed: None,
             event,
         }
     }
@@ -456,6 +457,9 @@ mod tests {
             rto_stop_at: stop_at.map(String::from),
             engine_version: "0".into(),
             launch_dir: None,
+            allowed_signers: None,
+            allowed_signers_sha256: None,
+            require_signed: false,
         }
     }
 

@@ -76,6 +76,11 @@ pub struct TimelineEvent {
     /// A short, redacted summary: the command, the outputs, the error, the
     /// note's text, the approver's comment.
     pub summary: String,
+    /// For a human decision (and a signed start): who signed it, as
+    /// verified (`verified: alice (SHA256:…)`), or `unsigned`, or
+    /// `unverified (SHA256:…)…`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 impl Timeline {
@@ -247,7 +252,55 @@ fn event_of(record: &Record) -> TimelineEvent {
         event: record.event.name().to_string(),
         outcome,
         summary: shorten(&summary),
+        signature: signature_of(record),
     }
+}
+
+impl Timeline {
+    /// Verifies each decision's signature again against `signers` (the
+    /// allowed signers file the run started with), replacing what was
+    /// recorded when it was journalled with today's verdict and its reason.
+    pub fn verify_signatures(
+        &mut self,
+        records: &[Record],
+        signers: &crate::journal::allowed_signers::AllowedSigners,
+    ) {
+        for (event, record) in self.events.iter_mut().zip(
+            records
+                .iter()
+                .filter(|r| !matches!(r.event, Event::ProcessStarted { .. })),
+        ) {
+            if event.signature.is_some() && record.signed.is_some() {
+                let verdict = crate::journal::signature::verify(record, &self.run_id, signers);
+                event.signature = Some(shorten(&verdict.describe()));
+            }
+        }
+    }
+}
+
+/// How a decision was signed, as journalled: the principal its signature
+/// was verified as when it entered the run, or unsigned/unverified.
+fn signature_of(record: &Record) -> Option<String> {
+    let decision = match &record.event {
+        Event::Approval { timed_out, .. } => !timed_out,
+        Event::ManualConfirmed { .. } | Event::Marked { .. } => true,
+        Event::Resumed { took_over_from, .. } => took_over_from.is_some(),
+        Event::RunStarted { .. } => record.signed.is_some(),
+        _ => false,
+    };
+    if !decision {
+        return None;
+    }
+    Some(match &record.signed {
+        None => "unsigned".to_string(),
+        Some(s) => match &s.principal {
+            Some(p) => format!("verified: {p} ({})", s.key),
+            None => format!(
+                "unverified ({}): not checked against an allowed signers file that has the key",
+                s.key
+            ),
+        },
+    })
 }
 
 /// The outcome word and a one-line summary of a record.

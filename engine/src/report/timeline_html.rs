@@ -318,7 +318,7 @@ fn events(h: &mut String, t: &Timeline) {
             "<tr data-event=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&e.event),
             esc(&e.ts),
-            esc(&e.actor),
+            esc(&crate::report::timeline_markdown::actor_cell(e)),
             e.step
                 .as_deref()
                 .map(|s| format!("<code>{}</code>", esc(s)))

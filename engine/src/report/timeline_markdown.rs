@@ -126,7 +126,7 @@ pub fn render(t: &Timeline) -> String {
             md,
             "| {} | {} | {} | {} | {} |",
             e.ts,
-            cell(&e.actor),
+            cell(&actor_cell(e)),
             e.step
                 .as_deref()
                 .map(|s| format!("`{s}`"))
@@ -172,4 +172,12 @@ pub(crate) fn stop_text(stop: &StopReason) -> String {
 fn cell(s: &str) -> String {
     let flat = s.replace('|', "\\|").replace(['\n', '\r'], " ");
     crate::terminal_text::printable(&flat).into_owned()
+}
+
+/// The actor, and how their decision was signed.
+pub fn actor_cell(e: &crate::report::timeline::TimelineEvent) -> String {
+    match &e.signature {
+        Some(sig) => format!("{} [{sig}]", e.actor),
+        None => e.actor.clone(),
+    }
 }

@@ -21,12 +21,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cli::error::CliError;
+use crate::cli::SignArgs;
+use crate::journal::allowed_signers;
 use crate::journal::decision::{self, ENGINE_ACTOR};
 use crate::journal::inbox::InboxEntry;
-use crate::journal::record::Event;
+use crate::journal::record::{Event, Signed};
 use crate::journal::run_state::RunState;
 use crate::journal::run_store::{RunStore, StoreError};
 use crate::journal::Journal;
+use crate::terminal_text::printable;
 
 /// How long a command waits for the driving engine to journal a decision.
 pub const ENGINE_BOUND: Duration = Duration::from_secs(10);
@@ -43,6 +46,14 @@ pub struct OpenRun {
     store: Arc<dyn RunStore>,
     lock: Option<Box<dyn Send + Sync>>,
     pub run: RunState,
+    /// `--allowed-signers`, for taking the inbox in under the lock.
+    given_signers: Option<std::path::PathBuf>,
+}
+
+/// A decision's signature, checked, and the line saying how it was signed.
+pub struct Signing {
+    pub signed: Option<Signed>,
+    pub line: Option<String>,
 }
 
 /// Who recorded a decision.
@@ -89,7 +100,18 @@ impl OpenRun {
         };
         let read = store.read()?;
         let run = RunState::replay(&read.records, &|_| Vec::new());
-        Ok(Self { store, lock, run })
+        Ok(Self {
+            store,
+            lock,
+            run,
+            given_signers: None,
+        })
+    }
+
+    /// With the `--allowed-signers` the command was given.
+    pub fn with_given_signers(mut self, sign: &SignArgs) -> Self {
+        self.given_signers = sign.allowed_signers.clone();
+        self
     }
 
     /// Whether an engine drives the run (it holds the lock): the decision
@@ -105,14 +127,93 @@ impl OpenRun {
         !self.run.secret_inputs.is_empty() && decision::has_free_text(event)
     }
 
-    /// Records `event` by `actor`: appended now under the lock, or posted
-    /// for the driving engine (or, when only an engine may journal it, for
-    /// the next `resume`). `check` has already passed.
-    pub fn deliver(self, actor: &str, event: Event) -> Result<Delivery, CliError> {
+    /// Signs `event` by `actor` as `sign` says (the agent's key, a key
+    /// file, or nothing), checks it against the run as journalled now
+    /// ([`decision::check`], with the allowed signers file the run started
+    /// with) and returns what to deliver: a refused decision is an error
+    /// and changes nothing.
+    pub fn sign_and_check(
+        &self,
+        run_id: &str,
+        actor: &str,
+        event: &Event,
+        sign: &SignArgs,
+    ) -> Result<Signing, CliError> {
+        let signer = sign.signer().map_err(CliError::invalid)?;
+        // The run's file is needed where this decision must be signed;
+        // elsewhere a missing or different file only leaves it unverified.
+        let required = match event.step().and_then(|step| self.run.gates.get(step)) {
+            Some(gate) => gate.require_signed(),
+            None => self.run.require_signed,
+        };
+        let signers = match allowed_signers::for_run(
+            run_id,
+            self.run.allowed_signers.as_deref(),
+            self.run.allowed_signers_sha256.as_deref(),
+            sign.allowed_signers.as_deref(),
+        ) {
+            Ok(signers) => signers,
+            Err(e) if required => {
+                return Err(CliError::invalid(format!("{e}; nothing was recorded")))
+            }
+            Err(e) => {
+                eprintln!(
+                    "warning: {}; the decision is not verified now",
+                    printable(&e)
+                );
+                None
+            }
+        };
+        let mut signed = signer
+            .as_ref()
+            .map(|s| s.sign_event(run_id, actor, event))
+            .transpose()
+            .map_err(|e| CliError::failed(format!("{e}; nothing was recorded")))?;
+        let decider = decision::Decider::new(actor, signed.as_ref());
+        let principal = decision::check(
+            &self.run,
+            run_id,
+            &decider,
+            event,
+            self.engine_drives(),
+            signers.as_ref(),
+        )
+        .map_err(CliError::invalid)?;
+        let line = signer.map(|s| match &principal {
+            Some(p) => format!(
+                "signed with {}, verified as `{}`",
+                s.describe(),
+                printable(p)
+            ),
+            None if signers.is_none() => format!(
+                "signed with {} (not verified now: run `{run_id}` has no allowed signers file)",
+                s.describe()
+            ),
+            None => format!(
+                "signed with {} (not verified: the key is not in the run's allowed signers file)",
+                s.describe()
+            ),
+        });
+        if let Some(s) = signed.as_mut() {
+            s.principal = principal;
+        }
+        Ok(Signing { signed, line })
+    }
+
+    /// Records `event` by `actor` with its signature: appended now under
+    /// the lock, or posted for the driving engine (which checks it again).
+    /// [`OpenRun::sign_and_check`] has already passed.
+    pub fn deliver(
+        self,
+        actor: &str,
+        event: Event,
+        signed: Option<Signed>,
+    ) -> Result<Delivery, CliError> {
         let for_an_engine = self.needs_an_engine(&event);
         if self.lock.is_some() {
             if for_an_engine {
-                self.store.post_decision(&InboxEntry::new(actor, event))?;
+                self.store
+                    .post_decision(&InboxEntry::new(actor, event).signed(signed))?;
                 return Ok(Delivery::ForResume);
             }
             // Journalled here: it carries no typed text, or the run has no
@@ -123,12 +224,14 @@ impl OpenRun {
                 lifeboat_steps::Redactor::new(),
                 actor,
             );
-            journal.record(event)?;
+            journal.record_signed(None, event, signed, None)?;
             return Ok(Delivery::Journalled);
         }
         // A refused entry is journalled as a note by `lifeboat`.
         let posted_note = matches!(event, Event::Note { .. });
-        let name = self.store.post_decision(&InboxEntry::new(actor, event))?;
+        let name = self
+            .store
+            .post_decision(&InboxEntry::new(actor, event).signed(signed))?;
         // Everything up to here was read when the run was opened: only the
         // records after it are read while waiting.
         let mut seen = self.run.last_seq;
@@ -165,12 +268,25 @@ impl OpenRun {
                 }
                 let read = self.store.read()?;
                 let last = read.records.last().map_or(0, |r| r.seq);
+                let run = RunState::replay(&read.records, &|_| Vec::new());
+                // Checked against the file the run started with; one that
+                // is not here refuses the entry with the reason.
+                let signers = allowed_signers::for_run(
+                    &run.run_id,
+                    run.allowed_signers.as_deref(),
+                    run.allowed_signers_sha256.as_deref(),
+                    self.given_signers.as_deref(),
+                )
+                .ok()
+                .flatten()
+                .map(Arc::new);
                 let journal = Journal::new(
                     self.store.clone(),
                     last,
                     lifeboat_steps::Redactor::new(),
                     actor,
-                );
+                )
+                .with_signers(signers);
                 let taken = decision::ingest(&journal, items)?;
                 drop(lock);
                 let mine = taken

@@ -90,4 +90,8 @@ pub struct RunEnv {
     /// When `rto.stop_at` first succeeded in an earlier execution, if it
     /// did (RFC 3339): the RTO clock stopped then.
     pub clock_stop: Option<String>,
+    /// The key answers at this terminal are signed with, if any.
+    pub signer: Option<Arc<crate::journal::signer::Signer>>,
+    /// The principal the run's start was signed as, when verified.
+    pub initiator_principal: Option<String>,
 }

@@ -147,6 +147,8 @@ fn run_failing(dir: &Path, yaml: &str, fails: fn(&Event) -> bool) -> Ran {
         pause: CancellationToken::new(),
         clock_start: None,
         clock_stop: None,
+        signer: None,
+        initiator_principal: None,
     };
     let config = RunConfig {
         dry_run: DryRun::Off,
