@@ -81,6 +81,7 @@ fn record(seq: u64, event: Event) -> Record {
             .to_string(),
         actor: "bench".into(),
         inbox: None,
+        prev: None,
         event,
     }
 }

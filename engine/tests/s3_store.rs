@@ -59,6 +59,7 @@ fn note(seq: u64, text: &str) -> Record {
         ts: "2026-12-01T10:00:00.000Z".into(),
         actor: "test".into(),
         inbox: None,
+        prev: None,
         event: Event::Note { text: text.into() },
     }
 }

@@ -72,6 +72,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Print a run's incident timeline as Markdown, JSON or self-contained HTML.
     Timeline(TimelineArgs),
+    /// Check a run's journal (checksums, sequence, hash chain); names the first record changed, removed or reordered, by seq.
+    #[command(long_about = VERIFY_LONG_ABOUT)]
+    Verify(VerifyArgs),
     /// List the step kinds this Lifeboat offers.
     Kinds(KindsArgs),
 }
@@ -320,6 +323,21 @@ pub struct KindsArgs {
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
+    pub run_id: String,
+    #[command(flatten)]
+    pub location: StoreArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+const VERIFY_LONG_ABOUT: &str = "Check a run's journal as stored: each record's checksum, the sequence numbers 1, 2, 3, … and the hash chain (every record carries the SHA-256 of the record before it). Prints the chain head (`sha256:…` of the last record), the record count and a one-line verdict: `intact`, `broken` (naming the first record changed, removed or reordered, by seq, then every break found), or `unchained` (a journal written before Lifeboat chained its records: not tampered with as far as checksums show, but not verified either).
+
+Exit code 0 only when the journal is intact; 1 when it is broken or unchained.
+
+A chain cannot show that the newest records were cut off, nor that everything from some record on was rewritten with a recomputed chain: quote the chain head and the record count (the timeline shows both) in the postmortem, and compare them with this output later. See docs/trust.md.";
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
     pub run_id: String,
     #[command(flatten)]
     pub location: StoreArgs,

@@ -307,7 +307,12 @@ mod tests {
              00:01 waiting g waiting for approval",
         );
         store.append(&recs).unwrap();
-        let journal = Journal::new(store.clone(), 3, lifeboat_steps::Redactor::new(), "alice");
+        let journal = Journal::new(
+            store.clone(),
+            store.read().unwrap().tail(),
+            lifeboat_steps::Redactor::new(),
+            "alice",
+        );
         (store, journal)
     }
 

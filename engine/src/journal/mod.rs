@@ -5,6 +5,7 @@
 //! Architecture invariant: this module knows nothing of runbooks'
 //! semantics, scheduling or reports; it stores and replays records.
 
+pub mod chain;
 pub mod decision;
 pub mod gate_record;
 pub mod inbox;
@@ -19,6 +20,7 @@ pub mod store_url;
 #[cfg(test)]
 pub mod test_records;
 pub mod timestamp;
+pub mod verify;
 mod writer;
 
 pub use writer::Journal;

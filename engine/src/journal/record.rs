@@ -25,6 +25,11 @@ pub struct Record {
     /// name is journalled is never journalled again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inbox: Option<String>,
+    /// The hash chain (`journal/chain.rs`): `sha256:<hex>` of the stored
+    /// bytes of the record before this one, or [`crate::journal::chain::GENESIS`]
+    /// on the first. `None` in journals written before the chain existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
     #[serde(flatten)]
     pub event: Event,
 }

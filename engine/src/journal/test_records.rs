@@ -245,6 +245,7 @@ fn record(seq: u64, line: &str) -> Record {
         ts: ts(time),
         actor,
         inbox: None,
+        prev: None,
         event,
     }
 }

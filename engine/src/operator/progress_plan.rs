@@ -80,6 +80,7 @@ mod tests {
             ts: ts.into(),
             actor: "engine".into(),
             inbox: None,
+            prev: None,
             event: Event::StepSucceeded {
                 step: step.into(),
                 outputs: Default::default(),

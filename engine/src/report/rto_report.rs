@@ -437,6 +437,7 @@ mod tests {
             ts: format!("2026-11-21T10:{time}Z"),
             actor: "alice".into(),
             inbox: None,
+            prev: None,
             event,
         }
     }

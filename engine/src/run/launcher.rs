@@ -8,6 +8,7 @@ use std::time::Duration;
 use lifeboat_steps::{Redactor, Registry};
 use tokio_util::sync::CancellationToken;
 
+use crate::journal::chain::Tail;
 use crate::journal::record::{Event, Record, JOURNAL_VERSION};
 use crate::journal::run_state::{RunState, StepRecordState, NOT_STARTED, STEP_THROUGH_SKIP};
 use crate::journal::run_store::{Driver, RunStore, StoreError, TakeOver};
@@ -219,7 +220,12 @@ impl Launcher {
         let source_path =
             std::fs::canonicalize(req.file).unwrap_or_else(|_| req.file.to_path_buf());
         store.put_file("source_path", source_path.display().to_string().as_bytes())?;
-        let journal = self.journal(store.clone(), 0, &redactor, &req.config.operator);
+        let journal = self.journal(
+            store.clone(),
+            new_run_tail(),
+            &redactor,
+            &req.config.operator,
+        );
         let started = journal.record(Event::RunStarted {
             run_id: run_id.clone(),
             runbook: runbook.name.clone(),
@@ -334,7 +340,7 @@ impl Launcher {
             &launch_dir,
             &|w| console.warn(None, w),
         )?;
-        let journal = self.journal(store.clone(), first.last_seq, &redactor, &req.operator);
+        let journal = self.journal(store.clone(), read.tail(), &redactor, &req.operator);
         // The scheduler writes `resumed` once it has read the lost secret
         // outputs again (`scheduler/secret_reread.rs`), so that every secret
         // the run knows is registered before its first record. The state is
@@ -358,6 +364,7 @@ impl Launcher {
             ts: now_rfc3339(),
             actor: req.operator.clone(),
             inbox: None,
+            prev: None,
             event: resumed.clone(),
         });
         let mut state = RunState::replay(&records, &descendants);
@@ -478,8 +485,8 @@ impl Launcher {
         if items.is_empty() {
             return Ok(());
         }
-        let last = store.read()?.records.last().map_or(0, |r| r.seq);
-        let journal = Journal::new(store.clone(), last, Redactor::new(), operator);
+        let tail = store.read()?.tail();
+        let journal = Journal::new(store.clone(), tail, Redactor::new(), operator);
         for taken in crate::journal::decision::ingest(&journal, items)? {
             match taken {
                 crate::journal::decision::Taken::Recorded(r) => self.console.info(&format!(
@@ -554,13 +561,13 @@ impl Launcher {
     fn journal(
         &self,
         store: Arc<dyn RunStore>,
-        last_seq: u64,
+        tail: Tail,
         redactor: &Redactor,
         operator: &str,
     ) -> Arc<Journal> {
         let console = self.console.clone();
         Arc::new(
-            Journal::new(store, last_seq, redactor.clone(), operator)
+            Journal::new(store, tail, redactor.clone(), operator)
                 .with_observer(Arc::new(move |r| console.record(r))),
         )
     }
@@ -908,4 +915,17 @@ fn check_declared_in_past(
         ahead: crate::report::rto_report::human_ms(ahead_ms),
         now: now.to_string(),
     })
+}
+
+/// The tail a new run's journal starts from: a chain from its first record.
+///
+/// `LIFEBOAT_BENCH_UNCHAINED=1` starts an unchained journal instead; it
+/// exists only so `benches/overhead.rs` can measure what the chain costs in
+/// the same run, and is not an operator's option. It cannot hide anything:
+/// `lifeboat verify` reports such a journal as `unchained`, never intact.
+fn new_run_tail() -> Tail {
+    if std::env::var_os("LIFEBOAT_BENCH_UNCHAINED").is_some_and(|v| v == "1") {
+        return Tail { seq: 0, link: None };
+    }
+    Tail::empty()
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cli::error::CliError;
+use crate::journal::chain::Tail;
 use crate::journal::decision::{self, ENGINE_ACTOR};
 use crate::journal::inbox::InboxEntry;
 use crate::journal::record::Event;
@@ -33,6 +34,8 @@ pub struct OpenRun {
     store: Arc<dyn RunStore>,
     lock: Option<Box<dyn Send + Sync>>,
     pub run: RunState,
+    /// Where the journal ended when it was read.
+    tail: Tail,
 }
 
 /// Who recorded a decision.
@@ -71,7 +74,12 @@ impl OpenRun {
         };
         let read = store.read()?;
         let run = RunState::replay(&read.records, &|_| Vec::new());
-        Ok(Self { store, lock, run })
+        Ok(Self {
+            store,
+            lock,
+            run,
+            tail: read.tail(),
+        })
     }
 
     /// Whether an engine drives the run (it holds the lock): the decision
@@ -86,7 +94,7 @@ impl OpenRun {
         if self.lock.is_some() {
             let journal = Journal::new(
                 self.store.clone(),
-                self.run.last_seq,
+                self.tail.clone(),
                 lifeboat_steps::Redactor::new(),
                 actor,
             );
@@ -117,10 +125,9 @@ impl OpenRun {
             // the inbox in under the lock, as a resume would.
             if let Ok(lock) = self.store.lock() {
                 let read = self.store.read()?;
-                let last = read.records.last().map_or(0, |r| r.seq);
                 let journal = Journal::new(
                     self.store.clone(),
-                    last,
+                    read.tail(),
                     lifeboat_steps::Redactor::new(),
                     actor,
                 );

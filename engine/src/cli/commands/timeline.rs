@@ -11,13 +11,18 @@ pub fn run(args: TimelineArgs) -> Result<i32, CliError> {
     for w in &snap.warnings {
         eprintln!("warning: {w}");
     }
-    let timeline = Timeline::build(&snap.records, snap.runbook.as_ref(), Some(snap.now))
-        .ok_or_else(|| {
-            CliError::invalid(format!(
-                "run `{}` has no start record; its journal is empty or damaged",
-                args.run_id
-            ))
-        })?;
+    let timeline = Timeline::build(
+        &snap.records,
+        snap.head.as_deref(),
+        snap.runbook.as_ref(),
+        Some(snap.now),
+    )
+    .ok_or_else(|| {
+        CliError::invalid(format!(
+            "run `{}` has no start record; its journal is empty or damaged",
+            args.run_id
+        ))
+    })?;
     let text = match args.format {
         TimelineFormat::Md => crate::report::timeline_markdown::render(&timeline),
         TimelineFormat::Json => timeline.to_json(),

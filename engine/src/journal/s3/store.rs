@@ -35,7 +35,9 @@ use std::time::Duration;
 use crate::journal::inbox::{self, InboxEntry, InboxItem};
 use crate::journal::local_run_store::{encode_line, parse_journal, JOURNAL_FILE};
 use crate::journal::record::Record;
-use crate::journal::run_store::{Driver, JournalRead, RunStore, StoreError, TakeOver};
+use crate::journal::run_store::{
+    Driver, JournalRead, RawJournal, RawPart, RunStore, StoreError, TakeOver,
+};
 use crate::journal::s3::client::{self, Condition, Put, S3Client, StoreObserver};
 use crate::journal::s3::lease::{self, Held, Lease, LeaseGuard};
 use crate::journal::store_url::S3Location;
@@ -186,6 +188,31 @@ fn parse_position(key: &str) -> Option<u64> {
     (name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit()))
         .then(|| name.parse().ok())
         .flatten()
+}
+
+/// Every journal object of the run, in position order, with its position
+/// (gaps included: [`S3RunStore::read_locked`] refuses them, `verify`
+/// reports them).
+async fn journal_objects(shared: &Arc<Shared>) -> Result<(Vec<u64>, Vec<Vec<u8>>), StoreError> {
+    let keys = shared.client.list(&shared.key("journal/")).await?;
+    let positions: Vec<u64> = keys.iter().filter_map(|k| parse_position(k)).collect();
+    let mut bodies: Vec<Vec<u8>> = Vec::with_capacity(positions.len());
+    for chunk in positions.chunks(PARALLEL_READS) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, position) in chunk.iter().enumerate() {
+            let shared = shared.clone();
+            let key = shared.key(&position_key(*position));
+            tasks.spawn(async move { (i, shared.client.get(&key).await) });
+        }
+        let mut got: Vec<Option<Vec<u8>>> = vec![None; chunk.len()];
+        while let Some(done) = tasks.join_next().await {
+            let (i, object) =
+                done.map_err(|e| StoreError::Io(format!("a journal read failed: {e}")))?;
+            got[i] = Some(object?.map(|o| o.bytes).unwrap_or_default());
+        }
+        bodies.extend(got.into_iter().map(Option::unwrap_or_default));
+    }
+    Ok((positions, bodies))
 }
 
 impl S3RunStore {
@@ -442,8 +469,7 @@ impl S3RunStore {
     fn read_locked(&self, writer: &mut Writer) -> Result<JournalRead, StoreError> {
         let shared = self.shared.clone();
         let (positions, bytes, starts) = client::run(async move {
-            let keys = shared.client.list(&shared.key("journal/")).await?;
-            let positions: Vec<u64> = keys.iter().filter_map(|k| parse_position(k)).collect();
+            let (positions, bodies) = journal_objects(&shared).await?;
             if let Some((i, p)) = positions
                 .iter()
                 .enumerate()
@@ -457,22 +483,6 @@ impl S3RunStore {
                         i + 1
                     ),
                 });
-            }
-            let mut bodies: Vec<Vec<u8>> = Vec::with_capacity(positions.len());
-            for chunk in positions.chunks(PARALLEL_READS) {
-                let mut tasks = tokio::task::JoinSet::new();
-                for (i, position) in chunk.iter().enumerate() {
-                    let shared = shared.clone();
-                    let key = shared.key(&position_key(*position));
-                    tasks.spawn(async move { (i, shared.client.get(&key).await) });
-                }
-                let mut got: Vec<Option<Vec<u8>>> = vec![None; chunk.len()];
-                while let Some(done) = tasks.join_next().await {
-                    let (i, object) =
-                        done.map_err(|e| StoreError::Io(format!("a journal read failed: {e}")))?;
-                    got[i] = Some(object?.map(|o| o.bytes).unwrap_or_default());
-                }
-                bodies.extend(got.into_iter().map(Option::unwrap_or_default));
             }
             let mut bytes = Vec::new();
             let mut starts = Vec::with_capacity(bodies.len());
@@ -558,6 +568,32 @@ impl RunStore for S3RunStore {
     fn read(&self) -> Result<JournalRead, StoreError> {
         let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         self.read_locked(&mut writer)
+    }
+
+    fn read_raw(&self) -> Result<RawJournal, StoreError> {
+        let shared = self.shared.clone();
+        let (positions, bodies) = client::run(async move { journal_objects(&shared).await })??;
+        let mut raw = RawJournal::default();
+        let mut expected = 1;
+        for (position, bytes) in positions.into_iter().zip(bodies) {
+            if position != expected {
+                raw.gaps.push(format!(
+                    "journal objects {expected}..{} are missing before {}",
+                    position - 1,
+                    position_key(position)
+                ));
+            }
+            expected = position + 1;
+            raw.parts.push(RawPart {
+                name: self
+                    .shared
+                    .client
+                    .location
+                    .url(&self.shared.key(&position_key(position))),
+                bytes,
+            });
+        }
+        Ok(raw)
     }
 
     fn lock(&self) -> Result<Box<dyn Send + Sync>, StoreError> {

@@ -1,0 +1,669 @@
+//! `lifeboat verify`: a journal's stored bytes checked line by line — each
+//! line's checksum, the sequence numbers, the hash chain (`chain.rs`) — with
+//! every break reported, never stopped at: the journal under examination may
+//! be the damaged one.
+//!
+//! The report is a list of per-record [`Finding`]s. A break names the first
+//! record that was changed, removed, inserted or reordered, by seq; a later
+//! check (a decision's signature) adds its own findings to the same list.
+//!
+//! Not detectable here: records cut off the end, or every record from some
+//! point on rewritten with a recomputed chain. The chain head and the record
+//! count, quoted in the postmortem (the timeline shows both), protect those.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use crate::journal::chain::{link, GENESIS};
+use crate::journal::run_store::RawJournal;
+
+/// What `lifeboat verify` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    pub run_id: String,
+    pub verdict: Verdict,
+    /// Complete records read.
+    pub records: u64,
+    /// The last record's seq, if it could be read.
+    pub last_seq: Option<u64>,
+    /// `sha256:<hex>` of the last record's stored bytes, for a chained
+    /// journal: what a postmortem quotes.
+    pub head: Option<String>,
+    /// In journal order.
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every checksum, seq and link holds.
+    Intact,
+    /// Written without a chain (before Lifeboat had one): checksums and
+    /// sequence hold, but an edit with a recomputed checksum is not seen.
+    Unchained,
+    /// At least one finding is a break.
+    Broken,
+}
+
+/// One thing found about one record (or about where one should be).
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// The record it concerns, by seq, when known.
+    pub seq: Option<u64>,
+    /// `FILE:LINE`, or `OBJECT-URL:LINE` in an S3 store.
+    pub at: String,
+    pub check: Check,
+    pub status: Status,
+    pub message: String,
+}
+
+/// Which check a finding comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// The line's envelope and its crc32.
+    Checksum,
+    /// Sequence numbers 1, 2, 3, … in order, without gaps.
+    Sequence,
+    /// Each record's `prev` against the hash of the record before it.
+    Chain,
+    /// Where the journal's objects or lines are (a missing S3 object, a
+    /// torn final line).
+    Storage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The journal is not what was written.
+    Break,
+    /// Worth knowing, not a break (a torn final line after a crash).
+    Notice,
+}
+
+impl Verification {
+    /// The first break, which the verdict names.
+    pub fn first_break(&self) -> Option<&Finding> {
+        self.findings.iter().find(|f| f.status == Status::Break)
+    }
+
+    /// The one-line verdict.
+    pub fn verdict_line(&self) -> String {
+        let records = plural(self.records, "record");
+        match (self.verdict, self.first_break()) {
+            (Verdict::Broken, Some(first)) => {
+                let others = self
+                    .findings
+                    .iter()
+                    .filter(|f| f.status == Status::Break)
+                    .count()
+                    - 1;
+                let more = if others > 0 {
+                    format!(" ({} more below)", plural(others as u64, "break"))
+                } else {
+                    String::new()
+                };
+                format!("broken: {}{more}", first.message)
+            }
+            (Verdict::Unchained, _) => format!(
+                "unchained: {records} with intact checksums and sequence, written without a hash chain (by a Lifeboat from before the chain); nothing shows whether a record was edited and its checksum recomputed"
+            ),
+            _ => format!(
+                "intact: {records}, seq 1..{}, every checksum and link holds",
+                self.last_seq.unwrap_or(0)
+            ),
+        }
+    }
+}
+
+fn plural(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    crc: &'a str,
+    #[serde(borrow)]
+    rec: &'a RawValue,
+}
+
+/// One line as read, however damaged.
+struct Entry {
+    at: String,
+    /// Readable as `{"crc":…,"rec":…}`.
+    readable: bool,
+    crc_ok: bool,
+    seq: Option<u64>,
+    prev: Option<String>,
+    kind: Option<String>,
+    /// The link to this record (the hash of its stored bytes).
+    hash: Option<String>,
+    problem: Option<String>,
+}
+
+fn entry(at: String, raw: &[u8]) -> Entry {
+    let mut e = Entry {
+        at,
+        readable: false,
+        crc_ok: false,
+        seq: None,
+        prev: None,
+        kind: None,
+        hash: None,
+        problem: None,
+    };
+    let line: Line = match serde_json::from_slice(raw) {
+        Ok(line) => line,
+        Err(err) => {
+            e.problem = Some(format!("not a journal record ({err})"));
+            return e;
+        }
+    };
+    let rec = line.rec.get().as_bytes();
+    e.readable = true;
+    e.crc_ok = format!("{:08x}", crc32fast::hash(rec)) == line.crc;
+    e.hash = Some(link(rec));
+    if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(rec) {
+        e.seq = map.get("seq").and_then(Value::as_u64);
+        e.prev = map.get("prev").and_then(Value::as_str).map(String::from);
+        e.kind = map.get("type").and_then(Value::as_str).map(String::from);
+    }
+    if !e.crc_ok {
+        e.problem = Some(format!(
+            "checksum mismatch (stored {}, computed {:08x})",
+            line.crc,
+            crc32fast::hash(rec)
+        ));
+    }
+    e
+}
+
+/// Checks `raw`, the stored journal of run `run_id`.
+pub fn verify(run_id: &str, raw: &RawJournal) -> Verification {
+    let mut findings = Vec::new();
+    let mut entries = Vec::new();
+    for gap in &raw.gaps {
+        findings.push(Finding {
+            seq: None,
+            at: raw
+                .parts
+                .first()
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
+            check: Check::Storage,
+            status: Status::Notice,
+            message: format!("{gap}: their records are missing (the sequence check names them)"),
+        });
+    }
+    let last_part = raw.parts.len().saturating_sub(1);
+    for (p, part) in raw.parts.iter().enumerate() {
+        let mut lines: Vec<&[u8]> = part.bytes.split(|b| *b == b'\n').collect();
+        let tail = lines.pop().unwrap_or_default();
+        for (i, line) in lines.iter().enumerate() {
+            entries.push(entry(format!("{}:{}", part.name, i + 1), line));
+        }
+        if !tail.is_empty() {
+            let at = format!("{}:{}", part.name, lines.len() + 1);
+            let e = entry(at.clone(), tail);
+            // A record that only lacks its newline counts; a torn last
+            // line is what a crash mid-write leaves, not an edit.
+            if e.crc_ok || p != last_part {
+                entries.push(e);
+            } else {
+                findings.push(Finding {
+                    seq: None,
+                    at,
+                    check: Check::Storage,
+                    status: Status::Notice,
+                    message: format!(
+                        "a torn final line ({} bytes) is not counted: the engine stopped while writing it",
+                        tail.len()
+                    ),
+                });
+            }
+        }
+    }
+    check_entries(&entries, &mut findings);
+    let chained = entries.iter().any(|e| e.prev.is_some());
+    let verdict = if findings.iter().any(|f| f.status == Status::Break) {
+        Verdict::Broken
+    } else if chained {
+        Verdict::Intact
+    } else {
+        Verdict::Unchained
+    };
+    let last = entries.last();
+    Verification {
+        run_id: run_id.to_string(),
+        verdict,
+        records: entries.len() as u64,
+        last_seq: last.and_then(|e| e.seq),
+        head: if chained {
+            last.and_then(|e| e.hash.clone())
+        } else {
+            None
+        },
+        findings,
+    }
+}
+
+fn seq_name(e: &Entry, expected: u64) -> String {
+    match e.seq {
+        Some(s) => format!("seq {s}"),
+        None => format!("the record at {} (seq {expected} expected)", e.at),
+    }
+}
+
+fn check_entries(entries: &[Entry], findings: &mut Vec<Finding>) {
+    let chained = entries.iter().any(|e| e.prev.is_some());
+    // Entries already explained by a finding: a chain mismatch next to
+    // one is its consequence, not a second break.
+    let mut flagged = vec![false; entries.len()];
+    let brk = |i: usize, seq: Option<u64>, check: Check, message: String| Finding {
+        seq,
+        at: entries[i].at.clone(),
+        check,
+        status: Status::Break,
+        message,
+    };
+    let mut out: Vec<(usize, Finding)> = Vec::new();
+
+    // Checksums and sequence numbers.
+    let position: HashMap<u64, usize> = entries
+        .iter()
+        .enumerate()
+        .rev()
+        .filter_map(|(i, e)| Some((e.seq?, i)))
+        .collect();
+    let mut seen: HashSet<u64> = HashSet::new();
+    let mut moved: HashSet<u64> = HashSet::new();
+    let mut expected = 1u64;
+    for (i, e) in entries.iter().enumerate() {
+        if !e.readable || !e.crc_ok {
+            let what = seq_name(e, expected);
+            let problem = e.problem.clone().unwrap_or_default();
+            out.push((
+                i,
+                brk(
+                    i,
+                    e.seq.or(Some(expected)),
+                    Check::Checksum,
+                    format!(
+                        "{what} was changed after it was written: {problem}, at {}",
+                        e.at
+                    ),
+                ),
+            ));
+            flagged[i] = true;
+        }
+        let Some(seq) = e.seq else {
+            // Unreadable: assume it holds the record expected here.
+            expected += 1;
+            continue;
+        };
+        if seq == expected {
+            expected += 1;
+        } else if seq > expected {
+            let later = (expected..seq).find(|s| position.get(s).is_some_and(|&at| at > i));
+            let message = match later {
+                Some(s) => {
+                    let at = &entries[position[&s]].at;
+                    moved.extend((expected..seq).filter(|s| position.contains_key(s)));
+                    format!(
+                        "seq {s} was moved: it belongs before seq {seq} (at {}) but comes later, at {at}; records were reordered",
+                        e.at
+                    )
+                }
+                None if seq == expected + 1 => format!(
+                    "seq {expected} was removed: seq {seq} (at {}) follows seq {}",
+                    e.at,
+                    expected - 1
+                ),
+                None => format!(
+                    "seq {expected}..{} were removed: seq {seq} (at {}) follows {}",
+                    seq - 1,
+                    e.at,
+                    if expected == 1 {
+                        "nothing (the journal's first records are gone)".to_string()
+                    } else {
+                        format!("seq {}", expected - 1)
+                    }
+                ),
+            };
+            out.push((
+                i,
+                brk(i, Some(later.unwrap_or(expected)), Check::Sequence, message),
+            ));
+            flagged[i] = true;
+            expected = seq + 1;
+        } else if moved.remove(&seq) {
+            // Reported with the reorder.
+            flagged[i] = true;
+        } else if seen.contains(&seq) {
+            out.push((
+                i,
+                brk(
+                    i,
+                    Some(seq),
+                    Check::Sequence,
+                    format!(
+                        "seq {seq} appears twice, the second time at {}: a record was copied or inserted",
+                        e.at
+                    ),
+                ),
+            ));
+            flagged[i] = true;
+        } else {
+            out.push((
+                i,
+                brk(
+                    i,
+                    Some(seq),
+                    Check::Sequence,
+                    format!(
+                        "seq {seq} (at {}) comes after seq {}: records were reordered",
+                        e.at,
+                        expected - 1
+                    ),
+                ),
+            ));
+            flagged[i] = true;
+        }
+        seen.insert(seq);
+    }
+
+    // The chain.
+    if chained {
+        let by_hash: HashMap<&str, usize> = entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((e.hash.as_deref()?, i)))
+            .collect();
+        let links = |k: usize| -> bool {
+            k == 0
+                || entries[k].prev.is_some()
+                    && entries[k].prev.as_deref() == entries[k - 1].hash.as_deref()
+        };
+        for (k, e) in entries.iter().enumerate() {
+            if !e.readable {
+                continue;
+            }
+            let name = seq_name(e, k as u64 + 1);
+            let Some(prev) = e.prev.as_deref() else {
+                if !flagged[k] {
+                    out.push((
+                        k,
+                        brk(
+                            k,
+                            e.seq,
+                            Check::Chain,
+                            format!(
+                                "{name} (at {}) has no `prev` though the journal is chained: it was changed or inserted",
+                                e.at
+                            ),
+                        ),
+                    ));
+                    flagged[k] = true;
+                }
+                continue;
+            };
+            if k == 0 {
+                if prev != GENESIS && !flagged[0] {
+                    out.push((
+                        0,
+                        brk(
+                            0,
+                            e.seq,
+                            Check::Chain,
+                            format!(
+                                "{name} (at {}) does not start the chain (its `prev` is not the genesis value): the records before it were removed",
+                                e.at
+                            ),
+                        ),
+                    ));
+                    flagged[0] = true;
+                } else if e.kind.as_deref() != Some("run_started") && !flagged[0] {
+                    out.push((
+                        0,
+                        brk(
+                            0,
+                            e.seq,
+                            Check::Chain,
+                            format!("{name} (at {}) starts the chain but is not `run_started`: the journal's start was replaced", e.at),
+                        ),
+                    ));
+                    flagged[0] = true;
+                }
+                continue;
+            }
+            let before = &entries[k - 1];
+            if before.hash.is_none() || links(k) {
+                continue;
+            }
+            if flagged[k] || flagged[k - 1] {
+                // A consequence of a break already reported; a cascade of
+                // renumbered records stays one finding.
+                flagged[k] = true;
+                continue;
+            }
+            let before_name = seq_name(before, k as u64);
+            let message = match by_hash.get(prev).copied() {
+                Some(j) if j > k => format!(
+                    "{name} (at {}) links to {}, which comes later (at {}): records were reordered",
+                    e.at,
+                    seq_name(&entries[j], j as u64 + 1),
+                    entries[j].at
+                ),
+                Some(j) => format!(
+                    "{} (at {}) is not in the chain: {name} links to {}, before it; records were inserted",
+                    seq_name(&entries[j + 1], j as u64 + 2),
+                    entries[j + 1].at,
+                    seq_name(&entries[j], j as u64 + 1)
+                ),
+                None if prev == GENESIS => format!(
+                    "{name} (at {}) claims to start a chain: records were spliced in from another journal",
+                    e.at
+                ),
+                None if k + 1 == entries.len() || links(k + 1) => format!(
+                    "{before_name} was changed after it was written (its checksum was recomputed): its hash no longer matches the `prev` of {name}, at {}",
+                    e.at
+                ),
+                None => format!(
+                    "the chain breaks at {name} (at {}): its `prev` is not the hash of {before_name}, and the next record does not link to it either: {name} was changed, its `prev` too, or records were removed before it and the later ones renumbered",
+                    e.at
+                ),
+            };
+            let seq = match by_hash.get(prev).copied() {
+                Some(j) if j < k => entries[j + 1].seq,
+                None if prev != GENESIS && (k + 1 == entries.len() || links(k + 1)) => before.seq,
+                _ => e.seq,
+            };
+            out.push((k, brk(k, seq, Check::Chain, message)));
+            flagged[k] = true;
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    findings.extend(out.into_iter().map(|(_, f)| f));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::chain::record_bytes;
+    use crate::journal::local_run_store::encode_line;
+    use crate::journal::record::{Event, Record};
+    use crate::journal::run_store::RawPart;
+
+    /// A chained journal of `n` records, one line each.
+    fn journal(n: u64) -> Vec<String> {
+        let mut prev = GENESIS.to_string();
+        (1..=n)
+            .map(|seq| {
+                let record = Record {
+                    v: 1,
+                    seq,
+                    ts: "2026-11-21T10:00:00.000Z".into(),
+                    actor: "t".into(),
+                    inbox: None,
+                    prev: Some(prev.clone()),
+                    event: if seq == 1 {
+                        Event::RunStarted {
+                            run_id: "r".into(),
+                            runbook: "rb".into(),
+                            title: "t".into(),
+                            digest: "d".into(),
+                            scenario: None,
+                            inputs: Default::default(),
+                            secret_inputs: vec![],
+                            dry_run: None,
+                            declared_at: None,
+                            rto_target_ms: None,
+                            rto_stop_at: None,
+                            engine_version: "0".into(),
+                            launch_dir: None,
+                        }
+                    } else {
+                        Event::Note {
+                            text: format!("note {seq}"),
+                        }
+                    },
+                };
+                prev = link(record_bytes(&record).unwrap().as_bytes());
+                encode_line(&record).unwrap()
+            })
+            .collect()
+    }
+
+    fn check(lines: &[String]) -> Verification {
+        let raw = RawJournal {
+            parts: vec![RawPart {
+                name: "j".into(),
+                bytes: lines.concat().into_bytes(),
+            }],
+            gaps: vec![],
+        };
+        verify("r", &raw)
+    }
+
+    fn first(v: &Verification) -> (Option<u64>, String) {
+        let f = v.first_break().expect("a break");
+        (f.seq, f.message.clone())
+    }
+
+    /// Recomputes the crc of a line whose `rec` was edited.
+    fn recrc(line: &str) -> String {
+        let rec = &line[line.find("\"rec\":").unwrap() + 6..line.len() - 2];
+        format!(
+            "{{\"crc\":\"{:08x}\",\"rec\":{rec}}}\n",
+            crc32fast::hash(rec.as_bytes())
+        )
+    }
+
+    #[test]
+    fn an_untouched_journal_is_intact_with_its_head() {
+        let lines = journal(5);
+        let v = check(&lines);
+        assert_eq!(v.verdict, Verdict::Intact, "{:?}", v.findings);
+        assert!(v.findings.is_empty());
+        assert_eq!(v.records, 5);
+        let rec = &lines[4][lines[4].find("\"rec\":").unwrap() + 6..lines[4].len() - 2];
+        assert_eq!(v.head.as_deref(), Some(link(rec.as_bytes()).as_str()));
+        assert!(v.verdict_line().starts_with("intact: 5 records, seq 1..5"));
+    }
+
+    #[test]
+    fn a_changed_byte_names_its_seq_with_or_without_a_new_checksum() {
+        let mut lines = journal(5);
+        lines[2] = lines[2].replace("note 3", "note X");
+        let v = check(&lines);
+        assert_eq!(v.verdict, Verdict::Broken);
+        let (seq, message) = first(&v);
+        assert_eq!(seq, Some(3), "{message}");
+        assert!(message.contains("checksum mismatch"), "{message}");
+        assert_eq!(v.findings.len(), 1, "the link after it is a consequence");
+
+        lines[2] = recrc(&lines[2]);
+        let (seq, message) = first(&check(&lines));
+        assert_eq!(seq, Some(3), "{message}");
+        assert!(
+            message.starts_with(
+                "seq 3 was changed after it was written (its checksum was recomputed)"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_removed_record_is_named_with_or_without_renumbering() {
+        let mut lines = journal(5);
+        lines.remove(2);
+        let (seq, message) = first(&check(&lines));
+        assert_eq!(seq, Some(3));
+        assert!(message.starts_with("seq 3 was removed: seq 4"), "{message}");
+
+        // Renumbered: 4 -> 3, 5 -> 4, checksums recomputed.
+        lines[2] = recrc(&lines[2].replace("\"seq\":4", "\"seq\":3"));
+        lines[3] = recrc(&lines[3].replace("\"seq\":5", "\"seq\":4"));
+        let v = check(&lines);
+        let (seq, message) = first(&v);
+        assert_eq!(seq, Some(3), "{message}");
+        assert!(
+            message.contains("records were removed before it"),
+            "{message}"
+        );
+        assert_eq!(v.findings.len(), 1, "{:?}", v.findings);
+    }
+
+    #[test]
+    fn swapped_records_are_a_reorder() {
+        let mut lines = journal(5);
+        lines.swap(2, 3);
+        let v = check(&lines);
+        let (seq, message) = first(&v);
+        assert_eq!(seq, Some(3), "{message}");
+        assert!(message.contains("records were reordered"), "{message}");
+        assert_eq!(v.findings.len(), 1, "{:?}", v.findings);
+    }
+
+    #[test]
+    fn removed_first_records_are_named() {
+        let mut lines = journal(5);
+        lines.drain(0..2);
+        let (seq, message) = first(&check(&lines));
+        assert_eq!(seq, Some(1));
+        assert!(message.starts_with("seq 1..2 were removed"), "{message}");
+    }
+
+    #[test]
+    fn an_unchained_journal_is_reported_as_such() {
+        let lines: Vec<String> = journal(3)
+            .iter()
+            .map(|l| {
+                let start = l.find(",\"prev\":\"").unwrap();
+                let end = start + 9 + 71 + 1;
+                recrc(&format!("{}{}", &l[..start], &l[end..]))
+            })
+            .collect();
+        assert!(!lines[1].contains("prev"), "{}", lines[1]);
+        let v = check(&lines);
+        assert_eq!(v.verdict, Verdict::Unchained, "{:?}", v.findings);
+        assert_eq!(v.head, None);
+        assert!(v.verdict_line().starts_with("unchained: 3 records"));
+    }
+
+    #[test]
+    fn a_torn_final_line_is_a_notice_not_a_break() {
+        let mut lines = journal(3);
+        lines.push("{\"crc\":\"00".into());
+        let v = check(&lines);
+        assert_eq!(v.verdict, Verdict::Intact);
+        assert_eq!(v.findings[0].status, Status::Notice);
+    }
+}
