@@ -102,11 +102,11 @@ impl Verification {
                     .count()
                     - 1;
                 let more = if others > 0 {
-                    format!(" ({} more below)", plural(others as u64, "break"))
+                    format!(" (and {} listed above)", plural(others as u64, "more break"))
                 } else {
                     String::new()
                 };
-                format!("broken: {}{more}", first.message)
+                format!("broken: {} (at {}){more}", first.message, first.at)
             }
             (Verdict::Unchained, _) => format!(
                 "unchained: {records} with intact checksums and sequence, written without a hash chain (by a Lifeboat from before the chain); nothing shows whether a record was edited and its checksum recomputed"
@@ -295,10 +295,7 @@ fn check_entries(entries: &[Entry], findings: &mut Vec<Finding>) {
                     i,
                     e.seq.or(Some(expected)),
                     Check::Checksum,
-                    format!(
-                        "{what} was changed after it was written: {problem}, at {}",
-                        e.at
-                    ),
+                    format!("{what} was changed after it was written: {problem}"),
                 ),
             ));
             flagged[i] = true;
@@ -317,19 +314,16 @@ fn check_entries(entries: &[Entry], findings: &mut Vec<Finding>) {
                     let at = &entries[position[&s]].at;
                     moved.extend((expected..seq).filter(|s| position.contains_key(s)));
                     format!(
-                        "seq {s} was moved: it belongs before seq {seq} (at {}) but comes later, at {at}; records were reordered",
-                        e.at
+                        "seq {s} was moved: it belongs before seq {seq} but comes after it (at {at}); records were reordered"
                     )
                 }
                 None if seq == expected + 1 => format!(
-                    "seq {expected} was removed: seq {seq} (at {}) follows seq {}",
-                    e.at,
+                    "seq {expected} was removed: seq {seq} follows seq {}",
                     expected - 1
                 ),
                 None => format!(
-                    "seq {expected}..{} were removed: seq {seq} (at {}) follows {}",
+                    "seq {expected}..{} were removed: seq {seq} follows {}",
                     seq - 1,
-                    e.at,
                     if expected == 1 {
                         "nothing (the journal's first records are gone)".to_string()
                     } else {
@@ -353,10 +347,7 @@ fn check_entries(entries: &[Entry], findings: &mut Vec<Finding>) {
                     i,
                     Some(seq),
                     Check::Sequence,
-                    format!(
-                        "seq {seq} appears twice, the second time at {}: a record was copied or inserted",
-                        e.at
-                    ),
+                    format!("seq {seq} appears twice: a record was copied or inserted"),
                 ),
             ));
             flagged[i] = true;
@@ -368,8 +359,7 @@ fn check_entries(entries: &[Entry], findings: &mut Vec<Finding>) {
                     Some(seq),
                     Check::Sequence,
                     format!(
-                        "seq {seq} (at {}) comes after seq {}: records were reordered",
-                        e.at,
+                        "seq {seq} comes after seq {}: records were reordered",
                         expected - 1
                     ),
                 ),
@@ -405,8 +395,7 @@ fn check_entries(entries: &[Entry], findings: &mut Vec<Finding>) {
                             e.seq,
                             Check::Chain,
                             format!(
-                                "{name} (at {}) has no `prev` though the journal is chained: it was changed or inserted",
-                                e.at
+                                "{name} has no `prev` though the journal is chained: it was changed or inserted"
                             ),
                         ),
                     ));
@@ -423,8 +412,7 @@ fn check_entries(entries: &[Entry], findings: &mut Vec<Finding>) {
                             e.seq,
                             Check::Chain,
                             format!(
-                                "{name} (at {}) does not start the chain (its `prev` is not the genesis value): the records before it were removed",
-                                e.at
+                                "{name} does not start the chain (its `prev` is not the genesis value): the records before it were removed"
                             ),
                         ),
                     ));
@@ -436,7 +424,7 @@ fn check_entries(entries: &[Entry], findings: &mut Vec<Finding>) {
                             0,
                             e.seq,
                             Check::Chain,
-                            format!("{name} (at {}) starts the chain but is not `run_started`: the journal's start was replaced", e.at),
+                            format!("{name} starts the chain but is not `run_started`: the journal's start was replaced"),
                         ),
                     ));
                     flagged[0] = true;
@@ -456,36 +444,34 @@ fn check_entries(entries: &[Entry], findings: &mut Vec<Finding>) {
             let before_name = seq_name(before, k as u64);
             let message = match by_hash.get(prev).copied() {
                 Some(j) if j > k => format!(
-                    "{name} (at {}) links to {}, which comes later (at {}): records were reordered",
-                    e.at,
+                    "{name} links to {}, which comes after it (at {}): records were reordered",
                     seq_name(&entries[j], j as u64 + 1),
                     entries[j].at
                 ),
                 Some(j) => format!(
-                    "{} (at {}) is not in the chain: {name} links to {}, before it; records were inserted",
+                    "{} is not in the chain: {name} (at {}) links to {}, before it; records were inserted",
                     seq_name(&entries[j + 1], j as u64 + 2),
-                    entries[j + 1].at,
+                    e.at,
                     seq_name(&entries[j], j as u64 + 1)
                 ),
                 None if prev == GENESIS => format!(
-                    "{name} (at {}) claims to start a chain: records were spliced in from another journal",
-                    e.at
+                    "{name} claims to start a chain: records were spliced in from another journal"
                 ),
                 None if k + 1 == entries.len() || links(k + 1) => format!(
-                    "{before_name} was changed after it was written (its checksum was recomputed): its hash no longer matches the `prev` of {name}, at {}",
+                    "{before_name} was changed after it was written (its checksum was recomputed): its hash no longer matches the `prev` of {name} (at {})",
                     e.at
                 ),
                 None => format!(
-                    "the chain breaks at {name} (at {}): its `prev` is not the hash of {before_name}, and the next record does not link to it either: {name} was changed, its `prev` too, or records were removed before it and the later ones renumbered",
-                    e.at
+                    "the chain breaks at {name}: its `prev` is not the hash of {before_name}, and the next record does not link to it either: {name} was changed, its `prev` too, or records were removed before it and the later ones renumbered"
                 ),
             };
-            let seq = match by_hash.get(prev).copied() {
-                Some(j) if j < k => entries[j + 1].seq,
-                None if prev != GENESIS && (k + 1 == entries.len() || links(k + 1)) => before.seq,
-                _ => e.seq,
+            // The record named, and where it is.
+            let named = match by_hash.get(prev).copied() {
+                Some(j) if j < k => j + 1,
+                None if prev != GENESIS && (k + 1 == entries.len() || links(k + 1)) => k - 1,
+                _ => k,
             };
-            out.push((k, brk(k, seq, Check::Chain, message)));
+            out.push((named, brk(named, entries[named].seq, Check::Chain, message)));
             flagged[k] = true;
         }
     }

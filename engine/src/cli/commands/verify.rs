@@ -46,7 +46,10 @@ pub fn run(args: VerifyArgs) -> Result<i32, CliError> {
                     .ok()
                     .and_then(|v| v.as_str().map(String::from))
                     .unwrap_or_default();
-                say(format!("  {status:<6} {seq:<8} {check:<9} {}", f.message));
+                say(format!(
+                    "  {status:<6} {seq:<8} {check:<9} {} (at {})",
+                    f.message, f.at
+                ));
             }
             say(format!("verdict:    {}", report.verdict_line()));
         }
