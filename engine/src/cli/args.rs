@@ -72,7 +72,7 @@ pub enum Command {
     Status(StatusArgs),
     /// Print a run's incident timeline as Markdown, JSON or self-contained HTML.
     Timeline(TimelineArgs),
-    /// Check a run's journal (checksums, sequence, hash chain); names the first record changed, removed or reordered, by seq.
+    /// Check a run's journal (checksums, order, hash chain) and name the first break by seq.
     #[command(long_about = VERIFY_LONG_ABOUT)]
     Verify(VerifyArgs),
     /// List the step kinds this Lifeboat offers.
