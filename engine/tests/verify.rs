@@ -615,6 +615,11 @@ mod s3 {
         )
         .unwrap();
         assert_eq!(timeline["journal"]["head"], head(&ran).as_str());
+        // A decision from another command continues the chain in S3 too.
+        shared
+            .run(&["note", &id, "checked from machine B"])
+            .expect_code(0);
+        shared.verify(&id).expect_code(0);
 
         // Records by object: find a middle record of a middle object.
         let keys = shared.objects(prefix, &id);
