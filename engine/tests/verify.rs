@@ -740,3 +740,20 @@ mod s3 {
         panic!("no object holds two records: {keys:?}");
     }
 }
+
+/// The benchmark's unchained baseline cannot pass for a verified journal.
+#[test]
+fn a_journal_written_by_the_bench_switch_verifies_as_unchained_never_intact() {
+    let sb = Sandbox::new();
+    sb.write("chained.yaml", RUNBOOK);
+    let ran = sb.run_with(
+        &["run", "chained.yaml"],
+        &[("LIFEBOAT_BENCH_UNCHAINED", "1")],
+    );
+    ran.expect_code(0);
+    let id = ran.run_id();
+    assert!(sb.journal(&id).iter().all(|r| r.get("prev").is_none()));
+    let ran = verify(&sb, &id);
+    ran.expect_code(1);
+    assert!(verdict(&ran).starts_with("unchained: "), "{}", ran.dump());
+}

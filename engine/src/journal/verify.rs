@@ -230,6 +230,15 @@ pub fn verify(run_id: &str, raw: &RawJournal) -> Verification {
             }
         }
     }
+    if entries.is_empty() {
+        findings.push(Finding {
+            seq: Some(1),
+            at: raw.parts.first().map(|p| p.name.clone()).unwrap_or_default(),
+            check: Check::Sequence,
+            status: Status::Break,
+            message: "seq 1 was removed: the journal holds no record".to_string(),
+        });
+    }
     check_entries(&entries, &mut findings);
     let chained = entries.iter().any(|e| e.prev.is_some());
     let verdict = if findings.iter().any(|f| f.status == Status::Break) {
@@ -642,6 +651,13 @@ mod tests {
         assert_eq!(v.verdict, Verdict::Unchained, "{:?}", v.findings);
         assert_eq!(v.head, None);
         assert!(v.verdict_line().starts_with("unchained: 3 records"));
+    }
+
+    #[test]
+    fn an_empty_journal_is_broken() {
+        let v = check(&[]);
+        assert_eq!(v.verdict, Verdict::Broken);
+        assert_eq!(first(&v).0, Some(1));
     }
 
     #[test]
