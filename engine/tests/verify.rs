@@ -757,3 +757,17 @@ fn a_journal_written_by_the_bench_switch_verifies_as_unchained_never_intact() {
     ran.expect_code(1);
     assert!(verdict(&ran).starts_with("unchained: "), "{}", ran.dump());
 }
+
+/// Another run's whole journal is a valid chain; its start gives it away.
+#[test]
+fn a_journal_replaced_by_another_runs_is_named() {
+    let sb = Sandbox::new();
+    let first = small_run(&sb);
+    let second = small_run(&sb);
+    std::fs::copy(journal_path(&sb, &first), journal_path(&sb, &second)).unwrap();
+    assert_broken(
+        &sb,
+        &second,
+        &format!("seq 1 starts run `{first}`, not `{second}`"),
+    );
+}

@@ -82,6 +82,9 @@ pub enum Status {
     Break,
     /// Worth knowing, not a break (a torn final line after a crash).
     Notice,
+    // Signature checks (the signed decisions) add their findings here:
+    // `Check::Signature`, and a status for a verified signature, e.g.
+    // "signature of seq N: verified principal P, key SHA256:…".
 }
 
 impl Verification {
@@ -143,6 +146,8 @@ struct Entry {
     seq: Option<u64>,
     prev: Option<String>,
     kind: Option<String>,
+    /// `run_id` of a `run_started`.
+    run_id: Option<String>,
     /// The link to this record (the hash of its stored bytes).
     hash: Option<String>,
     problem: Option<String>,
@@ -156,6 +161,7 @@ fn entry(at: String, raw: &[u8]) -> Entry {
         seq: None,
         prev: None,
         kind: None,
+        run_id: None,
         hash: None,
         problem: None,
     };
@@ -174,6 +180,7 @@ fn entry(at: String, raw: &[u8]) -> Entry {
         e.seq = map.get("seq").and_then(Value::as_u64);
         e.prev = map.get("prev").and_then(Value::as_str).map(String::from);
         e.kind = map.get("type").and_then(Value::as_str).map(String::from);
+        e.run_id = map.get("run_id").and_then(Value::as_str).map(String::from);
     }
     if !e.crc_ok {
         e.problem = Some(format!(
@@ -233,13 +240,36 @@ pub fn verify(run_id: &str, raw: &RawJournal) -> Verification {
     if entries.is_empty() {
         findings.push(Finding {
             seq: Some(1),
-            at: raw.parts.first().map(|p| p.name.clone()).unwrap_or_default(),
+            at: raw
+                .parts
+                .first()
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
             check: Check::Sequence,
             status: Status::Break,
             message: "seq 1 was removed: the journal holds no record".to_string(),
         });
     }
     check_entries(&entries, &mut findings);
+    // A whole journal copied from another run is a valid chain: its start
+    // names the other run.
+    if let Some(first) = entries.first() {
+        if let Some(other) = first.run_id.as_deref().filter(|r| *r != run_id) {
+            findings.insert(
+                0,
+                Finding {
+                seq: first.seq,
+                at: first.at.clone(),
+                check: Check::Chain,
+                status: Status::Break,
+                message: format!(
+                    "{} starts run `{other}`, not `{run_id}`: the journal was replaced by another run's",
+                    seq_name(first, 1)
+                ),
+            },
+            );
+        }
+    }
     let chained = entries.iter().any(|e| e.prev.is_some());
     let verdict = if findings.iter().any(|f| f.status == Status::Break) {
         Verdict::Broken
@@ -651,6 +681,23 @@ mod tests {
         assert_eq!(v.verdict, Verdict::Unchained, "{:?}", v.findings);
         assert_eq!(v.head, None);
         assert!(v.verdict_line().starts_with("unchained: 3 records"));
+    }
+
+    #[test]
+    fn another_runs_journal_is_named() {
+        let v = verify(
+            "other",
+            &RawJournal {
+                parts: vec![RawPart {
+                    name: "j".into(),
+                    bytes: journal(3).concat().into_bytes(),
+                }],
+                gaps: vec![],
+            },
+        );
+        let (seq, message) = first(&v);
+        assert_eq!(seq, Some(1));
+        assert!(message.contains("starts run `r`, not `other`"), "{message}");
     }
 
     #[test]
