@@ -330,7 +330,7 @@ pub struct StatusArgs {
     pub output: OutputFormat,
 }
 
-const VERIFY_LONG_ABOUT: &str = "Check a run's journal as stored: each record's checksum, the sequence numbers 1, 2, 3, … and the hash chain (every record carries the SHA-256 of the record before it). Prints the chain head (`sha256:…` of the last record), the record count and a one-line verdict: `intact`, `broken` (naming the first record changed, removed or reordered, by seq, then every break found), or `unchained` (a journal written before Lifeboat chained its records: not tampered with as far as checksums show, but not verified either).
+const VERIFY_LONG_ABOUT: &str = "Check a run's journal as stored: each record's checksum, the sequence numbers 1, 2, 3, … and the hash chain (every record carries the SHA-256 of the record before it). Prints the chain head (`sha256:…` of the last record), the record count and a one-line verdict: `intact`, `broken` (naming the first record changed, removed or reordered, by seq, then the later breaks it can tell apart), or `unchained` (a journal written before Lifeboat chained its records: not tampered with as far as checksums show, but not verified either).
 
 Exit code 0 only when the journal is intact; 1 when it is broken or unchained.
 

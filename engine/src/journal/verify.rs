@@ -255,19 +255,18 @@ pub fn verify(run_id: &str, raw: &RawJournal) -> Verification {
     // names the other run.
     if let Some(first) = entries.first() {
         if let Some(other) = first.run_id.as_deref().filter(|r| *r != run_id) {
-            findings.insert(
-                0,
-                Finding {
+            let message = format!(
+                "{} starts run `{other}`, not `{run_id}`: the journal was replaced by another run's",
+                seq_name(first, 1)
+            );
+            let finding = Finding {
                 seq: first.seq,
                 at: first.at.clone(),
                 check: Check::Chain,
                 status: Status::Break,
-                message: format!(
-                    "{} starts run `{other}`, not `{run_id}`: the journal was replaced by another run's",
-                    seq_name(first, 1)
-                ),
-            },
-            );
+                message,
+            };
+            findings.insert(0, finding);
         }
     }
     let chained = entries.iter().any(|e| e.prev.is_some());
