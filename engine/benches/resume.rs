@@ -82,6 +82,7 @@ fn record(seq: u64, event: Event) -> Record {
         actor: "bench".into(),
         inbox: None,
         signed: None,
+        prev: None,
         event,
     }
 }

@@ -34,6 +34,7 @@ fn record(seq: u64) -> Record {
         actor: "bench".into(),
         inbox: None,
         signed: None,
+        prev: None,
         event: Event::Note {
             text: format!("step {seq} finished"),
         },

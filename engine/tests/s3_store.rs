@@ -60,6 +60,7 @@ fn note(seq: u64, text: &str) -> Record {
         actor: "test".into(),
         inbox: None,
         signed: None,
+        prev: None,
         event: Event::Note { text: text.into() },
     }
 }

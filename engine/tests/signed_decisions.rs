@@ -1031,3 +1031,99 @@ fn a_mark_under_a_signed_runbook_must_be_signed() {
     let journal = sandbox.journal(&run);
     assert_eq!(of_type(&journal, "marked")[0]["signed"]["principal"], "bob");
 }
+
+/// `lifeboat verify` checks every decision's signature: each is named with
+/// its verified principal and key; and a decision edited with the whole
+/// chain after it rewritten (checksums and links recomputed, which the
+/// chain alone cannot show) is a break named by seq, through its
+/// signature.
+#[test]
+fn verify_checks_every_signature_even_where_the_chain_was_rewritten() {
+    let team = Team::new();
+    let sandbox = sandbox(&team);
+    let alice = Agent::start();
+    alice.add(&team.alice);
+    let run = start_paused(&sandbox, FOUR_EYES, &alice);
+    for (who, key) in [("bob", &team.bob), ("carol", &team.carol)] {
+        decide(
+            &sandbox,
+            &[
+                "approve",
+                &run,
+                "approve_restore",
+                "--as",
+                who,
+                "--sign-with",
+                key.path(),
+            ],
+        )
+        .run();
+    }
+    sandbox.test().args(["resume", &run]).run();
+    let verify = |sandbox: &Sandbox| sandbox.test().args(["verify", &run]).any_status().run();
+    let ran = verify(&sandbox);
+    ran.expect_code(0);
+    for principal in ["alice", "bob", "carol"] {
+        assert!(
+            ran.stdout
+                .contains(&format!("verified principal `{principal}`, key SHA256:")),
+            "{}",
+            ran.dump()
+        );
+    }
+    assert!(ran.stdout.contains("verdict:    intact"), "{}", ran.dump());
+
+    // Bob's approval now says another digest; every record from it on is
+    // written again with a new checksum and link.
+    let path = sandbox.run_dir(&run).join("journal.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let journal = sandbox.journal(&run);
+    let bob = journal
+        .iter()
+        .find(|r| r["type"] == "approval" && r["actor"] == "bob")
+        .expect("bob's approval");
+    let seq = bob["seq"].as_u64().unwrap();
+    let digest = bob["digest"].as_str().unwrap().to_string();
+    let forged = format!("{}0", &digest[..digest.len() - 1]);
+    let mut prev: Option<String> = None;
+    let mut out = String::new();
+    for line in text.lines() {
+        let stored = &line[line.find("\"rec\":").unwrap() + 6..line.len() - 1];
+        let mut rec: Value = serde_json::from_str(stored).unwrap();
+        let this = rec["seq"].as_u64().unwrap();
+        let bytes = if this < seq {
+            stored.to_string()
+        } else {
+            if this == seq {
+                rec["digest"] = Value::String(forged.clone());
+            }
+            rec["prev"] = Value::String(prev.clone().unwrap());
+            serde_json::to_string(&rec).unwrap()
+        };
+        prev = Some(format!(
+            "sha256:{}",
+            lifeboat_steps::checksum::sha256_hex(bytes.as_bytes())
+        ));
+        out.push_str(&format!(
+            "{{\"crc\":\"{:08x}\",\"rec\":{bytes}}}\n",
+            crc32fast::hash(bytes.as_bytes())
+        ));
+    }
+    std::fs::write(&path, out).unwrap();
+    let ran = verify(&sandbox);
+    ran.expect_code(1);
+    assert!(
+        ran.stdout.contains(&format!("break  seq {seq}"))
+            && ran.stdout.contains("signature the approval of seq"),
+        "{}",
+        ran.dump()
+    );
+    assert!(
+        ran.stdout
+            .contains("the signature does not match this decision"),
+        "{}",
+        ran.dump()
+    );
+    // The chain itself holds: only the signature shows the edit.
+    assert!(!ran.stdout.contains(" chain "), "{}", ran.dump());
+}

@@ -73,6 +73,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Print a run's incident timeline as Markdown, JSON or self-contained HTML.
     Timeline(TimelineArgs),
+    /// Check a run's journal (checksums, order, hash chain) and name the first break by seq.
+    #[command(long_about = VERIFY_LONG_ABOUT)]
+    Verify(VerifyArgs),
     /// List the step kinds this Lifeboat offers.
     Kinds(KindsArgs),
 }
@@ -365,6 +368,32 @@ pub struct StatusArgs {
     pub run_id: String,
     #[command(flatten)]
     pub location: StoreArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+const VERIFY_LONG_ABOUT: &str = "Check a run's journal as stored: each record's checksum, the sequence numbers 1, 2, 3, … and the hash chain (every record carries the SHA-256 of the record before it). Prints the chain head (`sha256:…` of the last record), the record count and a one-line verdict: `intact`, `broken` (naming the first record changed, removed or reordered, by seq, then the later breaks it can tell apart), or `unchained` (a journal written before Lifeboat chained its records: not tampered with as far as checksums show, but not verified either).
+
+It also checks every decision's SSH signature (approvals, confirmations, marks, take-overs, the run's start) against the allowed_signers file the run started with, and names each decision's verified principal and key. A signature that does not hold, or an unsigned decision where the runbook requires signatures, is a break.
+
+Exit code 0 only when the journal is intact; 1 when it is broken or unchained.
+
+A chain cannot show that the newest records were cut off, nor that everything from some record on was rewritten with a recomputed chain: quote the chain head and the record count (the timeline shows both) in the postmortem, and compare them with this output later. See docs/trust.md.";
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    pub run_id: String,
+    #[command(flatten)]
+    pub location: StoreArgs,
+    /// Check each decision's signature against this allowed_signers file (it must be the one
+    /// the run started with, by SHA-256); default: that file, where it is on this machine
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "LIFEBOAT_ALLOWED_SIGNERS",
+        hide_env_values = true
+    )]
+    pub allowed_signers: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }

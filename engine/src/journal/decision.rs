@@ -522,7 +522,12 @@ mod tests {
              00:01 waiting g waiting for approval",
         );
         store.append(&recs).unwrap();
-        let journal = Journal::new(store.clone(), 3, lifeboat_steps::Redactor::new(), "alice");
+        let journal = Journal::new(
+            store.clone(),
+            store.read().unwrap().tail(),
+            lifeboat_steps::Redactor::new(),
+            "alice",
+        );
         (store, journal)
     }
 
@@ -630,7 +635,12 @@ mod tests {
         let (store, _) = waiting_run(dir.path());
         let redactor = lifeboat_steps::Redactor::new();
         redactor.add("tok-8d1fQz7Wv3pXk2Lm");
-        let journal = Journal::new(store.clone(), 3, redactor, "alice");
+        let journal = Journal::new(
+            store.clone(),
+            store.read().unwrap().tail(),
+            redactor,
+            "alice",
+        );
         store
             .post_decision(&InboxEntry::new(
                 "bob",

@@ -26,7 +26,7 @@ use serde_json::value::RawValue;
 
 use crate::journal::inbox::{self, InboxEntry, InboxItem};
 use crate::journal::record::Record;
-use crate::journal::run_store::{JournalRead, RunStore, StoreError};
+use crate::journal::run_store::{JournalRead, RawJournal, RawPart, RunStore, StoreError};
 
 /// In a run's local directory: the shared store the run lives in, when the
 /// directory is only its local copy (see `run_stores.rs`).
@@ -291,6 +291,18 @@ impl RunStore for LocalRunStore {
         Ok(records)
     }
 
+    fn read_raw(&self) -> Result<RawJournal, StoreError> {
+        let path = self.dir.join(JOURNAL_FILE);
+        let bytes = fs::read(&path).map_err(|e| io_error(&path, e))?;
+        Ok(RawJournal {
+            parts: vec![RawPart {
+                name: path.display().to_string(),
+                bytes,
+            }],
+            gaps: Vec::new(),
+        })
+    }
+
     fn lock(&self) -> Result<Box<dyn Send + Sync>, StoreError> {
         let path = self.dir.join("lock");
         let file = OpenOptions::new()
@@ -397,7 +409,7 @@ fn after(records: Vec<Record>, seq: u64) -> Vec<Record> {
 
 /// One journal line, newline included: `{"crc":"<crc32 of rec>","rec":{...}}`.
 pub fn encode_line(record: &Record) -> Result<String, StoreError> {
-    let rec = serde_json::to_string(record).map_err(|e| StoreError::Io(e.to_string()))?;
+    let rec = crate::journal::chain::record_bytes(record)?;
     let crc = crc32fast::hash(rec.as_bytes());
     Ok(format!("{{\"crc\":\"{crc:08x}\",\"rec\":{rec}}}\n"))
 }
@@ -424,8 +436,10 @@ pub(crate) fn parse_journal_from(
         line,
         problem,
     };
+    let mut last_rec: &[u8] = &[];
     for (i, raw) in lines.iter().enumerate() {
-        let record = decode_line(raw).map_err(|p| corrupt(i + 1, p))?;
+        let (record, rec) = decode_line(raw).map_err(|p| corrupt(i + 1, p))?;
+        last_rec = rec;
         let expected = out.records.len() as u64 + first;
         if record.seq != expected {
             return Err(corrupt(
@@ -441,8 +455,9 @@ pub(crate) fn parse_journal_from(
     if torn {
         match decode_line(last) {
             // A complete record that only lacks its newline is kept.
-            Ok(record) if record.seq == out.records.len() as u64 + first => {
-                out.records.push(record)
+            Ok((record, rec)) if record.seq == out.records.len() as u64 + first => {
+                last_rec = rec;
+                out.records.push(record);
             }
             _ => out.warnings.push(format!(
                 "{path}: dropped a torn final line {} ({} bytes): the engine stopped while writing it",
@@ -451,10 +466,15 @@ pub(crate) fn parse_journal_from(
             )),
         }
     }
+    // One hash per read, of the last record only: where the chain goes on.
+    if out.records.last().is_some_and(|r| r.prev.is_some()) {
+        out.head = Some(crate::journal::chain::link(last_rec));
+    }
     Ok(out)
 }
 
-fn decode_line(raw: &[u8]) -> Result<Record, String> {
+/// A line's record and the exact bytes of its `rec`.
+fn decode_line(raw: &[u8]) -> Result<(Record, &[u8]), String> {
     // Fast path for lines in exactly the shape `write` produces: the record
     // is parsed once instead of twice (resume reads whole journals).
     const HEAD: &[u8] = b"{\"crc\":\"";
@@ -469,7 +489,7 @@ fn decode_line(raw: &[u8]) -> Result<Record, String> {
         let computed = format!("{:08x}", crc32fast::hash(rec));
         if computed.as_bytes() == crc {
             if let Ok(record) = serde_json::from_slice(rec) {
-                return Ok(record);
+                return Ok((record, rec));
             }
         }
         // Anything unexpected: the general path explains what is wrong.
@@ -484,7 +504,12 @@ fn decode_line(raw: &[u8]) -> Result<Record, String> {
             line.crc
         ));
     }
-    serde_json::from_str(line.rec.get()).map_err(|e| format!("unreadable record ({e})"))
+    let record =
+        serde_json::from_str(line.rec.get()).map_err(|e| format!("unreadable record ({e})"))?;
+    // `rec` borrows from `raw`: find its bytes there.
+    let rec = line.rec.get().as_bytes();
+    let start = rec.as_ptr() as usize - raw.as_ptr() as usize;
+    Ok((record, &raw[start..start + rec.len()]))
 }
 
 pub(crate) fn io_error(path: &Path, err: std::io::Error) -> StoreError {
@@ -504,6 +529,7 @@ mod tests {
             actor: "test".into(),
             inbox: None,
             signed: None,
+            prev: None,
             event: Event::Note {
                 text: format!("n{seq}"),
             },

@@ -6,6 +6,7 @@
 //! semantics, scheduling or reports; it stores and replays records.
 
 pub mod allowed_signers;
+pub mod chain;
 pub mod decision;
 pub mod gate_record;
 pub mod inbox;
@@ -22,6 +23,7 @@ pub mod store_url;
 #[cfg(test)]
 pub mod test_records;
 pub mod timestamp;
+pub mod verify;
 mod writer;
 
 pub use writer::Journal;

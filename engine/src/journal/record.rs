@@ -29,6 +29,11 @@ pub struct Record {
     /// (`journal/signature.rs`), for decisions, take-overs and a run's start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed: Option<Signed>,
+    /// The hash chain (`journal/chain.rs`): `sha256:<hex>` of the stored
+    /// bytes of the record before this one, or [`crate::journal::chain::GENESIS`]
+    /// on the first. `None` in journals written before the chain existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
     #[serde(flatten)]
     pub event: Event,
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::journal::chain::Tail;
 use crate::journal::inbox::{InboxEntry, InboxItem};
 use crate::journal::record::Record;
 
@@ -58,6 +59,13 @@ pub trait RunStore: Send + Sync {
             .into_iter()
             .filter(|r| r.seq > seq)
             .collect())
+    }
+
+    /// The journal's bytes as stored, damaged or not, for `lifeboat verify`.
+    fn read_raw(&self) -> Result<RawJournal, StoreError> {
+        Err(StoreError::Io(
+            "this store cannot show its journal's stored bytes".to_string(),
+        ))
     }
 
     /// Takes the run's exclusive lock: one engine drives a run at a time.
@@ -170,6 +178,41 @@ impl std::fmt::Display for Driver {
 pub struct JournalRead {
     pub records: Vec<Record>,
     pub warnings: Vec<String>,
+    /// The chain head: `sha256:<hex>` of the last record's stored bytes,
+    /// when it is chained (`journal/chain.rs`); `None` for an empty or an
+    /// unchained journal.
+    pub head: Option<String>,
+}
+
+impl JournalRead {
+    /// Where the journal ends, for a [`crate::journal::Journal`] that
+    /// continues it (a resume, a takeover, a decision).
+    pub fn tail(&self) -> Tail {
+        match self.records.last() {
+            None => Tail::empty(),
+            Some(last) => Tail {
+                seq: last.seq,
+                link: self.head.clone(),
+            },
+        }
+    }
+}
+
+/// A journal's bytes exactly as stored, for `lifeboat verify`, which reports
+/// damage instead of stopping at it.
+#[derive(Debug, Default)]
+pub struct RawJournal {
+    /// In order: the local file, or each group-commit object.
+    pub parts: Vec<RawPart>,
+    /// What is missing between parts (an object position), for the report.
+    pub gaps: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct RawPart {
+    /// The file's path or the object's URL.
+    pub name: String,
+    pub bytes: Vec<u8>,
 }
 
 /// A run store failure, written for the operator.

@@ -251,6 +251,7 @@ fn record(seq: u64, line: &str) -> Record {
         actor,
         inbox: None,
         signed: None,
+        prev: None,
         event,
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use lifeboat_steps::Redactor;
 
 use crate::journal::allowed_signers::AllowedSigners;
+use crate::journal::chain::{self, Tail};
 use crate::journal::record::{Event, Record, Signed, JOURNAL_VERSION};
 use crate::journal::run_store::{RunStore, StoreError};
 use crate::journal::timestamp::now_rfc3339;
@@ -40,6 +41,7 @@ const STRUCTURAL_FIELDS: &[&str] = &[
     "signed",
     "require_signed",
     "allowed_signers_sha256",
+    "prev",
 ];
 
 /// Record fields written exactly as they are but redacted when shown: the
@@ -55,9 +57,10 @@ pub type Observer = Arc<dyn Fn(&Record) + Send + Sync>;
 /// shows each one on the console as it becomes durable.
 pub struct Journal {
     store: Arc<dyn RunStore>,
-    /// The last sequence number written; held while a record is written so
-    /// numbers and file order agree.
-    seq: Mutex<u64>,
+    /// The last sequence number written and the link to that record (the
+    /// next record's `prev`); held while a record is written so numbers,
+    /// links and file order agree.
+    tail: Mutex<Tail>,
     redactor: Redactor,
     /// The default actor: the operator driving this engine.
     actor: String,
@@ -69,10 +72,13 @@ pub struct Journal {
 }
 
 impl Journal {
-    pub fn new(store: Arc<dyn RunStore>, last_seq: u64, redactor: Redactor, actor: &str) -> Self {
+    /// A writer that continues the journal after `tail`: [`Tail::empty`]
+    /// for a new run, [`crate::journal::run_store::JournalRead::tail`] for
+    /// one read back (a resume, a takeover, a decision).
+    pub fn new(store: Arc<dyn RunStore>, tail: Tail, redactor: Redactor, actor: &str) -> Self {
         Self {
             store,
-            seq: Mutex::new(last_seq),
+            tail: Mutex::new(tail),
             redactor,
             actor: actor.to_string(),
             observer: None,
@@ -183,14 +189,15 @@ impl Journal {
         signed: Option<Signed>,
         durable: bool,
     ) -> Result<Record, StoreError> {
-        let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
         let mut record = Record {
             v: JOURNAL_VERSION,
-            seq: *seq + 1,
+            seq: tail.seq + 1,
             ts: now_rfc3339(),
             actor: actor.to_string(),
             inbox,
             signed,
+            prev: tail.link.clone(),
             event,
         };
         // What the console shows, when it differs from what is written.
@@ -226,13 +233,22 @@ impl Journal {
             }
             record = parse(redacted)?;
         }
+        // The chain links what is stored: the record as redacted, in the
+        // one serialisation both stores keep (`chain::record_bytes`).
+        let link = match tail.link {
+            Some(_) => Some(chain::link(chain::record_bytes(&record)?.as_bytes())),
+            None => None,
+        };
         if durable {
             self.store.append(std::slice::from_ref(&record))?;
         } else {
             self.store.append_lazy(std::slice::from_ref(&record))?;
         }
-        *seq += 1;
-        drop(seq);
+        *tail = Tail {
+            seq: record.seq,
+            link,
+        };
+        drop(tail);
         if let Some(observer) = &self.observer {
             observer(shown.as_ref().unwrap_or(&record));
         }
@@ -253,9 +269,9 @@ mod tests {
         redactor.add("root");
         let shown = Arc::new(Mutex::new(Vec::new()));
         let seen = shown.clone();
-        let journal = Journal::new(store.clone(), 0, redactor, "alice").with_observer(Arc::new(
-            move |r: &Record| seen.lock().unwrap().push(serde_json::to_value(r).unwrap()),
-        ));
+        let journal = Journal::new(store.clone(), Tail::empty(), redactor, "alice").with_observer(
+            Arc::new(move |r: &Record| seen.lock().unwrap().push(serde_json::to_value(r).unwrap())),
+        );
         let mut inputs = serde_json::Map::new();
         inputs.insert("dir".into(), "/data/rootdir".into());
         journal
@@ -289,13 +305,50 @@ mod tests {
         );
     }
 
+    /// Each record's `prev` is the hash of the bytes the store keeps for
+    /// the record before it, redacted, and a journal continued from its
+    /// read-back tail (a resume) goes on with the same chain.
+    #[test]
+    fn records_chain_over_their_stored_bytes_across_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalRunStore::create(dir.path(), "r").unwrap());
+        let redactor = Redactor::new();
+        redactor.add("hunter2-secret");
+        let journal = Journal::new(store.clone(), Tail::empty(), redactor, "alice");
+        for text in ["one", "two hunter2-secret"] {
+            journal.record(Event::Note { text: text.into() }).unwrap();
+        }
+        let tail = store.read().unwrap().tail();
+        Journal::new(store.clone(), tail, Redactor::new(), "bob")
+            .record_lazy(Event::Note {
+                text: "three".into(),
+            })
+            .unwrap();
+        let text = std::fs::read_to_string(dir.path().join("r/journal.jsonl")).unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        let recs: Vec<&str> = text
+            .lines()
+            .map(|l| &l[l.find("\"rec\":").unwrap() + 6..l.len() - 1])
+            .collect();
+        let read = store.read().unwrap();
+        assert_eq!(read.records[0].prev.as_deref(), Some(chain::GENESIS));
+        for k in 1..3 {
+            assert_eq!(
+                read.records[k].prev,
+                Some(chain::link(recs[k - 1].as_bytes())),
+                "record {k}"
+            );
+        }
+        assert_eq!(read.head, Some(chain::link(recs[2].as_bytes())));
+    }
+
     #[test]
     fn secrets_are_redacted_but_structure_is_not() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(LocalRunStore::create(dir.path(), "r").unwrap());
         let redactor = Redactor::new();
         redactor.add("postgres");
-        let journal = Journal::new(store.clone(), 0, redactor, "alice");
+        let journal = Journal::new(store.clone(), Tail::empty(), redactor, "alice");
         journal
             .record(Event::StepFailed {
                 step: "restore_postgres".into(),
@@ -479,7 +532,7 @@ mod tests {
         // the principal's name.
         redactor.add("SIGNATUREBYTES");
         redactor.add("alice");
-        let journal = Journal::new(store.clone(), 0, redactor, "alice");
+        let journal = Journal::new(store.clone(), Tail::empty(), redactor, "alice");
         let signed = Signed {
             signature:
                 "-----BEGIN SSH SIGNATURE-----\nSIGNATUREBYTES\n-----END SSH SIGNATURE-----\n"
@@ -518,7 +571,7 @@ mod tests {
         let store = Arc::new(LocalRunStore::create(dir.path(), "r").unwrap());
         let redactor = Redactor::new();
         redactor.add("restore");
-        let journal = Journal::new(store.clone(), 0, redactor, "alice");
+        let journal = Journal::new(store.clone(), Tail::empty(), redactor, "alice");
         journal
             .record(Event::RunStarted {
                 run_id: "r".into(),

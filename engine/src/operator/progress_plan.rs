@@ -81,6 +81,7 @@ mod tests {
             actor: "engine".into(),
             inbox: None,
             signed: None,
+            prev: None,
             event: Event::StepSucceeded {
                 step: step.into(),
                 outputs: Default::default(),

@@ -438,6 +438,7 @@ mod tests {
             actor: "alice".into(),
             inbox: None,
             signed: None,
+            prev: None,
             event,
         }
     }

@@ -49,6 +49,33 @@ pub struct Timeline {
     pub end_ms: i64,
     /// Intervals with no engine running, in ms since the epoch.
     pub down: Vec<(i64, i64)>,
+    /// What a postmortem quotes so the journal can be checked later.
+    pub journal: JournalSeal,
+}
+
+/// The journal a timeline was built from: its record count and chain head
+/// (`lifeboat verify` prints the same head for an intact journal).
+#[derive(Debug, Clone, Serialize)]
+pub struct JournalSeal {
+    pub records: u64,
+    /// `sha256:<hex>` of the last record's stored bytes; `None` for a
+    /// journal written without a chain.
+    pub head: Option<String>,
+}
+
+impl JournalSeal {
+    /// `12 records, chain head sha256:…`, or `12 records, unchained`.
+    pub fn line(&self) -> String {
+        let records = if self.records == 1 {
+            "1 record".to_string()
+        } else {
+            format!("{} records", self.records)
+        };
+        match &self.head {
+            Some(head) => format!("{records}, chain head {head}"),
+            None => format!("{records}, unchained"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -86,8 +113,14 @@ pub struct TimelineEvent {
 impl Timeline {
     /// Builds the timeline. `runbook` (the run's own copy) supplies titles,
     /// step order and `needs`; without it the journal alone is used. `now`
-    /// is for runs still going.
-    pub fn build(records: &[Record], runbook: Option<&Runbook>, now: Option<Now>) -> Option<Self> {
+    /// is for runs still going. `head` is the journal's chain head
+    /// ([`crate::journal::run_store::JournalRead::head`]).
+    pub fn build(
+        records: &[Record],
+        head: Option<&str>,
+        runbook: Option<&Runbook>,
+        now: Option<Now>,
+    ) -> Option<Self> {
         let Event::RunStarted {
             run_id,
             runbook: runbook_name,
@@ -218,6 +251,10 @@ impl Timeline {
             origin_ms,
             end_ms,
             down: spans.down.clone(),
+            journal: JournalSeal {
+                records: records.len() as u64,
+                head: head.map(String::from),
+            },
         })
     }
 

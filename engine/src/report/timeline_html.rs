@@ -126,6 +126,10 @@ fn header(h: &mut String, t: &Timeline) {
             ),
         ),
         ("Steps", esc(&counts.join(", "))),
+        (
+            "Journal",
+            format!("<code id=\"journal\">{}</code>", esc(&t.journal.line())),
+        ),
     ];
     h.push_str("<table class=\"header\">\n");
     for (k, v) in rows {

@@ -42,6 +42,7 @@ pub fn render(t: &Timeline) -> String {
     let _ = writeln!(md, "| Verdict | **{}** |", cell(&rto.verdict_line()));
     let counts: Vec<String> = t.counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
     let _ = writeln!(md, "| Steps | {} |", counts.join(", "));
+    let _ = writeln!(md, "| Journal | {} |", cell(&t.journal.line()));
     md.push('\n');
 
     md.push_str("## Inputs\n\n");

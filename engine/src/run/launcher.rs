@@ -9,6 +9,7 @@ use lifeboat_steps::{Redactor, Registry};
 use tokio_util::sync::CancellationToken;
 
 use crate::journal::allowed_signers::{self, AllowedSigners};
+use crate::journal::chain::Tail;
 use crate::journal::record::{Event, Record, Signed, JOURNAL_VERSION};
 use crate::journal::run_state::{RunState, StepRecordState, NOT_STARTED, STEP_THROUGH_SKIP};
 use crate::journal::run_store::{Driver, RunStore, StoreError, TakeOver};
@@ -261,7 +262,13 @@ impl Launcher {
         store.put_file("source_path", source_path.display().to_string().as_bytes())?;
         let initiator_principal = signed.as_ref().and_then(|s| s.principal.clone());
         let signers = signers.map(|(_, s)| Arc::new(s));
-        let journal = self.journal(store.clone(), 0, &redactor, &req.config.operator, signers);
+        let journal = self.journal(
+            store.clone(),
+            new_run_tail(),
+            &redactor,
+            &req.config.operator,
+            signers,
+        );
         let started = journal.record_signed(None, started_event, signed, None)?;
         let mut scheduler_env = self.env(
             Arc::new(runbook),
@@ -422,7 +429,7 @@ impl Launcher {
         };
         let journal = self.journal(
             store.clone(),
-            first.last_seq,
+            read.tail(),
             &redactor,
             &req.operator,
             signers.clone(),
@@ -467,6 +474,7 @@ impl Launcher {
             actor: req.operator.clone(),
             inbox: None,
             signed: signed.clone(),
+            prev: None,
             event: resumed.clone(),
         });
         let mut state = RunState::replay(&records, &descendants);
@@ -584,9 +592,9 @@ impl Launcher {
         if items.is_empty() {
             return Ok(false);
         }
-        let last = store.read()?.records.last().map_or(0, |r| r.seq);
+        let tail = store.read()?.tail();
         let journal =
-            Journal::new(store.clone(), last, redactor.clone(), operator).with_signers(signers);
+            Journal::new(store.clone(), tail, redactor.clone(), operator).with_signers(signers);
         let taken = crate::journal::decision::ingest(&journal, items)?;
         let any = !taken.is_empty();
         for taken in taken {
@@ -674,14 +682,14 @@ impl Launcher {
     fn journal(
         &self,
         store: Arc<dyn RunStore>,
-        last_seq: u64,
+        tail: Tail,
         redactor: &Redactor,
         operator: &str,
         signers: Option<Arc<AllowedSigners>>,
     ) -> Arc<Journal> {
         let console = self.console.clone();
         Arc::new(
-            Journal::new(store, last_seq, redactor.clone(), operator)
+            Journal::new(store, tail, redactor.clone(), operator)
                 .with_observer(Arc::new(move |r| console.record(r)))
                 .with_signers(signers),
         )
@@ -1170,4 +1178,17 @@ fn check_declared_in_past(
         ahead: crate::report::rto_report::human_ms(ahead_ms),
         now: now.to_string(),
     })
+}
+
+/// The tail a new run's journal starts from: a chain from its first record.
+///
+/// `LIFEBOAT_BENCH_UNCHAINED=1` starts an unchained journal instead; it
+/// exists only so `benches/overhead.rs` can measure what the chain costs in
+/// the same run, and is not an operator's option. It cannot hide anything:
+/// `lifeboat verify` reports such a journal as `unchained`, never intact.
+fn new_run_tail() -> Tail {
+    if std::env::var_os("LIFEBOAT_BENCH_UNCHAINED").is_some_and(|v| v == "1") {
+        return Tail { seq: 0, link: None };
+    }
+    Tail::empty()
 }

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use crate::cli::error::CliError;
 use crate::cli::SignArgs;
 use crate::journal::allowed_signers;
+use crate::journal::chain::Tail;
 use crate::journal::decision::{self, ENGINE_ACTOR};
 use crate::journal::inbox::InboxEntry;
 use crate::journal::record::{Event, Signed};
@@ -46,6 +47,8 @@ pub struct OpenRun {
     store: Arc<dyn RunStore>,
     lock: Option<Box<dyn Send + Sync>>,
     pub run: RunState,
+    /// Where the journal ended when it was read.
+    tail: Tail,
     /// `--allowed-signers`, for taking the inbox in under the lock.
     given_signers: Option<std::path::PathBuf>,
 }
@@ -104,6 +107,7 @@ impl OpenRun {
             store,
             lock,
             run,
+            tail: read.tail(),
             given_signers: None,
         })
     }
@@ -220,7 +224,7 @@ impl OpenRun {
             // secret inputs (the secrets an engine would redact with).
             let journal = Journal::new(
                 self.store.clone(),
-                self.run.last_seq,
+                self.tail.clone(),
                 lifeboat_steps::Redactor::new(),
                 actor,
             );
@@ -267,7 +271,6 @@ impl OpenRun {
                     return Ok(Delivery::ForResume);
                 }
                 let read = self.store.read()?;
-                let last = read.records.last().map_or(0, |r| r.seq);
                 let run = RunState::replay(&read.records, &|_| Vec::new());
                 // Checked against the file the run started with; one that
                 // is not here refuses the entry with the reason.
@@ -282,7 +285,7 @@ impl OpenRun {
                 .map(Arc::new);
                 let journal = Journal::new(
                     self.store.clone(),
-                    last,
+                    read.tail(),
                     lifeboat_steps::Redactor::new(),
                     actor,
                 )

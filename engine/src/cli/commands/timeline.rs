@@ -13,13 +13,18 @@ pub fn run(args: TimelineArgs) -> Result<i32, CliError> {
     for w in &snap.warnings {
         eprintln!("warning: {w}");
     }
-    let mut timeline = Timeline::build(&snap.records, snap.runbook.as_ref(), Some(snap.now))
-        .ok_or_else(|| {
-            CliError::invalid(format!(
-                "run `{}` has no start record; its journal is empty or damaged",
-                args.run_id
-            ))
-        })?;
+    let mut timeline = Timeline::build(
+        &snap.records,
+        snap.head.as_deref(),
+        snap.runbook.as_ref(),
+        Some(snap.now),
+    )
+    .ok_or_else(|| {
+        CliError::invalid(format!(
+            "run `{}` has no start record; its journal is empty or damaged",
+            args.run_id
+        ))
+    })?;
     // Signatures are verified again when the run's allowed signers file
     // is here; otherwise the timeline shows what was verified when each
     // decision was journalled.

@@ -40,7 +40,9 @@ use crate::journal::local_run_store::{
     self, encode_line, parse_journal, parse_journal_from, JOURNAL_FILE,
 };
 use crate::journal::record::Record;
-use crate::journal::run_store::{Driver, JournalRead, LostLease, RunStore, StoreError, TakeOver};
+use crate::journal::run_store::{
+    Driver, JournalRead, LostLease, RawJournal, RawPart, RunStore, StoreError, TakeOver,
+};
 use crate::journal::s3::client::{self, Condition, Put, S3Client, StoreObserver};
 use crate::journal::s3::lease::{self, Held, Lease, LeaseGuard};
 use crate::journal::store_url::S3Location;
@@ -197,6 +199,31 @@ fn parse_position(key: &str) -> Option<u64> {
     (name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit()))
         .then(|| name.parse().ok())
         .flatten()
+}
+
+/// Every journal object of the run, in position order, with its position
+/// (gaps included: [`S3RunStore::read_locked`] refuses them, `verify`
+/// reports them).
+async fn journal_objects(shared: &Arc<Shared>) -> Result<(Vec<u64>, Vec<Vec<u8>>), StoreError> {
+    let keys = shared.client.list(&shared.key("journal/")).await?;
+    let positions: Vec<u64> = keys.iter().filter_map(|k| parse_position(k)).collect();
+    let mut bodies: Vec<Vec<u8>> = Vec::with_capacity(positions.len());
+    for chunk in positions.chunks(PARALLEL_READS) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, position) in chunk.iter().enumerate() {
+            let shared = shared.clone();
+            let key = shared.key(&position_key(*position));
+            tasks.spawn(async move { (i, shared.client.get(&key).await) });
+        }
+        let mut got: Vec<Option<Vec<u8>>> = vec![None; chunk.len()];
+        while let Some(done) = tasks.join_next().await {
+            let (i, object) =
+                done.map_err(|e| StoreError::Io(format!("a journal read failed: {e}")))?;
+            got[i] = Some(object?.map(|o| o.bytes).unwrap_or_default());
+        }
+        bodies.extend(got.into_iter().map(Option::unwrap_or_default));
+    }
+    Ok((positions, bodies))
 }
 
 impl S3RunStore {
@@ -455,8 +482,7 @@ impl S3RunStore {
     fn read_locked(&self, writer: &mut Writer) -> Result<JournalRead, StoreError> {
         let shared = self.shared.clone();
         let (positions, bytes, starts) = client::run(async move {
-            let keys = shared.client.list(&shared.key("journal/")).await?;
-            let positions: Vec<u64> = keys.iter().filter_map(|k| parse_position(k)).collect();
+            let (positions, bodies) = journal_objects(&shared).await?;
             if let Some((i, p)) = positions
                 .iter()
                 .enumerate()
@@ -470,22 +496,6 @@ impl S3RunStore {
                         i + 1
                     ),
                 });
-            }
-            let mut bodies: Vec<Vec<u8>> = Vec::with_capacity(positions.len());
-            for chunk in positions.chunks(PARALLEL_READS) {
-                let mut tasks = tokio::task::JoinSet::new();
-                for (i, position) in chunk.iter().enumerate() {
-                    let shared = shared.clone();
-                    let key = shared.key(&position_key(*position));
-                    tasks.spawn(async move { (i, shared.client.get(&key).await) });
-                }
-                let mut got: Vec<Option<Vec<u8>>> = vec![None; chunk.len()];
-                while let Some(done) = tasks.join_next().await {
-                    let (i, object) =
-                        done.map_err(|e| StoreError::Io(format!("a journal read failed: {e}")))?;
-                    got[i] = Some(object?.map(|o| o.bytes).unwrap_or_default());
-                }
-                bodies.extend(got.into_iter().map(Option::unwrap_or_default));
             }
             let mut bytes = Vec::new();
             let mut starts = Vec::with_capacity(bodies.len());
@@ -628,6 +638,32 @@ impl RunStore for S3RunStore {
             records.last().map_or(seq, |r| r.seq),
         ));
         Ok(records)
+    }
+
+    fn read_raw(&self) -> Result<RawJournal, StoreError> {
+        let shared = self.shared.clone();
+        let (positions, bodies) = client::run(async move { journal_objects(&shared).await })??;
+        let mut raw = RawJournal::default();
+        let mut expected = 1;
+        for (position, bytes) in positions.into_iter().zip(bodies) {
+            if position != expected {
+                raw.gaps.push(format!(
+                    "journal objects {expected}..{} are missing before {}",
+                    position - 1,
+                    position_key(position)
+                ));
+            }
+            expected = position + 1;
+            raw.parts.push(RawPart {
+                name: self
+                    .shared
+                    .client
+                    .location
+                    .url(&self.shared.key(&position_key(position))),
+                bytes,
+            });
+        }
+        Ok(raw)
     }
 
     fn lock(&self) -> Result<Box<dyn Send + Sync>, StoreError> {
