@@ -3,8 +3,13 @@
 //! its predecessor's result), against a bash loop of 1,000 `/bin/true` in
 //! the same process. Target: at most 1.3x the bash loop.
 //!
+//! The hash chain's cost is measured in the same run: each round also runs
+//! the engine with an unchained journal (`LIFEBOAT_BENCH_UNCHAINED=1`, a
+//! switch for this benchmark only), and the chained/unchained ratio is
+//! printed. Target: at most 1.05x (docs/trust.md).
+//!
 //! Run with `cargo bench -p lifeboat --bench overhead`. Machines are noisy,
-//! so both are run alternately several times and the medians compared.
+//! so all are run alternately several times and the medians compared.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -37,6 +42,7 @@ fn main() {
         let runbook = dir.path().join("overhead.yaml");
         std::fs::write(&runbook, yaml).unwrap();
         let mut engine = Vec::new();
+        let mut unchained = Vec::new();
         let mut bash = Vec::new();
         for _ in 0..ROUNDS {
             let t = Instant::now();
@@ -50,20 +56,11 @@ fn main() {
             assert!(out.status.success());
             bash.push(t.elapsed());
 
-            let t = Instant::now();
-            let out = Command::new(bin)
-                .args(["run", runbook.to_str().unwrap(), "--output", "json"])
-                .env("LIFEBOAT_STATE_DIR", dir.path().join("state"))
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            engine.push(t.elapsed());
+            engine.push(run_engine(bin, &runbook, dir.path(), false));
+            unchained.push(run_engine(bin, &runbook, dir.path(), true));
         }
         let (e, b) = (median(&mut engine), median(&mut bash));
+        let u = median(&mut unchained);
         println!("{label}");
         println!(
             "  lifeboat: {:>8.1} ms total, {:.3} ms/step   bash loop: {:>8.1} ms total, {:.3} ms/step   ratio {:.2}x (target <= 1.30x)",
@@ -73,7 +70,40 @@ fn main() {
             ms(b) / STEPS as f64,
             e.as_secs_f64() / b.as_secs_f64()
         );
+        println!(
+            "  hash chain: chained {:>8.1} ms, unchained {:>8.1} ms   ratio {:.3}x (target <= 1.05x)",
+            ms(e),
+            ms(u),
+            e.as_secs_f64() / u.as_secs_f64()
+        );
     }
+}
+
+/// One `lifeboat run` of `runbook`, timed; `unchained` writes its journal
+/// without the hash chain (the bench-only baseline).
+fn run_engine(
+    bin: &str,
+    runbook: &std::path::Path,
+    dir: &std::path::Path,
+    unchained: bool,
+) -> Duration {
+    let mut cmd = Command::new(bin);
+    cmd.args(["run", runbook.to_str().unwrap(), "--output", "json"])
+        .env("LIFEBOAT_STATE_DIR", dir.join("state"));
+    if unchained {
+        cmd.env("LIFEBOAT_BENCH_UNCHAINED", "1");
+    } else {
+        cmd.env_remove("LIFEBOAT_BENCH_UNCHAINED");
+    }
+    let t = Instant::now();
+    let out = cmd.output().unwrap();
+    let elapsed = t.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    elapsed
 }
 
 fn median(v: &mut [Duration]) -> Duration {

@@ -81,6 +81,8 @@ fn record(seq: u64, event: Event) -> Record {
             .to_string(),
         actor: "bench".into(),
         inbox: None,
+        signed: None,
+        prev: None,
         event,
     }
 }
@@ -107,6 +109,9 @@ fn build_run(runs: &Path, text: &str, sc: &Scenario) -> usize {
             engine_version: "bench".into(),
             launch_dir: None,
             recipients: Box::default(),
+            allowed_signers: None,
+            allowed_signers_sha256: None,
+            require_signed: false,
         },
     )];
     for i in 1..=sc.done {

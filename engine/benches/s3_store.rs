@@ -33,6 +33,8 @@ fn record(seq: u64) -> Record {
         ts: "2026-12-01T10:00:00.000Z".into(),
         actor: "bench".into(),
         inbox: None,
+        signed: None,
+        prev: None,
         event: Event::Note {
             text: format!("step {seq} finished"),
         },

@@ -47,6 +47,12 @@ pub use journal::s3::{
 };
 pub use journal::store_url::{S3Location, StoreUrl, STORE_ENV};
 
+// Signed decisions: the canonical message, and one record's signature
+// verified against an allowed signers file (`lifeboat verify`, the tests).
+pub use journal::allowed_signers::{AllowedSigner, AllowedSigners};
+pub use journal::record::Signed;
+pub use journal::signature::{verify as verify_signature, Message, Verdict, NAMESPACE};
+
 // Checking a runbook without the binary (the fuzz test, the validate bench).
 pub use runbook::checked_runbook::{check_text, registry};
 pub use runbook::engine_kind::EngineKind;

@@ -59,6 +59,8 @@ fn note(seq: u64, text: &str) -> Record {
         ts: "2026-12-01T10:00:00.000Z".into(),
         actor: "test".into(),
         inbox: None,
+        signed: None,
+        prev: None,
         event: Event::Note { text: text.into() },
     }
 }
@@ -499,8 +501,8 @@ fn inbox_round_trip(store: &dyn RunStore) {
     let listed = store.list_inbox().unwrap();
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].name, a);
-    assert_eq!(listed[0].entry, first);
-    assert_eq!(listed[1].entry, second);
+    assert_eq!(listed[0].entry.as_ref(), Ok(&first));
+    assert_eq!(listed[1].entry.as_ref(), Ok(&second));
     store.remove_inbox(&[a]).unwrap();
     let listed = store.list_inbox().unwrap();
     assert_eq!(listed.len(), 1);

@@ -301,7 +301,7 @@ fn an_interrupted_paused_and_resumed_run_has_a_complete_timeline() {
         "| Interrupted (no engine running) |",
         "| fetched | stop |",
         "restore confirmed on the dashboard",
-        "| carol | `restore` | marked done |",
+        "| carol [unsigned] | `restore` | marked done |",
     ] {
         assert!(md.contains(needle), "`{needle}` missing from:\n{md}");
     }

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::cli::error::exit;
 use crate::journal::run_store::StoreError;
 use crate::journal::run_stores::RunStores;
+use crate::journal::signer::Signer;
 
 /// `--store`, the same on every command: the first line is its `-h` help.
 const STORE_HELP: &str = "Where runs live: `s3://BUCKET/PREFIX` (shared: any machine can drive the run), or a directory; default: the state directory";
@@ -72,6 +73,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Print a run's incident timeline as Markdown, JSON or self-contained HTML.
     Timeline(TimelineArgs),
+    /// Check a run's journal (checksums, order, hash chain) and name the first break by seq.
+    #[command(long_about = VERIFY_LONG_ABOUT)]
+    Verify(VerifyArgs),
     /// List the step kinds this Lifeboat offers.
     Kinds(KindsArgs),
 }
@@ -152,6 +156,39 @@ impl StoreArgs {
     }
 }
 
+/// How a decision is signed, and which signers are trusted: the same on
+/// every command that decides (`approve`, `reject`, `confirm`, `mark`,
+/// `run`, `resume`). See docs/trust.md.
+#[derive(Args, Debug, Default)]
+pub struct SignArgs {
+    /// Sign with this key: a private key file (unencrypted), or the `.pub` file or `SHA256:`
+    /// fingerprint of a key in ssh-agent. Default: the agent's first key, if SSH_AUTH_SOCK has one
+    #[arg(long, value_name = "KEY")]
+    pub sign_with: Option<String>,
+    /// Sign nothing (a gate with `require_signed` refuses an unsigned decision)
+    #[arg(long, conflicts_with = "sign_with")]
+    pub no_sign: bool,
+    /// The OpenSSH allowed_signers file signatures are checked against; default: the file
+    /// the run started with (for `run`: the runbook's `approvers.allowed_signers`)
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "LIFEBOAT_ALLOWED_SIGNERS",
+        hide_env_values = true
+    )]
+    pub allowed_signers: Option<PathBuf>,
+}
+
+impl SignArgs {
+    /// The key decisions are signed with, if any.
+    pub fn signer(&self) -> Result<Option<Signer>, String> {
+        let socket = std::env::var_os("SSH_AUTH_SOCK")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from);
+        Signer::choose(self.sign_with.as_deref(), self.no_sign, socket.as_deref())
+    }
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum GraphFormat {
     Mermaid,
@@ -222,6 +259,8 @@ pub struct ExecArgs {
         hide_env_values = true
     )]
     pub recipients: Option<PathBuf>,
+    #[command(flatten)]
+    pub sign: SignArgs,
 }
 
 #[derive(Args, Debug)]
@@ -280,6 +319,8 @@ pub struct MarkArgs {
     pub actor: String,
     #[command(flatten)]
     pub location: StoreArgs,
+    #[command(flatten)]
+    pub sign: SignArgs,
 }
 
 #[derive(Args, Debug)]
@@ -295,6 +336,8 @@ pub struct DecideArgs {
     pub comment: Option<String>,
     #[command(flatten)]
     pub location: StoreArgs,
+    #[command(flatten)]
+    pub sign: SignArgs,
 }
 
 #[derive(Args, Debug)]
@@ -310,6 +353,8 @@ pub struct ConfirmArgs {
     pub note: Option<String>,
     #[command(flatten)]
     pub location: StoreArgs,
+    #[command(flatten)]
+    pub sign: SignArgs,
 }
 
 #[derive(Args, Debug)]
@@ -345,6 +390,32 @@ pub struct StatusArgs {
     pub output: OutputFormat,
 }
 
+const VERIFY_LONG_ABOUT: &str = "Check a run's journal as stored: each record's checksum, the sequence numbers 1, 2, 3, … and the hash chain (every record carries the SHA-256 of the record before it). Prints the chain head (`sha256:…` of the last record), the record count and a one-line verdict: `intact`, `broken` (naming the first record changed, removed or reordered, by seq, then the later breaks it can tell apart), or `unchained` (a journal written before Lifeboat chained its records: not tampered with as far as checksums show, but not verified either).
+
+It also checks every decision's SSH signature (approvals, confirmations, marks, take-overs, the run's start) against the allowed_signers file the run started with, and names each decision's verified principal and key. A signature that does not hold, or an unsigned decision where the runbook requires signatures, is a break.
+
+Exit code 0 only when the journal is intact; 1 when it is broken or unchained.
+
+A chain cannot show that the newest records were cut off, nor that everything from some record on was rewritten with a recomputed chain: quote the chain head and the record count (the timeline shows both) in the postmortem, and compare them with this output later. See docs/trust.md.";
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    pub run_id: String,
+    #[command(flatten)]
+    pub location: StoreArgs,
+    /// Check each decision's signature against this allowed_signers file (it must be the one
+    /// the run started with, by SHA-256); default: that file, where it is on this machine
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "LIFEBOAT_ALLOWED_SIGNERS",
+        hide_env_values = true
+    )]
+    pub allowed_signers: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum TimelineFormat {
     /// Markdown, for the incident ticket.
@@ -363,4 +434,13 @@ pub struct TimelineArgs {
     pub format: TimelineFormat,
     #[command(flatten)]
     pub location: StoreArgs,
+    /// Verify each decision's signature again against this allowed_signers file (it must be
+    /// the one the run started with); default: that file, where it is on this machine
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "LIFEBOAT_ALLOWED_SIGNERS",
+        hide_env_values = true
+    )]
+    pub allowed_signers: Option<PathBuf>,
 }

@@ -168,6 +168,7 @@ impl From<LaunchError> for CliError {
             | LaunchError::RedoWaiting { .. }
             | LaunchError::CopyNotUtf8
             | LaunchError::CopyNotRecorded(_)
+            | LaunchError::Signing(_)
             | LaunchError::SourceChanged { .. }
             | LaunchError::RecipientsChanged { .. } => CliError::invalid(e.to_string()),
         }
@@ -335,6 +336,7 @@ mod tests {
                 run_id: "r".into(),
                 journalled: vec!["age1…".into()],
             },
+            LaunchError::Signing("s".into()),
         ]
     }
 

@@ -28,6 +28,9 @@ pub struct GateRequest {
     /// When this question (this digest) was first shown: timeouts count from here.
     pub since: String,
     pub kind: GateKind,
+    /// `require_signed`: decisions count under their verified principal,
+    /// and only when signed by an allowed key (`journal/decision.rs`).
+    pub require_signed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +58,19 @@ pub struct GateDecision {
     /// The approver's comment, or a manual step's note.
     pub comment: Option<String>,
     pub timed_out: bool,
+    /// The principal its signature was verified as when it was journalled.
+    pub principal: Option<String>,
+}
+
+impl GateDecision {
+    /// Its verified principal when `signed` (and it has one), else the
+    /// typed name: for outputs and messages.
+    pub fn name(&self, signed: bool) -> &str {
+        match &self.principal {
+            Some(p) if signed => p,
+            _ => &self.actor,
+        }
+    }
 }
 
 impl GateRecord {
@@ -68,6 +84,7 @@ impl GateRecord {
                 min_approvals,
                 approvers,
                 distinct_from_initiator,
+                require_signed,
                 ..
             } => self.ask(
                 digest,
@@ -79,11 +96,13 @@ impl GateRecord {
                     approvers: approvers.clone(),
                     distinct_from_initiator: *distinct_from_initiator,
                 },
+                *require_signed,
             ),
             Event::ManualRequested {
                 digest,
                 instructions,
                 checklist,
+                require_signed,
                 ..
             } => self.ask(
                 digest,
@@ -92,6 +111,7 @@ impl GateRecord {
                     instructions: instructions.clone(),
                     checklist: checklist.clone(),
                 },
+                *require_signed,
             ),
             Event::Approval {
                 decision,
@@ -106,6 +126,7 @@ impl GateRecord {
                 decision: *decision,
                 comment: comment.clone(),
                 timed_out: *timed_out,
+                principal: principal_of(record),
             }),
             Event::ManualConfirmed { digest, note, .. } => self.decisions.push(GateDecision {
                 actor: record.actor.clone(),
@@ -114,12 +135,13 @@ impl GateRecord {
                 decision: Decision::Approved,
                 comment: note.clone(),
                 timed_out: false,
+                principal: principal_of(record),
             }),
             _ => {}
         }
     }
 
-    fn ask(&mut self, digest: &str, ts: &str, kind: GateKind) {
+    fn ask(&mut self, digest: &str, ts: &str, kind: GateKind, require_signed: bool) {
         let since = match &self.request {
             Some(r) if r.digest == digest => r.since.clone(),
             _ => ts.to_string(),
@@ -128,7 +150,23 @@ impl GateRecord {
             digest: digest.to_string(),
             since,
             kind,
+            require_signed,
         });
+    }
+
+    /// Whether the current question needs signed decisions.
+    pub fn require_signed(&self) -> bool {
+        self.request.as_ref().is_some_and(|r| r.require_signed)
+    }
+
+    /// Who a decision counts as: its verified principal on a gate that
+    /// requires signatures (empty when it has none), else the typed name.
+    pub fn identity<'a>(&self, d: &'a GateDecision) -> &'a str {
+        if self.require_signed() {
+            d.principal.as_deref().unwrap_or("")
+        } else {
+            &d.actor
+        }
     }
 
     /// Decisions that answer the question currently shown.
@@ -176,12 +214,19 @@ impl GateRecord {
     pub fn approvers(&self) -> Vec<&GateDecision> {
         let mut seen = Vec::<&GateDecision>::new();
         for d in self.current() {
-            if d.decision == Decision::Approved && !seen.iter().any(|s| s.actor == d.actor) {
+            if d.decision == Decision::Approved
+                && !seen.iter().any(|s| self.identity(s) == self.identity(d))
+            {
                 seen.push(d);
             }
         }
         seen
     }
+}
+
+/// The principal a journalled decision's signature was verified as.
+fn principal_of(record: &Record) -> Option<String> {
+    record.signed.as_ref().and_then(|s| s.principal.clone())
 }
 
 /// The digest decisions bind to: SHA-256 over the rendered parts, each
@@ -196,15 +241,20 @@ pub fn gate_digest(parts: &[&str]) -> String {
     lifeboat_steps::checksum::sha256_hex(&bytes)
 }
 
-/// A gate's success outputs, readable as `steps.<id>.outputs.*`.
-pub fn approval_outputs(approvers: &[&GateDecision]) -> serde_json::Map<String, Value> {
+/// A gate's success outputs, readable as `steps.<id>.outputs.*`. On a gate
+/// that requires signatures (`signed`) approvers are named by their
+/// verified principals.
+pub fn approval_outputs(
+    approvers: &[&GateDecision],
+    signed: bool,
+) -> serde_json::Map<String, Value> {
     let mut out = serde_json::Map::new();
     out.insert(
         "approvers".into(),
         Value::from(
             approvers
                 .iter()
-                .map(|d| d.actor.clone())
+                .map(|d| d.name(signed).to_string())
                 .collect::<Vec<_>>(),
         ),
     );
@@ -258,7 +308,7 @@ impl GateRecord {
                 ));
             }
         }
-        if let Some(earlier) = self.current().find(|d| d.actor == who) {
+        if let Some(earlier) = self.current().find(|d| self.identity(d) == who) {
             let verb = match earlier.decision {
                 Decision::Approved => "approved",
                 Decision::Rejected => "rejected",
@@ -272,7 +322,7 @@ impl GateRecord {
             let approved = self.approvers();
             let need = (*min_approvals).max(1) as usize;
             if approved.len() >= need {
-                let names: Vec<&str> = approved.iter().map(|d| d.actor.as_str()).collect();
+                let names: Vec<&str> = approved.iter().map(|d| self.identity(d)).collect();
                 return Err(format!(
                     "`{step}` already has the {need} approval(s) it needs ({}); no further decision is taken — `lifeboat resume` continues the run",
                     names.join(", ")

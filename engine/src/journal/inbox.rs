@@ -22,7 +22,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::journal::local_run_store::io_error;
-use crate::journal::record::Event;
+use crate::journal::record::{Event, Signed};
 use crate::journal::run_store::StoreError;
 use crate::journal::timestamp::now_rfc3339;
 
@@ -42,6 +42,10 @@ pub struct InboxEntry {
     pub actor: String,
     /// The hostname it was posted from.
     pub machine: String,
+    /// The decider's signature, journalled unchanged with the decision
+    /// (the engine adds only the principal it verified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<Signed>,
     /// The decision, journalled as it is.
     #[serde(flatten)]
     pub event: Event,
@@ -55,8 +59,15 @@ impl InboxEntry {
             posted_at: now_rfc3339(),
             actor: actor.to_string(),
             machine: machine_name(),
+            signed: None,
             event,
         }
+    }
+
+    /// The same entry, carrying `signed`.
+    pub fn signed(mut self, signed: Option<Signed>) -> Self {
+        self.signed = signed;
+        self
     }
 }
 
@@ -64,7 +75,10 @@ impl InboxEntry {
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboxItem {
     pub name: String,
-    pub entry: InboxEntry,
+    /// The decision, or what is wrong with an entry that is not one (said
+    /// without its content, which may hold anything): it is journalled as
+    /// a refusal and removed, and never stops the other entries.
+    pub entry: Result<InboxEntry, String>,
 }
 
 /// A new entry name: the time first, so names sort oldest first, then 64
@@ -89,12 +103,26 @@ pub fn is_entry_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
 }
 
-/// Parses one entry's bytes; `place` names it in the error.
-pub fn parse_entry(bytes: &[u8], place: &str) -> Result<InboxEntry, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        path: place.to_string(),
-        line: 1,
-        problem: format!("not an inbox entry ({e}); move it aside and post the decision again"),
+/// An entry's bytes, as posted (and as compared when a post is retried).
+pub fn entry_bytes(entry: &InboxEntry) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(entry).map_err(|e| StoreError::Io(e.to_string()))
+}
+
+/// Parses one entry's bytes. The error says what is wrong and where in the
+/// entry, never what it holds (serde's own messages quote values, and an
+/// entry may hold a pasted secret).
+pub fn parse_entry(bytes: &[u8]) -> Result<InboxEntry, String> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Io | serde_json::error::Category::Eof => {
+                "it ends early"
+            }
+            serde_json::error::Category::Syntax => "it is not valid JSON",
+            serde_json::error::Category::Data => {
+                "it is JSON but not a decision this version of lifeboat reads (a field is missing, unknown or of the wrong type)"
+            }
+        };
+        format!("{what}, at line {} column {}", e.line(), e.column())
     })
 }
 
@@ -118,7 +146,7 @@ pub fn post_local(dir: &Path, entry: &InboxEntry) -> Result<String, StoreError> 
         .mode(0o700)
         .create(dir)
         .map_err(|e| io_error(dir, e))?;
-    let bytes = serde_json::to_vec(entry).map_err(|e| StoreError::Io(e.to_string()))?;
+    let bytes = entry_bytes(entry)?;
     let name = new_entry_name()?;
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(&name);
@@ -162,8 +190,10 @@ pub fn list_local(dir: &Path) -> Result<Vec<InboxItem>, StoreError> {
         .map(|name| {
             let path = dir.join(&name);
             let bytes = fs::read(&path).map_err(|e| io_error(&path, e))?;
-            let entry = parse_entry(&bytes, &path.display().to_string())?;
-            Ok(InboxItem { name, entry })
+            Ok(InboxItem {
+                name,
+                entry: parse_entry(&bytes),
+            })
         })
         .collect()
 }
@@ -198,5 +228,22 @@ mod tests {
         assert!(is_entry_name(&a), "{a}");
         assert!(!is_entry_name("../x.json"));
         assert!(!is_entry_name(".hidden.json"));
+    }
+
+    #[test]
+    fn a_malformed_entry_is_described_without_its_content() {
+        let secret = "tok-8d1fQz7Wv3pXk2Lm";
+        for bytes in [
+            format!("{{\"v\": \"{secret}\"}}"),
+            format!("{{\"v\":1,\"posted_at\":\"x\",\"actor\":\"a\",\"machine\":\"m\",\"type\":\"{secret}\"}}"),
+            format!("not json {secret}"),
+            "{\"v\": 1,".to_string(),
+        ] {
+            let problem = parse_entry(bytes.as_bytes()).unwrap_err();
+            assert!(!problem.contains(secret), "{problem}");
+            assert!(problem.contains("at line 1 column"), "{problem}");
+        }
+        let entry = InboxEntry::new("bob", Event::Note { text: "hi".into() });
+        assert_eq!(parse_entry(&entry_bytes(&entry).unwrap()), Ok(entry));
     }
 }

@@ -6,7 +6,7 @@
 //!   runbook.sha256                its digest
 //!   inputs.json                   the non-secret inputs
 //!   journal.jsonl                 the append-only journal
-//!   lock                          flock(2) target while an engine drives the run
+//!   lock                          held (an OFD lock, fcntl(2)) while an engine drives the run
 //!   inbox/<name>.json             decisions left for the driver (`journal::inbox`)
 //!   work/                         scratch space for steps (downloads, snapshots)
 //! ```
@@ -26,7 +26,7 @@ use serde_json::value::RawValue;
 
 use crate::journal::inbox::{self, InboxEntry, InboxItem};
 use crate::journal::record::Record;
-use crate::journal::run_store::{JournalRead, RunStore, StoreError};
+use crate::journal::run_store::{JournalRead, RawJournal, RawPart, RunStore, StoreError};
 
 /// In a run's local directory: the shared store the run lives in, when the
 /// directory is only its local copy (see `run_stores.rs`).
@@ -45,6 +45,10 @@ pub struct LocalRunStore {
     /// Records were written since the last fsync.
     dirty: std::sync::atomic::AtomicBool,
     fsyncs: std::sync::atomic::AtomicU64,
+    /// Where the last read ended: the byte offset after its last complete
+    /// line and that line's sequence number, so that [`RunStore::read_after`]
+    /// reads only what was appended since.
+    tail: Mutex<Option<(u64, u64)>>,
 }
 
 #[derive(Deserialize)]
@@ -98,7 +102,22 @@ impl LocalRunStore {
             poisoned: std::sync::atomic::AtomicBool::new(false),
             dirty: std::sync::atomic::AtomicBool::new(false),
             fsyncs: std::sync::atomic::AtomicU64::new(0),
+            tail: Mutex::new(None),
         }
+    }
+
+    /// Whether a process holds the run's lock (an engine drives the run),
+    /// found without taking it: a reader (`status`, `timeline`) never
+    /// blocks, and is never in the way of, an engine taking the lock.
+    pub fn is_locked(&self) -> bool {
+        let Ok(file) = File::open(self.dir.join("lock")) else {
+            return false;
+        };
+        let mut probe = whole_file_lock(libc::F_WRLCK);
+        // SAFETY: fcntl(2) F_OFD_GETLK on a descriptor we own, with a
+        // `flock` struct we own; it only reports, it takes nothing.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut probe) };
+        rc == 0 && probe.l_type != libc::F_UNLCK as libc::c_short
     }
 
     pub fn dir(&self) -> &Path {
@@ -239,7 +258,49 @@ impl RunStore for LocalRunStore {
     fn read(&self) -> Result<JournalRead, StoreError> {
         let path = self.dir.join(JOURNAL_FILE);
         let bytes = fs::read(&path).map_err(|e| io_error(&path, e))?;
-        parse_journal(&bytes, &path.display().to_string())
+        let read = parse_journal(&bytes, &path.display().to_string())?;
+        let mut tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        // A torn final line: the next read starts over.
+        *tail = (bytes.is_empty() || bytes.ends_with(b"\n"))
+            .then(|| (bytes.len() as u64, read.records.last().map_or(0, |r| r.seq)));
+        Ok(read)
+    }
+
+    fn read_after(&self, seq: u64) -> Result<Vec<Record>, StoreError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let known = *self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        let path = self.dir.join(JOURNAL_FILE);
+        let Some((offset, _)) = known.filter(|(_, last)| *last == seq) else {
+            return Ok(after(self.read()?.records, seq));
+        };
+        let mut file = File::open(&path).map_err(|e| io_error(&path, e))?;
+        let len = file.metadata().map_err(|e| io_error(&path, e))?.len();
+        if len < offset {
+            return Ok(after(self.read()?.records, seq));
+        }
+        let mut bytes = Vec::new();
+        file.seek(SeekFrom::Start(offset))
+            .and_then(|_| file.read_to_end(&mut bytes))
+            .map_err(|e| io_error(&path, e))?;
+        // A line the engine is writing right now is read next time.
+        let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+        let records =
+            parse_journal_from(&bytes[..whole], &path.display().to_string(), seq + 1)?.records;
+        *self.tail.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((offset + whole as u64, records.last().map_or(seq, |r| r.seq)));
+        Ok(records)
+    }
+
+    fn read_raw(&self) -> Result<RawJournal, StoreError> {
+        let path = self.dir.join(JOURNAL_FILE);
+        let bytes = fs::read(&path).map_err(|e| io_error(&path, e))?;
+        Ok(RawJournal {
+            parts: vec![RawPart {
+                name: path.display().to_string(),
+                bytes,
+            }],
+            gaps: Vec::new(),
+        })
     }
 
     fn lock(&self) -> Result<Box<dyn Send + Sync>, StoreError> {
@@ -251,13 +312,21 @@ impl RunStore for LocalRunStore {
             .mode(0o600)
             .open(&path)
             .map_err(|e| io_error(&path, e))?;
-        // SAFETY: flock(2) on a file descriptor we own; no memory is shared.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        // An open file description lock (not flock(2)): a reader can ask
+        // whether it is held without taking it (`is_locked`).
+        let mut lock = whole_file_lock(libc::F_WRLCK);
+        // SAFETY: fcntl(2) F_OFD_SETLK on a descriptor we own, with a
+        // `flock` struct we own; no memory is shared.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut lock) };
         if rc != 0 {
-            return Err(StoreError::Locked {
-                run: self.run_id.clone(),
-                driver: None,
-            });
+            let err = std::io::Error::last_os_error();
+            if matches!(err.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) {
+                return Err(StoreError::Locked {
+                    run: self.run_id.clone(),
+                    driver: None,
+                });
+            }
+            return Err(io_error(&path, err));
         }
         // The lock lives as long as the open file.
         Ok(Box::new(file))
@@ -289,26 +358,58 @@ impl RunStore for LocalRunStore {
     }
 }
 
-/// One journal line, newline included: `{"crc":"<crc32 of rec>","rec":{...}}`.
 /// Writes `dir/name` whole (0600, synced, renamed into place): a run's
 /// files, and the timeline files of any run's local directory.
 pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| io_error(&tmp, e))?;
-    file.write_all(bytes).map_err(|e| io_error(&tmp, e))?;
-    file.sync_data().map_err(|e| io_error(&tmp, e))?;
-    fs::rename(&tmp, &path).map_err(|e| io_error(&path, e))
+    write_whole(dir, name, bytes, true).map_err(|e| io_error(&dir.join(name), e))
 }
 
+/// Writes `dir/name` whole through a temporary file of this writer's own
+/// (a new random name, created exclusively, 0600), renamed into place: two
+/// processes writing the same file at once (two shells' `timeline`) never
+/// write into each other's temporary file, and a reader sees the old file
+/// or the new one, never a mix.
+pub(crate) fn write_whole(dir: &Path, name: &str, bytes: &[u8], sync: bool) -> std::io::Result<()> {
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = dir.join(format!(".{name}.{}-{hex}.tmp", std::process::id()));
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            if sync {
+                file.sync_data()?;
+            }
+            Ok(())
+        })
+        .and_then(|()| fs::rename(&tmp, dir.join(name)));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// A lock of a whole file, of `kind` (`F_WRLCK`), for fcntl(2).
+fn whole_file_lock(kind: libc::c_int) -> libc::flock {
+    // SAFETY: `flock` is a plain C struct; all zeroes is a valid value.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = kind as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock
+}
+
+/// The records of `records` after `seq`.
+fn after(records: Vec<Record>, seq: u64) -> Vec<Record> {
+    records.into_iter().filter(|r| r.seq > seq).collect()
+}
+
+/// One journal line, newline included: `{"crc":"<crc32 of rec>","rec":{...}}`.
 pub fn encode_line(record: &Record) -> Result<String, StoreError> {
-    let rec = serde_json::to_string(record).map_err(|e| StoreError::Io(e.to_string()))?;
+    let rec = crate::journal::chain::record_bytes(record)?;
     let crc = crc32fast::hash(rec.as_bytes());
     Ok(format!("{{\"crc\":\"{crc:08x}\",\"rec\":{rec}}}\n"))
 }
@@ -316,6 +417,16 @@ pub fn encode_line(record: &Record) -> Result<String, StoreError> {
 /// Parses journal bytes: every complete line must be intact; a final line
 /// without its newline is a torn write and is dropped with a warning.
 pub fn parse_journal(bytes: &[u8], path: &str) -> Result<JournalRead, StoreError> {
+    parse_journal_from(bytes, path, 1)
+}
+
+/// Parses the part of a journal that starts at record `first` (the tail
+/// read by [`RunStore::read_after`]); line numbers count from its start.
+pub(crate) fn parse_journal_from(
+    bytes: &[u8],
+    path: &str,
+    first: u64,
+) -> Result<JournalRead, StoreError> {
     let mut out = JournalRead::default();
     let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
     let torn = lines.last().is_some_and(|l| !l.is_empty());
@@ -325,9 +436,11 @@ pub fn parse_journal(bytes: &[u8], path: &str) -> Result<JournalRead, StoreError
         line,
         problem,
     };
+    let mut last_rec: &[u8] = &[];
     for (i, raw) in lines.iter().enumerate() {
-        let record = decode_line(raw).map_err(|p| corrupt(i + 1, p))?;
-        let expected = out.records.len() as u64 + 1;
+        let (record, rec) = decode_line(raw).map_err(|p| corrupt(i + 1, p))?;
+        last_rec = rec;
+        let expected = out.records.len() as u64 + first;
         if record.seq != expected {
             return Err(corrupt(
                 i + 1,
@@ -342,7 +455,10 @@ pub fn parse_journal(bytes: &[u8], path: &str) -> Result<JournalRead, StoreError
     if torn {
         match decode_line(last) {
             // A complete record that only lacks its newline is kept.
-            Ok(record) if record.seq == out.records.len() as u64 + 1 => out.records.push(record),
+            Ok((record, rec)) if record.seq == out.records.len() as u64 + first => {
+                last_rec = rec;
+                out.records.push(record);
+            }
             _ => out.warnings.push(format!(
                 "{path}: dropped a torn final line {} ({} bytes): the engine stopped while writing it",
                 lines.len() + 1,
@@ -350,10 +466,15 @@ pub fn parse_journal(bytes: &[u8], path: &str) -> Result<JournalRead, StoreError
             )),
         }
     }
+    // One hash per read, of the last record only: where the chain goes on.
+    if out.records.last().is_some_and(|r| r.prev.is_some()) {
+        out.head = Some(crate::journal::chain::link(last_rec));
+    }
     Ok(out)
 }
 
-fn decode_line(raw: &[u8]) -> Result<Record, String> {
+/// A line's record and the exact bytes of its `rec`.
+fn decode_line(raw: &[u8]) -> Result<(Record, &[u8]), String> {
     // Fast path for lines in exactly the shape `write` produces: the record
     // is parsed once instead of twice (resume reads whole journals).
     const HEAD: &[u8] = b"{\"crc\":\"";
@@ -368,7 +489,7 @@ fn decode_line(raw: &[u8]) -> Result<Record, String> {
         let computed = format!("{:08x}", crc32fast::hash(rec));
         if computed.as_bytes() == crc {
             if let Ok(record) = serde_json::from_slice(rec) {
-                return Ok(record);
+                return Ok((record, rec));
             }
         }
         // Anything unexpected: the general path explains what is wrong.
@@ -383,7 +504,12 @@ fn decode_line(raw: &[u8]) -> Result<Record, String> {
             line.crc
         ));
     }
-    serde_json::from_str(line.rec.get()).map_err(|e| format!("unreadable record ({e})"))
+    let record =
+        serde_json::from_str(line.rec.get()).map_err(|e| format!("unreadable record ({e})"))?;
+    // `rec` borrows from `raw`: find its bytes there.
+    let rec = line.rec.get().as_bytes();
+    let start = rec.as_ptr() as usize - raw.as_ptr() as usize;
+    Ok((record, &raw[start..start + rec.len()]))
 }
 
 pub(crate) fn io_error(path: &Path, err: std::io::Error) -> StoreError {
@@ -402,6 +528,8 @@ mod tests {
             ts: "2026-11-21T10:00:00.000Z".into(),
             actor: "test".into(),
             inbox: None,
+            signed: None,
+            prev: None,
             event: Event::Note {
                 text: format!("n{seq}"),
             },
@@ -529,5 +657,113 @@ mod tests {
         assert_eq!(mode(store.dir()), 0o700);
         assert_eq!(mode(&store.dir().join(JOURNAL_FILE)), 0o600);
         assert_eq!(mode(&store.dir().join("inputs.json")), 0o600);
+    }
+
+    /// A reader asking whether an engine drives the run never takes the
+    /// lock: an engine taking it at the same moment always gets it. The
+    /// probe used to take the lock for an instant (flock), so an engine
+    /// starting while `status` ran was refused as "in use".
+    #[test]
+    fn asking_whether_the_run_is_locked_never_takes_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            std::sync::Arc::new(LocalRunStore::create(&dir.path().join("runs"), "r1").unwrap());
+        store.append(&[record(1)]).unwrap();
+        assert!(!store.is_locked());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let state = dir.path().to_path_buf();
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let stores = crate::journal::run_stores::RunStores::resolve(
+                        Some(state.to_str().unwrap()),
+                        None,
+                    )
+                    .unwrap();
+                    let mut looks = 0u32;
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        stores.driver("r1").unwrap();
+                        looks += 1;
+                    }
+                    looks
+                })
+            })
+            .collect();
+        let mut refused = 0;
+        for _ in 0..2000 {
+            match store.lock() {
+                Ok(guard) => {
+                    assert!(store.is_locked());
+                    drop(guard);
+                }
+                Err(StoreError::Locked { .. }) => refused += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let looks: u32 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+        assert!(looks > 0);
+        assert_eq!(
+            refused, 0,
+            "readers took the lock from the engine {refused} times"
+        );
+        // A second holder is still refused.
+        let _held = store.lock().unwrap();
+        assert!(matches!(store.lock(), Err(StoreError::Locked { .. })));
+    }
+
+    #[test]
+    fn read_after_reads_only_the_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalRunStore::create(dir.path(), "r1").unwrap();
+        store.append(&[record(1), record(2)]).unwrap();
+        assert_eq!(store.read().unwrap().records.len(), 2);
+        store.append(&[record(3)]).unwrap();
+        // Damage before the tail is not read again.
+        let path = store.dir().join(JOURNAL_FILE);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[10] = b'#';
+        fs::write(&path, &bytes).unwrap();
+        let tail = store.read_after(2).unwrap();
+        assert_eq!(tail.iter().map(|r| r.seq).collect::<Vec<_>>(), [3]);
+        // Half a line being written is read next time.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        let line = encode_line(&record(4)).unwrap();
+        f.write_all(&line.as_bytes()[..10]).unwrap();
+        assert!(store.read_after(3).unwrap().is_empty());
+        f.write_all(&line.as_bytes()[10..]).unwrap();
+        assert_eq!(store.read_after(3).unwrap()[0].seq, 4);
+        // From another seq than the last read ended at: the whole journal.
+        assert!(store.read_after(1).is_err(), "the damage is seen");
+    }
+
+    /// Two writers of one file at once (two shells' `timeline`) each write
+    /// their own temporary file: the result is one of them, whole.
+    #[test]
+    fn files_written_at_once_are_each_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let writers: Vec<_> = (0..8u8)
+            .map(|i| {
+                let dir = dir.path().to_path_buf();
+                std::thread::spawn(move || {
+                    let text = vec![b'a' + i; 64 * 1024];
+                    for _ in 0..20 {
+                        write_file(&dir, "timeline.html", &text).unwrap();
+                        let got = fs::read(dir.join("timeline.html")).unwrap();
+                        assert_eq!(got.len(), text.len());
+                        assert!(got.iter().all(|b| *b == got[0]), "a mixed file");
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, ["timeline.html"], "temporary files left behind");
     }
 }

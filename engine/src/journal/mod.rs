@@ -5,6 +5,8 @@
 //! Architecture invariant: this module knows nothing of runbooks'
 //! semantics, scheduling or reports; it stores and replays records.
 
+pub mod allowed_signers;
+pub mod chain;
 pub mod decision;
 pub mod gate_record;
 pub mod inbox;
@@ -14,11 +16,14 @@ pub mod run_state;
 pub mod run_store;
 pub mod run_stores;
 pub mod s3;
+pub mod signature;
+pub mod signer;
 pub mod state_dir;
 pub mod store_url;
 #[cfg(test)]
 pub mod test_records;
 pub mod timestamp;
+pub mod verify;
 mod writer;
 
 pub use writer::Journal;

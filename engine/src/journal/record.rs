@@ -25,11 +25,42 @@ pub struct Record {
     /// name is journalled is never journalled again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inbox: Option<String>,
+    /// The decider's SSH signature over the decision's canonical message
+    /// (`journal/signature.rs`), for decisions, take-overs and a run's start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<Signed>,
+    /// The hash chain (`journal/chain.rs`): `sha256:<hex>` of the stored
+    /// bytes of the record before this one, or [`crate::journal::chain::GENESIS`]
+    /// on the first. `None` in journals written before the chain existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
     #[serde(flatten)]
     pub event: Event,
 }
 
+/// An `sshsig` signature (namespace `lifeboat`) over a record's canonical
+/// message, which is rebuilt from the record and `signed_at`
+/// (`journal/signature.rs`), so anyone can verify it later.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Signed {
+    /// The armored signature (`-----BEGIN SSH SIGNATURE-----`); it holds
+    /// the signer's public key.
+    pub signature: String,
+    /// When it was signed (UTC, RFC 3339): part of the signed message.
+    pub signed_at: String,
+    /// The signing key's fingerprint, `SHA256:…`.
+    pub key: String,
+    /// The principal the run's allowed signers file names for the key,
+    /// written by whoever checked the signature before journalling the
+    /// record (never taken from the signer); `None` when not verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+}
+
 /// What happened.
+// `run_started` is the largest record and is written once per run; boxing
+// it would only complicate every match on it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
@@ -64,6 +95,17 @@ pub enum Event {
         /// boxed slice: every record in memory is as large as this one.)
         #[serde(default, skip_serializing_if = "<[String]>::is_empty")]
         recipients: Box<[String]>,
+        /// The allowed signers file decisions are checked against (as
+        /// given at the start), and the SHA-256 of its bytes: every machine
+        /// must check against the same file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        allowed_signers: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        allowed_signers_sha256: Option<String>,
+        /// The runbook's top-level `require_signed`: every decision (marks
+        /// and take-overs too) must be signed by an allowed key.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        require_signed: bool,
     },
     StepStarted {
         step: String,
@@ -176,6 +218,11 @@ pub enum Event {
         approvers: Option<Vec<String>>,
         #[serde(default)]
         distinct_from_initiator: bool,
+        /// `require_signed` (the gate's or the runbook's): decisions count
+        /// only when signed by a key of the allowed signers file, under
+        /// its principal.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        require_signed: bool,
     },
     /// One approver's decision; the approver is the record's `actor`.
     Approval {
@@ -197,6 +244,9 @@ pub enum Event {
         instructions: String,
         #[serde(default)]
         checklist: Vec<String>,
+        /// As for an approval.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        require_signed: bool,
     },
     /// A human confirmed a `manual` step; the confirmer is the `actor`.
     ManualConfirmed {

@@ -54,6 +54,15 @@ pub struct RunState {
     pub recipients: Vec<String>,
     pub started_at: String,
     pub operator: String,
+    /// The principal the run's start was signed as (verified when it was
+    /// journalled): four eyes compares it on gates that require signatures.
+    pub initiator_principal: Option<String>,
+    /// The allowed signers file the run checks decisions against, and the
+    /// SHA-256 it had at the start.
+    pub allowed_signers: Option<String>,
+    pub allowed_signers_sha256: Option<String>,
+    /// The runbook's top-level `require_signed`.
+    pub require_signed: bool,
     pub steps: HashMap<String, StepRecordState>,
     pub finished: Option<RunStatus>,
     pub last_seq: u64,
@@ -141,8 +150,15 @@ impl RunState {
                 declared_at,
                 launch_dir,
                 recipients,
+                allowed_signers,
+                allowed_signers_sha256,
+                require_signed,
                 ..
             } => {
+                self.initiator_principal = record.signed.as_ref().and_then(|s| s.principal.clone());
+                self.allowed_signers = allowed_signers.clone();
+                self.allowed_signers_sha256 = allowed_signers_sha256.clone();
+                self.require_signed = *require_signed;
                 self.launch_dir = launch_dir.clone();
                 self.recipients = recipients.to_vec();
                 self.run_id = run_id.clone();

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::journal::chain::Tail;
 use crate::journal::inbox::{InboxEntry, InboxItem};
 use crate::journal::record::Record;
 
@@ -45,6 +46,27 @@ pub trait RunStore: Send + Sync {
     /// dropped and reported in [`JournalRead::warnings`]; damage anywhere
     /// else is an error.
     fn read(&self) -> Result<JournalRead, StoreError>;
+
+    /// The records after `seq`, reading only what was written since this
+    /// store's last read when that read ended at `seq` (a decision command
+    /// waiting for the engine to take its entry: on S3, one LIST and a GET
+    /// per new object, not the whole journal). Otherwise the whole journal
+    /// is read. A line being written right now is read next time.
+    fn read_after(&self, seq: u64) -> Result<Vec<Record>, StoreError> {
+        Ok(self
+            .read()?
+            .records
+            .into_iter()
+            .filter(|r| r.seq > seq)
+            .collect())
+    }
+
+    /// The journal's bytes as stored, damaged or not, for `lifeboat verify`.
+    fn read_raw(&self) -> Result<RawJournal, StoreError> {
+        Err(StoreError::Io(
+            "this store cannot show its journal's stored bytes".to_string(),
+        ))
+    }
 
     /// Takes the run's exclusive lock: one engine drives a run at a time.
     /// The lock is released when the returned guard is dropped.
@@ -156,6 +178,41 @@ impl std::fmt::Display for Driver {
 pub struct JournalRead {
     pub records: Vec<Record>,
     pub warnings: Vec<String>,
+    /// The chain head: `sha256:<hex>` of the last record's stored bytes,
+    /// when it is chained (`journal/chain.rs`); `None` for an empty or an
+    /// unchained journal.
+    pub head: Option<String>,
+}
+
+impl JournalRead {
+    /// Where the journal ends, for a [`crate::journal::Journal`] that
+    /// continues it (a resume, a takeover, a decision).
+    pub fn tail(&self) -> Tail {
+        match self.records.last() {
+            None => Tail::empty(),
+            Some(last) => Tail {
+                seq: last.seq,
+                link: self.head.clone(),
+            },
+        }
+    }
+}
+
+/// A journal's bytes exactly as stored, for `lifeboat verify`, which reports
+/// damage instead of stopping at it.
+#[derive(Debug, Default)]
+pub struct RawJournal {
+    /// In order: the local file, or each group-commit object.
+    pub parts: Vec<RawPart>,
+    /// What is missing between parts (an object position), for the report.
+    pub gaps: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct RawPart {
+    /// The file's path or the object's URL.
+    pub name: String,
+    pub bytes: Vec<u8>,
 }
 
 /// A run store failure, written for the operator.

@@ -151,15 +151,16 @@ impl RunStores {
         }
     }
 
-    /// Whether an engine drives the run, without taking its lock or lease
-    /// (a local lock is taken for an instant, which disturbs nobody).
+    /// Whether an engine drives the run, without taking its lock or lease:
+    /// a reader is never in the way of an engine taking the lock.
     pub fn driver(&self, run_id: &str) -> Result<DrivenBy, StoreError> {
         match &self.s3 {
             None => {
                 let store = LocalRunStore::open(&self.state.runs(), run_id)?;
-                Ok(match store.lock() {
-                    Err(StoreError::Locked { .. }) => DrivenBy::LocalProcess,
-                    _ => DrivenBy::Nobody,
+                Ok(if store.is_locked() {
+                    DrivenBy::LocalProcess
+                } else {
+                    DrivenBy::Nobody
                 })
             }
             Some(location) => {

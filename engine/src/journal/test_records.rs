@@ -116,6 +116,9 @@ fn record(seq: u64, line: &str) -> Record {
             engine_version: "0".into(),
             launch_dir: None,
             recipients: Box::default(),
+            allowed_signers: None,
+            allowed_signers_sha256: None,
+            require_signed: false,
         },
         "step_started" => Event::StepStarted {
             step: arg(0),
@@ -215,6 +218,7 @@ fn record(seq: u64, line: &str) -> Record {
             min_approvals: 1,
             approvers: None,
             distinct_from_initiator: false,
+            require_signed: false,
         },
         "approval" => Event::Approval {
             step: arg(0),
@@ -232,6 +236,7 @@ fn record(seq: u64, line: &str) -> Record {
             digest: arg(1),
             instructions: "do it".into(),
             checklist: Vec::new(),
+            require_signed: false,
         },
         "manual_confirmed" => Event::ManualConfirmed {
             step: arg(0),
@@ -247,6 +252,8 @@ fn record(seq: u64, line: &str) -> Record {
         ts: ts(time),
         actor,
         inbox: None,
+        signed: None,
+        prev: None,
         event,
     }
 }

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use lifeboat_steps::Redactor;
 
-use crate::journal::record::{Event, Record, JOURNAL_VERSION};
+use crate::journal::allowed_signers::AllowedSigners;
+use crate::journal::chain::{self, Tail};
+use crate::journal::record::{Event, Record, Signed, JOURNAL_VERSION};
 use crate::journal::run_store::{RunStore, StoreError};
 use crate::journal::timestamp::now_rfc3339;
 
@@ -38,6 +40,10 @@ const STRUCTURAL_FIELDS: &[&str] = &[
     "from_checkpoint",
     "redo",
     "inbox",
+    "signed",
+    "require_signed",
+    "allowed_signers_sha256",
+    "prev",
 ];
 
 /// Record fields written exactly as they are but redacted when shown: the
@@ -53,25 +59,57 @@ pub type Observer = Arc<dyn Fn(&Record) + Send + Sync>;
 /// shows each one on the console as it becomes durable.
 pub struct Journal {
     store: Arc<dyn RunStore>,
-    /// The last sequence number written; held while a record is written so
-    /// numbers and file order agree.
-    seq: Mutex<u64>,
+    /// The last sequence number written and the link to that record (the
+    /// next record's `prev`); held while a record is written so numbers,
+    /// links and file order agree.
+    tail: Mutex<Tail>,
     redactor: Redactor,
     /// The default actor: the operator driving this engine.
     actor: String,
     /// Called with every record after it is written.
     observer: Option<Observer>,
+    /// The run's allowed signers, when it has a file: decisions taken
+    /// from the inbox are checked against it (`journal/decision.rs`).
+    signers: Option<Arc<AllowedSigners>>,
 }
 
 impl Journal {
-    pub fn new(store: Arc<dyn RunStore>, last_seq: u64, redactor: Redactor, actor: &str) -> Self {
+    /// A writer that continues the journal after `tail`: [`Tail::empty`]
+    /// for a new run, [`crate::journal::run_store::JournalRead::tail`] for
+    /// one read back (a resume, a takeover, a decision).
+    pub fn new(store: Arc<dyn RunStore>, tail: Tail, redactor: Redactor, actor: &str) -> Self {
         Self {
             store,
-            seq: Mutex::new(last_seq),
+            tail: Mutex::new(tail),
             redactor,
             actor: actor.to_string(),
             observer: None,
+            signers: None,
         }
+    }
+
+    /// The allowed signers decisions entering this journal are checked
+    /// against (the file the run started with).
+    pub fn with_signers(mut self, signers: Option<Arc<AllowedSigners>>) -> Self {
+        self.signers = signers;
+        self
+    }
+
+    pub fn signers(&self) -> Option<&AllowedSigners> {
+        self.signers.as_deref()
+    }
+
+    /// Writes a signed record durably, as `actor` (`None`: the operator),
+    /// from inbox entry `inbox` if it came from one.
+    pub fn record_signed(
+        &self,
+        actor: Option<&str>,
+        event: Event,
+        signed: Option<Signed>,
+        inbox: Option<&str>,
+    ) -> Result<Record, StoreError> {
+        let actor = actor.map_or_else(|| self.actor.clone(), str::to_string);
+        self.write_signed(&actor, event, inbox.map(str::to_string), signed, true)
     }
 
     pub fn with_observer(mut self, observer: Observer) -> Self {
@@ -82,11 +120,6 @@ impl Journal {
     /// Writes a record and waits until it is durable.
     pub fn record(&self, event: Event) -> Result<Record, StoreError> {
         self.write(&self.actor.clone(), event, None, true)
-    }
-
-    /// Writes a record as someone other than the operator (an approver).
-    pub fn record_as(&self, actor: &str, event: Event) -> Result<Record, StoreError> {
-        self.write(actor, event, None, true)
     }
 
     /// Writes, durably and as `actor`, a record taken from the inbox entry
@@ -147,13 +180,26 @@ impl Journal {
         inbox: Option<String>,
         durable: bool,
     ) -> Result<Record, StoreError> {
-        let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
+        self.write_signed(actor, event, inbox, None, durable)
+    }
+
+    fn write_signed(
+        &self,
+        actor: &str,
+        event: Event,
+        inbox: Option<String>,
+        signed: Option<Signed>,
+        durable: bool,
+    ) -> Result<Record, StoreError> {
+        let mut tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
         let mut record = Record {
             v: JOURNAL_VERSION,
-            seq: *seq + 1,
+            seq: tail.seq + 1,
             ts: now_rfc3339(),
             actor: actor.to_string(),
             inbox,
+            signed,
+            prev: tail.link.clone(),
             event,
         };
         // What the console shows, when it differs from what is written.
@@ -189,13 +235,22 @@ impl Journal {
             }
             record = parse(redacted)?;
         }
+        // The chain links what is stored: the record as redacted, in the
+        // one serialisation both stores keep (`chain::record_bytes`).
+        let link = match tail.link {
+            Some(_) => Some(chain::link(chain::record_bytes(&record)?.as_bytes())),
+            None => None,
+        };
         if durable {
             self.store.append(std::slice::from_ref(&record))?;
         } else {
             self.store.append_lazy(std::slice::from_ref(&record))?;
         }
-        *seq += 1;
-        drop(seq);
+        *tail = Tail {
+            seq: record.seq,
+            link,
+        };
+        drop(tail);
         if let Some(observer) = &self.observer {
             observer(shown.as_ref().unwrap_or(&record));
         }
@@ -216,9 +271,9 @@ mod tests {
         redactor.add("root");
         let shown = Arc::new(Mutex::new(Vec::new()));
         let seen = shown.clone();
-        let journal = Journal::new(store.clone(), 0, redactor, "alice").with_observer(Arc::new(
-            move |r: &Record| seen.lock().unwrap().push(serde_json::to_value(r).unwrap()),
-        ));
+        let journal = Journal::new(store.clone(), Tail::empty(), redactor, "alice").with_observer(
+            Arc::new(move |r: &Record| seen.lock().unwrap().push(serde_json::to_value(r).unwrap())),
+        );
         let mut inputs = serde_json::Map::new();
         inputs.insert("dir".into(), "/data/rootdir".into());
         journal
@@ -237,6 +292,9 @@ mod tests {
                 engine_version: "0".into(),
                 launch_dir: None,
                 recipients: Box::default(),
+                allowed_signers: None,
+                allowed_signers_sha256: None,
+                require_signed: false,
             })
             .unwrap();
         let read = store.read().unwrap();
@@ -250,13 +308,50 @@ mod tests {
         );
     }
 
+    /// Each record's `prev` is the hash of the bytes the store keeps for
+    /// the record before it, redacted, and a journal continued from its
+    /// read-back tail (a resume) goes on with the same chain.
+    #[test]
+    fn records_chain_over_their_stored_bytes_across_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalRunStore::create(dir.path(), "r").unwrap());
+        let redactor = Redactor::new();
+        redactor.add("hunter2-secret");
+        let journal = Journal::new(store.clone(), Tail::empty(), redactor, "alice");
+        for text in ["one", "two hunter2-secret"] {
+            journal.record(Event::Note { text: text.into() }).unwrap();
+        }
+        let tail = store.read().unwrap().tail();
+        Journal::new(store.clone(), tail, Redactor::new(), "bob")
+            .record_lazy(Event::Note {
+                text: "three".into(),
+            })
+            .unwrap();
+        let text = std::fs::read_to_string(dir.path().join("r/journal.jsonl")).unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        let recs: Vec<&str> = text
+            .lines()
+            .map(|l| &l[l.find("\"rec\":").unwrap() + 6..l.len() - 1])
+            .collect();
+        let read = store.read().unwrap();
+        assert_eq!(read.records[0].prev.as_deref(), Some(chain::GENESIS));
+        for k in 1..3 {
+            assert_eq!(
+                read.records[k].prev,
+                Some(chain::link(recs[k - 1].as_bytes())),
+                "record {k}"
+            );
+        }
+        assert_eq!(read.head, Some(chain::link(recs[2].as_bytes())));
+    }
+
     #[test]
     fn secrets_are_redacted_but_structure_is_not() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(LocalRunStore::create(dir.path(), "r").unwrap());
         let redactor = Redactor::new();
         redactor.add("postgres");
-        let journal = Journal::new(store.clone(), 0, redactor, "alice");
+        let journal = Journal::new(store.clone(), Tail::empty(), redactor, "alice");
         journal
             .record(Event::StepFailed {
                 step: "restore_postgres".into(),
@@ -289,6 +384,8 @@ mod tests {
                 "dry_run",
                 "rto_stop_at",
                 "recipients",
+                "allowed_signers_sha256",
+                "require_signed",
             ],
             Event::StepStarted { .. } => &["step", "attempt"],
             Event::ProcessStarted { .. } => &["step"],
@@ -305,9 +402,9 @@ mod tests {
             Event::Interrupted { .. } => &[],
             Event::Resumed { .. } => &["from_checkpoint", "digest", "redo"],
             Event::RunFinished { .. } => &["status"],
-            Event::ApprovalRequested { .. } => &["step", "digest"],
+            Event::ApprovalRequested { .. } => &["step", "digest", "require_signed"],
             Event::Approval { .. } => &["step", "decision", "digest", "timed_out"],
-            Event::ManualRequested { .. } => &["step", "digest"],
+            Event::ManualRequested { .. } => &["step", "digest", "require_signed"],
             Event::ManualConfirmed { .. } => &["step", "digest"],
             Event::StepThroughSkipped { .. } => &["step"],
         }
@@ -333,6 +430,9 @@ mod tests {
                 engine_version: "0".into(),
                 launch_dir: None,
                 recipients: Box::default(),
+                allowed_signers: None,
+                allowed_signers_sha256: None,
+                require_signed: false,
             },
             Event::StepStarted {
                 step: step(),
@@ -402,6 +502,7 @@ mod tests {
                 min_approvals: 1,
                 approvers: None,
                 distinct_from_initiator: false,
+                require_signed: false,
             },
             Event::Approval {
                 step: step(),
@@ -415,6 +516,7 @@ mod tests {
                 digest: "d".into(),
                 instructions: "i".into(),
                 checklist: vec![],
+                require_signed: false,
             },
             Event::ManualConfirmed {
                 step: step(),
@@ -427,6 +529,35 @@ mod tests {
                 reason: "r".into(),
             },
         ]
+    }
+
+    #[test]
+    fn a_signature_is_never_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalRunStore::create(dir.path(), "r").unwrap());
+        let redactor = Redactor::new();
+        // A secret that happens to occur in the armored signature and in
+        // the principal's name.
+        redactor.add("SIGNATUREBYTES");
+        redactor.add("alice");
+        let journal = Journal::new(store.clone(), Tail::empty(), redactor, "alice");
+        let signed = Signed {
+            signature:
+                "-----BEGIN SSH SIGNATURE-----\nSIGNATUREBYTES\n-----END SSH SIGNATURE-----\n"
+                    .into(),
+            signed_at: "2026-01-01T00:00:00.000Z".into(),
+            key: "SHA256:abc".into(),
+            principal: Some("alice".into()),
+        };
+        journal
+            .record_signed(
+                None,
+                Event::Note { text: "x".into() },
+                Some(signed.clone()),
+                None,
+            )
+            .unwrap();
+        assert_eq!(store.read().unwrap().records[0].signed, Some(signed));
     }
 
     #[test]
@@ -448,7 +579,7 @@ mod tests {
         let store = Arc::new(LocalRunStore::create(dir.path(), "r").unwrap());
         let redactor = Redactor::new();
         redactor.add("restore");
-        let journal = Journal::new(store.clone(), 0, redactor, "alice");
+        let journal = Journal::new(store.clone(), Tail::empty(), redactor, "alice");
         journal
             .record(Event::RunStarted {
                 run_id: "r".into(),
@@ -465,6 +596,9 @@ mod tests {
                 engine_version: "0".into(),
                 launch_dir: None,
                 recipients: Box::default(),
+                allowed_signers: None,
+                allowed_signers_sha256: None,
+                require_signed: false,
             })
             .unwrap();
         journal

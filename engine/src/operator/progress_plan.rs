@@ -80,6 +80,8 @@ mod tests {
             ts: ts.into(),
             actor: "engine".into(),
             inbox: None,
+            signed: None,
+            prev: None,
             event: Event::StepSucceeded {
                 step: step.into(),
                 outputs: Default::default(),

@@ -45,6 +45,14 @@ impl GateAsk<'_> {
     }
 }
 
+/// The line saying which key signs the answer, before the question.
+fn signing(key: Option<&str>) -> String {
+    match key {
+        Some(k) => format!("\n  your decision will be signed with {}", printable(k)),
+        None => String::new(),
+    }
+}
+
 /// The line under a gate's header naming the commands that decide it from
 /// elsewhere (the `waiting` record's commands).
 fn elsewhere(commands: &[String]) -> String {
@@ -175,6 +183,7 @@ impl OperatorPrompt for TtyPrompt {
                 }
             ));
             header.push_str(&elsewhere(&q.elsewhere));
+            header.push_str(&signing(q.signing.as_deref()));
             say(&header);
             let choice = ask
                 .choose(
@@ -220,11 +229,12 @@ impl OperatorPrompt for TtyPrompt {
             // `render_markdown` writes out control characters itself, so
             // that its own styles are the only escape codes.
             say(&format!(
-                "\nMANUAL STEP  {} (`{}`)\n{}{}",
+                "\nMANUAL STEP  {} (`{}`)\n{}{}{}",
                 printable(&q.title),
                 q.step,
                 render_markdown(&q.instructions),
-                elsewhere(&q.elsewhere)
+                elsewhere(&q.elsewhere),
+                signing(q.signing.as_deref())
             ));
             for item in &q.checklist {
                 let done = ask

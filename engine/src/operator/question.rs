@@ -20,6 +20,9 @@ pub struct ApprovalQuestion {
     pub default_identity: String,
     /// The commands that decide it from another shell or machine.
     pub elsewhere: Vec<String>,
+    /// The key the answer is signed with, e.g. `SHA256:… (ED25519, from
+    /// ssh-agent)`, said before asking.
+    pub signing: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +43,8 @@ pub struct ManualQuestion {
     pub default_identity: String,
     /// The commands that settle it from another shell or machine.
     pub elsewhere: Vec<String>,
+    /// As for an approval.
+    pub signing: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -437,6 +437,8 @@ mod tests {
             ts: format!("2026-11-21T10:{time}Z"),
             actor: "alice".into(),
             inbox: None,
+            signed: None,
+            prev: None,
             event,
         }
     }
@@ -457,6 +459,9 @@ mod tests {
             engine_version: "0".into(),
             launch_dir: None,
             recipients: Box::default(),
+            allowed_signers: None,
+            allowed_signers_sha256: None,
+            require_signed: false,
         }
     }
 

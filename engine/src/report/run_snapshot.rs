@@ -19,6 +19,8 @@ pub struct RunSnapshot {
     pub warnings: Vec<String>,
     /// The live lease holder of a run in S3.
     pub driver: Option<Driver>,
+    /// The journal's chain head (`None`: unchained).
+    pub head: Option<String>,
 }
 
 impl RunSnapshot {
@@ -50,6 +52,7 @@ impl RunSnapshot {
             },
             warnings: read.warnings,
             driver,
+            head: read.head,
         })
     }
 }

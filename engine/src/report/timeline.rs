@@ -49,6 +49,33 @@ pub struct Timeline {
     pub end_ms: i64,
     /// Intervals with no engine running, in ms since the epoch.
     pub down: Vec<(i64, i64)>,
+    /// What a postmortem quotes so the journal can be checked later.
+    pub journal: JournalSeal,
+}
+
+/// The journal a timeline was built from: its record count and chain head
+/// (`lifeboat verify` prints the same head for an intact journal).
+#[derive(Debug, Clone, Serialize)]
+pub struct JournalSeal {
+    pub records: u64,
+    /// `sha256:<hex>` of the last record's stored bytes; `None` for a
+    /// journal written without a chain.
+    pub head: Option<String>,
+}
+
+impl JournalSeal {
+    /// `12 records, chain head sha256:…`, or `12 records, unchained`.
+    pub fn line(&self) -> String {
+        let records = if self.records == 1 {
+            "1 record".to_string()
+        } else {
+            format!("{} records", self.records)
+        };
+        match &self.head {
+            Some(head) => format!("{records}, chain head {head}"),
+            None => format!("{records}, unchained"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -76,13 +103,24 @@ pub struct TimelineEvent {
     /// A short, redacted summary: the command, the outputs, the error, the
     /// note's text, the approver's comment.
     pub summary: String,
+    /// For a human decision (and a signed start): who signed it, as
+    /// verified (`verified: alice (SHA256:…)`), or `unsigned`, or
+    /// `unverified (SHA256:…)…`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 impl Timeline {
     /// Builds the timeline. `runbook` (the run's own copy) supplies titles,
     /// step order and `needs`; without it the journal alone is used. `now`
-    /// is for runs still going.
-    pub fn build(records: &[Record], runbook: Option<&Runbook>, now: Option<Now>) -> Option<Self> {
+    /// is for runs still going. `head` is the journal's chain head
+    /// ([`crate::journal::run_store::JournalRead::head`]).
+    pub fn build(
+        records: &[Record],
+        head: Option<&str>,
+        runbook: Option<&Runbook>,
+        now: Option<Now>,
+    ) -> Option<Self> {
         let Event::RunStarted {
             run_id,
             runbook: runbook_name,
@@ -213,6 +251,10 @@ impl Timeline {
             origin_ms,
             end_ms,
             down: spans.down.clone(),
+            journal: JournalSeal {
+                records: records.len() as u64,
+                head: head.map(String::from),
+            },
         })
     }
 
@@ -247,7 +289,55 @@ fn event_of(record: &Record) -> TimelineEvent {
         event: record.event.name().to_string(),
         outcome,
         summary: shorten(&summary),
+        signature: signature_of(record),
     }
+}
+
+impl Timeline {
+    /// Verifies each decision's signature again against `signers` (the
+    /// allowed signers file the run started with), replacing what was
+    /// recorded when it was journalled with today's verdict and its reason.
+    pub fn verify_signatures(
+        &mut self,
+        records: &[Record],
+        signers: &crate::journal::allowed_signers::AllowedSigners,
+    ) {
+        for (event, record) in self.events.iter_mut().zip(
+            records
+                .iter()
+                .filter(|r| !matches!(r.event, Event::ProcessStarted { .. })),
+        ) {
+            if event.signature.is_some() && record.signed.is_some() {
+                let verdict = crate::journal::signature::verify(record, &self.run_id, signers);
+                event.signature = Some(shorten(&verdict.describe()));
+            }
+        }
+    }
+}
+
+/// How a decision was signed, as journalled: the principal its signature
+/// was verified as when it entered the run, or unsigned/unverified.
+fn signature_of(record: &Record) -> Option<String> {
+    let decision = match &record.event {
+        Event::Approval { timed_out, .. } => !timed_out,
+        Event::ManualConfirmed { .. } | Event::Marked { .. } => true,
+        Event::Resumed { took_over_from, .. } => took_over_from.is_some(),
+        Event::RunStarted { .. } => record.signed.is_some(),
+        _ => false,
+    };
+    if !decision {
+        return None;
+    }
+    Some(match &record.signed {
+        None => "unsigned".to_string(),
+        Some(s) => match &s.principal {
+            Some(p) => format!("verified: {p} ({})", s.key),
+            None => format!(
+                "unverified ({}): not checked against an allowed signers file that has the key",
+                s.key
+            ),
+        },
+    })
 }
 
 /// The outcome word and a one-line summary of a record.

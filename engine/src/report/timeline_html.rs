@@ -126,6 +126,10 @@ fn header(h: &mut String, t: &Timeline) {
             ),
         ),
         ("Steps", esc(&counts.join(", "))),
+        (
+            "Journal",
+            format!("<code id=\"journal\">{}</code>", esc(&t.journal.line())),
+        ),
     ];
     h.push_str("<table class=\"header\">\n");
     for (k, v) in rows {
@@ -318,7 +322,7 @@ fn events(h: &mut String, t: &Timeline) {
             "<tr data-event=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&e.event),
             esc(&e.ts),
-            esc(&e.actor),
+            esc(&crate::report::timeline_markdown::actor_cell(e)),
             e.step
                 .as_deref()
                 .map(|s| format!("<code>{}</code>", esc(s)))

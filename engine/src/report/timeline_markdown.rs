@@ -42,6 +42,7 @@ pub fn render(t: &Timeline) -> String {
     let _ = writeln!(md, "| Verdict | **{}** |", cell(&rto.verdict_line()));
     let counts: Vec<String> = t.counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
     let _ = writeln!(md, "| Steps | {} |", counts.join(", "));
+    let _ = writeln!(md, "| Journal | {} |", cell(&t.journal.line()));
     md.push('\n');
 
     md.push_str("## Inputs\n\n");
@@ -126,7 +127,7 @@ pub fn render(t: &Timeline) -> String {
             md,
             "| {} | {} | {} | {} | {} |",
             e.ts,
-            cell(&e.actor),
+            cell(&actor_cell(e)),
             e.step
                 .as_deref()
                 .map(|s| format!("`{s}`"))
@@ -172,4 +173,12 @@ pub(crate) fn stop_text(stop: &StopReason) -> String {
 fn cell(s: &str) -> String {
     let flat = s.replace('|', "\\|").replace(['\n', '\r'], " ");
     crate::terminal_text::printable(&flat).into_owned()
+}
+
+/// The actor, and how their decision was signed.
+pub fn actor_cell(e: &crate::report::timeline::TimelineEvent) -> String {
+    match &e.signature {
+        Some(sig) => format!("{} [{sig}]", e.actor),
+        None => e.actor.clone(),
+    }
 }

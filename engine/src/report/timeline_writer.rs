@@ -20,7 +20,7 @@ pub fn write(
     run_id: &str,
     redactor: &Redactor,
 ) -> Result<PathBuf, StoreError> {
-    let records = store.read()?.records;
+    let read = store.read()?;
     let runbook = store
         .get_file("runbook.yaml")
         .ok()
@@ -29,7 +29,7 @@ pub fn write(
             let path = store.dir().join("runbook.yaml");
             crate::runbook::loader::load(Arc::new(SourceFile::new(path, text))).0
         });
-    let timeline = Timeline::build(&records, runbook.as_ref(), None)
+    let timeline = Timeline::build(&read.records, read.head.as_deref(), runbook.as_ref(), None)
         .ok_or_else(|| StoreError::Io(format!("run `{run_id}` has no start record")))?;
     for (name, text) in render_all(&timeline, redactor) {
         write_file(store.dir(), name, text.as_bytes())?;

@@ -8,10 +8,14 @@ use std::time::Duration;
 use lifeboat_steps::{Redactor, Registry};
 use tokio_util::sync::CancellationToken;
 
-use crate::journal::record::{Event, Record, JOURNAL_VERSION};
+use crate::journal::allowed_signers::{self, AllowedSigners};
+use crate::journal::chain::Tail;
+use crate::journal::record::{Event, Record, Signed, JOURNAL_VERSION};
 use crate::journal::run_state::{RunState, StepRecordState, NOT_STARTED, STEP_THROUGH_SKIP};
 use crate::journal::run_store::{Driver, RunStore, StoreError, TakeOver};
 use crate::journal::run_stores::RunStores;
+use crate::journal::signature::NAMESPACE;
+use crate::journal::signer::Signer;
 use crate::journal::timestamp::now_rfc3339;
 use crate::journal::Journal;
 use crate::operator::console::Console;
@@ -155,6 +159,9 @@ pub enum LaunchError {
         /// The run's recipients' fingerprints.
         journalled: Vec<String>,
     },
+    /// Signing or the allowed signers file: what is wrong, and the fix.
+    #[error("{0}")]
+    Signing(String),
 }
 
 /// What a launch prepared: an execution, or nothing to do.
@@ -193,6 +200,11 @@ pub struct Launcher {
     pub step_through: bool,
     /// Cancelled by the first Ctrl-C to pause the run.
     pub pause: CancellationToken,
+    /// The key the operator's decisions are signed with (the run's start,
+    /// a take-over, answers at the terminal), if any.
+    pub signer: Option<Arc<Signer>>,
+    /// `--allowed-signers` (or `LIFEBOAT_ALLOWED_SIGNERS`).
+    pub allowed_signers: Option<PathBuf>,
 }
 
 impl Launcher {
@@ -238,7 +250,37 @@ impl Launcher {
         let launch_dir = launch_dir(None);
         let mut inputs = inputs;
         input_values::anchor_paths(&runbook, &mut inputs.all, &launch_dir);
+        let requires_signing = requires_signing(&runbook);
+        let signers = self.signers_for_start(&runbook, requires_signing && !dry)?;
         let run_id = new_run_id(&runbook.name);
+        // Signed (or refused) before anything is created: a refused start
+        // leaves no run behind.
+        let started_event = Event::RunStarted {
+            run_id: run_id.clone(),
+            runbook: runbook.name.clone(),
+            title: runbook.title.clone(),
+            digest: runbook.digest(),
+            scenario: runbook.scenario.clone(),
+            inputs: inputs.public(),
+            secret_inputs: inputs.secret_names.clone(),
+            dry_run: req.config.dry_run.as_journal(),
+            declared_at: req.declared_at.clone(),
+            rto_target_ms: runbook.rto.as_ref().map(|r| r.target.as_millis() as u64),
+            rto_stop_at: runbook.rto.as_ref().and_then(|r| r.stop_at.clone()),
+            engine_version: env!("CARGO_PKG_VERSION").into(),
+            launch_dir: Some(launch_dir.display().to_string()),
+            allowed_signers: signers.as_ref().map(|(path, _)| path.display().to_string()),
+            allowed_signers_sha256: signers.as_ref().map(|(_, s)| s.sha256.clone()),
+            require_signed: runbook.require_signed,
+            recipients: recipients.clone().into(),
+        };
+        let signed = self.sign_start(
+            &run_id,
+            &req.config.operator,
+            &started_event,
+            signers.as_ref().map(|(_, s)| s),
+            requires_signing && !dry,
+        )?;
         let store = self.stores.create(&run_id)?;
         let lock = store.lock()?;
         store.put_file("runbook.yaml", runbook.source.text.as_bytes())?;
@@ -255,23 +297,16 @@ impl Launcher {
         let source_path =
             std::fs::canonicalize(req.file).unwrap_or_else(|_| req.file.to_path_buf());
         store.put_file("source_path", source_path.display().to_string().as_bytes())?;
-        let journal = self.journal(store.clone(), 0, &redactor, &req.config.operator);
-        let started = journal.record(Event::RunStarted {
-            run_id: run_id.clone(),
-            runbook: runbook.name.clone(),
-            title: runbook.title.clone(),
-            digest: runbook.digest(),
-            scenario: runbook.scenario.clone(),
-            inputs: inputs.public(),
-            secret_inputs: inputs.secret_names.clone(),
-            dry_run: req.config.dry_run.as_journal(),
-            declared_at: req.declared_at.clone(),
-            rto_target_ms: runbook.rto.as_ref().map(|r| r.target.as_millis() as u64),
-            rto_stop_at: runbook.rto.as_ref().and_then(|r| r.stop_at.clone()),
-            engine_version: env!("CARGO_PKG_VERSION").into(),
-            launch_dir: Some(launch_dir.display().to_string()),
-            recipients: recipients.clone().into(),
-        })?;
+        let initiator_principal = signed.as_ref().and_then(|s| s.principal.clone());
+        let signers = signers.map(|(_, s)| Arc::new(s));
+        let journal = self.journal(
+            store.clone(),
+            new_run_tail(),
+            &redactor,
+            &req.config.operator,
+            signers,
+        );
+        let started = journal.record_signed(None, started_event, signed, None)?;
         let mut scheduler_env = self.env(
             Arc::new(runbook),
             journal,
@@ -287,6 +322,7 @@ impl Launcher {
             recipients,
             identity: None,
         };
+        scheduler_env.initiator_principal = initiator_principal;
         let scheduler = Scheduler::new(scheduler_env, req.config, None);
         Ok(Prepared {
             run_id,
@@ -305,15 +341,16 @@ impl Launcher {
         if let Some(file) = req.recipients {
             check_recipients(&*store, req.run_id, file)?;
         }
+        if req.take_over {
+            // A take-over that would be refused unsigned is refused before
+            // it takes the lease from anyone.
+            self.check_take_over_signer(&*store, req.run_id)?;
+        }
         let TakeOver {
             guard: lock,
             previous,
         } = self.take_lock(&*store, req.take_over)?;
-        // Decisions posted while an earlier engine drove the run (it may
-        // have died before it took them) are journalled first, under the
-        // lock, so the replay below counts them.
-        self.take_inbox(&store, &req.operator)?;
-        let read = store.read()?;
+        let mut read = store.read()?;
         for w in &read.warnings {
             self.console.warn(None, w);
         }
@@ -360,6 +397,31 @@ impl Launcher {
             && req.from.is_none()
             && req.redo.is_empty()
         {
+            // Not resumable: nothing is taken from the inbox. Entries
+            // already journalled (an engine died between journalling and
+            // removing them) are only removed; the others stay, said so.
+            let done: std::collections::HashSet<&str> = read
+                .records
+                .iter()
+                .filter_map(|r| r.inbox.as_deref())
+                .collect();
+            let (journalled, left): (Vec<_>, Vec<_>) = store
+                .list_inbox()?
+                .into_iter()
+                .partition(|item| done.contains(item.name.as_str()));
+            if !journalled.is_empty() {
+                let names: Vec<String> = journalled.into_iter().map(|i| i.name).collect();
+                store.remove_inbox(&names)?;
+            }
+            let left = left.len();
+            if left > 0 {
+                self.console.warn(
+                    None,
+                    &format!(
+                        "the run's inbox holds {left} decision(s) that no engine took before the run succeeded; they are not journalled"
+                    ),
+                );
+            }
             return Ok(Launch::AlreadySucceeded {
                 run_id: req.run_id.to_string(),
             });
@@ -380,7 +442,44 @@ impl Launcher {
             &launch_dir,
             &|w| console.warn(None, w),
         )?;
-        let journal = self.journal(store.clone(), first.last_seq, &redactor, &req.operator);
+        // The file the run started with, needed where the runbook requires
+        // signatures; otherwise, missing here, decisions go unverified.
+        let signers = match allowed_signers::for_run(
+            req.run_id,
+            first.allowed_signers.as_deref(),
+            first.allowed_signers_sha256.as_deref(),
+            self.allowed_signers.as_deref(),
+        ) {
+            Ok(signers) => signers.map(Arc::new),
+            Err(e) if requires_signing(&runbook) => {
+                return Err(LaunchError::Signing(format!("{e}; nothing changed")))
+            }
+            Err(e) => {
+                self.console.warn(
+                    None,
+                    &format!("{e}; decisions are not verified in this execution"),
+                );
+                None
+            }
+        };
+        // Only now, the run known to be resumable by this process under its
+        // lock and its secret inputs registered, are the decisions posted
+        // while an earlier engine drove it (it may have died before it took
+        // them) journalled, redacted; a refused resume leaves the inbox as
+        // it was. The state is replayed again when one was taken.
+        let first = if self.take_inbox(&store, &redactor, &req.operator, signers.clone())? {
+            read = store.read()?;
+            RunState::replay(&read.records, &|_| Vec::new())
+        } else {
+            first
+        };
+        let journal = self.journal(
+            store.clone(),
+            read.tail(),
+            &redactor,
+            &req.operator,
+            signers.clone(),
+        );
         // The scheduler writes `resumed` once it has read the lost secret
         // outputs again (`scheduler/secret_reread.rs`), so that every secret
         // the run knows is registered before its first record. The state is
@@ -397,6 +496,22 @@ impl Launcher {
                 .as_ref()
                 .map(|d| format!("{} on {} (pid {})", d.holder, d.machine, d.pid)),
         };
+        // A take-over is a decision: signed like one, and refused unsigned
+        // when the runbook requires signatures.
+        let signed = match &resumed {
+            Event::Resumed {
+                took_over_from: Some(_),
+                ..
+            } => self.sign_decision(
+                req.run_id,
+                &req.operator,
+                &resumed,
+                signers.as_deref(),
+                first.require_signed,
+                "the take-over",
+            )?,
+            _ => None,
+        };
         let mut records = read.records;
         records.push(Record {
             v: JOURNAL_VERSION,
@@ -404,6 +519,8 @@ impl Launcher {
             ts: now_rfc3339(),
             actor: req.operator.clone(),
             inbox: None,
+            signed: signed.clone(),
+            prev: None,
             event: resumed.clone(),
         });
         let mut state = RunState::replay(&records, &descendants);
@@ -457,8 +574,9 @@ impl Launcher {
             recipients: state.recipients.clone(),
             identity: req.identity.map(Path::to_path_buf),
         };
+        env.initiator_principal = first.initiator_principal.clone();
         let mut scheduler = Scheduler::new(env, config, Some(&state));
-        scheduler.first_record(resumed);
+        scheduler.first_record(resumed, signed);
         Ok(Launch::Ready(Box::new(Prepared {
             run_id: req.run_id.to_string(),
             scheduler,
@@ -510,27 +628,26 @@ impl Launcher {
         }
     }
 
-    /// The runbook a resume continues with: the run's own copy, unless the
-    /// original file changed — then refuse, or take the new one with
-    /// `--allow-changed`.
-    ///
-    /// The copy is trusted only if its SHA-256 is the digest the journal
-    /// holds for the run (`run_started`, or the last `resumed` after an
-    /// allowed change): `runbook.yaml` and `source_path` are plain files in
-    /// the run directory, the journal is the record.
-    ///
-    /// The flag is true when the runbook is the changed original, which the
-    /// resume writes as the run's copy once it goes ahead.
-    /// Journals the run's inbox (`journal/decision.rs`), saying on the
-    /// console what was taken and what was refused.
-    fn take_inbox(&self, store: &Arc<dyn RunStore>, operator: &str) -> Result<(), LaunchError> {
+    /// Journals the run's inbox (`journal/decision.rs`) with the run's
+    /// redactor, saying on the console what was taken and what was
+    /// refused; true when anything was journalled.
+    fn take_inbox(
+        &self,
+        store: &Arc<dyn RunStore>,
+        redactor: &Redactor,
+        operator: &str,
+        signers: Option<Arc<AllowedSigners>>,
+    ) -> Result<bool, LaunchError> {
         let items = store.list_inbox()?;
         if items.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
-        let last = store.read()?.records.last().map_or(0, |r| r.seq);
-        let journal = Journal::new(store.clone(), last, Redactor::new(), operator);
-        for taken in crate::journal::decision::ingest(&journal, items)? {
+        let tail = store.read()?.tail();
+        let journal =
+            Journal::new(store.clone(), tail, redactor.clone(), operator).with_signers(signers);
+        let taken = crate::journal::decision::ingest(&journal, items)?;
+        let any = !taken.is_empty();
+        for taken in taken {
             match taken {
                 crate::journal::decision::Taken::Recorded(r) => self.console.info(&format!(
                     "took {} by {} from the run's inbox",
@@ -544,9 +661,20 @@ impl Launcher {
                 }
             }
         }
-        Ok(())
+        Ok(any)
     }
 
+    /// The runbook a resume continues with: the run's own copy, unless the
+    /// original file changed — then refuse, or take the new one with
+    /// `--allow-changed`.
+    ///
+    /// The copy is trusted only if its SHA-256 is the digest the journal
+    /// holds for the run (`run_started`, or the last `resumed` after an
+    /// allowed change): `runbook.yaml` and `source_path` are plain files in
+    /// the run directory, the journal is the record.
+    ///
+    /// The flag is true when the runbook is the changed original, which the
+    /// resume writes as the run's copy once it goes ahead.
     fn runbook_for_resume(
         &self,
         store: &dyn RunStore,
@@ -604,15 +732,144 @@ impl Launcher {
     fn journal(
         &self,
         store: Arc<dyn RunStore>,
-        last_seq: u64,
+        tail: Tail,
         redactor: &Redactor,
         operator: &str,
+        signers: Option<Arc<AllowedSigners>>,
     ) -> Arc<Journal> {
         let console = self.console.clone();
         Arc::new(
-            Journal::new(store, last_seq, redactor.clone(), operator)
-                .with_observer(Arc::new(move |r| console.record(r))),
+            Journal::new(store, tail, redactor.clone(), operator)
+                .with_observer(Arc::new(move |r| console.record(r)))
+                .with_signers(signers),
         )
+    }
+
+    /// The allowed signers file of a new run: `--allowed-signers` (or
+    /// `LIFEBOAT_ALLOWED_SIGNERS`), else the runbook's
+    /// `approvers.allowed_signers` relative to the runbook's file; required
+    /// when the runbook requires signed decisions.
+    fn signers_for_start(
+        &self,
+        runbook: &CheckedRunbook,
+        required: bool,
+    ) -> Result<Option<(PathBuf, AllowedSigners)>, LaunchError> {
+        let path = match (&self.allowed_signers, &runbook.approvers) {
+            (Some(given), _) => given.clone(),
+            (None, Some(a)) => runbook
+                .source
+                .path()
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(&a.allowed_signers),
+            (None, None) if required => {
+                return Err(LaunchError::Signing(
+                    "this runbook requires signed decisions (`require_signed`) but names no allowed signers file; add `approvers: { allowed_signers: PATH }` to the runbook, or give --allowed-signers FILE (or LIFEBOAT_ALLOWED_SIGNERS)".into(),
+                ))
+            }
+            (None, None) => return Ok(None),
+        };
+        // A runbook's file that is missing matters only where signatures
+        // are required; a file given on the command line must be there.
+        if !required && self.allowed_signers.is_none() && !path.exists() {
+            self.console.warn(
+                None,
+                &format!(
+                    "the runbook's allowed signers file `{}` does not exist; decisions are not verified in this run",
+                    path.display()
+                ),
+            );
+            return Ok(None);
+        }
+        let path = std::fs::canonicalize(&path).unwrap_or(path);
+        let signers = AllowedSigners::read(&path).map_err(LaunchError::Signing)?;
+        Ok(Some((path, signers)))
+    }
+
+    /// Whether this operator can sign a take-over of a run whose runbook
+    /// requires signatures: a key, and one the run's allowed signers file
+    /// names. Read without the lock (like `status`).
+    fn check_take_over_signer(
+        &self,
+        store: &dyn RunStore,
+        run_id: &str,
+    ) -> Result<(), LaunchError> {
+        let run = RunState::replay(&store.read()?.records, &|_| Vec::new());
+        if !run.require_signed {
+            return Ok(());
+        }
+        let how = "sign it with a key of the allowed signers file: load it into ssh-agent (`ssh-add`) or give --sign-with KEYFILE";
+        let Some(signer) = &self.signer else {
+            return Err(LaunchError::Signing(format!(
+                "run `{run_id}` requires signed decisions (`require_signed`), so the take-over must be signed; {how}; nothing changed"
+            )));
+        };
+        let signers = allowed_signers::for_run(
+            run_id,
+            run.allowed_signers.as_deref(),
+            run.allowed_signers_sha256.as_deref(),
+            self.allowed_signers.as_deref(),
+        )
+        .map_err(|e| LaunchError::Signing(format!("{e}; nothing changed")))?;
+        match signers.as_ref().map(|s| s.find(signer.public_key().key_data(), NAMESPACE)) {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(reason)) => Err(LaunchError::Signing(format!(
+                "run `{run_id}` requires signed decisions (`require_signed`), and the take-over would not verify: {reason}; {how}; nothing changed"
+            ))),
+            None => Err(LaunchError::Signing(format!(
+                "run `{run_id}` requires signed decisions but has no allowed signers file; nothing changed"
+            ))),
+        }
+    }
+
+    /// Signs a run's start with the operator's key. When the runbook
+    /// requires signatures the start must verify against the allowed
+    /// signers: its principal is the initiator four eyes compares with.
+    fn sign_start(
+        &self,
+        run_id: &str,
+        operator: &str,
+        event: &Event,
+        signers: Option<&AllowedSigners>,
+        required: bool,
+    ) -> Result<Option<Signed>, LaunchError> {
+        self.sign_decision(
+            run_id,
+            operator,
+            event,
+            signers,
+            required,
+            "the run's start",
+        )
+    }
+
+    /// Signs `event` (a start or a take-over) with the operator's key and
+    /// verifies it (`journal/decision.rs`): the record's signature, with
+    /// the principal it verified as. Refused when `required` and it does
+    /// not verify.
+    fn sign_decision(
+        &self,
+        run_id: &str,
+        operator: &str,
+        event: &Event,
+        signers: Option<&AllowedSigners>,
+        required: bool,
+        what: &str,
+    ) -> Result<Option<Signed>, LaunchError> {
+        crate::journal::decision::sign_checked(
+            self.signer.as_deref(),
+            run_id,
+            operator,
+            event,
+            signers,
+            required,
+            &format!("{what} (the runbook's `require_signed`)"),
+        )
+        .map_err(|e| {
+            LaunchError::Signing(format!(
+                "{e}; nothing changed (it names who started or took over the run)"
+            ))
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -654,6 +911,8 @@ impl Launcher {
             step_through: self.step_through,
             pause: self.pause.clone(),
             sealing: Sealing::default(),
+            signer: self.signer.clone(),
+            initiator_principal: None,
         }
     }
 }
@@ -692,6 +951,17 @@ fn check_recipients(store: &dyn RunStore, run_id: &str, file: &Path) -> Result<(
         });
     }
     Ok(())
+}
+
+/// Whether a runbook requires signed decisions anywhere: top-level
+/// `require_signed`, or a gate's literal `require_signed: true`.
+fn requires_signing(runbook: &CheckedRunbook) -> bool {
+    runbook.require_signed
+        || (0..runbook.steps.len()).any(|i| {
+            runbook.kind(i).engine().is_some_and(|k| k.is_human())
+                && runbook.steps[i].with.to_json().get("require_signed")
+                    == Some(&serde_json::Value::Bool(true))
+        })
 }
 
 /// How long past a lease's expiry (as first seen) a resume keeps waiting
@@ -995,4 +1265,17 @@ fn check_declared_in_past(
         ahead: crate::report::rto_report::human_ms(ahead_ms),
         now: now.to_string(),
     })
+}
+
+/// The tail a new run's journal starts from: a chain from its first record.
+///
+/// `LIFEBOAT_BENCH_UNCHAINED=1` starts an unchained journal instead; it
+/// exists only so `benches/overhead.rs` can measure what the chain costs in
+/// the same run, and is not an operator's option. It cannot hide anything:
+/// `lifeboat verify` reports such a journal as `unchained`, never intact.
+fn new_run_tail() -> Tail {
+    if std::env::var_os("LIFEBOAT_BENCH_UNCHAINED").is_some_and(|v| v == "1") {
+        return Tail { seq: 0, link: None };
+    }
+    Tail::empty()
 }

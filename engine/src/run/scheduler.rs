@@ -135,7 +135,7 @@ pub struct Scheduler {
     secret_steps: Vec<LostSecretOutputs>,
     /// The record that opens this execution (`resumed`), written once those
     /// secrets are registered.
-    opening: Option<Event>,
+    opening: Option<(Event, Option<crate::journal::record::Signed>)>,
     /// Human gates and their decisions so far, by step.
     gates: HashMap<String, GateRecord>,
     /// Who started the run (four eyes compares approvers with this).
@@ -232,8 +232,10 @@ impl Scheduler {
 
     async fn run_to_end(&mut self) -> RunOutcome {
         self.reread_secret_outputs().await;
-        if let Some(event) = self.opening.take() {
-            self.journal(event);
+        if let Some((event, signed)) = self.opening.take() {
+            if let Err(e) = self.env.journal.record_signed(None, event, signed, None) {
+                self.journal_failed(&e);
+            }
         }
         self.announce_projection();
         let outcome = self.run_sections().await;

@@ -52,6 +52,10 @@ pub struct ApprovalParams {
     /// Four eyes: whoever started the run cannot approve it.
     #[serde(default)]
     pub distinct_from_initiator: bool,
+    /// Decisions count only when signed by a key of the allowed signers
+    /// file, under its principal (`approvers` then names principals).
+    #[serde(default)]
+    pub require_signed: bool,
     /// How long to wait for a decision, counted from the first request.
     #[serde(default)]
     pub timeout: Option<String>,
@@ -81,6 +85,9 @@ pub struct ManualParams {
     /// How long to wait for the confirmation; then the step fails.
     #[serde(default)]
     pub timeout: Option<String>,
+    /// The confirmation counts only when signed by an allowed key.
+    #[serde(default)]
+    pub require_signed: bool,
 }
 
 fn one() -> u32 {

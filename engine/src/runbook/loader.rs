@@ -15,7 +15,7 @@ use crate::runbook::input_decl::{InputDecl, InputType};
 use crate::runbook::node::{Loc, Node, NodeValue};
 use crate::runbook::source_file::SourceFile;
 use crate::runbook::step::{Expr, Need, Probe, Section, Step};
-use crate::runbook::{Defaults, Retry, RtoSpec, Runbook};
+use crate::runbook::{Approvers, Defaults, Retry, RtoSpec, Runbook};
 
 const TOP_FIELDS: &[&str] = &[
     "version",
@@ -25,6 +25,8 @@ const TOP_FIELDS: &[&str] = &[
     "scenario",
     "rto",
     "rpo",
+    "approvers",
+    "require_signed",
     "inputs",
     "defaults",
     "recipients",
@@ -290,6 +292,11 @@ impl Reader {
             .and_then(|n| self.string(n, "`scenario`"));
         let rto = root.get("rto").and_then(|n| self.rto(n));
         let rpo = root.get("rpo").and_then(|n| self.duration(n, "`rpo`"));
+        let approvers = root.get("approvers").and_then(|n| self.approvers(n));
+        let require_signed = root
+            .get("require_signed")
+            .and_then(|n| self.bool(n, "`require_signed`"))
+            .unwrap_or(false);
         let inputs = root
             .get("inputs")
             .map(|n| self.inputs(n))
@@ -322,6 +329,8 @@ impl Reader {
             scenario,
             rto,
             rpo,
+            approvers,
+            require_signed,
             inputs,
             defaults,
             recipients,
@@ -360,6 +369,33 @@ impl Reader {
             stop_at,
             stop_at_loc,
         })
+    }
+
+    /// `approvers: { allowed_signers: PATH }`.
+    fn approvers(&mut self, node: &Node) -> Option<Approvers> {
+        self.fields(node, &["allowed_signers"], "`approvers`")?;
+        match node.get("allowed_signers") {
+            Some(n) => {
+                let path = self.string(n, "`approvers.allowed_signers`")?;
+                if path.trim().is_empty() {
+                    self.error_width(n, "`approvers.allowed_signers` is empty")
+                        .help = Some(
+                        "give the path of an OpenSSH allowed_signers file, relative to this runbook, e.g. `allowed_signers: ../team/allowed_signers`".into(),
+                    );
+                    return None;
+                }
+                Some(Approvers {
+                    allowed_signers: path,
+                    loc: n.loc,
+                })
+            }
+            None => {
+                self.error(node.loc, "`approvers` needs `allowed_signers`").help = Some(
+                    "add the path of the team's OpenSSH allowed_signers file, e.g. `approvers: { allowed_signers: allowed_signers }`".into(),
+                );
+                None
+            }
+        }
     }
 
     fn inputs(&mut self, node: &Node) -> Vec<InputDecl> {
@@ -791,6 +827,16 @@ mod tests {
         if let Some(rpo) = rb.rpo {
             out.push_str(&format!("rpo {rpo:?}\n"));
         }
+        if let Some(a) = &rb.approvers {
+            let at = a.loc;
+            out.push_str(&format!(
+                "allowed_signers {} ({}:{})\n",
+                a.allowed_signers, at.line, at.col
+            ));
+        }
+        if rb.require_signed {
+            out.push_str("require_signed\n");
+        }
         for i in &rb.inputs {
             let default = i
                 .default
@@ -969,6 +1015,47 @@ mod tests {
             steps a shell at 8:9 estimate 90s timeout 120s retry 3x 500ms *2 max 4s
             steps b shell at 11:9 timeout 10s retry 1x 500ms *2 max 4s
             steps c shell at 15:9 timeout 120s retry 3x 500ms *2 max 4s
+            ",
+        );
+    }
+
+    #[test]
+    fn approvers_name_an_allowed_signers_file_and_require_signed_is_a_boolean() {
+        check(
+            r#"
+            version: 1
+            name: rb
+            approvers: { allowed_signers: team/allowed_signers }
+            require_signed: true
+            steps:
+              - id: a
+                kind: shell
+            "#,
+            "
+            runbook rb v1 (rb)
+            allowed_signers team/allowed_signers (3:31)
+            require_signed
+            steps a shell at 6:9
+            ",
+        );
+        check(
+            r#"
+            version: 1
+            name: rb
+            approvers: { allowed_signer: x }
+            require_signed: yes please
+            steps:
+              - id: a
+                kind: shell
+            "#,
+            "
+            error 3:12: `approvers` needs `allowed_signers`
+              help: add the path of the team's OpenSSH allowed_signers file, e.g. `approvers: { allowed_signers: allowed_signers }`
+            error 3:14: unknown field `allowed_signer` in `approvers`
+              help: did you mean `allowed_signers`?
+            error 4:17: `require_signed` must be true or false, found a string
+            runbook rb v1 (rb)
+            steps a shell at 6:9
             ",
         );
     }

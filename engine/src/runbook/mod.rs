@@ -22,4 +22,4 @@ mod test_text;
 pub mod validator;
 pub mod yaml_reader;
 
-pub use model::{Defaults, Retry, RtoSpec, Runbook};
+pub use model::{Approvers, Defaults, Retry, RtoSpec, Runbook};

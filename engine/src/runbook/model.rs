@@ -24,6 +24,11 @@ pub struct Runbook {
     pub rto: Option<RtoSpec>,
     /// Informational: the recovery point objective.
     pub rpo: Option<Duration>,
+    /// `approvers: { allowed_signers: PATH }`: who may sign decisions.
+    pub approvers: Option<Approvers>,
+    /// `require_signed: true`: every decision of a run must be signed by a
+    /// key of the allowed signers file (docs/trust.md).
+    pub require_signed: bool,
     pub inputs: Vec<InputDecl>,
     pub defaults: Defaults,
     /// `recipients:`: the file (relative to the runbook) of the public keys
@@ -34,6 +39,14 @@ pub struct Runbook {
     pub steps: Vec<Step>,
     /// Step id to its first index in `steps`, for constant-time lookups.
     pub index: HashMap<String, usize>,
+}
+
+/// The runbook's `approvers`.
+#[derive(Debug, Clone)]
+pub struct Approvers {
+    /// The OpenSSH allowed_signers file, relative to the runbook's file.
+    pub allowed_signers: String,
+    pub loc: Loc,
 }
 
 /// The recovery time objective.

@@ -65,6 +65,36 @@ impl Validator<'_> {
         self.diagnostics.push(d);
     }
 
+    /// `approvers.allowed_signers` names a file beside the runbook (its
+    /// contents are parsed when a run starts: `journal/allowed_signers.rs`).
+    fn allowed_signers(&mut self) {
+        let rb = self.runbook;
+        let Some(a) = &rb.approvers else {
+            return;
+        };
+        let path = rb
+            .source
+            .path()
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join(&a.allowed_signers);
+        // A warning, not an error: a run resumed or taken over on another
+        // machine validates its copy against the first machine's path, and
+        // `--allowed-signers` may give the file instead.
+        if !path.is_file() {
+            let d = Diagnostic::warning(format!(
+                "allowed signers file `{}` not found (`{}`, relative to this runbook)",
+                a.allowed_signers,
+                path.display()
+            ))
+            .at(a.loc)
+            .width(a.allowed_signers.len())
+            .in_file(&rb.source)
+            .help("create the team's OpenSSH allowed_signers file there (docs/trust.md, \"Setting up allowed_signers for a team\"), or fix the path; `run` needs it unless --allowed-signers gives it");
+            self.diagnostics.push(d);
+        }
+    }
+
     fn run(&mut self) {
         let rb = self.runbook;
         self.unique_ids();
@@ -73,6 +103,7 @@ impl Validator<'_> {
             self.needs(i, step);
         }
         self.cycles();
+        self.allowed_signers();
         if let Some(rto) = &rb.rto {
             if let Some(stop_at) = &rto.stop_at {
                 match rb.step(stop_at) {
@@ -901,6 +932,25 @@ mod tests {
         // In the order `validate` shows them.
         found.sort_by_key(|d| (d.loc.line, d.loc.col));
         assert_text(&diagnostics(&found), expect);
+    }
+
+    #[test]
+    fn the_allowed_signers_file_must_exist_beside_the_runbook() {
+        check(
+            r#"
+            version: 1
+            name: rb
+            approvers: { allowed_signers: no/such/file }
+            steps:
+              - id: a
+                kind: shell
+                with: { script: "true" }
+            "#,
+            "
+            warning 3:31: allowed signers file `no/such/file` not found (`no/such/file`, relative to this runbook)
+              help: create the team's OpenSSH allowed_signers file there (docs/trust.md, \"Setting up allowed_signers for a team\"), or fix the path; `run` needs it unless --allowed-signers gives it
+            ",
+        );
     }
 
     #[test]

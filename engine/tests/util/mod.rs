@@ -125,6 +125,9 @@ impl Sandbox {
             .env("LIFEBOAT_OPERATOR", "tester")
             .env("HOME", self.home())
             .env_remove("NO_COLOR")
+            // Nothing signs or verifies unless a test says so.
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("LIFEBOAT_ALLOWED_SIGNERS")
             // clap wraps help at `COLUMNS`; without it, at 100 columns.
             .env_remove("COLUMNS");
         cmd

@@ -359,7 +359,8 @@ pub fn listing(root: &Path) -> String {
 ///   console prints (`850ms`, `12.3s`; a test's run takes less than a
 ///   minute) except examples quoted in backticks, and the margin of an RTO
 ///   verdict (`9m59s to spare`, `MISSED by 4m01s`), which is target minus
-///   measured; JSON's measured `…_ms` figures become `[MS]`.
+///   measured; JSON's measured `…_ms` figures become `[MS]`;
+/// - a journal's chain head (`chain head sha256:…`) becomes `sha256:[HASH]`.
 ///
 /// Minute-scale durations otherwise stay (`RTO target 10m00s`): they are
 /// what the runbook declares. Use as
@@ -381,6 +382,8 @@ pub fn snapshot_settings(sandbox: &Path) -> insta::Settings {
         "[TIMESTAMP]",
     );
     settings.add_filter(r"\b\d{2}:\d{2}:\d{2}(\.\d+)?\b", "[TIME]");
+    // A journal's chain head hashes its timestamps.
+    settings.add_filter(r"(chain head:? +)sha256:[0-9a-f]{64}", "${1}sha256:[HASH]");
     const DURATION: &str = r"(\d+h\d{2}m|\d+m\d{2}s|\d+\.\d+s|\d+ms)";
     settings.add_filter(&format!(r"\b{DURATION} to spare\b"), "[DURATION] to spare");
     settings.add_filter(&format!(r"\bMISSED by {DURATION}"), "MISSED by [DURATION]");

@@ -17,7 +17,7 @@ use crate::terminal_text::printable;
 /// `approve` (`approve == true`) or `reject`.
 pub fn approve(args: DecideArgs, approve: bool) -> Result<i32, CliError> {
     let stores = args.location.stores()?.with_holder(args.actor.trim());
-    let open = OpenRun::open(stores.open(&args.run_id)?)?;
+    let open = OpenRun::open(stores.open(&args.run_id)?)?.with_given_signers(&args.sign);
     let run = &open.run;
     let gate =
         decision::waiting_gate(run, &args.run_id, &args.step, true).map_err(CliError::invalid)?;
@@ -37,8 +37,7 @@ pub fn approve(args: DecideArgs, approve: bool) -> Result<i32, CliError> {
         comment: args.comment.clone().filter(|c| !c.trim().is_empty()),
         timed_out: false,
     };
-    decision::check(run, &args.run_id, &actor, &event, open.engine_drives())
-        .map_err(CliError::invalid)?;
+    let signing = open.sign_and_check(&args.run_id, &actor, &event, &args.sign)?;
     let (prompt, need) = match &request.kind {
         GateKind::Approval {
             prompt,
@@ -48,7 +47,7 @@ pub fn approve(args: DecideArgs, approve: bool) -> Result<i32, CliError> {
         GateKind::Manual { .. } => (String::new(), 1),
     };
     let have = gate.approvers().len() + 1;
-    let delivery = open.deliver(&actor, event)?;
+    let delivery = open.deliver(&actor, event, signing.signed)?;
     let run_id = &args.run_id;
     let step = &args.step;
     // The prompt was rendered from step outputs and the name was typed:
@@ -86,13 +85,16 @@ pub fn approve(args: DecideArgs, approve: bool) -> Result<i32, CliError> {
         }
     };
     println!("{text}");
+    if let Some(line) = signing.line {
+        println!("{line}");
+    }
     Ok(exit::SUCCESS)
 }
 
 /// `confirm`: a manual step was carried out.
 pub fn confirm(args: ConfirmArgs) -> Result<i32, CliError> {
     let stores = args.location.stores()?.with_holder(args.actor.trim());
-    let open = OpenRun::open(stores.open(&args.run_id)?)?;
+    let open = OpenRun::open(stores.open(&args.run_id)?)?.with_given_signers(&args.sign);
     let run = &open.run;
     let gate =
         decision::waiting_gate(run, &args.run_id, &args.step, false).map_err(CliError::invalid)?;
@@ -110,9 +112,8 @@ pub fn confirm(args: ConfirmArgs) -> Result<i32, CliError> {
         note: args.note.clone().filter(|n| !n.trim().is_empty()),
         checklist: checklist.clone(),
     };
-    decision::check(run, &args.run_id, &actor, &event, open.engine_drives())
-        .map_err(CliError::invalid)?;
-    let delivery = open.deliver(&actor, event)?;
+    let signing = open.sign_and_check(&args.run_id, &actor, &event, &args.sign)?;
+    let delivery = open.deliver(&actor, event, signing.signed)?;
     let items = if checklist.is_empty() {
         String::new()
     } else {
@@ -122,6 +123,9 @@ pub fn confirm(args: ConfirmArgs) -> Result<i32, CliError> {
     match delivery.note(&args.run_id) {
         Some(by) => println!("{head} {by}"),
         None => println!("{head}; continue with: lifeboat resume {}", args.run_id),
+    }
+    if let Some(line) = signing.line {
+        println!("{line}");
     }
     Ok(exit::SUCCESS)
 }

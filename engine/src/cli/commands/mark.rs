@@ -4,12 +4,11 @@
 use crate::cli::commands::deliver::OpenRun;
 use crate::cli::error::{exit, CliError};
 use crate::cli::{MarkArgs, MarkAs};
-use crate::journal::decision;
 use crate::journal::record::{Event, MarkOutcome};
 
 pub fn run(args: MarkArgs) -> Result<i32, CliError> {
     let stores = args.location.stores()?.with_holder(&args.actor);
-    let open = OpenRun::open(stores.open(&args.run_id)?)?;
+    let open = OpenRun::open(stores.open(&args.run_id)?)?.with_given_signers(&args.sign);
     let outcome = match args.outcome {
         MarkAs::Done => MarkOutcome::Done,
         MarkAs::Failed => MarkOutcome::Failed,
@@ -18,15 +17,8 @@ pub fn run(args: MarkArgs) -> Result<i32, CliError> {
         step: args.step.clone(),
         outcome,
     };
-    decision::check(
-        &open.run,
-        &args.run_id,
-        &args.actor,
-        &event,
-        open.engine_drives(),
-    )
-    .map_err(CliError::invalid)?;
-    let delivery = open.deliver(&args.actor, event)?;
+    let signing = open.sign_and_check(&args.run_id, &args.actor, &event, &args.sign)?;
+    let delivery = open.deliver(&args.actor, event, signing.signed)?;
     let (word, meaning) = match outcome {
         MarkOutcome::Done => ("done", "it completed; resume goes on after it"),
         MarkOutcome::Failed => ("failed", "it did not complete; resume runs it again"),
@@ -38,6 +30,9 @@ pub fn run(args: MarkArgs) -> Result<i32, CliError> {
     match delivery.note(&args.run_id) {
         Some(by) => println!("{head} {by}"),
         None => println!("{head}; continue with: lifeboat resume {}", args.run_id),
+    }
+    if let Some(line) = signing.line {
+        println!("{line}");
     }
     Ok(exit::SUCCESS)
 }

@@ -15,6 +15,7 @@ pub mod runs;
 pub mod status;
 pub mod timeline;
 pub mod validate;
+pub mod verify;
 
 use crate::cli::error::{exit, CliError};
 use crate::cli::{Cli, Command};
@@ -37,6 +38,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Runs(a) => runs::run(a),
         Command::Status(a) => status::run(a),
         Command::Timeline(a) => timeline::run(a),
+        Command::Verify(a) => verify::run(a),
         Command::Kinds(a) => kinds::run(a),
     }
 }

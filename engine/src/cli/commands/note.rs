@@ -11,7 +11,7 @@ pub fn run(args: NoteArgs) -> Result<i32, CliError> {
     let actor = operator_name(args.actor.as_deref());
     let stores = args.location.stores()?.with_holder(&actor);
     let open = OpenRun::open(stores.open(&args.run_id)?)?;
-    let delivery = open.deliver(&actor, Event::Note { text: args.text })?;
+    let delivery = open.deliver(&actor, Event::Note { text: args.text }, None)?;
     match delivery.note(&args.run_id) {
         Some(by) => println!("noted in run {} {by}", args.run_id),
         None => println!("noted in run {}", args.run_id),

@@ -162,7 +162,14 @@ fn execute(
     let stores = stores.with_observer(Arc::new(move |event| {
         observed.warn(None, &event.to_string())
     }));
+    let signer = common
+        .sign
+        .signer()
+        .map_err(|e| CliError::invalid(format!("{e}; nothing changed")))?
+        .map(Arc::new);
     let launcher = Launcher {
+        signer,
+        allowed_signers: common.sign.allowed_signers.clone(),
         stores,
         registry: Arc::new(registry()),
         templates: Arc::new(Templates::new()),

@@ -1,5 +1,7 @@
 use crate::cli::error::{exit, CliError};
 use crate::cli::{TimelineArgs, TimelineFormat};
+use crate::journal::allowed_signers;
+use crate::journal::run_state::RunState;
 use crate::report::run_snapshot::RunSnapshot;
 use crate::report::timeline::Timeline;
 
@@ -11,13 +13,33 @@ pub fn run(args: TimelineArgs) -> Result<i32, CliError> {
     for w in &snap.warnings {
         eprintln!("warning: {w}");
     }
-    let timeline = Timeline::build(&snap.records, snap.runbook.as_ref(), Some(snap.now))
-        .ok_or_else(|| {
-            CliError::invalid(format!(
-                "run `{}` has no start record; its journal is empty or damaged",
-                args.run_id
-            ))
-        })?;
+    let mut timeline = Timeline::build(
+        &snap.records,
+        snap.head.as_deref(),
+        snap.runbook.as_ref(),
+        Some(snap.now),
+    )
+    .ok_or_else(|| {
+        CliError::invalid(format!(
+            "run `{}` has no start record; its journal is empty or damaged",
+            args.run_id
+        ))
+    })?;
+    // Signatures are verified again when the run's allowed signers file
+    // is here; otherwise the timeline shows what was verified when each
+    // decision was journalled.
+    let run = RunState::replay(&snap.records, &|_| Vec::new());
+    match allowed_signers::for_run(
+        &args.run_id,
+        run.allowed_signers.as_deref(),
+        run.allowed_signers_sha256.as_deref(),
+        args.allowed_signers.as_deref(),
+    ) {
+        Ok(Some(signers)) => timeline.verify_signatures(&snap.records, &signers),
+        Ok(None) => {}
+        Err(e) if args.allowed_signers.is_some() => return Err(CliError::invalid(e)),
+        Err(_) => {}
+    }
     let text = match args.format {
         TimelineFormat::Md => crate::report::timeline_markdown::render(&timeline),
         TimelineFormat::Json => timeline.to_json(),

@@ -21,21 +21,28 @@
 //!
 //! A local copy of the journal (`journal.jsonl` in the directory the store
 //! is given, in the local store's format) gets every committed object, and
-//! is rewritten whole at each read, so the operator always has the record
-//! in front of them.
+//! the journal as read at each read if that is longer (`LocalCopy`: one
+//! short local lock, so that several processes on one machine keep one
+//! copy that only grows), so the operator always has the record in front
+//! of them.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::journal::inbox::{self, InboxEntry, InboxItem};
-use crate::journal::local_run_store::{encode_line, parse_journal, JOURNAL_FILE};
+use crate::journal::local_run_store::{
+    self, encode_line, parse_journal, parse_journal_from, JOURNAL_FILE,
+};
 use crate::journal::record::Record;
-use crate::journal::run_store::{Driver, JournalRead, LostLease, RunStore, StoreError, TakeOver};
+use crate::journal::run_store::{
+    Driver, JournalRead, LostLease, RawJournal, RawPart, RunStore, StoreError, TakeOver,
+};
 use crate::journal::s3::client::{self, Condition, Put, S3Client, StoreObserver};
 use crate::journal::s3::lease::{self, Held, Lease, LeaseGuard};
 use crate::journal::store_url::S3Location;
@@ -178,6 +185,9 @@ pub struct S3RunStore {
     shared: Arc<Shared>,
     writer: Mutex<Writer>,
     local: LocalCopy,
+    /// Where the last read ended: the next position and the last record's
+    /// sequence number, for [`RunStore::read_after`].
+    tail: Mutex<Option<(u64, u64)>>,
 }
 
 fn position_key(position: u64) -> String {
@@ -189,6 +199,31 @@ fn parse_position(key: &str) -> Option<u64> {
     (name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit()))
         .then(|| name.parse().ok())
         .flatten()
+}
+
+/// Every journal object of the run, in position order, with its position
+/// (gaps included: [`S3RunStore::read_locked`] refuses them, `verify`
+/// reports them).
+async fn journal_objects(shared: &Arc<Shared>) -> Result<(Vec<u64>, Vec<Vec<u8>>), StoreError> {
+    let keys = shared.client.list(&shared.key("journal/")).await?;
+    let positions: Vec<u64> = keys.iter().filter_map(|k| parse_position(k)).collect();
+    let mut bodies: Vec<Vec<u8>> = Vec::with_capacity(positions.len());
+    for chunk in positions.chunks(PARALLEL_READS) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, position) in chunk.iter().enumerate() {
+            let shared = shared.clone();
+            let key = shared.key(&position_key(*position));
+            tasks.spawn(async move { (i, shared.client.get(&key).await) });
+        }
+        let mut got: Vec<Option<Vec<u8>>> = vec![None; chunk.len()];
+        while let Some(done) = tasks.join_next().await {
+            let (i, object) =
+                done.map_err(|e| StoreError::Io(format!("a journal read failed: {e}")))?;
+            got[i] = Some(object?.map(|o| o.bytes).unwrap_or_default());
+        }
+        bodies.extend(got.into_iter().map(Option::unwrap_or_default));
+    }
+    Ok((positions, bodies))
 }
 
 impl S3RunStore {
@@ -275,6 +310,7 @@ impl S3RunStore {
             }),
             writer: Mutex::new(Writer::default()),
             local,
+            tail: Mutex::new(None),
         })
     }
 
@@ -446,8 +482,7 @@ impl S3RunStore {
     fn read_locked(&self, writer: &mut Writer) -> Result<JournalRead, StoreError> {
         let shared = self.shared.clone();
         let (positions, bytes, starts) = client::run(async move {
-            let keys = shared.client.list(&shared.key("journal/")).await?;
-            let positions: Vec<u64> = keys.iter().filter_map(|k| parse_position(k)).collect();
+            let (positions, bodies) = journal_objects(&shared).await?;
             if let Some((i, p)) = positions
                 .iter()
                 .enumerate()
@@ -461,22 +496,6 @@ impl S3RunStore {
                         i + 1
                     ),
                 });
-            }
-            let mut bodies: Vec<Vec<u8>> = Vec::with_capacity(positions.len());
-            for chunk in positions.chunks(PARALLEL_READS) {
-                let mut tasks = tokio::task::JoinSet::new();
-                for (i, position) in chunk.iter().enumerate() {
-                    let shared = shared.clone();
-                    let key = shared.key(&position_key(*position));
-                    tasks.spawn(async move { (i, shared.client.get(&key).await) });
-                }
-                let mut got: Vec<Option<Vec<u8>>> = vec![None; chunk.len()];
-                while let Some(done) = tasks.join_next().await {
-                    let (i, object) =
-                        done.map_err(|e| StoreError::Io(format!("a journal read failed: {e}")))?;
-                    got[i] = Some(object?.map(|o| o.bytes).unwrap_or_default());
-                }
-                bodies.extend(got.into_iter().map(Option::unwrap_or_default));
             }
             let mut bytes = Vec::new();
             let mut starts = Vec::with_capacity(bodies.len());
@@ -515,6 +534,10 @@ impl S3RunStore {
         if !writer.pinned {
             writer.next = Some(positions.last().copied().unwrap_or(0) + 1);
         }
+        *self.tail.lock().unwrap_or_else(|e| e.into_inner()) = Some((
+            positions.last().copied().unwrap_or(0) + 1,
+            read.records.last().map_or(0, |r| r.seq),
+        ));
         self.local.replace(&bytes);
         Ok(read)
     }
@@ -564,6 +587,85 @@ impl RunStore for S3RunStore {
         self.read_locked(&mut writer)
     }
 
+    fn read_after(&self, seq: u64) -> Result<Vec<Record>, StoreError> {
+        let known = *self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((next, _)) = known.filter(|(_, last)| *last == seq) else {
+            return Ok(self
+                .read()?
+                .records
+                .into_iter()
+                .filter(|r| r.seq > seq)
+                .collect());
+        };
+        let shared = self.shared.clone();
+        let fetched = client::run(async move {
+            let keys = shared.client.list(&shared.key("journal/")).await?;
+            let positions: Vec<u64> = keys
+                .iter()
+                .filter_map(|k| parse_position(k))
+                .filter(|p| *p >= next)
+                .collect();
+            // A gap: the whole read below reports it.
+            if positions.iter().zip(next..).any(|(p, want)| *p != want) {
+                return Ok(None);
+            }
+            let mut bytes = Vec::new();
+            for position in &positions {
+                let key = shared.key(&position_key(*position));
+                match shared.client.get(&key).await? {
+                    Some(object) => bytes.extend_from_slice(&object.bytes),
+                    None => return Ok(None),
+                }
+            }
+            Ok::<_, StoreError>(Some((positions.last().copied(), bytes)))
+        })??;
+        let Some((last_position, bytes)) = fetched else {
+            return Ok(self
+                .read()?
+                .records
+                .into_iter()
+                .filter(|r| r.seq > seq)
+                .collect());
+        };
+        let url = self
+            .shared
+            .client
+            .location
+            .url(&self.shared.key("journal/"));
+        let records = parse_journal_from(&bytes, &url, seq + 1)?.records;
+        *self.tail.lock().unwrap_or_else(|e| e.into_inner()) = Some((
+            last_position.map_or(next, |p| p + 1),
+            records.last().map_or(seq, |r| r.seq),
+        ));
+        Ok(records)
+    }
+
+    fn read_raw(&self) -> Result<RawJournal, StoreError> {
+        let shared = self.shared.clone();
+        let (positions, bodies) = client::run(async move { journal_objects(&shared).await })??;
+        let mut raw = RawJournal::default();
+        let mut expected = 1;
+        for (position, bytes) in positions.into_iter().zip(bodies) {
+            if position != expected {
+                raw.gaps.push(format!(
+                    "journal objects {expected}..{} are missing before {}",
+                    position - 1,
+                    position_key(position)
+                ));
+            }
+            expected = position + 1;
+            raw.parts.push(RawPart {
+                name: self
+                    .shared
+                    .client
+                    .location
+                    .url(&self.shared.key(&position_key(position))),
+                bytes,
+            });
+        }
+        Ok(raw)
+    }
+
     fn lock(&self) -> Result<Box<dyn Send + Sync>, StoreError> {
         Ok(self.acquire(false)?.guard)
     }
@@ -609,12 +711,15 @@ impl RunStore for S3RunStore {
     }
 
     fn post_decision(&self, entry: &InboxEntry) -> Result<String, StoreError> {
-        let bytes = serde_json::to_vec(entry).map_err(|e| StoreError::Io(e.to_string()))?;
+        let bytes = inbox::entry_bytes(entry)?;
         let shared = self.shared.clone();
         client::run(async move {
-            // A name is 64 random bits after the millisecond: a clash is
+            // A name is 64 random bits after the nanosecond: a clash is
             // next to impossible, and a second name settles it.
             for _ in 0..2 {
+                // The name is fixed before the first attempt, so a retry
+                // (an attempt that landed but whose answer was lost) finds
+                // its own entry rather than posting a second one.
                 let name = inbox::new_entry_name()?;
                 let key = shared.key(&format!("{}/{name}", inbox::INBOX_DIR));
                 let label = shared.identity.label();
@@ -624,7 +729,15 @@ impl RunStore for S3RunStore {
                     .await?
                 {
                     Put::Done(_) => return Ok(name),
-                    Put::ConditionFailed => continue,
+                    Put::ConditionFailed => {
+                        // Our own earlier attempt, or (next to never)
+                        // another poster's entry under the same name.
+                        // Gone already: the driver took our entry.
+                        match shared.client.get(&key).await? {
+                            Some(object) if object.bytes != bytes => continue,
+                            _ => return Ok(name),
+                        }
+                    }
                 }
             }
             Err(StoreError::Io(
@@ -650,10 +763,9 @@ impl RunStore for S3RunStore {
                 let Some(object) = shared.client.get(&key).await? else {
                     continue;
                 };
-                let entry = inbox::parse_entry(&object.bytes, &shared.client.location.url(&key))?;
                 items.push(InboxItem {
                     name: name.to_string(),
-                    entry,
+                    entry: inbox::parse_entry(&object.bytes),
                 });
             }
             Ok(items)
@@ -701,14 +813,33 @@ fn check_file_name(name: &str) -> Result<(), StoreError> {
 }
 
 /// The local copy of the journal and of the run's files.
+///
+/// Every process that reads the run on this machine keeps it current (the
+/// driver, and `status` or `timeline` in other shells), so the operator
+/// always has the record in front of them. Writers of the journal's copy
+/// take a short lock of their own (`journal.copy.lock`, only around a
+/// local write, never across a request to the store) and the copy only
+/// ever grows: a reader installs the journal it read (through a temporary
+/// file of its own, renamed into place) only if that is longer than the
+/// copy, and the driver appends a committed object only where the copy
+/// ends at the length it expects.
 struct LocalCopy {
     dir: PathBuf,
-    file: Mutex<Option<File>>,
+    /// How long the journal is, as far as this store knows: its last read,
+    /// plus what it committed since. `None` before either.
+    known: Mutex<Option<u64>>,
     /// Set when an append failed: appends stop (a hole would mislead) until
     /// the next read rewrites the copy.
     broken: AtomicBool,
     observer: Option<StoreObserver>,
 }
+
+/// The name of the lock writers of the journal's copy take.
+const COPY_LOCK: &str = "journal.copy.lock";
+
+/// How many times (1 ms apart) the driver tries the copy's lock before it
+/// leaves the copy to the next read.
+const COPY_LOCK_TRIES: usize = 200;
 
 impl LocalCopy {
     /// The directory is created (0700) at the first write, so that a run
@@ -716,7 +847,7 @@ impl LocalCopy {
     fn new(dir: &Path, observer: Option<StoreObserver>) -> Self {
         Self {
             dir: dir.to_path_buf(),
-            file: Mutex::new(None),
+            known: Mutex::new(None),
             broken: AtomicBool::new(false),
             observer,
         }
@@ -729,26 +860,48 @@ impl LocalCopy {
             .create(&self.dir)
     }
 
-    /// Rewrites the copy with the whole journal.
+    /// The copy's lock, tried `tries` times 1 ms apart; `None` if another
+    /// writer kept it.
+    fn lock(&self, tries: usize) -> std::io::Result<Option<File>> {
+        self.make_dir()?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(self.dir.join(COPY_LOCK))?;
+        for attempt in 0..tries.max(1) {
+            // SAFETY: flock(2) on a descriptor we own; no memory is shared.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Ok(Some(file));
+            }
+            if attempt + 1 < tries {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Installs the whole journal as read, unless the copy is already as
+    /// long (another process read it later), or another writer holds the
+    /// copy's lock right now (it is writing what it read).
     fn replace(&self, bytes: &[u8]) {
+        *self.known.lock().unwrap_or_else(|e| e.into_inner()) = Some(bytes.len() as u64);
         let path = self.dir.join(JOURNAL_FILE);
-        let tmp = self.dir.join(format!(".{JOURNAL_FILE}.tmp"));
-        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        *guard = None;
-        let written = self
-            .make_dir()
-            .and_then(|()| {
-                OpenOptions::new()
-                    .create(true)
-                    .truncate(true)
-                    .write(true)
-                    .mode(0o600)
-                    .open(&tmp)
-            })
-            .and_then(|mut f| f.write_all(bytes))
-            .and_then(|()| fs::rename(&tmp, &path));
-        match written {
-            Ok(()) => self.broken.store(false, Ordering::SeqCst),
+        let installed = self.lock(1).and_then(|held| {
+            // Busy: the writer holding it keeps the copy; ours is not
+            // known to be whole, so appends stay as they were.
+            let Some(_held) = held else { return Ok(false) };
+            match fs::metadata(&path) {
+                Ok(meta) if meta.len() >= bytes.len() as u64 => Ok(true),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => local_run_store::write_whole(&self.dir, JOURNAL_FILE, bytes, false)
+                    .map(|()| true),
+            }
+        });
+        match installed {
+            Ok(true) => self.broken.store(false, Ordering::SeqCst),
+            Ok(false) => {}
             Err(e) => self.failed(&path, &e),
         }
     }
@@ -756,45 +909,54 @@ impl LocalCopy {
     /// Appends a committed object. A failure is reported, not returned:
     /// the store has the record.
     fn append(&self, bytes: &[u8]) {
+        let before = {
+            let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(before) = *known else { return };
+            *known = Some(before + bytes.len() as u64);
+            before
+        };
         if self.broken.load(Ordering::SeqCst) || bytes.is_empty() {
             return;
         }
         let path = self.dir.join(JOURNAL_FILE);
-        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.is_none() {
-            let opened = self.make_dir().and_then(|()| {
+        let appended = self.lock(COPY_LOCK_TRIES).and_then(|held| {
+            let Some(_held) = held else {
+                return Err(std::io::Error::other(
+                    "another process kept the copy's lock; the next read rewrites it",
+                ));
+            };
+            let len = match fs::metadata(&path) {
+                Ok(meta) => meta.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+                Err(e) => return Err(e),
+            };
+            if len == before {
                 OpenOptions::new()
                     .create(true)
                     .append(true)
                     .mode(0o600)
-                    .open(&path)
-            });
-            match opened {
-                Ok(file) => *guard = Some(file),
-                Err(e) => return self.failed(&path, &e),
+                    .open(&path)?
+                    .write_all(bytes)
+            } else if len >= before + bytes.len() as u64 {
+                // A reader on this machine already installed it.
+                Ok(())
+            } else {
+                Err(std::io::Error::other(format!(
+                    "it holds {len} bytes where {before} were expected; the next read rewrites it"
+                )))
             }
-        }
-        if let Err(e) = guard.as_mut().expect("opened above").write_all(bytes) {
-            *guard = None;
+        });
+        if let Err(e) = appended {
             self.failed(&path, &e);
         }
     }
 
     fn put_file(&self, name: &str, bytes: &[u8]) {
-        let path = self.dir.join(name);
         let written = self
             .make_dir()
-            .and_then(|()| {
-                OpenOptions::new()
-                    .create(true)
-                    .truncate(true)
-                    .write(true)
-                    .mode(0o600)
-                    .open(&path)
-            })
-            .and_then(|mut f| f.write_all(bytes));
+            .and_then(|()| local_run_store::write_whole(&self.dir, name, bytes, false));
         if let Err(e) = written {
-            self.report(&path, &e);
+            self.report(&self.dir.join(name), &e);
         }
     }
 

@@ -17,8 +17,10 @@ use minijinja::Value;
 
 use super::inbox::question_closer;
 use super::{DryRun, Scheduler, Status};
-use crate::journal::gate_record::{approval_outputs, gate_digest};
-use crate::journal::record::{Decision, Event, Record};
+use crate::journal::decision::{check_gate_for, Decider, Initiator};
+use crate::journal::gate_record::{approval_outputs, gate_digest, GateRecord};
+use crate::journal::record::{Decision, Event, Record, Signed};
+use crate::journal::signature::NAMESPACE;
 use crate::operator::question::{ApprovalQuestion, ManualQuestion};
 use crate::runbook::engine_kind::{ApprovalParams, EngineKind, ManualParams, OnTimeout};
 
@@ -74,7 +76,7 @@ impl Scheduler {
             .and_then(|o| o.as_object().cloned());
         let outputs = match (&given, kind) {
             (Some(o), _) => Some(o.clone()),
-            (None, EngineKind::Approval) => Some(approval_outputs(&[])),
+            (None, EngineKind::Approval) => Some(approval_outputs(&[], false)),
             (None, _) => None,
         };
         self.journal(Event::StepSucceeded {
@@ -127,6 +129,7 @@ impl Scheduler {
                     min_approvals: p.min_approvals.max(1),
                     approvers: p.approvers.clone(),
                     distinct_from_initiator: p.distinct_from_initiator,
+                    require_signed: p.require_signed || self.env.runbook.require_signed,
                 },
             )
         {
@@ -154,14 +157,17 @@ impl Scheduler {
                 } else {
                     format!("rejected by `{}`{comment}", r.actor)
                 };
-                let mut outputs = approval_outputs(&gate.approvers());
+                let mut outputs = approval_outputs(&gate.approvers(), gate.require_signed());
                 outputs.insert("rejected_by".into(), r.actor.clone().into());
                 let until = gate.decided_at(need, timeout);
                 return self.fail_gate(i, error, outputs, human_time(&since, until.as_deref()));
             }
             let approvers = gate.approvers();
             if approvers.len() >= need || approvers.iter().any(|d| d.timed_out) {
-                let outputs = approval_outputs(&approvers[..approvers.len().min(need)]);
+                let outputs = approval_outputs(
+                    &approvers[..approvers.len().min(need)],
+                    gate.require_signed(),
+                );
                 let until = gate.decided_at(need, timeout);
                 return self.succeed_gate(i, outputs, human_time(&since, until.as_deref()));
             }
@@ -197,7 +203,8 @@ impl Scheduler {
                 return;
             }
             let wait = self.approval_wait(&id, &p, need, &approvers, timeout);
-            if let Some(prompt_ui) = self.env.prompt.clone() {
+            let signing = self.terminal_signing(&id, &gate, &wait, &mut announced);
+            if let (Some(prompt_ui), Some(signing)) = (self.env.prompt.clone(), signing) {
                 // The question on this terminal is a wait for a human like
                 // any other: journalled first, so its time counts as human
                 // time, `status` shows the gate, and a killed engine's
@@ -212,15 +219,27 @@ impl Scheduler {
                     min_approvals: need as u32,
                     default_identity: self.config.operator.clone(),
                     elsewhere: elsewhere(&wait),
+                    signing: signing.as_ref().map(|s| s.signer.describe()),
                 };
                 let initiator = self.initiator.clone();
+                let initiator_principal = self.env.initiator_principal.clone();
                 let check = |who: &str, approve: bool| {
                     let decision = if approve {
                         Decision::Approved
                     } else {
                         Decision::Rejected
                     };
-                    gate.check_decider(&id, &initiator, who, decision)
+                    // On a gate that requires signatures the key decides
+                    // who answers, whatever name is typed.
+                    match signing.as_ref().and_then(|s| s.principal.as_deref()) {
+                        Some(principal) if gate.require_signed() => gate.check_decider(
+                            &id,
+                            initiator_principal.as_deref().unwrap_or(""),
+                            principal,
+                            decision,
+                        ),
+                        _ => gate.check_decider(&id, &initiator, who, decision),
+                    }
                 };
                 // A decision from another shell or machine closes the
                 // question; it is then taken from the inbox below.
@@ -237,23 +256,24 @@ impl Scheduler {
                     continue;
                 }
                 if let Some(a) = answer {
-                    match check(&a.identity, a.approved) {
-                        Ok(()) => {
-                            let decision = if a.approved {
-                                Decision::Approved
-                            } else {
-                                Decision::Rejected
-                            };
-                            if !self.record_gate(
-                                Some(a.identity.trim()),
-                                Event::Approval {
-                                    step: id.clone(),
-                                    decision,
-                                    digest: digest.clone(),
-                                    comment: a.comment.filter(|c| !c.trim().is_empty()),
-                                    timed_out: false,
-                                },
-                            ) {
+                    let decision = if a.approved {
+                        Decision::Approved
+                    } else {
+                        Decision::Rejected
+                    };
+                    let event = Event::Approval {
+                        step: id.clone(),
+                        decision,
+                        digest: digest.clone(),
+                        comment: a.comment.filter(|c| !c.trim().is_empty()),
+                        timed_out: false,
+                    };
+                    let checked = check(&a.identity, a.approved).and_then(|()| {
+                        self.signed_answer(&gate, a.identity.trim(), &event, decision, &signing)
+                    });
+                    match checked {
+                        Ok(signed) => {
+                            if !self.record_gate_signed(Some(a.identity.trim()), event, signed) {
                                 return;
                             }
                             continue;
@@ -299,6 +319,7 @@ impl Scheduler {
                     digest: digest.clone(),
                     instructions: instructions.clone(),
                     checklist: checklist.clone(),
+                    require_signed: p.require_signed || self.env.runbook.require_signed,
                 },
             )
         {
@@ -314,7 +335,10 @@ impl Scheduler {
                 .unwrap_or_default();
             if let Some(done) = gate.approvers().first() {
                 let mut outputs = serde_json::Map::new();
-                outputs.insert("confirmed_by".into(), done.actor.clone().into());
+                outputs.insert(
+                    "confirmed_by".into(),
+                    done.name(gate.require_signed()).into(),
+                );
                 outputs.insert(
                     "note".into(),
                     done.comment.clone().unwrap_or_default().into(),
@@ -338,7 +362,8 @@ impl Scheduler {
                 return;
             }
             let wait = self.manual_wait(&id, &checklist);
-            if let Some(prompt_ui) = self.env.prompt.clone() {
+            let signing = self.terminal_signing(&id, &gate, &wait, &mut announced);
+            if let (Some(prompt_ui), Some(signing)) = (self.env.prompt.clone(), signing) {
                 self.announce_wait(&id, &wait, &mut announced);
                 let question = ManualQuestion {
                     step: id.clone(),
@@ -347,6 +372,7 @@ impl Scheduler {
                     checklist: checklist.clone(),
                     default_identity: self.config.operator.clone(),
                     elsewhere: elsewhere(&wait),
+                    signing: signing.as_ref().map(|s| s.signer.describe()),
                 };
                 let taken = Rc::default();
                 let closed = question_closer(
@@ -367,18 +393,21 @@ impl Scheduler {
                     } else {
                         who.to_string()
                     };
-                    if !self.record_gate(
-                        Some(&who),
-                        Event::ManualConfirmed {
-                            step: id.clone(),
-                            digest: digest.clone(),
-                            note: a.note.filter(|n| !n.trim().is_empty()),
-                            checklist: a.checklist,
-                        },
-                    ) {
-                        return;
+                    let event = Event::ManualConfirmed {
+                        step: id.clone(),
+                        digest: digest.clone(),
+                        note: a.note.filter(|n| !n.trim().is_empty()),
+                        checklist: a.checklist,
+                    };
+                    match self.signed_answer(&gate, &who, &event, Decision::Approved, &signing) {
+                        Ok(signed) => {
+                            if !self.record_gate_signed(Some(&who), event, signed) {
+                                return;
+                            }
+                            continue;
+                        }
+                        Err(e) => self.env.console.warn(Some(&id), &e),
                     }
-                    continue;
                 }
             }
             return self.wait_gate(i, wait, announced, deadline(&since, timeout));
@@ -472,13 +501,96 @@ impl Scheduler {
             .map(|r| r.digest.clone())
     }
 
+    /// How an answer at this terminal would be signed: `None` when the
+    /// terminal must not ask (a gate that requires signatures and no key
+    /// here that verifies; the console says so once and the gate waits for
+    /// a signed decision from elsewhere), else the key, if any.
+    fn terminal_signing(
+        &mut self,
+        id: &str,
+        gate: &GateRecord,
+        wait: &GateWait,
+        announced: &mut Option<GateWait>,
+    ) -> Option<Option<TerminalSigning>> {
+        self.env.prompt.as_ref()?;
+        let signer = self.env.signer.clone();
+        let principal = signer.as_ref().and_then(|s| {
+            self.env
+                .journal
+                .signers()?
+                .find(s.public_key().key_data(), NAMESPACE)
+                .ok()
+                .map(|a| a.principals[0].clone())
+        });
+        if gate.require_signed() && principal.is_none() {
+            let why = match &signer {
+                None => "no SSH key is loaded to sign an answer here (ssh-agent, or --sign-with)"
+                    .to_string(),
+                Some(s) => format!(
+                    "the key {} is not in the run's allowed signers file",
+                    s.fingerprint()
+                ),
+            };
+            if announced.as_ref() != Some(wait) {
+                self.env.console.warn(
+                    Some(id),
+                    &format!(
+                        "`{id}` requires a signed decision (`require_signed`) and {why}; decide it with a signed `lifeboat approve`/`confirm` from a shell with your key"
+                    ),
+                );
+            }
+            return None;
+        }
+        Some(signer.map(|signer| TerminalSigning { signer, principal }))
+    }
+
+    /// Signs an answer given at this terminal and checks it as a decision
+    /// from anywhere is checked (`journal/decision.rs`): the record's
+    /// signature, with the principal it verified as.
+    fn signed_answer(
+        &self,
+        gate: &GateRecord,
+        actor: &str,
+        event: &Event,
+        decision: Decision,
+        signing: &Option<TerminalSigning>,
+    ) -> Result<Option<Signed>, String> {
+        let mut signed = signing
+            .as_ref()
+            .map(|s| s.signer.sign_event(&self.env.run_id, actor, event))
+            .transpose()?;
+        let principal = check_gate_for(
+            gate,
+            &Initiator {
+                name: &self.initiator,
+                principal: self.env.initiator_principal.as_deref(),
+            },
+            &self.env.run_id,
+            &Decider::new(actor, signed.as_ref()),
+            event,
+            self.env.journal.signers(),
+            decision,
+        )?;
+        if let Some(s) = signed.as_mut() {
+            s.principal = principal;
+        }
+        Ok(signed)
+    }
+
     /// Journals a gate record (as `actor`, default the operator) and takes
     /// it into the gate's state. False when the journal cannot be written.
     fn record_gate(&mut self, actor: Option<&str>, event: Event) -> bool {
-        let written: Result<Record, _> = match actor {
-            Some(a) => self.env.journal.record_as(a, event),
-            None => self.env.journal.record(event),
-        };
+        self.record_gate_signed(actor, event, None)
+    }
+
+    /// [`Scheduler::record_gate`] with the decider's signature.
+    fn record_gate_signed(
+        &mut self,
+        actor: Option<&str>,
+        event: Event,
+        signed: Option<Signed>,
+    ) -> bool {
+        let written: Result<Record, _> = self.env.journal.record_signed(actor, event, signed, None);
         match written {
             Ok(record) => {
                 if let Some(step) = record.event.step() {
@@ -581,11 +693,18 @@ impl Scheduler {
         if let Some(list) = &p.approvers {
             reason.push_str(&format!("; approvers: {}", list.join(", ")));
         }
+        let signed = p.require_signed || self.env.runbook.require_signed;
         if p.distinct_from_initiator {
+            let initiator = match (&self.env.initiator_principal, signed) {
+                (Some(principal), true) => principal,
+                _ => &self.initiator,
+            };
             reason.push_str(&format!(
-                "; not `{}`, who started the run (four eyes)",
-                self.initiator
+                "; not `{initiator}`, who started the run (four eyes)"
             ));
+        }
+        if signed {
+            reason.push_str("; each decision signed by a key of the allowed signers file");
         }
         if let Some(t) = timeout {
             reason.push_str(&format!(
@@ -635,6 +754,13 @@ fn elsewhere(wait: &GateWait) -> Vec<String> {
         .filter(|c| !c.starts_with("lifeboat resume"))
         .cloned()
         .collect()
+}
+
+/// The key that signs answers at this terminal, and the principal the
+/// run's allowed signers file names for it.
+struct TerminalSigning {
+    signer: std::sync::Arc<crate::journal::signer::Signer>,
+    principal: Option<String>,
 }
 
 /// What a gate waits for (the `waiting` record's reason) and the commands

@@ -92,4 +92,8 @@ pub struct RunEnv {
     pub clock_stop: Option<String>,
     /// Sealing secret outputs to the run's recipients, and opening them.
     pub sealing: crate::run::sealed_outputs::Sealing,
+    /// The key answers at this terminal are signed with, if any.
+    pub signer: Option<Arc<crate::journal::signer::Signer>>,
+    /// The principal the run's start was signed as, when verified.
+    pub initiator_principal: Option<String>,
 }

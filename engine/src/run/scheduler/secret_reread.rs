@@ -54,8 +54,8 @@ const REREAD_TIMEOUT: Duration = Duration::from_secs(60);
 impl Scheduler {
     /// Sets the record that opens this execution (`resumed`): it is written
     /// after the secret outputs are read again, before anything else.
-    pub fn first_record(&mut self, event: Event) {
-        self.opening = Some(event);
+    pub fn first_record(&mut self, event: Event, signed: Option<crate::journal::record::Signed>) {
+        self.opening = Some((event, signed));
     }
 
     /// Reads again the secret outputs of completed read-only steps, in as

@@ -19,8 +19,10 @@ use super::render::RenderedParams;
 use super::secret_reread::LostSecretOutputs;
 use super::step_processes::LeftoverProcess;
 use super::{Failure, RunOutcome, Scheduler, Status};
+use crate::journal::decision::sign_checked;
 use crate::journal::record::{Event, MarkOutcome};
 use crate::journal::run_state::{RunState, StepRecordState};
+use crate::journal::signature::NAMESPACE;
 use crate::run::sealed_outputs;
 use crate::runbook::checked_runbook::ResolvedKind;
 use crate::runbook::step::Section;
@@ -318,17 +320,49 @@ impl Scheduler {
                     }
                 }
                 Rerun::Never => {
+                    // Under the runbook's `require_signed` a mark must be
+                    // signed by an allowed key: without one the terminal
+                    // does not ask, and the step waits for `lifeboat mark`.
+                    let can_sign = !self.env.runbook.require_signed
+                        || self.env.signer.as_ref().is_some_and(|s| {
+                            self.env.journal.signers().is_some_and(|a| {
+                                a.find(s.public_key().key_data(), NAMESPACE).is_ok()
+                            })
+                        });
                     let answer = self
                         .env
                         .prompt
                         .as_ref()
+                        .filter(|_| can_sign)
                         .and_then(|p| p.interrupted_step(step, step.title()));
+                    let answer = answer.and_then(|outcome| {
+                        let event = Event::Marked {
+                            step: step.id.clone(),
+                            outcome,
+                        };
+                        match sign_checked(
+                            self.env.signer.as_deref(),
+                            &self.env.run_id,
+                            &self.config.operator,
+                            &event,
+                            self.env.journal.signers(),
+                            self.env.runbook.require_signed,
+                            "the mark (the runbook's `require_signed`)",
+                        ) {
+                            Ok(signed) => Some((outcome, event, signed)),
+                            Err(e) => {
+                                self.env.console.warn(Some(&step.id), &e);
+                                None
+                            }
+                        }
+                    });
                     match answer {
-                        Some(outcome) => {
-                            self.journal(Event::Marked {
-                                step: step.id.clone(),
-                                outcome,
-                            });
+                        Some((outcome, event, signed)) => {
+                            if let Err(e) =
+                                self.env.journal.record_signed(None, event, signed, None)
+                            {
+                                self.journal_failed(&e);
+                            }
                             self.status[i] = match outcome {
                                 MarkOutcome::Done => {
                                     self.set_view(&step.id, "succeeded", Map::new());

@@ -125,7 +125,12 @@ fn run_failing(dir: &Path, yaml: &str, fails: fn(&Event) -> bool) -> Ran {
         failed: AtomicBool::new(false),
     });
     let redactor = Redactor::new();
-    let journal = Arc::new(Journal::new(store.clone(), 0, redactor.clone(), "tester"));
+    let journal = Arc::new(Journal::new(
+        store.clone(),
+        crate::journal::chain::Tail::empty(),
+        redactor.clone(),
+        "tester",
+    ));
     let console = Arc::new(Warnings::default());
     let run_dir = runs.join("r");
     let env = RunEnv {
@@ -148,6 +153,8 @@ fn run_failing(dir: &Path, yaml: &str, fails: fn(&Event) -> bool) -> Ran {
         clock_start: None,
         clock_stop: None,
         sealing: Default::default(),
+        signer: None,
+        initiator_principal: None,
     };
     let config = RunConfig {
         dry_run: DryRun::Off,
