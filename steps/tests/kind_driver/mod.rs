@@ -7,7 +7,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use lifeboat_steps::{Progress, Registry, StepContext, StepError, StepKind, StepOutput};
+use lifeboat_steps::{
+    OutputDecl, Progress, Registry, StepContext, StepError, StepKind, StepOutput,
+};
 use serde_json::Value;
 
 /// Records what steps report, to check warnings and byte progress.
@@ -79,14 +81,27 @@ pub async fn run_unchecked(
     };
     let undeclared: Vec<&String> = outputs
         .keys()
-        .filter(|name| !kind.outputs().contains(&name.as_str()))
+        .filter(|name| OutputDecl::find(kind.outputs(), name).is_none())
         .collect();
     assert!(
         undeclared.is_empty(),
         "`{}` returned outputs it does not declare: {undeclared:?} (declared: {:?})",
         kind.name(),
-        kind.outputs()
+        kind.outputs().iter().map(|o| o.name).collect::<Vec<_>>()
     );
+    // The outputs a run marks secret are exactly the ones declared secret.
+    if let Ok(out) = &result {
+        for name in out.outputs.keys() {
+            assert_eq!(
+                out.secret.contains(name),
+                kind.is_secret_output(name),
+                "`{}` marks `{name}` secret: {}, but declares it secret: {}",
+                kind.name(),
+                out.secret.contains(name),
+                kind.is_secret_output(name)
+            );
+        }
+    }
     result
 }
 
