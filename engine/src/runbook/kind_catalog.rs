@@ -152,9 +152,12 @@ fn scalar_text(v: &Value) -> String {
     }
 }
 
-/// The first paragraph of a doc comment, on one line.
+/// The first paragraph of a doc comment, on one line, without rustdoc's
+/// link brackets (``[`KEPT_ENV`]`` reads `` `KEPT_ENV` ``).
 fn first_paragraph(doc: &str) -> String {
-    doc.split("\n\n")
+    doc.replace("[`", "`")
+        .replace("`]", "`")
+        .split("\n\n")
         .next()
         .unwrap_or("")
         .split_whitespace()
