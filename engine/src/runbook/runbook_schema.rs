@@ -12,9 +12,6 @@ use serde_json::{json, Map, Value};
 use crate::runbook::kind_catalog::{self, KindInfo};
 use crate::runbook::loader::{STEP_FIELDS, TOP_FIELDS};
 
-/// Where the schema says it lives (its `$id`).
-pub const SCHEMA_ID: &str = "https://lifeboat.invalid/runbook/v1.schema.json";
-
 /// The whole schema.
 pub fn runbook_schema(registry: &Registry) -> Value {
     let kinds = kind_catalog::all_kinds(registry);
@@ -45,7 +42,6 @@ pub fn runbook_schema(registry: &Registry) -> Value {
     }
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
         "title": "Lifeboat runbook (version 1)",
         "description": "A Lifeboat runbook: a YAML step graph. See docs/runbook-format.md; `lifeboat validate FILE` checks what a schema cannot.",
         "type": "object",

@@ -105,7 +105,7 @@ fn describe_text(kind: &KindInfo) -> String {
         })
         .collect();
     out.push_str(&columns(&rows));
-    out.push_str(&format!("\noutputs (`steps.<id>.outputs.<name>`):\n"));
+    out.push_str("\noutputs (`steps.<id>.outputs.<name>`):\n");
     if kind.outputs.is_empty() {
         out.push_str("  none\n");
     }
