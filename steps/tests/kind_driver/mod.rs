@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use lifeboat_steps::{
-    OutputDecl, Progress, Registry, StepContext, StepError, StepKind, StepOutput,
+    OutputDecl, OutputType, Progress, Registry, StepContext, StepError, StepKind, StepOutput,
 };
 use serde_json::Value;
 
@@ -89,6 +89,26 @@ pub async fn run_unchecked(
         kind.name(),
         kind.outputs().iter().map(|o| o.name).collect::<Vec<_>>()
     );
+    // Every value has its declared type (or is null: a missing object's
+    // `etag`).
+    for (name, value) in outputs {
+        if let Some(decl) = OutputDecl::find(kind.outputs(), name) {
+            let fits = match decl.ty {
+                OutputType::String => value.is_string(),
+                OutputType::Integer => value.is_i64() || value.is_u64(),
+                OutputType::Bool => value.is_boolean(),
+                OutputType::List => value.is_array(),
+                OutputType::Map => value.is_object(),
+                OutputType::Json | OutputType::Any => true,
+            };
+            assert!(
+                fits || value.is_null(),
+                "`{}`'s output `{name}` is declared {}, but the run returned {value}",
+                kind.name(),
+                decl.ty
+            );
+        }
+    }
     // The outputs a run marks secret are exactly the ones declared secret.
     if let Ok(out) = &result {
         for name in out.outputs.keys() {
