@@ -56,6 +56,7 @@ pub use journal::signature::{verify as verify_signature, Message, Verdict, NAMES
 // Checking a runbook without the binary (the fuzz test, the validate bench).
 pub use runbook::checked_runbook::{check_text, registry};
 pub use runbook::engine_kind::EngineKind;
+pub use runbook::kind_catalog::outputs_markdown;
 pub use runbook::source_file::SourceFile;
 pub use runbook::step::Section;
 pub use runbook::step_graph::StepGraph;

@@ -223,13 +223,13 @@ fn declared_outputs() -> BTreeMap<String, BTreeSet<String>> {
     let mut declared: BTreeMap<String, BTreeSet<String>> = registry()
         .kinds()
         .map(|k| {
-            let names = k.outputs().iter().map(|n| n.to_string()).collect();
+            let names = k.outputs().iter().map(|o| o.name.to_string()).collect();
             (k.name().to_string(), names)
         })
         .collect();
     for (name, _) in EngineKind::ALL {
         let kind = EngineKind::from_name(name).unwrap();
-        let names = kind.outputs().iter().map(|n| n.to_string()).collect();
+        let names = kind.outputs().iter().map(|o| o.name.to_string()).collect();
         declared.insert(name.to_string(), names);
     }
     declared

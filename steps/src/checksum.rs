@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::crypto::{pipeline, CryptoError, ProgressMeter};
-use crate::{params, Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    params, Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct Sha256Checksum;
 
@@ -20,7 +22,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ChecksumParams {
     /// The file to hash.
@@ -43,6 +45,10 @@ impl StepKind for Sha256Checksum {
 
     fn summary(&self) -> &'static str {
         "compute a file's SHA-256, or verify it against an expected digest"
+    }
+
+    fn parameters(&self) -> Value {
+        params::schema::<ChecksumParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -77,8 +83,13 @@ impl StepKind for Sha256Checksum {
         }
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["sha256", "bytes", "path"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::string("sha256", "SHA-256 of the content, hex"),
+            OutputDecl::integer("bytes", "size in bytes"),
+            OutputDecl::string("path", "the file hashed"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

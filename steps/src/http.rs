@@ -7,11 +7,13 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::{params, Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    params, Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct Http;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct HttpParams {
     #[serde(default = "default_method")]
@@ -131,6 +133,10 @@ impl StepKind for Http {
         "send one HTTP request and check its status"
     }
 
+    fn parameters(&self) -> Value {
+        params::schema::<HttpParams>()
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         let mut problems = params::check::<HttpParams>(with);
         if let Some(Value::String(m)) = with.get("method") {
@@ -192,8 +198,17 @@ impl StepKind for Http {
         out
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["status", "headers", "json", "body"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::integer("status", "the HTTP status code"),
+            OutputDecl::map("headers", "response headers, lowercase names"),
+            OutputDecl::json(
+                "json",
+                "the body parsed as JSON, when it is JSON; keys below it are free",
+            ),
+            OutputDecl::string("body", "the response body as text"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
@@ -342,7 +357,7 @@ mod tests {
         let ctx = StepContext::standalone("h", dir.path());
         let out = Http.run(&ctx, json!({"url": url})).await;
         let names = crate::registry::tests::produced(&out);
-        assert_eq!(names, Http.outputs().iter().copied().collect());
+        assert_eq!(names, Http.outputs().iter().map(|o| o.name).collect());
         let out = out.unwrap();
         assert_eq!(out.outputs["status"], 200);
         assert_eq!(out.outputs["json"]["sealed"], false);

@@ -9,7 +9,8 @@
 //!   class, default rerun policy, dry-run description and execution.
 //! - [`StepContext`] (`step_context.rs`): what a running step may use: its
 //!   work directory, cancellation, progress reporting and the redactor.
-//! - [`StepOutput`] / [`StepError`]: what a step hands back.
+//! - [`StepOutput`] / [`StepError`]: what a step hands back; [`OutputDecl`]
+//!   (`output_decl.rs`): what a kind declares of each output.
 //! - [`Redactor`] (`redactor.rs`): replaces known secret values in any text.
 //! - [`Registry`] (`registry.rs`): the table of kinds by name.
 //! - [`params`]: checking raw `with:` parameters against a kind's typed struct.
@@ -19,6 +20,7 @@
 //!   `sleep.rs`, `tool.rs`, `crypto/`, `checksum.rs`, `s3/`, `vault/`.
 
 pub mod duration;
+mod output_decl;
 pub mod params;
 pub mod private_file;
 pub mod process_group;
@@ -40,6 +42,7 @@ pub mod sleep;
 pub mod tool;
 pub mod vault;
 
+pub use output_decl::{OutputDecl, OutputType};
 pub use params::ParamProblem;
 pub use progress::{NoProgress, Progress};
 pub use redactor::{Redactor, MIN_SECRET_CHARS, REDACTED};

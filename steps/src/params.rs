@@ -12,6 +12,7 @@
 //! type when rendered, so that lists stay lists. Literal values are checked
 //! as they are written (`run: [sleep, 5]` is reported by `validate`).
 
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -64,6 +65,43 @@ pub fn path_to_string(path: &[PathSegment]) -> String {
         }
     }
     out
+}
+
+/// The JSON Schema (draft 2020-12, subschemas inlined) of parameters
+/// `T`, derived from the struct [`check`] and [`parse`] use: its fields,
+/// their types, which are required (no `#[serde(default)]`), and their doc
+/// comments. [`crate::StepKind::parameters`] returns it, as the kind's
+/// parameters take it before rendering: a template string stands for any
+/// type only in the engine's runbook schema.
+pub fn schema<T: JsonSchema>() -> Value {
+    schemars::generate::SchemaSettings::draft2020_12()
+        .with(|s| s.inline_subschemas = true)
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value()
+}
+
+/// One object schema with the properties (and required names) of both
+/// `a` and `b`: a kind's own parameters and its flat connection fields.
+pub fn merged_schema(mut a: Value, b: Value) -> Value {
+    for field in ["properties", "required"] {
+        match (a.get_mut(field), b.get(field)) {
+            (Some(Value::Object(x)), Some(Value::Object(y))) => {
+                x.extend(y.clone());
+            }
+            (Some(Value::Array(x)), Some(Value::Array(y))) => {
+                x.extend(y.iter().cloned());
+            }
+            (None, Some(y)) => {
+                a[field] = y.clone();
+            }
+            _ => {}
+        }
+    }
+    if let Some(title) = b.get("title") {
+        a["title"] = title.clone();
+    }
+    a
 }
 
 /// Whether a string holds a template that is rendered before the step runs.

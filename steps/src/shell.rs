@@ -21,7 +21,9 @@ use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-use crate::{params, Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    params, Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct Shell;
 
@@ -32,7 +34,7 @@ const OUTPUT_CAP: usize = 1 << 20;
 /// How long a child gets between SIGTERM and SIGKILL when cancelled.
 const KILL_GRACE: Duration = Duration::from_secs(3);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ShellParams {
     /// Program and arguments, run without a shell.
@@ -71,6 +73,10 @@ impl StepKind for Shell {
 
     fn summary(&self) -> &'static str {
         "run a program (argv, no shell) or a bash script with set -euo pipefail"
+    }
+
+    fn parameters(&self) -> Value {
+        params::schema::<ShellParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -140,8 +146,17 @@ impl StepKind for Shell {
         out
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["exit_code", "stdout", "stderr", "json"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::integer("exit_code", "the exit status"),
+            OutputDecl::string("stdout", "standard output (last 1 MiB)"),
+            OutputDecl::string("stderr", "standard error (last 1 MiB)"),
+            OutputDecl::json(
+                "json",
+                "stdout parsed, when it is a JSON object or list; keys below it are free",
+            ),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

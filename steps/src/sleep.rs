@@ -4,11 +4,13 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{params, Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    params, Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct Sleep;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SleepParams {
     /// How long, e.g. `5s`, `1m30s`.
@@ -23,6 +25,10 @@ impl StepKind for Sleep {
 
     fn summary(&self) -> &'static str {
         "wait for a fixed duration"
+    }
+
+    fn parameters(&self) -> Value {
+        params::schema::<SleepParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -48,8 +54,12 @@ impl StepKind for Sleep {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["slept_ms"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[OutputDecl::integer(
+            "slept_ms",
+            "how long it waited, in milliseconds",
+        )];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

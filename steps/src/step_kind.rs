@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepOutput};
+use crate::{Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepOutput};
 
 /// The contract every step kind implements.
 ///
@@ -22,6 +22,13 @@ pub trait StepKind: Send + Sync {
     /// validator can point at the exact line and column.
     fn check(&self, with: &Value) -> Vec<ParamProblem>;
 
+    /// The JSON Schema of `with:` (draft 2020-12): every parameter with its
+    /// type, whether it is required, and its doc comment, derived from the
+    /// struct [`StepKind::check`] uses ([`crate::params::schema`]), so the
+    /// two cannot disagree on names. `lifeboat kinds KIND` and `lifeboat
+    /// schema` are built from it.
+    fn parameters(&self) -> Value;
+
     /// Whether running the step can change anything outside the run
     /// directory. `--dry-run=probes` executes only read-only steps.
     /// `with` is unrendered; kinds whose effect depends on a parameter (an
@@ -39,25 +46,26 @@ pub trait StepKind: Send + Sync {
     }
 
     /// Every top-level output a step of this kind can produce, on success
-    /// or in a failure's [`StepError::outputs`]: the names later steps read
-    /// as `steps.<id>.outputs.<name>`. A run may leave some out (a missing
+    /// or in a failure's [`StepError::outputs`], with its type, whether it
+    /// is secret and one line of doc: the names later steps read as
+    /// `steps.<id>.outputs.<name>`. A run may leave some out (a missing
     /// object has no `etag`), never add one. What lies below a name
     /// (`json.a.b`, `secrets[path]`) is data and is not declared. Validation
     /// rejects a reference to any other name, so keep it in step with the
     /// outputs [`StepKind::run`] builds; the kinds' tests check every run's
-    /// keys against it.
-    fn outputs(&self) -> &'static [&'static str];
+    /// keys, and which of them it marks secret, against it.
+    fn outputs(&self) -> &'static [OutputDecl];
 
-    /// Outputs this kind always marks secret ([`StepOutput::with_secret`]),
-    /// so validation can accept them where a secret is required. Keep it in
-    /// step with the `with_secret` calls in [`StepKind::run`].
-    fn secret_outputs(&self) -> &'static [&'static str] {
-        &[]
+    /// Whether this kind marks output `name` secret
+    /// ([`StepOutput::with_secret`]), from [`StepKind::outputs`]: validation
+    /// accepts such an output where a secret is required.
+    fn is_secret_output(&self, name: &str) -> bool {
+        OutputDecl::is_secret_in(self.outputs(), name)
     }
 
     /// Parameters whose value is itself a secret (an encryption key).
     /// Validation requires their templates to read only secret inputs and
-    /// [`StepKind::secret_outputs`] of earlier steps, so the value is never
+    /// secret outputs ([`StepKind::is_secret_output`]) of earlier steps, so the value is never
     /// written to `inputs.json`, the journal or the timeline.
     fn secret_params(&self) -> &'static [&'static str] {
         &[]

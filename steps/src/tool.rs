@@ -8,11 +8,13 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::{params, Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    params, Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct Tool;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ToolParams {
     /// Program names (looked up on `PATH`) or paths (relative to the
@@ -32,6 +34,10 @@ impl StepKind for Tool {
 
     fn summary(&self) -> &'static str {
         "check that programs are installed, found as a shell step would find them (read-only)"
+    }
+
+    fn parameters(&self) -> Value {
+        params::schema::<ToolParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -68,8 +74,12 @@ impl StepKind for Tool {
         format!("check that {} can be run", programs.join(", "))
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["paths"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[OutputDecl::map(
+            "paths",
+            "`{program: path}` of every program found",
+        )];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -76,8 +76,11 @@ pub enum Command {
     /// Check a run's journal (checksums, order, hash chain) and name the first break by seq.
     #[command(long_about = VERIFY_LONG_ABOUT)]
     Verify(VerifyArgs),
-    /// List the step kinds this Lifeboat offers.
+    /// List the step kinds, or show one kind's parameters and outputs.
     Kinds(KindsArgs),
+    /// Print the JSON Schema of the runbook format, for editors.
+    #[command(after_help = SCHEMA_HELP)]
+    Schema(SchemaArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -376,10 +379,37 @@ pub struct RunsArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = KINDS_HELP)]
 pub struct KindsArgs {
+    /// A kind to describe, e.g. `vault.unseal`: its parameters (type,
+    /// required, default, meaning) and its outputs (type, secret, meaning).
+    pub kind: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }
+
+const KINDS_HELP: &str = "\
+Examples:
+  lifeboat kinds                      every kind, with one line each
+  lifeboat kinds vault.unseal         its parameters and outputs
+  lifeboat kinds shell --output json  the same, as JSON (parameters as JSON Schema)
+
+A step reads another's outputs as `{{ steps.<id>.outputs.<name> }}`; `validate`
+refuses a name the kind does not declare.";
+
+#[derive(Args, Debug)]
+pub struct SchemaArgs {}
+
+const SCHEMA_HELP: &str = "\
+Save it beside your runbooks and name it on the first line of each, so that
+the YAML language server (VS Code, Neovim, Helix, ...) completes and checks
+them as you type:
+
+  lifeboat schema > lifeboat.schema.json
+  # yaml-language-server: $schema=./lifeboat.schema.json
+
+The schema checks shape (fields, kinds, parameters); `lifeboat validate`
+still checks meaning (templates, needs, cycles). See docs/runbook-format.md.";
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {

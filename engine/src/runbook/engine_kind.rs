@@ -4,6 +4,7 @@
 //! `approval` and `manual` wait for humans (see docs/operator-console.md).
 
 use lifeboat_steps::params::{self, ParamProblem, PathSegment};
+use lifeboat_steps::OutputDecl;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -15,7 +16,7 @@ pub enum EngineKind {
     Manual,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct AssertParams {
@@ -26,16 +27,17 @@ pub struct AssertParams {
     pub message: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct CheckpointParams {
+    /// What the milestone means, for the timeline.
     #[serde(default)]
     pub description: Option<String>,
 }
 
 /// `kind: approval`: a question one or more people must approve.
-#[derive(Deserialize, Debug, Clone)]
+#[derive(Deserialize, Debug, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalParams {
     /// The question, rendered; approvals bind to its digest.
@@ -65,7 +67,7 @@ pub struct ApprovalParams {
 }
 
 /// What an approval's `timeout` decides.
-#[derive(Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnTimeout {
     #[default]
@@ -74,7 +76,7 @@ pub enum OnTimeout {
 }
 
 /// `kind: manual`: instructions a human carries out and confirms.
-#[derive(Deserialize, Debug, Clone)]
+#[derive(Deserialize, Debug, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManualParams {
     /// Markdown, rendered.
@@ -118,6 +120,17 @@ impl EngineKind {
             "approval" => Some(Self::Approval),
             "manual" => Some(Self::Manual),
             _ => None,
+        }
+    }
+
+    /// The JSON Schema of `with:`, from the structs [`EngineKind::check`]
+    /// uses, like [`lifeboat_steps::StepKind::parameters`].
+    pub fn parameters(self) -> Value {
+        match self {
+            Self::Assert => params::schema::<AssertParams>(),
+            Self::Checkpoint => params::schema::<CheckpointParams>(),
+            Self::Approval => params::schema::<ApprovalParams>(),
+            Self::Manual => params::schema::<ManualParams>(),
         }
     }
 
@@ -170,12 +183,24 @@ impl EngineKind {
     /// `journal::gate_record::approval_outputs`, and `rejected_by` when it
     /// fails; a manual step what `run/scheduler/human_gates.rs` records of
     /// the confirmation. A checkpoint has none.
-    pub fn outputs(self) -> &'static [&'static str] {
+    pub fn outputs(self) -> &'static [OutputDecl] {
+        const ASSERT: &[OutputDecl] =
+            &[OutputDecl::integer("checked", "how many expressions held")];
+        const APPROVAL: &[OutputDecl] = &[
+            OutputDecl::list("approvers", "who approved, in order"),
+            OutputDecl::list("comments", "each approver's comment, in the same order"),
+            OutputDecl::string("rejected_by", "who rejected (when the step failed)"),
+        ];
+        const MANUAL: &[OutputDecl] = &[
+            OutputDecl::string("confirmed_by", "who confirmed"),
+            OutputDecl::string("note", "the confirmer's note"),
+            OutputDecl::list("checklist", "the checklist items confirmed"),
+        ];
         match self {
-            Self::Assert => &["checked"],
+            Self::Assert => ASSERT,
             Self::Checkpoint => &[],
-            Self::Approval => &["approvers", "comments", "rejected_by"],
-            Self::Manual => &["confirmed_by", "note", "checklist"],
+            Self::Approval => APPROVAL,
+            Self::Manual => MANUAL,
         }
     }
 

@@ -17,7 +17,8 @@ use crate::runbook::source_file::SourceFile;
 use crate::runbook::step::{Expr, Need, Probe, Section, Step};
 use crate::runbook::{Approvers, Defaults, Retry, RtoSpec, Runbook};
 
-const TOP_FIELDS: &[&str] = &[
+/// Every top-level field a runbook may have (`runbook_schema.rs` lists them too).
+pub const TOP_FIELDS: &[&str] = &[
     "version",
     "name",
     "title",
@@ -35,7 +36,8 @@ const TOP_FIELDS: &[&str] = &[
     "finally",
 ];
 
-const STEP_FIELDS: &[&str] = &[
+/// Every field a step may have.
+pub const STEP_FIELDS: &[&str] = &[
     "id",
     "title",
     "kind",

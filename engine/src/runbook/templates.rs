@@ -399,13 +399,27 @@ impl Templates {
             .plain
             .template_from_str(s)
             .map_err(|e| problem(&e, s))?;
-        Ok(filter_names(tmpl.undeclared_variables(true)))
+        let refs = filter_names(tmpl.undeclared_variables(true));
+        // minijinja stops a path at a subscript: `outputs["stdot"]` reads
+        // `outputs`. Read as an attribute, the name is checked too.
+        if let Some(dotted) = subscripts_as_attributes(s, false) {
+            if let Ok(t) = self.plain.template_from_str(&dotted) {
+                return Ok(filter_names(t.undeclared_variables(true)));
+            }
+        }
+        Ok(refs)
     }
 
     /// The variables an expression reads, or its syntax error.
     pub fn expression_references(&self, s: &str) -> Result<BTreeSet<String>, TemplateProblem> {
         let expr = self.compile_expression(s).map_err(|e| problem(&e, s))?;
-        Ok(filter_names(expr.undeclared_variables(true)))
+        let refs = filter_names(expr.undeclared_variables(true));
+        if let Some(dotted) = subscripts_as_attributes(s, true) {
+            if let Ok(e) = self.compile_expression(&dotted) {
+                return Ok(filter_names(e.undeclared_variables(true)));
+            }
+        }
+        Ok(refs)
     }
 }
 
@@ -426,6 +440,81 @@ impl Templates {
         }
         self.plain.compile_expression(expr)
     }
+}
+
+/// `s` with every subscript by a literal name (`a["b"]`, `a['b']`) written
+/// as an attribute (`a.b`), so that reference extraction sees the whole
+/// path; `None` when there is none. Only code is rewritten: the whole of an
+/// expression, the inside of a template's `{{ }}` and `{% %}` blocks,
+/// outside string literals. A subscript by a number or a variable, or by a
+/// name that is not an identifier (`a["x-y"]`), is left as it is.
+fn subscripts_as_attributes(s: &str, expression: bool) -> Option<String> {
+    if !s.contains('[') {
+        return None;
+    }
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let (mut code, mut quote, mut i, mut changed) = (expression, None::<u8>, 0, false);
+    let mut copied = 0;
+    while i < b.len() {
+        let c = b[i];
+        if !code {
+            if c == b'{' && matches!(b.get(i + 1), Some(b'{' | b'%')) {
+                code = true;
+                i += 2;
+            } else {
+                i += 1;
+            }
+            continue;
+        }
+        match quote {
+            Some(_) if c == b'\\' => i += 2,
+            Some(q) if c == q => {
+                quote = None;
+                i += 1;
+            }
+            Some(_) => i += 1,
+            None if c == b'\'' || c == b'"' => {
+                quote = Some(c);
+                i += 1;
+            }
+            None if !expression && (c == b'}' || c == b'%') && b.get(i + 1) == Some(&b'}') => {
+                code = false;
+                i += 2;
+            }
+            None if c == b'['
+                && i > 0
+                && (b[i - 1].is_ascii_alphanumeric() || matches!(b[i - 1], b'_' | b')' | b']')) =>
+            {
+                let q = b.get(i + 1).copied().filter(|q| *q == b'"' || *q == b'\'');
+                let name = q.and_then(|q| {
+                    let rest = &s[i + 2..];
+                    let end = rest.find(q as char)?;
+                    let name = &rest[..end];
+                    let ident = name
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    (ident && rest.as_bytes().get(end + 1) == Some(&b']')).then_some(name)
+                });
+                match name {
+                    Some(name) => {
+                        out.push_str(&s[copied..i]);
+                        out.push('.');
+                        out.push_str(name);
+                        i += name.len() + 4;
+                        copied = i;
+                        changed = true;
+                    }
+                    None => i += 1,
+                }
+            }
+            None => i += 1,
+        }
+    }
+    out.push_str(&s[copied.min(s.len())..]);
+    changed.then_some(out)
 }
 
 /// Whether `expr` has `}}` outside string literals at bracket depth 0.
@@ -982,6 +1071,26 @@ mod tests {
         assert!(!refs.iter().any(|r| r.starts_with("now")));
         let err = t.template_references("{{ inputs.addr ").unwrap_err();
         assert!(err.message.contains("syntax"), "{err:?}");
+    }
+
+    #[test]
+    fn subscripts_by_a_literal_name_are_read_as_attributes() {
+        let t = Templates::new();
+        let refs = t
+            .template_references(
+                r#"a['b'] {{ steps.a.outputs["stdot"] }} {{ steps['x'].outputs.json[0] }} {{ outputs["a-b"] }} {{ "s['q']" }}"#,
+            )
+            .unwrap();
+        let expect: BTreeSet<String> = ["steps.a.outputs.stdot", "steps.x.outputs.json", "outputs"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(refs, expect);
+        let refs = t
+            .expression_references(r#"outputs['exit_cod'] == 0 and x in ["a"]"#)
+            .unwrap();
+        assert!(refs.contains("outputs.exit_cod"), "{refs:?}");
+        assert_eq!(subscripts_as_attributes("{{ a[0] }} b['c']", false), None);
     }
 
     #[test]

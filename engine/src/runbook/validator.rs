@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use lifeboat_steps::params::{ParamProblem, PathSegment};
-use lifeboat_steps::{Effect, Registry};
+use lifeboat_steps::{Effect, OutputDecl, Registry};
 
 use crate::runbook::diagnostic::{did_you_mean, Diagnostic};
 use crate::runbook::engine_kind::EngineKind;
@@ -276,7 +276,7 @@ impl Validator<'_> {
             ["steps", id, "outputs", output, ..] => {
                 let other = rb.step(id)?;
                 let kind = self.registry.get(&other.kind);
-                if kind.is_some_and(|k| k.secret_outputs().contains(output)) {
+                if kind.is_some_and(|k| k.is_secret_output(output)) {
                     return None;
                 }
                 // An output the kind does not have is its own error.
@@ -551,7 +551,7 @@ impl Validator<'_> {
             ["steps", step, "outputs", output, ..] => {
                 let other = self.runbook.step(step)?;
                 let kind = self.registry.get(&other.kind)?;
-                if !kind.secret_outputs().contains(output) {
+                if !kind.is_secret_output(output) {
                     return None;
                 }
                 Some((
@@ -842,7 +842,7 @@ impl Validator<'_> {
 /// unknown kind (reported on its own). `confirmed_by_check`, which the
 /// scheduler adds to a step a `check` probe confirmed, is not among them:
 /// every step may have it.
-fn declared_outputs(registry: &Registry, kind: &str) -> Option<&'static [&'static str]> {
+fn declared_outputs(registry: &Registry, kind: &str) -> Option<&'static [OutputDecl]> {
     match registry.get(kind) {
         Some(kind) => Some(kind.outputs()),
         None => EngineKind::from_name(kind).map(EngineKind::outputs),
@@ -853,19 +853,16 @@ fn declared_outputs(registry: &Registry, kind: &str) -> Option<&'static [&'stati
 /// the list; `None` when it has it.
 fn unknown_output_help(registry: &Registry, kind: &str, name: &str) -> Option<String> {
     let outputs = declared_outputs(registry, kind)?;
-    if name == CONFIRMED_BY_CHECK || outputs.contains(&name) {
+    if name == CONFIRMED_BY_CHECK || OutputDecl::find(outputs, name).is_some() {
         return None;
     }
+    let names: Vec<&str> = outputs.iter().map(|o| o.name).collect();
     let list = if outputs.is_empty() {
         format!("{} step has no outputs", a_kind(kind))
     } else {
-        format!(
-            "{} step's outputs are: {}",
-            a_kind(kind),
-            outputs.join(", ")
-        )
+        format!("{} step's outputs are: {}", a_kind(kind), names.join(", "))
     };
-    Some(match did_you_mean(name, outputs.iter().copied()) {
+    Some(match did_you_mean(name, names.iter().copied()) {
         Some(close) => format!("{close} {list}"),
         None => list,
     })

@@ -13,11 +13,13 @@ use super::chunked_format::{ChunkedFormat, HeaderProblem, HEADER_LEN, MAGIC, TAG
 use super::legacy_format::{LegacyDecryptor, MAX_CIPHERTEXT, PREFIX_LEN};
 use super::output_file::OutputFile;
 use super::{pipeline, read_full, CryptoError, Format, Key, ProgressMeter, Transformed};
-use crate::{params, Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    params, Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct Decrypt;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DecryptParams {
     /// The encrypted file.
@@ -61,6 +63,10 @@ impl StepKind for Decrypt {
         &["key"]
     }
 
+    fn parameters(&self) -> Value {
+        params::schema::<DecryptParams>()
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         let mut problems = params::check::<DecryptParams>(with);
         problems.extend(super::check_common(with));
@@ -92,8 +98,17 @@ impl StepKind for Decrypt {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["path", "bytes", "format", "sha256"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::string("path", "the plaintext file written"),
+            OutputDecl::integer("bytes", "plaintext size in bytes"),
+            OutputDecl::string(
+                "format",
+                "the encrypted file layout, `lifeboat-v1` or `legacy`",
+            ),
+            OutputDecl::string("sha256", "SHA-256 of the plaintext, hex"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

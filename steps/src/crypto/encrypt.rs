@@ -12,11 +12,13 @@ use sha2::{Digest, Sha256};
 use super::chunked_format::{ChunkedFormat, DEFAULT_CHUNK_SIZE, MAX_CHUNKS, TAG_LEN};
 use super::output_file::OutputFile;
 use super::{pipeline, read_full, CryptoError, Format, Key, ProgressMeter, Transformed};
-use crate::{params, Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    params, Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct Encrypt;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct EncryptParams {
     /// The plaintext file.
@@ -39,6 +41,10 @@ impl StepKind for Encrypt {
 
     fn secret_params(&self) -> &'static [&'static str] {
         &["key"]
+    }
+
+    fn parameters(&self) -> Value {
+        params::schema::<EncryptParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -66,8 +72,17 @@ impl StepKind for Encrypt {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["path", "bytes", "format", "sha256"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::string("path", "the encrypted file written"),
+            OutputDecl::integer("bytes", "plaintext size in bytes"),
+            OutputDecl::string(
+                "format",
+                "the encrypted file layout, `lifeboat-v1` or `legacy`",
+            ),
+            OutputDecl::string("sha256", "SHA-256 of the plaintext, hex"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

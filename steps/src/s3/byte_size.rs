@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 /// A size as written in a runbook.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum ByteSize {
     Bytes(u64),

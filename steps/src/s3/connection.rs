@@ -39,7 +39,7 @@ pub const FIELDS: &[&str] = &[
 const FALLBACK_REGION: &str = "us-east-1";
 
 /// Where to connect and as whom.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Connection {
     /// The bucket the step works in.
@@ -252,6 +252,12 @@ pub fn split(with: &Value) -> (Value, Value) {
         }
     }
     (Value::Object(conn), Value::Object(rest))
+}
+
+/// The JSON Schema of an `s3.*` kind's `with:`: its own fields `T` and the
+/// connection fields, flat beside them.
+pub fn schema<T: schemars::JsonSchema>() -> Value {
+    params::merged_schema(params::schema::<Connection>(), params::schema::<T>())
 }
 
 /// Checks a kind's own fields (everything but the connection), naming the

@@ -6,11 +6,13 @@ use serde_json::Value;
 
 use super::connection::{self, Connection};
 use super::object_delete;
-use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct S3Delete;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DeleteParams {
     #[serde(default)]
@@ -38,6 +40,10 @@ impl StepKind for S3Delete {
 
     fn summary(&self) -> &'static str {
         "delete one object or a list of objects"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<DeleteParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -84,8 +90,12 @@ impl StepKind for S3Delete {
         }
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["count", "deleted"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::integer("count", "how many keys were deleted"),
+            OutputDecl::list("deleted", "the keys deleted"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

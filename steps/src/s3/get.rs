@@ -26,11 +26,13 @@ use super::connection::{self, Connection};
 use super::file_digest;
 use super::object_head::{sha256_from, ObjectHead};
 use super::s3_failure::{self, Failure};
-use crate::{private_file, Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    private_file, Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct S3Get;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GetParams {
     key: String,
@@ -54,6 +56,10 @@ impl StepKind for S3Get {
         "download an object to a file, resumable, verified against its stored SHA-256"
     }
 
+    fn parameters(&self) -> Value {
+        connection::schema::<GetParams>()
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         let mut problems = Connection::check(with);
         problems.extend(connection::check_own::<GetParams>(with));
@@ -72,8 +78,21 @@ impl StepKind for S3Get {
         format!("download s3://{bucket}/{key} to {path}")
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["path", "bytes", "sha256", "verified", "resumed_from"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::string("path", "the file downloaded"),
+            OutputDecl::integer("bytes", "size in bytes"),
+            OutputDecl::string("sha256", "SHA-256 of the content, hex"),
+            OutputDecl::bool(
+                "verified",
+                "whether the content matched its recorded sha256",
+            ),
+            OutputDecl::integer(
+                "resumed_from",
+                "the byte offset an interrupted download resumed from",
+            ),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -8,11 +8,11 @@ use serde_json::Value;
 use super::connection::{self, Connection};
 use super::file_digest;
 use super::object_head::ObjectHead;
-use crate::{Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput};
 
 pub struct S3Head;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct HeadParams {
     key: String,
@@ -29,6 +29,10 @@ impl StepKind for S3Head {
 
     fn summary(&self) -> &'static str {
         "whether an object exists (`exists: false` when not), optionally verifying its stored SHA-256 against a file"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<HeadParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -50,10 +54,23 @@ impl StepKind for S3Head {
         }
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
-            "key", "size", "modified", "etag", "sha256", "exists", "verified",
-        ]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::string("key", "the object key (null when missing)"),
+            OutputDecl::integer("size", "size in bytes (null when missing)"),
+            OutputDecl::string(
+                "modified",
+                "last-modified time, RFC 3339 (null when missing)",
+            ),
+            OutputDecl::string("etag", "the ETag (null when missing)"),
+            OutputDecl::string("sha256", "the recorded SHA-256 (null when missing)"),
+            OutputDecl::bool("exists", "whether the object exists"),
+            OutputDecl::bool(
+                "verified",
+                "whether `verify_file` matched (null without it)",
+            ),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

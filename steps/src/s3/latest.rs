@@ -11,11 +11,13 @@ use super::key_pattern::{self, KeyPattern};
 use super::list::check_pattern;
 use super::object_head::ObjectHead;
 use super::object_list::{self, rfc3339, ObjectInfo};
-use crate::{params, Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    params, Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct S3Latest;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LatestParams {
     prefix: String,
@@ -35,6 +37,10 @@ impl StepKind for S3Latest {
 
     fn summary(&self) -> &'static str {
         "find the newest object under a prefix matching a glob, optionally before a time"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<LatestParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -68,8 +74,15 @@ impl StepKind for S3Latest {
         out
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["key", "size", "modified", "etag", "sha256"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::string("key", "the newest matching key"),
+            OutputDecl::integer("size", "size in bytes"),
+            OutputDecl::string("modified", "last-modified time, RFC 3339"),
+            OutputDecl::string("etag", "the object's ETag"),
+            OutputDecl::string("sha256", "its recorded SHA-256"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

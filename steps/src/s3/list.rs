@@ -7,11 +7,13 @@ use serde_json::Value;
 use super::connection::{self, Connection};
 use super::key_pattern::{self, KeyPattern};
 use super::object_list;
-use crate::{params, Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    params, Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct S3List;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListParams {
     #[serde(default)]
@@ -42,6 +44,10 @@ impl StepKind for S3List {
         "list the objects under a prefix, optionally matching a glob"
     }
 
+    fn parameters(&self) -> Value {
+        connection::schema::<ListParams>()
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         let mut problems = Connection::check(with);
         problems.extend(connection::check_own::<ListParams>(with));
@@ -63,8 +69,12 @@ impl StepKind for S3List {
         out
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["count", "objects"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::integer("count", "how many objects matched"),
+            OutputDecl::list("objects", "`{key, size, modified}` per object"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

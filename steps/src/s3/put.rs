@@ -21,11 +21,13 @@ use super::connection::{self, Connection};
 use super::file_digest::{self, METADATA_KEY};
 use super::object_head::ObjectHead;
 use super::s3_failure::Failure;
-use crate::{params, Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    params, Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct S3Put;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PutParams {
     key: String,
@@ -59,6 +61,10 @@ impl StepKind for S3Put {
 
     fn summary(&self) -> &'static str {
         "upload a file with its SHA-256 in the object metadata, multipart when large"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<PutParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -104,8 +110,18 @@ impl StepKind for S3Put {
         out
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["key", "bytes", "sha256", "etag", "created"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::string("key", "the object key written"),
+            OutputDecl::integer("bytes", "bytes uploaded"),
+            OutputDecl::string("sha256", "SHA-256 of the content, hex"),
+            OutputDecl::string("etag", "the object's ETag"),
+            OutputDecl::bool(
+                "created",
+                "false when an identical object was already there",
+            ),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -22,11 +22,13 @@ use serde_json::Value;
 use super::connection::{self, Connection};
 use super::object_delete;
 use super::object_list;
-use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct S3Retention;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RetentionParams {
     #[serde(default = "default_daily")]
@@ -69,6 +71,10 @@ impl StepKind for S3Retention {
 
     fn summary(&self) -> &'static str {
         "keep the newest N daily and M monthly backups, delete older ones (plans only in dry-run)"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<RetentionParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -132,15 +138,19 @@ impl StepKind for S3Retention {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
-            "kept",
-            "deleted",
-            "planned_deletions",
-            "skipped",
-            "dry_run",
-            "plan",
-        ]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::list("kept", "keys kept"),
+            OutputDecl::list("deleted", "keys deleted"),
+            OutputDecl::list(
+                "planned_deletions",
+                "keys the policy deletes (in a dry run too)",
+            ),
+            OutputDecl::list("skipped", "keys without a date, never deleted"),
+            OutputDecl::bool("dry_run", "whether this was a plan only"),
+            OutputDecl::string("plan", "what is kept and deleted, as text"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

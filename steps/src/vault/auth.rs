@@ -9,13 +9,15 @@ use serde_json::{json, Value};
 
 use super::client::VaultClient;
 use super::connection;
-use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct AuthEnable;
 pub struct AuthDisable;
 pub struct AuthList;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct EnableParams {
     /// Where to mount it, e.g. `userpass` or `ldap-corp`.
@@ -28,7 +30,7 @@ struct EnableParams {
 }
 
 /// Exactly one of `path` and `paths`.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DisableParams {
     #[serde(default)]
@@ -38,7 +40,7 @@ struct DisableParams {
     paths: Option<Vec<String>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListParams {
     /// Mount paths that must not be enabled (e.g. after disabling them).
@@ -79,6 +81,10 @@ impl StepKind for AuthEnable {
         "enable an auth method at a path (no-op if the same type is already there)"
     }
 
+    fn parameters(&self) -> Value {
+        connection::schema::<EnableParams>()
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         connection::check::<EnableParams>(with)
     }
@@ -102,8 +108,12 @@ impl StepKind for AuthEnable {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["path", "changed"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::string("path", "the auth mount path"),
+            OutputDecl::bool("changed", "whether the step changed anything"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
@@ -143,6 +153,10 @@ impl StepKind for AuthDisable {
         "disable an auth method (revokes every token it issued)"
     }
 
+    fn parameters(&self) -> Value {
+        connection::schema::<DisableParams>()
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         let mut problems = connection::check::<DisableParams>(with);
         problems.extend(one_of_path_or_paths(with));
@@ -177,8 +191,14 @@ impl StepKind for AuthDisable {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["path", "changed", "disabled", "absent"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::string("path", "the auth mount path (with `path`)"),
+            OutputDecl::bool("changed", "whether the step changed anything"),
+            OutputDecl::list("disabled", "paths disabled (with `paths`)"),
+            OutputDecl::list("absent", "paths already absent (with `paths`)"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
@@ -235,6 +255,10 @@ impl StepKind for AuthList {
         "list the enabled auth methods; `expect_absent` fails if any listed one is enabled"
     }
 
+    fn parameters(&self) -> Value {
+        connection::schema::<ListParams>()
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         connection::check::<ListParams>(with)
     }
@@ -247,8 +271,12 @@ impl StepKind for AuthList {
         format!("GET {}/v1/sys/auth", super::describe_addr(with))
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["methods", "paths"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::map("methods", "`{path: type}` of every auth method"),
+            OutputDecl::list("paths", "the auth mount paths"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

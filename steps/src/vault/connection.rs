@@ -18,7 +18,7 @@ use super::client::VaultClient;
 use crate::{params, ParamProblem, StepContext, StepError};
 
 /// Where and how to reach Vault or OpenBao.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Connection {
     /// API address, e.g. `https://vault-1:8200`; default `VAULT_ADDR`, then `BAO_ADDR`.
@@ -64,6 +64,12 @@ pub fn split(with: &Value) -> (Value, Value) {
 }
 
 /// Checks the connection fields and the kind's fields `T`.
+/// The JSON Schema of a `vault.*` kind's `with:`: its own fields `T` and
+/// the connection fields, flat beside them.
+pub fn schema<T: schemars::JsonSchema>() -> Value {
+    params::merged_schema(params::schema::<Connection>(), params::schema::<T>())
+}
+
 pub fn check<T: DeserializeOwned>(with: &Value) -> Vec<ParamProblem> {
     let (conn, rest) = split(with);
     let mut problems = params::check::<Connection>(&conn);

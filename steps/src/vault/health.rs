@@ -6,11 +6,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::connection;
-use crate::{Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput};
 
 pub struct Health;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct HealthParams {
     /// States the server must be in, e.g. `{sealed: false, initialized: true}`.
@@ -18,7 +18,7 @@ struct HealthParams {
     expect: Option<Expect>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Expect {
     #[serde(default)]
@@ -56,6 +56,10 @@ impl StepKind for Health {
         "read a Vault server's health: initialized, sealed, standby, version"
     }
 
+    fn parameters(&self) -> Value {
+        connection::schema::<HealthParams>()
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         connection::check::<HealthParams>(with)
     }
@@ -72,15 +76,16 @@ impl StepKind for Health {
         out
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
-            "initialized",
-            "sealed",
-            "standby",
-            "version",
-            "cluster_id",
-            "status",
-        ]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::bool("initialized", "whether the node is initialised"),
+            OutputDecl::bool("sealed", "whether the node is sealed"),
+            OutputDecl::bool("standby", "whether the node is a standby"),
+            OutputDecl::string("version", "the server version"),
+            OutputDecl::string("cluster_id", "the cluster id"),
+            OutputDecl::string("status", "`active`, `standby`, `sealed` or `uninitialized`"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -18,11 +18,13 @@ use serde_json::{json, Value};
 
 use super::connection;
 use super::secret_file::SecretFile;
-use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct Init;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct InitParams {
     /// How many unseal key shares to create (`bao operator init` default: 5).
@@ -56,8 +58,8 @@ impl StepKind for Init {
         "initialise a new Vault cluster; unseal keys and root token are secret outputs"
     }
 
-    fn secret_outputs(&self) -> &'static [&'static str] {
-        &["keys", "root_token"]
+    fn parameters(&self) -> Value {
+        connection::schema::<InitParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -119,8 +121,18 @@ impl StepKind for Init {
         Some(read_init_file(&path, ctx, true).map(|saved| saved.outputs(&path, true)))
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["keys", "root_token", "key_count", "recovered", "path"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::list("keys", "the unseal keys, base64").secret(),
+            OutputDecl::string("root_token", "the initial root token").secret(),
+            OutputDecl::integer("key_count", "how many unseal keys"),
+            OutputDecl::bool(
+                "recovered",
+                "whether the keys were read back from `output_file`",
+            ),
+            OutputDecl::string("path", "the key file (with `output_file`)"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -6,11 +6,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::connection;
-use crate::{Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput};
 
 pub struct Leader;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LeaderParams {}
 
@@ -22,6 +22,10 @@ impl StepKind for Leader {
 
     fn summary(&self) -> &'static str {
         "find the active node: its address and whether it is the one asked"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<LeaderParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -36,8 +40,13 @@ impl StepKind for Leader {
         format!("GET {}/v1/sys/leader", super::describe_addr(with))
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["leader_address", "is_self", "ha_enabled"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::string("leader_address", "the active node's API address"),
+            OutputDecl::bool("is_self", "whether the node asked is the leader"),
+            OutputDecl::bool("ha_enabled", "whether HA is enabled"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -13,18 +13,20 @@ use serde_json::{json, Value};
 
 use super::client::VaultClient;
 use super::connection;
-use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct RaftPeers;
 pub struct RaftJoin;
 pub struct RaftRemovePeer;
 pub struct RaftAutopilot;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PeersParams {}
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct JoinParams {
     /// API address of a node already in the cluster, e.g. `https://vault-1:8200`.
@@ -40,14 +42,14 @@ struct JoinParams {
     non_voter: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RemovePeerParams {
     /// The `node_id` of the peer to remove (see `vault.raft.peers`).
     server_id: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AutopilotParams {
     /// Fail unless the failure tolerance is at least this.
@@ -95,6 +97,10 @@ impl StepKind for RaftPeers {
         "list the Raft peers: node id, address, leader, voter"
     }
 
+    fn parameters(&self) -> Value {
+        connection::schema::<PeersParams>()
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         connection::check::<PeersParams>(with)
     }
@@ -110,8 +116,13 @@ impl StepKind for RaftPeers {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["count", "voters", "peers"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::integer("count", "how many peers"),
+            OutputDecl::integer("voters", "how many voters"),
+            OutputDecl::list("peers", "`{node_id, address, leader, voter}` per peer"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
@@ -134,6 +145,10 @@ impl StepKind for RaftJoin {
 
     fn summary(&self) -> &'static str {
         "join this node to a Raft cluster (unseal it afterwards)"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<JoinParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -160,8 +175,9 @@ impl StepKind for RaftJoin {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["joined"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[OutputDecl::bool("joined", "whether the node joined")];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
@@ -216,6 +232,10 @@ impl StepKind for RaftRemovePeer {
         "remove a (dead) node from the Raft configuration"
     }
 
+    fn parameters(&self) -> Value {
+        connection::schema::<RemovePeerParams>()
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         connection::check::<RemovePeerParams>(with)
     }
@@ -238,8 +258,13 @@ impl StepKind for RaftRemovePeer {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["removed", "server_id", "count"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::bool("removed", "whether the peer was removed"),
+            OutputDecl::string("server_id", "the peer's node id"),
+            OutputDecl::integer("count", "peers left"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
@@ -287,6 +312,10 @@ impl StepKind for RaftAutopilot {
         "read autopilot state: healthy, failure tolerance, leader, voters"
     }
 
+    fn parameters(&self) -> Value {
+        connection::schema::<AutopilotParams>()
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         connection::check::<AutopilotParams>(with)
     }
@@ -308,8 +337,14 @@ impl StepKind for RaftAutopilot {
         out
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["healthy", "failure_tolerance", "leader", "voters"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::bool("healthy", "whether autopilot reports the cluster healthy"),
+            OutputDecl::integer("failure_tolerance", "how many voters can fail"),
+            OutputDecl::string("leader", "the leader's node id"),
+            OutputDecl::list("voters", "the voters' node ids"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

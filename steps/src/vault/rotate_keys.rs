@@ -15,11 +15,13 @@ use serde_json::{json, Value};
 use super::client::{server_errors, VaultClient};
 use super::secret_file::SecretFile;
 use super::{connection, key_list};
-use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct RotateKeys;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateParams {
     /// The current unseal keys (at least the threshold), from a secret input.
@@ -60,8 +62,8 @@ impl StepKind for RotateKeys {
         "replace the unseal keys (OpenBao sys/rotate/root; Vault's rekey); new keys are secret outputs"
     }
 
-    fn secret_outputs(&self) -> &'static [&'static str] {
-        &["keys"]
+    fn parameters(&self) -> Value {
+        connection::schema::<RotateParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -113,8 +115,14 @@ impl StepKind for RotateKeys {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["keys", "key_count", "secret_threshold", "path"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::list("keys", "the new unseal keys, base64").secret(),
+            OutputDecl::integer("key_count", "how many new keys"),
+            OutputDecl::integer("secret_threshold", "keys needed to unseal"),
+            OutputDecl::string("path", "the key file (with `output_file`)"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

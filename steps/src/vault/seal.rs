@@ -6,11 +6,13 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::connection;
-use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct Seal;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SealParams {}
 
@@ -22,6 +24,10 @@ impl StepKind for Seal {
 
     fn summary(&self) -> &'static str {
         "seal a Vault node (needs a token with sudo on sys/seal)"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<SealParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -42,8 +48,12 @@ impl StepKind for Seal {
         format!("PUT {}/v1/sys/seal", super::describe_addr(with))
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["sealed", "changed"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::bool("sealed", "whether the node is sealed"),
+            OutputDecl::bool("changed", "whether the step changed anything"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

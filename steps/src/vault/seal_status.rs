@@ -8,11 +8,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::connection;
-use crate::{Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput};
 
 pub struct SealStatus;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SealStatusParams {
     /// What the seal must look like, e.g. `{shares: 5, threshold: 3}`.
@@ -24,7 +24,7 @@ struct SealStatusParams {
     keys: Option<Value>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Expect {
     #[serde(default)]
@@ -47,6 +47,10 @@ impl StepKind for SealStatus {
         "read a node's seal: sealed, initialized, shares, threshold, progress (read-only, no token)"
     }
 
+    fn parameters(&self) -> Value {
+        connection::schema::<SealStatusParams>()
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         connection::check::<SealStatusParams>(with)
     }
@@ -66,18 +70,19 @@ impl StepKind for SealStatus {
         out
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
-            "sealed",
-            "initialized",
-            "shares",
-            "threshold",
-            "progress",
-            "type",
-            "version",
-            "cluster_id",
-            "keys_given",
-        ]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::bool("sealed", "whether the node is sealed"),
+            OutputDecl::bool("initialized", "whether the node is initialised"),
+            OutputDecl::integer("shares", "unseal key shares"),
+            OutputDecl::integer("threshold", "unseal keys needed"),
+            OutputDecl::integer("progress", "unseal keys accepted so far"),
+            OutputDecl::string("type", "the seal type"),
+            OutputDecl::string("version", "the server version"),
+            OutputDecl::string("cluster_id", "the cluster id"),
+            OutputDecl::integer("keys_given", "how many `keys` were given (with `keys`)"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -11,11 +11,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::snapshot_archive::SnapshotArchive;
-use crate::{params, Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    params, Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct SnapshotInspect;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct InspectParams {
     /// The snapshot file; relative paths are against the run's work directory.
@@ -67,6 +69,10 @@ impl StepKind for SnapshotInspect {
         "verify a Raft snapshot file offline: sums, index, term, size, peers"
     }
 
+    fn parameters(&self) -> Value {
+        params::schema::<InspectParams>()
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         params::check::<InspectParams>(with)
     }
@@ -82,10 +88,17 @@ impl StepKind for SnapshotInspect {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
-            "index", "term", "size", "peers", "sha256", "bytes", "verified",
-        ]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::integer("index", "the snapshot's Raft index"),
+            OutputDecl::integer("term", "the snapshot's Raft term"),
+            OutputDecl::integer("size", "the state size in bytes"),
+            OutputDecl::list("peers", "Raft peers: `{node_id, address, voter}`"),
+            OutputDecl::string("sha256", "SHA-256 of the archive"),
+            OutputDecl::integer("bytes", "the archive size in bytes"),
+            OutputDecl::bool("verified", "whether its internal checksums matched"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

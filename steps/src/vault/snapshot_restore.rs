@@ -13,11 +13,13 @@ use serde_json::Value;
 use tokio_util::io::{InspectReader, ReaderStream};
 
 use super::connection;
-use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct SnapshotRestore;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RestoreParams {
     /// The snapshot file.
@@ -35,6 +37,10 @@ impl StepKind for SnapshotRestore {
 
     fn summary(&self) -> &'static str {
         "restore a Raft snapshot (force: true for a new cluster after total loss)"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<RestoreParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -61,10 +67,19 @@ impl StepKind for SnapshotRestore {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
-            "index", "term", "size", "peers", "sha256", "bytes", "verified", "restored", "forced",
-        ]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::integer("index", "the snapshot's Raft index"),
+            OutputDecl::integer("term", "the snapshot's Raft term"),
+            OutputDecl::integer("size", "the state size in bytes"),
+            OutputDecl::list("peers", "Raft peers: `{node_id, address, voter}`"),
+            OutputDecl::string("sha256", "SHA-256 of the archive"),
+            OutputDecl::integer("bytes", "the archive size in bytes"),
+            OutputDecl::bool("verified", "whether its internal checksums matched"),
+            OutputDecl::bool("restored", "whether the snapshot was restored"),
+            OutputDecl::bool("forced", "whether `force` was used"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

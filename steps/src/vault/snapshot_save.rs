@@ -13,11 +13,11 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::connection;
-use crate::{Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput};
 
 pub struct SnapshotSave;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SaveParams {
     /// Where to write the snapshot; an existing file is replaced atomically.
@@ -36,6 +36,10 @@ impl StepKind for SnapshotSave {
         "save a Raft snapshot to a file (streamed, verified, then renamed into place)"
     }
 
+    fn parameters(&self) -> Value {
+        connection::schema::<SaveParams>()
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         connection::check::<SaveParams>(with)
     }
@@ -52,8 +56,15 @@ impl StepKind for SnapshotSave {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["path", "bytes", "sha256", "index", "term"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::string("path", "the snapshot file written"),
+            OutputDecl::integer("bytes", "its size in bytes"),
+            OutputDecl::string("sha256", "its SHA-256"),
+            OutputDecl::integer("index", "the snapshot's Raft index"),
+            OutputDecl::integer("term", "the snapshot's Raft term"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

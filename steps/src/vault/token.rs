@@ -9,14 +9,16 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::connection;
-use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct TokenRevoke;
 pub struct TokenLookup;
 
 /// Exactly one of the three. `token` is the connection's own token, so the
 /// token to revoke is `revoke_token`.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RevokeParams {
     /// The token to revoke (from a secret input).
@@ -50,6 +52,10 @@ impl StepKind for TokenRevoke {
 
     fn summary(&self) -> &'static str {
         "revoke a token by value, by accessor, or the step's own token"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<RevokeParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -89,8 +95,17 @@ impl StepKind for TokenRevoke {
         }
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["revoked", "by", "revoked_accessors", "already_gone"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::bool("revoked", "whether a token was revoked"),
+            OutputDecl::string(
+                "by",
+                "how the token was named: `token`, `accessor`, `accessors` or `self`",
+            ),
+            OutputDecl::list("revoked_accessors", "accessors revoked (with `accessors`)"),
+            OutputDecl::list("already_gone", "accessors already gone (with `accessors`)"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
@@ -152,7 +167,7 @@ impl StepKind for TokenRevoke {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LookupParams {
     /// The accessors to look up.
@@ -172,6 +187,10 @@ impl StepKind for TokenLookup {
         "which token accessors still name a live token (read-only); `expect_revoked` fails if any does"
     }
 
+    fn parameters(&self) -> Value {
+        connection::schema::<LookupParams>()
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         connection::check::<LookupParams>(with)
     }
@@ -188,8 +207,12 @@ impl StepKind for TokenLookup {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["valid", "revoked"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::list("valid", "accessors still valid"),
+            OutputDecl::list("revoked", "accessors revoked"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -10,11 +10,11 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::connection;
-use crate::{Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput};
 
 pub struct TokenCheck;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenCheckParams {
     /// API paths and the capabilities the token needs on each, e.g.
@@ -29,14 +29,14 @@ struct TokenCheckParams {
     min_ttl: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum Capabilities {
     Map(BTreeMap<String, Vec<String>>),
     List(Vec<PathCapabilities>),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PathCapabilities {
     path: String,
@@ -67,6 +67,10 @@ impl StepKind for TokenCheck {
 
     fn summary(&self) -> &'static str {
         "check that a token is valid, lives long enough and has capabilities on paths (read-only)"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<TokenCheckParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -153,17 +157,18 @@ impl StepKind for TokenCheck {
         out
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
-            "valid",
-            "ttl",
-            "expire_time",
-            "policies",
-            "display_name",
-            "renewable",
-            "type",
-            "capabilities",
-        ]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::bool("valid", "whether the token is valid"),
+            OutputDecl::integer("ttl", "seconds left (0: never expires)"),
+            OutputDecl::string("expire_time", "when it expires, RFC 3339, or null"),
+            OutputDecl::list("policies", "the token's policies"),
+            OutputDecl::string("display_name", "the token's display name"),
+            OutputDecl::bool("renewable", "whether it is renewable"),
+            OutputDecl::string("type", "`service` or `batch`"),
+            OutputDecl::map("capabilities", "`{api_path: [granted]}`"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

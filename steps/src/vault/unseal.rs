@@ -14,11 +14,13 @@ use serde_json::{json, Value};
 
 use super::client::{server_errors, VaultClient};
 use super::{connection, key_list};
-use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct Unseal;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UnsealParams {
     /// Unseal keys, rendered from a secret input: a list, or one string
@@ -39,6 +41,10 @@ impl StepKind for Unseal {
 
     fn summary(&self) -> &'static str {
         "unseal a Vault node with unseal keys from secret inputs"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<UnsealParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -72,8 +78,14 @@ impl StepKind for Unseal {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["sealed", "progress", "threshold", "changed"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::bool("sealed", "whether the node is sealed"),
+            OutputDecl::integer("progress", "unseal keys accepted so far"),
+            OutputDecl::integer("threshold", "unseal keys needed"),
+            OutputDecl::bool("changed", "whether the step changed anything"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

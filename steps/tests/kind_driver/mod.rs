@@ -7,7 +7,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use lifeboat_steps::{Progress, Registry, StepContext, StepError, StepKind, StepOutput};
+use lifeboat_steps::{
+    OutputDecl, OutputType, Progress, Registry, StepContext, StepError, StepKind, StepOutput,
+};
 use serde_json::Value;
 
 /// Records what steps report, to check warnings and byte progress.
@@ -79,14 +81,47 @@ pub async fn run_unchecked(
     };
     let undeclared: Vec<&String> = outputs
         .keys()
-        .filter(|name| !kind.outputs().contains(&name.as_str()))
+        .filter(|name| OutputDecl::find(kind.outputs(), name).is_none())
         .collect();
     assert!(
         undeclared.is_empty(),
         "`{}` returned outputs it does not declare: {undeclared:?} (declared: {:?})",
         kind.name(),
-        kind.outputs()
+        kind.outputs().iter().map(|o| o.name).collect::<Vec<_>>()
     );
+    // Every value has its declared type (or is null: a missing object's
+    // `etag`).
+    for (name, value) in outputs {
+        if let Some(decl) = OutputDecl::find(kind.outputs(), name) {
+            let fits = match decl.ty {
+                OutputType::String => value.is_string(),
+                OutputType::Integer => value.is_i64() || value.is_u64(),
+                OutputType::Bool => value.is_boolean(),
+                OutputType::List => value.is_array(),
+                OutputType::Map => value.is_object(),
+                OutputType::Json | OutputType::Any => true,
+            };
+            assert!(
+                fits || value.is_null(),
+                "`{}`'s output `{name}` is declared {}, but the run returned {value}",
+                kind.name(),
+                decl.ty
+            );
+        }
+    }
+    // The outputs a run marks secret are exactly the ones declared secret.
+    if let Ok(out) = &result {
+        for name in out.outputs.keys() {
+            assert_eq!(
+                out.secret.contains(name),
+                kind.is_secret_output(name),
+                "`{}` marks `{name}` secret: {}, but declares it secret: {}",
+                kind.name(),
+                out.secret.contains(name),
+                kind.is_secret_output(name)
+            );
+        }
+    }
     result
 }
 

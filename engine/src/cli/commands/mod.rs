@@ -12,6 +12,7 @@ pub mod note;
 pub mod plan;
 pub mod run;
 pub mod runs;
+pub mod schema;
 pub mod status;
 pub mod timeline;
 pub mod validate;
@@ -40,6 +41,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Timeline(a) => timeline::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Kinds(a) => kinds::run(a),
+        Command::Schema(a) => schema::run(a),
     }
 }
 

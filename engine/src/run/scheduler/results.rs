@@ -80,20 +80,16 @@ impl Scheduler {
     /// and journalled as `«redacted»` (and sealed, with recipients).
     pub(super) fn succeed(&mut self, i: usize, output: StepOutput, duration: Duration) {
         let id = self.env.runbook.steps[i].id.clone();
-        // Validation trusts a kind's `secret_outputs`; a kind that marks
-        // other outputs secret at run time has drifted from its list.
+        // Validation trusts the outputs a kind declares secret; a kind that
+        // marks others secret at run time has drifted from its declarations.
         #[cfg(debug_assertions)]
         if let crate::runbook::checked_runbook::ResolvedKind::Step(kind) = self.env.runbook.kind(i)
         {
             debug_assert!(
-                output
-                    .secret
-                    .iter()
-                    .all(|s| kind.secret_outputs().contains(&s.as_str())),
-                "step kind `{}` marks outputs {:?} secret but lists {:?} in `secret_outputs`",
+                output.secret.iter().all(|s| kind.is_secret_output(s)),
+                "step kind `{}` marks outputs {:?} secret but does not declare them secret",
                 kind.name(),
                 output.secret,
-                kind.secret_outputs(),
             );
         }
         for name in &output.secret {

@@ -8,11 +8,13 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::super::connection::{self, Connection};
-use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct KvCopy;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CopyParams {
     /// The mount written to (on `addr`).
@@ -26,7 +28,7 @@ struct CopyParams {
     paths: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Source {
     addr: String,
@@ -50,6 +52,10 @@ impl StepKind for KvCopy {
 
     fn summary(&self) -> &'static str {
         "copy KV v2 secrets from a source server to this one, values in memory only"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<CopyParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -81,8 +87,13 @@ impl StepKind for KvCopy {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["written", "unchanged", "versions"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::list("written", "paths written to the target"),
+            OutputDecl::list("unchanged", "paths already equal"),
+            OutputDecl::map("versions", "`{path: version}` written"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

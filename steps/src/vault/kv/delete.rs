@@ -7,11 +7,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::super::connection;
-use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct KvDelete;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DeleteParams {
     #[serde(default = "super::default_mount")]
@@ -33,6 +35,10 @@ impl StepKind for KvDelete {
 
     fn summary(&self) -> &'static str {
         "soft-delete versions of a KV v2 secret (destroy: true erases them)"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<DeleteParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -70,8 +76,12 @@ impl StepKind for KvDelete {
         format!("{verb} {versions} of {}", super::describe_target(with))
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["versions", "destroyed"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::list("versions", "the versions deleted"),
+            OutputDecl::bool("destroyed", "whether they were destroyed"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -11,11 +11,11 @@ use serde_json::{json, Value};
 use super::super::connection;
 use super::super::secret_file::write_atomic;
 use crate::checksum::sha256_hex;
-use crate::{Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput};
 
 pub struct KvExport;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ExportParams {
     #[serde(default = "super::default_mount")]
@@ -42,6 +42,10 @@ impl StepKind for KvExport {
         "write a manifest (path, version, SHA-256 of the data) of every secret in a KV v2 mount"
     }
 
+    fn parameters(&self) -> Value {
+        connection::schema::<ExportParams>()
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         connection::check::<ExportParams>(with)
     }
@@ -63,8 +67,14 @@ impl StepKind for KvExport {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["path", "count", "digest", "skipped"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::string("path", "the export file written"),
+            OutputDecl::integer("count", "how many secrets"),
+            OutputDecl::string("digest", "SHA-256 of the export"),
+            OutputDecl::list("skipped", "paths not exported"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -5,11 +5,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::super::connection;
-use crate::{Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput};
 
 pub struct KvGet;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GetParams {
     #[serde(default = "super::default_mount")]
@@ -30,8 +30,8 @@ impl StepKind for KvGet {
         "read a KV v2 secret (its data is a secret output)"
     }
 
-    fn secret_outputs(&self) -> &'static [&'static str] {
-        &["data"]
+    fn parameters(&self) -> Value {
+        connection::schema::<GetParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -50,8 +50,13 @@ impl StepKind for KvGet {
         out
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["data", "version", "created_time"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::map("data", "the secret's key/value data").secret(),
+            OutputDecl::integer("version", "the version read"),
+            OutputDecl::string("created_time", "when the version was written, RFC 3339"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -5,11 +5,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::super::connection;
-use crate::{Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput};
 
 pub struct KvList;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListParams {
     #[serde(default = "super::default_mount")]
@@ -29,6 +29,10 @@ impl StepKind for KvList {
         "list the keys under a KV v2 folder (folders end in /)"
     }
 
+    fn parameters(&self) -> Value {
+        connection::schema::<ListParams>()
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         connection::check::<ListParams>(with)
     }
@@ -41,8 +45,12 @@ impl StepKind for KvList {
         format!("list {}/", super::describe_target(with))
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["count", "keys"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::integer("count", "how many keys"),
+            OutputDecl::list("keys", "the keys under `path`"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

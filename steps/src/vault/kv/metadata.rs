@@ -11,11 +11,11 @@ use serde_json::{Map, Value};
 
 use super::super::client::VaultClient;
 use super::super::connection;
-use crate::{Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput};
 
 pub struct KvMetadata;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct MetadataParams {
     #[serde(default = "super::default_mount")]
@@ -40,6 +40,10 @@ impl StepKind for KvMetadata {
 
     fn summary(&self) -> &'static str {
         "read KV v2 metadata: exists, current version, each version's deletion time and destroyed flag"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<MetadataParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -68,23 +72,33 @@ impl StepKind for KvMetadata {
         }
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
-            "path",
-            "exists",
-            "state",
-            "current_version",
-            "oldest_version",
-            "latest_live_version",
-            "created_time",
-            "updated_time",
-            "versions",
-            "secrets",
-            "live",
-            "deleted",
-            "destroyed",
-            "missing",
-        ]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::string("path", "the secret path (with `path`)"),
+            OutputDecl::bool("exists", "whether it exists (with `path`)"),
+            OutputDecl::string(
+                "state",
+                "`live`, `deleted`, `destroyed` or `missing` (with `path`)",
+            ),
+            OutputDecl::integer("current_version", "the current version (with `path`)"),
+            OutputDecl::integer("oldest_version", "the oldest version kept (with `path`)"),
+            OutputDecl::integer(
+                "latest_live_version",
+                "the newest version neither deleted nor destroyed, or null",
+            ),
+            OutputDecl::string("created_time", "when the secret was created"),
+            OutputDecl::string("updated_time", "when it was last written"),
+            OutputDecl::map(
+                "versions",
+                "`{\"N\": {created_time, deletion_time, destroyed}}`",
+            ),
+            OutputDecl::map("secrets", "`{path: metadata}` (with `paths`)"),
+            OutputDecl::list("live", "live paths (with `paths`)"),
+            OutputDecl::list("deleted", "deleted paths (with `paths`)"),
+            OutputDecl::list("destroyed", "destroyed paths (with `paths`)"),
+            OutputDecl::list("missing", "missing paths (with `paths`)"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -6,11 +6,13 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::super::connection;
-use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct KvPut;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PutParams {
     #[serde(default = "super::default_mount")]
@@ -32,6 +34,10 @@ impl StepKind for KvPut {
 
     fn summary(&self) -> &'static str {
         "write a new version of a KV v2 secret"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<PutParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -62,8 +68,9 @@ impl StepKind for KvPut {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["version"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[OutputDecl::integer("version", "the version written")];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -12,11 +12,13 @@ use serde_json::{json, Map, Value};
 
 use super::super::client::VaultClient;
 use super::super::connection;
-use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct KvRecover;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RecoverParams {
     #[serde(default = "super::default_mount")]
@@ -33,6 +35,10 @@ impl StepKind for KvRecover {
 
     fn summary(&self) -> &'static str {
         "bring deleted KV v2 secrets back: undelete, or roll back to the newest intact version"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<RecoverParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -57,14 +63,15 @@ impl StepKind for KvRecover {
         format!("undelete or roll back {paths} in {mount} from their KV v2 versions")
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
-            "recovered",
-            "unrecoverable",
-            "intact",
-            "undeleted",
-            "rolled_back",
-        ]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::list("recovered", "paths brought back or intact"),
+            OutputDecl::list("unrecoverable", "paths to restore from a backup"),
+            OutputDecl::list("intact", "paths that needed nothing"),
+            OutputDecl::map("undeleted", "`{path: version}` undeleted"),
+            OutputDecl::map("rolled_back", "`{path: {from, version}}` rolled back"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

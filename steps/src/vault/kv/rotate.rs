@@ -10,11 +10,13 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::super::connection;
-use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct KvRotate;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateParams {
     #[serde(default = "super::default_mount")]
@@ -38,6 +40,10 @@ impl StepKind for KvRotate {
 
     fn summary(&self) -> &'static str {
         "replace every value of KV v2 secrets with new random values, key names kept"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<RotateParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -72,8 +78,12 @@ impl StepKind for KvRotate {
         format!("write new random values for every key of {paths} in {mount}")
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["rotated", "versions"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::list("rotated", "paths given new values"),
+            OutputDecl::map("versions", "`{path: version}` written"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -6,11 +6,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::super::connection;
-use crate::{Effect, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct KvUndelete;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UndeleteParams {
     #[serde(default = "super::default_mount")]
@@ -29,6 +31,10 @@ impl StepKind for KvUndelete {
 
     fn summary(&self) -> &'static str {
         "restore soft-deleted versions of a KV v2 secret"
+    }
+
+    fn parameters(&self) -> Value {
+        connection::schema::<UndeleteParams>()
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
@@ -53,8 +59,9 @@ impl StepKind for KvUndelete {
         format!("undelete {versions} of {}", super::describe_target(with))
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["versions"]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[OutputDecl::list("versions", "the versions undeleted")];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {

@@ -8,11 +8,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::super::connection;
-use crate::{Effect, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput};
 
 pub struct KvVerify;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct VerifyParams {
     #[serde(default = "super::default_mount")]
@@ -53,6 +53,10 @@ impl StepKind for KvVerify {
         "check a KV v2 mount against a vault.kv.export manifest (by SHA-256)"
     }
 
+    fn parameters(&self) -> Value {
+        connection::schema::<VerifyParams>()
+    }
+
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         connection::check::<VerifyParams>(with)
     }
@@ -74,14 +78,15 @@ impl StepKind for KvVerify {
         )
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
-            "checked",
-            "missing",
-            "mismatched",
-            "version_changed",
-            "extra",
-        ]
+    fn outputs(&self) -> &'static [OutputDecl] {
+        const OUTPUTS: &[OutputDecl] = &[
+            OutputDecl::integer("checked", "how many secrets were compared"),
+            OutputDecl::list("missing", "paths in the manifest but not in Vault"),
+            OutputDecl::list("mismatched", "paths whose data differs"),
+            OutputDecl::list("version_changed", "paths written since the manifest"),
+            OutputDecl::list("extra", "paths in Vault but not in the manifest"),
+        ];
+        OUTPUTS
     }
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
