@@ -18,6 +18,7 @@ use crate::journal::record::{Event, MarkOutcome, Record, RunStatus};
 use crate::journal::run_state::{RunState, StepRecordState};
 use crate::report::rto_report::{RtoReport, StepShape};
 use crate::report::step_spans::{parse_ms, Now, Span, StepSpans};
+use crate::runbook::step::split_item_id;
 use crate::runbook::Runbook;
 
 /// Longest summary kept per event: a timeline is read, not searched.
@@ -140,7 +141,26 @@ impl Timeline {
         for r in records {
             if let Some(step) = r.event.step() {
                 if !order.iter().any(|(id, _, _)| id == step) {
-                    order.push((step.to_string(), step.to_string(), String::new()));
+                    // A loop item (`<id>[<key>]`) goes under its step, after
+                    // the items before it; anything else at the end.
+                    let parent = split_item_id(step)
+                        .and_then(|(id, _)| order.iter().position(|(o, _, _)| o == id));
+                    match parent {
+                        Some(p) => {
+                            let (parent_id, parent_title, section) = order[p].clone();
+                            let prefix = format!("{parent_id}[");
+                            let mut at = p + 1;
+                            while order.get(at).is_some_and(|(o, _, _)| o.starts_with(&prefix)) {
+                                at += 1;
+                            }
+                            let key = split_item_id(step).map(|(_, k)| k).unwrap_or_default();
+                            order.insert(
+                                at,
+                                (step.to_string(), format!("{parent_title} [{key}]"), section),
+                            );
+                        }
+                        None => order.push((step.to_string(), step.to_string(), String::new())),
+                    }
                 }
             }
         }

@@ -58,6 +58,7 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
                 "unestimated_steps": unestimated,
                 "history_runs": history.runs,
                 "measured_steps": runbook.steps.iter().filter(|s| history.expected(s).source == "history").map(|s| &s.id).collect::<Vec<_>>(),
+                "for_each": runbook.steps.iter().filter_map(|s| Some((s.id.clone(), serde_json::Value::String(s.for_each.as_ref()?.describe())))).collect::<serde_json::Map<_, _>>(),
             });
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
@@ -90,6 +91,9 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
                         s.kind,
                         s.title.as_deref().unwrap_or("")
                     );
+                    if let Some(f) = &s.for_each {
+                        println!("      {}", f.describe());
+                    }
                 }
             }
             for section in [Section::OnFailure, Section::Finally] {

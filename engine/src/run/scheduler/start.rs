@@ -24,6 +24,11 @@ impl Scheduler {
         let ctx = self.template_context();
         let dry = self.config.dry_run != DryRun::Off;
 
+        if step.for_each.is_some() {
+            self.start_for_each(i, &ctx, running);
+            return;
+        }
+
         if let Some(when) = &step.when {
             let before = self.touched_count();
             match self.env.templates.eval_bool(&when.text, &ctx) {
