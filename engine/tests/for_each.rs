@@ -507,3 +507,42 @@ steps:
     assert!(item["outputs"]["stdout"].as_str().unwrap_or_default().ends_with("-a"));
     assert!(!ran.printed().contains("s3cr3t-loop-token"));
 }
+
+#[test]
+fn plan_and_graph_show_the_loop() {
+    let sb = Sandbox::new();
+    sb.write(
+        "loop.yaml",
+        r#"version: 1
+name: loop
+inputs:
+  nodes: { type: list, default: [a, b] }
+steps:
+  - id: unseal
+    kind: shell
+    for_each: { items: "{{ inputs.nodes }}", as: node, max_parallel: 3 }
+    with: { run: ["echo", "{{ node }}"] }
+"#,
+    );
+    let plan = sb.run(&["plan", "loop.yaml"]);
+    plan.expect_code(0);
+    assert!(
+        plan.stdout
+            .contains("for each `node` in {{ inputs.nodes }}, 3 at once"),
+        "{}",
+        plan.dump()
+    );
+    let json = sb.run(&["plan", "loop.yaml", "--output", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    assert_eq!(
+        doc["for_each"]["unseal"],
+        "for each `node` in {{ inputs.nodes }}, 3 at once"
+    );
+    let graph = sb.run(&["graph", "loop.yaml"]);
+    graph.expect_code(0);
+    assert!(
+        graph.stdout.contains("unseal[…]<br/>shell<br/>for each `node`"),
+        "{}",
+        graph.dump()
+    );
+}

@@ -109,8 +109,15 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
                 "waiting": waiting.iter().map(|(s, r, c)| json!({"step": s, "reason": r, "commands": c})).collect::<Vec<_>>(),
                 "history_runs": history.runs,
                 "rto": report,
-                "items": loops.iter().map(|(step, items)| (step.clone(), items.iter().map(|(key, status)| json!({"step": item_id(step, key), "key": key, "status": status})).collect::<serde_json::Value>())).collect::<serde_json::Map<_, _>>(),
             });
+            // The items of `for_each` steps, by step (only when there are).
+            if let (Some(doc), false) = (doc.as_object_mut(), loops.is_empty()) {
+                let items = loops.iter().map(|(step, items)| {
+                    let list = items.iter().map(|(key, status)| json!({"step": item_id(step, key), "key": key, "status": status}));
+                    (step.clone(), list.collect::<serde_json::Value>())
+                });
+                doc.insert("items".into(), items.collect::<serde_json::Map<_, _>>().into());
+            }
             // A run in S3: who drives it, from which machine, until when.
             if let (Some(doc), Some(d)) = (doc.as_object_mut(), &snap.driver) {
                 doc.insert(
