@@ -125,7 +125,11 @@ steps:
     let journal = sb.journal(&id);
     let mut started = steps_of(&journal, "step_started");
     started.sort();
-    assert_eq!(started, ["after", "ping", "ping[a]", "ping[c]"], "{journal:#?}");
+    assert_eq!(
+        started,
+        ["after", "ping", "ping[a]", "ping[c]"],
+        "{journal:#?}"
+    );
     assert_eq!(steps_of(&journal, "step_skipped"), ["ping[b]"]);
     let mut succeeded = steps_of(&journal, "step_succeeded");
     succeeded.sort();
@@ -239,7 +243,8 @@ steps:
     );
     let ran = sb.run(&["run", "loop.yaml", "--max-parallel", "8"]);
     ran.expect_code(0);
-    let counts = std::fs::read_to_string(sb.work_dir(&ran.run_id()).join("counts")).expect("counts");
+    let counts =
+        std::fs::read_to_string(sb.work_dir(&ran.run_id()).join("counts")).expect("counts");
     let counts: Vec<u32> = counts.lines().map(|l| l.trim().parse().unwrap()).collect();
     assert_eq!(counts.len(), 6);
     assert!(counts.iter().all(|&c| (1..=2).contains(&c)), "{counts:?}");
@@ -286,7 +291,12 @@ steps:
 "#,
     );
     let ran = sb.run(&["run", "loop.yaml"]);
-    assert_eq!(ran.code, -1, "the engine should have been killed\n{}", ran.dump());
+    assert_eq!(
+        ran.code,
+        -1,
+        "the engine should have been killed\n{}",
+        ran.dump()
+    );
     let id = ran.run_id();
     let resumed = sb.run(&["resume", &id]);
     resumed.expect_code(0);
@@ -300,7 +310,10 @@ steps:
     let work = records(&journal, "step_succeeded")
         .find(|r| r["step"] == "work")
         .expect("work succeeded");
-    assert_eq!(work["outputs"]["by_key"]["a"]["outputs"]["stdout"], "done a");
+    assert_eq!(
+        work["outputs"]["by_key"]["a"]["outputs"]["stdout"],
+        "done a"
+    );
 }
 
 /// An item interrupted mid-step whose rerun policy is `never` is not run
@@ -330,7 +343,9 @@ steps:
     let resumed = sb.run(&["resume", &id]);
     resumed.expect_code(3);
     assert!(
-        resumed.printed().contains("`work[b]` was interrupted mid-step and is unsafe to repeat"),
+        resumed
+            .printed()
+            .contains("`work[b]` was interrupted mid-step and is unsafe to repeat"),
         "{}",
         resumed.dump()
     );
@@ -382,7 +397,11 @@ steps:
         "unknown[«item of unknown»]",
         "for_each: items not expanded in a dry run; later steps read `dry_run.outputs`",
     ] {
-        assert!(printed.contains(needle), "missing {needle:?}\n{}", ran.dump());
+        assert!(
+            printed.contains(needle),
+            "missing {needle:?}\n{}",
+            ran.dump()
+        );
     }
 }
 
@@ -416,7 +435,11 @@ steps:
         status.dump()
     );
     let text = sb.run(&["status", &id]);
-    assert!(text.stdout.contains("items:    work: 2 succeeded"), "{}", text.dump());
+    assert!(
+        text.stdout.contains("items:    work: 2 succeeded"),
+        "{}",
+        text.dump()
+    );
     let timeline = sb.run(&["timeline", &id]);
     timeline.expect_code(0);
     let md = std::fs::read_to_string(sb.run_dir(&id).join("timeline.md")).unwrap_or_default();
@@ -495,16 +518,22 @@ steps:
     with: { script: "printf '%s-%s' \"$T\" {{ n }}", env: { T: "{{ inputs.token }}" } }
 "#,
     );
-    let ran = sb.run_with(&["run", "secret.yaml"], &[("LOOP_TOKEN", "s3cr3t-loop-token")]);
+    let ran = sb.run_with(
+        &["run", "secret.yaml"],
+        &[("LOOP_TOKEN", "s3cr3t-loop-token")],
+    );
     ran.expect_code(0);
-    let text = std::fs::read_to_string(sb.run_dir(&ran.run_id()).join("journal.jsonl"))
-        .expect("journal");
+    let text =
+        std::fs::read_to_string(sb.run_dir(&ran.run_id()).join("journal.jsonl")).expect("journal");
     assert!(!text.contains("s3cr3t-loop-token"), "{text}");
     let journal = sb.journal(&ran.run_id());
     let item = records(&journal, "step_succeeded")
         .find(|r| r["step"] == "work[a]")
         .expect("work[a]");
-    assert!(item["outputs"]["stdout"].as_str().unwrap_or_default().ends_with("-a"));
+    assert!(item["outputs"]["stdout"]
+        .as_str()
+        .unwrap_or_default()
+        .ends_with("-a"));
     assert!(!ran.printed().contains("s3cr3t-loop-token"));
 }
 
@@ -541,7 +570,9 @@ steps:
     let graph = sb.run(&["graph", "loop.yaml"]);
     graph.expect_code(0);
     assert!(
-        graph.stdout.contains("unseal[…]<br/>shell<br/>for each `node`"),
+        graph
+            .stdout
+            .contains("unseal[…]<br/>shell<br/>for each `node`"),
         "{}",
         graph.dump()
     );

@@ -150,7 +150,10 @@ impl Timeline {
                             let (parent_id, parent_title, section) = order[p].clone();
                             let prefix = format!("{parent_id}[");
                             let mut at = p + 1;
-                            while order.get(at).is_some_and(|(o, _, _)| o.starts_with(&prefix)) {
+                            while order
+                                .get(at)
+                                .is_some_and(|(o, _, _)| o.starts_with(&prefix))
+                            {
                                 at += 1;
                             }
                             let key = split_item_id(step).map(|(_, k)| k).unwrap_or_default();

@@ -743,8 +743,11 @@ impl Reader {
                 }
             },
             None => {
-                self.error(node.loc, "`for_each` needs `items`, the list to run the step over")
-                    .help = Some("e.g. `for_each: { items: \"{{ inputs.nodes }}\", as: node }`".into());
+                self.error(
+                    node.loc,
+                    "`for_each` needs `items`, the list to run the step over",
+                )
+                .help = Some("e.g. `for_each: { items: \"{{ inputs.nodes }}\", as: node }`".into());
                 return None;
             }
         };
@@ -757,15 +760,21 @@ impl Reader {
                     return None;
                 }
                 if crate::runbook::template_context::CONTEXT_NAMES.contains(&name.as_str()) {
-                    self.error_width(n, format!("`for_each.as` `{name}` would hide the template variable `{name}`"))
-                        .help = Some("choose another name, e.g. `as: item`".into());
+                    self.error_width(
+                        n,
+                        format!("`for_each.as` `{name}` would hide the template variable `{name}`"),
+                    )
+                    .help = Some("choose another name, e.g. `as: item`".into());
                     return None;
                 }
                 (name, n.loc)
             }
             None => {
-                self.error(node.loc, "`for_each` needs `as`, the name templates read the item by")
-                    .help = Some("e.g. `as: node`, then `{{ node }}` in `with`".into());
+                self.error(
+                    node.loc,
+                    "`for_each` needs `as`, the name templates read the item by",
+                )
+                .help = Some("e.g. `as: node`, then `{{ node }}` in `with`".into());
                 return None;
             }
         };
@@ -774,7 +783,10 @@ impl Reader {
             Some(n) => {
                 self.error(
                     n.loc,
-                    format!("`for_each.key` must be a template string, found {}", n.type_name()),
+                    format!(
+                        "`for_each.key` must be a template string, found {}",
+                        n.type_name()
+                    ),
                 )
                 .help = Some(format!("e.g. `key: \"{{{{ {as_name} }}}}\"`"));
                 return None;
@@ -785,8 +797,13 @@ impl Reader {
             Some(n) => match &n.value {
                 NodeValue::Int(i) if *i >= 1 && *i <= u32::MAX as i64 => Some(*i as u32),
                 _ => {
-                    self.error_width(n, "`for_each.max_parallel` must be a whole number of at least 1")
-                        .help = Some("e.g. `max_parallel: 3`; leave it out to run one item at a time".into());
+                    self.error_width(
+                        n,
+                        "`for_each.max_parallel` must be a whole number of at least 1",
+                    )
+                    .help = Some(
+                        "e.g. `max_parallel: 3`; leave it out to run one item at a time".into(),
+                    );
                     return None;
                 }
             },

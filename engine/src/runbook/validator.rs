@@ -892,11 +892,7 @@ impl Validator<'_> {
                         self.output_name(loc, width, &me.id, &r, kind, name);
                     }
                 }
-                _ if me
-                    .for_each
-                    .as_ref()
-                    .is_some_and(|f| f.as_name == head) =>
-                {
+                _ if me.for_each.as_ref().is_some_and(|f| f.as_name == head) => {
                     if scope == Scope::Items {
                         self.error(
                             loc,

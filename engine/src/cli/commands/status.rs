@@ -116,7 +116,10 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
                     let list = items.iter().map(|(key, status)| json!({"step": item_id(step, key), "key": key, "status": status}));
                     (step.clone(), list.collect::<serde_json::Value>())
                 });
-                doc.insert("items".into(), items.collect::<serde_json::Map<_, _>>().into());
+                doc.insert(
+                    "items".into(),
+                    items.collect::<serde_json::Map<_, _>>().into(),
+                );
             }
             // A run in S3: who drives it, from which machine, until when.
             if let (Some(doc), Some(d)) = (doc.as_object_mut(), &snap.driver) {
@@ -239,7 +242,7 @@ fn loop_items(
         let Some((id, key)) = split_item_id(execution) else {
             continue;
         };
-        if !runbook.step(id).is_some_and(|s| s.for_each.is_some()) || !seen.insert(execution) {
+        if runbook.step(id).is_none_or(|s| s.for_each.is_none()) || !seen.insert(execution) {
             continue;
         }
         let status = match run.steps.get(execution) {

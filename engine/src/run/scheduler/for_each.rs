@@ -231,16 +231,17 @@ impl Scheduler {
                     _ => ("succeeded", Map::new()),
                 })
                 .collect::<Vec<_>>();
-            let outputs = loop_outputs(items.iter().zip(results).map(|(item, (status, outputs))| {
-                (
-                    item.key.as_str(),
-                    ItemResult {
-                        status,
-                        outputs,
-                        error: None,
-                    },
-                )
-            }));
+            let outputs =
+                loop_outputs(items.iter().zip(results).map(|(item, (status, outputs))| {
+                    (
+                        item.key.as_str(),
+                        ItemResult {
+                            status,
+                            outputs,
+                            error: None,
+                        },
+                    )
+                }));
             self.simulate_loop(i, outputs, false);
             return;
         }
@@ -313,7 +314,8 @@ impl Scheduler {
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut items = Vec::with_capacity(values.len());
         for (n, value) in values.iter().enumerate() {
-            let item_ctx = template_context::with_item(ctx, &f.as_name, Value::from_serialize(value));
+            let item_ctx =
+                template_context::with_item(ctx, &f.as_name, Value::from_serialize(value));
             let key = match &f.key {
                 Some(key) => match self.env.templates.render_value(&key.to_json(), &item_ctx) {
                     Ok(k) => scalar_text(&k).ok_or_else(|| {
@@ -478,7 +480,7 @@ impl LoopTask {
         loop {
             while running.len() < self.parallel
                 && next < n
-                && !(failed && !self.continue_on_failure)
+                && (!failed || self.continue_on_failure)
                 && !self.cancel.is_cancelled()
             {
                 let position = next;
@@ -496,7 +498,11 @@ impl LoopTask {
                             step: execution.clone(),
                             reason,
                         }) {
-                            return self.finished(started, Err(StepError::new(e.to_string())), Some(e));
+                            return self.finished(
+                                started,
+                                Err(StepError::new(e.to_string())),
+                                Some(e),
+                            );
                         }
                         ItemResult {
                             status: "skipped",
@@ -512,7 +518,11 @@ impl LoopTask {
                             outputs: Map::new(),
                             duration_ms: 0,
                         }) {
-                            return self.finished(started, Err(StepError::new(e.to_string())), Some(e));
+                            return self.finished(
+                                started,
+                                Err(StepError::new(e.to_string())),
+                                Some(e),
+                            );
                         }
                         failed = true;
                         ItemResult {
@@ -533,7 +543,11 @@ impl LoopTask {
                             })
                             .and_then(|_| self.journal.flush());
                         if let Err(e) = written {
-                            return self.finished(started, Err(StepError::new(e.to_string())), Some(e));
+                            return self.finished(
+                                started,
+                                Err(StepError::new(e.to_string())),
+                                Some(e),
+                            );
                         }
                         let task = StepTask {
                             index: self.index,
@@ -559,7 +573,9 @@ impl LoopTask {
                 Err(e) => {
                     return self.finished(
                         started,
-                        Err(StepError::new(format!("internal error: an item's task failed: {e}"))),
+                        Err(StepError::new(format!(
+                            "internal error: an item's task failed: {e}"
+                        ))),
                         None,
                     )
                 }
