@@ -9,7 +9,7 @@
 //! defence for the copy written at the end of a run, while the secrets are
 //! still in memory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -138,35 +138,45 @@ impl Timeline {
                     .collect()
             })
             .unwrap_or_default();
+        // A loop item (`<id>[<key>]`) goes under its step, after the items
+        // before it; anything else the runbook lacks goes at the end.
+        let mut known: HashSet<String> = order.iter().map(|(id, _, _)| id.clone()).collect();
+        let position: HashMap<String, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _, _))| (id.clone(), i))
+            .collect();
+        let mut items: HashMap<usize, Vec<(String, String, String)>> = HashMap::new();
+        let mut others = Vec::new();
         for r in records {
-            if let Some(step) = r.event.step() {
-                if !order.iter().any(|(id, _, _)| id == step) {
-                    // A loop item (`<id>[<key>]`) goes under its step, after
-                    // the items before it; anything else at the end.
-                    let parent = split_item_id(step)
-                        .and_then(|(id, _)| order.iter().position(|(o, _, _)| o == id));
-                    match parent {
-                        Some(p) => {
-                            let (parent_id, parent_title, section) = order[p].clone();
-                            let prefix = format!("{parent_id}[");
-                            let mut at = p + 1;
-                            while order
-                                .get(at)
-                                .is_some_and(|(o, _, _)| o.starts_with(&prefix))
-                            {
-                                at += 1;
-                            }
-                            let key = split_item_id(step).map(|(_, k)| k).unwrap_or_default();
-                            order.insert(
-                                at,
-                                (step.to_string(), format!("{parent_title} [{key}]"), section),
-                            );
-                        }
-                        None => order.push((step.to_string(), step.to_string(), String::new())),
-                    }
+            let Some(step) = r.event.step() else {
+                continue;
+            };
+            if !known.insert(step.to_string()) {
+                continue;
+            }
+            match split_item_id(step).and_then(|(id, key)| Some((position.get(id)?, key))) {
+                Some((&p, key)) => {
+                    let (_, parent_title, section) = &order[p];
+                    let row = (
+                        step.to_string(),
+                        format!("{parent_title} [{key}]"),
+                        section.clone(),
+                    );
+                    items.entry(p).or_default().push(row);
                 }
+                None => others.push((step.to_string(), step.to_string(), String::new())),
             }
         }
+        if !items.is_empty() {
+            let mut grouped = Vec::with_capacity(order.len() + known.len());
+            for (p, row) in order.into_iter().enumerate() {
+                grouped.push(row);
+                grouped.extend(items.remove(&p).unwrap_or_default());
+            }
+            order = grouped;
+        }
+        order.extend(others);
         let critical: Vec<&str> = rto.critical_path.iter().map(|p| p.step.as_str()).collect();
         let mut counts = BTreeMap::new();
         let steps: Vec<TimelineStep> = order
