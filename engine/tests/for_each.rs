@@ -577,3 +577,33 @@ steps:
         graph.dump()
     );
 }
+
+/// `resume --redo` of a loop runs all its items again; of one item, only
+/// that item (the loop takes the others over).
+#[test]
+fn redo_of_a_loop_runs_every_item_and_redo_of_an_item_only_that_one() {
+    let sb = Sandbox::new();
+    sb.write(
+        "loop.yaml",
+        r#"version: 1
+name: loop
+steps:
+  - id: work
+    kind: shell
+    rerun: safe
+    for_each: { items: [a, b], as: n }
+    with: { script: "echo {{ n }} >> ran" }
+"#,
+    );
+    let ran = sb.run(&["run", "loop.yaml"]);
+    ran.expect_code(0);
+    let id = ran.run_id();
+    sb.run(&["resume", &id, "--redo", "work[b]", "--reason", "b again"])
+        .expect_code(0);
+    let ran_items = std::fs::read_to_string(sb.work_dir(&id).join("ran")).expect("ran");
+    assert_eq!(ran_items, "a\nb\nb\n");
+    sb.run(&["resume", &id, "--redo", "work", "--reason", "all again"])
+        .expect_code(0);
+    let ran_items = std::fs::read_to_string(sb.work_dir(&id).join("ran")).expect("ran");
+    assert_eq!(ran_items, "a\nb\nb\na\nb\n");
+}
