@@ -417,6 +417,10 @@ steps:
     kind: shell
     for_each: { items: [a, b], as: n }
     with: { run: ["echo", "{{ n }}"] }
+  - id: last
+    kind: shell
+    needs: [work]
+    with: { run: ["true"] }
 "#,
     );
     let ran = sb.run(&["run", "loop.yaml"]);
@@ -442,12 +446,16 @@ steps:
     );
     let timeline = sb.run(&["timeline", &id]);
     timeline.expect_code(0);
-    let md = std::fs::read_to_string(sb.run_dir(&id).join("timeline.md")).unwrap_or_default();
-    assert!(
-        md.contains("work[a]") && md.contains("work[b]"),
-        "{md}\n{}",
-        timeline.dump()
-    );
+    // The Gantt chart's rows: the loop, then its items, then what follows.
+    let json = std::fs::read_to_string(sb.run_dir(&id).join("timeline.json")).expect("json");
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("timeline.json");
+    let rows: Vec<&str> = doc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(rows, ["work", "work[a]", "work[b]", "last"], "{}", timeline.dump());
 }
 
 #[test]

@@ -157,12 +157,14 @@ impl Timeline {
             }
             match split_item_id(step).and_then(|(id, key)| Some((position.get(id)?, key))) {
                 Some((&p, key)) => {
-                    let (_, parent_title, section) = &order[p];
-                    let row = (
-                        step.to_string(),
-                        format!("{parent_title} [{key}]"),
-                        section.clone(),
-                    );
+                    let (parent_id, parent_title, section) = &order[p];
+                    // A titled loop's items are titled after it.
+                    let title = if parent_title == parent_id {
+                        step.to_string()
+                    } else {
+                        format!("{parent_title} [{key}]")
+                    };
+                    let row = (step.to_string(), title, section.clone());
                     items.entry(p).or_default().push(row);
                 }
                 None => others.push((step.to_string(), step.to_string(), String::new())),
