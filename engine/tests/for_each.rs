@@ -455,7 +455,12 @@ steps:
         .iter()
         .map(|s| s["id"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(rows, ["work", "work[a]", "work[b]", "last"], "{}", timeline.dump());
+    assert_eq!(
+        rows,
+        ["work", "work[a]", "work[b]", "last"],
+        "{}",
+        timeline.dump()
+    );
 }
 
 #[test]
@@ -614,4 +619,81 @@ steps:
         .expect_code(0);
     let ran_items = std::fs::read_to_string(sb.work_dir(&id).join("ran")).expect("ran");
     assert_eq!(ran_items, "a\nb\nb\na\nb\n");
+}
+
+/// Files under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle))
+            {
+                hits.push(path);
+            }
+        }
+    }
+    hits
+}
+
+/// `vault.kv.get` over two paths of a real OpenBao: each item's `data` is
+/// a secret output, usable by later steps through `by_key` in the run that
+/// read it, and never in clear in the journal, the timeline or the output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_outputs_of_items_from_openbao_are_redacted_like_any_steps() {
+    const A: &str = "kv-loop-a-Hn4vQ9sLr2Xc";
+    const B: &str = "kv-loop-b-Zt8wP3mKq7Ld";
+    let bao = lifeboat_harness::openbao::OpenBaoDev::start().await;
+    for (path, value) in [("a", A), ("b", B)] {
+        let seeded = reqwest::Client::new()
+            .post(format!("{}/v1/secret/data/app/{path}", bao.addr()))
+            .header("X-Vault-Token", bao.token())
+            .json(&serde_json::json!({ "data": { "password": value } }))
+            .send()
+            .await
+            .expect("seed the secret");
+        assert!(seeded.status().is_success(), "{}", seeded.status());
+    }
+    let sb = Sandbox::new();
+    sb.write(
+        "kv.yaml",
+        &format!(
+            r#"version: 1
+name: kvloop
+inputs:
+  token: {{ type: secret, env: LOOP_VAULT_TOKEN }}
+steps:
+  - id: get
+    kind: vault.kv.get
+    for_each: {{ items: [a, b], as: p, max_parallel: 2 }}
+    with: {{ addr: "{addr}", token: "{{{{ inputs.token }}}}", path: "app/{{{{ p }}}}" }}
+  - id: use
+    kind: assert
+    needs: [get]
+    with:
+      that:
+        - "steps.get.outputs.by_key.a.outputs.data.password is startingwith('kv-loop-a-')"
+        - "steps.get.outputs.items[1].outputs.data.password is startingwith('kv-loop-b-')"
+        - "steps.get.outputs.items[1].outputs.data.password | length == {len}"
+"#,
+            addr = bao.addr(),
+            len = B.len(),
+        ),
+    );
+    let ran = sb.run_with(&["run", "kv.yaml"], &[("LOOP_VAULT_TOKEN", bao.token())]);
+    ran.expect_code(0);
+    for value in [A, B] {
+        assert!(!ran.printed().contains(value), "{}", ran.dump());
+        let hits = files_containing(&sb.state_dir(), value);
+        assert!(hits.is_empty(), "a secret output reached disk in {hits:?}");
+    }
+    let journal = sb.journal(&ran.run_id());
+    let item = records(&journal, "step_succeeded")
+        .find(|r| r["step"] == "get[a]")
+        .expect("get[a]");
+    assert_eq!(item["secret_outputs"], serde_json::json!(["data"]));
 }

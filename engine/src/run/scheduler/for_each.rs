@@ -42,6 +42,32 @@ pub(super) struct PriorItems {
 }
 
 impl PriorItems {
+    /// Removes from a loop's journalled outputs (`items`, `by_key`) each
+    /// item's secret outputs, which were journalled as «redacted» and lived
+    /// in memory only: a template that reads one then fails and says why.
+    pub(super) fn forget_secrets(&self, id: &str, outputs: &mut Map<String, serde_json::Value>) {
+        let secret = |key: &str| -> &[String] {
+            match self.states.get(&item_id(id, key)) {
+                Some(StepRecordState::Succeeded { secret_outputs, .. }) => secret_outputs,
+                _ => &[],
+            }
+        };
+        let strip = |entry: &mut serde_json::Value| {
+            let key = entry["key"].as_str().unwrap_or_default().to_string();
+            if let Some(o) = entry.get_mut("outputs").and_then(|o| o.as_object_mut()) {
+                for name in secret(&key) {
+                    o.remove(name);
+                }
+            }
+        };
+        if let Some(items) = outputs.get_mut("items").and_then(|v| v.as_array_mut()) {
+            items.iter_mut().for_each(strip);
+        }
+        if let Some(by_key) = outputs.get_mut("by_key").and_then(|v| v.as_object_mut()) {
+            by_key.values_mut().for_each(strip);
+        }
+    }
+
     /// The items of the runbook's `for_each` steps in `state`.
     pub(super) fn from_state(runbook: &CheckedRunbook, state: &RunState) -> Self {
         let is_item = |execution: &str| {

@@ -83,6 +83,10 @@ impl Scheduler {
                         for name in secret_outputs {
                             outputs.remove(name);
                         }
+                        // A loop's items' secret outputs likewise.
+                        if step.for_each.is_some() {
+                            self.prior_items.forget_secrets(&step.id, &mut outputs);
+                        }
                         if !secret_outputs.is_empty() {
                             lost.push(LostSecretOutputs {
                                 index: i,
