@@ -697,3 +697,72 @@ steps:
         .expect("get[a]");
     assert_eq!(item["secret_outputs"], serde_json::json!(["data"]));
 }
+
+/// After a kill, the loop is taken over but its items' secret outputs died
+/// with the engine that read them: a step that reads one fails and says
+/// so, rather than getting the journal's «redacted» placeholder as a value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_leaves_items_secret_outputs_undefined_rather_than_redacted_text() {
+    let bao = lifeboat_harness::openbao::OpenBaoDev::start().await;
+    let seeded = reqwest::Client::new()
+        .post(format!("{}/v1/secret/data/app/a", bao.addr()))
+        .header("X-Vault-Token", bao.token())
+        .json(&serde_json::json!({ "data": { "password": "kv-loop-resume-Qw3rTy9u" } }))
+        .send()
+        .await
+        .expect("seed the secret");
+    assert!(seeded.status().is_success(), "{}", seeded.status());
+    let sb = Sandbox::new();
+    sb.write(
+        "kv.yaml",
+        &format!(
+            r#"version: 1
+name: kvresume
+inputs:
+  token: {{ type: secret, env: LOOP_VAULT_TOKEN }}
+steps:
+  - id: get
+    kind: vault.kv.get
+    for_each: {{ items: [a], as: p }}
+    with: {{ addr: "{addr}", token: "{{{{ inputs.token }}}}", path: "app/{{{{ p }}}}" }}
+  - id: crash
+    kind: shell
+    needs: [get]
+    rerun: safe
+    with:
+      script: |
+        if [ ! -e crashed ]; then touch crashed; kill -9 $PPID; sleep 5; fi
+  - id: use
+    kind: shell
+    needs: [crash]
+    with:
+      script: 'test "${{#P}}" -gt 0'
+      env: {{ P: "{{{{ steps.get.outputs.by_key.a.outputs.data.password }}}}" }}
+"#,
+            addr = bao.addr(),
+        ),
+    );
+    let env = [("LOOP_VAULT_TOKEN", bao.token())];
+    let ran = sb.run_with(&["run", "kv.yaml"], &env);
+    assert_eq!(ran.code, -1, "{}", ran.dump());
+    let id = ran.run_id();
+    let resumed = sb.run_with(&["resume", &id], &env);
+    resumed.expect_code(1);
+    let journal = sb.journal(&id);
+    let failed = records(&journal, "step_failed")
+        .find(|r| r["step"] == "use")
+        .expect("use failed");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("undefined"),
+        "{failed:#}\n{}",
+        resumed.dump()
+    );
+    assert!(!steps_of(&journal, "step_started")
+        .iter()
+        .filter(|s| s.as_str() == "get[a]")
+        .nth(1)
+        .is_some());
+}
