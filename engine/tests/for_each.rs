@@ -762,9 +762,7 @@ steps:
         "{failed:#}\n{}",
         resumed.dump()
     );
-    assert!(!steps_of(&journal, "step_started")
-        .iter()
-        .filter(|s| s.as_str() == "get[a]")
-        .nth(1)
-        .is_some());
+    // The loop was taken over: its item did not run again.
+    let starts = steps_of(&journal, "step_started");
+    assert_eq!(starts.iter().filter(|s| s.as_str() == "get[a]").count(), 1);
 }
