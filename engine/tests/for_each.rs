@@ -181,9 +181,7 @@ steps:
         ran.dump()
     );
     // One item at a time: the item after the failure never started.
-    // The loop was taken over: its item did not run again.
-    let starts = steps_of(&journal, "step_started");
-    assert_eq!(starts.iter().filter(|s| s.as_str() == "get[a]").count(), 1);
+    assert!(!steps_of(&journal, "step_started").contains(&"check[ok2]".to_string()));
     assert_eq!(steps_of(&journal, "step_skipped"), ["after"]);
     assert!(ran.printed().contains("check[bad]"), "{}", ran.dump());
 }
