@@ -764,3 +764,29 @@ steps:
     let starts = steps_of(&journal, "step_started");
     assert_eq!(starts.iter().filter(|s| s.as_str() == "get[a]").count(), 1);
 }
+
+/// A `when` that does not read the item skips the whole step, like any
+/// step's: no item is journalled.
+#[test]
+fn a_when_that_does_not_read_the_item_skips_the_whole_loop() {
+    let sb = Sandbox::new();
+    sb.write(
+        "loop.yaml",
+        r#"version: 1
+name: loop
+inputs:
+  enabled: { type: boolean, default: false }
+steps:
+  - id: work
+    kind: shell
+    when: inputs.enabled
+    for_each: { items: [a, b], as: n }
+    with: { run: ["echo", "{{ n }}"] }
+"#,
+    );
+    let ran = sb.run(&["run", "loop.yaml"]);
+    ran.expect_code(0);
+    let journal = sb.journal(&ran.run_id());
+    assert_eq!(steps_of(&journal, "step_skipped"), ["work"]);
+    assert!(steps_of(&journal, "step_started").is_empty());
+}

@@ -275,6 +275,11 @@ impl Scheduler {
             .iter()
             .filter(|item| matches!(item.plan, ItemPlan::Run(_)))
             .count();
+        // Step-through asks once for the whole loop.
+        let shown = format!("{} step `{}`: {}", step.kind, step.id, f.describe());
+        if !self.step_through_allows(i, &shown) {
+            return;
+        }
         let started = Event::StepStarted {
             step: step.id.clone(),
             attempt: 1,
@@ -439,6 +444,8 @@ impl Scheduler {
                 _ => {}
             },
         }
+        // A `when` that does not read the item was decided for the whole
+        // step (`start.rs`); evaluating it again gives the same answer.
         if let Some(when) = &step.when {
             match self.env.templates.eval_bool(&when.text, item_ctx) {
                 Ok(true) => {}
