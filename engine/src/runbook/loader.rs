@@ -677,6 +677,7 @@ impl Reader {
             n.get("outputs").cloned()
         });
         let dry_run_outputs = dry_run_node.as_ref().map(Node::to_json);
+        let for_each = node.get("for_each").and_then(|n| self.for_each(&id, n));
         Some(Step {
             id,
             loc: id_loc,
@@ -715,12 +716,12 @@ impl Reader {
             dry_run_outputs,
             dry_run_node,
             section,
-            for_each: node.get("for_each").and_then(|n| self.for_each(n)),
+            for_each,
         })
     }
 
     /// `for_each: { items, as, key, max_parallel, continue_on_failure }`.
-    fn for_each(&mut self, node: &Node) -> Option<ForEach> {
+    fn for_each(&mut self, id: &str, node: &Node) -> Option<ForEach> {
         self.fields(
             node,
             &["items", "as", "key", "max_parallel", "continue_on_failure"],
@@ -734,7 +735,7 @@ impl Reader {
                     self.error(
                         n.loc,
                         format!(
-                            "`for_each.items` must be a list or a template that renders one, found {}",
+                            "step `{id}`: `for_each.items` must be a list or a template that renders one, found {}",
                             n.type_name()
                         ),
                     )
@@ -745,7 +746,7 @@ impl Reader {
             None => {
                 self.error(
                     node.loc,
-                    "`for_each` needs `items`, the list to run the step over",
+                    format!("step `{id}`: `for_each` needs `items`, the list to run the step over"),
                 )
                 .help = Some("e.g. `for_each: { items: \"{{ inputs.nodes }}\", as: node }`".into());
                 return None;
@@ -755,14 +756,18 @@ impl Reader {
             Some(n) => {
                 let name = self.string(n, "`for_each.as`")?;
                 if !is_identifier(&name) {
-                    self.error_width(n, format!("`for_each.as` `{name}` is not a valid name"))
-                        .help = Some("names match [a-z][a-z0-9_]*, e.g. `as: node`".into());
+                    self.error_width(
+                        n,
+                        format!("step `{id}`: `for_each.as` `{name}` is not a valid name"),
+                    )
+                    .help = Some("names match [a-z][a-z0-9_]*, e.g. `as: node`".into());
                     return None;
                 }
                 if crate::runbook::template_context::CONTEXT_NAMES.contains(&name.as_str()) {
                     self.error_width(
                         n,
-                        format!("`for_each.as` `{name}` would hide the template variable `{name}`"),
+                        format!(
+                            "step `{id}`: `for_each.as` `{name}` would hide the template variable `{name}`"),
                     )
                     .help = Some("choose another name, e.g. `as: item`".into());
                     return None;
@@ -772,7 +777,9 @@ impl Reader {
             None => {
                 self.error(
                     node.loc,
-                    "`for_each` needs `as`, the name templates read the item by",
+                    format!(
+                        "step `{id}`: `for_each` needs `as`, the name templates read the item by"
+                    ),
                 )
                 .help = Some("e.g. `as: node`, then `{{ node }}` in `with`".into());
                 return None;
@@ -784,7 +791,7 @@ impl Reader {
                 self.error(
                     n.loc,
                     format!(
-                        "`for_each.key` must be a template string, found {}",
+                        "step `{id}`: `for_each.key` must be a template string, found {}",
                         n.type_name()
                     ),
                 )
@@ -799,7 +806,7 @@ impl Reader {
                 _ => {
                     self.error_width(
                         n,
-                        "`for_each.max_parallel` must be a whole number of at least 1",
+                        format!("step `{id}`: `for_each.max_parallel` must be a whole number of at least 1"),
                     )
                     .help = Some(
                         "e.g. `max_parallel: 3`; leave it out to run one item at a time".into(),
