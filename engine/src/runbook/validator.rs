@@ -1164,6 +1164,32 @@ mod tests {
     }
 
     #[test]
+    fn a_loop_reads_its_item_and_offers_items_and_by_key() {
+        // The item is readable in `key`, `with`, `when` and `until`, not in
+        // `items`; a loop's outputs are `items` and `by_key`, whatever its
+        // kind, and its `until` reads its kind's outputs.
+        check(
+            r#"
+            version: 1
+            name: rb
+            steps:
+              - { id: a, kind: shell, for_each: { items: "{{ n }}", as: n, key: "{{ n }}" }, when: "n != 'x'", until: "outputs.stdot == n", with: { run: ["echo", "{{ n }}"] } }
+              - { id: b, kind: shell, needs: [a], with: { run: ["echo", "{{ steps.a.outputs.by_key.x.outputs.stdout }}", "{{ steps.a.outputs.stdout }}", "{{ n }}"] } }
+            "#,
+            "
+            error 4:46: step `a`: `for_each.items` reads `n`, the item it is making
+              help: `items` may read inputs and earlier steps; the item is readable in `key`, `with`, `when` and `until`
+            error 4:107: step `a` reads `outputs.stdot`, but a `shell` step has no output `stdot`
+              help: did you mean `stdout`? a `shell` step's outputs are: exit_code, stdout, stderr, json
+            error 5:110: step `b` reads `steps.a.outputs.stdout`, but a step with `for_each` has only the outputs `items` and `by_key`
+              help: read an item's outputs as `steps.a.outputs.by_key[KEY].outputs.stdout`, or loop over `steps.a.outputs.items`
+            error 5:142: step `b` reads unknown variable `n`
+              help: templates see `inputs`, `steps`, `run` (and `outputs` in `until`)
+            ",
+        );
+    }
+
+    #[test]
     fn output_names_are_checked_against_the_kinds_declarations() {
         // Each kind declares its outputs, so a misspelt name is refused
         // where it is written, not when the template is rendered mid-run.
