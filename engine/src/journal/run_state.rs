@@ -257,15 +257,11 @@ impl RunState {
                 }
                 // `resume --redo STEP`: run it again, whatever it did.
                 for step in redo {
-                    self.steps.remove(step);
-                    self.gates.remove(step);
-                    self.unconfirmed.remove(step);
+                    self.forget(step);
                 }
                 if let Some(cp) = from_checkpoint {
                     for step in descendants_of(cp) {
-                        self.steps.remove(&step);
-                        self.gates.remove(&step);
-                        self.unconfirmed.remove(&step);
+                        self.forget(&step);
                     }
                 }
                 // Steps skipped because the run failed get another chance.
@@ -289,6 +285,32 @@ impl RunState {
             | Event::Checkpoint { .. }
             | Event::Note { .. }
             | Event::Interrupted { .. } => {}
+        }
+    }
+}
+
+impl RunState {
+    /// Forgets what step `step` did, so that it runs again: with a loop's
+    /// items (`<step>[<key>]`, which no step id can be), and for one item,
+    /// with its loop, which then runs that item again and takes the others
+    /// over.
+    fn forget(&mut self, step: &str) {
+        let mut forgotten = vec![step.to_string()];
+        let prefix = format!("{step}[");
+        forgotten.extend(
+            self.steps
+                .keys()
+                .chain(self.unconfirmed.keys())
+                .filter(|id| id.starts_with(&prefix))
+                .cloned(),
+        );
+        if let Some((parent, _)) = step.strip_suffix(']').and_then(|s| s.split_once('[')) {
+            forgotten.push(parent.to_string());
+        }
+        for id in forgotten {
+            self.steps.remove(&id);
+            self.gates.remove(&id);
+            self.unconfirmed.remove(&id);
         }
     }
 }

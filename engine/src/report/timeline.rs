@@ -9,7 +9,7 @@
 //! defence for the copy written at the end of a run, while the secrets are
 //! still in memory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -18,6 +18,7 @@ use crate::journal::record::{Event, MarkOutcome, Record, RunStatus};
 use crate::journal::run_state::{RunState, StepRecordState};
 use crate::report::rto_report::{RtoReport, StepShape};
 use crate::report::step_spans::{parse_ms, Now, Span, StepSpans};
+use crate::runbook::step::split_item_id;
 use crate::runbook::Runbook;
 
 /// Longest summary kept per event: a timeline is read, not searched.
@@ -170,13 +171,47 @@ impl Timeline {
                     .collect()
             })
             .unwrap_or_default();
+        // A loop item (`<id>[<key>]`) goes under its step, after the items
+        // before it; anything else the runbook lacks goes at the end.
+        let mut known: HashSet<String> = order.iter().map(|(id, _, _)| id.clone()).collect();
+        let position: HashMap<String, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _, _))| (id.clone(), i))
+            .collect();
+        let mut items: HashMap<usize, Vec<(String, String, String)>> = HashMap::new();
+        let mut others = Vec::new();
         for r in records {
-            if let Some(step) = r.event.step() {
-                if !order.iter().any(|(id, _, _)| id == step) {
-                    order.push((step.to_string(), step.to_string(), String::new()));
+            let Some(step) = r.event.step() else {
+                continue;
+            };
+            if !known.insert(step.to_string()) {
+                continue;
+            }
+            match split_item_id(step).and_then(|(id, key)| Some((position.get(id)?, key))) {
+                Some((&p, key)) => {
+                    let (parent_id, parent_title, section) = &order[p];
+                    // A titled loop's items are titled after it.
+                    let title = if parent_title == parent_id {
+                        step.to_string()
+                    } else {
+                        format!("{parent_title} [{key}]")
+                    };
+                    let row = (step.to_string(), title, section.clone());
+                    items.entry(p).or_default().push(row);
                 }
+                None => others.push((step.to_string(), step.to_string(), String::new())),
             }
         }
+        if !items.is_empty() {
+            let mut grouped = Vec::with_capacity(order.len() + known.len());
+            for (p, row) in order.into_iter().enumerate() {
+                grouped.push(row);
+                grouped.extend(items.remove(&p).unwrap_or_default());
+            }
+            order = grouped;
+        }
+        order.extend(others);
         let critical: Vec<&str> = rto.critical_path.iter().map(|p| p.step.as_str()).collect();
         let mut counts = BTreeMap::new();
         let steps: Vec<TimelineStep> = order

@@ -1046,7 +1046,11 @@ fn check_redo(runbook: &CheckedRunbook, run: &RunState, req: &Resume) -> Result<
         });
     }
     for id in req.redo {
-        let Some(_) = runbook.step(id) else {
+        // One item of a loop (`<id>[<key>]`) is redone under its step's policy.
+        let step_id = crate::runbook::step::split_item_id(id)
+            .filter(|(s, _)| runbook.step(s).is_some_and(|s| s.for_each.is_some()))
+            .map_or(id.as_str(), |(s, _)| s);
+        let Some(_) = runbook.step(step_id) else {
             let hint = crate::runbook::diagnostic::did_you_mean(
                 id,
                 runbook.steps.iter().map(|s| s.id.as_str()),
@@ -1068,9 +1072,9 @@ fn check_redo(runbook: &CheckedRunbook, run: &RunState, req: &Resume) -> Result<
             }
             None => return Err(LaunchError::RedoNotRun { step: id.clone() }),
             Some(StepRecordState::Succeeded { .. })
-                if unsafe_to_repeat(runbook, id) && !req.yes =>
+                if unsafe_to_repeat(runbook, step_id) && !req.yes =>
             {
-                let policy = match runbook.step_index(id).map(|i| runbook.rerun_policy(i)) {
+                let policy = match runbook.step_index(step_id).map(|i| runbook.rerun_policy(i)) {
                     Some(lifeboat_steps::Rerun::Check) => "check",
                     _ => "never",
                 };

@@ -31,6 +31,9 @@
 //!   drill, the write-ahead `step_started`, spawning its task.
 //! - `step_task.rs`: one step's attempts, `until`, retries and timeout.
 //! - `results.rs`: recording how a step ended.
+//! - `for_each.rs`: a step with `for_each`: its items, each journalled as
+//!   `<id>[<key>]`, up to `for_each.max_parallel` at once; on resume only
+//!   the items not done run.
 //! - `engine_steps.rs`: the kinds the engine runs itself (`assert`,
 //!   `checkpoint`; `approval` and `manual` in `human_gates.rs`).
 //! - `render.rs`: what templates and step kinds see of the run.
@@ -53,6 +56,7 @@ use crate::journal::run_state::RunState;
 
 mod drill;
 mod engine_steps;
+mod for_each;
 mod human_gates;
 mod inbox;
 mod journal_writes;
@@ -164,6 +168,9 @@ pub struct Scheduler {
     /// Waiting gates with a `timeout`: when it ends (ms since the epoch),
     /// for `--wait`.
     gate_deadlines: HashMap<usize, i64>,
+    /// What an earlier execution journalled of `for_each` items, by
+    /// execution id (`<id>[<key>]`), and the marks of those interrupted.
+    prior_items: for_each::PriorItems,
 }
 
 impl Scheduler {
@@ -195,6 +202,7 @@ impl Scheduler {
             main_done: false,
             inbox_due: None,
             gate_deadlines: HashMap::new(),
+            prior_items: Default::default(),
             env,
             config,
         };

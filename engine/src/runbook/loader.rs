@@ -14,7 +14,7 @@ use crate::runbook::diagnostic::{did_you_mean, Diagnostic};
 use crate::runbook::input_decl::{InputDecl, InputType};
 use crate::runbook::node::{Loc, Node, NodeValue};
 use crate::runbook::source_file::SourceFile;
-use crate::runbook::step::{Expr, Need, Probe, Section, Step};
+use crate::runbook::step::{Expr, ForEach, Need, Probe, Section, Step};
 use crate::runbook::{Approvers, Defaults, Retry, RtoSpec, Runbook};
 
 /// Every top-level field a runbook may have (`runbook_schema.rs` lists them too).
@@ -53,6 +53,7 @@ pub const STEP_FIELDS: &[&str] = &[
     "continue_on_failure",
     "read_only",
     "dry_run",
+    "for_each",
 ];
 
 /// Parses `text` as a runbook. Returns the runbook when its shape is sound
@@ -683,6 +684,7 @@ impl Reader {
             n.get("outputs").cloned()
         });
         let dry_run_outputs = dry_run_node.as_ref().map(Node::to_json);
+        let for_each = node.get("for_each").and_then(|n| self.for_each(&id, n));
         Some(Step {
             id,
             loc: id_loc,
@@ -721,6 +723,118 @@ impl Reader {
             dry_run_outputs,
             dry_run_node,
             section,
+            for_each,
+        })
+    }
+
+    /// `for_each: { items, as, key, max_parallel, continue_on_failure }`.
+    fn for_each(&mut self, id: &str, node: &Node) -> Option<ForEach> {
+        self.fields(
+            node,
+            &["items", "as", "key", "max_parallel", "continue_on_failure"],
+            "`for_each`",
+        )?;
+        let items = match node.get("items") {
+            Some(n) => match &n.value {
+                NodeValue::Seq(_) => n.clone(),
+                NodeValue::String(s) if s.contains("{{") => n.clone(),
+                _ => {
+                    self.error(
+                        n.loc,
+                        format!(
+                            "step `{id}`: `for_each.items` must be a list or a template that renders one, found {}",
+                            n.type_name()
+                        ),
+                    )
+                    .help = Some("e.g. `items: \"{{ inputs.nodes }}\"` or `items: [a, b]`".into());
+                    return None;
+                }
+            },
+            None => {
+                self.error(
+                    node.loc,
+                    format!("step `{id}`: `for_each` needs `items`, the list to run the step over"),
+                )
+                .help = Some("e.g. `for_each: { items: \"{{ inputs.nodes }}\", as: node }`".into());
+                return None;
+            }
+        };
+        let (as_name, as_loc) = match node.get("as") {
+            Some(n) => {
+                let name = self.string(n, "`for_each.as`")?;
+                if !is_identifier(&name) {
+                    self.error_width(
+                        n,
+                        format!("step `{id}`: `for_each.as` `{name}` is not a valid name"),
+                    )
+                    .help = Some("names match [a-z][a-z0-9_]*, e.g. `as: node`".into());
+                    return None;
+                }
+                if crate::runbook::template_context::CONTEXT_NAMES.contains(&name.as_str()) {
+                    self.error_width(
+                        n,
+                        format!(
+                            "step `{id}`: `for_each.as` `{name}` would hide the template variable `{name}`"),
+                    )
+                    .help = Some("choose another name, e.g. `as: item`".into());
+                    return None;
+                }
+                (name, n.loc)
+            }
+            None => {
+                self.error(
+                    node.loc,
+                    format!(
+                        "step `{id}`: `for_each` needs `as`, the name templates read the item by"
+                    ),
+                )
+                .help = Some("e.g. `as: node`, then `{{ node }}` in `with`".into());
+                return None;
+            }
+        };
+        let key = match node.get("key") {
+            Some(n) if matches!(n.value, NodeValue::String(_)) => Some(n.clone()),
+            Some(n) => {
+                self.error(
+                    n.loc,
+                    format!(
+                        "step `{id}`: `for_each.key` must be a template string, found {}",
+                        n.type_name()
+                    ),
+                )
+                .help = Some(format!("e.g. `key: \"{{{{ {as_name} }}}}\"`"));
+                return None;
+            }
+            None => None,
+        };
+        let max_parallel = match node.get("max_parallel") {
+            Some(n) => match &n.value {
+                NodeValue::Int(i) if *i >= 1 && *i <= u32::MAX as i64 => Some(*i as u32),
+                _ => {
+                    self.error_width(
+                        n,
+                        format!("step `{id}`: `for_each.max_parallel` must be a whole number of at least 1"),
+                    )
+                    .help = Some(
+                        "e.g. `max_parallel: 3`; leave it out to run one item at a time".into(),
+                    );
+                    return None;
+                }
+            },
+            None => None,
+        };
+        let continue_on_failure = node
+            .get("continue_on_failure")
+            .and_then(|n| self.bool(n, "`for_each.continue_on_failure`"))
+            .unwrap_or(false);
+        Some(ForEach {
+            loc: node.loc,
+            items,
+            as_name,
+            as_loc,
+            key,
+            max_parallel,
+            continue_on_failure,
         })
     }
 
@@ -978,7 +1092,7 @@ mod tests {
             error 8:27: unknown field `dealy` in `retry`
               help: did you mean `delay`?
             error 11:5: unknown field `zzzzzz` in a step
-              help: allowed fields: id, title, kind, with, needs, when, until, retry, timeout, estimate, rerun, check, continue_on_failure, read_only, dry_run
+              help: allowed fields: id, title, kind, with, needs, when, until, retry, timeout, estimate, rerun, check, continue_on_failure, read_only, dry_run, for_each
             runbook rb v1 (rb)
             steps a shell at 5:9 retry 2x 1s *1
             steps b shell at 9:9

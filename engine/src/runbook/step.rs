@@ -44,6 +44,61 @@ pub struct Step {
     /// `dry_run.outputs` as written, so the validator can point at a key.
     pub dry_run_node: Option<Node>,
     pub section: Section,
+    /// `for_each`: run the step once per item of a list.
+    pub for_each: Option<ForEach>,
+}
+
+/// A step's `for_each`: each item of `items` is its own execution,
+/// journalled as `<id>[<key>]`, with the item readable as `as`.
+#[derive(Debug, Clone)]
+pub struct ForEach {
+    /// Where `for_each` is written.
+    pub loc: Loc,
+    /// A literal list, or a template that renders one.
+    pub items: Node,
+    /// The name templates read the item by (`node` in `{{ node }}`).
+    pub as_name: String,
+    pub as_loc: Loc,
+    /// A template rendering each item's key; `None`: the item itself when
+    /// it is a string or a number, else its position.
+    pub key: Option<Node>,
+    /// Items run at once, at least 1; `None`: one at a time.
+    pub max_parallel: Option<u32>,
+    /// A failed item does not fail the step.
+    pub continue_on_failure: bool,
+}
+
+impl ForEach {
+    /// The loop in a few words, for `plan` and `graph`: ``for each `node`
+    /// in {{ inputs.nodes }}, 3 at once``.
+    pub fn describe(&self) -> String {
+        let items = match &self.items.value {
+            crate::runbook::node::NodeValue::Seq(list) => format!("{} items", list.len()),
+            crate::runbook::node::NodeValue::String(text) => text.trim().to_string(),
+            _ => "?".into(),
+        };
+        format!(
+            "for each `{}` in {items}, {} at once",
+            self.as_name,
+            self.parallelism()
+        )
+    }
+
+    /// Items that may run at once.
+    pub fn parallelism(&self) -> usize {
+        self.max_parallel.unwrap_or(1).max(1) as usize
+    }
+}
+
+/// The execution id of item `key` of step `id`: `id[key]`.
+pub fn item_id(id: &str, key: &str) -> String {
+    format!("{id}[{key}]")
+}
+
+/// Splits an execution id `id[key]` into the step id and the key.
+pub fn split_item_id(execution: &str) -> Option<(&str, &str)> {
+    let (id, rest) = execution.split_once('[')?;
+    Some((id, rest.strip_suffix(']')?))
 }
 
 /// One entry of a step's `needs`.
@@ -98,7 +153,7 @@ impl Step {
     /// approval binds to the definitions of the steps it guards, so that a
     /// changed command asks again while a moved line does not.
     pub fn definition(&self) -> Value {
-        serde_json::json!({
+        let mut definition = serde_json::json!({
             "id": self.id,
             "kind": self.kind,
             "with": self.with.to_json(),
@@ -116,7 +171,19 @@ impl Step {
             "continue_on_failure": self.continue_on_failure,
             "read_only": self.read_only,
             "section": self.section.as_str(),
-        })
+        });
+        // Only when present, so that the definitions (and approval
+        // digests) of steps without it are what they were.
+        if let Some(f) = &self.for_each {
+            definition["for_each"] = serde_json::json!({
+                "items": f.items.to_json(),
+                "as": f.as_name,
+                "key": f.key.as_ref().map(Node::to_json),
+                "max_parallel": f.max_parallel,
+                "continue_on_failure": f.continue_on_failure,
+            });
+        }
+        definition
     }
 
     /// Whether the step only reads: its own `read_only`, else its kind's

@@ -84,6 +84,22 @@ pub fn with_outputs(context: &Value, outputs: Value) -> Value {
     Value::from_iter(entries)
 }
 
+/// The context of one item of a `for_each`: `context` and the item, under
+/// the name `for_each.as` gives it (the loader keeps that name off the
+/// names above).
+pub fn with_item(context: &Value, name: &str, item: Value) -> Value {
+    let mut entries: Vec<(Value, Value)> = vec![(Value::from(name), item)];
+    if let Ok(keys) = context.try_iter() {
+        for key in keys {
+            if key.as_str() != Some(name) {
+                let value = context.get_item(&key).unwrap_or_default();
+                entries.push((key, value));
+            }
+        }
+    }
+    Value::from_iter(entries)
+}
+
 /// What `steps.<id>` is for a step that ran: its status and outputs.
 pub fn step_view(status: &str, outputs: Value) -> Value {
     Value::from_iter([(STATUS, Value::from(status)), (OUTPUTS, outputs)])

@@ -28,7 +28,12 @@ enum Scope {
     Until,
     /// `check.until:`: like `until`, but `outputs` are the probe's.
     CheckUntil,
+    /// `for_each.items`: like `with`, but the item does not exist yet.
+    Items,
 }
+
+/// The outputs of a step with `for_each`, whatever its kind.
+pub const FOR_EACH_OUTPUTS: &[&str] = &["items", "by_key"];
 
 pub struct Validator<'a> {
     runbook: &'a Runbook,
@@ -160,6 +165,7 @@ impl Validator<'_> {
                     );
                 }
             }
+            self.for_each(i, step);
             self.assertions(i, step);
             self.dry_run_outputs(step);
             self.secret_params(i, &step.kind, &step.with, "with");
@@ -177,6 +183,17 @@ impl Validator<'_> {
         };
         for (key, _) in entries {
             let name = key.key_text();
+            if s.for_each.is_some() {
+                if !FOR_EACH_OUTPUTS.contains(&name.as_str()) {
+                    self.error(
+                        key.loc,
+                        name.chars().count(),
+                        format!("step `{}`: `dry_run.outputs` sets `{name}`, but a step with `for_each` has only the outputs `items` and `by_key`", s.id),
+                        Some("set `items` (a list of `{key, status, outputs}`) and `by_key`".into()),
+                    );
+                }
+                continue;
+            }
             if let Some(help) = unknown_output_help(self.registry, &s.kind, &name) {
                 self.error(
                     key.loc,
@@ -188,6 +205,50 @@ impl Validator<'_> {
                     ),
                     Some(help),
                 );
+            }
+        }
+    }
+
+    /// `for_each`: on a kind the engine hands items to, over a list.
+    fn for_each(&mut self, step: usize, s: &Step) {
+        let Some(f) = &s.for_each else { return };
+        if EngineKind::from_name(&s.kind).is_some() {
+            self.error(
+                f.loc,
+                "for_each".len(),
+                format!(
+                    "step `{}`: `for_each` is not supported on `{}` steps",
+                    s.id, s.kind
+                ),
+                Some("put `for_each` on the step kinds that do the work (`lifeboat kinds` lists them), or list the gate once".into()),
+            );
+        }
+        self.node_templates(step, &f.items, Scope::Items);
+        if let Some(key) = &f.key {
+            self.node_templates(step, key, Scope::Step);
+        }
+        // A whole `{{ inputs.NAME }}` is known: its declared type must be a list.
+        if let NodeValue::String(text) = &f.items.value {
+            let name = text
+                .trim()
+                .strip_prefix("{{")
+                .and_then(|t| t.strip_suffix("}}"))
+                .and_then(|t| t.trim().strip_prefix("inputs."));
+            if let Some(input) = name.and_then(|n| self.runbook.input(n.trim())) {
+                if input.ty != InputType::List {
+                    self.error(
+                        f.items.loc,
+                        text.chars().count(),
+                        format!(
+                            "step `{}`: `for_each.items` reads `inputs.{}`, which is not a list",
+                            s.id, input.name
+                        ),
+                        Some(format!(
+                            "declare `{}` with `type: list`, or give `items` a list",
+                            input.name
+                        )),
+                    );
+                }
             }
         }
     }
@@ -759,7 +820,7 @@ impl Validator<'_> {
                 }
                 "outputs" => {
                     let kind = match scope {
-                        Scope::Step => {
+                        Scope::Step | Scope::Items => {
                             self.error(loc, width, format!("step `{}` reads `outputs` outside `until`", me.id), Some("`outputs` is the current attempt's result, readable in `until`; read another step's with `steps.<id>.outputs`".into()));
                             continue;
                         }
@@ -816,8 +877,32 @@ impl Validator<'_> {
                         self.error(loc, width, format!("step `{}` reads the outputs of `{id}`, which is not one of its dependencies", me.id), Some(help));
                     }
                     if let (Some(&"outputs"), Some(name)) = (parts.get(2), parts.get(3)) {
+                        if rb.steps[other].for_each.is_some() {
+                            if !FOR_EACH_OUTPUTS.contains(name) {
+                                self.error(
+                                    loc,
+                                    width,
+                                    format!("step `{}` reads `steps.{id}.outputs.{name}`, but a step with `for_each` has only the outputs `items` and `by_key`", me.id),
+                                    Some(format!("read an item's outputs as `steps.{id}.outputs.by_key[KEY].outputs.{name}`, or loop over `steps.{id}.outputs.items`")),
+                                );
+                            }
+                            continue;
+                        }
                         let kind = &rb.steps[other].kind;
                         self.output_name(loc, width, &me.id, &r, kind, name);
+                    }
+                }
+                _ if me.for_each.as_ref().is_some_and(|f| f.as_name == head) => {
+                    if scope == Scope::Items {
+                        self.error(
+                            loc,
+                            width,
+                            format!(
+                                "step `{}`: `for_each.items` reads `{head}`, the item it is making",
+                                me.id
+                            ),
+                            Some("`items` may read inputs and earlier steps; the item is readable in `key`, `with`, `when` and `until`".into()),
+                        );
                     }
                 }
                 _ => {
@@ -1071,6 +1156,32 @@ mod tests {
               help: a step offers `outputs` and `status`
             error 16:11: step `use` reads the outputs of `other`, which is not one of its dependencies
               help: add `other` to `needs` of `use` (directly or through another step)
+            ",
+        );
+    }
+
+    #[test]
+    fn a_loop_reads_its_item_and_offers_items_and_by_key() {
+        // The item is readable in `key`, `with`, `when` and `until`, not in
+        // `items`; a loop's outputs are `items` and `by_key`, whatever its
+        // kind, and its `until` reads its kind's outputs.
+        check(
+            r#"
+            version: 1
+            name: rb
+            steps:
+              - { id: a, kind: shell, for_each: { items: "{{ n }}", as: n, key: "{{ n }}" }, when: "n != 'x'", until: "outputs.stdot == n", with: { run: ["echo", "{{ n }}"] } }
+              - { id: b, kind: shell, needs: [a], with: { run: ["echo", "{{ steps.a.outputs.by_key.x.outputs.stdout }}", "{{ steps.a.outputs.stdout }}", "{{ n }}"] } }
+            "#,
+            "
+            error 4:46: step `a`: `for_each.items` reads `n`, the item it is making
+              help: `items` may read inputs and earlier steps; the item is readable in `key`, `with`, `when` and `until`
+            error 4:107: step `a` reads `outputs.stdot`, but a `shell` step has no output `stdot`
+              help: did you mean `stdout`? a `shell` step's outputs are: exit_code, stdout, stderr, json
+            error 5:110: step `b` reads `steps.a.outputs.stdout`, but a step with `for_each` has only the outputs `items` and `by_key`
+              help: read an item's outputs as `steps.a.outputs.by_key[KEY].outputs.stdout`, or loop over `steps.a.outputs.items`
+            error 5:142: step `b` reads unknown variable `n`
+              help: templates see `inputs`, `steps`, `run` (and `outputs` in `until`)
             ",
         );
     }

@@ -7,7 +7,10 @@ pub fn run(args: GraphArgs) -> Result<i32, CliError> {
         Ok(rb) => rb,
         Err(code) => return Ok(code),
     };
-    let label = |s: &crate::runbook::step::Step| format!("{}<br/>{}", s.id, s.kind);
+    let label = |s: &crate::runbook::step::Step| match &s.for_each {
+        Some(f) => format!("{}[…]<br/>{}<br/>{}", s.id, s.kind, f.describe()),
+        None => format!("{}<br/>{}", s.id, s.kind),
+    };
     match args.format {
         GraphFormat::Mermaid => {
             println!("flowchart TD");
@@ -26,7 +29,16 @@ pub fn run(args: GraphArgs) -> Result<i32, CliError> {
                 runbook.name
             );
             for s in &runbook.steps {
-                println!("  {} [label=\"{}\\n{}\"];", s.id, s.id, s.kind);
+                match &s.for_each {
+                    Some(f) => println!(
+                        "  {} [label=\"{}[…]\\n{}\\n{}\", shape=box3d];",
+                        s.id,
+                        s.id,
+                        s.kind,
+                        f.describe().replace('"', "'")
+                    ),
+                    None => println!("  {} [label=\"{}\\n{}\"];", s.id, s.id, s.kind),
+                }
             }
             for s in &runbook.steps {
                 for n in s.needs_ids() {

@@ -46,7 +46,7 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
     let target = runbook.rto.as_ref().map(|r| r.target);
     match args.output {
         OutputFormat::Json => {
-            let doc = serde_json::json!({
+            let mut doc = serde_json::json!({
                 "runbook": runbook.name,
                 "levels": levels.iter().map(|l| l.iter().map(|&i| &runbook.steps[i].id).collect::<Vec<_>>()).collect::<Vec<_>>(),
                 "critical_path": path.iter().map(|&i| &runbook.steps[i].id).collect::<Vec<_>>(),
@@ -59,6 +59,15 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
                 "history_runs": history.runs,
                 "measured_steps": runbook.steps.iter().filter(|s| history.expected(s).source == "history").map(|s| &s.id).collect::<Vec<_>>(),
             });
+            // Loops, by step (only when the runbook has any).
+            let loops: serde_json::Map<_, _> = runbook
+                .steps
+                .iter()
+                .filter_map(|s| Some((s.id.clone(), s.for_each.as_ref()?.describe().into())))
+                .collect();
+            if let (Some(doc), false) = (doc.as_object_mut(), loops.is_empty()) {
+                doc.insert("for_each".into(), loops.into());
+            }
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         OutputFormat::Text => {
@@ -90,6 +99,9 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
                         s.kind,
                         s.title.as_deref().unwrap_or("")
                     );
+                    if let Some(f) = &s.for_each {
+                        println!("      {}", f.describe());
+                    }
                 }
             }
             for section in [Section::OnFailure, Section::Finally] {

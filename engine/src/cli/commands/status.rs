@@ -12,6 +12,7 @@ use crate::report::rto_report::{human_ms, RtoReport, StepShape, StopReason};
 use crate::report::run_snapshot::RunSnapshot;
 use crate::report::step_history::StepHistory;
 use crate::report::step_spans::{format_ms, parse_ms};
+use crate::runbook::step::{item_id, split_item_id};
 use crate::terminal_text::printable;
 
 /// `println!` for the text report: its lines carry step output and server
@@ -90,6 +91,8 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
         _ => "interrupted".into(),
     };
 
+    let loops = loop_items(&snap, &run, now.engine_running);
+
     match args.output {
         OutputFormat::Json => {
             let mut doc = json!({
@@ -107,6 +110,17 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
                 "history_runs": history.runs,
                 "rto": report,
             });
+            // The items of `for_each` steps, by step (only when there are).
+            if let (Some(doc), false) = (doc.as_object_mut(), loops.is_empty()) {
+                let items = loops.iter().map(|(step, items)| {
+                    let list = items.iter().map(|(key, status)| json!({"step": item_id(step, key), "key": key, "status": status}));
+                    (step.clone(), list.collect::<serde_json::Value>())
+                });
+                doc.insert(
+                    "items".into(),
+                    items.collect::<serde_json::Map<_, _>>().into(),
+                );
+            }
             // A run in S3: who drives it, from which machine, until when.
             if let (Some(doc), Some(d)) = (doc.as_object_mut(), &snap.driver) {
                 doc.insert(
@@ -144,6 +158,9 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
                 "run start"
             };
             if finished {
+                for (step, items) in &loops {
+                    say!("items:    {step}: {}", count_words(items));
+                }
                 say!(
                     "clock:    stopped at {} ({} since {since})",
                     report.clock_stop,
@@ -163,6 +180,9 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
                     }
                 );
                 return Ok(exit::SUCCESS);
+            }
+            for (step, items) in &loops {
+                say!("items:    {step}: {}", count_words(items));
             }
             say!(
                 "clock:    {} since {since} ({} UTC)",
@@ -201,6 +221,60 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
         }
     }
     Ok(exit::SUCCESS)
+}
+
+/// The items of each `for_each` step the journal has, in the order they
+/// were first journalled, with their status: `(step, [(key, status)])`.
+fn loop_items(
+    snap: &RunSnapshot,
+    run: &RunState,
+    engine_running: bool,
+) -> Vec<(String, Vec<(String, &'static str)>)> {
+    let Some(runbook) = &snap.runbook else {
+        return Vec::new();
+    };
+    let mut loops: Vec<(String, Vec<(String, &'static str)>)> = Vec::new();
+    let mut seen = HashSet::new();
+    for r in &snap.records {
+        let Some(execution) = r.event.step() else {
+            continue;
+        };
+        let Some((id, key)) = split_item_id(execution) else {
+            continue;
+        };
+        if runbook.step(id).is_none_or(|s| s.for_each.is_none()) || !seen.insert(execution) {
+            continue;
+        }
+        let status = match run.steps.get(execution) {
+            Some(StepRecordState::Succeeded { .. }) => "succeeded",
+            Some(StepRecordState::Failed { .. }) => "failed",
+            Some(StepRecordState::Skipped { .. }) => "skipped",
+            Some(StepRecordState::Waiting { .. }) => "waiting",
+            Some(StepRecordState::Interrupted { .. }) if engine_running => "running",
+            _ => "interrupted",
+        };
+        match loops.iter_mut().find(|(s, _)| s == id) {
+            Some((_, items)) => items.push((key.to_string(), status)),
+            None => loops.push((id.to_string(), vec![(key.to_string(), status)])),
+        }
+    }
+    loops
+}
+
+/// `3 succeeded, 1 running`: how many items are in each status.
+fn count_words(items: &[(String, &'static str)]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for (_, status) in items {
+        match counts.iter_mut().find(|(s, _)| s == status) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((status, 1)),
+        }
+    }
+    counts
+        .iter()
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What remains of the run, from the one projection (`projection.rs`):

@@ -156,7 +156,7 @@ impl Scheduler {
 }
 
 /// `map` with every registered secret replaced.
-fn redact_map(
+pub(super) fn redact_map(
     redactor: &Redactor,
     map: &Map<String, serde_json::Value>,
 ) -> Map<String, serde_json::Value> {

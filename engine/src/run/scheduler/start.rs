@@ -24,7 +24,20 @@ impl Scheduler {
         let ctx = self.template_context();
         let dry = self.config.dry_run != DryRun::Off;
 
-        if let Some(when) = &step.when {
+        // A loop's `when` that reads the item is decided per item
+        // (`for_each.rs`); one that does not is decided here, for the step.
+        let per_item = step.for_each.as_ref().is_some_and(|f| {
+            step.when.as_ref().is_some_and(|w| {
+                self.env
+                    .templates
+                    .expression_references(&w.text)
+                    .map_or(true, |refs| {
+                        refs.iter()
+                            .any(|r| r.split('.').next() == Some(f.as_name.as_str()))
+                    })
+            })
+        });
+        if let Some(when) = step.when.as_ref().filter(|_| !per_item) {
             let before = self.touched_count();
             match self.env.templates.eval_bool(&when.text, &ctx) {
                 Ok(true) => {}
@@ -50,6 +63,11 @@ impl Scheduler {
                     return;
                 }
             }
+        }
+
+        if step.for_each.is_some() {
+            self.start_for_each(i, &ctx, running);
+            return;
         }
 
         let kind = match runbook.kind(i) {

@@ -48,6 +48,7 @@ impl Scheduler {
             .declared_at
             .clone()
             .or_else(|| Some(prior.started_at.clone()).filter(|s| !s.is_empty()));
+        self.prior_items = super::for_each::PriorItems::from_state(&self.env.runbook, prior);
         let mut lost = Vec::new();
         for (i, step) in self.env.runbook.steps.iter().enumerate() {
             // Interrupted mid-step: what a human said of it decides,
@@ -83,6 +84,10 @@ impl Scheduler {
                         let mut outputs = outputs.clone();
                         for name in secret_outputs {
                             outputs.remove(name);
+                        }
+                        // A loop's items' secret outputs likewise.
+                        if step.for_each.is_some() {
+                            self.prior_items.forget_secrets(&step.id, &mut outputs);
                         }
                         if !secret_outputs.is_empty() {
                             lost.push(LostSecretOutputs {
@@ -291,8 +296,22 @@ impl Scheduler {
         self.stop_leftover_processes().await;
         let runbook = self.env.runbook.clone();
         let mut waiting = Vec::new();
+        let mut items_waiting = false;
         for (i, step) in runbook.steps.iter().enumerate() {
             if self.status[i] != Status::Interrupted {
+                continue;
+            }
+            // A loop starts again: each of its items that is not done
+            // applies the step's `rerun` policy (`for_each.rs`); an item
+            // unsafe to repeat waits for a human's `mark`.
+            if step.for_each.is_some() {
+                let stuck = self.items_waiting_for_mark(i);
+                self.status[i] = if stuck {
+                    items_waiting = true;
+                    Status::Waiting
+                } else {
+                    Status::Pending
+                };
                 continue;
             }
             match self.env.runbook.rerun_policy(i) {
@@ -378,7 +397,11 @@ impl Scheduler {
             }
         }
         if waiting.is_empty() {
-            return Ok(());
+            return if items_waiting {
+                Err(RunOutcome::Paused)
+            } else {
+                Ok(())
+            };
         }
         for i in waiting {
             let id = runbook.steps[i].id.clone();

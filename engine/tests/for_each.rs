@@ -1,0 +1,792 @@
+//! `for_each` on any step (issue 15): validation, each item its own
+//! journalled execution `<id>[<key>]`, the step's `items` and `by_key`
+//! outputs, failures that name the item, `continue_on_failure`,
+//! `max_parallel`, a resume after a kill that runs only the items not done,
+//! the dry run, and `status`.
+
+mod util;
+
+use util::Sandbox;
+
+/// Records of `type` in the journal, as `(step, record)`.
+fn records<'a>(
+    journal: &'a [serde_json::Value],
+    kind: &'a str,
+) -> impl Iterator<Item = &'a serde_json::Value> + 'a {
+    journal.iter().filter(move |r| r["type"] == kind)
+}
+
+fn steps_of(journal: &[serde_json::Value], kind: &str) -> Vec<String> {
+    records(journal, kind)
+        .map(|r| r["step"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn validation_points_at_each_for_each_mistake() {
+    let sb = Sandbox::new();
+    sb.write(
+        "loop.yaml",
+        r#"version: 1
+name: loop
+inputs:
+  nodes: { type: list, default: [a, b] }
+  region: { type: string, default: eu }
+steps:
+  - id: one
+    kind: shell
+    for_each: { items: "{{ inputs.region }}", as: node }
+    with: { run: ["echo", "{{ node }}"] }
+  - id: two
+    kind: shell
+    for_each: { items: 3, as: node }
+    with: { run: ["true"] }
+  - id: three
+    kind: shell
+    for_each: { items: "{{ inputs.nodes }}", as: steps }
+    with: { run: ["true"] }
+  - id: seven
+    kind: shell
+    for_each: { items: "{{ inputs.nodes }}", as: node, max_parallel: 0 }
+    with: { run: ["true"] }
+  - id: four
+    kind: shell
+    for_each: { items: "{{ inputs.nodes }}", as: node, kee: x }
+    with: { run: ["echo", "{{ nod }}"] }
+  - id: five
+    kind: shell
+    needs: [one]
+    with: { run: ["echo", "{{ steps.one.outputs.stdout }}", "{{ steps.one.outputs.by_key }}"] }
+  - id: six
+    kind: checkpoint
+    for_each: { items: [a], as: x }
+"#,
+    );
+    let ran = sb.run(&["validate", "loop.yaml"]);
+    ran.expect_code(2);
+    let expected = [
+        "loop.yaml:9:24",
+        "step `one`: `for_each.items` reads `inputs.region`, which is not a list",
+        "loop.yaml:13:24",
+        "step `two`: `for_each.items` must be a list or a template that renders one, found an integer",
+        "loop.yaml:17:50",
+        "step `three`: `for_each.as` `steps` would hide the template variable `steps`",
+        "loop.yaml:21:70",
+        "step `seven`: `for_each.max_parallel` must be a whole number of at least 1",
+        "loop.yaml:25:56",
+        "unknown field `kee` in `for_each`",
+        "did you mean `key`?",
+        "step `four` reads unknown variable `nod`",
+        "step `five` reads `steps.one.outputs.stdout`, but a step with `for_each` has only the outputs `items` and `by_key`",
+        "step `six`: `for_each` is not supported on `checkpoint` steps",
+    ];
+    for needle in expected {
+        assert!(
+            ran.stderr.contains(needle),
+            "missing {needle:?}\n{}",
+            ran.dump()
+        );
+    }
+}
+
+#[test]
+fn items_can_read_the_item_in_with_when_and_until() {
+    let sb = Sandbox::new();
+    sb.write(
+        "loop.yaml",
+        r#"version: 1
+name: loop
+inputs:
+  nodes: { type: list, default: [{ name: a, port: 1 }, { name: b, port: 2 }, { name: c, port: 3 }] }
+steps:
+  - id: ping
+    kind: shell
+    for_each: { items: "{{ inputs.nodes }}", as: node, key: "{{ node.name }}", max_parallel: 2 }
+    when: "node.name != 'b'"
+    until: "outputs.stdout == node.name ~ ':' ~ node.port"
+    with:
+      script: |
+        echo "{{ node.name }}" >> ran
+        printf '%s:%s' "{{ node.name }}" "{{ node.port }}"
+  - id: after
+    kind: shell
+    needs: [ping]
+    with:
+      run:
+        - echo
+        - "{{ steps.ping.outputs.by_key.c.outputs.stdout }}"
+        - "{{ steps.ping.outputs.items | map(attribute='key') | join(',') }}"
+        - "{{ steps.ping.outputs.items | map(attribute='status') | join(',') }}"
+"#,
+    );
+    let ran = sb.run(&["run", "loop.yaml"]);
+    ran.expect_code(0);
+    let id = ran.run_id();
+    let journal = sb.journal(&id);
+    let mut started = steps_of(&journal, "step_started");
+    started.sort();
+    assert_eq!(
+        started,
+        ["after", "ping", "ping[a]", "ping[c]"],
+        "{journal:#?}"
+    );
+    assert_eq!(steps_of(&journal, "step_skipped"), ["ping[b]"]);
+    let mut succeeded = steps_of(&journal, "step_succeeded");
+    succeeded.sort();
+    assert_eq!(succeeded, ["after", "ping", "ping[a]", "ping[c]"]);
+    let after = records(&journal, "step_succeeded")
+        .find(|r| r["step"] == "after")
+        .expect("after succeeded");
+    assert_eq!(
+        after["outputs"]["stdout"],
+        "c:3 a,b,c succeeded,skipped,succeeded"
+    );
+    let ran_items = std::fs::read_to_string(sb.work_dir(&id).join("ran")).expect("ran");
+    let mut lines: Vec<&str> = ran_items.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["a", "c"]);
+}
+
+#[test]
+fn a_failed_item_fails_the_step_and_the_error_names_it() {
+    let sb = Sandbox::new();
+    sb.write(
+        "loop.yaml",
+        r#"version: 1
+name: loop
+steps:
+  - id: check
+    kind: shell
+    for_each: { items: [ok1, bad, ok2], as: n }
+    with:
+      script: |
+        test "{{ n }}" != bad
+  - id: after
+    kind: shell
+    needs: [check]
+    with: { run: ["true"] }
+"#,
+    );
+    let ran = sb.run(&["run", "loop.yaml"]);
+    ran.expect_code(1);
+    let journal = sb.journal(&ran.run_id());
+    let failed: Vec<_> = records(&journal, "step_failed").collect();
+    assert_eq!(failed.len(), 2, "{journal:#?}");
+    assert_eq!(failed[0]["step"], "check[bad]");
+    assert_eq!(failed[1]["step"], "check");
+    let error = failed[1]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("item `check[bad]` failed:"),
+        "{error}\n{}",
+        ran.dump()
+    );
+    // One item at a time: the item after the failure never started.
+    assert!(!steps_of(&journal, "step_started").contains(&"check[ok2]".to_string()));
+    assert_eq!(steps_of(&journal, "step_skipped"), ["after"]);
+    assert!(ran.printed().contains("check[bad]"), "{}", ran.dump());
+}
+
+#[test]
+fn continue_on_failure_lets_the_step_succeed_with_each_item_status() {
+    let sb = Sandbox::new();
+    sb.write(
+        "loop.yaml",
+        r#"version: 1
+name: loop
+steps:
+  - id: check
+    kind: shell
+    for_each: { items: [ok1, bad, ok2], as: n, continue_on_failure: true }
+    with:
+      script: |
+        test "{{ n }}" != bad
+  - id: after
+    kind: shell
+    needs: [check]
+    with:
+      run: ["echo", "{{ steps.check.outputs.by_key.bad.status }} {{ steps.check.outputs.by_key.ok2.status }}"]
+"#,
+    );
+    let ran = sb.run(&["run", "loop.yaml"]);
+    ran.expect_code(0);
+    let journal = sb.journal(&ran.run_id());
+    let after = records(&journal, "step_succeeded")
+        .find(|r| r["step"] == "after")
+        .expect("after succeeded");
+    assert_eq!(after["outputs"]["stdout"], "failed succeeded");
+}
+
+/// Each item counts the items running beside it through marker files: the
+/// count never passes `max_parallel`, however the items are timed.
+#[test]
+fn max_parallel_bounds_the_items_running_at_once() {
+    let sb = Sandbox::new();
+    sb.write(
+        "loop.yaml",
+        r#"version: 1
+name: loop
+steps:
+  - id: prep
+    kind: shell
+    with: { script: "mkdir -p running" }
+  - id: work
+    kind: shell
+    needs: [prep]
+    for_each: { items: [a, b, c, d, e, f], as: n, max_parallel: 2 }
+    with:
+      script: |
+        touch "running/{{ n }}"
+        ls running | wc -l >> counts
+        sleep 0.2
+        rm "running/{{ n }}"
+"#,
+    );
+    let ran = sb.run(&["run", "loop.yaml", "--max-parallel", "8"]);
+    ran.expect_code(0);
+    let counts =
+        std::fs::read_to_string(sb.work_dir(&ran.run_id()).join("counts")).expect("counts");
+    let counts: Vec<u32> = counts.lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert_eq!(counts.len(), 6);
+    assert!(counts.iter().all(|&c| (1..=2).contains(&c)), "{counts:?}");
+    // Starts interleave with ends: at most two started items lack a result.
+    let journal = sb.journal(&ran.run_id());
+    let mut open = 0i32;
+    for r in &journal {
+        let step = r["step"].as_str().unwrap_or_default();
+        if !step.starts_with("work[") {
+            continue;
+        }
+        match r["type"].as_str() {
+            Some("step_started") => open += 1,
+            Some("step_succeeded") => open -= 1,
+            _ => {}
+        }
+        assert!(open <= 2, "{journal:#?}");
+    }
+}
+
+/// The third item kills the engine the first time it runs. The resume runs
+/// it and the fourth, never the two that were done.
+#[test]
+fn a_resume_after_a_kill_runs_only_the_items_not_done() {
+    let sb = Sandbox::new();
+    sb.write(
+        "loop.yaml",
+        r#"version: 1
+name: loop
+steps:
+  - id: work
+    kind: shell
+    rerun: safe
+    for_each: { items: [a, b, c, d], as: n }
+    with:
+      script: |
+        echo "{{ n }}" >> ran
+        if [ "{{ n }}" = c ] && [ ! -e crashed ]; then touch crashed; kill -9 $PPID; sleep 5; fi
+        echo "done {{ n }}"
+  - id: after
+    kind: shell
+    needs: [work]
+    with: { run: ["echo", "{{ steps.work.outputs.items | map(attribute='key') | join(',') }}"] }
+"#,
+    );
+    let ran = sb.run(&["run", "loop.yaml"]);
+    assert_eq!(
+        ran.code,
+        -1,
+        "the engine should have been killed\n{}",
+        ran.dump()
+    );
+    let id = ran.run_id();
+    let resumed = sb.run(&["resume", &id]);
+    resumed.expect_code(0);
+    let ran_items = std::fs::read_to_string(sb.work_dir(&id).join("ran")).expect("ran");
+    assert_eq!(ran_items, "a\nb\nc\nc\nd\n", "{}", resumed.dump());
+    let journal = sb.journal(&id);
+    let after = records(&journal, "step_succeeded")
+        .find(|r| r["step"] == "after")
+        .expect("after succeeded");
+    assert_eq!(after["outputs"]["stdout"], "a,b,c,d");
+    let work = records(&journal, "step_succeeded")
+        .find(|r| r["step"] == "work")
+        .expect("work succeeded");
+    assert_eq!(
+        work["outputs"]["by_key"]["a"]["outputs"]["stdout"],
+        "done a"
+    );
+}
+
+/// An item interrupted mid-step whose rerun policy is `never` is not run
+/// again on a guess: the resume waits for a `mark` of that item, and after
+/// `mark … done` the next resume finishes the loop without running it.
+#[test]
+fn an_interrupted_item_unsafe_to_repeat_waits_for_a_mark_of_that_item() {
+    let sb = Sandbox::new();
+    sb.write(
+        "loop.yaml",
+        r#"version: 1
+name: loop
+steps:
+  - id: work
+    kind: shell
+    rerun: never
+    for_each: { items: [a, b, c], as: n }
+    with:
+      script: |
+        echo "{{ n }}" >> ran
+        if [ "{{ n }}" = b ] && [ ! -e crashed ]; then touch crashed; kill -9 $PPID; sleep 5; fi
+"#,
+    );
+    let ran = sb.run(&["run", "loop.yaml"]);
+    assert_eq!(ran.code, -1, "{}", ran.dump());
+    let id = ran.run_id();
+    let resumed = sb.run(&["resume", &id]);
+    resumed.expect_code(3);
+    assert!(
+        resumed
+            .printed()
+            .contains("`work[b]` was interrupted mid-step and is unsafe to repeat"),
+        "{}",
+        resumed.dump()
+    );
+    sb.run(&["mark", &id, "work[b]", "done", "--as", "ana"])
+        .expect_code(0);
+    let finished = sb.run(&["resume", &id]);
+    finished.expect_code(0);
+    let ran_items = std::fs::read_to_string(sb.work_dir(&id).join("ran")).expect("ran");
+    assert_eq!(ran_items, "a\nb\nc\n", "{}", finished.dump());
+}
+
+#[test]
+fn a_dry_run_shows_known_items_and_uses_a_placeholder_for_unknown_ones() {
+    let sb = Sandbox::new();
+    sb.write(
+        "loop.yaml",
+        r#"version: 1
+name: loop
+inputs:
+  nodes: { type: list, default: [n1, n2] }
+steps:
+  - id: known
+    kind: shell
+    for_each: { items: "{{ inputs.nodes }}", as: node }
+    with: { run: ["echo", "{{ node }}"] }
+  - id: list
+    kind: shell
+    with: { run: ["echo", "x"] }
+  - id: unknown
+    kind: shell
+    needs: [list]
+    for_each: { items: "{{ steps.list.outputs.json }}", as: item }
+    with: { run: ["echo", "{{ item }}"] }
+  - id: given
+    kind: shell
+    needs: [list]
+    for_each: { items: "{{ steps.list.outputs.json }}", as: item }
+    dry_run: { outputs: { items: [], by_key: {} } }
+    with: { run: ["echo", "{{ item }}"] }
+"#,
+    );
+    let ran = sb.run(&["run", "loop.yaml", "--dry-run"]);
+    ran.expect_code(0);
+    let printed = ran.printed();
+    for needle in [
+        "known[n1]",
+        "known[n2]",
+        "`for_each.items` is unknown until run time; this drill uses one placeholder item",
+        "unknown[«item of unknown»]",
+        "for_each: items not expanded in a dry run; later steps read `dry_run.outputs`",
+    ] {
+        assert!(
+            printed.contains(needle),
+            "missing {needle:?}\n{}",
+            ran.dump()
+        );
+    }
+}
+
+#[test]
+fn status_lists_each_item() {
+    let sb = Sandbox::new();
+    sb.write(
+        "loop.yaml",
+        r#"version: 1
+name: loop
+steps:
+  - id: work
+    kind: shell
+    for_each: { items: [a, b], as: n }
+    with: { run: ["echo", "{{ n }}"] }
+  - id: last
+    kind: shell
+    needs: [work]
+    with: { run: ["true"] }
+"#,
+    );
+    let ran = sb.run(&["run", "loop.yaml"]);
+    ran.expect_code(0);
+    let id = ran.run_id();
+    let status = sb.run(&["status", &id, "--output", "json"]);
+    status.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&status.stdout).expect("json");
+    assert_eq!(
+        doc["items"]["work"],
+        serde_json::json!([
+            { "step": "work[a]", "key": "a", "status": "succeeded" },
+            { "step": "work[b]", "key": "b", "status": "succeeded" },
+        ]),
+        "{}",
+        status.dump()
+    );
+    let text = sb.run(&["status", &id]);
+    assert!(
+        text.stdout.contains("items:    work: 2 succeeded"),
+        "{}",
+        text.dump()
+    );
+    let timeline = sb.run(&["timeline", &id]);
+    timeline.expect_code(0);
+    // The Gantt chart's rows: the loop, then its items, then what follows.
+    let json = std::fs::read_to_string(sb.run_dir(&id).join("timeline.json")).expect("json");
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("timeline.json");
+    let rows: Vec<&str> = doc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        rows,
+        ["work", "work[a]", "work[b]", "last"],
+        "{}",
+        timeline.dump()
+    );
+}
+
+#[test]
+fn items_cannot_read_their_own_item_and_two_items_with_one_key_fail_the_step() {
+    let sb = Sandbox::new();
+    sb.write(
+        "bad.yaml",
+        r#"version: 1
+name: loop
+steps:
+  - id: work
+    kind: shell
+    for_each: { items: "{{ n }}", as: n }
+    with: { run: ["true"] }
+"#,
+    );
+    let ran = sb.run(&["validate", "bad.yaml"]);
+    ran.expect_code(2);
+    assert!(
+        ran.stderr
+            .contains("step `work`: `for_each.items` reads `n`, the item it is making")
+            && ran.stderr.contains("bad.yaml:6:24"),
+        "{}",
+        ran.dump()
+    );
+
+    sb.write(
+        "dup.yaml",
+        r#"version: 1
+name: dup
+steps:
+  - id: work
+    kind: shell
+    for_each: { items: [{ n: x, v: 1 }, { n: y, v: 2 }, { n: x, v: 3 }], as: i, key: "{{ i.n }}" }
+    with: { script: "echo {{ i.v }} >> ran" }
+"#,
+    );
+    let ran = sb.run(&["run", "dup.yaml"]);
+    ran.expect_code(1);
+    let journal = sb.journal(&ran.run_id());
+    let failed: Vec<_> = records(&journal, "step_failed").collect();
+    assert_eq!(failed.len(), 1, "{journal:#?}");
+    assert_eq!(failed[0]["step"], "work");
+    let error = failed[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("items 1 and 3 have the same key `x`"),
+        "{error}"
+    );
+    // Nothing ran: the keys are checked before any item starts.
+    assert!(!sb.work_dir(&ran.run_id()).join("ran").exists());
+}
+
+/// A secret that an item prints is redacted in the item's record and in
+/// the step's `items`/`by_key`, as in any step's outputs.
+#[test]
+fn secrets_in_item_outputs_are_redacted_in_every_record() {
+    let sb = Sandbox::new();
+    sb.write(
+        "secret.yaml",
+        r#"version: 1
+name: secret
+inputs:
+  token: { type: secret, env: LOOP_TOKEN }
+steps:
+  - id: work
+    kind: shell
+    for_each: { items: [a, b], as: n }
+    with: { script: "printf '%s-%s' \"$T\" {{ n }}", env: { T: "{{ inputs.token }}" } }
+"#,
+    );
+    let ran = sb.run_with(
+        &["run", "secret.yaml"],
+        &[("LOOP_TOKEN", "s3cr3t-loop-token")],
+    );
+    ran.expect_code(0);
+    let text =
+        std::fs::read_to_string(sb.run_dir(&ran.run_id()).join("journal.jsonl")).expect("journal");
+    assert!(!text.contains("s3cr3t-loop-token"), "{text}");
+    let journal = sb.journal(&ran.run_id());
+    let item = records(&journal, "step_succeeded")
+        .find(|r| r["step"] == "work[a]")
+        .expect("work[a]");
+    assert!(item["outputs"]["stdout"]
+        .as_str()
+        .unwrap_or_default()
+        .ends_with("-a"));
+    assert!(!ran.printed().contains("s3cr3t-loop-token"));
+}
+
+#[test]
+fn plan_and_graph_show_the_loop() {
+    let sb = Sandbox::new();
+    sb.write(
+        "loop.yaml",
+        r#"version: 1
+name: loop
+inputs:
+  nodes: { type: list, default: [a, b] }
+steps:
+  - id: unseal
+    kind: shell
+    for_each: { items: "{{ inputs.nodes }}", as: node, max_parallel: 3 }
+    with: { run: ["echo", "{{ node }}"] }
+"#,
+    );
+    let plan = sb.run(&["plan", "loop.yaml"]);
+    plan.expect_code(0);
+    assert!(
+        plan.stdout
+            .contains("for each `node` in {{ inputs.nodes }}, 3 at once"),
+        "{}",
+        plan.dump()
+    );
+    let json = sb.run(&["plan", "loop.yaml", "--output", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    assert_eq!(
+        doc["for_each"]["unseal"],
+        "for each `node` in {{ inputs.nodes }}, 3 at once"
+    );
+    let graph = sb.run(&["graph", "loop.yaml"]);
+    graph.expect_code(0);
+    assert!(
+        graph
+            .stdout
+            .contains("unseal[…]<br/>shell<br/>for each `node`"),
+        "{}",
+        graph.dump()
+    );
+}
+
+/// `resume --redo` of a loop runs all its items again; of one item, only
+/// that item (the loop takes the others over).
+#[test]
+fn redo_of_a_loop_runs_every_item_and_redo_of_an_item_only_that_one() {
+    let sb = Sandbox::new();
+    sb.write(
+        "loop.yaml",
+        r#"version: 1
+name: loop
+steps:
+  - id: work
+    kind: shell
+    rerun: safe
+    for_each: { items: [a, b], as: n }
+    with: { script: "echo {{ n }} >> ran" }
+"#,
+    );
+    let ran = sb.run(&["run", "loop.yaml"]);
+    ran.expect_code(0);
+    let id = ran.run_id();
+    sb.run(&["resume", &id, "--redo", "work[b]", "--reason", "b again"])
+        .expect_code(0);
+    let ran_items = std::fs::read_to_string(sb.work_dir(&id).join("ran")).expect("ran");
+    assert_eq!(ran_items, "a\nb\nb\n");
+    sb.run(&["resume", &id, "--redo", "work", "--reason", "all again"])
+        .expect_code(0);
+    let ran_items = std::fs::read_to_string(sb.work_dir(&id).join("ran")).expect("ran");
+    assert_eq!(ran_items, "a\nb\nb\na\nb\n");
+}
+
+/// Files under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle))
+            {
+                hits.push(path);
+            }
+        }
+    }
+    hits
+}
+
+/// `vault.kv.get` over two paths of a real OpenBao: each item's `data` is
+/// a secret output, usable by later steps through `by_key` in the run that
+/// read it, and never in clear in the journal, the timeline or the output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_outputs_of_items_from_openbao_are_redacted_like_any_steps() {
+    const A: &str = "kv-loop-a-Hn4vQ9sLr2Xc";
+    const B: &str = "kv-loop-b-Zt8wP3mKq7Ld";
+    let bao = lifeboat_harness::openbao::OpenBaoDev::start().await;
+    for (path, value) in [("a", A), ("b", B)] {
+        let seeded = reqwest::Client::new()
+            .post(format!("{}/v1/secret/data/app/{path}", bao.addr()))
+            .header("X-Vault-Token", bao.token())
+            .json(&serde_json::json!({ "data": { "password": value } }))
+            .send()
+            .await
+            .expect("seed the secret");
+        assert!(seeded.status().is_success(), "{}", seeded.status());
+    }
+    let sb = Sandbox::new();
+    sb.write(
+        "kv.yaml",
+        &format!(
+            r#"version: 1
+name: kvloop
+inputs:
+  token: {{ type: secret, env: LOOP_VAULT_TOKEN }}
+steps:
+  - id: get
+    kind: vault.kv.get
+    for_each: {{ items: [a, b], as: p, max_parallel: 2 }}
+    with: {{ addr: "{addr}", token: "{{{{ inputs.token }}}}", path: "app/{{{{ p }}}}" }}
+  - id: use
+    kind: assert
+    needs: [get]
+    with:
+      that:
+        - "steps.get.outputs.by_key.a.outputs.data.password is startingwith('kv-loop-a-')"
+        - "steps.get.outputs.items[1].outputs.data.password is startingwith('kv-loop-b-')"
+        - "steps.get.outputs.items[1].outputs.data.password | length == {len}"
+"#,
+            addr = bao.addr(),
+            len = B.len(),
+        ),
+    );
+    let ran = sb.run_with(&["run", "kv.yaml"], &[("LOOP_VAULT_TOKEN", bao.token())]);
+    ran.expect_code(0);
+    for value in [A, B] {
+        assert!(!ran.printed().contains(value), "{}", ran.dump());
+        let hits = files_containing(&sb.state_dir(), value);
+        assert!(hits.is_empty(), "a secret output reached disk in {hits:?}");
+    }
+    let journal = sb.journal(&ran.run_id());
+    let item = records(&journal, "step_succeeded")
+        .find(|r| r["step"] == "get[a]")
+        .expect("get[a]");
+    assert_eq!(item["secret_outputs"], serde_json::json!(["data"]));
+}
+
+/// After a kill, the loop is taken over but its items' secret outputs died
+/// with the engine that read them: a step that reads one fails and says
+/// so, rather than getting the journal's «redacted» placeholder as a value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_leaves_items_secret_outputs_undefined_rather_than_redacted_text() {
+    let bao = lifeboat_harness::openbao::OpenBaoDev::start().await;
+    let seeded = reqwest::Client::new()
+        .post(format!("{}/v1/secret/data/app/a", bao.addr()))
+        .header("X-Vault-Token", bao.token())
+        .json(&serde_json::json!({ "data": { "password": "kv-loop-resume-Qw3rTy9u" } }))
+        .send()
+        .await
+        .expect("seed the secret");
+    assert!(seeded.status().is_success(), "{}", seeded.status());
+    let sb = Sandbox::new();
+    sb.write(
+        "kv.yaml",
+        &format!(
+            r#"version: 1
+name: kvresume
+inputs:
+  token: {{ type: secret, env: LOOP_VAULT_TOKEN }}
+steps:
+  - id: get
+    kind: vault.kv.get
+    for_each: {{ items: [a], as: p }}
+    with: {{ addr: "{addr}", token: "{{{{ inputs.token }}}}", path: "app/{{{{ p }}}}" }}
+  - id: crash
+    kind: shell
+    needs: [get]
+    rerun: safe
+    with:
+      script: |
+        if [ ! -e crashed ]; then touch crashed; kill -9 $PPID; sleep 5; fi
+  - id: use
+    kind: shell
+    needs: [crash]
+    with:
+      script: 'test "${{#P}}" -gt 0'
+      env: {{ P: "{{{{ steps.get.outputs.by_key.a.outputs.data.password }}}}" }}
+"#,
+            addr = bao.addr(),
+        ),
+    );
+    let env = [("LOOP_VAULT_TOKEN", bao.token())];
+    let ran = sb.run_with(&["run", "kv.yaml"], &env);
+    assert_eq!(ran.code, -1, "{}", ran.dump());
+    let id = ran.run_id();
+    let resumed = sb.run_with(&["resume", &id], &env);
+    resumed.expect_code(1);
+    let journal = sb.journal(&id);
+    let failed = records(&journal, "step_failed")
+        .find(|r| r["step"] == "use")
+        .expect("use failed");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("undefined"),
+        "{failed:#}\n{}",
+        resumed.dump()
+    );
+    // The loop was taken over: its item did not run again.
+    let starts = steps_of(&journal, "step_started");
+    assert_eq!(starts.iter().filter(|s| s.as_str() == "get[a]").count(), 1);
+}
+
+/// A `when` that does not read the item skips the whole step, like any
+/// step's: no item is journalled.
+#[test]
+fn a_when_that_does_not_read_the_item_skips_the_whole_loop() {
+    let sb = Sandbox::new();
+    sb.write(
+        "loop.yaml",
+        r#"version: 1
+name: loop
+inputs:
+  enabled: { type: boolean, default: false }
+steps:
+  - id: work
+    kind: shell
+    when: inputs.enabled
+    for_each: { items: [a, b], as: n }
+    with: { run: ["echo", "{{ n }}"] }
+"#,
+    );
+    let ran = sb.run(&["run", "loop.yaml"]);
+    ran.expect_code(0);
+    let journal = sb.journal(&ran.run_id());
+    assert_eq!(steps_of(&journal, "step_skipped"), ["work"]);
+    assert!(steps_of(&journal, "step_started").is_empty());
+}
