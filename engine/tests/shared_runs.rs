@@ -887,6 +887,12 @@ fn a_driver_waiting_at_a_gate_stops_at_once_when_its_lease_is_taken() {
         "the console names the new driver\n{text}"
     );
     assert!(!text.contains("restored by"), "{text}");
+    // It says not to resume the run here, not "continue with: resume".
+    assert!(
+        text.contains("stopped: another engine drives run ")
+            && !text.contains("interrupted; continue with"),
+        "{text}"
+    );
     wait_for("bob to drive", Duration::from_secs(30), || {
         copy_has(&b, &run, "resumed", None)
     });

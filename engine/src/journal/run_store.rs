@@ -136,6 +136,11 @@ impl LostLease {
         self.fired.cancel();
     }
 
+    /// Whether the signal was raised: this engine must write nothing more.
+    pub fn fired(&self) -> bool {
+        self.fired.is_cancelled()
+    }
+
     /// Waits until the signal is raised; returns the store's refusal.
     pub async fn wait(&self) -> String {
         self.fired.cancelled().await;

@@ -231,6 +231,11 @@ fn execute(
         }
         match outcome {
             RunOutcome::Paused => console.info(&format!("paused; when the above is done: lifeboat resume {run_id}")),
+            // Another engine drives the run now: resuming it here would
+            // wait for, or take, that engine's lease.
+            RunOutcome::Interrupted if store.lost_lease().is_some_and(|l| l.fired()) => console.warn(None, &format!(
+                "stopped: another engine drives run {run_id} now (named above); do not resume it here unless that engine is gone (`lifeboat status {run_id}` names the driver)"
+            )),
             RunOutcome::Interrupted => console.info(&format!("interrupted; continue with: lifeboat resume {run_id}")),
             RunOutcome::Failed => console.info(&format!("run {run_id} failed; the journal is in the state directory; fix the cause and `lifeboat resume {run_id}` retries the failed steps")),
             RunOutcome::Succeeded => {}

@@ -150,10 +150,14 @@ impl Shared {
     pub fn fence(&self, reason: String) -> StoreError {
         let mut fenced = self.fenced.lock().unwrap_or_else(|e| e.into_inner());
         fenced.get_or_insert(reason.clone());
-        StoreError::Fenced {
+        let error = StoreError::Fenced {
             run: self.run_id.clone(),
             reason,
-        }
+        };
+        // Fenced by a write (a lost race, a lease found taken) or by the
+        // renewal: either way the engine has lost the run.
+        self.lost.fire(&error);
+        error
     }
 
     fn check_not_fenced(&self) -> Result<(), StoreError> {

@@ -245,6 +245,7 @@ impl Scheduler {
                         step: item.execution.clone(),
                         outputs: Map::new(),
                         secret_outputs: Vec::new(),
+                        sealed_outputs: None,
                         simulated: true,
                         duration_ms: 0,
                     });
@@ -316,6 +317,7 @@ impl Scheduler {
             step: id.clone(),
             outputs: outputs.clone(),
             secret_outputs: Vec::new(),
+            sealed_outputs: None,
             simulated: true,
             duration_ms: 0,
         });
@@ -638,6 +640,9 @@ impl LoopTask {
                         step: execution,
                         outputs: journaled,
                         secret_outputs: output.secret.iter().cloned().collect(),
+                        // Not sealed: a resume leaves an item's secret
+                        // outputs undefined (docs/durable-runs.md, loops).
+                        sealed_outputs: None,
                         simulated: false,
                         duration_ms,
                     }) {
