@@ -9,7 +9,7 @@
 //! defence for the copy written at the end of a run, while the secrets are
 //! still in memory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -137,14 +137,23 @@ impl Timeline {
                     .collect()
             })
             .unwrap_or_default();
+        // Sets and a map by step, not scans: a 10,000-step run's timeline
+        // must cost what its records cost, not their square.
+        let mut known: HashSet<String> = order.iter().map(|(id, _, _)| id.clone()).collect();
         for r in records {
             if let Some(step) = r.event.step() {
-                if !order.iter().any(|(id, _, _)| id == step) {
+                if !known.contains(step) {
+                    known.insert(step.to_string());
                     order.push((step.to_string(), step.to_string(), String::new()));
                 }
             }
         }
-        let critical: Vec<&str> = rto.critical_path.iter().map(|p| p.step.as_str()).collect();
+        let critical: HashSet<&str> = rto.critical_path.iter().map(|p| p.step.as_str()).collect();
+        // Each step's spans, in the order `StepSpans` sorted them.
+        let mut spans_of: HashMap<&str, Vec<Span>> = HashMap::new();
+        for s in &spans.spans {
+            spans_of.entry(s.step.as_str()).or_default().push(s.clone());
+        }
         let mut counts = BTreeMap::new();
         let steps: Vec<TimelineStep> = order
             .into_iter()
@@ -152,13 +161,8 @@ impl Timeline {
                 let outcome = outcome_of(state.steps.get(&id));
                 *counts.entry(outcome.clone()).or_insert(0) += 1;
                 TimelineStep {
-                    critical: critical.contains(&id.as_str()),
-                    spans: spans
-                        .spans
-                        .iter()
-                        .filter(|s| s.step == id)
-                        .cloned()
-                        .collect(),
+                    critical: critical.contains(id.as_str()),
+                    spans: spans_of.get(id.as_str()).cloned().unwrap_or_default(),
                     id,
                     title,
                     section,
