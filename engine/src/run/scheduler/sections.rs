@@ -170,7 +170,11 @@ impl Scheduler {
     /// if any status changed. It looks only at `candidates` (steps whose
     /// status, or a need's, changed since they were last looked at): one
     /// not ready yet is dropped from them until one of its needs changes.
-    pub(super) fn launch_ready(&mut self, section: Section, running: &mut JoinSet<Finished>) -> bool {
+    pub(super) fn launch_ready(
+        &mut self,
+        section: Section,
+        running: &mut JoinSet<Finished>,
+    ) -> bool {
         let mut changed = false;
         let mut from = 0;
         loop {
