@@ -19,8 +19,15 @@
 //! A `for_each` over 10,000 items has the same target; its half of this
 //! bench belongs with `for_each`.
 //!
-//! Run with `cargo bench -p lifeboat --bench scale` (about two minutes on
-//! a quiet 2-core machine; the chains dominate).
+//! Run with `cargo bench -p lifeboat --bench scale` (about a minute on a
+//! quiet 2-core machine; the chains dominate).
+//!
+//! Figures on the shared 2-core machine (2026-12-01, after the fix): 2.05
+//! ms/step at 1,000, 2.54 at 10,000 (first tenth 2.78, last 2.23), ratio
+//! 1.24x; timelines 14.6 ms and 325 ms; validate 54 ms in process, 83 ms
+//! as a process. Before: the section loop scanned every pending step per
+//! start, and the timeline compared step ids pairwise (60% of its time in
+//! `memcmp`; 0.67 s of CPU per format at 10,000 steps, 0.17 s after).
 
 use std::path::Path;
 use std::process::Command;
