@@ -37,6 +37,7 @@ pub use cli::{Cli, Command};
 pub use journal::local_run_store::{parse_journal, LocalRunStore, JOURNAL_FILE};
 pub use journal::record::{Event, MarkOutcome, Record, RunStatus, JOURNAL_VERSION};
 pub use journal::run_store::RunStore;
+pub use report::timeline_writer::write as write_timeline;
 
 // Where runs live, and the shared store in S3 (the `s3_store` test and bench).
 pub use journal::inbox::{InboxEntry, InboxItem};

@@ -18,7 +18,7 @@
 //!   clock (or the last step to finish), each time to the `needs` that
 //!   finished last: the chain that actually gated recovery.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -368,6 +368,9 @@ fn critical_path(
         return Vec::new();
     };
     let mut chain = vec![cur.clone()];
+    // The steps already on the chain: a set, so a long chain is not a
+    // quadratic scan.
+    let mut on_chain: HashSet<String> = HashSet::from([cur.clone()]);
     // Bounded by the number of steps: each hop goes strictly back in time
     // or to a distinct step.
     for _ in 0..spans.finished.len() {
@@ -389,7 +392,8 @@ fn critical_path(
                 .map(|(n, _)| n.clone())
         };
         match prev {
-            Some(p) if !chain.contains(&p) => {
+            Some(p) if !on_chain.contains(&p) => {
+                on_chain.insert(p.clone());
                 chain.push(p.clone());
                 cur = p;
             }

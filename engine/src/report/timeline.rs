@@ -212,7 +212,12 @@ impl Timeline {
             order = grouped;
         }
         order.extend(others);
-        let critical: Vec<&str> = rto.critical_path.iter().map(|p| p.step.as_str()).collect();
+        let critical: HashSet<&str> = rto.critical_path.iter().map(|p| p.step.as_str()).collect();
+        // Each step's spans, in the order `StepSpans` sorted them.
+        let mut spans_of: HashMap<&str, Vec<Span>> = HashMap::new();
+        for s in &spans.spans {
+            spans_of.entry(s.step.as_str()).or_default().push(s.clone());
+        }
         let mut counts = BTreeMap::new();
         let steps: Vec<TimelineStep> = order
             .into_iter()
@@ -220,13 +225,8 @@ impl Timeline {
                 let outcome = outcome_of(state.steps.get(&id));
                 *counts.entry(outcome.clone()).or_insert(0) += 1;
                 TimelineStep {
-                    critical: critical.contains(&id.as_str()),
-                    spans: spans
-                        .spans
-                        .iter()
-                        .filter(|s| s.step == id)
-                        .cloned()
-                        .collect(),
+                    critical: critical.contains(id.as_str()),
+                    spans: spans_of.get(id.as_str()).cloned().unwrap_or_default(),
                     id,
                     title,
                     section,

@@ -121,8 +121,20 @@ pub struct Scheduler {
     env: RunEnv,
     /// Settings of this execution (dry run, parallelism, operator).
     config: RunConfig,
-    /// Each step's status, by index in `env.runbook.steps`.
+    /// Each step's status, by index in `env.runbook.steps`. Changed through
+    /// [`Scheduler::set_status`] once a section runs, which keeps
+    /// `candidates` and `waiting` up to date.
     status: Vec<Status>,
+    /// Each step's dependents (the steps whose `needs` name it), by index.
+    dependents: Vec<Vec<usize>>,
+    /// Steps whose start must be looked at again: a step whose status
+    /// changed, and its dependents. The section loop looks only at these,
+    /// so a step costs the same whatever the number of steps still to come
+    /// (a scan of every pending step per start made a chain quadratic).
+    candidates: BTreeSet<usize>,
+    /// Steps in [`Status::Waiting`], so asking whether a gate waits does
+    /// not scan every step.
+    waiting: BTreeSet<usize>,
     /// The `steps` variable of templates (status and outputs by id);
     /// written by the scheduler, read by templates through `StepsView`.
     views: Arc<RwLock<HashMap<String, Value>>>,
@@ -181,8 +193,19 @@ impl Scheduler {
             views.insert(step.id.clone(), view("pending", Map::new()));
         }
         let inputs_value = Value::from_serialize(&env.inputs);
+        let mut dependents = vec![Vec::new(); n];
+        for (i, step) in env.runbook.steps.iter().enumerate() {
+            for need in step.needs_ids() {
+                if let Some(j) = env.runbook.step_index(need) {
+                    dependents[j].push(i);
+                }
+            }
+        }
         let mut s = Self {
             status: vec![Status::Pending; n],
+            dependents,
+            candidates: BTreeSet::new(),
+            waiting: BTreeSet::new(),
             views: Arc::new(RwLock::new(views)),
             inputs_value,
             touched: Arc::new(Mutex::new(BTreeSet::new())),
@@ -251,6 +274,22 @@ impl Scheduler {
             self.announce_projection();
         }
         outcome
+    }
+
+    /// Sets step `i`'s status: it and its dependents are looked at again
+    /// by the next search for ready steps.
+    fn set_status(&mut self, i: usize, status: Status) {
+        if self.status[i] == Status::Waiting {
+            self.waiting.remove(&i);
+        }
+        self.status[i] = status;
+        if status == Status::Waiting {
+            self.waiting.insert(i);
+        }
+        self.candidates.insert(i);
+        for &d in &self.dependents[i] {
+            self.candidates.insert(d);
+        }
     }
 
     /// Shows the projected finish (plain and JSON consoles; the terminal

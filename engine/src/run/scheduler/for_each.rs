@@ -294,7 +294,7 @@ impl Scheduler {
             self.fail_now(i, format!("cannot write the journal: {e}"));
             return;
         }
-        self.status[i] = Status::Running;
+        self.set_status(i, Status::Running);
         let task = LoopTask {
             index: i,
             kind,

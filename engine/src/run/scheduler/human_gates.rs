@@ -655,7 +655,7 @@ impl Scheduler {
         let id = self.env.runbook.steps[i].id.clone();
         let mut announced = announced;
         self.announce_wait(&id, &wait, &mut announced);
-        self.status[i] = Status::Waiting;
+        self.set_status(i, Status::Waiting);
         match deadline {
             Some(d) => self.gate_deadlines.insert(i, d),
             None => self.gate_deadlines.remove(&i),

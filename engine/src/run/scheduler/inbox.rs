@@ -98,7 +98,7 @@ impl Scheduler {
             ));
             if let Some(i) = self.env.runbook.step_index(&step) {
                 if self.gate_waits(i) {
-                    self.status[i] = Status::Pending;
+                    self.set_status(i, Status::Pending);
                     self.gate_deadlines.remove(&i);
                     changed = true;
                 }
@@ -116,7 +116,7 @@ impl Scheduler {
     /// Whether some human gate waits (the inbox is then looked at every
     /// [`INBOX_POLL`] even while steps run).
     pub(super) fn any_gate_waits(&self) -> bool {
-        (0..self.status.len()).any(|i| self.gate_waits(i))
+        self.waiting.iter().any(|&i| self.gate_waits(i))
     }
 
     fn gate_waits(&self, i: usize) -> bool {
@@ -150,7 +150,7 @@ impl Scheduler {
         for i in expired {
             self.gate_deadlines.remove(&i);
             if self.status[i] == Status::Waiting {
-                self.status[i] = Status::Pending;
+                self.set_status(i, Status::Pending);
             }
         }
     }

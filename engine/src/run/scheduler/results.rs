@@ -22,7 +22,7 @@ impl Scheduler {
             // The step stopped between attempts; without a terminal record
             // a resume applies its rerun policy, as for any interruption.
             self.journal_failed(e);
-            self.status[f.index] = Status::Interrupted;
+            self.set_status(f.index, Status::Interrupted);
             return;
         }
         match f.result {
@@ -30,7 +30,7 @@ impl Scheduler {
             Err(e) if e.cancelled && self.env.cancel.is_cancelled() => {
                 // Interrupted mid-step: no terminal record, so resume applies
                 // the step's rerun policy.
-                self.status[f.index] = Status::Interrupted;
+                self.set_status(f.index, Status::Interrupted);
             }
             Err(e) => {
                 let step = &self.env.runbook.steps[f.index];
@@ -133,7 +133,7 @@ impl Scheduler {
 
     /// Keeps the run's first failure (unless the step may fail).
     pub(super) fn mark_failed(&mut self, i: usize, error: String) {
-        self.status[i] = Status::Failed;
+        self.set_status(i, Status::Failed);
         let step = &self.env.runbook.steps[i];
         if !step.continue_on_failure && self.failure.is_none() {
             self.failure = Some(Failure {
@@ -151,7 +151,7 @@ impl Scheduler {
             reason,
         });
         self.set_view(&id, "skipped", Map::new());
-        self.status[i] = Status::Skipped;
+        self.set_status(i, Status::Skipped);
     }
 }
 
@@ -173,7 +173,7 @@ impl Scheduler {
     /// Step `i` succeeded (its record is written): its status, and the RTO
     /// clock's stop when it is `rto.stop_at`, for the progress display.
     pub(super) fn succeeded(&mut self, i: usize) {
-        self.status[i] = Status::Succeeded;
+        self.set_status(i, Status::Succeeded);
         if self.clock_stop.is_none() {
             let stop_at = self
                 .env

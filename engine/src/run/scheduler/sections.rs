@@ -70,12 +70,18 @@ impl Scheduler {
         let indices: Vec<usize> = (0..self.env.runbook.steps.len())
             .filter(|&i| self.env.runbook.steps[i].section == section)
             .collect();
+        // Statuses set before the section (a resume's takeover) did not go
+        // through `set_status`: look at every step of the section once.
+        self.candidates.extend(indices.iter().copied());
+        self.waiting = (0..self.status.len())
+            .filter(|&i| self.status[i] == Status::Waiting)
+            .collect();
         let mut running: JoinSet<Finished> = JoinSet::new();
         loop {
             let changed = if self.stopping(section) {
                 false
             } else {
-                self.launch_ready(&indices, &mut running)
+                self.launch_ready(section, &mut running)
             };
             if changed {
                 continue;
@@ -160,18 +166,30 @@ impl Scheduler {
             || (section == Section::Main && self.failure.is_some())
     }
 
-    /// Starts every ready step; returns true if any status changed.
+    /// Starts every ready step of `section`, in runbook order; returns true
+    /// if any status changed. It looks only at `candidates` (steps whose
+    /// status, or a need's, changed since they were last looked at): one
+    /// not ready yet is dropped from them until one of its needs changes.
     pub(super) fn launch_ready(
         &mut self,
-        indices: &[usize],
+        section: Section,
         running: &mut JoinSet<Finished>,
     ) -> bool {
         let mut changed = false;
-        for &i in indices {
+        let mut from = 0;
+        loop {
             if running.len() >= self.config.max_parallel {
                 break;
             }
-            if self.status[i] != Status::Pending {
+            // The next candidate after the last one looked at: steps that
+            // a start or skip made ready further on are looked at in this
+            // pass, those before it in the next, as a scan would.
+            let Some(&i) = self.candidates.range(from..).next() else {
+                break;
+            };
+            from = i + 1;
+            self.candidates.remove(&i);
+            if self.env.runbook.steps[i].section != section || self.status[i] != Status::Pending {
                 continue;
             }
             let step = &self.env.runbook.steps[i];

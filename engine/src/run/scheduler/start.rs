@@ -176,7 +176,7 @@ impl Scheduler {
             self.fail_now(i, format!("cannot write the journal: {e}"));
             return;
         }
-        self.status[i] = Status::Running;
+        self.set_status(i, Status::Running);
 
         let plan_only = dry && kind.plans_in_dry_run() && !read_only;
         let cancel = self.env.cancel.child_token();

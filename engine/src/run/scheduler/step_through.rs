@@ -36,7 +36,7 @@ impl Scheduler {
                         reason,
                     });
                     self.set_view(&step.id, "skipped", Map::new());
-                    self.status[i] = Status::Skipped;
+                    self.set_status(i, Status::Skipped);
                     return false;
                 }
                 StepThroughChoice::Quit => {

@@ -335,7 +335,7 @@ impl Scheduler {
                             "step `{}` was interrupted and its check did not pass; running it again",
                             step.id
                         ));
-                        self.status[i] = Status::Pending;
+                        self.set_status(i, Status::Pending);
                     }
                 }
                 Rerun::Never => {
@@ -417,7 +417,7 @@ impl Scheduler {
                     format!("lifeboat resume {run}"),
                 ],
             });
-            self.status[i] = Status::Waiting;
+            self.set_status(i, Status::Waiting);
         }
         Err(RunOutcome::Paused)
     }
