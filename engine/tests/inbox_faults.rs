@@ -14,15 +14,15 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lifeboat::{
-    parse_journal, Event, InboxEntry, Record, RunStore, S3Location, S3RunStore, S3StoreOptions,
-    StoreEvent, JOURNAL_FILE, JOURNAL_VERSION,
+    parse_journal, Event, InboxEntry, RunStore, S3Location, S3RunStore, StoreEvent, JOURNAL_FILE,
 };
 use lifeboat_harness::s3_server::S3Server;
 use serde_json::Value;
+use util::s3_api::{aws_env, location, moto, note, options, texts};
 use util::{Sandbox, Test, RUNBOOK};
 
 const SECRET: &str = "tok-8d1fQz7Wv3pXk2Lm";
@@ -306,61 +306,6 @@ fn an_unreadable_inbox_entry_does_not_block_the_others() {
 }
 
 // ---- the S3 store, through its API -------------------------------------
-
-/// The standard AWS chain finds these. Set once, before any store reads
-/// the environment.
-fn aws_env() {
-    static ENV: Once = Once::new();
-    ENV.call_once(|| {
-        std::env::set_var("AWS_ACCESS_KEY_ID", S3Server::ACCESS_KEY_ID);
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", S3Server::SECRET_ACCESS_KEY);
-        std::env::set_var("AWS_REGION", S3Server::REGION);
-        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-        std::env::remove_var("AWS_PROFILE");
-        std::env::remove_var("AWS_SESSION_TOKEN");
-    });
-}
-
-async fn moto() -> S3Server {
-    aws_env();
-    S3Server::start().await.unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn location(s3: &S3Server) -> S3Location {
-    S3Location {
-        bucket: s3.bucket().to_string(),
-        prefix: "team/dr".to_string(),
-    }
-}
-
-fn options(endpoint: &str, holder: &str, local: &Path) -> S3StoreOptions {
-    let mut options = S3StoreOptions::new(holder, local);
-    options.endpoint = Some(endpoint.to_string());
-    options
-}
-
-fn note(seq: u64, text: &str) -> Record {
-    Record {
-        v: JOURNAL_VERSION,
-        seq,
-        ts: "2026-12-01T10:00:00.000Z".into(),
-        actor: "test".into(),
-        inbox: None,
-        signed: None,
-        prev: None,
-        event: Event::Note { text: text.into() },
-    }
-}
-
-fn texts(records: &[Record]) -> Vec<String> {
-    records
-        .iter()
-        .map(|r| match &r.event {
-            Event::Note { text } => text.clone(),
-            other => format!("{other:?}"),
-        })
-        .collect()
-}
 
 /// A TCP proxy in front of moto that keeps every request line it passes
 /// on and, once, lets a PUT whose request line contains `lose` reach the

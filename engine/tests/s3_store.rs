@@ -9,61 +9,16 @@
 mod util;
 
 use std::path::Path;
-use std::sync::{Arc, Barrier, Mutex, Once};
+use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use lifeboat::{
-    parse_journal, Event, InboxEntry, LocalRunStore, Record, RunStore, S3Location, S3RunStore,
-    S3StoreOptions, StoreError, StoreEvent, JOURNAL_FILE, JOURNAL_VERSION,
+    parse_journal, Event, InboxEntry, LocalRunStore, RunStore, S3Location, S3RunStore,
+    S3StoreOptions, StoreError, StoreEvent, JOURNAL_FILE,
 };
 use lifeboat_harness::s3_server::S3Server;
+use util::s3_api::{aws_env, location, moto, note, options, texts};
 use util::Sandbox;
-
-/// The standard AWS chain finds these; moto accepts any credentials, and
-/// the refusing server refuses them. Set once, before any store reads the
-/// environment.
-fn aws_env() {
-    static ENV: Once = Once::new();
-    ENV.call_once(|| {
-        std::env::set_var("AWS_ACCESS_KEY_ID", S3Server::ACCESS_KEY_ID);
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", S3Server::SECRET_ACCESS_KEY);
-        std::env::set_var("AWS_REGION", S3Server::REGION);
-        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-        std::env::remove_var("AWS_PROFILE");
-        std::env::remove_var("AWS_SESSION_TOKEN");
-    });
-}
-
-async fn moto() -> S3Server {
-    aws_env();
-    S3Server::start().await.unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn location(s3: &S3Server) -> S3Location {
-    S3Location {
-        bucket: s3.bucket().to_string(),
-        prefix: "team/dr".to_string(),
-    }
-}
-
-fn options(s3: &S3Server, holder: &str, local: &Path) -> S3StoreOptions {
-    let mut options = S3StoreOptions::new(holder, local);
-    options.endpoint = Some(s3.endpoint());
-    options
-}
-
-fn note(seq: u64, text: &str) -> Record {
-    Record {
-        v: JOURNAL_VERSION,
-        seq,
-        ts: "2026-12-01T10:00:00.000Z".into(),
-        actor: "test".into(),
-        inbox: None,
-        signed: None,
-        prev: None,
-        event: Event::Note { text: text.into() },
-    }
-}
 
 /// The keys under `prefix` in the server's bucket, listed without the
 /// store (moto does not check signatures).
@@ -81,22 +36,17 @@ async fn keys(s3: &S3Server, prefix: &str) -> Vec<String> {
         .collect()
 }
 
-fn texts(records: &[Record]) -> Vec<String> {
-    records
-        .iter()
-        .map(|r| match &r.event {
-            Event::Note { text } => text.clone(),
-            other => format!("{other:?}"),
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_group_commit_is_one_object_and_reads_back_in_order() {
     let s3 = moto().await;
     let sandbox = Sandbox::new();
     let local = sandbox.path().join("a");
-    let store = S3RunStore::create(&location(&s3), "r1", options(&s3, "alice", &local)).unwrap();
+    let store = S3RunStore::create(
+        &location(&s3),
+        "r1",
+        options(&s3.endpoint(), "alice", &local),
+    )
+    .unwrap();
     store.append_lazy(&[note(1, "one")]).unwrap();
     store.append_lazy(&[note(2, "two")]).unwrap();
     store.append(&[note(3, "three")]).unwrap();
@@ -116,7 +66,7 @@ async fn a_group_commit_is_one_object_and_reads_back_in_order() {
     let other = S3RunStore::open(
         &location(&s3),
         "r1",
-        options(&s3, "bob", &sandbox.path().join("b")),
+        options(&s3.endpoint(), "bob", &sandbox.path().join("b")),
     )
     .unwrap();
     let read = other.read().unwrap();
@@ -141,7 +91,7 @@ async fn a_group_commit_is_one_object_and_reads_back_in_order() {
         S3RunStore::open(
             &location(&s3),
             "nope",
-            options(&s3, "bob", &sandbox.path().join("c"))
+            options(&s3.endpoint(), "bob", &sandbox.path().join("c"))
         ),
         Err(StoreError::NotFound(_))
     ));
@@ -152,7 +102,7 @@ async fn a_group_commit_is_one_object_and_reads_back_in_order() {
     let err = S3RunStore::create(
         &location(&s3),
         "r1",
-        options(&s3, "carol", &sandbox.path().join("d")),
+        options(&s3.endpoint(), "carol", &sandbox.path().join("d")),
     )
     .err()
     .expect("a second create of r1 is refused")
@@ -169,14 +119,22 @@ async fn two_writers_racing_for_a_position_one_wins_and_the_other_stops() {
         let alice = S3RunStore::create(
             &location(&s3),
             &run,
-            options(&s3, "alice", &sandbox.path().join(format!("a{round}"))),
+            options(
+                &s3.endpoint(),
+                "alice",
+                &sandbox.path().join(format!("a{round}")),
+            ),
         )
         .unwrap();
         alice.append(&[note(1, "start")]).unwrap();
         let bob = S3RunStore::open(
             &location(&s3),
             &run,
-            options(&s3, "bob", &sandbox.path().join(format!("b{round}"))),
+            options(
+                &s3.endpoint(),
+                "bob",
+                &sandbox.path().join(format!("b{round}")),
+            ),
         )
         .unwrap();
         alice.read().unwrap();
@@ -218,7 +176,11 @@ async fn two_writers_racing_for_a_position_one_wins_and_the_other_stops() {
         let read = S3RunStore::open(
             &location(&s3),
             &run,
-            options(&s3, "carol", &sandbox.path().join(format!("c{round}"))),
+            options(
+                &s3.endpoint(),
+                "carol",
+                &sandbox.path().join(format!("c{round}")),
+            ),
         )
         .unwrap()
         .read()
@@ -234,7 +196,7 @@ async fn twenty_concurrent_lease_acquisitions_have_exactly_one_holder() {
     let first = S3RunStore::create(
         &location(&s3),
         "leased",
-        options(&s3, "origin", &sandbox.path().join("origin")),
+        options(&s3.endpoint(), "origin", &sandbox.path().join("origin")),
     )
     .unwrap();
     first.append(&[note(1, "start")]).unwrap();
@@ -244,7 +206,7 @@ async fn twenty_concurrent_lease_acquisitions_have_exactly_one_holder() {
                 &location(&s3),
                 "leased",
                 options(
-                    &s3,
+                    &s3.endpoint(),
                     &format!("op{i}"),
                     &sandbox.path().join(format!("op{i}")),
                 ),
@@ -325,7 +287,7 @@ async fn an_expired_lease_is_taken_by_exactly_one_compare_and_swap() {
     let origin = S3RunStore::create(
         &location(&s3),
         "expired",
-        options(&s3, "origin", &sandbox.path().join("origin")),
+        options(&s3.endpoint(), "origin", &sandbox.path().join("origin")),
     )
     .unwrap();
     origin.append(&[note(1, "start")]).unwrap();
@@ -337,7 +299,7 @@ async fn an_expired_lease_is_taken_by_exactly_one_compare_and_swap() {
                 &location(&s3),
                 "expired",
                 options(
-                    &s3,
+                    &s3.endpoint(),
                     &format!("op{i}"),
                     &sandbox.path().join(format!("op{i}")),
                 ),
@@ -374,7 +336,7 @@ async fn a_live_lease_is_refused_and_taken_over_only_when_forced() {
     let alice = S3RunStore::create(
         &location(&s3),
         "live",
-        options(&s3, "alice", &sandbox.path().join("a")),
+        options(&s3.endpoint(), "alice", &sandbox.path().join("a")),
     )
     .unwrap();
     alice.append(&[note(1, "start")]).unwrap();
@@ -382,7 +344,7 @@ async fn a_live_lease_is_refused_and_taken_over_only_when_forced() {
     let bob = S3RunStore::open(
         &location(&s3),
         "live",
-        options(&s3, "bob", &sandbox.path().join("b")),
+        options(&s3.endpoint(), "bob", &sandbox.path().join("b")),
     )
     .unwrap();
     let refused = bob.take_over(false).err().expect("a live lease is refused");
@@ -402,7 +364,7 @@ async fn a_live_lease_is_refused_and_taken_over_only_when_forced() {
 async fn a_stale_holder_is_fenced_after_a_take_over() {
     let s3 = moto().await;
     let sandbox = Sandbox::new();
-    let mut alice_options = options(&s3, "alice", &sandbox.path().join("a"));
+    let mut alice_options = options(&s3.endpoint(), "alice", &sandbox.path().join("a"));
     alice_options.lease_ttl = Duration::from_secs(3);
     let alice = S3RunStore::create(&location(&s3), "stale", alice_options).unwrap();
     let _alice_lease = alice.lock().unwrap();
@@ -411,7 +373,7 @@ async fn a_stale_holder_is_fenced_after_a_take_over() {
     let bob = S3RunStore::open(
         &location(&s3),
         "stale",
-        options(&s3, "bob", &sandbox.path().join("b")),
+        options(&s3.endpoint(), "bob", &sandbox.path().join("b")),
     )
     .unwrap();
     let taken = bob.take_over(true).unwrap();
@@ -457,7 +419,7 @@ async fn a_stale_writer_fails_at_the_store_even_before_its_renewal() {
     let alice = S3RunStore::create(
         &location(&s3),
         "claimed",
-        options(&s3, "alice", &sandbox.path().join("a")),
+        options(&s3.endpoint(), "alice", &sandbox.path().join("a")),
     )
     .unwrap();
     let _alice_lease = alice.lock().unwrap();
@@ -465,7 +427,7 @@ async fn a_stale_writer_fails_at_the_store_even_before_its_renewal() {
     let bob = S3RunStore::open(
         &location(&s3),
         "claimed",
-        options(&s3, "bob", &sandbox.path().join("b")),
+        options(&s3.endpoint(), "bob", &sandbox.path().join("b")),
     )
     .unwrap();
     let _bob_lease = bob.take_over(true).unwrap();
@@ -521,7 +483,7 @@ async fn decisions_go_through_the_inbox_on_both_stores() {
     let shared = S3RunStore::create(
         &location(&s3),
         "r1",
-        options(&s3, "alice", &sandbox.path().join("s3")),
+        options(&s3.endpoint(), "alice", &sandbox.path().join("s3")),
     )
     .unwrap();
     shared.append(&[note(1, "start")]).unwrap();
@@ -529,7 +491,7 @@ async fn decisions_go_through_the_inbox_on_both_stores() {
     let poster = S3RunStore::open(
         &location(&s3),
         "r1",
-        options(&s3, "bob", &sandbox.path().join("poster")),
+        options(&s3.endpoint(), "bob", &sandbox.path().join("poster")),
     )
     .unwrap();
     // Posting needs no lease, and the driver sees it.
@@ -554,7 +516,7 @@ fn recording_observer(options: &mut S3StoreOptions) -> Arc<Mutex<Vec<StoreEvent>
 async fn an_append_while_the_store_is_paused_retries_and_succeeds() {
     let s3 = moto().await;
     let sandbox = Sandbox::new();
-    let mut opts = options(&s3, "alice", &sandbox.path().join("a"));
+    let mut opts = options(&s3.endpoint(), "alice", &sandbox.path().join("a"));
     let events = recording_observer(&mut opts);
     let store = S3RunStore::create(&location(&s3), "paused", opts).unwrap();
     store.append(&[note(1, "before")]).unwrap();
@@ -590,7 +552,7 @@ async fn an_append_while_the_store_is_paused_retries_and_succeeds() {
 async fn a_store_paused_past_its_timeout_is_unreachable_and_resumable() {
     let s3 = moto().await;
     let sandbox = Sandbox::new();
-    let mut opts = options(&s3, "alice", &sandbox.path().join("a"));
+    let mut opts = options(&s3.endpoint(), "alice", &sandbox.path().join("a"));
     opts.store_timeout = Duration::from_secs(2);
     let store = S3RunStore::create(&location(&s3), "gone", opts).unwrap();
     store.append(&[note(1, "before")]).unwrap();
@@ -618,7 +580,7 @@ async fn a_store_paused_past_its_timeout_is_unreachable_and_resumable() {
     let read = S3RunStore::open(
         &location(&s3),
         "gone",
-        options(&s3, "bob", &sandbox.path().join("b")),
+        options(&s3.endpoint(), "bob", &sandbox.path().join("b")),
     )
     .unwrap()
     .read()
@@ -640,7 +602,7 @@ async fn refused_credentials_a_missing_bucket_and_a_wrong_endpoint_each_say_the_
     let err = S3RunStore::create(
         &location(&refusing),
         "r1",
-        options(&refusing, "alice", &sandbox.path().join("a")),
+        options(&refusing.endpoint(), "alice", &sandbox.path().join("a")),
     )
     .err()
     .expect("refused");
@@ -667,7 +629,7 @@ async fn refused_credentials_a_missing_bucket_and_a_wrong_endpoint_each_say_the_
     let message = S3RunStore::create(
         &missing,
         "r1",
-        options(&s3, "alice", &sandbox.path().join("b")),
+        options(&s3.endpoint(), "alice", &sandbox.path().join("b")),
     )
     .err()
     .expect("no bucket")
@@ -680,7 +642,7 @@ async fn refused_credentials_a_missing_bucket_and_a_wrong_endpoint_each_say_the_
         )
     );
 
-    let mut wrong = options(&s3, "alice", &sandbox.path().join("c"));
+    let mut wrong = options(&s3.endpoint(), "alice", &sandbox.path().join("c"));
     let nothing = format!("http://127.0.0.1:{}", lifeboat_harness::tools::free_port());
     wrong.endpoint = Some(nothing.clone());
     let message = S3RunStore::create(&location(&s3), "r1", wrong)
@@ -719,7 +681,7 @@ async fn damage_names_the_object_and_the_line_inside_it() {
     let store = S3RunStore::create(
         &location(&s3),
         "damaged",
-        options(&s3, "alice", &sandbox.path().join("a")),
+        options(&s3.endpoint(), "alice", &sandbox.path().join("a")),
     )
     .unwrap();
     store.append(&[note(1, "one"), note(2, "two")]).unwrap();

@@ -433,6 +433,16 @@ pub struct VerifyArgs {
     pub run_id: String,
     #[command(flatten)]
     pub location: StoreArgs,
+    #[command(flatten)]
+    pub signers: RunSignersArg,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+/// `--allowed-signers` where a run's recorded decisions are checked again
+/// (`verify`, `timeline`): the file the run started with, by SHA-256.
+#[derive(Args, Debug)]
+pub struct RunSignersArg {
     /// Check each decision's signature against this allowed_signers file (it must be the one
     /// the run started with, by SHA-256); default: that file, where it is on this machine
     #[arg(
@@ -442,8 +452,6 @@ pub struct VerifyArgs {
         hide_env_values = true
     )]
     pub allowed_signers: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t)]
-    pub output: OutputFormat,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -464,13 +472,6 @@ pub struct TimelineArgs {
     pub format: TimelineFormat,
     #[command(flatten)]
     pub location: StoreArgs,
-    /// Verify each decision's signature again against this allowed_signers file (it must be
-    /// the one the run started with); default: that file, where it is on this machine
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "LIFEBOAT_ALLOWED_SIGNERS",
-        hide_env_values = true
-    )]
-    pub allowed_signers: Option<PathBuf>,
+    #[command(flatten)]
+    pub signers: RunSignersArg,
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod machine;
+pub mod s3_api;
 pub mod sealing;
 mod test;
 

@@ -33,11 +33,11 @@ pub fn run(args: TimelineArgs) -> Result<i32, CliError> {
         &args.run_id,
         run.allowed_signers.as_deref(),
         run.allowed_signers_sha256.as_deref(),
-        args.allowed_signers.as_deref(),
+        args.signers.allowed_signers.as_deref(),
     ) {
         Ok(Some(signers)) => timeline.verify_signatures(&snap.records, &signers),
         Ok(None) => {}
-        Err(e) if args.allowed_signers.is_some() => return Err(CliError::invalid(e)),
+        Err(e) if args.signers.allowed_signers.is_some() => return Err(CliError::invalid(e)),
         Err(_) => {}
     }
     let text = match args.format {

@@ -11,7 +11,7 @@ pub fn run(args: VerifyArgs) -> Result<i32, CliError> {
     let store = stores.open(&args.run_id)?;
     let raw = store.read_raw()?;
     let mut report = verify::verify(&args.run_id, &raw);
-    verify::check_signatures(&mut report, &raw, args.allowed_signers.as_deref());
+    verify::check_signatures(&mut report, &raw, args.signers.allowed_signers.as_deref());
     match args.output {
         OutputFormat::Json => println!(
             "{}",
