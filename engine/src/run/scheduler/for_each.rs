@@ -21,7 +21,7 @@ use serde_json::{json, Map};
 use tokio::task::JoinSet;
 
 use super::render::RenderedParams;
-use super::results::redact_map;
+use super::results::{journaled_outputs, redact_map};
 use super::step_task::{Finished, StepTask};
 use super::{DryRun, Scheduler, Status};
 use crate::journal::record::{Event, MarkOutcome};
@@ -627,15 +627,7 @@ impl LoopTask {
                     continue;
                 }
                 Ok(output) => {
-                    for name in &output.secret {
-                        if let Some(v) = output.outputs.get(name) {
-                            self.redactor.add_value(v);
-                        }
-                    }
-                    let mut journaled = redact_map(&self.redactor, &output.outputs);
-                    for name in &output.secret {
-                        journaled.insert(name.clone(), lifeboat_steps::REDACTED.into());
-                    }
+                    let journaled = journaled_outputs(&self.redactor, &output);
                     if let Err(e) = self.journal.record_lazy(Event::StepSucceeded {
                         step: execution,
                         outputs: journaled,

@@ -92,18 +92,7 @@ impl Scheduler {
                 output.secret,
             );
         }
-        for name in &output.secret {
-            if let Some(v) = output.outputs.get(name) {
-                self.env.redactor.add_value(v);
-            }
-        }
-        let mut journaled = redact_map(&self.env.redactor, &output.outputs);
-        for name in &output.secret {
-            journaled.insert(
-                name.clone(),
-                serde_json::Value::String(lifeboat_steps::REDACTED.into()),
-            );
-        }
+        let journaled = journaled_outputs(&self.env.redactor, &output);
         let sealed_outputs = self.seal_outputs(&id, &output);
         self.journal_lazy(Event::StepSucceeded {
             step: id.clone(),
@@ -156,6 +145,28 @@ impl Scheduler {
 }
 
 /// `map` with every registered secret replaced.
+/// A success's outputs as journalled: its secret outputs registered with
+/// the redactor first, then everything redacted and each secret output
+/// written as `«redacted»`. One definition for steps and loop items.
+pub(super) fn journaled_outputs(
+    redactor: &Redactor,
+    output: &StepOutput,
+) -> Map<String, serde_json::Value> {
+    for name in &output.secret {
+        if let Some(v) = output.outputs.get(name) {
+            redactor.add_value(v);
+        }
+    }
+    let mut journaled = redact_map(redactor, &output.outputs);
+    for name in &output.secret {
+        journaled.insert(
+            name.clone(),
+            serde_json::Value::String(lifeboat_steps::REDACTED.into()),
+        );
+    }
+    journaled
+}
+
 pub(super) fn redact_map(
     redactor: &Redactor,
     map: &Map<String, serde_json::Value>,
