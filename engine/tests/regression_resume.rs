@@ -639,3 +639,53 @@ async fn a_probes_drill_of_full_cluster_loss_passes() {
         "the drill left {left:?} in its work directory"
     );
 }
+
+/// `resume --redo a` after a run that failed at `d` (a -> b -> c -> d):
+/// `d`'s need `c` is done, but `d` must wait for `a` to run again, since
+/// what `d` builds on is about to change. It started at once, beside `a`.
+#[test]
+fn a_step_below_a_redone_one_waits_for_it_to_run_again() {
+    let sb = Sandbox::new();
+    sb.write(
+        "redo.yaml",
+        r#"version: 1
+name: redo
+steps:
+  - id: a
+    kind: shell
+    rerun: safe
+    with: { script: "sleep 1; echo run >> a-runs" }
+  - id: b
+    kind: shell
+    needs: [a]
+    with: { run: ["true"] }
+  - id: c
+    kind: shell
+    needs: [b]
+    with: { run: ["true"] }
+  - id: d
+    kind: shell
+    needs: [c]
+    with: { script: "test \"$(wc -l < a-runs)\" -ge 2" }
+"#,
+    );
+    let ran = sb.run(&["run", "redo.yaml"]);
+    ran.expect_code(1);
+    let id = ran.run_id();
+    let ran = sb.run(&["resume", &id, "--redo", "a", "--reason", "a was undone"]);
+    ran.expect_code(0);
+    let journal = sb.journal(&id);
+    let seq = |ty: &str, step: &str| -> u64 {
+        of_step(&journal, ty, step).last().unwrap()["seq"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(
+        seq("step_started", "d") > seq("step_succeeded", "a"),
+        "{}",
+        ran.dump()
+    );
+    // b and c were not asked to run again, and did not.
+    assert_eq!(of_step(&journal, "step_succeeded", "b").len(), 1);
+    assert_eq!(of_step(&journal, "step_succeeded", "c").len(), 1);
+}

@@ -125,8 +125,13 @@ pub struct Scheduler {
     /// [`Scheduler::set_status`] once a section runs, which keeps
     /// `candidates` and `waiting` up to date.
     status: Vec<Status>,
-    /// Each step's dependents (the steps whose `needs` name it), by index.
+    /// Each step's dependents (the steps whose `needs` name it, and those
+    /// that wait for it as a rerun ancestor), by index.
     dependents: Vec<Vec<usize>>,
+    /// On resume, the steps still to run above a pending step through
+    /// completed ones (a `resume --redo` of an ancestor): the pending step
+    /// waits for them too (`takeover.rs`, `wait_for_ancestors_to_run`).
+    rerun_ancestors: HashMap<usize, Vec<usize>>,
     /// Steps whose start must be looked at again: a step whose status
     /// changed, and its dependents. The section loop looks only at these,
     /// so a step costs the same whatever the number of steps still to come
@@ -204,6 +209,7 @@ impl Scheduler {
         let mut s = Self {
             status: vec![Status::Pending; n],
             dependents,
+            rerun_ancestors: HashMap::new(),
             candidates: BTreeSet::new(),
             waiting: BTreeSet::new(),
             views: Arc::new(RwLock::new(views)),

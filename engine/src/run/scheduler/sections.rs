@@ -206,6 +206,17 @@ impl Scheduler {
                     _ => ready = false,
                 }
             }
+            for &j in self.rerun_ancestors.get(&i).into_iter().flatten() {
+                match self.status[j] {
+                    Status::Succeeded | Status::Skipped => {}
+                    Status::Failed if self.env.runbook.steps[j].continue_on_failure => {}
+                    Status::Failed => {
+                        blocked_by =
+                            blocked_by.or_else(|| Some(self.env.runbook.steps[j].id.clone()))
+                    }
+                    _ => ready = false,
+                }
+            }
             if let Some(need) = blocked_by {
                 self.skip(i, format!("needs `{need}`, which failed"));
                 changed = true;

@@ -10,6 +10,8 @@
 //! outputs are read again by `secret_reread.rs`), and never reads the
 //! journal itself: the launcher replays it.
 
+use std::collections::BTreeSet;
+
 use lifeboat_steps::{Rerun, StepError};
 use minijinja::Value;
 use serde_json::Map;
@@ -129,6 +131,87 @@ impl Scheduler {
         let lost = self.open_sealed_outputs(prior, lost);
         for LostSecretOutputs { index, names, why } in lost {
             self.reload_secret_outputs(index, &names, why);
+        }
+        self.wait_for_ancestors_to_run();
+    }
+
+    /// A step run again on resume (`--redo`) may sit above completed steps
+    /// and, below them, a step still to run: that step's needs are all
+    /// done, yet what they built on is about to change. Each pending step
+    /// also waits for every step still to run that is above it through
+    /// completed steps only (a pending need already makes it wait).
+    /// Costs one pass over the steps when nothing is run again.
+    fn wait_for_ancestors_to_run(&mut self) {
+        let runbook = &self.env.runbook;
+        let n = self.status.len();
+        let open = |s: Status| {
+            matches!(
+                s,
+                Status::Pending | Status::Waiting | Status::Interrupted | Status::Running
+            )
+        };
+        let needs = |i: usize| {
+            runbook.steps[i]
+                .needs_ids()
+                .filter_map(|need| runbook.step_index(need))
+                .collect::<Vec<_>>()
+        };
+        let any =
+            (0..n).any(|i| !open(self.status[i]) && needs(i).iter().any(|&j| open(self.status[j])));
+        if !any {
+            return;
+        }
+        // above[i], for a completed step: the open steps reached upwards
+        // from it through completed steps. Needs are acyclic (validated);
+        // an explicit stack keeps a 10,000-step chain off the call stack.
+        let mut above: Vec<Option<BTreeSet<usize>>> = vec![None; n];
+        for start in 0..n {
+            if open(self.status[start]) || above[start].is_some() {
+                continue;
+            }
+            let mut stack = vec![(start, false)];
+            while let Some((i, expanded)) = stack.pop() {
+                if above[i].is_some() {
+                    continue;
+                }
+                let up = needs(i);
+                if !expanded {
+                    stack.push((i, true));
+                    for &j in &up {
+                        if !open(self.status[j]) && above[j].is_none() {
+                            stack.push((j, false));
+                        }
+                    }
+                    continue;
+                }
+                let mut set = BTreeSet::new();
+                for j in up {
+                    if open(self.status[j]) {
+                        set.insert(j);
+                    } else if let Some(a) = &above[j] {
+                        set.extend(a.iter().copied());
+                    }
+                }
+                above[i] = Some(set);
+            }
+        }
+        for i in 0..n {
+            if !open(self.status[i]) {
+                continue;
+            }
+            let mut waits = BTreeSet::new();
+            for j in needs(i) {
+                if let Some(a) = &above[j] {
+                    waits.extend(a.iter().copied());
+                }
+            }
+            if waits.is_empty() {
+                continue;
+            }
+            for &j in &waits {
+                self.dependents[j].push(i);
+            }
+            self.rerun_ancestors.insert(i, waits.into_iter().collect());
         }
     }
 
