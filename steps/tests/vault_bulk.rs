@@ -328,19 +328,38 @@ async fn a_secret_the_token_may_not_read_stops_export_and_verify_naming_it() {
     let denied = format!(
         "cannot read `secret/{DENIED}`: permission denied: the token was refused by {addr} (is it expired or revoked?) for GET /v1/secret/data/{DENIED}"
     );
+    // Where the denied secret comes in the walk: the reads stop there, with
+    // at most `concurrency` more asked for (and the 8 listings).
+    let before = m
+        .live
+        .keys()
+        .chain([&DELETED.to_string()])
+        .filter(|p| p.as_str() < DENIED)
+        .count();
+    let proxy = LatencyProxy::start(addr, Duration::from_millis(1));
     for concurrency in [1, 16] {
+        proxy.reset();
         let e = err(
             &ctx,
             "vault.kv.export",
             conn(
-                addr,
+                &proxy.url(),
                 &token,
                 json!({"output": "part.json", "concurrency": concurrency}),
             ),
         )
         .await;
-        assert_eq!(e.message, denied, "export at concurrency {concurrency}");
+        assert_eq!(
+            e.message,
+            denied.replace(addr, &proxy.url()),
+            "export at concurrency {concurrency}"
+        );
         assert!(!e.cancelled);
+        assert!(
+            proxy.requests() <= before + concurrency + 8,
+            "{} requests; the denied secret was read after {before}",
+            proxy.requests()
+        );
         let left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
