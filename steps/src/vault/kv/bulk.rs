@@ -175,7 +175,7 @@ impl<'a> BulkReads<'a> {
                 })
                 .buffered(self.concurrency),
         );
-        let mut progress = Progress::new(&self.ctx, verb);
+        let mut progress = ReadProgress::new(&self.ctx, verb);
         while let Some(answer) = answers.next().await {
             let (item, got) = answer.map_err(|e| self.fail(e))?;
             each(item, got).map_err(|e| self.fail(e))?;
@@ -296,14 +296,14 @@ impl Walk<'_> {
 
 /// "read 1200 of 10000 secrets" as a progress line, once a second and at
 /// the end.
-struct Progress<'a> {
+struct ReadProgress<'a> {
     ctx: &'a StepContext,
     verb: &'a str,
     done: usize,
     last: Instant,
 }
 
-impl<'a> Progress<'a> {
+impl<'a> ReadProgress<'a> {
     fn new(ctx: &'a StepContext, verb: &'a str) -> Self {
         Self {
             ctx,
