@@ -82,7 +82,11 @@
 //! `steps/benches/kv_concurrency.rs` measures both through a proxy that
 //! adds 5 ms each way, against the floor `requests × RTT / concurrency`
 //! plus the time without the proxy (`cargo bench -p lifeboat-steps --bench
-//! kv_concurrency`).
+//! kv_concurrency`). Measured 2026-12-01 on a busy 2-core machine, 10,000
+//! secrets in 100 folders (10,101 requests), 10.5 ms of round trip through
+//! the proxy: at concurrency 1, 119.6 s for export and 119.4 s for verify
+//! (floor 103.8 s, 1.15×); at 16, 8.4 s and 7.1 s (floors 9.6 s and
+//! 8.7 s; without the proxy 3.3 s and 2.4 s).
 //!
 //! # Where Vault and OpenBao differ
 //! - **Key rotation.** OpenBao: `sys/rotate/root/init` + `/update` (`bao
