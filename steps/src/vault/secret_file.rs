@@ -170,14 +170,52 @@ impl Drop for SecretFile {
 /// temporary file has a random name and is created exclusively
 /// ([`crate::private_file::temp_beside`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StepError> {
-    let result = (|| {
-        let mut temp = crate::private_file::temp_beside(path)?;
-        temp.write_all(bytes)?;
-        temp.as_file().sync_all()?;
-        temp.persist(path).map_err(|e| e.error)?;
-        sync_dir(parent_dir(path))
-    })();
-    result.map_err(|e| StepError::new(format!("writing `{}` failed: {e}", path.display())))
+    let mut file = AtomicFile::create(path)?;
+    file.write(bytes)?;
+    file.commit()
+}
+
+/// A file written piece by piece and moved into place whole: the pieces go
+/// to a temporary file beside `path` (random name, created exclusively,
+/// 0600, [`crate::private_file::temp_beside`]), which [`AtomicFile::commit`]
+/// fsyncs and renames to `path`. Dropped before the commit, it is removed:
+/// a reader sees the old file or the whole new one, never a part.
+pub struct AtomicFile {
+    path: PathBuf,
+    temp: std::io::BufWriter<tempfile::NamedTempFile>,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> Result<Self, StepError> {
+        let temp = crate::private_file::temp_beside(path).map_err(|e| Self::failed(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            temp: std::io::BufWriter::with_capacity(64 << 10, temp),
+        })
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), StepError> {
+        self.temp
+            .write_all(bytes)
+            .map_err(|e| Self::failed(&self.path, e))
+    }
+
+    /// Flushes, fsyncs and renames the file to its name, then fsyncs the
+    /// directory.
+    pub fn commit(self) -> Result<(), StepError> {
+        let path = self.path;
+        let result = (|| {
+            let temp = self.temp.into_inner().map_err(|e| e.into_error())?;
+            temp.as_file().sync_all()?;
+            temp.persist(&path).map_err(|e| e.error)?;
+            sync_dir(parent_dir(&path))
+        })();
+        result.map_err(|e| Self::failed(&path, e))
+    }
+
+    fn failed(path: &Path, e: std::io::Error) -> StepError {
+        StepError::new(format!("writing `{}` failed: {e}", path.display()))
+    }
 }
 
 #[cfg(test)]

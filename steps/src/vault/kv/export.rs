@@ -3,14 +3,24 @@
 //!
 //! After a restore, `vault.kv.verify` re-walks the mount and compares,
 //! which proves the secrets came back without anyone reading them.
+//!
+//! The secrets are read `concurrency` at a time as the walk lists them
+//! (`bulk.rs`) and each entry is written to the manifest as its turn
+//! comes, so memory does not grow with the mount. The manifest is the
+//! same, byte for byte, at every `concurrency`, and the same as the one
+//! read a secret at a time wrote: `[]`, or the entries in path order as
+//! `serde_json`'s pretty printer lays out a list.
+
+use std::path::Path;
 
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use super::super::connection;
-use super::super::secret_file::write_atomic;
-use crate::checksum::sha256_hex;
+use super::super::secret_file::AtomicFile;
+use super::bulk::{self, BulkReads};
 use crate::{Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput};
 
 pub struct KvExport;
@@ -25,6 +35,10 @@ struct ExportParams {
     prefix: String,
     /// The manifest file to write (mode 0600, replaced atomically).
     output: String,
+    /// How many requests are in flight at once, 1 to 256; default 16.
+    #[serde(default = "bulk::default_concurrency")]
+    #[schemars(range(min = 1, max = 256))]
+    concurrency: u32,
 }
 
 /// One manifest entry.
@@ -47,7 +61,9 @@ impl StepKind for KvExport {
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
-        connection::check::<ExportParams>(with)
+        let mut problems = connection::check::<ExportParams>(with);
+        problems.extend(bulk::check_concurrency(with));
+        problems
     }
 
     fn effect(&self, _with: &Value) -> Effect {
@@ -79,31 +95,116 @@ impl StepKind for KvExport {
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<ExportParams>(self.name(), ctx, with)?;
+        let concurrency = bulk::concurrency(p.concurrency)?;
         client.require_token(self.name())?;
-        let paths = super::walk(ctx, &client, &p.mount, &p.prefix).await?;
-        let mut entries = Vec::with_capacity(paths.len());
-        let mut skipped = Vec::new();
-        for path in &paths {
-            match super::read(ctx, &client, &p.mount, path, None).await? {
-                Ok(secret) => entries.push(entry(
-                    path,
-                    secret.version,
-                    &super::data_digest(&secret.data),
-                )),
-                // The latest version is deleted or destroyed: nothing to
-                // digest; reported so the operator knows.
-                Err(_) => skipped.push(path.clone()),
-            }
-        }
-        let mut text =
-            serde_json::to_vec_pretty(&Value::Array(entries)).expect("a JSON value serialises");
-        text.push(b'\n');
         let target = ctx.path(&p.output);
-        write_atomic(&target, &text)?;
+        let mut manifest = Manifest::create(&target)?;
+        let mut count = 0usize;
+        let mut skipped = Vec::new();
+        let reads = BulkReads::new(ctx, &client, &p.mount, concurrency);
+        reads
+            .read_each(reads.walk(&p.prefix), None, "read", |path, got| {
+                match got {
+                    Ok(secret) => {
+                        count += 1;
+                        manifest.push(&entry(
+                            &path,
+                            secret.version,
+                            &super::data_digest(&secret.data),
+                        ))?;
+                    }
+                    // The latest version is deleted or destroyed: nothing to
+                    // digest; reported so the operator knows.
+                    Err(_) => skipped.push(path),
+                }
+                Ok(())
+            })
+            .await?;
+        let digest = manifest.commit()?;
         Ok(StepOutput::new()
             .with("path", target.display().to_string())
-            .with("count", paths.len() - skipped.len())
-            .with("digest", sha256_hex(&text))
+            .with("count", count)
+            .with("digest", digest)
             .with("skipped", skipped))
+    }
+}
+
+/// The manifest as it is written: entries one by one into an
+/// [`AtomicFile`], hashed on the way.
+struct Manifest {
+    file: AtomicFile,
+    hash: Sha256,
+    entries: usize,
+}
+
+impl Manifest {
+    fn create(path: &Path) -> Result<Self, StepError> {
+        Ok(Self {
+            file: AtomicFile::create(path)?,
+            hash: Sha256::new(),
+            entries: 0,
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StepError> {
+        self.hash.update(bytes);
+        self.file.write(bytes)
+    }
+
+    /// One entry, laid out as `serde_json::to_vec_pretty` lays out an
+    /// element of a list: indented by two spaces, after `[` or `,`.
+    fn push(&mut self, entry: &Value) -> Result<(), StepError> {
+        let text = serde_json::to_string_pretty(entry).expect("a JSON value serialises");
+        let mut piece = String::with_capacity(text.len() + 16);
+        piece.push_str(if self.entries == 0 { "[\n" } else { ",\n" });
+        for (i, line) in text.split('\n').enumerate() {
+            if i > 0 {
+                piece.push('\n');
+            }
+            piece.push_str("  ");
+            piece.push_str(line);
+        }
+        self.entries += 1;
+        self.write(piece.as_bytes())
+    }
+
+    /// Closes the list, moves the file into place and returns the SHA-256
+    /// of what was written.
+    fn commit(mut self) -> Result<String, StepError> {
+        let end: &[u8] = if self.entries == 0 { b"[]\n" } else { b"\n]\n" };
+        self.write(end)?;
+        self.file.commit()?;
+        Ok(hex::encode(self.hash.finalize()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The streamed manifest is byte for byte what `to_vec_pretty` of the
+    /// whole list wrote when secrets were read one at a time.
+    #[test]
+    fn a_streamed_manifest_is_the_pretty_printed_list() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in [0usize, 1, 3] {
+            let entries: Vec<Value> = (0..n)
+                .map(|i| entry(&format!("app/\"quoted\" \\ ü\n{i}"), i as u64 + 1, "ab"))
+                .collect();
+            let path = dir.path().join(format!("m{n}.json"));
+            let mut manifest = Manifest::create(&path).unwrap();
+            for e in &entries {
+                manifest.push(e).unwrap();
+            }
+            let digest = manifest.commit().unwrap();
+            let mut expected = serde_json::to_vec_pretty(&Value::Array(entries)).unwrap();
+            expected.push(b'\n');
+            let written = std::fs::read(&path).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&written),
+                String::from_utf8_lossy(&expected)
+            );
+            assert_eq!(digest, crate::checksum::sha256_hex(&expected));
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! leave Vault as secret outputs (`vault.kv.get`) or as SHA-256 digests
 //! (`vault.kv.export` / `vault.kv.verify`).
 
+mod bulk;
 mod copy;
 mod delete;
 mod export;
@@ -38,9 +39,6 @@ use crate::{StepContext, StepError};
 pub(crate) fn default_mount() -> String {
     "secret".to_string()
 }
-
-/// The most secrets a walk visits, so a runaway mount cannot exhaust memory.
-const WALK_LIMIT: usize = 1_000_000;
 
 /// Percent-encodes what would otherwise end or change the URL path.
 fn encode(path: &str) -> String {
@@ -173,51 +171,6 @@ pub(crate) async fn list(
         404 if !no_mount(&reply.body) => Ok(Vec::new()),
         status => Err(client.error(ctx, &Method::GET, &api, status, &reply.body)),
     }
-}
-
-/// Every secret path under `prefix`, depth first, sorted.
-pub(crate) async fn walk(
-    ctx: &StepContext,
-    client: &VaultClient,
-    mount: &str,
-    prefix: &str,
-) -> Result<Vec<String>, StepError> {
-    let prefix = prefix.trim_matches('/');
-    let mut out = Vec::new();
-    let mut folders = vec![if prefix.is_empty() {
-        String::new()
-    } else {
-        format!("{prefix}/")
-    }];
-    while let Some(folder) = folders.pop() {
-        if ctx.cancel.is_cancelled() {
-            return Err(StepError::cancelled(
-                "the walk of the KV mount was cancelled",
-            ));
-        }
-        for key in list(ctx, client, mount, &folder).await? {
-            let full = format!("{folder}{key}");
-            if key.ends_with('/') {
-                folders.push(full);
-            } else {
-                out.push(full);
-            }
-            if out.len() + folders.len() > WALK_LIMIT {
-                return Err(StepError::new(format!(
-                    "more than {WALK_LIMIT} entries under `{}`; narrow `prefix`",
-                    display(mount, prefix)
-                )));
-            }
-        }
-    }
-    // A prefix may name a secret itself as well as a folder.
-    if !prefix.is_empty() && out.is_empty() {
-        if let Ok(_secret) = read(ctx, client, mount, prefix, None).await? {
-            out.push(prefix.to_string());
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 /// The JSON text of `value` with object keys sorted at every level and no

@@ -1,13 +1,20 @@
 //! `vault.kv.verify`: compare a KV v2 mount against a manifest written by
 //! `vault.kv.export`, by digest, without revealing any value.
+//!
+//! The manifest's secrets are read `concurrency` at a time (`bulk.rs`) and
+//! compared as each answer's turn comes, while the mount is walked for
+//! secrets the manifest does not list.
 
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::Value;
 
+use futures_util::{stream, TryStreamExt};
+
 use super::super::connection;
+use super::bulk::{self, BulkReads};
 use crate::{Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput};
 
 pub struct KvVerify;
@@ -23,6 +30,10 @@ struct VerifyParams {
     /// list (`extra`); default the whole mount.
     #[serde(default)]
     prefix: String,
+    /// How many requests are in flight at once, 1 to 256; default 16.
+    #[serde(default = "bulk::default_concurrency")]
+    #[schemars(range(min = 1, max = 256))]
+    concurrency: u32,
 }
 
 #[derive(Deserialize)]
@@ -30,6 +41,12 @@ struct Entry {
     path: String,
     version: u64,
     sha256: String,
+}
+
+impl AsRef<str> for Entry {
+    fn as_ref(&self) -> &str {
+        &self.path
+    }
 }
 
 /// How many differing paths a failure message lists before summarising.
@@ -58,7 +75,9 @@ impl StepKind for KvVerify {
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
-        connection::check::<VerifyParams>(with)
+        let mut problems = connection::check::<VerifyParams>(with);
+        problems.extend(bulk::check_concurrency(with));
+        problems
     }
 
     fn effect(&self, _with: &Value) -> Effect {
@@ -91,6 +110,7 @@ impl StepKind for KvVerify {
 
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<VerifyParams>(self.name(), ctx, with)?;
+        let concurrency = bulk::concurrency(p.concurrency)?;
         client.require_token(self.name())?;
         let file = ctx.path(&p.manifest);
         let text = tokio::fs::read(&file)
@@ -102,27 +122,37 @@ impl StepKind for KvVerify {
                 p.manifest
             ))
         })?;
+        drop(text);
         let mut missing = Vec::new();
         let mut mismatched = Vec::new();
         let mut version_changed = Vec::new();
-        for e in &entries {
-            match super::read(ctx, &client, &p.mount, &e.path, None).await? {
-                Ok(secret) => {
-                    if super::data_digest(&secret.data) != e.sha256 {
-                        mismatched.push(e.path.clone());
-                    } else if secret.version != e.version {
-                        version_changed.push(e.path.clone());
+        let listed: HashSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+        let reads = BulkReads::new(ctx, &client, &p.mount, concurrency);
+        let compared = reads.read_each(
+            stream::iter(entries.iter().map(Ok::<_, StepError>)),
+            Some(entries.len()),
+            "compared",
+            |e: &Entry, got| {
+                match got {
+                    Ok(secret) => {
+                        if super::data_digest(&secret.data) != e.sha256 {
+                            mismatched.push(e.path.clone());
+                        } else if secret.version != e.version {
+                            version_changed.push(e.path.clone());
+                        }
                     }
+                    Err(_) => missing.push(e.path.clone()),
                 }
-                Err(_) => missing.push(e.path.clone()),
-            }
-        }
-        let listed: BTreeSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
-        let extra: Vec<String> = super::walk(ctx, &client, &p.mount, &p.prefix)
-            .await?
-            .into_iter()
-            .filter(|path| !listed.contains(path.as_str()))
-            .collect();
+                Ok(())
+            },
+        );
+        // The walk for unlisted secrets runs beside the reads, on the same
+        // permits.
+        let extra = reads
+            .walk(&p.prefix)
+            .try_filter(|path| std::future::ready(!listed.contains(path.as_str())))
+            .try_collect::<Vec<String>>();
+        let ((), extra) = tokio::try_join!(compared, extra)?;
         let out = StepOutput::new()
             .with("checked", entries.len())
             .with("missing", missing.clone())
