@@ -72,8 +72,7 @@ fn age_identity(path: &Path) -> age::x25519::Identity {
 
 /// The plaintext of an armoured age file, opened with `identity`.
 fn open_with(sealed: &[u8], identity: &dyn age::Identity) -> Value {
-    let decryptor =
-        age::Decryptor::new_buffered(age::armor::ArmoredReader::new(sealed)).unwrap();
+    let decryptor = age::Decryptor::new_buffered(age::armor::ArmoredReader::new(sealed)).unwrap();
     let mut plain = Vec::new();
     decryptor
         .decrypt(std::iter::once(identity))
@@ -138,7 +137,10 @@ fn a_rerun_of_vault_init_opens_its_sealed_output_file_and_without_an_identity_sa
     assert_eq!(mode, 0o600);
     let opened = open_with(&sealed, &alice);
     assert_eq!(opened["root_token"].as_str(), Some(secrets[0].1.as_str()));
-    assert_eq!(opened["unseal_keys_b64"][0].as_str(), Some(secrets[1].1.as_str()));
+    assert_eq!(
+        opened["unseal_keys_b64"][0].as_str(),
+        Some(secrets[1].1.as_str())
+    );
     assert_eq!(opened["unseal_shares"], 1);
     let found = files_containing(&sb.state_dir(), &secrets);
     assert!(found.is_empty(), "{found:#?}");

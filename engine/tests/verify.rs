@@ -827,7 +827,11 @@ fn a_resume_refuses_a_journal_whose_chain_is_broken_and_continues_an_untouched_o
         // A chain break names the record whose `prev` gave it away too.
         let finding = format!("{chain_break} (at {}:{})", path.display(), seq + 1);
         assert_eq!(ran.stderr, refusal(finding, seq), "{}", ran.dump());
-        assert_eq!(lines(&sb, &id), tampered, "the refused resume wrote to the journal");
+        assert_eq!(
+            lines(&sb, &id),
+            tampered,
+            "the refused resume wrote to the journal"
+        );
     }
     // The same finding as `verify`'s verdict.
     assert_broken(&sb, &id, &chain_break);

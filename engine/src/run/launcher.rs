@@ -1109,9 +1109,6 @@ fn check_redo(runbook: &CheckedRunbook, run: &RunState, req: &Resume) -> Result<
     Ok(())
 }
 
-/// The directory a run resolves relative program paths against: the one
-/// recorded when it started, else the current one (a new run, or a run
-/// recorded before launch directories were).
 /// Refuses to continue a journal whose stored bytes do not hold: the
 /// checks of `lifeboat verify` (checksums, sequence, hash chain; not the
 /// signatures, which a resume checks where it counts them). An unchained
@@ -1130,6 +1127,9 @@ fn check_chain(store: &dyn RunStore, run_id: &str) -> Result<(), LaunchError> {
     }
 }
 
+/// The directory a run resolves relative program paths against: the one
+/// recorded when it started, else the current one (a new run, or a run
+/// recorded before launch directories were).
 fn launch_dir(recorded: Option<&str>) -> PathBuf {
     match recorded {
         Some(dir) => PathBuf::from(dir),

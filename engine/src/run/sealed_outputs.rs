@@ -207,7 +207,7 @@ impl Opener {
     /// identity is not one of its recipients, or it is not an age file.
     pub fn open_bytes(&self, sealed: &[u8]) -> Result<Vec<u8>, String> {
         let decryptor = age::Decryptor::new_buffered(age::armor::ArmoredReader::new(sealed))
-            .map_err(|e| format!("it is not an age file: {e}"))?;
+            .map_err(|e| format!("not an age file: {e}"))?;
         let mut reader = decryptor
             .decrypt(self.identities.iter().map(|i| i.as_ref()))
             .map_err(|e| match e {

@@ -137,11 +137,7 @@ impl SecretFile {
     /// Returning an error here would throw away the only copy of keys the
     /// server has already switched to.
     /// The fallback file gets the same `contents`: sealed if they are.
-    pub fn commit_or_fallback(
-        self,
-        contents: &[u8],
-        ctx: &crate::StepContext,
-    ) -> Option<PathBuf> {
+    pub fn commit_or_fallback(self, contents: &[u8], ctx: &crate::StepContext) -> Option<PathBuf> {
         let wanted = self.path.clone();
         let first_error = match self.commit(contents) {
             Ok(path) => return Some(path),
