@@ -671,8 +671,9 @@ fn a_damaged_journal_stops_resume_with_the_line() {
     let ran = sb.run(&["resume", &id]);
     ran.expect_code(2);
     assert!(
-        ran.stderr
-            .contains("is damaged at line 2: checksum mismatch"),
+        ran.stderr.contains(
+            "is broken, so it is not resumed: seq 2 was changed after it was written: checksum mismatch (stored "
+        ) && ran.stderr.contains(&format!("(at {}:2)", path.display())),
         "{}",
         ran.dump()
     );

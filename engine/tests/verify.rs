@@ -771,3 +771,98 @@ fn a_journal_replaced_by_another_runs_is_named() {
         &format!("seq 1 starts run `{first}`, not `{second}`"),
     );
 }
+
+/// A run that fails at `b` the first time and succeeds when resumed.
+const FLAKY: &str = r#"version: 1
+name: flaky
+steps:
+  - id: a
+    kind: shell
+    with: { run: ["/bin/true"] }
+  - id: b
+    kind: shell
+    needs: [a]
+    with: { script: "if [ -e b-ok ]; then exit 0; fi; touch b-ok; exit 1" }
+  - id: c
+    kind: shell
+    needs: [b]
+    with: { run: ["/bin/true"] }
+"#;
+
+/// `resume` (and `resume --take-over`) checks the chain before it continues
+/// a journal: an edited middle record, its checksum left or recomputed, is
+/// refused with the finding `verify` prints and what to do, and nothing is
+/// written; the journal put back, the run resumes and its chain holds.
+#[test]
+fn a_resume_refuses_a_journal_whose_chain_is_broken_and_continues_an_untouched_one() {
+    let sb = Sandbox::new();
+    sb.write("flaky.yaml", FLAKY);
+    let ran = sb.run(&["run", "flaky.yaml"]);
+    ran.expect_code(1);
+    let id = ran.run_id();
+    let path = journal_path(&sb, &id);
+    let original = lines(&sb, &id);
+    let m = original.len() / 2;
+    let seq = m + 1;
+    let refusal = |finding: String, line: usize| {
+        format!(
+            "error: the journal of run `{id}` is broken, so it is not resumed: {finding} (at {}:{line}); `lifeboat verify {id}` shows every break. The journal is the run's evidence: do not edit it; restore the original (from a backup, or the bucket's object versions), or start a new run\n",
+            path.display()
+        )
+    };
+
+    let mut tampered = original.clone();
+    tampered[m] = recrc(&change_one_byte(&original[m]));
+    write_lines(&sb, &id, &tampered);
+    let chain_break = format!(
+        "seq {seq} was changed after it was written (its checksum was recomputed): its hash no longer matches the `prev` of seq {}",
+        seq + 1
+    );
+    for args in [
+        vec!["resume", id.as_str()],
+        vec!["resume", id.as_str(), "--take-over", "--yes"],
+    ] {
+        let ran = sb.run(&args);
+        ran.expect_code(2);
+        // A chain break names the record whose `prev` gave it away too.
+        let finding = format!("{chain_break} (at {}:{})", path.display(), seq + 1);
+        assert_eq!(ran.stderr, refusal(finding, seq), "{}", ran.dump());
+        assert_eq!(
+            lines(&sb, &id),
+            tampered,
+            "the refused resume wrote to the journal"
+        );
+    }
+    // The same finding as `verify`'s verdict.
+    assert_broken(&sb, &id, &chain_break);
+
+    // A changed byte, its checksum left alone.
+    tampered[m] = change_one_byte(&original[m]);
+    write_lines(&sb, &id, &tampered);
+    let ran = sb.run(&["resume", &id]);
+    ran.expect_code(2);
+    assert!(
+        ran.stderr.starts_with(&format!(
+            "error: the journal of run `{id}` is broken, so it is not resumed: seq {seq} was changed after it was written: checksum mismatch (stored "
+        )),
+        "{}",
+        ran.dump()
+    );
+
+    // Untouched: the resume continues the run, and the chain.
+    write_lines(&sb, &id, &original);
+    let ran = sb.run(&["resume", &id]);
+    ran.expect_code(0);
+    let journal = sb.journal(&id);
+    assert!(
+        journal
+            .iter()
+            .any(|r| r["type"] == "step_succeeded" && r["step"] == "c"),
+        "{}",
+        ran.dump()
+    );
+    assert!(
+        verdict(&verify(&sb, &id)).starts_with(&format!("intact: {} records", journal.len())),
+        "{journal:#?}"
+    );
+}

@@ -12,6 +12,8 @@
 //! - [`StepOutput`] / [`StepError`]: what a step hands back; [`OutputDecl`]
 //!   (`output_decl.rs`): what a kind declares of each output.
 //! - [`Redactor`] (`redactor.rs`): replaces known secret values in any text.
+//! - [`FileSealer`] (`file_sealer.rs`): how the engine seals the files a step
+//!   writes with secrets in them to the run's recipients.
 //! - [`Registry`] (`registry.rs`): the table of kinds by name.
 //! - [`params`]: checking raw `with:` parameters against a kind's typed struct.
 //! - [`private_file`]: temporary and partial files, created exclusively,
@@ -20,6 +22,7 @@
 //!   `sleep.rs`, `tool.rs`, `crypto/`, `checksum.rs`, `s3/`, `vault/`.
 
 pub mod duration;
+pub mod file_sealer;
 mod output_decl;
 pub mod params;
 pub mod private_file;
@@ -42,6 +45,7 @@ pub mod sleep;
 pub mod tool;
 pub mod vault;
 
+pub use file_sealer::FileSealer;
 pub use output_decl::{OutputDecl, OutputType};
 pub use params::ParamProblem;
 pub use progress::{NoProgress, Progress};

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{NoProgress, Progress, Redactor};
+use crate::{FileSealer, NoProgress, Progress, Redactor};
 
 /// What a running step may use. Built by the engine for every attempt.
 #[derive(Clone)]
@@ -29,6 +29,11 @@ pub struct StepContext {
     /// run, resumes included). Programs named by a relative path resolve
     /// against it, as they would at the operator's prompt.
     pub launch_dir: PathBuf,
+    /// Seals the files a step writes with secrets in them (`vault.init`'s
+    /// `output_file`) to the run's recipients, and opens them again; `None`
+    /// when the run has no recipients: such files are written in clear,
+    /// mode 0600.
+    pub file_sealer: Option<Arc<dyn FileSealer>>,
 }
 
 impl StepContext {
@@ -46,6 +51,7 @@ impl StepContext {
             progress: Arc::new(NoProgress),
             redactor: Redactor::new(),
             env: Vec::new(),
+            file_sealer: None,
         }
     }
 

@@ -170,7 +170,8 @@ impl From<LaunchError> for CliError {
             | LaunchError::CopyNotRecorded(_)
             | LaunchError::Signing(_)
             | LaunchError::SourceChanged { .. }
-            | LaunchError::RecipientsChanged { .. } => CliError::invalid(e.to_string()),
+            | LaunchError::RecipientsChanged { .. }
+            | LaunchError::JournalBroken { .. } => CliError::invalid(e.to_string()),
         }
     }
 }
@@ -337,6 +338,11 @@ mod tests {
                 journalled: vec!["age1…".into()],
             },
             LaunchError::Signing("s".into()),
+            LaunchError::JournalBroken {
+                run_id: "r".into(),
+                finding: "seq 2 was removed: seq 3 follows seq 1".into(),
+                at: "journal.jsonl:2".into(),
+            },
         ]
     }
 

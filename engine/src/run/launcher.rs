@@ -140,6 +140,15 @@ pub enum LaunchError {
         run_id: String,
         summary: String,
     },
+    /// The journal's checksums, sequence or hash chain do not hold
+    /// (`journal/verify.rs`): `finding` and `at` are the first break, as
+    /// `lifeboat verify` prints it.
+    #[error("the journal of run `{run_id}` is broken, so it is not resumed: {finding} (at {at}); `lifeboat verify {run_id}` shows every break. The journal is the run's evidence: do not edit it; restore the original (from a backup, or the bucket's object versions), or start a new run")]
+    JournalBroken {
+        run_id: String,
+        finding: String,
+        at: String,
+    },
     /// The runbook a resume would continue with has errors (`diagnostics`,
     /// rendered, come before this message).
     #[error("the run's runbook no longer validates")]
@@ -338,6 +347,7 @@ impl Launcher {
         let store = self.stores.open(req.run_id)?;
         // Before the lock or the lease: a refused resume takes nothing
         // from a live driver.
+        check_chain(&*store, req.run_id)?;
         if let Some(file) = req.recipients {
             check_recipients(&*store, req.run_id, file)?;
         }
@@ -1097,6 +1107,24 @@ fn check_redo(runbook: &CheckedRunbook, run: &RunState, req: &Resume) -> Result<
         }
     }
     Ok(())
+}
+
+/// Refuses to continue a journal whose stored bytes do not hold: the
+/// checks of `lifeboat verify` (checksums, sequence, hash chain; not the
+/// signatures, which a resume checks where it counts them). An unchained
+/// journal (written before the chain) and a torn final line (a crash
+/// mid-write) are not breaks.
+fn check_chain(store: &dyn RunStore, run_id: &str) -> Result<(), LaunchError> {
+    let raw = store.read_raw()?;
+    let report = crate::journal::verify::verify(run_id, &raw);
+    match report.first_break() {
+        Some(first) => Err(LaunchError::JournalBroken {
+            run_id: run_id.to_string(),
+            finding: first.message.clone(),
+            at: first.at.clone(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The directory a run resolves relative program paths against: the one

@@ -10,6 +10,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use lifeboat_steps::FileSealer;
 use serde_json::{Map, Value};
 
 use crate::runbook::recipients::fingerprint;
@@ -36,6 +37,13 @@ impl Sealing {
     /// Encrypts `values` (the secret outputs of one step) to every recipient,
     /// as one ASCII-armoured age file.
     pub fn seal(&self, values: &Map<String, Value>) -> Result<String, String> {
+        let plain = serde_json::to_vec(values).map_err(|e| e.to_string())?;
+        self.seal_bytes(&plain)
+    }
+
+    /// Encrypts `plain` to every recipient, as one ASCII-armoured age file
+    /// (what `age -e -a` writes, and `age -d` opens).
+    pub fn seal_bytes(&self, plain: &[u8]) -> Result<String, String> {
         let recipients: Vec<Box<dyn age::Recipient + Send>> = self
             .recipients
             .iter()
@@ -45,14 +53,13 @@ impl Sealing {
             recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient),
         )
         .map_err(|e| format!("cannot seal to the run's recipients: {e}"))?;
-        let plain = serde_json::to_vec(values).map_err(|e| e.to_string())?;
         let mut armored = Vec::new();
         let io = |e: std::io::Error| format!("cannot seal: {e}");
         let armor =
             age::armor::ArmoredWriter::wrap_output(&mut armored, age::armor::Format::AsciiArmor)
                 .map_err(io)?;
         let mut writer = encryptor.wrap_output(armor).map_err(io)?;
-        writer.write_all(&plain).map_err(io)?;
+        writer.write_all(plain).map_err(io)?;
         writer.finish().and_then(|a| a.finish()).map_err(io)?;
         String::from_utf8(armored).map_err(|e| e.to_string())
     }
@@ -68,6 +75,57 @@ impl Sealing {
             .into_iter()
             .map(|name| home.join(".ssh").join(name))
             .find(|p| p.is_file())
+    }
+
+    /// The operator's identity ([`Self::identity_path`]), loaded, and its
+    /// path; `Err` says why there is none or it does not load.
+    pub fn opener(&self) -> (Option<PathBuf>, Result<Opener, String>) {
+        let path = self.identity_path();
+        let opener = match &path {
+            Some(p) => Opener::load(p),
+            None => Err("no identity was given (`--identity FILE` or `LIFEBOAT_IDENTITY`) and neither `~/.ssh/id_ed25519` nor `~/.ssh/id_rsa` exists".into()),
+        };
+        (path, opener)
+    }
+
+    /// Why something sealed to the run's recipients cannot be opened, and
+    /// what to do: "sealed to the run's recipients (…) and cannot be opened
+    /// with `…`: WHY; resume with a recipient's key …". The one wording for
+    /// sealed outputs and sealed files.
+    pub fn cannot_open(&self, identity: Option<&Path>, why: &str, run_id: &str) -> String {
+        let with = identity
+            .map(|p| format!(" with `{}`", p.display()))
+            .unwrap_or_default();
+        format!(
+            "sealed to the run's recipients ({}) and cannot be opened{with}: {why}; resume with a recipient's key (`--identity FILE` or `LIFEBOAT_IDENTITY`), or ask a recipient to take over (`lifeboat resume {run_id} --take-over`)",
+            self.fingerprints().join(", "),
+        )
+    }
+}
+
+/// The [`FileSealer`] a step of a run with recipients gets: files such as
+/// `vault.init`'s `output_file` sealed like secret outputs, and opened with
+/// the operator's identity (loaded at each opening, which is rare: a rerun
+/// after an interruption).
+pub struct FileSealing {
+    pub sealing: Sealing,
+    pub run_id: String,
+}
+
+impl FileSealer for FileSealing {
+    fn seal(&self, plain: &[u8]) -> Result<Vec<u8>, String> {
+        self.sealing.seal_bytes(plain).map(String::into_bytes)
+    }
+
+    fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, String> {
+        let (path, opener) = self.sealing.opener();
+        opener.and_then(|o| o.open_bytes(sealed)).map_err(|why| {
+            format!(
+                "it is {}",
+                self.sealing
+                    .cannot_open(path.as_deref(), &why, &self.run_id)
+            )
+        })
     }
 }
 
@@ -140,9 +198,16 @@ impl Opener {
     /// Opens one step's sealed outputs; `Err` when this identity is not
     /// one of the recipients (or the text is not an age file).
     pub fn open(&self, armored: &str) -> Result<Map<String, Value>, String> {
-        let decryptor =
-            age::Decryptor::new_buffered(age::armor::ArmoredReader::new(armored.as_bytes()))
-                .map_err(|e| format!("the sealed outputs are not an age file: {e}"))?;
+        let plain = self.open_bytes(armored.as_bytes())?;
+        serde_json::from_slice(&plain)
+            .map_err(|_| "the opened outputs are not a JSON object".into())
+    }
+
+    /// The plaintext of an age file, armoured or binary; `Err` when this
+    /// identity is not one of its recipients, or it is not an age file.
+    pub fn open_bytes(&self, sealed: &[u8]) -> Result<Vec<u8>, String> {
+        let decryptor = age::Decryptor::new_buffered(age::armor::ArmoredReader::new(sealed))
+            .map_err(|e| format!("not an age file: {e}"))?;
         let mut reader = decryptor
             .decrypt(self.identities.iter().map(|i| i.as_ref()))
             .map_err(|e| match e {
@@ -158,8 +223,7 @@ impl Opener {
         reader
             .read_to_end(&mut plain)
             .map_err(|e| format!("cannot open them: {e}"))?;
-        serde_json::from_slice(&plain)
-            .map_err(|_| "the opened outputs are not a JSON object".into())
+        Ok(plain)
     }
 }
 

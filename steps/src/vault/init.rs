@@ -8,6 +8,10 @@
 //! initialised and returns the file's keys instead of failing; a resumed run
 //! whose `vault.init` had already succeeded reloads its secret outputs from
 //! the file ([`crate::StepKind::reload_secret_outputs`]).
+//!
+//! When the run has recipients ([`StepContext::file_sealer`]) the file keeps
+//! its name but holds the JSON sealed to them, an ASCII-armoured age file,
+//! never the keys in clear; a rerun opens it with the operator's identity.
 
 use std::path::Path;
 
@@ -17,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::connection;
-use super::secret_file::SecretFile;
+use super::secret_file::{self, SecretFile};
 use crate::{
     Effect, OutputDecl, ParamProblem, Rerun, StepContext, StepError, StepKind, StepOutput,
 };
@@ -33,8 +37,9 @@ struct InitParams {
     /// How many shares unseal the server (default: 3).
     #[serde(default = "default_threshold")]
     secret_threshold: u32,
-    /// Where to write the keys and root token as JSON, mode 0600. If it
-    /// exists it must hold an earlier answer of this step: see the module
+    /// Where to write the keys and root token as JSON, mode 0600 (sealed
+    /// with age to the run's recipients when it has some). If it exists it
+    /// must hold an earlier answer of this step: see the module
     /// documentation.
     #[serde(default)]
     output_file: Option<String>,
@@ -189,8 +194,23 @@ impl StepKind for Init {
             threshold: p.secret_threshold as u64,
             root_token,
         };
-        // The answer reaches the disk before anything else happens.
-        let written = reserved.and_then(|file| file.commit_or_fallback(&saved.to_json(), ctx));
+        // The answer reaches the disk before anything else happens: sealed
+        // to the run's recipients when it has some, never in clear then.
+        let written = reserved.and_then(|file| {
+            match secret_file::sealed_if_asked(secret_file::json_bytes(&saved.to_json()), ctx) {
+                Ok(contents) => file.commit_or_fallback(&contents, ctx),
+                Err(e) => {
+                    ctx.progress.warn(
+                        &ctx.step_id,
+                        &format!(
+                            "could not seal `{}` to the run's recipients ({e}), so it was not written (never in clear when the run has recipients); the keys exist only in this run's memory as the step's secret outputs — save them before this run ends",
+                            file.path().display()
+                        ),
+                    );
+                    None
+                }
+            }
+        });
         let mut out = StepOutput::new()
             .with_secret("keys", saved.keys_b64.clone())
             .with_secret("root_token", saved.root_token.clone())
@@ -296,8 +316,14 @@ pub(crate) fn read_init_file(
             path.display()
         ))
     };
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .map_err(|e| StepError::new(format!("cannot read `{}`: {e}", path.display())))?;
+    let bytes = if crate::file_sealer::is_sealed(&bytes) {
+        open_sealed(path, ctx, &bytes)?
+    } else {
+        bytes
+    };
+    let text = String::from_utf8_lossy(&bytes);
     let value: Value = serde_json::from_str(&text).map_err(|_| {
         incomplete(if text.is_empty() {
             "it is empty".to_string()
@@ -324,6 +350,20 @@ pub(crate) fn read_init_file(
         }));
     }
     Ok(saved)
+}
+
+/// The plaintext of a key file sealed to the run's recipients, opened with
+/// the operator's identity ([`StepContext::file_sealer`]).
+fn open_sealed(path: &Path, ctx: &StepContext, sealed: &[u8]) -> Result<Vec<u8>, StepError> {
+    let shown = path.display();
+    match &ctx.file_sealer {
+        Some(sealer) => sealer
+            .open(sealed)
+            .map_err(|e| StepError::new(format!("cannot open `{shown}`: {e}"))),
+        None => Err(StepError::new(format!(
+            "`{shown}` is sealed with age, and this run has no recipients to open it for; open it with a recipient's key (`age -d -i ~/.ssh/id_ed25519 -o keys.json {shown}`) and put the JSON in its place (mode 0600), or move it away"
+        ))),
+    }
 }
 
 pub(crate) fn string_list(value: &Value) -> Vec<String> {

@@ -224,12 +224,12 @@ impl StepKind for RotateKeys {
                     .with("secret_threshold", threshold);
                 if let Some(file) = reserved {
                     if let Some(path) = file.commit_or_fallback(
-                        &json!({
+                        &super::secret_file::json_bytes(&json!({
                             "unseal_keys_b64": new_b64,
                             "unseal_keys_hex": new_hex,
                             "unseal_shares": shares,
                             "unseal_threshold": threshold,
-                        }),
+                        })),
                         ctx,
                     ) {
                         out = out.with("path", path.display().to_string());

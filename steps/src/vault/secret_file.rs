@@ -56,14 +56,18 @@ impl SecretFile {
         })
     }
 
-    /// Writes `value` as pretty JSON, fsyncs it, gives it its final name
-    /// (never replacing an existing file) and fsyncs the directory.
-    pub fn commit(mut self, value: &Value) -> Result<PathBuf, StepError> {
+    /// The name the file gets when it is committed.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `contents` (see [`json_bytes`] and [`sealed_if_asked`]),
+    /// fsyncs it, gives it its final name (never replacing an existing file)
+    /// and fsyncs the directory.
+    pub fn commit(mut self, contents: &[u8]) -> Result<PathBuf, StepError> {
         let mut file = self.file.take().expect("commit is called once");
-        let mut text = serde_json::to_vec_pretty(value).expect("a JSON value serialises");
-        text.push(b'\n');
         let result = file
-            .write_all(&text)
+            .write_all(contents)
             .and_then(|_| file.sync_all())
             .and_then(|_| std::fs::hard_link(&self.tmp, &self.path));
         let _ = std::fs::remove_file(&self.tmp);
@@ -86,6 +90,23 @@ impl SecretFile {
             ))
         })?;
         Ok(std::mem::take(&mut self.path))
+    }
+}
+
+/// A key file's JSON as it is written: pretty, with a final newline.
+pub fn json_bytes(value: &Value) -> Vec<u8> {
+    let mut text = serde_json::to_vec_pretty(value).expect("a JSON value serialises");
+    text.push(b'\n');
+    text
+}
+
+/// `plain` sealed to the run's recipients when the run has some
+/// ([`crate::StepContext::file_sealer`]), else `plain` itself. `Err` when
+/// sealing failed: the caller must not write the plaintext instead.
+pub fn sealed_if_asked(plain: Vec<u8>, ctx: &crate::StepContext) -> Result<Vec<u8>, String> {
+    match &ctx.file_sealer {
+        Some(sealer) => sealer.seal(&plain),
+        None => Ok(plain),
     }
 }
 
@@ -115,9 +136,10 @@ impl SecretFile {
     /// its secret outputs (in memory for the rest of the run) and says so.
     /// Returning an error here would throw away the only copy of keys the
     /// server has already switched to.
-    pub fn commit_or_fallback(self, value: &Value, ctx: &crate::StepContext) -> Option<PathBuf> {
+    /// The fallback file gets the same `contents`: sealed if they are.
+    pub fn commit_or_fallback(self, contents: &[u8], ctx: &crate::StepContext) -> Option<PathBuf> {
         let wanted = self.path.clone();
-        let first_error = match self.commit(value) {
+        let first_error = match self.commit(contents) {
             Ok(path) => return Some(path),
             Err(e) => e.message,
         };
@@ -129,7 +151,7 @@ impl SecretFile {
                 .map(|d| d.as_millis())
                 .unwrap_or_default()
         ));
-        let written = SecretFile::reserve(&fallback).and_then(|f| f.commit(value));
+        let written = SecretFile::reserve(&fallback).and_then(|f| f.commit(contents));
         match written {
             Ok(path) => {
                 ctx.progress.warn(
@@ -237,7 +259,9 @@ mod tests {
         );
         let first = SecretFile::reserve(&path).unwrap();
         let second = SecretFile::reserve(&path).unwrap();
-        let kept = first.commit(&serde_json::json!({"k": 1})).unwrap();
+        let kept = first
+            .commit(&json_bytes(&serde_json::json!({"k": 1})))
+            .unwrap();
         let mode = std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(
@@ -245,7 +269,10 @@ mod tests {
             "{\n  \"k\": 1\n}"
         );
         // A race to the same name never overwrites the first file.
-        let err = second.commit(&serde_json::json!({"k": 2})).err().unwrap();
+        let err = second
+            .commit(&json_bytes(&serde_json::json!({"k": 2})))
+            .err()
+            .unwrap();
         assert!(err.message.contains("already exists"), "{}", err.message);
         let err = SecretFile::reserve(&path).err().unwrap();
         assert!(err.message.contains("already exists"), "{}", err.message);

@@ -105,6 +105,12 @@ impl Scheduler {
             redactor: self.env.redactor.clone(),
             env,
             launch_dir: self.env.launch_dir.clone(),
+            file_sealer: self.env.sealing.is_on().then(|| {
+                Arc::new(crate::run::sealed_outputs::FileSealing {
+                    sealing: self.env.sealing.clone(),
+                    run_id: self.env.run_id.clone(),
+                }) as Arc<dyn lifeboat_steps::FileSealer>
+            }),
         }
     }
 

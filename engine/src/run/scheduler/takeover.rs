@@ -25,7 +25,6 @@ use crate::journal::decision::sign_checked;
 use crate::journal::record::{Event, MarkOutcome};
 use crate::journal::run_state::{RunState, StepRecordState};
 use crate::journal::signature::NAMESPACE;
-use crate::run::sealed_outputs;
 use crate::runbook::checked_runbook::ResolvedKind;
 use crate::runbook::step::Section;
 use crate::runbook::template_context;
@@ -237,11 +236,7 @@ impl Scheduler {
         if !lost.iter().any(|l| sealed(l).is_some()) {
             return lost;
         }
-        let path = self.env.sealing.identity_path();
-        let opener = match &path {
-            Some(p) => sealed_outputs::Opener::load(p),
-            None => Err("no identity was given (`--identity FILE` or `LIFEBOAT_IDENTITY`) and neither `~/.ssh/id_ed25519` nor `~/.ssh/id_rsa` exists".into()),
-        };
+        let (path, opener) = self.env.sealing.opener();
         let mut still = Vec::new();
         for mut l in lost {
             let Some(armored) = sealed(&l) else {
@@ -283,14 +278,11 @@ impl Scheduler {
                     views.insert(id, view("succeeded", outputs));
                 }
                 Err(e) => {
-                    let with = path
-                        .as_ref()
-                        .map(|p| format!(" with `{}`", p.display()))
-                        .unwrap_or_default();
                     l.why = Some(self.env.redactor.redact(&format!(
-                        "they are sealed to the run's recipients ({}) and cannot be opened{with}: {e}; resume with a recipient's key (`--identity FILE` or `LIFEBOAT_IDENTITY`), or ask a recipient to take over (`lifeboat resume {} --take-over`)",
-                        self.env.sealing.fingerprints().join(", "),
-                        self.env.run_id,
+                        "they are {}",
+                        self.env
+                            .sealing
+                            .cannot_open(path.as_deref(), &e, &self.env.run_id)
                     )));
                     still.push(l);
                 }
