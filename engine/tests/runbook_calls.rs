@@ -609,3 +609,91 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// While an engine drives the run with `--wait`, `approve RUN restore/gate`
+/// from another shell goes through the inbox and the engine continues.
+#[test]
+fn a_gate_inside_a_call_is_approved_through_the_inbox_of_a_waiting_engine() {
+    use std::io::{BufRead, BufReader};
+    let sb = Sandbox::new();
+    write(&sb, "lib/gated.yaml", GATED_CHILD);
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+steps:
+  - id: restore
+    kind: runbook
+    with: { file: lib/gated.yaml }
+"#,
+    );
+    let mut child = sb.test().args(["run", "main.yaml", "--wait"]).spawn();
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("run id");
+    let id = first.trim().to_string();
+    let start = std::time::Instant::now();
+    while !sb
+        .journal(&id)
+        .iter()
+        .any(|r| r["type"] == "waiting" && r["step"] == "restore/gate")
+    {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no `waiting` for `restore/gate`: {:#?}",
+            sb.journal(&id)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    sb.run(&["approve", &id, "restore/gate", "--as", "bob"])
+        .expect_code(0);
+    let status = child.wait().expect("the engine exits");
+    assert_eq!(status.code(), Some(0));
+    let journal = sb.journal(&id);
+    assert_eq!(outputs_of(&journal, "restore")["by"], "bob");
+}
+
+#[test]
+fn plan_graph_and_kinds_show_a_call() {
+    let sb = Sandbox::new();
+    write(&sb, "lib/restore.yaml", CHILD);
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+steps:
+  - id: restore
+    kind: runbook
+    with: { file: lib/restore.yaml, inputs: { backup: x } }
+"#,
+    );
+    let plan = sb.run(&["plan", "main.yaml"]);
+    plan.expect_code(0);
+    for id in ["restore ", "restore/fetch ", "restore/upload "] {
+        assert!(plan.stdout.contains(id), "{}", plan.dump());
+    }
+    let graph = sb.run(&["graph", "main.yaml"]);
+    graph.expect_code(0);
+    assert!(
+        graph
+            .stdout
+            .contains("  restore__fetch --> restore__upload\n"),
+        "{}",
+        graph.dump()
+    );
+    assert!(graph.stdout.contains("restore__upload[\"restore/upload<br/>shell\"]"));
+    sb.test()
+        .args(["kinds", "runbook"])
+        .stdout(
+            "runbook: run another runbook's steps inside this run, as `<id>/<step>`; its outputs are the called runbook's `outputs:`
+
+parameters (`with:`):
+  file   string required  The runbook to run, relative to the calling runbook's file.
+  inputs map              The called runbook's inputs, rendered in the caller's scope when the call starts.
+
+outputs (`steps.<id>.outputs.<name>`):
+  the called runbook's `outputs:` (validate checks each read against them)
+",
+        )
+        .run();
+}
