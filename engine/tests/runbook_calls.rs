@@ -110,6 +110,17 @@ steps:
         started["description"],
         r#"runbook `lib/restore.yaml` with inputs {"backup":"b-7-parent fetch","nodes":["a","b","c"]}"#
     );
+    // The timeline (and its Gantt chart) shows the called steps under
+    // their call.
+    let json = std::fs::read_to_string(sb.run_dir(&id).join("timeline.json")).expect("json");
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("timeline.json");
+    let rows: Vec<&str> = doc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(rows, ["fetch", "restore", "restore/fetch", "restore/upload", "report"]);
 }
 
 #[test]
@@ -696,4 +707,103 @@ outputs (`steps.<id>.outputs.<name>`):
 ",
         )
         .run();
+}
+
+/// What a call cannot do is refused by `validate`, at its place.
+#[test]
+fn for_each_on_a_call_and_on_failure_in_a_called_runbook_are_refused() {
+    let sb = Sandbox::new();
+    write(
+        &sb,
+        "lib/cleanup.yaml",
+        r#"version: 1
+name: cleanup
+steps:
+  - id: work
+    kind: shell
+    with: { run: ["true"] }
+on_failure:
+  - id: undo
+    kind: shell
+    with: { run: ["true"] }
+"#,
+    );
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+steps:
+  - id: each
+    kind: runbook
+    for_each: { items: [a, b], as: node }
+    with: { file: lib/cleanup.yaml }
+"#,
+    );
+    let ran = sb.run(&["validate", "main.yaml"]);
+    ran.expect_code(2);
+    let lines: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error") || l.contains("-->") || l.contains("= "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "error: step `each`: `for_each` on a `runbook` call is not supported yet",
+            "  --> main.yaml:6:15",
+            "   = help: put `for_each` on the steps of the called runbook that do the work, or call it once per item from separate steps",
+            "error: a called runbook cannot have `on_failure` (step `undo`)",
+            "  --> lib/cleanup.yaml:8:9",
+            "   = help: move these steps into the `on_failure` of the calling runbook, or into a runbook of their own",
+            "   = note: called from main.yaml:7:19 (step `each`)",
+        ],
+        "{}",
+        ran.dump()
+    );
+}
+
+/// A templated input is checked when the call renders it: a value the
+/// called runbook's declaration does not accept fails the call, naming
+/// the input, and none of its steps runs.
+#[test]
+fn a_rendered_input_of_the_wrong_type_fails_the_call_naming_the_input() {
+    let sb = Sandbox::new();
+    write(
+        &sb,
+        "lib/scale.yaml",
+        r#"version: 1
+name: scale
+inputs:
+  replicas: { type: integer }
+steps:
+  - id: scale
+    kind: shell
+    with: { run: ["echo", "{{ inputs.replicas }}"] }
+"#,
+    );
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+inputs:
+  replicas: { type: string, default: "many" }
+steps:
+  - id: restore
+    kind: runbook
+    with: { file: lib/scale.yaml, inputs: { replicas: "{{ inputs.replicas }}" } }
+"#,
+    );
+    let ran = sb.run(&["run", "main.yaml"]);
+    ran.expect_code(1);
+    let journal = sb.journal(&ran.run_id());
+    let failed = records(&journal, "step_failed")
+        .find(|r| r["step"] == "restore")
+        .expect("the call failed");
+    assert_eq!(
+        failed["error"].as_str().unwrap_or_default().split(": ").next(),
+        Some("input `replicas` of `lib/scale.yaml` is declared `integer`, but `with.inputs.replicas` rendered a value it does not accept"),
+        "{failed}"
+    );
+    assert_eq!(steps_of(&journal, "step_skipped"), ["restore/scale"]);
+    assert!(steps_of(&journal, "step_started").is_empty());
 }

@@ -22,7 +22,7 @@ use serde_json::Map;
 
 use super::{Scheduler, Status};
 use crate::journal::record::Event;
-use crate::runbook::call_tree::SCOPE_SEPARATOR;
+use crate::runbook::call_tree::{CallSite, SCOPE_SEPARATOR};
 
 impl Scheduler {
     /// Starts the call `i`: renders and checks its inputs, journals its
@@ -34,7 +34,44 @@ impl Scheduler {
             self.fail_now(i, "internal error: a `runbook` step without its call site; this is a bug in lifeboat, please report it".into());
             return;
         };
-        let raw = step
+        let inputs = match self.call_inputs(i, &site, ctx) {
+            Ok(inputs) => inputs,
+            Err(error) => {
+                self.fail_now(i, error);
+                return;
+            }
+        };
+        let shown = self
+            .env
+            .redactor
+            .redact_value(&serde_json::Value::Object(inputs.clone()));
+        let description = format!("runbook `{}` with inputs {shown}", site.file);
+        if !self.step_through_allows(i, &description) {
+            return;
+        }
+        self.journal_lazy(Event::StepStarted {
+            step: step.id.clone(),
+            attempt: 1,
+            description,
+        });
+        self.scope_inputs
+            .insert(i, Value::from_serialize(&inputs));
+        self.call_started.insert(i, Instant::now());
+        self.set_status(i, Status::Running);
+        // A call whose steps are all done already (a resume) ends now.
+        self.calls_to_settle.insert(i);
+    }
+
+    /// Call `i`'s `with.inputs` rendered in `ctx` (the caller's scope) and
+    /// read as the called runbook declares them; secret ones registered
+    /// with the redactor. The error fails the call.
+    fn call_inputs(
+        &self,
+        i: usize,
+        site: &CallSite,
+        ctx: &Value,
+    ) -> Result<Map<String, serde_json::Value>, String> {
+        let raw = self.env.runbook.steps[i]
             .with
             .get("inputs")
             .map(|n| n.to_json())
@@ -43,8 +80,7 @@ impl Scheduler {
             Ok(r) => r,
             Err(e) => {
                 let hint = self.lost_secret_hint(i);
-                self.fail_now(i, format!("template error in `with.inputs`: {e}{hint}"));
-                return;
+                return Err(format!("template error in `with.inputs`: {e}{hint}"));
             }
         };
         for value in &values {
@@ -60,19 +96,17 @@ impl Scheduler {
                     Ok(v) => v,
                     Err(e) => {
                         let e = self.env.redactor.redact(&e);
-                        self.fail_now(i, format!(
+                        return Err(format!(
                             "input `{}` of `{}` is declared `{}`, but `with.inputs.{}` rendered a value it does not accept: {e}; fix the value the template reads, or the declaration",
                             decl.name, site.file, decl.ty.as_str(), decl.name
                         ));
-                        return;
                     }
                 },
                 Some(_) => {
-                    self.fail_now(i, format!(
+                    return Err(format!(
                         "input `{}` of `{}` is declared `{}`, but `with.inputs.{}` rendered another type; fix the value the template reads, or the declaration",
                         decl.name, site.file, decl.ty.as_str(), decl.name
                     ));
-                    return;
                 }
                 None => decl.default.clone().unwrap_or(serde_json::Value::Null),
             };
@@ -81,26 +115,7 @@ impl Scheduler {
             }
             inputs.insert(decl.name.clone(), value);
         }
-        let shown = self
-            .env
-            .redactor
-            .redact_value(&serde_json::Value::Object(inputs.clone()));
-        let description = format!("runbook `{}` with inputs {shown}", site.file);
-        if !self.step_through_allows(i, &description) {
-            return;
-        }
-        self.env.console.describe(&step.id, &description);
-        self.journal_lazy(Event::StepStarted {
-            step: step.id.clone(),
-            attempt: 1,
-            description,
-        });
-        self.scope_inputs
-            .insert(i, Value::from_serialize(&inputs));
-        self.call_started.insert(i, Instant::now());
-        self.set_status(i, Status::Running);
-        // A call whose steps are all done already (a resume) ends now.
-        self.calls_to_settle.insert(i);
+        Ok(inputs)
     }
 
     /// The `steps` prefix and `inputs` of the scope step `i` renders in:
@@ -187,13 +202,20 @@ impl Scheduler {
     }
 
     /// The scope the steps of call `c` render in.
+    /// Before the call has started in this execution (a resume reading
+    /// a completed step's secrets again, its `check` probe), its inputs are
+    /// rendered from what the caller's steps produced.
     fn scope_for_children(&self, c: usize) -> Option<(String, Value)> {
         let prefix = format!("{}{SCOPE_SEPARATOR}", self.env.runbook.steps[c].id);
-        let inputs = self
-            .scope_inputs
-            .get(&c)
-            .cloned()
-            .unwrap_or_else(|| Value::from_serialize(Map::new()));
+        let inputs = match self.scope_inputs.get(&c) {
+            Some(inputs) => inputs.clone(),
+            None => {
+                let rendered = self.env.runbook.tree().call(c).and_then(|site| {
+                    self.call_inputs(c, site, &self.context_for(c)).ok()
+                });
+                Value::from_serialize(rendered.unwrap_or_default())
+            }
+        };
         Some((prefix, inputs))
     }
 }

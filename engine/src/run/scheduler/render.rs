@@ -50,12 +50,6 @@ pub(super) struct RenderedParams {
 }
 
 impl Scheduler {
-    /// The context every template of the run renders in: `inputs`,
-    /// `steps` (live, through `StepsView`) and `run`.
-    pub(super) fn template_context(&self) -> Value {
-        self.template_context_in(None)
-    }
-
     /// The context step `i`'s templates render in: the run's, or, for a
     /// called runbook's step, its call's scope (`calls.rs`).
     pub(super) fn context_for(&self, i: usize) -> Value {
