@@ -44,8 +44,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lifeboat::{
-    check_text, load_checked, parse_journal, registry, write_timeline, Event, LocalRunStore, SourceFile,
-    Templates,
+    check_text, load_checked, parse_journal, registry, write_timeline, Event, LocalRunStore,
+    SourceFile, Templates,
 };
 use lifeboat_steps::Redactor;
 
@@ -170,7 +170,11 @@ fn main() {
             .args(["validate", top.to_str().unwrap()])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         tree_process.push(t.elapsed());
     }
     let (tc, tp) = (median(&mut tree_checks), median(&mut tree_process));

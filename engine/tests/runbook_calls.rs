@@ -86,7 +86,13 @@ steps:
     let journal = sb.journal(&id);
     assert_eq!(
         steps_of(&journal, "step_succeeded"),
-        ["fetch", "restore/fetch", "restore/upload", "restore", "report"],
+        [
+            "fetch",
+            "restore/fetch",
+            "restore/upload",
+            "restore",
+            "report"
+        ],
         "{}",
         ran.dump()
     );
@@ -120,7 +126,16 @@ steps:
         .iter()
         .map(|s| s["id"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(rows, ["fetch", "restore", "restore/fetch", "restore/upload", "report"]);
+    assert_eq!(
+        rows,
+        [
+            "fetch",
+            "restore",
+            "restore/fetch",
+            "restore/upload",
+            "report"
+        ]
+    );
 }
 
 #[test]
@@ -291,7 +306,10 @@ steps:
     let resumed = sb.run(&["resume", &id]);
     resumed.expect_code(0);
     let journal = sb.journal(&id);
-    assert_eq!(outputs_of(&journal, "restore/work")["stdout"], "approved by bob");
+    assert_eq!(
+        outputs_of(&journal, "restore/work")["stdout"],
+        "approved by bob"
+    );
     assert_eq!(outputs_of(&journal, "restore")["by"], "bob");
 }
 
@@ -343,7 +361,12 @@ steps:
 "#,
     );
     let ran = sb.run(&["run", "main.yaml"]);
-    assert_eq!(ran.code, -1, "the engine should have been killed\n{}", ran.dump());
+    assert_eq!(
+        ran.code,
+        -1,
+        "the engine should have been killed\n{}",
+        ran.dump()
+    );
     let id = ran.run_id();
     sb.run(&["resume", &id]).expect_code(0);
     let order = std::fs::read_to_string(sb.work_dir(&id).join("ran")).expect("ran");
@@ -353,7 +376,14 @@ steps:
     succeeded.sort();
     assert_eq!(
         succeeded,
-        ["after", "first", "restore", "restore/one", "restore/three", "restore/two"],
+        [
+            "after",
+            "first",
+            "restore",
+            "restore/one",
+            "restore/three",
+            "restore/two"
+        ],
         "each step succeeds once"
     );
     assert_eq!(outputs_of(&journal, "after")["stdout"], "three");
@@ -435,7 +465,12 @@ steps:
     let errors: Vec<&str> = ran
         .stderr
         .lines()
-        .filter(|l| l.starts_with("error") || l.contains("-->") || l.contains("= help") || l.contains("= note"))
+        .filter(|l| {
+            l.starts_with("error")
+                || l.contains("-->")
+                || l.contains("= help")
+                || l.contains("= note")
+        })
         .collect();
     assert_eq!(
         errors,
@@ -534,7 +569,11 @@ steps:
     )
     .expect("json");
     assert_eq!(copy["lib/gated.yaml"], GATED_CHILD);
-    write(&sb, "lib/gated.yaml", &GATED_CHILD.replace("restore?", "restore now?"));
+    write(
+        &sb,
+        "lib/gated.yaml",
+        &GATED_CHILD.replace("restore?", "restore now?"),
+    );
     let resumed = sb.run(&["resume", &id]);
     assert_ne!(resumed.code, 0, "{}", resumed.dump());
     assert!(
@@ -583,7 +622,10 @@ steps:
       env: { TOKEN: "{{ steps.mint.outputs.token }}" }
 "#,
     );
-    let ran = sb.run_with(&["run", "main.yaml"], &[("MAIN_TOKEN", "s3cr3t-t0ken-value")]);
+    let ran = sb.run_with(
+        &["run", "main.yaml"],
+        &[("MAIN_TOKEN", "s3cr3t-t0ken-value")],
+    );
     ran.expect_code(0);
     let id = ran.run_id();
     let journal = sb.journal(&id);
@@ -591,7 +633,10 @@ steps:
     assert_eq!(outputs["token"], "«redacted»");
     assert_eq!(outputs["plain"], "hello");
     assert!(
-        !outputs["derived"].as_str().unwrap_or_default().contains("s3cr3t"),
+        !outputs["derived"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("s3cr3t"),
         "{outputs}"
     );
     assert_eq!(outputs_of(&journal, "use")["stdout"], "ok hello");
@@ -692,7 +737,9 @@ steps:
         "{}",
         graph.dump()
     );
-    assert!(graph.stdout.contains("restore__upload[\"restore/upload<br/>shell\"]"));
+    assert!(graph
+        .stdout
+        .contains("restore__upload[\"restore/upload<br/>shell\"]"));
     sb.test()
         .args(["kinds", "runbook"])
         .stdout(
@@ -806,4 +853,52 @@ steps:
     );
     assert_eq!(steps_of(&journal, "step_skipped"), ["restore/scale"]);
     assert!(steps_of(&journal, "step_started").is_empty());
+}
+
+/// One file called twice: read and validated once (its problem is
+/// reported once), run twice under two prefixes.
+#[test]
+fn a_file_called_twice_is_validated_once_and_runs_under_each_call() {
+    let sb = Sandbox::new();
+    write(&sb, "lib/restore.yaml", CHILD);
+    let main = r#"version: 1
+name: main
+steps:
+  - id: first
+    kind: runbook
+    with: { file: lib/restore.yaml, inputs: { backup: one } }
+  - id: second
+    kind: runbook
+    with: { file: lib/restore.yaml, inputs: { backup: two } }
+  - id: both
+    kind: shell
+    needs: [first, second]
+    with: { run: ["echo", "{{ steps.first.outputs.key }} {{ steps.second.outputs.key }}"] }
+"#;
+    sb.write("main.yaml", main);
+    let ran = sb.run(&["run", "main.yaml"]);
+    ran.expect_code(0);
+    let journal = sb.journal(&ran.run_id());
+    assert_eq!(
+        outputs_of(&journal, "both")["stdout"],
+        "up-fetched one up-fetched two"
+    );
+    write(
+        &sb,
+        "lib/restore.yaml",
+        &CHILD.replace("needs: [fetch]", "needs: [fetch, fecth]"),
+    );
+    let ran = sb.run(&["validate", "main.yaml"]);
+    ran.expect_code(2);
+    let errors: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error"))
+        .collect();
+    assert_eq!(
+        errors,
+        ["error: step `upload` needs `fecth`, which is not a step"],
+        "{}",
+        ran.dump()
+    );
 }

@@ -768,7 +768,7 @@ impl Launcher {
             &self.templates,
         )
         .map(|(rb, _)| (rb, changed))
-            .map_err(|diagnostics| LaunchError::CopyInvalid { diagnostics })
+        .map_err(|diagnostics| LaunchError::CopyInvalid { diagnostics })
     }
 
     fn journal(

@@ -303,10 +303,7 @@ impl Scheduler {
         for &d in &self.dependents[i] {
             self.candidates.insert(d);
         }
-        if matches!(
-            status,
-            Status::Succeeded | Status::Failed | Status::Skipped
-        ) {
+        if matches!(status, Status::Succeeded | Status::Failed | Status::Skipped) {
             if let Some(call) = self.env.runbook.tree().scope(i) {
                 self.calls_to_settle.insert(call);
             }

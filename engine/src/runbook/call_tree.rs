@@ -215,9 +215,9 @@ fn need_whole_calls(steps: &mut [Step], tree: &CallTree) {
                 .collect(),
         );
     }
-    for i in 0..steps.len() {
+    for (i, step) in steps.iter_mut().enumerate() {
         let mut extra = Vec::new();
-        for need in steps[i].needs_ids() {
+        for need in step.needs_ids() {
             let Some(&c) = index.get(need) else { continue };
             let Some(ids) = leaves.get(&c) else { continue };
             if tree.calls[&c].children.contains(&i) {
@@ -226,8 +226,11 @@ fn need_whole_calls(steps: &mut [Step], tree: &CallTree) {
             extra.extend(ids.iter().cloned());
         }
         for id in extra {
-            if !steps[i].needs_ids().any(|n| n == id) {
-                steps[i].needs.push(Need { id, loc: Loc::UNKNOWN });
+            if !step.needs_ids().any(|n| n == id) {
+                step.needs.push(Need {
+                    id,
+                    loc: Loc::UNKNOWN,
+                });
             }
         }
     }
@@ -282,7 +285,9 @@ impl TreeLoader<'_> {
                 file_node.loc.line,
                 file_node.loc.col
             );
-            let width = runbook.source.scalar_width(file_node.loc, file.chars().count());
+            let width = runbook
+                .source
+                .scalar_width(file_node.loc, file.chars().count());
             if let Some(pos) = stack.iter().position(|(k, _)| *k == child) {
                 let mut chain: Vec<&str> = stack[pos..].iter().map(|(_, n)| n.as_str()).collect();
                 chain.push(&stack[pos].1);

@@ -216,7 +216,13 @@ pub fn check_text(
     registry: &Registry,
     templates: &Templates,
 ) -> Result<(CheckedRunbook, Vec<Diagnostic>), Vec<Diagnostic>> {
-    check_source(source, TreeFiles::Stored(&BTreeMap::new()), registry, templates, false)
+    check_source(
+        source,
+        TreeFiles::Stored(&BTreeMap::new()),
+        registry,
+        templates,
+        false,
+    )
 }
 
 /// [`check_text`] for a run's stored copy: the files it calls are `files`
@@ -251,7 +257,10 @@ fn check_source(
     diagnostics.extend(tree_diagnostics);
     // The top file's problems in line order, then each called file's.
     diagnostics.sort_by_key(|d| {
-        let top = d.source.as_ref().is_none_or(|s| Arc::ptr_eq(s, &top_source));
+        let top = d
+            .source
+            .as_ref()
+            .is_none_or(|s| Arc::ptr_eq(s, &top_source));
         (!top, d.loc.line, d.loc.col)
     });
     let Some((runbook, tree)) = expanded else {

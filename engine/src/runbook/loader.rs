@@ -444,7 +444,8 @@ impl Reader {
                     node.type_name()
                 ),
             )
-            .help = Some("write e.g. `outputs: { key: \"{{ steps.upload.outputs.key }}\" }`".into());
+            .help =
+                Some("write e.g. `outputs: { key: \"{{ steps.upload.outputs.key }}\" }`".into());
             return Vec::new();
         };
         let mut out = Vec::new();

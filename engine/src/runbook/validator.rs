@@ -829,7 +829,12 @@ impl Validator<'_> {
                 let refs = match self.templates.template_references(&text) {
                     Ok(refs) => refs,
                     Err(p) => {
-                        self.error(loc, text.len(), format!("output `{}`: {}", output.name, p.message), None);
+                        self.error(
+                            loc,
+                            text.len(),
+                            format!("output `{}`: {}", output.name, p.message),
+                            None,
+                        );
                         continue;
                     }
                 };
@@ -837,12 +842,18 @@ impl Validator<'_> {
                     let parts: Vec<&str> = r.split('.').collect();
                     let problem = match (parts[0], parts.get(1)) {
                         ("inputs", Some(name)) if rb.input(name).is_none() => Some((
-                            format!("output `{}` reads `inputs.{name}`, which is not declared", output.name),
+                            format!(
+                                "output `{}` reads `inputs.{name}`, which is not declared",
+                                output.name
+                            ),
                             did_you_mean(name, rb.inputs.iter().map(|i| i.name.as_str()))
                                 .unwrap_or_else(|| "declare it under `inputs:`".into()),
                         )),
                         ("steps", Some(id)) if rb.step_index(id).is_none() => Some((
-                            format!("output `{}` reads `steps.{id}`, which is not a step", output.name),
+                            format!(
+                                "output `{}` reads `steps.{id}`, which is not a step",
+                                output.name
+                            ),
                             did_you_mean(id, rb.steps.iter().map(|s| s.id.as_str()))
                                 .unwrap_or_else(|| "name a step of this runbook".into()),
                         )),
@@ -854,7 +865,9 @@ impl Validator<'_> {
                                     if EngineKind::from_name(&kind) == Some(EngineKind::Runbook) {
                                         let reader = format!("outputs.{}", output.name);
                                         self.call_output(loc, text.len(), &reader, id, name);
-                                    } else if let Some(help) = unknown_output_help(self.registry, &kind, name) {
+                                    } else if let Some(help) =
+                                        unknown_output_help(self.registry, &kind, name)
+                                    {
                                         self.error(loc, text.len(), format!("output `{}` reads `steps.{id}.outputs.{name}`, but {} step has no output `{name}`", output.name, a_kind(&kind)), Some(help));
                                     }
                                     None

@@ -108,7 +108,9 @@ fn describe_text(kind: &KindInfo) -> String {
     out.push_str(&columns(&rows));
     out.push_str("\noutputs (`steps.<id>.outputs.<name>`):\n");
     if kind.name == "runbook" {
-        out.push_str("  the called runbook's `outputs:` (validate checks each read against them)\n");
+        out.push_str(
+            "  the called runbook's `outputs:` (validate checks each read against them)\n",
+        );
     } else if kind.outputs.is_empty() {
         out.push_str("  none\n");
     }

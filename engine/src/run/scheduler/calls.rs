@@ -54,8 +54,7 @@ impl Scheduler {
             attempt: 1,
             description,
         });
-        self.scope_inputs
-            .insert(i, Value::from_serialize(&inputs));
+        self.scope_inputs.insert(i, Value::from_serialize(&inputs));
         self.call_started.insert(i, Instant::now());
         self.set_status(i, Status::Running);
         // A call whose steps are all done already (a resume) ends now.
@@ -137,7 +136,8 @@ impl Scheduler {
             let Some(site) = runbook.tree().call(c).cloned() else {
                 continue;
             };
-            let done = |s: Status| matches!(s, Status::Succeeded | Status::Failed | Status::Skipped);
+            let done =
+                |s: Status| matches!(s, Status::Succeeded | Status::Failed | Status::Skipped);
             if site.children.clone().any(|j| !done(self.status[j])) {
                 continue;
             }
@@ -150,7 +150,9 @@ impl Scheduler {
             let failed: Vec<usize> = site
                 .children
                 .clone()
-                .filter(|&j| self.status[j] == Status::Failed && !runbook.steps[j].continue_on_failure)
+                .filter(|&j| {
+                    self.status[j] == Status::Failed && !runbook.steps[j].continue_on_failure
+                })
                 .collect();
             // The step that failed, rather than the call around it.
             let culprit = failed
@@ -173,7 +175,11 @@ impl Scheduler {
             let ctx = self.template_context_in(self.scope_for_children(c));
             let mut output = StepOutput::new();
             for decl in &site.outputs {
-                match self.env.templates.render_value_and_values(&decl.value.to_json(), &ctx) {
+                match self
+                    .env
+                    .templates
+                    .render_value_and_values(&decl.value.to_json(), &ctx)
+                {
                     Ok((value, values)) => {
                         for v in &values {
                             self.env.redactor.add_derived(v);
@@ -187,7 +193,10 @@ impl Scheduler {
                         let hint = self.lost_secret_hint(c);
                         self.fail_now(
                             c,
-                            format!("cannot render output `{}` of `{}`: {e}{hint}", decl.name, site.file),
+                            format!(
+                                "cannot render output `{}` of `{}`: {e}{hint}",
+                                decl.name, site.file
+                            ),
                         );
                         output.outputs.clear();
                         break;
@@ -210,9 +219,12 @@ impl Scheduler {
         let inputs = match self.scope_inputs.get(&c) {
             Some(inputs) => inputs.clone(),
             None => {
-                let rendered = self.env.runbook.tree().call(c).and_then(|site| {
-                    self.call_inputs(c, site, &self.context_for(c)).ok()
-                });
+                let rendered = self
+                    .env
+                    .runbook
+                    .tree()
+                    .call(c)
+                    .and_then(|site| self.call_inputs(c, site, &self.context_for(c)).ok());
                 Value::from_serialize(rendered.unwrap_or_default())
             }
         };

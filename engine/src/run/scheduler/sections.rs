@@ -207,10 +207,8 @@ impl Scheduler {
                 match self.status[c] {
                     Status::Running => {}
                     Status::Skipped | Status::Failed => {
-                        let reason = format!(
-                            "its call `{}` did not run",
-                            self.env.runbook.steps[c].id
-                        );
+                        let reason =
+                            format!("its call `{}` did not run", self.env.runbook.steps[c].id);
                         self.skip(i, reason);
                         changed = true;
                         continue;
