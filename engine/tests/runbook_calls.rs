@@ -902,3 +902,52 @@ steps:
         ran.dump()
     );
 }
+
+/// A loop inside a called runbook reads the call's inputs; its items are
+/// `<call>/<step>[<key>]`.
+#[test]
+fn a_loop_inside_a_call_runs_an_item_per_input_node() {
+    let sb = Sandbox::new();
+    write(
+        &sb,
+        "lib/unseal.yaml",
+        r#"version: 1
+name: unseal
+inputs:
+  nodes: { type: list }
+outputs:
+  done: "{{ steps.unseal.outputs.items | map(attribute='key') | join(',') }}"
+steps:
+  - id: unseal
+    kind: shell
+    for_each: { items: "{{ inputs.nodes }}", as: node }
+    with: { run: ["echo", "unsealed {{ node }}"] }
+"#,
+    );
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+inputs:
+  nodes: { type: list, default: [n1, n2, n3] }
+steps:
+  - id: restore
+    kind: runbook
+    with: { file: lib/unseal.yaml, inputs: { nodes: "{{ inputs.nodes }}" } }
+"#,
+    );
+    let ran = sb.run(&["run", "main.yaml"]);
+    ran.expect_code(0);
+    let journal = sb.journal(&ran.run_id());
+    assert_eq!(
+        steps_of(&journal, "step_succeeded"),
+        [
+            "restore/unseal[n1]",
+            "restore/unseal[n2]",
+            "restore/unseal[n3]",
+            "restore/unseal",
+            "restore"
+        ]
+    );
+    assert_eq!(outputs_of(&journal, "restore")["done"], "n1,n2,n3");
+}

@@ -345,12 +345,8 @@ impl TreeLoader<'_> {
 
     /// A diagnostic, with the call that led to its file.
     fn push(&mut self, mut d: Diagnostic, called_from: Option<&str>) {
-        if let Some(at) = called_from {
-            let note = format!("called from {at}");
-            d.help = Some(match d.help.take() {
-                Some(help) => format!("{help}\n   = note: {note}"),
-                None => note,
-            });
+        if d.called_from.is_none() {
+            d.called_from = called_from.map(String::from);
         }
         self.diagnostics.push(d);
     }
