@@ -55,7 +55,7 @@ pub use journal::record::Signed;
 pub use journal::signature::{verify as verify_signature, Message, Verdict, NAMESPACE};
 
 // Checking a runbook without the binary (the fuzz test, the validate bench).
-pub use runbook::checked_runbook::{check_text, registry};
+pub use runbook::checked_runbook::{check_text, load_checked, registry};
 pub use runbook::engine_kind::EngineKind;
 pub use runbook::kind_catalog::outputs_markdown;
 pub use runbook::source_file::SourceFile;

@@ -172,7 +172,8 @@ impl Timeline {
             })
             .unwrap_or_default();
         // A loop item (`<id>[<key>]`) goes under its step, after the items
-        // before it; anything else the runbook lacks goes at the end.
+        // before it, a called step under its call; anything else the
+        // runbook lacks goes at the end.
         let mut known: HashSet<String> = order.iter().map(|(id, _, _)| id.clone()).collect();
         let position: HashMap<String, usize> = order
             .iter()
@@ -200,7 +201,19 @@ impl Timeline {
                     let row = (step.to_string(), title, section.clone());
                     items.entry(p).or_default().push(row);
                 }
-                None => others.push((step.to_string(), step.to_string(), String::new())),
+                // A called runbook's step (`<call>/<step>`, a recorded
+                // runbook's copy names only the call) goes under its call.
+                None => match step
+                    .split_once('/')
+                    .and_then(|(call, _)| position.get(call))
+                {
+                    Some(&p) => {
+                        let section = order[p].2.clone();
+                        let row = (step.to_string(), step.to_string(), section);
+                        items.entry(p).or_default().push(row);
+                    }
+                    None => others.push((step.to_string(), step.to_string(), String::new())),
+                },
             }
         }
         if !items.is_empty() {

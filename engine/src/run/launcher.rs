@@ -1,6 +1,7 @@
 //! Preparing an execution: a new run (inputs, run directory, first journal
 //! record) or a resumed one (lock, replay, digest check, secrets re-read).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +26,8 @@ use crate::report::step_history::StepHistory;
 use crate::run::input_values::{self, InputError, InputValues};
 use crate::run::scheduler::{DryRun, RunConfig, RunEnv, Scheduler};
 use crate::run::sealed_outputs::Sealing;
-use crate::runbook::checked_runbook::{check_text, load_checked, CheckedRunbook};
+use crate::runbook::call_tree;
+use crate::runbook::checked_runbook::{check_stored, load_checked, CheckedRunbook};
 use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::engine_kind::EngineKind;
 use crate::runbook::recipients;
@@ -33,7 +35,6 @@ use crate::runbook::source_file::SourceFile;
 use crate::runbook::step::Section;
 use crate::runbook::step_graph::StepGraph;
 use crate::runbook::templates::Templates;
-use crate::runbook::Runbook;
 
 /// What `lifeboat run` was asked to do.
 pub struct NewRun<'a> {
@@ -293,6 +294,9 @@ impl Launcher {
         let store = self.stores.create(&run_id)?;
         let lock = store.lock()?;
         store.put_file("runbook.yaml", runbook.source.text.as_bytes())?;
+        if !runbook.tree().files.is_empty() {
+            store.put_file(TREE_FILE, &tree_json(&runbook.tree().stored_files()))?;
+        }
         store.put_file(
             "runbook.sha256",
             format!("{}\n", runbook.digest()).as_bytes(),
@@ -563,9 +567,12 @@ impl Launcher {
         if changed {
             let text = runbook.source.text.as_bytes();
             store.put_file("runbook.yaml", text)?;
+            if !runbook.tree().files.is_empty() {
+                store.put_file(TREE_FILE, &tree_json(&runbook.tree().stored_files()))?;
+            }
             store.put_file(
                 "runbook.sha256",
-                format!("{}\n", lifeboat_steps::checksum::sha256_hex(text)).as_bytes(),
+                format!("{}\n", runbook.digest()).as_bytes(),
             )?;
         }
         let runbook = Arc::new(runbook);
@@ -702,7 +709,12 @@ impl Launcher {
         let current = source_path
             .as_ref()
             .and_then(|p| std::fs::read_to_string(p).ok());
-        let copy_digest = lifeboat_steps::checksum::sha256_hex(copy.as_bytes());
+        // The called runbooks' copies, by key (`runbook/call_tree.rs`).
+        let tree: BTreeMap<String, String> = match store.get_file(TREE_FILE) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|_| LaunchError::CopyNotUtf8)?,
+            Err(_) => BTreeMap::new(),
+        };
+        let copy_digest = call_tree::tree_digest(&copy, &tree);
         // With --allow-changed the operator takes the original file as it
         // is now, so a changed copy no longer matters.
         if copy_digest != state.digest && !(allow_changed && current.is_some()) {
@@ -714,6 +726,26 @@ impl Launcher {
                 source_path: source_path.as_deref(),
                 current: current.as_deref(),
             }));
+        }
+        // A called file changed on disk is a changed runbook too.
+        let changed_child = source_path.as_ref().and_then(|p| {
+            let dir = p.parent()?;
+            tree.iter().find_map(|(key, text)| {
+                let now = std::fs::read_to_string(dir.join(key)).ok()?;
+                (now != *text).then(|| (dir.join(key), text.clone(), now))
+            })
+        });
+        if let (Some((path, old, now)), false) = (&changed_child, allow_changed) {
+            return Err(LaunchError::SourceChanged {
+                path: path.clone(),
+                run_id: state.run_id.clone(),
+                summary: summarize_change(old, now),
+            });
+        }
+        if let (true, Some(_), Some(path)) = (changed_child.is_some(), &current, &source_path) {
+            return load_checked(path, &self.registry, &self.templates)
+                .map(|(rb, _)| (rb, true))
+                .map_err(|diagnostics| LaunchError::CopyInvalid { diagnostics });
         }
         let (text, path, changed) = match (current, &source_path) {
             (Some(cur), Some(path)) if cur != copy => {
@@ -734,9 +766,19 @@ impl Launcher {
                 false,
             ),
         };
-        check_text(SourceFile::new(path, text), &self.registry, &self.templates)
-            .map(|(rb, _)| (rb, changed))
-            .map_err(|diagnostics| LaunchError::CopyInvalid { diagnostics })
+        if changed {
+            return load_checked(&path, &self.registry, &self.templates)
+                .map(|(rb, _)| (rb, changed))
+                .map_err(|diagnostics| LaunchError::CopyInvalid { diagnostics });
+        }
+        check_stored(
+            SourceFile::new(path, text),
+            &tree,
+            &self.registry,
+            &self.templates,
+        )
+        .map(|(rb, _)| (rb, changed))
+        .map_err(|diagnostics| LaunchError::CopyInvalid { diagnostics })
     }
 
     fn journal(
@@ -1138,7 +1180,15 @@ fn launch_dir(recorded: Option<&str>) -> PathBuf {
 }
 
 /// Every step that depends, directly or not, on `step`.
-fn descendants(runbook: &Runbook, graphs: &[StepGraph], step: &str) -> Vec<String> {
+/// The run's copies of the runbooks its runbook calls, by key, beside
+/// `runbook.yaml`.
+const TREE_FILE: &str = "runbook-tree.json";
+
+fn tree_json(files: &BTreeMap<String, String>) -> Vec<u8> {
+    serde_json::to_vec_pretty(files).unwrap_or_default()
+}
+
+fn descendants(runbook: &CheckedRunbook, graphs: &[StepGraph], step: &str) -> Vec<String> {
     let Some(start) = runbook.step_index(step) else {
         return Vec::new();
     };
@@ -1153,6 +1203,15 @@ fn descendants(runbook: &Runbook, graphs: &[StepGraph], step: &str) -> Vec<Strin
                 stack.push(d);
             }
         }
+    }
+    // A called runbook's step runs again inside its call, which runs again
+    // too (its inputs rendered, its outputs rendered at its end).
+    let mut call = runbook.tree().scope(start);
+    while let Some(c) = call {
+        if seen.insert(c) {
+            out.push(runbook.steps[c].id.clone());
+        }
+        call = runbook.tree().scope(c);
     }
     // on_failure and finally run after the main steps, so they follow too.
     out.extend(

@@ -34,6 +34,8 @@
 //! - `for_each.rs`: a step with `for_each`: its items, each journalled as
 //!   `<id>[<key>]`, up to `for_each.max_parallel` at once; on resume only
 //!   the items not done run.
+//! - `calls.rs`: `kind: runbook`: a call's start (its inputs), its steps'
+//!   scope, its end (the called runbook's `outputs:`).
 //! - `engine_steps.rs`: the kinds the engine runs itself (`assert`,
 //!   `checkpoint`; `approval` and `manual` in `human_gates.rs`).
 //! - `render.rs`: what templates and step kinds see of the run.
@@ -54,6 +56,7 @@ use crate::journal::gate_record::GateRecord;
 use crate::journal::record::Event;
 use crate::journal::run_state::RunState;
 
+mod calls;
 mod drill;
 mod engine_steps;
 mod for_each;
@@ -188,6 +191,13 @@ pub struct Scheduler {
     /// What an earlier execution journalled of `for_each` items, by
     /// execution id (`<id>[<key>]`), and the marks of those interrupted.
     prior_items: for_each::PriorItems,
+    /// Each started call's rendered `with.inputs` (its steps' `inputs`),
+    /// by the call step's index (`calls.rs`).
+    scope_inputs: HashMap<usize, Value>,
+    /// When each running call started, for its duration.
+    call_started: HashMap<usize, std::time::Instant>,
+    /// Running calls one of whose steps ended: each may be done.
+    calls_to_settle: BTreeSet<usize>,
 }
 
 impl Scheduler {
@@ -232,6 +242,9 @@ impl Scheduler {
             inbox_due: None,
             gate_deadlines: HashMap::new(),
             prior_items: Default::default(),
+            scope_inputs: HashMap::new(),
+            call_started: HashMap::new(),
+            calls_to_settle: BTreeSet::new(),
             env,
             config,
         };
@@ -295,6 +308,11 @@ impl Scheduler {
         self.candidates.insert(i);
         for &d in &self.dependents[i] {
             self.candidates.insert(d);
+        }
+        if matches!(status, Status::Succeeded | Status::Failed | Status::Skipped) {
+            if let Some(call) = self.env.runbook.tree().scope(i) {
+                self.calls_to_settle.insert(call);
+            }
         }
     }
 

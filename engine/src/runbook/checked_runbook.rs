@@ -4,6 +4,7 @@
 //! `check` probe's) once, here; code that holds a `CheckedRunbook` never
 //! looks a kind up by name and has no "unknown kind" case.
 
+use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
@@ -11,12 +12,12 @@ use std::sync::Arc;
 use lifeboat_steps::{Effect, Registry, Rerun, StepKind};
 use serde_json::Value;
 
+use crate::runbook::call_tree::{self, CallTree, TreeFiles};
 use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::engine_kind::EngineKind;
 use crate::runbook::loader;
 use crate::runbook::source_file::SourceFile;
 use crate::runbook::templates::Templates;
-use crate::runbook::validator;
 use crate::runbook::Runbook;
 
 /// What a step's `kind:` names, resolved by validation.
@@ -51,6 +52,8 @@ pub struct CheckedRunbook {
     kinds: Vec<ResolvedKind>,
     /// The kind of each step's `check` probe, for steps that have one.
     probe_kinds: Vec<Option<Arc<dyn StepKind>>>,
+    /// The `kind: runbook` calls, and each step's scope.
+    tree: Arc<CallTree>,
 }
 
 impl Deref for CheckedRunbook {
@@ -63,7 +66,7 @@ impl Deref for CheckedRunbook {
 impl CheckedRunbook {
     /// Resolves the kinds of a runbook that validation accepted; an error
     /// names a kind validation should have refused (a bug, not bad input).
-    fn resolve(runbook: Runbook, registry: &Registry) -> Result<Self, Diagnostic> {
+    fn resolve(runbook: Runbook, tree: CallTree, registry: &Registry) -> Result<Self, Diagnostic> {
         let source = runbook.source.clone();
         let unresolved = |kind: &str, loc| {
             Diagnostic::error(format!(
@@ -96,7 +99,19 @@ impl CheckedRunbook {
             runbook,
             kinds,
             probe_kinds,
+            tree: Arc::new(tree),
         })
+    }
+
+    /// The calls (`kind: runbook`) of the runbook, and each step's scope.
+    pub fn tree(&self) -> &CallTree {
+        &self.tree
+    }
+
+    /// The SHA-256 a run records and a resume checks: of the whole tree of
+    /// runbook files (the top file's alone when it calls none).
+    pub fn digest(&self) -> String {
+        self.tree.digest(&self.runbook)
     }
 
     /// The model, without the resolved kinds.
@@ -186,7 +201,13 @@ pub fn load_checked(
             .help(help)]);
         }
     };
-    check_source(SourceFile::new(path, text), registry, templates, true)
+    check_source(
+        SourceFile::new(path, text),
+        TreeFiles::Disk,
+        registry,
+        templates,
+        true,
+    )
 }
 
 /// Loads and validates runbook text.
@@ -195,30 +216,60 @@ pub fn check_text(
     registry: &Registry,
     templates: &Templates,
 ) -> Result<(CheckedRunbook, Vec<Diagnostic>), Vec<Diagnostic>> {
-    check_source(source, registry, templates, false)
+    check_source(
+        source,
+        TreeFiles::Stored(&BTreeMap::new()),
+        registry,
+        templates,
+        false,
+    )
+}
+
+/// [`check_text`] for a run's stored copy: the files it calls are `files`
+/// (by key, as [`CallTree::stored_files`] gives them).
+pub fn check_stored(
+    source: SourceFile,
+    files: &BTreeMap<String, String>,
+    registry: &Registry,
+    templates: &Templates,
+) -> Result<(CheckedRunbook, Vec<Diagnostic>), Vec<Diagnostic>> {
+    check_source(source, TreeFiles::Stored(files), registry, templates, false)
 }
 
 /// [`check_text`]; with `files`, also the files the runbook names beside
 /// itself (`recipients:`), which a run's stored copy has no directory for.
 fn check_source(
     source: SourceFile,
+    tree_files: TreeFiles,
     registry: &Registry,
     templates: &Templates,
     files: bool,
 ) -> Result<(CheckedRunbook, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let (runbook, mut diagnostics) = loader::load(Arc::new(source));
+    let top_source = Arc::new(source);
+    let (runbook, mut diagnostics) = loader::load(top_source.clone());
     let Some(runbook) = runbook else {
         return Err(diagnostics);
     };
-    diagnostics.extend(validator::validate(&runbook, registry, templates));
     if files {
         diagnostics.extend(crate::runbook::recipients::check(&runbook));
     }
-    diagnostics.sort_by_key(|d| (d.loc.line, d.loc.col));
+    let (expanded, tree_diagnostics) = call_tree::load(runbook, tree_files, registry, templates);
+    diagnostics.extend(tree_diagnostics);
+    // The top file's problems in line order, then each called file's.
+    diagnostics.sort_by_key(|d| {
+        let top = d
+            .source
+            .as_ref()
+            .is_none_or(|s| Arc::ptr_eq(s, &top_source));
+        (!top, d.loc.line, d.loc.col)
+    });
+    let Some((runbook, tree)) = expanded else {
+        return Err(diagnostics);
+    };
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(diagnostics);
     }
-    match CheckedRunbook::resolve(runbook, registry) {
+    match CheckedRunbook::resolve(runbook, tree, registry) {
         Ok(checked) => Ok((checked, diagnostics)),
         Err(bug) => {
             diagnostics.push(bug);

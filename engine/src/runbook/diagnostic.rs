@@ -29,6 +29,9 @@ pub struct Diagnostic {
     /// How long the underline is, in characters (at least 1).
     pub width: u32,
     pub help: Option<String>,
+    /// For a problem in a called runbook (`kind: runbook`): the call that
+    /// led to its file, `file:line:col (step `id`)`.
+    pub called_from: Option<String>,
     pub source: Option<Arc<SourceFile>>,
 }
 
@@ -47,6 +50,7 @@ impl Diagnostic {
             loc: Loc::UNKNOWN,
             width: 1,
             help: None,
+            called_from: None,
             source: None,
         }
     }
@@ -126,19 +130,26 @@ impl Diagnostic {
         if let Some(help) = &self.help {
             let _ = writeln!(out, "   = help: {help}");
         }
+        if let Some(at) = &self.called_from {
+            let _ = writeln!(out, "   = note: called from {at}");
+        }
         out
     }
 
     /// The machine form for `--output json`.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "severity": self.severity,
             "message": self.message,
             "file": self.source.as_ref().map(|s| s.path.display().to_string()),
             "line": self.loc.line,
             "column": self.loc.col,
             "help": self.help,
-        })
+        });
+        if let Some(at) = &self.called_from {
+            json["called_from"] = at.clone().into();
+        }
+        json
     }
 }
 

@@ -14,6 +14,9 @@ pub enum EngineKind {
     Checkpoint,
     Approval,
     Manual,
+    /// `kind: runbook`: another runbook's steps, run inside this run
+    /// (`runbook/call_tree.rs`).
+    Runbook,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -92,6 +95,20 @@ pub struct ManualParams {
     pub require_signed: bool,
 }
 
+/// `kind: runbook`: call another runbook; its outputs are the called
+/// runbook's `outputs:`.
+#[derive(Deserialize, Debug, Clone, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct RunbookParams {
+    /// The runbook to run, relative to the calling runbook's file.
+    pub file: String,
+    /// The called runbook's inputs, rendered in the caller's scope when
+    /// the call starts.
+    #[serde(default)]
+    pub inputs: Option<serde_json::Map<String, Value>>,
+}
+
 fn one() -> u32 {
     1
 }
@@ -111,6 +128,10 @@ impl EngineKind {
             "manual",
             "show instructions and a checklist for a human; `lifeboat confirm` completes it",
         ),
+        (
+            "runbook",
+            "run another runbook's steps inside this run, as `<id>/<step>`; its outputs are the called runbook's `outputs:`",
+        ),
     ];
 
     pub fn from_name(name: &str) -> Option<Self> {
@@ -119,6 +140,7 @@ impl EngineKind {
             "checkpoint" => Some(Self::Checkpoint),
             "approval" => Some(Self::Approval),
             "manual" => Some(Self::Manual),
+            "runbook" => Some(Self::Runbook),
             _ => None,
         }
     }
@@ -131,6 +153,7 @@ impl EngineKind {
             Self::Checkpoint => params::schema::<CheckpointParams>(),
             Self::Approval => params::schema::<ApprovalParams>(),
             Self::Manual => params::schema::<ManualParams>(),
+            Self::Runbook => params::schema::<RunbookParams>(),
         }
     }
 
@@ -174,6 +197,18 @@ impl EngineKind {
                 check_duration(with, &mut p);
                 p
             }
+            Self::Runbook => {
+                let mut p = params::check::<RunbookParams>(with);
+                if let Some(Value::String(file)) = with.get("file") {
+                    if params::is_template(file) {
+                        p.push(ParamProblem::field(
+                            "file",
+                            "`file` is read when the runbook is validated, so it cannot be a template; write the path, relative to this runbook",
+                        ));
+                    }
+                }
+                p
+            }
         }
     }
 
@@ -182,7 +217,8 @@ impl EngineKind {
     /// checked (`run/scheduler/engine_steps.rs`); an approval gives
     /// `journal::gate_record::approval_outputs`, and `rejected_by` when it
     /// fails; a manual step what `run/scheduler/human_gates.rs` records of
-    /// the confirmation. A checkpoint has none.
+    /// the confirmation. A checkpoint has none; a `runbook` call has the
+    /// called runbook's `outputs:`, which validation reads from that file.
     pub fn outputs(self) -> &'static [OutputDecl] {
         const ASSERT: &[OutputDecl] =
             &[OutputDecl::integer("checked", "how many expressions held")];
@@ -201,6 +237,7 @@ impl EngineKind {
             Self::Checkpoint => &[],
             Self::Approval => APPROVAL,
             Self::Manual => MANUAL,
+            Self::Runbook => &[],
         }
     }
 

@@ -172,7 +172,9 @@ pub fn outputs_markdown(registry: &Registry) -> String {
     let mut out =
         String::from("| kind | output | type | secret | meaning |\n|---|---|---|---|---|\n");
     for kind in all_kinds(registry) {
-        if kind.outputs.is_empty() {
+        if kind.name == "runbook" {
+            out.push_str("| `runbook` | — | | | the called runbook's `outputs:` |\n");
+        } else if kind.outputs.is_empty() {
             out.push_str(&format!("| `{}` | — | | | no outputs |\n", kind.name));
         }
         for o in kind.outputs {

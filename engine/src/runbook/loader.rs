@@ -15,7 +15,7 @@ use crate::runbook::input_decl::{InputDecl, InputType};
 use crate::runbook::node::{Loc, Node, NodeValue};
 use crate::runbook::source_file::SourceFile;
 use crate::runbook::step::{Expr, ForEach, Need, Probe, Section, Step};
-use crate::runbook::{Approvers, Defaults, Retry, RtoSpec, Runbook};
+use crate::runbook::{Approvers, Defaults, Retry, RtoSpec, Runbook, RunbookOutput};
 
 /// Every top-level field a runbook may have (`runbook_schema.rs` lists them too).
 pub const TOP_FIELDS: &[&str] = &[
@@ -31,6 +31,7 @@ pub const TOP_FIELDS: &[&str] = &[
     "inputs",
     "defaults",
     "recipients",
+    "outputs",
     "steps",
     "on_failure",
     "finally",
@@ -311,6 +312,10 @@ impl Reader {
         let recipients = root
             .get("recipients")
             .and_then(|n| self.string(n, "`recipients`").map(|path| (path, n.loc)));
+        let outputs = root
+            .get("outputs")
+            .map(|n| self.outputs(n))
+            .unwrap_or_default();
         let mut steps = Vec::new();
         match root.get("steps") {
             Some(n) if is_empty_list(n) => self.no_steps(n.loc),
@@ -337,6 +342,7 @@ impl Reader {
             inputs,
             defaults,
             recipients,
+            outputs,
             index: Runbook::index_steps(&steps),
             steps,
         })
@@ -424,6 +430,65 @@ impl Reader {
             if let Some(input) = self.input(&name, key.loc, decl) {
                 out.push(input);
             }
+        }
+        out
+    }
+
+    /// `outputs:`: name to template, or to `{ value, secret }`.
+    fn outputs(&mut self, node: &Node) -> Vec<RunbookOutput> {
+        let NodeValue::Map(entries) = &node.value else {
+            self.error(
+                node.loc,
+                format!(
+                    "`outputs` must be a mapping of name to template, found {}",
+                    node.type_name()
+                ),
+            )
+            .help =
+                Some("write e.g. `outputs: { key: \"{{ steps.upload.outputs.key }}\" }`".into());
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (key, value) in entries {
+            let name = key.key_text();
+            if !is_identifier(&name) {
+                self.error_width(key, format!("output name `{name}` is not an identifier"))
+                    .help = Some(
+                    "use lowercase letters, digits and underscores, starting with a letter".into(),
+                );
+                continue;
+            }
+            let (value, secret) = match &value.value {
+                NodeValue::Map(_) => {
+                    if self
+                        .fields(value, &["value", "secret"], &format!("output `{name}`"))
+                        .is_none()
+                    {
+                        continue;
+                    }
+                    let secret = value
+                        .get("secret")
+                        .and_then(|n| self.bool(n, "`secret`"))
+                        .unwrap_or(false);
+                    match value.get("value") {
+                        Some(v) => (v.clone(), secret),
+                        None => {
+                            self.error(value.loc, format!("output `{name}` needs a `value`"))
+                                .help = Some(format!(
+                                "write `{name}: {{ value: \"{{{{ ... }}}}\", secret: true }}`"
+                            ));
+                            continue;
+                        }
+                    }
+                }
+                _ => (value.clone(), false),
+            };
+            out.push(RunbookOutput {
+                name,
+                loc: key.loc,
+                value,
+                secret,
+            });
         }
         out
     }

@@ -4,6 +4,7 @@
 //! Architecture invariant: nothing here runs a step, reads a journal or
 //! touches the clock; a runbook is data until `run/` executes it.
 
+pub mod call_tree;
 pub mod checked_runbook;
 pub mod diagnostic;
 pub mod engine_kind;
@@ -24,4 +25,4 @@ mod test_text;
 pub mod validator;
 pub mod yaml_reader;
 
-pub use model::{Approvers, Defaults, Retry, RtoSpec, Runbook};
+pub use model::{Approvers, Defaults, Retry, RtoSpec, Runbook, RunbookOutput};

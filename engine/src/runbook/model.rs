@@ -34,11 +34,28 @@ pub struct Runbook {
     /// `recipients:`: the file (relative to the runbook) of the public keys
     /// secret outputs are sealed to, and where the field is.
     pub recipients: Option<(String, Loc)>,
+    /// `outputs:`: what a call of this runbook (`kind: runbook`) returns,
+    /// rendered in its scope once its steps are done.
+    pub outputs: Vec<RunbookOutput>,
     /// Every step in every section, main steps first, then `on_failure`,
     /// then `finally`. [`Step::section`] tells them apart.
     pub steps: Vec<Step>,
     /// Step id to its first index in `steps`, for constant-time lookups.
     pub index: HashMap<String, usize>,
+}
+
+/// One entry of a runbook's `outputs:`: `name: "{{ template }}"`, or
+/// `name: { value: "{{ template }}", secret: true }`.
+#[derive(Debug, Clone)]
+pub struct RunbookOutput {
+    pub name: String,
+    /// Where the name is written.
+    pub loc: Loc,
+    /// The template (or literal), rendered in the runbook's scope.
+    pub value: crate::runbook::node::Node,
+    /// Declared secret: registered with the redactor, journalled as
+    /// `«redacted»`, sealed to the run's recipients.
+    pub secret: bool,
 }
 
 /// The runbook's `approvers`.

@@ -120,6 +120,25 @@ fn top_field(field: &str) -> Value {
                 "retry": { "$ref": "#/$defs/retry" }
             }
         }),
+        "outputs" => json!({
+            "description": "what a call of this runbook (`kind: runbook`) returns: name to template, or to `{ value, secret }`",
+            "type": "object",
+            "propertyNames": { "pattern": "^[a-z][a-z0-9_]*$" },
+            "additionalProperties": {
+                "anyOf": [
+                    { "type": ["string", "number", "boolean", "array"] },
+                    {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["value"],
+                        "properties": {
+                            "value": { "description": "a template, rendered in the called runbook's scope when its steps are done" },
+                            "secret": { "description": "journalled as «redacted», sealed to the run's recipients", "type": "boolean" }
+                        }
+                    }
+                ]
+            }
+        }),
         "steps" => {
             json!({ "$ref": "#/$defs/steps", "description": "the main steps", "minItems": 1 })
         }

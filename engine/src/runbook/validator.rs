@@ -35,22 +35,42 @@ enum Scope {
 /// The outputs of a step with `for_each`, whatever its kind.
 pub const FOR_EACH_OUTPUTS: &[&str] = &["items", "by_key"];
 
+/// The file each `kind: runbook` step calls (as written in `with.file`)
+/// and the output names it declares, by the calling step's id
+/// (`runbook/call_tree.rs` fills it).
+pub type CallOutputs = HashMap<String, (String, Vec<String>)>;
+
 pub struct Validator<'a> {
     runbook: &'a Runbook,
+    calls: &'a CallOutputs,
     registry: &'a Registry,
     templates: &'a Templates,
     graphs: HashMap<Section, StepGraph>,
     diagnostics: Vec<Diagnostic>,
 }
 
-/// Checks a loaded runbook and returns every problem found.
+/// Checks a loaded runbook that calls no other, and returns every problem
+/// found (the tree's files go through [`validate_with_calls`]).
+#[cfg(test)]
 pub fn validate(runbook: &Runbook, registry: &Registry, templates: &Templates) -> Vec<Diagnostic> {
+    validate_with_calls(runbook, registry, templates, &CallOutputs::new())
+}
+
+/// [`validate`], with the outputs of the runbooks its `kind: runbook`
+/// steps call, against which reads of their outputs are checked.
+pub fn validate_with_calls(
+    runbook: &Runbook,
+    registry: &Registry,
+    templates: &Templates,
+    calls: &CallOutputs,
+) -> Vec<Diagnostic> {
     let graphs = [Section::Main, Section::OnFailure, Section::Finally]
         .into_iter()
         .map(|s| (s, StepGraph::new(runbook, s)))
         .collect();
     let mut v = Validator {
         runbook,
+        calls,
         registry,
         templates,
         graphs,
@@ -109,6 +129,7 @@ impl Validator<'_> {
         }
         self.cycles();
         self.allowed_signers();
+        self.runbook_outputs();
         if let Some(rto) = &rb.rto {
             if let Some(stop_at) = &rto.stop_at {
                 match rb.step(stop_at) {
@@ -212,7 +233,17 @@ impl Validator<'_> {
     /// `for_each`: on a kind the engine hands items to, over a list.
     fn for_each(&mut self, step: usize, s: &Step) {
         let Some(f) = &s.for_each else { return };
-        if EngineKind::from_name(&s.kind).is_some() {
+        if EngineKind::from_name(&s.kind) == Some(EngineKind::Runbook) {
+            self.error(
+                f.loc,
+                "for_each".len(),
+                format!(
+                    "step `{}`: `for_each` on a `runbook` call is not supported yet",
+                    s.id
+                ),
+                Some("put `for_each` on the steps of the called runbook that do the work, or call it once per item from separate steps".into()),
+            );
+        } else if EngineKind::from_name(&s.kind).is_some() {
             self.error(
                 f.loc,
                 "for_each".len(),
@@ -760,6 +791,104 @@ impl Validator<'_> {
         }
     }
 
+    /// A read of output `name` of the call `id` must name one of the called
+    /// runbook's `outputs:` (unknown when that file did not load: then it
+    /// has its own error).
+    fn call_output(&mut self, loc: Loc, width: usize, reader: &str, id: &str, name: &str) {
+        let Some((file, declared)) = self.calls.get(id) else {
+            return;
+        };
+        if name == CONFIRMED_BY_CHECK || declared.iter().any(|d| d == name) {
+            return;
+        }
+        let list = if declared.is_empty() {
+            "the called runbook declares no `outputs:`".to_string()
+        } else {
+            format!("the called runbook's outputs are: {}", declared.join(", "))
+        };
+        let help = match did_you_mean(name, declared.iter().map(String::as_str)) {
+            Some(close) => format!("{close} {list}"),
+            None => format!("{list}; declare it under `outputs:` of the called runbook"),
+        };
+        self.error(
+            loc,
+            width,
+            format!("step `{reader}` reads `steps.{id}.outputs.{name}`, but `{file}`, which `{id}` calls, has no output `{name}`"),
+            Some(help),
+        );
+    }
+
+    /// `outputs:` of the runbook: each template reads declared inputs and
+    /// steps of the runbook (all of them have run when it is rendered).
+    fn runbook_outputs(&mut self) {
+        let rb = self.runbook;
+        for output in &rb.outputs {
+            let mut texts = Vec::new();
+            collect_strings(&output.value, &mut texts);
+            for (text, loc) in texts {
+                let refs = match self.templates.template_references(&text) {
+                    Ok(refs) => refs,
+                    Err(p) => {
+                        self.error(
+                            loc,
+                            text.len(),
+                            format!("output `{}`: {}", output.name, p.message),
+                            None,
+                        );
+                        continue;
+                    }
+                };
+                for r in refs {
+                    let parts: Vec<&str> = r.split('.').collect();
+                    let problem = match (parts[0], parts.get(1)) {
+                        ("inputs", Some(name)) if rb.input(name).is_none() => Some((
+                            format!(
+                                "output `{}` reads `inputs.{name}`, which is not declared",
+                                output.name
+                            ),
+                            did_you_mean(name, rb.inputs.iter().map(|i| i.name.as_str()))
+                                .unwrap_or_else(|| "declare it under `inputs:`".into()),
+                        )),
+                        ("steps", Some(id)) if rb.step_index(id).is_none() => Some((
+                            format!(
+                                "output `{}` reads `steps.{id}`, which is not a step",
+                                output.name
+                            ),
+                            did_you_mean(id, rb.steps.iter().map(|s| s.id.as_str()))
+                                .unwrap_or_else(|| "name a step of this runbook".into()),
+                        )),
+                        ("steps", Some(id)) => {
+                            let other = &rb.steps[rb.step_index(id).unwrap_or(0)];
+                            match (parts.get(2), parts.get(3)) {
+                                (Some(&"outputs"), Some(name)) if other.for_each.is_none() => {
+                                    let kind = other.kind.clone();
+                                    if EngineKind::from_name(&kind) == Some(EngineKind::Runbook) {
+                                        let reader = format!("outputs.{}", output.name);
+                                        self.call_output(loc, text.len(), &reader, id, name);
+                                    } else if let Some(help) =
+                                        unknown_output_help(self.registry, &kind, name)
+                                    {
+                                        self.error(loc, text.len(), format!("output `{}` reads `steps.{id}.outputs.{name}`, but {} step has no output `{name}`", output.name, a_kind(&kind)), Some(help));
+                                    }
+                                    None
+                                }
+                                _ => None,
+                            }
+                        }
+                        ("inputs" | "steps" | "run", _) => None,
+                        (head, _) => Some((
+                            format!("output `{}` reads unknown variable `{head}`", output.name),
+                            "an output sees `inputs` and `steps`".into(),
+                        )),
+                    };
+                    if let Some((message, help)) = problem {
+                        self.error(loc, text.len(), message, Some(help));
+                    }
+                }
+            }
+        }
+    }
+
     /// Checks what a template reads against what exists and what has run by then.
     fn references(
         &mut self,
@@ -889,6 +1018,10 @@ impl Validator<'_> {
                             continue;
                         }
                         let kind = &rb.steps[other].kind;
+                        if EngineKind::from_name(kind) == Some(EngineKind::Runbook) {
+                            self.call_output(loc, width, &me.id, id, name);
+                            continue;
+                        }
                         self.output_name(loc, width, &me.id, &r, kind, name);
                     }
                 }
@@ -920,6 +1053,18 @@ impl Validator<'_> {
                 }
             }
         }
+    }
+}
+
+/// Every template string in `node`, with where it is.
+fn collect_strings(node: &Node, out: &mut Vec<(String, Loc)>) {
+    match &node.value {
+        NodeValue::String(s) if s.contains("{{") || s.contains("{%") => {
+            out.push((s.clone(), node.loc))
+        }
+        NodeValue::Seq(items) => items.iter().for_each(|n| collect_strings(n, out)),
+        NodeValue::Map(entries) => entries.iter().for_each(|(_, v)| collect_strings(v, out)),
+        _ => {}
     }
 }
 

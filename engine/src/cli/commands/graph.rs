@@ -11,15 +11,26 @@ pub fn run(args: GraphArgs) -> Result<i32, CliError> {
         Some(f) => format!("{}[…]<br/>{}<br/>{}", s.id, s.kind, f.describe()),
         None => format!("{}<br/>{}", s.id, s.kind),
     };
+    // A called runbook's step (`restore/say`) as a Mermaid node id, which
+    // cannot hold `/`; the label keeps the real id.
+    let node = |id: &str| id.replace('/', "__");
+    // In DOT it is quoted.
+    let dot = |id: &str| {
+        if id.contains('/') {
+            format!("\"{id}\"")
+        } else {
+            id.to_string()
+        }
+    };
     match args.format {
         GraphFormat::Mermaid => {
             println!("flowchart TD");
             for s in &runbook.steps {
-                println!("  {}[\"{}\"]", s.id, label(s).replace('"', "'"));
+                println!("  {}[\"{}\"]", node(&s.id), label(s).replace('"', "'"));
             }
             for s in &runbook.steps {
                 for n in s.needs_ids() {
-                    println!("  {n} --> {}", s.id);
+                    println!("  {} --> {}", node(n), node(&s.id));
                 }
             }
         }
@@ -32,17 +43,17 @@ pub fn run(args: GraphArgs) -> Result<i32, CliError> {
                 match &s.for_each {
                     Some(f) => println!(
                         "  {} [label=\"{}[…]\\n{}\\n{}\", shape=box3d];",
-                        s.id,
+                        dot(&s.id),
                         s.id,
                         s.kind,
                         f.describe().replace('"', "'")
                     ),
-                    None => println!("  {} [label=\"{}\\n{}\"];", s.id, s.id, s.kind),
+                    None => println!("  {} [label=\"{}\\n{}\"];", dot(&s.id), s.id, s.kind),
                 }
             }
             for s in &runbook.steps {
                 for n in s.needs_ids() {
-                    println!("  {n} -> {};", s.id);
+                    println!("  {} -> {};", dot(n), dot(&s.id));
                 }
             }
             println!("}}");

@@ -69,6 +69,7 @@ fn describe_json(kind: &KindInfo) -> Value {
             "doc": p.doc,
         })).collect::<Vec<_>>(),
         "parameters_schema": parameters,
+        "outputs_from_called_runbook": kind.name == "runbook",
         "outputs": kind.outputs.iter().map(|o| json!({
             "name": o.name,
             "type": o.ty.as_str(),
@@ -106,7 +107,11 @@ fn describe_text(kind: &KindInfo) -> String {
         .collect();
     out.push_str(&columns(&rows));
     out.push_str("\noutputs (`steps.<id>.outputs.<name>`):\n");
-    if kind.outputs.is_empty() {
+    if kind.name == "runbook" {
+        out.push_str(
+            "  the called runbook's `outputs:` (validate checks each read against them)\n",
+        );
+    } else if kind.outputs.is_empty() {
         out.push_str("  none\n");
     }
     let rows: Vec<[String; 4]> = kind

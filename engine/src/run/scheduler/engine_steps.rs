@@ -32,6 +32,7 @@ impl Scheduler {
                 self.succeed(i, StepOutput::new(), Duration::ZERO);
             }
             EngineKind::Approval | EngineKind::Manual => self.run_human_gate(i, kind, ctx),
+            EngineKind::Runbook => self.start_call(i, ctx),
             EngineKind::Assert => {
                 let exprs: Vec<String> = with
                     .get("that")

@@ -448,7 +448,7 @@ impl Scheduler {
                     })
             });
             if needs_met {
-                let ctx = self.template_context();
+                let ctx = self.context_for(i);
                 self.run_human_gate(i, kind, &ctx);
             }
         }

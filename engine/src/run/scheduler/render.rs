@@ -22,14 +22,18 @@ use crate::runbook::template_context::{self, RunFields};
 use crate::runbook::templates::Placeholder;
 
 /// The `steps` variable of templates: looked up lazily so that building a
-/// context costs the same whatever the number of steps.
+/// context costs the same whatever the number of steps. In a called
+/// runbook's scope, `steps.<id>` is `<prefix><id>` (`restore/<id>`).
 #[derive(Debug)]
-struct StepsView(Arc<RwLock<HashMap<String, Value>>>);
+struct StepsView(Arc<RwLock<HashMap<String, Value>>>, Option<String>);
 
 impl Object for StepsView {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let map = self.0.read().unwrap_or_else(|e| e.into_inner());
-        map.get(key.as_str()?).cloned()
+        match &self.1 {
+            Some(prefix) => map.get(&format!("{prefix}{}", key.as_str()?)).cloned(),
+            None => map.get(key.as_str()?).cloned(),
+        }
     }
 }
 
@@ -46,16 +50,26 @@ pub(super) struct RenderedParams {
 }
 
 impl Scheduler {
-    /// The context every template of the run renders in: `inputs`,
-    /// `steps` (live, through `StepsView`) and `run`.
-    pub(super) fn template_context(&self) -> Value {
+    /// The context step `i`'s templates render in: the run's, or, for a
+    /// called runbook's step, its call's scope (`calls.rs`).
+    pub(super) fn context_for(&self, i: usize) -> Value {
+        self.template_context_in(self.scope_of(i))
+    }
+
+    /// The context in `scope` (its `steps` prefix and `inputs`), or the
+    /// run's with `None`.
+    pub(super) fn template_context_in(&self, scope: Option<(String, Value)>) -> Value {
+        let (prefix, inputs) = match scope {
+            Some((prefix, inputs)) => (Some(prefix), inputs),
+            None => (None, self.inputs_value.clone()),
+        };
         let (failed_step, error) = match &self.failure {
             Some(Failure { step, error }) => (Some(step.clone()), Some(error.clone())),
             None => (None, None),
         };
         template_context::context(
-            self.inputs_value.clone(),
-            Value::from_object(StepsView(self.views.clone())),
+            inputs,
+            Value::from_object(StepsView(self.views.clone(), prefix)),
             &RunFields {
                 id: self.env.run_id.clone(),
                 dir: self.env.run_dir.clone(),

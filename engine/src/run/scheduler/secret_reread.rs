@@ -105,7 +105,7 @@ impl Scheduler {
         if !self.env.runbook.is_read_only(i) {
             return Err(None);
         }
-        let ctx = self.template_context();
+        let ctx = self.context_for(i);
         let RenderedParams {
             with, script_env, ..
         } = self.render(kind.as_ref(), &raw, &ctx).map_err(|e| {

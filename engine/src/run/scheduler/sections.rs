@@ -78,6 +78,9 @@ impl Scheduler {
             .collect();
         let mut running: JoinSet<Finished> = JoinSet::new();
         loop {
+            if self.settle_calls() {
+                continue;
+            }
             let changed = if self.stopping(section) {
                 false
             } else {
@@ -156,6 +159,8 @@ impl Scheduler {
                 self.skip(i, reason);
             }
         }
+        // Calls whose steps could not all run end, failed, after them.
+        self.settle_calls();
     }
 
     /// True when no new step of `section` may start.
@@ -195,10 +200,29 @@ impl Scheduler {
             let step = &self.env.runbook.steps[i];
             let mut ready = true;
             let mut blocked_by = None;
+            // A called runbook's step waits for its call to start, and is
+            // skipped when the call is (`calls.rs`).
+            let call = self.env.runbook.tree().scope(i);
+            if let Some(c) = call {
+                match self.status[c] {
+                    Status::Running => {}
+                    Status::Skipped | Status::Failed => {
+                        let reason =
+                            format!("its call `{}` did not run", self.env.runbook.steps[c].id);
+                        self.skip(i, reason);
+                        changed = true;
+                        continue;
+                    }
+                    _ => continue,
+                }
+            }
             for need in step.needs_ids() {
                 let Some(j) = self.env.runbook.step_index(need) else {
                     continue;
                 };
+                if Some(j) == call {
+                    continue;
+                }
                 match self.status[j] {
                     Status::Succeeded | Status::Skipped => {}
                     Status::Failed if self.env.runbook.steps[j].continue_on_failure => {}

@@ -14,6 +14,7 @@ use super::step_task::{Finished, StepTask};
 use super::{DryRun, Scheduler, Status};
 use crate::journal::record::Event;
 use crate::runbook::checked_runbook::ResolvedKind;
+use crate::runbook::engine_kind::EngineKind;
 
 impl Scheduler {
     /// Starts step `i`, or settles it at once (skipped, failed, simulated,
@@ -21,7 +22,7 @@ impl Scheduler {
     pub(super) fn start(&mut self, i: usize, running: &mut JoinSet<Finished>) {
         let runbook = self.env.runbook.clone();
         let step = &runbook.steps[i];
-        let ctx = self.template_context();
+        let ctx = self.context_for(i);
         let dry = self.config.dry_run != DryRun::Off;
 
         // A loop's `when` that reads the item is decided per item
@@ -73,10 +74,14 @@ impl Scheduler {
         let kind = match runbook.kind(i) {
             ResolvedKind::Engine(engine_kind) => {
                 let engine_kind = *engine_kind;
-                if !self.step_through_allows(i, &format!("{} step `{}`", step.kind, step.id)) {
+                if engine_kind != EngineKind::Runbook
+                    && !self.step_through_allows(i, &format!("{} step `{}`", step.kind, step.id))
+                {
                     return;
                 }
-                if engine_kind.is_human() {
+                if engine_kind == EngineKind::Runbook {
+                    self.start_call(i, &ctx);
+                } else if engine_kind.is_human() {
                     self.run_human_gate(i, engine_kind, &ctx);
                 } else {
                     self.run_engine_kind(i, engine_kind, &ctx);

@@ -312,7 +312,7 @@ impl Scheduler {
             let with = self
                 .env
                 .templates
-                .render_value(&step.with.to_json(), &self.template_context());
+                .render_value(&step.with.to_json(), &self.context_for(i));
             let ctx = self.step_context(step, Vec::new(), false, self.env.cancel.child_token());
             match with {
                 Ok(with) => kind.reload_secret_outputs(&ctx, &with),
@@ -503,7 +503,7 @@ impl Scheduler {
         let (Some(probe), Some(kind)) = (&step.check, self.env.runbook.probe_kind(i)) else {
             return false;
         };
-        let ctx = self.template_context();
+        let ctx = self.context_for(i);
         // Rendered like a step, so a `shell` probe's script gets its values
         // through the environment, never pasted into its text.
         let Ok(RenderedParams {

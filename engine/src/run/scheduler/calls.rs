@@ -1,0 +1,233 @@
+//! `kind: runbook`: a call's start and end. The called runbook's steps are
+//! ordinary steps of the run (`runbook/call_tree.rs` spliced them in as
+//! `<call>/<step>`, each needing its call); what this file adds is their
+//! scope and the call step's own life:
+//!
+//! - The call starts when its `needs` are met: its `with.inputs` are
+//!   rendered in the caller's scope and checked against the called
+//!   runbook's declarations, `step_started` is journalled, and the call is
+//!   `running`, which is what its steps wait for.
+//! - Its steps render in its scope: `inputs` are the call's rendered
+//!   inputs, `steps.<id>` reads `<call>/<id>`, `run` is the run's.
+//! - When every one of its steps is done, the call ends: succeeded, with
+//!   the called runbook's `outputs:` rendered in its scope, if none failed
+//!   (a step with `continue_on_failure` may); else failed, naming the step.
+//! - A call skipped (`when`) or failed skips the steps not started.
+
+use std::time::Instant;
+
+use lifeboat_steps::StepOutput;
+use minijinja::Value;
+use serde_json::Map;
+
+use super::{Scheduler, Status};
+use crate::journal::record::Event;
+use crate::runbook::call_tree::{CallSite, SCOPE_SEPARATOR};
+
+impl Scheduler {
+    /// Starts the call `i`: renders and checks its inputs, journals its
+    /// start and sets it running, so that its steps may start.
+    pub(super) fn start_call(&mut self, i: usize, ctx: &Value) {
+        let runbook = self.env.runbook.clone();
+        let step = &runbook.steps[i];
+        let Some(site) = runbook.tree().call(i).cloned() else {
+            self.fail_now(i, "internal error: a `runbook` step without its call site; this is a bug in lifeboat, please report it".into());
+            return;
+        };
+        let inputs = match self.call_inputs(i, &site, ctx) {
+            Ok(inputs) => inputs,
+            Err(error) => {
+                self.fail_now(i, error);
+                return;
+            }
+        };
+        let shown = self
+            .env
+            .redactor
+            .redact_value(&serde_json::Value::Object(inputs.clone()));
+        let description = format!("runbook `{}` with inputs {shown}", site.file);
+        if !self.step_through_allows(i, &description) {
+            return;
+        }
+        self.journal_lazy(Event::StepStarted {
+            step: step.id.clone(),
+            attempt: 1,
+            description,
+        });
+        self.scope_inputs.insert(i, Value::from_serialize(&inputs));
+        self.call_started.insert(i, Instant::now());
+        self.set_status(i, Status::Running);
+        // A call whose steps are all done already (a resume) ends now.
+        self.calls_to_settle.insert(i);
+    }
+
+    /// Call `i`'s `with.inputs` rendered in `ctx` (the caller's scope) and
+    /// read as the called runbook declares them; secret ones registered
+    /// with the redactor. The error fails the call.
+    fn call_inputs(
+        &self,
+        i: usize,
+        site: &CallSite,
+        ctx: &Value,
+    ) -> Result<Map<String, serde_json::Value>, String> {
+        let raw = self.env.runbook.steps[i]
+            .with
+            .get("inputs")
+            .map(|n| n.to_json())
+            .unwrap_or_else(|| serde_json::Value::Object(Map::new()));
+        let (rendered, values) = match self.env.templates.render_value_and_values(&raw, ctx) {
+            Ok(r) => r,
+            Err(e) => {
+                let hint = self.lost_secret_hint(i);
+                return Err(format!("template error in `with.inputs`: {e}{hint}"));
+            }
+        };
+        for value in &values {
+            self.env.redactor.add_derived(value);
+        }
+        let given = rendered.as_object().cloned().unwrap_or_default();
+        let mut inputs = Map::new();
+        for decl in &site.inputs {
+            let value = match given.get(&decl.name) {
+                Some(v) if decl.accepts(v) => v.clone(),
+                // A rendered template is text: read it as the declared type.
+                Some(serde_json::Value::String(text)) => match decl.coerce(text) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let e = self.env.redactor.redact(&e);
+                        return Err(format!(
+                            "input `{}` of `{}` is declared `{}`, but `with.inputs.{}` rendered a value it does not accept: {e}; fix the value the template reads, or the declaration",
+                            decl.name, site.file, decl.ty.as_str(), decl.name
+                        ));
+                    }
+                },
+                Some(_) => {
+                    return Err(format!(
+                        "input `{}` of `{}` is declared `{}`, but `with.inputs.{}` rendered another type; fix the value the template reads, or the declaration",
+                        decl.name, site.file, decl.ty.as_str(), decl.name
+                    ));
+                }
+                None => decl.default.clone().unwrap_or(serde_json::Value::Null),
+            };
+            if decl.is_secret() {
+                self.env.redactor.add_value(&value);
+            }
+            inputs.insert(decl.name.clone(), value);
+        }
+        Ok(inputs)
+    }
+
+    /// The `steps` prefix and `inputs` of the scope step `i` renders in:
+    /// `None` for the top runbook's steps.
+    pub(super) fn scope_of(&self, i: usize) -> Option<(String, Value)> {
+        let call = self.env.runbook.tree().scope(i)?;
+        self.scope_for_children(call)
+    }
+
+    /// Ends every running call whose steps are all done; true if any did.
+    /// Inner calls (later in the runbook) end before the calls around them.
+    pub(super) fn settle_calls(&mut self) -> bool {
+        let mut changed = false;
+        while let Some(c) = self.calls_to_settle.pop_last() {
+            if self.status[c] != Status::Running {
+                continue;
+            }
+            let runbook = self.env.runbook.clone();
+            let Some(site) = runbook.tree().call(c).cloned() else {
+                continue;
+            };
+            let done =
+                |s: Status| matches!(s, Status::Succeeded | Status::Failed | Status::Skipped);
+            if site.children.clone().any(|j| !done(self.status[j])) {
+                continue;
+            }
+            changed = true;
+            let duration = self
+                .call_started
+                .remove(&c)
+                .map(|t| t.elapsed())
+                .unwrap_or_default();
+            let failed: Vec<usize> = site
+                .children
+                .clone()
+                .filter(|&j| {
+                    self.status[j] == Status::Failed && !runbook.steps[j].continue_on_failure
+                })
+                .collect();
+            // The step that failed, rather than the call around it.
+            let culprit = failed
+                .iter()
+                .find(|&&j| runbook.tree().call(j).is_none())
+                .or(failed.first());
+            let id = runbook.steps[c].id.clone();
+            if let Some(&j) = culprit {
+                let error = format!("step `{}` of `{}` failed", runbook.steps[j].id, site.file);
+                self.journal_lazy(Event::StepFailed {
+                    step: id.clone(),
+                    error: error.clone(),
+                    outputs: Map::new(),
+                    duration_ms: duration.as_millis() as u64,
+                });
+                self.set_view(&id, "failed", Map::new());
+                self.mark_failed(c, error);
+                continue;
+            }
+            let ctx = self.template_context_in(self.scope_for_children(c));
+            let mut output = StepOutput::new();
+            for decl in &site.outputs {
+                match self
+                    .env
+                    .templates
+                    .render_value_and_values(&decl.value.to_json(), &ctx)
+                {
+                    Ok((value, values)) => {
+                        for v in &values {
+                            self.env.redactor.add_derived(v);
+                        }
+                        if decl.secret {
+                            output.secret.insert(decl.name.clone());
+                        }
+                        output.outputs.insert(decl.name.clone(), value);
+                    }
+                    Err(e) => {
+                        let hint = self.lost_secret_hint(c);
+                        self.fail_now(
+                            c,
+                            format!(
+                                "cannot render output `{}` of `{}`: {e}{hint}",
+                                decl.name, site.file
+                            ),
+                        );
+                        output.outputs.clear();
+                        break;
+                    }
+                }
+            }
+            if self.status[c] == Status::Running {
+                self.succeed(c, output, duration);
+            }
+        }
+        changed
+    }
+
+    /// The scope the steps of call `c` render in.
+    /// Before the call has started in this execution (a resume reading
+    /// a completed step's secrets again, its `check` probe), its inputs are
+    /// rendered from what the caller's steps produced.
+    fn scope_for_children(&self, c: usize) -> Option<(String, Value)> {
+        let prefix = format!("{}{SCOPE_SEPARATOR}", self.env.runbook.steps[c].id);
+        let inputs = match self.scope_inputs.get(&c) {
+            Some(inputs) => inputs.clone(),
+            None => {
+                let rendered = self
+                    .env
+                    .runbook
+                    .tree()
+                    .call(c)
+                    .and_then(|site| self.call_inputs(c, site, &self.context_for(c)).ok());
+                Value::from_serialize(rendered.unwrap_or_default())
+            }
+        };
+        Some((prefix, inputs))
+    }
+}
