@@ -149,10 +149,14 @@ impl Scheduler {
                 Status::Pending | Status::Waiting | Status::Interrupted | Status::Running
             )
         };
+        // A called step's need of its call asks for the call to have
+        // started, not ended (`calls.rs`): it is not an ancestor to wait for.
         let needs = |i: usize| {
+            let call = runbook.tree().scope(i);
             runbook.steps[i]
                 .needs_ids()
                 .filter_map(|need| runbook.step_index(need))
+                .filter(|&j| Some(j) != call)
                 .collect::<Vec<_>>()
         };
         let any =
