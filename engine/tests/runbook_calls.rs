@@ -951,3 +951,44 @@ steps:
     );
     assert_eq!(outputs_of(&journal, "restore")["done"], "n1,n2,n3");
 }
+
+/// A call runs no process of its own: `timeout`, `retry`, `until`,
+/// `check` and `rerun` on it would do nothing, so they are refused where
+/// they are written.
+#[test]
+fn fields_that_would_do_nothing_on_a_call_are_refused() {
+    let sb = Sandbox::new();
+    write(&sb, "lib/restore.yaml", CHILD);
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+steps:
+  - id: restore
+    kind: runbook
+    timeout: 5m
+    retry: { attempts: 3 }
+    with: { file: lib/restore.yaml, inputs: { backup: x, nodes: [a] } }
+"#,
+    );
+    let ran = sb.run(&["validate", "main.yaml"]);
+    ran.expect_code(2);
+    let errors: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error") || l.contains("-->") || l.contains("= help"))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "error: step `restore`: `timeout` does nothing on a `runbook` call",
+            "  --> main.yaml:6:14",
+            "   = help: set `timeout` on the steps of the called runbook (or in its `defaults`, for `timeout` and `retry`)",
+            "error: step `restore`: `retry` does nothing on a `runbook` call",
+            "  --> main.yaml:7:12",
+            "   = help: set `retry` on the steps of the called runbook (or in its `defaults`, for `timeout` and `retry`)",
+        ][..],
+        "{}",
+        ran.dump()
+    );
+}

@@ -750,6 +750,15 @@ impl Reader {
         });
         let dry_run_outputs = dry_run_node.as_ref().map(Node::to_json);
         let for_each = node.get("for_each").and_then(|n| self.for_each(&id, n));
+        // A call runs no process of its own: these would do nothing.
+        if kind == "runbook" {
+            for field in ["timeout", "retry", "until", "check", "rerun"] {
+                if let Some(n) = node.get(field) {
+                    self.error(n.loc, format!("step `{id}`: `{field}` does nothing on a `runbook` call"))
+                        .help = Some(format!("set `{field}` on the steps of the called runbook (or in its `defaults`, for `timeout` and `retry`)"));
+                }
+            }
+        }
         Some(Step {
             id,
             loc: id_loc,
