@@ -183,6 +183,15 @@ pub struct Scheduler {
     /// What an earlier execution journalled of `for_each` items, by
     /// execution id (`<id>[<key>]`), and the marks of those interrupted.
     prior_items: for_each::PriorItems,
+    /// The run's `--max-parallel`, as permits: every step task holds one
+    /// while it runs, and a loop's task one per running item, so steps and
+    /// items together never pass the bound (`sections.rs`, `for_each.rs`).
+    slots: Arc<tokio::sync::Semaphore>,
+    /// A permit the section loop waited for (a loop's item freed it) and
+    /// holds for its next start; given back when nothing started.
+    spare_slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The last search for ready steps stopped for want of a permit.
+    slot_wanted: bool,
 }
 
 impl Scheduler {
@@ -226,6 +235,9 @@ impl Scheduler {
             inbox_due: None,
             gate_deadlines: HashMap::new(),
             prior_items: Default::default(),
+            slots: Arc::new(tokio::sync::Semaphore::new(config.max_parallel.max(1))),
+            spare_slot: None,
+            slot_wanted: false,
             env,
             config,
         };
