@@ -205,7 +205,7 @@ impl Scheduler {
                 });
             match opened {
                 Ok(values) if l.item.is_some() => {
-                    for v in values.iter().map(|(_, v)| v) {
+                    for (_, v) in &values {
                         self.env.redactor.add_value(v);
                     }
                     let execution = l.item.clone().unwrap_or_default();
