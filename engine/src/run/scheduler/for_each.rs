@@ -728,6 +728,8 @@ impl LoopTask {
             let slots = self.slots.clone();
             let (pause, cancel) = (self.pause.clone(), self.cancel.clone());
             let joined = tokio::select! {
+                // An item's result first, as in the section loop.
+                biased;
                 joined = running.join_next(), if !running.is_empty() => joined,
                 permit = slots.acquire_owned(), if wants_slot => {
                     slot = permit.ok();

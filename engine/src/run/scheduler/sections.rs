@@ -110,6 +110,9 @@ impl Scheduler {
                 // free before any step ends.
                 let slots = self.slot_wanted.then(|| self.slots.clone());
                 tokio::select! {
+                    // A step's result first: the permit its end freed then
+                    // goes to the next start after the result is journalled.
+                    biased;
                     next = running.join_next() => next,
                     () = tokio::time::sleep(due.unwrap_or_default()), if due.is_some() => continue,
                     Some(Ok(permit)) = async move { Some(slots?.acquire_owned().await) }, if self.slot_wanted => {
