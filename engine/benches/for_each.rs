@@ -8,7 +8,9 @@
 //!   (nothing is O(items) per item).
 //!
 //! Run with `cargo bench -p lifeboat --bench for_each`. Machines are noisy,
-//! so the runs alternate several times and the medians are compared.
+//! so the runs alternate several times and the medians are compared, of
+//! wall time and of CPU time (the engine's and its children's, from
+//! `getrusage`), which a machine shared with other work disturbs less.
 
 use std::path::Path;
 use std::process::Command;
@@ -36,7 +38,7 @@ fn main() {
     let looped = |n: usize| {
         let items: Vec<String> = (0..n).map(|i| format!("i{i}")).collect();
         format!(
-            "version: 1\nname: items\nsteps:\n  - id: each\n    kind: shell\n    for_each: {{ items: [{}], as: item }}\n    with: {{ run: [\"/bin/true\"] }}\n",
+            "version: 1\nname: items{n}\nsteps:\n  - id: each\n    kind: shell\n    for_each: {{ items: [{}], as: item }}\n    with: {{ run: [\"/bin/true\"] }}\n",
             items.join(", ")
         )
     };
@@ -48,10 +50,15 @@ fn main() {
     std::fs::write(&large_file, looped(LARGE)).unwrap();
 
     let run = |file: &Path| {
+        let state = tempfile::tempdir().expect("temp dir");
+        let cpu = children_cpu();
         let t = Instant::now();
         let out = Command::new(bin)
             .args(["run", file.to_str().unwrap(), "--output", "json", "--new"])
-            .env("LIFEBOAT_STATE_DIR", dir.path().join("state"))
+            // A state directory per run: a run reads earlier runs of its
+            // runbook for step estimates, which would make the figures
+            // depend on the order of the runs.
+            .env("LIFEBOAT_STATE_DIR", state.path())
             .output()
             .unwrap();
         assert!(
@@ -59,7 +66,7 @@ fn main() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        t.elapsed()
+        (t.elapsed(), children_cpu() - cpu)
     };
     let mut sequential = Vec::new();
     let mut small = Vec::new();
@@ -71,10 +78,17 @@ fn main() {
             large.push(run(&large_file));
         }
     }
+    let cpu = |v: &[(Duration, Duration)]| v.iter().map(|r| r.1).collect::<Vec<_>>();
+    let wall = |v: &[(Duration, Duration)]| v.iter().map(|r| r.0).collect::<Vec<_>>();
+    let (sc, lc, bc) = (
+        median(&mut cpu(&sequential)),
+        median(&mut cpu(&small)),
+        median(&mut cpu(&large)),
+    );
     let (s, l, big) = (
-        median(&mut sequential),
-        median(&mut small),
-        median(&mut large),
+        median(&mut wall(&sequential)),
+        median(&mut wall(&small)),
+        median(&mut wall(&large)),
     );
     let per_item = ms(l) / ITEMS as f64;
     let per_large_item = ms(big) / LARGE as f64;
@@ -92,6 +106,29 @@ fn main() {
         per_large_item,
         per_large_item / per_item
     );
+    println!(
+        "CPU time: 1,000 steps {:.3} ms/step, 1,000 items {:.3} ms/item (ratio {:.2}x), 10,000 items {:.3} ms/item (ratio {:.2}x against 1,000 items)",
+        ms(sc) / ITEMS as f64,
+        ms(lc) / ITEMS as f64,
+        lc.as_secs_f64() / sc.as_secs_f64(),
+        ms(bc) / LARGE as f64,
+        (ms(bc) / LARGE as f64) / (ms(lc) / ITEMS as f64)
+    );
+}
+
+/// CPU time (user and system) of every child process waited for so far,
+/// their own children included.
+fn children_cpu() -> Duration {
+    // SAFETY: `getrusage` only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 fn median(v: &mut [Duration]) -> Duration {
