@@ -1142,3 +1142,111 @@ steps:
         assert!(hits.is_empty(), "a secret output reached disk in {hits:?}");
     }
 }
+
+/// Killed mid-loop: item `a` is done (its secret sealed), item `b` retries
+/// a path that does not exist yet. The resume with a recipient's key takes
+/// `a` over with its secret opened, runs `b` again, and a later step reads
+/// both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loop_killed_mid_way_takes_its_done_items_over_with_their_sealed_secrets() {
+    use util::sealing::ssh_keygen;
+    const A: &str = "kv-mid-a-Hs5pV1qZe8Rt";
+    const B: &str = "kv-mid-b-Wn2cL6yUb4Fk";
+    let bao = lifeboat_harness::openbao::OpenBaoDev::start().await;
+    let seed = |path: &'static str, value: &'static str| {
+        let (addr, token) = (bao.addr().to_string(), bao.token().to_string());
+        async move {
+            let seeded = reqwest::Client::new()
+                .post(format!("{addr}/v1/secret/data/app/{path}"))
+                .header("X-Vault-Token", token)
+                .json(&serde_json::json!({ "data": { "password": value } }))
+                .send()
+                .await
+                .expect("seed the secret");
+            assert!(seeded.status().is_success(), "{}", seeded.status());
+        }
+    };
+    seed("a", A).await;
+    let sb = Sandbox::new();
+    let key = sb.path().join("keys/ana");
+    sb.write("team.keys", &ssh_keygen(&key, ""));
+    sb.write(
+        "kv.yaml",
+        &format!(
+            r#"version: 1
+name: kvmid
+recipients: team.keys
+inputs:
+  token: {{ type: secret, env: LOOP_VAULT_TOKEN }}
+steps:
+  - id: get
+    kind: vault.kv.get
+    for_each: {{ items: [a, b], as: p }}
+    retry: {{ attempts: 600, delay: 100ms, backoff: 1.0 }}
+    with: {{ addr: "{addr}", token: "{{{{ inputs.token }}}}", path: "app/{{{{ p }}}}" }}
+  - id: use
+    kind: assert
+    needs: [get]
+    with:
+      that:
+        - "steps.get.outputs.by_key.a.outputs.data.password is startingwith('kv-mid-a-')"
+        - "steps.get.outputs.items[1].outputs.data.password is startingwith('kv-mid-b-')"
+"#,
+            addr = bao.addr(),
+        ),
+    );
+    let env = [("LOOP_VAULT_TOKEN", bao.token())];
+    let mut child = sb
+        .test()
+        .args(["run", "kv.yaml"])
+        .envs(env.iter().copied())
+        .spawn();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        let run = std::fs::read_dir(sb.state_dir().join("runs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(String::from))
+            .next();
+        // `b` has failed an attempt: `a` is done and `b` is retrying.
+        if let Some(run) = run.filter(|r| {
+            let journal = sb.journal(r);
+            steps_of(&journal, "step_succeeded").contains(&"get[a]".to_string())
+                && steps_of(&journal, "attempt_failed").contains(&"get[b]".to_string())
+        }) {
+            break run;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`get[b]` never retried"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    seed("b", B).await;
+    let resumed = sb.run_with(&["resume", &id, "--identity", key.to_str().unwrap()], &env);
+    resumed.expect_code(0);
+    let journal = sb.journal(&id);
+    let starts = steps_of(&journal, "step_started");
+    assert_eq!(
+        starts.iter().filter(|s| *s == "get[a]").count(),
+        1,
+        "{starts:?}"
+    );
+    assert_eq!(
+        starts.iter().filter(|s| *s == "get[b]").count(),
+        2,
+        "{starts:?}"
+    );
+    let used = records(&journal, "step_succeeded")
+        .find(|r| r["step"] == "use")
+        .expect("use succeeded");
+    assert_eq!(used["outputs"]["checked"], 2);
+    for value in [A, B] {
+        assert!(!resumed.printed().contains(value), "{}", resumed.dump());
+        let hits = files_containing(&sb.state_dir(), value);
+        assert!(hits.is_empty(), "a secret output reached disk in {hits:?}");
+    }
+}
