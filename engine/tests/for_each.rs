@@ -1,10 +1,14 @@
 //! `for_each` on any step (issue 15): validation, each item its own
 //! journalled execution `<id>[<key>]`, the step's `items` and `by_key`
 //! outputs, failures that name the item, `continue_on_failure`,
-//! `max_parallel`, a resume after a kill that runs only the items not done,
-//! the dry run, and `status`.
+//! `max_parallel` and the run's `--max-parallel` counted over items and
+//! steps together, a pause between items, a resume after a kill that runs
+//! only the items not done, items' secret outputs sealed and opened on
+//! resume, `assert` and `checkpoint` per item, the dry run, and `status`.
 
 mod util;
+
+use std::time::Duration;
 
 use util::Sandbox;
 
@@ -58,8 +62,9 @@ steps:
     needs: [one]
     with: { run: ["echo", "{{ steps.one.outputs.stdout }}", "{{ steps.one.outputs.by_key }}"] }
   - id: six
-    kind: checkpoint
+    kind: approval
     for_each: { items: [a], as: x }
+    with: { prompt: "go?" }
 "#,
     );
     let ran = sb.run(&["validate", "loop.yaml"]);
@@ -78,7 +83,8 @@ steps:
         "did you mean `key`?",
         "step `four` reads unknown variable `nod`",
         "step `five` reads `steps.one.outputs.stdout`, but a step with `for_each` has only the outputs `items` and `by_key`",
-        "step `six`: `for_each` is not supported on `checkpoint` steps",
+        "step `six`: `for_each` is not supported on `approval` steps: a person decides once, not once per item",
+        "remove `for_each` so that `six` asks once, before the loop: list the items in its `details` (e.g. `{{ inputs.nodes | join(', ') }}`) and give the step that loops `needs: [six]`",
     ];
     for needle in expected {
         assert!(
@@ -752,12 +758,24 @@ steps:
     let failed = records(&journal, "step_failed")
         .find(|r| r["step"] == "use")
         .expect("use failed");
+    // The error names the item's output, why it is lost and what to do.
+    let why = "the run has no `recipients:` to seal them to, so the engine that ran it kept them in memory only";
+    let error = failed["error"].as_str().unwrap_or_default();
     assert!(
-        failed["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("undefined"),
+        error.contains("undefined")
+            && error.contains(&format!(
+                "; `steps.get.outputs.by_key.a.outputs.data` is a secret output this engine does not have ({why}): put what `get[a]` saved"
+            ))
+            && error.contains(&format!("lifeboat resume {id} --redo get[a] --reason TEXT")),
         "{failed:#}\n{}",
+        resumed.dump()
+    );
+    // The resume said so before anything ran.
+    assert!(
+        resumed.printed().contains(&format!(
+            "get[a]: this engine does not have its secret outputs (data): {why}; `use` reads them and will fail when it starts"
+        )),
+        "{}",
         resumed.dump()
     );
     // The loop was taken over: its item did not run again.
@@ -789,4 +807,446 @@ steps:
     let journal = sb.journal(&ran.run_id());
     assert_eq!(steps_of(&journal, "step_skipped"), ["work"]);
     assert!(steps_of(&journal, "step_started").is_empty());
+}
+
+/// `assert` and `checkpoint` run per item: each item is journalled as its
+/// own execution, an assertion reads the item, and a false one fails that
+/// item (and names it) while `continue_on_failure` lets the others pass.
+#[test]
+fn assert_and_checkpoint_run_once_per_item() {
+    let sb = Sandbox::new();
+    sb.write(
+        "loop.yaml",
+        r#"version: 1
+name: loop
+inputs:
+  nodes: { type: list, default: [{ name: a, sealed: false }, { name: b, sealed: true }, { name: c, sealed: false }] }
+steps:
+  - id: phase
+    kind: checkpoint
+    for_each: { items: [restore, verify], as: p }
+    with: { description: "a phase" }
+  - id: unsealed
+    kind: assert
+    needs: [phase]
+    for_each: { items: "{{ inputs.nodes }}", as: node, key: "{{ node.name }}", continue_on_failure: true }
+    with:
+      that: ["not node.sealed", "node.name | length == 1"]
+      message: node still sealed
+  - id: report
+    kind: shell
+    needs: [unsealed]
+    with:
+      run: ["echo", "{{ steps.unsealed.outputs.items | map(attribute='status') | join(',') }} {{ steps.unsealed.outputs.by_key.a.outputs.checked }}"]
+  - id: strict
+    kind: assert
+    needs: [report]
+    for_each: { items: [x, y, z], as: n }
+    with: { that: ["n != 'y'"] }
+"#,
+    );
+    let ran = sb.run(&["run", "loop.yaml"]);
+    ran.expect_code(1);
+    let journal = sb.journal(&ran.run_id());
+    assert_eq!(
+        steps_of(&journal, "checkpoint"),
+        ["phase[restore]", "phase[verify]"],
+        "{journal:#?}"
+    );
+    let failed = steps_of(&journal, "step_failed");
+    assert_eq!(
+        failed,
+        ["unsealed[b]", "strict[y]", "strict"],
+        "{journal:#?}"
+    );
+    let item = records(&journal, "step_failed")
+        .find(|r| r["step"] == "unsealed[b]")
+        .unwrap();
+    assert_eq!(
+        item["error"],
+        "node still sealed: `not node.sealed` is false"
+    );
+    let report = records(&journal, "step_succeeded")
+        .find(|r| r["step"] == "report")
+        .expect("report succeeded");
+    assert_eq!(report["outputs"]["stdout"], "succeeded,failed,succeeded 2");
+    let strict = records(&journal, "step_failed")
+        .find(|r| r["step"] == "strict")
+        .unwrap();
+    assert_eq!(
+        strict["error"],
+        "item `strict[y]` failed: `n != 'y'` is false"
+    );
+    // One item at a time: the item after the failure never ran.
+    assert!(!steps_of(&journal, "step_succeeded").contains(&"strict[z]".to_string()));
+}
+
+/// The most intervals of `lines` (`START END` in ns) open at once.
+fn most_at_once(lines: &str) -> usize {
+    let mut edges: Vec<(u128, i32)> = Vec::new();
+    for line in lines.lines() {
+        let (start, end) = line.split_once(' ').expect("START END");
+        edges.push((start.trim().parse().unwrap(), 1));
+        edges.push((end.trim().parse().unwrap(), -1));
+    }
+    // An end before a start at the same instant: touching is not overlap.
+    edges.sort();
+    let (mut open, mut most) = (0i32, 0i32);
+    for (_, d) in edges {
+        open += d;
+        most = most.max(open);
+    }
+    most as usize
+}
+
+/// `--max-parallel 2` bounds every process of the run: a loop that may
+/// run 4 items at once and two steps beside it never have more than two
+/// running together, counted from the intervals each one recorded.
+#[test]
+fn the_runs_max_parallel_counts_loop_items_and_steps_together() {
+    let sb = Sandbox::new();
+    let work = r#"s=$(date +%s%N); sleep 0.3; e=$(date +%s%N); echo "$s $e" >> intervals"#;
+    sb.write(
+        "loop.yaml",
+        &format!(
+            r#"version: 1
+name: loop
+steps:
+  - id: items
+    kind: shell
+    for_each: {{ items: [a, b, c, d, e, f], as: n, max_parallel: 4 }}
+    with: {{ script: '{work}' }}
+  - id: beside
+    kind: shell
+    with: {{ script: '{work}' }}
+  - id: also
+    kind: shell
+    with: {{ script: '{work}' }}
+  - id: after
+    kind: shell
+    needs: [beside]
+    with: {{ script: '{work}' }}
+"#
+        ),
+    );
+    let ran = sb.run(&["run", "loop.yaml", "--max-parallel", "2"]);
+    ran.expect_code(0);
+    let intervals =
+        std::fs::read_to_string(sb.work_dir(&ran.run_id()).join("intervals")).expect("intervals");
+    assert_eq!(intervals.lines().count(), 9, "{intervals}");
+    let most = most_at_once(&intervals);
+    assert!(
+        most <= 2,
+        "{most} ran at once:\n{intervals}\n{}",
+        ran.dump()
+    );
+    // The loop's own bound still holds under a larger run bound.
+    sb.write(
+        "again.yaml",
+        &std::fs::read_to_string(sb.path().join("loop.yaml")).unwrap(),
+    );
+    let ran = sb.run(&["run", "again.yaml", "--max-parallel", "3"]);
+    ran.expect_code(0);
+    let intervals =
+        std::fs::read_to_string(sb.work_dir(&ran.run_id()).join("intervals")).expect("intervals");
+    assert!(most_at_once(&intervals) <= 3, "{intervals}");
+}
+
+/// A pause (Ctrl-C, "pause") while an item runs lets it finish and starts
+/// no other; the run stops resumable, and the resume runs the items not
+/// done, never the one that was.
+#[test]
+fn a_pause_lets_the_running_item_finish_and_the_resume_runs_the_rest() {
+    use util::{exit_code, expect, send};
+    let sb = Sandbox::new();
+    let file = sb.write(
+        "loop.yaml",
+        r#"version: 1
+name: loop
+steps:
+  - id: work
+    kind: shell
+    for_each: { items: [a, b, c], as: n }
+    with:
+      script: |
+        touch "started-{{ n }}"
+        sleep 1
+        echo "{{ n }}" >> ran
+  - id: after
+    kind: shell
+    needs: [work]
+    with: { run: ["echo", "{{ steps.work.outputs.items | map(attribute='key') | join(',') }}"] }
+"#,
+    );
+    let mut p = sb.pty(&["run", file.to_str().unwrap()]);
+    // The item's child is in its own process group once it runs: the
+    // Ctrl-C reaches only Lifeboat.
+    let started = sb.state_dir().join("runs");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let work_dir = loop {
+        let found = std::fs::read_dir(&started)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("work"))
+            .find(|w| w.join("started-a").exists());
+        if let Some(w) = found {
+            break w;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`work[a]` never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    send(&mut p, "\x03");
+    expect(&mut p, "pause or abort?");
+    send(&mut p, "\r");
+    expect(&mut p, "paused by the operator (Ctrl-C)");
+    assert_eq!(exit_code(p), 130);
+    assert_eq!(
+        std::fs::read_to_string(work_dir.join("ran")).unwrap(),
+        "a\n"
+    );
+    assert!(!work_dir.join("started-b").exists());
+    let id = work_dir
+        .parent()
+        .and_then(|d| d.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap()
+        .to_string();
+    let journal = sb.journal(&id);
+    assert_eq!(
+        steps_of(&journal, "step_succeeded"),
+        ["work[a]"],
+        "{journal:#?}"
+    );
+    let resumed = sb.run(&["resume", &id]);
+    resumed.expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(work_dir.join("ran")).unwrap(),
+        "a\nb\nc\n",
+        "{}",
+        resumed.dump()
+    );
+    let journal = sb.journal(&id);
+    let after = records(&journal, "step_succeeded")
+        .find(|r| r["step"] == "after")
+        .expect("after succeeded");
+    assert_eq!(after["outputs"]["stdout"], "a,b,c");
+}
+
+/// With `recipients:`, an item's secret outputs are sealed in its record
+/// as a step's are. After a kill between the loop and its reader, a resume
+/// without a recipient's key fails the reader and says whose keys open
+/// them; a resume with one opens them, and `by_key` and `items[i]` read
+/// them. They are in clear in no file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_secret_outputs_are_sealed_and_opened_by_a_resume_with_a_recipients_key() {
+    use util::sealing::{open_sealed, ssh_identity, ssh_keygen};
+    const A: &str = "kv-seal-a-Tq7bN2xWc9Lm";
+    const B: &str = "kv-seal-b-Pz4kR8vYh3Jd";
+    let bao = lifeboat_harness::openbao::OpenBaoDev::start().await;
+    for (path, value) in [("a", A), ("b", B)] {
+        let seeded = reqwest::Client::new()
+            .post(format!("{}/v1/secret/data/app/{path}", bao.addr()))
+            .header("X-Vault-Token", bao.token())
+            .json(&serde_json::json!({ "data": { "password": value } }))
+            .send()
+            .await
+            .expect("seed the secret");
+        assert!(seeded.status().is_success(), "{}", seeded.status());
+    }
+    let sb = Sandbox::new();
+    let key = sb.path().join("keys/ana");
+    let public = ssh_keygen(&key, "");
+    sb.write("team.keys", &public);
+    sb.write(
+        "kv.yaml",
+        &format!(
+            r#"version: 1
+name: kvsealed
+recipients: team.keys
+inputs:
+  token: {{ type: secret, env: LOOP_VAULT_TOKEN }}
+steps:
+  - id: get
+    kind: vault.kv.get
+    for_each: {{ items: [a, b], as: p }}
+    with: {{ addr: "{addr}", token: "{{{{ inputs.token }}}}", path: "app/{{{{ p }}}}" }}
+  - id: crash
+    kind: shell
+    needs: [get]
+    rerun: safe
+    with:
+      script: |
+        if [ ! -e crashed ]; then touch crashed; kill -9 $PPID; sleep 5; fi
+  - id: use
+    kind: assert
+    needs: [crash]
+    with:
+      that:
+        - "steps.get.outputs.by_key.a.outputs.data.password is startingwith('kv-seal-a-')"
+        - "steps.get.outputs.items[1].outputs.data.password is startingwith('kv-seal-b-')"
+        - "steps.get.outputs.items[1].outputs.data.password | length == {len}"
+"#,
+            addr = bao.addr(),
+            len = B.len(),
+        ),
+    );
+    let env = [("LOOP_VAULT_TOKEN", bao.token())];
+    let ran = sb.run_with(&["run", "kv.yaml"], &env);
+    assert_eq!(ran.code, -1, "{}", ran.dump());
+    let id = ran.run_id();
+    let journal = sb.journal(&id);
+    let identity = ssh_identity(&key);
+    for (item, value) in [("get[a]", A), ("get[b]", B)] {
+        let opened = open_sealed(&journal, item, &identity);
+        assert_eq!(opened["data"]["password"], value, "{opened}");
+    }
+
+    // No identity: the reader fails, saying whose keys open them.
+    let resumed = sb.run_with(&["resume", &id], &env);
+    resumed.expect_code(1);
+    let failed = records(&sb.journal(&id), "step_failed")
+        .find(|r| r["step"] == "use")
+        .cloned()
+        .expect("use failed");
+    let error = failed["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        error.contains("`steps.get.outputs.by_key.a.outputs.data` is a secret output this engine does not have (they are sealed to the run's recipients (ssh-ed25519 ")
+            && error.contains("resume with a recipient's key (`--identity FILE` or `LIFEBOAT_IDENTITY`)"),
+        "{error}\n{}",
+        resumed.dump()
+    );
+
+    // With the key: opened, read through `by_key` and `items[1]`.
+    let resumed = sb.run_with(&["resume", &id, "--identity", key.to_str().unwrap()], &env);
+    resumed.expect_code(0);
+    let journal = sb.journal(&id);
+    let starts = steps_of(&journal, "step_started");
+    for item in ["get[a]", "get[b]"] {
+        assert_eq!(
+            starts.iter().filter(|s| *s == item).count(),
+            1,
+            "{starts:?}"
+        );
+    }
+    let used = records(&journal, "step_succeeded")
+        .find(|r| r["step"] == "use")
+        .expect("use succeeded");
+    assert_eq!(used["outputs"]["checked"], 3);
+    for value in [A, B] {
+        assert!(!resumed.printed().contains(value), "{}", resumed.dump());
+        let hits = files_containing(&sb.state_dir(), value);
+        assert!(hits.is_empty(), "a secret output reached disk in {hits:?}");
+    }
+}
+
+/// Killed mid-loop: item `a` is done (its secret sealed), item `b` retries
+/// a path that does not exist yet. The resume with a recipient's key takes
+/// `a` over with its secret opened, runs `b` again, and a later step reads
+/// both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loop_killed_mid_way_takes_its_done_items_over_with_their_sealed_secrets() {
+    use util::sealing::ssh_keygen;
+    const A: &str = "kv-mid-a-Hs5pV1qZe8Rt";
+    const B: &str = "kv-mid-b-Wn2cL6yUb4Fk";
+    let bao = lifeboat_harness::openbao::OpenBaoDev::start().await;
+    let seed = |path: &'static str, value: &'static str| {
+        let (addr, token) = (bao.addr().to_string(), bao.token().to_string());
+        async move {
+            let seeded = reqwest::Client::new()
+                .post(format!("{addr}/v1/secret/data/app/{path}"))
+                .header("X-Vault-Token", token)
+                .json(&serde_json::json!({ "data": { "password": value } }))
+                .send()
+                .await
+                .expect("seed the secret");
+            assert!(seeded.status().is_success(), "{}", seeded.status());
+        }
+    };
+    seed("a", A).await;
+    let sb = Sandbox::new();
+    let key = sb.path().join("keys/ana");
+    sb.write("team.keys", &ssh_keygen(&key, ""));
+    sb.write(
+        "kv.yaml",
+        &format!(
+            r#"version: 1
+name: kvmid
+recipients: team.keys
+inputs:
+  token: {{ type: secret, env: LOOP_VAULT_TOKEN }}
+steps:
+  - id: get
+    kind: vault.kv.get
+    for_each: {{ items: [a, b], as: p }}
+    retry: {{ attempts: 600, delay: 100ms, backoff: 1.0 }}
+    with: {{ addr: "{addr}", token: "{{{{ inputs.token }}}}", path: "app/{{{{ p }}}}" }}
+  - id: use
+    kind: assert
+    needs: [get]
+    with:
+      that:
+        - "steps.get.outputs.by_key.a.outputs.data.password is startingwith('kv-mid-a-')"
+        - "steps.get.outputs.items[1].outputs.data.password is startingwith('kv-mid-b-')"
+"#,
+            addr = bao.addr(),
+        ),
+    );
+    let env = [("LOOP_VAULT_TOKEN", bao.token())];
+    let mut child = sb
+        .test()
+        .args(["run", "kv.yaml"])
+        .envs(env.iter().copied())
+        .spawn();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        let run = std::fs::read_dir(sb.state_dir().join("runs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(String::from))
+            .next();
+        // `b` has failed an attempt: `a` is done and `b` is retrying.
+        if let Some(run) = run.filter(|r| {
+            let journal = sb.journal(r);
+            steps_of(&journal, "step_succeeded").contains(&"get[a]".to_string())
+                && steps_of(&journal, "attempt_failed").contains(&"get[b]".to_string())
+        }) {
+            break run;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`get[b]` never retried"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    seed("b", B).await;
+    let resumed = sb.run_with(&["resume", &id, "--identity", key.to_str().unwrap()], &env);
+    resumed.expect_code(0);
+    let journal = sb.journal(&id);
+    let starts = steps_of(&journal, "step_started");
+    assert_eq!(
+        starts.iter().filter(|s| *s == "get[a]").count(),
+        1,
+        "{starts:?}"
+    );
+    assert_eq!(
+        starts.iter().filter(|s| *s == "get[b]").count(),
+        2,
+        "{starts:?}"
+    );
+    let used = records(&journal, "step_succeeded")
+        .find(|r| r["step"] == "use")
+        .expect("use succeeded");
+    assert_eq!(used["outputs"]["checked"], 2);
+    for value in [A, B] {
+        assert!(!resumed.printed().contains(value), "{}", resumed.dump());
+        let hits = files_containing(&sb.state_dir(), value);
+        assert!(hits.is_empty(), "a secret output reached disk in {hits:?}");
+    }
 }

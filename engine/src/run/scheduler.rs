@@ -198,6 +198,15 @@ pub struct Scheduler {
     call_started: HashMap<usize, std::time::Instant>,
     /// Running calls one of whose steps ended: each may be done.
     calls_to_settle: BTreeSet<usize>,
+    /// The run's `--max-parallel`, as permits: every step task holds one
+    /// while it runs, and a loop's task one per running item, so steps and
+    /// items together never pass the bound (`sections.rs`, `for_each.rs`).
+    slots: Arc<tokio::sync::Semaphore>,
+    /// A permit the section loop waited for (a loop's item freed it) and
+    /// holds for its next start; given back when nothing started.
+    spare_slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The last search for ready steps stopped for want of a permit.
+    slot_wanted: bool,
 }
 
 impl Scheduler {
@@ -245,6 +254,9 @@ impl Scheduler {
             scope_inputs: HashMap::new(),
             call_started: HashMap::new(),
             calls_to_settle: BTreeSet::new(),
+            slots: Arc::new(tokio::sync::Semaphore::new(config.max_parallel.max(1))),
+            spare_slot: None,
+            slot_wanted: false,
             env,
             config,
         };

@@ -230,7 +230,7 @@ impl Validator<'_> {
         }
     }
 
-    /// `for_each`: on a kind the engine hands items to, over a list.
+    /// `for_each`: on any kind but a human gate, over a list.
     fn for_each(&mut self, step: usize, s: &Step) {
         let Some(f) = &s.for_each else { return };
         if EngineKind::from_name(&s.kind) == Some(EngineKind::Runbook) {
@@ -243,15 +243,21 @@ impl Validator<'_> {
                 ),
                 Some("put `for_each` on the steps of the called runbook that do the work, or call it once per item from separate steps".into()),
             );
-        } else if EngineKind::from_name(&s.kind).is_some() {
+        } else if EngineKind::from_name(&s.kind).is_some_and(EngineKind::is_human) {
+            // A gate per item would need an address of its own (`gate[key]`)
+            // in `approve`, `confirm`, the inbox, signatures and the console.
             self.error(
                 f.loc,
                 "for_each".len(),
                 format!(
-                    "step `{}`: `for_each` is not supported on `{}` steps",
+                    "step `{}`: `for_each` is not supported on `{}` steps: a person decides once, not once per item",
                     s.id, s.kind
                 ),
-                Some("put `for_each` on the step kinds that do the work (`lifeboat kinds` lists them), or list the gate once".into()),
+                Some(format!(
+                    "remove `for_each` so that `{id}` asks once, before the loop: list the items in its `{field}` (e.g. `{{{{ inputs.nodes | join(', ') }}}}`) and give the step that loops `needs: [{id}]`",
+                    id = s.id,
+                    field = if s.kind == "manual" { "instructions" } else { "details" },
+                )),
             );
         }
         self.node_templates(step, &f.items, Scope::Items);

@@ -6,10 +6,17 @@
 //!
 //! The scheduler renders every item (its `when`, `key` and `with`) on its
 //! own task when the step starts; one task then runs the items, up to
-//! `for_each.max_parallel` at once (and never more than the run's
-//! parallelism), each with its own attempts, `until` and `timeout`
-//! ([`StepTask`]). On resume an item already done is taken over, never run
-//! again; an interrupted one applies the step's `rerun` policy, as a step.
+//! `for_each.max_parallel` at once, each with its own attempts, `until`
+//! and `timeout` ([`StepTask`]). Each running item holds one of the run's
+//! `--max-parallel` permits, as a step does, so items and other steps
+//! together never pass the bound. A pause starts no new item: the running
+//! ones finish and the loop ends without a result, for a resume to go on.
+//! An `assert` or a `checkpoint` item is evaluated when the loop starts
+//! (it reads nothing an item makes) and journalled in item order.
+//!
+//! On resume an item already done is taken over, never run again, with
+//! its secret outputs opened from their sealed copy (`takeover.rs`); an
+//! interrupted one applies the step's `rerun` policy, as a step.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -18,15 +25,21 @@ use std::time::Instant;
 use lifeboat_steps::{Redactor, Rerun, StepContext, StepError, StepKind, StepOutput};
 use minijinja::Value;
 use serde_json::{json, Map};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
-use super::render::RenderedParams;
-use super::results::{journaled_outputs, redact_map};
+use super::engine_steps::EngineResult;
+use super::render::{view, RenderedParams};
+use super::results::{journaled_outputs, redact_map, sealed_outputs};
+use super::secret_reread::LostSecretOutputs;
 use super::step_task::{Finished, StepTask};
 use super::{DryRun, Scheduler, Status};
 use crate::journal::record::{Event, MarkOutcome};
 use crate::journal::run_state::{RunState, StepRecordState};
 use crate::journal::Journal;
+use crate::operator::console::Console;
+use crate::run::sealed_outputs::Sealing;
 use crate::runbook::checked_runbook::{CheckedRunbook, ResolvedKind};
 use crate::runbook::step::{item_id, split_item_id, Step};
 use crate::runbook::template_context;
@@ -39,9 +52,35 @@ pub(super) struct PriorItems {
     states: HashMap<String, StepRecordState>,
     /// Items interrupted mid-step, and the latest `mark` of each.
     unconfirmed: BTreeMap<String, Option<MarkOutcome>>,
+    /// Done items' secret outputs, opened from their sealed copy.
+    opened: HashMap<String, Map<String, serde_json::Value>>,
 }
 
 impl PriorItems {
+    /// Each done item with secret outputs, for `takeover.rs` to open from
+    /// its sealed copy or to report lost, as a step's: the loop's index,
+    /// the item, the names.
+    pub(super) fn with_secrets(&self, runbook: &CheckedRunbook) -> Vec<LostSecretOutputs> {
+        let mut out: Vec<LostSecretOutputs> = self
+            .states
+            .iter()
+            .filter_map(|(execution, state)| {
+                let StepRecordState::Succeeded { secret_outputs, .. } = state else {
+                    return None;
+                };
+                let index = runbook.step_index(split_item_id(execution)?.0)?;
+                (!secret_outputs.is_empty()).then(|| LostSecretOutputs {
+                    index,
+                    item: Some(execution.clone()),
+                    names: secret_outputs.clone(),
+                    why: None,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.item.cmp(&b.item));
+        out
+    }
+
     /// Removes from a loop's journalled outputs (`items`, `by_key`) each
     /// item's secret outputs, which were journalled as «redacted» and lived
     /// in memory only: a template that reads one then fails and says why.
@@ -88,7 +127,56 @@ impl PriorItems {
                 .filter(|(id, _)| is_item(id))
                 .map(|(id, m)| (id.clone(), *m))
                 .collect(),
+            opened: HashMap::new(),
         }
+    }
+}
+
+impl Scheduler {
+    /// Gives item `execution` of loop `i` back the secret outputs opened
+    /// from its sealed copy: for the loop to take over with the item, and,
+    /// when the loop is done, in its view's `items` and `by_key`.
+    pub(super) fn give_item_secrets(
+        &mut self,
+        i: usize,
+        execution: &str,
+        values: Map<String, serde_json::Value>,
+    ) {
+        let id = self.env.runbook.steps[i].id.clone();
+        let key = split_item_id(execution).map_or("", |(_, k)| k).to_string();
+        let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
+        let outputs = views
+            .get(&id)
+            .filter(|v| {
+                v.get_attr("status")
+                    .ok()
+                    .and_then(|s| s.as_str().map(String::from))
+                    == Some("succeeded".into())
+            })
+            .and_then(|v| v.get_attr("outputs").ok())
+            .and_then(|o| serde_json::to_value(&o).ok())
+            .and_then(|o| o.as_object().cloned());
+        if let Some(mut outputs) = outputs {
+            let fill = |entry: &mut serde_json::Value| {
+                if entry["key"].as_str() != Some(key.as_str()) {
+                    return;
+                }
+                if let Some(o) = entry.get_mut("outputs").and_then(|o| o.as_object_mut()) {
+                    o.extend(values.clone());
+                }
+            };
+            if let Some(items) = outputs.get_mut("items").and_then(|v| v.as_array_mut()) {
+                items.iter_mut().for_each(fill);
+            }
+            if let Some(entry) = outputs.get_mut("by_key").and_then(|v| v.get_mut(&key)) {
+                fill(entry);
+            }
+            views.insert(id, view("succeeded", outputs));
+        }
+        drop(views);
+        self.prior_items
+            .opened
+            .insert(execution.to_string(), values);
     }
 }
 
@@ -156,11 +244,14 @@ enum ItemPlan {
     Skip(String),
     /// It cannot start (a template error).
     Fail(String),
+    /// An `assert` or a `checkpoint`: evaluated, to be journalled.
+    Settled(EngineResult),
     Run(Box<ItemRun>),
 }
 
 /// What an item runs with.
 struct ItemRun {
+    kind: Arc<dyn StepKind>,
     step: Step,
     with: serde_json::Value,
     ctx: StepContext,
@@ -189,11 +280,12 @@ impl Scheduler {
         let Some(f) = step.for_each.as_ref() else {
             return;
         };
-        let ResolvedKind::Step(kind) = runbook.kind(i) else {
-            self.fail_now(i, "`for_each` is not supported on this kind".into());
+        if runbook.kind(i).is_human() {
+            // `validate` refuses it (`validator.rs`); a gate per item would
+            // need an address of its own in every command.
+            self.fail_now(i, format!("`for_each` is not supported on `{}` steps; put one gate before the loop and make the loop need it", step.kind));
             return;
-        };
-        let kind = kind.clone();
+        }
         let dry = self.config.dry_run != DryRun::Off;
         if dry {
             if let Some(outputs) = step.dry_run_outputs.as_ref().and_then(|o| o.as_object()) {
@@ -230,7 +322,7 @@ impl Scheduler {
                 return;
             }
         };
-        let items = match self.prepare_items(i, kind.as_ref(), &values, ctx) {
+        let items = match self.prepare_items(i, &values, ctx) {
             Ok(items) => items,
             Err(e) => {
                 self.fail_now(i, e);
@@ -239,17 +331,20 @@ impl Scheduler {
         };
         if dry {
             for item in &items {
-                if let ItemPlan::Run(run) = &item.plan {
-                    self.env.console.describe(&item.execution, &run.description);
-                    self.journal(Event::StepSucceeded {
-                        step: item.execution.clone(),
-                        outputs: Map::new(),
-                        secret_outputs: Vec::new(),
-                        sealed_outputs: None,
-                        simulated: true,
-                        duration_ms: 0,
-                    });
-                }
+                let description = match &item.plan {
+                    ItemPlan::Run(run) => run.description.clone(),
+                    ItemPlan::Settled(_) => step.kind.clone(),
+                    _ => continue,
+                };
+                self.env.console.describe(&item.execution, &description);
+                self.journal(Event::StepSucceeded {
+                    step: item.execution.clone(),
+                    outputs: Map::new(),
+                    secret_outputs: Vec::new(),
+                    sealed_outputs: None,
+                    simulated: true,
+                    duration_ms: 0,
+                });
             }
             let results = items
                 .iter()
@@ -274,7 +369,7 @@ impl Scheduler {
         }
         let to_run = items
             .iter()
-            .filter(|item| matches!(item.plan, ItemPlan::Run(_)))
+            .filter(|item| matches!(item.plan, ItemPlan::Run(_) | ItemPlan::Settled(_)))
             .count();
         // Step-through asks once for the whole loop.
         let shown = format!("{} step `{}`: {}", step.kind, step.id, f.describe());
@@ -297,14 +392,18 @@ impl Scheduler {
         self.set_status(i, Status::Running);
         let task = LoopTask {
             index: i,
-            kind,
             items,
             parallel: f.parallelism().min(self.config.max_parallel.max(1)),
             continue_on_failure: f.continue_on_failure,
             templates: self.env.templates.clone(),
             journal: self.env.journal.clone(),
             redactor: self.env.redactor.clone(),
+            sealing: self.env.sealing.clone(),
+            console: self.env.console.clone(),
             cancel: self.env.cancel.clone(),
+            pause: self.env.pause.clone(),
+            slots: self.slots.clone(),
+            first_slot: self.take_slot(),
         };
         running.spawn(task.run());
     }
@@ -336,13 +435,19 @@ impl Scheduler {
     fn prepare_items(
         &self,
         i: usize,
-        kind: &dyn StepKind,
         values: &[serde_json::Value],
         ctx: &Value,
     ) -> Result<Vec<Item>, String> {
         let step = &self.env.runbook.steps[i];
         let Some(f) = step.for_each.as_ref() else {
             return Ok(Vec::new());
+        };
+        // What each item runs as: the step without its list of items,
+        // copied once; a copy of the list per item made an item's cost
+        // O(items) (10,000 items took 7 GB).
+        let template = Step {
+            for_each: None,
+            ..step.clone()
         };
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut items = Vec::with_capacity(values.len());
@@ -383,7 +488,7 @@ impl Scheduler {
                 ));
             }
             let execution = item_id(&step.id, &key);
-            let plan = self.plan_item(i, kind, &execution, &item_ctx)?;
+            let plan = self.plan_item(i, &template, &execution, &item_ctx)?;
             items.push(Item {
                 key,
                 execution,
@@ -399,7 +504,7 @@ impl Scheduler {
     fn plan_item(
         &self,
         i: usize,
-        kind: &dyn StepKind,
+        template: &Step,
         execution: &str,
         item_ctx: &Value,
     ) -> Result<ItemPlan, String> {
@@ -428,9 +533,15 @@ impl Scheduler {
                     secret_outputs,
                     ..
                 }) => {
+                    // Secret outputs journalled as «redacted»: opened
+                    // from their sealed copy, else left undefined (a
+                    // reader then fails and says why, `secret_reread.rs`).
                     let mut outputs = outputs.clone();
                     for name in secret_outputs {
                         outputs.remove(name);
+                    }
+                    if let Some(opened) = self.prior_items.opened.get(execution) {
+                        outputs.extend(opened.clone());
                     }
                     return Ok(ItemPlan::Done {
                         status: "succeeded",
@@ -460,19 +571,30 @@ impl Scheduler {
                 }
             }
         }
+        let kind = match self.env.runbook.kind(i) {
+            ResolvedKind::Engine(engine_kind) => {
+                return Ok(ItemPlan::Settled(self.evaluate_engine_kind(
+                    i,
+                    *engine_kind,
+                    item_ctx,
+                )))
+            }
+            ResolvedKind::Step(kind) => kind.clone(),
+        };
         let RenderedParams {
             with,
             script_env,
             display,
-        } = match self.render(kind, &step.with.to_json(), item_ctx) {
+        } = match self.render(kind.as_ref(), &step.with.to_json(), item_ctx) {
             Ok(r) => r,
             Err(e) => return Ok(ItemPlan::Fail(format!("template error in `with`: {e}"))),
         };
         let description = self.env.redactor.redact(&kind.describe(&display));
-        let mut item_step = step.clone();
+        let mut item_step = template.clone();
         item_step.id = execution.to_string();
         let ctx = self.step_context(&item_step, script_env, false, self.env.cancel.child_token());
         Ok(ItemPlan::Run(Box::new(ItemRun {
+            kind,
             step: item_step,
             with,
             ctx,
@@ -485,7 +607,6 @@ impl Scheduler {
 /// Runs a loop's items on its own task and hands back the step's result.
 struct LoopTask {
     index: usize,
-    kind: Arc<dyn StepKind>,
     items: Vec<Item>,
     /// Items run at once.
     parallel: usize,
@@ -493,11 +614,27 @@ struct LoopTask {
     templates: Arc<Templates>,
     journal: Arc<Journal>,
     redactor: Redactor,
+    /// To seal items' secret outputs to the run's recipients, as a step's.
+    sealing: Sealing,
+    console: Arc<dyn Console>,
     /// The run's token: a cancelled run leaves items interrupted.
-    cancel: tokio_util::sync::CancellationToken,
+    cancel: CancellationToken,
+    /// The run's pause: no new item starts; the loop ends without a result.
+    pause: CancellationToken,
+    /// The run's `--max-parallel` permits: a running item holds one.
+    slots: Arc<Semaphore>,
+    /// The permit the scheduler started the loop with, for its first item.
+    first_slot: Option<OwnedSemaphorePermit>,
 }
 
 impl LoopTask {
+    /// Whether another item may start.
+    fn may_start(&self, failed: bool) -> bool {
+        (!failed || self.continue_on_failure)
+            && !self.cancel.is_cancelled()
+            && !self.pause.is_cancelled()
+    }
+
     async fn run(mut self) -> Finished {
         let started = Instant::now();
         let n = self.items.len();
@@ -506,66 +643,31 @@ impl LoopTask {
         let mut next = 0;
         let mut failed = false;
         let mut interrupted = false;
-        let plans: Vec<ItemPlan> = self
+        let mut plans: Vec<ItemPlan> = self
             .items
             .iter_mut()
             .map(|item| std::mem::replace(&mut item.plan, ItemPlan::Skip(String::new())))
             .collect();
-        let mut plans = plans.into_iter();
+        let mut slot = self.first_slot.take();
         loop {
-            while running.len() < self.parallel
-                && next < n
-                && (!failed || self.continue_on_failure)
-                && !self.cancel.is_cancelled()
-            {
+            while running.len() < self.parallel && next < n && self.may_start(failed) {
                 let position = next;
+                // An item that runs holds a permit of the run's bound.
+                let permit = if matches!(plans[position], ItemPlan::Run(_)) {
+                    match slot
+                        .take()
+                        .or_else(|| self.slots.clone().try_acquire_owned().ok())
+                    {
+                        Some(p) => Some(p),
+                        None => break,
+                    }
+                } else {
+                    None
+                };
                 next += 1;
                 let execution = self.items[position].execution.clone();
-                let plan = plans.next().unwrap_or(ItemPlan::Skip(String::new()));
+                let plan = std::mem::replace(&mut plans[position], ItemPlan::Skip(String::new()));
                 let result = match plan {
-                    ItemPlan::Done { status, outputs } => ItemResult {
-                        status,
-                        outputs,
-                        error: None,
-                    },
-                    ItemPlan::Skip(reason) => {
-                        if let Err(e) = self.journal.record_lazy(Event::StepSkipped {
-                            step: execution.clone(),
-                            reason,
-                        }) {
-                            return self.finished(
-                                started,
-                                Err(StepError::new(e.to_string())),
-                                Some(e),
-                            );
-                        }
-                        ItemResult {
-                            status: "skipped",
-                            outputs: Map::new(),
-                            error: None,
-                        }
-                    }
-                    ItemPlan::Fail(error) => {
-                        let error = self.redactor.redact(&error);
-                        if let Err(e) = self.journal.record_lazy(Event::StepFailed {
-                            step: execution.clone(),
-                            error: error.clone(),
-                            outputs: Map::new(),
-                            duration_ms: 0,
-                        }) {
-                            return self.finished(
-                                started,
-                                Err(StepError::new(e.to_string())),
-                                Some(e),
-                            );
-                        }
-                        failed = true;
-                        ItemResult {
-                            status: "failed",
-                            outputs: Map::new(),
-                            error: Some(error),
-                        }
-                    }
                     ItemPlan::Run(run) => {
                         // Write-ahead: the item's start, and every result
                         // before it, are durable before its side effect.
@@ -586,7 +688,7 @@ impl LoopTask {
                         }
                         let task = StepTask {
                             index: self.index,
-                            kind: self.kind.clone(),
+                            kind: run.kind,
                             with: run.with,
                             ctx: run.ctx,
                             step: run.step,
@@ -594,13 +696,49 @@ impl LoopTask {
                             base_context: run.base_context,
                             journal: self.journal.clone(),
                         };
-                        running.spawn(async move { (position, task.run().await) });
+                        running.spawn(async move {
+                            let _permit = permit;
+                            (position, task.run().await)
+                        });
                         continue;
                     }
+                    plan => match self.settle(&execution, plan) {
+                        Ok(result) => result,
+                        Err(e) => {
+                            return self.finished(
+                                started,
+                                Err(StepError::new(e.to_string())),
+                                Some(e),
+                            )
+                        }
+                    },
                 };
+                failed |= result.error.is_some();
                 results[position] = Some(result);
             }
-            let Some(joined) = running.join_next().await else {
+            // The next item waits for a permit (another step or item holds
+            // every one), or for the pause or abort that stops it.
+            let wants_slot = next < n
+                && running.len() < self.parallel
+                && self.may_start(failed)
+                && matches!(plans[next], ItemPlan::Run(_));
+            if running.is_empty() && !wants_slot {
+                break;
+            }
+            let slots = self.slots.clone();
+            let (pause, cancel) = (self.pause.clone(), self.cancel.clone());
+            let joined = tokio::select! {
+                // An item's result first, as in the section loop.
+                biased;
+                joined = running.join_next(), if !running.is_empty() => joined,
+                permit = slots.acquire_owned(), if wants_slot => {
+                    slot = permit.ok();
+                    continue;
+                }
+                () = pause.cancelled(), if wants_slot => continue,
+                () = cancel.cancelled(), if wants_slot => continue,
+            };
+            let Some(joined) = joined else {
                 break;
             };
             let (position, f) = match joined {
@@ -628,13 +766,18 @@ impl LoopTask {
                 }
                 Ok(output) => {
                     let journaled = journaled_outputs(&self.redactor, &output);
+                    let sealed = sealed_outputs(
+                        &self.sealing,
+                        self.console.as_ref(),
+                        &self.redactor,
+                        &execution,
+                        &output,
+                    );
                     if let Err(e) = self.journal.record_lazy(Event::StepSucceeded {
                         step: execution,
                         outputs: journaled,
                         secret_outputs: output.secret.iter().cloned().collect(),
-                        // Not sealed: a resume leaves an item's secret
-                        // outputs undefined (docs/durable-runs.md, loops).
-                        sealed_outputs: None,
+                        sealed_outputs: sealed,
                         simulated: false,
                         duration_ms,
                     }) {
@@ -673,6 +816,14 @@ impl LoopTask {
                 None,
             );
         }
+        if next < n && self.pause.is_cancelled() && (!failed || self.continue_on_failure) {
+            // No result: a resume runs the items not done.
+            return self.finished(
+                started,
+                Err(StepError::cancelled("paused before all its items ran")),
+                None,
+            );
+        }
         let failures: Vec<String> = self
             .items
             .iter()
@@ -705,6 +856,64 @@ impl LoopTask {
             Err(StepError::new(format!("{}{more}", failures[0])).with_outputs(outputs))
         };
         self.finished(started, result, None)
+    }
+
+    /// Journals an item that does not run a step kind: taken over, skipped,
+    /// failed before it started, or an `assert` or `checkpoint`.
+    fn settle(
+        &self,
+        execution: &str,
+        plan: ItemPlan,
+    ) -> Result<ItemResult, crate::journal::run_store::StoreError> {
+        let result = |status, outputs, error| ItemResult {
+            status,
+            outputs,
+            error,
+        };
+        let failed = |error: String| -> Result<ItemResult, crate::journal::run_store::StoreError> {
+            let error = self.redactor.redact(&error);
+            self.journal.record_lazy(Event::StepFailed {
+                step: execution.to_string(),
+                error: error.clone(),
+                outputs: Map::new(),
+                duration_ms: 0,
+            })?;
+            Ok(result("failed", Map::new(), Some(error)))
+        };
+        let succeeded =
+            |output: StepOutput| -> Result<ItemResult, crate::journal::run_store::StoreError> {
+                self.journal.record_lazy(Event::StepSucceeded {
+                    step: execution.to_string(),
+                    outputs: journaled_outputs(&self.redactor, &output),
+                    secret_outputs: Vec::new(),
+                    sealed_outputs: None,
+                    simulated: false,
+                    duration_ms: 0,
+                })?;
+                Ok(result("succeeded", output.outputs, None))
+            };
+        match plan {
+            ItemPlan::Done { status, outputs } => Ok(result(status, outputs, None)),
+            ItemPlan::Skip(reason) => {
+                self.journal.record_lazy(Event::StepSkipped {
+                    step: execution.to_string(),
+                    reason,
+                })?;
+                Ok(result("skipped", Map::new(), None))
+            }
+            ItemPlan::Fail(error) => failed(error),
+            ItemPlan::Settled(EngineResult::Checkpoint(description)) => {
+                self.journal.record_lazy(Event::Checkpoint {
+                    step: execution.to_string(),
+                    description,
+                })?;
+                succeeded(StepOutput::new())
+            }
+            ItemPlan::Settled(EngineResult::Done(Ok(output))) => succeeded(output),
+            ItemPlan::Settled(EngineResult::Done(Err(error))) => failed(error),
+            // Items that run go to a `StepTask` (`run`).
+            ItemPlan::Run(_) => failed("internal error: an item to run was settled".into()),
+        }
     }
 
     fn finished(

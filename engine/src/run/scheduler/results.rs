@@ -14,6 +14,8 @@ use serde_json::Map;
 use super::step_task::Finished;
 use super::{Failure, Scheduler, Status};
 use crate::journal::record::Event;
+use crate::operator::console::Console;
+use crate::run::sealed_outputs::Sealing;
 
 impl Scheduler {
     /// Applies what a step task handed back.
@@ -32,6 +34,15 @@ impl Scheduler {
                 // the step's rerun policy.
                 self.set_status(f.index, Status::Interrupted);
             }
+            // A loop that a pause stopped between items: no terminal
+            // record, so a resume runs the items not done (`for_each.rs`).
+            Err(e)
+                if e.cancelled
+                    && self.env.pause.is_cancelled()
+                    && self.env.runbook.steps[f.index].for_each.is_some() =>
+            {
+                self.set_status(f.index, Status::Interrupted);
+            }
             Err(e) => {
                 let step = &self.env.runbook.steps[f.index];
                 let error = self.env.redactor.redact(&e.message);
@@ -44,34 +55,6 @@ impl Scheduler {
                 });
                 self.set_view(&step.id.clone(), "failed", e.outputs);
                 self.mark_failed(f.index, error);
-            }
-        }
-    }
-
-    /// With recipients, a step's secret outputs sealed to them, journalled
-    /// in the same record as its success (`None` without recipients or
-    /// secret outputs, or when sealing failed: then they are lost with
-    /// this engine, as without recipients, and the console says so).
-    fn seal_outputs(&self, id: &str, output: &StepOutput) -> Option<String> {
-        if !self.env.sealing.is_on() || output.secret.is_empty() {
-            return None;
-        }
-        let values: Map<String, serde_json::Value> = output
-            .secret
-            .iter()
-            .filter_map(|n| Some((n.clone(), output.outputs.get(n)?.clone())))
-            .collect();
-        match self.env.sealing.seal(&values) {
-            Ok(armored) => Some(armored),
-            Err(e) => {
-                self.env.console.warn(
-                    Some(id),
-                    &format!(
-                        "{}; its secret outputs are kept in this engine's memory only",
-                        self.env.redactor.redact(&e)
-                    ),
-                );
-                None
             }
         }
     }
@@ -93,7 +76,13 @@ impl Scheduler {
             );
         }
         let journaled = journaled_outputs(&self.env.redactor, &output);
-        let sealed_outputs = self.seal_outputs(&id, &output);
+        let sealed_outputs = sealed_outputs(
+            &self.env.sealing,
+            self.env.console.as_ref(),
+            &self.env.redactor,
+            &id,
+            &output,
+        );
         self.journal_lazy(Event::StepSucceeded {
             step: id.clone(),
             outputs: journaled,
@@ -144,7 +133,6 @@ impl Scheduler {
     }
 }
 
-/// `map` with every registered secret replaced.
 /// A success's outputs as journalled: its secret outputs registered with
 /// the redactor first, then everything redacted and each secret output
 /// written as `«redacted»`. One definition for steps and loop items.
@@ -167,6 +155,42 @@ pub(super) fn journaled_outputs(
     journaled
 }
 
+/// With recipients, a success's secret outputs sealed to them, journalled
+/// in the same record (`step_succeeded.sealed_outputs`); `None` without
+/// recipients or secret outputs, or when sealing failed: then they are lost
+/// with this engine, as without recipients, and the console says so. One
+/// definition for steps and loop items (`id` is the execution's).
+pub(super) fn sealed_outputs(
+    sealing: &Sealing,
+    console: &dyn Console,
+    redactor: &Redactor,
+    id: &str,
+    output: &StepOutput,
+) -> Option<String> {
+    if !sealing.is_on() || output.secret.is_empty() {
+        return None;
+    }
+    let values: Map<String, serde_json::Value> = output
+        .secret
+        .iter()
+        .filter_map(|n| Some((n.clone(), output.outputs.get(n)?.clone())))
+        .collect();
+    match sealing.seal(&values) {
+        Ok(armored) => Some(armored),
+        Err(e) => {
+            console.warn(
+                Some(id),
+                &format!(
+                    "{}; its secret outputs are kept in this engine's memory only",
+                    redactor.redact(&e)
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `map` with every registered secret replaced.
 pub(super) fn redact_map(
     redactor: &Redactor,
     map: &Map<String, serde_json::Value>,

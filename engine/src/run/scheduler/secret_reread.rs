@@ -34,6 +34,9 @@ use crate::runbook::templates::Templates;
 pub(super) struct LostSecretOutputs {
     /// The step, by index in the runbook's steps.
     pub index: usize,
+    /// For a loop's item, its execution id (`<id>[<key>]`), whose outputs
+    /// are `steps.<id>.outputs.by_key.<key>.outputs` (and in `items`).
+    pub item: Option<String>,
     /// The names of its secret outputs.
     pub names: Vec<String>,
     /// Why they could not be had back, once every way was tried (redacted).
@@ -150,7 +153,10 @@ impl Scheduler {
     /// when they start, see [`Scheduler::lost_secret_hint`]).
     fn announce_lost_secret_outputs(&self) {
         for lost in &self.lost_secrets {
-            let id = &self.env.runbook.steps[lost.index].id;
+            let id = lost
+                .item
+                .as_ref()
+                .unwrap_or(&self.env.runbook.steps[lost.index].id);
             let readers: Vec<String> = (0..self.env.runbook.steps.len())
                 .filter(|&j| !matches!(self.status[j], Status::Succeeded | Status::Skipped))
                 .filter(|&j| !self.lost_read_by(j, lost).is_empty())
@@ -190,11 +196,12 @@ impl Scheduler {
             if read.is_empty() {
                 continue;
             }
-            let id = &self.env.runbook.steps[lost.index].id;
-            let names: Vec<String> = read
-                .iter()
-                .map(|n| format!("`steps.{id}.outputs.{n}`"))
-                .collect();
+            let outputs = lost_outputs(&self.env.runbook.steps[lost.index].id, lost);
+            let id = lost
+                .item
+                .as_ref()
+                .unwrap_or(&self.env.runbook.steps[lost.index].id);
+            let names: Vec<String> = read.iter().map(|n| format!("`{outputs}.{n}`")).collect();
             hint.push_str(&format!(
                 "; {} {} a secret output this engine does not have ({}): {}",
                 names.join(", "),
@@ -225,20 +232,43 @@ impl Scheduler {
             ResolvedKind::Engine(EngineKind::Assert)
         );
         let refs = references(&self.env.templates, &self.env.runbook.steps[i], assert);
-        let outputs = format!("steps.{id}.outputs");
+        let step_outputs = format!("steps.{id}.outputs");
+        let outputs = lost_outputs(id, lost);
+        // A loop's item: reading the whole list or mapping, or the item's
+        // entry, reads them too (a subscript ends a path: `items[0]`).
+        let mut wholes = vec![format!("steps.{id}"), step_outputs.clone()];
+        if lost.item.is_some() {
+            let entry = outputs.trim_end_matches(".outputs");
+            wholes.extend([
+                format!("{step_outputs}.items"),
+                format!("{step_outputs}.by_key"),
+                entry.to_string(),
+                outputs.clone(),
+            ]);
+        }
         lost.names
             .iter()
             .filter(|name| {
                 let output = format!("{outputs}.{name}");
                 refs.iter().any(|r| {
-                    r == &format!("steps.{id}")
-                        || r == &outputs
-                        || r == &output
-                        || r.starts_with(&format!("{output}."))
+                    wholes.contains(r) || r == &output || r.starts_with(&format!("{output}."))
                 })
             })
             .cloned()
             .collect()
+    }
+}
+
+/// Where templates read `lost`'s outputs: `steps.<id>.outputs`, or for a
+/// loop's item `steps.<id>.outputs.by_key.<key>.outputs`.
+fn lost_outputs(id: &str, lost: &LostSecretOutputs) -> String {
+    match lost
+        .item
+        .as_deref()
+        .and_then(crate::runbook::step::split_item_id)
+    {
+        Some((_, key)) => format!("steps.{id}.outputs.by_key.{key}.outputs"),
+        None => format!("steps.{id}.outputs"),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The section loop: `main`, then `on_failure` if the run failed, then
 //! `finally`. Within a section, every ready step starts (up to
-//! `max_parallel`), the journal is made durable before waiting, and each
+//! `max_parallel`, counted in permits that loop items hold too), the journal is made durable before waiting, and each
 //! finished step's result is applied; at the end, what could not start is
 //! skipped with the reason.
 //!
@@ -107,14 +107,22 @@ impl Scheduler {
                     continue;
                 }
                 None
-            } else if self.any_gate_waits() {
-                let due = self.until_inbox_due();
-                tokio::select! {
-                    next = running.join_next() => next,
-                    () = tokio::time::sleep(due) => continue,
-                }
             } else {
-                running.join_next().await
+                let due = self.any_gate_waits().then(|| self.until_inbox_due());
+                // A ready step waits for a permit that a loop's item may
+                // free before any step ends.
+                let slots = self.slot_wanted.then(|| self.slots.clone());
+                tokio::select! {
+                    // A step's result first: the permit its end freed then
+                    // goes to the next start after the result is journalled.
+                    biased;
+                    next = running.join_next() => next,
+                    () = tokio::time::sleep(due.unwrap_or_default()), if due.is_some() => continue,
+                    Some(Ok(permit)) = async move { Some(slots?.acquire_owned().await) }, if self.slot_wanted => {
+                        self.spare_slot = Some(permit);
+                        continue;
+                    }
+                }
             };
             match next {
                 Some(Ok(finished)) => self.finish(finished),
@@ -182,8 +190,10 @@ impl Scheduler {
     ) -> bool {
         let mut changed = false;
         let mut from = 0;
+        self.slot_wanted = false;
         loop {
-            if running.len() >= self.config.max_parallel {
+            if self.spare_slot.is_none() && self.slots.available_permits() == 0 {
+                self.slot_wanted = true;
                 break;
             }
             // The next candidate after the last one looked at: steps that
@@ -254,7 +264,18 @@ impl Scheduler {
                 }
             }
         }
+        // A permit waited for but not used goes back to the run.
+        self.spare_slot = None;
         changed
+    }
+
+    /// A permit for a step task (or a loop's first item) about to be
+    /// spawned: the one waited for, else a free one. `None` only when none
+    /// is free, which `launch_ready` checked before the start.
+    pub(super) fn take_slot(&mut self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.spare_slot
+            .take()
+            .or_else(|| self.slots.clone().try_acquire_owned().ok())
     }
 }
 

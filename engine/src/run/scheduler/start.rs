@@ -196,6 +196,11 @@ impl Scheduler {
             base_context: ctx,
             journal: self.env.journal.clone(),
         };
-        running.spawn(task.run());
+        // Held until the task ends: it counts against `--max-parallel`.
+        let slot = self.take_slot();
+        running.spawn(async move {
+            let _slot = slot;
+            task.run().await
+        });
     }
 }

@@ -93,6 +93,7 @@ impl Scheduler {
                         if !secret_outputs.is_empty() {
                             lost.push(LostSecretOutputs {
                                 index: i,
+                                item: None,
                                 names: secret_outputs.clone(),
                                 why: None,
                             });
@@ -127,8 +128,24 @@ impl Scheduler {
                 StepRecordState::Waiting { .. } => Status::Interrupted,
             };
         }
+        // Loops' done items' secret outputs, opened like a step's.
+        lost.extend(self.prior_items.with_secrets(&self.env.runbook));
         let lost = self.open_sealed_outputs(prior, lost);
-        for LostSecretOutputs { index, names, why } in lost {
+        for l in lost {
+            if l.item.is_some() {
+                // Nothing reads an item's again: it stays lost, and a
+                // template that reads it fails and says why.
+                let why = l.why.clone().or_else(|| {
+                    (!self.env.sealing.is_on()).then(|| {
+                        "the run has no `recipients:` to seal them to, so the engine that ran it kept them in memory only".to_string()
+                    })
+                });
+                self.lost_secrets.push(LostSecretOutputs { why, ..l });
+                continue;
+            }
+            let LostSecretOutputs {
+                index, names, why, ..
+            } = l;
             self.reload_secret_outputs(index, &names, why);
         }
         self.wait_for_ancestors_to_run();
@@ -229,14 +246,17 @@ impl Scheduler {
         prior: &RunState,
         lost: Vec<LostSecretOutputs>,
     ) -> Vec<LostSecretOutputs> {
-        let sealed =
-            |l: &LostSecretOutputs| match prior.steps.get(&self.env.runbook.steps[l.index].id) {
+        let runbook = self.env.runbook.clone();
+        let sealed = |l: &LostSecretOutputs| {
+            let execution = l.item.as_ref().unwrap_or(&runbook.steps[l.index].id);
+            match prior.steps.get(execution) {
                 Some(StepRecordState::Succeeded {
                     sealed_outputs: Some(armored),
                     ..
                 }) => Some(armored.clone()),
                 _ => None,
-            };
+            }
+        };
         if !lost.iter().any(|l| sealed(l).is_some()) {
             return lost;
         }
@@ -266,6 +286,13 @@ impl Scheduler {
                         .collect::<Result<Vec<_>, String>>()
                 });
             match opened {
+                Ok(values) if l.item.is_some() => {
+                    for (_, v) in &values {
+                        self.env.redactor.add_value(v);
+                    }
+                    let execution = l.item.clone().unwrap_or_default();
+                    self.give_item_secrets(l.index, &execution, values.into_iter().collect());
+                }
                 Ok(values) => {
                     let id = self.env.runbook.steps[l.index].id.clone();
                     let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
@@ -347,6 +374,7 @@ impl Scheduler {
                 if !missing.is_empty() {
                     self.lost_secrets.push(LostSecretOutputs {
                         index: i,
+                        item: None,
                         names: missing.iter().map(|n| n.to_string()).collect(),
                         why: sealed.or_else(|| Some("what it saved does not hold them".into())),
                     });
@@ -356,6 +384,7 @@ impl Scheduler {
             // again before the resume's first record (`secret_reread.rs`).
             None => self.secret_steps.push(LostSecretOutputs {
                 index: i,
+                item: None,
                 names: names.to_vec(),
                 why: sealed,
             }),
@@ -363,6 +392,7 @@ impl Scheduler {
                 let why = sealed.unwrap_or_else(|| self.env.redactor.redact(&e.message));
                 self.lost_secrets.push(LostSecretOutputs {
                     index: i,
+                    item: None,
                     names: names.to_vec(),
                     why: Some(why),
                 });
