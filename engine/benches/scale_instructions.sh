@@ -6,7 +6,7 @@
 # time, which on the shared 2-core machine moves more than the engine
 # does). Issue 15's target: 10,000 steps within 1.1x per step of 1,000.
 #
-#   engine/benches/scale_instructions.sh            # 1,000 and 10,000
+#   engine/benches/scale_instructions.sh   # 1,000 and 10,000 steps
 #   LIFEBOAT_SCALE_SIZES="1000 4000" engine/benches/scale_instructions.sh
 #
 # The run includes everything `lifeboat run` does: loading, validation,
@@ -14,6 +14,10 @@
 # three timelines written at the end. The steps are a chain of `shell`
 # steps of `/bin/true`, as in benches/scale.rs. Under callgrind the engine
 # runs ~50x slower: about 10 minutes for both sizes on 2 cores.
+#
+# Figures (2026-12-01, release build, on the shared machine: instruction
+# counts do not depend on its load): 797,076 instructions per step at
+# 1,000 steps, 789,844 at 10,000: ratio 0.991x, within the 1.1x target.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v valgrind >/dev/null || { echo "scale_instructions: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
