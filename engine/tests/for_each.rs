@@ -1250,3 +1250,45 @@ steps:
         assert!(hits.is_empty(), "a secret output reached disk in {hits:?}");
     }
 }
+
+/// `--max-parallel 1`: a loop, a step that fails while the loop runs, and
+/// another ready step. Once the run fails nothing new starts, and the
+/// section loop kept the permit a ready step had wanted: the loop's next
+/// item waited for it, the section loop for the loop, forever.
+#[test]
+fn a_run_that_fails_beside_a_loop_under_max_parallel_ends() {
+    let sb = Sandbox::new();
+    sb.write(
+        "hang.yaml",
+        r#"version: 1
+name: hang
+steps:
+  - id: work
+    kind: shell
+    for_each: { items: [a, b, c], as: n }
+    with: { script: "sleep 1" }
+  - id: bad
+    kind: shell
+    with: { script: "exit 1" }
+  - id: later
+    kind: shell
+    with: { run: ["true"] }
+"#,
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sandbox = sb.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(sandbox.run(&["run", "hang.yaml", "--max-parallel", "1"]));
+    });
+    let ran = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the run ended within 60 s (it hung: a permit kept while the run stopped)");
+    ran.expect_code(1);
+    let journal = sb.journal(&ran.run_id());
+    assert_eq!(
+        records(&journal, "run_finished").count(),
+        1,
+        "{}",
+        ran.dump()
+    );
+}

@@ -992,3 +992,214 @@ steps:
         ran.dump()
     );
 }
+
+/// Counts `step_succeeded` records of `step`.
+fn successes(journal: &[serde_json::Value], step: &str) -> usize {
+    steps_of(journal, "step_succeeded")
+        .iter()
+        .filter(|s| *s == step)
+        .count()
+}
+
+/// A called runbook whose second step waits for a flag file: `one`, then
+/// `two` once `go` exists.
+const SLOW_CHILD: &str = r#"version: 1
+name: slow
+outputs:
+  said: "{{ steps.two.outputs.stdout }}"
+steps:
+  - id: one
+    kind: shell
+    with: { script: "sleep 2; echo one" }
+  - id: two
+    kind: shell
+    needs: [one]
+    with: { script: "test -e go && echo two" }
+"#;
+
+/// The run fails outside a call while the call runs: the call's steps
+/// that could not start leave the call unfinished, not succeeded, and a
+/// resume runs them. (The call was journalled succeeded and its steps were
+/// skipped on every resume.)
+#[test]
+fn a_call_cut_short_by_a_failure_elsewhere_runs_its_remaining_steps_on_resume() {
+    let sb = Sandbox::new();
+    write(&sb, "lib/slow.yaml", SLOW_CHILD);
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+steps:
+  - id: flaky
+    kind: shell
+    with: { script: "sleep 1; test -e go" }
+  - id: restore
+    kind: runbook
+    with: { file: lib/slow.yaml }
+  - id: report
+    kind: shell
+    needs: [restore]
+    with: { run: ["echo", "{{ steps.restore.outputs.said }}"] }
+"#,
+    );
+    let ran = sb.run(&["run", "main.yaml"]);
+    ran.expect_code(1);
+    let id = ran.run_id();
+    let journal = sb.journal(&id);
+    assert_eq!(successes(&journal, "restore"), 0, "{}", ran.dump());
+    std::fs::write(sb.work_dir(&id).join("go"), "").unwrap();
+    let ran = sb.run(&["resume", &id]);
+    ran.expect_code(0);
+    let journal = sb.journal(&id);
+    for step in ["restore/one", "restore/two", "restore", "report"] {
+        assert_eq!(successes(&journal, step), 1, "`{step}`\n{}", ran.dump());
+    }
+    assert_eq!(outputs_of(&journal, "report")["stdout"], "two");
+}
+
+/// A call that fails as it starts (an input of the wrong type, fixed
+/// before the resume by `--allow-changed`) skips its steps as "needs
+/// `restore`, which failed", so that a resume runs them with the call.
+#[test]
+fn the_steps_of_a_failed_call_run_when_a_resume_reopens_it() {
+    let sb = Sandbox::new();
+    write(
+        &sb,
+        "lib/scale.yaml",
+        r#"version: 1
+name: scale
+inputs:
+  replicas: { type: integer }
+outputs:
+  said: "{{ steps.scale.outputs.stdout }}"
+steps:
+  - id: scale
+    kind: shell
+    with: { run: ["echo", "{{ inputs.replicas }}"] }
+"#,
+    );
+    let main = |replicas: &str| {
+        format!(
+            r#"version: 1
+name: main
+steps:
+  - id: count
+    kind: shell
+    with: {{ run: ["echo", "many"] }}
+  - id: restore
+    kind: runbook
+    needs: [count]
+    with: {{ file: lib/scale.yaml, inputs: {{ replicas: {replicas} }} }}
+"#
+        )
+    };
+    sb.write("main.yaml", &main("\"{{ steps.count.outputs.stdout }}\""));
+    let ran = sb.run(&["run", "main.yaml"]);
+    ran.expect_code(1);
+    let id = ran.run_id();
+    let journal = sb.journal(&id);
+    let reasons: Vec<String> = records(&journal, "step_skipped")
+        .map(|r| {
+            format!(
+                "{}: {}",
+                r["step"].as_str().unwrap(),
+                r["reason"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        ["restore/scale: needs `restore`, which failed"],
+        "{}",
+        ran.dump()
+    );
+    sb.write("main.yaml", &main("2"));
+    let ran = sb.run(&["resume", &id, "--allow-changed"]);
+    ran.expect_code(0);
+    let journal = sb.journal(&id);
+    for step in ["count", "restore/scale", "restore"] {
+        assert_eq!(successes(&journal, step), 1, "`{step}`\n{}", ran.dump());
+    }
+    assert_eq!(outputs_of(&journal, "restore")["said"], "2");
+}
+
+/// `resume --redo restore/upload` of a finished run: the call runs again
+/// around that one step and ends with outputs from it.
+#[test]
+fn redo_of_a_called_step_runs_it_inside_its_call_again() {
+    let sb = Sandbox::new();
+    write(&sb, "lib/restore.yaml", CHILD);
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+steps:
+  - id: restore
+    kind: runbook
+    with: { file: lib/restore.yaml, inputs: { backup: x } }
+"#,
+    );
+    let ran = sb.run(&["run", "main.yaml"]);
+    ran.expect_code(0);
+    let id = ran.run_id();
+    let ran = sb.run(&[
+        "resume",
+        &id,
+        "--redo",
+        "restore/upload",
+        "--reason",
+        "the upload was lost",
+        "--yes",
+    ]);
+    ran.expect_code(0);
+    let journal = sb.journal(&id);
+    assert_eq!(successes(&journal, "restore/fetch"), 1, "{}", ran.dump());
+    assert_eq!(successes(&journal, "restore/upload"), 2, "{}", ran.dump());
+    assert_eq!(successes(&journal, "restore"), 2, "{}", ran.dump());
+    assert!(
+        steps_of(&journal, "step_skipped").is_empty(),
+        "{}",
+        ran.dump()
+    );
+}
+
+/// `continue_on_failure` on a call: a step that fails inside it fails the
+/// call, and the run goes on with the steps that need the call.
+#[test]
+fn continue_on_failure_on_a_call_keeps_the_run_going() {
+    let sb = Sandbox::new();
+    write(
+        &sb,
+        "lib/cleanup.yaml",
+        r#"version: 1
+name: cleanup
+steps:
+  - id: tidy
+    kind: shell
+    with: { script: "exit 3" }
+"#,
+    );
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+steps:
+  - id: cleanup
+    kind: runbook
+    continue_on_failure: true
+    with: { file: lib/cleanup.yaml }
+  - id: next
+    kind: shell
+    needs: [cleanup]
+    with: { run: ["true"] }
+"#,
+    );
+    let ran = sb.run(&["run", "main.yaml"]);
+    ran.expect_code(0);
+    let journal = sb.journal(&ran.run_id());
+    assert_eq!(
+        steps_of(&journal, "step_failed"),
+        ["cleanup/tidy", "cleanup"]
+    );
+    assert_eq!(successes(&journal, "next"), 1, "{}", ran.dump());
+}

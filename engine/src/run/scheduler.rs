@@ -191,6 +191,9 @@ pub struct Scheduler {
     /// What an earlier execution journalled of `for_each` items, by
     /// execution id (`<id>[<key>]`), and the marks of those interrupted.
     prior_items: for_each::PriorItems,
+    /// Steps skipped because they could not start (the run failed, a
+    /// dependency did not run): a call with one of them did not complete.
+    not_started: BTreeSet<usize>,
     /// Each started call's rendered `with.inputs` (its steps' `inputs`),
     /// by the call step's index (`calls.rs`).
     scope_inputs: HashMap<usize, Value>,
@@ -251,6 +254,7 @@ impl Scheduler {
             inbox_due: None,
             gate_deadlines: HashMap::new(),
             prior_items: Default::default(),
+            not_started: BTreeSet::new(),
             scope_inputs: HashMap::new(),
             call_started: HashMap::new(),
             calls_to_settle: BTreeSet::new(),

@@ -22,6 +22,7 @@ use serde_json::Map;
 
 use super::{Scheduler, Status};
 use crate::journal::record::Event;
+use crate::journal::run_state::NOT_STARTED;
 use crate::runbook::call_tree::{CallSite, SCOPE_SEPARATOR};
 
 impl Scheduler {
@@ -150,9 +151,7 @@ impl Scheduler {
             let failed: Vec<usize> = site
                 .children
                 .clone()
-                .filter(|&j| {
-                    self.status[j] == Status::Failed && !runbook.steps[j].continue_on_failure
-                })
+                .filter(|&j| self.status[j] == Status::Failed && !self.may_fail_for(j, c))
                 .collect();
             // The step that failed, rather than the call around it.
             let culprit = failed
@@ -170,6 +169,12 @@ impl Scheduler {
                 });
                 self.set_view(&id, "failed", Map::new());
                 self.mark_failed(c, error);
+                continue;
+            }
+            // Some of its steps could not start (the run failed elsewhere):
+            // the call did not complete, and a resume reopens it with them.
+            if site.children.clone().any(|j| self.not_started.contains(&j)) {
+                self.skip(c, format!("{NOT_STARTED} not all of its steps ran"));
                 continue;
             }
             let ctx = self.template_context_in(self.scope_for_children(c));

@@ -14,6 +14,7 @@ use serde_json::Map;
 use super::step_task::Finished;
 use super::{Failure, Scheduler, Status};
 use crate::journal::record::Event;
+use crate::journal::run_state::NOT_STARTED;
 use crate::operator::console::Console;
 use crate::run::sealed_outputs::Sealing;
 
@@ -113,7 +114,15 @@ impl Scheduler {
     pub(super) fn mark_failed(&mut self, i: usize, error: String) {
         self.set_status(i, Status::Failed);
         let step = &self.env.runbook.steps[i];
-        if !step.continue_on_failure && self.failure.is_none() {
+        // A step inside a call that may fail fails that call, not the run.
+        let tree = self.env.runbook.tree();
+        let mut call = tree.scope(i);
+        let mut may_fail = step.continue_on_failure;
+        while let Some(c) = call {
+            may_fail |= self.env.runbook.steps[c].continue_on_failure;
+            call = tree.scope(c);
+        }
+        if !may_fail && self.failure.is_none() {
             self.failure = Some(Failure {
                 step: step.id.clone(),
                 error,
@@ -123,6 +132,9 @@ impl Scheduler {
 
     /// Records that step `i` did not run, and why.
     pub(super) fn skip(&mut self, i: usize, reason: String) {
+        if reason.starts_with(NOT_STARTED) {
+            self.not_started.insert(i);
+        }
         let id = self.env.runbook.steps[i].id.clone();
         self.journal_lazy(Event::StepSkipped {
             step: id.clone(),

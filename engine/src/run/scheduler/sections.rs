@@ -82,6 +82,10 @@ impl Scheduler {
                 continue;
             }
             let changed = if self.stopping(section) {
+                // Nothing more starts: a permit kept for a start would
+                // leave a loop's next item waiting for it forever.
+                self.spare_slot = None;
+                self.slot_wanted = false;
                 false
             } else {
                 self.launch_ready(section, &mut running)
@@ -149,8 +153,7 @@ impl Scheduler {
             if matches!(self.status[i], Status::Pending | Status::Waiting) {
                 let failed_need = self.env.runbook.steps[i].needs_ids().find(|n| {
                     self.env.runbook.step_index(n).is_some_and(|j| {
-                        self.status[j] == Status::Failed
-                            && !self.env.runbook.steps[j].continue_on_failure
+                        self.status[j] == Status::Failed && !self.may_fail_for(j, i)
                     })
                 });
                 if let Some(need) = failed_need {
@@ -217,8 +220,14 @@ impl Scheduler {
                 match self.status[c] {
                     Status::Running => {}
                     Status::Skipped | Status::Failed => {
-                        let reason =
-                            format!("its call `{}` did not run", self.env.runbook.steps[c].id);
+                        let call_id = &self.env.runbook.steps[c].id;
+                        // A failed call's steps run when a resume reopens
+                        // it; a call skipped by `when` stays skipped.
+                        let reason = if self.status[c] == Status::Failed {
+                            format!("needs `{call_id}`, which failed")
+                        } else {
+                            format!("its call `{call_id}` did not run")
+                        };
                         self.skip(i, reason);
                         changed = true;
                         continue;
@@ -235,24 +244,28 @@ impl Scheduler {
                 }
                 match self.status[j] {
                     Status::Succeeded | Status::Skipped => {}
-                    Status::Failed if self.env.runbook.steps[j].continue_on_failure => {}
-                    Status::Failed => blocked_by = Some(need.to_string()),
+                    Status::Failed if self.may_fail_for(j, i) => {}
+                    Status::Failed => blocked_by = Some(format!("needs `{need}`, which failed")),
                     _ => ready = false,
                 }
             }
             for &j in self.rerun_ancestors.get(&i).into_iter().flatten() {
                 match self.status[j] {
                     Status::Succeeded | Status::Skipped => {}
-                    Status::Failed if self.env.runbook.steps[j].continue_on_failure => {}
+                    Status::Failed if self.may_fail_for(j, i) => {}
                     Status::Failed => {
-                        blocked_by =
-                            blocked_by.or_else(|| Some(self.env.runbook.steps[j].id.clone()))
+                        blocked_by = blocked_by.or_else(|| {
+                            Some(format!(
+                                "waits for `{}` (run again above it on resume), which failed",
+                                self.env.runbook.steps[j].id
+                            ))
+                        })
                     }
                     _ => ready = false,
                 }
             }
-            if let Some(need) = blocked_by {
-                self.skip(i, format!("needs `{need}`, which failed"));
+            if let Some(reason) = blocked_by {
+                self.skip(i, reason);
                 changed = true;
                 continue;
             }
@@ -276,6 +289,42 @@ impl Scheduler {
         self.spare_slot
             .take()
             .or_else(|| self.slots.clone().try_acquire_owned().ok())
+    }
+}
+
+impl Scheduler {
+    /// Whether step `i` may run although step `j`, which it waits for,
+    /// failed: `j` has `continue_on_failure`, or a call around `j` that is
+    /// not around `i` (nor `i`) has it (the call failed, and its caller
+    /// goes on).
+    pub(super) fn may_fail_for(&self, j: usize, i: usize) -> bool {
+        let runbook = &self.env.runbook;
+        if runbook.steps[j].continue_on_failure {
+            return true;
+        }
+        let tree = runbook.tree();
+        // `i` itself counts: a call's own step inside it fails the call.
+        let around_i = |c: usize| {
+            let mut call = Some(i);
+            while let Some(k) = call {
+                if k == c {
+                    return true;
+                }
+                call = tree.scope(k);
+            }
+            false
+        };
+        let mut call = tree.scope(j);
+        while let Some(c) = call {
+            if around_i(c) {
+                return false;
+            }
+            if runbook.steps[c].continue_on_failure {
+                return true;
+            }
+            call = tree.scope(c);
+        }
+        false
     }
 }
 

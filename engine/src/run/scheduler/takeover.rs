@@ -148,7 +148,27 @@ impl Scheduler {
             } = l;
             self.reload_secret_outputs(index, &names, why);
         }
+        self.reopen_unfinished_calls();
         self.wait_for_ancestors_to_run();
+    }
+
+    /// A call that ended while one of its steps is to run again (`resume
+    /// --redo restore/x`, or a step an earlier execution could not start)
+    /// runs again: it starts, that step runs, and it ends with its outputs.
+    fn reopen_unfinished_calls(&mut self) {
+        let runbook = self.env.runbook.clone();
+        let open = |s: Status| matches!(s, Status::Pending | Status::Waiting | Status::Interrupted);
+        for c in 0..self.status.len() {
+            let Some(site) = runbook.tree().call(c) else {
+                continue;
+            };
+            if matches!(self.status[c], Status::Succeeded | Status::Skipped)
+                && site.children.clone().any(|j| open(self.status[j]))
+            {
+                self.status[c] = Status::Pending;
+                self.set_view(&runbook.steps[c].id, "pending", Map::new());
+            }
+        }
     }
 
     /// A step run again on resume (`--redo`) may sit above completed steps
