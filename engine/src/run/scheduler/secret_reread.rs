@@ -23,6 +23,7 @@ use std::time::Duration;
 use super::render::RenderedParams;
 use super::{Scheduler, Status};
 use crate::journal::record::Event;
+use crate::runbook::call_tree::SCOPE_SEPARATOR;
 use crate::runbook::checked_runbook::ResolvedKind;
 use crate::runbook::engine_kind::EngineKind;
 use crate::runbook::step::Step;
@@ -191,9 +192,12 @@ impl Scheduler {
                 continue;
             }
             let id = &self.env.runbook.steps[lost.index].id;
+            // As step `i`'s templates name it (inside a call, without the
+            // call's prefix).
+            let local = self.local_id(i, lost.index).unwrap_or(id);
             let names: Vec<String> = read
                 .iter()
-                .map(|n| format!("`steps.{id}.outputs.{n}`"))
+                .map(|n| format!("`steps.{local}.outputs.{n}`"))
                 .collect();
             hint.push_str(&format!(
                 "; {} {} a secret output this engine does not have ({}): {}",
@@ -219,7 +223,10 @@ impl Scheduler {
     /// read (its `with`, an `assert`'s `that`, `when`, `until` and `check`
     /// probe).
     fn lost_read_by(&self, i: usize, lost: &LostSecretOutputs) -> Vec<String> {
-        let id = &self.env.runbook.steps[lost.index].id;
+        // Templates read a step of their own scope only, by its id there.
+        let Some(id) = self.local_id(i, lost.index) else {
+            return Vec::new();
+        };
         let assert = matches!(
             self.env.runbook.kind(i),
             ResolvedKind::Engine(EngineKind::Assert)
@@ -239,6 +246,24 @@ impl Scheduler {
             })
             .cloned()
             .collect()
+    }
+}
+
+impl Scheduler {
+    /// The id step `i`'s templates read step `j` by (`steps.<id>`): `j`'s
+    /// id without the prefix of `i`'s call (`restore/init_first` is
+    /// `init_first` inside the call `restore`); `None` when `j` is not in
+    /// `i`'s scope.
+    fn local_id(&self, i: usize, j: usize) -> Option<&str> {
+        let runbook = &self.env.runbook;
+        let id = runbook.steps[j].id.as_str();
+        let local = match runbook.tree().scope(i) {
+            Some(call) => id
+                .strip_prefix(runbook.steps[call].id.as_str())?
+                .strip_prefix(SCOPE_SEPARATOR)?,
+            None => id,
+        };
+        (!local.contains(SCOPE_SEPARATOR)).then_some(local)
     }
 }
 
