@@ -197,7 +197,7 @@ async fn verify_backup_restores_the_newest_backup_into_a_transient_server() {
     let journal = world.sandbox.journal(&run_id);
     let verify = journal
         .iter()
-        .find(|r| r["type"] == "step_succeeded" && r["step"] == "verify")
+        .find(|r| r["type"] == "step_succeeded" && r["step"] == "restore/verify")
         .expect("verify succeeded");
     assert_eq!(verify["outputs"]["checked"], 100, "{verify}");
     assert_eq!(verify["outputs"]["mismatched"], json!([]), "{verify}");
