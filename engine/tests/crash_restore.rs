@@ -97,13 +97,11 @@ fn spawn(world: &VaultWorld, args: &[String]) -> Child {
 fn journal_has_start(path: &Path, step: &str) -> bool {
     std::fs::read_to_string(path).is_ok_and(|text| {
         text.lines().any(|l| {
-            serde_json::from_str::<Value>(l)
-                .is_ok_and(|v| {
-                    let started = v["rec"]["step"].as_str().unwrap_or_default();
-                    v["rec"]["type"] == "step_started"
-                        && (started == step
-                            || step.ends_with('[') && started.starts_with(step))
-                })
+            serde_json::from_str::<Value>(l).is_ok_and(|v| {
+                let started = v["rec"]["step"].as_str().unwrap_or_default();
+                v["rec"]["type"] == "step_started"
+                    && (started == step || step.ends_with('[') && started.starts_with(step))
+            })
         })
     })
 }

@@ -433,7 +433,8 @@ async fn full_cluster_loss_in_s3_is_taken_over_by_another_machine_after_the_rest
     world.backup();
     let inputs = lose_the_cluster(&mut world).await;
     let (a, b) = two_machines(&world);
-    let (run, alice) = approve_from_b_and_kill_a_after(&world, (&a, &b), &inputs, "restore/force_restore");
+    let (run, alice) =
+        approve_from_b_and_kill_a_after(&world, (&a, &b), &inputs, "restore/force_restore");
     // A's machine is gone, disk and credentials with it.
     std::fs::remove_dir_all(a.sb.path().join(".sandbox")).unwrap();
     std::fs::remove_dir_all(a.sb.state_dir()).unwrap();
@@ -471,7 +472,10 @@ async fn full_cluster_loss_in_s3_is_taken_over_by_another_machine_after_the_rest
         .filter(|r| r["type"] == "step_succeeded" && r["seq"].as_u64() < Some(at))
         .filter_map(|r| r["step"].as_str())
         .collect();
-    assert!(done_by_a.contains(&"restore/force_restore"), "{done_by_a:?}");
+    assert!(
+        done_by_a.contains(&"restore/force_restore"),
+        "{done_by_a:?}"
+    );
     for step in &done_by_a {
         assert!(
             !has(&journal, "step_started", step, at),
@@ -483,7 +487,10 @@ async fn full_cluster_loss_in_s3_is_taken_over_by_another_machine_after_the_rest
         .filter(|r| r["type"] == "step_started" && r["step"] == "restore/force_restore")
         .count();
     assert_eq!(restores, 1, "the restore ran {restores} times");
-    assert!(has(&journal, "step_succeeded", "restore/verify", at), "{bob}");
+    assert!(
+        has(&journal, "step_succeeded", "restore/verify", at),
+        "{bob}"
+    );
     let approval = journal
         .iter()
         .find(|r| r["type"] == "approval" && r["step"] == "approve_restore")
@@ -534,7 +541,8 @@ async fn full_cluster_loss_taken_over_before_the_restore_stops_at_the_throwaway_
     world.backup();
     let inputs = lose_the_cluster(&mut world).await;
     let (a, b) = two_machines(&world);
-    let (run, alice) = approve_from_b_and_kill_a_after(&world, (&a, &b), &inputs, "restore/init_first");
+    let (run, alice) =
+        approve_from_b_and_kill_a_after(&world, (&a, &b), &inputs, "restore/init_first");
     std::fs::remove_dir_all(a.sb.path().join(".sandbox")).unwrap();
 
     let ran = b.run(&["resume", &run, "--take-over", "--yes"]);
@@ -637,7 +645,8 @@ async fn full_cluster_loss_in_s3_taken_over_after_init_first_finishes_with_the_s
         &format!("# the DR team\n{bob_pub}{}\n", offline.to_public()),
     );
     let a = a.with("LIFEBOAT_RECIPIENTS", team.to_str().unwrap());
-    let (run, alice) = approve_from_b_and_kill_a_after(&world, (&a, &b), &inputs, "restore/init_first");
+    let (run, alice) =
+        approve_from_b_and_kill_a_after(&world, (&a, &b), &inputs, "restore/init_first");
 
     // What must be in clear nowhere: the throwaway secrets (opened here
     // from the sealed copy with Bob's key), the original token and unseal
@@ -854,7 +863,6 @@ async fn secret_deletion_undeletes_what_kv_keeps_and_restores_the_rest_from_back
     assert!(!world.work_dir(&run_id).join("transient").exists());
     report(&world, "secret-deletion", &run_id, verified);
 }
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compromise_seals_then_contains_and_rotates_under_four_eyes() {
