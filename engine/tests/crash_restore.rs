@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use vault_fixture::*;
 
-/// Where a run is killed: when `step` starts, plus `after_ms`.
+/// Where a run is killed: when `step` starts, plus `after_ms`. A `step`
+/// ending in `[` is the first of its loop's items to start.
 #[derive(Debug, Clone)]
 struct KillPoint {
     step: String,
@@ -31,13 +32,14 @@ struct KillPoint {
 /// part-way through the long ones.
 const SAMPLE: &[(&str, u64)] = &[
     ("download", 0),
-    ("unseal_first_fresh", 0),
-    ("init_first", 0),
-    ("restore", 0),
-    ("unseal_first", 0),
-    ("join_second", 0),
-    ("tolerance", 300),
-    ("verify", 0),
+    ("restore/unseal_first_fresh", 0),
+    ("restore/init_first", 0),
+    ("restore/force_restore", 0),
+    ("restore/unseal_first", 0),
+    // The first node's join to start (an item of the `restore/join` loop).
+    ("restore/join[", 0),
+    ("restore/tolerance", 300),
+    ("restore/verify", 0),
 ];
 
 /// What the guide says to do after a crash in `step` (the phases of
@@ -46,7 +48,7 @@ const SAMPLE: &[(&str, u64)] = &[
 enum Recovery {
     /// `lifeboat resume RUN_ID`.
     Resume,
-    /// `lifeboat resume RUN_ID`; if that fails at `init_first` (the engine
+    /// `lifeboat resume RUN_ID`; if that fails at `restore/init_first` (the engine
     /// died while node 1 was answering, so its throwaway keys were never
     /// saved), node 1 holds nothing the restore needs: start it empty
     /// again, delete `fresh-init.json` from the run's work directory if it
@@ -56,7 +58,7 @@ enum Recovery {
 
 fn recovery_for(step: &str) -> Recovery {
     match step {
-        "init_first" => Recovery::ResumeElseFromVerified,
+        "restore/init_first" => Recovery::ResumeElseFromVerified,
         _ => Recovery::Resume,
     }
 }
@@ -95,8 +97,11 @@ fn spawn(world: &VaultWorld, args: &[String]) -> Child {
 fn journal_has_start(path: &Path, step: &str) -> bool {
     std::fs::read_to_string(path).is_ok_and(|text| {
         text.lines().any(|l| {
-            serde_json::from_str::<Value>(l)
-                .is_ok_and(|v| v["rec"]["type"] == "step_started" && v["rec"]["step"] == step)
+            serde_json::from_str::<Value>(l).is_ok_and(|v| {
+                let started = v["rec"]["step"].as_str().unwrap_or_default();
+                v["rec"]["type"] == "step_started"
+                    && (started == step || step.ends_with('[') && started.starts_with(step))
+            })
         })
     })
 }
@@ -130,7 +135,8 @@ fn failed_step(world: &VaultWorld, run_id: &str) -> String {
         .journal(run_id)
         .iter()
         .rev()
-        .find(|r| r["type"] == "step_failed")
+        // A call fails after the step of it that failed: skip the calls.
+        .find(|r| r["type"] == "step_failed" && r["step"] != "restore")
         .and_then(|r| r["step"].as_str().map(String::from))
         .unwrap_or_default()
 }
@@ -196,7 +202,7 @@ async fn crash_and_recover(world: &mut VaultWorld, point: &KillPoint) {
     let mut ran = lifeboat(world, &["resume", &run_id]);
     if recovery_for(&point.step) == Recovery::ResumeElseFromVerified
         && ran.code == 1
-        && failed_step(world, &run_id) == "init_first"
+        && failed_step(world, &run_id) == "restore/init_first"
     {
         fresh_first(world).await;
         let keys = world.work_dir(&run_id).join("fresh-init.json");
@@ -219,7 +225,7 @@ async fn crash_and_recover(world: &mut VaultWorld, point: &KillPoint) {
         .journal(&run_id)
         .iter()
         .rev()
-        .find(|r| r["type"] == "step_succeeded" && r["step"] == "verify")
+        .find(|r| r["type"] == "step_succeeded" && r["step"] == "restore/verify")
         .and_then(|r| r["outputs"]["checked"].as_u64())
         .unwrap_or(0);
     assert_eq!(verified, SECRETS as u64, "after a kill at {point:?}");

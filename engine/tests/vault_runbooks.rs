@@ -197,7 +197,7 @@ async fn verify_backup_restores_the_newest_backup_into_a_transient_server() {
     let journal = world.sandbox.journal(&run_id);
     let verify = journal
         .iter()
-        .find(|r| r["type"] == "step_succeeded" && r["step"] == "verify")
+        .find(|r| r["type"] == "step_succeeded" && r["step"] == "restore/verify")
         .expect("verify succeeded");
     assert_eq!(verify["outputs"]["checked"], 100, "{verify}");
     assert_eq!(verify["outputs"]["mismatched"], json!([]), "{verify}");
@@ -286,68 +286,6 @@ async fn verify_backup_restores_the_newest_backup_into_a_transient_server() {
         "the transient server outlived a failed run"
     );
     assert!(!world.work_dir(&ran.run_id()).join("transient").exists());
-}
-
-/// The node addresses as a `list` input.
-fn nodes_input(addrs: &[String]) -> String {
-    serde_json::to_string(addrs).unwrap()
-}
-
-/// Runs a runbook that pauses at approvals and manual steps, answering each
-/// pause from this process as the second identity, until it finishes
-/// (bounded: at most `max_pauses` pauses). Returns the run id and the last
-/// result.
-fn run_with_answers(
-    world: &VaultWorld,
-    name: &str,
-    inputs: &[(String, String)],
-    expected_pauses: &[&str],
-) -> (String, util::Ran) {
-    let mut ran = world.run_runbook(name, inputs);
-    let run_id = ran.run_id();
-    for step in expected_pauses {
-        assert_paused_at(&ran, step);
-        let journal = world.sandbox.journal(&run_id);
-        let kind = journal
-            .iter()
-            .rev()
-            .find(|r| r["type"] == "waiting" && r["step"] == *step)
-            .map(|_| {
-                if journal
-                    .iter()
-                    .any(|r| r["type"] == "manual_requested" && r["step"] == *step)
-                {
-                    "manual"
-                } else {
-                    "approval"
-                }
-            })
-            .unwrap_or_else(|| panic!("no `waiting` record for `{step}`\n{}", ran.dump()));
-        ran = if kind == "manual" {
-            world.confirm_and_resume(&run_id, step)
-        } else {
-            world.approve_and_resume(&run_id, step)
-        };
-    }
-    (run_id, ran)
-}
-
-/// Every node dies and loses its disk; the platform starts empty nodes.
-/// Returns the inputs of `full-cluster-loss` for them.
-async fn lose_the_cluster(world: &mut VaultWorld) -> Vec<(String, String)> {
-    for i in 0..3 {
-        world.cluster.kill(i);
-        world.cluster.wipe(i);
-    }
-    for i in 0..3 {
-        world.cluster.start_node(i).await.unwrap();
-    }
-    let addrs: Vec<String> = (0..3).map(|i| world.cluster.addr(i)).collect();
-    let mut inputs = world.s3_inputs();
-    inputs.push(("nodes".into(), nodes_input(&addrs)));
-    inputs.push(("key_shares".into(), "3".into()));
-    inputs.push(("key_threshold".into(), "2".into()));
-    inputs
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -495,7 +433,8 @@ async fn full_cluster_loss_in_s3_is_taken_over_by_another_machine_after_the_rest
     world.backup();
     let inputs = lose_the_cluster(&mut world).await;
     let (a, b) = two_machines(&world);
-    let (run, alice) = approve_from_b_and_kill_a_after(&world, (&a, &b), &inputs, "restore");
+    let (run, alice) =
+        approve_from_b_and_kill_a_after(&world, (&a, &b), &inputs, "restore/force_restore");
     // A's machine is gone, disk and credentials with it.
     std::fs::remove_dir_all(a.sb.path().join(".sandbox")).unwrap();
     std::fs::remove_dir_all(a.sb.state_dir()).unwrap();
@@ -533,7 +472,10 @@ async fn full_cluster_loss_in_s3_is_taken_over_by_another_machine_after_the_rest
         .filter(|r| r["type"] == "step_succeeded" && r["seq"].as_u64() < Some(at))
         .filter_map(|r| r["step"].as_str())
         .collect();
-    assert!(done_by_a.contains(&"restore"), "{done_by_a:?}");
+    assert!(
+        done_by_a.contains(&"restore/force_restore"),
+        "{done_by_a:?}"
+    );
     for step in &done_by_a {
         assert!(
             !has(&journal, "step_started", step, at),
@@ -542,10 +484,13 @@ async fn full_cluster_loss_in_s3_is_taken_over_by_another_machine_after_the_rest
     }
     let restores = journal
         .iter()
-        .filter(|r| r["type"] == "step_started" && r["step"] == "restore")
+        .filter(|r| r["type"] == "step_started" && r["step"] == "restore/force_restore")
         .count();
     assert_eq!(restores, 1, "the restore ran {restores} times");
-    assert!(has(&journal, "step_succeeded", "verify", at), "{bob}");
+    assert!(
+        has(&journal, "step_succeeded", "restore/verify", at),
+        "{bob}"
+    );
     let approval = journal
         .iter()
         .find(|r| r["type"] == "approval" && r["step"] == "approve_restore")
@@ -554,7 +499,7 @@ async fn full_cluster_loss_in_s3_is_taken_over_by_another_machine_after_the_rest
 
     // The secret outputs B cannot have: named once, with their outcome.
     assert!(
-        bob.contains("warning  init_first: this engine does not have its secret outputs (keys, root_token): cannot read `")
+        bob.contains("warning  restore/init_first: this engine does not have its secret outputs (keys, root_token): cannot read `")
             && bob.contains("fresh-init.json`: No such file or directory (os error 2); no step left to run reads them"),
         "{bob}"
     );
@@ -596,7 +541,8 @@ async fn full_cluster_loss_taken_over_before_the_restore_stops_at_the_throwaway_
     world.backup();
     let inputs = lose_the_cluster(&mut world).await;
     let (a, b) = two_machines(&world);
-    let (run, alice) = approve_from_b_and_kill_a_after(&world, (&a, &b), &inputs, "init_first");
+    let (run, alice) =
+        approve_from_b_and_kill_a_after(&world, (&a, &b), &inputs, "restore/init_first");
     std::fs::remove_dir_all(a.sb.path().join(".sandbox")).unwrap();
 
     let ran = b.run(&["resume", &run, "--take-over", "--yes"]);
@@ -604,13 +550,13 @@ async fn full_cluster_loss_taken_over_before_the_restore_stops_at_the_throwaway_
     let printed = ran.printed();
     let work = b.sb.work_dir(&run);
     let give_back = format!(
-        "put what `init_first` saved (e.g. its `output_file`) back in `{}` and `lifeboat resume {run}`, or run `init_first` again with `lifeboat resume {run} --redo init_first --reason TEXT` if that is safe",
+        "put what `restore/init_first` saved (e.g. its `output_file`) back in `{}` and `lifeboat resume {run}`, or run `restore/init_first` again with `lifeboat resume {run} --redo restore/init_first --reason TEXT` if that is safe",
         work.display()
     );
     assert!(
-        printed.contains("warning  init_first: this engine does not have its secret outputs (keys, root_token): cannot read `")
-            && (printed.contains(", `restore` read them and will fail when they start: ")
-                || printed.contains(": `restore` reads them and will fail when it starts: "))
+        printed.contains("warning  restore/init_first: this engine does not have its secret outputs (keys, root_token): cannot read `")
+            && (printed.contains(", `restore/force_restore` read them and will fail when they start: ")
+                || printed.contains(": `restore/force_restore` reads them and will fail when it starts: "))
             && printed.contains(&give_back),
         "{}",
         ran.dump()
@@ -625,10 +571,10 @@ async fn full_cluster_loss_taken_over_before_the_restore_stops_at_the_throwaway_
         .expect("a failed step");
     let step = failed["step"].as_str().unwrap();
     assert!(
-        ["unseal_first_fresh", "restore"].contains(&step),
+        ["restore/unseal_first_fresh", "restore/force_restore"].contains(&step),
         "{failed}"
     );
-    let output = if step == "restore" {
+    let output = if step == "restore/force_restore" {
         "root_token"
     } else {
         "keys"
@@ -641,7 +587,10 @@ async fn full_cluster_loss_taken_over_before_the_restore_stops_at_the_throwaway_
         "{error}"
     );
     assert!(!has(&journal, "step_started", step, at), "{failed}");
-    assert!(!has(&journal, "step_started", "restore", 0), "{failed}");
+    assert!(
+        !has(&journal, "step_started", "restore/force_restore", 0),
+        "{failed}"
+    );
 
     // A's disk survived: the files the guide names go to B's work directory.
     for file in ["fresh-init.json", "backup.snap"] {
@@ -697,14 +646,15 @@ async fn full_cluster_loss_in_s3_taken_over_after_init_first_finishes_with_the_s
         &format!("# the DR team\n{bob_pub}{}\n", offline.to_public()),
     );
     let a = a.with("LIFEBOAT_RECIPIENTS", team.to_str().unwrap());
-    let (run, alice) = approve_from_b_and_kill_a_after(&world, (&a, &b), &inputs, "init_first");
+    let (run, alice) =
+        approve_from_b_and_kill_a_after(&world, (&a, &b), &inputs, "restore/init_first");
 
     // What must be in clear nowhere: the throwaway secrets (opened here
     // from the sealed copy with Bob's key), the original token and unseal
     // keys, and the seeded secret values.
     let throwaway = init_secrets(&open_sealed(
         &local_copy(&a, &run),
-        "init_first",
+        "restore/init_first",
         &ssh_identity(&bob_key),
     ));
     let mut secrets = throwaway.clone();
@@ -758,12 +708,16 @@ async fn full_cluster_loss_in_s3_taken_over_after_init_first_finishes_with_the_s
     // Bob restored with the throwaway token; `init_first` never ran again.
     let journal = b.sb.journal(&run);
     let at = takeover_record(&journal)["seq"].as_u64().unwrap();
-    for step in ["unseal_first_fresh", "restore", "verify"] {
+    for step in [
+        "restore/unseal_first_fresh",
+        "restore/force_restore",
+        "restore/verify",
+    ] {
         assert!(has(&journal, "step_succeeded", step, at), "`{step}`\n{bob}");
     }
     let inits = journal
         .iter()
-        .filter(|r| r["type"] == "step_started" && r["step"] == "init_first")
+        .filter(|r| r["type"] == "step_started" && r["step"] == "restore/init_first")
         .count();
     assert_eq!(inits, 1, "`init_first` ran {inits} times");
     let token = world.root_token();
@@ -847,56 +801,7 @@ steps:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_node_failure_replaces_a_dead_peer_and_restores_tolerance() {
-    let mut world = VaultWorld::start().await;
-    world.backup();
-    let token = world.root_token();
-    let active = world.cluster.wait_active_addr().await.unwrap();
-    // A standby dies and loses its disk; the platform starts an empty
-    // replacement on the same address (the harness names node `i` `node{i}`).
-    let dead = (0..3).find(|&i| world.cluster.addr(i) != active).unwrap();
-    let healthy = (0..3).find(|&i| i != dead).unwrap();
-    world.cluster.kill(dead);
-    world.cluster.wipe(dead);
-    world.cluster.start_node(dead).await.unwrap();
-
-    let inputs = vec![
-        ("healthy_addr".to_string(), world.cluster.addr(healthy)),
-        ("dead_node_id".to_string(), format!("node{dead}")),
-        ("replacement_addr".to_string(), world.cluster.addr(dead)),
-    ];
-    let ran = world.run_runbook("single-node-failure", &inputs);
-    assert_eq!(
-        ran.code,
-        0,
-        "{}\n{}",
-        ran.dump(),
-        world.failures(&ran.run_id())
-    );
-    let run_id = ran.run_id();
-
-    let active = world.cluster.wait_active_addr().await.unwrap();
-    let (voters, ft) = wait_three_voters(&active, &token).await;
-    assert_eq!((voters, ft), (3, 1));
-    // The replacement serves reads of its own (a standby answers locally).
-    let verified = world
-        .assert_all_secrets(&world.cluster.addr(dead), &token)
-        .await;
-    assert_eq!(verified, 100);
-    report(&world, "single-node-failure", &run_id, verified);
-
-    // The guard: naming a node that is not a peer is refused before
-    // anything is removed.
-    let inputs = vec![
-        ("healthy_addr".to_string(), world.cluster.addr(healthy)),
-        ("dead_node_id".to_string(), "node9".to_string()),
-        ("replacement_addr".to_string(), world.cluster.addr(dead)),
-    ];
-    let ran = world.run_runbook("single-node-failure", &inputs);
-    assert_eq!(ran.code, 1, "{}", ran.dump());
-    let all = format!("{}{}", ran.stdout, ran.stderr);
-    assert!(all.contains("`node9` is not a Raft peer"), "{}", ran.dump());
-    let (voters, ft, _) = autopilot(&active, &token).await;
-    assert_eq!((voters, ft), (3, 1), "the refused run changed the cluster");
+    single_node_failure_scenario(VaultWorld::start().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -961,256 +866,9 @@ async fn secret_deletion_undeletes_what_kv_keeps_and_restores_the_rest_from_back
     report(&world, "secret-deletion", &run_id, verified);
 }
 
-/// Unseal progress from submitting `keys` to `addr` (after a reset):
-/// whether the node ended unsealed.
-async fn try_unseal(addr: &str, keys: &[String]) -> bool {
-    let url = format!("{addr}/v1/sys/unseal");
-    call(
-        reqwest::Method::POST,
-        &url,
-        None,
-        Some(json!({"reset": true})),
-    )
-    .await;
-    let mut sealed = true;
-    for key in keys {
-        let (status, body) =
-            call(reqwest::Method::POST, &url, None, Some(json!({"key": key}))).await;
-        if status == 200 {
-            sealed = body["sealed"] != false;
-            if !sealed {
-                break;
-            }
-        }
-    }
-    if sealed {
-        call(
-            reqwest::Method::POST,
-            &url,
-            None,
-            Some(json!({"reset": true})),
-        )
-        .await;
-    }
-    !sealed
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compromise_seals_then_contains_and_rotates_under_four_eyes() {
-    let world = VaultWorld::start().await;
-    world.backup();
-    let root = world.root_token();
-    let active = world.cluster.wait_active_addr().await.unwrap();
-    let post = |url: String, token: Option<String>, body: Value| async move {
-        call(reqwest::Method::POST, &url, token.as_deref(), Some(body)).await
-    };
-
-    // The breach: an intruder's userpass login and a leaked token, and two
-    // secrets they read.
-    let (s, b) = post(
-        format!("{active}/v1/sys/auth/userpass"),
-        Some(root.clone()),
-        json!({"type": "userpass"}),
-    )
-    .await;
-    assert!(s == 204 || s == 200, "{b}");
-    let (s, b) = post(
-        format!("{active}/v1/auth/userpass/users/intruder"),
-        Some(root.clone()),
-        json!({"password": "hunter2", "token_policies": "default"}),
-    )
-    .await;
-    assert!(s == 204 || s == 200, "{b}");
-    let (s, b) = post(
-        format!("{active}/v1/auth/userpass/login/intruder"),
-        None,
-        json!({"password": "hunter2"}),
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
-    let intruder_token = b["auth"]["client_token"].as_str().unwrap().to_string();
-    let (s, b) = post(
-        format!("{active}/v1/auth/token/create"),
-        Some(root.clone()),
-        json!({"policies": ["default"]}),
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
-    let leaked_token = b["auth"]["client_token"].as_str().unwrap().to_string();
-    let leaked_accessor = b["auth"]["accessor"].as_str().unwrap().to_string();
-    let exposed = ["compromised/db", "compromised/api"];
-    let mut before = Vec::new();
-    for p in exposed {
-        let data = json!({"password": format!("old-{p}"), "user": "app"});
-        let (s, b) = post(
-            format!("{active}/v1/secret/data/{p}"),
-            Some(root.clone()),
-            json!({"data": data}),
-        )
-        .await;
-        assert_eq!(s, 200, "{b}");
-        before.push(data);
-    }
-    let lookup = |token: String| {
-        let active = active.clone();
-        async move {
-            call(
-                reqwest::Method::GET,
-                &format!("{active}/v1/auth/token/lookup-self"),
-                Some(&token),
-                None,
-            )
-            .await
-            .0
-        }
-    };
-    assert_eq!(lookup(intruder_token.clone()).await, 200);
-    assert_eq!(lookup(leaked_token.clone()).await, 200);
-
-    let addrs: Vec<String> = (0..3).map(|i| world.cluster.addr(i)).collect();
-    let bao = lifeboat_harness::openbao::bao_binary().unwrap();
-    let inputs = vec![
-        ("nodes".to_string(), nodes_input(&addrs)),
-        ("incident_id".to_string(), "INC-TEST-7".to_string()),
-        ("auth_methods".to_string(), json!(["userpass"]).to_string()),
-        (
-            "token_accessors".to_string(),
-            json!([leaked_accessor]).to_string(),
-        ),
-        ("rotate_paths".to_string(), json!(exposed).to_string()),
-        ("bao_bin".to_string(), bao.display().to_string()),
-    ];
-    // The run seals everything before it stops for the approval.
-    let ran = world.run_runbook("compromise", &inputs);
-    let run_id = ran.run_id();
-    assert_paused_at(&ran, "approve_recovery");
-    for addr in &addrs {
-        let h = lifeboat_harness::openbao::health(addr).await.unwrap();
-        assert_eq!(
-            h["sealed"], true,
-            "{addr} is not sealed while the approval waits: {h}"
-        );
-    }
-    // Four eyes: the operator who started the run cannot approve it.
-    let own = world.lifeboat(
-        &[
-            "approve".into(),
-            run_id.clone(),
-            "approve_recovery".into(),
-            "--as".into(),
-            OPERATOR.into(),
-        ],
-        &[],
-    );
-    assert_eq!(
-        own.code,
-        2,
-        "the initiator approved their own run\n{}",
-        own.dump()
-    );
-    let ran = world.approve_and_resume(&run_id, "approve_recovery");
-    assert_eq!(ran.code, 0, "{}\n{}", ran.dump(), world.failures(&run_id));
-
-    // Containment.
-    let active = world.cluster.wait_active_addr().await.unwrap();
-    let dead = |token: String| {
-        let active = active.clone();
-        async move {
-            call(
-                reqwest::Method::GET,
-                &format!("{active}/v1/auth/token/lookup-self"),
-                Some(&token),
-                None,
-            )
-            .await
-            .0
-        }
-    };
-    assert_eq!(
-        dead(intruder_token).await,
-        403,
-        "the intruder's token still works"
-    );
-    assert_eq!(
-        dead(leaked_token).await,
-        403,
-        "the leaked token still works"
-    );
-    let (_, auths) = call(
-        reqwest::Method::GET,
-        &format!("{active}/v1/sys/auth"),
-        Some(&root),
-        None,
-    )
-    .await;
-    assert!(
-        auths["data"].get("userpass/").is_none(),
-        "userpass is still enabled: {auths}"
-    );
-    for (p, old) in exposed.iter().zip(&before) {
-        let (s, b) = call(
-            reqwest::Method::GET,
-            &format!("{active}/v1/secret/data/{p}"),
-            Some(&root),
-            None,
-        )
-        .await;
-        assert_eq!(s, 200, "{b}");
-        let new = &b["data"]["data"];
-        assert_ne!(new, old, "`{p}` was not rotated");
-        let names = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
-        assert_eq!(names(new), names(old), "`{p}` lost or gained keys");
-        assert!(new["password"].as_str().unwrap().len() >= 32);
-    }
-    let verified = world.assert_all_secrets(&active, &root).await;
-    assert_eq!(verified, 100);
-    let (voters, ft) = wait_three_voters(&active, &root).await;
-    assert_eq!((voters, ft), (3, 1));
-
-    // The new keys work and the old ones are refused, on a sealed standby.
-    let keys_file = world.work_dir(&run_id).join("rotated-unseal-keys.json");
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(
-        std::fs::metadata(&keys_file).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-    let new_keys: Vec<String> =
-        serde_json::from_slice::<Value>(&std::fs::read(&keys_file).unwrap()).unwrap()
-            ["unseal_keys_b64"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k.as_str().unwrap().to_string())
-            .collect();
-    let old_keys = world.cluster.unseal_keys().to_vec();
-    assert!(new_keys.iter().all(|k| !old_keys.contains(k)));
-    let standby = addrs.iter().find(|a| **a != active).unwrap().clone();
-    let (s, b) = call(
-        reqwest::Method::PUT,
-        &format!("{standby}/v1/sys/seal"),
-        Some(&root),
-        None,
-    )
-    .await;
-    assert!(s == 204 || s == 200, "sealing {standby}: {b}");
-    assert!(
-        !try_unseal(&standby, &old_keys).await,
-        "the old unseal keys still unseal {standby}"
-    );
-    assert!(
-        try_unseal(&standby, &new_keys).await,
-        "the new unseal keys do not unseal {standby}"
-    );
-    let (voters, ft) = wait_three_voters(&active, &root).await;
-    assert_eq!((voters, ft), (3, 1));
-
-    let report_md =
-        std::fs::read_to_string(world.work_dir(&run_id).join("incident-report.md")).unwrap();
-    assert!(
-        report_md.contains("INC-TEST-7") && report_md.contains(APPROVER),
-        "{report_md}"
-    );
-    report(&world, "compromise", &run_id, verified);
+    compromise_scenario(&VaultWorld::start().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

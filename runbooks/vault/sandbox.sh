@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# A local sandbox for drilling the Vault runbooks for real: a 3-node OpenBao
-# Raft cluster and an S3-compatible server (moto), on 127.0.0.1 only.
+# A local sandbox for drilling the Vault runbooks for real: an N-node OpenBao
+# Raft cluster (3 unless told) and an S3-compatible server (moto), on
+# 127.0.0.1 only.
 #
-#   runbooks/vault/sandbox.sh up            start, initialise, seed 100 secrets
+#   runbooks/vault/sandbox.sh up [--nodes N]
+#                                           start N nodes (default 3), initialise, seed 100 secrets
 #   runbooks/vault/sandbox.sh status        what is running
 #   runbooks/vault/sandbox.sh wipe          kill every node, delete its data, start it empty
 #                                           (the state full-cluster-loss and region-failover expect)
-#   runbooks/vault/sandbox.sh replace N     the same for node N only (single-node-failure)
+#   runbooks/vault/sandbox.sh replace K     the same for node K only (single-node-failure)
 #   runbooks/vault/sandbox.sh adopt-keys RUN_ID
 #                                           use the unseal keys a compromise run rotated
 #   runbooks/vault/sandbox.sh down          stop everything and delete .sandbox/
@@ -20,13 +22,14 @@
 #
 # Binaries: target/lifeboat-venv/bin/{bao,moto_server} (tests/run installs
 # them), else PATH, else $LIFEBOAT_BAO / $LIFEBOAT_MOTO_SERVER. Needs curl and
-# jq. Ports (override with the variables): nodes 8200/8201, 8210/8211,
-# 8220/8221 (LIFEBOAT_SANDBOX_PORTS="8200 8210 8220"), S3 9000
-# (LIFEBOAT_SANDBOX_S3_PORT).
+# jq. Ports (override with the variables): node K listens on 8200+10*(K-1)
+# and its cluster port is one more (8200/8201, 8210/8211, 8220/8221, ...;
+# LIFEBOAT_SANDBOX_PORTS="8200 8210 8220", one port per node), S3 9000
+# (LIFEBOAT_SANDBOX_S3_PORT). `up` records the node count and ports in
+# .sandbox/, and every other command uses them.
 set -euo pipefail
 
 SANDBOX="$PWD/.sandbox"
-read -r -a PORTS <<<"${LIFEBOAT_SANDBOX_PORTS:-8200 8210 8220}"
 S3_PORT="${LIFEBOAT_SANDBOX_S3_PORT:-9000}"
 BUCKET=vault-backups
 SECRETS="${LIFEBOAT_SANDBOX_SECRETS:-100}"
@@ -50,6 +53,28 @@ need_tools() {
 }
 
 addr() { echo "http://127.0.0.1:${PORTS[$1]}"; }
+
+# The nodes' ports: those `up` recorded, else LIFEBOAT_SANDBOX_PORTS, else
+# 8200, 8210, ... for NODES nodes. Sets PORTS and NODES.
+load_ports() { # [nodes]
+    if [ -s "$SANDBOX/ports" ]; then
+        read -r -a PORTS <"$SANDBOX/ports"
+    elif [ -n "${LIFEBOAT_SANDBOX_PORTS:-}" ]; then
+        read -r -a PORTS <<<"$LIFEBOAT_SANDBOX_PORTS"
+    else
+        local i; PORTS=()
+        for ((i = 0; i < ${1:-3}; i++)); do PORTS+=($(( 8200 + 10 * i ))); done
+    fi
+    NODES=${#PORTS[@]}
+    if [ -n "${1:-}" ] && [ "$1" != "$NODES" ]; then
+        if [ -s "$SANDBOX/ports" ]; then
+            die "the sandbox in $SANDBOX has $NODES nodes, not $1: \`$0 down\` first to start another size"
+        fi
+        die "LIFEBOAT_SANDBOX_PORTS names $NODES ports but --nodes is $1: give one port per node"
+    fi
+}
+nodes_seq() { seq 0 $(( NODES - 1 )); }
+all_addrs() { local i out=(); for i in $(nodes_seq); do out+=("$(addr "$i")"); done; echo "${out[*]}"; }
 
 # Polls a command until it succeeds: poll SECONDS WHAT CMD...
 poll() {
@@ -78,15 +103,16 @@ answering() { curl -sS --max-time 2 "$(addr "$1")/v1/sys/health?uninitcode=200&s
 unsealed() { curl -sS --max-time 2 "$(addr "$1")/v1/sys/health?standbycode=200" | jq -e '.sealed == false' ; }
 active() { curl -sS --max-time 2 "$(addr "$1")/v1/sys/health" | jq -e '.sealed == false and .standby == false'; }
 
-# Every node unsealed, three voters with failure tolerance 1, S3 answering.
+# Every node unsealed, every node a voter with the failure tolerance of the
+# cluster's size, S3 answering.
 healthy() {
     local i
-    for i in 0 1 2; do unsealed "$i" >/dev/null 2>&1 || return 1; done
+    for i in $(nodes_seq); do unsealed "$i" >/dev/null 2>&1 || return 1; done
     tolerant >/dev/null 2>&1 || return 1
     curl -sS --max-time 2 "http://127.0.0.1:$S3_PORT/" >/dev/null 2>&1
 }
 
-tolerant() { api GET "$(addr 0)" sys/storage/raft/autopilot/state | jq -e '.data.failure_tolerance == 1 and .data.healthy'; }
+tolerant() { api GET "$(addr 0)" sys/storage/raft/autopilot/state | jq -e --argjson n "$NODES" '(.data.voters | length) == $n and .data.failure_tolerance == (($n - 1) / 2 | floor) and .data.healthy'; }
 
 write_config() { # i
     local i=$1 dir="$SANDBOX/node$(( $1 + 1 ))"
@@ -151,6 +177,16 @@ secret_file() { # name value
 }
 
 cmd_up() {
+    local nodes=""
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --nodes) nodes=${2:-}; shift 2 || die "usage: $0 up [--nodes N]" ;;
+            --nodes=*) nodes=${1#--nodes=}; shift ;;
+            *) die "\`$1\` is not an option of \`up\`; usage: $0 up [--nodes N]" ;;
+        esac
+    done
+    [ -z "$nodes" ] || [[ "$nodes" =~ ^[1-9][0-9]?$ ]] || die "\`--nodes $nodes\` is not a node count; give 1 to 99, e.g. \`$0 up --nodes 5\`"
+    load_ports "$nodes"
     need_tools
     BAO=$(find_bin bao LIFEBOAT_BAO)
     MOTO=$(find_bin moto_server LIFEBOAT_MOTO_SERVER)
@@ -158,17 +194,18 @@ cmd_up() {
         # Already up: fine when it serves (so every guide can start with
         # `up`); anything else is a drill in progress.
         if healthy; then
-            say "already up: nodes $(addr 0) $(addr 1) $(addr 2), S3 http://127.0.0.1:$S3_PORT (next: source .sandbox/env)"
+            say "already up: nodes $(all_addrs), S3 http://127.0.0.1:$S3_PORT (next: source .sandbox/env)"
             return 0
         fi
         die "a sandbox exists in $SANDBOX but is not healthy (see \`$0 status\`): finish the drill in progress, or \`$0 down\` and start again"
     fi
     mkdir -p "$SANDBOX"; chmod 700 "$SANDBOX"
+    echo "${PORTS[*]}" >"$SANDBOX/ports"
     say "starting S3 (moto) on 127.0.0.1:$S3_PORT"
     setsid "$MOTO" -H 127.0.0.1 -p "$S3_PORT" >"$SANDBOX/moto.log" 2>&1 </dev/null &
     echo $! >"$SANDBOX/moto.pid"
-    for i in 0 1 2; do write_config "$i"; done
-    for i in 0 1 2; do start_node "$i"; done
+    for i in $(nodes_seq); do write_config "$i"; done
+    for i in $(nodes_seq); do start_node "$i"; done
     say "initialising node1 ($SHARES key shares, threshold $THRESHOLD)"
     local init
     init=$(api POST "$(addr 0)" sys/init "{\"secret_shares\": $SHARES, \"secret_threshold\": $THRESHOLD}")
@@ -181,11 +218,11 @@ cmd_up() {
     api POST "$(addr 0)" sys/storage/raft/autopilot/configuration '{"server_stabilization_time": "1s"}' >/dev/null
     api POST "$(addr 0)" sys/mounts/secret '{"type": "kv", "options": {"version": "2"}}' >/dev/null
     poll 30 "the secret/ mount" api GET "$(addr 0)" secret/config
-    for i in 1 2; do
+    for ((i = 1; i < NODES; i++)); do
         api POST "$(addr "$i")" sys/storage/raft/join "{\"leader_api_addr\": \"$(addr 0)\"}" >/dev/null
         unseal_node "$i"
     done
-    poll 60 "three voters with failure tolerance 1" tolerant
+    poll 60 "$NODES voters with failure tolerance $(( (NODES - 1) / 2 ))" tolerant
     say "seeding $SECRETS secrets under secret/tenants/"
     local n t k
     for ((n = 0; n < SECRETS; n++)); do
@@ -209,14 +246,15 @@ export LIFEBOAT_STATE_DIR=$SANDBOX/state
 # The OpenBao CLI the sandbox runs, by name for the runbooks' \`bao_bin: bao\`.
 export PATH="$(dirname "$BAO"):\$PATH"
 ENV
-    say "ready: nodes $(addr 0) $(addr 1) $(addr 2), S3 http://127.0.0.1:$S3_PORT bucket $BUCKET"
+    say "ready: nodes $(all_addrs), S3 http://127.0.0.1:$S3_PORT bucket $BUCKET"
     say "credentials in $SANDBOX/{root-token,unseal-keys,backup-key} (0600); next: source .sandbox/env"
 }
 
 cmd_status() {
     need_tools
+    load_ports
     local i
-    for i in 0 1 2; do
+    for i in $(nodes_seq); do
         if answering "$i" 2>/dev/null; then
             printf 'node%d %s: %s\n' $(( i + 1 )) "$(addr "$i")" \
                 "$(curl -sS --max-time 2 "$(addr "$i")/v1/sys/health?uninitcode=200&sealedcode=200&standbycode=200" \
@@ -235,14 +273,16 @@ cmd_status() {
 cmd_wipe() {
     BAO=$(find_bin bao LIFEBOAT_BAO)
     local i
-    for i in 0 1 2; do kill_node "$i"; rm -rf "$SANDBOX/node$(( i + 1 ))/data"; write_config "$i"; done
-    for i in 0 1 2; do start_node "$i"; done
+    load_ports
+    for i in $(nodes_seq); do kill_node "$i"; rm -rf "$SANDBOX/node$(( i + 1 ))/data"; write_config "$i"; done
+    for i in $(nodes_seq); do start_node "$i"; done
     say "every node is running, empty and uninitialised (as after losing the cluster)"
 }
 
 cmd_replace() {
     local n=${1:-}
-    [[ "$n" =~ ^[123]$ ]] || die "usage: $0 replace 1|2|3"
+    load_ports
+    [[ "$n" =~ ^[1-9][0-9]*$ ]] && [ "$n" -le "$NODES" ] || die "usage: $0 replace K, K a node of the sandbox (1 to $NODES)"
     BAO=$(find_bin bao LIFEBOAT_BAO)
     local i=$(( n - 1 ))
     kill_node "$i"; rm -rf "$SANDBOX/node$n/data"; write_config "$i"
@@ -263,18 +303,19 @@ cmd_adopt_keys() {
 
 cmd_down() {
     local i
-    for i in 0 1 2; do kill_node "$i"; done
+    load_ports
+    for i in $(nodes_seq); do kill_node "$i"; done
     stop_pid_file "$SANDBOX/moto.pid"
     rm -rf "$SANDBOX"
     say "stopped and deleted $SANDBOX"
 }
 
 case "${1:-}" in
-    up) cmd_up ;;
+    up) shift; cmd_up "$@" ;;
     status) cmd_status ;;
     wipe) cmd_wipe ;;
     replace) cmd_replace "${2:-}" ;;
     adopt-keys) cmd_adopt_keys "${2:-}" ;;
     down) cmd_down ;;
-    *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -16,6 +16,10 @@ use serde_json::{json, Value};
 
 use crate::util::{workspace, Ran, Sandbox};
 
+mod scenarios;
+#[allow(unused_imports)]
+pub use scenarios::*;
+
 /// How many secrets the cluster is seeded with, under `secret/tenants/`.
 pub const SECRETS: usize = 100;
 /// The identity that starts runs (`LIFEBOAT_OPERATOR`, set by [`Sandbox`]).
@@ -84,6 +88,11 @@ impl VaultWorld {
     /// and `.sandbox/{root-token,unseal-keys,backup-key}` (mode 0600) in the
     /// directory the binary runs in.
     pub async fn start() -> Self {
+        Self::start_with(3).await
+    }
+
+    /// [`Self::start`] with a cluster of `nodes` nodes.
+    pub async fn start_with(nodes: usize) -> Self {
         // The runbooks' list-driven shell steps need jq; say so up front
         // rather than in a step's stderr.
         let jq = std::process::Command::new("jq").arg("--version").output();
@@ -91,7 +100,7 @@ impl VaultWorld {
             jq.is_ok_and(|o| o.status.success()),
             "`jq` is not installed; the Vault runbooks need it: run tests/run (it installs jq) or apt-get install jq"
         );
-        let (cluster, s3) = tokio::join!(OpenBaoCluster::start(3), S3Server::start());
+        let (cluster, s3) = tokio::join!(OpenBaoCluster::start(nodes), S3Server::start());
         let s3 = s3.unwrap_or_else(|e| panic!("could not start moto: {e}"));
         let sandbox = Sandbox::new();
         let mut world = Self {
@@ -325,6 +334,70 @@ impl VaultWorld {
     }
 }
 
+/// The node addresses as a `list` input.
+pub fn nodes_input(addrs: &[String]) -> String {
+    serde_json::to_string(addrs).unwrap()
+}
+
+/// Runs a runbook that pauses at approvals and manual steps, answering each
+/// pause from this process as the second identity, until it finishes
+/// (bounded: at most `max_pauses` pauses). Returns the run id and the last
+/// result.
+pub fn run_with_answers(
+    world: &VaultWorld,
+    name: &str,
+    inputs: &[(String, String)],
+    expected_pauses: &[&str],
+) -> (String, Ran) {
+    let mut ran = world.run_runbook(name, inputs);
+    let run_id = ran.run_id();
+    for step in expected_pauses {
+        assert_paused_at(&ran, step);
+        let journal = world.sandbox.journal(&run_id);
+        let kind = journal
+            .iter()
+            .rev()
+            .find(|r| r["type"] == "waiting" && r["step"] == *step)
+            .map(|_| {
+                if journal
+                    .iter()
+                    .any(|r| r["type"] == "manual_requested" && r["step"] == *step)
+                {
+                    "manual"
+                } else {
+                    "approval"
+                }
+            })
+            .unwrap_or_else(|| panic!("no `waiting` record for `{step}`\n{}", ran.dump()));
+        ran = if kind == "manual" {
+            world.confirm_and_resume(&run_id, step)
+        } else {
+            world.approve_and_resume(&run_id, step)
+        };
+    }
+    (run_id, ran)
+}
+
+/// Every node (all of the cluster's) dies and loses its disk; the platform
+/// starts empty nodes.
+/// Returns the inputs of `full-cluster-loss` for them.
+pub async fn lose_the_cluster(world: &mut VaultWorld) -> Vec<(String, String)> {
+    let n = world.cluster.len();
+    for i in 0..n {
+        world.cluster.kill(i);
+        world.cluster.wipe(i);
+    }
+    for i in 0..n {
+        world.cluster.start_node(i).await.unwrap();
+    }
+    let addrs: Vec<String> = (0..n).map(|i| world.cluster.addr(i)).collect();
+    let mut inputs = world.s3_inputs();
+    inputs.push(("nodes".into(), nodes_input(&addrs)));
+    inputs.push(("key_shares".into(), "3".into()));
+    inputs.push(("key_threshold".into(), "2".into()));
+    inputs
+}
+
 /// The shipped runbook `runbooks/vault/<name>.yaml`.
 pub fn runbook(name: &str) -> PathBuf {
     workspace()
@@ -352,15 +425,22 @@ pub async fn autopilot(addr: &str, token: &str) -> (usize, u64, bool) {
 
 /// Waits (bounded) for 3 voters and failure tolerance 1 as seen from `addr`.
 pub async fn wait_three_voters(addr: &str, token: &str) -> (usize, u64) {
+    wait_voters(addr, token, 3).await
+}
+
+/// Waits (bounded) for `n` healthy voters and the failure tolerance of `n`
+/// nodes (`(n - 1) / 2`) as seen from `addr`.
+pub async fn wait_voters(addr: &str, token: &str, n: usize) -> (usize, u64) {
+    let want_ft = ((n - 1) / 2) as u64;
     let started = Instant::now();
     loop {
         let (voters, ft, healthy) = autopilot(addr, token).await;
-        if voters == 3 && ft == 1 && healthy {
+        if voters == n && ft == want_ft && healthy {
             return (voters, ft);
         }
         assert!(
             started.elapsed() < WAIT,
-            "no 3 healthy voters with failure tolerance 1 within {WAIT:?}: voters={voters} ft={ft} healthy={healthy}"
+            "no {n} healthy voters with failure tolerance {want_ft} within {WAIT:?}: voters={voters} ft={ft} healthy={healthy}"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

@@ -91,6 +91,8 @@ impl Scheduler {
         for decl in &site.inputs {
             let value = match given.get(&decl.name) {
                 Some(v) if decl.accepts(v) => v.clone(),
+                // An optional input passed an unset value (`null`) is unset.
+                Some(serde_json::Value::Null) if decl.optional => serde_json::Value::Null,
                 // A rendered template is text: read it as the declared type.
                 Some(serde_json::Value::String(text)) => match decl.coerce(text) {
                     Ok(v) => v,

@@ -23,6 +23,7 @@ use std::time::Duration;
 use super::render::RenderedParams;
 use super::{Scheduler, Status};
 use crate::journal::record::Event;
+use crate::runbook::call_tree::SCOPE_SEPARATOR;
 use crate::runbook::checked_runbook::ResolvedKind;
 use crate::runbook::engine_kind::EngineKind;
 use crate::runbook::step::Step;
@@ -196,11 +197,12 @@ impl Scheduler {
             if read.is_empty() {
                 continue;
             }
-            let outputs = lost_outputs(&self.env.runbook.steps[lost.index].id, lost);
-            let id = lost
-                .item
-                .as_ref()
-                .unwrap_or(&self.env.runbook.steps[lost.index].id);
+            let step_id = &self.env.runbook.steps[lost.index].id;
+            // As step `i`'s templates name it (inside a call, without the
+            // call's prefix).
+            let local = self.local_id(i, lost.index).unwrap_or(step_id);
+            let outputs = lost_outputs(local, lost);
+            let id = lost.item.as_ref().unwrap_or(step_id);
             let names: Vec<String> = read.iter().map(|n| format!("`{outputs}.{n}`")).collect();
             hint.push_str(&format!(
                 "; {} {} a secret output this engine does not have ({}): {}",
@@ -226,7 +228,10 @@ impl Scheduler {
     /// read (its `with`, an `assert`'s `that`, `when`, `until` and `check`
     /// probe).
     fn lost_read_by(&self, i: usize, lost: &LostSecretOutputs) -> Vec<String> {
-        let id = &self.env.runbook.steps[lost.index].id;
+        // Templates read a step of their own scope only, by its id there.
+        let Some(id) = self.local_id(i, lost.index) else {
+            return Vec::new();
+        };
         let assert = matches!(
             self.env.runbook.kind(i),
             ResolvedKind::Engine(EngineKind::Assert)
@@ -269,6 +274,24 @@ fn lost_outputs(id: &str, lost: &LostSecretOutputs) -> String {
     {
         Some((_, key)) => format!("steps.{id}.outputs.by_key.{key}.outputs"),
         None => format!("steps.{id}.outputs"),
+    }
+}
+
+impl Scheduler {
+    /// The id step `i`'s templates read step `j` by (`steps.<id>`): `j`'s
+    /// id without the prefix of `i`'s call (`restore/init_first` is
+    /// `init_first` inside the call `restore`); `None` when `j` is not in
+    /// `i`'s scope.
+    fn local_id(&self, i: usize, j: usize) -> Option<&str> {
+        let runbook = &self.env.runbook;
+        let id = runbook.steps[j].id.as_str();
+        let local = match runbook.tree().scope(i) {
+            Some(call) => id
+                .strip_prefix(runbook.steps[call].id.as_str())?
+                .strip_prefix(SCOPE_SEPARATOR)?,
+            None => id,
+        };
+        (!local.contains(SCOPE_SEPARATOR)).then_some(local)
     }
 }
 
