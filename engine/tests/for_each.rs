@@ -1211,7 +1211,7 @@ steps:
             .next();
         // `b` has failed an attempt: `a` is done and `b` is retrying.
         if let Some(run) = run.filter(|r| {
-            let journal = sb.journal(r);
+            let journal = sb.journal_so_far(r);
             steps_of(&journal, "step_succeeded").contains(&"get[a]".to_string())
                 && steps_of(&journal, "attempt_failed").contains(&"get[b]".to_string())
         }) {

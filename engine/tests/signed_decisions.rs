@@ -817,7 +817,7 @@ fn wait_for_record(sandbox: &Sandbox, run: &str, ty: &str) {
     let started = Instant::now();
     let journal = sandbox.run_dir(run).join("journal.jsonl");
     loop {
-        if journal.exists() && sandbox.journal(run).iter().any(|r| r["type"] == ty) {
+        if journal.exists() && sandbox.journal_so_far(run).iter().any(|r| r["type"] == ty) {
             return;
         }
         assert!(

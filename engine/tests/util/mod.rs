@@ -148,6 +148,23 @@ impl Sandbox {
             .run()
     }
 
+    /// The journal of a run still being written, for polling: no file yet
+    /// is no record, and a last line not yet ended is left out.
+    pub fn journal_so_far(&self, run_id: &str) -> Vec<serde_json::Value> {
+        let path = self
+            .state_dir()
+            .join("runs")
+            .join(run_id)
+            .join("journal.jsonl");
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+        whole
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| v["rec"].clone())
+            .collect()
+    }
+
     /// The journal of a run, one parsed record per line (the `rec` part).
     pub fn journal(&self, run_id: &str) -> Vec<serde_json::Value> {
         let path = self
