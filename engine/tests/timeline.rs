@@ -6,10 +6,9 @@
 
 mod util;
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use lifeboat::{parse_journal, JOURNAL_FILE};
