@@ -233,13 +233,14 @@ fn the_open_page_follows_the_run_without_a_reload() {
         Duration::from_secs(60),
         "the page shows fetch_snapshot running",
     );
+    browser.wait_for(
+        "document.querySelector('#connection').className==='live'",
+        Duration::from_secs(30),
+        "the page says it is live",
+    );
     // A mark on this very document: a reload would lose it.
     browser.eval("window.__sameDocument = 'yes'; true");
     let updates_before = browser.eval("Number(document.body.getAttribute('data-updates')||'0')");
-    assert!(
-        browser.eval("document.querySelector('#connection').className") == "live",
-        "the page says it is live"
-    );
 
     // fetch_snapshot ends; the gate waits, with the commands that resolve it.
     std::fs::write(&go, "").unwrap();
@@ -324,8 +325,8 @@ fn the_open_page_follows_the_run_without_a_reload() {
     list.screenshot(&artifacts().join("runs.png"));
 }
 
-#[test]
-fn without_javascript_the_page_refreshes_itself() {
+/// A sandbox with one finished run of one step, and a server over it.
+fn one_finished_run() -> (Sandbox, Server, String) {
     let sb = Sandbox::new();
     let file = sb.write(
         "quick.yaml",
@@ -334,6 +335,12 @@ fn without_javascript_the_page_refreshes_itself() {
     lifeboat(&sb, &["run", file.to_str().unwrap()]).run();
     let server = Server::start(&sb, &[]);
     let id = only_run(&server);
+    (sb, server, id)
+}
+
+#[test]
+fn without_javascript_the_page_refreshes_itself() {
+    let (_sb, server, id) = one_finished_run();
     for path in ["/".to_string(), format!("/runs/{id}")] {
         let mut browser = Browser::open_without_scripts(&server.url(&path));
         let dom = browser.dom_once("</body>", Duration::from_secs(60));
@@ -360,14 +367,7 @@ fn without_javascript_the_page_refreshes_itself() {
 
 #[test]
 fn only_get_and_head_are_answered() {
-    let sb = Sandbox::new();
-    let file = sb.write(
-        "quick.yaml",
-        "version: 1\nname: quick\nsteps:\n  - id: only\n    kind: shell\n    with: { run: [\"true\"] }\n",
-    );
-    lifeboat(&sb, &["run", file.to_str().unwrap()]).run();
-    let server = Server::start(&sb, &[]);
-    let id = only_run(&server);
+    let (sb, server, id) = one_finished_run();
     let journal_before =
         std::fs::read(sb.state_dir().join("runs").join(&id).join("journal.jsonl")).unwrap();
     for path in [
