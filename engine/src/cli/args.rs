@@ -475,7 +475,7 @@ pub struct ServeArgs {
     /// The address and port to listen on; a port of 0 picks a free one
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
     pub bind: String,
-    /// How often an open page looks at the store for changes
+    /// How often an open run's page looks at the store for changes (the list of runs: 5 times less often)
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
     pub interval: std::time::Duration,
     #[command(flatten)]

@@ -40,7 +40,8 @@ const DRAIN: Duration = Duration::from_secs(3);
 #[derive(Clone)]
 pub struct ServeConfig {
     pub stores: RunStores,
-    /// How often an open page's event stream reads the store again.
+    /// How often an open run page's event stream reads the store again
+    /// (the list of runs: `LIST_SLOWER` times less often).
     pub interval: Duration,
     /// Whether the server listens on a loopback address only: requests must
     /// then name a loopback host, so a web page elsewhere cannot read the

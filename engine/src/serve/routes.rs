@@ -25,6 +25,10 @@ use crate::serve::ServeConfig;
 /// noticed and proxies keep the connection.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+/// How many `--interval`s the list of runs waits between looks: it reads
+/// every run's journal, where a run's page reads one.
+const LIST_SLOWER: u32 = 5;
+
 /// The policy every response carries: scripts only from this server (so
 /// no text on a page can run as one), no framing, no referrer.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -93,8 +97,9 @@ async fn route(
             if head {
                 return event_stream_head();
             }
+            // The list reads every run's journal: it looks less often.
             let stores = config.stores.clone();
-            event_stream(config, stop, move || {
+            event_stream(config.interval * LIST_SLOWER, stop, move || {
                 pages::runs_fragment(&stores).map_err(|e| e.to_string())
             })
         }
@@ -135,7 +140,7 @@ async fn route(
             }
             // Earlier runs' durations are read once per stream.
             let mut history: Option<StepHistory> = None;
-            event_stream(config, stop, move || {
+            event_stream(config.interval, stop, move || {
                 let history = history.get_or_insert_with(|| self::history(&stores, &id));
                 pages::run_fragment(&stores, &id, history)
                     .map(|f| f.html)
@@ -224,12 +229,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 /// event when the store cannot be read, a comment when idle. It ends when
 /// the page goes away or the server stops.
 fn event_stream(
-    config: &ServeConfig,
+    interval: Duration,
     stop: CancellationToken,
     render: impl FnMut() -> Result<String, String> + Send + 'static,
 ) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<Bytes>(4);
-    let interval = config.interval;
     tokio::spawn(async move {
         let render = Arc::new(std::sync::Mutex::new(render));
         let mut last: Option<Result<String, String>> = None;
