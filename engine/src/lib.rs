@@ -14,6 +14,7 @@
 //! - [`report`] (reporting): spans, RTO, history, the projection, the
 //!   timeline. `status`, `runs`, `timeline`.
 //! - [`operator`]: the consoles and prompts a run talks to a person through.
+//! - [`serve`]: the read-only live status page over the store. `serve`.
 //! - [`cli`]: clap, one module per command, errors and exit codes.
 //!
 //! Every module is private; this file re-exports the small surface the
@@ -26,6 +27,7 @@ mod operator;
 mod report;
 mod run;
 mod runbook;
+mod serve;
 mod terminal_text;
 
 // The binary.

@@ -10,9 +10,10 @@ fn main() {
     // (`lifeboat run F | head -1`): SIGPIPE stays ignored (Rust's default),
     // its consoles treat EPIPE as "stdout closed" and the run carries on.
     // Children get the default disposition back (std resets it on spawn).
+    // Nor may `serve` die because a page's connection closed.
     let keeps_running = matches!(
         cli.command,
-        lifeboat::Command::Run(_) | lifeboat::Command::Resume(_)
+        lifeboat::Command::Run(_) | lifeboat::Command::Resume(_) | lifeboat::Command::Serve(_)
     );
     if !keeps_running {
         // SAFETY: restoring the default disposition of SIGPIPE before any

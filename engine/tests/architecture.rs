@@ -17,6 +17,7 @@ const RULE: &[(&str, &[&str])] = &[
         &["journal", "report", "runbook", "terminal_text"],
     ),
     ("run", &["journal", "operator", "report", "runbook"]),
+    ("serve", &["journal", "report", "runbook", "terminal_text"]),
     (
         "cli",
         &[
@@ -25,6 +26,7 @@ const RULE: &[(&str, &[&str])] = &[
             "report",
             "run",
             "runbook",
+            "serve",
             "terminal_text",
         ],
     ),

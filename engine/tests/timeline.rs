@@ -6,15 +6,15 @@
 
 mod util;
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use lifeboat::{parse_journal, JOURNAL_FILE};
 use lifeboat::{Event, Record};
 use serde_json::Value;
+use util::chromium::dump_file_dom;
 use util::{Ran, Sandbox, Test};
 
 const RUNBOOK: &str = r#"version: 1
@@ -109,67 +109,6 @@ fn wait_for_start(state: &Path, step: &str) -> PathBuf {
 
 fn json(out: &Ran) -> Value {
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{}", out.dump()))
-}
-
-fn chromium() -> PathBuf {
-    let candidates = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    std::iter::once(PathBuf::from("/usr/bin"))
-        .chain(candidates)
-        .map(|d| d.join("chromium"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "headless Chromium is needed to check the HTML timeline renders, and `chromium` is not installed; \
-                 install it with `apt-get install -y --no-install-recommends chromium` (tests/run does this on Debian)"
-            )
-        })
-}
-
-/// The DOM Chromium builds from `file`, bounded in time.
-fn dump_dom(file: &Path) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let mut child = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", file.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromium");
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "chromium did not finish rendering {} in 90s",
-                file.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    reader.join().unwrap()
 }
 
 #[test]
@@ -322,7 +261,7 @@ fn an_interrupted_paused_and_resumed_run_has_a_complete_timeline() {
     lifeboat(&sb, &["timeline", &run_id]).stdout(&md).run();
 
     // The HTML renders in a real browser with its Gantt chart.
-    let dom = dump_dom(&html_path);
+    let dom = dump_file_dom(&html_path);
     assert!(
         dom.contains("id=\"gantt\""),
         "no Gantt chart in DOM:\n{dom}"
@@ -372,7 +311,7 @@ fn an_interrupted_paused_and_resumed_run_has_a_complete_timeline() {
         drill_md.starts_with("# DRILL — Incident timeline"),
         "{drill_md}"
     );
-    let drill_dom = dump_dom(&drill_dir.join("timeline.html"));
+    let drill_dom = dump_file_dom(&drill_dir.join("timeline.html"));
     assert!(drill_dom.contains("class=\"drill-banner\""));
     let runs = json(&lifeboat(&sb, &["runs", "--output", "json"]).run());
     assert!(runs

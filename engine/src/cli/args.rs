@@ -73,6 +73,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Print a run's incident timeline as Markdown, JSON or self-contained HTML.
     Timeline(TimelineArgs),
+    /// Serve a read-only live status page of the runs (127.0.0.1:8080 by default).
+    #[command(long_about = SERVE_LONG_ABOUT, after_help = SERVE_HELP)]
+    Serve(ServeArgs),
     /// Check a run's journal (checksums, order, hash chain) and name the first break by seq.
     #[command(long_about = VERIFY_LONG_ABOUT)]
     Verify(VerifyArgs),
@@ -452,6 +455,41 @@ pub struct RunSignersArg {
         hide_env_values = true
     )]
     pub allowed_signers: Option<PathBuf>,
+}
+
+const SERVE_LONG_ABOUT: &str = "Serve a read-only live status page of the runs in the store, for the people who watch an incident: every run with its status and RTO against the target, and each run's page with the RTO clock, what runs and what waits (with the exact command that resolves it, as `lifeboat status` prints it), every step's state, the Gantt chart and the events. Pages update as the journal changes (server-sent events); without JavaScript they reload every 5 seconds.
+
+Nothing can be changed through it: it answers GET and HEAD only (anything else gets 405) and shows only what the journal holds, which is redacted before it is written. It listens on 127.0.0.1 by default and then answers only requests addressed to a loopback name; another address is reachable by anyone on that network and is warned about on stderr. The first line on stdout is the URL it serves. Ctrl-C (or SIGTERM) stops it. See docs/war-room.md.";
+
+const SERVE_HELP: &str = "\
+Examples:
+  lifeboat serve                                  http://127.0.0.1:8080/
+  lifeboat serve --bind 127.0.0.1:0               any free port (the URL is printed)
+  lifeboat serve --store s3://dr-runs/prod        the shared runs in S3
+  ssh -L 8080:127.0.0.1:8080 ops-host             watch from a laptop, through SSH
+
+Paths: /  /runs/RUN_ID  /runs.json  /runs/RUN_ID/status.json  (and .../events: text/event-stream)";
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The address and port to listen on; a port of 0 picks a free one
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// How often an open run's page looks at the store for changes (the list of runs: 5 times less often)
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    pub interval: std::time::Duration,
+    #[command(flatten)]
+    pub location: StoreArgs,
+}
+
+/// `--interval`: a duration from 100ms to 1m.
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. `1s` or `500ms`"))?;
+    if d < std::time::Duration::from_millis(100) || d > std::time::Duration::from_secs(60) {
+        return Err(format!("`{text}` is out of range: use 100ms to 1m"));
+    }
+    Ok(d)
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -8,6 +8,8 @@
 pub mod projection;
 pub mod rto_report;
 pub mod run_snapshot;
+pub mod run_status;
+pub mod run_summary;
 pub mod step_history;
 pub mod step_spans;
 pub mod timeline;

@@ -55,4 +55,12 @@ impl RunSnapshot {
             head: read.head,
         })
     }
+
+    /// The name of the runbook the run started, from its first record.
+    pub fn runbook_name(&self) -> Option<&str> {
+        match &self.records.first()?.event {
+            crate::journal::record::Event::RunStarted { runbook, .. } => Some(runbook),
+            _ => None,
+        }
+    }
 }

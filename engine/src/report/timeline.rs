@@ -40,7 +40,7 @@ pub struct Timeline {
     pub inputs: Map<String, Value>,
     pub rto: RtoReport,
     /// Steps by outcome: `succeeded`, `failed`, `skipped`, `simulated`,
-    /// `interrupted`, `waiting`, `not_run`.
+    /// `running`, `interrupted`, `waiting`, `not_run`.
     pub counts: BTreeMap<String, usize>,
     pub steps: Vec<TimelineStep>,
     pub events: Vec<TimelineEvent>,
@@ -235,7 +235,8 @@ impl Timeline {
         let steps: Vec<TimelineStep> = order
             .into_iter()
             .map(|(id, title, section)| {
-                let outcome = outcome_of(state.steps.get(&id));
+                let outcome =
+                    outcome_of(state.steps.get(&id), now.is_some_and(|n| n.engine_running));
                 *counts.entry(outcome.clone()).or_insert(0) += 1;
                 TimelineStep {
                     critical: critical.contains(id.as_str()),
@@ -312,7 +313,9 @@ impl Timeline {
     }
 }
 
-fn outcome_of(state: Option<&StepRecordState>) -> String {
+/// A step's outcome word. A step started with no outcome is `running`
+/// while an engine drives the run, else `interrupted`.
+fn outcome_of(state: Option<&StepRecordState>, engine_running: bool) -> String {
     match state {
         Some(StepRecordState::Succeeded {
             simulated: true, ..
@@ -320,6 +323,7 @@ fn outcome_of(state: Option<&StepRecordState>) -> String {
         Some(StepRecordState::Succeeded { .. }) => "succeeded",
         Some(StepRecordState::Failed { .. }) => "failed",
         Some(StepRecordState::Skipped { .. }) => "skipped",
+        Some(StepRecordState::Interrupted { .. }) if engine_running => "running",
         Some(StepRecordState::Interrupted { .. }) => "interrupted",
         Some(StepRecordState::Waiting { .. }) => "waiting",
         None => "not_run",

@@ -14,7 +14,8 @@ const CHART_W: f64 = 900.0;
 const ROW_H: f64 = 22.0;
 const AXIS_H: f64 = 24.0;
 
-const CSS: &str = "
+/// The timeline's stylesheet (also the status pages' base, `lifeboat serve`).
+pub const CSS: &str = "
 body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#1b1f24;background:#fff}
 h1{font-size:22px;margin:0 0 12px}h2{font-size:17px;margin:24px 0 8px}
 table{border-collapse:collapse;margin:4px 0}td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
@@ -68,7 +69,7 @@ pub fn render(t: &Timeline) -> String {
     h
 }
 
-fn header(h: &mut String, t: &Timeline) {
+pub fn header(h: &mut String, t: &Timeline) {
     let rto = &t.rto;
     let verdict_class = rto
         .verdict
@@ -138,7 +139,7 @@ fn header(h: &mut String, t: &Timeline) {
     h.push_str("</table>\n");
 }
 
-fn legend(h: &mut String) {
+pub fn legend(h: &mut String) {
     h.push_str("<p class=\"legend\">");
     for (color, text) in [
         ("#0969da", "executing"),
@@ -156,7 +157,7 @@ fn legend(h: &mut String) {
     );
 }
 
-fn gantt(h: &mut String, t: &Timeline) {
+pub fn gantt(h: &mut String, t: &Timeline) {
     let span = (t.end_ms - t.origin_ms).max(1) as f64;
     let x = |ms: i64| LABEL_W + ((ms - t.origin_ms) as f64 / span * CHART_W).clamp(0.0, CHART_W);
     let rows = t.steps.len() as f64;
@@ -181,11 +182,12 @@ fn gantt(h: &mut String, t: &Timeline) {
         let crit = if step.critical { " critical" } else { "" };
         let _ = writeln!(
             h,
-            "<g class=\"row{crit}\" data-step=\"{id}\"><rect class=\"row-bg{crit}\" x=\"0\" y=\"{y:.1}\" width=\"{width}\" height=\"{}\" opacity=\"{}\"/><text class=\"row-label{crit}\" x=\"6\" y=\"{:.1}\">{id}</text>",
+            "<g class=\"row{crit}\" data-step=\"{id}\" data-outcome=\"{outcome}\"><rect class=\"row-bg{crit}\" x=\"0\" y=\"{y:.1}\" width=\"{width}\" height=\"{}\" opacity=\"{}\"/><text class=\"row-label{crit}\" x=\"6\" y=\"{:.1}\">{id}</text>",
             ROW_H - 2.0,
             if row % 2 == 0 || step.critical { 1 } else { 0 },
             y + 15.0,
             id = esc(&step.id),
+            outcome = esc(&step.outcome),
         );
         for s in &step.spans {
             let x0 = x(s.start_ms);
@@ -314,7 +316,7 @@ fn critical_path(h: &mut String, t: &Timeline) {
     h.push_str("</table>\n");
 }
 
-fn events(h: &mut String, t: &Timeline) {
+pub fn events(h: &mut String, t: &Timeline) {
     h.push_str("<h2>Events (UTC)</h2>\n<table class=\"events\" id=\"events\"><tr><th>Time</th><th>Actor</th><th>Step</th><th>Outcome</th><th>Summary</th></tr>\n");
     for e in &t.events {
         let _ = writeln!(
@@ -335,7 +337,7 @@ fn events(h: &mut String, t: &Timeline) {
 }
 
 /// Escapes text for HTML content and attribute values.
-fn esc(s: &str) -> String {
+pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -3,6 +3,7 @@
 //! [`machine::Machine`] is a sandbox that shares an S3 run store.
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod machine;
 pub mod s3_api;
 pub mod sealing;

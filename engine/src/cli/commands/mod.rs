@@ -13,6 +13,7 @@ pub mod plan;
 pub mod run;
 pub mod runs;
 pub mod schema;
+pub mod serve;
 pub mod status;
 pub mod timeline;
 pub mod validate;
@@ -39,6 +40,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Runs(a) => runs::run(a),
         Command::Status(a) => status::run(a),
         Command::Timeline(a) => timeline::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Kinds(a) => kinds::run(a),
         Command::Schema(a) => schema::run(a),
