@@ -5,9 +5,15 @@
 //! Architecture invariant: reports read journal records (and the runbook
 //! they ran), never the scheduler's internals, and never write a journal.
 
+pub mod drill_projection;
+pub mod metrics;
 pub mod projection;
 pub mod rto_report;
 pub mod run_snapshot;
+pub mod run_summary;
+pub mod scorecard;
+pub mod scorecard_html;
+pub mod scorecard_markdown;
 pub mod step_history;
 pub mod step_spans;
 pub mod timeline;

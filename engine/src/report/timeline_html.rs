@@ -14,7 +14,8 @@ const CHART_W: f64 = 900.0;
 const ROW_H: f64 = 22.0;
 const AXIS_H: f64 = 24.0;
 
-const CSS: &str = "
+/// The page style, shared with the scorecard (`scorecard_html.rs`).
+pub const CSS: &str = "
 body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#1b1f24;background:#fff}
 h1{font-size:22px;margin:0 0 12px}h2{font-size:17px;margin:24px 0 8px}
 table{border-collapse:collapse;margin:4px 0}td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
@@ -117,7 +118,14 @@ fn header(h: &mut String, t: &Timeline) {
             "RTO target",
             rto.target_ms.map(human_ms).unwrap_or_else(|| "none".into()),
         ),
-        ("RTO actual", human_ms(rto.achieved_ms)),
+        (
+            if t.drill.is_some() {
+                "Drill took"
+            } else {
+                "RTO actual"
+            },
+            human_ms(rto.achieved_ms),
+        ),
         (
             "Verdict",
             format!(
@@ -131,6 +139,17 @@ fn header(h: &mut String, t: &Timeline) {
             format!("<code id=\"journal\">{}</code>", esc(&t.journal.line())),
         ),
     ];
+    let mut rows = rows.to_vec();
+    if let Some(p) = &t.drill_projection {
+        rows.push((
+            "A real run",
+            format!(
+                "<span id=\"projected\">{}</span><br><span id=\"gates\">{}</span>",
+                esc(&p.line()),
+                esc(&p.gates_line())
+            ),
+        ));
+    }
     h.push_str("<table class=\"header\">\n");
     for (k, v) in rows {
         let _ = writeln!(h, "<tr><th>{k}</th><td>{v}</td></tr>");
@@ -335,7 +354,7 @@ fn events(h: &mut String, t: &Timeline) {
 }
 
 /// Escapes text for HTML content and attribute values.
-fn esc(s: &str) -> String {
+pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -13,6 +13,8 @@ pub mod plan;
 pub mod run;
 pub mod runs;
 pub mod schema;
+pub mod scorecard;
+pub mod metrics;
 pub mod status;
 pub mod timeline;
 pub mod validate;
@@ -38,6 +40,8 @@ pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Note(a) => note::run(a),
         Command::Runs(a) => runs::run(a),
         Command::Status(a) => status::run(a),
+        Command::Scorecard(a) => scorecard::run(a),
+        Command::Metrics(a) => metrics::run(a),
         Command::Timeline(a) => timeline::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Kinds(a) => kinds::run(a),

@@ -7,6 +7,7 @@ use crate::cli::error::{exit, CliError};
 use crate::cli::{OutputFormat, StatusArgs};
 use crate::journal::record::Event;
 use crate::journal::run_state::{RunState, StepRecordState};
+use crate::report::drill_projection::DrillProjection;
 use crate::report::projection::{ProjectedFinish, Projection, Remaining};
 use crate::report::rto_report::{human_ms, RtoReport, StepShape, StopReason};
 use crate::report::run_snapshot::RunSnapshot;
@@ -92,6 +93,11 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
     };
 
     let loops = loop_items(&snap, &run, now.engine_running);
+    // A drill's own time is no recovery time: what a real run would take.
+    let drill_projection = match (&run.dry_run, &snap.runbook) {
+        (Some(mode), Some(rb)) => Some(DrillProjection::of(mode, rb, &history, report.target_ms)),
+        _ => None,
+    };
 
     match args.output {
         OutputFormat::Json => {
@@ -109,6 +115,7 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
                 "waiting": waiting.iter().map(|(s, r, c)| json!({"step": s, "reason": r, "commands": c})).collect::<Vec<_>>(),
                 "history_runs": history.runs,
                 "rto": report,
+                "drill_projection": drill_projection,
             });
             // The items of `for_each` steps, by step (only when there are).
             if let (Some(doc), false) = (doc.as_object_mut(), loops.is_empty()) {
@@ -167,6 +174,10 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
                     human_ms(report.achieved_ms)
                 );
                 say!("{}", report.verdict_line());
+                if let Some(p) = &drill_projection {
+                    say!("a real run: {}", p.line());
+                    say!("{}", p.gates_line());
+                }
                 let s = &report.split;
                 say!(
                     "split:    machine {}, waiting on humans {}, interrupted {}{}",
@@ -214,6 +225,10 @@ pub fn run(args: StatusArgs) -> Result<i32, CliError> {
             say!("projected finish: {}", projection.finish_text());
             if !waiting.is_empty() {
                 say!("(the projection does not include the time until a human acts)");
+            }
+            if let Some(p) = &drill_projection {
+                say!("a real run: {}", p.line());
+                say!("{}", p.gates_line());
             }
             if history.runs > 0 {
                 say!("(step durations measured in {} earlier run(s) where available, else `estimate`)", history.runs);
