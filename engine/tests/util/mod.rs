@@ -6,6 +6,7 @@
 pub mod machine;
 pub mod s3_api;
 pub mod sealing;
+pub mod war_room;
 mod test;
 
 use std::path::{Path, PathBuf};

@@ -78,10 +78,15 @@ pub async fn push(stores: &RunStores, url: &str) -> Result<String, String> {
 /// The group URL: `URL/metrics/job/JOB`, or `URL` itself when its path
 /// already names a group.
 fn group_url(url: &str, job: &str) -> Result<reqwest::Url, String> {
+    // A password in a URL that does not parse is cut from the message.
+    let quoted = match url.rsplit_once('@') {
+        Some((_, host)) => format!("…@{host}"),
+        None => url.to_string(),
+    };
     let bad = || {
         format!(
             "the pushgateway URL `{}` is not an http(s) URL; give its address, e.g. http://127.0.0.1:9091",
-            crate::terminal_text::printable(url)
+            crate::terminal_text::printable(&quoted)
         )
     };
     let parsed = reqwest::Url::parse(url).map_err(|_| bad())?;
