@@ -71,10 +71,10 @@ pub enum Command {
     Runs(RunsArgs),
     /// Show a run's live RTO clock, what is running or waiting, and a projected finish.
     Status(StatusArgs),
-    /// One row per runbook from every run in the store: last real run and drill, RTO against target, trend; stale drills flagged.
+    /// Per runbook: last real run and drill, RTO history against target, stale drills flagged.
     #[command(after_help = SCORECARD_HELP)]
     Scorecard(ScorecardArgs),
-    /// Export Prometheus metrics (RTO, target, last success, status, human and machine time) to a node_exporter textfile or a pushgateway.
+    /// Export Prometheus metrics to a node_exporter textfile or a pushgateway.
     #[command(after_help = METRICS_HELP)]
     Metrics(MetricsArgs),
     /// Print a run's incident timeline as Markdown, JSON or self-contained HTML.
