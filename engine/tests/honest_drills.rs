@@ -27,7 +27,11 @@ fn a_drill_projects_a_real_run_from_history_and_lists_its_gates() {
         &std::fs::read_to_string(sandbox.run_dir(&id).join("timeline.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(timeline["rto"]["verdict"], Value::Null, "no verdict from a drill's own time");
+    assert_eq!(
+        timeline["rto"]["verdict"],
+        Value::Null,
+        "no verdict from a drill's own time"
+    );
     assert_eq!(timeline["rto"]["drill"], "render");
     let p = &timeline["drill_projection"];
     assert_eq!(p["mode"], "render");
@@ -35,7 +39,10 @@ fn a_drill_projects_a_real_run_from_history_and_lists_its_gates() {
     assert_eq!(p["fits"], true);
     assert_eq!(p["target_ms"], 60_000);
     let projected = p["projected_rto_ms"].as_i64().unwrap();
-    assert!(projected > timeline["rto"]["achieved_ms"].as_i64().unwrap(), "{p:#}");
+    assert!(
+        projected > timeline["rto"]["achieved_ms"].as_i64().unwrap(),
+        "{p:#}"
+    );
     assert_eq!(p["human_gates"][0]["step"], "go");
     assert_eq!(p["human_gates"][0]["kind"], "approval");
     assert_eq!(
@@ -50,14 +57,19 @@ fn a_drill_projects_a_real_run_from_history_and_lists_its_gates() {
             .unwrap_or_else(|| panic!("no `{prefix}` in\n{md}"))
             .to_string()
     };
-    assert!(line("| Verdict |").contains("DRILL (dry-run=render) took "), "{md}");
+    assert!(
+        line("| Verdict |").contains("DRILL (dry-run=render) took "),
+        "{md}"
+    );
     assert!(line("| Verdict |").contains("not a recovery time"), "{md}");
     assert!(
-        line("| A real run |").contains("against a target of 1m00s: fits (from 1 earlier run(s) and estimates)"),
+        line("| A real run |")
+            .contains("against a target of 1m00s: fits (from 1 earlier run(s) and estimates)"),
         "{md}"
     );
     assert!(
-        line("| Human gates |").starts_with("| Human gates | a real run waits on 1 human gate: go (approval, "),
+        line("| Human gates |")
+            .starts_with("| Human gates | a real run waits on 1 human gate: go (approval, "),
         "{md}"
     );
     assert!(line("| Drill took |").len() > 14, "{md}");
@@ -65,14 +77,33 @@ fn a_drill_projects_a_real_run_from_history_and_lists_its_gates() {
 
     let html = std::fs::read_to_string(sandbox.run_dir(&id).join("timeline.html")).unwrap();
     assert!(html.contains("<span id=\"projected\">projected "), "{html}");
-    assert!(html.contains("<span id=\"gates\">a real run waits on 1 human gate: go (approval"), "{html}");
+    assert!(
+        html.contains("<span id=\"gates\">a real run waits on 1 human gate: go (approval"),
+        "{html}"
+    );
     assert!(!html.contains(": met"), "{html}");
 
     let status = sandbox.run(&["status", &id]);
     status.expect_code(0);
-    assert!(status.stdout.contains("\na real run: projected "), "{}", status.dump());
-    assert!(status.stdout.contains(": fits (from 1 earlier run(s) and estimates)"), "{}", status.dump());
-    assert!(status.stdout.contains("\na real run waits on 1 human gate: go (approval, "), "{}", status.dump());
+    assert!(
+        status.stdout.contains("\na real run: projected "),
+        "{}",
+        status.dump()
+    );
+    assert!(
+        status
+            .stdout
+            .contains(": fits (from 1 earlier run(s) and estimates)"),
+        "{}",
+        status.dump()
+    );
+    assert!(
+        status
+            .stdout
+            .contains("\na real run waits on 1 human gate: go (approval, "),
+        "{}",
+        status.dump()
+    );
     assert!(!status.stdout.contains(": met"), "{}", status.dump());
     let json = sandbox.run(&["status", &id, "--output", "json"]);
     let json: Value = serde_json::from_str(&json.stdout).unwrap();
@@ -80,12 +111,17 @@ fn a_drill_projects_a_real_run_from_history_and_lists_its_gates() {
 
     let runs = sandbox.run(&["runs"]);
     runs.expect_code(0);
-    let row = runs.stdout.lines().find(|l| l.starts_with(&id)).expect("the drill's row");
+    let row = runs
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .expect("the drill's row");
     assert!(row.contains(" projected "), "{row}");
     assert!(row.contains(" / 1m00s fits"), "{row}");
     assert!(row.ends_with("DRILL"), "{row}");
     assert!(!row.contains("met"), "{row}");
-    let runs: Vec<Value> = serde_json::from_str(&sandbox.run(&["runs", "--output", "json"]).stdout).unwrap();
+    let runs: Vec<Value> =
+        serde_json::from_str(&sandbox.run(&["runs", "--output", "json"]).stdout).unwrap();
     let doc = runs.iter().find(|r| r["run_id"] == id.as_str()).unwrap();
     assert_eq!(doc["rto_met"], Value::Null);
     assert_eq!(doc["projection"], timeline["drill_projection"]);
@@ -108,5 +144,10 @@ fn a_probes_drill_without_history_projects_from_estimates() {
     assert!(md.contains("DRILL (dry-run=probes) took "), "{md}");
     // `plan` projects the same figure.
     let plan = sandbox.run(&["plan", "nightly.yaml"]);
-    assert!(plan.stdout.contains("estimate: 1m30s against an RTO target of 10.0s (EXCEEDS)"), "{}", plan.dump());
+    assert!(
+        plan.stdout
+            .contains("estimate: 1m30s against an RTO target of 10.0s (EXCEEDS)"),
+        "{}",
+        plan.dump()
+    );
 }

@@ -29,7 +29,10 @@ impl Exposition {
             .samples
             .iter()
             .filter(|(n, l, _)| {
-                n == name && want.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+                n == name
+                    && want
+                        .iter()
+                        .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
             })
             .map(|s| s.2)
             .collect();
@@ -59,7 +62,8 @@ fn parse(text: &str) -> Exposition {
             Some(i) => (&line[..i], &line[i + 1..]),
             None => {
                 let (n, v) = line.split_once(' ').expect("name value");
-                out.samples.push((n.into(), Labels::new(), v.parse().expect("value")));
+                out.samples
+                    .push((n.into(), Labels::new(), v.parse().expect("value")));
                 continue;
             }
         };
@@ -93,7 +97,8 @@ fn parse(text: &str) -> Exposition {
         }
         let value: String = chars.collect();
         let value = value.split_whitespace().next().expect("value");
-        out.samples.push((name.into(), labels, value.parse().expect("a number")));
+        out.samples
+            .push((name.into(), labels, value.parse().expect("a number")));
     }
     out
 }
@@ -110,12 +115,28 @@ const FAMILIES: [&str; 6] = [
 /// The checks both outputs pass, against what `runs` says of the same store.
 fn check(m: &Exposition, runs: &[Value]) {
     for f in FAMILIES {
-        assert_eq!(m.types.get(f).map(String::as_str), Some("gauge"), "{f} in {m:#?}");
+        assert_eq!(
+            m.types.get(f).map(String::as_str),
+            Some("gauge"),
+            "{f} in {m:#?}"
+        );
         assert!(m.help.get(f).is_some_and(|h| !h.is_empty()), "{f} HELP");
     }
-    let real = [("runbook", "restore"), ("scenario", "full-cluster-loss"), ("drill", "false")];
-    let drill = [("runbook", "restore"), ("scenario", "full-cluster-loss"), ("drill", "true")];
-    let nightly = [("runbook", "nightly"), ("scenario", r#"nightly "backup" \ export"#), ("drill", "true")];
+    let real = [
+        ("runbook", "restore"),
+        ("scenario", "full-cluster-loss"),
+        ("drill", "false"),
+    ];
+    let drill = [
+        ("runbook", "restore"),
+        ("scenario", "full-cluster-loss"),
+        ("drill", "true"),
+    ];
+    let nightly = [
+        ("runbook", "nightly"),
+        ("scenario", r#"nightly "backup" \ export"#),
+        ("drill", "true"),
+    ];
     assert_eq!(m.value("lifeboat_rto_target_seconds", &real), 60.0);
     assert_eq!(m.value("lifeboat_rto_target_seconds", &nightly), 10.0);
     // The latest real run failed; the one before it succeeded.
@@ -128,8 +149,13 @@ fn check(m: &Exposition, runs: &[Value]) {
     assert_eq!(status(&real, "succeeded"), 0.0);
     assert_eq!(status(&drill, "succeeded"), 1.0);
     let of = |pred: &dyn Fn(&Value) -> bool| runs.iter().find(|r| pred(r)).expect("run");
-    let success = of(&|r| r["runbook"] == "restore" && r["status"] == "succeeded" && r["drill"] == false);
-    let finished_at = success["last_event_at"].as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
+    let success =
+        of(&|r| r["runbook"] == "restore" && r["status"] == "succeeded" && r["drill"] == false);
+    let finished_at = success["last_event_at"]
+        .as_str()
+        .unwrap()
+        .parse::<jiff::Timestamp>()
+        .unwrap();
     assert_eq!(
         m.value("lifeboat_run_last_success_timestamp_seconds", &real),
         finished_at.as_millisecond() as f64 / 1000.0
@@ -141,9 +167,15 @@ fn check(m: &Exposition, runs: &[Value]) {
     );
     // Drills: the projection of a real run, never the drill's own time.
     let restore_drill = of(&|r| r["runbook"] == "restore" && r["drill"] == true);
-    let projected = restore_drill["projection"]["projected_rto_ms"].as_f64().unwrap() / 1000.0;
+    let projected = restore_drill["projection"]["projected_rto_ms"]
+        .as_f64()
+        .unwrap()
+        / 1000.0;
     assert_eq!(m.value("lifeboat_run_rto_seconds", &drill), projected);
-    assert_ne!(projected, restore_drill["rto_ms"].as_f64().unwrap() / 1000.0);
+    assert_ne!(
+        projected,
+        restore_drill["rto_ms"].as_f64().unwrap() / 1000.0
+    );
     assert_eq!(m.value("lifeboat_run_rto_seconds", &nightly), 90.0);
     assert_eq!(m.value("lifeboat_run_human_seconds", &nightly), 30.0);
     assert_eq!(m.value("lifeboat_run_machine_seconds", &nightly), 60.0);
@@ -169,7 +201,10 @@ fn the_textfile_is_written_atomically_for_node_exporter() {
     // Readable by node_exporter's user; no temporary file left behind.
     let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o644);
-    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, ["lifeboat.prom"]);
     // Printed without --textfile or --push: the same text.
     let printed = sandbox.run(&["metrics"]);
@@ -197,7 +232,11 @@ fn pushed_metrics_are_scraped_back_from_a_real_pushgateway() {
         .iter()
         .find(|s| s.0 == "lifeboat_rto_target_seconds")
         .expect("pushed");
-    assert_eq!(labels.get("job").map(String::as_str), Some("lifeboat"), "{labels:?}");
+    assert_eq!(
+        labels.get("job").map(String::as_str),
+        Some("lifeboat"),
+        "{labels:?}"
+    );
 
     // A run pushes when it stops: the nightly drill again, now with a
     // success after the first push.
@@ -205,9 +244,19 @@ fn pushed_metrics_are_scraped_back_from_a_real_pushgateway() {
         "lifeboat_run_last_success_timestamp_seconds",
         &[("runbook", "nightly"), ("drill", "true")],
     );
-    let ran = sandbox.run(&["run", "nightly.yaml", "--dry-run", "--push-metrics", &gateway.url()]);
+    let ran = sandbox.run(&[
+        "run",
+        "nightly.yaml",
+        "--dry-run",
+        "--push-metrics",
+        &gateway.url(),
+    ]);
     ran.expect_code(0);
-    assert!(ran.stdout.contains("metrics: pushed to http://127.0.0.1:"), "{}", ran.dump());
+    assert!(
+        ran.stdout.contains("metrics: pushed to http://127.0.0.1:"),
+        "{}",
+        ran.dump()
+    );
     let m = parse(&gateway.scrape().unwrap());
     let after = m.value(
         "lifeboat_run_last_success_timestamp_seconds",
@@ -224,16 +273,36 @@ fn an_unreachable_pushgateway_is_one_error_without_the_password() {
     let url = format!("http://ops:hunter2-not-shown@127.0.0.1:{port}");
     let ran = sandbox.run(&["metrics", "--push", &url]);
     ran.expect_code(1);
-    assert!(ran.stderr.contains("could not reach the pushgateway"), "{}", ran.dump());
-    assert!(!ran.printed().contains("hunter2-not-shown"), "{}", ran.dump());
+    assert!(
+        ran.stderr.contains("could not reach the pushgateway"),
+        "{}",
+        ran.dump()
+    );
+    assert!(
+        !ran.printed().contains("hunter2-not-shown"),
+        "{}",
+        ran.dump()
+    );
     assert_eq!(ran.stderr.matches("error:").count(), 1, "{}", ran.dump());
     // A run still ends as the run did: the push failing only warns.
     sandbox.write("nightly.yaml", util::war_room::NIGHTLY);
     let ran = sandbox.run(&["run", "nightly.yaml", "--dry-run", "--push-metrics", &url]);
     ran.expect_code(0);
-    assert!(ran.printed().contains("metrics not pushed"), "{}", ran.dump());
-    assert!(!ran.printed().contains("hunter2-not-shown"), "{}", ran.dump());
+    assert!(
+        ran.printed().contains("metrics not pushed"),
+        "{}",
+        ran.dump()
+    );
+    assert!(
+        !ran.printed().contains("hunter2-not-shown"),
+        "{}",
+        ran.dump()
+    );
     let ran = sandbox.run(&["metrics", "--push", "pushgateway:9091"]);
     ran.expect_code(2);
-    assert!(ran.stderr.contains("is not an http(s) URL"), "{}", ran.dump());
+    assert!(
+        ran.stderr.contains("is not an http(s) URL"),
+        "{}",
+        ran.dump()
+    );
 }

@@ -56,11 +56,17 @@ fn one_row_per_runbook_with_real_failed_and_drill_runs() {
     assert_eq!(restore["last_real_run"]["verdict"], "failed");
     assert_eq!(restore["last_drill"]["drill"], "render");
     let recent = restore["recent"].as_array().unwrap();
-    let verdicts: Vec<&str> = recent.iter().map(|p| p["verdict"].as_str().unwrap()).collect();
+    let verdicts: Vec<&str> = recent
+        .iter()
+        .map(|p| p["verdict"].as_str().unwrap())
+        .collect();
     assert_eq!(verdicts, ["met", "failed", "fits"], "{restore:#}");
     // The real success waited on bob: measured human time, and machine time.
     assert!(recent[0]["human_ms"].as_i64().unwrap() > 0, "{restore:#}");
-    assert!(recent[0]["machine_ms"].as_i64().unwrap() >= 300, "{restore:#}");
+    assert!(
+        recent[0]["machine_ms"].as_i64().unwrap() >= 300,
+        "{restore:#}"
+    );
     // The drill's figure is the projection of a real run from the one
     // successful real run's measured durations, which includes bob's wait
     // at `go`: never the drill's own few milliseconds, never under the
@@ -70,7 +76,10 @@ fn one_row_per_runbook_with_real_failed_and_drill_runs() {
     assert!(projected >= 300, "{drill:#}");
     assert!(projected < 60_000, "{drill:#}");
     assert_eq!(drill["human_ms"], restore["recent"][2]["human_ms"]);
-    assert!(drill["human_ms"].as_i64().unwrap() > 0, "the gate counts: {drill:#}");
+    assert!(
+        drill["human_ms"].as_i64().unwrap() > 0,
+        "the gate counts: {drill:#}"
+    );
     assert_eq!(restore["trend"], "unknown", "one successful real run only");
     assert_eq!(restore["stale"], false);
 
@@ -101,11 +110,19 @@ fn one_row_per_runbook_with_real_failed_and_drill_runs() {
     let rows: Vec<&str> = md.stdout.lines().filter(|l| l.starts_with("| `")).collect();
     assert_eq!(rows.len(), 2, "{}", md.stdout);
     assert!(rows[0].starts_with("| `nightly` | never | "), "{}", rows[0]);
-    assert!(rows[0].contains("drill: projected 1m30s EXCEEDS (target 10.0s)"), "{}", rows[0]);
+    assert!(
+        rows[0].contains("drill: projected 1m30s EXCEEDS (target 10.0s)"),
+        "{}",
+        rows[0]
+    );
     assert!(rows[0].contains("| **STALE**: last "), "{}", rows[0]);
     assert!(rows[1].starts_with("| `restore` | "), "{}", rows[1]);
     assert!(rows[1].contains(" met, "), "{}", rows[1]);
-    assert!(rows[1].contains(" failed, drill: projected "), "{}", rows[1]);
+    assert!(
+        rows[1].contains(" failed, drill: projected "),
+        "{}",
+        rows[1]
+    );
     assert!(!rows[1].contains("STALE"), "{}", rows[1]);
     assert!(!md.stdout.contains("drill: projected 0ms"), "{}", md.stdout);
 }
@@ -120,21 +137,38 @@ fn the_html_plots_each_runbooks_rto_history_against_its_target() {
     assert!(!html.contains("<script"), "no JavaScript needed");
     let restore = section(html, "svg-restore");
     // Two real runs (filled), one drill (hollow), and the dashed target.
-    assert_eq!(restore.matches("class=\"point real").count(), 2, "{restore}");
-    assert_eq!(restore.matches("class=\"point drill").count(), 1, "{restore}");
+    assert_eq!(
+        restore.matches("class=\"point real").count(),
+        2,
+        "{restore}"
+    );
+    assert_eq!(
+        restore.matches("class=\"point drill").count(),
+        1,
+        "{restore}"
+    );
     assert!(restore.contains("class=\"target\""), "{restore}");
     assert!(restore.contains("<title>target 1m00s</title>"), "{restore}");
     // The target line is above the met run's point (SVG y grows down).
     let target_y = attr(restore, "class=\"target\"", "y1");
     let met_y = attr(restore, "class=\"point real met\"", "cy");
-    assert!(met_y > target_y, "met point at {met_y}, target at {target_y}");
+    assert!(
+        met_y > target_y,
+        "met point at {met_y}, target at {target_y}"
+    );
     let nightly = section(html, "svg-nightly");
     // The drill exceeds its target: its point is above the target line.
     let target_y = attr(nightly, "class=\"target\"", "y1");
     let drill_y = attr(nightly, "class=\"point drill EXCEEDS\"", "cy");
-    assert!(drill_y < target_y, "drill at {drill_y}, target at {target_y}");
+    assert!(
+        drill_y < target_y,
+        "drill at {drill_y}, target at {target_y}"
+    );
     // Labels are escaped.
-    assert!(html.contains("Nightly &quot;export&quot; \\ check"), "{html}");
+    assert!(
+        html.contains("Nightly &quot;export&quot; \\ check"),
+        "{html}"
+    );
 }
 
 /// The `<svg id="ID" …>…</svg>` element.
@@ -164,7 +198,12 @@ fn an_empty_store_says_how_to_start_and_bad_flags_name_the_fix() {
     let sandbox = Sandbox::new();
     let ran = sandbox.run(&["scorecard"]);
     ran.expect_code(0);
-    assert!(ran.stdout.contains("No runs yet: drill a runbook with `lifeboat run FILE --dry-run`."), "{}", ran.dump());
+    assert!(
+        ran.stdout
+            .contains("No runs yet: drill a runbook with `lifeboat run FILE --dry-run`."),
+        "{}",
+        ran.dump()
+    );
     let ran = sandbox.run(&["scorecard", "--max-age", "ninety days"]);
     ran.expect_code(2);
     assert!(ran.stderr.contains("--max-age"), "{}", ran.dump());

@@ -150,7 +150,12 @@ impl DrillProjection {
                 } else {
                     format!(", in {}", g.section)
                 };
-                format!("{} ({}, {}{section})", g.step, g.kind, human_ms(g.expected_ms))
+                format!(
+                    "{} ({}, {}{section})",
+                    g.step,
+                    g.kind,
+                    human_ms(g.expected_ms)
+                )
             })
             .collect();
         let n = self.human_gates.len();

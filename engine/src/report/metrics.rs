@@ -72,7 +72,11 @@ pub fn render(runs: &[RunSummary]) -> String {
         }
         let target_ms = latest
             .and_then(|r| r.projection.as_ref().map(|p| p.target_ms))
-            .unwrap_or_else(|| latest.and_then(|r| r.rto.as_ref()).and_then(|r| r.target_ms));
+            .unwrap_or_else(|| {
+                latest
+                    .and_then(|r| r.rto.as_ref())
+                    .and_then(|r| r.target_ms)
+            });
         if let Some(t) = target_ms {
             target.samples.push((labels.clone(), seconds(t)));
         }

@@ -1,6 +1,8 @@
 //! Reporting: what a run did and will do, read from its journal. Spans,
 //! the RTO clock, earlier runs' durations, the one projected finish, and
-//! the timeline in Markdown and HTML (`status`, `runs`, `timeline`).
+//! the timeline in Markdown and HTML (`status`, `runs`, `timeline`); what
+//! a drill says about a real run; the scorecard and the Prometheus metrics
+//! over every run (`scorecard`, `metrics`).
 //!
 //! Architecture invariant: reports read journal records (and the runbook
 //! they ran), never the scheduler's internals, and never write a journal.

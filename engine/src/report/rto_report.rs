@@ -196,18 +196,20 @@ impl RtoReport {
         let achieved = stop_ms - clock_start;
         let human = spans.human();
         let overall = split(clock_start, stop_ms, started, &human, &spans.down);
-        let verdict = target_ms.filter(|_| drill.is_none()).map(|t| match (&stop, achieved <= t) {
-            // A run that failed before its stop step did not recover.
-            (
-                StopReason::RunEnded {
-                    status: RunStatus::Failed,
-                },
-                _,
-            ) => Verdict::Missed,
-            (StopReason::Running, true) => Verdict::OnTrack,
-            (_, true) => Verdict::Met,
-            (_, false) => Verdict::Missed,
-        });
+        let verdict = target_ms
+            .filter(|_| drill.is_none())
+            .map(|t| match (&stop, achieved <= t) {
+                // A run that failed before its stop step did not recover.
+                (
+                    StopReason::RunEnded {
+                        status: RunStatus::Failed,
+                    },
+                    _,
+                ) => Verdict::Missed,
+                (StopReason::Running, true) => Verdict::OnTrack,
+                (_, true) => Verdict::Met,
+                (_, false) => Verdict::Missed,
+            });
 
         let mut phases = Vec::new();
         let mut from = (

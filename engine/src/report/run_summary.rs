@@ -182,7 +182,10 @@ impl RunSummary {
             return String::new();
         };
         let (figure, target) = match (&self.projection, &self.drill) {
-            (Some(p), _) => (format!("projected {}", human_ms(p.projected_rto_ms)), p.target_ms),
+            (Some(p), _) => (
+                format!("projected {}", human_ms(p.projected_rto_ms)),
+                p.target_ms,
+            ),
             // A drill whose copy of its runbook is unreadable: its time only.
             (None, Some(_)) => (format!("drill took {}", human_ms(rto.achieved_ms)), None),
             (None, None) => (human_ms(rto.achieved_ms), rto.target_ms),
@@ -193,7 +196,9 @@ impl RunSummary {
             w => w,
         };
         match target {
-            Some(t) => format!("{figure} / {} {verdict}", human_ms(t)).trim_end().to_string(),
+            Some(t) => format!("{figure} / {} {verdict}", human_ms(t))
+                .trim_end()
+                .to_string(),
             None => figure,
         }
     }

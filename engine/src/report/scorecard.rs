@@ -121,7 +121,13 @@ impl Scorecard {
     }
 }
 
-fn row(name: &str, runs: &[&RunSummary], now_ms: i64, max_age_ms: i64, last: usize) -> ScorecardRow {
+fn row(
+    name: &str,
+    runs: &[&RunSummary],
+    now_ms: i64,
+    max_age_ms: i64,
+    last: usize,
+) -> ScorecardRow {
     let latest = runs.last().copied();
     let last_real = runs.iter().rev().find(|r| r.drill.is_none());
     let last_drill = runs.iter().rev().find(|r| r.drill.is_some());
@@ -155,7 +161,9 @@ fn row(name: &str, runs: &[&RunSummary], now_ms: i64, max_age_ms: i64, last: usi
         runbook: name.to_string(),
         title: latest.and_then(|r| r.title.clone()).unwrap_or_default(),
         scenario: latest.and_then(|r| r.scenario.clone()),
-        rto_target_ms: latest.and_then(|r| r.rto.as_ref()).and_then(|r| r.target_ms),
+        rto_target_ms: latest
+            .and_then(|r| r.rto.as_ref())
+            .and_then(|r| r.target_ms),
         last_real_run: last_real.map(|r| RunPoint::of(r)),
         last_drill: last_drill.map(|r| RunPoint::of(r)),
         recent,

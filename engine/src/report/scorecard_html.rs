@@ -46,7 +46,9 @@ pub fn render(s: &Scorecard) -> String {
         h.push_str("<p>No runs yet: drill a runbook with <code>lifeboat run FILE --dry-run</code>.</p>\n</body></html>\n");
         return h;
     }
-    h.push_str("<table id=\"scorecard\">\n<tr><th>Runbook</th><th>Last real run</th><th>Last drill</th>");
+    h.push_str(
+        "<table id=\"scorecard\">\n<tr><th>Runbook</th><th>Last real run</th><th>Last drill</th>",
+    );
     let _ = write!(h, "<th>Last {} RTOs vs target</th>", s.last);
     h.push_str("<th>Human / machine</th><th>Trend</th><th>Drilled</th></tr>\n");
     for r in &s.runbooks {
@@ -157,7 +159,11 @@ fn chart(h: &mut String, r: &ScorecardRow) {
         .iter()
         .map(|(i, _, ms)| format!("{:.1},{:.1}", x(*i), y(*ms)))
         .collect();
-    let _ = writeln!(h, "<polyline class=\"line\" points=\"{}\"/>", line.join(" "));
+    let _ = writeln!(
+        h,
+        "<polyline class=\"line\" points=\"{}\"/>",
+        line.join(" ")
+    );
     for (i, p, ms) in &points {
         let class = if p.drill.is_some() { "drill" } else { "real" };
         let _ = writeln!(

@@ -76,7 +76,11 @@ pub fn point_text(p: &RunPoint) -> String {
 
 /// The latest run's split: `5m00s / 2m10s`.
 pub fn split_cell(r: &ScorecardRow) -> String {
-    match r.recent.last().and_then(|p| Some((p.human_ms?, p.machine_ms?))) {
+    match r
+        .recent
+        .last()
+        .and_then(|p| Some((p.human_ms?, p.machine_ms?)))
+    {
         Some((h, m)) => format!("{} / {}", human_ms(h), human_ms(m)),
         None => "—".to_string(),
     }

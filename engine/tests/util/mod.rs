@@ -6,8 +6,8 @@
 pub mod machine;
 pub mod s3_api;
 pub mod sealing;
-pub mod war_room;
 mod test;
+pub mod war_room;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -40,8 +40,8 @@ impl Pushgateway {
             }
         })?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let log = std::fs::File::create(dir.path().join("pushgateway.log"))
-            .map_err(|e| e.to_string())?;
+        let log =
+            std::fs::File::create(dir.path().join("pushgateway.log")).map_err(|e| e.to_string())?;
         let port = tools::free_port();
         let child = Command::new(&binary)
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
@@ -60,7 +60,10 @@ impl Pushgateway {
                     gateway.log()
                 ));
             }
-            if gateway.get("/-/ready").is_ok_and(|r| r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200")) {
+            if gateway
+                .get("/-/ready")
+                .is_ok_and(|r| r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200"))
+            {
                 return Ok(gateway);
             }
             std::thread::sleep(Duration::from_millis(100));
