@@ -271,6 +271,13 @@ fn an_unreachable_pushgateway_is_one_error_without_the_password() {
     // Nothing listens on a port just handed out and never bound.
     let port = lifeboat_harness::tools::free_port();
     let url = format!("http://ops:hunter2-not-shown@127.0.0.1:{port}");
+    let no_password = |ran: &util::Ran| {
+        assert!(
+            !ran.printed().contains("hunter2-not-shown"),
+            "{}",
+            ran.dump()
+        );
+    };
     let ran = sandbox.run(&["metrics", "--push", &url]);
     ran.expect_code(1);
     assert!(
@@ -278,11 +285,7 @@ fn an_unreachable_pushgateway_is_one_error_without_the_password() {
         "{}",
         ran.dump()
     );
-    assert!(
-        !ran.printed().contains("hunter2-not-shown"),
-        "{}",
-        ran.dump()
-    );
+    no_password(&ran);
     assert_eq!(ran.stderr.matches("error:").count(), 1, "{}", ran.dump());
     // A run still ends as the run did: the push failing only warns.
     sandbox.write("nightly.yaml", util::war_room::NIGHTLY);
@@ -293,11 +296,7 @@ fn an_unreachable_pushgateway_is_one_error_without_the_password() {
         "{}",
         ran.dump()
     );
-    assert!(
-        !ran.printed().contains("hunter2-not-shown"),
-        "{}",
-        ran.dump()
-    );
+    no_password(&ran);
     let ran = sandbox.run(&["metrics", "--push", "pushgateway:9091"]);
     ran.expect_code(2);
     assert!(
