@@ -208,3 +208,43 @@ fn an_empty_store_says_how_to_start_and_bad_flags_name_the_fix() {
     ran.expect_code(2);
     assert!(ran.stderr.contains("--max-age"), "{}", ran.dump());
 }
+
+/// Runs in the S3 store, made on one machine, scored and exported on
+/// another that shares nothing but the bucket.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scorecard_and_metrics_read_a_shared_store() {
+    use util::machine::Machine;
+    let s3 = util::s3_api::moto().await;
+    let a = Machine::new(&s3, "scored", "alice");
+    let b = Machine::new(&s3, "scored", "bob");
+    a.sb.write("restore.yaml", util::war_room::RESTORE);
+    let ran = a.run(&["run", "restore.yaml"]);
+    ran.expect_code(3);
+    let id = ran.run_id();
+    a.run(&["approve", &id, "go", "--as", "bob"]).expect_code(0);
+    a.run(&["resume", &id]).expect_code(0);
+    a.run(&["run", "restore.yaml", "--dry-run"]).expect_code(0);
+
+    let ran = b.run(&["scorecard", "--output", "json"]);
+    ran.expect_code(0);
+    let card: Value =
+        serde_json::from_str(&ran.stdout).unwrap_or_else(|e| panic!("{e}\n{}", ran.dump()));
+    let restore = row(&card, "restore");
+    assert_eq!(restore["last_real_run"]["run_id"], id.as_str(), "{card:#}");
+    let verdicts: Vec<&str> = restore["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["met", "fits"], "{card:#}");
+    let metrics = b.run(&["metrics"]);
+    metrics.expect_code(0);
+    assert!(
+        metrics.stdout.contains(
+            "lifeboat_rto_target_seconds{runbook=\"restore\",scenario=\"full-cluster-loss\",drill=\"true\"} 60\n"
+        ),
+        "{}",
+        metrics.dump()
+    );
+}
