@@ -12,7 +12,8 @@
 //!   are journal records, appended under the run's lock or, while an
 //!   engine drives the run, left in its inbox for that engine.
 //! - [`report`] (reporting): spans, RTO, history, the projection, the
-//!   timeline. `status`, `runs`, `timeline`.
+//!   timeline, honest drills, the scorecard, metrics. `status`, `runs`,
+//!   `timeline`, `scorecard`, `metrics`.
 //! - [`operator`]: the consoles and prompts a run talks to a person through.
 //! - [`serve`]: the read-only live status page over the store. `serve`.
 //! - [`cli`]: clap, one module per command, errors and exit codes.

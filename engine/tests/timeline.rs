@@ -313,6 +313,14 @@ fn an_interrupted_paused_and_resumed_run_has_a_complete_timeline() {
     );
     let drill_dom = dump_file_dom(&drill_dir.join("timeline.html"));
     assert!(drill_dom.contains("class=\"drill-banner\""));
+    // Honest: the drill's header projects a real run from the one real run
+    // above, and never says its own few milliseconds met the target.
+    assert!(
+        drill_dom.contains("<span id=\"projected\">projected "),
+        "{drill_dom}"
+    );
+    assert!(drill_dom.contains("from 1 earlier run(s)"), "{drill_dom}");
+    assert!(!drill_dom.contains(": met"), "{drill_dom}");
     let runs = json(&lifeboat(&sb, &["runs", "--output", "json"]).run());
     assert!(runs
         .as_array()

@@ -71,6 +71,12 @@ pub enum Command {
     Runs(RunsArgs),
     /// Show a run's live RTO clock, what is running or waiting, and a projected finish.
     Status(StatusArgs),
+    /// Per runbook: last real run and drill, RTO history against target, stale drills flagged.
+    #[command(after_help = SCORECARD_HELP)]
+    Scorecard(ScorecardArgs),
+    /// Export Prometheus metrics to a node_exporter textfile or a pushgateway.
+    #[command(after_help = METRICS_HELP)]
+    Metrics(MetricsArgs),
     /// Print a run's incident timeline as Markdown, JSON or self-contained HTML.
     Timeline(TimelineArgs),
     /// Serve a read-only live status page of the runs (127.0.0.1:8080 by default).
@@ -265,6 +271,15 @@ pub struct ExecArgs {
         hide_env_values = true
     )]
     pub recipients: Option<PathBuf>,
+    /// When the run stops (finished, failed or paused), push the store's metrics to this
+    /// Prometheus pushgateway, as `lifeboat metrics --push URL` does (docs/war-room.md).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFEBOAT_PUSHGATEWAY",
+        hide_env_values = true
+    )]
+    pub push_metrics: Option<String>,
     #[command(flatten)]
     pub sign: SignArgs,
 }
@@ -380,6 +395,74 @@ pub struct RunsArgs {
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ScorecardFormat {
+    /// A Markdown table, for a wiki page or a ticket.
+    #[default]
+    Md,
+    /// One JSON document, for scripts.
+    Json,
+    /// One self-contained HTML page that plots each runbook's RTO history
+    /// against its target (inline SVG, no JavaScript).
+    Html,
+}
+
+#[derive(Args, Debug)]
+pub struct ScorecardArgs {
+    #[command(flatten)]
+    pub location: StoreArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: ScorecardFormat,
+    /// Flag runbooks not drilled (or run for real successfully) within this
+    /// long, e.g. `90d`, `12w`, `36h`.
+    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = humantime::parse_duration)]
+    pub max_age: std::time::Duration,
+    /// How many of each runbook's latest finished runs to show against the target.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub last: u32,
+}
+
+const SCORECARD_HELP: &str = "\
+A drill's figure is the RTO a real run would take (projected from the real
+runs' measured durations, else each step's `estimate`, as `plan` does), never
+the drill's own few milliseconds. A real run that succeeded counts as drilled.
+
+Examples:
+  lifeboat scorecard                          the table, in Markdown
+  lifeboat scorecard --output html > scorecard.html
+  lifeboat scorecard --max-age 30d --output json | jq '.runbooks[] | select(.stale)'
+  lifeboat scorecard --store s3://dr-runs/prod   every machine's runs";
+
+#[derive(Args, Debug)]
+pub struct MetricsArgs {
+    #[command(flatten)]
+    pub location: StoreArgs,
+    /// Write `lifeboat.prom` into this directory (node_exporter's
+    /// `--collector.textfile.directory`), atomically: a temporary file, then
+    /// a rename.
+    #[arg(long, value_name = "DIR")]
+    pub textfile: Option<PathBuf>,
+    /// Push to this Prometheus pushgateway, e.g. `http://127.0.0.1:9091`
+    /// (the group `/metrics/job/JOB` is replaced); a URL with a
+    /// `/metrics/job/...` path is used as it is.
+    #[arg(long, value_name = "URL")]
+    pub push: Option<String>,
+    /// The pushgateway's `job` grouping label.
+    #[arg(long, value_name = "NAME", default_value = "lifeboat")]
+    pub job: String,
+}
+
+const METRICS_HELP: &str = "\
+With neither --textfile nor --push the metrics are printed. Each series has
+the labels runbook, scenario and drill (\"true\" for dry runs, whose RTO is
+the one projected for a real run, never the drill's own time).
+
+Examples:
+  lifeboat metrics                                   print them
+  lifeboat metrics --textfile /var/lib/node_exporter/textfile_collector
+  lifeboat metrics --push http://pushgateway:9091
+  lifeboat run backup.yaml --push-metrics http://pushgateway:9091   after a run";
 
 #[derive(Args, Debug)]
 #[command(after_help = KINDS_HELP)]

@@ -370,6 +370,18 @@ pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError
 /// write into each other's temporary file, and a reader sees the old file
 /// or the new one, never a mix.
 pub(crate) fn write_whole(dir: &Path, name: &str, bytes: &[u8], sync: bool) -> std::io::Result<()> {
+    write_whole_with_mode(dir, name, bytes, sync, 0o600)
+}
+
+/// [`write_whole`] with the file's permission bits (`lifeboat metrics
+/// --textfile` writes 0644: node_exporter runs as another user).
+pub(crate) fn write_whole_with_mode(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    sync: bool,
+    mode: u32,
+) -> std::io::Result<()> {
     let mut random = [0u8; 8];
     getrandom::fill(&mut random).map_err(|e| std::io::Error::other(e.to_string()))?;
     let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
@@ -377,7 +389,7 @@ pub(crate) fn write_whole(dir: &Path, name: &str, bytes: &[u8], sync: bool) -> s
     let written = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .open(&tmp)
         .and_then(|mut file| {
             file.write_all(bytes)?;

@@ -65,6 +65,12 @@ impl Projection {
         Self::build(runbook, history, stop)
     }
 
+    /// What a run not yet started would take up to where its RTO clock
+    /// stops: `plan`'s estimate, and what a drill projects for a real run.
+    pub fn of_a_new_run(runbook: &Runbook, history: &StepHistory) -> Remaining {
+        Self::to_clock_stop(runbook, history).remaining(&HashSet::new(), &HashMap::new())
+    }
+
     /// Every main step, whatever `rto.stop_at` says.
     pub fn whole_run(runbook: &Runbook, history: &StepHistory) -> Self {
         Self::build(runbook, history, None)

@@ -124,12 +124,16 @@ pub struct RtoReport {
     pub stop: StopReason,
     pub achieved_ms: i64,
     pub target_ms: Option<i64>,
+    /// `None` without a target, and for a drill: a drill's time is not a
+    /// recovery time (`drill_projection.rs` says what a real run would take).
     pub verdict: Option<Verdict>,
     /// Target minus achieved: positive is time to spare, negative the miss.
     pub margin_ms: Option<i64>,
     pub split: TimeSplit,
     pub phases: Vec<Phase>,
     pub critical_path: Vec<PathStep>,
+    /// `render` or `probes` for a drill (a dry run); `None` for a real run.
+    pub drill: Option<String>,
 }
 
 impl RtoReport {
@@ -140,6 +144,7 @@ impl RtoReport {
             declared_at,
             rto_target_ms,
             rto_stop_at,
+            dry_run,
             ..
         } = &first.event
         else {
@@ -153,6 +158,7 @@ impl RtoReport {
             declared_at.as_deref(),
             rto_target_ms.map(|t| t as i64),
             rto_stop_at.as_deref(),
+            dry_run.as_deref(),
         ))
     }
 
@@ -172,6 +178,7 @@ impl RtoReport {
         declared_at: Option<&str>,
         target_ms: Option<i64>,
         stop_at: Option<&str>,
+        drill: Option<&str>,
     ) -> Self {
         let started = spans.started_ms;
         let declared = declared_at.and_then(parse_ms);
@@ -189,18 +196,20 @@ impl RtoReport {
         let achieved = stop_ms - clock_start;
         let human = spans.human();
         let overall = split(clock_start, stop_ms, started, &human, &spans.down);
-        let verdict = target_ms.map(|t| match (&stop, achieved <= t) {
-            // A run that failed before its stop step did not recover.
-            (
-                StopReason::RunEnded {
-                    status: RunStatus::Failed,
-                },
-                _,
-            ) => Verdict::Missed,
-            (StopReason::Running, true) => Verdict::OnTrack,
-            (_, true) => Verdict::Met,
-            (_, false) => Verdict::Missed,
-        });
+        let verdict = target_ms
+            .filter(|_| drill.is_none())
+            .map(|t| match (&stop, achieved <= t) {
+                // A run that failed before its stop step did not recover.
+                (
+                    StopReason::RunEnded {
+                        status: RunStatus::Failed,
+                    },
+                    _,
+                ) => Verdict::Missed,
+                (StopReason::Running, true) => Verdict::OnTrack,
+                (_, true) => Verdict::Met,
+                (_, false) => Verdict::Missed,
+            });
 
         let mut phases = Vec::new();
         let mut from = (
@@ -238,7 +247,7 @@ impl RtoReport {
             achieved_ms: achieved,
             target_ms,
             verdict,
-            margin_ms: target_ms.map(|t| t - achieved),
+            margin_ms: verdict.and(target_ms).map(|t| t - achieved),
             split: overall,
             phases,
             critical_path: critical_path(
@@ -248,6 +257,7 @@ impl RtoReport {
                 stop_ms,
                 clock_start,
             ),
+            drill: drill.map(String::from),
         }
     }
 }
@@ -262,6 +272,11 @@ impl RtoReport {
         } else {
             ""
         };
+        if let Some(mode) = &self.drill {
+            return format!(
+                "DRILL (dry-run={mode}) took {achieved}{running}: not a recovery time, nothing real was done"
+            );
+        }
         if let StopReason::RunEnded {
             status: RunStatus::Failed,
         } = self.stop

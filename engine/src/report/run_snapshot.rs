@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::journal::record::Record;
-use crate::journal::run_store::{Driver, StoreError};
+use crate::journal::run_store::{Driver, RunStore, StoreError};
 use crate::journal::run_stores::{DrivenBy, RunStores};
 use crate::report::step_spans::Now;
 use crate::runbook::source_file::SourceFile;
@@ -27,14 +27,7 @@ impl RunSnapshot {
     pub fn open(stores: &RunStores, run_id: &str) -> Result<Self, StoreError> {
         let store = stores.open(run_id)?;
         let read = store.read()?;
-        let runbook = store
-            .get_file("runbook.yaml")
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|text| {
-                let path = store.dir().join("runbook.yaml");
-                crate::runbook::loader::load(Arc::new(SourceFile::new(path, text))).0
-            });
+        let runbook = stored_runbook(&*store);
         // Whether an engine is driving the run right now: never by taking
         // a lease, which would stop its driver.
         let driven_by = stores.driver(run_id)?;
@@ -63,4 +56,12 @@ impl RunSnapshot {
             _ => None,
         }
     }
+}
+
+/// The run's own copy of its runbook (`runbook.yaml` in the store), if it
+/// is still there and parses.
+pub fn stored_runbook(store: &dyn RunStore) -> Option<Runbook> {
+    let text = String::from_utf8(store.get_file("runbook.yaml").ok()?).ok()?;
+    let path = store.dir().join("runbook.yaml");
+    crate::runbook::loader::load(Arc::new(SourceFile::new(path, text))).0
 }

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::journal::record::Event;
 use crate::journal::run_state::{RunState, StepRecordState};
+use crate::report::drill_projection::DrillProjection;
 use crate::report::projection::{ProjectedFinish, Projection, Remaining};
 use crate::report::rto_report::{human_ms, RtoReport, StepShape, StopReason};
 use crate::report::run_snapshot::RunSnapshot;
@@ -45,6 +46,9 @@ pub struct RunStatusView {
     pub history_runs: usize,
     /// Who drives a run in S3, as `driver:` shows it.
     pub driver: Option<crate::journal::run_store::Driver>,
+    /// For a drill: what a real run would take (its own time is no
+    /// recovery time; `docs/durable-runs.md`, "Honest drills").
+    pub drill_projection: Option<DrillProjection>,
 }
 
 /// Why a status cannot be built: the journal has no start record.
@@ -113,6 +117,10 @@ impl RunStatusView {
             _ => "interrupted".into(),
         };
         let loops = loop_items(snap, &run, now.engine_running);
+        let drill_projection = match (&run.dry_run, &snap.runbook) {
+            (Some(mode), Some(rb)) => Some(DrillProjection::of(mode, rb, history, report.target_ms)),
+            _ => None,
+        };
         Ok(Self {
             run,
             report,
@@ -127,7 +135,16 @@ impl RunStatusView {
             projection,
             history_runs: history.runs,
             driver: snap.driver.clone(),
+            drill_projection,
         })
+    }
+
+    /// What a real run of a drill would take, and the gates it would wait on.
+    fn drill_lines(&self, out: &mut Vec<String>) {
+        if let Some(p) = &self.drill_projection {
+            out.push(format!("a real run: {}", p.line()));
+            out.push(p.gates_line());
+        }
     }
 
     /// The report as `lifeboat status --output json` prints it.
@@ -146,6 +163,7 @@ impl RunStatusView {
             "waiting": self.waiting.iter().map(|w| json!({"step": w.step, "reason": w.reason, "commands": w.commands})).collect::<Vec<_>>(),
             "history_runs": self.history_runs,
             "rto": self.report,
+            "drill_projection": self.drill_projection,
         });
         let Some(obj) = doc.as_object_mut() else {
             return doc;
@@ -210,6 +228,7 @@ impl RunStatusView {
                 human_ms(report.achieved_ms)
             ));
             out.push(report.verdict_line());
+            self.drill_lines(&mut out);
             let s = &report.split;
             out.push(format!(
                 "split:    machine {}, waiting on humans {}, interrupted {}{}",
@@ -261,6 +280,7 @@ impl RunStatusView {
         if !self.waiting.is_empty() {
             out.push("(the projection does not include the time until a human acts)".into());
         }
+        self.drill_lines(&mut out);
         if self.history_runs > 0 {
             out.push(format!(
                 "(step durations measured in {} earlier run(s) where available, else `estimate`)",

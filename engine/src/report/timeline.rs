@@ -16,7 +16,9 @@ use serde_json::{Map, Value};
 
 use crate::journal::record::{Event, MarkOutcome, Record, RunStatus};
 use crate::journal::run_state::{RunState, StepRecordState};
+use crate::report::drill_projection::DrillProjection;
 use crate::report::rto_report::{RtoReport, StepShape};
+use crate::report::step_history::StepHistory;
 use crate::report::step_spans::{parse_ms, Now, Span, StepSpans};
 use crate::runbook::step::split_item_id;
 use crate::runbook::Runbook;
@@ -39,6 +41,10 @@ pub struct Timeline {
     /// Input values; secret inputs appear by name with a redacted value.
     pub inputs: Map<String, Value>,
     pub rto: RtoReport,
+    /// For a drill: the RTO a real run would take and the human gates it
+    /// would wait on (`drill_projection.rs`); `None` for a real run or
+    /// when the run's copy of its runbook is unreadable.
+    pub drill_projection: Option<DrillProjection>,
     /// Steps by outcome: `succeeded`, `failed`, `skipped`, `simulated`,
     /// `running`, `interrupted`, `waiting`, `not_run`.
     pub counts: BTreeMap<String, usize>,
@@ -115,12 +121,15 @@ impl Timeline {
     /// Builds the timeline. `runbook` (the run's own copy) supplies titles,
     /// step order and `needs`; without it the journal alone is used. `now`
     /// is for runs still going. `head` is the journal's chain head
-    /// ([`crate::journal::run_store::JournalRead::head`]).
+    /// ([`crate::journal::run_store::JournalRead::head`]). `history` (of
+    /// the real runs, [`crate::report::drill_projection::history_for_drill`])
+    /// is what a drill's projection reads; without it, estimates only.
     pub fn build(
         records: &[Record],
         head: Option<&str>,
         runbook: Option<&Runbook>,
         now: Option<Now>,
+        history: Option<&StepHistory>,
     ) -> Option<Self> {
         let Event::RunStarted {
             run_id,
@@ -147,6 +156,7 @@ impl Timeline {
             declared_at.as_deref(),
             rto_target_ms.map(|t| t as i64),
             rto_stop_at.as_deref(),
+            dry_run.as_deref(),
         );
         let state = RunState::replay(records, &|_| Vec::new());
 
@@ -285,6 +295,15 @@ impl Timeline {
             title: title.clone(),
             scenario: scenario.clone(),
             drill: dry_run.clone(),
+            drill_projection: match (dry_run, runbook) {
+                (Some(mode), Some(rb)) => Some(DrillProjection::of(
+                    mode,
+                    rb,
+                    history.unwrap_or(&StepHistory::default()),
+                    rto_target_ms.map(|t| t as i64),
+                )),
+                _ => None,
+            },
             status,
             operator: records[0].actor.clone(),
             inputs: all_inputs,

@@ -14,7 +14,8 @@ const CHART_W: f64 = 900.0;
 const ROW_H: f64 = 22.0;
 const AXIS_H: f64 = 24.0;
 
-/// The timeline's stylesheet (also the status pages' base, `lifeboat serve`).
+/// The timeline's stylesheet, shared with the status pages (`lifeboat
+/// serve`) and the scorecard (`scorecard_html.rs`).
 pub const CSS: &str = "
 body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#1b1f24;background:#fff}
 h1{font-size:22px;margin:0 0 12px}h2{font-size:17px;margin:24px 0 8px}
@@ -118,7 +119,14 @@ pub fn header(h: &mut String, t: &Timeline) {
             "RTO target",
             rto.target_ms.map(human_ms).unwrap_or_else(|| "none".into()),
         ),
-        ("RTO actual", human_ms(rto.achieved_ms)),
+        (
+            if t.drill.is_some() {
+                "Drill took"
+            } else {
+                "RTO actual"
+            },
+            human_ms(rto.achieved_ms),
+        ),
         (
             "Verdict",
             format!(
@@ -132,6 +140,17 @@ pub fn header(h: &mut String, t: &Timeline) {
             format!("<code id=\"journal\">{}</code>", esc(&t.journal.line())),
         ),
     ];
+    let mut rows = rows.to_vec();
+    if let Some(p) = &t.drill_projection {
+        rows.push((
+            "A real run",
+            format!(
+                "<span id=\"projected\">{}</span><br><span id=\"gates\">{}</span>",
+                esc(&p.line()),
+                esc(&p.gates_line())
+            ),
+        ));
+    }
     h.push_str("<table class=\"header\">\n");
     for (k, v) in rows {
         let _ = writeln!(h, "<tr><th>{k}</th><td>{v}</td></tr>");

@@ -38,8 +38,17 @@ pub fn render(t: &Timeline) -> String {
         "| RTO target | {} |",
         rto.target_ms.map(human_ms).unwrap_or_else(|| "none".into())
     );
-    let _ = writeln!(md, "| RTO actual | {} |", human_ms(rto.achieved_ms));
+    let actual = if t.drill.is_some() {
+        "Drill took"
+    } else {
+        "RTO actual"
+    };
+    let _ = writeln!(md, "| {actual} | {} |", human_ms(rto.achieved_ms));
     let _ = writeln!(md, "| Verdict | **{}** |", cell(&rto.verdict_line()));
+    if let Some(p) = &t.drill_projection {
+        let _ = writeln!(md, "| A real run | {} |", cell(&p.line()));
+        let _ = writeln!(md, "| Human gates | {} |", cell(&p.gates_line()));
+    }
     let counts: Vec<String> = t.counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
     let _ = writeln!(md, "| Steps | {} |", counts.join(", "));
     let _ = writeln!(md, "| Journal | {} |", cell(&t.journal.line()));
@@ -170,7 +179,7 @@ pub(crate) fn stop_text(stop: &StopReason) -> String {
 /// Text for one table cell or line: pipes escaped, line breaks flattened and
 /// control characters written out ([`crate::terminal_text`]), since
 /// `timeline.md` is read with `cat` as often as in a renderer.
-fn cell(s: &str) -> String {
+pub fn cell(s: &str) -> String {
     let flat = s.replace('|', "\\|").replace(['\n', '\r'], " ");
     crate::terminal_text::printable(&flat).into_owned()
 }

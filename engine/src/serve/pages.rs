@@ -85,7 +85,7 @@ pub fn runs_fragment(stores: &RunStores) -> Result<String, StoreError> {
             status = esc(&row.status),
             started = esc(row.started()),
             rto = esc(&row.rto_cell()),
-            drill = if row.drill() { "DRILL" } else { "" },
+            drill = if row.drill.is_some() { "DRILL" } else { "" },
         );
     }
     h.push_str("</table>\n");
@@ -121,6 +121,7 @@ pub fn run_fragment(
         snap.head.as_deref(),
         snap.runbook.as_ref(),
         Some(snap.now),
+        Some(history),
     )
     .ok_or(RunPageError::NoStart)?;
     let title = format!(

@@ -8,6 +8,7 @@ pub mod machine;
 pub mod s3_api;
 pub mod sealing;
 mod test;
+pub mod war_room;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -10,10 +10,12 @@
 //! - `tools.rs`: locating binaries (`bao`, `moto_server`) and free ports.
 //! - `openbao.rs`: an OpenBao dev server and a 3-node Raft cluster.
 //! - `s3_server.rs`: an S3-compatible server (moto) with a bucket.
+//! - `pushgateway.rs`: a Prometheus pushgateway (Debian's package).
 //! - `latency_proxy.rs`: a TCP proxy that adds a delay each way (a far
 //!   server on loopback) and counts HTTP/1 requests in flight.
 
 pub mod latency_proxy;
 pub mod openbao;
+pub mod pushgateway;
 pub mod s3_server;
 pub mod tools;

@@ -8,11 +8,13 @@ pub mod deliver;
 pub mod graph;
 pub mod kinds;
 pub mod mark;
+pub mod metrics;
 pub mod note;
 pub mod plan;
 pub mod run;
 pub mod runs;
 pub mod schema;
+pub mod scorecard;
 pub mod serve;
 pub mod status;
 pub mod timeline;
@@ -39,6 +41,8 @@ pub fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Note(a) => note::run(a),
         Command::Runs(a) => runs::run(a),
         Command::Status(a) => status::run(a),
+        Command::Scorecard(a) => scorecard::run(a),
+        Command::Metrics(a) => metrics::run(a),
         Command::Timeline(a) => timeline::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Verify(a) => verify::run(a),

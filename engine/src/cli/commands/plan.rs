@@ -29,7 +29,7 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
     // The estimate is the projection of a run not yet started: up to where
     // the RTO clock stops (`rto.stop_at`), as `status` projects it.
     let nothing = (HashSet::new(), HashMap::new());
-    let to_stop = Projection::to_clock_stop(&runbook, &history).remaining(&nothing.0, &nothing.1);
+    let to_stop = Projection::of_a_new_run(&runbook, &history);
     let whole = Projection::whole_run(&runbook, &history).remaining(&nothing.0, &nothing.1);
     let path: Vec<usize> = to_stop
         .path

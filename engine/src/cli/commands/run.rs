@@ -222,12 +222,19 @@ fn execute(
         }
         // The timeline is written whatever the outcome: failed and paused
         // runs need it most.
-        match crate::report::timeline_writer::write(&*store, &run_id, &redactor) {
+        match crate::report::timeline_writer::write_with(&*store, &run_id, &redactor, Some(&launcher.stores)) {
             Ok(dir) => console.info(&format!(
                 "timeline: {}/timeline.md (also timeline.json, timeline.html)",
                 dir.display()
             )),
             Err(e) => console.warn(None, &format!("could not write the timeline: {e}; `lifeboat timeline {run_id}` prints it")),
+        }
+        // After the timeline, so what is pushed includes this run's end.
+        if let Some(url) = &common.push_metrics {
+            match crate::cli::commands::metrics::push(&launcher.stores, url).await {
+                Ok(to) => console.info(&format!("metrics: pushed to {to}")),
+                Err(e) => console.warn(None, &e),
+            }
         }
         match outcome {
             RunOutcome::Paused => console.info(&format!("paused; when the above is done: lifeboat resume {run_id}")),

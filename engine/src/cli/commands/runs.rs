@@ -19,15 +19,14 @@ pub fn run(args: RunsArgs) -> Result<i32, CliError> {
             } else {
                 print_row("RUN", "RUNBOOK", "STATUS", "STARTED (UTC)", "RTO", "");
             }
-            for row in &rows {
-                let drill = if row.drill() { "DRILL" } else { "" };
+            for r in &rows {
                 print_row(
-                    &row.run_id,
-                    row.runbook(),
-                    &row.status,
-                    row.started(),
-                    &row.rto_cell(),
-                    drill,
+                    &r.run_id,
+                    r.runbook(),
+                    &r.status,
+                    r.started(),
+                    &r.rto_cell(),
+                    if r.drill.is_some() { "DRILL" } else { "" },
                 );
             }
         }
@@ -36,6 +35,6 @@ pub fn run(args: RunsArgs) -> Result<i32, CliError> {
 }
 
 fn print_row(id: &str, runbook: &str, status: &str, started: &str, rto: &str, drill: &str) {
-    let line = format!("{id:<48} {runbook:<24} {status:<12} {started:<20} {rto:<24} {drill}");
+    let line = format!("{id:<48} {runbook:<24} {status:<12} {started:<20} {rto:<32} {drill}");
     println!("{}", line.trim_end());
 }

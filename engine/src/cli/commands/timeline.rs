@@ -2,6 +2,7 @@ use crate::cli::error::{exit, CliError};
 use crate::cli::{TimelineArgs, TimelineFormat};
 use crate::journal::allowed_signers;
 use crate::journal::run_state::RunState;
+use crate::report::drill_projection::history_for_drill;
 use crate::report::run_snapshot::RunSnapshot;
 use crate::report::timeline::Timeline;
 
@@ -13,11 +14,13 @@ pub fn run(args: TimelineArgs) -> Result<i32, CliError> {
     for w in &snap.warnings {
         eprintln!("warning: {w}");
     }
+    let history = history_for_drill(&stores, &snap.records);
     let mut timeline = Timeline::build(
         &snap.records,
         snap.head.as_deref(),
         snap.runbook.as_ref(),
         Some(snap.now),
+        history.as_ref(),
     )
     .ok_or_else(|| {
         CliError::invalid(format!(
