@@ -117,9 +117,9 @@ impl Scheduler {
         // A step inside a call that may fail fails that call, not the run.
         let tree = self.env.runbook.tree();
         let mut call = tree.scope(i);
-        let mut may_fail = step.continue_on_failure;
+        let mut may_fail = step.continue_on_failure || self.item_may_fail(i);
         while let Some(c) = call {
-            may_fail |= self.env.runbook.steps[c].continue_on_failure;
+            may_fail |= self.env.runbook.steps[c].continue_on_failure || self.item_may_fail(c);
             call = tree.scope(c);
         }
         if !may_fail && self.failure.is_none() {
