@@ -1569,6 +1569,39 @@ steps:
             "restore[n3]/unseal",
         ]
     );
+    // `plan` lays the loop out with the inputs' defaults (or those given).
+    let plan = sb.run(&["plan", "main.yaml", "--output", "json"]);
+    plan.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&plan.stdout).expect("plan json");
+    let planned: Vec<&str> = doc["levels"]
+        .as_array()
+        .expect("levels")
+        .iter()
+        .flat_map(|l| l.as_array().expect("level").iter())
+        .filter_map(|s| s.as_str())
+        .collect();
+    for id in [
+        "restore",
+        "restore[n1]/unseal",
+        "restore[n3]/fetch",
+        "report",
+    ] {
+        assert!(planned.contains(&id), "{planned:?}");
+    }
+    let plan = sb.run(&[
+        "plan",
+        "main.yaml",
+        "--input",
+        r#"nodes=["a"]"#,
+        "--output",
+        "json",
+    ]);
+    plan.expect_code(0);
+    assert!(
+        plan.stdout.contains("restore[a]/fetch") && !plan.stdout.contains("restore[n1]"),
+        "{}",
+        plan.dump()
+    );
     // `status` lists them too.
     let status = sb.run(&["status", &id]);
     status.expect_code(0);
@@ -1788,4 +1821,72 @@ steps:
         "{}",
         ran.dump()
     );
+}
+
+/// A list that cannot be laid out (two items with one key) stops the run
+/// before it starts, naming the step and the fix; no run is created.
+#[test]
+fn a_loop_of_calls_whose_items_cannot_be_laid_out_refuses_to_start() {
+    let sb = Sandbox::new();
+    write(&sb, "lib/node.yaml", NODE_CHILD);
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+inputs:
+  nodes: { type: list }
+steps:
+  - id: restore
+    kind: runbook
+    for_each: { items: "{{ inputs.nodes }}", as: node }
+    with: { file: lib/node.yaml, inputs: { node: "{{ node }}", backup: b } }
+"#,
+    );
+    sb.test()
+        .args(["run", "main.yaml", "--input", r#"nodes=["a","a"]"#])
+        .status(2)
+        .stderr("error: step `restore`: items 1 and 2 have the same key `a`; give `for_each.key` a template that differs per item, e.g. `key: \"{{ node.name }}\"`; nothing ran (fix the input the list comes from)\n")
+        .run();
+    assert!(
+        !sb.state_dir().join("runs").exists()
+            || std::fs::read_dir(sb.state_dir().join("runs"))
+                .expect("runs")
+                .next()
+                .is_none(),
+        "no run is created"
+    );
+}
+
+/// A `when` that reads the item is decided per item call: an item whose
+/// `when` is false is skipped with its called steps, the others run.
+#[test]
+fn a_when_that_reads_the_item_of_a_loop_of_calls_skips_that_item_only() {
+    let sb = Sandbox::new();
+    write(&sb, "lib/node.yaml", NODE_CHILD);
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+steps:
+  - id: restore
+    kind: runbook
+    for_each: { items: [n1, n2], as: node }
+    when: "node != 'n2'"
+    with: { file: lib/node.yaml, inputs: { node: "{{ node }}", backup: b } }
+"#,
+    );
+    let ran = sb.run(&["run", "main.yaml"]);
+    ran.expect_code(0);
+    let journal = sb.journal(&ran.run_id());
+    let mut skipped = steps_of(&journal, "step_skipped");
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        ["restore[n2]", "restore[n2]/fetch", "restore[n2]/unseal"],
+        "{}",
+        ran.dump()
+    );
+    let outputs = outputs_of(&journal, "restore");
+    assert_eq!(outputs["by_key"]["n1"]["status"], "succeeded");
+    assert_eq!(outputs["by_key"]["n2"]["status"], "skipped");
 }

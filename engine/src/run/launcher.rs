@@ -265,7 +265,8 @@ impl Launcher {
         let launch_dir = launch_dir(None);
         let mut inputs = inputs;
         input_values::anchor_paths(&runbook, &mut inputs.all, &launch_dir);
-        let runbook = self.lay_out_call_loops(runbook, &inputs.public())?;
+        let runbook =
+            lay_out_call_loops(runbook, &inputs.public(), &self.registry, &self.templates)?;
         let requires_signing = requires_signing(&runbook);
         let signers = self.signers_for_start(&runbook, requires_signing && !dry)?;
         let run_id = new_run_id(&runbook.name);
@@ -381,7 +382,7 @@ impl Launcher {
         let (runbook, changed) = self.runbook_for_resume(&*store, &first, req.allow_changed)?;
         // Laid out from the inputs the run recorded: the same item calls,
         // so the journal's `<call>[<key>]/<step>` are its steps again.
-        let runbook = self.lay_out_call_loops(runbook, &first.inputs)?;
+        let runbook = lay_out_call_loops(runbook, &first.inputs, &self.registry, &self.templates)?;
         let graphs: Vec<StepGraph> = [Section::Main, Section::OnFailure, Section::Finally]
             .into_iter()
             .map(|s| StepGraph::new(&runbook, s))
@@ -1174,57 +1175,56 @@ fn check_chain(store: &dyn RunStore, run_id: &str) -> Result<(), LaunchError> {
     }
 }
 
-impl Launcher {
-    /// The runbook with its `for_each` calls laid out for the run's
-    /// non-secret inputs (`inputs`, anchored, as journalled): one item call
-    /// and its called steps per item ([`CheckedRunbook::with_call_items`]).
-    /// A runbook without such calls is returned as it is.
-    fn lay_out_call_loops(
-        &self,
-        runbook: CheckedRunbook,
-        inputs: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<CheckedRunbook, LaunchError> {
-        let loops: Vec<usize> = runbook.call_loops().collect();
-        if loops.is_empty() {
-            return Ok(runbook);
-        }
-        // `validate` allows these lists to read `inputs` only.
-        let ctx = minijinja::Value::from_serialize(serde_json::json!({ "inputs": inputs }));
-        let mut items = CallItems::new();
-        for i in loops {
-            let step = &runbook.steps[i];
-            let Some(f) = &step.for_each else { continue };
-            let refused = |problem: String| LaunchError::CallItems {
-                step: step.id.clone(),
-                problem,
-            };
-            let values = match self.templates.render_value(&f.items.to_json(), &ctx) {
-                Ok(serde_json::Value::Array(values)) => values,
-                Ok(other) => {
-                    return Err(refused(format!(
-                        "`for_each.items` must render a list, but it rendered {}",
-                        json_type(&other)
-                    )))
-                }
-                Err(e) => return Err(refused(format!("template error in `for_each.items`: {e}"))),
-            };
-            let keyed = keyed_items(&self.templates, f, &ctx, &values, &Redactor::new())
-                .map_err(refused)?;
-            items.insert(
-                step.id.clone(),
-                keyed.into_iter().map(|(key, _)| key).zip(values).collect(),
-            );
-        }
-        runbook
-            .with_call_items(&items, &self.registry, &self.templates)
-            .map_err(|diagnostics| LaunchError::InvalidRunbook {
-                file: runbook.source.path().to_path_buf(),
-                diagnostics: diagnostics
-                    .into_iter()
-                    .filter(Diagnostic::is_error)
-                    .collect(),
-            })
+/// The runbook with its `for_each` calls laid out for the run's non-secret
+/// inputs (`inputs`, anchored, as journalled): one item call and its called
+/// steps per item ([`CheckedRunbook::with_call_items`]). A runbook without
+/// such calls is returned as it is. `plan` lays out with the inputs given
+/// and the defaults the same way.
+pub fn lay_out_call_loops(
+    runbook: CheckedRunbook,
+    inputs: &serde_json::Map<String, serde_json::Value>,
+    registry: &Registry,
+    templates: &Templates,
+) -> Result<CheckedRunbook, LaunchError> {
+    let loops: Vec<usize> = runbook.call_loops().collect();
+    if loops.is_empty() {
+        return Ok(runbook);
     }
+    // `validate` allows these lists to read `inputs` only.
+    let ctx = minijinja::Value::from_serialize(serde_json::json!({ "inputs": inputs }));
+    let mut items = CallItems::new();
+    for i in loops {
+        let step = &runbook.steps[i];
+        let Some(f) = &step.for_each else { continue };
+        let refused = |problem: String| LaunchError::CallItems {
+            step: step.id.clone(),
+            problem,
+        };
+        let values = match templates.render_value(&f.items.to_json(), &ctx) {
+            Ok(serde_json::Value::Array(values)) => values,
+            Ok(other) => {
+                return Err(refused(format!(
+                    "`for_each.items` must render a list, but it rendered {}",
+                    json_type(&other)
+                )))
+            }
+            Err(e) => return Err(refused(format!("template error in `for_each.items`: {e}"))),
+        };
+        let keyed = keyed_items(templates, f, &ctx, &values, &Redactor::new()).map_err(refused)?;
+        items.insert(
+            step.id.clone(),
+            keyed.into_iter().map(|(key, _)| key).zip(values).collect(),
+        );
+    }
+    runbook
+        .with_call_items(&items, registry, templates)
+        .map_err(|diagnostics| LaunchError::InvalidRunbook {
+            file: runbook.source.path().to_path_buf(),
+            diagnostics: diagnostics
+                .into_iter()
+                .filter(Diagnostic::is_error)
+                .collect(),
+        })
 }
 
 /// The directory a run resolves relative program paths against: the one
