@@ -1210,7 +1210,12 @@ steps:
             .filter_map(|e| e.file_name().to_str().map(String::from))
             .next();
         // `b` has failed an attempt: `a` is done and `b` is retrying.
+        // The run's directory is made before its journal: under load the
+        // journal may not exist yet when the directory does.
         if let Some(run) = run.filter(|r| {
+            if !sb.run_dir(r).join("journal.jsonl").exists() {
+                return false;
+            }
             let journal = sb.journal(r);
             steps_of(&journal, "step_succeeded").contains(&"get[a]".to_string())
                 && steps_of(&journal, "attempt_failed").contains(&"get[b]".to_string())

@@ -20,7 +20,7 @@ use lifeboat_steps::{StepOutput, MIN_SECRET_CHARS, REDACTED};
 use minijinja::Value;
 use serde_json::Map;
 
-use super::for_each::{loop_outputs, ItemResult};
+use super::for_each::{loop_error, loop_outputs, ItemResult};
 use super::{DryRun, Scheduler, Status};
 use crate::journal::record::Event;
 use crate::journal::run_state::NOT_STARTED;
@@ -254,7 +254,6 @@ impl Scheduler {
     fn settle_call_loop(&mut self, c: usize, site: &CallSite, duration: std::time::Duration) {
         let runbook = self.env.runbook.clone();
         let tree = runbook.tree();
-        let id = runbook.steps[c].id.clone();
         let goes_on = runbook.steps[c]
             .for_each
             .as_ref()
@@ -306,19 +305,7 @@ impl Scheduler {
             )
         }));
         if !failures.is_empty() && !goes_on {
-            let more = match failures.len() {
-                1 => String::new(),
-                n => format!(" ({n} items failed in all)"),
-            };
-            let error = format!("{}{more}", failures[0]);
-            self.journal_lazy(Event::StepFailed {
-                step: id.clone(),
-                error: error.clone(),
-                outputs: outputs.clone(),
-                duration_ms: duration.as_millis() as u64,
-            });
-            self.set_view(&id, "failed", outputs);
-            self.mark_failed(c, error);
+            self.fail_with(c, loop_error(&failures), outputs, duration);
             return;
         }
         if not_started {
@@ -382,17 +369,9 @@ impl Scheduler {
                 .iter()
                 .find(|&&j| runbook.tree().call(j).is_none())
                 .or(failed.first());
-            let id = runbook.steps[c].id.clone();
             if let Some(&j) = culprit {
                 let error = format!("step `{}` of `{}` failed", runbook.steps[j].id, site.file);
-                self.journal_lazy(Event::StepFailed {
-                    step: id.clone(),
-                    error: error.clone(),
-                    outputs: Map::new(),
-                    duration_ms: duration.as_millis() as u64,
-                });
-                self.set_view(&id, "failed", Map::new());
-                self.mark_failed(c, error);
+                self.fail_with(c, error, Map::new(), duration);
                 continue;
             }
             // Some of its steps could not start (the run failed elsewhere):

@@ -814,11 +814,7 @@ impl LoopTask {
                 ..StepOutput::new()
             })
         } else {
-            let more = match failures.len() {
-                1 => String::new(),
-                k => format!(" ({} items failed in all)", k),
-            };
-            Err(StepError::new(format!("{}{more}", failures[0])).with_outputs(outputs))
+            Err(StepError::new(loop_error(&failures)).with_outputs(outputs))
         };
         self.finished(started, result, None)
     }
@@ -948,6 +944,15 @@ pub(crate) fn keyed_items(
         out.push((key, item_ctx));
     }
     Ok(out)
+}
+
+/// A loop's error: its first failed item, and how many failed in all.
+pub(super) fn loop_error(failures: &[String]) -> String {
+    match failures {
+        [] => String::new(),
+        [one] => one.clone(),
+        [first, ..] => format!("{first} ({} items failed in all)", failures.len()),
+    }
 }
 
 /// The loop's outputs: `items`, in item order, and `by_key`.
