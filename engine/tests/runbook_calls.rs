@@ -1788,7 +1788,7 @@ steps:
   - id: report
     kind: shell
     needs: [restore]
-    with: { run: ["echo", "{{ steps.restore.outputs.addr }}"] }
+    with: { run: ["echo", "{{ steps.restore.outputs.addr }}", "{{ steps.restore.outputs.by_key.n1.outputs.adr }}"] }
 "#,
     );
     let ran = sb.run(&["validate", "main.yaml"]);
@@ -1810,6 +1810,9 @@ steps:
             "error: step `report` reads `steps.restore.outputs.addr`, but a step with `for_each` has only the outputs `items` and `by_key`",
             "  --> main.yaml:21:27",
             "   = help: read an item's outputs as `steps.restore.outputs.by_key[KEY].outputs.addr`, or loop over `steps.restore.outputs.items`",
+            "error: step `report` reads `steps.restore.outputs.by_key.n1.outputs.adr`, but `lib/node.yaml`, which `restore` calls, has no output `adr`",
+            "  --> main.yaml:21:63",
+            "   = help: did you mean `addr`? the called runbook's outputs are: addr",
         ][..],
         "{}",
         ran.dump()

@@ -826,6 +826,21 @@ impl Validator<'_> {
     /// runbook's `outputs:` (unknown when that file did not load: then it
     /// has its own error).
     fn call_output(&mut self, loc: Loc, width: usize, reader: &str, id: &str, name: &str) {
+        self.call_item_output(loc, width, reader, id, name, name);
+    }
+
+    /// [`Self::call_output`] for a read of `steps.<id>.outputs.<read>`
+    /// whose called runbook's output is `name` (an item's, in a loop of
+    /// calls, is `by_key.KEY.outputs.<name>`).
+    fn call_item_output(
+        &mut self,
+        loc: Loc,
+        width: usize,
+        reader: &str,
+        id: &str,
+        name: &str,
+        read: &str,
+    ) {
         let Some((file, declared)) = self.calls.get(id) else {
             return;
         };
@@ -844,7 +859,7 @@ impl Validator<'_> {
         self.error(
             loc,
             width,
-            format!("step `{reader}` reads `steps.{id}.outputs.{name}`, but `{file}`, which `{id}` calls, has no output `{name}`"),
+            format!("step `{reader}` reads `steps.{id}.outputs.{read}`, but `{file}`, which `{id}` calls, has no output `{name}`"),
             Some(help),
         );
     }
@@ -1045,6 +1060,18 @@ impl Validator<'_> {
                                     format!("step `{}` reads `steps.{id}.outputs.{name}`, but a step with `for_each` has only the outputs `items` and `by_key`", me.id),
                                     Some(format!("read an item's outputs as `steps.{id}.outputs.by_key[KEY].outputs.{name}`, or loop over `steps.{id}.outputs.items`")),
                                 );
+                            }
+                            // An item of a loop of calls has the called
+                            // runbook's outputs: `by_key.KEY.outputs.NAME`.
+                            if let (Some(&"by_key"), Some(&"outputs"), Some(output)) =
+                                (parts.get(3), parts.get(5), parts.get(6))
+                            {
+                                if EngineKind::from_name(&rb.steps[other].kind)
+                                    == Some(EngineKind::Runbook)
+                                {
+                                    let read = format!("by_key.{}.outputs.{output}", parts[4]);
+                                    self.call_item_output(loc, width, &me.id, id, output, &read);
+                                }
                             }
                             continue;
                         }
