@@ -29,6 +29,19 @@ fn steps_of(journal: &[serde_json::Value], kind: &str) -> Vec<String> {
         .collect()
 }
 
+/// The step ids of a run's `timeline.json`, in its order (the Gantt
+/// chart's rows).
+fn timeline_rows(sb: &Sandbox, id: &str) -> Vec<String> {
+    let json = std::fs::read_to_string(sb.run_dir(id).join("timeline.json")).expect("json");
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("timeline.json");
+    doc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 fn outputs_of(journal: &[serde_json::Value], step: &str) -> serde_json::Value {
     records(journal, "step_succeeded")
         .find(|r| r["step"] == step)
@@ -118,14 +131,7 @@ steps:
     );
     // The timeline (and its Gantt chart) shows the called steps under
     // their call.
-    let json = std::fs::read_to_string(sb.run_dir(&id).join("timeline.json")).expect("json");
-    let doc: serde_json::Value = serde_json::from_str(&json).expect("timeline.json");
-    let rows: Vec<&str> = doc["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|s| s["id"].as_str().unwrap_or_default())
-        .collect();
+    let rows = timeline_rows(&sb, &id);
     assert_eq!(
         rows,
         [
@@ -1534,14 +1540,7 @@ steps:
     assert!(third > first_end, "{order}");
     assert!(lines[..2].iter().all(|l| l.starts_with("start")), "{order}");
     // The timeline shows each item's steps under its item call.
-    let json = std::fs::read_to_string(sb.run_dir(&id).join("timeline.json")).expect("json");
-    let doc: serde_json::Value = serde_json::from_str(&json).expect("timeline.json");
-    let rows: Vec<&str> = doc["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|s| s["id"].as_str().unwrap_or_default())
-        .collect();
+    let rows = timeline_rows(&sb, &id);
     // In the order they started: each item call before its steps.
     let at = |id: &str| rows.iter().position(|r| *r == id).expect(id);
     for key in ["n1", "n2", "n3"] {
@@ -1551,7 +1550,7 @@ steps:
             "{rows:?}"
         );
     }
-    let mut rows = rows.clone();
+    let mut rows = rows;
     rows.sort();
     assert_eq!(
         rows,
