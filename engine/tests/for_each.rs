@@ -1210,6 +1210,9 @@ steps:
             .filter_map(|e| e.file_name().to_str().map(String::from))
             .next();
         // `b` has failed an attempt: `a` is done and `b` is retrying.
+        // The run's directory is made before its journal: under load the
+        // journal may not exist yet when the directory does
+        // (`journal_so_far`).
         if let Some(run) = run.filter(|r| {
             let journal = sb.journal_so_far(r);
             steps_of(&journal, "step_succeeded").contains(&"get[a]".to_string())

@@ -29,6 +29,19 @@ fn steps_of(journal: &[serde_json::Value], kind: &str) -> Vec<String> {
         .collect()
 }
 
+/// The step ids of a run's `timeline.json`, in its order (the Gantt
+/// chart's rows).
+fn timeline_rows(sb: &Sandbox, id: &str) -> Vec<String> {
+    let json = std::fs::read_to_string(sb.run_dir(id).join("timeline.json")).expect("json");
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("timeline.json");
+    doc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 fn outputs_of(journal: &[serde_json::Value], step: &str) -> serde_json::Value {
     records(journal, "step_succeeded")
         .find(|r| r["step"] == step)
@@ -118,14 +131,7 @@ steps:
     );
     // The timeline (and its Gantt chart) shows the called steps under
     // their call.
-    let json = std::fs::read_to_string(sb.run_dir(&id).join("timeline.json")).expect("json");
-    let doc: serde_json::Value = serde_json::from_str(&json).expect("timeline.json");
-    let rows: Vec<&str> = doc["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|s| s["id"].as_str().unwrap_or_default())
-        .collect();
+    let rows = timeline_rows(&sb, &id);
     assert_eq!(
         rows,
         [
@@ -758,7 +764,7 @@ outputs (`steps.<id>.outputs.<name>`):
 
 /// What a call cannot do is refused by `validate`, at its place.
 #[test]
-fn for_each_on_a_call_and_on_failure_in_a_called_runbook_are_refused() {
+fn on_failure_in_a_called_runbook_is_refused_also_under_a_loop() {
     let sb = Sandbox::new();
     write(
         &sb,
@@ -796,9 +802,6 @@ steps:
     assert_eq!(
         lines,
         [
-            "error: step `each`: `for_each` on a `runbook` call is not supported yet",
-            "  --> main.yaml:6:15",
-            "   = help: put `for_each` on the steps of the called runbook that do the work, or call it once per item from separate steps",
             "error: a called runbook cannot have `on_failure` (step `undo`)",
             "  --> lib/cleanup.yaml:8:9",
             "   = help: move these steps into the `on_failure` of the calling runbook, or into a runbook of their own",
@@ -1202,4 +1205,683 @@ steps:
         ["cleanup/tidy", "cleanup"]
     );
     assert_eq!(successes(&journal, "next"), 1, "{}", ran.dump());
+}
+
+/// Review finding 6: a `resume --allow-changed` to a runbook that calls
+/// nothing left the earlier tree's `runbook-tree.json`, whose files then
+/// counted in the copy's digest, and the next resume was refused as changed.
+#[test]
+fn resume_allow_changed_to_a_runbook_without_calls_keeps_no_stale_tree() {
+    let sb = Sandbox::new();
+    write(&sb, "lib/gated.yaml", GATED_CHILD);
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+steps:
+  - id: restore
+    kind: runbook
+    with: { file: lib/gated.yaml }
+"#,
+    );
+    let ran = sb.run(&["run", "main.yaml"]);
+    ran.expect_code(3);
+    let id = ran.run_id();
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+steps:
+  - id: gate
+    kind: approval
+    with: { prompt: "go?" }
+"#,
+    );
+    sb.run(&["resume", &id, "--allow-changed"]).expect_code(3);
+    let tree: std::collections::BTreeMap<String, String> = serde_json::from_slice(
+        &std::fs::read(sb.run_dir(&id).join("runbook-tree.json")).expect("the tree's copy"),
+    )
+    .expect("json");
+    assert!(tree.is_empty(), "a stale tree: {tree:?}");
+    // The run's copy still matches its journal: a plain resume is not
+    // refused as changed.
+    let again = sb.run(&["resume", &id]);
+    assert_eq!(again.code, 3, "{}", again.dump());
+}
+
+/// Review finding 9: the redactor ignores values under 4 characters, so a
+/// short value bound to a child's `type: secret` input was journalled in
+/// clear in the call's `step_started`. It is refused, as a short secret
+/// input of the top runbook is, and never shown.
+#[test]
+fn a_short_value_for_a_secret_input_of_a_call_is_refused_and_never_journalled() {
+    let sb = Sandbox::new();
+    write(
+        &sb,
+        "lib/pin.yaml",
+        r#"version: 1
+name: pin
+inputs:
+  pin: { type: secret, env: CHILD_PIN }
+  label: { type: string }
+steps:
+  - id: say
+    kind: shell
+    with: { run: ["echo", "{{ inputs.label }}"] }
+"#,
+    );
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+inputs:
+  token: { type: secret, env: MAIN_TOKEN }
+steps:
+  - id: long
+    kind: runbook
+    with: { file: lib/pin.yaml, inputs: { pin: "{{ inputs.token[4:] }}", label: a } }
+  - id: short
+    kind: runbook
+    needs: [long]
+    with: { file: lib/pin.yaml, inputs: { pin: "{{ inputs.token[:3] }}", label: b } }
+"#,
+    );
+    let ran = sb.run_with(&["run", "main.yaml"], &[("MAIN_TOKEN", "Zq!x-long-secret")]);
+    ran.expect_code(1);
+    let id = ran.run_id();
+    let journal = sb.journal(&id);
+    let started = records(&journal, "step_started")
+        .find(|r| r["step"] == "long")
+        .expect("the call's start");
+    assert_eq!(
+        started["description"],
+        r#"runbook `lib/pin.yaml` with inputs {"label":"a","pin":"«redacted»"}"#
+    );
+    let failed = records(&journal, "step_failed")
+        .find(|r| r["step"] == "short")
+        .expect("the short secret fails its call");
+    assert_eq!(
+        failed["error"],
+        "secret input `pin` of `lib/pin.yaml` is 3 characters long; secrets shorter than 4 characters cannot be redacted reliably, so Lifeboat refuses them: pass a longer value in `with.inputs.pin`, or declare the input `type: string` in `lib/pin.yaml` if it is not secret"
+    );
+    assert!(
+        !steps_of(&journal, "step_started").contains(&"short/say".to_string()),
+        "no step of the refused call runs"
+    );
+    let _ = sb.run(&["timeline", &id]);
+    for entry in walk(&sb.run_dir(&id)) {
+        let text = String::from_utf8_lossy(&std::fs::read(&entry).unwrap_or_default()).into_owned();
+        assert!(
+            !text.contains("Zq!"),
+            "{} holds the short secret in clear",
+            entry.display()
+        );
+    }
+    assert!(!ran.printed().contains("Zq!"), "{}", ran.dump());
+}
+
+/// Review finding 8: a call's `type: path` (and `program`) inputs are
+/// anchored to the directory the run was launched from, as the top
+/// runbook's are; a relative path given in `with.inputs`, or a child's
+/// default, means the same file from every step, on every resume.
+#[test]
+fn a_calls_relative_path_inputs_are_resolved_like_the_top_runbooks() {
+    let sb = Sandbox::new();
+    write(
+        &sb,
+        "lib/read.yaml",
+        r#"version: 1
+name: read
+inputs:
+  given: { type: path }
+  fallback: { type: path, default: ./conf/default.txt }
+  tool: { type: program, default: bin/tool.sh }
+  name: { type: string, default: ./not/a/path }
+outputs:
+  given: "{{ inputs.given }}"
+  fallback: "{{ inputs.fallback }}"
+  name: "{{ inputs.name }}"
+steps:
+  - id: cat
+    kind: shell
+    with: { run: ["cat", "{{ inputs.given }}", "{{ inputs.fallback }}"] }
+  - id: tool
+    kind: shell
+    with: { run: ["{{ inputs.tool }}"] }
+"#,
+    );
+    write(&sb, "conf/given.txt", "given\n");
+    write(&sb, "conf/default.txt", "default\n");
+    write(&sb, "bin/tool.sh", "#!/bin/sh\necho tool ran\n");
+    std::fs::set_permissions(
+        sb.path().join("bin/tool.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+steps:
+  - id: read
+    kind: runbook
+    with: { file: lib/read.yaml, inputs: { given: conf/given.txt } }
+"#,
+    );
+    let ran = sb.run(&["run", "main.yaml"]);
+    ran.expect_code(0);
+    let journal = sb.journal(&ran.run_id());
+    let root = sb.path().display().to_string();
+    assert_eq!(
+        outputs_of(&journal, "read"),
+        serde_json::json!({
+            "given": format!("{root}/conf/given.txt"),
+            "fallback": format!("{root}/conf/default.txt"),
+            "name": "./not/a/path",
+        })
+    );
+    assert_eq!(outputs_of(&journal, "read/cat")["stdout"], "given\ndefault");
+    assert_eq!(outputs_of(&journal, "read/tool")["stdout"], "tool ran");
+}
+
+/// `rto.stop_at` may name a called step, `<call>/<step>`: the clock stops
+/// when that step first succeeds. A name that is no step of the call is
+/// refused at its place, with the called steps to choose from.
+#[test]
+fn the_rto_clock_stops_at_a_called_step() {
+    let sb = Sandbox::new();
+    write(&sb, "lib/restore.yaml", CHILD);
+    let main = |stop_at: &str| {
+        format!(
+            r#"version: 1
+name: main
+rto: {{ target: 1h, stop_at: {stop_at} }}
+steps:
+  - id: restore
+    kind: runbook
+    with: {{ file: lib/restore.yaml, inputs: {{ backup: b }} }}
+  - id: after
+    kind: shell
+    needs: [restore]
+    with: {{ run: ["sleep", "0.3"] }}
+"#
+        )
+    };
+    sb.write("main.yaml", &main("restore/fetch"));
+    let ran = sb.run(&["run", "main.yaml"]);
+    ran.expect_code(0);
+    let id = ran.run_id();
+    let json = std::fs::read_to_string(sb.run_dir(&id).join("timeline.json")).expect("json");
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("timeline.json");
+    assert_eq!(doc["rto"]["stop"]["reason"], "stop_at", "{doc}");
+    assert_eq!(doc["rto"]["stop"]["step"], "restore/fetch");
+    sb.write("main.yaml", &main("restore/fecth"));
+    let ran = sb.run(&["validate", "main.yaml"]);
+    ran.expect_code(2);
+    let errors: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error") || l.contains("-->") || l.contains("= help"))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "error: `rto.stop_at` names `restore/fecth`, which is not a step of the runbook `restore` calls",
+            "  --> main.yaml:3:29",
+            "   = help: did you mean `restore/fetch`?",
+        ][..],
+        "{}",
+        ran.dump()
+    );
+}
+
+// ---- `for_each` on a `kind: runbook` call ----
+
+const NODE_CHILD: &str = r#"version: 1
+name: node
+inputs:
+  node: { type: string }
+  backup: { type: string }
+outputs:
+  addr: "{{ steps.unseal.outputs.stdout }}"
+steps:
+  - id: fetch
+    kind: shell
+    with: { script: 'echo "start {{ inputs.node }}" >> order; sleep 0.3; echo "end {{ inputs.node }}" >> order' }
+  - id: unseal
+    kind: shell
+    needs: [fetch]
+    with: { run: ["echo", "unsealed {{ inputs.node }} from {{ inputs.backup }}"] }
+"#;
+
+/// Each item runs the called runbook once, with the item bound in the
+/// call's `with.inputs`; its steps are journalled `restore[<key>]/<step>`;
+/// `max_parallel` bounds the items running at once; the loop's outputs are
+/// `items` and `by_key`, each item's outputs the child's `outputs:`.
+#[test]
+fn a_loop_over_a_call_runs_the_called_runbook_once_per_item() {
+    let sb = Sandbox::new();
+    write(&sb, "lib/node.yaml", NODE_CHILD);
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+inputs:
+  nodes: { type: list, default: [n1, n2, n3] }
+steps:
+  - id: restore
+    kind: runbook
+    for_each: { items: "{{ inputs.nodes }}", as: node, max_parallel: 2 }
+    with: { file: lib/node.yaml, inputs: { node: "{{ node }}", backup: b-1 } }
+  - id: report
+    kind: shell
+    needs: [restore]
+    with: { run: ["echo", "{{ steps.restore.outputs.by_key.n2.outputs.addr }}; {{ steps.restore.outputs.items | length }} items"] }
+"#,
+    );
+    let ran = sb.run(&["run", "main.yaml"]);
+    ran.expect_code(0);
+    let id = ran.run_id();
+    let journal = sb.journal(&id);
+    let mut succeeded = steps_of(&journal, "step_succeeded");
+    assert_eq!(succeeded.last().map(String::as_str), Some("report"));
+    succeeded.sort();
+    assert_eq!(
+        succeeded,
+        [
+            "report",
+            "restore",
+            "restore[n1]",
+            "restore[n1]/fetch",
+            "restore[n1]/unseal",
+            "restore[n2]",
+            "restore[n2]/fetch",
+            "restore[n2]/unseal",
+            "restore[n3]",
+            "restore[n3]/fetch",
+            "restore[n3]/unseal",
+        ],
+        "{}",
+        ran.dump()
+    );
+    let item = |key: &str| {
+        serde_json::json!({
+            "key": key,
+            "status": "succeeded",
+            "outputs": { "addr": format!("unsealed {key} from b-1") },
+        })
+    };
+    assert_eq!(
+        outputs_of(&journal, "restore"),
+        serde_json::json!({
+            "items": [item("n1"), item("n2"), item("n3")],
+            "by_key": { "n1": item("n1"), "n2": item("n2"), "n3": item("n3") },
+        })
+    );
+    assert_eq!(
+        outputs_of(&journal, "report")["stdout"],
+        "unsealed n2 from b-1; 3 items"
+    );
+    let started = records(&journal, "step_started")
+        .find(|r| r["step"] == "restore[n2]")
+        .expect("the item call's start");
+    assert_eq!(
+        started["description"],
+        r#"runbook `lib/node.yaml` with inputs {"backup":"b-1","node":"n2"}"#
+    );
+    // Two items at once: the third starts only once one has ended.
+    let order = std::fs::read_to_string(sb.work_dir(&id).join("order")).expect("order");
+    let lines: Vec<&str> = order.lines().collect();
+    let third = lines.iter().position(|l| *l == "start n3").expect("n3 ran");
+    let first_end = lines
+        .iter()
+        .position(|l| l.starts_with("end"))
+        .expect("an end");
+    assert!(third > first_end, "{order}");
+    assert!(lines[..2].iter().all(|l| l.starts_with("start")), "{order}");
+    // The timeline shows each item's steps under its item call.
+    let rows = timeline_rows(&sb, &id);
+    // In the order they started: each item call before its steps.
+    let at = |id: &str| rows.iter().position(|r| *r == id).expect(id);
+    for key in ["n1", "n2", "n3"] {
+        assert!(at("restore") < at(&format!("restore[{key}]")), "{rows:?}");
+        assert!(
+            at(&format!("restore[{key}]")) < at(&format!("restore[{key}]/fetch")),
+            "{rows:?}"
+        );
+    }
+    let mut rows = rows;
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            "report",
+            "restore",
+            "restore[n1]",
+            "restore[n1]/fetch",
+            "restore[n1]/unseal",
+            "restore[n2]",
+            "restore[n2]/fetch",
+            "restore[n2]/unseal",
+            "restore[n3]",
+            "restore[n3]/fetch",
+            "restore[n3]/unseal",
+        ]
+    );
+    // `plan` lays the loop out with the inputs' defaults (or those given).
+    let plan = sb.run(&["plan", "main.yaml", "--output", "json"]);
+    plan.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&plan.stdout).expect("plan json");
+    let planned: Vec<&str> = doc["levels"]
+        .as_array()
+        .expect("levels")
+        .iter()
+        .flat_map(|l| l.as_array().expect("level").iter())
+        .filter_map(|s| s.as_str())
+        .collect();
+    for id in [
+        "restore",
+        "restore[n1]/unseal",
+        "restore[n3]/fetch",
+        "report",
+    ] {
+        assert!(planned.contains(&id), "{planned:?}");
+    }
+    let plan = sb.run(&[
+        "plan",
+        "main.yaml",
+        "--input",
+        r#"nodes=["a"]"#,
+        "--output",
+        "json",
+    ]);
+    plan.expect_code(0);
+    assert!(
+        plan.stdout.contains("restore[a]/fetch") && !plan.stdout.contains("restore[n1]"),
+        "{}",
+        plan.dump()
+    );
+    // `status` lists them too.
+    let status = sb.run(&["status", &id]);
+    status.expect_code(0);
+    assert!(
+        status.stdout.contains("items:    restore: 3 succeeded"),
+        "{}",
+        status.dump()
+    );
+}
+
+/// A kill inside the second item: the resume takes over the first item
+/// and the second's completed steps, and runs only what is not done.
+#[test]
+fn a_kill_inside_a_loop_of_calls_then_resume_runs_only_the_unfinished_steps() {
+    let sb = Sandbox::new();
+    write(
+        &sb,
+        "lib/child.yaml",
+        r#"version: 1
+name: child
+inputs:
+  node: { type: string }
+outputs:
+  last: "{{ steps.three.outputs.stdout }}"
+steps:
+  - id: one
+    kind: shell
+    with: { script: 'echo "one {{ inputs.node }}" >> ran' }
+  - id: two
+    kind: shell
+    rerun: safe
+    needs: [one]
+    with:
+      script: |
+        echo "two {{ inputs.node }}" >> ran
+        if [ "{{ inputs.node }}" = n2 ] && [ ! -e crashed ]; then touch crashed; kill -9 $PPID; sleep 5; fi
+  - id: three
+    kind: shell
+    needs: [two]
+    with: { script: 'echo "three {{ inputs.node }}" >> ran; echo "{{ inputs.node }} done"' }
+"#,
+    );
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+steps:
+  - id: restore
+    kind: runbook
+    for_each: { items: [n1, n2, n3], as: node }
+    with: { file: lib/child.yaml, inputs: { node: "{{ node }}" } }
+  - id: after
+    kind: shell
+    needs: [restore]
+    with: { run: ["echo", "{{ steps.restore.outputs.items | map(attribute='outputs') | map(attribute='last') | join(',') }}"] }
+"#,
+    );
+    let id = sb.run(&["run", "main.yaml"]).killed();
+    let resumed = sb.run(&["resume", &id]);
+    resumed.expect_code(0);
+    let order = std::fs::read_to_string(sb.work_dir(&id).join("ran")).expect("ran");
+    assert_eq!(
+        order,
+        "one n1\ntwo n1\nthree n1\none n2\ntwo n2\ntwo n2\nthree n2\none n3\ntwo n3\nthree n3\n",
+        "{}",
+        resumed.dump()
+    );
+    let journal = sb.journal(&id);
+    for step in [
+        "restore[n1]/one",
+        "restore[n1]/three",
+        "restore[n2]/one",
+        "restore[n2]/two",
+        "restore[n3]/three",
+        "restore[n1]",
+        "restore",
+    ] {
+        assert_eq!(successes(&journal, step), 1, "`{step}` succeeds once");
+    }
+    assert_eq!(
+        outputs_of(&journal, "after")["stdout"],
+        "n1 done,n2 done,n3 done"
+    );
+}
+
+/// A failed item fails the loop, naming the item and its step, and no
+/// further item starts; with `for_each.continue_on_failure` every item
+/// runs, the loop succeeds with each item's status, and the run goes on.
+#[test]
+fn a_failed_item_of_a_loop_of_calls_fails_it_unless_continue_on_failure() {
+    let sb = Sandbox::new();
+    write(
+        &sb,
+        "lib/check.yaml",
+        r#"version: 1
+name: check
+inputs:
+  node: { type: string }
+outputs:
+  node: "{{ steps.check.outputs.stdout }}"
+steps:
+  - id: check
+    kind: shell
+    with: { script: 'echo "{{ inputs.node }}" >> ran; test "{{ inputs.node }}" != n2 && echo "{{ inputs.node }} ok"' }
+"#,
+    );
+    let main = |extra: &str| {
+        format!(
+            r#"version: 1
+name: main
+steps:
+  - id: restore
+    kind: runbook
+    for_each: {{ items: [n1, n2, n3], as: node{extra} }}
+    with: {{ file: lib/check.yaml, inputs: {{ node: "{{{{ node }}}}" }} }}
+  - id: after
+    kind: shell
+    needs: [restore]
+    with: {{ run: ["echo", "{{{{ steps.restore.outputs.items | map(attribute='status') | join(',') }}}}"] }}
+"#
+        )
+    };
+    sb.write("main.yaml", &main(""));
+    let ran = sb.run(&["run", "main.yaml"]);
+    ran.expect_code(1);
+    let id = ran.run_id();
+    let journal = sb.journal(&id);
+    let failed = records(&journal, "step_failed")
+        .find(|r| r["step"] == "restore")
+        .expect("the loop fails");
+    assert_eq!(
+        failed["error"],
+        "item `restore[n2]` failed at `restore[n2]/check`"
+    );
+    assert_eq!(failed["outputs"]["by_key"]["n1"]["status"], "succeeded");
+    assert_eq!(failed["outputs"]["by_key"]["n2"]["status"], "failed");
+    assert_eq!(failed["outputs"]["by_key"]["n3"]["status"], "not_started");
+    let order = std::fs::read_to_string(sb.work_dir(&id).join("ran")).expect("ran");
+    assert_eq!(order, "n1\nn2\n", "no item starts after a failed one");
+    assert!(!steps_of(&journal, "step_started").contains(&"after".to_string()));
+
+    sb.write("main.yaml", &main(", continue_on_failure: true"));
+    let ran = sb.run(&["run", "main.yaml"]);
+    ran.expect_code(0);
+    let journal = sb.journal(&ran.run_id());
+    assert_eq!(
+        outputs_of(&journal, "after")["stdout"],
+        "succeeded,failed,succeeded",
+        "{}",
+        ran.dump()
+    );
+    assert_eq!(
+        outputs_of(&journal, "restore")["by_key"]["n3"]["outputs"]["node"],
+        "n3 ok"
+    );
+}
+
+/// `validate` checks a loop of calls where it is written: reads of its
+/// outputs (only `items` and `by_key`), the `as` name in `with.inputs`,
+/// and a list that a step would make.
+#[test]
+fn validate_checks_a_loop_of_calls_at_its_place() {
+    let sb = Sandbox::new();
+    write(&sb, "lib/node.yaml", NODE_CHILD);
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+inputs:
+  nodes: { type: list, default: [n1] }
+steps:
+  - id: list
+    kind: shell
+    with: { run: ["echo", "[]"] }
+  - id: restore
+    kind: runbook
+    for_each: { items: "{{ inputs.nodes }}", as: node }
+    with: { file: lib/node.yaml, inputs: { node: "{{ nod }}", backup: b } }
+  - id: again
+    kind: runbook
+    needs: [list]
+    for_each: { items: "{{ steps.list.outputs.json }}", as: node }
+    with: { file: lib/node.yaml, inputs: { node: "{{ node }}", backup: b } }
+  - id: report
+    kind: shell
+    needs: [restore]
+    with: { run: ["echo", "{{ steps.restore.outputs.addr }}", "{{ steps.restore.outputs.by_key.n1.outputs.adr }}"] }
+"#,
+    );
+    let ran = sb.run(&["validate", "main.yaml"]);
+    ran.expect_code(2);
+    let errors: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error") || l.contains("-->") || l.contains("= help"))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "error: step `restore` reads unknown variable `nod`",
+            "  --> main.yaml:12:50",
+            "   = help: templates see `inputs`, `steps`, `run` (and `outputs` in `until`)",
+            "error: step `again`: `for_each.items` of a `runbook` call reads `steps.list.outputs.json`; it may read only `inputs`, because each item's called steps are laid out when the run starts",
+            "  --> main.yaml:16:24",
+            "   = help: pass the list as an input of this runbook (`inputs.nodes`), or loop inside the called runbook, where `for_each` may read its steps' outputs",
+            "error: step `report` reads `steps.restore.outputs.addr`, but a step with `for_each` has only the outputs `items` and `by_key`",
+            "  --> main.yaml:21:27",
+            "   = help: read an item's outputs as `steps.restore.outputs.by_key[KEY].outputs.addr`, or loop over `steps.restore.outputs.items`",
+            "error: step `report` reads `steps.restore.outputs.by_key.n1.outputs.adr`, but `lib/node.yaml`, which `restore` calls, has no output `adr`",
+            "  --> main.yaml:21:63",
+            "   = help: did you mean `addr`? the called runbook's outputs are: addr",
+        ][..],
+        "{}",
+        ran.dump()
+    );
+}
+
+/// A list that cannot be laid out (two items with one key) stops the run
+/// before it starts, naming the step and the fix; no run is created.
+#[test]
+fn a_loop_of_calls_whose_items_cannot_be_laid_out_refuses_to_start() {
+    let sb = Sandbox::new();
+    write(&sb, "lib/node.yaml", NODE_CHILD);
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+inputs:
+  nodes: { type: list }
+steps:
+  - id: restore
+    kind: runbook
+    for_each: { items: "{{ inputs.nodes }}", as: node }
+    with: { file: lib/node.yaml, inputs: { node: "{{ node }}", backup: b } }
+"#,
+    );
+    sb.test()
+        .args(["run", "main.yaml", "--input", r#"nodes=["a","a"]"#])
+        .status(2)
+        .stderr("error: step `restore`: items 1 and 2 have the same key `a`; give `for_each.key` a template that differs per item, e.g. `key: \"{{ node.name }}\"`; nothing ran (fix the input the list comes from)\n")
+        .run();
+    assert!(
+        !sb.state_dir().join("runs").exists()
+            || std::fs::read_dir(sb.state_dir().join("runs"))
+                .expect("runs")
+                .next()
+                .is_none(),
+        "no run is created"
+    );
+}
+
+/// A `when` that reads the item is decided per item call: an item whose
+/// `when` is false is skipped with its called steps, the others run.
+#[test]
+fn a_when_that_reads_the_item_of_a_loop_of_calls_skips_that_item_only() {
+    let sb = Sandbox::new();
+    write(&sb, "lib/node.yaml", NODE_CHILD);
+    sb.write(
+        "main.yaml",
+        r#"version: 1
+name: main
+steps:
+  - id: restore
+    kind: runbook
+    for_each: { items: [n1, n2], as: node }
+    when: "node != 'n2'"
+    with: { file: lib/node.yaml, inputs: { node: "{{ node }}", backup: b } }
+"#,
+    );
+    let ran = sb.run(&["run", "main.yaml"]);
+    ran.expect_code(0);
+    let journal = sb.journal(&ran.run_id());
+    let mut skipped = steps_of(&journal, "step_skipped");
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        ["restore[n2]", "restore[n2]/fetch", "restore[n2]/unseal"],
+        "{}",
+        ran.dump()
+    );
+    let outputs = outputs_of(&journal, "restore");
+    assert_eq!(outputs["by_key"]["n1"]["status"], "succeeded");
+    assert_eq!(outputs["by_key"]["n2"]["status"], "skipped");
 }

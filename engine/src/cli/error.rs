@@ -155,6 +155,7 @@ impl From<LaunchError> for CliError {
                 ..CliError::invalid(e.to_string())
             },
             LaunchError::DeclaredAtNotATime { .. }
+            | LaunchError::CallItems { .. }
             | LaunchError::DeclaredAtInFuture { .. }
             | LaunchError::NoStartRecord { .. }
             | LaunchError::NotACheckpoint { .. }
@@ -285,6 +286,10 @@ mod tests {
                 text: "t".into(),
                 ahead: "1h".into(),
                 now: "n".into(),
+            },
+            LaunchError::CallItems {
+                step: step(),
+                problem: "p".into(),
             },
             LaunchError::Inputs(InputError::NotNameValue { flag: "x".into() }),
             LaunchError::NoStartRecord { run_id: "r".into() },

@@ -7,6 +7,7 @@ use lifeboat_steps::{Redactor, MIN_SECRET_CHARS};
 use serde_json::{Map, Value};
 
 use crate::runbook::diagnostic::did_you_mean;
+use crate::runbook::input_decl::InputDecl;
 use crate::runbook::Runbook;
 
 /// A problem with the inputs of a run, found before anything runs. No
@@ -215,18 +216,27 @@ pub fn given(
 /// to `launch_dir`, and `~/` expands. The anchored values are the ones the
 /// journal records, so a resume resolves them the same way.
 pub fn anchor_paths(runbook: &Runbook, all: &mut Map<String, Value>, launch_dir: &Path) {
-    use crate::runbook::input_decl::InputType;
     for decl in &runbook.inputs {
-        let Some(Value::String(text)) = all.get(&decl.name) else {
-            continue;
-        };
-        let anchored = match decl.ty {
-            InputType::Path => anchor(text, launch_dir),
-            InputType::Program if text.contains('/') => anchor(text, launch_dir),
-            _ => continue,
-        };
-        all.insert(decl.name.clone(), Value::String(anchored));
+        if let Some(value) = all.get_mut(&decl.name) {
+            anchor_input(decl, value, launch_dir);
+        }
     }
+}
+
+/// [`anchor_paths`] for one value of the input `decl`: the one rule, for
+/// the top runbook's inputs and a call's (`scheduler/calls.rs`), so that a
+/// relative path means the same file wherever it is given.
+pub fn anchor_input(decl: &InputDecl, value: &mut Value, launch_dir: &Path) {
+    use crate::runbook::input_decl::InputType;
+    let Value::String(text) = value else {
+        return;
+    };
+    let anchored = match decl.ty {
+        InputType::Path => anchor(text, launch_dir),
+        InputType::Program if text.contains('/') => anchor(text, launch_dir),
+        _ => return,
+    };
+    *value = Value::String(anchored);
 }
 
 fn anchor(text: &str, launch_dir: &Path) -> String {

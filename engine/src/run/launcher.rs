@@ -24,9 +24,11 @@ use crate::operator::question::OperatorPrompt;
 use crate::report::projection::Projection;
 use crate::report::step_history::StepHistory;
 use crate::run::input_values::{self, InputError, InputValues};
+use crate::run::scheduler::for_each::{json_type, keyed_items};
 use crate::run::scheduler::{DryRun, RunConfig, RunEnv, Scheduler};
 use crate::run::sealed_outputs::Sealing;
 use crate::runbook::call_tree;
+use crate::runbook::call_tree::CallItems;
 use crate::runbook::checked_runbook::{check_stored, load_checked, CheckedRunbook};
 use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::engine_kind::EngineKind;
@@ -93,6 +95,9 @@ pub enum LaunchError {
         ahead: String,
         now: String,
     },
+    /// The items of a `for_each` call cannot be laid out.
+    #[error("step `{step}`: {problem}; nothing ran (fix the input the list comes from)")]
+    CallItems { step: String, problem: String },
     #[error(transparent)]
     Inputs(#[from] InputError),
     #[error(transparent)]
@@ -260,6 +265,8 @@ impl Launcher {
         let launch_dir = launch_dir(None);
         let mut inputs = inputs;
         input_values::anchor_paths(&runbook, &mut inputs.all, &launch_dir);
+        let runbook =
+            lay_out_call_loops(runbook, &inputs.public(), &self.registry, &self.templates)?;
         let requires_signing = requires_signing(&runbook);
         let signers = self.signers_for_start(&runbook, requires_signing && !dry)?;
         let run_id = new_run_id(&runbook.name);
@@ -294,9 +301,7 @@ impl Launcher {
         let store = self.stores.create(&run_id)?;
         let lock = store.lock()?;
         store.put_file("runbook.yaml", runbook.source.text.as_bytes())?;
-        if !runbook.tree().files.is_empty() {
-            store.put_file(TREE_FILE, &tree_json(&runbook.tree().stored_files()))?;
-        }
+        store_tree(store.as_ref(), &runbook, false)?;
         store.put_file(
             "runbook.sha256",
             format!("{}\n", runbook.digest()).as_bytes(),
@@ -375,6 +380,9 @@ impl Launcher {
             });
         }
         let (runbook, changed) = self.runbook_for_resume(&*store, &first, req.allow_changed)?;
+        // Laid out from the inputs the run recorded: the same item calls,
+        // so the journal's `<call>[<key>]/<step>` are its steps again.
+        let runbook = lay_out_call_loops(runbook, &first.inputs, &self.registry, &self.templates)?;
         let graphs: Vec<StepGraph> = [Section::Main, Section::OnFailure, Section::Finally]
             .into_iter()
             .map(|s| StepGraph::new(&runbook, s))
@@ -567,9 +575,7 @@ impl Launcher {
         if changed {
             let text = runbook.source.text.as_bytes();
             store.put_file("runbook.yaml", text)?;
-            if !runbook.tree().files.is_empty() {
-                store.put_file(TREE_FILE, &tree_json(&runbook.tree().stored_files()))?;
-            }
+            store_tree(store.as_ref(), &runbook, true)?;
             store.put_file(
                 "runbook.sha256",
                 format!("{}\n", runbook.digest()).as_bytes(),
@@ -1169,6 +1175,58 @@ fn check_chain(store: &dyn RunStore, run_id: &str) -> Result<(), LaunchError> {
     }
 }
 
+/// The runbook with its `for_each` calls laid out for the run's non-secret
+/// inputs (`inputs`, anchored, as journalled): one item call and its called
+/// steps per item ([`CheckedRunbook::with_call_items`]). A runbook without
+/// such calls is returned as it is. `plan` lays out with the inputs given
+/// and the defaults the same way.
+pub fn lay_out_call_loops(
+    runbook: CheckedRunbook,
+    inputs: &serde_json::Map<String, serde_json::Value>,
+    registry: &Registry,
+    templates: &Templates,
+) -> Result<CheckedRunbook, LaunchError> {
+    let loops: Vec<usize> = runbook.call_loops().collect();
+    if loops.is_empty() {
+        return Ok(runbook);
+    }
+    // `validate` allows these lists to read `inputs` only.
+    let ctx = minijinja::Value::from_serialize(serde_json::json!({ "inputs": inputs }));
+    let mut items = CallItems::new();
+    for i in loops {
+        let step = &runbook.steps[i];
+        let Some(f) = &step.for_each else { continue };
+        let refused = |problem: String| LaunchError::CallItems {
+            step: step.id.clone(),
+            problem,
+        };
+        let values = match templates.render_value(&f.items.to_json(), &ctx) {
+            Ok(serde_json::Value::Array(values)) => values,
+            Ok(other) => {
+                return Err(refused(format!(
+                    "`for_each.items` must render a list, but it rendered {}",
+                    json_type(&other)
+                )))
+            }
+            Err(e) => return Err(refused(format!("template error in `for_each.items`: {e}"))),
+        };
+        let keyed = keyed_items(templates, f, &ctx, &values, &Redactor::new()).map_err(refused)?;
+        items.insert(
+            step.id.clone(),
+            keyed.into_iter().map(|(key, _)| key).zip(values).collect(),
+        );
+    }
+    runbook
+        .with_call_items(&items, registry, templates)
+        .map_err(|diagnostics| LaunchError::InvalidRunbook {
+            file: runbook.source.path().to_path_buf(),
+            diagnostics: diagnostics
+                .into_iter()
+                .filter(Diagnostic::is_error)
+                .collect(),
+        })
+}
+
 /// The directory a run resolves relative program paths against: the one
 /// recorded when it started, else the current one (a new run, or a run
 /// recorded before launch directories were).
@@ -1184,8 +1242,21 @@ fn launch_dir(recorded: Option<&str>) -> PathBuf {
 /// `runbook.yaml`.
 const TREE_FILE: &str = "runbook-tree.json";
 
-fn tree_json(files: &BTreeMap<String, String>) -> Vec<u8> {
-    serde_json::to_vec_pretty(files).unwrap_or_default()
+/// Writes the run's copy of the called runbooks to match `runbook`: the
+/// files it calls, canonically ([`CallTree::stored_json`]). A tree without
+/// calls writes none, unless an earlier copy is there (`replacing`, a
+/// `resume --allow-changed`): that copy is emptied, so that it can never
+/// describe a tree the run no longer has.
+fn store_tree(
+    store: &dyn RunStore,
+    runbook: &CheckedRunbook,
+    replacing: bool,
+) -> Result<(), StoreError> {
+    let tree = runbook.tree();
+    if !tree.files.is_empty() || (replacing && store.get_file(TREE_FILE).is_ok()) {
+        store.put_file(TREE_FILE, &tree.stored_json())?;
+    }
+    Ok(())
 }
 
 fn descendants(runbook: &CheckedRunbook, graphs: &[StepGraph], step: &str) -> Vec<String> {

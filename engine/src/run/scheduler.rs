@@ -59,7 +59,7 @@ use crate::journal::run_state::RunState;
 mod calls;
 mod drill;
 mod engine_steps;
-mod for_each;
+pub(super) mod for_each;
 mod human_gates;
 mod inbox;
 mod journal_writes;

@@ -23,7 +23,7 @@ use crate::runbook::input_decl::InputDecl;
 use crate::runbook::loader;
 use crate::runbook::node::{Loc, Node, NodeValue};
 use crate::runbook::source_file::SourceFile;
-use crate::runbook::step::{Need, Section, Step};
+use crate::runbook::step::{item_id, Need, Section, Step};
 use crate::runbook::templates::Templates;
 use crate::runbook::validator::{self, CallOutputs};
 use crate::runbook::{Runbook, RunbookOutput};
@@ -57,7 +57,30 @@ pub struct CallSite {
     pub outputs: Vec<RunbookOutput>,
     /// Its steps (nested calls' included), by index in the expanded runbook.
     pub children: Range<usize>,
+    /// A call with `for_each`: its item calls (`<id>[<key>]`, each a call
+    /// of the file with the item bound), by index, in item order. Empty
+    /// until the items are known ([`CallItems`]), or for a plain call.
+    pub items: Vec<usize>,
+    /// An item call: the loop it is an item of, and its item.
+    pub item: Option<CallItem>,
 }
+
+/// The item an item call of a `for_each` call runs with.
+#[derive(Debug, Clone)]
+pub struct CallItem {
+    /// The loop step's index.
+    pub of: usize,
+    pub key: String,
+    /// The loop's `as` name, which the call's `with.inputs` read it by.
+    pub name: String,
+    pub value: serde_json::Value,
+}
+
+/// The items of each `for_each` call of the top runbook, by its id: each
+/// item's key and value in item order, known once the run's inputs are
+/// (`run/launcher.rs`). Without them (`validate`, `graph`) a loop's called
+/// steps are not laid out.
+pub type CallItems = HashMap<String, Vec<(String, serde_json::Value)>>;
 
 /// The calls of an expanded runbook.
 #[derive(Debug, Clone, Default)]
@@ -104,6 +127,29 @@ impl CallTree {
             .map(|f| (f.key.clone(), f.source.text.clone()))
             .collect()
     }
+
+    /// The run's copy of the called files (`runbook-tree.json`): one JSON
+    /// object of key to text, canonical (keys sorted, one way of writing),
+    /// so the same tree is the same bytes, whatever order its files were
+    /// first called in.
+    pub fn stored_json(&self) -> Vec<u8> {
+        canonical_tree_json(&self.stored_files())
+    }
+}
+
+/// [`CallTree::stored_json`] of files by key. Keys are sorted by the map;
+/// the object is written compactly, one entry a line, so that a diff of
+/// two copies shows which file changed.
+pub fn canonical_tree_json(files: &BTreeMap<String, String>) -> Vec<u8> {
+    let mut out = String::from("{");
+    for (n, (key, text)) in files.iter().enumerate() {
+        out.push_str(if n == 0 { "\n" } else { ",\n" });
+        out.push_str(&serde_json::Value::String(key.clone()).to_string());
+        out.push(':');
+        out.push_str(&serde_json::Value::String(text.clone()).to_string());
+    }
+    out.push_str(if files.is_empty() { "}\n" } else { "\n}\n" });
+    out.into_bytes()
 }
 
 /// The digest of a top file's text and its called files' texts by key
@@ -146,6 +192,7 @@ pub fn load(
     files: TreeFiles,
     registry: &Registry,
     templates: &Templates,
+    items: &CallItems,
 ) -> (Option<(Runbook, CallTree)>, Vec<Diagnostic>) {
     let top_dir = top
         .source
@@ -158,6 +205,7 @@ pub fn load(
         top_dir,
         registry,
         templates,
+        items,
         parsed: HashMap::new(),
         order: Vec::new(),
         diagnostics: Vec::new(),
@@ -187,7 +235,41 @@ pub fn load(
     let mut expanded = (*top).clone();
     expanded.index = Runbook::index_steps(&steps);
     expanded.steps = steps;
+    loader.diagnostics.extend(check_called_stop_at(&expanded));
+    if loader.diagnostics.iter().any(Diagnostic::is_error) {
+        return (None, loader.diagnostics);
+    }
     (Some((expanded, tree)), loader.diagnostics)
+}
+
+/// `rto.stop_at: <call>/<step>`, which the validator leaves for the
+/// expanded runbook: it must name a called step (the clock stops when that
+/// step first succeeds, as for a step of the top runbook).
+fn check_called_stop_at(expanded: &Runbook) -> Option<Diagnostic> {
+    let rto = expanded.rto.as_ref()?;
+    let stop_at = rto.stop_at.as_deref()?;
+    let (call, _) = stop_at.split_once(SCOPE_SEPARATOR)?;
+    if expanded.step(stop_at).is_some() {
+        return None;
+    }
+    let prefix = format!("{call}{SCOPE_SEPARATOR}");
+    let called = expanded
+        .steps
+        .iter()
+        .map(|s| s.id.as_str())
+        .filter(|id| id.starts_with(&prefix));
+    let help = did_you_mean(stop_at, called).unwrap_or_else(|| {
+        format!("name a step of the runbook `{call}` calls, as `{call}/<step id>`, or `{call}` itself, which succeeds when all its steps have")
+    });
+    Some(
+        Diagnostic::error(format!(
+            "`rto.stop_at` names `{stop_at}`, which is not a step of the runbook `{call}` calls"
+        ))
+        .at(rto.stop_at_loc)
+        .width(stop_at.chars().count())
+        .in_file(&expanded.source)
+        .help(help),
+    )
 }
 
 /// A step that needs a call also needs the call's last steps (those no
@@ -249,6 +331,8 @@ struct TreeLoader<'a> {
     top_dir: PathBuf,
     registry: &'a Registry,
     templates: &'a Templates,
+    /// The items of the `for_each` calls, when the run's inputs are known.
+    items: &'a CallItems,
     /// Each called file by key, once: `None` when it did not load.
     parsed: HashMap<String, Option<Arc<Runbook>>>,
     /// Keys in the order first called.
@@ -271,6 +355,17 @@ impl TreeLoader<'_> {
         for step in runbook.steps.iter() {
             if EngineKind::from_name(&step.kind) != Some(EngineKind::Runbook) {
                 continue;
+            }
+            if let Some(f) = step.for_each.as_ref().filter(|_| called_from.is_some()) {
+                let d = Diagnostic::error(format!(
+                    "step `{}`: `for_each` on a `runbook` call is supported only in the runbook that is run, not in a called one",
+                    step.id
+                ))
+                .at(f.loc)
+                .width("for_each".len())
+                .in_file(&runbook.source)
+                .help("loop over the call in the top runbook and pass each item down as an input, or loop over the steps inside this runbook");
+                self.push(d, called_from);
             }
             let Some(file_node) = step.with.get("file") else {
                 continue;
@@ -541,25 +636,87 @@ impl TreeLoader<'_> {
             let Some(Some(child)) = self.parsed.get(&child_key) else {
                 continue;
             };
-            let child_prefix = format!("{prefix}{}{SCOPE_SEPARATOR}", step.id);
-            self.expand(
-                child,
-                &child_key,
-                &child_prefix,
-                Some(index),
-                Some(section),
-                out,
-                tree,
-            );
-            tree.calls.insert(
-                index,
+            let site = |children: Range<usize>, items: Vec<usize>, item: Option<CallItem>| {
                 Arc::new(CallSite {
-                    file: child_key,
+                    file: child_key.clone(),
                     inputs: child.inputs.clone(),
                     outputs: child.outputs.clone(),
-                    children: index + 1..out.len(),
-                }),
-            );
+                    children,
+                    items,
+                    item,
+                })
+            };
+            let Some(f) = &step.for_each else {
+                let child_prefix = format!("{prefix}{}{SCOPE_SEPARATOR}", step.id);
+                self.expand(
+                    child,
+                    &child_key,
+                    &child_prefix,
+                    Some(index),
+                    Some(section),
+                    out,
+                    tree,
+                );
+                tree.calls
+                    .insert(index, site(index + 1..out.len(), Vec::new(), None));
+                continue;
+            };
+            // A loop of calls: one item call per item, `<id>[<key>]`, each
+            // needing the loop and followed by its called steps,
+            // `<id>[<key>]/<step>`. A `when` that reads the item is each
+            // item call's; the loop keeps the others.
+            let per_item = step.when.as_ref().is_some_and(|w| {
+                self.templates
+                    .expression_references(&w.text)
+                    .map_or(true, |refs| {
+                        refs.iter()
+                            .any(|r| r.split('.').next() == Some(f.as_name.as_str()))
+                    })
+            });
+            if per_item {
+                out[index].when = None;
+            }
+            let mut item_calls = Vec::new();
+            for (key, value) in self.items.get(&out[index].id).into_iter().flatten() {
+                let mut s = step.clone();
+                s.id = format!("{prefix}{}", item_id(&step.id, key));
+                s.needs = vec![Need {
+                    id: out[index].id.clone(),
+                    loc: Loc::UNKNOWN,
+                }];
+                s.for_each = None;
+                s.section = section;
+                s.continue_on_failure = false;
+                if !per_item {
+                    s.when = None;
+                }
+                let item_index = out.len();
+                let child_prefix = format!("{}{SCOPE_SEPARATOR}", s.id);
+                out.push(s);
+                tree.scopes.push(Some(index));
+                self.expand(
+                    child,
+                    &child_key,
+                    &child_prefix,
+                    Some(item_index),
+                    Some(section),
+                    out,
+                    tree,
+                );
+                let item = CallItem {
+                    of: index,
+                    key: key.clone(),
+                    name: f.as_name.clone(),
+                    value: value.clone(),
+                };
+                tree.calls.insert(
+                    item_index,
+                    site(item_index + 1..out.len(), Vec::new(), Some(item)),
+                );
+                item_calls.push(item_index);
+            }
+            tree.calls
+                .insert(index, site(index + 1..out.len(), item_calls, None));
         }
     }
 }
@@ -567,6 +724,36 @@ impl TreeLoader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stored_tree_is_canonical_whatever_the_order_of_calls() {
+        let tree = |order: &[(&str, &str)]| CallTree {
+            files: order
+                .iter()
+                .map(|(key, text)| TreeFile {
+                    key: key.to_string(),
+                    source: Arc::new(SourceFile::new(*key, *text)),
+                })
+                .collect(),
+            ..CallTree::default()
+        };
+        let a = tree(&[("lib/b.yaml", "b: \"1\"\n"), ("lib/a.yaml", "a\n")]);
+        let b = tree(&[("lib/a.yaml", "a\n"), ("lib/b.yaml", "b: \"1\"\n")]);
+        assert_eq!(a.stored_json(), b.stored_json());
+        assert_eq!(
+            String::from_utf8(a.stored_json()).expect("utf-8"),
+            "{\n\"lib/a.yaml\":\"a\\n\",\n\"lib/b.yaml\":\"b: \\\"1\\\"\\n\"\n}\n"
+        );
+        // Read back, it is the same tree, with the same digest.
+        let read: BTreeMap<String, String> =
+            serde_json::from_slice(&a.stored_json()).expect("json");
+        assert_eq!(read, b.stored_files());
+        assert_eq!(
+            tree_digest("top", &read),
+            tree_digest("top", &a.stored_files())
+        );
+        assert_eq!(CallTree::default().stored_json(), b"{}\n");
+    }
 
     #[test]
     fn keys_are_relative_to_the_calling_file() {

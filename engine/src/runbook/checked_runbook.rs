@@ -12,7 +12,7 @@ use std::sync::Arc;
 use lifeboat_steps::{Effect, Registry, Rerun, StepKind};
 use serde_json::Value;
 
-use crate::runbook::call_tree::{self, CallTree, TreeFiles};
+use crate::runbook::call_tree::{self, CallItems, CallTree, TreeFiles};
 use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::engine_kind::EngineKind;
 use crate::runbook::loader;
@@ -114,6 +114,38 @@ impl CheckedRunbook {
         self.tree.digest(&self.runbook)
     }
 
+    /// Its `for_each` calls whose items are known (`items`, by the call's
+    /// id) laid out: each item call, `<id>[<key>]`, and its called steps,
+    /// `<id>[<key>]/<step>`, become steps of the runbook, as a plain call's
+    /// do. The same files, so the same digest.
+    pub fn with_call_items(
+        &self,
+        items: &CallItems,
+        registry: &Registry,
+        templates: &Templates,
+    ) -> Result<CheckedRunbook, Vec<Diagnostic>> {
+        let files = self.tree.stored_files();
+        check_source(
+            (*self.runbook.source).clone(),
+            TreeFiles::Stored(&files),
+            registry,
+            templates,
+            false,
+            items,
+        )
+        .map(|(checked, _)| checked)
+    }
+
+    /// The `for_each` calls of the top runbook, by index: what
+    /// [`CheckedRunbook::with_call_items`] lays out.
+    pub fn call_loops(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.runbook.steps.len()).filter(|&i| {
+            self.tree.scope(i).is_none()
+                && self.runbook.steps[i].for_each.is_some()
+                && self.tree.call(i).is_some()
+        })
+    }
+
     /// The model, without the resolved kinds.
     pub fn runbook(&self) -> &Runbook {
         &self.runbook
@@ -207,6 +239,7 @@ pub fn load_checked(
         registry,
         templates,
         true,
+        &CallItems::new(),
     )
 }
 
@@ -222,6 +255,7 @@ pub fn check_text(
         registry,
         templates,
         false,
+        &CallItems::new(),
     )
 }
 
@@ -233,7 +267,14 @@ pub fn check_stored(
     registry: &Registry,
     templates: &Templates,
 ) -> Result<(CheckedRunbook, Vec<Diagnostic>), Vec<Diagnostic>> {
-    check_source(source, TreeFiles::Stored(files), registry, templates, false)
+    check_source(
+        source,
+        TreeFiles::Stored(files),
+        registry,
+        templates,
+        false,
+        &CallItems::new(),
+    )
 }
 
 /// [`check_text`]; with `files`, also the files the runbook names beside
@@ -244,6 +285,7 @@ fn check_source(
     registry: &Registry,
     templates: &Templates,
     files: bool,
+    items: &CallItems,
 ) -> Result<(CheckedRunbook, Vec<Diagnostic>), Vec<Diagnostic>> {
     let top_source = Arc::new(source);
     let (runbook, mut diagnostics) = loader::load(top_source.clone());
@@ -253,7 +295,8 @@ fn check_source(
     if files {
         diagnostics.extend(crate::runbook::recipients::check(&runbook));
     }
-    let (expanded, tree_diagnostics) = call_tree::load(runbook, tree_files, registry, templates);
+    let (expanded, tree_diagnostics) =
+        call_tree::load(runbook, tree_files, registry, templates, items);
     diagnostics.extend(tree_diagnostics);
     // The top file's problems in line order, then each called file's.
     diagnostics.sort_by_key(|d| {

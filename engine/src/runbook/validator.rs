@@ -7,11 +7,12 @@ use std::collections::{BTreeSet, HashMap};
 use lifeboat_steps::params::{ParamProblem, PathSegment};
 use lifeboat_steps::{Effect, OutputDecl, Registry};
 
+use crate::runbook::call_tree::SCOPE_SEPARATOR;
 use crate::runbook::diagnostic::{did_you_mean, Diagnostic};
 use crate::runbook::engine_kind::EngineKind;
 use crate::runbook::input_decl::InputType;
 use crate::runbook::node::{Loc, Node, NodeValue};
-use crate::runbook::step::{Need, Section, Step};
+use crate::runbook::step::{split_item_id, Need, Section, Step};
 use crate::runbook::step_graph::StepGraph;
 use crate::runbook::template_context::{
     CONFIRMED_BY_CHECK, CONTEXT_NAMES, RUN_FIELDS, STEP_FIELDS,
@@ -132,7 +133,13 @@ impl Validator<'_> {
         self.runbook_outputs();
         if let Some(rto) = &rb.rto {
             if let Some(stop_at) = &rto.stop_at {
+                // `<call>/<step>`: a called step, checked once the tree is
+                // expanded (`call_tree.rs`).
+                let called = stop_at
+                    .split_once(SCOPE_SEPARATOR)
+                    .is_some_and(|(call, _)| self.calls.contains_key(call));
                 match rb.step(stop_at) {
+                    _ if called => {}
                     Some(s) if s.section == Section::Main => {}
                     Some(_) => self.error(
                         rto.stop_at_loc,
@@ -141,14 +148,20 @@ impl Validator<'_> {
                         Some("the RTO clock can only stop at a main step".into()),
                     ),
                     None => {
-                        let help =
-                            did_you_mean(stop_at, rb.section(Section::Main).map(|s| s.id.as_str()));
-                        self.error(
-                            rto.stop_at_loc,
-                            stop_at.len(),
-                            format!("`rto.stop_at` names `{stop_at}`, which is not a step"),
-                            help,
-                        );
+                        let item_of = split_item_id(stop_at)
+                            .map(|(id, _)| id)
+                            .filter(|id| rb.step(id).is_some_and(|s| s.for_each.is_some()));
+                        let (message, help) = match item_of {
+                            Some(id) => (
+                                format!("`rto.stop_at` names `{stop_at}`, an item of the loop `{id}`, whose items are known only when it runs"),
+                                Some(format!("name the loop, `stop_at: {id}`: the clock then stops when all its items are done")),
+                            ),
+                            None => (
+                                format!("`rto.stop_at` names `{stop_at}`, which is not a step"),
+                                did_you_mean(stop_at, rb.section(Section::Main).map(|s| s.id.as_str())),
+                            ),
+                        };
+                        self.error(rto.stop_at_loc, stop_at.len(), message, help);
                     }
                 }
             }
@@ -234,15 +247,27 @@ impl Validator<'_> {
     fn for_each(&mut self, step: usize, s: &Step) {
         let Some(f) = &s.for_each else { return };
         if EngineKind::from_name(&s.kind) == Some(EngineKind::Runbook) {
-            self.error(
-                f.loc,
-                "for_each".len(),
-                format!(
-                    "step `{}`: `for_each` on a `runbook` call is not supported yet",
-                    s.id
-                ),
-                Some("put `for_each` on the steps of the called runbook that do the work, or call it once per item from separate steps".into()),
-            );
+            // The called steps of each item are laid out when the run
+            // starts (`call_tree.rs`), from its inputs: the list cannot
+            // wait for a step.
+            let mut texts = Vec::new();
+            collect_strings(&f.items, &mut texts);
+            for (text, loc) in texts {
+                let Ok(refs) = self.templates.template_references(&text) else {
+                    continue;
+                };
+                if let Some(other) = refs.iter().find(|r| r.split('.').next() != Some("inputs")) {
+                    self.error(
+                        loc,
+                        text.chars().count(),
+                        format!(
+                            "step `{}`: `for_each.items` of a `runbook` call reads `{other}`; it may read only `inputs`, because each item's called steps are laid out when the run starts",
+                            s.id
+                        ),
+                        Some("pass the list as an input of this runbook (`inputs.nodes`), or loop inside the called runbook, where `for_each` may read its steps' outputs".into()),
+                    );
+                }
+            }
         } else if EngineKind::from_name(&s.kind).is_some_and(EngineKind::is_human) {
             // A gate per item would need an address of its own (`gate[key]`)
             // in `approve`, `confirm`, the inbox, signatures and the console.
@@ -801,6 +826,21 @@ impl Validator<'_> {
     /// runbook's `outputs:` (unknown when that file did not load: then it
     /// has its own error).
     fn call_output(&mut self, loc: Loc, width: usize, reader: &str, id: &str, name: &str) {
+        self.call_item_output(loc, width, reader, id, name, name);
+    }
+
+    /// [`Self::call_output`] for a read of `steps.<id>.outputs.<read>`
+    /// whose called runbook's output is `name` (an item's, in a loop of
+    /// calls, is `by_key.KEY.outputs.<name>`).
+    fn call_item_output(
+        &mut self,
+        loc: Loc,
+        width: usize,
+        reader: &str,
+        id: &str,
+        name: &str,
+        read: &str,
+    ) {
         let Some((file, declared)) = self.calls.get(id) else {
             return;
         };
@@ -819,7 +859,7 @@ impl Validator<'_> {
         self.error(
             loc,
             width,
-            format!("step `{reader}` reads `steps.{id}.outputs.{name}`, but `{file}`, which `{id}` calls, has no output `{name}`"),
+            format!("step `{reader}` reads `steps.{id}.outputs.{read}`, but `{file}`, which `{id}` calls, has no output `{name}`"),
             Some(help),
         );
     }
@@ -1020,6 +1060,18 @@ impl Validator<'_> {
                                     format!("step `{}` reads `steps.{id}.outputs.{name}`, but a step with `for_each` has only the outputs `items` and `by_key`", me.id),
                                     Some(format!("read an item's outputs as `steps.{id}.outputs.by_key[KEY].outputs.{name}`, or loop over `steps.{id}.outputs.items`")),
                                 );
+                            }
+                            // An item of a loop of calls has the called
+                            // runbook's outputs: `by_key.KEY.outputs.NAME`.
+                            if let (Some(&"by_key"), Some(&"outputs"), Some(output)) =
+                                (parts.get(3), parts.get(5), parts.get(6))
+                            {
+                                if EngineKind::from_name(&rb.steps[other].kind)
+                                    == Some(EngineKind::Runbook)
+                                {
+                                    let read = format!("by_key.{}.outputs.{output}", parts[4]);
+                                    self.call_item_output(loc, width, &me.id, id, output, &read);
+                                }
                             }
                             continue;
                         }
@@ -1275,6 +1327,19 @@ mod tests {
             "
             error 3:29: `rto.stop_at` names `tidy`, which is not in `steps`
               help: the RTO clock can only stop at a main step
+            ",
+        );
+        check(
+            r#"
+            version: 1
+            name: rb
+            rto: { target: 5m, stop_at: "unseal[n2]" }
+            steps:
+              - { id: unseal, kind: assert, for_each: { items: [n1, n2], as: n }, with: { that: ["true"] } }
+            "#,
+            "
+            error 3:29: `rto.stop_at` names `unseal[n2]`, an item of the loop `unseal`, whose items are known only when it runs
+              help: name the loop, `stop_at: unseal`: the clock then stops when all its items are done
             ",
         );
     }

@@ -62,6 +62,18 @@ impl Ran {
             .to_string()
     }
 
+    /// Asserts that the engine was killed (a step sent it `kill -9`), as a
+    /// crash test's first run is; the run id.
+    pub fn killed(&self) -> String {
+        assert_eq!(
+            self.code,
+            -1,
+            "the engine should have been killed\n{}",
+            self.dump()
+        );
+        self.run_id()
+    }
+
     pub fn expect_code(&self, code: i32) -> &Self {
         assert_eq!(self.code, code, "unexpected exit code\n{}", self.dump());
         self

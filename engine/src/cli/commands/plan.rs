@@ -9,8 +9,11 @@ use crate::journal::run_stores::RunStores;
 use crate::report::projection::Projection;
 use crate::report::step_history::StepHistory;
 use crate::run::input_values;
+use crate::run::launcher::lay_out_call_loops;
+use crate::runbook::checked_runbook::registry;
 use crate::runbook::step::Section;
 use crate::runbook::step_graph::StepGraph;
+use crate::runbook::templates::Templates;
 
 pub fn run(args: PlanArgs) -> Result<i32, CliError> {
     let runbook = match load_or_report(&args.file) {
@@ -19,8 +22,17 @@ pub fn run(args: PlanArgs) -> Result<i32, CliError> {
     };
     // The inputs `run` takes are accepted and checked the same way (known,
     // not secret, of the declared type), so the command line of the run to
-    // come can be planned first. Nothing in a plan depends on their values.
-    input_values::given(&runbook, &args.inputs, args.inputs_file.as_deref())?;
+    // come can be planned first. Only a loop of calls depends on their values.
+    let mut values = input_values::given(&runbook, &args.inputs, args.inputs_file.as_deref())?;
+    // A loop of calls is planned item by item when the inputs its list
+    // reads are given or have defaults, else as one step.
+    for decl in &runbook.inputs {
+        if let (false, Some(default)) = (values.contains_key(&decl.name), &decl.default) {
+            values.insert(decl.name.clone(), default.clone());
+        }
+    }
+    let runbook = lay_out_call_loops(runbook.clone(), &values, &registry(), &Templates::new())
+        .unwrap_or(runbook);
     let graph = StepGraph::new(&runbook, Section::Main);
     // Durations measured in earlier runs of this runbook beat estimates.
     let stores = RunStores::resolve(args.store.as_deref(), args.state_dir.as_deref())?;

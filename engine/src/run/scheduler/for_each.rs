@@ -41,7 +41,7 @@ use crate::journal::Journal;
 use crate::operator::console::Console;
 use crate::run::sealed_outputs::Sealing;
 use crate::runbook::checked_runbook::{CheckedRunbook, ResolvedKind};
-use crate::runbook::step::{item_id, split_item_id, Step};
+use crate::runbook::step::{item_id, split_item_id, ForEach, Step};
 use crate::runbook::template_context;
 use crate::runbook::templates::Templates;
 
@@ -260,10 +260,10 @@ struct ItemRun {
 }
 
 /// How an item ended, for the step's outputs.
-struct ItemResult {
-    status: &'static str,
-    outputs: Map<String, serde_json::Value>,
-    error: Option<String>,
+pub(super) struct ItemResult {
+    pub(super) status: &'static str,
+    pub(super) outputs: Map<String, serde_json::Value>,
+    pub(super) error: Option<String>,
 }
 
 impl Scheduler {
@@ -449,44 +449,9 @@ impl Scheduler {
             for_each: None,
             ..step.clone()
         };
-        let mut seen: HashMap<String, usize> = HashMap::new();
         let mut items = Vec::with_capacity(values.len());
-        for (n, value) in values.iter().enumerate() {
-            let item_ctx =
-                template_context::with_item(ctx, &f.as_name, Value::from_serialize(value));
-            let key = match &f.key {
-                Some(key) => match self.env.templates.render_value(&key.to_json(), &item_ctx) {
-                    Ok(k) => scalar_text(&k).ok_or_else(|| {
-                        format!(
-                            "`for_each.key` of item {} rendered {}, not a string",
-                            n + 1,
-                            json_type(&k)
-                        )
-                    })?,
-                    Err(e) => {
-                        return Err(format!(
-                            "cannot render `for_each.key` of item {}: {e}",
-                            n + 1
-                        ))
-                    }
-                },
-                None => scalar_text(value).unwrap_or_else(|| (n + 1).to_string()),
-            };
-            let key = self.env.redactor.redact(&key);
-            if key.is_empty() || key.chars().any(char::is_control) {
-                return Err(format!(
-                    "`for_each.key` of item {} is empty or has control characters; give each item a printable key",
-                    n + 1
-                ));
-            }
-            if let Some(first) = seen.insert(key.clone(), n) {
-                return Err(format!(
-                    "items {} and {} have the same key `{key}`; give `for_each.key` a template that differs per item, e.g. `key: \"{{{{ {}.name }}}}\"`",
-                    first + 1,
-                    n + 1,
-                    f.as_name
-                ));
-            }
+        let keyed = keyed_items(&self.env.templates, f, ctx, values, &self.env.redactor)?;
+        for (key, item_ctx) in keyed {
             let execution = item_id(&step.id, &key);
             let plan = self.plan_item(i, &template, &execution, &item_ctx)?;
             items.push(Item {
@@ -849,11 +814,7 @@ impl LoopTask {
                 ..StepOutput::new()
             })
         } else {
-            let more = match failures.len() {
-                1 => String::new(),
-                k => format!(" ({} items failed in all)", k),
-            };
-            Err(StepError::new(format!("{}{more}", failures[0])).with_outputs(outputs))
+            Err(StepError::new(loop_error(&failures)).with_outputs(outputs))
         };
         self.finished(started, result, None)
     }
@@ -931,8 +892,71 @@ impl LoopTask {
     }
 }
 
+/// Each item of the loop `f` over `values`: its key and the context it
+/// renders in (`ctx` with the item bound to `as`). The one rule for a
+/// step's items and a call's (`launcher.rs`): `for_each.key` rendered, else
+/// the item itself (a string or number), else its position; redacted;
+/// printable, not empty, unique.
+pub(crate) fn keyed_items(
+    templates: &Templates,
+    f: &ForEach,
+    ctx: &Value,
+    values: &[serde_json::Value],
+    redactor: &Redactor,
+) -> Result<Vec<(String, Value)>, String> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(values.len());
+    for (n, value) in values.iter().enumerate() {
+        let item_ctx = template_context::with_item(ctx, &f.as_name, Value::from_serialize(value));
+        let key = match &f.key {
+            Some(key) => match templates.render_value(&key.to_json(), &item_ctx) {
+                Ok(k) => scalar_text(&k).ok_or_else(|| {
+                    format!(
+                        "`for_each.key` of item {} rendered {}, not a string",
+                        n + 1,
+                        json_type(&k)
+                    )
+                })?,
+                Err(e) => {
+                    return Err(format!(
+                        "cannot render `for_each.key` of item {}: {e}",
+                        n + 1
+                    ))
+                }
+            },
+            None => scalar_text(value).unwrap_or_else(|| (n + 1).to_string()),
+        };
+        let key = redactor.redact(&key);
+        if key.is_empty() || key.chars().any(char::is_control) {
+            return Err(format!(
+                "`for_each.key` of item {} is empty or has control characters; give each item a printable key",
+                n + 1
+            ));
+        }
+        if let Some(first) = seen.insert(key.clone(), n) {
+            return Err(format!(
+                "items {} and {} have the same key `{key}`; give `for_each.key` a template that differs per item, e.g. `key: \"{{{{ {}.name }}}}\"`",
+                first + 1,
+                n + 1,
+                f.as_name
+            ));
+        }
+        out.push((key, item_ctx));
+    }
+    Ok(out)
+}
+
+/// A loop's error: its first failed item, and how many failed in all.
+pub(super) fn loop_error(failures: &[String]) -> String {
+    match failures {
+        [] => String::new(),
+        [one] => one.clone(),
+        [first, ..] => format!("{first} ({} items failed in all)", failures.len()),
+    }
+}
+
 /// The loop's outputs: `items`, in item order, and `by_key`.
-fn loop_outputs<'a>(
+pub(super) fn loop_outputs<'a>(
     results: impl Iterator<Item = (&'a str, ItemResult)>,
 ) -> Map<String, serde_json::Value> {
     let mut items = Vec::new();
@@ -958,7 +982,7 @@ fn scalar_text(value: &serde_json::Value) -> Option<String> {
     }
 }
 
-fn json_type(value: &serde_json::Value) -> &'static str {
+pub(crate) fn json_type(value: &serde_json::Value) -> &'static str {
     match value {
         serde_json::Value::Null => "nothing",
         serde_json::Value::Bool(_) => "a boolean",

@@ -53,7 +53,20 @@ impl Scheduler {
     /// The context step `i`'s templates render in: the run's, or, for a
     /// called runbook's step, its call's scope (`calls.rs`).
     pub(super) fn context_for(&self, i: usize) -> Value {
-        self.template_context_in(self.scope_of(i))
+        let ctx = self.template_context_in(self.scope_of(i));
+        // An item call of a `for_each` call sees its item (`calls.rs`).
+        match self
+            .env
+            .runbook
+            .tree()
+            .call(i)
+            .and_then(|s| s.item.as_ref())
+        {
+            Some(item) => {
+                template_context::with_item(&ctx, &item.name, Value::from_serialize(&item.value))
+            }
+            None => ctx,
+        }
     }
 
     /// The context in `scope` (its `steps` prefix and `inputs`), or the
@@ -183,6 +196,18 @@ impl Scheduler {
     }
 
     /// Sets what templates see of step `id`.
+    /// The outputs of step `id` as templates read them; empty when it has
+    /// none (yet).
+    pub(super) fn view_outputs(&self, id: &str) -> Map<String, serde_json::Value> {
+        let views = self.views.read().unwrap_or_else(|e| e.into_inner());
+        views
+            .get(id)
+            .and_then(|v| v.get_attr("outputs").ok())
+            .and_then(|o| serde_json::to_value(&o).ok())
+            .and_then(|o| o.as_object().cloned())
+            .unwrap_or_default()
+    }
+
     pub(super) fn set_view(&self, id: &str, status: &str, outputs: Map<String, serde_json::Value>) {
         let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
         views.insert(id.to_string(), view(status, outputs));

@@ -98,15 +98,28 @@ impl Scheduler {
 
     /// Fails a step that never started (bad template, false assertion).
     pub(super) fn fail_now(&mut self, i: usize, error: String) {
+        self.fail_with(i, error, Map::new(), Duration::ZERO);
+    }
+
+    /// Step `i` failed with `error` (redacted) and `outputs`, after
+    /// `duration`: journalled, shown to templates, kept as the run's
+    /// failure unless the step may fail.
+    pub(super) fn fail_with(
+        &mut self,
+        i: usize,
+        error: String,
+        outputs: Map<String, serde_json::Value>,
+        duration: Duration,
+    ) {
         let id = self.env.runbook.steps[i].id.clone();
         let error = self.env.redactor.redact(&error);
         self.journal_lazy(Event::StepFailed {
             step: id.clone(),
             error: error.clone(),
-            outputs: Map::new(),
-            duration_ms: 0,
+            outputs: outputs.clone(),
+            duration_ms: duration.as_millis() as u64,
         });
-        self.set_view(&id, "failed", Map::new());
+        self.set_view(&id, "failed", outputs);
         self.mark_failed(i, error);
     }
 
@@ -117,9 +130,9 @@ impl Scheduler {
         // A step inside a call that may fail fails that call, not the run.
         let tree = self.env.runbook.tree();
         let mut call = tree.scope(i);
-        let mut may_fail = step.continue_on_failure;
+        let mut may_fail = step.continue_on_failure || self.item_may_fail(i);
         while let Some(c) = call {
-            may_fail |= self.env.runbook.steps[c].continue_on_failure;
+            may_fail |= self.env.runbook.steps[c].continue_on_failure || self.item_may_fail(c);
             call = tree.scope(c);
         }
         if !may_fail && self.failure.is_none() {

@@ -235,6 +235,18 @@ impl Scheduler {
                     _ => continue,
                 }
             }
+            // An item call of a `for_each` call waits for a place among
+            // the items running at once, and never starts after an item
+            // failed unless the loop goes on.
+            match self.item_may_start(i) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(reason) => {
+                    self.skip(i, reason);
+                    changed = true;
+                    continue;
+                }
+            }
             for need in step.needs_ids() {
                 let Some(j) = self.env.runbook.step_index(need) else {
                     continue;
@@ -319,7 +331,7 @@ impl Scheduler {
             if around_i(c) {
                 return false;
             }
-            if runbook.steps[c].continue_on_failure {
+            if runbook.steps[c].continue_on_failure || self.item_may_fail(c) {
                 return true;
             }
             call = tree.scope(c);

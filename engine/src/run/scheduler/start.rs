@@ -66,6 +66,10 @@ impl Scheduler {
             }
         }
 
+        if step.for_each.is_some() && runbook.tree().call(i).is_some() {
+            self.start_call_loop(i);
+            return;
+        }
         if step.for_each.is_some() {
             self.start_for_each(i, &ctx, running);
             return;
