@@ -1356,24 +1356,24 @@ mod tests {
               - { id: a, kind: shell }
             "#,
             "
-            error 4:50: unknown notify format `slak`
+            error 4:48: unknown notify format `slak`
               help: did you mean `slack`? the formats are slack, json
-            error 4:74: unknown notify event `finshed`
+            error 4:72: unknown notify event `finshed`
               help: did you mean `finished`? the events are run_started, waiting, step_failed, checkpoint, rto_at_risk, finished
-            error 4:83: unknown notify event `nope`
+            error 4:81: unknown notify event `nope`
               help: the events are run_started, waiting, step_failed, checkpoint, rto_at_risk, finished
             error 5:5: `notify[1]` needs a `url`
               help: write e.g. `notify: [{ url: \"{{ inputs.slack_webhook }}\", format: slack, events: [waiting, finished] }]`
-            error 5:36: `notify[1].events` is empty
+            error 5:29: `notify[1].events` is empty
               help: list at least one of run_started, waiting, step_failed, checkpoint, rto_at_risk, finished, or remove the target
-            error 6:52: unknown field `timeot` in `notify[2]`
-              help: did you mean `timeout`?
             error 6:12: `notify[2].url` is empty
               help: give the receiver's URL, e.g. `url: \"{{ inputs.slack_webhook }}\"` with the webhook as a secret input
-            error 6:42: `notify[2].events` must be a list of event names, found a string
+            error 6:38: `notify[2].events` must be a list of event names, found a string
               help: write e.g. `events: [waiting, finished]`; the events are run_started, waiting, step_failed, checkpoint, rto_at_risk, finished
+            error 6:48: unknown field `timeot` in `notify[2]`
+              help: did you mean `timeout`?
             runbook rb v1 (rb)
-            steps a shell at 8:9
+            steps a shell at 8:11
             ",
         );
     }
