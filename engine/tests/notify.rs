@@ -103,8 +103,7 @@ steps:
         ],
         "each event once: {events:?}"
     );
-    assert_eq!(events.first().map(String::as_str), Some("run_started"));
-    assert_eq!(events.last().map(String::as_str), Some("finished"));
+    // Messages are sent concurrently: `seq` orders them, not arrival.
     let body = |e: &str| bodies.iter().find(|b| b["event"] == e).unwrap().clone();
     for b in &bodies {
         assert_eq!(b["run_id"], run.as_str());
@@ -400,14 +399,8 @@ async fn secrets_stay_out_of_the_journal_timeline_and_bodies() {
     const URL_SECRET: &str = "T9zzHookToken4411aa";
     const VALUE: &str = "kv-pw-Notify77aQ";
     let bao = lifeboat_harness::openbao::OpenBaoDev::start().await;
-    let seeded = reqwest::Client::new()
-        .post(format!("{}/v1/secret/data/app/db", bao.addr()))
-        .header("X-Vault-Token", bao.token())
-        .json(&serde_json::json!({ "data": { "password": VALUE } }))
-        .send()
-        .await
-        .expect("seed the secret");
-    assert!(seeded.status().is_success());
+    bao.kv_put("app/db", serde_json::json!({ "password": VALUE }))
+        .await;
     let receiver = WebhookReceiver::start();
     let base = receiver.url("");
     let sb = Sandbox::new();

@@ -292,6 +292,8 @@ impl Worker {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
+                // Records first: the run's news comes before a tick's.
+                biased;
                 input = rx.recv() => match input {
                     Some(Input::Record(record)) => self.record(*record),
                     Some(Input::Finish(reply)) => {
@@ -304,7 +306,7 @@ impl Worker {
                         return;
                     }
                 },
-                _ = tick.tick() => self.check_risk(),
+                _ = tick.tick(), if !self.records.is_empty() => self.check_risk(),
             }
             self.deliveries.forget_done();
         }
