@@ -8,6 +8,12 @@
 //! switch for this benchmark only), and the chained/unchained ratio is
 //! printed. Target: at most 1.05x (docs/trust.md).
 //!
+//! Notifications' cost is measured in the same process: the same 1,000
+//! steps (with an RTO target, so `rto_at_risk` is watched) with a `notify:`
+//! target subscribed to every event, delivered to a real local receiver
+//! the bench starts, against the same runbook without `notify:`. Target:
+//! at most 1.05x (docs/war-room.md).
+//!
 //! Run with `cargo bench -p lifeboat --bench overhead`. Machines are noisy,
 //! so all are run alternately several times and the medians compared.
 
@@ -77,6 +83,49 @@ fn main() {
             e.as_secs_f64() / u.as_secs_f64()
         );
     }
+    notifications(bin, dir.path());
+}
+
+/// The 1,000 steps with and without a `notify:` target that subscribes to
+/// every event, run alternately, medians compared.
+fn notifications(bin: &str, dir: &std::path::Path) {
+    let receiver = lifeboat_harness::webhook_receiver::WebhookReceiver::start();
+    let mut steps = String::new();
+    for i in 0..STEPS {
+        steps.push_str(&format!(
+            "  - id: s{i}\n    kind: shell\n    rerun: safe\n    with: {{ run: [\"/bin/true\"] }}\n"
+        ));
+        if i > 0 {
+            steps.push_str(&format!("    needs: [s{}]\n", i - 1));
+        }
+    }
+    let head = "version: 1\nname: overhead-notify\nrto: { target: 1h }\n";
+    let plain = dir.join("plain.yaml");
+    std::fs::write(&plain, format!("{head}steps:\n{steps}")).unwrap();
+    let notified = dir.join("notified.yaml");
+    std::fs::write(
+        &notified,
+        format!(
+            "{head}notify:\n  - url: \"{}\"\n    format: json\n    events: [run_started, waiting, step_failed, checkpoint, rto_at_risk, finished]\n  - url: \"{}\"\n    format: slack\n    events: [run_started, waiting, step_failed, checkpoint, rto_at_risk, finished]\nsteps:\n{steps}",
+            receiver.url("/json"),
+            receiver.url("/slack")
+        ),
+    )
+    .unwrap();
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        without.push(run_engine(bin, &plain, dir, false));
+        with.push(run_engine(bin, &notified, dir, false));
+    }
+    let (w, wo) = (median(&mut with), median(&mut without));
+    println!("notify: (a json and a slack target, every event, a local receiver)");
+    println!(
+        "  with notify {:>8.1} ms, without {:>8.1} ms   ratio {:.3}x (target <= 1.05x); {} messages received",
+        ms(w),
+        ms(wo),
+        w.as_secs_f64() / wo.as_secs_f64(),
+        receiver.received().len()
+    );
 }
 
 /// One `lifeboat run` of `runbook`, timed; `unchained` writes its journal

@@ -280,6 +280,10 @@ pub struct ExecArgs {
         hide_env_values = true
     )]
     pub push_metrics: Option<String>,
+    /// In a drill, send the runbook's `notify:` messages too, each marked DRILL (a real run
+    /// always sends them).
+    #[arg(long)]
+    pub notify: bool,
     #[command(flatten)]
     pub sign: SignArgs,
 }

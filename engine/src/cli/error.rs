@@ -170,6 +170,7 @@ impl From<LaunchError> for CliError {
             | LaunchError::CopyNotUtf8
             | LaunchError::CopyNotRecorded(_)
             | LaunchError::Signing(_)
+            | LaunchError::Notify(_)
             | LaunchError::SourceChanged { .. }
             | LaunchError::RecipientsChanged { .. }
             | LaunchError::JournalBroken { .. } => CliError::invalid(e.to_string()),
@@ -343,6 +344,7 @@ mod tests {
                 journalled: vec!["age1…".into()],
             },
             LaunchError::Signing("s".into()),
+            LaunchError::Notify(crate::run::notifier::NotifyError::new("n")),
             LaunchError::JournalBroken {
                 run_id: "r".into(),
                 finding: "seq 2 was removed: seq 3 follows seq 1".into(),

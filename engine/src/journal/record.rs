@@ -264,6 +264,35 @@ pub enum Event {
         step: String,
         reason: String,
     },
+    /// A `notify:` target accepted a message (a 2xx answer).
+    Notified {
+        /// The target's index in the runbook's `notify:`; its URL is never
+        /// journalled (it may hold a secret).
+        target: u32,
+        /// `run_started`, `waiting`, `step_failed`, `checkpoint`,
+        /// `rto_at_risk` or `finished`.
+        event: String,
+        /// The seq of the record the message told of, when there is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        about_seq: Option<u64>,
+        /// Requests made, this one included.
+        attempts: u32,
+        http_status: u16,
+    },
+    /// A `notify:` target did not get a message: every attempt failed, or
+    /// the run ended while it was still being delivered.
+    NotifyFailed {
+        target: u32,
+        event: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        about_seq: Option<u64>,
+        attempts: u32,
+        /// The last answer's status, when the receiver answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        http_status: Option<u16>,
+        /// Why, without the URL or the body.
+        error: String,
+    },
 }
 
 /// An approver's answer.
@@ -310,6 +339,13 @@ impl Event {
         }
     }
 
+    /// A delivery outcome of a `notify:` target (`notified`,
+    /// `notify_failed`): about the run, not part of it, so replay, spans
+    /// and the RTO clock pass over them.
+    pub fn is_notification(&self) -> bool {
+        matches!(self, Event::Notified { .. } | Event::NotifyFailed { .. })
+    }
+
     /// The snake_case name of the record type.
     pub fn name(&self) -> &'static str {
         match self {
@@ -332,6 +368,8 @@ impl Event {
             Event::ManualRequested { .. } => "manual_requested",
             Event::ManualConfirmed { .. } => "manual_confirmed",
             Event::StepThroughSkipped { .. } => "step_through_skipped",
+            Event::Notified { .. } => "notified",
+            Event::NotifyFailed { .. } => "notify_failed",
         }
     }
 }

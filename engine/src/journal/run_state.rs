@@ -284,7 +284,9 @@ impl RunState {
             | Event::ProcessStarted { .. }
             | Event::Checkpoint { .. }
             | Event::Note { .. }
-            | Event::Interrupted { .. } => {}
+            | Event::Interrupted { .. }
+            | Event::Notified { .. }
+            | Event::NotifyFailed { .. } => {}
         }
     }
 }

@@ -44,6 +44,11 @@ const STRUCTURAL_FIELDS: &[&str] = &[
     "require_signed",
     "allowed_signers_sha256",
     "prev",
+    "target",
+    "event",
+    "about_seq",
+    "attempts",
+    "http_status",
 ];
 
 /// Record fields written exactly as they are but redacted when shown: the
@@ -407,6 +412,10 @@ mod tests {
             Event::ManualRequested { .. } => &["step", "digest", "require_signed"],
             Event::ManualConfirmed { .. } => &["step", "digest"],
             Event::StepThroughSkipped { .. } => &["step"],
+            Event::Notified { .. } => &["target", "event", "about_seq", "attempts", "http_status"],
+            Event::NotifyFailed { .. } => {
+                &["target", "event", "about_seq", "attempts", "http_status"]
+            }
         }
     }
 
@@ -527,6 +536,21 @@ mod tests {
             Event::StepThroughSkipped {
                 step: step(),
                 reason: "r".into(),
+            },
+            Event::Notified {
+                target: 0,
+                event: "waiting".into(),
+                about_seq: Some(3),
+                attempts: 1,
+                http_status: 200,
+            },
+            Event::NotifyFailed {
+                target: 0,
+                event: "waiting".into(),
+                about_seq: None,
+                attempts: 4,
+                http_status: Some(500),
+                error: "e".into(),
             },
         ]
     }

@@ -235,6 +235,24 @@ impl Console for PlainConsole {
                     r.actor
                 )
             }
+            Event::Notified {
+                target,
+                event,
+                attempts,
+                http_status,
+                ..
+            } => format!(
+                "{t} notified notify[{target}] of {event} (HTTP {http_status}, attempt {attempts})"
+            ),
+            Event::NotifyFailed {
+                target,
+                event,
+                attempts,
+                error,
+                ..
+            } => format!(
+                "{t} NOT NOTIFIED notify[{target}] of {event} after {attempts} attempt(s): {error}"
+            ),
         };
         self.line(&text);
     }

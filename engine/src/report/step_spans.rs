@@ -124,6 +124,11 @@ impl StepSpans {
         let mut last_engine_ms: Option<i64> = None;
         let mut stopped = false;
         for record in records {
+            // A delivery's outcome, journalled as late as the end of the
+            // run, moves no clock.
+            if record.event.is_notification() {
+                continue;
+            }
             let Some(t) = parse_ms(&record.ts) else {
                 continue;
             };

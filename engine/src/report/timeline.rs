@@ -58,6 +58,51 @@ pub struct Timeline {
     pub down: Vec<(i64, i64)>,
     /// What a postmortem quotes so the journal can be checked later.
     pub journal: JournalSeal,
+    /// How the `notify:` targets' deliveries went.
+    pub notifications: Notifications,
+}
+
+/// The outcomes of the run's notifications (`notified`, `notify_failed`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Notifications {
+    pub delivered: usize,
+    pub failed: usize,
+    /// Each message not delivered: `notify[0] finished (about seq 12): why`.
+    pub failures: Vec<String>,
+}
+
+impl Notifications {
+    fn from_records(records: &[Record]) -> Self {
+        let mut out = Self::default();
+        for r in records {
+            match &r.event {
+                Event::Notified { .. } => out.delivered += 1,
+                Event::NotifyFailed {
+                    target,
+                    event,
+                    about_seq,
+                    attempts,
+                    error,
+                    ..
+                } => {
+                    out.failed += 1;
+                    let about = about_seq
+                        .map(|s| format!(" (about seq {s})"))
+                        .unwrap_or_default();
+                    out.failures.push(format!(
+                        "notify[{target}] {event}{about}, {attempts} attempt(s): {error}"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// `12 delivered, 1 failed`.
+    pub fn line(&self) -> String {
+        format!("{} delivered, {} failed", self.delivered, self.failed)
+    }
 }
 
 /// The journal a timeline was built from: its record count and chain head
@@ -270,7 +315,11 @@ impl Timeline {
                 "waiting"
             }
             None if matches!(
-                records.last().map(|r| &r.event),
+                records
+                    .iter()
+                    .rev()
+                    .find(|r| !r.event.is_notification())
+                    .map(|r| &r.event),
                 Some(Event::Interrupted { .. })
             ) =>
             {
@@ -323,6 +372,7 @@ impl Timeline {
                 records: records.len() as u64,
                 head: head.map(String::from),
             },
+            notifications: Notifications::from_records(records),
         })
     }
 

@@ -52,7 +52,18 @@ pub fn render(t: &Timeline) -> String {
     let counts: Vec<String> = t.counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
     let _ = writeln!(md, "| Steps | {} |", counts.join(", "));
     let _ = writeln!(md, "| Journal | {} |", cell(&t.journal.line()));
+    let n = &t.notifications;
+    if n.delivered + n.failed > 0 {
+        let _ = writeln!(md, "| Notifications | {} |", n.line());
+    }
     md.push('\n');
+    if !n.failures.is_empty() {
+        md.push_str("## Notifications not delivered\n\n");
+        for f in &n.failures {
+            let _ = writeln!(md, "- {}", cell(f));
+        }
+        md.push('\n');
+    }
 
     md.push_str("## Inputs\n\n");
     if t.inputs.is_empty() {

@@ -25,6 +25,7 @@ use crate::report::projection::Projection;
 use crate::report::step_history::StepHistory;
 use crate::run::input_values::{self, InputError, InputValues};
 use crate::run::scheduler::for_each::{json_type, keyed_items};
+use crate::run::notifier::{self, Notifier, NotifyError, NotifyFeed, NotifyRun};
 use crate::run::scheduler::{DryRun, RunConfig, RunEnv, Scheduler};
 use crate::run::sealed_outputs::Sealing;
 use crate::runbook::call_tree;
@@ -48,6 +49,9 @@ pub struct NewRun<'a> {
     /// `--recipients FILE`: seal secret outputs to these keys (instead of
     /// the runbook's `recipients:`).
     pub recipients: Option<&'a Path>,
+    /// `--notify`: a drill sends the runbook's notifications too (marked
+    /// DRILL); a real run always sends them.
+    pub notify: bool,
 }
 
 /// What `lifeboat resume` was asked to do.
@@ -72,6 +76,8 @@ pub struct Resume<'a> {
     pub recipients: Option<&'a Path>,
     /// `--identity FILE` / `LIFEBOAT_IDENTITY`: opens sealed secret outputs.
     pub identity: Option<&'a Path>,
+    /// `--notify`, as for [`NewRun::notify`].
+    pub notify: bool,
 }
 
 /// Why a run cannot start or resume. Each message says what is wrong and
@@ -177,6 +183,9 @@ pub enum LaunchError {
     /// Signing or the allowed signers file: what is wrong, and the fix.
     #[error("{0}")]
     Signing(String),
+    /// A `notify:` target's URL does not render to a URL.
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
 }
 
 /// What a launch prepared: an execution, or nothing to do.
@@ -202,6 +211,10 @@ pub struct Prepared {
     /// The run's redactor (secrets included), for what is written after
     /// the scheduler finishes: the timeline.
     pub redactor: Redactor,
+    /// The run's notifications, finished when the execution ends
+    /// ([`Notifier::finish`]); `None` without targets (or in a drill
+    /// without `--notify`).
+    pub notifier: Option<Notifier>,
 }
 
 pub struct Launcher {
@@ -267,6 +280,8 @@ impl Launcher {
         input_values::anchor_paths(&runbook, &mut inputs.all, &launch_dir);
         let runbook =
             lay_out_call_loops(runbook, &inputs.public(), &self.registry, &self.templates)?;
+        let mut notes = Vec::new();
+        let notifier = self.notifier(&runbook, &inputs, dry, req.notify, &mut notes)?;
         let requires_signing = requires_signing(&runbook);
         let signers = self.signers_for_start(&runbook, requires_signing && !dry)?;
         let run_id = new_run_id(&runbook.name);
@@ -323,8 +338,13 @@ impl Launcher {
             &redactor,
             &req.config.operator,
             signers,
+            notifier.as_ref().map(|(_, feed)| feed.clone()),
         );
         let started = journal.record_signed(None, started_event, signed, None)?;
+        // After the run id, which is the first line of output.
+        for note in notes {
+            self.console.info(&note);
+        }
         let mut scheduler_env = self.env(
             Arc::new(runbook),
             journal,
@@ -342,6 +362,15 @@ impl Launcher {
         };
         scheduler_env.initiator_principal = initiator_principal;
         let scheduler = Scheduler::new(scheduler_env, req.config, None);
+        let notifier = self.start_notifier(
+            notifier,
+            &scheduler,
+            &run_id,
+            &*store,
+            &redactor,
+            dry,
+            Vec::new(),
+        );
         Ok(Prepared {
             run_id,
             scheduler,
@@ -349,6 +378,7 @@ impl Launcher {
             store: store.clone(),
             redactor,
             drill_work: dry.then(|| DrillWorkDir(store.dir().join("work"))),
+            notifier,
         })
     }
 
@@ -495,12 +525,24 @@ impl Launcher {
         } else {
             first
         };
+        let mut notes = Vec::new();
+        let notifier = self.notifier(
+            &runbook,
+            &inputs,
+            dry_run != DryRun::Off,
+            req.notify,
+            &mut notes,
+        )?;
+        for note in notes {
+            self.console.info(&note);
+        }
         let journal = self.journal(
             store.clone(),
             read.tail(),
             &redactor,
             &req.operator,
             signers.clone(),
+            notifier.as_ref().map(|(_, feed)| feed.clone()),
         );
         // The scheduler writes `resumed` once it has read the lost secret
         // outputs again (`scheduler/secret_reread.rs`), so that every secret
@@ -535,6 +577,10 @@ impl Launcher {
             _ => None,
         };
         let mut records = read.records;
+        let prior = match notifier {
+            Some(_) => records.clone(),
+            None => Vec::new(),
+        };
         records.push(Record {
             v: JOURNAL_VERSION,
             seq: first.last_seq + 1,
@@ -600,6 +646,15 @@ impl Launcher {
         env.initiator_principal = first.initiator_principal.clone();
         let mut scheduler = Scheduler::new(env, config, Some(&state));
         scheduler.first_record(resumed, signed);
+        let notifier = self.start_notifier(
+            notifier,
+            &scheduler,
+            req.run_id,
+            &*store,
+            &redactor,
+            dry_run != DryRun::Off,
+            prior,
+        );
         Ok(Launch::Ready(Box::new(Prepared {
             run_id: req.run_id.to_string(),
             scheduler,
@@ -607,6 +662,7 @@ impl Launcher {
             store: store.clone(),
             redactor,
             drill_work: (dry_run != DryRun::Off).then(|| DrillWorkDir(store.dir().join("work"))),
+            notifier,
         })))
     }
 
@@ -787,6 +843,8 @@ impl Launcher {
         .map_err(|diagnostics| LaunchError::CopyInvalid { diagnostics })
     }
 
+    /// The execution's journal: every record it writes is shown on the
+    /// console and, with targets, handed to the notifier.
     fn journal(
         &self,
         store: Arc<dyn RunStore>,
@@ -794,13 +852,81 @@ impl Launcher {
         redactor: &Redactor,
         operator: &str,
         signers: Option<Arc<AllowedSigners>>,
+        notify: Option<NotifyFeed>,
     ) -> Arc<Journal> {
         let console = self.console.clone();
         Arc::new(
             Journal::new(store, tail, redactor.clone(), operator)
-                .with_observer(Arc::new(move |r| console.record(r)))
+                .with_observer(Arc::new(move |r| {
+                    console.record(r);
+                    if let Some(feed) = &notify {
+                        feed.record(r);
+                    }
+                }))
                 .with_signers(signers),
         )
+    }
+
+    /// The run's notifier, before anything is created: the targets' URLs
+    /// rendered (a URL that is not one refuses the launch). A drill sends
+    /// only with `--notify`; `None` when nothing is to be sent. What the
+    /// operator should know goes to `notes`, shown once the run has its id.
+    fn notifier(
+        &self,
+        runbook: &CheckedRunbook,
+        inputs: &InputValues,
+        drill: bool,
+        notify: bool,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<(Notifier, NotifyFeed)>, LaunchError> {
+        if runbook.notify.is_empty() {
+            if notify {
+                notes.push(
+                    "--notify: this runbook has no `notify:` targets; nothing is sent".into(),
+                );
+            }
+            return Ok(None);
+        }
+        if drill && !notify {
+            notes.push(
+                "this drill sends no notifications (`--notify` sends them, marked DRILL)".into(),
+            );
+            return Ok(None);
+        }
+        let off = std::cell::RefCell::new(Vec::new());
+        let targets = notifier::render_targets(runbook, &self.templates, &inputs.all, &|m| {
+            off.borrow_mut().push(m.to_string())
+        })?;
+        notes.extend(off.into_inner());
+        Ok((!targets.is_empty()).then(|| Notifier::new(targets)))
+    }
+
+    /// Starts the notifier's thread once the scheduler exists (its
+    /// progress plan is the projection `rto_at_risk` watches).
+    #[allow(clippy::too_many_arguments)]
+    fn start_notifier(
+        &self,
+        notifier: Option<(Notifier, NotifyFeed)>,
+        scheduler: &Scheduler,
+        run_id: &str,
+        store: &dyn RunStore,
+        redactor: &Redactor,
+        drill: bool,
+        prior: Vec<Record>,
+    ) -> Option<Notifier> {
+        let (notifier, _feed) = notifier?;
+        notifier.start(NotifyRun {
+            journal: scheduler.run_journal(),
+            redactor: redactor.clone(),
+            runbook: scheduler.runbook(),
+            console: self.console.clone(),
+            run_id: run_id.to_string(),
+            run_dir: store.dir().to_path_buf(),
+            drill,
+            plan: scheduler.progress_plan(),
+            prior,
+        });
+        Some(notifier)
     }
 
     /// The allowed signers file of a new run: `--allowed-signers` (or

@@ -9,5 +9,6 @@
 
 pub mod input_values;
 pub mod launcher;
+pub mod notifier;
 pub mod scheduler;
 pub mod sealed_outputs;

@@ -270,6 +270,16 @@ impl Scheduler {
         s
     }
 
+    /// The journal this execution writes.
+    pub fn run_journal(&self) -> Arc<crate::journal::Journal> {
+        self.env.journal.clone()
+    }
+
+    /// The runbook this execution runs.
+    pub fn runbook(&self) -> Arc<crate::runbook::checked_runbook::CheckedRunbook> {
+        self.env.runbook.clone()
+    }
+
     /// Runs to the end, a pause or an interruption.
     pub async fn run(mut self) -> RunOutcome {
         let journal = self.env.journal.clone();

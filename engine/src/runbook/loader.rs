@@ -13,6 +13,9 @@ use lifeboat_steps::Rerun;
 use crate::runbook::diagnostic::{did_you_mean, Diagnostic};
 use crate::runbook::input_decl::{InputDecl, InputType};
 use crate::runbook::node::{Loc, Node, NodeValue};
+use crate::runbook::notify_target::{
+    default_retry, NotifyEvent, NotifyFormat, NotifyTarget, DEFAULT_TIMEOUT,
+};
 use crate::runbook::source_file::SourceFile;
 use crate::runbook::step::{Expr, ForEach, Need, Probe, Section, Step};
 use crate::runbook::{Approvers, Defaults, Retry, RtoSpec, Runbook, RunbookOutput};
@@ -32,6 +35,7 @@ pub const TOP_FIELDS: &[&str] = &[
     "defaults",
     "recipients",
     "outputs",
+    "notify",
     "steps",
     "on_failure",
     "finally",
@@ -316,6 +320,10 @@ impl Reader {
             .get("outputs")
             .map(|n| self.outputs(n))
             .unwrap_or_default();
+        let notify = root
+            .get("notify")
+            .map(|n| self.notify(n))
+            .unwrap_or_default();
         let mut steps = Vec::new();
         match root.get("steps") {
             Some(n) if is_empty_list(n) => self.no_steps(n.loc),
@@ -343,6 +351,7 @@ impl Reader {
             defaults,
             recipients,
             outputs,
+            notify,
             index: Runbook::index_steps(&steps),
             steps,
         })
@@ -491,6 +500,165 @@ impl Reader {
             });
         }
         out
+    }
+
+    /// `notify:`: a list of `{ url, format, events, timeout, retry }`.
+    fn notify(&mut self, node: &Node) -> Vec<NotifyTarget> {
+        const EXAMPLE: &str = "write e.g. `notify: [{ url: \"{{ inputs.slack_webhook }}\", format: slack, events: [waiting, finished] }]`";
+        let items = match &node.value {
+            NodeValue::Seq(items) => items,
+            NodeValue::Null => return Vec::new(),
+            _ => {
+                self.error(
+                    node.loc,
+                    format!(
+                        "`notify` must be a list of targets, found {}",
+                        node.type_name()
+                    ),
+                )
+                .help = Some(EXAMPLE.into());
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = format!("notify[{i}]");
+            let what = format!("`{at}`");
+            if self
+                .fields(
+                    item,
+                    &["url", "format", "events", "timeout", "retry"],
+                    &what,
+                )
+                .is_none()
+            {
+                continue;
+            }
+            let url = match item.get("url") {
+                Some(n) => match self.string(n, &format!("`{at}.url`")) {
+                    Some(url) if url.trim().is_empty() => {
+                        self.error(n.loc, format!("`{at}.url` is empty")).help = Some(
+                            "give the receiver's URL, e.g. `url: \"{{ inputs.slack_webhook }}\"` with the webhook as a secret input".into(),
+                        );
+                        None
+                    }
+                    Some(url) => Some((url, n.loc)),
+                    None => None,
+                },
+                None => {
+                    self.error(item.loc, format!("{what} needs a `url`")).help =
+                        Some(EXAMPLE.into());
+                    None
+                }
+            };
+            let format = match item.get("format") {
+                Some(n) => match self.string(n, &format!("`{at}.format`")) {
+                    Some(name) => match NotifyFormat::from_name(&name) {
+                        Some(f) => Some(f),
+                        None => {
+                            let help = did_you_mean(&name, NotifyFormat::NAMES.iter().copied())
+                                .map(|d| format!("{d} "))
+                                .unwrap_or_default();
+                            self.error_width(n, format!("unknown notify format `{name}`"))
+                                .help = Some(format!(
+                                "{help}the formats are {}",
+                                NotifyFormat::NAMES.join(", ")
+                            ));
+                            None
+                        }
+                    },
+                    None => None,
+                },
+                None => {
+                    self.error(item.loc, format!("{what} needs a `format`")).help = Some(format!(
+                        "add `format: slack` for a Slack incoming webhook, or `format: json`; the formats are {}",
+                        NotifyFormat::NAMES.join(", ")
+                    ));
+                    None
+                }
+            };
+            let events = match item.get("events") {
+                Some(n) => self.notify_events(n, &at),
+                None => {
+                    self.error(item.loc, format!("{what} needs `events`")).help = Some(format!(
+                        "list what it hears about, e.g. `events: [waiting, step_failed, finished]`; the events are {}",
+                        NotifyEvent::NAMES.join(", ")
+                    ));
+                    None
+                }
+            };
+            let timeout = match item.get("timeout") {
+                Some(n) => self.duration(n, &format!("`{at}.timeout`")),
+                None => Some(DEFAULT_TIMEOUT),
+            };
+            let retry = match item.get("retry") {
+                Some(n) => self.retry(n, &default_retry()),
+                None => default_retry(),
+            };
+            if let (Some((url, url_loc)), Some(format), Some(events), Some(timeout)) =
+                (url, format, events, timeout)
+            {
+                out.push(NotifyTarget {
+                    url,
+                    url_loc,
+                    format,
+                    events,
+                    timeout,
+                    retry,
+                });
+            }
+        }
+        out
+    }
+
+    /// A target's `events`: a non-empty list of known event names.
+    fn notify_events(&mut self, node: &Node, what: &str) -> Option<Vec<NotifyEvent>> {
+        let NodeValue::Seq(items) = &node.value else {
+            self.error(
+                node.loc,
+                format!(
+                    "`{what}.events` must be a list of event names, found {}",
+                    node.type_name()
+                ),
+            )
+            .help = Some(format!(
+                "write e.g. `events: [waiting, finished]`; the events are {}",
+                NotifyEvent::NAMES.join(", ")
+            ));
+            return None;
+        };
+        if items.is_empty() {
+            self.error(node.loc, format!("`{what}.events` is empty"))
+                .help = Some(format!(
+                "list at least one of {}, or remove the target",
+                NotifyEvent::NAMES.join(", ")
+            ));
+            return None;
+        }
+        let mut events = Vec::new();
+        let mut ok = true;
+        for item in items {
+            let Some(name) = self.string(item, &format!("`{what}.events`")) else {
+                ok = false;
+                continue;
+            };
+            match NotifyEvent::from_name(&name) {
+                Some(e) if !events.contains(&e) => events.push(e),
+                Some(_) => {}
+                None => {
+                    ok = false;
+                    let help = did_you_mean(&name, NotifyEvent::NAMES.iter().copied())
+                        .map(|d| format!("{d} "))
+                        .unwrap_or_default();
+                    self.error_width(item, format!("unknown notify event `{name}`"))
+                        .help = Some(format!(
+                        "{help}the events are {}",
+                        NotifyEvent::NAMES.join(", ")
+                    ));
+                }
+            }
+        }
+        ok.then_some(events)
     }
 
     fn input(&mut self, name: &str, loc: Loc, node: &Node) -> Option<InputDecl> {
@@ -1170,6 +1338,42 @@ mod tests {
             runbook rb v1 (rb)
             steps a shell at 5:9 retry 2x 1s *1
             steps b shell at 9:9
+            ",
+        );
+    }
+
+    #[test]
+    fn notify_targets_name_a_known_format_and_known_events() {
+        check(
+            r#"
+            version: 1
+            name: rb
+            notify:
+              - { url: "https://example.com/hook", format: slak, events: [waiting, finshed, nope] }
+              - { format: json, events: [] }
+              - { url: "", format: json, events: finished, timeot: 3s }
+            steps:
+              - { id: a, kind: shell }
+            "#,
+            "
+            error 4:48: unknown notify format `slak`
+              help: did you mean `slack`? the formats are slack, json
+            error 4:72: unknown notify event `finshed`
+              help: did you mean `finished`? the events are run_started, waiting, step_failed, checkpoint, rto_at_risk, finished
+            error 4:81: unknown notify event `nope`
+              help: the events are run_started, waiting, step_failed, checkpoint, rto_at_risk, finished
+            error 5:5: `notify[1]` needs a `url`
+              help: write e.g. `notify: [{ url: \"{{ inputs.slack_webhook }}\", format: slack, events: [waiting, finished] }]`
+            error 5:29: `notify[1].events` is empty
+              help: list at least one of run_started, waiting, step_failed, checkpoint, rto_at_risk, finished, or remove the target
+            error 6:12: `notify[2].url` is empty
+              help: give the receiver's URL, e.g. `url: \"{{ inputs.slack_webhook }}\"` with the webhook as a secret input
+            error 6:38: `notify[2].events` must be a list of event names, found a string
+              help: write e.g. `events: [waiting, finished]`; the events are run_started, waiting, step_failed, checkpoint, rto_at_risk, finished
+            error 6:48: unknown field `timeot` in `notify[2]`
+              help: did you mean `timeout`?
+            runbook rb v1 (rb)
+            steps a shell at 8:11
             ",
         );
     }

@@ -13,6 +13,7 @@ pub mod kind_catalog;
 pub mod loader;
 mod model;
 pub mod node;
+pub mod notify_target;
 pub mod recipients;
 pub mod runbook_schema;
 pub mod source_file;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::runbook::input_decl::InputDecl;
 use crate::runbook::node::Loc;
+use crate::runbook::notify_target::NotifyTarget;
 use crate::runbook::source_file::SourceFile;
 use crate::runbook::step::{Section, Step};
 
@@ -37,6 +38,8 @@ pub struct Runbook {
     /// `outputs:`: what a call of this runbook (`kind: runbook`) returns,
     /// rendered in its scope once its steps are done.
     pub outputs: Vec<RunbookOutput>,
+    /// `notify:`: who hears about the run as it goes (docs/war-room.md).
+    pub notify: Vec<NotifyTarget>,
     /// Every step in every section, main steps first, then `on_failure`,
     /// then `finally`. [`Step::section`] tells them apart.
     pub steps: Vec<Step>,

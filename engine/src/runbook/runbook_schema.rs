@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::runbook::kind_catalog::{self, KindInfo};
 use crate::runbook::loader::{STEP_FIELDS, TOP_FIELDS};
+use crate::runbook::notify_target::{NotifyEvent, NotifyFormat};
 
 /// The whole schema.
 pub fn runbook_schema(registry: &Registry) -> Value {
@@ -137,6 +138,27 @@ fn top_field(field: &str) -> Value {
                         }
                     }
                 ]
+            }
+        }),
+        "notify" => json!({
+            "description": "who hears about the run as it goes: webhooks, delivered asynchronously (docs/war-room.md)",
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["url", "format", "events"],
+                "properties": {
+                    "url": { "description": "the receiver's URL, or a template over `inputs` (a secret input too), rendered when the run starts", "type": "string" },
+                    "format": { "description": "`slack`: a Slack incoming webhook's message; `json`: one object per event", "enum": NotifyFormat::NAMES },
+                    "events": {
+                        "description": "what the target hears about",
+                        "type": "array",
+                        "minItems": 1,
+                        "items": { "enum": NotifyEvent::NAMES }
+                    },
+                    "timeout": { "$ref": "#/$defs/duration", "description": "the bound of one request (default 10s)" },
+                    "retry": { "$ref": "#/$defs/retry", "description": "attempts per message (default 4, 1s apart, doubling)" }
+                }
             }
         }),
         "steps" => {

@@ -131,6 +131,7 @@ impl Validator<'_> {
         self.cycles();
         self.allowed_signers();
         self.runbook_outputs();
+        self.notify_urls();
         if let Some(rto) = &rb.rto {
             if let Some(stop_at) = &rto.stop_at {
                 // `<call>/<step>`: a called step, checked once the tree is
@@ -935,6 +936,53 @@ impl Validator<'_> {
         }
     }
 
+    /// `notify[].url`: a template that reads only declared `inputs` (it is
+    /// rendered once, when the run starts), or a literal `http(s)://` URL.
+    fn notify_urls(&mut self) {
+        let rb = self.runbook;
+        for (i, target) in rb.notify.iter().enumerate() {
+            let (text, loc) = (&target.url, target.url_loc);
+            let refs = match self.templates.template_references(text) {
+                Ok(refs) => refs,
+                Err(p) => {
+                    self.error(
+                        loc,
+                        text.len(),
+                        format!("`notify[{i}].url`: {}", p.message),
+                        Some("write the URL as text with `{{ inputs.NAME }}` in it, e.g. `url: \"{{ inputs.slack_webhook }}\"`".into()),
+                    );
+                    continue;
+                }
+            };
+            if refs.is_empty() && !is_http_url(text) {
+                self.error(
+                    loc,
+                    text.len(),
+                    format!("`notify[{i}].url` is not an http:// or https:// URL"),
+                    Some("give the receiver's full URL, e.g. `https://hooks.slack.com/services/…`, or read it from an input: `url: \"{{ inputs.slack_webhook }}\"`".into()),
+                );
+            }
+            for r in refs {
+                let parts: Vec<&str> = r.split('.').collect();
+                let problem = match (parts[0], parts.get(1)) {
+                    ("inputs", Some(name)) if rb.input(name).is_none() => Some((
+                        format!("`notify[{i}].url` reads `inputs.{name}`, which is not declared"),
+                        did_you_mean(name, rb.inputs.iter().map(|i| i.name.as_str()))
+                            .unwrap_or_else(|| "declare it under `inputs:` (a webhook URL is best a secret input: `type: secret`, `env: SLACK_WEBHOOK`)".into()),
+                    )),
+                    ("inputs", _) => None,
+                    (head, _) => Some((
+                        format!("`notify[{i}].url` reads `{head}`, but a notify URL sees only `inputs`"),
+                        "the URL is rendered once, when the run starts: read it from an input, e.g. `{{ inputs.slack_webhook }}`".into(),
+                    )),
+                };
+                if let Some((message, help)) = problem {
+                    self.error(loc, text.len(), message, Some(help));
+                }
+            }
+        }
+    }
+
     /// Checks what a template reads against what exists and what has run by then.
     fn references(
         &mut self,
@@ -1112,6 +1160,17 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// Whether `text` is an absolute `http://` or `https://` URL with a host.
+pub fn is_http_url(text: &str) -> bool {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty() && !host.contains(char::is_whitespace)
+    })
 }
 
 /// Every template string in `node`, with where it is.

@@ -13,9 +13,12 @@
 //! - `pushgateway.rs`: a Prometheus pushgateway (Debian's package).
 //! - `latency_proxy.rs`: a TCP proxy that adds a delay each way (a far
 //!   server on loopback) and counts HTTP/1 requests in flight.
+//! - `webhook_receiver.rs`: an HTTP receiver of webhooks that records each
+//!   request and accepts, fails N times then accepts, or hangs.
 
 pub mod latency_proxy;
 pub mod openbao;
 pub mod pushgateway;
 pub mod s3_server;
 pub mod tools;
+pub mod webhook_receiver;

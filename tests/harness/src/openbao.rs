@@ -287,6 +287,23 @@ impl OpenBaoDev {
         DEV_ROOT_TOKEN
     }
 
+    /// Writes `data` (a JSON object) at `path` of the dev server's KV v2
+    /// mount `secret/`, as root; panics with the status when refused.
+    pub async fn kv_put(&self, path: &str, data: serde_json::Value) {
+        let answer = reqwest::Client::new()
+            .post(format!("{}/v1/secret/data/{path}", self.addr))
+            .header("X-Vault-Token", DEV_ROOT_TOKEN)
+            .json(&serde_json::json!({ "data": data }))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("write secret/{path}: {e}"));
+        assert!(
+            answer.status().is_success(),
+            "write secret/{path}: {}",
+            answer.status()
+        );
+    }
+
     /// The single unseal key the dev server prints on start-up, needed to
     /// unseal it after `sys/seal`.
     pub fn unseal_key(&self) -> String {

@@ -50,6 +50,7 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
                 config,
                 declared_at: args.declared_at.clone(),
                 recipients: args.common.recipients.as_deref(),
+                notify: args.common.notify,
             })
             .map(|prepared| Launch::Ready(Box::new(prepared)))
     })
@@ -75,6 +76,7 @@ pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
             take_over: args.take_over,
             recipients: args.common.recipients.as_deref(),
             identity: args.identity.as_deref(),
+            notify: args.common.notify,
         })
     })
 }
@@ -203,6 +205,7 @@ fn execute(
             store,
             redactor,
             drill_work,
+            notifier,
         } = *prepared;
         if let Some(tty) = &tty_console {
             tty.set_plan(scheduler.progress_plan());
@@ -215,6 +218,11 @@ fn execute(
         ));
         let outcome = scheduler.run().await;
         watcher.abort();
+        // What is still being delivered gets a bounded time; what is not
+        // delivered then is journalled, before the timeline counts it.
+        if let Some(notifier) = &notifier {
+            notifier.finish().await;
+        }
         // A drill leaves nothing in the work directory.
         drop(drill_work);
         if let Some(tty) = &tty_console {
