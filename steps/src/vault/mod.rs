@@ -245,7 +245,7 @@ mod tests {
             .unwrap()
             .check(&json!({"mount": "kv"}));
         assert!(
-            missing[0].message.contains("missing field `path`"),
+            missing[0].message.contains("give exactly one of `path`"),
             "{missing:?}"
         );
     }
