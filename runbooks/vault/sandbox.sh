@@ -22,8 +22,9 @@
 #
 # Binaries: target/lifeboat-venv/bin/{bao,moto_server} (tests/run installs
 # them), else PATH, else $LIFEBOAT_BAO / $LIFEBOAT_MOTO_SERVER. Needs python3
-# (for HTTP and JSON; no curl, no jq). Ports (override with the variables): node K listens on 8200+10*(K-1)
-# and its cluster port is one more (8200/8201, 8210/8211, 8220/8221, ...;
+# (its standard library speaks HTTP and JSON). Ports (override with the
+# variables): node K listens on 8200+10*(K-1) and its cluster port is one
+# more (8200/8201, 8210/8211, 8220/8221, ...;
 # LIFEBOAT_SANDBOX_PORTS="8200 8210 8220", one port per node), S3 9000
 # (LIFEBOAT_SANDBOX_S3_PORT). `up` records the node count and ports in
 # .sandbox/, and every other command uses them.

@@ -142,7 +142,6 @@ pub async fn compromise_scenario(world: &VaultWorld) {
     assert_eq!(lookup(leaked_token.clone()).await, 200);
 
     let addrs: Vec<String> = (0..n).map(|i| world.cluster.addr(i)).collect();
-    let bao = lifeboat_harness::openbao::bao_binary().unwrap();
     let inputs = vec![
         ("nodes".to_string(), nodes_input(&addrs)),
         ("incident_id".to_string(), "INC-TEST-7".to_string()),
@@ -152,7 +151,6 @@ pub async fn compromise_scenario(world: &VaultWorld) {
             json!([leaked_accessor]).to_string(),
         ),
         ("rotate_paths".to_string(), json!(exposed).to_string()),
-        ("bao_bin".to_string(), bao.display().to_string()),
     ];
     // The run seals everything before it stops for the approval.
     let ran = world.run_runbook("compromise", &inputs);
@@ -235,6 +233,20 @@ pub async fn compromise_scenario(world: &VaultWorld) {
         let names = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
         assert_eq!(names(new), names(old), "`{p}` lost or gained keys");
         assert!(new["password"].as_str().unwrap().len() >= 32);
+        // The new values are in Vault only: not in the run's journal,
+        // timeline or work directory.
+        let run_dir = world.sandbox.run_dir(&run_id);
+        for value in new.as_object().unwrap().values() {
+            let value = value.as_str().unwrap();
+            for file in files_under(&run_dir) {
+                let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+                assert!(
+                    !text.contains(value),
+                    "a rotated value of `{p}` is in {}",
+                    file.display()
+                );
+            }
+        }
     }
     let verified = world.assert_all_secrets(&active, &root).await;
     assert_eq!(verified, 100);
@@ -319,4 +331,21 @@ async fn try_unseal(addr: &str, keys: &[String]) -> bool {
         .await;
     }
     !sealed
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
 }
