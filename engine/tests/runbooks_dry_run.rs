@@ -95,5 +95,9 @@ fn no_shipped_runbook_needs_jq_or_curl() {
     // full-cluster-loss's manual step tells the operator what to check
     // from a client network, where any HTTP client does.
     found.retain(|f| !f.contains("From a client network, `curl https://"));
-    assert!(found.is_empty(), "runbooks that need jq or curl:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "runbooks that need jq or curl:\n{}",
+        found.join("\n")
+    );
 }

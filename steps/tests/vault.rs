@@ -227,7 +227,8 @@ async fn health_leader_and_kv_on_a_dev_server() {
     )
     .await;
     assert!(
-        subset_bad.message.contains("1 of 2 secrets") && subset_bad.message.contains("1 missing: `top`"),
+        subset_bad.message.contains("1 of 2 secrets")
+            && subset_bad.message.contains("1 missing: `top`"),
         "{}",
         subset_bad.message
     );
@@ -254,17 +255,26 @@ async fn health_leader_and_kv_on_a_dev_server() {
     let which = ok(
         ctx,
         "vault.kv.get",
-        with(&conn, json!({"paths": ["top", "app/db", "never/written", "/app/api/"]})),
+        with(
+            &conn,
+            json!({"paths": ["top", "app/db", "never/written", "/app/api/"]}),
+        ),
     )
     .await;
     assert_eq!(which.outputs["found"], json!(["app/db", "app/api"]));
     assert_eq!(which.outputs["absent"], json!(["top", "never/written"]));
-    assert_eq!(which.outputs["versions"], json!({"app/db": 2, "app/api": 2}));
+    assert_eq!(
+        which.outputs["versions"],
+        json!({"app/db": 2, "app/api": 2})
+    );
     assert!(which.secret.is_empty() && which.outputs.get("data").is_none());
     let get = Registry::builtin();
     let get = get.get("vault.kv.get").unwrap();
     for (bad_with, says) in [
-        (json!({"path": "a", "paths": ["a"]}), "give exactly one of `path`"),
+        (
+            json!({"path": "a", "paths": ["a"]}),
+            "give exactly one of `path`",
+        ),
         (json!({"mount": "secret"}), "give exactly one of `path`"),
         (json!({"paths": ["a"], "version": 1}), "use it with `path`"),
     ] {
@@ -283,7 +293,9 @@ async fn health_leader_and_kv_on_a_dev_server() {
     )
     .await;
     assert!(
-        denied.message.starts_with("cannot read `secret/app/db`: permission denied"),
+        denied
+            .message
+            .starts_with("cannot read `secret/app/db`: permission denied"),
         "{}",
         denied.message
     );
@@ -702,7 +714,10 @@ async fn raft_cluster_membership_and_snapshots() {
     for (bad_with, says) in [
         (json!({"addr": active, "nodes": [active]}), "not both"),
         (json!({"nodes": []}), "`nodes` is empty"),
-        (json!({"nodes": ["vault-1:8200"]}), "is not an http:// or https:// address"),
+        (
+            json!({"nodes": ["vault-1:8200"]}),
+            "is not an http:// or https:// address",
+        ),
     ] {
         let problems = leader_kind.check(&bad_with);
         assert!(
@@ -719,10 +734,18 @@ async fn raft_cluster_membership_and_snapshots() {
         with(&conn, json!({"server": "node1", "wait_unhealthy": "20s"})),
     )
     .await;
-    assert_eq!(live.outputs["server"]["present"], true, "{:?}", live.outputs);
+    assert_eq!(
+        live.outputs["server"]["present"], true,
+        "{:?}",
+        live.outputs
+    );
     assert_eq!(live.outputs["server"]["healthy"], true);
     assert_eq!(live.outputs["server"]["alive"], true, "{:?}", live.outputs);
-    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
     let unknown = ok(
         ctx,
         "vault.raft.autopilot",
@@ -842,8 +865,16 @@ async fn raft_cluster_membership_and_snapshots() {
         with(&conn, json!({"server": "node2", "wait_unhealthy": "60s"})),
     )
     .await;
-    assert_eq!(dead.outputs["server"]["present"], true, "{:?}", dead.outputs);
-    assert_eq!(dead.outputs["server"]["healthy"], false, "{:?}", dead.outputs);
+    assert_eq!(
+        dead.outputs["server"]["present"], true,
+        "{:?}",
+        dead.outputs
+    );
+    assert_eq!(
+        dead.outputs["server"]["healthy"], false,
+        "{:?}",
+        dead.outputs
+    );
     assert_eq!(dead.outputs["server"]["alive"], false);
     let removed = ok(
         ctx,

@@ -235,17 +235,12 @@ pub async fn compromise_scenario(world: &VaultWorld) {
         assert!(new["password"].as_str().unwrap().len() >= 32);
         // The new values are in Vault only: not in the run's journal,
         // timeline or work directory.
-        let run_dir = world.sandbox.run_dir(&run_id);
         for value in new.as_object().unwrap().values() {
-            let value = value.as_str().unwrap();
-            for file in files_under(&run_dir) {
-                let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
-                assert!(
-                    !text.contains(value),
-                    "a rotated value of `{p}` is in {}",
-                    file.display()
-                );
-            }
+            let hits = crate::util::files_containing(
+                &world.sandbox.run_dir(&run_id),
+                value.as_str().unwrap(),
+            );
+            assert!(hits.is_empty(), "a rotated value of `{p}` is in {hits:?}");
         }
     }
     let verified = world.assert_all_secrets(&active, &root).await;
@@ -331,21 +326,4 @@ async fn try_unseal(addr: &str, keys: &[String]) -> bool {
         .await;
     }
     !sealed
-}
-
-/// Every file under `dir`, recursively.
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                todo.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
 }

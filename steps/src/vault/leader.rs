@@ -18,7 +18,9 @@ use serde_json::{Map, Value};
 
 use super::connection::{self, Connection};
 use super::health::{status_word, HEALTH_PATH};
-use crate::{params, Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput};
+use crate::{
+    params, Effect, OutputDecl, ParamProblem, StepContext, StepError, StepKind, StepOutput,
+};
 
 pub struct Leader;
 
@@ -167,7 +169,9 @@ async fn active_among(
     }))
     .await;
     if ctx.cancel.is_cancelled() {
-        return Err(StepError::cancelled("finding the active node was cancelled"));
+        return Err(StepError::cancelled(
+            "finding the active node was cancelled",
+        ));
     }
     let mut states = Map::new();
     let mut leader = String::new();

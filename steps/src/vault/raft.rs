@@ -506,7 +506,8 @@ impl ServerSeen {
     /// This read after `before`: a dead server's last contact only grows,
     /// a live one is heard from every few hundred milliseconds.
     fn after(mut self, before: &ServerSeen) -> Self {
-        self.alive = matches!((self.contact, before.contact), (Some(now), Some(then)) if now < then);
+        self.alive =
+            matches!((self.contact, before.contact), (Some(now), Some(then)) if now < then);
         self
     }
 

@@ -94,7 +94,10 @@ impl Scheduler {
             .map(|m| match self.env.templates.render_value(m, ctx) {
                 Ok(serde_json::Value::String(text)) => format!("{text}: "),
                 Ok(other) => format!("{other}: "),
-                Err(e) => format!("{} (cannot render `message`: {e}): ", m.as_str().unwrap_or_default()),
+                Err(e) => format!(
+                    "{} (cannot render `message`: {e}): ",
+                    m.as_str().unwrap_or_default()
+                ),
             })
             .unwrap_or_default();
         let hint = self.lost_secret_hint(i);

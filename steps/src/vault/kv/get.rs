@@ -145,7 +145,11 @@ impl StepKind for KvGet {
                 .with_secret("data", Value::Object(secret.data))
                 .with("version", secret.version)
                 .with("created_time", secret.created_time)),
-            Err(absent) => Err(StepError::new(absent.message(client.addr(), &p.mount, &path))),
+            Err(absent) => Err(StepError::new(absent.message(
+                client.addr(),
+                &p.mount,
+                &path,
+            ))),
         }
     }
 }
