@@ -527,3 +527,30 @@ impl ServerSeen {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(id: &str, healthy: bool, last_contact: &str) -> Value {
+        json!({"data": {"servers": {id: {"healthy": healthy, "last_contact": last_contact, "node_status": "alive"}}}})
+    }
+
+    #[test]
+    fn a_server_is_alive_only_when_its_last_contact_goes_back_down() {
+        let first = ServerSeen::of(&state("node2", true, "1.5s"), "node2");
+        assert!(first.undecided());
+        let grew = ServerSeen::of(&state("node2", true, "2m1.5s"), "node2").after(&first);
+        assert!(
+            !grew.alive && grew.undecided(),
+            "a dead server's contact only grows"
+        );
+        let fell = ServerSeen::of(&state("node2", true, "350ms"), "node2").after(&grew);
+        assert!(fell.alive && !fell.undecided());
+        let unhealthy = ServerSeen::of(&state("node2", false, "12s"), "node2");
+        assert!(!unhealthy.undecided());
+        let gone = ServerSeen::of(&state("node2", true, "1s"), "node9");
+        assert!(!gone.present && !gone.undecided());
+        assert_eq!(gone.to_json()["present"], false);
+    }
+}
