@@ -627,25 +627,6 @@ steps:
     assert_eq!(ran_items, "a\nb\nb\na\nb\n");
 }
 
-/// Files under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if std::fs::read(&path)
-                .is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle))
-            {
-                hits.push(path);
-            }
-        }
-    }
-    hits
-}
-
 /// `vault.kv.get` over two paths of a real OpenBao: each item's `data` is
 /// a secret output, usable by later steps through `by_key` in the run that
 /// read it, and never in clear in the journal, the timeline or the output.
@@ -694,7 +675,7 @@ steps:
     ran.expect_code(0);
     for value in [A, B] {
         assert!(!ran.printed().contains(value), "{}", ran.dump());
-        let hits = files_containing(&sb.state_dir(), value);
+        let hits = util::files_containing(&sb.state_dir(), value);
         assert!(hits.is_empty(), "a secret output reached disk in {hits:?}");
     }
     let journal = sb.journal(&ran.run_id());
@@ -1138,7 +1119,7 @@ steps:
     assert_eq!(used["outputs"]["checked"], 3);
     for value in [A, B] {
         assert!(!resumed.printed().contains(value), "{}", resumed.dump());
-        let hits = files_containing(&sb.state_dir(), value);
+        let hits = util::files_containing(&sb.state_dir(), value);
         assert!(hits.is_empty(), "a secret output reached disk in {hits:?}");
     }
 }
@@ -1249,7 +1230,7 @@ steps:
     assert_eq!(used["outputs"]["checked"], 2);
     for value in [A, B] {
         assert!(!resumed.printed().contains(value), "{}", resumed.dump());
-        let hits = files_containing(&sb.state_dir(), value);
+        let hits = util::files_containing(&sb.state_dir(), value);
         assert!(hits.is_empty(), "a secret output reached disk in {hits:?}");
     }
 }

@@ -62,3 +62,42 @@ fn every_shipped_runbook_drills_with_its_example_inputs() {
         );
     }
 }
+
+/// The shipped runbooks, their inputs files and the sandbox script need
+/// no `jq` (nor `curl`): lists are `for_each` or list parameters of native
+/// kinds, checks are `assert`s, and sandbox.sh speaks HTTP with python3.
+/// A word anywhere (a script, a comment) fails, so it cannot creep back.
+#[test]
+fn no_shipped_runbook_needs_jq_or_curl() {
+    fn every_file(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                every_file(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    every_file(&workspace().join("runbooks"), &mut files);
+    assert!(files.len() >= 15, "{files:?}");
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let words = line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+            if let Some(tool) = words.into_iter().find(|w| *w == "jq" || *w == "curl") {
+                found.push(format!("{}:{}: `{tool}`: {line}", file.display(), n + 1));
+            }
+        }
+    }
+    // full-cluster-loss's manual step tells the operator what to check
+    // from a client network, where any HTTP client does.
+    found.retain(|f| !f.contains("From a client network, `curl https://"));
+    assert!(
+        found.is_empty(),
+        "runbooks that need jq or curl:\n{}",
+        found.join("\n")
+    );
+}

@@ -950,24 +950,6 @@ async fn sealed(addr: &str) -> bool {
     body["sealed"] == true
 }
 
-/// A `bao` that fails every `auth` subcommand and runs the real CLI for
-/// anything else: containment that breaks after the cluster is unsealed.
-fn bao_failing_auth(world: &VaultWorld) -> String {
-    use std::os::unix::fs::PermissionsExt;
-    let real = lifeboat_harness::openbao::bao_binary().unwrap();
-    let path = world.sandbox.path().join("bao-failing-auth");
-    std::fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\ncase \"$1\" in kv) echo 'simulated CLI failure' >&2; exit 2;; esac\nexec '{}' \"$@\"\n",
-            real.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path.display().to_string()
-}
-
 /// The step whose failure failed the run, from its journal.
 fn failed_step(world: &VaultWorld, run_id: &str) -> String {
     world
@@ -980,45 +962,19 @@ fn failed_step(world: &VaultWorld, run_id: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compromise_stops_while_sealed_without_its_cli_and_seals_again_when_containment_fails() {
+async fn compromise_seals_again_when_containment_fails_and_resumes_from_sealed() {
     let world = VaultWorld::start().await;
     let addrs: Vec<String> = (0..3).map(|i| world.cluster.addr(i)).collect();
-    let mut inputs = vec![
+    // A path to rotate that does not exist: `rotate_secrets` fails once the
+    // cluster is unsealed again.
+    let inputs = vec![
         ("nodes".to_string(), nodes_input(&addrs)),
         ("auth_methods".to_string(), json!(["userpass"]).to_string()),
-        // A secret to rotate, so that `rotate_secrets` calls the CLI.
         (
             "rotate_paths".to_string(),
-            json!(["tenants/t00/app-0"]).to_string(),
+            json!(["exposed/not-yet-written"]).to_string(),
         ),
-        ("bao_bin".to_string(), "no-such-bao-cli".to_string()),
     ];
-
-    // No CLI: the run seals every node and stops before the approval,
-    // naming the tool; nothing is unsealed.
-    let ran = world.run_runbook("compromise", &inputs);
-    assert_eq!(ran.code, 1, "{}", ran.dump());
-    assert_eq!(
-        failed_step(&world, &ran.run_id()),
-        "tools",
-        "{}",
-        ran.dump()
-    );
-    let all = format!("{}{}", ran.stdout, ran.stderr);
-    assert!(
-        all.contains("`no-such-bao-cli` (input `bao_bin`) is not an executable"),
-        "{}",
-        ran.dump()
-    );
-    for a in &addrs {
-        assert!(sealed(a).await, "{a} is not sealed after the refused run");
-    }
-
-    // A CLI that fails once the cluster is unsealed (at `rotate_secrets`,
-    // the containment step that still uses it): on_failure seals every
-    // node again.
-    inputs.pop();
-    inputs.push(("bao_bin".to_string(), bao_failing_auth(&world)));
     let ran = world.run_runbook("compromise", &inputs);
     assert_paused_at(&ran, "approve_recovery");
     let run_id = ran.run_id();
@@ -1030,6 +986,14 @@ async fn compromise_stops_while_sealed_without_its_cli_and_seals_again_when_cont
         "{}",
         resumed.dump()
     );
+    assert!(
+        world
+            .failures(&run_id)
+            .contains("cannot rotate: no secret at `secret/exposed/not-yet-written`"),
+        "{}",
+        world.failures(&run_id)
+    );
+    // on_failure sealed every node again.
     for a in &addrs {
         assert!(
             sealed(a).await,
@@ -1038,15 +1002,20 @@ async fn compromise_stops_while_sealed_without_its_cli_and_seals_again_when_cont
         );
     }
 
-    // The guide's recovery: fix the cause (here: the CLI works again),
-    // `resume --from sealed`, a second person approves again.
-    let wrapper = input(&inputs, "bao_bin").to_string();
-    let real = lifeboat_harness::openbao::bao_binary().unwrap();
-    std::fs::write(
-        &wrapper,
-        format!("#!/bin/sh\nexec '{}' \"$@\"\n", real.display()),
+    // The guide's recovery: fix the cause (here: the secret exists), then
+    // `resume --from sealed`, and a second person approves again.
+    for i in 0..3 {
+        world.cluster.unseal(i).await.unwrap();
+    }
+    let active = world.cluster.wait_active_addr().await.unwrap();
+    let (s, b) = call(
+        reqwest::Method::POST,
+        &format!("{active}/v1/secret/data/exposed/not-yet-written"),
+        Some(&world.root_token()),
+        Some(json!({"data": {"password": "old"}})),
     )
-    .unwrap();
+    .await;
+    assert_eq!(s, 200, "{b}");
     let ran = world.lifeboat(
         &[
             "resume".into(),

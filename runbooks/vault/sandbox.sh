@@ -21,9 +21,10 @@
 # (S3 credentials, LIFEBOAT_STATE_DIR).
 #
 # Binaries: target/lifeboat-venv/bin/{bao,moto_server} (tests/run installs
-# them), else PATH, else $LIFEBOAT_BAO / $LIFEBOAT_MOTO_SERVER. Needs curl and
-# jq. Ports (override with the variables): node K listens on 8200+10*(K-1)
-# and its cluster port is one more (8200/8201, 8210/8211, 8220/8221, ...;
+# them), else PATH, else $LIFEBOAT_BAO / $LIFEBOAT_MOTO_SERVER. Needs python3
+# (its standard library speaks HTTP and JSON). Ports (override with the
+# variables): node K listens on 8200+10*(K-1) and its cluster port is one
+# more (8200/8201, 8210/8211, 8220/8221, ...;
 # LIFEBOAT_SANDBOX_PORTS="8200 8210 8220", one port per node), S3 9000
 # (LIFEBOAT_SANDBOX_S3_PORT). `up` records the node count and ports in
 # .sandbox/, and every other command uses them.
@@ -48,9 +49,93 @@ find_bin() { # name env-var
 }
 
 need_tools() {
-    command -v curl >/dev/null || die "curl is required"
-    command -v jq >/dev/null || die "jq is required"
+    command -v python3 >/dev/null || die "python3 is required (apt-get install python3)"
 }
+
+# HTTP and JSON, in Python's standard library. The root token and unseal
+# keys are read from their files by Python itself: never in argv.
+#   api METHOD URL [JSON]   the body of a 2xx answer, else its status and body on stderr (exit 1)
+#   state URL               uninitialised|sealed|standby|active (exit 1 when it does not answer)
+#   unsealed URL / active URL / tolerant URL N   exit 0 when true
+#   init URL SHARES THRESHOLD   initialise; keys and root token to their 0600 files
+#   unseal URL              submit every key of the unseal-keys file
+#   seed URL N              write N secrets under secret/tenants/
+#   adopt FILE              unseal-keys from a `bao operator init -format=json` file
+PY='
+import json, os, secrets, sys, urllib.error, urllib.request
+SANDBOX = os.environ["SANDBOX"]
+def token():
+    try:
+        with open(os.path.join(SANDBOX, "root-token")) as f:
+            return f.read().strip() or None
+    except FileNotFoundError:
+        return None
+def call(method, url, body=None, timeout=10):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    t = token()
+    if t and "/v1/" in url:
+        req.add_header("X-Vault-Token", t)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+def ok(method, url, body=None):
+    status, text = call(method, url, body)
+    if not 200 <= status < 300:
+        sys.exit(f"{method} {url}: HTTP {status}: {text.strip()}")
+    return json.loads(text) if text.strip() else {}
+def health(url):
+    status, text = call("GET", url + "/v1/sys/health?uninitcode=200&sealedcode=200&standbycode=200", timeout=2)
+    return json.loads(text)
+def private(name, text):
+    path = os.path.join(SANDBOX, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+cmd, args = sys.argv[1], sys.argv[2:]
+try:
+    if cmd == "api":
+        out = ok(args[0], args[1], json.loads(args[2]) if len(args) > 2 else None)
+        print(json.dumps(out))
+    elif cmd == "state":
+        h = health(args[0])
+        print("uninitialised" if not h["initialized"] else "sealed" if h["sealed"] else "standby" if h["standby"] else "active")
+    elif cmd == "unsealed":
+        sys.exit(0 if health(args[0])["sealed"] is False else 1)
+    elif cmd == "active":
+        h = health(args[0])
+        sys.exit(0 if h["sealed"] is False and h["standby"] is False else 1)
+    elif cmd == "tolerant":
+        n = int(args[1])
+        d = ok("GET", args[0] + "/v1/sys/storage/raft/autopilot/state")["data"]
+        sys.exit(0 if len(d["voters"]) == n and d["failure_tolerance"] == (n - 1) // 2 and d["healthy"] else 1)
+    elif cmd == "init":
+        init = ok("POST", args[0] + "/v1/sys/init", {"secret_shares": int(args[1]), "secret_threshold": int(args[2])})
+        private("unseal-keys", "".join(k + "\n" for k in init["keys_base64"]))
+        private("root-token", init["root_token"] + "\n")
+    elif cmd == "unseal":
+        ok("POST", args[0] + "/v1/sys/unseal", {"reset": True})
+        with open(os.path.join(SANDBOX, "unseal-keys")) as f:
+            for key in filter(None, (line.strip() for line in f)):
+                ok("POST", args[0] + "/v1/sys/unseal", {"key": key})
+    elif cmd == "seed":
+        for n in range(int(args[1])):
+            t, k = divmod(n, 10)
+            ok("POST", f"{args[0]}/v1/secret/data/tenants/t{t:02d}/app-{k}",
+               {"data": {"username": f"svc-{t}-{k}", "password": secrets.token_urlsafe(18)}})
+    elif cmd == "adopt":
+        with open(args[0]) as f:
+            private("unseal-keys", "".join(k + "\n" for k in json.load(f)["unseal_keys_b64"]))
+    else:
+        sys.exit(f"sandbox: unknown helper command {cmd}")
+except (OSError, ValueError, KeyError) as e:
+    sys.exit("sandbox: " + " ".join([cmd] + args[:2]) + ": " + str(e))
+'
+py() { SANDBOX="$SANDBOX" python3 -c "$PY" "$@"; }
 
 addr() { echo "http://127.0.0.1:${PORTS[$1]}"; }
 
@@ -88,20 +173,22 @@ poll() {
 }
 
 api() { # METHOD ADDR PATH [JSON] — with the root token when there is one
-    local method=$1 base=$2 path=$3 body=${4:-}
-    local args=(-sS --fail-with-body --max-time 10 -X "$method")
-    if [ -n "$body" ]; then args+=(-H 'Content-Type: application/json' --data-binary "$body"); fi
-    # The token goes through stdin (-H @-), never argv.
-    if [ -s "$SANDBOX/root-token" ]; then
-        printf 'X-Vault-Token: %s\n' "$(cat "$SANDBOX/root-token")" | curl "${args[@]}" -H @- "$base/v1/$path"
-    else
-        curl "${args[@]}" "$base/v1/$path" </dev/null
-    fi
+    py api "$1" "$2/v1/$3" ${4:+"$4"}
 }
 
-answering() { curl -sS --max-time 2 "$(addr "$1")/v1/sys/health?uninitcode=200&sealedcode=200&standbycode=200" >/dev/null; }
-unsealed() { curl -sS --max-time 2 "$(addr "$1")/v1/sys/health?standbycode=200" | jq -e '.sealed == false' ; }
-active() { curl -sS --max-time 2 "$(addr "$1")/v1/sys/health" | jq -e '.sealed == false and .standby == false'; }
+s3_up() { py_s3 GET; }
+# S3 (moto) answers; with PUT, creates the bucket.
+py_s3() { # METHOD
+    SANDBOX="$SANDBOX" python3 -c '
+import sys, urllib.request
+req = urllib.request.Request(sys.argv[1], method=sys.argv[2])
+urllib.request.urlopen(req, timeout=10).read()
+' "http://127.0.0.1:$S3_PORT/${2:-}" "$1"
+}
+
+answering() { py state "$(addr "$1")" >/dev/null; }
+unsealed() { py unsealed "$(addr "$1")"; }
+active() { py active "$(addr "$1")"; }
 
 # Every node unsealed, every node a voter with the failure tolerance of the
 # cluster's size, S3 answering.
@@ -109,10 +196,10 @@ healthy() {
     local i
     for i in $(nodes_seq); do unsealed "$i" >/dev/null 2>&1 || return 1; done
     tolerant >/dev/null 2>&1 || return 1
-    curl -sS --max-time 2 "http://127.0.0.1:$S3_PORT/" >/dev/null 2>&1
+    s3_up >/dev/null 2>&1
 }
 
-tolerant() { api GET "$(addr 0)" sys/storage/raft/autopilot/state | jq -e --argjson n "$NODES" '(.data.voters | length) == $n and .data.failure_tolerance == (($n - 1) / 2 | floor) and .data.healthy'; }
+tolerant() { py tolerant "$(addr 0)" "$NODES"; }
 
 write_config() { # i
     local i=$1 dir="$SANDBOX/node$(( $1 + 1 ))"
@@ -163,12 +250,8 @@ stop_pid_file() { # file
 kill_node() { stop_pid_file "$SANDBOX/node$(( $1 + 1 ))/pid"; }
 
 unseal_node() { # i
-    local i=$1 key
-    api POST "$(addr "$i")" sys/unseal '{"reset": true}' >/dev/null
-    while IFS= read -r key; do
-        [ -n "$key" ] || continue
-        api POST "$(addr "$i")" sys/unseal "$(jq -cn --arg k "$key" '{key: $k}')" >/dev/null
-    done <"$SANDBOX/unseal-keys"
+    local i=$1
+    py unseal "$(addr "$i")"
     poll 30 "node$(( i + 1 )) to unseal" unsealed "$i"
 }
 
@@ -207,11 +290,7 @@ cmd_up() {
     for i in $(nodes_seq); do write_config "$i"; done
     for i in $(nodes_seq); do start_node "$i"; done
     say "initialising node1 ($SHARES key shares, threshold $THRESHOLD)"
-    local init
-    init=$(api POST "$(addr 0)" sys/init "{\"secret_shares\": $SHARES, \"secret_threshold\": $THRESHOLD}")
-    ( umask 077; jq -r '.keys_base64[]' <<<"$init" >"$SANDBOX/unseal-keys" )
-    secret_file root-token "$(jq -r '.root_token' <<<"$init")"
-    unset init
+    py init "$(addr 0)" "$SHARES" "$THRESHOLD"
     secret_file backup-key "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     unseal_node 0
     poll 30 "node1 to become active" active 0
@@ -224,14 +303,9 @@ cmd_up() {
     done
     poll 60 "$NODES voters with failure tolerance $(( (NODES - 1) / 2 ))" tolerant
     say "seeding $SECRETS secrets under secret/tenants/"
-    local n t k
-    for ((n = 0; n < SECRETS; n++)); do
-        t=$(( n / 10 )); k=$(( n % 10 ))
-        api POST "$(addr 0)" "secret/data/tenants/t$(printf %02d "$t")/app-$k" \
-            "$(jq -cn --arg u "svc-$t-$k" --arg p "$(head -c 18 /dev/urandom | base64)" '{data: {username: $u, password: $p}}')" >/dev/null
-    done
-    poll 15 "S3 on 127.0.0.1:$S3_PORT" curl -sS --max-time 2 "http://127.0.0.1:$S3_PORT/"
-    curl -sS --fail --max-time 10 -X PUT "http://127.0.0.1:$S3_PORT/$BUCKET" >/dev/null
+    py seed "$(addr 0)" "$SECRETS"
+    poll 15 "S3 on 127.0.0.1:$S3_PORT" s3_up
+    py_s3 PUT "$BUCKET" >/dev/null
     # Random S3 credentials (moto takes any): the runbooks treat them as
     # secrets and redact their values everywhere, so they must not be a
     # word that also appears in paths (like "sandbox").
@@ -253,17 +327,15 @@ ENV
 cmd_status() {
     need_tools
     load_ports
-    local i
+    local i state
     for i in $(nodes_seq); do
-        if answering "$i" 2>/dev/null; then
-            printf 'node%d %s: %s\n' $(( i + 1 )) "$(addr "$i")" \
-                "$(curl -sS --max-time 2 "$(addr "$i")/v1/sys/health?uninitcode=200&sealedcode=200&standbycode=200" \
-                  | jq -r 'if .initialized|not then "uninitialised" elif .sealed then "sealed" elif .standby then "standby" else "active" end')"
+        if state=$(py state "$(addr "$i")" 2>/dev/null); then
+            printf 'node%d %s: %s\n' $(( i + 1 )) "$(addr "$i")" "$state"
         else
             printf 'node%d %s: down\n' $(( i + 1 )) "$(addr "$i")"
         fi
     done
-    if curl -sS --max-time 2 "http://127.0.0.1:$S3_PORT/" >/dev/null 2>&1; then
+    if s3_up >/dev/null 2>&1; then
         echo "s3 http://127.0.0.1:$S3_PORT: up (bucket $BUCKET)"
     else
         echo "s3 http://127.0.0.1:$S3_PORT: down"
@@ -297,7 +369,7 @@ cmd_adopt_keys() {
     [ -n "$run" ] || die "usage: $0 adopt-keys RUN_ID (a compromise run)"
     local file="$state/runs/$run/work/rotated-unseal-keys.json"
     [ -f "$file" ] || die "no $file; was $run a compromise run, with LIFEBOAT_STATE_DIR=$state?"
-    ( umask 077; jq -r '.unseal_keys_b64[]' "$file" >"$SANDBOX/unseal-keys" )
+    py adopt "$file"
     say "$SANDBOX/unseal-keys now holds the rotated keys"
 }
 

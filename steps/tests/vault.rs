@@ -204,6 +204,101 @@ async fn health_leader_and_kv_on_a_dev_server() {
         bad.message
     );
     assert_eq!(bad.outputs["mismatched"], json!(["app/api"]));
+    // `paths`: only those entries of the manifest are compared, and none
+    // may be missing from it.
+    let subset = ok(
+        ctx,
+        "vault.kv.verify",
+        with(
+            &conn,
+            json!({"manifest": "manifest.json", "paths": ["app/db"]}),
+        ),
+    )
+    .await;
+    assert_eq!(subset.outputs["checked"], 1);
+    assert_eq!(subset.outputs["extra"], json!([]), "no walk with `paths`");
+    let subset_bad = err(
+        ctx,
+        "vault.kv.verify",
+        with(
+            &conn,
+            json!({"manifest": "manifest.json", "paths": ["app/db", "/top/"]}),
+        ),
+    )
+    .await;
+    assert!(
+        subset_bad.message.contains("1 of 2 secrets")
+            && subset_bad.message.contains("1 missing: `top`"),
+        "{}",
+        subset_bad.message
+    );
+    let unlisted = err(
+        ctx,
+        "vault.kv.verify",
+        with(
+            &conn,
+            json!({"manifest": "manifest.json", "paths": ["app/db", "later/one"]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        unlisted.message,
+        "1 of the 2 `paths` are not in manifest `manifest.json`, so they cannot be checked against it: `later/one`; is it the manifest of the backup they came from?"
+    );
+    let both = Registry::builtin()
+        .get("vault.kv.verify")
+        .unwrap()
+        .check(&json!({"manifest": "m", "paths": ["a"], "prefix": "x"}));
+    assert_eq!(both.len(), 1, "{both:?}");
+    // `vault.kv.get` with `paths`: which have a readable latest version;
+    // no value is output.
+    let which = ok(
+        ctx,
+        "vault.kv.get",
+        with(
+            &conn,
+            json!({"paths": ["top", "app/db", "never/written", "/app/api/"]}),
+        ),
+    )
+    .await;
+    assert_eq!(which.outputs["found"], json!(["app/db", "app/api"]));
+    assert_eq!(which.outputs["absent"], json!(["top", "never/written"]));
+    assert_eq!(
+        which.outputs["versions"],
+        json!({"app/db": 2, "app/api": 2})
+    );
+    assert!(which.secret.is_empty() && which.outputs.get("data").is_none());
+    let get = Registry::builtin();
+    let get = get.get("vault.kv.get").unwrap();
+    for (bad_with, says) in [
+        (
+            json!({"path": "a", "paths": ["a"]}),
+            "give exactly one of `path`",
+        ),
+        (json!({"mount": "secret"}), "give exactly one of `path`"),
+        (json!({"paths": ["a"], "version": 1}), "use it with `path`"),
+    ] {
+        let problems = get.check(&bad_with);
+        assert!(
+            problems.iter().any(|p| p.message.contains(says)),
+            "{bad_with}: {problems:?}"
+        );
+    }
+    // Any answer but a 404 fails the step: a refused token is no fact
+    // about a secret.
+    let denied = err(
+        ctx,
+        "vault.kv.get",
+        json!({"addr": dev.addr(), "token": "not-a-token", "paths": ["app/db"]}),
+    )
+    .await;
+    assert!(
+        denied
+            .message
+            .starts_with("cannot read `secret/app/db`: permission denied"),
+        "{}",
+        denied.message
+    );
 
     // undelete brings `top` back
     let und = ok(
@@ -597,6 +692,73 @@ async fn raft_cluster_membership_and_snapshots() {
     .await;
     assert_eq!(leader.outputs["leader_address"], active.as_str());
     assert_eq!(leader.outputs["is_self"], false);
+    // `nodes`: the active node by the nodes' own health; an unreachable
+    // one is just not it.
+    let nowhere = format!("http://127.0.0.1:{}", lifeboat_harness::tools::free_port());
+    let among = ok(
+        ctx,
+        "vault.leader",
+        json!({"nodes": [nowhere, cluster.addr(1), cluster.addr(2), cluster.addr(0)]}),
+    )
+    .await;
+    assert_eq!(among.outputs["leader_address"], active.as_str());
+    assert_eq!(among.outputs["is_self"], true);
+    assert_eq!(among.outputs["states"][&nowhere], "unreachable");
+    assert_eq!(among.outputs["states"][cluster.addr(1)], "standby");
+    assert_eq!(among.outputs["states"][active.as_str()], "active");
+    let none = ok(ctx, "vault.leader", json!({"nodes": [nowhere]})).await;
+    assert_eq!(none.outputs["leader_address"], "");
+    assert_eq!(none.outputs["is_self"], false);
+    let leader_kind = Registry::builtin();
+    let leader_kind = leader_kind.get("vault.leader").unwrap();
+    for (bad_with, says) in [
+        (json!({"addr": active, "nodes": [active]}), "not both"),
+        (json!({"nodes": []}), "`nodes` is empty"),
+        (
+            json!({"nodes": ["vault-1:8200"]}),
+            "is not an http:// or https:// address",
+        ),
+    ] {
+        let problems = leader_kind.check(&bad_with);
+        assert!(
+            problems.iter().any(|p| p.message.contains(says)),
+            "{bad_with}: {problems:?}"
+        );
+    }
+    // One server's state: a live follower shows itself alive as soon as
+    // its last contact goes back down; an unknown id is not present.
+    let started = Instant::now();
+    let live = ok(
+        ctx,
+        "vault.raft.autopilot",
+        with(&conn, json!({"server": "node1", "wait_unhealthy": "20s"})),
+    )
+    .await;
+    assert_eq!(
+        live.outputs["server"]["present"], true,
+        "{:?}",
+        live.outputs
+    );
+    assert_eq!(live.outputs["server"]["healthy"], true);
+    assert_eq!(live.outputs["server"]["alive"], true, "{:?}", live.outputs);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let unknown = ok(
+        ctx,
+        "vault.raft.autopilot",
+        with(&conn, json!({"server": "node9", "wait_unhealthy": "20s"})),
+    )
+    .await;
+    assert_eq!(unknown.outputs["server"]["present"], false);
+    let autopilot = Registry::builtin();
+    let problems = autopilot
+        .get("vault.raft.autopilot")
+        .unwrap()
+        .check(&json!({"wait_unhealthy": "soon"}));
+    assert_eq!(problems.len(), 2, "{problems:?}");
     let standby = ok(ctx, "vault.health", json!({"addr": cluster.addr(1)})).await;
     assert_eq!(standby.outputs["status"], "standby");
 
@@ -695,6 +857,25 @@ async fn raft_cluster_membership_and_snapshots() {
 
     // lose node 2's disk: remove it, wipe it, join it again and unseal it
     cluster.kill(2);
+    // Autopilot marks the dead server unhealthy after its last-contact
+    // threshold; the watch ends there.
+    let dead = ok(
+        ctx,
+        "vault.raft.autopilot",
+        with(&conn, json!({"server": "node2", "wait_unhealthy": "60s"})),
+    )
+    .await;
+    assert_eq!(
+        dead.outputs["server"]["present"], true,
+        "{:?}",
+        dead.outputs
+    );
+    assert_eq!(
+        dead.outputs["server"]["healthy"], false,
+        "{:?}",
+        dead.outputs
+    );
+    assert_eq!(dead.outputs["server"]["alive"], false);
     let removed = ok(
         ctx,
         "vault.raft.remove_peer",

@@ -183,14 +183,14 @@ impl GuideWorld {
                 venv.join("bin").join(tool).display()
             );
         }
-        for tool in ["jq", "curl", "unshare", "ip"] {
+        for tool in ["python3", "unshare", "ip"] {
             assert!(
                 Command::new("sh")
                     .args(["-c", &format!("command -v {tool}")])
                     .stdout(Stdio::null())
                     .status()
                     .is_ok_and(|s| s.success()),
-                "`{tool}` is not installed; the guide tests need it (tests/run installs jq and curl; unshare and ip come with util-linux and iproute2)"
+                "`{tool}` is not installed; the guide tests need it (sandbox.sh speaks HTTP with python3, which tests/run needs too; unshare and ip come with util-linux and iproute2)"
             );
         }
         std::fs::create_dir_all(root.join("target")).unwrap();

@@ -257,3 +257,22 @@ pub fn exit_code(mut p: Pty) -> i32 {
         other => panic!("lifeboat did not exit normally: {other:?}"),
     }
 }
+
+/// Files under `dir` whose bytes contain `needle`.
+pub fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle))
+            {
+                hits.push(path);
+            }
+        }
+    }
+    hits
+}

@@ -93,13 +93,6 @@ impl VaultWorld {
 
     /// [`Self::start`] with a cluster of `nodes` nodes.
     pub async fn start_with(nodes: usize) -> Self {
-        // The runbooks' list-driven shell steps need jq; say so up front
-        // rather than in a step's stderr.
-        let jq = std::process::Command::new("jq").arg("--version").output();
-        assert!(
-            jq.is_ok_and(|o| o.status.success()),
-            "`jq` is not installed; the Vault runbooks need it: run tests/run (it installs jq) or apt-get install jq"
-        );
         let (cluster, s3) = tokio::join!(OpenBaoCluster::start(nodes), S3Server::start());
         let s3 = s3.unwrap_or_else(|e| panic!("could not start moto: {e}"));
         let sandbox = Sandbox::new();

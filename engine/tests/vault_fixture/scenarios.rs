@@ -142,7 +142,6 @@ pub async fn compromise_scenario(world: &VaultWorld) {
     assert_eq!(lookup(leaked_token.clone()).await, 200);
 
     let addrs: Vec<String> = (0..n).map(|i| world.cluster.addr(i)).collect();
-    let bao = lifeboat_harness::openbao::bao_binary().unwrap();
     let inputs = vec![
         ("nodes".to_string(), nodes_input(&addrs)),
         ("incident_id".to_string(), "INC-TEST-7".to_string()),
@@ -152,7 +151,6 @@ pub async fn compromise_scenario(world: &VaultWorld) {
             json!([leaked_accessor]).to_string(),
         ),
         ("rotate_paths".to_string(), json!(exposed).to_string()),
-        ("bao_bin".to_string(), bao.display().to_string()),
     ];
     // The run seals everything before it stops for the approval.
     let ran = world.run_runbook("compromise", &inputs);
@@ -235,6 +233,15 @@ pub async fn compromise_scenario(world: &VaultWorld) {
         let names = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
         assert_eq!(names(new), names(old), "`{p}` lost or gained keys");
         assert!(new["password"].as_str().unwrap().len() >= 32);
+        // The new values are in Vault only: not in the run's journal,
+        // timeline or work directory.
+        for value in new.as_object().unwrap().values() {
+            let hits = crate::util::files_containing(
+                &world.sandbox.run_dir(&run_id),
+                value.as_str().unwrap(),
+            );
+            assert!(hits.is_empty(), "a rotated value of `{p}` is in {hits:?}");
+        }
     }
     let verified = world.assert_all_secrets(&active, &root).await;
     assert_eq!(verified, 100);

@@ -22,7 +22,7 @@
 //! | kind | parameters | outputs | effect / rerun |
 //! |---|---|---|---|
 //! | `vault.health` | `expect?: {initialized?, sealed?, standby?}` | `initialized, sealed, standby, version, cluster_id, status` (`active`/`standby`/`sealed`/`uninitialized`) | read / safe |
-//! | `vault.leader` | — | `leader_address, is_self, ha_enabled` | read / safe |
+//! | `vault.leader` | `nodes?` (list, instead of `addr`: the active one by each node's own health, all asked at once, 2 s each; none active is `leader_address: ""`) | `leader_address, is_self, ha_enabled`; with `nodes`: `states: {address: active/standby/sealed/uninitialized/unreachable}` | read / safe |
 //! | `vault.init` | `secret_shares` (5), `secret_threshold` (3), `output_file?` | secret `keys` (base64), secret `root_token`, `key_count`, `recovered`, `path` (with `output_file`) | mutating / never |
 //! | `vault.unseal` | `keys` (list, or string: JSON list or newline/comma separated) | `sealed, progress, threshold, changed` | mutating / safe |
 //! | `vault.seal` | — | `sealed, changed` | mutating / check |
@@ -30,11 +30,11 @@
 //! | `vault.raft.peers` | — | `peers: [{node_id, address, leader, voter}], count, voters` | read / safe |
 //! | `vault.raft.join` | `leader_api_addr`, `leader_ca_cert?`, `retry` (false), `non_voter` (false) | `joined` (OpenBao answers `joined: true` again for a member) | mutating / check |
 //! | `vault.raft.remove_peer` | `server_id` | `removed, server_id, count` | mutating / check |
-//! | `vault.raft.autopilot` | `expect_failure_tolerance?` (at least), `expect_healthy?` | `healthy, failure_tolerance, leader, voters` | read / safe |
+//! | `vault.raft.autopilot` | `expect_failure_tolerance?` (at least), `expect_healthy?`, `server?` (a node id), `wait_unhealthy?` (with `server`: watch it up to this long, every 500 ms, until it is unhealthy or gone, or its last contact goes back down: alive) | `healthy, failure_tolerance, leader, voters`; with `server`: `server: {node_id, present, healthy, alive, last_contact, status}` | read / safe |
 //! | `vault.snapshot.save` | `path` | `path, bytes, sha256, index, term` | read / safe |
 //! | `vault.snapshot.restore` | `path`, `force` (false) | `restored, forced, index, term, size, peers, sha256, bytes, verified` | mutating / never |
 //! | `vault.snapshot.inspect` | `path` (no connection fields) | `index, term, size, peers: [{node_id, address, voter}], sha256, bytes, verified` | read / safe |
-//! | `vault.kv.get` | `mount` (`secret`), `path`, `version?` | secret `data`, `version, created_time` | read / safe |
+//! | `vault.kv.get` | `mount` (`secret`), one of `path` (with `version?`) or `paths` (list, read 16 at a time) | with `path`: secret `data`, `version, created_time`; with `paths`: `found, absent` (no readable latest version: a 404; any other answer fails the step), `versions: {path: version}`, no value | read / safe |
 //! | `vault.kv.put` | `mount`, `path`, `data` (map), `cas?` | `version` | mutating / check |
 //! | `vault.kv.list` | `mount`, `path` (`""`) | `keys, count` | read / safe |
 //! | `vault.kv.metadata` | `mount`, one of `path` or `paths` (list) | `path`: `exists, state` (`live`/`deleted`/`destroyed`/`missing`), `current_version, oldest_version, latest_live_version` (null if none), `versions: {"N": {created_time, deletion_time, destroyed}}`, `created_time, updated_time`; `paths`: `secrets: {path: …the same…}` and the paths grouped in `live, deleted, destroyed, missing` | read / safe |
@@ -44,7 +44,7 @@
 //! | `vault.kv.delete` | `mount`, `path`, `versions?` (latest), `destroy` (false; needs `versions`) | `versions, destroyed` | mutating / check |
 //! | `vault.kv.undelete` | `mount`, `path`, `versions?` (latest deleted) | `versions` | mutating / safe |
 //! | `vault.kv.export` | `mount`, `prefix` (`""`), `output`, `concurrency` (16; 1–256) | `path, count, digest, skipped` | read / safe |
-//! | `vault.kv.verify` | `mount`, `manifest`, `prefix` (`""`), `concurrency` (16; 1–256) | `checked, missing, mismatched, version_changed, extra` | read / safe |
+//! | `vault.kv.verify` | `mount`, `manifest`, `prefix` (`""`) or `paths` (only those entries of the manifest; each must be in it; no walk, `extra` empty), `concurrency` (16; 1–256) | `checked, missing, mismatched, version_changed, extra` | read / safe |
 //! | `vault.token.revoke` | one of `revoke_token`, `accessor`, `accessors` (list), `self: true` | `revoked, by`; with `accessors`: `revoked_accessors, already_gone` | mutating / check |
 //! | `vault.token.check` | `capabilities?: {api_path: [capability]}` or `[{path, capabilities}]` (for templated paths: mapping keys are not rendered), `min_ttl?` | `valid, ttl` (0: never expires), `expire_time, policies, display_name, renewable, type, capabilities: {api_path: [granted]}` | read / safe |
 //! | `vault.token.lookup` | `accessors`, `expect_revoked` (false) | `valid, revoked` (accessors) | read / safe |
@@ -245,7 +245,7 @@ mod tests {
             .unwrap()
             .check(&json!({"mount": "kv"}));
         assert!(
-            missing[0].message.contains("missing field `path`"),
+            missing[0].message.contains("give exactly one of `path`"),
             "{missing:?}"
         );
     }

@@ -4,7 +4,10 @@
 //! - `vault.raft.join`: ask an uninitialised node to join a leader; it then
 //!   needs `vault.unseal` with the cluster's keys.
 //! - `vault.raft.remove_peer`: drop a dead node from the configuration.
-//! - `vault.raft.autopilot`: health and failure tolerance, with expectations.
+//! - `vault.raft.autopilot`: health and failure tolerance, with expectations;
+//!   with `server`, one server's state, and with `wait_unhealthy`, a watch
+//!   of that server until autopilot marks it unhealthy or it shows itself
+//!   alive.
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -58,7 +61,18 @@ struct AutopilotParams {
     /// Fail unless autopilot's `healthy` equals this.
     #[serde(default)]
     expect_healthy: Option<bool>,
+    /// A server's node id: its state is the `server` output.
+    #[serde(default)]
+    server: Option<String>,
+    /// With `server`: watch it for up to this long (e.g. `30s`) until
+    /// autopilot marks it unhealthy, it leaves the configuration, or its
+    /// last contact goes back down, which proves it alive.
+    #[serde(default)]
+    wait_unhealthy: Option<String>,
 }
+
+/// How often `wait_unhealthy` reads autopilot's state again.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The peers as `[{node_id, address, leader, voter}]`.
 async fn read_peers(ctx: &StepContext, client: &VaultClient) -> Result<Vec<Value>, StepError> {
@@ -317,7 +331,23 @@ impl StepKind for RaftAutopilot {
     }
 
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
-        connection::check::<AutopilotParams>(with)
+        let mut problems = connection::check::<AutopilotParams>(with);
+        if let Some(wait) = with.get("wait_unhealthy") {
+            if with.get("server").is_none() {
+                problems.push(ParamProblem::field(
+                    "wait_unhealthy",
+                    "`wait_unhealthy` watches one server: name it with `server` (its Raft node id)",
+                ));
+            }
+            if let Value::String(d) = wait {
+                if !crate::params::is_template(d) {
+                    if let Err(e) = crate::duration::parse(d) {
+                        problems.push(ParamProblem::field("wait_unhealthy", e));
+                    }
+                }
+            }
+        }
+        problems
     }
 
     fn effect(&self, _with: &Value) -> Effect {
@@ -329,7 +359,12 @@ impl StepKind for RaftAutopilot {
             "GET {}/v1/sys/storage/raft/autopilot/state",
             super::describe_addr(with)
         );
-        for k in ["expect_failure_tolerance", "expect_healthy"] {
+        for k in [
+            "expect_failure_tolerance",
+            "expect_healthy",
+            "server",
+            "wait_unhealthy",
+        ] {
             if let Some(v) = with.get(k) {
                 out.push_str(&format!("\n{k}: {v}"));
             }
@@ -343,6 +378,10 @@ impl StepKind for RaftAutopilot {
             OutputDecl::integer("failure_tolerance", "how many voters can fail"),
             OutputDecl::string("leader", "the leader's node id"),
             OutputDecl::list("voters", "the voters' node ids"),
+            OutputDecl::map(
+                "server",
+                "with `server`: `{node_id, present, healthy, alive, last_contact, status}`; `alive` is true only when its last contact went back down while watched",
+            ),
         ];
         OUTPUTS
     }
@@ -350,17 +389,41 @@ impl StepKind for RaftAutopilot {
     async fn run(&self, ctx: &StepContext, with: Value) -> Result<StepOutput, StepError> {
         let (client, p) = connection::parse::<AutopilotParams>(self.name(), ctx, with)?;
         client.require_token(self.name())?;
-        let body = client
-            .json(ctx, Method::GET, "sys/storage/raft/autopilot/state", None)
-            .await?;
+        let wait = p
+            .wait_unhealthy
+            .as_deref()
+            .map(crate::duration::parse)
+            .transpose()
+            .map_err(StepError::new)?;
+        let mut body = read_autopilot(ctx, &client).await?;
+        let mut server = p.server.as_deref().map(|id| ServerSeen::of(&body, id));
+        if let (Some(wait), Some(id)) = (wait, p.server.as_deref()) {
+            let deadline = tokio::time::Instant::now() + wait;
+            while server.as_ref().is_some_and(ServerSeen::undecided)
+                && tokio::time::Instant::now() + WATCH_EVERY <= deadline
+            {
+                tokio::select! {
+                    _ = tokio::time::sleep(WATCH_EVERY) => {}
+                    _ = ctx.cancel.cancelled() => {
+                        return Err(StepError::cancelled(format!("watching `{id}` in autopilot was cancelled")));
+                    }
+                }
+                body = read_autopilot(ctx, &client).await?;
+                let before = server.take().expect("watched");
+                server = Some(ServerSeen::of(&body, id).after(&before));
+            }
+        }
         let state = &body["data"];
         let healthy = state["healthy"].as_bool().unwrap_or(false);
         let tolerance = state["failure_tolerance"].as_u64().unwrap_or(0);
-        let out = StepOutput::new()
+        let mut out = StepOutput::new()
             .with("healthy", healthy)
             .with("failure_tolerance", tolerance)
             .with("leader", state["leader"].clone())
             .with("voters", state["voters"].clone());
+        if let Some(server) = server {
+            out = out.with("server", server.to_json());
+        }
         let mut problems = Vec::new();
         if let Some(want) = p.expect_healthy {
             if healthy != want {
@@ -403,5 +466,91 @@ impl StepKind for RaftAutopilot {
             ))
             .with_outputs(out.outputs))
         }
+    }
+}
+
+async fn read_autopilot(ctx: &StepContext, client: &VaultClient) -> Result<Value, StepError> {
+    client
+        .json(ctx, Method::GET, "sys/storage/raft/autopilot/state", None)
+        .await
+}
+
+/// One server as autopilot reported it, and what watching it has shown.
+struct ServerSeen {
+    node_id: String,
+    present: bool,
+    healthy: bool,
+    /// Its last contact went back down between two reads: it is alive.
+    alive: bool,
+    last_contact: String,
+    /// `last_contact` read as a duration, when autopilot gave one.
+    contact: Option<std::time::Duration>,
+    status: String,
+}
+
+impl ServerSeen {
+    fn of(body: &Value, id: &str) -> Self {
+        let s = &body["data"]["servers"][id];
+        let last_contact = s["last_contact"].as_str().unwrap_or_default().to_string();
+        Self {
+            node_id: id.to_string(),
+            present: s.is_object(),
+            healthy: s["healthy"] == true,
+            alive: false,
+            contact: crate::duration::parse_go(&last_contact).ok(),
+            last_contact,
+            status: s["node_status"].as_str().unwrap_or_default().to_string(),
+        }
+    }
+
+    /// This read after `before`: a dead server's last contact only grows,
+    /// a live one is heard from every few hundred milliseconds.
+    fn after(mut self, before: &ServerSeen) -> Self {
+        self.alive =
+            matches!((self.contact, before.contact), (Some(now), Some(then)) if now < then);
+        self
+    }
+
+    /// Still worth watching: present, healthy, and not shown alive.
+    fn undecided(&self) -> bool {
+        self.present && self.healthy && !self.alive
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "node_id": self.node_id,
+            "present": self.present,
+            "healthy": self.healthy,
+            "alive": self.alive,
+            "last_contact": self.last_contact,
+            "status": self.status,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(id: &str, healthy: bool, last_contact: &str) -> Value {
+        json!({"data": {"servers": {id: {"healthy": healthy, "last_contact": last_contact, "node_status": "alive"}}}})
+    }
+
+    #[test]
+    fn a_server_is_alive_only_when_its_last_contact_goes_back_down() {
+        let first = ServerSeen::of(&state("node2", true, "1.5s"), "node2");
+        assert!(first.undecided());
+        let grew = ServerSeen::of(&state("node2", true, "2m1.5s"), "node2").after(&first);
+        assert!(
+            !grew.alive && grew.undecided(),
+            "a dead server's contact only grows"
+        );
+        let fell = ServerSeen::of(&state("node2", true, "350ms"), "node2").after(&grew);
+        assert!(fell.alive && !fell.undecided());
+        let unhealthy = ServerSeen::of(&state("node2", false, "12s"), "node2");
+        assert!(!unhealthy.undecided());
+        let gone = ServerSeen::of(&state("node2", true, "1s"), "node9");
+        assert!(!gone.present && !gone.undecided());
+        assert_eq!(gone.to_json()["present"], false);
     }
 }

@@ -86,10 +86,19 @@ impl Scheduler {
         if failed.is_empty() {
             return EngineResult::Done(Ok(StepOutput::new().with("checked", exprs.len() as u64)));
         }
+        // `message` is a template over the same context as `that`, so it
+        // can name what was found (`{{ steps.peers.outputs.count }}`).
         let message = with
             .get("message")
-            .and_then(|m| m.as_str())
-            .map(|m| format!("{m}: "))
+            .filter(|m| m.is_string())
+            .map(|m| match self.env.templates.render_value(m, ctx) {
+                Ok(serde_json::Value::String(text)) => format!("{text}: "),
+                Ok(other) => format!("{other}: "),
+                Err(e) => format!(
+                    "{} (cannot render `message`: {e}): ",
+                    m.as_str().unwrap_or_default()
+                ),
+            })
             .unwrap_or_default();
         let hint = self.lost_secret_hint(i);
         EngineResult::Done(Err(format!("{message}{}{hint}", failed.join("; "))))

@@ -1,5 +1,6 @@
-//! Bulk reads for `vault.kv.export` and `vault.kv.verify`: the walk of a
-//! mount as a stream of paths in sorted order, and the reads of many
+//! Bulk reads for `vault.kv.export`, `vault.kv.verify` and `vault.kv.get`
+//! with `paths`: the walk of a mount as a stream of paths in sorted order,
+//! and the reads of many
 //! secrets with at most `concurrency` requests in flight, handed back in
 //! the order they were asked for.
 //!

@@ -3,7 +3,9 @@
 //!
 //! The manifest's secrets are read `concurrency` at a time (`bulk.rs`) and
 //! compared as each answer's turn comes, while the mount is walked for
-//! secrets the manifest does not list.
+//! secrets the manifest does not list. With `paths`, only those entries of
+//! the manifest are compared (the secrets written back from it), and the
+//! mount is not walked.
 
 use std::collections::HashSet;
 
@@ -30,6 +32,10 @@ struct VerifyParams {
     /// list (`extra`); default the whole mount.
     #[serde(default)]
     prefix: String,
+    /// Compare only the manifest's entries for these secrets (each must be
+    /// listed in it); the mount is not walked for unlisted ones.
+    #[serde(default)]
+    paths: Option<Vec<String>>,
     /// How many requests are in flight at once, 1 to 256; default 16.
     #[serde(default = "bulk::default_concurrency")]
     #[schemars(range(min = 1, max = 256))]
@@ -77,6 +83,12 @@ impl StepKind for KvVerify {
     fn check(&self, with: &Value) -> Vec<ParamProblem> {
         let mut problems = connection::check::<VerifyParams>(with);
         problems.extend(bulk::check_concurrency(with));
+        if with.get("paths").is_some() && with.get("prefix").is_some() {
+            problems.push(ParamProblem::field(
+                "paths",
+                "give `prefix` (the folder the manifest covers, walked for unlisted secrets) or `paths` (the manifest's entries to compare), not both",
+            ));
+        }
         problems
     }
 
@@ -123,6 +135,10 @@ impl StepKind for KvVerify {
             ))
         })?;
         drop(text);
+        let entries = match &p.paths {
+            None => entries,
+            Some(paths) => only(entries, paths, &p.manifest)?,
+        };
         let mut missing = Vec::new();
         let mut mismatched = Vec::new();
         let mut version_changed = Vec::new();
@@ -148,10 +164,17 @@ impl StepKind for KvVerify {
         );
         // The walk for unlisted secrets runs beside the reads, on the same
         // permits.
-        let extra = reads
-            .walk(&p.prefix)
-            .try_filter(|path| std::future::ready(!listed.contains(path.as_str())))
-            .try_collect::<Vec<String>>();
+        let walk = p.paths.is_none();
+        let extra = async {
+            if !walk {
+                return Ok(Vec::new());
+            }
+            reads
+                .walk(&p.prefix)
+                .try_filter(|path| std::future::ready(!listed.contains(path.as_str())))
+                .try_collect::<Vec<String>>()
+                .await
+        };
         let ((), extra) = tokio::try_join!(compared, extra)?;
         let out = StepOutput::new()
             .with("checked", entries.len())
@@ -183,4 +206,30 @@ impl StepKind for KvVerify {
         ))
         .with_outputs(out.outputs))
     }
+}
+
+/// The manifest's entries for `paths`, in the manifest's order; a path it
+/// does not list fails, since nothing could be compared for it.
+fn only(entries: Vec<Entry>, paths: &[String], manifest: &str) -> Result<Vec<Entry>, StepError> {
+    let wanted: HashSet<&str> = paths.iter().map(|p| p.trim_matches('/')).collect();
+    let listed: HashSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+    let unlisted: Vec<String> = paths
+        .iter()
+        .map(|p| p.trim_matches('/'))
+        .filter(|p| !listed.contains(p))
+        .map(String::from)
+        .collect();
+    if !unlisted.is_empty() {
+        return Err(StepError::new(format!(
+            "{} of the {} `paths` are not in manifest `{manifest}`, so they cannot be checked against it: {}; \
+             is it the manifest of the backup they came from?",
+            unlisted.len(),
+            paths.len(),
+            shown(&unlisted)
+        )));
+    }
+    Ok(entries
+        .into_iter()
+        .filter(|e| wanted.contains(e.path.as_str()))
+        .collect())
 }
