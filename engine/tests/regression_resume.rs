@@ -636,7 +636,12 @@ async fn a_probes_drill_of_full_cluster_loss_passes() {
     assert_eq!(simulated("checksum"), Some(false), "{}", ran.dump());
     assert_eq!(simulated("decrypt"), Some(true), "{}", ran.dump());
     assert_eq!(simulated("inspect"), Some(true), "{}", ran.dump());
-    assert_eq!(simulated("restore/restored_active"), Some(true), "{}", ran.dump());
+    assert_eq!(
+        simulated("restore/restored_active"),
+        Some(true),
+        "{}",
+        ran.dump()
+    );
     let left: Vec<_> = std::fs::read_dir(world.work_dir(&id))
         .unwrap()
         .map(|e| e.unwrap().file_name())

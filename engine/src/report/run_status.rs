@@ -118,7 +118,9 @@ impl RunStatusView {
         };
         let loops = loop_items(snap, &run, now.engine_running);
         let drill_projection = match (&run.dry_run, &snap.runbook) {
-            (Some(mode), Some(rb)) => Some(DrillProjection::of(mode, rb, history, report.target_ms)),
+            (Some(mode), Some(rb)) => {
+                Some(DrillProjection::of(mode, rb, history, report.target_ms))
+            }
             _ => None,
         };
         Ok(Self {
