@@ -1494,7 +1494,7 @@ mod tests {
             error 9:129: step `d`: `dry_run.outputs` sets `stdot`, but a `shell` step has no output `stdot`
               help: did you mean `stdout`? a `shell` step's outputs are: exit_code, stdout, stderr, json
             error 11:84: step `e` reads `steps.key.outputs.dta`, but a `vault.kv.get` step has no output `dta`
-              help: did you mean `data`? a `vault.kv.get` step's outputs are: data, version, created_time
+              help: did you mean `data`? a `vault.kv.get` step's outputs are: data, version, created_time, found, absent, versions
             ",
         );
     }
